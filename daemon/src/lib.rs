@@ -1,1 +1,10 @@
-pub mod x {}
+//! tollgated: runs Kestra-style flows with durable human approval gates.
+
+//pub mod api;
+pub mod engine;
+pub mod expr;
+pub mod flow;
+pub mod inputs;
+//pub mod server;
+pub mod store;
+pub mod tasks;

@@ -1,0 +1,757 @@
+//! Moves one execution forward as far as it can go without waiting, deterministically, in memory.
+//! The caller stores the result and its effects in one transaction.
+//!
+//! The walk follows Kestra: a list runs its tasks in order; a flowable task (If, Switch, Sequential,
+//! Parallel, ForEach) stays RUNNING while its children run and ends with the worst of their states;
+//! when the main list fails, `errors` runs; `finally` always runs last.
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value, json};
+
+use super::context;
+use super::execution::{Execution, LogLine, ParentRef, PauseState, TaskRun};
+use super::ids;
+use super::state::State;
+use crate::expr::{ExprServices, Renderer};
+use crate::flow::duration::parse_iso8601;
+use crate::flow::{Flow, LogLevel, Task, TaskKind};
+use crate::store::TimerKey;
+
+/// Timer kinds, stored in the timer key.
+pub mod timer_kind {
+    /// `pauseDuration` elapsed: apply `behavior`.
+    pub const EXPIRE: &str = "expire";
+    /// Generic `timeout` on a Pause without `pauseDuration`: fail the task.
+    pub const TIMEOUT: &str = "timeout";
+    pub const REMINDER: &str = "reminder";
+    pub const ESCALATE: &str = "escalate";
+}
+
+/// Work for the async task runner, started after the transaction commits.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub execution_id: String,
+    pub namespace: String,
+    pub task_run_id: String,
+    pub task: Task,
+    pub vars: Value,
+    pub attempt: u32,
+}
+
+/// Side effects of a step, applied in the same transaction as the new execution document.
+#[derive(Debug, Default)]
+pub struct Effects {
+    pub logs: Vec<LogLine>,
+    pub timers_add: Vec<TimerKey>,
+    pub timers_del: Vec<TimerKey>,
+    pub jobs: Vec<Job>,
+    /// Child executions (Subflow) to create and advance.
+    pub children: Vec<Execution>,
+    /// Child executions to kill because their parent was killed.
+    pub kill_children: Vec<String>,
+    /// Set when the execution reached a terminal state in this step.
+    pub finished: Option<State>,
+}
+
+/// What the step needs from the daemon.
+pub struct StepEnv<'a> {
+    pub renderer: &'a Renderer,
+    pub services: &'a dyn ExprServices,
+    /// Latest revision of a flow, for Subflow.
+    pub flow_lookup: &'a dyn Fn(&str, &str) -> Option<(u32, Arc<Flow>)>,
+}
+
+enum ListStatus {
+    Pending,
+    Done(State),
+}
+
+pub struct Stepper<'a> {
+    pub flow: &'a Flow,
+    pub exec: &'a mut Execution,
+    pub now: i64,
+    pub fx: &'a mut Effects,
+    pub env: &'a StepEnv<'a>,
+}
+
+/// Bound on internal iterations: protects against a flow whose walk would never settle.
+const MAX_PASSES: usize = 10_000;
+
+impl<'a> Stepper<'a> {
+    /// Advances until the execution waits (pause, async task, subflow) or ends.
+    pub fn advance(&mut self) {
+        for _ in 0..MAX_PASSES {
+            let before = self.exec.task_runs.len();
+            let before_states: Vec<State> = self.exec.task_runs.iter().map(|r| r.state).collect();
+            self.pass();
+            if self.exec.state.is_terminal() {
+                return;
+            }
+            let after_states: Vec<State> = self.exec.task_runs.iter().map(|r| r.state).collect();
+            if self.exec.task_runs.len() == before && before_states == after_states {
+                return;
+            }
+        }
+    }
+
+    fn pass(&mut self) {
+        if self.exec.state.is_terminal() {
+            return;
+        }
+        if self.exec.state == State::Killing {
+            self.finish_killed();
+            return;
+        }
+        if self.exec.state == State::Created {
+            self.exec.set_state(State::Running, self.now);
+        }
+        let flow = self.flow;
+        let main = self.run_list(&flow.tasks, None, None);
+        let ListStatus::Done(mut outcome) = main else {
+            self.settle_waiting_state();
+            return;
+        };
+        if outcome == State::Cancelled {
+            self.finish(State::Cancelled);
+            return;
+        }
+        if outcome.is_failure() && !flow.errors.is_empty() {
+            match self.run_list(&flow.errors, None, None) {
+                ListStatus::Pending => {
+                    self.settle_waiting_state();
+                    return;
+                }
+                ListStatus::Done(_) => {}
+            }
+            outcome = State::Failed;
+        }
+        if !flow.finally.is_empty() {
+            match self.run_list(&flow.finally, None, None) {
+                ListStatus::Pending => {
+                    self.settle_waiting_state();
+                    return;
+                }
+                ListStatus::Done(s) => outcome = outcome.worst(s),
+            }
+        }
+        if outcome.is_failure() {
+            outcome = if outcome == State::Killed { State::Killed } else { State::Failed };
+        }
+        self.finish(outcome);
+    }
+
+    /// PAUSED while any task run is paused, RUNNING otherwise.
+    fn settle_waiting_state(&mut self) {
+        let state = if self.exec.task_runs.iter().any(|r| r.state == State::Paused) { State::Paused } else { State::Running };
+        self.exec.set_state(state, self.now);
+    }
+
+    fn finish(&mut self, state: State) {
+        let now = self.now;
+        if state != State::Failed || self.exec.outputs.is_empty() {
+            self.render_flow_outputs();
+        }
+        // Nothing may stay running once the execution has ended (Cancelled ends the flow early).
+        for i in 0..self.exec.task_runs.len() {
+            if !self.exec.task_runs[i].state.is_terminal() {
+                self.cancel_timers_of(i);
+                self.exec.task_runs[i].set_state(State::Killed, now);
+            }
+        }
+        self.exec.set_state(state, now);
+        self.fx.finished = Some(state);
+    }
+
+    fn finish_killed(&mut self) {
+        let now = self.now;
+        for i in 0..self.exec.task_runs.len() {
+            if !self.exec.task_runs[i].state.is_terminal() {
+                self.cancel_timers_of(i);
+                if let Some(child) = self.exec.task_runs[i].child_execution_id.clone() {
+                    self.fx.kill_children.push(child);
+                }
+                self.exec.task_runs[i].set_state(State::Killed, now);
+            }
+        }
+        self.exec.set_state(State::Killed, now);
+        self.fx.finished = Some(State::Killed);
+    }
+
+    fn render_flow_outputs(&mut self) {
+        let flow = self.flow;
+        if flow.outputs.is_empty() {
+            return;
+        }
+        let vars = context::vars(flow, self.exec, None, None);
+        let mut out = Map::new();
+        for o in &flow.outputs {
+            match self.render_value(&o.value, &vars) {
+                Ok(v) => {
+                    out.insert(o.id.clone(), v);
+                }
+                Err(e) => self.exec_log("ERROR", &format!("flow output `{}`: {e}", o.id)),
+            }
+        }
+        self.exec.outputs = out;
+    }
+
+    fn run_list(&mut self, tasks: &'a [Task], parent: Option<&str>, iteration: Option<u32>) -> ListStatus {
+        let mut worst = State::Success;
+        for task in tasks.iter().filter(|t| !t.common.disabled) {
+            let idx = match self.find(task, parent, iteration) {
+                Some(i) => i,
+                None => self.start_task(task, parent, iteration),
+            };
+            self.drive(task, idx);
+            let run = &self.exec.task_runs[idx];
+            if !run.state.is_terminal() {
+                return ListStatus::Pending;
+            }
+            let mut state = run.state;
+            if task.common.allow_failure && state == State::Failed {
+                state = State::Warning;
+            }
+            if task.common.allow_warning && state == State::Warning {
+                state = State::Success;
+            }
+            if state.is_failure() {
+                return ListStatus::Done(state);
+            }
+            worst = worst.worst(state);
+        }
+        ListStatus::Done(worst)
+    }
+
+    fn run_parallel(&mut self, tasks: &'a [Task], parent: &str, iteration: Option<u32>, limit: u32) -> ListStatus {
+        let active: Vec<&Task> = tasks.iter().filter(|t| !t.common.disabled).collect();
+        let mut worst = State::Success;
+        let mut pending = false;
+        for task in active {
+            let idx = match self.find(task, Some(parent), iteration) {
+                Some(i) => i,
+                None => {
+                    let running = self
+                        .exec
+                        .task_runs
+                        .iter()
+                        .filter(|r| r.parent_task_run_id.as_deref() == Some(parent) && !r.state.is_terminal())
+                        .count();
+                    if limit > 0 && running >= limit as usize {
+                        pending = true;
+                        continue;
+                    }
+                    self.start_task(task, Some(parent), iteration)
+                }
+            };
+            self.drive(task, idx);
+            let state = self.exec.task_runs[idx].state;
+            if !state.is_terminal() {
+                pending = true;
+            } else {
+                worst = worst.worst(effective(task, state));
+            }
+        }
+        if pending { ListStatus::Pending } else { ListStatus::Done(worst) }
+    }
+
+    fn find(&self, task: &Task, parent: Option<&str>, iteration: Option<u32>) -> Option<usize> {
+        self.exec
+            .task_runs
+            .iter()
+            .position(|r| r.task_id == task.id && r.parent_task_run_id.as_deref() == parent && r.iteration == iteration)
+    }
+
+    /// Creates the task run and does what starting it means for its type.
+    fn start_task(&mut self, task: &'a Task, parent: Option<&str>, iteration: Option<u32>) -> usize {
+        let now = self.now;
+        let value = iteration.and_then(|i| {
+            parent.and_then(|p| self.exec.run(p)).and_then(|p| p.items.as_ref()).and_then(|items| items.get(i as usize)).map(item_text)
+        });
+        let run = TaskRun {
+            id: ids::new_id(),
+            task_id: task.id.clone(),
+            task_type: task.type_name.clone(),
+            parent_task_run_id: parent.map(str::to_string),
+            value,
+            iteration,
+            state: State::Created,
+            history: vec![super::execution::StateChange { state: State::Created, at_ms: now }],
+            outputs: Map::new(),
+            attempt: 1,
+            started_ms: now,
+            ended_ms: None,
+            branch: None,
+            items: None,
+            pause: None,
+            child_execution_id: None,
+        };
+        self.exec.task_runs.push(run);
+        let idx = self.exec.task_runs.len() - 1;
+        self.exec.task_runs[idx].set_state(State::Running, now);
+        match &task.kind {
+            TaskKind::Log(t) => {
+                let level = t.level.unwrap_or(LogLevel::Info).as_str();
+                for message in t.message.items() {
+                    match self.render_for(idx, task, message) {
+                        Ok(text) => self.log(idx, level, &text),
+                        Err(e) => return self.fail(idx, &format!("cannot render `message`: {e}")),
+                    }
+                }
+                self.complete(idx, State::Success, Map::new());
+            }
+            TaskKind::OutputValues(t) => {
+                let vars = self.vars_for(idx, task);
+                let mut values = Map::new();
+                for (k, v) in &t.values {
+                    match self.render_value(v, &vars) {
+                        Ok(v) => {
+                            values.insert(k.clone(), v);
+                        }
+                        Err(e) => return self.fail(idx, &format!("cannot render `values.{k}`: {e}")),
+                    }
+                }
+                let mut out = Map::new();
+                out.insert("values".into(), Value::Object(values));
+                self.complete(idx, State::Success, out);
+            }
+            TaskKind::Return(t) => {
+                let text = match &t.format {
+                    Some(f) => match self.render_for(idx, task, f) {
+                        Ok(s) => s,
+                        Err(e) => return self.fail(idx, &format!("cannot render `format`: {e}")),
+                    },
+                    None => String::new(),
+                };
+                let mut out = Map::new();
+                out.insert("value".into(), Value::String(text));
+                self.complete(idx, State::Success, out);
+            }
+            TaskKind::Fail(t) => {
+                let should_fail = match &t.condition {
+                    None => true,
+                    Some(c) => match self.render_for(idx, task, c) {
+                        Ok(s) => truthy(&s),
+                        Err(e) => return self.fail(idx, &format!("cannot render `condition`: {e}")),
+                    },
+                };
+                if should_fail {
+                    let msg = match &t.error_message {
+                        Some(m) => self.render_for(idx, task, m).unwrap_or_else(|e| format!("(cannot render errorMessage: {e})")),
+                        None => "Fail task reached".to_string(),
+                    };
+                    return self.fail(idx, &msg);
+                }
+                self.complete(idx, State::Success, Map::new());
+            }
+            TaskKind::Pause(p) => self.start_pause(idx, task, p),
+            TaskKind::If(t) => match self.render_for(idx, task, &t.condition) {
+                Ok(s) => self.exec.task_runs[idx].branch = Some(if truthy(&s) { "then" } else { "else" }.to_string()),
+                Err(e) => return self.fail(idx, &format!("cannot render `condition`: {e}")),
+            },
+            TaskKind::Switch(t) => match self.render_for(idx, task, &t.value) {
+                Ok(s) => {
+                    let branch = if t.cases.contains_key(&s) { s } else { DEFAULTS_BRANCH.to_string() };
+                    self.exec.task_runs[idx].branch = Some(branch);
+                }
+                Err(e) => return self.fail(idx, &format!("cannot render `value`: {e}")),
+            },
+            TaskKind::ForEach(t) => {
+                let vars = self.vars_for(idx, task);
+                match self.render_value(&t.values, &vars).map(as_items) {
+                    Ok(Ok(items)) => self.exec.task_runs[idx].items = Some(items),
+                    Ok(Err(e)) | Err(e) => return self.fail(idx, &format!("cannot use `values`: {e}")),
+                }
+            }
+            TaskKind::Sequential(_) | TaskKind::Parallel(_) => {}
+            TaskKind::Subflow(t) => self.start_subflow(idx, task, t),
+            TaskKind::HttpRequest(_)
+            | TaskKind::SlackWebhook(_)
+            | TaskKind::TeamsWebhook(_)
+            | TaskKind::MailSend(_)
+            | TaskKind::KvSet(_)
+            | TaskKind::KvGet(_) => {
+                let vars = self.vars_for(idx, task);
+                self.fx.jobs.push(Job {
+                    execution_id: self.exec.id.clone(),
+                    namespace: self.exec.namespace.clone(),
+                    task_run_id: self.exec.task_runs[idx].id.clone(),
+                    task: task.clone(),
+                    vars,
+                    attempt: 1,
+                });
+            }
+        }
+        idx
+    }
+
+    /// Moves a flowable task forward through its children; leaf tasks are left as they are.
+    fn drive(&mut self, task: &'a Task, idx: usize) {
+        if self.exec.task_runs[idx].state != State::Running {
+            return;
+        }
+        let run_id = self.exec.task_runs[idx].id.clone();
+        let status = match &task.kind {
+            TaskKind::If(t) => {
+                let branch = self.exec.task_runs[idx].branch.clone();
+                let list = if branch.as_deref() == Some("then") { &t.then } else { &t.else_ };
+                self.run_list(list, Some(&run_id), None)
+            }
+            TaskKind::Switch(t) => {
+                let branch = self.exec.task_runs[idx].branch.clone().unwrap_or_default();
+                let list = t.cases.get(&branch).unwrap_or(&t.defaults);
+                self.run_list(list, Some(&run_id), None)
+            }
+            TaskKind::Sequential(t) => self.run_list(&t.tasks, Some(&run_id), None),
+            TaskKind::Parallel(t) => self.run_parallel(&t.tasks, &run_id, None, t.concurrent),
+            TaskKind::ForEach(t) => self.run_for_each(idx, t, &run_id),
+            _ => return,
+        };
+        if let ListStatus::Done(state) = status {
+            let state = if state.is_failure() { State::Failed } else { state };
+            self.complete(idx, state, Map::new());
+        }
+    }
+
+    fn run_for_each(&mut self, idx: usize, t: &'a crate::flow::ForEachTask, run_id: &str) -> ListStatus {
+        let count = self.exec.task_runs[idx].items.as_ref().map(Vec::len).unwrap_or(0);
+        let limit = if t.concurrency_limit == 0 { usize::MAX } else { t.concurrency_limit as usize };
+        let mut worst = State::Success;
+        let mut active = 0usize;
+        let mut pending = false;
+        for i in 0..count as u32 {
+            let started = self.exec.task_runs.iter().any(|r| r.parent_task_run_id.as_deref() == Some(run_id) && r.iteration == Some(i));
+            if !started && active >= limit {
+                pending = true;
+                break;
+            }
+            match self.run_list(&t.tasks, Some(run_id), Some(i)) {
+                ListStatus::Pending => {
+                    pending = true;
+                    active += 1;
+                }
+                ListStatus::Done(s) => {
+                    worst = worst.worst(s);
+                    if s.is_failure() {
+                        break;
+                    }
+                }
+            }
+        }
+        if pending && !worst.is_failure() { ListStatus::Pending } else if pending { ListStatus::Pending } else { ListStatus::Done(worst) }
+    }
+
+    fn start_pause(&mut self, idx: usize, task: &Task, p: &crate::flow::PauseTask) {
+        let now = self.now;
+        let duration = match &p.pause_duration {
+            Some(d) => match self.render_for(idx, task, d).map_err(|e| e.to_string()).and_then(|s| parse_iso8601(&s)) {
+                Ok(d) => Some(d),
+                Err(e) => {
+                    self.fail(idx, &format!("invalid `pauseDuration`: {e}"));
+                    return;
+                }
+            },
+            None => None,
+        };
+        let timeout = match (&p.pause_duration, &task.common.timeout) {
+            (None, Some(t)) => match self.render_for(idx, task, t).map_err(|e| e.to_string()).and_then(|s| parse_iso8601(&s)) {
+                Ok(d) => Some(d),
+                Err(e) => {
+                    self.fail(idx, &format!("invalid `timeout`: {e}"));
+                    return;
+                }
+            },
+            _ => None,
+        };
+        let mut pause = PauseState { since_ms: now, ..Default::default() };
+        let exec_id = self.exec.id.clone();
+        let run_id = self.exec.task_runs[idx].id.clone();
+        if let Some(d) = duration {
+            let due = now + d.as_millis() as i64;
+            pause.expires_ms = Some(due);
+            self.fx.timers_add.push(TimerKey { due_ms: due, execution_id: exec_id.clone(), task_run_id: run_id.clone(), kind: timer_kind::EXPIRE.into() });
+        }
+        if let Some(d) = timeout {
+            let due = now + d.as_millis() as i64;
+            pause.timeout_ms = Some(due);
+            self.fx.timers_add.push(TimerKey { due_ms: due, execution_id: exec_id.clone(), task_run_id: run_id.clone(), kind: timer_kind::TIMEOUT.into() });
+        }
+        if let Some(h) = &p.human {
+            pause.users = h.assignment.users.clone();
+            pause.groups = h.assignment.groups.clone();
+        }
+        self.exec.task_runs[idx].pause = Some(pause);
+        self.exec.task_runs[idx].set_state(State::Paused, now);
+        let message = match duration {
+            Some(d) => format!("Paused for {} (behavior {} on expiry)", crate::flow::duration::format_iso8601(d), p.behavior.as_str()),
+            None => "Paused: waiting for a manual resume".to_string(),
+        };
+        self.log(idx, "INFO", &message);
+    }
+
+    fn start_subflow(&mut self, idx: usize, task: &Task, t: &crate::flow::SubflowTask) {
+        let Some((revision, child_flow)) = (self.env.flow_lookup)(&t.namespace, &t.flow_id) else {
+            self.fail(idx, &format!("subflow `{}.{}` does not exist", t.namespace, t.flow_id));
+            return;
+        };
+        let vars = self.vars_for(idx, task);
+        let mut raw = std::collections::BTreeMap::new();
+        for (k, v) in &t.inputs {
+            match self.render_value(v, &vars) {
+                Ok(Value::String(s)) => {
+                    raw.insert(k.clone(), s);
+                }
+                Ok(other) => {
+                    raw.insert(k.clone(), other.to_string());
+                }
+                Err(e) => {
+                    self.fail(idx, &format!("cannot render `inputs.{k}`: {e}"));
+                    return;
+                }
+            }
+        }
+        let inputs = match crate::inputs::coerce(&child_flow.inputs, &raw) {
+            Ok(i) => i,
+            Err(errors) => {
+                let msg: Vec<String> = errors.iter().map(|e| e.message.clone()).collect();
+                self.fail(idx, &format!("invalid inputs for subflow `{}.{}`: {}", t.namespace, t.flow_id, msg.join("; ")));
+                return;
+            }
+        };
+        let mut labels = if t.inherit_labels { self.exec.labels.clone() } else { Default::default() };
+        labels.extend(t.labels.clone());
+        if let Some(user) = self.exec.labels.get(SYSTEM_USERNAME) {
+            labels.insert(SYSTEM_USERNAME.into(), user.clone());
+        }
+        let run_id = self.exec.task_runs[idx].id.clone();
+        let child = new_execution(
+            &child_flow,
+            revision,
+            inputs,
+            labels,
+            &self.exec.started_by,
+            self.now,
+            Some(ParentRef { execution_id: self.exec.id.clone(), task_run_id: run_id, wait: t.wait, transmit_failed: t.transmit_failed }),
+            None,
+        );
+        let child_id = child.id.clone();
+        self.exec.task_runs[idx].child_execution_id = Some(child_id.clone());
+        self.log(idx, "INFO", &format!("Started subflow {}.{} as execution {child_id}", t.namespace, t.flow_id));
+        self.fx.children.push(child);
+        if !t.wait {
+            let mut out = Map::new();
+            out.insert("executionId".into(), Value::String(child_id));
+            self.complete(idx, State::Success, out);
+        }
+    }
+
+    // ------------------------------------------------------------ helpers
+
+    fn vars_for(&self, idx: usize, task: &Task) -> Value {
+        context::vars(self.flow, self.exec, Some(&self.exec.task_runs[idx]), Some(task))
+    }
+
+    fn render_for(&mut self, idx: usize, task: &Task, template: &str) -> Result<String, String> {
+        let vars = self.vars_for(idx, task);
+        self.render_str(template, &vars)
+    }
+
+    fn render_str(&mut self, template: &str, vars: &Value) -> Result<String, String> {
+        let r = self
+            .env
+            .renderer
+            .render(template, vars, self.env.services, &self.exec.namespace, &self.exec.id)
+            .map_err(|e| e.to_string())?;
+        for s in r.secrets {
+            if !s.is_empty() && !self.exec.secrets_seen.contains(&s) {
+                self.exec.secrets_seen.push(s);
+            }
+        }
+        Ok(r.text)
+    }
+
+    /// Renders every string inside a JSON value; a string that is exactly one expression keeps
+    /// the expression's JSON type when it renders to JSON (numbers, booleans, lists).
+    fn render_value(&mut self, v: &Value, vars: &Value) -> Result<Value, String> {
+        Ok(match v {
+            Value::String(s) => {
+                let text = self.render_str(s, vars)?;
+                if s.trim_start().starts_with("{{") && s.trim_end().ends_with("}}") && text != *s {
+                    serde_json::from_str::<Value>(&text).ok().filter(|v| !v.is_string()).unwrap_or(Value::String(text))
+                } else {
+                    Value::String(text)
+                }
+            }
+            Value::Array(items) => Value::Array(items.iter().map(|i| self.render_value(i, vars)).collect::<Result<_, _>>()?),
+            Value::Object(m) => {
+                let mut out = Map::new();
+                for (k, v) in m {
+                    out.insert(k.clone(), self.render_value(v, vars)?);
+                }
+                Value::Object(out)
+            }
+            other => other.clone(),
+        })
+    }
+
+    fn log(&mut self, idx: usize, level: &str, message: &str) {
+        let run = &self.exec.task_runs[idx];
+        let (run_id, task_id) = (run.id.clone(), run.task_id.clone());
+        self.push_log(&run_id, &task_id, level, message);
+    }
+
+    fn exec_log(&mut self, level: &str, message: &str) {
+        self.push_log("", "", level, message);
+    }
+
+    fn push_log(&mut self, run_id: &str, task_id: &str, level: &str, message: &str) {
+        let message = mask(message, &self.exec.secrets_seen);
+        let seq = self.exec.log_seq;
+        self.exec.log_seq += 1;
+        self.fx.logs.push(LogLine {
+            seq,
+            execution_id: self.exec.id.clone(),
+            task_run_id: run_id.to_string(),
+            task_id: task_id.to_string(),
+            level: level.to_string(),
+            message,
+            time_ms: self.now,
+        });
+    }
+
+    fn fail(&mut self, idx: usize, message: &str) -> usize {
+        self.log(idx, "ERROR", message);
+        self.complete(idx, State::Failed, Map::new());
+        idx
+    }
+
+    fn complete(&mut self, idx: usize, state: State, outputs: Map<String, Value>) {
+        let now = self.now;
+        self.cancel_timers_of(idx);
+        let run = &mut self.exec.task_runs[idx];
+        if !outputs.is_empty() {
+            run.outputs = outputs;
+        }
+        run.set_state(state, now);
+    }
+
+    fn cancel_timers_of(&mut self, idx: usize) {
+        let run = &self.exec.task_runs[idx];
+        if let Some(p) = &run.pause {
+            for (due, kind) in [
+                (p.expires_ms, timer_kind::EXPIRE),
+                (p.timeout_ms, timer_kind::TIMEOUT),
+                (p.next_reminder_ms, timer_kind::REMINDER),
+                (p.next_escalation_ms, timer_kind::ESCALATE),
+            ] {
+                if let Some(due) = due {
+                    self.fx.timers_del.push(TimerKey {
+                        due_ms: due,
+                        execution_id: self.exec.id.clone(),
+                        task_run_id: run.id.clone(),
+                        kind: kind.into(),
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// Label Kestra sets to the user who started an execution.
+pub const SYSTEM_USERNAME: &str = "system.username";
+const DEFAULTS_BRANCH: &str = "\0defaults";
+
+/// A new execution document in state CREATED.
+#[allow(clippy::too_many_arguments)]
+pub fn new_execution(
+    flow: &Flow,
+    revision: u32,
+    inputs: Map<String, Value>,
+    mut labels: std::collections::BTreeMap<String, String>,
+    started_by: &str,
+    now: i64,
+    parent: Option<ParentRef>,
+    trigger: Option<Value>,
+) -> Execution {
+    for (k, v) in &flow.labels {
+        labels.entry(k.clone()).or_insert_with(|| v.clone());
+    }
+    labels.entry(SYSTEM_USERNAME.into()).or_insert_with(|| started_by.to_string());
+    let secret_inputs = flow
+        .inputs
+        .iter()
+        .filter(|d| d.input_type == crate::inputs::InputType::Secret)
+        .map(|d| d.id.clone())
+        .collect();
+    Execution {
+        id: ids::new_id(),
+        namespace: flow.namespace.clone(),
+        flow_id: flow.id.clone(),
+        flow_revision: revision,
+        state: State::Created,
+        history: vec![super::execution::StateChange { state: State::Created, at_ms: now }],
+        labels,
+        inputs,
+        secret_inputs,
+        task_runs: Vec::new(),
+        created_ms: now,
+        updated_ms: now,
+        ended_ms: None,
+        outputs: Map::new(),
+        started_by: started_by.to_string(),
+        parent,
+        trigger,
+        log_seq: 0,
+        secrets_seen: Vec::new(),
+    }
+}
+
+fn effective(task: &Task, state: State) -> State {
+    if task.common.allow_failure && state == State::Failed {
+        State::Warning
+    } else if task.common.allow_warning && state == State::Warning {
+        State::Success
+    } else {
+        state
+    }
+}
+
+/// Kestra's truthiness for rendered conditions.
+pub fn truthy(s: &str) -> bool {
+    !matches!(s.trim().to_ascii_lowercase().as_str(), "" | "false" | "0" | "null" | "none" | "no")
+}
+
+fn as_items(v: Value) -> Result<Vec<Value>, String> {
+    match v {
+        Value::Array(items) => Ok(items),
+        Value::String(s) => match serde_json::from_str::<Value>(&s) {
+            Ok(Value::Array(items)) => Ok(items),
+            _ => Err(format!("`{s}` is not a list")),
+        },
+        other => Err(format!("`{other}` is not a list")),
+    }
+}
+
+fn item_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Replaces every known secret value with `******`.
+pub fn mask(text: &str, secrets: &[String]) -> String {
+    let mut out = text.to_string();
+    for s in secrets.iter().filter(|s| s.len() >= 3) {
+        out = out.replace(s.as_str(), "******");
+    }
+    out
+}
+
+/// Outputs of a resumed pause, as Kestra shapes them.
+pub fn resumed_outputs(values: Map<String, Value>, by: &str, now: i64, to: State) -> Map<String, Value> {
+    let mut out = Map::new();
+    out.insert("onResume".into(), Value::Object(values));
+    out.insert("resumed".into(), json!({"by": by, "on": context::iso_ms(now), "to": to.as_str()}));
+    out
+}

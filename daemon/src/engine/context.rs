@@ -1,0 +1,126 @@
+//! The variables a template sees, named as Kestra names them.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value, json};
+
+use super::execution::{Execution, TaskRun};
+use crate::flow::{Flow, Task};
+
+/// Builds the template context of `exec`, optionally for one task run.
+pub fn vars(flow: &Flow, exec: &Execution, run: Option<&TaskRun>, task: Option<&Task>) -> Value {
+    let mut root = Map::new();
+    root.insert("flow".into(), json!({"id": flow.id, "namespace": flow.namespace, "revision": exec.flow_revision}));
+    root.insert(
+        "execution".into(),
+        json!({
+            "id": exec.id,
+            "startDate": iso_ms(exec.created_ms),
+            "originalId": exec.id,
+            "state": exec.state.as_str(),
+        }),
+    );
+    root.insert("inputs".into(), Value::Object(exec.inputs.clone()));
+    root.insert("outputs".into(), Value::Object(outputs(exec)));
+    root.insert("labels".into(), nested_labels(&exec.labels));
+    root.insert("vars".into(), Value::Object(flow.variables.clone()));
+    root.insert("trigger".into(), exec.trigger.clone().unwrap_or(Value::Null));
+    if let Some(task) = task {
+        root.insert("task".into(), json!({"id": task.id, "type": task.type_name}));
+    }
+    if let Some(run) = run {
+        let value = item_value(exec, run);
+        root.insert(
+            "taskrun".into(),
+            json!({"id": run.id, "value": value, "attemptsCount": run.attempt, "startDate": iso_ms(run.started_ms)}),
+        );
+        if let Some(parent) = run.parent_task_run_id.as_deref().and_then(|p| exec.run(p)) {
+            root.insert(
+                "parent".into(),
+                json!({"taskrun": {"id": parent.id, "value": item_value(exec, parent)}, "outputs": parent.outputs}),
+            );
+        }
+    }
+    Value::Object(root)
+}
+
+/// `outputs.<task>.<field>`; runs of a task inside a ForEach are keyed by their value as in Kestra
+/// (`outputs.task[value].field`).
+pub fn outputs(exec: &Execution) -> Map<String, Value> {
+    let mut out = Map::new();
+    for run in &exec.task_runs {
+        if run.outputs.is_empty() && !run.state.is_terminal() {
+            continue;
+        }
+        match &run.value {
+            Some(value) if run.iteration.is_some() || in_iteration(exec, run) => {
+                let entry = out.entry(run.task_id.clone()).or_insert_with(|| Value::Object(Map::new()));
+                if let Value::Object(m) = entry {
+                    m.insert(value.clone(), Value::Object(run.outputs.clone()));
+                }
+            }
+            _ => {
+                out.insert(run.task_id.clone(), Value::Object(run.outputs.clone()));
+            }
+        }
+    }
+    out
+}
+
+fn in_iteration(exec: &Execution, run: &TaskRun) -> bool {
+    let mut cur = run.parent_task_run_id.as_deref();
+    while let Some(id) = cur {
+        match exec.run(id) {
+            Some(p) if p.iteration.is_some() => return true,
+            Some(p) => cur = p.parent_task_run_id.as_deref(),
+            None => return false,
+        }
+    }
+    false
+}
+
+/// The ForEach item a run belongs to: its own, or the nearest ancestor's.
+fn item_value(exec: &Execution, run: &TaskRun) -> Value {
+    let mut cur = Some(run);
+    while let Some(r) = cur {
+        if let Some(v) = &r.value {
+            return Value::String(v.clone());
+        }
+        cur = r.parent_task_run_id.as_deref().and_then(|p| exec.run(p));
+    }
+    Value::Null
+}
+
+/// Labels with dotted keys nested (`system.username` → `labels.system.username`), keeping the flat key too.
+pub fn nested_labels(labels: &BTreeMap<String, String>) -> Value {
+    let mut root = Map::new();
+    for (k, v) in labels {
+        root.insert(k.clone(), Value::String(v.clone()));
+    }
+    for (k, v) in labels {
+        let parts: Vec<&str> = k.split('.').collect();
+        if parts.len() < 2 {
+            continue;
+        }
+        let mut cur = &mut root;
+        for part in &parts[..parts.len() - 1] {
+            let entry = cur.entry(part.to_string()).or_insert_with(|| Value::Object(Map::new()));
+            if !entry.is_object() {
+                *entry = Value::Object(Map::new());
+            }
+            match entry {
+                Value::Object(m) => cur = m,
+                _ => unreachable!("just made an object"),
+            }
+        }
+        cur.insert(parts[parts.len() - 1].to_string(), Value::String(v.clone()));
+    }
+    Value::Object(root)
+}
+
+/// Milliseconds since the epoch as an ISO-8601 UTC timestamp, as Kestra prints dates.
+pub fn iso_ms(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_default()
+}

@@ -1,0 +1,165 @@
+//! Executions and task runs as stored: one document per execution.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::state::State;
+
+/// A state change with its time, as Kestra keeps `state.histories`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StateChange {
+    pub state: State,
+    pub at_ms: i64,
+}
+
+/// The subflow task run that started this execution and waits for it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ParentRef {
+    pub execution_id: String,
+    pub task_run_id: String,
+    pub wait: bool,
+    pub transmit_failed: bool,
+}
+
+/// One decision recorded on a HumanTask that needs several approvals.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Approval {
+    pub by: String,
+    pub on_ms: i64,
+    pub values: Map<String, Value>,
+    pub reason: String,
+}
+
+/// What a paused task run waits for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct PauseState {
+    pub since_ms: i64,
+    /// When `pauseDuration` elapses (`behavior` applies) — none when it waits forever.
+    pub expires_ms: Option<i64>,
+    /// When the generic `timeout` fails the task (Pause without pauseDuration).
+    pub timeout_ms: Option<i64>,
+    /// Effective assignment (after escalations), for HumanTask.
+    pub users: Vec<String>,
+    pub groups: Vec<String>,
+    pub approvals: Vec<Approval>,
+    pub escalation_level: u32,
+    pub escalated_to: Vec<String>,
+    pub reminder_count: u32,
+    pub next_reminder_ms: Option<i64>,
+    pub next_escalation_ms: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskRun {
+    pub id: String,
+    pub task_id: String,
+    pub task_type: String,
+    pub parent_task_run_id: Option<String>,
+    /// ForEach item this run belongs to (display and `taskrun.value`).
+    pub value: Option<String>,
+    /// ForEach iteration index, part of the run's identity among siblings.
+    pub iteration: Option<u32>,
+    pub state: State,
+    pub history: Vec<StateChange>,
+    pub outputs: Map<String, Value>,
+    pub attempt: u32,
+    pub started_ms: i64,
+    pub ended_ms: Option<i64>,
+    /// Branch chosen by If/Switch, items of a ForEach: decided once, at start.
+    pub branch: Option<String>,
+    pub items: Option<Vec<Value>>,
+    pub pause: Option<PauseState>,
+    /// Child execution started by a Subflow task.
+    pub child_execution_id: Option<String>,
+}
+
+impl TaskRun {
+    pub fn set_state(&mut self, state: State, now: i64) {
+        if self.state != state {
+            self.state = state;
+            self.history.push(StateChange { state, at_ms: now });
+        }
+        if state.is_terminal() {
+            self.ended_ms = Some(now);
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Execution {
+    pub id: String,
+    pub namespace: String,
+    pub flow_id: String,
+    pub flow_revision: u32,
+    pub state: State,
+    pub history: Vec<StateChange>,
+    pub labels: BTreeMap<String, String>,
+    pub inputs: Map<String, Value>,
+    /// Ids of inputs of type SECRET, masked whenever the execution is shown.
+    #[serde(default)]
+    pub secret_inputs: Vec<String>,
+    pub task_runs: Vec<TaskRun>,
+    pub created_ms: i64,
+    pub updated_ms: i64,
+    pub ended_ms: Option<i64>,
+    pub outputs: Map<String, Value>,
+    pub started_by: String,
+    pub parent: Option<ParentRef>,
+    pub trigger: Option<Value>,
+    /// Next log sequence number to assign.
+    pub log_seq: u64,
+    /// Values rendered from `secret()` while running, masked in logs and outputs.
+    #[serde(default)]
+    pub secrets_seen: Vec<String>,
+}
+
+impl Execution {
+    pub fn set_state(&mut self, state: State, now: i64) {
+        if self.state != state {
+            self.state = state;
+            self.history.push(StateChange { state, at_ms: now });
+        }
+        if state.is_terminal() {
+            self.ended_ms.get_or_insert(now);
+        }
+        self.updated_ms = now;
+    }
+
+    pub fn run(&self, id: &str) -> Option<&TaskRun> {
+        self.task_runs.iter().find(|r| r.id == id)
+    }
+
+    pub fn run_mut(&mut self, id: &str) -> Option<&mut TaskRun> {
+        self.task_runs.iter_mut().find(|r| r.id == id)
+    }
+
+    /// The run of `task_id` among the children of `parent` (and iteration), if started.
+    pub fn find_run(&self, task_id: &str, parent: Option<&str>, iteration: Option<u32>) -> Option<&TaskRun> {
+        self.task_runs
+            .iter()
+            .find(|r| r.task_id == task_id && r.parent_task_run_id.as_deref() == parent && r.iteration == iteration)
+    }
+
+    pub fn paused_runs(&self) -> impl Iterator<Item = &TaskRun> {
+        self.task_runs.iter().filter(|r| r.state == State::Paused)
+    }
+
+    /// When the oldest current pause started (sort key of the paused list).
+    pub fn waiting_since(&self) -> Option<i64> {
+        self.paused_runs().filter_map(|r| r.pause.as_ref().map(|p| p.since_ms)).min()
+    }
+}
+
+/// One log line of a task run; `seq` orders the lines of an execution without gaps.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogLine {
+    pub seq: u64,
+    pub execution_id: String,
+    pub task_run_id: String,
+    pub task_id: String,
+    pub level: String,
+    pub message: String,
+    pub time_ms: i64,
+}

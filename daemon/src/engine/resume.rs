@@ -1,0 +1,143 @@
+//! Deciding a pause: checks a resume request, and ends a pause by decision or by timer.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value};
+
+use super::Actor;
+use super::advance::{Effects, resumed_outputs, timer_kind};
+use super::error::{EngineError, Result};
+use super::execution::Execution;
+use super::state::State;
+use super::writer::PauseSelector;
+use crate::flow::{Flow, PauseBehavior, PauseTask, TaskKind};
+use crate::store::TimerKey;
+
+/// Message a user sees when resuming something that is not paused (Kestra's wording, plus the state).
+pub fn not_paused(exec: &Execution) -> EngineError {
+    EngineError::FailedPrecondition(format!(
+        "Execution '{}' is not paused, can't resume it: it is {}",
+        exec.id, exec.state
+    ))
+}
+
+/// Finds the pause a resume is for and types its inputs; changes nothing.
+/// Returns the task run's index and the typed `onResume` values.
+pub fn check(
+    flow: &Flow,
+    exec: &Execution,
+    select: &PauseSelector,
+    inputs: &BTreeMap<String, String>,
+    actor: &Actor,
+) -> Result<(usize, Map<String, Value>)> {
+    if exec.state != State::Paused {
+        return Err(not_paused(exec));
+    }
+    let idx = select_pause(exec, select)?;
+    let run = &exec.task_runs[idx];
+    let Some(task) = flow.find_task(&run.task_id) else {
+        return Err(EngineError::NotFound(format!("task `{}` is not in flow revision {}", run.task_id, exec.flow_revision)));
+    };
+    let TaskKind::Pause(pause) = &task.kind else {
+        return Err(EngineError::FailedPrecondition(format!("task `{}` is not a pause", run.task_id)));
+    };
+    if pause.human.is_some() && !may_decide(exec, idx, actor) {
+        return Err(EngineError::PermissionDenied(ACCESS_DENIED.into()));
+    }
+    let values = crate::inputs::coerce(&pause.on_resume, inputs).map_err(EngineError::InvalidInput)?;
+    Ok((idx, values))
+}
+
+/// Kestra's message for a resume by someone outside a HumanTask's assignment.
+pub const ACCESS_DENIED: &str = "Access denied to resume this execution";
+
+/// Whether `actor` is in the (possibly escalated) assignment of the HumanTask at `idx`.
+pub fn may_decide(exec: &Execution, idx: usize, actor: &Actor) -> bool {
+    if actor.is_system() {
+        return true;
+    }
+    let Some(p) = exec.task_runs[idx].pause.as_ref() else { return false };
+    p.users.iter().any(|u| u.eq_ignore_ascii_case(&actor.user)) || p.groups.iter().any(|g| actor.groups.iter().any(|a| a == g))
+}
+
+fn select_pause(exec: &Execution, select: &PauseSelector) -> Result<usize> {
+    let by_run = select.task_run_id.as_deref().filter(|s| !s.is_empty());
+    let by_task = select.task_id.as_deref().filter(|s| !s.is_empty());
+    let found = exec.task_runs.iter().position(|r| {
+        r.state == State::Paused && by_run.is_none_or(|id| r.id == id) && by_task.is_none_or(|t| r.task_id == t)
+    });
+    if let Some(idx) = found {
+        return Ok(idx);
+    }
+    let wanted = by_run.map(|r| format!("task run {r}")).or(by_task.map(|t| format!("task `{t}`"))).unwrap_or_default();
+    match exec.task_runs.iter().find(|r| by_run.is_none_or(|id| r.id == id) && by_task.is_none_or(|t| r.task_id == t)) {
+        Some(r) => Err(EngineError::FailedPrecondition(format!(
+            "{wanted} of execution '{}' is not paused: it is {}",
+            exec.id, r.state
+        ))),
+        None => Err(EngineError::NotFound(format!("execution '{}' has no {wanted}", exec.id))),
+    }
+}
+
+/// Ends the pause at `idx` with `state` and `outputs`, dropping its timers.
+pub fn end_pause(exec: &mut Execution, idx: usize, state: State, outputs: Map<String, Value>, now: i64, fx: &mut Effects) {
+    let exec_id = exec.id.clone();
+    let run = &mut exec.task_runs[idx];
+    if let Some(p) = &run.pause {
+        for (due, kind) in [
+            (p.expires_ms, timer_kind::EXPIRE),
+            (p.timeout_ms, timer_kind::TIMEOUT),
+            (p.next_reminder_ms, timer_kind::REMINDER),
+            (p.next_escalation_ms, timer_kind::ESCALATE),
+        ] {
+            if let Some(due) = due {
+                fx.timers_del.push(TimerKey { due_ms: due, execution_id: exec_id.clone(), task_run_id: run.id.clone(), kind: kind.into() });
+            }
+        }
+    }
+    if !outputs.is_empty() {
+        run.outputs = outputs;
+    }
+    run.set_state(state, now);
+}
+
+/// What an elapsed timer does to a pause: (task run state, outputs, log message).
+pub fn on_timer(pause: &PauseTask, kind: &str, now: i64) -> (State, Map<String, Value>, Option<String>) {
+    if kind == timer_kind::TIMEOUT {
+        return (State::Failed, Map::new(), Some("timeout elapsed before anyone resumed the pause".into()));
+    }
+    let defaults = || crate::inputs::coerce(&pause.on_resume, &BTreeMap::new());
+    match pause.behavior {
+        PauseBehavior::Resume => match defaults() {
+            Ok(values) => (
+                State::Success,
+                resumed_outputs(values, TIMER_ACTOR, now, State::Success),
+                Some("pauseDuration elapsed: resuming with the onResume defaults (behavior RESUME)".into()),
+            ),
+            Err(errors) => {
+                let names: Vec<String> = errors.iter().map(|e| format!("`{}`", e.input_id)).collect();
+                (
+                    State::Failed,
+                    Map::new(),
+                    Some(format!(
+                        "pauseDuration elapsed but the pause cannot resume on its own: required onResume input {} has no default",
+                        names.join(", ")
+                    )),
+                )
+            }
+        },
+        PauseBehavior::Warn => {
+            let values = defaults().unwrap_or_default();
+            (
+                State::Warning,
+                resumed_outputs(values, TIMER_ACTOR, now, State::Warning),
+                Some("pauseDuration elapsed: continuing with WARNING (behavior WARN)".into()),
+            )
+        }
+        PauseBehavior::Cancel => (State::Cancelled, Map::new(), Some("pauseDuration elapsed: cancelling (behavior CANCEL)".into())),
+        PauseBehavior::Fail => (State::Failed, Map::new(), Some("pauseDuration elapsed: failing (behavior FAIL)".into())),
+    }
+}
+
+/// Who `resumed.by` names when a timer decided.
+pub const TIMER_ACTOR: &str = "tollgated (pauseDuration elapsed)";

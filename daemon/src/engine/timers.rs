@@ -1,0 +1,53 @@
+//! Fires durable timers when they fall due, including those that fell due while the daemon was down.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{Notify, oneshot};
+
+use super::ids::now_ms;
+use super::writer::Command;
+use crate::store::Store;
+
+/// Longest sleep between checks, so a clock change cannot delay a timer for long.
+const MAX_SLEEP: Duration = Duration::from_secs(30);
+
+pub async fn run_timers(store: Store, commands: std::sync::mpsc::Sender<Command>, wake: Arc<Notify>) {
+    loop {
+        let now = now_ms();
+        let store2 = store.clone();
+        let due = tokio::task::spawn_blocking(move || -> Result<(Vec<_>, Option<i64>), String> {
+            let r = store2.read().map_err(|e| e.to_string())?;
+            let due = r.due_timers(now, 1000).map_err(|e| e.to_string())?;
+            let next = r.next_timer().map_err(|e| e.to_string())?.map(|t| t.due_ms);
+            Ok((due, next))
+        })
+        .await;
+        let (due, next) = match due {
+            Ok(Ok(v)) => v,
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "cannot read timers");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+            Err(_) => return,
+        };
+        if !due.is_empty() {
+            let (done, wait) = oneshot::channel();
+            if commands.send(Command::Timers { timers: due, done }).is_err() {
+                return;
+            }
+            // Wait until the writer has applied (and deleted) them before looking again.
+            let _ = wait.await;
+            continue;
+        }
+        let sleep = match next {
+            Some(due) => Duration::from_millis((due - now).max(0) as u64).min(MAX_SLEEP),
+            None => MAX_SLEEP,
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(sleep) => {}
+            _ = wake.notified() => {}
+        }
+    }
+}

@@ -1,0 +1,457 @@
+//! The single writer: every change to executions goes through this thread, which applies a batch
+//! of commands in one redb transaction (group commit) and answers callers only after the commit.
+//! Serializing all changes here is what makes resume, kill and timer expiry race safely: each sees
+//! the state the previous one left, so exactly one of them wins.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+use tokio::sync::{broadcast, oneshot};
+
+use super::advance::{self, Effects, Job, StepEnv, Stepper, timer_kind};
+use super::error::{EngineError, Result};
+use super::execution::Execution;
+use super::flows::FlowRegistry;
+use super::ids::now_ms;
+use super::state::State;
+use super::Actor;
+use crate::expr::{ExprServices, Renderer};
+use crate::flow::{Flow, TaskKind};
+use crate::store::{Store, StoreError, TimerKey, Writer};
+
+/// Largest number of queued commands applied in one transaction.
+const MAX_BATCH: usize = 2048;
+
+pub type Reply = oneshot::Sender<Result<Execution>>;
+
+/// Which paused task run a resume is for.
+#[derive(Debug, Clone, Default)]
+pub struct PauseSelector {
+    pub task_run_id: Option<String>,
+    pub task_id: Option<String>,
+}
+
+pub enum Command {
+    Start { exec: Box<Execution>, reply: Reply },
+    Resume { id: String, select: PauseSelector, inputs: BTreeMap<String, String>, actor: Actor, reason: String, reply: Reply },
+    Kill { id: String, actor: Actor, reason: String, reply: Option<Reply> },
+    JobDone { execution_id: String, task_run_id: String, outcome: JobOutcome },
+    Timers { timers: Vec<TimerKey>, done: oneshot::Sender<()> },
+    /// Picks up an execution interrupted by a stop or crash.
+    Recover { id: String },
+    Advance { id: String },
+    ChildDone { child: Box<Execution> },
+}
+
+/// What an async task produced: outputs and log lines, or an error message.
+#[derive(Debug, Clone)]
+pub struct JobOutcome {
+    pub result: std::result::Result<Map<String, Value>, String>,
+    pub logs: Vec<(String, String)>,
+}
+
+/// What a committed batch hands back to the async world.
+#[derive(Default)]
+struct Batch {
+    replies: Vec<(Reply, Result<Execution>)>,
+    changed: Vec<Execution>,
+    jobs: Vec<Job>,
+    timers_added: bool,
+    timer_acks: Vec<oneshot::Sender<()>>,
+}
+
+pub struct WriterLoop {
+    pub store: Store,
+    pub flows: Arc<FlowRegistry>,
+    pub renderer: Arc<Renderer>,
+    pub services: Arc<dyn ExprServices>,
+    pub events: broadcast::Sender<Arc<Execution>>,
+    pub jobs: tokio::sync::mpsc::UnboundedSender<Job>,
+    pub timer_wake: Arc<tokio::sync::Notify>,
+}
+
+impl WriterLoop {
+    pub fn run(self, rx: std::sync::mpsc::Receiver<Command>) {
+        while let Ok(first) = rx.recv() {
+            let mut cmds = VecDeque::from([first]);
+            while cmds.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(c) => cmds.push_back(c),
+                    Err(_) => break,
+                }
+            }
+            let mut batch = Batch::default();
+            let outcome = self.store.write(|w| -> std::result::Result<(), StoreError> {
+                let mut budget = MAX_BATCH * 8;
+                while let Some(cmd) = cmds.pop_front() {
+                    self.apply(w, cmd, &mut batch, &mut cmds)?;
+                    budget = budget.saturating_sub(1);
+                    if budget == 0 {
+                        break;
+                    }
+                }
+                Ok(())
+            });
+            match outcome {
+                Ok(()) => self.deliver(batch),
+                Err(e) => {
+                    tracing::error!(error = %e, "write transaction failed; the batch was not applied");
+                    for (reply, _) in batch.replies {
+                        let _ = reply.send(Err(EngineError::Store(StoreError::Storage(e.to_string()))));
+                    }
+                }
+            }
+            // Follow-ups left over after the budget run in the next transaction.
+            if !cmds.is_empty() {
+                tracing::warn!(left = cmds.len(), "batch budget exhausted; continuing in the next transaction");
+                let mut batch = Batch::default();
+                let res = self.store.write(|w| -> std::result::Result<(), StoreError> {
+                    while let Some(cmd) = cmds.pop_front() {
+                        self.apply(w, cmd, &mut batch, &mut VecDeque::new())?;
+                    }
+                    Ok(())
+                });
+                if res.is_ok() {
+                    self.deliver(batch);
+                }
+            }
+        }
+    }
+
+    fn deliver(&self, batch: Batch) {
+        for (reply, result) in batch.replies {
+            let _ = reply.send(result);
+        }
+        for exec in batch.changed {
+            let _ = self.events.send(Arc::new(exec));
+        }
+        for job in batch.jobs {
+            let _ = self.jobs.send(job);
+        }
+        if batch.timers_added {
+            self.timer_wake.notify_one();
+        }
+        for ack in batch.timer_acks {
+            let _ = ack.send(());
+        }
+    }
+
+    /// Applies one command. Domain errors go to the caller's reply and write nothing;
+    /// only storage errors abort the transaction.
+    fn apply(&self, w: &mut Writer, cmd: Command, batch: &mut Batch, follow: &mut VecDeque<Command>) -> std::result::Result<(), StoreError> {
+        match cmd {
+            Command::Start { exec, reply } => {
+                let result = self.start(w, *exec, batch, follow);
+                self.reply(reply, result, batch)
+            }
+            Command::Resume { id, select, inputs, actor, reason, reply } => {
+                let result = self.resume(w, &id, &select, &inputs, &actor, &reason, batch, follow);
+                self.reply(reply, result, batch)
+            }
+            Command::Kill { id, actor, reason, reply } => {
+                let result = self.kill(w, &id, &actor, &reason, batch, follow);
+                match reply {
+                    Some(r) => self.reply(r, result, batch),
+                    None => result.map(|_| ()).or_else(ignore_domain),
+                }
+            }
+            Command::JobDone { execution_id, task_run_id, outcome } => {
+                self.job_done(w, &execution_id, &task_run_id, outcome, batch, follow).map(|_| ()).or_else(ignore_domain)
+            }
+            Command::Timers { timers, done } => {
+                for t in timers {
+                    w.delete_timer(&t)?;
+                    if let Err(e) = self.fire_timer(w, &t, batch, follow) {
+                        ignore_domain(e)?;
+                    }
+                }
+                batch.timer_acks.push(done);
+                Ok(())
+            }
+            Command::Recover { id } => self.recover(w, &id, batch, follow).map(|_| ()).or_else(ignore_domain),
+            Command::Advance { id } => self.advance_stored(w, &id, batch, follow).map(|_| ()).or_else(ignore_domain),
+            Command::ChildDone { child } => self.child_done(w, &child, batch, follow).map(|_| ()).or_else(ignore_domain),
+        }
+    }
+
+    fn reply(&self, reply: Reply, result: Result<Execution>, batch: &mut Batch) -> std::result::Result<(), StoreError> {
+        match result {
+            Err(EngineError::Store(e)) => Err(e),
+            other => {
+                batch.replies.push((reply, other));
+                Ok(())
+            }
+        }
+    }
+
+    fn flow_of(&self, exec: &Execution) -> Result<Arc<Flow>> {
+        Ok(self.flows.get(&exec.namespace, &exec.flow_id, exec.flow_revision)?.1)
+    }
+
+    /// Runs the stepper on `exec` and stores the result with its effects.
+    fn step_and_store(&self, w: &mut Writer, mut exec: Execution, flow: &Flow, batch: &mut Batch, follow: &mut VecDeque<Command>) -> Result<Execution> {
+        let mut fx = Effects::default();
+        let lookup = |ns: &str, id: &str| self.flows.get(ns, id, 0).ok().map(|(h, f, _)| (h.revision, f));
+        let env = StepEnv { renderer: &self.renderer, services: self.services.as_ref(), flow_lookup: &lookup };
+        let mut stepper = Stepper { flow, exec: &mut exec, now: now_ms(), fx: &mut fx, env: &env };
+        stepper.advance();
+        self.store_with_effects(w, &exec, fx, batch, follow)?;
+        Ok(exec)
+    }
+
+    fn store_with_effects(&self, w: &mut Writer, exec: &Execution, fx: Effects, batch: &mut Batch, follow: &mut VecDeque<Command>) -> Result<()> {
+        for t in &fx.timers_del {
+            w.delete_timer(t)?;
+        }
+        for t in &fx.timers_add {
+            w.put_timer(t)?;
+            batch.timers_added = true;
+        }
+        for line in &fx.logs {
+            w.append_log(line)?;
+        }
+        for child in fx.children {
+            w.put_execution(&child)?;
+            follow.push_back(Command::Advance { id: child.id.clone() });
+        }
+        for child in fx.kill_children {
+            follow.push_back(Command::Kill { id: child, actor: Actor::system(), reason: "parent execution killed".into(), reply: None });
+        }
+        if fx.finished.is_some() && exec.parent.as_ref().is_some_and(|p| p.wait) {
+            follow.push_back(Command::ChildDone { child: Box::new(exec.clone()) });
+        }
+        w.put_execution(exec)?;
+        batch.jobs.extend(fx.jobs);
+        batch.changed.push(exec.clone());
+        Ok(())
+    }
+
+    fn start(&self, w: &mut Writer, exec: Execution, batch: &mut Batch, follow: &mut VecDeque<Command>) -> Result<Execution> {
+        let flow = self.flow_of(&exec)?;
+        self.step_and_store(w, exec, &flow, batch, follow)
+    }
+
+    fn load(&self, w: &Writer, id: &str) -> Result<Execution> {
+        w.execution(id)?.ok_or_else(|| EngineError::NotFound(format!("execution '{id}' not found")))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn resume(
+        &self,
+        w: &mut Writer,
+        id: &str,
+        select: &PauseSelector,
+        inputs: &BTreeMap<String, String>,
+        actor: &Actor,
+        _reason: &str,
+        batch: &mut Batch,
+        follow: &mut VecDeque<Command>,
+    ) -> Result<Execution> {
+        let mut exec = self.load(w, id)?;
+        let flow = self.flow_of(&exec)?;
+        let now = now_ms();
+        let (idx, values) = super::resume::check(&flow, &exec, select, inputs, actor)?;
+        let outputs = advance::resumed_outputs(values, &actor.user, now, State::Success);
+        let mut fx = Effects::default();
+        super::resume::end_pause(&mut exec, idx, State::Success, outputs, now, &mut fx);
+        exec.set_state(State::Running, now);
+        for t in fx.timers_del.drain(..) {
+            w.delete_timer(&t)?;
+        }
+        self.step_and_store(w, exec, &flow, batch, follow)
+    }
+
+    fn kill(&self, w: &mut Writer, id: &str, _actor: &Actor, _reason: &str, batch: &mut Batch, follow: &mut VecDeque<Command>) -> Result<Execution> {
+        let mut exec = self.load(w, id)?;
+        if exec.state.is_terminal() || exec.state == State::Killing {
+            return Err(EngineError::FailedPrecondition(format!(
+                "Execution '{id}' is already {}, can't kill it",
+                exec.state
+            )));
+        }
+        let flow = self.flow_of(&exec)?;
+        exec.set_state(State::Killing, now_ms());
+        self.step_and_store(w, exec, &flow, batch, follow)
+    }
+
+    fn job_done(&self, w: &mut Writer, exec_id: &str, run_id: &str, outcome: JobOutcome, batch: &mut Batch, follow: &mut VecDeque<Command>) -> Result<Execution> {
+        let mut exec = self.load(w, exec_id)?;
+        let Some(idx) = exec.task_runs.iter().position(|r| r.id == run_id) else {
+            return Err(EngineError::NotFound(format!("task run {run_id} not found in execution {exec_id}")));
+        };
+        if exec.task_runs[idx].state != State::Running || exec.state.is_terminal() {
+            // Killed (or finished) while the task ran: its result no longer matters.
+            return Ok(exec);
+        }
+        let flow = self.flow_of(&exec)?;
+        let now = now_ms();
+        let (run_id, task_id) = (exec.task_runs[idx].id.clone(), exec.task_runs[idx].task_id.clone());
+        let mut lines = Vec::new();
+        for (level, message) in &outcome.logs {
+            lines.push((level.clone(), message.clone()));
+        }
+        let state = match outcome.result {
+            Ok(outputs) => {
+                exec.task_runs[idx].outputs = outputs;
+                State::Success
+            }
+            Err(message) => {
+                lines.push(("ERROR".into(), message));
+                State::Failed
+            }
+        };
+        for (level, message) in lines {
+            let line = super::execution::LogLine {
+                seq: exec.log_seq,
+                execution_id: exec.id.clone(),
+                task_run_id: run_id.clone(),
+                task_id: task_id.clone(),
+                level,
+                message: advance::mask(&message, &exec.secrets_seen),
+                time_ms: now,
+            };
+            exec.log_seq += 1;
+            w.append_log(&line)?;
+        }
+        exec.task_runs[idx].set_state(state, now);
+        self.step_and_store(w, exec, &flow, batch, follow)
+    }
+
+    fn fire_timer(&self, w: &mut Writer, t: &TimerKey, batch: &mut Batch, follow: &mut VecDeque<Command>) -> Result<Execution> {
+        let mut exec = self.load(w, &t.execution_id)?;
+        let Some(idx) = exec.task_runs.iter().position(|r| r.id == t.task_run_id) else {
+            return Ok(exec);
+        };
+        // A timer only acts on the pause it was set for, and only while that pause still waits:
+        // a stale timer must never resume a pause someone already decided (Kestra #9319, #18507).
+        let run = &exec.task_runs[idx];
+        let current = run.pause.as_ref().is_some_and(|p| match t.kind.as_str() {
+            timer_kind::EXPIRE => p.expires_ms == Some(t.due_ms),
+            timer_kind::TIMEOUT => p.timeout_ms == Some(t.due_ms),
+            _ => false,
+        });
+        if run.state != State::Paused || !current || exec.state.is_terminal() {
+            return Ok(exec);
+        }
+        let flow = self.flow_of(&exec)?;
+        let now = now_ms();
+        let Some(task) = flow.find_task(&run.task_id) else {
+            return Err(EngineError::NotFound(format!("task `{}` is not in the flow any more", run.task_id)));
+        };
+        let TaskKind::Pause(pause) = &task.kind else {
+            return Ok(exec);
+        };
+        let mut fx = Effects::default();
+        let (state, outputs, message) = super::resume::on_timer(pause, &t.kind, now);
+        if let Some(message) = message {
+            let line = super::execution::LogLine {
+                seq: exec.log_seq,
+                execution_id: exec.id.clone(),
+                task_run_id: exec.task_runs[idx].id.clone(),
+                task_id: exec.task_runs[idx].task_id.clone(),
+                level: if state == State::Failed { "ERROR".into() } else { "INFO".into() },
+                message,
+                time_ms: now,
+            };
+            exec.log_seq += 1;
+            w.append_log(&line)?;
+        }
+        super::resume::end_pause(&mut exec, idx, state, outputs, now, &mut fx);
+        for d in fx.timers_del {
+            w.delete_timer(&d)?;
+        }
+        self.step_and_store(w, exec, &flow, batch, follow)
+    }
+
+    fn recover(&self, w: &mut Writer, id: &str, batch: &mut Batch, follow: &mut VecDeque<Command>) -> Result<Execution> {
+        let mut exec = self.load(w, id)?;
+        if exec.state.is_terminal() {
+            return Ok(exec);
+        }
+        let flow = self.flow_of(&exec)?;
+        let now = now_ms();
+        for idx in 0..exec.task_runs.len() {
+            let run = &exec.task_runs[idx];
+            if run.state != State::Running {
+                continue;
+            }
+            let Some(task) = flow.find_task(&run.task_id) else { continue };
+            if !super::jobs::is_job(task) {
+                continue;
+            }
+            // The task's side effect may or may not have happened before the crash: run it again.
+            let attempt = run.attempt + 1;
+            exec.task_runs[idx].attempt = attempt;
+            let line = super::execution::LogLine {
+                seq: exec.log_seq,
+                execution_id: exec.id.clone(),
+                task_run_id: exec.task_runs[idx].id.clone(),
+                task_id: exec.task_runs[idx].task_id.clone(),
+                level: "WARN".into(),
+                message: format!("the daemon stopped while this task ran; running it again (attempt {attempt})"),
+                time_ms: now,
+            };
+            exec.log_seq += 1;
+            w.append_log(&line)?;
+            let vars = super::context::vars(&flow, &exec, Some(&exec.task_runs[idx]), Some(task));
+            batch.jobs.push(Job {
+                execution_id: exec.id.clone(),
+                namespace: exec.namespace.clone(),
+                task_run_id: exec.task_runs[idx].id.clone(),
+                task: task.clone(),
+                vars,
+                attempt,
+            });
+        }
+        self.step_and_store(w, exec, &flow, batch, follow)
+    }
+
+    fn advance_stored(&self, w: &mut Writer, id: &str, batch: &mut Batch, follow: &mut VecDeque<Command>) -> Result<Execution> {
+        let exec = self.load(w, id)?;
+        if exec.state.is_terminal() {
+            return Ok(exec);
+        }
+        let flow = self.flow_of(&exec)?;
+        self.step_and_store(w, exec, &flow, batch, follow)
+    }
+
+    /// A waited-for subflow ended: finish the parent's Subflow task run in the same transaction.
+    fn child_done(&self, w: &mut Writer, child: &Execution, batch: &mut Batch, follow: &mut VecDeque<Command>) -> Result<Execution> {
+        let Some(parent_ref) = &child.parent else { return Err(EngineError::NotFound("no parent".into())) };
+        let mut parent = self.load(w, &parent_ref.execution_id)?;
+        let Some(idx) = parent.task_runs.iter().position(|r| r.id == parent_ref.task_run_id) else {
+            return Ok(parent);
+        };
+        if parent.task_runs[idx].state != State::Running || parent.state.is_terminal() {
+            return Ok(parent);
+        }
+        let now = now_ms();
+        let mut out = Map::new();
+        out.insert("executionId".into(), Value::String(child.id.clone()));
+        out.insert("state".into(), Value::String(child.state.as_str().into()));
+        out.insert("outputs".into(), Value::Object(child.outputs.clone()));
+        let state = match child.state {
+            State::Success => State::Success,
+            State::Warning => State::Warning,
+            _ if parent_ref.transmit_failed => State::Failed,
+            _ => State::Warning,
+        };
+        parent.task_runs[idx].outputs = out;
+        parent.task_runs[idx].set_state(state, now);
+        let flow = self.flow_of(&parent)?;
+        self.step_and_store(w, parent, &flow, batch, follow)
+    }
+}
+
+/// Domain errors of follow-up commands have no caller to report to: log them and go on.
+fn ignore_domain(e: EngineError) -> std::result::Result<(), StoreError> {
+    match e {
+        EngineError::Store(s) => Err(s),
+        other => {
+            tracing::debug!(error = %other, "command not applied");
+            Ok(())
+        }
+    }
+}
+

@@ -1,0 +1,638 @@
+//! YAML → flow model. Every problem is collected with the path of the node it concerns, so that
+//! `positions` can turn it into `line:column`; parsing never stops at the first problem.
+
+use std::collections::BTreeMap;
+
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use serde_yaml::{Mapping, Value as Yaml};
+
+use super::model::*;
+use super::path::{Issue, Path};
+use crate::inputs::InputDef;
+
+/// Parses a flow; returns every issue found when it is not well formed.
+pub fn parse_flow(source: &str) -> Result<Flow, Vec<Issue>> {
+    let doc: Yaml = match serde_yaml::from_str(source) {
+        Ok(doc) => doc,
+        Err(e) => {
+            let (line, column) = e.location().map(|l| (l.line() as u32, l.column() as u32)).unwrap_or((1, 1));
+            return Err(vec![Issue::at(line, column, format!("invalid YAML: {}", strip_location(&e.to_string())))]);
+        }
+    };
+    let mut p = Parser { issues: Vec::new() };
+    let flow = p.flow(&doc);
+    if p.issues.is_empty() {
+        flow.ok_or_else(|| vec![Issue::new(Path::root(), "empty flow".to_string())])
+    } else {
+        Err(p.issues)
+    }
+}
+
+fn strip_location(msg: &str) -> String {
+    match msg.find(" at line ") {
+        Some(i) => msg[..i].to_string(),
+        None => msg.to_string(),
+    }
+}
+
+struct Parser {
+    issues: Vec<Issue>,
+}
+
+/// The keys of a mapping, taken one by one; what is left at the end is unknown.
+struct Fields<'a> {
+    map: BTreeMap<String, &'a Yaml>,
+    path: Path,
+}
+
+impl<'a> Fields<'a> {
+    fn new(p: &mut Parser, value: &'a Yaml, path: &Path, what: &str) -> Option<Fields<'a>> {
+        match value {
+            Yaml::Mapping(m) => {
+                let mut map = BTreeMap::new();
+                for (k, v) in m {
+                    match k.as_str() {
+                        Some(k) => {
+                            map.insert(k.to_string(), v);
+                        }
+                        None => p.issue(path.clone(), format!("{what} has a key that is not a string: {}", short(k))),
+                    }
+                }
+                Some(Fields { map, path: path.clone() })
+            }
+            other => {
+                p.issue(path.clone(), format!("{what} must be a mapping, found {}", kind_of(other)));
+                None
+            }
+        }
+    }
+
+    fn take(&mut self, key: &str) -> Option<&'a Yaml> {
+        self.map.remove(key)
+    }
+
+    fn at(&self, key: &str) -> Path {
+        self.path.key(key)
+    }
+
+    /// Reports keys nobody took, suggesting the closest known one.
+    fn finish(self, p: &mut Parser, known: &[&str], what: &str) {
+        for key in self.map.keys() {
+            let hint = suggest(key, known).map(|s| format!("; did you mean `{s}`?")).unwrap_or_default();
+            p.issue(self.path.key(key), format!("unknown property `{key}` on {what}{hint}"));
+        }
+    }
+}
+
+/// The closest known name, when it is close enough to be a likely typo.
+pub fn suggest<'k>(word: &str, known: &[&'k str]) -> Option<&'k str> {
+    known
+        .iter()
+        .map(|k| (strsim::damerau_levenshtein(&word.to_lowercase(), &k.to_lowercase()), *k))
+        .filter(|(d, k)| *d <= 2.max(k.len() / 4))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
+}
+
+fn kind_of(v: &Yaml) -> &'static str {
+    match v {
+        Yaml::Null => "nothing",
+        Yaml::Bool(_) => "a boolean",
+        Yaml::Number(_) => "a number",
+        Yaml::String(_) => "a string",
+        Yaml::Sequence(_) => "a list",
+        Yaml::Mapping(_) => "a mapping",
+        Yaml::Tagged(_) => "a tagged value",
+    }
+}
+
+fn short(v: &Yaml) -> String {
+    let s = serde_yaml::to_string(v).unwrap_or_default();
+    let s = s.trim();
+    if s.len() > 40 { format!("{}...", &s[..s.char_indices().nth(37).map(|(i, _)| i).unwrap_or(s.len())]) } else { s.to_string() }
+}
+
+const FLOW_KEYS: &[&str] = &[
+    "id",
+    "namespace",
+    "description",
+    "labels",
+    "inputs",
+    "variables",
+    "tasks",
+    "errors",
+    "finally",
+    "triggers",
+    "outputs",
+    "disabled",
+    "revision",
+    "concurrency",
+    "pluginDefaults",
+    "retry",
+];
+const COMMON_TASK_KEYS: &[&str] =
+    &["id", "type", "description", "disabled", "timeout", "allowFailure", "allowWarning", "version", "logLevel"];
+
+impl Parser {
+    fn issue(&mut self, path: Path, message: String) {
+        self.issues.push(Issue::new(path, message));
+    }
+
+    fn flow(&mut self, doc: &Yaml) -> Option<Flow> {
+        let root = Path::root();
+        let mut f = Fields::new(self, doc, &root, "a flow")?;
+        let id = self.required_string(&mut f, "id", "flow");
+        let namespace = self.required_string(&mut f, "namespace", "flow");
+        if let Some(id) = &id {
+            if !valid_id(id) {
+                self.issue(f.at("id"), format!("flow id `{id}` must match [a-zA-Z0-9][a-zA-Z0-9._-]*"));
+            }
+        }
+        if let Some(ns) = &namespace {
+            if !valid_namespace(ns) {
+                self.issue(f.at("namespace"), format!("namespace `{ns}` must be dotted words of [a-zA-Z0-9_-]"));
+            }
+        }
+        let description = self.opt_typed::<String>(&mut f, "description");
+        let labels = self.labels(&mut f);
+        let inputs = self.inputs(f.take("inputs"), &f.at("inputs"));
+        let variables = match f.take("variables") {
+            None => serde_json::Map::new(),
+            Some(v) => match yaml_to_json(v) {
+                Value::Object(m) => m,
+                Value::Null => serde_json::Map::new(),
+                _ => {
+                    self.issue(f.at("variables"), "`variables` must be a mapping".into());
+                    serde_json::Map::new()
+                }
+            },
+        };
+        let tasks_path = f.at("tasks");
+        let tasks = match f.take("tasks") {
+            Some(v) => self.tasks(v, &tasks_path),
+            None => {
+                self.issue(root.clone(), "flow has no `tasks`: a flow needs at least one task".into());
+                vec![]
+            }
+        };
+        let errors = f.take("errors").map(|v| self.tasks(v, &f.at("errors"))).unwrap_or_default();
+        let finally = f.take("finally").map(|v| self.tasks(v, &f.at("finally"))).unwrap_or_default();
+        let triggers = f.take("triggers").map(|v| self.triggers(v, &f.at("triggers"))).unwrap_or_default();
+        let outputs: Vec<FlowOutput> = self.opt_typed(&mut f, "outputs").unwrap_or_default();
+        let disabled = self.opt_typed::<bool>(&mut f, "disabled").unwrap_or(false);
+        // Accepted for Kestra compatibility, not used by Tollgate.
+        for ignored in ["revision", "concurrency", "pluginDefaults", "retry"] {
+            f.take(ignored);
+        }
+        f.finish(self, FLOW_KEYS, "the flow");
+        Some(Flow {
+            id: id.unwrap_or_default(),
+            namespace: namespace.unwrap_or_default(),
+            description,
+            labels,
+            inputs,
+            variables,
+            tasks,
+            errors,
+            finally,
+            triggers,
+            outputs,
+            disabled,
+        })
+    }
+
+    fn required_string(&mut self, f: &mut Fields, key: &str, what: &str) -> Option<String> {
+        match f.take(key) {
+            Some(Yaml::String(s)) if !s.trim().is_empty() => Some(s.clone()),
+            Some(Yaml::Number(n)) => Some(n.to_string()),
+            Some(Yaml::Bool(b)) => Some(b.to_string()),
+            Some(other) => {
+                self.issue(f.at(key), format!("`{key}` of {what} must be a non-empty string, found {}", kind_of(other)));
+                None
+            }
+            None => {
+                self.issue(f.path.clone(), format!("missing required property `{key}` on {what}"));
+                None
+            }
+        }
+    }
+
+    /// Deserializes an optional property with serde; errors carry the property's path.
+    fn opt_typed<T: DeserializeOwned>(&mut self, f: &mut Fields, key: &str) -> Option<T> {
+        let v = f.take(key)?;
+        let path = f.at(key);
+        self.typed(v, &path)
+    }
+
+    fn typed<T: DeserializeOwned>(&mut self, v: &Yaml, path: &Path) -> Option<T> {
+        match serde_path_to_error::deserialize::<_, T>(v.clone()) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                let inner = e.path().clone();
+                let mut at = path.clone();
+                for seg in inner.iter() {
+                    at = match seg {
+                        serde_path_to_error::Segment::Seq { index } => at.index(*index),
+                        serde_path_to_error::Segment::Map { key } => at.key(key),
+                        serde_path_to_error::Segment::Enum { variant } => at.key(variant),
+                        serde_path_to_error::Segment::Unknown => at,
+                    };
+                }
+                let msg = e.into_inner().to_string();
+                // Point at the offending key itself, not at the mapping that holds it.
+                if let Some(field) = msg.strip_prefix("unknown field `").and_then(|r| r.split('`').next()) {
+                    at = at.key(field);
+                }
+                self.issue(at, describe_serde_error(&msg));
+                None
+            }
+        }
+    }
+
+    fn labels(&mut self, f: &mut Fields) -> BTreeMap<String, String> {
+        let path = f.at("labels");
+        let mut out = BTreeMap::new();
+        match f.take("labels") {
+            None | Some(Yaml::Null) => {}
+            Some(Yaml::Mapping(m)) => {
+                for (k, v) in m {
+                    out.insert(scalar_text(k), scalar_text(v));
+                }
+            }
+            // Kestra also accepts a list of {key, value}.
+            Some(Yaml::Sequence(items)) => {
+                for (i, item) in items.iter().enumerate() {
+                    match (item.get("key"), item.get("value")) {
+                        (Some(k), Some(v)) => {
+                            out.insert(scalar_text(k), scalar_text(v));
+                        }
+                        _ => self.issue(path.index(i), "a label in a list needs `key` and `value`".into()),
+                    }
+                }
+            }
+            Some(other) => self.issue(path, format!("`labels` must be a mapping, found {}", kind_of(other))),
+        }
+        out
+    }
+
+    fn inputs(&mut self, v: Option<&Yaml>, path: &Path) -> Vec<InputDef> {
+        let Some(v) = v else { return vec![] };
+        let Yaml::Sequence(items) = v else {
+            if !v.is_null() {
+                self.issue(path.clone(), format!("inputs must be a list, found {}", kind_of(v)));
+            }
+            return vec![];
+        };
+        let mut out = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            let ipath = path.index(i);
+            if let Some(def) = self.typed::<InputDef>(item, &ipath) {
+                for problem in crate::inputs::check_definition(&def) {
+                    self.issue(ipath.clone(), problem);
+                }
+                if out.iter().any(|d: &InputDef| d.id == def.id) {
+                    self.issue(ipath.key("id"), format!("duplicate input id `{}`", def.id));
+                }
+                out.push(def);
+            }
+        }
+        out
+    }
+
+    fn tasks(&mut self, v: &Yaml, path: &Path) -> Vec<Task> {
+        match v {
+            Yaml::Sequence(items) => {
+                items.iter().enumerate().filter_map(|(i, item)| self.task(item, &path.index(i))).collect()
+            }
+            Yaml::Null => vec![],
+            Yaml::Mapping(_) => self.task(v, path).into_iter().collect(),
+            other => {
+                self.issue(path.clone(), format!("tasks must be a list, found {}", kind_of(other)));
+                vec![]
+            }
+        }
+    }
+
+    fn task(&mut self, v: &Yaml, path: &Path) -> Option<Task> {
+        let mut f = Fields::new(self, v, path, "a task")?;
+        let id = self.required_string(&mut f, "id", "a task");
+        if let Some(id) = &id {
+            if !valid_id(id) {
+                self.issue(f.at("id"), format!("task id `{id}` must match [a-zA-Z0-9][a-zA-Z0-9_-]*"));
+            }
+        }
+        let type_name = self.required_string(&mut f, "type", "a task");
+        let common = TaskCommon {
+            description: self.opt_typed(&mut f, "description"),
+            disabled: self.opt_typed(&mut f, "disabled").unwrap_or(false),
+            timeout: self.opt_duration(&mut f, "timeout"),
+            allow_failure: self.opt_typed(&mut f, "allowFailure").unwrap_or(false),
+            allow_warning: self.opt_typed(&mut f, "allowWarning").unwrap_or(false),
+        };
+        f.take("version");
+        f.take("logLevel");
+        let type_name = type_name?;
+        let what = format!("task `{}` ({})", id.as_deref().unwrap_or("?"), short_type(&type_name));
+        let kind = match type_name.as_str() {
+            types::LOG => self.simple(f, &what, TaskKind::Log),
+            types::PAUSE => self.pause(f, &what, false).map(TaskKind::Pause),
+            types::HUMAN_TASK => self.pause(f, &what, true).map(TaskKind::Pause),
+            types::IF => {
+                let condition = self.required_string(&mut f, "condition", &what);
+                let then = self.branch(&mut f, "then", true, &what);
+                let else_ = self.branch(&mut f, "else", false, &what);
+                f.finish(self, &with_common(&["condition", "then", "else"]), &what);
+                condition.map(|condition| TaskKind::If(IfTask { condition, then, else_ }))
+            }
+            types::SWITCH => {
+                let value = self.required_string(&mut f, "value", &what);
+                let mut cases = BTreeMap::new();
+                let cpath = f.at("cases");
+                match f.take("cases") {
+                    Some(Yaml::Mapping(m)) => {
+                        for (k, v) in m {
+                            let key = scalar_text(k);
+                            let tasks = self.tasks(v, &cpath.key(&key));
+                            cases.insert(key, tasks);
+                        }
+                    }
+                    None | Some(Yaml::Null) => {}
+                    Some(other) => self.issue(cpath, format!("`cases` must be a mapping, found {}", kind_of(other))),
+                }
+                let defaults = self.branch(&mut f, "defaults", false, &what);
+                f.finish(self, &with_common(&["value", "cases", "defaults"]), &what);
+                value.map(|value| TaskKind::Switch(SwitchTask { value, cases, defaults }))
+            }
+            types::SEQUENTIAL => {
+                let tasks = self.branch(&mut f, "tasks", true, &what);
+                f.finish(self, &with_common(&["tasks"]), &what);
+                Some(TaskKind::Sequential(SequentialTask { tasks }))
+            }
+            types::PARALLEL => {
+                let tasks = self.branch(&mut f, "tasks", true, &what);
+                let concurrent = self.opt_typed::<u32>(&mut f, "concurrent").unwrap_or(0);
+                f.finish(self, &with_common(&["tasks", "concurrent"]), &what);
+                Some(TaskKind::Parallel(ParallelTask { tasks, concurrent }))
+            }
+            types::FOR_EACH => {
+                let values = match f.take("values") {
+                    Some(v) => Some(yaml_to_json(v)),
+                    None => {
+                        self.issue(f.path.clone(), format!("missing required property `values` on {what}"));
+                        None
+                    }
+                };
+                let tasks = self.branch(&mut f, "tasks", true, &what);
+                let concurrency_limit = self.opt_typed::<u32>(&mut f, "concurrencyLimit").unwrap_or(1);
+                f.finish(self, &with_common(&["values", "tasks", "concurrencyLimit"]), &what);
+                values.map(|values| TaskKind::ForEach(ForEachTask { values, tasks, concurrency_limit }))
+            }
+            types::SUBFLOW => self.simple(f, &what, TaskKind::Subflow),
+            types::HTTP_REQUEST => self.simple(f, &what, TaskKind::HttpRequest),
+            types::SLACK_WEBHOOK => self.simple(f, &what, TaskKind::SlackWebhook),
+            types::TEAMS_WEBHOOK => self.simple(f, &what, TaskKind::TeamsWebhook),
+            types::MAIL_SEND => self.simple(f, &what, TaskKind::MailSend),
+            types::OUTPUT_VALUES => self.simple(f, &what, TaskKind::OutputValues),
+            types::RETURN => self.simple(f, &what, TaskKind::Return),
+            types::FAIL => self.simple(f, &what, TaskKind::Fail),
+            types::KV_SET => self.simple(f, &what, TaskKind::KvSet),
+            types::KV_GET => self.simple(f, &what, TaskKind::KvGet),
+            other => {
+                let hint = suggest(other, types::TASKS).map(|s| format!("; did you mean `{s}`?")).unwrap_or_default();
+                self.issue(
+                    path.key("type"),
+                    format!("unknown task type `{other}` on task `{}`{hint}", id.as_deref().unwrap_or("?")),
+                );
+                None
+            }
+        }?;
+        Some(Task { id: id?, type_name, common, kind })
+    }
+
+    /// A task whose body is plain data: the remaining keys deserialize into `T`.
+    fn simple<T: DeserializeOwned>(&mut self, f: Fields, what: &str, wrap: fn(T) -> TaskKind) -> Option<TaskKind> {
+        self.simple_any(f, what).map(wrap)
+    }
+
+    fn branch(&mut self, f: &mut Fields, key: &str, required: bool, what: &str) -> Vec<Task> {
+        match f.take(key) {
+            Some(v) => {
+                let path = f.at(key);
+                let tasks = self.tasks(v, &path);
+                if required && tasks.is_empty() && !self.issues.iter().any(|i| i.path.starts_with(&path)) {
+                    self.issue(path, format!("`{key}` of {what} must hold at least one task"));
+                }
+                tasks
+            }
+            None => {
+                if required {
+                    self.issue(f.path.clone(), format!("missing required property `{key}` on {what}"));
+                }
+                vec![]
+            }
+        }
+    }
+
+    fn opt_duration(&mut self, f: &mut Fields, key: &str) -> Option<String> {
+        let text: String = self.opt_typed(f, key)?;
+        // Templated durations are checked when rendered.
+        if !text.contains("{{") {
+            if let Err(e) = super::duration::parse_iso8601(&text) {
+                self.issue(f.at(key), format!("invalid duration for `{key}`: {e}"));
+            }
+        }
+        Some(text)
+    }
+
+    fn pause(&mut self, mut f: Fields, what: &str, human: bool) -> Option<PauseTask> {
+        let mut pause_duration = self.opt_duration(&mut f, "pauseDuration");
+        if let Some(delay) = self.opt_duration(&mut f, "delay") {
+            if pause_duration.is_some() {
+                self.issue(f.at("delay"), "`delay` is the deprecated alias of `pauseDuration`: set only one".into());
+            }
+            pause_duration.get_or_insert(delay);
+        }
+        let behavior = self.opt_typed::<PauseBehavior>(&mut f, "behavior").unwrap_or_default();
+        let on_resume = self.inputs(f.take("onResume"), &f.at("onResume"));
+        let on_pause = match f.take("onPause") {
+            Some(v) => self.tasks(v, &f.at("onPause")),
+            None => vec![],
+        };
+        let reminders = match f.take("reminders") {
+            None => None,
+            Some(v) => {
+                let path = f.at("reminders");
+                let r: Option<Reminders> = self.typed(v, &path);
+                r.map(|r| {
+                    let every_ok = super::duration::parse_iso8601(&r.every);
+                    if let Err(e) = every_ok {
+                        self.issue(path.key("every"), format!("invalid duration for `every`: {e}"));
+                    }
+                    let tasks = self.tasks(&Yaml::Sequence(r.tasks.clone()), &path.key("tasks"));
+                    ReminderSpec { every: r.every, max_count: r.max_count, tasks }
+                })
+            }
+        };
+        let mut known: Vec<&str> = vec!["pauseDuration", "delay", "behavior", "onResume", "onPause", "reminders"];
+        let human_spec = if human {
+            known.extend(["assignment", "approvals", "allowSelfApproval", "escalation"]);
+            let assignment = self.opt_typed::<Assignment>(&mut f, "assignment").unwrap_or_default();
+            let approvals = self.opt_typed::<u32>(&mut f, "approvals").unwrap_or(1);
+            if approvals == 0 {
+                self.issue(f.at("approvals"), "`approvals` must be at least 1".into());
+            }
+            let allow_self_approval = self.opt_typed::<bool>(&mut f, "allowSelfApproval").unwrap_or(true);
+            let epath = f.at("escalation");
+            let mut escalation = Vec::new();
+            if let Some(v) = f.take("escalation") {
+                let levels: Vec<Escalation> = match v {
+                    Yaml::Sequence(_) => self.typed(v, &epath).unwrap_or_default(),
+                    _ => self.typed::<Escalation>(v, &epath).into_iter().collect(),
+                };
+                for (i, level) in levels.into_iter().enumerate() {
+                    let lpath = if matches!(v, Yaml::Sequence(_)) { epath.index(i) } else { epath.clone() };
+                    if let Err(e) = super::duration::parse_iso8601(&level.after) {
+                        self.issue(lpath.key("after"), format!("invalid duration for `after`: {e}"));
+                    }
+                    let tasks = self.tasks(&Yaml::Sequence(level.tasks.clone()), &lpath.key("tasks"));
+                    escalation.push(EscalationSpec {
+                        after: level.after,
+                        assignment: level.assignment,
+                        mode: level.mode,
+                        tasks,
+                    });
+                }
+            }
+            Some(HumanSpec { assignment, approvals, allow_self_approval, escalation })
+        } else {
+            if f.map.contains_key("escalation") {
+                let at = f.at("escalation");
+                f.take("escalation");
+                self.issue(at, format!("`escalation` is only available on HumanTask ({})", types::HUMAN_TASK));
+            }
+            None
+        };
+        f.finish(self, &with_common(&known), what);
+        Some(PauseTask { pause_duration, behavior, on_resume, on_pause, reminders, human: human_spec })
+    }
+
+    fn triggers(&mut self, v: &Yaml, path: &Path) -> Vec<Trigger> {
+        let Yaml::Sequence(items) = v else {
+            self.issue(path.clone(), format!("triggers must be a list, found {}", kind_of(v)));
+            return vec![];
+        };
+        let mut out = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            let tpath = path.index(i);
+            let Some(mut f) = Fields::new(self, item, &tpath, "a trigger") else { continue };
+            let id = self.required_string(&mut f, "id", "a trigger");
+            let type_name = self.required_string(&mut f, "type", "a trigger");
+            let (Some(id), Some(type_name)) = (id, type_name) else { continue };
+            let what = format!("trigger `{id}`");
+            let kind = match type_name.as_str() {
+                types::FLOW_TRIGGER => self.simple_any(f, &what).map(TriggerKind::Flow),
+                types::SCHEDULE_TRIGGER => self.simple_any(f, &what).map(TriggerKind::Schedule),
+                other => {
+                    let hint =
+                        suggest(other, types::TRIGGERS).map(|s| format!("; did you mean `{s}`?")).unwrap_or_default();
+                    self.issue(tpath.key("type"), format!("unknown trigger type `{other}` on trigger `{id}`{hint}"));
+                    None
+                }
+            };
+            if let Some(kind) = kind {
+                let disabled = match &kind {
+                    TriggerKind::Flow(t) => t.disabled,
+                    TriggerKind::Schedule(t) => t.disabled,
+                };
+                out.push(Trigger { id, type_name, disabled, kind });
+            }
+        }
+        out
+    }
+}
+
+impl Parser {
+    /// Deserializes the keys left in `f` into `T`; serde names the field, we add which task or trigger.
+    fn simple_any<T: DeserializeOwned>(&mut self, f: Fields, what: &str) -> Option<T> {
+        let mut m = Mapping::new();
+        for (k, v) in &f.map {
+            m.insert(Yaml::String(k.clone()), (*v).clone());
+        }
+        let before = self.issues.len();
+        let t = self.typed::<T>(&Yaml::Mapping(m), &f.path);
+        for issue in &mut self.issues[before..] {
+            issue.message = format!("{} on {what}", issue.message);
+        }
+        t
+    }
+}
+
+fn with_common(extra: &[&'static str]) -> Vec<&'static str> {
+    let mut v: Vec<&'static str> = COMMON_TASK_KEYS.to_vec();
+    v.extend_from_slice(extra);
+    v
+}
+
+fn short_type(t: &str) -> &str {
+    t.rsplit('.').next().unwrap_or(t)
+}
+
+/// Turns serde's wording into ours: `unknown field` becomes `unknown property` with a suggestion.
+fn describe_serde_error(msg: &str) -> String {
+    if let Some(rest) = msg.strip_prefix("unknown field `") {
+        if let Some((field, expected)) = rest.split_once('`') {
+            let known: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+            let hint = suggest(field, &known).map(|s| format!("; did you mean `{s}`?")).unwrap_or_default();
+            return format!("unknown property `{field}`{hint}");
+        }
+    }
+    if let Some(rest) = msg.strip_prefix("missing field `") {
+        if let Some((field, _)) = rest.split_once('`') {
+            return format!("missing required property `{field}`");
+        }
+    }
+    strip_location(msg)
+}
+
+pub(crate) fn scalar_text(v: &Yaml) -> String {
+    match v {
+        Yaml::String(s) => s.clone(),
+        Yaml::Number(n) => n.to_string(),
+        Yaml::Bool(b) => b.to_string(),
+        Yaml::Null => String::new(),
+        other => short(other),
+    }
+}
+
+/// YAML → JSON value, keeping numbers and booleans typed.
+pub fn yaml_to_json(v: &Yaml) -> Value {
+    match v {
+        Yaml::Null => Value::Null,
+        Yaml::Bool(b) => Value::Bool(*b),
+        Yaml::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                Value::from(i)
+            } else if let Some(u) = n.as_u64() {
+                Value::from(u)
+            } else {
+                n.as_f64().and_then(serde_json::Number::from_f64).map(Value::Number).unwrap_or(Value::Null)
+            }
+        }
+        Yaml::String(s) => Value::String(s.clone()),
+        Yaml::Sequence(items) => Value::Array(items.iter().map(yaml_to_json).collect()),
+        Yaml::Mapping(m) => Value::Object(m.iter().map(|(k, v)| (scalar_text(k), yaml_to_json(v))).collect()),
+        Yaml::Tagged(t) => yaml_to_json(&t.value),
+    }
+}
+
+pub(crate) fn valid_id(id: &str) -> bool {
+    let mut chars = id.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
+}
+
+pub(crate) fn valid_namespace(ns: &str) -> bool {
+    !ns.is_empty()
+        && ns.split('.').all(|part| !part.is_empty() && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+}

@@ -1,0 +1,408 @@
+//! Durable state in one redb file. The only module that touches redb: everything else calls the
+//! typed operations of [`Reader`] and [`Writer`].
+
+mod tables;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use redb::{Database, ReadableTable, ReadableTableMetadata};
+use serde::{Deserialize, Serialize};
+use serde::de::DeserializeOwned;
+
+use crate::engine::execution::{Execution, LogLine};
+use crate::engine::state::State;
+use tables::*;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open the database {path}: {source}")]
+    Open { path: PathBuf, source: redb::DatabaseError },
+    #[error("storage error: {0}")]
+    Storage(String),
+    #[error("corrupt record in table {table} at key {key}: {message}")]
+    Corrupt { table: &'static str, key: String, message: String },
+}
+
+macro_rules! storage_from {
+    ($($t:ty),*) => {$(
+        impl From<$t> for StoreError {
+            fn from(e: $t) -> Self { StoreError::Storage(e.to_string()) }
+        }
+    )*};
+}
+storage_from!(redb::TransactionError, redb::TableError, redb::StorageError, redb::CommitError);
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// The latest revision of a flow, plus whether it was deleted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FlowHead {
+    pub namespace: String,
+    pub id: String,
+    pub revision: u32,
+    pub deleted: bool,
+    pub updated_ms: i64,
+}
+
+/// A durable timer: something to do for a task run at `due_ms`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TimerKey {
+    pub due_ms: i64,
+    pub execution_id: String,
+    pub task_run_id: String,
+    pub kind: String,
+}
+
+impl TimerKey {
+    fn encode(&self) -> String {
+        format!("{:016x}\0{}\0{}\0{}", self.due_ms.max(0), self.execution_id, self.task_run_id, self.kind)
+    }
+    fn decode(k: &str) -> Option<TimerKey> {
+        let mut parts = k.split('\0');
+        let due_ms = i64::from_str_radix(parts.next()?, 16).ok()?;
+        Some(TimerKey {
+            due_ms,
+            execution_id: parts.next()?.to_string(),
+            task_run_id: parts.next()?.to_string(),
+            kind: parts.next()?.to_string(),
+        })
+    }
+}
+
+/// Which executions a list wants.
+#[derive(Debug, Clone, Default)]
+pub struct ExecutionFilter {
+    /// Empty = any state.
+    pub states: Vec<State>,
+    /// Namespace prefix on dotted boundaries (`hr` matches `hr` and `hr.ops`).
+    pub namespace: Option<String>,
+    pub flow_id: Option<String>,
+}
+
+impl ExecutionFilter {
+    fn matches_names(&self, namespace: &str, flow_id: &str) -> bool {
+        self.namespace.as_deref().is_none_or(|p| namespace_within(namespace, p))
+            && self.flow_id.as_deref().is_none_or(|f| f == flow_id)
+    }
+}
+
+/// Whether `namespace` is `prefix` or below it.
+pub fn namespace_within(namespace: &str, prefix: &str) -> bool {
+    prefix.is_empty()
+        || namespace == prefix
+        || (namespace.len() > prefix.len() && namespace.starts_with(prefix) && namespace.as_bytes()[prefix.len()] == b'.')
+}
+
+fn state_index_key(e: &Execution) -> String {
+    let sort = if e.state == State::Paused { e.waiting_since().unwrap_or(e.created_ms) } else { e.created_ms };
+    format!("{}\0{:016x}\0{}", e.state.as_str(), sort.max(0), e.id)
+}
+
+fn decode<T: DeserializeOwned>(table: &'static str, key: &str, bytes: &[u8]) -> Result<T> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt { table, key: key.to_string(), message: e.to_string() })
+}
+
+fn encode<T: Serialize>(v: &T) -> Vec<u8> {
+    // Serializing our own plain data types to JSON cannot fail (no maps with non-string keys).
+    serde_json::to_vec(v).unwrap_or_default()
+}
+
+/// The database. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    db: Arc<Database>,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens (or creates) `dir/tollgate.redb` and every table.
+    pub fn open(dir: &Path) -> Result<Store> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StoreError::Storage(format!("cannot create data dir {}: {e}", dir.display())))?;
+        let path = dir.join("tollgate.redb");
+        let db = Database::create(&path).map_err(|source| StoreError::Open { path: path.clone(), source })?;
+        let tx = db.begin_write()?;
+        {
+            tx.open_table(EXECUTIONS)?;
+            tx.open_table(EXECUTIONS_BY_STATE)?;
+            tx.open_table(LOGS)?;
+            tx.open_table(TIMERS)?;
+            tx.open_table(FLOWS)?;
+            tx.open_table(FLOW_REVISIONS)?;
+            tx.open_table(META)?;
+        }
+        tx.commit()?;
+        Ok(Store { db: Arc::new(db), path })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// A consistent snapshot for reading; never blocks writers.
+    pub fn read(&self) -> Result<Reader> {
+        Ok(Reader { tx: self.db.begin_read()? })
+    }
+
+    /// Runs `f` in one write transaction and commits it durably; nothing is written if `f` fails.
+    pub fn write<T, E: From<StoreError>>(&self, f: impl FnOnce(&mut Writer) -> std::result::Result<T, E>) -> std::result::Result<T, E> {
+        let tx = self.db.begin_write().map_err(StoreError::from)?;
+        let mut w = Writer { tx };
+        let out = f(&mut w)?;
+        w.tx.commit().map_err(StoreError::from)?;
+        Ok(out)
+    }
+}
+
+/// Typed reads in one snapshot.
+pub struct Reader {
+    tx: redb::ReadTransaction,
+}
+
+impl Reader {
+    pub fn execution(&self, id: &str) -> Result<Option<Execution>> {
+        let t = self.tx.open_table(EXECUTIONS)?;
+        match t.get(id)? {
+            Some(v) => Ok(Some(decode("executions", id, v.value())?)),
+            None => Ok(None),
+        }
+    }
+
+    /// One page of executions matching `filter`: PAUSED ones oldest pause first, others oldest first.
+    /// `after` is the opaque token returned with the previous page.
+    pub fn executions(&self, filter: &ExecutionFilter, limit: usize, after: Option<&str>) -> Result<(Vec<Execution>, Option<String>)> {
+        let index = self.tx.open_table(EXECUTIONS_BY_STATE)?;
+        let data = self.tx.open_table(EXECUTIONS)?;
+        let mut states: Vec<State> = if filter.states.is_empty() { State::ALL.to_vec() } else { filter.states.clone() };
+        states.sort_by_key(|s| state_position(*s));
+        states.dedup();
+        let resume_at = after.map(|a| (state_order(a), a));
+        let mut out = Vec::new();
+        let mut last_key: Option<String> = None;
+        'states: for state in states {
+            let lo = format!("{}\0", state.as_str());
+            let hi = format!("{}\x01", state.as_str());
+            let start = match resume_at {
+                Some((pos, _)) if pos > state_position(state) => continue,
+                Some((pos, a)) if pos == state_position(state) => format!("{a}\x01"),
+                _ => lo,
+            };
+            if start.as_str() >= hi.as_str() {
+                continue;
+            }
+            for item in index.range::<&str>(start.as_str()..hi.as_str())? {
+                let (k, v) = item?;
+                let (ns, flow) = v.value().split_once('\0').unwrap_or(("", ""));
+                if !filter.matches_names(ns, flow) {
+                    continue;
+                }
+                if out.len() == limit {
+                    break 'states;
+                }
+                let key = k.value().to_string();
+                let id = key.rsplit('\0').next().unwrap_or_default().to_string();
+                if let Some(doc) = data.get(id.as_str())? {
+                    out.push(decode("executions", &id, doc.value())?);
+                }
+                last_key = Some(key);
+            }
+        }
+        let next = if out.len() == limit { last_key } else { None };
+        Ok((out, next))
+    }
+
+    /// Number of executions in `state` (all namespaces).
+    pub fn count_in_state(&self, state: State) -> Result<u64> {
+        let index = self.tx.open_table(EXECUTIONS_BY_STATE)?;
+        let lo = format!("{}\0", state.as_str());
+        let hi = format!("{}\x01", state.as_str());
+        Ok(index.range::<&str>(lo.as_str()..hi.as_str())?.count() as u64)
+    }
+
+    pub fn execution_count(&self) -> Result<u64> {
+        Ok(self.tx.open_table(EXECUTIONS)?.len()?)
+    }
+
+    /// Ids of executions in `state`, oldest first (used at start to resume interrupted work).
+    pub fn execution_ids_in_state(&self, state: State) -> Result<Vec<String>> {
+        let index = self.tx.open_table(EXECUTIONS_BY_STATE)?;
+        let lo = format!("{}\0", state.as_str());
+        let hi = format!("{}\x01", state.as_str());
+        let mut ids = Vec::new();
+        for item in index.range::<&str>(lo.as_str()..hi.as_str())? {
+            let (k, _) = item?;
+            ids.push(k.value().rsplit('\0').next().unwrap_or_default().to_string());
+        }
+        Ok(ids)
+    }
+
+    /// Log lines of an execution with `seq >= from`, at most `limit`.
+    pub fn logs(&self, execution_id: &str, from: u64, limit: usize) -> Result<Vec<LogLine>> {
+        let t = self.tx.open_table(LOGS)?;
+        let lo = format!("{execution_id}\0{from:016x}");
+        let hi = format!("{execution_id}\x01");
+        let mut out = Vec::new();
+        for item in t.range::<&str>(lo.as_str()..hi.as_str())?.take(limit) {
+            let (k, v) = item?;
+            out.push(decode("logs", k.value(), v.value())?);
+        }
+        Ok(out)
+    }
+
+    /// Timers due at or before `now_ms`, earliest first.
+    pub fn due_timers(&self, now_ms: i64, limit: usize) -> Result<Vec<TimerKey>> {
+        let t = self.tx.open_table(TIMERS)?;
+        let hi = format!("{:016x}\x01", now_ms.max(0));
+        let mut out = Vec::new();
+        for item in t.range::<&str>(..hi.as_str())?.take(limit) {
+            let (k, _) = item?;
+            if let Some(key) = TimerKey::decode(k.value()) {
+                out.push(key);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The earliest pending timer, if any.
+    pub fn next_timer(&self) -> Result<Option<TimerKey>> {
+        let t = self.tx.open_table(TIMERS)?;
+        let first = t.first()?;
+        Ok(first.and_then(|(k, _)| TimerKey::decode(k.value())))
+    }
+
+    pub fn flow_head(&self, namespace: &str, id: &str) -> Result<Option<FlowHead>> {
+        let t = self.tx.open_table(FLOWS)?;
+        let key = format!("{namespace}\0{id}");
+        match t.get(key.as_str())? {
+            Some(v) => Ok(Some(decode("flows", &key, v.value())?)),
+            None => Ok(None),
+        }
+    }
+
+    pub fn flow_source(&self, namespace: &str, id: &str, revision: u32) -> Result<Option<String>> {
+        let t = self.tx.open_table(FLOW_REVISIONS)?;
+        let key = format!("{namespace}\0{id}\0{revision:08x}");
+        Ok(t.get(key.as_str())?.map(|v| v.value().to_string()))
+    }
+
+    /// Every flow that is not deleted.
+    pub fn flows(&self) -> Result<Vec<FlowHead>> {
+        let t = self.tx.open_table(FLOWS)?;
+        let mut out = Vec::new();
+        for item in t.iter()? {
+            let (k, v) = item?;
+            let head: FlowHead = decode("flows", k.value(), v.value())?;
+            if !head.deleted {
+                out.push(head);
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn meta(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        let t = self.tx.open_table(META)?;
+        Ok(t.get(key)?.map(|v| v.value().to_vec()))
+    }
+}
+
+fn state_position(state: State) -> usize {
+    State::ALL.iter().position(|s| *s == state).unwrap_or(0)
+}
+
+fn state_order(key: &str) -> usize {
+    key.split('\0').next().and_then(State::parse).map(state_position).unwrap_or(0)
+}
+
+/// Typed writes inside one transaction.
+pub struct Writer {
+    tx: redb::WriteTransaction,
+}
+
+impl Writer {
+    pub fn execution(&self, id: &str) -> Result<Option<Execution>> {
+        let t = self.tx.open_table(EXECUTIONS)?;
+        let v = t.get(id)?;
+        match v {
+            Some(v) => Ok(Some(decode("executions", id, v.value())?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Stores an execution and keeps the state index in step with it.
+    pub fn put_execution(&mut self, e: &Execution) -> Result<()> {
+        let old_key = self.execution(&e.id)?.map(|old| state_index_key(&old));
+        let new_key = state_index_key(e);
+        {
+            let mut t = self.tx.open_table(EXECUTIONS)?;
+            t.insert(e.id.as_str(), encode(e).as_slice())?;
+        }
+        let mut index = self.tx.open_table(EXECUTIONS_BY_STATE)?;
+        if let Some(old) = old_key {
+            if old != new_key {
+                index.remove(old.as_str())?;
+            }
+        }
+        let names = format!("{}\0{}", e.namespace, e.flow_id);
+        index.insert(new_key.as_str(), names.as_str())?;
+        Ok(())
+    }
+
+    pub fn append_log(&mut self, line: &LogLine) -> Result<()> {
+        let mut t = self.tx.open_table(LOGS)?;
+        let key = format!("{}\0{:016x}", line.execution_id, line.seq);
+        t.insert(key.as_str(), encode(line).as_slice())?;
+        Ok(())
+    }
+
+    pub fn put_timer(&mut self, timer: &TimerKey) -> Result<()> {
+        let mut t = self.tx.open_table(TIMERS)?;
+        t.insert(timer.encode().as_str(), ())?;
+        Ok(())
+    }
+
+    pub fn delete_timer(&mut self, timer: &TimerKey) -> Result<()> {
+        let mut t = self.tx.open_table(TIMERS)?;
+        t.remove(timer.encode().as_str())?;
+        Ok(())
+    }
+
+    pub fn flow_head(&self, namespace: &str, id: &str) -> Result<Option<FlowHead>> {
+        let t = self.tx.open_table(FLOWS)?;
+        let key = format!("{namespace}\0{id}");
+        let v = t.get(key.as_str())?;
+        match v {
+            Some(v) => Ok(Some(decode("flows", &key, v.value())?)),
+            None => Ok(None),
+        }
+    }
+
+    pub fn flow_source(&self, namespace: &str, id: &str, revision: u32) -> Result<Option<String>> {
+        let t = self.tx.open_table(FLOW_REVISIONS)?;
+        let key = format!("{namespace}\0{id}\0{revision:08x}");
+        Ok(t.get(key.as_str())?.map(|v| v.value().to_string()))
+    }
+
+    /// Stores a new revision of a flow and makes it the latest.
+    pub fn put_flow_revision(&mut self, head: &FlowHead, source: &str) -> Result<()> {
+        {
+            let mut t = self.tx.open_table(FLOW_REVISIONS)?;
+            let key = format!("{}\0{}\0{:08x}", head.namespace, head.id, head.revision);
+            t.insert(key.as_str(), source)?;
+        }
+        self.put_flow_head(head)
+    }
+
+    pub fn put_flow_head(&mut self, head: &FlowHead) -> Result<()> {
+        let mut t = self.tx.open_table(FLOWS)?;
+        let key = format!("{}\0{}", head.namespace, head.id);
+        t.insert(key.as_str(), encode(head).as_slice())?;
+        Ok(())
+    }
+
+    pub fn put_meta(&mut self, key: &str, value: &[u8]) -> Result<()> {
+        let mut t = self.tx.open_table(META)?;
+        t.insert(key, value)?;
+        Ok(())
+    }
+}
