@@ -1,1 +1,6 @@
+//! `tollgate`: CLI and terminal console for tollgated.
+
+mod client;
+mod console;
+
 fn main() {}
