@@ -1,6 +1,3 @@
 //! `tollgate`: CLI and terminal console for tollgated.
 
-mod client;
-mod console;
-
 fn main() {}

@@ -1,0 +1,4 @@
+//! tollgate-console: the `tollgate` CLI and terminal console for tollgated.
+
+pub mod client;
+pub mod console;
