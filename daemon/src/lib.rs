@@ -1,10 +1,12 @@
 //! tollgated: runs Kestra-style flows with durable human approval gates.
 
-//pub mod api;
+pub mod api;
+pub mod auth;
 pub mod engine;
 pub mod expr;
 pub mod flow;
+pub mod http;
 pub mod inputs;
-//pub mod server;
+pub mod server;
 pub mod store;
 pub mod tasks;

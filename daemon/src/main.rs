@@ -1,1 +1,119 @@
-fn main() {}
+//! `tollgated`: the Tollgate daemon.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use tollgate_daemon::server::{self, ServeConfig};
+
+/// Runs Kestra-style flows with durable human approval gates.
+#[derive(Parser, Debug)]
+#[command(name = "tollgated", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Serve gRPC and the REST API on one port.
+    Serve(ServeArgs),
+}
+
+#[derive(Parser, Debug)]
+struct ServeArgs {
+    /// Directory holding tollgate.redb.
+    #[arg(long, env = "TOLLGATE_DATA_DIR", default_value_os_t = default_data_dir())]
+    data_dir: PathBuf,
+    /// Address to listen on (gRPC and REST share it).
+    #[arg(long, env = "TOLLGATE_LISTEN", default_value = "127.0.0.1:28080")]
+    listen: SocketAddr,
+    /// Directory of flows (flows/<namespace>/<id>.yaml) applied at start.
+    #[arg(long)]
+    flows: Option<PathBuf>,
+    /// Tenant id used in REST paths (/api/v1/{tenant}/...).
+    #[arg(long, default_value = "main")]
+    tenant: String,
+    /// Accept calls without a token (every caller is an admin). Only for local experiments.
+    #[arg(long)]
+    insecure_no_auth: bool,
+    /// Public base URL of this daemon, used by appLink() in notifications.
+    #[arg(long, env = "TOLLGATE_EXTERNAL_URL")]
+    external_url: Option<String>,
+}
+
+fn default_data_dir() -> PathBuf {
+    std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("tollgate")
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the runtime")?;
+    match cli.command {
+        Command::Serve(args) => runtime.block_on(serve(args)),
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let running = server::start(ServeConfig {
+        data_dir: args.data_dir,
+        listen: args.listen,
+        flows_dir: args.flows,
+        tenant: args.tenant,
+        insecure_no_auth: args.insecure_no_auth,
+        external_url: args.external_url,
+    })
+    .await?;
+    let stop = running.shutdown_handle();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("stopping: finishing in-flight calls");
+        let _ = stop.send(true);
+    });
+    running.wait().await?;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => return std::future::pending().await,
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+}

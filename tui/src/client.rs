@@ -2,13 +2,14 @@
 
 use std::str::FromStr;
 
+use tollgate_proto::v1::{
+    audit_client::AuditClient, auth_client::AuthClient, executions_client::ExecutionsClient,
+    flows_client::FlowsClient,
+};
 use tonic::metadata::MetadataValue;
 use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
-use tollgate_proto::v1::{
-    audit_client::AuditClient, auth_client::AuthClient, executions_client::ExecutionsClient, flows_client::FlowsClient,
-};
 
 /// Default daemon address (PRODUCT.md).
 pub const DEFAULT_SERVER: &str = "http://127.0.0.1:28080";
@@ -59,13 +60,19 @@ impl Connection {
     fn endpoint(&self) -> Result<Endpoint, ConnectError> {
         Endpoint::from_str(&self.server)
             .map_err(|e| ConnectError::BadAddress(self.server.clone(), e.to_string()))
-            .map(|e| e.connect_timeout(std::time::Duration::from_secs(5)).tcp_nodelay(true))
+            .map(|e| {
+                e.connect_timeout(std::time::Duration::from_secs(5))
+                    .tcp_nodelay(true)
+            })
     }
 
     fn interceptor(&self) -> Result<BearerToken, ConnectError> {
         match &self.token {
             None => Ok(BearerToken(None)),
-            Some(t) => format!("Bearer {t}").parse().map(|v| BearerToken(Some(v))).map_err(|_| ConnectError::BadToken),
+            Some(t) => format!("Bearer {t}")
+                .parse()
+                .map(|v| BearerToken(Some(v)))
+                .map_err(|_| ConnectError::BadToken),
         }
     }
 

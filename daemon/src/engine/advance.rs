@@ -136,14 +136,22 @@ impl<'a> Stepper<'a> {
             }
         }
         if outcome.is_failure() {
-            outcome = if outcome == State::Killed { State::Killed } else { State::Failed };
+            outcome = if outcome == State::Killed {
+                State::Killed
+            } else {
+                State::Failed
+            };
         }
         self.finish(outcome);
     }
 
     /// PAUSED while any task run is paused, RUNNING otherwise.
     fn settle_waiting_state(&mut self) {
-        let state = if self.exec.task_runs.iter().any(|r| r.state == State::Paused) { State::Paused } else { State::Running };
+        let state = if self.exec.task_runs.iter().any(|r| r.state == State::Paused) {
+            State::Paused
+        } else {
+            State::Running
+        };
         self.exec.set_state(state, self.now);
     }
 
@@ -196,7 +204,12 @@ impl<'a> Stepper<'a> {
         self.exec.outputs = out;
     }
 
-    fn run_list(&mut self, tasks: &'a [Task], parent: Option<&str>, iteration: Option<u32>) -> ListStatus {
+    fn run_list(
+        &mut self,
+        tasks: &'a [Task],
+        parent: Option<&str>,
+        iteration: Option<u32>,
+    ) -> ListStatus {
         let mut worst = State::Success;
         for task in tasks.iter().filter(|t| !t.common.disabled) {
             let idx = match self.find(task, parent, iteration) {
@@ -223,7 +236,13 @@ impl<'a> Stepper<'a> {
         ListStatus::Done(worst)
     }
 
-    fn run_parallel(&mut self, tasks: &'a [Task], parent: &str, iteration: Option<u32>, limit: u32) -> ListStatus {
+    fn run_parallel(
+        &mut self,
+        tasks: &'a [Task],
+        parent: &str,
+        iteration: Option<u32>,
+        limit: u32,
+    ) -> ListStatus {
         let active: Vec<&Task> = tasks.iter().filter(|t| !t.common.disabled).collect();
         let mut worst = State::Success;
         let mut pending = false;
@@ -235,7 +254,10 @@ impl<'a> Stepper<'a> {
                         .exec
                         .task_runs
                         .iter()
-                        .filter(|r| r.parent_task_run_id.as_deref() == Some(parent) && !r.state.is_terminal())
+                        .filter(|r| {
+                            r.parent_task_run_id.as_deref() == Some(parent)
+                                && !r.state.is_terminal()
+                        })
                         .count();
                     if limit > 0 && running >= limit as usize {
                         pending = true;
@@ -252,21 +274,35 @@ impl<'a> Stepper<'a> {
                 worst = worst.worst(effective(task, state));
             }
         }
-        if pending { ListStatus::Pending } else { ListStatus::Done(worst) }
+        if pending {
+            ListStatus::Pending
+        } else {
+            ListStatus::Done(worst)
+        }
     }
 
     fn find(&self, task: &Task, parent: Option<&str>, iteration: Option<u32>) -> Option<usize> {
-        self.exec
-            .task_runs
-            .iter()
-            .position(|r| r.task_id == task.id && r.parent_task_run_id.as_deref() == parent && r.iteration == iteration)
+        self.exec.task_runs.iter().position(|r| {
+            r.task_id == task.id
+                && r.parent_task_run_id.as_deref() == parent
+                && r.iteration == iteration
+        })
     }
 
     /// Creates the task run and does what starting it means for its type.
-    fn start_task(&mut self, task: &'a Task, parent: Option<&str>, iteration: Option<u32>) -> usize {
+    fn start_task(
+        &mut self,
+        task: &'a Task,
+        parent: Option<&str>,
+        iteration: Option<u32>,
+    ) -> usize {
         let now = self.now;
         let value = iteration.and_then(|i| {
-            parent.and_then(|p| self.exec.run(p)).and_then(|p| p.items.as_ref()).and_then(|items| items.get(i as usize)).map(item_text)
+            parent
+                .and_then(|p| self.exec.run(p))
+                .and_then(|p| p.items.as_ref())
+                .and_then(|items| items.get(i as usize))
+                .map(item_text)
         });
         let run = TaskRun {
             id: ids::new_id(),
@@ -276,7 +312,10 @@ impl<'a> Stepper<'a> {
             value,
             iteration,
             state: State::Created,
-            history: vec![super::execution::StateChange { state: State::Created, at_ms: now }],
+            history: vec![super::execution::StateChange {
+                state: State::Created,
+                at_ms: now,
+            }],
             outputs: Map::new(),
             attempt: 1,
             started_ms: now,
@@ -308,7 +347,9 @@ impl<'a> Stepper<'a> {
                         Ok(v) => {
                             values.insert(k.clone(), v);
                         }
-                        Err(e) => return self.fail(idx, &format!("cannot render `values.{k}`: {e}")),
+                        Err(e) => {
+                            return self.fail(idx, &format!("cannot render `values.{k}`: {e}"));
+                        }
                     }
                 }
                 let mut out = Map::new();
@@ -332,12 +373,16 @@ impl<'a> Stepper<'a> {
                     None => true,
                     Some(c) => match self.render_for(idx, task, c) {
                         Ok(s) => truthy(&s),
-                        Err(e) => return self.fail(idx, &format!("cannot render `condition`: {e}")),
+                        Err(e) => {
+                            return self.fail(idx, &format!("cannot render `condition`: {e}"));
+                        }
                     },
                 };
                 if should_fail {
                     let msg = match &t.error_message {
-                        Some(m) => self.render_for(idx, task, m).unwrap_or_else(|e| format!("(cannot render errorMessage: {e})")),
+                        Some(m) => self
+                            .render_for(idx, task, m)
+                            .unwrap_or_else(|e| format!("(cannot render errorMessage: {e})")),
                         None => "Fail task reached".to_string(),
                     };
                     return self.fail(idx, &msg);
@@ -346,12 +391,19 @@ impl<'a> Stepper<'a> {
             }
             TaskKind::Pause(p) => self.start_pause(idx, task, p),
             TaskKind::If(t) => match self.render_for(idx, task, &t.condition) {
-                Ok(s) => self.exec.task_runs[idx].branch = Some(if truthy(&s) { "then" } else { "else" }.to_string()),
+                Ok(s) => {
+                    self.exec.task_runs[idx].branch =
+                        Some(if truthy(&s) { "then" } else { "else" }.to_string())
+                }
                 Err(e) => return self.fail(idx, &format!("cannot render `condition`: {e}")),
             },
             TaskKind::Switch(t) => match self.render_for(idx, task, &t.value) {
                 Ok(s) => {
-                    let branch = if t.cases.contains_key(&s) { s } else { DEFAULTS_BRANCH.to_string() };
+                    let branch = if t.cases.contains_key(&s) {
+                        s
+                    } else {
+                        DEFAULTS_BRANCH.to_string()
+                    };
                     self.exec.task_runs[idx].branch = Some(branch);
                 }
                 Err(e) => return self.fail(idx, &format!("cannot render `value`: {e}")),
@@ -360,7 +412,9 @@ impl<'a> Stepper<'a> {
                 let vars = self.vars_for(idx, task);
                 match self.render_value(&t.values, &vars).map(as_items) {
                     Ok(Ok(items)) => self.exec.task_runs[idx].items = Some(items),
-                    Ok(Err(e)) | Err(e) => return self.fail(idx, &format!("cannot use `values`: {e}")),
+                    Ok(Err(e)) | Err(e) => {
+                        return self.fail(idx, &format!("cannot use `values`: {e}"));
+                    }
                 }
             }
             TaskKind::Sequential(_) | TaskKind::Parallel(_) => {}
@@ -394,7 +448,11 @@ impl<'a> Stepper<'a> {
         let status = match &task.kind {
             TaskKind::If(t) => {
                 let branch = self.exec.task_runs[idx].branch.clone();
-                let list = if branch.as_deref() == Some("then") { &t.then } else { &t.else_ };
+                let list = if branch.as_deref() == Some("then") {
+                    &t.then
+                } else {
+                    &t.else_
+                };
                 self.run_list(list, Some(&run_id), None)
             }
             TaskKind::Switch(t) => {
@@ -408,19 +466,39 @@ impl<'a> Stepper<'a> {
             _ => return,
         };
         if let ListStatus::Done(state) = status {
-            let state = if state.is_failure() { State::Failed } else { state };
+            let state = if state.is_failure() {
+                State::Failed
+            } else {
+                state
+            };
             self.complete(idx, state, Map::new());
         }
     }
 
-    fn run_for_each(&mut self, idx: usize, t: &'a crate::flow::ForEachTask, run_id: &str) -> ListStatus {
-        let count = self.exec.task_runs[idx].items.as_ref().map(Vec::len).unwrap_or(0);
-        let limit = if t.concurrency_limit == 0 { usize::MAX } else { t.concurrency_limit as usize };
+    fn run_for_each(
+        &mut self,
+        idx: usize,
+        t: &'a crate::flow::ForEachTask,
+        run_id: &str,
+    ) -> ListStatus {
+        let count = self.exec.task_runs[idx]
+            .items
+            .as_ref()
+            .map(Vec::len)
+            .unwrap_or(0);
+        let limit = if t.concurrency_limit == 0 {
+            usize::MAX
+        } else {
+            t.concurrency_limit as usize
+        };
         let mut worst = State::Success;
         let mut active = 0usize;
         let mut pending = false;
         for i in 0..count as u32 {
-            let started = self.exec.task_runs.iter().any(|r| r.parent_task_run_id.as_deref() == Some(run_id) && r.iteration == Some(i));
+            let started =
+                self.exec.task_runs.iter().any(|r| {
+                    r.parent_task_run_id.as_deref() == Some(run_id) && r.iteration == Some(i)
+                });
             if !started && active >= limit {
                 pending = true;
                 break;
@@ -438,13 +516,23 @@ impl<'a> Stepper<'a> {
                 }
             }
         }
-        if pending && !worst.is_failure() { ListStatus::Pending } else if pending { ListStatus::Pending } else { ListStatus::Done(worst) }
+        if pending && !worst.is_failure() {
+            ListStatus::Pending
+        } else if pending {
+            ListStatus::Pending
+        } else {
+            ListStatus::Done(worst)
+        }
     }
 
     fn start_pause(&mut self, idx: usize, task: &Task, p: &crate::flow::PauseTask) {
         let now = self.now;
         let duration = match &p.pause_duration {
-            Some(d) => match self.render_for(idx, task, d).map_err(|e| e.to_string()).and_then(|s| parse_iso8601(&s)) {
+            Some(d) => match self
+                .render_for(idx, task, d)
+                .map_err(|e| e.to_string())
+                .and_then(|s| parse_iso8601(&s))
+            {
                 Ok(d) => Some(d),
                 Err(e) => {
                     self.fail(idx, &format!("invalid `pauseDuration`: {e}"));
@@ -454,7 +542,11 @@ impl<'a> Stepper<'a> {
             None => None,
         };
         let timeout = match (&p.pause_duration, &task.common.timeout) {
-            (None, Some(t)) => match self.render_for(idx, task, t).map_err(|e| e.to_string()).and_then(|s| parse_iso8601(&s)) {
+            (None, Some(t)) => match self
+                .render_for(idx, task, t)
+                .map_err(|e| e.to_string())
+                .and_then(|s| parse_iso8601(&s))
+            {
                 Ok(d) => Some(d),
                 Err(e) => {
                     self.fail(idx, &format!("invalid `timeout`: {e}"));
@@ -463,18 +555,31 @@ impl<'a> Stepper<'a> {
             },
             _ => None,
         };
-        let mut pause = PauseState { since_ms: now, ..Default::default() };
+        let mut pause = PauseState {
+            since_ms: now,
+            ..Default::default()
+        };
         let exec_id = self.exec.id.clone();
         let run_id = self.exec.task_runs[idx].id.clone();
         if let Some(d) = duration {
             let due = now + d.as_millis() as i64;
             pause.expires_ms = Some(due);
-            self.fx.timers_add.push(TimerKey { due_ms: due, execution_id: exec_id.clone(), task_run_id: run_id.clone(), kind: timer_kind::EXPIRE.into() });
+            self.fx.timers_add.push(TimerKey {
+                due_ms: due,
+                execution_id: exec_id.clone(),
+                task_run_id: run_id.clone(),
+                kind: timer_kind::EXPIRE.into(),
+            });
         }
         if let Some(d) = timeout {
             let due = now + d.as_millis() as i64;
             pause.timeout_ms = Some(due);
-            self.fx.timers_add.push(TimerKey { due_ms: due, execution_id: exec_id.clone(), task_run_id: run_id.clone(), kind: timer_kind::TIMEOUT.into() });
+            self.fx.timers_add.push(TimerKey {
+                due_ms: due,
+                execution_id: exec_id.clone(),
+                task_run_id: run_id.clone(),
+                kind: timer_kind::TIMEOUT.into(),
+            });
         }
         if let Some(h) = &p.human {
             pause.users = h.assignment.users.clone();
@@ -483,7 +588,11 @@ impl<'a> Stepper<'a> {
         self.exec.task_runs[idx].pause = Some(pause);
         self.exec.task_runs[idx].set_state(State::Paused, now);
         let message = match duration {
-            Some(d) => format!("Paused for {} (behavior {} on expiry)", crate::flow::duration::format_iso8601(d), p.behavior.as_str()),
+            Some(d) => format!(
+                "Paused for {} (behavior {} on expiry)",
+                crate::flow::duration::format_iso8601(d),
+                p.behavior.as_str()
+            ),
             None => "Paused: waiting for a manual resume".to_string(),
         };
         self.log(idx, "INFO", &message);
@@ -491,7 +600,10 @@ impl<'a> Stepper<'a> {
 
     fn start_subflow(&mut self, idx: usize, task: &Task, t: &crate::flow::SubflowTask) {
         let Some((revision, child_flow)) = (self.env.flow_lookup)(&t.namespace, &t.flow_id) else {
-            self.fail(idx, &format!("subflow `{}.{}` does not exist", t.namespace, t.flow_id));
+            self.fail(
+                idx,
+                &format!("subflow `{}.{}` does not exist", t.namespace, t.flow_id),
+            );
             return;
         };
         let vars = self.vars_for(idx, task);
@@ -514,11 +626,23 @@ impl<'a> Stepper<'a> {
             Ok(i) => i,
             Err(errors) => {
                 let msg: Vec<String> = errors.iter().map(|e| e.message.clone()).collect();
-                self.fail(idx, &format!("invalid inputs for subflow `{}.{}`: {}", t.namespace, t.flow_id, msg.join("; ")));
+                self.fail(
+                    idx,
+                    &format!(
+                        "invalid inputs for subflow `{}.{}`: {}",
+                        t.namespace,
+                        t.flow_id,
+                        msg.join("; ")
+                    ),
+                );
                 return;
             }
         };
-        let mut labels = if t.inherit_labels { self.exec.labels.clone() } else { Default::default() };
+        let mut labels = if t.inherit_labels {
+            self.exec.labels.clone()
+        } else {
+            Default::default()
+        };
         labels.extend(t.labels.clone());
         if let Some(user) = self.exec.labels.get(SYSTEM_USERNAME) {
             labels.insert(SYSTEM_USERNAME.into(), user.clone());
@@ -531,12 +655,24 @@ impl<'a> Stepper<'a> {
             labels,
             &self.exec.started_by,
             self.now,
-            Some(ParentRef { execution_id: self.exec.id.clone(), task_run_id: run_id, wait: t.wait, transmit_failed: t.transmit_failed }),
+            Some(ParentRef {
+                execution_id: self.exec.id.clone(),
+                task_run_id: run_id,
+                wait: t.wait,
+                transmit_failed: t.transmit_failed,
+            }),
             None,
         );
         let child_id = child.id.clone();
         self.exec.task_runs[idx].child_execution_id = Some(child_id.clone());
-        self.log(idx, "INFO", &format!("Started subflow {}.{} as execution {child_id}", t.namespace, t.flow_id));
+        self.log(
+            idx,
+            "INFO",
+            &format!(
+                "Started subflow {}.{} as execution {child_id}",
+                t.namespace, t.flow_id
+            ),
+        );
         self.fx.children.push(child);
         if !t.wait {
             let mut out = Map::new();
@@ -548,7 +684,12 @@ impl<'a> Stepper<'a> {
     // ------------------------------------------------------------ helpers
 
     fn vars_for(&self, idx: usize, task: &Task) -> Value {
-        context::vars(self.flow, self.exec, Some(&self.exec.task_runs[idx]), Some(task))
+        context::vars(
+            self.flow,
+            self.exec,
+            Some(&self.exec.task_runs[idx]),
+            Some(task),
+        )
     }
 
     fn render_for(&mut self, idx: usize, task: &Task, template: &str) -> Result<String, String> {
@@ -560,7 +701,13 @@ impl<'a> Stepper<'a> {
         let r = self
             .env
             .renderer
-            .render(template, vars, self.env.services, &self.exec.namespace, &self.exec.id)
+            .render(
+                template,
+                vars,
+                self.env.services,
+                &self.exec.namespace,
+                &self.exec.id,
+            )
             .map_err(|e| e.to_string())?;
         for s in r.secrets {
             if !s.is_empty() && !self.exec.secrets_seen.contains(&s) {
@@ -577,12 +724,20 @@ impl<'a> Stepper<'a> {
             Value::String(s) => {
                 let text = self.render_str(s, vars)?;
                 if s.trim_start().starts_with("{{") && s.trim_end().ends_with("}}") && text != *s {
-                    serde_json::from_str::<Value>(&text).ok().filter(|v| !v.is_string()).unwrap_or(Value::String(text))
+                    serde_json::from_str::<Value>(&text)
+                        .ok()
+                        .filter(|v| !v.is_string())
+                        .unwrap_or(Value::String(text))
                 } else {
                     Value::String(text)
                 }
             }
-            Value::Array(items) => Value::Array(items.iter().map(|i| self.render_value(i, vars)).collect::<Result<_, _>>()?),
+            Value::Array(items) => Value::Array(
+                items
+                    .iter()
+                    .map(|i| self.render_value(i, vars))
+                    .collect::<Result<_, _>>()?,
+            ),
             Value::Object(m) => {
                 let mut out = Map::new();
                 for (k, v) in m {
@@ -676,7 +831,9 @@ pub fn new_execution(
     for (k, v) in &flow.labels {
         labels.entry(k.clone()).or_insert_with(|| v.clone());
     }
-    labels.entry(SYSTEM_USERNAME.into()).or_insert_with(|| started_by.to_string());
+    labels
+        .entry(SYSTEM_USERNAME.into())
+        .or_insert_with(|| started_by.to_string());
     let secret_inputs = flow
         .inputs
         .iter()
@@ -689,7 +846,10 @@ pub fn new_execution(
         flow_id: flow.id.clone(),
         flow_revision: revision,
         state: State::Created,
-        history: vec![super::execution::StateChange { state: State::Created, at_ms: now }],
+        history: vec![super::execution::StateChange {
+            state: State::Created,
+            at_ms: now,
+        }],
         labels,
         inputs,
         secret_inputs,
@@ -718,7 +878,10 @@ fn effective(task: &Task, state: State) -> State {
 
 /// Kestra's truthiness for rendered conditions.
 pub fn truthy(s: &str) -> bool {
-    !matches!(s.trim().to_ascii_lowercase().as_str(), "" | "false" | "0" | "null" | "none" | "no")
+    !matches!(
+        s.trim().to_ascii_lowercase().as_str(),
+        "" | "false" | "0" | "null" | "none" | "no"
+    )
 }
 
 fn as_items(v: Value) -> Result<Vec<Value>, String> {
@@ -749,9 +912,17 @@ pub fn mask(text: &str, secrets: &[String]) -> String {
 }
 
 /// Outputs of a resumed pause, as Kestra shapes them.
-pub fn resumed_outputs(values: Map<String, Value>, by: &str, now: i64, to: State) -> Map<String, Value> {
+pub fn resumed_outputs(
+    values: Map<String, Value>,
+    by: &str,
+    now: i64,
+    to: State,
+) -> Map<String, Value> {
     let mut out = Map::new();
     out.insert("onResume".into(), Value::Object(values));
-    out.insert("resumed".into(), json!({"by": by, "on": context::iso_ms(now), "to": to.as_str()}));
+    out.insert(
+        "resumed".into(),
+        json!({"by": by, "on": context::iso_ms(now), "to": to.as_str()}),
+    );
     out
 }

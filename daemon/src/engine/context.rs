@@ -10,7 +10,10 @@ use crate::flow::{Flow, Task};
 /// Builds the template context of `exec`, optionally for one task run.
 pub fn vars(flow: &Flow, exec: &Execution, run: Option<&TaskRun>, task: Option<&Task>) -> Value {
     let mut root = Map::new();
-    root.insert("flow".into(), json!({"id": flow.id, "namespace": flow.namespace, "revision": exec.flow_revision}));
+    root.insert(
+        "flow".into(),
+        json!({"id": flow.id, "namespace": flow.namespace, "revision": exec.flow_revision}),
+    );
     root.insert(
         "execution".into(),
         json!({
@@ -24,9 +27,15 @@ pub fn vars(flow: &Flow, exec: &Execution, run: Option<&TaskRun>, task: Option<&
     root.insert("outputs".into(), Value::Object(outputs(exec)));
     root.insert("labels".into(), nested_labels(&exec.labels));
     root.insert("vars".into(), Value::Object(flow.variables.clone()));
-    root.insert("trigger".into(), exec.trigger.clone().unwrap_or(Value::Null));
+    root.insert(
+        "trigger".into(),
+        exec.trigger.clone().unwrap_or(Value::Null),
+    );
     if let Some(task) = task {
-        root.insert("task".into(), json!({"id": task.id, "type": task.type_name}));
+        root.insert(
+            "task".into(),
+            json!({"id": task.id, "type": task.type_name}),
+        );
     }
     if let Some(run) = run {
         let value = item_value(exec, run);
@@ -54,7 +63,9 @@ pub fn outputs(exec: &Execution) -> Map<String, Value> {
         }
         match &run.value {
             Some(value) if run.iteration.is_some() || in_iteration(exec, run) => {
-                let entry = out.entry(run.task_id.clone()).or_insert_with(|| Value::Object(Map::new()));
+                let entry = out
+                    .entry(run.task_id.clone())
+                    .or_insert_with(|| Value::Object(Map::new()));
                 if let Value::Object(m) = entry {
                     m.insert(value.clone(), Value::Object(run.outputs.clone()));
                 }
@@ -104,7 +115,9 @@ pub fn nested_labels(labels: &BTreeMap<String, String>) -> Value {
         }
         let mut cur = &mut root;
         for part in &parts[..parts.len() - 1] {
-            let entry = cur.entry(part.to_string()).or_insert_with(|| Value::Object(Map::new()));
+            let entry = cur
+                .entry(part.to_string())
+                .or_insert_with(|| Value::Object(Map::new()));
             if !entry.is_object() {
                 *entry = Value::Object(Map::new());
             }

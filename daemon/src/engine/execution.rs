@@ -136,10 +136,17 @@ impl Execution {
     }
 
     /// The run of `task_id` among the children of `parent` (and iteration), if started.
-    pub fn find_run(&self, task_id: &str, parent: Option<&str>, iteration: Option<u32>) -> Option<&TaskRun> {
-        self.task_runs
-            .iter()
-            .find(|r| r.task_id == task_id && r.parent_task_run_id.as_deref() == parent && r.iteration == iteration)
+    pub fn find_run(
+        &self,
+        task_id: &str,
+        parent: Option<&str>,
+        iteration: Option<u32>,
+    ) -> Option<&TaskRun> {
+        self.task_runs.iter().find(|r| {
+            r.task_id == task_id
+                && r.parent_task_run_id.as_deref() == parent
+                && r.iteration == iteration
+        })
     }
 
     pub fn paused_runs(&self) -> impl Iterator<Item = &TaskRun> {
@@ -148,7 +155,9 @@ impl Execution {
 
     /// When the oldest current pause started (sort key of the paused list).
     pub fn waiting_since(&self) -> Option<i64> {
-        self.paused_runs().filter_map(|r| r.pause.as_ref().map(|p| p.since_ms)).min()
+        self.paused_runs()
+            .filter_map(|r| r.pause.as_ref().map(|p| p.since_ms))
+            .min()
     }
 }
 

@@ -23,7 +23,10 @@ pub struct Applied {
 
 impl FlowRegistry {
     pub fn new(store: Store) -> Self {
-        FlowRegistry { store, cache: Mutex::new(HashMap::new()) }
+        FlowRegistry {
+            store,
+            cache: Mutex::new(HashMap::new()),
+        }
     }
 
     /// Validates and stores `source` as a new revision when it differs from the latest one.
@@ -33,7 +36,8 @@ impl FlowRegistry {
         let (head, changed) = self.store.write(|w| -> Result<(FlowHead, bool)> {
             let current = w.flow_head(&ns, &id)?;
             if let Some(cur) = &current {
-                if !cur.deleted && w.flow_source(&ns, &id, cur.revision)?.as_deref() == Some(source) {
+                if !cur.deleted && w.flow_source(&ns, &id, cur.revision)?.as_deref() == Some(source)
+                {
                     return Ok((cur.clone(), false));
                 }
             }
@@ -49,35 +53,69 @@ impl FlowRegistry {
         })?;
         let flow = Arc::new(parsed);
         self.remember(&head, flow.clone());
-        Ok(Applied { head, flow, changed })
+        Ok(Applied {
+            head,
+            flow,
+            changed,
+        })
     }
 
     fn remember(&self, head: &FlowHead, flow: Arc<Flow>) {
         if let Ok(mut cache) = self.cache.lock() {
-            cache.insert((head.namespace.clone(), head.id.clone(), head.revision), flow);
+            cache.insert(
+                (head.namespace.clone(), head.id.clone(), head.revision),
+                flow,
+            );
         }
     }
 
     /// A revision of a flow (0 = latest), parsed.
-    pub fn get(&self, namespace: &str, id: &str, revision: u32) -> Result<(FlowHead, Arc<Flow>, String)> {
+    pub fn get(
+        &self,
+        namespace: &str,
+        id: &str,
+        revision: u32,
+    ) -> Result<(FlowHead, Arc<Flow>, String)> {
         let not_found = || EngineError::NotFound(format!("flow `{namespace}.{id}` not found"));
         let r = self.store.read()?;
-        let head = r.flow_head(namespace, id)?.filter(|h| !h.deleted || revision != 0).ok_or_else(not_found)?;
-        let rev = if revision == 0 { head.revision } else { revision };
-        let source = r
-            .flow_source(namespace, id, rev)?
-            .ok_or_else(|| EngineError::NotFound(format!("flow `{namespace}.{id}` has no revision {rev}")))?;
+        let head = r
+            .flow_head(namespace, id)?
+            .filter(|h| !h.deleted || revision != 0)
+            .ok_or_else(not_found)?;
+        let rev = if revision == 0 {
+            head.revision
+        } else {
+            revision
+        };
+        let source = r.flow_source(namespace, id, rev)?.ok_or_else(|| {
+            EngineError::NotFound(format!("flow `{namespace}.{id}` has no revision {rev}"))
+        })?;
         let key = (namespace.to_string(), id.to_string(), rev);
         if let Some(f) = self.cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
-            return Ok((FlowHead { revision: rev, ..head }, f, source));
+            return Ok((
+                FlowHead {
+                    revision: rev,
+                    ..head
+                },
+                f,
+                source,
+            ));
         }
         // A stored revision was valid when applied; if a newer Tollgate rejects it, say so.
-        let parsed = flow::load(&source, &format!("{namespace}/{id}.yaml")).map_err(EngineError::InvalidFlow)?;
+        let parsed = flow::load(&source, &format!("{namespace}/{id}.yaml"))
+            .map_err(EngineError::InvalidFlow)?;
         let flow = Arc::new(parsed);
         if let Ok(mut cache) = self.cache.lock() {
             cache.insert(key, flow.clone());
         }
-        Ok((FlowHead { revision: rev, ..head }, flow, source))
+        Ok((
+            FlowHead {
+                revision: rev,
+                ..head
+            },
+            flow,
+            source,
+        ))
     }
 
     pub fn list(&self) -> Result<Vec<FlowHead>> {
@@ -90,7 +128,9 @@ impl FlowRegistry {
             let mut head = w
                 .flow_head(namespace, id)?
                 .filter(|h| !h.deleted)
-                .ok_or_else(|| EngineError::NotFound(format!("flow `{namespace}.{id}` not found")))?;
+                .ok_or_else(|| {
+                    EngineError::NotFound(format!("flow `{namespace}.{id}` not found"))
+                })?;
             head.deleted = true;
             head.updated_ms = now_ms();
             w.put_flow_head(&head)?;

@@ -24,7 +24,11 @@ pub fn is_job(task: &Task) -> bool {
 }
 
 /// Receives jobs and runs each in its own tokio task.
-pub async fn run_jobs(mut rx: mpsc::UnboundedReceiver<Job>, commands: std::sync::mpsc::Sender<Command>, services: Arc<TaskServices>) {
+pub async fn run_jobs(
+    mut rx: mpsc::UnboundedReceiver<Job>,
+    commands: std::sync::mpsc::Sender<Command>,
+    services: Arc<TaskServices>,
+) {
     while let Some(job) = rx.recv().await {
         let commands = commands.clone();
         let services = services.clone();

@@ -41,12 +41,18 @@ pub struct Actor {
 
 impl Actor {
     pub fn new(user: impl Into<String>, groups: Vec<String>) -> Actor {
-        Actor { user: user.into(), groups }
+        Actor {
+            user: user.into(),
+            groups,
+        }
     }
 
     /// The daemon itself (timers, triggers, cascades).
     pub fn system() -> Actor {
-        Actor { user: SYSTEM_USER.into(), groups: vec![] }
+        Actor {
+            user: SYSTEM_USER.into(),
+            groups: vec![],
+        }
     }
 
     pub fn is_system(&self) -> bool {
@@ -72,7 +78,11 @@ struct Inner {
 impl Engine {
     /// Starts the writer thread, the timer loop and the job runner, and picks up executions
     /// that were interrupted by the previous stop. Must be called inside a tokio runtime.
-    pub fn start(store: Store, services: Arc<dyn ExprServices>, task_services: Arc<TaskServices>) -> Result<Engine> {
+    pub fn start(
+        store: Store,
+        services: Arc<dyn ExprServices>,
+        task_services: Arc<TaskServices>,
+    ) -> Result<Engine> {
         let flows = Arc::new(flows::FlowRegistry::new(store.clone()));
         let (tx, rx) = std::sync::mpsc::channel();
         let (events, _) = broadcast::channel(8192);
@@ -90,17 +100,33 @@ impl Engine {
         std::thread::Builder::new()
             .name("tollgate-writer".into())
             .spawn(move || writer.run(rx))
-            .map_err(|e| EngineError::Store(crate::store::StoreError::Storage(format!("cannot start writer thread: {e}"))))?;
+            .map_err(|e| {
+                EngineError::Store(crate::store::StoreError::Storage(format!(
+                    "cannot start writer thread: {e}"
+                )))
+            })?;
         tokio::spawn(jobs::run_jobs(job_rx, tx.clone(), task_services));
         tokio::spawn(timers::run_timers(store.clone(), tx.clone(), timer_wake));
         // Only executions that were in flight are read here: start-up does not grow with history.
         let reader = store.read()?;
-        for state in [State::Created, State::Running, State::Killing, State::Restarted] {
+        for state in [
+            State::Created,
+            State::Running,
+            State::Killing,
+            State::Restarted,
+        ] {
             for id in reader.execution_ids_in_state(state)? {
                 let _ = tx.send(Command::Recover { id });
             }
         }
-        Ok(Engine { inner: Arc::new(Inner { store, flows, commands: tx, events }) })
+        Ok(Engine {
+            inner: Arc::new(Inner {
+                store,
+                flows,
+                commands: tx,
+                events,
+            }),
+        })
     }
 
     pub fn store(&self) -> &Store {
@@ -116,21 +142,30 @@ impl Engine {
         self.inner.events.subscribe()
     }
 
-    async fn blocking<T: Send + 'static>(&self, f: impl FnOnce(&Engine) -> Result<T> + Send + 'static) -> Result<T> {
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Engine) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
         let me = self.clone();
-        tokio::task::spawn_blocking(move || f(&me)).await.map_err(|_| EngineError::Unavailable)?
+        tokio::task::spawn_blocking(move || f(&me))
+            .await
+            .map_err(|_| EngineError::Unavailable)?
     }
 
     async fn send(&self, make: impl FnOnce(writer::Reply) -> Command) -> Result<Execution> {
         let (reply, wait) = oneshot::channel();
-        self.inner.commands.send(make(reply)).map_err(|_| EngineError::Unavailable)?;
+        self.inner
+            .commands
+            .send(make(reply))
+            .map_err(|_| EngineError::Unavailable)?;
         wait.await.map_err(|_| EngineError::Unavailable)?
     }
 
     // ------------------------------------------------------------ flows
 
     pub async fn apply_flow(&self, source: String, file: String) -> Result<flows::Applied> {
-        self.blocking(move |e| e.inner.flows.apply(&source, &file)).await
+        self.blocking(move |e| e.inner.flows.apply(&source, &file))
+            .await
     }
 
     /// Every problem of a flow source, positioned; empty when valid.
@@ -150,30 +185,67 @@ impl Engine {
         actor: &Actor,
     ) -> Result<Execution> {
         let (ns, id) = (namespace.to_string(), flow_id.to_string());
-        let (head, flow, _) = self.blocking(move |e| e.inner.flows.get(&ns, &id, 0)).await?;
+        let (head, flow, _) = self
+            .blocking(move |e| e.inner.flows.get(&ns, &id, 0))
+            .await?;
         if flow.disabled {
-            return Err(EngineError::FailedPrecondition(format!("flow `{namespace}.{flow_id}` is disabled")));
+            return Err(EngineError::FailedPrecondition(format!(
+                "flow `{namespace}.{flow_id}` is disabled"
+            )));
         }
-        let typed = crate::inputs::coerce(&flow.inputs, &inputs).map_err(EngineError::InvalidInput)?;
-        let exec = advance::new_execution(&flow, head.revision, typed, labels, &actor.user, ids::now_ms(), None, None);
-        self.send(|reply| Command::Start { exec: Box::new(exec), reply }).await
+        let typed =
+            crate::inputs::coerce(&flow.inputs, &inputs).map_err(EngineError::InvalidInput)?;
+        let exec = advance::new_execution(
+            &flow,
+            head.revision,
+            typed,
+            labels,
+            &actor.user,
+            ids::now_ms(),
+            None,
+            None,
+        );
+        self.send(|reply| Command::Start {
+            exec: Box::new(exec),
+            reply,
+        })
+        .await
     }
 
     /// Starts an execution on behalf of a trigger (no user).
     pub async fn start_triggered(&self, exec: Execution) -> Result<Execution> {
-        self.send(|reply| Command::Start { exec: Box::new(exec), reply }).await
+        self.send(|reply| Command::Start {
+            exec: Box::new(exec),
+            reply,
+        })
+        .await
     }
 
     pub async fn get_execution(&self, id: &str) -> Result<Execution> {
         let id = id.to_string();
         self.blocking(move |e| {
-            e.inner.store.read()?.execution(&id)?.ok_or_else(|| EngineError::NotFound(format!("execution '{id}' not found")))
+            e.inner
+                .store
+                .read()?
+                .execution(&id)?
+                .ok_or_else(|| EngineError::NotFound(format!("execution '{id}' not found")))
         })
         .await
     }
 
-    pub async fn list_executions(&self, filter: ExecutionFilter, limit: usize, after: Option<String>) -> Result<(Vec<Execution>, Option<String>)> {
-        self.blocking(move |e| Ok(e.inner.store.read()?.executions(&filter, limit, after.as_deref())?)).await
+    pub async fn list_executions(
+        &self,
+        filter: ExecutionFilter,
+        limit: usize,
+        after: Option<String>,
+    ) -> Result<(Vec<Execution>, Option<String>)> {
+        self.blocking(move |e| {
+            Ok(e.inner
+                .store
+                .read()?
+                .executions(&filter, limit, after.as_deref())?)
+        })
+        .await
     }
 
     pub async fn resume(
@@ -185,14 +257,34 @@ impl Engine {
         reason: &str,
     ) -> Result<Execution> {
         let (id, actor, reason) = (id.to_string(), actor.clone(), reason.to_string());
-        self.send(|reply| Command::Resume { id, select, inputs, actor, reason, reply }).await
+        self.send(|reply| Command::Resume {
+            id,
+            select,
+            inputs,
+            actor,
+            reason,
+            reply,
+        })
+        .await
     }
 
     /// Checks a resume without applying it: same rules, nothing changes.
-    pub async fn validate_resume(&self, id: &str, select: PauseSelector, inputs: BTreeMap<String, String>, actor: &Actor) -> Result<()> {
+    pub async fn validate_resume(
+        &self,
+        id: &str,
+        select: PauseSelector,
+        inputs: BTreeMap<String, String>,
+        actor: &Actor,
+    ) -> Result<()> {
         let exec = self.get_execution(id).await?;
-        let (ns, fid, rev) = (exec.namespace.clone(), exec.flow_id.clone(), exec.flow_revision);
-        let (_, flow, _) = self.blocking(move |e| e.inner.flows.get(&ns, &fid, rev)).await?;
+        let (ns, fid, rev) = (
+            exec.namespace.clone(),
+            exec.flow_id.clone(),
+            exec.flow_revision,
+        );
+        let (_, flow, _) = self
+            .blocking(move |e| e.inner.flows.get(&ns, &fid, rev))
+            .await?;
         resume::check(&flow, &exec, &select, &inputs, actor).map(|_| ())
     }
 
@@ -222,7 +314,11 @@ impl Engine {
         }
         let mut out = Vec::with_capacity(waits.len());
         for (id, sent, wait) in waits {
-            let r = if sent { wait.await.unwrap_or(Err(EngineError::Unavailable)) } else { Err(EngineError::Unavailable) };
+            let r = if sent {
+                wait.await.unwrap_or(Err(EngineError::Unavailable))
+            } else {
+                Err(EngineError::Unavailable)
+            };
             out.push((id, r));
         }
         out
@@ -230,20 +326,40 @@ impl Engine {
 
     pub async fn kill(&self, id: &str, actor: &Actor, reason: &str) -> Result<Execution> {
         let (id, actor, reason) = (id.to_string(), actor.clone(), reason.to_string());
-        self.send(|reply| Command::Kill { id, actor, reason, reply: Some(reply) }).await
+        self.send(|reply| Command::Kill {
+            id,
+            actor,
+            reason,
+            reply: Some(reply),
+        })
+        .await
     }
 
-    pub async fn bulk_kill(&self, ids: Vec<String>, actor: &Actor, reason: &str) -> Vec<(String, Result<Execution>)> {
+    pub async fn bulk_kill(
+        &self,
+        ids: Vec<String>,
+        actor: &Actor,
+        reason: &str,
+    ) -> Vec<(String, Result<Execution>)> {
         let mut waits = Vec::with_capacity(ids.len());
         for id in ids {
             let (reply, wait) = oneshot::channel();
-            let cmd = Command::Kill { id: id.clone(), actor: actor.clone(), reason: reason.to_string(), reply: Some(reply) };
+            let cmd = Command::Kill {
+                id: id.clone(),
+                actor: actor.clone(),
+                reason: reason.to_string(),
+                reply: Some(reply),
+            };
             let sent = self.inner.commands.send(cmd).is_ok();
             waits.push((id, sent, wait));
         }
         let mut out = Vec::with_capacity(waits.len());
         for (id, sent, wait) in waits {
-            let r = if sent { wait.await.unwrap_or(Err(EngineError::Unavailable)) } else { Err(EngineError::Unavailable) };
+            let r = if sent {
+                wait.await.unwrap_or(Err(EngineError::Unavailable))
+            } else {
+                Err(EngineError::Unavailable)
+            };
             out.push((id, r));
         }
         out
@@ -252,6 +368,7 @@ impl Engine {
     /// Log lines of an execution from `from_seq`, at most `limit`.
     pub async fn logs(&self, id: &str, from_seq: u64, limit: usize) -> Result<Vec<LogLine>> {
         let id = id.to_string();
-        self.blocking(move |e| Ok(e.inner.store.read()?.logs(&id, from_seq, limit)?)).await
+        self.blocking(move |e| Ok(e.inner.store.read()?.logs(&id, from_seq, limit)?))
+            .await
     }
 }

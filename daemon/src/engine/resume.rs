@@ -36,15 +36,22 @@ pub fn check(
     let idx = select_pause(exec, select)?;
     let run = &exec.task_runs[idx];
     let Some(task) = flow.find_task(&run.task_id) else {
-        return Err(EngineError::NotFound(format!("task `{}` is not in flow revision {}", run.task_id, exec.flow_revision)));
+        return Err(EngineError::NotFound(format!(
+            "task `{}` is not in flow revision {}",
+            run.task_id, exec.flow_revision
+        )));
     };
     let TaskKind::Pause(pause) = &task.kind else {
-        return Err(EngineError::FailedPrecondition(format!("task `{}` is not a pause", run.task_id)));
+        return Err(EngineError::FailedPrecondition(format!(
+            "task `{}` is not a pause",
+            run.task_id
+        )));
     };
     if pause.human.is_some() && !may_decide(exec, idx, actor) {
         return Err(EngineError::PermissionDenied(ACCESS_DENIED.into()));
     }
-    let values = crate::inputs::coerce(&pause.on_resume, inputs).map_err(EngineError::InvalidInput)?;
+    let values =
+        crate::inputs::coerce(&pause.on_resume, inputs).map_err(EngineError::InvalidInput)?;
     Ok((idx, values))
 }
 
@@ -56,31 +63,53 @@ pub fn may_decide(exec: &Execution, idx: usize, actor: &Actor) -> bool {
     if actor.is_system() {
         return true;
     }
-    let Some(p) = exec.task_runs[idx].pause.as_ref() else { return false };
-    p.users.iter().any(|u| u.eq_ignore_ascii_case(&actor.user)) || p.groups.iter().any(|g| actor.groups.iter().any(|a| a == g))
+    let Some(p) = exec.task_runs[idx].pause.as_ref() else {
+        return false;
+    };
+    p.users.iter().any(|u| u.eq_ignore_ascii_case(&actor.user))
+        || p.groups.iter().any(|g| actor.groups.iter().any(|a| a == g))
 }
 
 fn select_pause(exec: &Execution, select: &PauseSelector) -> Result<usize> {
     let by_run = select.task_run_id.as_deref().filter(|s| !s.is_empty());
     let by_task = select.task_id.as_deref().filter(|s| !s.is_empty());
     let found = exec.task_runs.iter().position(|r| {
-        r.state == State::Paused && by_run.is_none_or(|id| r.id == id) && by_task.is_none_or(|t| r.task_id == t)
+        r.state == State::Paused
+            && by_run.is_none_or(|id| r.id == id)
+            && by_task.is_none_or(|t| r.task_id == t)
     });
     if let Some(idx) = found {
         return Ok(idx);
     }
-    let wanted = by_run.map(|r| format!("task run {r}")).or(by_task.map(|t| format!("task `{t}`"))).unwrap_or_default();
-    match exec.task_runs.iter().find(|r| by_run.is_none_or(|id| r.id == id) && by_task.is_none_or(|t| r.task_id == t)) {
+    let wanted = by_run
+        .map(|r| format!("task run {r}"))
+        .or(by_task.map(|t| format!("task `{t}`")))
+        .unwrap_or_default();
+    match exec
+        .task_runs
+        .iter()
+        .find(|r| by_run.is_none_or(|id| r.id == id) && by_task.is_none_or(|t| r.task_id == t))
+    {
         Some(r) => Err(EngineError::FailedPrecondition(format!(
             "{wanted} of execution '{}' is not paused: it is {}",
             exec.id, r.state
         ))),
-        None => Err(EngineError::NotFound(format!("execution '{}' has no {wanted}", exec.id))),
+        None => Err(EngineError::NotFound(format!(
+            "execution '{}' has no {wanted}",
+            exec.id
+        ))),
     }
 }
 
 /// Ends the pause at `idx` with `state` and `outputs`, dropping its timers.
-pub fn end_pause(exec: &mut Execution, idx: usize, state: State, outputs: Map<String, Value>, now: i64, fx: &mut Effects) {
+pub fn end_pause(
+    exec: &mut Execution,
+    idx: usize,
+    state: State,
+    outputs: Map<String, Value>,
+    now: i64,
+    fx: &mut Effects,
+) {
     let exec_id = exec.id.clone();
     let run = &mut exec.task_runs[idx];
     if let Some(p) = &run.pause {
@@ -91,7 +120,12 @@ pub fn end_pause(exec: &mut Execution, idx: usize, state: State, outputs: Map<St
             (p.next_escalation_ms, timer_kind::ESCALATE),
         ] {
             if let Some(due) = due {
-                fx.timers_del.push(TimerKey { due_ms: due, execution_id: exec_id.clone(), task_run_id: run.id.clone(), kind: kind.into() });
+                fx.timers_del.push(TimerKey {
+                    due_ms: due,
+                    execution_id: exec_id.clone(),
+                    task_run_id: run.id.clone(),
+                    kind: kind.into(),
+                });
             }
         }
     }
@@ -102,9 +136,17 @@ pub fn end_pause(exec: &mut Execution, idx: usize, state: State, outputs: Map<St
 }
 
 /// What an elapsed timer does to a pause: (task run state, outputs, log message).
-pub fn on_timer(pause: &PauseTask, kind: &str, now: i64) -> (State, Map<String, Value>, Option<String>) {
+pub fn on_timer(
+    pause: &PauseTask,
+    kind: &str,
+    now: i64,
+) -> (State, Map<String, Value>, Option<String>) {
     if kind == timer_kind::TIMEOUT {
-        return (State::Failed, Map::new(), Some("timeout elapsed before anyone resumed the pause".into()));
+        return (
+            State::Failed,
+            Map::new(),
+            Some("timeout elapsed before anyone resumed the pause".into()),
+        );
     }
     let defaults = || crate::inputs::coerce(&pause.on_resume, &BTreeMap::new());
     match pause.behavior {
@@ -112,10 +154,14 @@ pub fn on_timer(pause: &PauseTask, kind: &str, now: i64) -> (State, Map<String, 
             Ok(values) => (
                 State::Success,
                 resumed_outputs(values, TIMER_ACTOR, now, State::Success),
-                Some("pauseDuration elapsed: resuming with the onResume defaults (behavior RESUME)".into()),
+                Some(
+                    "pauseDuration elapsed: resuming with the onResume defaults (behavior RESUME)"
+                        .into(),
+                ),
             ),
             Err(errors) => {
-                let names: Vec<String> = errors.iter().map(|e| format!("`{}`", e.input_id)).collect();
+                let names: Vec<String> =
+                    errors.iter().map(|e| format!("`{}`", e.input_id)).collect();
                 (
                     State::Failed,
                     Map::new(),
@@ -134,8 +180,16 @@ pub fn on_timer(pause: &PauseTask, kind: &str, now: i64) -> (State, Map<String, 
                 Some("pauseDuration elapsed: continuing with WARNING (behavior WARN)".into()),
             )
         }
-        PauseBehavior::Cancel => (State::Cancelled, Map::new(), Some("pauseDuration elapsed: cancelling (behavior CANCEL)".into())),
-        PauseBehavior::Fail => (State::Failed, Map::new(), Some("pauseDuration elapsed: failing (behavior FAIL)".into())),
+        PauseBehavior::Cancel => (
+            State::Cancelled,
+            Map::new(),
+            Some("pauseDuration elapsed: cancelling (behavior CANCEL)".into()),
+        ),
+        PauseBehavior::Fail => (
+            State::Failed,
+            Map::new(),
+            Some("pauseDuration elapsed: failing (behavior FAIL)".into()),
+        ),
     }
 }
 

@@ -56,7 +56,10 @@ impl State {
     }
 
     pub fn is_terminal(self) -> bool {
-        matches!(self, State::Success | State::Warning | State::Failed | State::Killed | State::Cancelled)
+        matches!(
+            self,
+            State::Success | State::Warning | State::Failed | State::Killed | State::Cancelled
+        )
     }
 
     /// A terminal state that stops the list it is in (unless the task allows failure).
@@ -77,7 +80,11 @@ impl State {
     }
 
     pub fn worst(self, other: State) -> State {
-        if other.severity() > self.severity() { other } else { self }
+        if other.severity() > self.severity() {
+            other
+        } else {
+            self
+        }
     }
 }
 

@@ -9,13 +9,13 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 use tokio::sync::{broadcast, oneshot};
 
+use super::Actor;
 use super::advance::{self, Effects, Job, StepEnv, Stepper, timer_kind};
 use super::error::{EngineError, Result};
 use super::execution::Execution;
 use super::flows::FlowRegistry;
 use super::ids::now_ms;
 use super::state::State;
-use super::Actor;
 use crate::expr::{ExprServices, Renderer};
 use crate::flow::{Flow, TaskKind};
 use crate::store::{Store, StoreError, TimerKey, Writer};
@@ -33,15 +33,43 @@ pub struct PauseSelector {
 }
 
 pub enum Command {
-    Start { exec: Box<Execution>, reply: Reply },
-    Resume { id: String, select: PauseSelector, inputs: BTreeMap<String, String>, actor: Actor, reason: String, reply: Reply },
-    Kill { id: String, actor: Actor, reason: String, reply: Option<Reply> },
-    JobDone { execution_id: String, task_run_id: String, outcome: JobOutcome },
-    Timers { timers: Vec<TimerKey>, done: oneshot::Sender<()> },
+    Start {
+        exec: Box<Execution>,
+        reply: Reply,
+    },
+    Resume {
+        id: String,
+        select: PauseSelector,
+        inputs: BTreeMap<String, String>,
+        actor: Actor,
+        reason: String,
+        reply: Reply,
+    },
+    Kill {
+        id: String,
+        actor: Actor,
+        reason: String,
+        reply: Option<Reply>,
+    },
+    JobDone {
+        execution_id: String,
+        task_run_id: String,
+        outcome: JobOutcome,
+    },
+    Timers {
+        timers: Vec<TimerKey>,
+        done: oneshot::Sender<()>,
+    },
     /// Picks up an execution interrupted by a stop or crash.
-    Recover { id: String },
-    Advance { id: String },
-    ChildDone { child: Box<Execution> },
+    Recover {
+        id: String,
+    },
+    Advance {
+        id: String,
+    },
+    ChildDone {
+        child: Box<Execution>,
+    },
 }
 
 /// What an async task produced: outputs and log lines, or an error message.
@@ -82,36 +110,44 @@ impl WriterLoop {
                 }
             }
             let mut batch = Batch::default();
-            let outcome = self.store.write(|w| -> std::result::Result<(), StoreError> {
-                let mut budget = MAX_BATCH * 8;
-                while let Some(cmd) = cmds.pop_front() {
-                    self.apply(w, cmd, &mut batch, &mut cmds)?;
-                    budget = budget.saturating_sub(1);
-                    if budget == 0 {
-                        break;
+            let outcome = self
+                .store
+                .write(|w| -> std::result::Result<(), StoreError> {
+                    let mut budget = MAX_BATCH * 8;
+                    while let Some(cmd) = cmds.pop_front() {
+                        self.apply(w, cmd, &mut batch, &mut cmds)?;
+                        budget = budget.saturating_sub(1);
+                        if budget == 0 {
+                            break;
+                        }
                     }
-                }
-                Ok(())
-            });
+                    Ok(())
+                });
             match outcome {
                 Ok(()) => self.deliver(batch),
                 Err(e) => {
                     tracing::error!(error = %e, "write transaction failed; the batch was not applied");
                     for (reply, _) in batch.replies {
-                        let _ = reply.send(Err(EngineError::Store(StoreError::Storage(e.to_string()))));
+                        let _ =
+                            reply.send(Err(EngineError::Store(StoreError::Storage(e.to_string()))));
                     }
                 }
             }
             // Follow-ups left over after the budget run in the next transaction.
             if !cmds.is_empty() {
-                tracing::warn!(left = cmds.len(), "batch budget exhausted; continuing in the next transaction");
+                tracing::warn!(
+                    left = cmds.len(),
+                    "batch budget exhausted; continuing in the next transaction"
+                );
                 let mut batch = Batch::default();
-                let res = self.store.write(|w| -> std::result::Result<(), StoreError> {
-                    while let Some(cmd) = cmds.pop_front() {
-                        self.apply(w, cmd, &mut batch, &mut VecDeque::new())?;
-                    }
-                    Ok(())
-                });
+                let res = self
+                    .store
+                    .write(|w| -> std::result::Result<(), StoreError> {
+                        while let Some(cmd) = cmds.pop_front() {
+                            self.apply(w, cmd, &mut batch, &mut VecDeque::new())?;
+                        }
+                        Ok(())
+                    });
                 if res.is_ok() {
                     self.deliver(batch);
                 }
@@ -139,26 +175,49 @@ impl WriterLoop {
 
     /// Applies one command. Domain errors go to the caller's reply and write nothing;
     /// only storage errors abort the transaction.
-    fn apply(&self, w: &mut Writer, cmd: Command, batch: &mut Batch, follow: &mut VecDeque<Command>) -> std::result::Result<(), StoreError> {
+    fn apply(
+        &self,
+        w: &mut Writer,
+        cmd: Command,
+        batch: &mut Batch,
+        follow: &mut VecDeque<Command>,
+    ) -> std::result::Result<(), StoreError> {
         match cmd {
             Command::Start { exec, reply } => {
                 let result = self.start(w, *exec, batch, follow);
                 self.reply(reply, result, batch)
             }
-            Command::Resume { id, select, inputs, actor, reason, reply } => {
+            Command::Resume {
+                id,
+                select,
+                inputs,
+                actor,
+                reason,
+                reply,
+            } => {
                 let result = self.resume(w, &id, &select, &inputs, &actor, &reason, batch, follow);
                 self.reply(reply, result, batch)
             }
-            Command::Kill { id, actor, reason, reply } => {
+            Command::Kill {
+                id,
+                actor,
+                reason,
+                reply,
+            } => {
                 let result = self.kill(w, &id, &actor, &reason, batch, follow);
                 match reply {
                     Some(r) => self.reply(r, result, batch),
                     None => result.map(|_| ()).or_else(ignore_domain),
                 }
             }
-            Command::JobDone { execution_id, task_run_id, outcome } => {
-                self.job_done(w, &execution_id, &task_run_id, outcome, batch, follow).map(|_| ()).or_else(ignore_domain)
-            }
+            Command::JobDone {
+                execution_id,
+                task_run_id,
+                outcome,
+            } => self
+                .job_done(w, &execution_id, &task_run_id, outcome, batch, follow)
+                .map(|_| ())
+                .or_else(ignore_domain),
             Command::Timers { timers, done } => {
                 for t in timers {
                     w.delete_timer(&t)?;
@@ -169,13 +228,27 @@ impl WriterLoop {
                 batch.timer_acks.push(done);
                 Ok(())
             }
-            Command::Recover { id } => self.recover(w, &id, batch, follow).map(|_| ()).or_else(ignore_domain),
-            Command::Advance { id } => self.advance_stored(w, &id, batch, follow).map(|_| ()).or_else(ignore_domain),
-            Command::ChildDone { child } => self.child_done(w, &child, batch, follow).map(|_| ()).or_else(ignore_domain),
+            Command::Recover { id } => self
+                .recover(w, &id, batch, follow)
+                .map(|_| ())
+                .or_else(ignore_domain),
+            Command::Advance { id } => self
+                .advance_stored(w, &id, batch, follow)
+                .map(|_| ())
+                .or_else(ignore_domain),
+            Command::ChildDone { child } => self
+                .child_done(w, &child, batch, follow)
+                .map(|_| ())
+                .or_else(ignore_domain),
         }
     }
 
-    fn reply(&self, reply: Reply, result: Result<Execution>, batch: &mut Batch) -> std::result::Result<(), StoreError> {
+    fn reply(
+        &self,
+        reply: Reply,
+        result: Result<Execution>,
+        batch: &mut Batch,
+    ) -> std::result::Result<(), StoreError> {
         match result {
             Err(EngineError::Store(e)) => Err(e),
             other => {
@@ -186,21 +259,53 @@ impl WriterLoop {
     }
 
     fn flow_of(&self, exec: &Execution) -> Result<Arc<Flow>> {
-        Ok(self.flows.get(&exec.namespace, &exec.flow_id, exec.flow_revision)?.1)
+        Ok(self
+            .flows
+            .get(&exec.namespace, &exec.flow_id, exec.flow_revision)?
+            .1)
     }
 
     /// Runs the stepper on `exec` and stores the result with its effects.
-    fn step_and_store(&self, w: &mut Writer, mut exec: Execution, flow: &Flow, batch: &mut Batch, follow: &mut VecDeque<Command>) -> Result<Execution> {
+    fn step_and_store(
+        &self,
+        w: &mut Writer,
+        mut exec: Execution,
+        flow: &Flow,
+        batch: &mut Batch,
+        follow: &mut VecDeque<Command>,
+    ) -> Result<Execution> {
         let mut fx = Effects::default();
-        let lookup = |ns: &str, id: &str| self.flows.get(ns, id, 0).ok().map(|(h, f, _)| (h.revision, f));
-        let env = StepEnv { renderer: &self.renderer, services: self.services.as_ref(), flow_lookup: &lookup };
-        let mut stepper = Stepper { flow, exec: &mut exec, now: now_ms(), fx: &mut fx, env: &env };
+        let lookup = |ns: &str, id: &str| {
+            self.flows
+                .get(ns, id, 0)
+                .ok()
+                .map(|(h, f, _)| (h.revision, f))
+        };
+        let env = StepEnv {
+            renderer: &self.renderer,
+            services: self.services.as_ref(),
+            flow_lookup: &lookup,
+        };
+        let mut stepper = Stepper {
+            flow,
+            exec: &mut exec,
+            now: now_ms(),
+            fx: &mut fx,
+            env: &env,
+        };
         stepper.advance();
         self.store_with_effects(w, &exec, fx, batch, follow)?;
         Ok(exec)
     }
 
-    fn store_with_effects(&self, w: &mut Writer, exec: &Execution, fx: Effects, batch: &mut Batch, follow: &mut VecDeque<Command>) -> Result<()> {
+    fn store_with_effects(
+        &self,
+        w: &mut Writer,
+        exec: &Execution,
+        fx: Effects,
+        batch: &mut Batch,
+        follow: &mut VecDeque<Command>,
+    ) -> Result<()> {
         for t in &fx.timers_del {
             w.delete_timer(t)?;
         }
@@ -213,13 +318,22 @@ impl WriterLoop {
         }
         for child in fx.children {
             w.put_execution(&child)?;
-            follow.push_back(Command::Advance { id: child.id.clone() });
+            follow.push_back(Command::Advance {
+                id: child.id.clone(),
+            });
         }
         for child in fx.kill_children {
-            follow.push_back(Command::Kill { id: child, actor: Actor::system(), reason: "parent execution killed".into(), reply: None });
+            follow.push_back(Command::Kill {
+                id: child,
+                actor: Actor::system(),
+                reason: "parent execution killed".into(),
+                reply: None,
+            });
         }
         if fx.finished.is_some() && exec.parent.as_ref().is_some_and(|p| p.wait) {
-            follow.push_back(Command::ChildDone { child: Box::new(exec.clone()) });
+            follow.push_back(Command::ChildDone {
+                child: Box::new(exec.clone()),
+            });
         }
         w.put_execution(exec)?;
         batch.jobs.extend(fx.jobs);
@@ -227,13 +341,20 @@ impl WriterLoop {
         Ok(())
     }
 
-    fn start(&self, w: &mut Writer, exec: Execution, batch: &mut Batch, follow: &mut VecDeque<Command>) -> Result<Execution> {
+    fn start(
+        &self,
+        w: &mut Writer,
+        exec: Execution,
+        batch: &mut Batch,
+        follow: &mut VecDeque<Command>,
+    ) -> Result<Execution> {
         let flow = self.flow_of(&exec)?;
         self.step_and_store(w, exec, &flow, batch, follow)
     }
 
     fn load(&self, w: &Writer, id: &str) -> Result<Execution> {
-        w.execution(id)?.ok_or_else(|| EngineError::NotFound(format!("execution '{id}' not found")))
+        w.execution(id)?
+            .ok_or_else(|| EngineError::NotFound(format!("execution '{id}' not found")))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -262,7 +383,15 @@ impl WriterLoop {
         self.step_and_store(w, exec, &flow, batch, follow)
     }
 
-    fn kill(&self, w: &mut Writer, id: &str, _actor: &Actor, _reason: &str, batch: &mut Batch, follow: &mut VecDeque<Command>) -> Result<Execution> {
+    fn kill(
+        &self,
+        w: &mut Writer,
+        id: &str,
+        _actor: &Actor,
+        _reason: &str,
+        batch: &mut Batch,
+        follow: &mut VecDeque<Command>,
+    ) -> Result<Execution> {
         let mut exec = self.load(w, id)?;
         if exec.state.is_terminal() || exec.state == State::Killing {
             return Err(EngineError::FailedPrecondition(format!(
@@ -275,10 +404,20 @@ impl WriterLoop {
         self.step_and_store(w, exec, &flow, batch, follow)
     }
 
-    fn job_done(&self, w: &mut Writer, exec_id: &str, run_id: &str, outcome: JobOutcome, batch: &mut Batch, follow: &mut VecDeque<Command>) -> Result<Execution> {
+    fn job_done(
+        &self,
+        w: &mut Writer,
+        exec_id: &str,
+        run_id: &str,
+        outcome: JobOutcome,
+        batch: &mut Batch,
+        follow: &mut VecDeque<Command>,
+    ) -> Result<Execution> {
         let mut exec = self.load(w, exec_id)?;
         let Some(idx) = exec.task_runs.iter().position(|r| r.id == run_id) else {
-            return Err(EngineError::NotFound(format!("task run {run_id} not found in execution {exec_id}")));
+            return Err(EngineError::NotFound(format!(
+                "task run {run_id} not found in execution {exec_id}"
+            )));
         };
         if exec.task_runs[idx].state != State::Running || exec.state.is_terminal() {
             // Killed (or finished) while the task ran: its result no longer matters.
@@ -286,7 +425,10 @@ impl WriterLoop {
         }
         let flow = self.flow_of(&exec)?;
         let now = now_ms();
-        let (run_id, task_id) = (exec.task_runs[idx].id.clone(), exec.task_runs[idx].task_id.clone());
+        let (run_id, task_id) = (
+            exec.task_runs[idx].id.clone(),
+            exec.task_runs[idx].task_id.clone(),
+        );
         let mut lines = Vec::new();
         for (level, message) in &outcome.logs {
             lines.push((level.clone(), message.clone()));
@@ -318,7 +460,13 @@ impl WriterLoop {
         self.step_and_store(w, exec, &flow, batch, follow)
     }
 
-    fn fire_timer(&self, w: &mut Writer, t: &TimerKey, batch: &mut Batch, follow: &mut VecDeque<Command>) -> Result<Execution> {
+    fn fire_timer(
+        &self,
+        w: &mut Writer,
+        t: &TimerKey,
+        batch: &mut Batch,
+        follow: &mut VecDeque<Command>,
+    ) -> Result<Execution> {
         let mut exec = self.load(w, &t.execution_id)?;
         let Some(idx) = exec.task_runs.iter().position(|r| r.id == t.task_run_id) else {
             return Ok(exec);
@@ -337,7 +485,10 @@ impl WriterLoop {
         let flow = self.flow_of(&exec)?;
         let now = now_ms();
         let Some(task) = flow.find_task(&run.task_id) else {
-            return Err(EngineError::NotFound(format!("task `{}` is not in the flow any more", run.task_id)));
+            return Err(EngineError::NotFound(format!(
+                "task `{}` is not in the flow any more",
+                run.task_id
+            )));
         };
         let TaskKind::Pause(pause) = &task.kind else {
             return Ok(exec);
@@ -350,7 +501,11 @@ impl WriterLoop {
                 execution_id: exec.id.clone(),
                 task_run_id: exec.task_runs[idx].id.clone(),
                 task_id: exec.task_runs[idx].task_id.clone(),
-                level: if state == State::Failed { "ERROR".into() } else { "INFO".into() },
+                level: if state == State::Failed {
+                    "ERROR".into()
+                } else {
+                    "INFO".into()
+                },
                 message,
                 time_ms: now,
             };
@@ -364,7 +519,13 @@ impl WriterLoop {
         self.step_and_store(w, exec, &flow, batch, follow)
     }
 
-    fn recover(&self, w: &mut Writer, id: &str, batch: &mut Batch, follow: &mut VecDeque<Command>) -> Result<Execution> {
+    fn recover(
+        &self,
+        w: &mut Writer,
+        id: &str,
+        batch: &mut Batch,
+        follow: &mut VecDeque<Command>,
+    ) -> Result<Execution> {
         let mut exec = self.load(w, id)?;
         if exec.state.is_terminal() {
             return Ok(exec);
@@ -376,7 +537,9 @@ impl WriterLoop {
             if run.state != State::Running {
                 continue;
             }
-            let Some(task) = flow.find_task(&run.task_id) else { continue };
+            let Some(task) = flow.find_task(&run.task_id) else {
+                continue;
+            };
             if !super::jobs::is_job(task) {
                 continue;
             }
@@ -389,7 +552,9 @@ impl WriterLoop {
                 task_run_id: exec.task_runs[idx].id.clone(),
                 task_id: exec.task_runs[idx].task_id.clone(),
                 level: "WARN".into(),
-                message: format!("the daemon stopped while this task ran; running it again (attempt {attempt})"),
+                message: format!(
+                    "the daemon stopped while this task ran; running it again (attempt {attempt})"
+                ),
                 time_ms: now,
             };
             exec.log_seq += 1;
@@ -407,7 +572,13 @@ impl WriterLoop {
         self.step_and_store(w, exec, &flow, batch, follow)
     }
 
-    fn advance_stored(&self, w: &mut Writer, id: &str, batch: &mut Batch, follow: &mut VecDeque<Command>) -> Result<Execution> {
+    fn advance_stored(
+        &self,
+        w: &mut Writer,
+        id: &str,
+        batch: &mut Batch,
+        follow: &mut VecDeque<Command>,
+    ) -> Result<Execution> {
         let exec = self.load(w, id)?;
         if exec.state.is_terminal() {
             return Ok(exec);
@@ -417,10 +588,22 @@ impl WriterLoop {
     }
 
     /// A waited-for subflow ended: finish the parent's Subflow task run in the same transaction.
-    fn child_done(&self, w: &mut Writer, child: &Execution, batch: &mut Batch, follow: &mut VecDeque<Command>) -> Result<Execution> {
-        let Some(parent_ref) = &child.parent else { return Err(EngineError::NotFound("no parent".into())) };
+    fn child_done(
+        &self,
+        w: &mut Writer,
+        child: &Execution,
+        batch: &mut Batch,
+        follow: &mut VecDeque<Command>,
+    ) -> Result<Execution> {
+        let Some(parent_ref) = &child.parent else {
+            return Err(EngineError::NotFound("no parent".into()));
+        };
         let mut parent = self.load(w, &parent_ref.execution_id)?;
-        let Some(idx) = parent.task_runs.iter().position(|r| r.id == parent_ref.task_run_id) else {
+        let Some(idx) = parent
+            .task_runs
+            .iter()
+            .position(|r| r.id == parent_ref.task_run_id)
+        else {
             return Ok(parent);
         };
         if parent.task_runs[idx].state != State::Running || parent.state.is_terminal() {
@@ -454,4 +637,3 @@ fn ignore_domain(e: EngineError) -> std::result::Result<(), StoreError> {
         }
     }
 }
-

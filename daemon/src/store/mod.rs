@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use redb::{Database, ReadableTable, ReadableTableMetadata};
-use serde::{Deserialize, Serialize};
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 use crate::engine::execution::{Execution, LogLine};
 use crate::engine::state::State;
@@ -17,11 +17,18 @@ use tables::*;
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("cannot open the database {path}: {source}")]
-    Open { path: PathBuf, source: redb::DatabaseError },
+    Open {
+        path: PathBuf,
+        source: redb::DatabaseError,
+    },
     #[error("storage error: {0}")]
     Storage(String),
     #[error("corrupt record in table {table} at key {key}: {message}")]
-    Corrupt { table: &'static str, key: String, message: String },
+    Corrupt {
+        table: &'static str,
+        key: String,
+        message: String,
+    },
 }
 
 macro_rules! storage_from {
@@ -31,7 +38,12 @@ macro_rules! storage_from {
         }
     )*};
 }
-storage_from!(redb::TransactionError, redb::TableError, redb::StorageError, redb::CommitError);
+storage_from!(
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError
+);
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
@@ -56,7 +68,13 @@ pub struct TimerKey {
 
 impl TimerKey {
     fn encode(&self) -> String {
-        format!("{:016x}\0{}\0{}\0{}", self.due_ms.max(0), self.execution_id, self.task_run_id, self.kind)
+        format!(
+            "{:016x}\0{}\0{}\0{}",
+            self.due_ms.max(0),
+            self.execution_id,
+            self.task_run_id,
+            self.kind
+        )
     }
     fn decode(k: &str) -> Option<TimerKey> {
         let mut parts = k.split('\0');
@@ -78,12 +96,20 @@ pub struct ExecutionFilter {
     /// Namespace prefix on dotted boundaries (`hr` matches `hr` and `hr.ops`).
     pub namespace: Option<String>,
     pub flow_id: Option<String>,
+    /// Namespace prefixes the caller may see; `None` = all.
+    pub visible: Option<Vec<String>>,
 }
 
 impl ExecutionFilter {
     fn matches_names(&self, namespace: &str, flow_id: &str) -> bool {
-        self.namespace.as_deref().is_none_or(|p| namespace_within(namespace, p))
+        self.namespace
+            .as_deref()
+            .is_none_or(|p| namespace_within(namespace, p))
             && self.flow_id.as_deref().is_none_or(|f| f == flow_id)
+            && self
+                .visible
+                .as_ref()
+                .is_none_or(|v| v.iter().any(|p| namespace_within(namespace, p)))
     }
 }
 
@@ -91,16 +117,26 @@ impl ExecutionFilter {
 pub fn namespace_within(namespace: &str, prefix: &str) -> bool {
     prefix.is_empty()
         || namespace == prefix
-        || (namespace.len() > prefix.len() && namespace.starts_with(prefix) && namespace.as_bytes()[prefix.len()] == b'.')
+        || (namespace.len() > prefix.len()
+            && namespace.starts_with(prefix)
+            && namespace.as_bytes()[prefix.len()] == b'.')
 }
 
 fn state_index_key(e: &Execution) -> String {
-    let sort = if e.state == State::Paused { e.waiting_since().unwrap_or(e.created_ms) } else { e.created_ms };
+    let sort = if e.state == State::Paused {
+        e.waiting_since().unwrap_or(e.created_ms)
+    } else {
+        e.created_ms
+    };
     format!("{}\0{:016x}\0{}", e.state.as_str(), sort.max(0), e.id)
 }
 
 fn decode<T: DeserializeOwned>(table: &'static str, key: &str, bytes: &[u8]) -> Result<T> {
-    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt { table, key: key.to_string(), message: e.to_string() })
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
+        table,
+        key: key.to_string(),
+        message: e.to_string(),
+    })
 }
 
 fn encode<T: Serialize>(v: &T) -> Vec<u8> {
@@ -118,10 +154,14 @@ pub struct Store {
 impl Store {
     /// Opens (or creates) `dir/tollgate.redb` and every table.
     pub fn open(dir: &Path) -> Result<Store> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| StoreError::Storage(format!("cannot create data dir {}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir).map_err(|e| {
+            StoreError::Storage(format!("cannot create data dir {}: {e}", dir.display()))
+        })?;
         let path = dir.join("tollgate.redb");
-        let db = Database::create(&path).map_err(|source| StoreError::Open { path: path.clone(), source })?;
+        let db = Database::create(&path).map_err(|source| StoreError::Open {
+            path: path.clone(),
+            source,
+        })?;
         let tx = db.begin_write()?;
         {
             tx.open_table(EXECUTIONS)?;
@@ -133,7 +173,10 @@ impl Store {
             tx.open_table(META)?;
         }
         tx.commit()?;
-        Ok(Store { db: Arc::new(db), path })
+        Ok(Store {
+            db: Arc::new(db),
+            path,
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -142,11 +185,16 @@ impl Store {
 
     /// A consistent snapshot for reading; never blocks writers.
     pub fn read(&self) -> Result<Reader> {
-        Ok(Reader { tx: self.db.begin_read()? })
+        Ok(Reader {
+            tx: self.db.begin_read()?,
+        })
     }
 
     /// Runs `f` in one write transaction and commits it durably; nothing is written if `f` fails.
-    pub fn write<T, E: From<StoreError>>(&self, f: impl FnOnce(&mut Writer) -> std::result::Result<T, E>) -> std::result::Result<T, E> {
+    pub fn write<T, E: From<StoreError>>(
+        &self,
+        f: impl FnOnce(&mut Writer) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
         let tx = self.db.begin_write().map_err(StoreError::from)?;
         let mut w = Writer { tx };
         let out = f(&mut w)?;
@@ -171,10 +219,19 @@ impl Reader {
 
     /// One page of executions matching `filter`: PAUSED ones oldest pause first, others oldest first.
     /// `after` is the opaque token returned with the previous page.
-    pub fn executions(&self, filter: &ExecutionFilter, limit: usize, after: Option<&str>) -> Result<(Vec<Execution>, Option<String>)> {
+    pub fn executions(
+        &self,
+        filter: &ExecutionFilter,
+        limit: usize,
+        after: Option<&str>,
+    ) -> Result<(Vec<Execution>, Option<String>)> {
         let index = self.tx.open_table(EXECUTIONS_BY_STATE)?;
         let data = self.tx.open_table(EXECUTIONS)?;
-        let mut states: Vec<State> = if filter.states.is_empty() { State::ALL.to_vec() } else { filter.states.clone() };
+        let mut states: Vec<State> = if filter.states.is_empty() {
+            State::ALL.to_vec()
+        } else {
+            filter.states.clone()
+        };
         states.sort_by_key(|s| state_position(*s));
         states.dedup();
         let resume_at = after.map(|a| (state_order(a), a));
@@ -232,7 +289,13 @@ impl Reader {
         let mut ids = Vec::new();
         for item in index.range::<&str>(lo.as_str()..hi.as_str())? {
             let (k, _) = item?;
-            ids.push(k.value().rsplit('\0').next().unwrap_or_default().to_string());
+            ids.push(
+                k.value()
+                    .rsplit('\0')
+                    .next()
+                    .unwrap_or_default()
+                    .to_string(),
+            );
         }
         Ok(ids)
     }
@@ -311,7 +374,11 @@ fn state_position(state: State) -> usize {
 }
 
 fn state_order(key: &str) -> usize {
-    key.split('\0').next().and_then(State::parse).map(state_position).unwrap_or(0)
+    key.split('\0')
+        .next()
+        .and_then(State::parse)
+        .map(state_position)
+        .unwrap_or(0)
 }
 
 /// Typed writes inside one transaction.

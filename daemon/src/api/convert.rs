@@ -1,0 +1,213 @@
+//! Domain → wire translation. Secrets are masked here, on the way out.
+
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+use tollgate_proto::v1 as pb;
+
+use crate::engine::advance::mask;
+use crate::engine::{Execution, LogLine, TaskRun};
+use crate::flow::{Flow, TaskKind};
+use crate::inputs::{InputDef, InputType};
+
+const MASK: &str = "******";
+
+pub fn input_spec(d: &InputDef) -> pb::InputSpec {
+    let bound = |v: &Option<Value>| match v {
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+        None => String::new(),
+    };
+    pb::InputSpec {
+        id: d.id.clone(),
+        r#type: d.input_type.as_str().to_string(),
+        display_name: d
+            .display_name
+            .clone()
+            .or_else(|| d.name.clone())
+            .unwrap_or_default(),
+        description: d.description.clone().unwrap_or_default(),
+        required: d.required,
+        default_json: d.defaults.as_ref().map(|v| {
+            if d.input_type == InputType::Secret {
+                Value::String(MASK.into()).to_string()
+            } else {
+                v.to_string()
+            }
+        }),
+        values: d.values.clone().unwrap_or_default(),
+        allow_custom_value: d.allow_custom_value,
+        validator: d.validator.clone().unwrap_or_default(),
+        min: bound(&d.min),
+        max: bound(&d.max),
+        after: d.after.clone().unwrap_or_default(),
+        before: d.before.clone().unwrap_or_default(),
+        item_type: d
+            .item_type
+            .map(|t| t.as_str().to_string())
+            .unwrap_or_default(),
+        depends_on: d
+            .depends_on
+            .as_ref()
+            .map(|x| x.inputs.clone())
+            .unwrap_or_default(),
+        depends_on_condition: d
+            .depends_on
+            .as_ref()
+            .and_then(|x| x.condition.clone())
+            .unwrap_or_default(),
+    }
+}
+
+/// Fingerprint of a pause's form: pauses with equal `onResume` definitions can share one form.
+pub fn form_key(defs: &[InputDef]) -> String {
+    let text = serde_json::to_string(defs).unwrap_or_default();
+    hex::encode(&Sha256::digest(text.as_bytes())[..8])
+}
+
+fn json_text(v: &Value) -> String {
+    serde_json::to_string(v).unwrap_or_default()
+}
+
+/// Masks secret values inside a JSON document.
+fn mask_value(v: &Value, secrets: &[String]) -> Value {
+    match v {
+        Value::String(s) => Value::String(mask(s, secrets)),
+        Value::Array(items) => Value::Array(items.iter().map(|i| mask_value(i, secrets)).collect()),
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, v)| (k.clone(), mask_value(v, secrets)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+fn masked_inputs(exec: &Execution) -> Map<String, Value> {
+    exec.inputs
+        .iter()
+        .map(|(k, v)| {
+            let v = if exec.secret_inputs.contains(k) && !v.is_null() {
+                Value::String(MASK.into())
+            } else {
+                v.clone()
+            };
+            (k.clone(), v)
+        })
+        .collect()
+}
+
+/// Secret values that must not leave the daemon: `secret()` results and SECRET inputs.
+fn secrets_of(exec: &Execution) -> Vec<String> {
+    let mut s = exec.secrets_seen.clone();
+    for id in &exec.secret_inputs {
+        if let Some(Value::String(v)) = exec.inputs.get(id) {
+            s.push(v.clone());
+        }
+    }
+    s
+}
+
+fn task_run(r: &TaskRun, secrets: &[String], secret_resume_ids: &[String]) -> pb::TaskRun {
+    let mut outputs = mask_value(&Value::Object(r.outputs.clone()), secrets);
+    // SECRET onResume values are masked by id: they never reach a client.
+    if let Some(Value::Object(on_resume)) = outputs.get_mut("onResume") {
+        for id in secret_resume_ids {
+            if let Some(v) = on_resume.get_mut(id) {
+                if !v.is_null() {
+                    *v = Value::String(MASK.into());
+                }
+            }
+        }
+    }
+    pb::TaskRun {
+        id: r.id.clone(),
+        task_id: r.task_id.clone(),
+        parent_task_run_id: r.parent_task_run_id.clone().unwrap_or_default(),
+        value: r.value.clone().unwrap_or_default(),
+        state: r.state.as_str().to_string(),
+        outputs_json: json_text(&outputs),
+        attempt: r.attempt,
+        started_ms: r.started_ms,
+        ended_ms: r.ended_ms.unwrap_or(0),
+        task_type: r.task_type.clone(),
+    }
+}
+
+/// An execution as clients see it; `flow` (the revision it runs) adds pause forms.
+pub fn execution(exec: &Execution, flow: Option<&Flow>) -> pb::Execution {
+    let secrets = secrets_of(exec);
+    let mut pauses = Vec::new();
+    let mut secret_resume_ids = Vec::new();
+    if let Some(flow) = flow {
+        for t in flow.all_tasks() {
+            if let TaskKind::Pause(p) = &t.kind {
+                secret_resume_ids.extend(
+                    p.on_resume
+                        .iter()
+                        .filter(|d| d.input_type == InputType::Secret)
+                        .map(|d| d.id.clone()),
+                );
+            }
+        }
+        for run in exec.paused_runs() {
+            let Some(task) = flow.find_task(&run.task_id) else {
+                continue;
+            };
+            let TaskKind::Pause(p) = &task.kind else {
+                continue;
+            };
+            let state = run.pause.clone().unwrap_or_default();
+            let human = p.human.as_ref();
+            pauses.push(pb::PauseInfo {
+                task_run_id: run.id.clone(),
+                task_id: run.task_id.clone(),
+                since_ms: state.since_ms,
+                expires_ms: state.expires_ms.unwrap_or(0),
+                on_resume: p.on_resume.iter().map(input_spec).collect(),
+                assignee_users: state.users.clone(),
+                assignee_groups: state.groups.clone(),
+                approvals_required: human.map(|h| h.approvals).unwrap_or(0),
+                approved_by: state.approvals.iter().map(|a| a.by.clone()).collect(),
+                behavior: p.behavior.as_str().to_string(),
+                form_key: form_key(&p.on_resume),
+            });
+        }
+    }
+    pb::Execution {
+        id: exec.id.clone(),
+        namespace: exec.namespace.clone(),
+        flow_id: exec.flow_id.clone(),
+        flow_revision: exec.flow_revision,
+        state: exec.state.as_str().to_string(),
+        labels: exec.labels.clone().into_iter().collect(),
+        inputs_json: json_text(&Value::Object(masked_inputs(exec))),
+        task_runs: exec
+            .task_runs
+            .iter()
+            .map(|r| task_run(r, &secrets, &secret_resume_ids))
+            .collect(),
+        created_ms: exec.created_ms,
+        ended_ms: exec.ended_ms.unwrap_or(0),
+        outputs_json: json_text(&mask_value(&Value::Object(exec.outputs.clone()), &secrets)),
+        pauses,
+        started_by: exec.started_by.clone(),
+        parent_execution_id: exec
+            .parent
+            .as_ref()
+            .map(|p| p.execution_id.clone())
+            .unwrap_or_default(),
+        updated_ms: exec.updated_ms,
+    }
+}
+
+pub fn log_line(l: &LogLine) -> pb::LogLine {
+    pb::LogLine {
+        seq: l.seq,
+        execution_id: l.execution_id.clone(),
+        task_run_id: l.task_run_id.clone(),
+        task_id: l.task_id.clone(),
+        level: l.level.clone(),
+        message: l.message.clone(),
+        time_ms: l.time_ms,
+    }
+}

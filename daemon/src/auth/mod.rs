@@ -1,0 +1,131 @@
+//! Users, groups, tokens and namespace roles.
+//!
+//! INTERFACE (used by api/ and http/): `Auth::authenticate(bearer) -> Result<Principal, AuthError>`,
+//! `Principal::may(role, namespace)`, `Role`. Until token storage lands, only the
+//! `--insecure-no-auth` mode exists, which treats every caller as a local admin.
+
+use crate::engine::Actor;
+
+/// What a role allows, cumulative: viewer < operator < admin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Role {
+    /// list, get, logs
+    Viewer,
+    /// + start, resume, kill
+    Operator,
+    /// + flows, secrets, KV, users, audit
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Operator => "operator",
+            Role::Admin => "admin",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Role> {
+        match s.to_ascii_lowercase().as_str() {
+            "viewer" => Some(Role::Viewer),
+            "operator" => Some(Role::Operator),
+            "admin" => Some(Role::Admin),
+            _ => None,
+        }
+    }
+}
+
+/// A role on a namespace prefix, granted to the user directly or through a group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    pub role: Role,
+    pub namespace: String,
+    pub via_group: Option<String>,
+}
+
+/// An authenticated caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub user: String,
+    pub groups: Vec<String>,
+    pub grants: Vec<Grant>,
+}
+
+impl Principal {
+    /// Whether the caller holds at least `role` on `namespace`.
+    pub fn may(&self, role: Role, namespace: &str) -> bool {
+        self.grants
+            .iter()
+            .any(|g| g.role >= role && crate::store::namespace_within(namespace, &g.namespace))
+    }
+
+    pub fn actor(&self) -> Actor {
+        Actor::new(self.user.clone(), self.groups.clone())
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum AuthError {
+    /// Deliberately says nothing about which part of the token was wrong.
+    #[error("invalid or missing bearer token")]
+    Unauthenticated,
+    #[error("storage error")]
+    Storage,
+}
+
+/// The authority that turns bearer tokens into principals.
+pub struct Auth {
+    insecure: bool,
+}
+
+/// The principal every caller becomes with `--insecure-no-auth`.
+pub const LOCAL_ADMIN: &str = "local-admin";
+
+impl Auth {
+    /// No authentication: every caller is an admin of every namespace (loopback development only).
+    pub fn insecure() -> Auth {
+        Auth { insecure: true }
+    }
+
+    pub fn is_insecure(&self) -> bool {
+        self.insecure
+    }
+
+    /// The caller's current rights, for long-lived streams: `None` once the token is no longer valid.
+    pub fn recheck(&self, p: &Principal) -> Option<Principal> {
+        if self.insecure { Some(p.clone()) } else { None }
+    }
+
+    /// Checks `authorization: Bearer <token>`; `bearer` is the header value.
+    pub fn authenticate(&self, _authorization: Option<&str>) -> Result<Principal, AuthError> {
+        if self.insecure {
+            return Ok(Principal {
+                user: LOCAL_ADMIN.into(),
+                groups: vec![],
+                grants: vec![Grant {
+                    role: Role::Admin,
+                    namespace: String::new(),
+                    via_group: None,
+                }],
+            });
+        }
+        Err(AuthError::Unauthenticated)
+    }
+}
+
+impl Principal {
+    /// Namespace prefixes where the caller holds at least `role`; `None` when that is every namespace.
+    pub fn visible_namespaces(&self, role: Role) -> Option<Vec<String>> {
+        let prefixes: Vec<String> = self
+            .grants
+            .iter()
+            .filter(|g| g.role >= role)
+            .map(|g| g.namespace.clone())
+            .collect();
+        if prefixes.iter().any(|p| p.is_empty()) {
+            None
+        } else {
+            Some(prefixes)
+        }
+    }
+}

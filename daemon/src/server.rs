@@ -1,0 +1,180 @@
+//! Assembles and runs the daemon: store, engine, gRPC + REST on one port.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+use crate::api::{
+    ApiState, executions::ExecutionsService, flows::FlowsService, whoami::WhoamiService,
+};
+use crate::auth::Auth;
+use crate::engine::Engine;
+use crate::expr::{ExprServices, NoServices};
+use crate::store::Store;
+use crate::tasks::TaskServices;
+use tollgate_proto::v1::{
+    auth_server::AuthServer, executions_server::ExecutionsServer, flows_server::FlowsServer,
+};
+
+/// Everything `tollgated serve` needs to know.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    pub flows_dir: Option<PathBuf>,
+    pub tenant: String,
+    pub insecure_no_auth: bool,
+    pub external_url: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Engine(#[from] crate::engine::EngineError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("server error: {0}")]
+    Serve(std::io::Error),
+    #[error("cannot build gRPC reflection: {0}")]
+    Reflection(String),
+}
+
+/// A running daemon: its address and engine, and a handle to stop it.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub engine: Engine,
+    shutdown: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<Result<(), ServeError>>,
+}
+
+impl Running {
+    /// Stops accepting calls, lets in-flight ones finish, and waits.
+    pub async fn stop(self) -> Result<(), ServeError> {
+        let _ = self.shutdown.send(true);
+        self.task.await.unwrap_or(Ok(()))
+    }
+
+    /// Waits until the server ends by itself.
+    pub async fn wait(self) -> Result<(), ServeError> {
+        self.task.await.unwrap_or(Ok(()))
+    }
+
+    pub fn shutdown_handle(&self) -> tokio::sync::watch::Sender<bool> {
+        self.shutdown.clone()
+    }
+}
+
+/// Opens the store, starts the engine, loads `flows_dir`, binds and serves in the background.
+pub async fn start(config: ServeConfig) -> Result<Running, ServeError> {
+    let store = Store::open(&config.data_dir)?;
+    let expr: Arc<dyn ExprServices> = Arc::new(NoServices);
+    let task_services = Arc::new(TaskServices::new(expr.clone()));
+    let engine = Engine::start(store, expr, task_services)?;
+    if let Some(dir) = &config.flows_dir {
+        load_flows_dir(&engine, dir).await;
+    }
+    let auth = Arc::new(if config.insecure_no_auth {
+        Auth::insecure()
+    } else {
+        Auth::insecure()
+    });
+    let state = ApiState {
+        engine: engine.clone(),
+        auth,
+        tenant: config.tenant.clone(),
+    };
+
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health
+        .set_serving::<ExecutionsServer<ExecutionsService>>()
+        .await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(tollgate_proto::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(|e| ServeError::Reflection(e.to_string()))?;
+    let grpc = tonic::service::Routes::new(ExecutionsServer::new(ExecutionsService(state.clone())))
+        .add_service(FlowsServer::new(FlowsService(state.clone())))
+        .add_service(AuthServer::new(WhoamiService(state.clone())))
+        .add_service(health_service)
+        .add_service(reflection)
+        .into_axum_router();
+    let app = grpc
+        .merge(crate::http::router(state.clone()))
+        .fallback(crate::http::fallback);
+
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| ServeError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(ServeError::Serve)?;
+    let (shutdown, mut rx) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = rx.wait_for(|stop| *stop).await;
+            })
+            .await
+            .map_err(ServeError::Serve)
+    });
+    tracing::info!(%addr, data_dir = %config.data_dir.display(), tenant = %config.tenant, "tollgated listening");
+    Ok(Running {
+        addr,
+        engine,
+        shutdown,
+        task,
+    })
+}
+
+/// Applies every `*.yaml`/`*.yml` under `dir`; a bad file is reported and skipped, never fatal.
+pub async fn load_flows_dir(engine: &Engine, dir: &Path) -> (usize, usize) {
+    let mut files = Vec::new();
+    collect_yaml(dir, &mut files);
+    files.sort();
+    let (mut ok, mut bad) = (0, 0);
+    for file in files {
+        let name = file.display().to_string();
+        let source = match std::fs::read_to_string(&file) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(file = %name, error = %e, "cannot read flow file");
+                bad += 1;
+                continue;
+            }
+        };
+        match engine.apply_flow(source, name.clone()).await {
+            Ok(a) => {
+                ok += 1;
+                tracing::info!(file = %name, flow = %format!("{}.{}", a.head.namespace, a.head.id), revision = a.head.revision, changed = a.changed, "flow loaded");
+            }
+            Err(e) => {
+                bad += 1;
+                tracing::warn!(file = %name, "flow not loaded:\n{e}");
+            }
+        }
+    }
+    (ok, bad)
+}
+
+fn collect_yaml(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        tracing::warn!(dir = %dir.display(), "cannot read flows directory");
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            collect_yaml(&path, out);
+        } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+            out.push(path);
+        }
+    }
+}

@@ -1,0 +1,100 @@
+//! The `tollgate` command line: scriptable commands (`-o json` everywhere) and the console.
+
+pub mod credentials;
+pub mod demo;
+pub mod executions;
+pub mod flows;
+pub mod output;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::client::{Clients, Connection, DEFAULT_SERVER};
+
+/// Terminal console and CLI for tollgated.
+#[derive(Parser, Debug)]
+#[command(name = "tollgate", version, about, long_about = None)]
+pub struct Cli {
+    /// Daemon address.
+    #[arg(long, global = true, env = "TOLLGATE_SERVER")]
+    pub server: Option<String>,
+    /// Output format.
+    #[arg(short = 'o', long, global = true, value_enum, default_value_t = Format::Text)]
+    pub output: Format,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Start an execution of NAMESPACE FLOW.
+    Run(executions::RunArgs),
+    /// List executions (default: PAUSED ones), or show one.
+    #[command(alias = "execution", alias = "ex")]
+    Executions(executions::ExecutionsArgs),
+    /// Resume paused executions with onResume inputs.
+    Resume(executions::ResumeArgs),
+    /// Kill executions.
+    Kill(executions::KillArgs),
+    /// Show (and with -f follow) the logs of an execution.
+    Logs(executions::LogsArgs),
+    /// Manage flows.
+    Flow(flows::FlowArgs),
+    /// Show who the stored token belongs to.
+    Whoami,
+    /// Run a demo: embedded daemon, example flows, paused executions, and the console.
+    Demo(demo::DemoArgs),
+}
+
+/// Where to connect, with which token: flag, then env, then the stored login.
+pub fn connection(cli: &Cli) -> Connection {
+    let server = cli.server.clone().unwrap_or_else(|| {
+        credentials::default_server().unwrap_or_else(|| DEFAULT_SERVER.to_string())
+    });
+    let token = credentials::token_for(&server);
+    Connection { server, token }
+}
+
+pub async fn connect(cli: &Cli) -> anyhow::Result<Clients> {
+    Ok(connection(cli).connect().await?)
+}
+
+pub async fn whoami(cli: &Cli, c: &mut Clients) -> anyhow::Result<()> {
+    let w = c
+        .auth
+        .whoami(tollgate_proto::v1::WhoamiRequest {})
+        .await
+        .map_err(|s| anyhow::anyhow!(executions::status_message(&s)))?
+        .into_inner();
+    match cli.output {
+        Format::Json => output::print_json(&serde_json::json!({
+            "user": w.user, "groups": w.groups, "server": c.server, "tenant": w.tenant,
+            "roles": w.roles.iter().map(|r| serde_json::json!({"role": r.role, "namespace": r.namespace, "viaGroup": r.via_group})).collect::<Vec<_>>(),
+        })),
+        Format::Text => {
+            println!("{} on {} (tenant {})", w.user, c.server, w.tenant);
+            if !w.groups.is_empty() {
+                println!("groups: {}", w.groups.join(", "));
+            }
+            for r in &w.roles {
+                let ns = if r.namespace.is_empty() {
+                    "*"
+                } else {
+                    r.namespace.as_str()
+                };
+                let via = if r.via_group.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (via {})", r.via_group)
+                };
+                println!("{} on {ns}{via}", r.role);
+            }
+        }
+    }
+    Ok(())
+}
