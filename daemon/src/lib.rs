@@ -1,6 +1,8 @@
 //! tollgated: runs Kestra-style flows with durable human approval gates.
 
+pub mod admin;
 pub mod api;
+pub mod audit;
 pub mod auth;
 pub mod engine;
 pub mod expr;

@@ -19,6 +19,8 @@ struct Cli {
 enum Command {
     /// Serve gRPC and the REST API on one port.
     Serve(ServeArgs),
+    /// Manage users, groups, role bindings and tokens.
+    Admin(tollgate_daemon::admin::AdminArgs),
 }
 
 #[derive(Parser, Debug)]
@@ -65,6 +67,7 @@ fn main() -> anyhow::Result<()> {
         .context("cannot start the runtime")?;
     match cli.command {
         Command::Serve(args) => runtime.block_on(serve(args)),
+        Command::Admin(args) => tollgate_daemon::admin::run(args),
     }
 }
 

@@ -29,6 +29,8 @@ async fn dispatch(cli: &Cli) -> anyhow::Result<()> {
             tollgate_console::console::run(clients, options).await
         }
         Some(Command::Demo(a)) => cli::demo::run(a).await,
+        Some(Command::Login(a)) => cli::login::login(cli, a).await,
+        Some(Command::Logout) => cli::login::logout(cli),
         Some(Command::Flow(a)) if matches!(a.command, cli::flows::FlowCommand::Validate { .. }) => {
             let cli::flows::FlowCommand::Validate { paths } = &a.command else {
                 unreachable!()
@@ -45,7 +47,8 @@ async fn dispatch(cli: &Cli) -> anyhow::Result<()> {
                 Command::Logs(a) => cli::executions::logs(cli, &mut c, a).await,
                 Command::Flow(a) => cli::flows::run(cli, &mut c, a).await,
                 Command::Whoami => cli::whoami(cli, &mut c).await,
-                Command::Demo(_) => Ok(()),
+                Command::Audit(a) => cli::audit::run(cli, &mut c, a).await,
+                Command::Demo(_) | Command::Login(_) | Command::Logout => Ok(()),
             }
         }
     }

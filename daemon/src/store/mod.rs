@@ -1,6 +1,8 @@
 //! Durable state in one redb file. The only module that touches redb: everything else calls the
 //! typed operations of [`Reader`] and [`Writer`].
 
+mod audit;
+mod auth;
 mod tables;
 
 use std::path::{Path, PathBuf};
@@ -171,6 +173,8 @@ impl Store {
             tx.open_table(FLOWS)?;
             tx.open_table(FLOW_REVISIONS)?;
             tx.open_table(META)?;
+            auth::create_tables(&tx)?;
+            audit::create_tables(&tx)?;
         }
         tx.commit()?;
         Ok(Store {

@@ -1,9 +1,11 @@
 //! The `tollgate` command line: scriptable commands (`-o json` everywhere) and the console.
 
+pub mod audit;
 pub mod credentials;
 pub mod demo;
 pub mod executions;
 pub mod flows;
+pub mod login;
 pub mod output;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -45,8 +47,14 @@ pub enum Command {
     Logs(executions::LogsArgs),
     /// Manage flows.
     Flow(flows::FlowArgs),
+    /// Log in to a daemon: check a token and store it in the OS keyring.
+    Login(login::LoginArgs),
+    /// Forget the stored token of the server.
+    Logout,
     /// Show who the stored token belongs to.
     Whoami,
+    /// Show the audit trail, or verify its hash chain.
+    Audit(audit::AuditArgs),
     /// Run a demo: embedded daemon, example flows, paused executions, and the console.
     Demo(demo::DemoArgs),
 }
