@@ -8,42 +8,122 @@ use serde_json::Value;
 use serde_yaml::{Mapping, Value as Yaml};
 
 use super::model::*;
-use super::path::{Issue, Path};
+use super::path::{Issue, Path, Segment};
 use crate::inputs::InputDef;
 
 /// Parses a flow; returns every issue found when it is not well formed.
 pub fn parse_flow(source: &str) -> Result<Flow, Vec<Issue>> {
-    let doc: Yaml = match serde_yaml::from_str(source) {
-        Ok(doc) => doc,
-        Err(e) => {
-            let (line, column) = e.location().map(|l| (l.line() as u32, l.column() as u32)).unwrap_or((1, 1));
-            return Err(vec![Issue::at(line, column, format!("invalid YAML: {}", strip_location(&e.to_string())))]);
-        }
-    };
-    let mut p = Parser { issues: Vec::new() };
-    let flow = p.flow(&doc);
-    if p.issues.is_empty() {
-        flow.ok_or_else(|| vec![Issue::new(Path::root(), "empty flow".to_string())])
-    } else {
-        Err(p.issues)
+    let parsed = parse_partial(source);
+    match parsed.flow {
+        Some(flow) if parsed.issues.is_empty() => Ok(flow),
+        _ => Err(parsed.issues),
     }
 }
 
-fn strip_location(msg: &str) -> String {
-    match msg.find(" at line ") {
-        Some(i) => msg[..i].to_string(),
-        None => msg.to_string(),
+/// What parsing a flow produced, even when it found problems: validation can then still look at
+/// the parts that parsed, so a file's problems are all reported at once.
+#[derive(Debug, Default)]
+pub struct Parsed {
+    /// The flow without the tasks, inputs and triggers that could not be read.
+    pub flow: Option<Flow>,
+    pub issues: Vec<Issue>,
+    /// The YAML document, for lining the model up with the source.
+    pub doc: Option<Yaml>,
+    /// Every task id written in the document with the path of its task, including tasks that
+    /// failed to parse, in document order: duplicates and `outputs.<id>` checks need them all.
+    pub declared_tasks: Vec<(String, Path)>,
+    /// Every flow input id written in the document, including inputs that failed to parse.
+    pub declared_inputs: Vec<String>,
+}
+
+/// Parses a flow, keeping whatever could be read alongside the issues.
+pub fn parse_partial(source: &str) -> Parsed {
+    let doc: Yaml = match serde_yaml::from_str(source) {
+        Ok(doc) => doc,
+        Err(e) => {
+            let (line, column) = e
+                .location()
+                .map(|l| (l.line() as u32, l.column() as u32))
+                .unwrap_or((1, 1));
+            let issue = Issue::at(
+                line.max(1),
+                column.max(1),
+                format!("invalid YAML: {}", strip_location(&e.to_string())),
+            );
+            return Parsed {
+                issues: vec![issue],
+                ..Parsed::default()
+            };
+        }
+    };
+    let mut p = Parser {
+        issues: Vec::new(),
+        declared_tasks: Vec::new(),
+    };
+    let flow = p.flow(&doc);
+    if flow.is_none() && p.issues.is_empty() {
+        p.issue(Path::root(), "empty flow".to_string());
     }
+    let declared_inputs = match doc.get("inputs") {
+        Some(Yaml::Sequence(items)) => items
+            .iter()
+            .filter_map(|i| i.get("id"))
+            .map(scalar_text)
+            .filter(|id| !id.is_empty())
+            .collect(),
+        _ => vec![],
+    };
+    Parsed {
+        flow,
+        issues: p.issues,
+        doc: Some(doc),
+        declared_tasks: p.declared_tasks,
+        declared_inputs,
+    }
+}
+
+/// Drops the first ` at line L column C` (the position is reported separately) and keeps the
+/// context that follows, such as `, while parsing a flow sequence at line 2 column 12`.
+fn strip_location(msg: &str) -> String {
+    let Some(i) = msg.find(" at line ") else {
+        return msg.to_string();
+    };
+    let rest = &msg[i..];
+    let end = rest.find(',').map(|j| i + j).unwrap_or(msg.len());
+    format!("{}{}", &msg[..i], &msg[end..])
+}
+
+/// How many unknown keys one value may have before we stop reading it again.
+const MAX_RETRIES: usize = 32;
+
+/// Removes `field` from the mapping at `inner` inside `value`; false when there is none.
+fn remove_key(value: &mut Yaml, inner: &[serde_path_to_error::Segment], field: &str) -> bool {
+    let mut node = value;
+    for seg in inner {
+        let next = match seg {
+            serde_path_to_error::Segment::Seq { index } => node.get_mut(*index),
+            serde_path_to_error::Segment::Map { key } => node.get_mut(key.as_str()),
+            serde_path_to_error::Segment::Enum { .. } | serde_path_to_error::Segment::Unknown => return false,
+        };
+        match next {
+            Some(n) => node = n,
+            None => return false,
+        }
+    }
+    node.as_mapping_mut().and_then(|m| m.remove(field)).is_some()
 }
 
 struct Parser {
     issues: Vec<Issue>,
+    declared_tasks: Vec<(String, Path)>,
 }
 
 /// The keys of a mapping, taken one by one; what is left at the end is unknown.
 struct Fields<'a> {
     map: BTreeMap<String, &'a Yaml>,
     path: Path,
+    /// The task or trigger these keys belong to, once known, for messages.
+    what: Option<String>,
 }
 
 impl<'a> Fields<'a> {
@@ -56,13 +136,23 @@ impl<'a> Fields<'a> {
                         Some(k) => {
                             map.insert(k.to_string(), v);
                         }
-                        None => p.issue(path.clone(), format!("{what} has a key that is not a string: {}", short(k))),
+                        None => p.issue(
+                            path.clone(),
+                            format!("{what} has a key that is not a string: {}", short(k)),
+                        ),
                     }
                 }
-                Some(Fields { map, path: path.clone() })
+                Some(Fields {
+                    map,
+                    path: path.clone(),
+                    what: None,
+                })
             }
             other => {
-                p.issue(path.clone(), format!("{what} must be a mapping, found {}", kind_of(other)));
+                p.issue(
+                    path.clone(),
+                    format!("{what} must be a mapping, found {}", kind_of(other)),
+                );
                 None
             }
         }
@@ -79,20 +169,30 @@ impl<'a> Fields<'a> {
     /// Reports keys nobody took, suggesting the closest known one.
     fn finish(self, p: &mut Parser, known: &[&str], what: &str) {
         for key in self.map.keys() {
-            let hint = suggest(key, known).map(|s| format!("; did you mean `{s}`?")).unwrap_or_default();
+            let hint = suggest(key, known)
+                .map(|s| format!("; did you mean `{s}`?"))
+                .unwrap_or_default();
             p.issue(self.path.key(key), format!("unknown property `{key}` on {what}{hint}"));
         }
     }
 }
 
 /// The closest known name, when it is close enough to be a likely typo.
+/// A typo is a few edits away (never the whole word); an abbreviation (`BOOL`, `desc`) is a prefix.
 pub fn suggest<'k>(word: &str, known: &[&'k str]) -> Option<&'k str> {
+    let word = word.to_lowercase();
     known
         .iter()
-        .map(|k| (strsim::damerau_levenshtein(&word.to_lowercase(), &k.to_lowercase()), *k))
-        .filter(|(d, k)| *d <= 2.max(k.len() / 4))
+        .map(|k| (strsim::damerau_levenshtein(&word, &k.to_lowercase()), *k))
+        .filter(|(d, k)| *d <= 2.max(k.len() / 4) && *d < k.chars().count())
         .min_by_key(|(d, _)| *d)
         .map(|(_, k)| k)
+        .or_else(|| {
+            known.iter().copied().find(|k| {
+                let k = k.to_lowercase();
+                word.len() >= 3 && k.len() >= 3 && (k.starts_with(&word) || word.starts_with(&k))
+            })
+        })
 }
 
 fn kind_of(v: &Yaml) -> &'static str {
@@ -110,7 +210,14 @@ fn kind_of(v: &Yaml) -> &'static str {
 fn short(v: &Yaml) -> String {
     let s = serde_yaml::to_string(v).unwrap_or_default();
     let s = s.trim();
-    if s.len() > 40 { format!("{}...", &s[..s.char_indices().nth(37).map(|(i, _)| i).unwrap_or(s.len())]) } else { s.to_string() }
+    if s.len() > 40 {
+        format!(
+            "{}...",
+            &s[..s.char_indices().nth(37).map(|(i, _)| i).unwrap_or(s.len())]
+        )
+    } else {
+        s.to_string()
+    }
 }
 
 const FLOW_KEYS: &[&str] = &[
@@ -131,8 +238,18 @@ const FLOW_KEYS: &[&str] = &[
     "pluginDefaults",
     "retry",
 ];
-const COMMON_TASK_KEYS: &[&str] =
-    &["id", "type", "description", "disabled", "timeout", "allowFailure", "allowWarning", "version", "logLevel"];
+const TRIGGER_KEYS: &[&str] = &["id", "type"];
+const COMMON_TASK_KEYS: &[&str] = &[
+    "id",
+    "type",
+    "description",
+    "disabled",
+    "timeout",
+    "allowFailure",
+    "allowWarning",
+    "version",
+    "logLevel",
+];
 
 impl Parser {
     fn issue(&mut self, path: Path, message: String) {
@@ -144,15 +261,21 @@ impl Parser {
         let mut f = Fields::new(self, doc, &root, "a flow")?;
         let id = self.required_string(&mut f, "id", "flow");
         let namespace = self.required_string(&mut f, "namespace", "flow");
-        if let Some(id) = &id {
-            if !valid_id(id) {
-                self.issue(f.at("id"), format!("flow id `{id}` must match [a-zA-Z0-9][a-zA-Z0-9._-]*"));
-            }
+        if let Some(id) = &id
+            && !valid_id(id, true)
+        {
+            self.issue(
+                f.at("id"),
+                format!("flow id `{id}` must match [a-zA-Z0-9][a-zA-Z0-9._-]*"),
+            );
         }
-        if let Some(ns) = &namespace {
-            if !valid_namespace(ns) {
-                self.issue(f.at("namespace"), format!("namespace `{ns}` must be dotted words of [a-zA-Z0-9_-]"));
-            }
+        if let Some(ns) = &namespace
+            && !valid_namespace(ns)
+        {
+            self.issue(
+                f.at("namespace"),
+                format!("namespace `{ns}` must be dotted words of [a-zA-Z0-9_-]"),
+            );
         }
         let description = self.opt_typed::<String>(&mut f, "description");
         let labels = self.labels(&mut f);
@@ -172,13 +295,25 @@ impl Parser {
         let tasks = match f.take("tasks") {
             Some(v) => self.tasks(v, &tasks_path),
             None => {
-                self.issue(root.clone(), "flow has no `tasks`: a flow needs at least one task".into());
+                self.issue(
+                    root.clone(),
+                    "flow has no `tasks`: a flow needs at least one task".into(),
+                );
                 vec![]
             }
         };
-        let errors = f.take("errors").map(|v| self.tasks(v, &f.at("errors"))).unwrap_or_default();
-        let finally = f.take("finally").map(|v| self.tasks(v, &f.at("finally"))).unwrap_or_default();
-        let triggers = f.take("triggers").map(|v| self.triggers(v, &f.at("triggers"))).unwrap_or_default();
+        let errors = f
+            .take("errors")
+            .map(|v| self.tasks(v, &f.at("errors")))
+            .unwrap_or_default();
+        let finally = f
+            .take("finally")
+            .map(|v| self.tasks(v, &f.at("finally")))
+            .unwrap_or_default();
+        let triggers = f
+            .take("triggers")
+            .map(|v| self.triggers(v, &f.at("triggers")))
+            .unwrap_or_default();
         let outputs: Vec<FlowOutput> = self.opt_typed(&mut f, "outputs").unwrap_or_default();
         let disabled = self.opt_typed::<bool>(&mut f, "disabled").unwrap_or(false);
         // Accepted for Kestra compatibility, not used by Tollgate.
@@ -208,7 +343,10 @@ impl Parser {
             Some(Yaml::Number(n)) => Some(n.to_string()),
             Some(Yaml::Bool(b)) => Some(b.to_string()),
             Some(other) => {
-                self.issue(f.at(key), format!("`{key}` of {what} must be a non-empty string, found {}", kind_of(other)));
+                self.issue(
+                    f.at(key),
+                    format!("`{key}` of {what} must be a non-empty string, found {}", kind_of(other)),
+                );
                 None
             }
             None => {
@@ -222,32 +360,64 @@ impl Parser {
     fn opt_typed<T: DeserializeOwned>(&mut self, f: &mut Fields, key: &str) -> Option<T> {
         let v = f.take(key)?;
         let path = f.at(key);
-        self.typed(v, &path)
+        self.typed_in(v, &path, f.what.as_deref(), &[])
     }
 
     fn typed<T: DeserializeOwned>(&mut self, v: &Yaml, path: &Path) -> Option<T> {
-        match serde_path_to_error::deserialize::<_, T>(v.clone()) {
-            Ok(t) => Some(t),
-            Err(e) => {
-                let inner = e.path().clone();
-                let mut at = path.clone();
-                for seg in inner.iter() {
-                    at = match seg {
-                        serde_path_to_error::Segment::Seq { index } => at.index(*index),
-                        serde_path_to_error::Segment::Map { key } => at.key(key),
-                        serde_path_to_error::Segment::Enum { variant } => at.key(variant),
-                        serde_path_to_error::Segment::Unknown => at,
-                    };
-                }
-                let msg = e.into_inner().to_string();
-                // Point at the offending key itself, not at the mapping that holds it.
-                if let Some(field) = msg.strip_prefix("unknown field `").and_then(|r| r.split('`').next()) {
-                    at = at.key(field);
-                }
-                self.issue(at, describe_serde_error(&msg));
-                None
+        self.typed_in(v, path, None, &[])
+    }
+
+    /// Like `typed`, naming `what` (a task or trigger) in messages; `also_known` are keys already
+    /// taken from the mapping, offered as suggestions too.
+    fn typed_in<T: DeserializeOwned>(
+        &mut self,
+        v: &Yaml,
+        path: &Path,
+        what: Option<&str>,
+        also_known: &[&str],
+    ) -> Option<T> {
+        // serde stops at the first error; an unknown key is removed and the value read again, so
+        // that every misspelled key (and what is then missing) is reported at once.
+        let mut value = v.clone();
+        for _ in 0..MAX_RETRIES {
+            let e = match serde_path_to_error::deserialize::<_, T>(value.clone()) {
+                Ok(t) => return Some(t),
+                Err(e) => e,
+            };
+            let msg = e.inner().to_string();
+            let unknown = msg
+                .strip_prefix("unknown field `")
+                .and_then(|r| r.split('`').next())
+                .map(str::to_string);
+            // serde_path_to_error ends the path of an unknown field with the field itself; the
+            // mapping that holds it is what we need.
+            let mut segments: Vec<serde_path_to_error::Segment> = e.path().iter().cloned().collect();
+            if let (Some(field), Some(serde_path_to_error::Segment::Map { key })) = (&unknown, segments.last())
+                && key == field
+            {
+                segments.pop();
+            }
+            let mut at = path.clone();
+            for seg in &segments {
+                at = match seg {
+                    serde_path_to_error::Segment::Seq { index } => at.index(*index),
+                    serde_path_to_error::Segment::Map { key } => at.key(key),
+                    serde_path_to_error::Segment::Enum { variant } => at.key(variant),
+                    serde_path_to_error::Segment::Unknown => at,
+                };
+            }
+            // Point at the offending key itself, not at the mapping that holds it.
+            if let Some(field) = &unknown {
+                at = at.key(field);
+            }
+            let message = describe_serde_error(&msg, &at, what, also_known);
+            self.issue(at, message);
+            let removed = unknown.is_some_and(|field| remove_key(&mut value, &segments, &field));
+            if !removed {
+                return None;
             }
         }
+        None
     }
 
     fn labels(&mut self, f: &mut Fields) -> BTreeMap<String, String> {
@@ -287,9 +457,13 @@ impl Parser {
         let mut out = Vec::new();
         for (i, item) in items.iter().enumerate() {
             let ipath = path.index(i);
-            if let Some(def) = self.typed::<InputDef>(item, &ipath) {
+            let what = item.get("id").map(|id| format!("input `{}`", scalar_text(id)));
+            if let Some(def) = self.typed_in::<InputDef>(item, &ipath, what.as_deref(), &[]) {
                 for problem in crate::inputs::check_definition(&def) {
-                    self.issue(ipath.clone(), problem);
+                    let at = problem_property(&problem, item)
+                        .map(|k| ipath.key(k))
+                        .unwrap_or_else(|| ipath.clone());
+                    self.issue(at, problem);
                 }
                 if out.iter().any(|d: &InputDef| d.id == def.id) {
                     self.issue(ipath.key("id"), format!("duplicate input id `{}`", def.id));
@@ -302,9 +476,11 @@ impl Parser {
 
     fn tasks(&mut self, v: &Yaml, path: &Path) -> Vec<Task> {
         match v {
-            Yaml::Sequence(items) => {
-                items.iter().enumerate().filter_map(|(i, item)| self.task(item, &path.index(i))).collect()
-            }
+            Yaml::Sequence(items) => items
+                .iter()
+                .enumerate()
+                .filter_map(|(i, item)| self.task(item, &path.index(i)))
+                .collect(),
             Yaml::Null => vec![],
             Yaml::Mapping(_) => self.task(v, path).into_iter().collect(),
             other => {
@@ -318,11 +494,21 @@ impl Parser {
         let mut f = Fields::new(self, v, path, "a task")?;
         let id = self.required_string(&mut f, "id", "a task");
         if let Some(id) = &id {
-            if !valid_id(id) {
-                self.issue(f.at("id"), format!("task id `{id}` must match [a-zA-Z0-9][a-zA-Z0-9_-]*"));
+            self.declared_tasks.push((id.clone(), path.clone()));
+            // No dots: `outputs.<id>.<field>` must be able to name the task.
+            if !valid_id(id, false) {
+                self.issue(
+                    f.at("id"),
+                    format!("task id `{id}` must match [a-zA-Z0-9][a-zA-Z0-9_-]*"),
+                );
             }
         }
         let type_name = self.required_string(&mut f, "type", "a task");
+        let short = type_name
+            .as_deref()
+            .map(|t| short_type(t).to_string())
+            .unwrap_or_else(|| "?".to_string());
+        f.what = Some(format!("task `{}` ({short})", id.as_deref().unwrap_or("?")));
         let common = TaskCommon {
             description: self.opt_typed(&mut f, "description"),
             disabled: self.opt_typed(&mut f, "disabled").unwrap_or(false),
@@ -332,8 +518,9 @@ impl Parser {
         };
         f.take("version");
         f.take("logLevel");
-        let type_name = type_name?;
+        let type_name = canonical_type(&type_name?);
         let what = format!("task `{}` ({})", id.as_deref().unwrap_or("?"), short_type(&type_name));
+        f.what = Some(what.clone());
         let kind = match type_name.as_str() {
             types::LOG => self.simple(f, &what, TaskKind::Log),
             types::PAUSE => self.pause(f, &what, false).map(TaskKind::Pause),
@@ -343,7 +530,12 @@ impl Parser {
                 let then = self.branch(&mut f, "then", true, &what);
                 let else_ = self.branch(&mut f, "else", false, &what);
                 f.finish(self, &with_common(&["condition", "then", "else"]), &what);
-                condition.map(|condition| TaskKind::If(IfTask { condition, then, else_ }))
+                // A missing condition is already reported; keeping the task lets its branches be checked too.
+                Some(TaskKind::If(IfTask {
+                    condition: condition.unwrap_or_default(),
+                    then,
+                    else_,
+                }))
             }
             types::SWITCH => {
                 let value = self.required_string(&mut f, "value", &what);
@@ -362,7 +554,11 @@ impl Parser {
                 }
                 let defaults = self.branch(&mut f, "defaults", false, &what);
                 f.finish(self, &with_common(&["value", "cases", "defaults"]), &what);
-                value.map(|value| TaskKind::Switch(SwitchTask { value, cases, defaults }))
+                Some(TaskKind::Switch(SwitchTask {
+                    value: value.unwrap_or_default(),
+                    cases,
+                    defaults,
+                }))
             }
             types::SEQUENTIAL => {
                 let tasks = self.branch(&mut f, "tasks", true, &what);
@@ -386,7 +582,11 @@ impl Parser {
                 let tasks = self.branch(&mut f, "tasks", true, &what);
                 let concurrency_limit = self.opt_typed::<u32>(&mut f, "concurrencyLimit").unwrap_or(1);
                 f.finish(self, &with_common(&["values", "tasks", "concurrencyLimit"]), &what);
-                values.map(|values| TaskKind::ForEach(ForEachTask { values, tasks, concurrency_limit }))
+                Some(TaskKind::ForEach(ForEachTask {
+                    values: values.unwrap_or_default(),
+                    tasks,
+                    concurrency_limit,
+                }))
             }
             types::SUBFLOW => self.simple(f, &what, TaskKind::Subflow),
             types::HTTP_REQUEST => self.simple(f, &what, TaskKind::HttpRequest),
@@ -399,20 +599,31 @@ impl Parser {
             types::KV_SET => self.simple(f, &what, TaskKind::KvSet),
             types::KV_GET => self.simple(f, &what, TaskKind::KvGet),
             other => {
-                let hint = suggest(other, types::TASKS).map(|s| format!("; did you mean `{s}`?")).unwrap_or_default();
+                let hint = suggest_type(other, types::TASKS)
+                    .map(|s| format!("; did you mean `{s}`?"))
+                    .unwrap_or_default();
                 self.issue(
                     path.key("type"),
-                    format!("unknown task type `{other}` on task `{}`{hint}", id.as_deref().unwrap_or("?")),
+                    format!(
+                        "unknown task type `{other}` on task `{}`{hint}",
+                        id.as_deref().unwrap_or("?")
+                    ),
                 );
                 None
             }
         }?;
-        Some(Task { id: id?, type_name, common, kind })
+        // A missing id is already reported; the task stays so that its children are checked too.
+        Some(Task {
+            id: id.unwrap_or_default(),
+            type_name,
+            common,
+            kind,
+        })
     }
 
     /// A task whose body is plain data: the remaining keys deserialize into `T`.
     fn simple<T: DeserializeOwned>(&mut self, f: Fields, what: &str, wrap: fn(T) -> TaskKind) -> Option<TaskKind> {
-        self.simple_any(f, what).map(wrap)
+        self.simple_any(f, what, COMMON_TASK_KEYS).map(wrap)
     }
 
     fn branch(&mut self, f: &mut Fields, key: &str, required: bool, what: &str) -> Vec<Task> {
@@ -437,10 +648,11 @@ impl Parser {
     fn opt_duration(&mut self, f: &mut Fields, key: &str) -> Option<String> {
         let text: String = self.opt_typed(f, key)?;
         // Templated durations are checked when rendered.
-        if !text.contains("{{") {
-            if let Err(e) = super::duration::parse_iso8601(&text) {
-                self.issue(f.at(key), format!("invalid duration for `{key}`: {e}"));
-            }
+        if !text.contains("{{")
+            && let Err(e) = super::duration::parse_iso8601(&text)
+        {
+            let on = f.what.as_deref().map(|w| format!(" on {w}")).unwrap_or_default();
+            self.issue(f.at(key), format!("invalid duration for `{key}`{on}: {e}"));
         }
         Some(text)
     }
@@ -449,7 +661,10 @@ impl Parser {
         let mut pause_duration = self.opt_duration(&mut f, "pauseDuration");
         if let Some(delay) = self.opt_duration(&mut f, "delay") {
             if pause_duration.is_some() {
-                self.issue(f.at("delay"), "`delay` is the deprecated alias of `pauseDuration`: set only one".into());
+                self.issue(
+                    f.at("delay"),
+                    "`delay` is the deprecated alias of `pauseDuration`: set only one".into(),
+                );
             }
             pause_duration.get_or_insert(delay);
         }
@@ -470,7 +685,11 @@ impl Parser {
                         self.issue(path.key("every"), format!("invalid duration for `every`: {e}"));
                     }
                     let tasks = self.tasks(&Yaml::Sequence(r.tasks.clone()), &path.key("tasks"));
-                    ReminderSpec { every: r.every, max_count: r.max_count, tasks }
+                    ReminderSpec {
+                        every: r.every,
+                        max_count: r.max_count,
+                        tasks,
+                    }
                 })
             }
         };
@@ -491,7 +710,11 @@ impl Parser {
                     _ => self.typed::<Escalation>(v, &epath).into_iter().collect(),
                 };
                 for (i, level) in levels.into_iter().enumerate() {
-                    let lpath = if matches!(v, Yaml::Sequence(_)) { epath.index(i) } else { epath.clone() };
+                    let lpath = if matches!(v, Yaml::Sequence(_)) {
+                        epath.index(i)
+                    } else {
+                        epath.clone()
+                    };
                     if let Err(e) = super::duration::parse_iso8601(&level.after) {
                         self.issue(lpath.key("after"), format!("invalid duration for `after`: {e}"));
                     }
@@ -504,17 +727,32 @@ impl Parser {
                     });
                 }
             }
-            Some(HumanSpec { assignment, approvals, allow_self_approval, escalation })
+            Some(HumanSpec {
+                assignment,
+                approvals,
+                allow_self_approval,
+                escalation,
+            })
         } else {
             if f.map.contains_key("escalation") {
                 let at = f.at("escalation");
                 f.take("escalation");
-                self.issue(at, format!("`escalation` is only available on HumanTask ({})", types::HUMAN_TASK));
+                self.issue(
+                    at,
+                    format!("`escalation` is only available on HumanTask ({})", types::HUMAN_TASK),
+                );
             }
             None
         };
         f.finish(self, &with_common(&known), what);
-        Some(PauseTask { pause_duration, behavior, on_resume, on_pause, reminders, human: human_spec })
+        Some(PauseTask {
+            pause_duration,
+            behavior,
+            on_resume,
+            on_pause,
+            reminders,
+            human: human_spec,
+        })
     }
 
     fn triggers(&mut self, v: &Yaml, path: &Path) -> Vec<Trigger> {
@@ -525,18 +763,27 @@ impl Parser {
         let mut out = Vec::new();
         for (i, item) in items.iter().enumerate() {
             let tpath = path.index(i);
-            let Some(mut f) = Fields::new(self, item, &tpath, "a trigger") else { continue };
+            let Some(mut f) = Fields::new(self, item, &tpath, "a trigger") else {
+                continue;
+            };
             let id = self.required_string(&mut f, "id", "a trigger");
             let type_name = self.required_string(&mut f, "type", "a trigger");
-            let (Some(id), Some(type_name)) = (id, type_name) else { continue };
+            let (Some(id), Some(type_name)) = (id, type_name.map(|t| canonical_type(&t))) else {
+                continue;
+            };
             let what = format!("trigger `{id}`");
+            f.what = Some(what.clone());
             let kind = match type_name.as_str() {
-                types::FLOW_TRIGGER => self.simple_any(f, &what).map(TriggerKind::Flow),
-                types::SCHEDULE_TRIGGER => self.simple_any(f, &what).map(TriggerKind::Schedule),
+                types::FLOW_TRIGGER => self.simple_any(f, &what, TRIGGER_KEYS).map(TriggerKind::Flow),
+                types::SCHEDULE_TRIGGER => self.simple_any(f, &what, TRIGGER_KEYS).map(TriggerKind::Schedule),
                 other => {
-                    let hint =
-                        suggest(other, types::TRIGGERS).map(|s| format!("; did you mean `{s}`?")).unwrap_or_default();
-                    self.issue(tpath.key("type"), format!("unknown trigger type `{other}` on trigger `{id}`{hint}"));
+                    let hint = suggest_type(other, types::TRIGGERS)
+                        .map(|s| format!("; did you mean `{s}`?"))
+                        .unwrap_or_default();
+                    self.issue(
+                        tpath.key("type"),
+                        format!("unknown trigger type `{other}` on trigger `{id}`{hint}"),
+                    );
                     None
                 }
             };
@@ -545,7 +792,12 @@ impl Parser {
                     TriggerKind::Flow(t) => t.disabled,
                     TriggerKind::Schedule(t) => t.disabled,
                 };
-                out.push(Trigger { id, type_name, disabled, kind });
+                out.push(Trigger {
+                    id,
+                    type_name,
+                    disabled,
+                    kind,
+                });
             }
         }
         out
@@ -554,18 +806,31 @@ impl Parser {
 
 impl Parser {
     /// Deserializes the keys left in `f` into `T`; serde names the field, we add which task or trigger.
-    fn simple_any<T: DeserializeOwned>(&mut self, f: Fields, what: &str) -> Option<T> {
+    fn simple_any<T: DeserializeOwned>(&mut self, f: Fields, what: &str, also_known: &[&str]) -> Option<T> {
         let mut m = Mapping::new();
         for (k, v) in &f.map {
             m.insert(Yaml::String(k.clone()), (*v).clone());
         }
-        let before = self.issues.len();
-        let t = self.typed::<T>(&Yaml::Mapping(m), &f.path);
-        for issue in &mut self.issues[before..] {
-            issue.message = format!("{} on {what}", issue.message);
-        }
-        t
+        self.typed_in::<T>(&Yaml::Mapping(m), &f.path, Some(what), also_known)
     }
+}
+
+/// The property of an input definition a problem is about: the first word quoted in backticks in
+/// the message that is a key of the definition (`validator`, `values`, `min`...), so the position
+/// points at it rather than at the whole input. The input's own id is skipped.
+fn problem_property<'y>(problem: &str, item: &'y Yaml) -> Option<&'y str> {
+    let Yaml::Mapping(m) = item else { return None };
+    let id = item.get("id").and_then(Yaml::as_str);
+    problem
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|w| Some(*w) != id)
+        .find_map(|word| {
+            m.keys()
+                .filter_map(Yaml::as_str)
+                .find(|k| *k == word && *k != "id" && *k != "type")
+        })
 }
 
 fn with_common(extra: &[&'static str]) -> Vec<&'static str> {
@@ -578,21 +843,91 @@ fn short_type(t: &str) -> &str {
     t.rsplit('.').next().unwrap_or(t)
 }
 
-/// Turns serde's wording into ours: `unknown field` becomes `unknown property` with a suggestion.
-fn describe_serde_error(msg: &str) -> String {
-    if let Some(rest) = msg.strip_prefix("unknown field `") {
-        if let Some((field, expected)) = rest.split_once('`') {
-            let known: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
-            let hint = suggest(field, &known).map(|s| format!("; did you mean `{s}`?")).unwrap_or_default();
-            return format!("unknown property `{field}`{hint}");
-        }
+/// Kestra's deprecated type names that it still accepts as aliases, for the types whose
+/// properties did not change; a flow written for an older Kestra runs unchanged.
+const TYPE_ALIASES: &[(&str, &str)] = &[
+    ("io.kestra.core.tasks.log.Log", types::LOG),
+    ("io.kestra.core.tasks.flows.Pause", types::PAUSE),
+    ("io.kestra.core.tasks.flows.If", types::IF),
+    ("io.kestra.core.tasks.flows.Switch", types::SWITCH),
+    ("io.kestra.core.tasks.flows.Sequential", types::SEQUENTIAL),
+    ("io.kestra.core.tasks.flows.Parallel", types::PARALLEL),
+    ("io.kestra.core.tasks.flows.Subflow", types::SUBFLOW),
+    ("io.kestra.core.tasks.debugs.Return", types::RETURN),
+    ("io.kestra.core.tasks.executions.Fail", types::FAIL),
+    ("io.kestra.plugin.fs.http.Request", types::HTTP_REQUEST),
+    ("io.kestra.core.models.triggers.types.Flow", types::FLOW_TRIGGER),
+    ("io.kestra.core.models.triggers.types.Schedule", types::SCHEDULE_TRIGGER),
+];
+
+/// The current type name for a deprecated alias; other names unchanged.
+pub fn canonical_type(name: &str) -> String {
+    TYPE_ALIASES
+        .iter()
+        .find(|(alias, _)| *alias == name)
+        .map(|(_, t)| *t)
+        .unwrap_or(name)
+        .to_string()
+}
+
+/// The closest known type: the one with the same short name (`Pause`, `flow.pause`) first, then by spelling.
+fn suggest_type(name: &str, known: &[&'static str]) -> Option<&'static str> {
+    let short = short_type(name);
+    known
+        .iter()
+        .find(|k| short_type(k).eq_ignore_ascii_case(short))
+        .copied()
+        .or_else(|| suggest(name, known))
+}
+
+/// Turns serde's wording into ours: `unknown field` becomes `unknown property` with a suggestion,
+/// an unknown enum value gets the closest valid one, and every message names the property and,
+/// when given, the task or trigger (`what`). `at` is the path serde stopped at.
+fn describe_serde_error(msg: &str, at: &Path, what: Option<&str>, also_known: &[&str]) -> String {
+    let on = what.map(|w| format!(" on {w}")).unwrap_or_default();
+    let property = at.0.iter().rev().find_map(|s| match s {
+        Segment::Key(k) => Some(k.as_str()),
+        Segment::Index(_) => None,
+    });
+    let backticked =
+        |text: &'_ str| -> Vec<String> { text.split('`').skip(1).step_by(2).map(str::to_string).collect() };
+    if let Some(rest) = msg.strip_prefix("unknown field `")
+        && let Some((field, expected)) = rest.split_once('`')
+    {
+        let mut known = backticked(expected);
+        known.extend(also_known.iter().map(|k| k.to_string()));
+        let known: Vec<&str> = known.iter().map(String::as_str).collect();
+        let hint = suggest(field, &known)
+            .map(|s| format!("; did you mean `{s}`?"))
+            .unwrap_or_default();
+        return format!("unknown property `{field}`{on}{hint}");
     }
-    if let Some(rest) = msg.strip_prefix("missing field `") {
-        if let Some((field, _)) = rest.split_once('`') {
-            return format!("missing required property `{field}`");
-        }
+    if let Some(rest) = msg.strip_prefix("missing field `")
+        && let Some((field, _)) = rest.split_once('`')
+    {
+        return format!("missing required property `{field}`{on}");
     }
-    strip_location(msg)
+    if let Some(rest) = msg.strip_prefix("unknown variant `")
+        && let Some((value, expected)) = rest.split_once('`')
+    {
+        let known = backticked(expected);
+        let known: Vec<&str> = known.iter().map(String::as_str).collect();
+        let hint = match suggest(value, &known) {
+            Some(s) => format!("; did you mean `{s}`?"),
+            None => format!("; expected one of {}", known.join(", ")),
+        };
+        let prop = property.map(|p| format!(" for `{p}`")).unwrap_or_default();
+        return format!("unknown value `{value}`{prop}{on}{hint}");
+    }
+    let detail = if msg.starts_with("data did not match any variant of untagged enum OneOrMany") {
+        "expected a string or a list of strings".to_string()
+    } else {
+        strip_location(msg)
+    };
+    match property {
+        Some(p) => format!("invalid value for `{p}`{on}: {detail}"),
+        None => format!("invalid {}: {detail}", what.unwrap_or("value")),
+    }
 }
 
 pub(crate) fn scalar_text(v: &Yaml) -> String {
@@ -616,7 +951,10 @@ pub fn yaml_to_json(v: &Yaml) -> Value {
             } else if let Some(u) = n.as_u64() {
                 Value::from(u)
             } else {
-                n.as_f64().and_then(serde_json::Number::from_f64).map(Value::Number).unwrap_or(Value::Null)
+                n.as_f64()
+                    .and_then(serde_json::Number::from_f64)
+                    .map(Value::Number)
+                    .unwrap_or(Value::Null)
             }
         }
         Yaml::String(s) => Value::String(s.clone()),
@@ -626,13 +964,16 @@ pub fn yaml_to_json(v: &Yaml) -> Value {
     }
 }
 
-pub(crate) fn valid_id(id: &str) -> bool {
+/// Kestra's id patterns: `[a-zA-Z0-9][a-zA-Z0-9_-]*`, plus `.` after the first character for flows.
+pub(crate) fn valid_id(id: &str, dots: bool) -> bool {
     let mut chars = id.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
+    matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || (dots && c == '.'))
 }
 
 pub(crate) fn valid_namespace(ns: &str) -> bool {
     !ns.is_empty()
-        && ns.split('.').all(|part| !part.is_empty() && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+        && ns
+            .split('.')
+            .all(|part| !part.is_empty() && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'))
 }

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
-use yaml_rust2::scanner::Marker;
+use yaml_rust2::scanner::{Marker, TScalarStyle};
 
 use super::path::{Path, Segment};
 
@@ -20,7 +20,8 @@ pub fn locate(source: &str, path: &Path) -> (u32, u32) {
 enum NodeKind {
     Mapping,
     Sequence,
-    Scalar,
+    Scalar(TScalarStyle),
+    Alias,
 }
 
 /// Positions of every node of the first YAML document of a source, built once and queried many times.
@@ -30,6 +31,8 @@ pub struct PositionIndex {
     keys: HashMap<Path, (u32, u32)>,
     /// Where a node (value or sequence item) starts, by its path.
     nodes: HashMap<Path, ((u32, u32), NodeKind)>,
+    /// The source, to map a position inside a scalar's text back to the file.
+    source: String,
 }
 
 impl PositionIndex {
@@ -40,7 +43,9 @@ impl PositionIndex {
         let mut parser = Parser::new_from_str(source);
         // Errors are reported by the serde_yaml pass with their own position; here we keep what was read.
         let _ = parser.load(&mut builder, false);
-        builder.index
+        let mut index = builder.index;
+        index.source = source.to_string();
+        index
     }
 
     /// Line and column (1-based) of `path`: its key when it names a mapping entry, else the node itself;
@@ -69,6 +74,43 @@ impl PositionIndex {
             Some((pos, _)) => *pos,
             None => self.locate(&resolved),
         }
+    }
+
+    /// Where `line`:`column` (1-based, in characters) of `text`, the value of the scalar at `path`,
+    /// sits in the file. Only when the scalar is written so that its text maps one to one onto the
+    /// source and the source confirms it: a literal block (`|`), or a one-line plain or quoted
+    /// scalar without escapes before that point. `None` otherwise (the caller falls back to the key).
+    pub fn locate_in_scalar(&self, path: &Path, text: &str, line: usize, column: usize) -> Option<(u32, u32)> {
+        let ((vline, vcol), kind) = *self.nodes.get(&self.resolve(path))?;
+        let NodeKind::Scalar(style) = kind else { return None };
+        if line == 0 || column == 0 {
+            return None;
+        }
+        let source_line =
+            |n: usize| -> Option<Vec<char>> { self.source.lines().nth(n.checked_sub(1)?).map(|l| l.chars().collect()) };
+        let (vline, vcol) = (vline as usize, vcol as usize);
+        let text_line: Vec<char> = text.split('\n').nth(line - 1)?.chars().collect();
+        let prefix = text_line.get(..column - 1)?;
+        let first = source_line(vline)?;
+        let shows = |start: usize| first.get(start..start + prefix.len()) == Some(prefix);
+        let at = match style {
+            // yaml-rust2 marks a literal block at its first content line, after the indentation;
+            // the following lines map one to one.
+            TScalarStyle::Literal => {
+                let file_line = vline + line - 1;
+                let indent = vcol - 1;
+                if source_line(file_line)?.get(indent..)? != text_line.as_slice() {
+                    return None;
+                }
+                (file_line, indent + column)
+            }
+            TScalarStyle::DoubleQuoted | TScalarStyle::SingleQuoted if line == 1 && shows(vcol) => {
+                (vline, vcol + column)
+            }
+            TScalarStyle::Plain if line == 1 && shows(vcol - 1) => (vline, vcol + column - 1),
+            _ => return None,
+        };
+        Some((u32::try_from(at.0).ok()?, u32::try_from(at.1).ok()?))
     }
 
     /// Kestra lets a single task stand where a list is expected (`then: {id: …}`); the parser then
@@ -166,10 +208,7 @@ impl Builder {
 
     fn record(&mut self, path: &Option<Path>, mark: Marker, kind: NodeKind) {
         if let Some(p) = path {
-            self.index
-                .nodes
-                .entry(p.clone())
-                .or_insert((position(mark), kind));
+            self.index.nodes.entry(p.clone()).or_insert((position(mark), kind));
         }
     }
 }
@@ -180,14 +219,14 @@ impl MarkedEventReceiver for Builder {
             return;
         }
         match ev {
-            Event::Scalar(value, ..) => {
+            Event::Scalar(value, style, ..) => {
                 let path = self.start_node(Some(&value), mark);
-                self.record(&path, mark, NodeKind::Scalar);
+                self.record(&path, mark, NodeKind::Scalar(style));
                 self.end_node(Some(&value));
             }
             Event::Alias(_) => {
                 let path = self.start_node(None, mark);
-                self.record(&path, mark, NodeKind::Scalar);
+                self.record(&path, mark, NodeKind::Alias);
                 self.end_node(None);
             }
             Event::SequenceStart(..) => {
@@ -198,10 +237,7 @@ impl MarkedEventReceiver for Builder {
             Event::MappingStart(..) => {
                 let path = self.start_node(None, mark);
                 self.record(&path, mark, NodeKind::Mapping);
-                self.stack.push(Frame::Mapping {
-                    path,
-                    pending: None,
-                });
+                self.stack.push(Frame::Mapping { path, pending: None });
             }
             Event::SequenceEnd | Event::MappingEnd => {
                 self.stack.pop();
@@ -308,6 +344,24 @@ tasks:
         let idx = PositionIndex::new(src);
         assert_eq!(idx.locate(&p("namespace")), (2, 1));
         assert_eq!(PositionIndex::new("").locate(&p("id")), (1, 1));
+    }
+
+    #[test]
+    fn positions_inside_scalars() {
+        let src = "a: plain {{ x }}\nb: \"quoted {{ y }}\"\nc: |\n  first\n    second {{ z }}\nd: \"esc\\\"aped {{ w }}\"\ne: >\n  folded\nf:\n  - |-\n    x\n    {{ v }}\n";
+        let idx = PositionIndex::new(src);
+        assert_eq!(idx.locate_in_scalar(&p("a"), "plain {{ x }}", 1, 7), Some((1, 10)));
+        assert_eq!(idx.locate_in_scalar(&p("b"), "quoted {{ y }}", 1, 8), Some((2, 12)));
+        assert_eq!(
+            idx.locate_in_scalar(&p("c"), "first\n  second {{ z }}\n", 2, 10),
+            Some((5, 12))
+        );
+        // The source does not show the text as is: no position rather than a wrong one.
+        assert_eq!(idx.locate_in_scalar(&p("d"), "esc\"aped {{ w }}", 1, 10), None);
+        assert_eq!(idx.locate_in_scalar(&p("e"), "folded\n", 1, 1), None);
+        assert_eq!(idx.locate_in_scalar(&p("a"), "something else", 1, 3), None);
+        assert_eq!(idx.locate_in_scalar(&p("nope"), "x", 1, 1), None);
+        assert_eq!(idx.locate_in_scalar(&p("f[0]"), "x\n{{ v }}", 2, 4), Some((12, 8)));
     }
 
     #[test]
