@@ -11,7 +11,16 @@
 //!    - `a ?? b` is `b` when `a` is null or undefined, `a ??? b` only when undefined; nothing on
 //!      the left of either (however deep the path: `outputs.x.y.z`) raises an undefined error;
 //!    - any other undefined variable is an error naming the missing path ([`ExprError::Undefined`]);
-//!    - values print as Kestra prints them: maps and lists as compact JSON, null as nothing.
+//!    - values print as Kestra prints them: maps and lists as compact JSON, null as nothing,
+//!      booleans as `true`/`false`.
+//!
+//! Pebble rules kept on purpose, since flows are written against them: `not` binds tighter than
+//! comparisons (`not a == b` is `(not a) == b`), `~` tighter than `|`, integer division truncates
+//! (`7 / 2` is 3), `is defined` is false for null, `| default(x)` also replaces empty text and
+//! empty collections, `loop.index` counts from 0, a `{% for %}` over a map yields `{key, value}`
+//! entries. Conditions use Pebble's truthiness (null false, numbers non-zero, text non-empty).
+//! Additions: `is true` / `is false` (the seed uses them; they also accept the text
+//! `"true"`/`"false"`), and dates default to UTC rather than the host's zone.
 //!
 //! INTERFACE (used by engine/ and flow/): [`Renderer::render`], [`Renderer::check_syntax`],
 //! [`Renderer::references`] / [`Renderer::referenced_roots`], [`ExprServices`], [`Rendered`],
