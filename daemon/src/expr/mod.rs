@@ -352,7 +352,17 @@ fn translate_checked(template: &str) -> Result<translate::Translation, ExprError
     }
     translate::translate(template).map_err(|e| {
         let (line, column) = lexer::line_col(template, e.offset);
-        let expression = e.block.and_then(|b| template.get(b)).unwrap_or(template).to_string();
+        let expression = match e.block.and_then(|b| template.get(b)) {
+            Some(block) => block.to_string(),
+            // Not inside a complete block (an unclosed `{{`, an unpaired `{% endif %}`): show the line.
+            None => template
+                .lines()
+                .nth(line - 1)
+                .unwrap_or(template)
+                .chars()
+                .take(200)
+                .collect(),
+        };
         ExprError::Syntax {
             expression,
             message: e.message,
