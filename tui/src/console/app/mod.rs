@@ -1,0 +1,490 @@
+//! The console's state and how actions and updates change it.
+//!
+//! `App` never touches the network or the terminal: `handle` turns an [`Action`] into state
+//! changes plus [`Command`]s for the gRPC tasks, `apply` folds an [`Update`] in. Both are plain
+//! functions of the state, which is what the snapshot tests drive.
+
+mod audit;
+mod detail;
+mod flows;
+mod list;
+mod logs;
+mod resume;
+
+use std::collections::{HashMap, HashSet};
+
+pub use audit::AuditState;
+pub use detail::DetailState;
+pub use flows::{FlowSourceState, FlowsState, StartState};
+pub use logs::{LevelFilter, LogsState};
+pub use resume::{BulkResultState, Outcome, ResultRow, ResumeState, SubmitStatus};
+
+use super::action::{Action, Ctx};
+use super::exec_list::ExecList;
+use super::exec_store::ExecStore;
+use super::messages::{Command, Connection, Tab, Update};
+use super::theme::Theme;
+
+/// The top-level screens (`1`, `2`, `3`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Screen {
+    Executions,
+    Flows,
+    Audit,
+}
+
+/// A view opened on top of a screen; `esc` closes it.
+#[derive(Debug)]
+pub enum View {
+    Detail(DetailState),
+    Resume(ResumeState),
+    BulkResult(BulkResultState),
+    Logs(LogsState),
+    FlowSource(FlowSourceState),
+    Start(StartState),
+}
+
+/// What a confirmation popup will do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ConfirmAction {
+    Kill { ids: Vec<String> },
+}
+
+/// A pause form group in a mixed selection.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FormGroup {
+    pub namespace: String,
+    pub flow_id: String,
+    pub task_id: String,
+    pub form_key: String,
+    pub count: usize,
+}
+
+/// A modal popup over the current view.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Popup {
+    Confirm(ConfirmAction),
+    /// The selection waits on different forms; `narrow_to` is the highlighted row's group.
+    Mismatch {
+        groups: Vec<FormGroup>,
+        narrow_to: FormGroup,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageKind {
+    Info,
+    Error,
+}
+
+/// A one-line message above the footer, cleared by the next key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    pub kind: MessageKind,
+    pub text: String,
+}
+
+/// Loading state of something fetched once.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum LoadState {
+    #[default]
+    NotLoaded,
+    Loading,
+    Loaded,
+    Failed(String),
+}
+
+/// The help screen over the context it explains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HelpState {
+    pub ctx: Ctx,
+    pub scroll: usize,
+}
+
+/// How the console was configured, for `App::new`.
+#[derive(Debug, Clone)]
+pub struct AppOptions {
+    pub user: Option<String>,
+    pub server: String,
+    pub theme: Theme,
+    pub now_ms: i64,
+    pub screen: Screen,
+}
+
+#[derive(Debug)]
+pub struct App {
+    pub theme: Theme,
+    /// The user named by the options (header) until Whoami answers.
+    pub user: Option<String>,
+    /// Identity from Auth.Whoami (for HumanTask assignment checks); `None` until known.
+    pub whoami: Option<(String, Vec<String>)>,
+    pub server: String,
+    /// The clock views are drawn with (injected so snapshots are stable).
+    pub now_ms: i64,
+    pub connection: Connection,
+    pub store: ExecStore,
+    pub list: ExecList,
+    pub tab_loads: HashMap<Tab, LoadState>,
+    /// Ids seen by each tab reload in progress; rows of the tab not seen are dropped at its end.
+    reloads: HashMap<Tab, HashSet<String>>,
+    pub screen: Screen,
+    pub views: Vec<View>,
+    pub popup: Option<Popup>,
+    pub help: Option<HelpState>,
+    pub message: Option<Message>,
+    pub flows: FlowsState,
+    pub audit: AuditState,
+    next_request: u64,
+    pub quit: bool,
+    redraw: bool,
+}
+
+impl App {
+    pub fn new(o: AppOptions) -> App {
+        App {
+            theme: o.theme,
+            user: o.user,
+            whoami: None,
+            server: o.server,
+            now_ms: o.now_ms,
+            connection: Connection::Connecting,
+            store: ExecStore::default(),
+            list: ExecList::default(),
+            tab_loads: HashMap::new(),
+            reloads: HashMap::new(),
+            screen: o.screen,
+            views: Vec::new(),
+            popup: None,
+            help: None,
+            message: None,
+            flows: FlowsState::default(),
+            audit: AuditState::default(),
+            next_request: 1,
+            quit: false,
+            redraw: true,
+        }
+    }
+
+    /// Commands to send once at start: load the default tab (and the first screen's data).
+    pub fn start(&mut self) -> Vec<Command> {
+        let mut cmds = self.ensure_tab_loaded(self.list.tab);
+        cmds.extend(self.enter_screen(self.screen));
+        cmds
+    }
+
+    fn request_id(&mut self) -> u64 {
+        let id = self.next_request;
+        self.next_request += 1;
+        id
+    }
+
+    /// Whether something changed since the last draw; resets the flag.
+    pub fn take_redraw(&mut self) -> bool {
+        std::mem::take(&mut self.redraw)
+    }
+
+    pub fn request_redraw(&mut self) {
+        self.redraw = true;
+    }
+
+    /// Recomputes derived state (visible rows) after a batch of changes.
+    pub fn settle(&mut self) {
+        self.list.settle(&self.store);
+    }
+
+    pub fn info(&mut self, text: impl Into<String>) {
+        self.message = Some(Message {
+            kind: MessageKind::Info,
+            text: text.into(),
+        });
+    }
+
+    pub fn error(&mut self, text: impl Into<String>) {
+        self.message = Some(Message {
+            kind: MessageKind::Error,
+            text: text.into(),
+        });
+    }
+
+    /// The user shown in the header: Whoami's answer, else the configured name.
+    pub fn user_label(&self) -> Option<&str> {
+        self.whoami.as_ref().map(|(u, _)| u.as_str()).or(self.user.as_deref())
+    }
+
+    /// Where the keyboard is.
+    pub fn ctx(&self) -> Ctx {
+        if self.help.is_some() {
+            return Ctx::Help;
+        }
+        match &self.popup {
+            Some(Popup::Confirm(_)) => return Ctx::Confirm,
+            Some(Popup::Mismatch { .. }) => return Ctx::Mismatch,
+            None => {}
+        }
+        match self.views.last() {
+            Some(View::Detail(_)) => Ctx::Detail,
+            Some(View::Resume(r)) => Ctx::Form {
+                kind: r.form.focused_kind(),
+                last: r.form.on_last_field(),
+            },
+            Some(View::Start(s)) => Ctx::Form {
+                kind: s.form.focused_kind(),
+                last: s.form.on_last_field(),
+            },
+            Some(View::BulkResult(_)) => Ctx::BulkResult,
+            Some(View::Logs(l)) if l.search_editing => Ctx::LogsSearch,
+            Some(View::Logs(_)) => Ctx::Logs,
+            Some(View::FlowSource(_)) => Ctx::FlowSource,
+            None => match self.screen {
+                Screen::Executions if self.list.filter_editing => Ctx::ListFilter,
+                Screen::Executions => Ctx::List,
+                Screen::Flows => Ctx::Flows,
+                Screen::Audit => Ctx::Audit,
+            },
+        }
+    }
+
+    /// Applies a user action; returns the calls to make.
+    pub fn handle(&mut self, action: Action) -> Vec<Command> {
+        self.redraw = true;
+        self.settle();
+        if action == Action::Quit {
+            self.quit = true;
+            return vec![];
+        }
+        // A message stays until the next key, so it is read before it goes.
+        self.message = None;
+        let cmds = if let Some(help) = &mut self.help {
+            match action {
+                Action::Back | Action::Help => self.help = None,
+                Action::Down => help.scroll += 1,
+                Action::Up => help.scroll = help.scroll.saturating_sub(1),
+                _ => {}
+            }
+            vec![]
+        } else if action == Action::Help && !self.ctx().takes_text() {
+            self.help = Some(HelpState {
+                ctx: self.ctx(),
+                scroll: 0,
+            });
+            vec![]
+        } else if self.popup.is_some() {
+            self.handle_popup(action)
+        } else if let Some(view) = self.views.last_mut() {
+            match view {
+                View::Detail(_) => self.handle_detail(action),
+                View::Resume(_) => self.handle_resume(action),
+                View::BulkResult(_) => self.handle_bulk_result(action),
+                View::Logs(_) => self.handle_logs(action),
+                View::FlowSource(_) => self.handle_flow_source(action),
+                View::Start(_) => self.handle_start(action),
+            }
+        } else {
+            match action {
+                Action::ScreenExecutions => self.enter_screen(Screen::Executions),
+                Action::ScreenFlows => self.enter_screen(Screen::Flows),
+                Action::ScreenAudit => self.enter_screen(Screen::Audit),
+                _ => match self.screen {
+                    Screen::Executions => self.handle_list(action),
+                    Screen::Flows => self.handle_flows(action),
+                    Screen::Audit => self.handle_audit(action),
+                },
+            }
+        };
+        self.settle();
+        cmds
+    }
+
+    fn enter_screen(&mut self, screen: Screen) -> Vec<Command> {
+        self.screen = screen;
+        match screen {
+            Screen::Executions => vec![],
+            Screen::Flows if self.flows.state == LoadState::NotLoaded => {
+                self.flows.state = LoadState::Loading;
+                vec![Command::ListFlows]
+            }
+            Screen::Audit if self.audit.state == LoadState::NotLoaded => self.audit.reload(),
+            _ => vec![],
+        }
+    }
+
+    fn handle_popup(&mut self, action: Action) -> Vec<Command> {
+        let Some(popup) = self.popup.take() else {
+            return vec![];
+        };
+        match (popup, action) {
+            (Popup::Confirm(ConfirmAction::Kill { ids }), Action::Confirm) => {
+                let request = self.request_id();
+                self.info(format!("killing {} execution(s)…", ids.len()));
+                self.views
+                    .push(View::BulkResult(BulkResultState::pending("Kill", request, &ids)));
+                vec![Command::Kill { request, ids }]
+            }
+            (Popup::Mismatch { narrow_to, .. }, Action::Narrow) => self.narrow_selection(&narrow_to),
+            (_, Action::Cancel | Action::Back) => vec![],
+            (popup, _) => {
+                self.popup = Some(popup);
+                vec![]
+            }
+        }
+    }
+
+    /// Closes the top view; stops what it streamed.
+    fn close_view(&mut self) -> Vec<Command> {
+        match self.views.pop() {
+            Some(View::Logs(_)) => vec![Command::StopLogs],
+            Some(View::BulkResult(r)) => {
+                // Failed ones stay selected so a retry is one `r` away.
+                let failed: HashSet<String> = r
+                    .rows
+                    .iter()
+                    .filter(|r| r.outcome.is_failure())
+                    .map(|r| r.id.clone())
+                    .collect();
+                if !r.pending {
+                    self.list.selected = failed;
+                }
+                vec![]
+            }
+            _ => vec![],
+        }
+    }
+
+    /// Applies an update from the gRPC side; may answer with more calls.
+    pub fn apply(&mut self, update: Update) -> Vec<Command> {
+        self.redraw = true;
+        match update {
+            Update::Connection(c) => {
+                self.connection = c;
+                vec![]
+            }
+            Update::Whoami { user, groups } => {
+                self.whoami = Some((user, groups));
+                vec![]
+            }
+            Update::Page {
+                tab,
+                executions,
+                first,
+                last,
+            } => {
+                self.apply_page(tab, executions, first, last);
+                vec![]
+            }
+            Update::ListFailed { tab, error } => {
+                self.tab_loads.insert(tab, LoadState::Failed(error.text()));
+                self.reloads.remove(&tab);
+                vec![]
+            }
+            Update::Event(ev) => {
+                if let Some(e) = ev.execution {
+                    for seen in self.reloads.values_mut() {
+                        seen.insert(e.id.clone());
+                    }
+                    let changed = if ev.deleted {
+                        self.store.remove(&e.id)
+                    } else {
+                        self.store.upsert(&e)
+                    };
+                    if changed {
+                        self.list.mark_dirty();
+                    }
+                    self.update_detail(e, ev.deleted);
+                }
+                vec![]
+            }
+            Update::Execution(r) => {
+                self.apply_execution(r);
+                vec![]
+            }
+            Update::Validated { request, result } => self.apply_validated(request, result),
+            Update::Resumed { request, results } => self.apply_resumed(request, results),
+            Update::Killed { request, results } => {
+                self.apply_killed(request, results);
+                vec![]
+            }
+            Update::Flows(r) => {
+                self.flows.apply(r);
+                vec![]
+            }
+            Update::Flow(r) => {
+                self.apply_flow(r);
+                vec![]
+            }
+            Update::Started { request, result } => self.apply_started(request, result),
+            Update::Audit(r) => {
+                self.audit.apply(r);
+                vec![]
+            }
+            Update::Logs { stream, batch } => {
+                self.apply_logs(stream, batch);
+                vec![]
+            }
+            Update::LogsError { stream, error } => {
+                self.apply_logs_error(stream, error);
+                vec![]
+            }
+        }
+    }
+
+    fn apply_page(&mut self, tab: Tab, executions: Vec<tollgate_proto::v1::Execution>, first: bool, last: bool) {
+        if first {
+            self.reloads.insert(tab, HashSet::new());
+        }
+        let seen = self.reloads.entry(tab).or_default();
+        for e in &executions {
+            seen.insert(e.id.clone());
+        }
+        for e in &executions {
+            self.store.upsert(e);
+        }
+        if last {
+            // Rows of this tab the reload did not return changed while we were not watching.
+            if let Some(seen) = self.reloads.remove(&tab) {
+                self.store.retain(|r| !tab.contains(&r.state) || seen.contains(&r.id));
+            }
+            self.tab_loads.insert(tab, LoadState::Loaded);
+        }
+        self.list.mark_dirty();
+    }
+
+    fn ensure_tab_loaded(&mut self, tab: Tab) -> Vec<Command> {
+        let all_loaded = self.tab_loads.get(&Tab::All) == Some(&LoadState::Loaded);
+        match self.tab_loads.get(&tab) {
+            Some(LoadState::Loaded | LoadState::Loading) => vec![],
+            _ if all_loaded => vec![],
+            _ => {
+                self.tab_loads.insert(tab, LoadState::Loading);
+                vec![Command::LoadTab(tab)]
+            }
+        }
+    }
+
+    /// Advances the clock; true when something on screen shows a different time.
+    pub fn tick(&mut self, now_ms: i64) -> bool {
+        let before = self.clock_signature();
+        self.now_ms = now_ms;
+        let changed = before != self.clock_signature();
+        if changed {
+            self.redraw = true;
+        }
+        changed
+    }
+
+    /// The time texts currently on screen (waiting times of the drawn rows).
+    fn clock_signature(&self) -> Vec<String> {
+        if self.screen != Screen::Executions || !self.views.is_empty() {
+            return vec![];
+        }
+        let start = self.list.offset.get();
+        let height = self.list.page_height.get();
+        self.list
+            .visible
+            .iter()
+            .skip(start)
+            .take(height)
+            .filter_map(|i| self.store.rows().get(*i as usize))
+            .map(|r| super::time_fmt::duration(self.now_ms - r.since_ms()))
+            .collect()
+    }
+}

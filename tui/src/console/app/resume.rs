@@ -1,0 +1,403 @@
+//! The resume form (one form for many executions) and the per-id result view.
+
+use std::collections::BTreeMap;
+
+use tollgate_proto::v1 as pb;
+
+use super::super::action::Action;
+use super::super::exec_store::{ExecRow, Pause};
+use super::super::form::Form;
+use super::super::messages::{Command, RpcError};
+use super::{App, View};
+use tonic::Code;
+
+/// One execution a resume form acts on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Target {
+    pub id: String,
+    pub task_run_id: String,
+}
+
+/// Where a submitted form is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubmitStatus {
+    Editing,
+    /// ValidateResume is in flight.
+    Validating(u64),
+    /// Resume / BulkResume is in flight.
+    Submitting(u64),
+}
+
+#[derive(Debug)]
+pub struct ResumeState {
+    pub form: Form,
+    pub targets: Vec<Target>,
+    /// The task all targets pause on, or empty when they differ (the daemon then picks each first pause).
+    pub task_id: String,
+    pub namespace: String,
+    pub flow_id: String,
+    /// The first target's pause: assignment and approvals shown above the form.
+    pub pause: Option<Pause>,
+    /// Lines explaining what is left out or will be refused.
+    pub notes: Vec<String>,
+    pub status: SubmitStatus,
+    /// First line drawn (kept by the draw so the focused field stays visible).
+    pub scroll: std::cell::Cell<usize>,
+}
+
+impl ResumeState {
+    pub fn new(paused: &[&ExecRow], specs: &[pb::InputSpec], skipped: usize, denied: usize) -> ResumeState {
+        let targets: Vec<Target> = paused
+            .iter()
+            .map(|r| Target {
+                id: r.id.clone(),
+                task_run_id: r.pause().map(|p| p.task_run_id.clone()).unwrap_or_default(),
+            })
+            .collect();
+        let first_task = paused[0].pause().map(|p| p.task_id.clone()).unwrap_or_default();
+        let same_task = paused
+            .iter()
+            .all(|r| r.pause().is_some_and(|p| p.task_id == first_task));
+        let mut notes = Vec::new();
+        if skipped > 0 {
+            notes.push(format!(
+                "{skipped} selected execution(s) are not PAUSED and are left out"
+            ));
+        }
+        if denied > 0 {
+            notes.push(format!(
+                "{denied} of them are assigned to others: the daemon will refuse those (access denied)"
+            ));
+        }
+        let flows: std::collections::BTreeSet<String> = paused
+            .iter()
+            .map(|r| format!("{}.{}", r.namespace, r.flow_id))
+            .collect();
+        ResumeState {
+            form: Form::new(specs),
+            targets,
+            task_id: if same_task { first_task } else { String::new() },
+            namespace: paused[0].namespace.clone(),
+            flow_id: if flows.len() == 1 {
+                paused[0].flow_id.clone()
+            } else {
+                format!("{} flows", flows.len())
+            },
+            pause: paused[0].pause().cloned(),
+            notes,
+            status: SubmitStatus::Editing,
+            scroll: std::cell::Cell::new(0),
+        }
+    }
+}
+
+/// What happened to one execution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Pending,
+    Resumed,
+    Killed,
+    AccessDenied,
+    NotPaused,
+    InvalidInput,
+    NotFound,
+    Failed,
+}
+
+impl Outcome {
+    pub fn text(self) -> &'static str {
+        match self {
+            Outcome::Pending => "…",
+            Outcome::Resumed => "resumed",
+            Outcome::Killed => "killed",
+            Outcome::AccessDenied => "access denied",
+            Outcome::NotPaused => "no longer paused",
+            Outcome::InvalidInput => "invalid input",
+            Outcome::NotFound => "not found",
+            Outcome::Failed => "failed",
+        }
+    }
+
+    pub fn is_failure(self) -> bool {
+        !matches!(self, Outcome::Pending | Outcome::Resumed | Outcome::Killed)
+    }
+
+    fn of(r: &pb::BulkResult, success: Outcome) -> Outcome {
+        if r.ok {
+            return success;
+        }
+        match r.code.as_str() {
+            "PERMISSION_DENIED" => Outcome::AccessDenied,
+            "FAILED_PRECONDITION" => Outcome::NotPaused,
+            "INVALID_ARGUMENT" => Outcome::InvalidInput,
+            "NOT_FOUND" => Outcome::NotFound,
+            _ => Outcome::Failed,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResultRow {
+    pub id: String,
+    pub outcome: Outcome,
+    pub message: String,
+}
+
+/// Per-id outcomes of a bulk resume or kill; the state column stays live from Watch.
+#[derive(Debug)]
+pub struct BulkResultState {
+    pub title: &'static str,
+    pub request: u64,
+    pub pending: bool,
+    pub rows: Vec<ResultRow>,
+    pub cursor: usize,
+    pub offset: std::cell::Cell<usize>,
+}
+
+impl BulkResultState {
+    pub fn pending(title: &'static str, request: u64, ids: &[String]) -> Self {
+        BulkResultState {
+            title,
+            request,
+            pending: true,
+            rows: ids
+                .iter()
+                .map(|id| ResultRow {
+                    id: id.clone(),
+                    outcome: Outcome::Pending,
+                    message: String::new(),
+                })
+                .collect(),
+            cursor: 0,
+            offset: std::cell::Cell::new(0),
+        }
+    }
+
+    fn fill(&mut self, results: &[pb::BulkResult], success: Outcome) {
+        self.pending = false;
+        self.rows = results
+            .iter()
+            .map(|r| {
+                let mut message = r.message.clone();
+                for e in &r.input_errors {
+                    if !message.contains(&e.message) {
+                        message = if message.is_empty() {
+                            e.message.clone()
+                        } else {
+                            format!("{message}; {}", e.message)
+                        };
+                    }
+                }
+                ResultRow {
+                    id: r.id.clone(),
+                    outcome: Outcome::of(r, success),
+                    message,
+                }
+            })
+            .collect();
+    }
+
+    pub fn summary(&self) -> String {
+        if self.pending {
+            return format!("{} {} execution(s)…", self.title, self.rows.len());
+        }
+        let ok = self.rows.iter().filter(|r| !r.outcome.is_failure()).count();
+        let failed = self.rows.len() - ok;
+        let verb = if self.title == "Kill" { "killed" } else { "resumed" };
+        if failed == 0 {
+            format!("{ok} {verb}")
+        } else {
+            format!("{ok} {verb}, {failed} failed (kept selected)")
+        }
+    }
+}
+
+impl App {
+    pub(super) fn handle_resume(&mut self, action: Action) -> Vec<Command> {
+        let Some(View::Resume(state)) = self.views.last_mut() else {
+            return vec![];
+        };
+        match action {
+            Action::Back => {
+                self.views.pop();
+                vec![]
+            }
+            Action::FormNext => {
+                state.form.next();
+                vec![]
+            }
+            Action::FormPrev => {
+                state.form.prev();
+                vec![]
+            }
+            Action::Edit(e) => {
+                state.form.edit(e);
+                vec![]
+            }
+            Action::Submit => {
+                if state.status != SubmitStatus::Editing {
+                    return vec![];
+                }
+                if !state.form.validate() {
+                    return vec![];
+                }
+                let request = self.request_id();
+                let Some(View::Resume(state)) = self.views.last_mut() else {
+                    return vec![];
+                };
+                state.status = SubmitStatus::Validating(request);
+                let first = &state.targets[0];
+                vec![Command::ValidateResume {
+                    request,
+                    id: first.id.clone(),
+                    task_run_id: first.task_run_id.clone(),
+                    inputs: state.form.values(),
+                }]
+            }
+            _ => vec![],
+        }
+    }
+
+    fn resume_state_for(&mut self, status: SubmitStatus) -> Option<&mut ResumeState> {
+        match self.views.last_mut() {
+            Some(View::Resume(s)) if s.status == status => Some(s),
+            _ => None,
+        }
+    }
+
+    pub(super) fn apply_validated(
+        &mut self,
+        request: u64,
+        result: Result<Vec<pb::InputError>, RpcError>,
+    ) -> Vec<Command> {
+        let next = self.request_id();
+        let Some(state) = self.resume_state_for(SubmitStatus::Validating(request)) else {
+            return vec![];
+        };
+        match result {
+            Ok(errors) if !errors.is_empty() => {
+                state.form.apply_errors(&errors);
+                state.status = SubmitStatus::Editing;
+                return vec![];
+            }
+            Err(e)
+                if matches!(
+                    e.code,
+                    Code::InvalidArgument | Code::Unavailable | Code::Unauthenticated
+                ) =>
+            {
+                let field_errors = errors_from_message(&state.form, &e.message);
+                state.form.apply_errors(&field_errors);
+                state.status = SubmitStatus::Editing;
+                return vec![];
+            }
+            // Valid, or a reason that is per execution (not paused any more, denied): submit and report per id.
+            Ok(_) | Err(_) => {}
+        }
+        state.status = SubmitStatus::Submitting(next);
+        let inputs: BTreeMap<String, String> = state.form.values();
+        if let [one] = state.targets.as_slice() {
+            vec![Command::Resume {
+                request: next,
+                id: one.id.clone(),
+                task_run_id: one.task_run_id.clone(),
+                inputs,
+            }]
+        } else {
+            vec![Command::BulkResume {
+                request: next,
+                ids: state.targets.iter().map(|t| t.id.clone()).collect(),
+                task_id: state.task_id.clone(),
+                inputs,
+            }]
+        }
+    }
+
+    pub(super) fn apply_resumed(&mut self, request: u64, results: Vec<pb::BulkResult>) -> Vec<Command> {
+        let Some(state) = self.resume_state_for(SubmitStatus::Submitting(request)) else {
+            return vec![];
+        };
+        // Every id refused for its inputs: the form is still the place to fix them.
+        let all_invalid = !results.is_empty() && results.iter().all(|r| !r.ok && r.code == "INVALID_ARGUMENT");
+        if all_invalid {
+            let mut errors: Vec<pb::InputError> = results[0].input_errors.clone();
+            if errors.is_empty() {
+                errors = errors_from_message(&state.form, &results[0].message);
+            }
+            state.form.apply_errors(&errors);
+            state.status = SubmitStatus::Editing;
+            return vec![];
+        }
+        let ids: Vec<String> = state.targets.iter().map(|t| t.id.clone()).collect();
+        self.views.pop();
+        let mut view = BulkResultState::pending("Resume", request, &ids);
+        view.fill(&results, Outcome::Resumed);
+        self.list.selected = view
+            .rows
+            .iter()
+            .filter(|r| r.outcome.is_failure())
+            .map(|r| r.id.clone())
+            .collect();
+        self.info(view.summary());
+        self.views.push(View::BulkResult(view));
+        vec![]
+    }
+
+    pub(super) fn apply_killed(&mut self, request: u64, results: Vec<pb::BulkResult>) {
+        for v in self.views.iter_mut() {
+            if let View::BulkResult(r) = v
+                && r.request == request
+            {
+                r.fill(&results, Outcome::Killed);
+                let summary = r.summary();
+                self.list.selected = r
+                    .rows
+                    .iter()
+                    .filter(|r| r.outcome.is_failure())
+                    .map(|r| r.id.clone())
+                    .collect();
+                self.info(summary);
+                return;
+            }
+        }
+    }
+
+    pub(super) fn handle_bulk_result(&mut self, action: Action) -> Vec<Command> {
+        let Some(View::BulkResult(state)) = self.views.last_mut() else {
+            return vec![];
+        };
+        let last = state.rows.len().saturating_sub(1);
+        match action {
+            Action::Down => state.cursor = (state.cursor + 1).min(last),
+            Action::Up => state.cursor = state.cursor.saturating_sub(1),
+            Action::Top => state.cursor = 0,
+            Action::Bottom => state.cursor = last,
+            Action::Open => {
+                if let Some(id) = state.rows.get(state.cursor).map(|r| r.id.clone()) {
+                    return self.open_detail(id);
+                }
+            }
+            Action::Logs => {
+                if let Some(id) = state.rows.get(state.cursor).map(|r| r.id.clone()) {
+                    return self.open_logs(id);
+                }
+            }
+            Action::Back => return self.close_view(),
+            _ => {}
+        }
+        vec![]
+    }
+}
+
+/// Errors for the fields a daemon message names in backticks (`Invalid input for \`x\`…`).
+pub(super) fn errors_from_message(form: &Form, message: &str) -> Vec<pb::InputError> {
+    let mut out = Vec::new();
+    for part in message.split("; ") {
+        let named = form.fields.iter().find(|f| part.contains(&format!("`{}`", f.spec.id)));
+        out.push(pb::InputError {
+            input_id: named.map(|f| f.spec.id.clone()).unwrap_or_default(),
+            message: part.to_string(),
+        });
+    }
+    out
+}

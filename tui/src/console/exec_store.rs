@@ -1,0 +1,273 @@
+//! The console's mirror of executions: compact rows kept in sync by List pages and Watch events.
+//!
+//! Rows hold only what the list, filter and resume form need; a full `Execution` is fetched for
+//! the detail view. Pause forms are interned by `form_key`, so 100,000 paused executions of one
+//! flow share one copy of their input specs.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use tollgate_proto::v1::{self as pb, InputSpec};
+
+/// What a paused task run waits for (the parts the list and forms use).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pause {
+    pub task_run_id: String,
+    pub task_id: String,
+    pub since_ms: i64,
+    pub expires_ms: i64,
+    pub assignee_users: Vec<String>,
+    pub assignee_groups: Vec<String>,
+    pub approvals_required: u32,
+    pub approved_by: Vec<String>,
+    pub form_key: String,
+}
+
+impl Pause {
+    /// A HumanTask (assignment and approvals), as opposed to a plain Pause.
+    pub fn is_human(&self) -> bool {
+        self.approvals_required > 0 || !self.assignee_users.is_empty() || !self.assignee_groups.is_empty()
+    }
+
+    /// Assignees as one short text: users then `@group`s.
+    pub fn assignees(&self) -> String {
+        self.assignee_users
+            .iter()
+            .cloned()
+            .chain(self.assignee_groups.iter().map(|g| format!("@{g}")))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// Whether `user` (with `groups`) may decide, mirroring the daemon's rule for HumanTasks.
+    pub fn may_decide(&self, user: &str, groups: &[String]) -> bool {
+        !self.is_human()
+            || self.assignee_users.iter().any(|u| u.eq_ignore_ascii_case(user))
+            || self.assignee_groups.iter().any(|g| groups.contains(g))
+    }
+}
+
+/// One execution as the list shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExecRow {
+    pub id: String,
+    pub namespace: String,
+    pub flow_id: String,
+    pub state: String,
+    pub labels: Vec<(String, String)>,
+    pub created_ms: i64,
+    pub updated_ms: i64,
+    pub started_by: String,
+    pub pauses: Vec<Pause>,
+    /// Lower-cased id, namespace, flow, labels and assignees: what `/` filters on.
+    pub haystack: String,
+}
+
+impl ExecRow {
+    /// The first pause: the one a resume without task id targets (the daemon's default).
+    pub fn pause(&self) -> Option<&Pause> {
+        self.pauses.first()
+    }
+
+    /// When the execution started waiting (or was created, when it is not paused).
+    pub fn since_ms(&self) -> i64 {
+        self.pause().map(|p| p.since_ms).unwrap_or(self.created_ms)
+    }
+
+    pub fn is_paused(&self) -> bool {
+        self.state == "PAUSED" && !self.pauses.is_empty()
+    }
+}
+
+/// The rows, an id index, and interned pause forms.
+#[derive(Debug, Default)]
+pub struct ExecStore {
+    rows: Vec<ExecRow>,
+    index: HashMap<String, usize>,
+    forms: HashMap<String, Arc<Vec<InputSpec>>>,
+}
+
+fn row_from(e: &pb::Execution) -> ExecRow {
+    let mut labels: Vec<(String, String)> = e.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    labels.sort();
+    let pauses: Vec<Pause> = e
+        .pauses
+        .iter()
+        .map(|p| Pause {
+            task_run_id: p.task_run_id.clone(),
+            task_id: p.task_id.clone(),
+            since_ms: p.since_ms,
+            expires_ms: p.expires_ms,
+            assignee_users: p.assignee_users.clone(),
+            assignee_groups: p.assignee_groups.clone(),
+            approvals_required: p.approvals_required,
+            approved_by: p.approved_by.clone(),
+            form_key: p.form_key.clone(),
+        })
+        .collect();
+    let mut haystack = format!("{} {} {} {}", e.id, e.namespace, e.flow_id, e.started_by);
+    for (k, v) in &labels {
+        haystack.push_str(&format!(" {k}={v}"));
+    }
+    for p in &pauses {
+        haystack.push(' ');
+        haystack.push_str(&p.task_id);
+        for u in &p.assignee_users {
+            haystack.push(' ');
+            haystack.push_str(u);
+        }
+        for g in &p.assignee_groups {
+            haystack.push_str(" @");
+            haystack.push_str(g);
+        }
+    }
+    ExecRow {
+        id: e.id.clone(),
+        namespace: e.namespace.clone(),
+        flow_id: e.flow_id.clone(),
+        state: e.state.clone(),
+        labels,
+        created_ms: e.created_ms,
+        updated_ms: e.updated_ms,
+        started_by: e.started_by.clone(),
+        pauses,
+        haystack: haystack.to_lowercase(),
+    }
+}
+
+impl ExecStore {
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    pub fn rows(&self) -> &[ExecRow] {
+        &self.rows
+    }
+
+    pub fn get(&self, id: &str) -> Option<&ExecRow> {
+        self.index.get(id).map(|i| &self.rows[*i])
+    }
+
+    /// The position of `id` in [`rows`](Self::rows).
+    pub fn position(&self, id: &str) -> Option<usize> {
+        self.index.get(id).copied()
+    }
+
+    /// The onResume inputs of a pause form.
+    pub fn form(&self, form_key: &str) -> Option<&Arc<Vec<InputSpec>>> {
+        self.forms.get(form_key)
+    }
+
+    /// Inserts or replaces a row unless the stored one is newer; true when something changed.
+    pub fn upsert(&mut self, e: &pb::Execution) -> bool {
+        for p in &e.pauses {
+            if !self.forms.contains_key(&p.form_key) {
+                self.forms.insert(p.form_key.clone(), Arc::new(p.on_resume.clone()));
+            }
+        }
+        match self.index.get(&e.id) {
+            Some(&i) => {
+                // A List page may carry an older snapshot than a Watch event already applied.
+                if self.rows[i].updated_ms > e.updated_ms {
+                    return false;
+                }
+                let row = row_from(e);
+                if self.rows[i] == row {
+                    return false;
+                }
+                self.rows[i] = row;
+                true
+            }
+            None => {
+                self.index.insert(e.id.clone(), self.rows.len());
+                self.rows.push(row_from(e));
+                true
+            }
+        }
+    }
+
+    pub fn remove(&mut self, id: &str) -> bool {
+        let Some(i) = self.index.remove(id) else {
+            return false;
+        };
+        self.rows.swap_remove(i);
+        if let Some(moved) = self.rows.get(i) {
+            self.index.insert(moved.id.clone(), i);
+        }
+        true
+    }
+
+    /// Removes rows matching `pred` (used to drop rows a reload no longer returns).
+    pub fn retain(&mut self, mut keep: impl FnMut(&ExecRow) -> bool) -> bool {
+        let before = self.rows.len();
+        self.rows.retain(|r| keep(r));
+        if self.rows.len() == before {
+            return false;
+        }
+        self.index = self.rows.iter().enumerate().map(|(i, r)| (r.id.clone(), i)).collect();
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn exec(id: &str, state: &str, updated: i64) -> pb::Execution {
+        pb::Execution {
+            id: id.into(),
+            namespace: "demo".into(),
+            flow_id: "f".into(),
+            state: state.into(),
+            updated_ms: updated,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn older_snapshots_do_not_overwrite_newer_ones() {
+        let mut s = ExecStore::default();
+        assert!(s.upsert(&exec("a", "PAUSED", 10)));
+        assert!(s.upsert(&exec("a", "RUNNING", 20)));
+        assert!(!s.upsert(&exec("a", "PAUSED", 15)), "stale page ignored");
+        assert_eq!(s.get("a").map(|r| r.state.as_str()), Some("RUNNING"));
+        assert!(!s.upsert(&exec("a", "RUNNING", 20)), "identical snapshot is no change");
+    }
+
+    #[test]
+    fn remove_keeps_the_index_consistent() {
+        let mut s = ExecStore::default();
+        for id in ["a", "b", "c"] {
+            s.upsert(&exec(id, "PAUSED", 1));
+        }
+        assert!(s.remove("a"));
+        assert_eq!(s.get("c").map(|r| r.id.as_str()), Some("c"));
+        assert_eq!(s.get("b").map(|r| r.id.as_str()), Some("b"));
+        assert!(s.retain(|r| r.id != "b"));
+        assert_eq!(s.position("c"), Some(0));
+        assert_eq!(s.len(), 1);
+    }
+
+    #[test]
+    fn human_task_assignment_mirrors_the_daemon() {
+        let p = Pause {
+            task_run_id: "t".into(),
+            task_id: "approve".into(),
+            since_ms: 0,
+            expires_ms: 0,
+            assignee_users: vec!["Alice@x.io".into()],
+            assignee_groups: vec!["ops".into()],
+            approvals_required: 1,
+            approved_by: vec![],
+            form_key: "k".into(),
+        };
+        assert!(p.may_decide("alice@x.io", &[]));
+        assert!(p.may_decide("bob", &["ops".to_string()]));
+        assert!(!p.may_decide("bob", &[]));
+        assert_eq!(p.assignees(), "Alice@x.io, @ops");
+    }
+}

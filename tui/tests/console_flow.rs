@@ -1,0 +1,508 @@
+//! Console behaviour driven by keys, as a user would: the resume path of issue 3 end to end
+//! against the state machine (commands out, updates in), the event loop itself on a TestBackend,
+//! and a 100,000-row list.
+
+mod console_support;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use console_support::*;
+use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
+use insta::assert_snapshot;
+use tollgate_console::console::app::{Popup, View};
+use tollgate_console::console::event_loop;
+use tollgate_console::console::messages::{Command, Tab, Update};
+use tollgate_proto::v1 as pb;
+
+fn ok(id: &str) -> pb::BulkResult {
+    pb::BulkResult {
+        id: id.into(),
+        ok: true,
+        code: "OK".into(),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn select_two_resume_with_one_form_and_see_both_succeed() {
+    let mut a = app();
+    let execs: Vec<pb::Execution> = (0..2)
+        .map(|i| {
+            paused(
+                &format!("exec{i}"),
+                "demo",
+                "pause_demo",
+                "wait",
+                10_000 - i,
+                approval_form(),
+            )
+        })
+        .collect();
+    load(&mut a, execs.clone());
+    // space twice: both selected.
+    press(&mut a, KeyCode::Char(' '));
+    press(&mut a, KeyCode::Char(' '));
+    assert_eq!(a.list.selected.len(), 2);
+    press(&mut a, KeyCode::Char('r'));
+    assert!(matches!(a.views.last(), Some(View::Resume(_))), "one form opens");
+    type_text(&mut a, "ship it");
+    press(&mut a, KeyCode::Tab);
+    press(&mut a, KeyCode::Char(' '));
+    // enter on the last field submits: first ValidateResume…
+    let cmds = press(&mut a, KeyCode::Enter);
+    let expected: BTreeMap<String, String> = [
+        ("reason".to_string(), "ship it".to_string()),
+        ("approved".to_string(), "true".to_string()),
+    ]
+    .into();
+    let request = match cmds.as_slice() {
+        [Command::ValidateResume { request, inputs, .. }] => {
+            assert_eq!(inputs, &expected);
+            *request
+        }
+        other => panic!("expected ValidateResume, got {other:?}"),
+    };
+    // …then BulkResume for both ids with the same values.
+    let cmds = a.apply(Update::Validated {
+        request,
+        result: Ok(vec![]),
+    });
+    let request = match cmds.as_slice() {
+        [
+            Command::BulkResume {
+                request,
+                ids,
+                inputs,
+                task_id,
+            },
+        ] => {
+            let mut ids = ids.clone();
+            ids.sort();
+            assert_eq!(ids, ["exec0", "exec1"]);
+            assert_eq!(inputs, &expected);
+            assert_eq!(task_id, "wait");
+            *request
+        }
+        other => panic!("expected BulkResume, got {other:?}"),
+    };
+    a.apply(Update::Resumed {
+        request,
+        results: vec![ok("exec0"), ok("exec1")],
+    });
+    assert!(matches!(a.views.last(), Some(View::BulkResult(_))));
+    // Watch brings the final states; the result view shows them live.
+    for e in &execs {
+        event(&mut a, in_state(e.clone(), "SUCCESS", NOW));
+    }
+    let screen = render(&mut a, 80, 24);
+    assert_eq!(screen.matches("resumed          SUCCESS").count(), 2, "{screen}");
+    assert!(screen.contains("2 resumed"), "{screen}");
+    assert!(a.list.selected.is_empty(), "nothing failed, nothing stays selected");
+    assert_snapshot!("flow_two_resumed_80x24", screen);
+    press(&mut a, KeyCode::Esc);
+    assert!(a.views.is_empty());
+    // The PAUSED tab no longer lists them.
+    let screen = render(&mut a, 80, 24);
+    assert!(!screen.contains("exec0"), "{screen}");
+}
+
+#[test]
+fn single_resume_uses_resume_with_the_task_run() {
+    let mut a = app();
+    load(
+        &mut a,
+        vec![paused("only", "demo", "pause_demo", "wait", 1_000, approval_form())],
+    );
+    press(&mut a, KeyCode::Char('r'));
+    type_text(&mut a, "fine");
+    let cmds = ctrl(&mut a, 's');
+    let Command::ValidateResume {
+        request,
+        id,
+        task_run_id,
+        ..
+    } = &cmds[0]
+    else {
+        panic!("{cmds:?}")
+    };
+    assert_eq!((id.as_str(), task_run_id.as_str()), ("only", "only-t2"));
+    let cmds = a.apply(Update::Validated {
+        request: *request,
+        result: Ok(vec![]),
+    });
+    assert!(matches!(&cmds[..], [Command::Resume { id, task_run_id, .. }] if id == "only" && task_run_id == "only-t2"));
+}
+
+#[test]
+fn failed_ids_stay_selected_and_invalid_input_stays_in_the_form() {
+    let mut a = app();
+    load(
+        &mut a,
+        (0..3)
+            .map(|i| {
+                paused(
+                    &format!("e{i}"),
+                    "demo",
+                    "pause_demo",
+                    "wait",
+                    5_000 - i,
+                    approval_form(),
+                )
+            })
+            .collect(),
+    );
+    press(&mut a, KeyCode::Char('a'));
+    press(&mut a, KeyCode::Char('r'));
+    type_text(&mut a, "x");
+    let cmds = ctrl(&mut a, 's');
+    let Command::ValidateResume { request, .. } = &cmds[0] else {
+        panic!()
+    };
+    let cmds = a.apply(Update::Validated {
+        request: *request,
+        result: Ok(vec![]),
+    });
+    let Command::BulkResume { request, .. } = &cmds[0] else {
+        panic!()
+    };
+    let request = *request;
+    // Every id refused for its input: the form stays, with the error under the field.
+    let invalid = |id: &str| pb::BulkResult {
+        id: id.into(),
+        ok: false,
+        code: "INVALID_ARGUMENT".into(),
+        message: "Invalid input for `reason`, it must match `^[A-Z]`, but received `x`".into(),
+        input_errors: vec![pb::InputError {
+            input_id: "reason".into(),
+            message: "must start upper-case".into(),
+        }],
+    };
+    a.apply(Update::Resumed {
+        request,
+        results: vec![invalid("e0"), invalid("e1"), invalid("e2")],
+    });
+    let Some(View::Resume(r)) = a.views.last() else {
+        panic!("form stays open")
+    };
+    assert_eq!(r.form.fields[0].error.as_deref(), Some("must start upper-case"));
+    // Fix and resubmit; now a mix of outcomes.
+    press(&mut a, KeyCode::Backspace);
+    type_text(&mut a, "X");
+    let cmds = ctrl(&mut a, 's');
+    let Command::ValidateResume { request, .. } = &cmds[0] else {
+        panic!("{cmds:?}")
+    };
+    let cmds = a.apply(Update::Validated {
+        request: *request,
+        result: Ok(vec![]),
+    });
+    let Command::BulkResume { request, .. } = &cmds[0] else {
+        panic!()
+    };
+    let denied = pb::BulkResult {
+        id: "e1".into(),
+        ok: false,
+        code: "PERMISSION_DENIED".into(),
+        message: "Access denied to resume this execution".into(),
+        ..Default::default()
+    };
+    let gone = pb::BulkResult {
+        id: "e2".into(),
+        ok: false,
+        code: "FAILED_PRECONDITION".into(),
+        message: "Execution 'e2' is not paused, can't resume it".into(),
+        ..Default::default()
+    };
+    a.apply(Update::Resumed {
+        request: *request,
+        results: vec![ok("e0"), denied, gone],
+    });
+    let screen = render(&mut a, 80, 24);
+    assert!(
+        screen.contains("access denied") && screen.contains("no longer paused"),
+        "{screen}"
+    );
+    let mut selected: Vec<_> = a.list.selected.iter().cloned().collect();
+    selected.sort();
+    assert_eq!(selected, ["e1", "e2"], "failed ones stay selected");
+}
+
+#[test]
+fn human_task_outside_the_assignment_explains_why_resume_is_refused() {
+    let mut a = app();
+    let mut e = paused("h1", "infrastructure", "vm", "approve", 1_000, approval_form());
+    e.pauses[0].assignee_users = vec!["carol@example.com".into()];
+    e.pauses[0].approvals_required = 1;
+    load(&mut a, vec![e]);
+    a.apply(Update::Whoami {
+        user: "alice@example.com".into(),
+        groups: vec!["dev".into()],
+    });
+    press(&mut a, KeyCode::Char('r'));
+    assert!(a.views.is_empty(), "no form for someone who may not decide");
+    let screen = render(&mut a, 80, 24);
+    assert!(screen.contains("Access denied to resume this execution"), "{screen}");
+    assert_snapshot!("flow_denied_80x24", screen);
+    // A member of an assigned group may.
+    a.apply(Update::Whoami {
+        user: "bob@example.com".into(),
+        groups: vec!["ops".into()],
+    });
+    let mut e = paused("h2", "infrastructure", "vm", "approve", 500, approval_form());
+    e.pauses[0].assignee_groups = vec!["ops".into()];
+    e.pauses[0].approvals_required = 2;
+    e.pauses[0].approved_by = vec!["carol@example.com".into()];
+    event(&mut a, e);
+    press(&mut a, KeyCode::Char('j'));
+    press(&mut a, KeyCode::Char('r'));
+    assert!(matches!(a.views.last(), Some(View::Resume(_))));
+    let screen = render(&mut a, 80, 24);
+    assert!(
+        screen.contains("1 of 2 approvals (approved by carol@example.com)"),
+        "{screen}"
+    );
+    assert_snapshot!("flow_human_task_form_80x24", screen);
+}
+
+#[test]
+fn mixed_forms_offer_to_narrow_the_selection() {
+    let mut a = app();
+    load(
+        &mut a,
+        vec![
+            paused("a1", "demo", "pause_demo", "wait", 3_000, approval_form()),
+            paused("b1", "demo", "other", "check", 2_000, vec![input("x", "INT")]),
+            paused("a2", "demo", "pause_demo", "wait", 1_000, approval_form()),
+        ],
+    );
+    press(&mut a, KeyCode::Char('a'));
+    press(&mut a, KeyCode::Char('r'));
+    assert!(matches!(a.popup, Some(Popup::Mismatch { .. })));
+    press(&mut a, KeyCode::Char('n'));
+    let Some(View::Resume(r)) = a.views.last() else {
+        panic!("narrowing opens the form")
+    };
+    let mut ids: Vec<_> = r.targets.iter().map(|t| t.id.clone()).collect();
+    ids.sort();
+    assert_eq!(ids, ["a1", "a2"]);
+}
+
+#[test]
+fn kill_asks_first_then_kills_the_selection() {
+    let mut a = app();
+    load(
+        &mut a,
+        (0..3)
+            .map(|i| {
+                paused(
+                    &format!("k{i}"),
+                    "demo",
+                    "pause_demo",
+                    "wait",
+                    3_000 - i,
+                    approval_form(),
+                )
+            })
+            .collect(),
+    );
+    press(&mut a, KeyCode::Char(' '));
+    press(&mut a, KeyCode::Char(' '));
+    let cmds = press(&mut a, KeyCode::Char('K'));
+    assert!(cmds.is_empty(), "nothing is killed before confirming");
+    assert!(press(&mut a, KeyCode::Char('n')).is_empty());
+    assert!(a.popup.is_none());
+    press(&mut a, KeyCode::Char('K'));
+    let cmds = press(&mut a, KeyCode::Char('y'));
+    let [Command::Kill { request, ids }] = cmds.as_slice() else {
+        panic!("{cmds:?}")
+    };
+    assert_eq!(ids.len(), 2);
+    let results = ids.iter().map(|id| ok(id)).collect();
+    a.apply(Update::Killed {
+        request: *request,
+        results,
+    });
+    let screen = render(&mut a, 80, 24);
+    assert!(screen.contains("2 killed"), "{screen}");
+}
+
+#[test]
+fn logs_open_stream_follow_and_close() {
+    let mut a = app();
+    load(
+        &mut a,
+        vec![paused("l1", "demo", "pause_demo", "wait", 1_000, approval_form())],
+    );
+    let cmds = press(&mut a, KeyCode::Char('l'));
+    let [Command::TailLogs { stream, id }] = cmds.as_slice() else {
+        panic!("{cmds:?}")
+    };
+    assert_eq!(id, "l1");
+    let stream = *stream;
+    let line = |seq: u64, msg: &str| pb::LogLine {
+        seq,
+        level: "INFO".into(),
+        task_id: "hello".into(),
+        message: msg.into(),
+        time_ms: NOW,
+        ..Default::default()
+    };
+    a.apply(Update::Logs {
+        stream,
+        batch: pb::LogBatch {
+            lines: vec![line(0, "first")],
+            end: false,
+        },
+    });
+    // A line appended while the view is open shows up; a repeated batch is not duplicated.
+    a.apply(Update::Logs {
+        stream,
+        batch: pb::LogBatch {
+            lines: vec![line(0, "first"), line(1, "second")],
+            end: false,
+        },
+    });
+    let screen = render(&mut a, 80, 24);
+    assert!(screen.contains("first") && screen.contains("second"), "{screen}");
+    assert_eq!(screen.matches("first").count(), 1);
+    // A batch of another (closed) stream is ignored.
+    a.apply(Update::Logs {
+        stream: stream + 100,
+        batch: pb::LogBatch {
+            lines: vec![line(2, "stale")],
+            end: false,
+        },
+    });
+    assert!(!render(&mut a, 80, 24).contains("stale"));
+    press(&mut a, KeyCode::Char('f'));
+    assert!(render(&mut a, 80, 24).contains("follow off"));
+    assert_eq!(press(&mut a, KeyCode::Esc), vec![Command::StopLogs]);
+}
+
+#[test]
+fn tabs_load_lazily_and_filter_finds_labels_and_assignees() {
+    let mut a = app();
+    let mut e = paused("f1", "demo", "pause_demo", "wait", 1_000, approval_form());
+    e.labels.insert("ticket".into(), "OPS-42".into());
+    let mut h = paused("f2", "demo", "pause_demo", "wait", 2_000, approval_form());
+    h.pauses[0].assignee_users = vec!["zoe@example.com".into()];
+    load(&mut a, vec![e, h]);
+    assert_eq!(press(&mut a, KeyCode::Tab), vec![Command::LoadTab(Tab::Running)]);
+    assert_eq!(press(&mut a, KeyCode::Tab), vec![Command::LoadTab(Tab::Failed)]);
+    assert_eq!(press(&mut a, KeyCode::Tab), vec![Command::LoadTab(Tab::All)]);
+    assert_eq!(press(&mut a, KeyCode::Tab), vec![], "PAUSED is already loaded");
+    press(&mut a, KeyCode::Char('/'));
+    type_text(&mut a, "ops-42");
+    assert_eq!(a.list.visible.len(), 1);
+    press(&mut a, KeyCode::Esc);
+    press(&mut a, KeyCode::Char('/'));
+    type_text(&mut a, "zoe");
+    press(&mut a, KeyCode::Enter);
+    assert_eq!(a.list.current(&a.store).map(|r| r.id.as_str()), Some("f2"));
+    // While filtering, q typed text; now it quits.
+    press(&mut a, KeyCode::Char('q'));
+    assert!(a.quit);
+}
+
+#[test]
+fn waiting_time_ticks_only_when_the_text_changes() {
+    let mut a = app();
+    load(
+        &mut a,
+        vec![paused(
+            "t1",
+            "demo",
+            "pause_demo",
+            "wait",
+            3 * 3_600_000,
+            approval_form(),
+        )],
+    );
+    render(&mut a, 80, 24);
+    a.take_redraw();
+    // Hours and minutes: a tick 10 s later changes nothing on screen.
+    assert!(!a.tick(NOW + 10_000));
+    assert!(!a.take_redraw());
+    assert!(a.tick(NOW + 61_000));
+    assert!(a.take_redraw());
+}
+
+#[test]
+fn a_hundred_thousand_rows_scroll_without_building_them_all() {
+    let mut a = app();
+    let form = approval_form();
+    let execs: Vec<pb::Execution> = (0..100_000)
+        .map(|i| {
+            let mut e = paused(&format!("e{i:06}"), "bulk", "load", "wait", 100_000 - i, form.clone());
+            e.task_runs.clear();
+            e
+        })
+        .collect();
+    load(&mut a, execs);
+    assert_eq!(a.store.len(), 100_000);
+    press(&mut a, KeyCode::Char('G'));
+    let screen = render(&mut a, 80, 24);
+    assert!(
+        screen.contains("e099999") && screen.contains("100000/100000"),
+        "{screen}"
+    );
+    press(&mut a, KeyCode::Char('g'));
+    press_event(&mut a, KeyEvent::new(KeyCode::Char('d'), KeyModifiers::CONTROL));
+    let screen = render(&mut a, 80, 24);
+    assert!(screen.contains("e000"), "{screen}");
+    // Select all visible and open one form for all of them.
+    press(&mut a, KeyCode::Char('a'));
+    press(&mut a, KeyCode::Char('r'));
+    let Some(View::Resume(r)) = a.views.last() else {
+        panic!()
+    };
+    assert_eq!(r.targets.len(), 100_000);
+}
+
+#[tokio::test]
+async fn event_loop_draws_sends_commands_and_quits() {
+    let mut terminal = terminal(80, 24);
+    let mut a = fresh_app();
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    tx.send(Update::Page {
+        tab: Tab::Paused,
+        executions: vec![paused("ev1", "demo", "pause_demo", "wait", 1_000, approval_form())],
+        first: true,
+        last: true,
+    })
+    .await
+    .expect("send");
+    // Keys arrive after the page: wait a little, then open logs and quit.
+    let keys = futures::stream::iter(vec![
+        Ok(Event::Key(KeyEvent::new(KeyCode::Char('l'), KeyModifiers::NONE))),
+        Ok(Event::Key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE))),
+        Ok(Event::Key(KeyEvent::new(KeyCode::Char('q'), KeyModifiers::NONE))),
+    ]);
+    let delayed = futures::StreamExt::then(keys, |k| async move {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        k
+    });
+    let mut sent = Vec::new();
+    let result = event_loop::run(
+        &mut terminal,
+        &mut a,
+        Box::pin(delayed),
+        rx,
+        |c| sent.push(c),
+        || NOW,
+        Duration::from_secs(1),
+        std::future::pending::<()>(),
+    )
+    .await;
+    assert!(result.is_ok());
+    assert!(a.quit);
+    assert_eq!(sent[0], Command::LoadTab(Tab::Paused));
+    assert!(
+        sent.iter()
+            .any(|c| matches!(c, Command::TailLogs { id, .. } if id == "ev1")),
+        "{sent:?}"
+    );
+    assert!(sent.contains(&Command::StopLogs));
+    assert!(terminal.backend().to_string().contains("ev1"), "the list was drawn");
+}
