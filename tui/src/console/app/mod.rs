@@ -206,9 +206,9 @@ impl App {
         });
     }
 
-    /// The user shown in the header: Whoami's answer, else the configured name.
+    /// The user shown in the header: the name the caller configured, else Whoami's answer.
     pub fn user_label(&self) -> Option<&str> {
-        self.whoami.as_ref().map(|(u, _)| u.as_str()).or(self.user.as_deref())
+        self.user.as_deref().or(self.whoami.as_ref().map(|(u, _)| u.as_str()))
     }
 
     /// Where the keyboard is.

@@ -12,7 +12,7 @@ use tollgate_proto::v1 as pb;
 use super::super::app::{App, DetailState};
 use super::super::theme::Theme;
 use super::super::time_fmt;
-use super::{pad, title};
+use super::{pad, title, wrap_text};
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, d: &DetailState) {
     let [head, body] = Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(area);
@@ -143,19 +143,22 @@ fn lines(e: &pb::Execution, now: i64, t: Theme, width: usize) -> Vec<Line<'stati
             let text = |k: &str| {
                 by.get(k)
                     .map(|v| v.as_str().map(String::from).unwrap_or_else(|| v.to_string()))
+                    .unwrap_or_else(|| "?".into())
             };
             let values = outputs
                 .get("onResume")
                 .map(|v| v.to_string())
                 .unwrap_or_else(|| "{}".into());
-            Some(Line::from(format!(
-                "   `{}` by {} on {} → {} with {values}",
+            let line = format!(
+                "`{}` by {} on {} → {} with {values}",
                 r.task_id,
-                text("by").unwrap_or_else(|| "?".into()),
-                text("on").unwrap_or_else(|| "?".into()),
-                text("to").unwrap_or_else(|| "?".into()),
-            )))
+                text("by"),
+                text("on"),
+                text("to")
+            );
+            Some(wrap_text(&line, "   ", width, t.plain()))
         })
+        .flatten()
         .collect();
     if !resumed.is_empty() {
         out.push(Line::from(""));

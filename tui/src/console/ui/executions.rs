@@ -120,11 +120,14 @@ fn draw_bar(frame: &mut Frame, area: Rect, app: &App) {
     let list = &app.list;
     let mut spans = Vec::new();
     for (i, tab) in Tab::ORDER.iter().enumerate() {
-        let loading = matches!(app.tab_loads.get(tab), Some(LoadState::Loading));
-        let count = if loading {
-            "…".to_string()
-        } else {
-            list.counts[i].to_string()
+        // A count is only shown once the tab (or ALL) was listed: before that it would undercount.
+        let all_loaded = app.tab_loads.get(&Tab::All) == Some(&LoadState::Loaded);
+        let count = match app.tab_loads.get(tab) {
+            _ if all_loaded => list.counts[i].to_string(),
+            Some(LoadState::Loaded) => list.counts[i].to_string(),
+            Some(LoadState::Loading) => "…".to_string(),
+            Some(LoadState::Failed(_)) => "!".to_string(),
+            Some(LoadState::NotLoaded) | None => "·".to_string(),
         };
         let style = if *tab == list.tab {
             t.active_tab()

@@ -52,7 +52,7 @@ pub fn draw(frame: &mut Frame, app: &App) {
     draw_header(frame, header, app);
     if let Connection::Lost { error, retry_in_ms } = &app.connection {
         let text = format!(
-            " ⚠ Connection to the daemon lost: {error} — reconnecting in {}s (data shown may be stale)",
+            " ⚠ Offline, reconnecting in {}s (what is shown may be stale): {error}",
             retry_in_ms.div_ceil(1000)
         );
         frame.render_widget(Paragraph::new(text).style(app.theme.banner()), banner_area);
