@@ -244,6 +244,16 @@ fn human_task_outside_the_assignment_explains_why_resume_is_refused() {
     let screen = render(&mut a, 80, 24);
     assert!(screen.contains("Access denied to resume this execution"), "{screen}");
     assert_snapshot!("flow_denied_80x24", screen);
+    // The detail view says so too, before anyone tries.
+    let cmds = press(&mut a, KeyCode::Enter);
+    assert_eq!(cmds, vec![Command::GetExecution("h1".into())]);
+    let mut full = paused("h1", "infrastructure", "vm", "approve", 1_000, approval_form());
+    full.pauses[0].assignee_users = vec!["carol@example.com".into()];
+    full.pauses[0].approvals_required = 1;
+    a.apply(Update::Execution(Ok(full)));
+    let screen = render(&mut a, 80, 24);
+    assert!(screen.contains("not among the approvers"), "{screen}");
+    press(&mut a, KeyCode::Esc);
     // A member of an assigned group may.
     a.apply(Update::Whoami {
         user: "bob@example.com".into(),

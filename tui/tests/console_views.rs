@@ -519,3 +519,60 @@ fn mixed_selection_popup() {
     press(&mut a, KeyCode::Char('r'));
     both("mismatch", &mut a);
 }
+
+/// Every cell of `buf` is free of colour.
+fn assert_monochrome(buf: &ratatui::buffer::Buffer, what: &str) {
+    for cell in buf.content() {
+        assert_eq!(
+            cell.fg,
+            Color::Reset,
+            "{what}: foreground colour at {:?}",
+            cell.symbol()
+        );
+        assert_eq!(
+            cell.bg,
+            Color::Reset,
+            "{what}: background colour at {:?}",
+            cell.symbol()
+        );
+    }
+}
+
+#[test]
+fn no_color_in_forms_logs_results_and_popups() {
+    let mut a = app_with(Theme::MONO);
+    load(&mut a, sample());
+    press(&mut a, KeyCode::Char('K'));
+    assert_monochrome(&render_buffer(&mut a, 80, 24), "kill popup");
+    press(&mut a, KeyCode::Esc);
+    press(&mut a, KeyCode::Char('r'));
+    ctrl(&mut a, 's');
+    assert_monochrome(&render_buffer(&mut a, 80, 24), "form with an error");
+    assert_snapshot!("no_color_form_error_80x24", render(&mut a, 80, 24));
+    press(&mut a, KeyCode::Esc);
+    let cmds = press(&mut a, KeyCode::Char('l'));
+    let tollgate_console::console::messages::Command::TailLogs { stream, .. } = &cmds[0] else {
+        panic!()
+    };
+    let lines = vec![log(0, "ERROR", "hello", "disk full"), log(1, "INFO", "hello", "retry")];
+    a.apply(Update::Logs {
+        stream: *stream,
+        batch: pb::LogBatch { lines, end: true },
+    });
+    press(&mut a, KeyCode::Char('/'));
+    type_text(&mut a, "disk");
+    press(&mut a, KeyCode::Enter);
+    let buf = render_buffer(&mut a, 80, 24);
+    assert_monochrome(&buf, "logs");
+    // The search match stands out without colour.
+    let hit = buf
+        .content()
+        .iter()
+        .find(|c| c.symbol() == "d" && c.modifier.contains(Modifier::REVERSED));
+    assert!(hit.is_some(), "match is reversed");
+    press(&mut a, KeyCode::Esc);
+    press(&mut a, KeyCode::Char('2'));
+    a.apply(Update::Flows(Ok(vec![all_types_flow()])));
+    press(&mut a, KeyCode::Enter);
+    assert_monochrome(&render_buffer(&mut a, 120, 40), "flow source");
+}

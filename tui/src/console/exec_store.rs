@@ -41,10 +41,21 @@ impl Pause {
 
     /// Whether `user` (with `groups`) may decide, mirroring the daemon's rule for HumanTasks.
     pub fn may_decide(&self, user: &str, groups: &[String]) -> bool {
-        !self.is_human()
-            || self.assignee_users.iter().any(|u| u.eq_ignore_ascii_case(user))
-            || self.assignee_groups.iter().any(|g| groups.contains(g))
+        may_decide(
+            &self.assignee_users,
+            &self.assignee_groups,
+            self.approvals_required,
+            user,
+            groups,
+        )
     }
+}
+
+/// The daemon's HumanTask rule: a plain pause (no assignment, no approvals) is anyone's to
+/// resume; otherwise the user must be listed or belong to a listed group.
+pub fn may_decide(users: &[String], groups: &[String], approvals: u32, user: &str, user_groups: &[String]) -> bool {
+    let human = approvals > 0 || !users.is_empty() || !groups.is_empty();
+    !human || users.iter().any(|u| u.eq_ignore_ascii_case(user)) || groups.iter().any(|g| user_groups.contains(g))
 }
 
 /// One execution as the list shows it.

@@ -430,6 +430,10 @@ impl App {
     fn apply_page(&mut self, tab: Tab, executions: Vec<tollgate_proto::v1::Execution>, first: bool, last: bool) {
         if first {
             self.reloads.insert(tab, HashSet::new());
+            // A retry after a failure shows as loading again; a reload of a loaded tab keeps its rows.
+            if self.tab_loads.get(&tab) != Some(&LoadState::Loaded) {
+                self.tab_loads.insert(tab, LoadState::Loading);
+            }
         }
         let seen = self.reloads.entry(tab).or_default();
         for e in &executions {

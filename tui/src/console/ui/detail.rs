@@ -10,6 +10,7 @@ use serde_json::Value;
 use tollgate_proto::v1 as pb;
 
 use super::super::app::{App, DetailState};
+use super::super::exec_store::may_decide;
 use super::super::theme::Theme;
 use super::super::time_fmt;
 use super::{pad, title, wrap_text};
@@ -22,7 +23,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, d: &DetailState) {
     let lines: Vec<Line> = match (&d.exec, &d.error) {
         (_, Some(err)) => vec![Line::from(Span::styled(format!(" {err}"), t.error()))],
         (None, None) => vec![Line::from(Span::styled(" Loading…", t.dim()))],
-        (Some(e), None) => lines(e, app.now_ms, t, body.width as usize),
+        (Some(e), None) => lines(e, app.now_ms, t, body.width as usize, app.whoami.as_ref()),
     };
     let height = body.height as usize;
     d.scroll.max.set(lines.len().saturating_sub(height));
@@ -55,7 +56,13 @@ fn json_lines(text: &str, indent: usize) -> Vec<Line<'static>> {
         .collect()
 }
 
-fn lines(e: &pb::Execution, now: i64, t: Theme, width: usize) -> Vec<Line<'static>> {
+fn lines(
+    e: &pb::Execution,
+    now: i64,
+    t: Theme,
+    width: usize,
+    whoami: Option<&(String, Vec<String>)>,
+) -> Vec<Line<'static>> {
     let mut out = vec![
         field(
             t,
@@ -123,12 +130,31 @@ fn lines(e: &pb::Execution, now: i64, t: Theme, width: usize) -> Vec<Line<'stati
                 .iter()
                 .map(|i| format!("{}{} ({})", i.id, if i.required { "*" } else { "" }, i.r#type))
                 .collect();
-            out.push(Line::from(format!(
-                "   asks for {} — press r to decide",
-                inputs.join(", ")
-            )));
+            out.extend(wrap_text(
+                &format!("asks for {} — press r to decide", inputs.join(", ")),
+                "   ",
+                width,
+                t.plain(),
+            ));
         } else {
             out.push(Line::from("   no inputs — press r to resume"));
+        }
+        // Say up front when the viewer is outside a HumanTask's assignment (r would be refused).
+        if let Some((user, groups)) = whoami {
+            if !may_decide(
+                &p.assignee_users,
+                &p.assignee_groups,
+                p.approvals_required,
+                user,
+                groups,
+            ) {
+                out.extend(wrap_text(
+                    &format!("you ({user}) are not among the approvers: resuming will be refused"),
+                    "   ",
+                    width,
+                    t.error(),
+                ));
+            }
         }
     }
     out.push(Line::from(""));

@@ -8,7 +8,7 @@ use ratatui::widgets::{Cell, Paragraph, Row, Table, Wrap};
 use super::super::app::{App, LoadState};
 use super::super::exec_list::SortOrder;
 use super::super::exec_store::ExecRow;
-use super::super::messages::Tab;
+use super::super::messages::{Connection, Tab};
 use super::super::time_fmt;
 
 /// A column: heading, width rule, and how a row fills it.
@@ -172,7 +172,13 @@ fn empty_text(app: &App) -> (String, bool) {
     let list = &app.list;
     match app.tab_loads.get(&list.tab) {
         Some(LoadState::Failed(e)) => return (format!("Could not list executions: {e}"), true),
-        Some(LoadState::Loading) | None => return ("Loading executions…".into(), false),
+        Some(LoadState::Loading) | Some(LoadState::NotLoaded) | None => {
+            let text = match app.connection {
+                Connection::Lost { .. } => "Waiting for the daemon (retrying, see above)…",
+                _ => "Loading executions…",
+            };
+            return (text.into(), false);
+        }
         _ => {}
     }
     if !list.filter.is_empty() {
