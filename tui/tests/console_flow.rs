@@ -500,8 +500,10 @@ async fn event_loop_draws_sends_commands_and_quits() {
         Box::pin(delayed),
         rx,
         |c| sent.push(c),
-        || NOW,
-        Duration::from_secs(1),
+        event_loop::Clock {
+            now_ms: || NOW,
+            tick: Duration::from_secs(1),
+        },
         std::future::pending::<()>(),
     )
     .await;

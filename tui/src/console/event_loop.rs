@@ -20,26 +20,32 @@ use super::ui;
 /// Most updates folded in before a redraw (a burst of Watch events costs one frame).
 const BATCH: usize = 10_000;
 
+/// Where the loop reads the time, and how often (tests pass a fixed clock).
+pub struct Clock<N: FnMut() -> i64> {
+    pub now_ms: N,
+    pub tick: Duration,
+}
+
 /// Runs until the user quits, the input ends, or `stop` completes (a termination signal).
-pub async fn run<B, E, S>(
+pub async fn run<B, E, S, N>(
     terminal: &mut Terminal<B>,
     app: &mut App,
     mut events: E,
     mut updates: mpsc::Receiver<Update>,
     mut send: impl FnMut(Command),
-    mut now_ms: impl FnMut() -> i64,
-    tick: Duration,
+    mut clock: Clock<N>,
     stop: S,
 ) -> io::Result<()>
 where
     B: Backend,
     E: Stream<Item = io::Result<Event>> + Unpin,
     S: Future<Output = ()>,
+    N: FnMut() -> i64,
 {
     for c in app.start() {
         send(c);
     }
-    let mut ticker = tokio::time::interval(tick);
+    let mut ticker = tokio::time::interval(clock.tick);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     tokio::pin!(stop);
     loop {
@@ -80,7 +86,7 @@ where
                 }
             }
             _ = ticker.tick() => {
-                app.tick(now_ms());
+                app.tick((clock.now_ms)());
             }
             _ = &mut stop => return Ok(()),
         }

@@ -77,8 +77,10 @@ pub async fn run(clients: Clients, options: ConsoleOptions) -> anyhow::Result<()
         EventStream::new(),
         updates_rx,
         |c| dispatcher.send(c),
-        now_ms,
-        Duration::from_secs(1),
+        event_loop::Clock {
+            now_ms,
+            tick: Duration::from_secs(1),
+        },
         terminal::termination(),
     )
     .await;

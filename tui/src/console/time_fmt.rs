@@ -55,8 +55,8 @@ mod tests {
         assert_eq!(duration(-5), "0s");
         assert_eq!(duration(42_000), "42s");
         assert_eq!(duration(725_000), "12m05s");
-        assert_eq!(duration(3 * 3600_000 + 12 * 60_000), "3h12m");
-        assert_eq!(duration(2 * 86_400_000 + 3 * 3600_000), "2d03h");
+        assert_eq!(duration(3 * 3_600_000 + 12 * 60_000), "3h12m");
+        assert_eq!(duration(2 * 86_400_000 + 3 * 3_600_000), "2d03h");
         assert_eq!(run_duration(250), "0.25s");
     }
 

@@ -34,7 +34,7 @@ impl AuditState {
     pub(super) fn apply(&mut self, r: Result<Vec<pb::AuditRecord>, RpcError>) {
         match r {
             Ok(mut records) => {
-                records.sort_by(|a, b| b.seq.cmp(&a.seq));
+                records.sort_by_key(|r| std::cmp::Reverse(r.seq));
                 self.records = records;
                 self.cursor = self.cursor.min(self.records.len().saturating_sub(1));
                 self.state = LoadState::Loaded;

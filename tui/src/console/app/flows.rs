@@ -183,16 +183,15 @@ impl App {
             Action::FormNext => state.form.next(),
             Action::FormPrev => state.form.prev(),
             Action::Edit(e) => state.form.edit(e),
-            Action::Submit if state.status == SubmitStatus::Editing => {
-                if state.form.validate() {
-                    state.status = SubmitStatus::Submitting(request);
-                    return vec![Command::Start {
-                        request,
-                        namespace: state.namespace.clone(),
-                        flow_id: state.flow_id.clone(),
-                        inputs: state.form.values(),
-                    }];
-                }
+            // Client-side checks first: an invalid form stays open with its errors.
+            Action::Submit if state.status == SubmitStatus::Editing && state.form.validate() => {
+                state.status = SubmitStatus::Submitting(request);
+                return vec![Command::Start {
+                    request,
+                    namespace: state.namespace.clone(),
+                    flow_id: state.flow_id.clone(),
+                    inputs: state.form.values(),
+                }];
             }
             _ => {}
         }

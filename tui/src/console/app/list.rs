@@ -191,7 +191,7 @@ impl App {
             let highlighted = self.list.current(&self.store).filter(|r| r.is_paused());
             let narrow_to = highlighted.and_then(group_of).or_else(|| groups.first().cloned());
             if let Some(narrow_to) = narrow_to {
-                groups.sort_by(|a, b| b.count.cmp(&a.count));
+                groups.sort_by_key(|g| std::cmp::Reverse(g.count));
                 self.popup = Some(Popup::Mismatch { groups, narrow_to });
             }
             return vec![];

@@ -140,21 +140,21 @@ fn lines(
             out.push(Line::from("   no inputs — press r to resume"));
         }
         // Say up front when the viewer is outside a HumanTask's assignment (r would be refused).
-        if let Some((user, groups)) = whoami {
-            if !may_decide(
+        if let Some((user, groups)) = whoami
+            && !may_decide(
                 &p.assignee_users,
                 &p.assignee_groups,
                 p.approvals_required,
                 user,
                 groups,
-            ) {
-                out.extend(wrap_text(
-                    &format!("you ({user}) are not among the approvers: resuming will be refused"),
-                    "   ",
-                    width,
-                    t.error(),
-                ));
-            }
+            )
+        {
+            out.extend(wrap_text(
+                &format!("you ({user}) are not among the approvers: resuming will be refused"),
+                "   ",
+                width,
+                t.error(),
+            ));
         }
     }
     out.push(Line::from(""));

@@ -56,10 +56,10 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, r: &ResumeState) {
             }
         }
         info.push(Line::from(s));
-        if let Some((user, groups)) = &app.whoami {
-            if p.may_decide(user, groups) {
-                info.push(Line::from(Span::styled(format!(" You ({user}) may decide."), t.ok())));
-            }
+        if let Some((user, groups)) = &app.whoami
+            && p.may_decide(user, groups)
+        {
+            info.push(Line::from(Span::styled(format!(" You ({user}) may decide."), t.ok())));
         }
     }
     for note in &r.notes {
