@@ -274,6 +274,31 @@ impl Daemon {
         self.cli_json(&args)
     }
 
+    /// Starts an execution without waiting.
+    pub fn run_nowait(&self, namespace: &str, flow: &str, inputs: &[&str]) -> Value {
+        let mut args = vec!["run", namespace, flow];
+        for i in inputs {
+            args.extend(["--input", i]);
+        }
+        self.cli_json(&args)
+    }
+
+    /// Polls `tollgate executions` with `args` until `pick` finds an execution.
+    pub fn wait_listed(&self, args: &[&str], pick: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let list = self.cli_json(args);
+            if let Some(found) = list.as_array().and_then(|a| a.iter().find(|e| pick(e))) {
+                return found.clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "nothing matched `tollgate {args:?}`; last:\n{list:#}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     pub fn execution(&self, id: &str) -> Value {
         self.cli_json(&["executions", "get", id])
     }

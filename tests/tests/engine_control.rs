@@ -1,0 +1,113 @@
+//! Control flow, subflows and several pauses in one execution, against a real daemon.
+
+use tollgate_tests::{Daemon, log_messages, task_run};
+
+fn id_of(v: &serde_json::Value) -> String {
+    v["id"].as_str().expect("execution id").to_string()
+}
+
+#[test]
+fn if_switch_foreach_outputs_and_finally() {
+    let d = Daemon::start();
+    let e = d.run_wait("test", "control", &["color=green"]);
+    let id = id_of(&e);
+    let e = d.wait_state(&id, "SUCCESS");
+    let logs = log_messages(&d, &id);
+    for expected in [
+        "not red",
+        "green case",
+        "item a",
+        "item b",
+        "item c",
+        "still running",
+        "finally ran",
+    ] {
+        assert!(logs.iter().any(|l| l == expected), "missing `{expected}` in {logs:?}");
+    }
+    assert!(!logs.iter().any(|l| l == "error branch ran"), "{logs:?}");
+    assert_eq!(task_run(&e, "values")["outputs"]["values"]["color"], "green");
+    assert_eq!(e["outputs"]["chosen"], "green");
+    let items = e["taskRuns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["taskId"] == "item_log")
+        .count();
+    assert_eq!(items, 3);
+}
+
+#[test]
+fn a_failure_runs_errors_then_finally_and_fails_the_execution() {
+    let d = Daemon::start();
+    let id = id_of(&d.run_wait("test", "control", &["color=red", "fail=true"]));
+    let e = d.wait_state(&id, "FAILED");
+    let logs = log_messages(&d, &id);
+    for expected in [
+        "red branch",
+        "default case",
+        "asked to fail",
+        "error branch ran",
+        "finally ran",
+    ] {
+        assert!(logs.iter().any(|l| l == expected), "missing `{expected}` in {logs:?}");
+    }
+    assert!(!logs.iter().any(|l| l == "still running"), "{logs:?}");
+    assert_eq!(task_run(&e, "maybe_fail")["state"], "FAILED");
+}
+
+#[test]
+fn two_pauses_in_parallel_are_resumed_separately_in_either_order() {
+    let d = Daemon::start();
+    for order in [["legal", "finance"], ["finance", "legal"]] {
+        let id = id_of(&d.run_wait("test", "parallel_gates", &[]));
+        let e = d.execution(&id);
+        assert_eq!(e["pauses"].as_array().unwrap().len(), 2, "{e:#}");
+        for (i, task) in order.iter().enumerate() {
+            let input = if *task == "legal" { "ok=true" } else { "budget=1200" };
+            let out = d.cli(&["resume", &id, "--task", task, "--input", input]);
+            assert!(out.ok(), "{out}");
+            if i == 0 {
+                let e = d.execution(&id);
+                assert_eq!(e["state"], "PAUSED", "still waiting for the other pause: {e:#}");
+                assert_eq!(task_run(&e, order[1])["state"], "PAUSED");
+            }
+        }
+        let e = d.wait_state(&id, "SUCCESS");
+        assert_eq!(task_run(&e, "finance")["outputs"]["onResume"]["budget"], 1200);
+        let logs = log_messages(&d, &id);
+        assert!(logs.iter().any(|l| l == "legal=true finance=1200"), "{logs:?}");
+    }
+}
+
+#[test]
+fn a_paused_subflow_keeps_its_parent_running_and_resumes_through_the_child() {
+    let d = Daemon::start();
+    let parent = d.run_nowait("test", "parent", &[]);
+    let parent_id = id_of(&parent);
+    let child = d.wait_listed(&["executions", "--state", "PAUSED", "--flow", "child"], |e| {
+        e["parentExecutionId"] == parent_id.as_str()
+    });
+    assert_eq!(d.execution(&parent_id)["state"], "RUNNING");
+    let child_id = id_of(&child);
+    assert!(d.cli(&["resume", &child_id, "--input", "verdict=approved"]).ok());
+    d.wait_state(&child_id, "SUCCESS");
+    let p = d.wait_state(&parent_id, "SUCCESS");
+    assert_eq!(task_run(&p, "call")["outputs"]["outputs"]["verdict"], "approved");
+    let logs = log_messages(&d, &parent_id);
+    assert!(
+        logs.iter().any(|l| l == "child said approved (state SUCCESS)"),
+        "{logs:?}"
+    );
+}
+
+#[test]
+fn killing_a_parent_kills_its_paused_child() {
+    let d = Daemon::start();
+    let parent_id = id_of(&d.run_nowait("test", "parent", &[]));
+    let child = d.wait_listed(&["executions", "--state", "PAUSED", "--flow", "child"], |e| {
+        e["parentExecutionId"] == parent_id.as_str()
+    });
+    assert!(d.cli(&["kill", &parent_id]).ok());
+    d.wait_state(&parent_id, "KILLED");
+    d.wait_state(child["id"].as_str().unwrap(), "KILLED");
+}
