@@ -18,6 +18,9 @@ use tollgate_proto::v1::{
     auth_server::AuthServer, executions_server::ExecutionsServer, flows_server::FlowsServer,
 };
 
+/// How long a graceful stop waits for in-flight calls.
+const GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Everything `tollgated serve` needs to know.
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
@@ -117,13 +120,24 @@ pub async fn start(config: ServeConfig) -> Result<Running, ServeError> {
         })?;
     let addr = listener.local_addr().map_err(ServeError::Serve)?;
     let (shutdown, mut rx) = tokio::sync::watch::channel(false);
+    let closing_engine = engine.clone();
     let task = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = rx.wait_for(|stop| *stop).await;
-            })
-            .await
-            .map_err(ServeError::Serve)
+        let mut deadline_rx = rx.clone();
+        let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+            // Open Watch/TailLogs streams would hold the graceful stop forever: end them.
+            closing_engine.begin_shutdown();
+        });
+        tokio::select! {
+            r = serve => r.map_err(ServeError::Serve),
+            _ = async {
+                let _ = deadline_rx.wait_for(|stop| *stop).await;
+                tokio::time::sleep(GRACE).await;
+            } => {
+                tracing::warn!("calls still open after {GRACE:?}; stopping anyway");
+                Ok(())
+            }
+        }
     });
     tracing::info!(%addr, data_dir = %config.data_dir.display(), tenant = %config.tenant, "tollgated listening");
     Ok(Running {

@@ -422,7 +422,14 @@ impl Executions for ExecutionsService {
         let auth = self.0.auth.clone();
         tokio::spawn(async move {
             loop {
-                let exec: Arc<Execution> = match events.recv().await {
+                let next = tokio::select! {
+                    e = events.recv() => e,
+                    _ = engine.closing() => {
+                        let _ = tx.send(Err(Status::unavailable("the daemon is stopping"))).await;
+                        return;
+                    }
+                };
+                let exec: Arc<Execution> = match next {
                     Ok(e) => e,
                     Err(broadcast::error::RecvError::Lagged(n)) => {
                         tracing::debug!(skipped = n, "watch client lagged");
@@ -546,6 +553,10 @@ impl Executions for ExecutionsService {
                     alive = wait => if !alive { return },
                     _ = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
                     _ = tx.closed() => return,
+                    _ = engine.closing() => {
+                        let _ = tx.send(Err(Status::unavailable("the daemon is stopping"))).await;
+                        return;
+                    }
                 }
             }
         });

@@ -73,6 +73,7 @@ struct Inner {
     flows: Arc<flows::FlowRegistry>,
     commands: std::sync::mpsc::Sender<Command>,
     events: broadcast::Sender<Arc<Execution>>,
+    closing: tokio::sync::watch::Sender<bool>,
 }
 
 impl Engine {
@@ -119,14 +120,19 @@ impl Engine {
                 let _ = tx.send(Command::Recover { id });
             }
         }
-        Ok(Engine {
-            inner: Arc::new(Inner {
-                store,
-                flows,
-                commands: tx,
-                events,
-            }),
-        })
+        let (closing, _) = tokio::sync::watch::channel(false);
+        Ok(Engine { inner: Arc::new(Inner { store, flows, commands: tx, events, closing }) })
+    }
+
+    /// Tells long-lived streams to end: the daemon is stopping.
+    pub fn begin_shutdown(&self) {
+        self.inner.closing.send_replace(true);
+    }
+
+    /// Resolves once [`Engine::begin_shutdown`] was called.
+    pub async fn closing(&self) {
+        let mut rx = self.inner.closing.subscribe();
+        let _ = rx.wait_for(|c| *c).await;
     }
 
     pub fn store(&self) -> &Store {
