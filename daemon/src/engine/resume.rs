@@ -21,15 +21,37 @@ pub fn not_paused(exec: &Execution) -> EngineError {
     ))
 }
 
-/// Finds the pause a resume is for and types its inputs; changes nothing.
-/// Returns the task run's index and the typed `onResume` values.
+/// A resume request that passed every check.
+#[derive(Debug)]
+pub struct Decision {
+    /// Index of the paused task run.
+    pub idx: usize,
+    /// Typed `onResume` values.
+    pub values: Map<String, Value>,
+    /// Distinct approvals a HumanTask needs in all (1 for a plain Pause).
+    pub approvals_required: u32,
+}
+
+impl Decision {
+    /// Whether this decision completes the pause (the last approval of a quorum, or any plain resume).
+    pub fn completes(&self, exec: &Execution) -> bool {
+        let so_far = exec.task_runs[self.idx]
+            .pause
+            .as_ref()
+            .map(|p| p.approvals.len())
+            .unwrap_or(0) as u32;
+        so_far + 1 >= self.approvals_required
+    }
+}
+
+/// Finds the pause a resume is for, checks who may decide, and types its inputs; changes nothing.
 pub fn check(
     flow: &Flow,
     exec: &Execution,
     select: &PauseSelector,
     inputs: &BTreeMap<String, String>,
     actor: &Actor,
-) -> Result<(usize, Map<String, Value>)> {
+) -> Result<Decision> {
     if exec.state != State::Paused {
         return Err(not_paused(exec));
     }
@@ -47,12 +69,36 @@ pub fn check(
             run.task_id
         )));
     };
-    if pause.human.is_some() && !may_decide(exec, idx, actor) {
-        return Err(EngineError::PermissionDenied(ACCESS_DENIED.into()));
+    let mut approvals_required = 1;
+    if let Some(human) = &pause.human {
+        if !may_decide(exec, idx, actor) {
+            return Err(EngineError::PermissionDenied(ACCESS_DENIED.into()));
+        }
+        if !human.allow_self_approval && !actor.is_system() && actor.user.eq_ignore_ascii_case(&exec.started_by) {
+            return Err(EngineError::PermissionDenied(format!(
+                "{ACCESS_DENIED}: {} started it and task `{}` does not allow self-approval",
+                actor.user, run.task_id
+            )));
+        }
+        let approvals = run.pause.as_ref().map(|p| p.approvals.as_slice()).unwrap_or_default();
+        if approvals.iter().any(|a| a.by.eq_ignore_ascii_case(&actor.user)) {
+            return Err(EngineError::FailedPrecondition(format!(
+                "{} already approved task `{}` of execution '{}'; it needs {} distinct approvers ({} so far)",
+                actor.user,
+                run.task_id,
+                exec.id,
+                human.approvals,
+                approvals.len()
+            )));
+        }
+        approvals_required = human.approvals.max(1);
     }
-    let values =
-        crate::inputs::coerce(&pause.on_resume, inputs).map_err(EngineError::InvalidInput)?;
-    Ok((idx, values))
+    let values = crate::inputs::coerce(&pause.on_resume, inputs).map_err(EngineError::InvalidInput)?;
+    Ok(Decision {
+        idx,
+        values,
+        approvals_required,
+    })
 }
 
 /// Kestra's message for a resume by someone outside a HumanTask's assignment.
@@ -74,9 +120,7 @@ fn select_pause(exec: &Execution, select: &PauseSelector) -> Result<usize> {
     let by_run = select.task_run_id.as_deref().filter(|s| !s.is_empty());
     let by_task = select.task_id.as_deref().filter(|s| !s.is_empty());
     let found = exec.task_runs.iter().position(|r| {
-        r.state == State::Paused
-            && by_run.is_none_or(|id| r.id == id)
-            && by_task.is_none_or(|t| r.task_id == t)
+        r.state == State::Paused && by_run.is_none_or(|id| r.id == id) && by_task.is_none_or(|t| r.task_id == t)
     });
     if let Some(idx) = found {
         return Ok(idx);
@@ -136,11 +180,7 @@ pub fn end_pause(
 }
 
 /// What an elapsed timer does to a pause: (task run state, outputs, log message).
-pub fn on_timer(
-    pause: &PauseTask,
-    kind: &str,
-    now: i64,
-) -> (State, Map<String, Value>, Option<String>) {
+pub fn on_timer(pause: &PauseTask, kind: &str, now: i64) -> (State, Map<String, Value>, Option<String>) {
     if kind == timer_kind::TIMEOUT {
         return (
             State::Failed,
@@ -154,14 +194,10 @@ pub fn on_timer(
             Ok(values) => (
                 State::Success,
                 resumed_outputs(values, TIMER_ACTOR, now, State::Success),
-                Some(
-                    "pauseDuration elapsed: resuming with the onResume defaults (behavior RESUME)"
-                        .into(),
-                ),
+                Some("pauseDuration elapsed: resuming with the onResume defaults (behavior RESUME)".into()),
             ),
             Err(errors) => {
-                let names: Vec<String> =
-                    errors.iter().map(|e| format!("`{}`", e.input_id)).collect();
+                let names: Vec<String> = errors.iter().map(|e| format!("`{}`", e.input_id)).collect();
                 (
                     State::Failed,
                     Map::new(),

@@ -12,7 +12,7 @@ use tokio::sync::{broadcast, oneshot};
 use super::Actor;
 use super::advance::{self, Effects, Job, StepEnv, Stepper, timer_kind};
 use super::error::{EngineError, Result};
-use super::execution::Execution;
+use super::execution::{Approval, Execution};
 use super::flows::FlowRegistry;
 use super::ids::now_ms;
 use super::state::State;
@@ -110,26 +110,23 @@ impl WriterLoop {
                 }
             }
             let mut batch = Batch::default();
-            let outcome = self
-                .store
-                .write(|w| -> std::result::Result<(), StoreError> {
-                    let mut budget = MAX_BATCH * 8;
-                    while let Some(cmd) = cmds.pop_front() {
-                        self.apply(w, cmd, &mut batch, &mut cmds)?;
-                        budget = budget.saturating_sub(1);
-                        if budget == 0 {
-                            break;
-                        }
+            let outcome = self.store.write(|w| -> std::result::Result<(), StoreError> {
+                let mut budget = MAX_BATCH * 8;
+                while let Some(cmd) = cmds.pop_front() {
+                    self.apply(w, cmd, &mut batch, &mut cmds)?;
+                    budget = budget.saturating_sub(1);
+                    if budget == 0 {
+                        break;
                     }
-                    Ok(())
-                });
+                }
+                Ok(())
+            });
             match outcome {
                 Ok(()) => self.deliver(batch),
                 Err(e) => {
                     tracing::error!(error = %e, "write transaction failed; the batch was not applied");
                     for (reply, _) in batch.replies {
-                        let _ =
-                            reply.send(Err(EngineError::Store(StoreError::Storage(e.to_string()))));
+                        let _ = reply.send(Err(EngineError::Store(StoreError::Storage(e.to_string()))));
                     }
                 }
             }
@@ -140,14 +137,12 @@ impl WriterLoop {
                     "batch budget exhausted; continuing in the next transaction"
                 );
                 let mut batch = Batch::default();
-                let res = self
-                    .store
-                    .write(|w| -> std::result::Result<(), StoreError> {
-                        while let Some(cmd) = cmds.pop_front() {
-                            self.apply(w, cmd, &mut batch, &mut VecDeque::new())?;
-                        }
-                        Ok(())
-                    });
+                let res = self.store.write(|w| -> std::result::Result<(), StoreError> {
+                    while let Some(cmd) = cmds.pop_front() {
+                        self.apply(w, cmd, &mut batch, &mut VecDeque::new())?;
+                    }
+                    Ok(())
+                });
                 if res.is_ok() {
                     self.deliver(batch);
                 }
@@ -228,10 +223,7 @@ impl WriterLoop {
                 batch.timer_acks.push(done);
                 Ok(())
             }
-            Command::Recover { id } => self
-                .recover(w, &id, batch, follow)
-                .map(|_| ())
-                .or_else(ignore_domain),
+            Command::Recover { id } => self.recover(w, &id, batch, follow).map(|_| ()).or_else(ignore_domain),
             Command::Advance { id } => self
                 .advance_stored(w, &id, batch, follow)
                 .map(|_| ())
@@ -243,12 +235,7 @@ impl WriterLoop {
         }
     }
 
-    fn reply(
-        &self,
-        reply: Reply,
-        result: Result<Execution>,
-        batch: &mut Batch,
-    ) -> std::result::Result<(), StoreError> {
+    fn reply(&self, reply: Reply, result: Result<Execution>, batch: &mut Batch) -> std::result::Result<(), StoreError> {
         match result {
             Err(EngineError::Store(e)) => Err(e),
             other => {
@@ -259,10 +246,7 @@ impl WriterLoop {
     }
 
     fn flow_of(&self, exec: &Execution) -> Result<Arc<Flow>> {
-        Ok(self
-            .flows
-            .get(&exec.namespace, &exec.flow_id, exec.flow_revision)?
-            .1)
+        Ok(self.flows.get(&exec.namespace, &exec.flow_id, exec.flow_revision)?.1)
     }
 
     /// Runs the stepper on `exec` and stores the result with its effects.
@@ -275,12 +259,7 @@ impl WriterLoop {
         follow: &mut VecDeque<Command>,
     ) -> Result<Execution> {
         let mut fx = Effects::default();
-        let lookup = |ns: &str, id: &str| {
-            self.flows
-                .get(ns, id, 0)
-                .ok()
-                .map(|(h, f, _)| (h.revision, f))
-        };
+        let lookup = |ns: &str, id: &str| self.flows.get(ns, id, 0).ok().map(|(h, f, _)| (h.revision, f));
         let env = StepEnv {
             renderer: &self.renderer,
             services: self.services.as_ref(),
@@ -318,9 +297,7 @@ impl WriterLoop {
         }
         for child in fx.children {
             w.put_execution(&child)?;
-            follow.push_back(Command::Advance {
-                id: child.id.clone(),
-            });
+            follow.push_back(Command::Advance { id: child.id.clone() });
         }
         for child in fx.kill_children {
             follow.push_back(Command::Kill {
@@ -365,15 +342,58 @@ impl WriterLoop {
         select: &PauseSelector,
         inputs: &BTreeMap<String, String>,
         actor: &Actor,
-        _reason: &str,
+        reason: &str,
         batch: &mut Batch,
         follow: &mut VecDeque<Command>,
     ) -> Result<Execution> {
         let mut exec = self.load(w, id)?;
         let flow = self.flow_of(&exec)?;
         let now = now_ms();
-        let (idx, values) = super::resume::check(&flow, &exec, select, inputs, actor)?;
-        let outputs = advance::resumed_outputs(values, &actor.user, now, State::Success);
+        let decision = super::resume::check(&flow, &exec, select, inputs, actor)?;
+        let idx = decision.idx;
+        let approval = Approval {
+            by: actor.user.clone(),
+            on_ms: now,
+            values: decision.values.clone(),
+            reason: reason.to_string(),
+        };
+        if !decision.completes(&exec) {
+            // One approval of a quorum: recorded, the pause keeps waiting for the others.
+            let run = &mut exec.task_runs[idx];
+            let pause = run.pause.get_or_insert_with(Default::default);
+            pause.approvals.push(approval);
+            let message = format!(
+                "approval {} of {} by {}",
+                pause.approvals.len(),
+                decision.approvals_required,
+                actor.user
+            );
+            let (run_id, task_id) = (run.id.clone(), run.task_id.clone());
+            let line = super::execution::LogLine {
+                seq: exec.log_seq,
+                execution_id: exec.id.clone(),
+                task_run_id: run_id,
+                task_id,
+                level: "INFO".into(),
+                message,
+                time_ms: now,
+            };
+            exec.log_seq += 1;
+            exec.updated_ms = now;
+            w.append_log(&line)?;
+            self.store_with_effects(w, &exec, Effects::default(), batch, follow)?;
+            return Ok(exec);
+        }
+        let mut outputs = advance::resumed_outputs(decision.values, &actor.user, now, State::Success);
+        if decision.approvals_required > 1 {
+            let mut all = exec.task_runs[idx]
+                .pause
+                .as_ref()
+                .map(|p| p.approvals.clone())
+                .unwrap_or_default();
+            all.push(approval);
+            outputs.insert("approvals".into(), approvals_json(&all));
+        }
         let mut fx = Effects::default();
         super::resume::end_pause(&mut exec, idx, State::Success, outputs, now, &mut fx);
         exec.set_state(State::Running, now);
@@ -425,10 +445,7 @@ impl WriterLoop {
         }
         let flow = self.flow_of(&exec)?;
         let now = now_ms();
-        let (run_id, task_id) = (
-            exec.task_runs[idx].id.clone(),
-            exec.task_runs[idx].task_id.clone(),
-        );
+        let (run_id, task_id) = (exec.task_runs[idx].id.clone(), exec.task_runs[idx].task_id.clone());
         let mut lines = Vec::new();
         for (level, message) in &outcome.logs {
             lines.push((level.clone(), message.clone()));
@@ -552,9 +569,7 @@ impl WriterLoop {
                 task_run_id: exec.task_runs[idx].id.clone(),
                 task_id: exec.task_runs[idx].task_id.clone(),
                 level: "WARN".into(),
-                message: format!(
-                    "the daemon stopped while this task ran; running it again (attempt {attempt})"
-                ),
+                message: format!("the daemon stopped while this task ran; running it again (attempt {attempt})"),
                 time_ms: now,
             };
             exec.log_seq += 1;
@@ -599,11 +614,7 @@ impl WriterLoop {
             return Err(EngineError::NotFound("no parent".into()));
         };
         let mut parent = self.load(w, &parent_ref.execution_id)?;
-        let Some(idx) = parent
-            .task_runs
-            .iter()
-            .position(|r| r.id == parent_ref.task_run_id)
-        else {
+        let Some(idx) = parent.task_runs.iter().position(|r| r.id == parent_ref.task_run_id) else {
             return Ok(parent);
         };
         if parent.task_runs[idx].state != State::Running || parent.state.is_terminal() {
@@ -636,4 +647,20 @@ fn ignore_domain(e: EngineError) -> std::result::Result<(), StoreError> {
             Ok(())
         }
     }
+}
+
+/// Every approval of a quorum, as the pause's `approvals` output.
+fn approvals_json(all: &[Approval]) -> Value {
+    Value::Array(
+        all.iter()
+            .map(|a| {
+                serde_json::json!({
+                    "by": a.by,
+                    "on": super::context::iso_ms(a.on_ms),
+                    "values": a.values,
+                    "reason": a.reason,
+                })
+            })
+            .collect(),
+    )
 }
