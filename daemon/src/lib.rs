@@ -12,3 +12,4 @@ pub mod inputs;
 pub mod server;
 pub mod store;
 pub mod tasks;
+pub mod triggers;

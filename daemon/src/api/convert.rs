@@ -197,6 +197,7 @@ pub fn execution(exec: &Execution, flow: Option<&Flow>) -> pb::Execution {
             .map(|p| p.execution_id.clone())
             .unwrap_or_default(),
         updated_ms: exec.updated_ms,
+        trigger_json: exec.trigger.as_ref().map(json_text).unwrap_or_default(),
     }
 }
 

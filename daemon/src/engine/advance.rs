@@ -204,12 +204,7 @@ impl<'a> Stepper<'a> {
         self.exec.outputs = out;
     }
 
-    fn run_list(
-        &mut self,
-        tasks: &'a [Task],
-        parent: Option<&str>,
-        iteration: Option<u32>,
-    ) -> ListStatus {
+    fn run_list(&mut self, tasks: &'a [Task], parent: Option<&str>, iteration: Option<u32>) -> ListStatus {
         let mut worst = State::Success;
         for task in tasks.iter().filter(|t| !t.common.disabled) {
             let idx = match self.find(task, parent, iteration) {
@@ -236,13 +231,7 @@ impl<'a> Stepper<'a> {
         ListStatus::Done(worst)
     }
 
-    fn run_parallel(
-        &mut self,
-        tasks: &'a [Task],
-        parent: &str,
-        iteration: Option<u32>,
-        limit: u32,
-    ) -> ListStatus {
+    fn run_parallel(&mut self, tasks: &'a [Task], parent: &str, iteration: Option<u32>, limit: u32) -> ListStatus {
         let active: Vec<&Task> = tasks.iter().filter(|t| !t.common.disabled).collect();
         let mut worst = State::Success;
         let mut pending = false;
@@ -254,10 +243,7 @@ impl<'a> Stepper<'a> {
                         .exec
                         .task_runs
                         .iter()
-                        .filter(|r| {
-                            r.parent_task_run_id.as_deref() == Some(parent)
-                                && !r.state.is_terminal()
-                        })
+                        .filter(|r| r.parent_task_run_id.as_deref() == Some(parent) && !r.state.is_terminal())
                         .count();
                     if limit > 0 && running >= limit as usize {
                         pending = true;
@@ -282,20 +268,14 @@ impl<'a> Stepper<'a> {
     }
 
     fn find(&self, task: &Task, parent: Option<&str>, iteration: Option<u32>) -> Option<usize> {
-        self.exec.task_runs.iter().position(|r| {
-            r.task_id == task.id
-                && r.parent_task_run_id.as_deref() == parent
-                && r.iteration == iteration
-        })
+        self.exec
+            .task_runs
+            .iter()
+            .position(|r| r.task_id == task.id && r.parent_task_run_id.as_deref() == parent && r.iteration == iteration)
     }
 
     /// Creates the task run and does what starting it means for its type.
-    fn start_task(
-        &mut self,
-        task: &'a Task,
-        parent: Option<&str>,
-        iteration: Option<u32>,
-    ) -> usize {
+    fn start_task(&mut self, task: &'a Task, parent: Option<&str>, iteration: Option<u32>) -> usize {
         let now = self.now;
         let value = iteration.and_then(|i| {
             parent
@@ -391,10 +371,7 @@ impl<'a> Stepper<'a> {
             }
             TaskKind::Pause(p) => self.start_pause(idx, task, p),
             TaskKind::If(t) => match self.render_for(idx, task, &t.condition) {
-                Ok(s) => {
-                    self.exec.task_runs[idx].branch =
-                        Some(if truthy(&s) { "then" } else { "else" }.to_string())
-                }
+                Ok(s) => self.exec.task_runs[idx].branch = Some(if truthy(&s) { "then" } else { "else" }.to_string()),
                 Err(e) => return self.fail(idx, &format!("cannot render `condition`: {e}")),
             },
             TaskKind::Switch(t) => match self.render_for(idx, task, &t.value) {
@@ -466,26 +443,13 @@ impl<'a> Stepper<'a> {
             _ => return,
         };
         if let ListStatus::Done(state) = status {
-            let state = if state.is_failure() {
-                State::Failed
-            } else {
-                state
-            };
+            let state = if state.is_failure() { State::Failed } else { state };
             self.complete(idx, state, Map::new());
         }
     }
 
-    fn run_for_each(
-        &mut self,
-        idx: usize,
-        t: &'a crate::flow::ForEachTask,
-        run_id: &str,
-    ) -> ListStatus {
-        let count = self.exec.task_runs[idx]
-            .items
-            .as_ref()
-            .map(Vec::len)
-            .unwrap_or(0);
+    fn run_for_each(&mut self, idx: usize, t: &'a crate::flow::ForEachTask, run_id: &str) -> ListStatus {
+        let count = self.exec.task_runs[idx].items.as_ref().map(Vec::len).unwrap_or(0);
         let limit = if t.concurrency_limit == 0 {
             usize::MAX
         } else {
@@ -495,10 +459,11 @@ impl<'a> Stepper<'a> {
         let mut active = 0usize;
         let mut pending = false;
         for i in 0..count as u32 {
-            let started =
-                self.exec.task_runs.iter().any(|r| {
-                    r.parent_task_run_id.as_deref() == Some(run_id) && r.iteration == Some(i)
-                });
+            let started = self
+                .exec
+                .task_runs
+                .iter()
+                .any(|r| r.parent_task_run_id.as_deref() == Some(run_id) && r.iteration == Some(i));
             if !started && active >= limit {
                 pending = true;
                 break;
@@ -600,10 +565,7 @@ impl<'a> Stepper<'a> {
 
     fn start_subflow(&mut self, idx: usize, task: &Task, t: &crate::flow::SubflowTask) {
         let Some((revision, child_flow)) = (self.env.flow_lookup)(&t.namespace, &t.flow_id) else {
-            self.fail(
-                idx,
-                &format!("subflow `{}.{}` does not exist", t.namespace, t.flow_id),
-            );
+            self.fail(idx, &format!("subflow `{}.{}` does not exist", t.namespace, t.flow_id));
             return;
         };
         let vars = self.vars_for(idx, task);
@@ -668,10 +630,7 @@ impl<'a> Stepper<'a> {
         self.log(
             idx,
             "INFO",
-            &format!(
-                "Started subflow {}.{} as execution {child_id}",
-                t.namespace, t.flow_id
-            ),
+            &format!("Started subflow {}.{} as execution {child_id}", t.namespace, t.flow_id),
         );
         self.fx.children.push(child);
         if !t.wait {
@@ -684,12 +643,7 @@ impl<'a> Stepper<'a> {
     // ------------------------------------------------------------ helpers
 
     fn vars_for(&self, idx: usize, task: &Task) -> Value {
-        context::vars(
-            self.flow,
-            self.exec,
-            Some(&self.exec.task_runs[idx]),
-            Some(task),
-        )
+        context::vars(self.flow, self.exec, Some(&self.exec.task_runs[idx]), Some(task))
     }
 
     fn render_for(&mut self, idx: usize, task: &Task, template: &str) -> Result<String, String> {
@@ -701,13 +655,7 @@ impl<'a> Stepper<'a> {
         let r = self
             .env
             .renderer
-            .render(
-                template,
-                vars,
-                self.env.services,
-                &self.exec.namespace,
-                &self.exec.id,
-            )
+            .render(template, vars, self.env.services, &self.exec.namespace, &self.exec.id)
             .map_err(|e| e.to_string())?;
         for s in r.secrets {
             if !s.is_empty() && !self.exec.secrets_seen.contains(&s) {
@@ -912,12 +860,7 @@ pub fn mask(text: &str, secrets: &[String]) -> String {
 }
 
 /// Outputs of a resumed pause, as Kestra shapes them.
-pub fn resumed_outputs(
-    values: Map<String, Value>,
-    by: &str,
-    now: i64,
-    to: State,
-) -> Map<String, Value> {
+pub fn resumed_outputs(values: Map<String, Value>, by: &str, now: i64, to: State) -> Map<String, Value> {
     let mut out = Map::new();
     out.insert("onResume".into(), Value::Object(values));
     out.insert(

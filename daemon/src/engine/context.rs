@@ -27,15 +27,9 @@ pub fn vars(flow: &Flow, exec: &Execution, run: Option<&TaskRun>, task: Option<&
     root.insert("outputs".into(), Value::Object(outputs(exec)));
     root.insert("labels".into(), nested_labels(&exec.labels));
     root.insert("vars".into(), Value::Object(flow.variables.clone()));
-    root.insert(
-        "trigger".into(),
-        exec.trigger.clone().unwrap_or(Value::Null),
-    );
+    root.insert("trigger".into(), exec.trigger.clone().unwrap_or(Value::Null));
     if let Some(task) = task {
-        root.insert(
-            "task".into(),
-            json!({"id": task.id, "type": task.type_name}),
-        );
+        root.insert("task".into(), json!({"id": task.id, "type": task.type_name}));
     }
     if let Some(run) = run {
         let value = item_value(exec, run);
@@ -115,9 +109,7 @@ pub fn nested_labels(labels: &BTreeMap<String, String>) -> Value {
         }
         let mut cur = &mut root;
         for part in &parts[..parts.len() - 1] {
-            let entry = cur
-                .entry(part.to_string())
-                .or_insert_with(|| Value::Object(Map::new()));
+            let entry = cur.entry(part.to_string()).or_insert_with(|| Value::Object(Map::new()));
             if !entry.is_object() {
                 *entry = Value::Object(Map::new());
             }

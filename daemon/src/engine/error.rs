@@ -26,19 +26,11 @@ pub enum EngineError {
 }
 
 fn format_inputs(errors: &[InputError]) -> String {
-    errors
-        .iter()
-        .map(|e| e.message.clone())
-        .collect::<Vec<_>>()
-        .join("; ")
+    errors.iter().map(|e| e.message.clone()).collect::<Vec<_>>().join("; ")
 }
 
 fn format_diags(diags: &[Diagnostic]) -> String {
-    diags
-        .iter()
-        .map(|d| d.to_string())
-        .collect::<Vec<_>>()
-        .join("\n")
+    diags.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n")
 }
 
 pub type Result<T, E = EngineError> = std::result::Result<T, E>;

@@ -136,17 +136,10 @@ impl Execution {
     }
 
     /// The run of `task_id` among the children of `parent` (and iteration), if started.
-    pub fn find_run(
-        &self,
-        task_id: &str,
-        parent: Option<&str>,
-        iteration: Option<u32>,
-    ) -> Option<&TaskRun> {
-        self.task_runs.iter().find(|r| {
-            r.task_id == task_id
-                && r.parent_task_run_id.as_deref() == parent
-                && r.iteration == iteration
-        })
+    pub fn find_run(&self, task_id: &str, parent: Option<&str>, iteration: Option<u32>) -> Option<&TaskRun> {
+        self.task_runs
+            .iter()
+            .find(|r| r.task_id == task_id && r.parent_task_run_id.as_deref() == parent && r.iteration == iteration)
     }
 
     pub fn paused_runs(&self) -> impl Iterator<Item = &TaskRun> {

@@ -11,6 +11,52 @@ use crate::store::{FlowHead, Store};
 pub struct FlowRegistry {
     store: Store,
     cache: Mutex<HashMap<(String, String, u32), Arc<Flow>>>,
+    /// Latest revisions of flows that have a Flow trigger; `None` until first needed or after a change.
+    trigger_flows: Mutex<Option<Arc<Vec<(u32, Arc<Flow>)>>>>,
+    timer_wake: Arc<tokio::sync::Notify>,
+}
+
+/// Timer kind of a Schedule trigger's next fire.
+pub const SCHEDULE_TIMER: &str = "schedule";
+
+/// The timer of a Schedule trigger: the flow in `execution_id`, the trigger in `task_run_id`.
+pub fn schedule_timer(namespace: &str, flow_id: &str, trigger_id: &str, due_ms: i64) -> crate::store::TimerKey {
+    crate::store::TimerKey {
+        due_ms,
+        execution_id: format!("{namespace}/{flow_id}"),
+        task_run_id: trigger_id.to_string(),
+        kind: SCHEDULE_TIMER.into(),
+    }
+}
+
+/// Replaces the registered Schedule triggers of a flow with those of `flow` (none when deleted or disabled).
+fn reschedule(w: &mut crate::store::Writer, namespace: &str, id: &str, flow: Option<&Flow>, now: i64) -> Result<bool> {
+    for (trigger, due) in w.take_schedules(namespace, id)? {
+        w.delete_timer(&schedule_timer(namespace, id, &trigger, due))?;
+    }
+    let mut added = false;
+    let Some(flow) = flow.filter(|f| !f.disabled) else {
+        return Ok(false);
+    };
+    for t in &flow.triggers {
+        let crate::flow::TriggerKind::Schedule(s) = &t.kind else {
+            continue;
+        };
+        if t.disabled {
+            continue;
+        }
+        match crate::triggers::schedule::next_fire(&s.cron, s.with_seconds, s.timezone.as_deref(), now) {
+            Ok(due) => {
+                w.put_schedule(namespace, id, &t.id, due)?;
+                w.put_timer(&schedule_timer(namespace, id, &t.id, due))?;
+                added = true;
+            }
+            Err(e) => {
+                tracing::warn!(flow = %format!("{namespace}.{id}"), trigger = %t.id, error = %e, "schedule not registered")
+            }
+        }
+    }
+    Ok(added)
 }
 
 /// Outcome of applying a flow source.
@@ -22,11 +68,44 @@ pub struct Applied {
 }
 
 impl FlowRegistry {
-    pub fn new(store: Store) -> Self {
+    pub fn new(store: Store, timer_wake: Arc<tokio::sync::Notify>) -> Self {
         FlowRegistry {
             store,
             cache: Mutex::new(HashMap::new()),
+            trigger_flows: Mutex::new(None),
+            timer_wake,
         }
+    }
+
+    fn triggers_changed(&self) {
+        if let Ok(mut t) = self.trigger_flows.lock() {
+            *t = None;
+        }
+        self.timer_wake.notify_one();
+    }
+
+    /// Latest revisions of every flow with a Flow trigger.
+    pub fn flows_with_flow_triggers(&self) -> Arc<Vec<(u32, Arc<Flow>)>> {
+        if let Some(cached) = self.trigger_flows.lock().ok().and_then(|t| t.clone()) {
+            return cached;
+        }
+        let mut out = Vec::new();
+        for head in self.list().unwrap_or_default() {
+            if let Ok((h, flow, _)) = self.get(&head.namespace, &head.id, 0) {
+                let has = flow
+                    .triggers
+                    .iter()
+                    .any(|t| matches!(t.kind, crate::flow::TriggerKind::Flow(_)));
+                if has && !flow.disabled {
+                    out.push((h.revision, flow));
+                }
+            }
+        }
+        let out = Arc::new(out);
+        if let Ok(mut t) = self.trigger_flows.lock() {
+            *t = Some(out.clone());
+        }
+        out
     }
 
     /// Validates and stores `source` as a new revision when it differs from the latest one.
@@ -36,8 +115,7 @@ impl FlowRegistry {
         let (head, changed) = self.store.write(|w| -> Result<(FlowHead, bool)> {
             let current = w.flow_head(&ns, &id)?;
             if let Some(cur) = &current {
-                if !cur.deleted && w.flow_source(&ns, &id, cur.revision)?.as_deref() == Some(source)
-                {
+                if !cur.deleted && w.flow_source(&ns, &id, cur.revision)?.as_deref() == Some(source) {
                     return Ok((cur.clone(), false));
                 }
             }
@@ -49,73 +127,46 @@ impl FlowRegistry {
                 updated_ms: now_ms(),
             };
             w.put_flow_revision(&head, source)?;
+            reschedule(w, &ns, &id, Some(&parsed), head.updated_ms)?;
             Ok((head, true))
         })?;
         let flow = Arc::new(parsed);
         self.remember(&head, flow.clone());
-        Ok(Applied {
-            head,
-            flow,
-            changed,
-        })
+        if changed {
+            self.triggers_changed();
+        }
+        Ok(Applied { head, flow, changed })
     }
 
     fn remember(&self, head: &FlowHead, flow: Arc<Flow>) {
         if let Ok(mut cache) = self.cache.lock() {
-            cache.insert(
-                (head.namespace.clone(), head.id.clone(), head.revision),
-                flow,
-            );
+            cache.insert((head.namespace.clone(), head.id.clone(), head.revision), flow);
         }
     }
 
     /// A revision of a flow (0 = latest), parsed.
-    pub fn get(
-        &self,
-        namespace: &str,
-        id: &str,
-        revision: u32,
-    ) -> Result<(FlowHead, Arc<Flow>, String)> {
+    pub fn get(&self, namespace: &str, id: &str, revision: u32) -> Result<(FlowHead, Arc<Flow>, String)> {
         let not_found = || EngineError::NotFound(format!("flow `{namespace}.{id}` not found"));
         let r = self.store.read()?;
         let head = r
             .flow_head(namespace, id)?
             .filter(|h| !h.deleted || revision != 0)
             .ok_or_else(not_found)?;
-        let rev = if revision == 0 {
-            head.revision
-        } else {
-            revision
-        };
-        let source = r.flow_source(namespace, id, rev)?.ok_or_else(|| {
-            EngineError::NotFound(format!("flow `{namespace}.{id}` has no revision {rev}"))
-        })?;
+        let rev = if revision == 0 { head.revision } else { revision };
+        let source = r
+            .flow_source(namespace, id, rev)?
+            .ok_or_else(|| EngineError::NotFound(format!("flow `{namespace}.{id}` has no revision {rev}")))?;
         let key = (namespace.to_string(), id.to_string(), rev);
         if let Some(f) = self.cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
-            return Ok((
-                FlowHead {
-                    revision: rev,
-                    ..head
-                },
-                f,
-                source,
-            ));
+            return Ok((FlowHead { revision: rev, ..head }, f, source));
         }
         // A stored revision was valid when applied; if a newer Tollgate rejects it, say so.
-        let parsed = flow::load(&source, &format!("{namespace}/{id}.yaml"))
-            .map_err(EngineError::InvalidFlow)?;
+        let parsed = flow::load(&source, &format!("{namespace}/{id}.yaml")).map_err(EngineError::InvalidFlow)?;
         let flow = Arc::new(parsed);
         if let Ok(mut cache) = self.cache.lock() {
             cache.insert(key, flow.clone());
         }
-        Ok((
-            FlowHead {
-                revision: rev,
-                ..head
-            },
-            flow,
-            source,
-        ))
+        Ok((FlowHead { revision: rev, ..head }, flow, source))
     }
 
     pub fn list(&self) -> Result<Vec<FlowHead>> {
@@ -124,17 +175,18 @@ impl FlowRegistry {
 
     /// Marks a flow deleted; its revisions stay for the executions that ran them.
     pub fn delete(&self, namespace: &str, id: &str) -> Result<()> {
-        self.store.write(|w| -> Result<()> {
+        self.store.write::<(), EngineError>(|w| -> Result<()> {
             let mut head = w
                 .flow_head(namespace, id)?
                 .filter(|h| !h.deleted)
-                .ok_or_else(|| {
-                    EngineError::NotFound(format!("flow `{namespace}.{id}` not found"))
-                })?;
+                .ok_or_else(|| EngineError::NotFound(format!("flow `{namespace}.{id}` not found")))?;
             head.deleted = true;
             head.updated_ms = now_ms();
             w.put_flow_head(&head)?;
+            reschedule(w, namespace, id, None, head.updated_ms)?;
             Ok(())
-        })
+        })?;
+        self.triggers_changed();
+        Ok(())
     }
 }

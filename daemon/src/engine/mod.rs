@@ -79,16 +79,12 @@ struct Inner {
 impl Engine {
     /// Starts the writer thread, the timer loop and the job runner, and picks up executions
     /// that were interrupted by the previous stop. Must be called inside a tokio runtime.
-    pub fn start(
-        store: Store,
-        services: Arc<dyn ExprServices>,
-        task_services: Arc<TaskServices>,
-    ) -> Result<Engine> {
-        let flows = Arc::new(flows::FlowRegistry::new(store.clone()));
+    pub fn start(store: Store, services: Arc<dyn ExprServices>, task_services: Arc<TaskServices>) -> Result<Engine> {
+        let timer_wake = Arc::new(tokio::sync::Notify::new());
+        let flows = Arc::new(flows::FlowRegistry::new(store.clone(), timer_wake.clone()));
         let (tx, rx) = std::sync::mpsc::channel();
         let (events, _) = broadcast::channel(8192);
         let (job_tx, job_rx) = tokio::sync::mpsc::unbounded_channel();
-        let timer_wake = Arc::new(tokio::sync::Notify::new());
         let writer = WriterLoop {
             store: store.clone(),
             flows: flows.clone(),
@@ -110,18 +106,21 @@ impl Engine {
         tokio::spawn(timers::run_timers(store.clone(), tx.clone(), timer_wake));
         // Only executions that were in flight are read here: start-up does not grow with history.
         let reader = store.read()?;
-        for state in [
-            State::Created,
-            State::Running,
-            State::Killing,
-            State::Restarted,
-        ] {
+        for state in [State::Created, State::Running, State::Killing, State::Restarted] {
             for id in reader.execution_ids_in_state(state)? {
                 let _ = tx.send(Command::Recover { id });
             }
         }
         let (closing, _) = tokio::sync::watch::channel(false);
-        Ok(Engine { inner: Arc::new(Inner { store, flows, commands: tx, events, closing }) })
+        Ok(Engine {
+            inner: Arc::new(Inner {
+                store,
+                flows,
+                commands: tx,
+                events,
+                closing,
+            }),
+        })
     }
 
     /// Tells long-lived streams to end: the daemon is stopping.
@@ -148,10 +147,7 @@ impl Engine {
         self.inner.events.subscribe()
     }
 
-    async fn blocking<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&Engine) -> Result<T> + Send + 'static,
-    ) -> Result<T> {
+    async fn blocking<T: Send + 'static>(&self, f: impl FnOnce(&Engine) -> Result<T> + Send + 'static) -> Result<T> {
         let me = self.clone();
         tokio::task::spawn_blocking(move || f(&me))
             .await
@@ -170,8 +166,7 @@ impl Engine {
     // ------------------------------------------------------------ flows
 
     pub async fn apply_flow(&self, source: String, file: String) -> Result<flows::Applied> {
-        self.blocking(move |e| e.inner.flows.apply(&source, &file))
-            .await
+        self.blocking(move |e| e.inner.flows.apply(&source, &file)).await
     }
 
     /// Every problem of a flow source, positioned; empty when valid.
@@ -191,16 +186,13 @@ impl Engine {
         actor: &Actor,
     ) -> Result<Execution> {
         let (ns, id) = (namespace.to_string(), flow_id.to_string());
-        let (head, flow, _) = self
-            .blocking(move |e| e.inner.flows.get(&ns, &id, 0))
-            .await?;
+        let (head, flow, _) = self.blocking(move |e| e.inner.flows.get(&ns, &id, 0)).await?;
         if flow.disabled {
             return Err(EngineError::FailedPrecondition(format!(
                 "flow `{namespace}.{flow_id}` is disabled"
             )));
         }
-        let typed =
-            crate::inputs::coerce(&flow.inputs, &inputs).map_err(EngineError::InvalidInput)?;
+        let typed = crate::inputs::coerce(&flow.inputs, &inputs).map_err(EngineError::InvalidInput)?;
         let exec = advance::new_execution(
             &flow,
             head.revision,
@@ -245,13 +237,8 @@ impl Engine {
         limit: usize,
         after: Option<String>,
     ) -> Result<(Vec<Execution>, Option<String>)> {
-        self.blocking(move |e| {
-            Ok(e.inner
-                .store
-                .read()?
-                .executions(&filter, limit, after.as_deref())?)
-        })
-        .await
+        self.blocking(move |e| Ok(e.inner.store.read()?.executions(&filter, limit, after.as_deref())?))
+            .await
     }
 
     pub async fn resume(
@@ -283,14 +270,8 @@ impl Engine {
         actor: &Actor,
     ) -> Result<()> {
         let exec = self.get_execution(id).await?;
-        let (ns, fid, rev) = (
-            exec.namespace.clone(),
-            exec.flow_id.clone(),
-            exec.flow_revision,
-        );
-        let (_, flow, _) = self
-            .blocking(move |e| e.inner.flows.get(&ns, &fid, rev))
-            .await?;
+        let (ns, fid, rev) = (exec.namespace.clone(), exec.flow_id.clone(), exec.flow_revision);
+        let (_, flow, _) = self.blocking(move |e| e.inner.flows.get(&ns, &fid, rev)).await?;
         resume::check(&flow, &exec, &select, &inputs, actor).map(|_| ())
     }
 
@@ -341,12 +322,7 @@ impl Engine {
         .await
     }
 
-    pub async fn bulk_kill(
-        &self,
-        ids: Vec<String>,
-        actor: &Actor,
-        reason: &str,
-    ) -> Vec<(String, Result<Execution>)> {
+    pub async fn bulk_kill(&self, ids: Vec<String>, actor: &Actor, reason: &str) -> Vec<(String, Result<Execution>)> {
         let mut waits = Vec::with_capacity(ids.len());
         for id in ids {
             let (reply, wait) = oneshot::channel();

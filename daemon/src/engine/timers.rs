@@ -12,11 +12,7 @@ use crate::store::Store;
 /// Longest sleep between checks, so a clock change cannot delay a timer for long.
 const MAX_SLEEP: Duration = Duration::from_secs(30);
 
-pub async fn run_timers(
-    store: Store,
-    commands: std::sync::mpsc::Sender<Command>,
-    wake: Arc<Notify>,
-) {
+pub async fn run_timers(store: Store, commands: std::sync::mpsc::Sender<Command>, wake: Arc<Notify>) {
     loop {
         let now = now_ms();
         let store2 = store.clone();
@@ -38,10 +34,7 @@ pub async fn run_timers(
         };
         if !due.is_empty() {
             let (done, wait) = oneshot::channel();
-            if commands
-                .send(Command::Timers { timers: due, done })
-                .is_err()
-            {
+            if commands.send(Command::Timers { timers: due, done }).is_err() {
                 return;
             }
             // Wait until the writer has applied (and deleted) them before looking again.

@@ -506,6 +506,9 @@ pub struct FlowCondition {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ScheduleTrigger {
     pub cron: String,
+    /// Kestra's `withSeconds`: the expression has a leading seconds field.
+    #[serde(default)]
+    pub with_seconds: bool,
     #[serde(default)]
     pub timezone: Option<String>,
     #[serde(default)]

@@ -381,7 +381,13 @@ impl<'f> Validator<'f> {
     fn trigger(&mut self, trigger: &'f Trigger, path: &Path) {
         match &trigger.kind {
             TriggerKind::Schedule(t) => {
-                if let Some(problem) = cron_problem(&t.cron) {
+                // `withSeconds: true` (Kestra) makes the expression six fields, seconds first.
+                let problem = if t.with_seconds {
+                    crate::triggers::schedule::parse(&t.cron, true).err()
+                } else {
+                    cron_problem(&t.cron)
+                };
+                if let Some(problem) = problem {
                     let message = format!(
                         "invalid cron expression `{}` on trigger `{}`: {problem}",
                         t.cron, trigger.id

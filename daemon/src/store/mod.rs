@@ -19,10 +19,7 @@ use tables::*;
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("cannot open the database {path}: {source}")]
-    Open {
-        path: PathBuf,
-        source: redb::DatabaseError,
-    },
+    Open { path: PathBuf, source: redb::DatabaseError },
     #[error("storage error: {0}")]
     Storage(String),
     #[error("corrupt record in table {table} at key {key}: {message}")]
@@ -104,9 +101,7 @@ pub struct ExecutionFilter {
 
 impl ExecutionFilter {
     fn matches_names(&self, namespace: &str, flow_id: &str) -> bool {
-        self.namespace
-            .as_deref()
-            .is_none_or(|p| namespace_within(namespace, p))
+        self.namespace.as_deref().is_none_or(|p| namespace_within(namespace, p))
             && self.flow_id.as_deref().is_none_or(|f| f == flow_id)
             && self
                 .visible
@@ -156,9 +151,8 @@ pub struct Store {
 impl Store {
     /// Opens (or creates) `dir/tollgate.redb` and every table.
     pub fn open(dir: &Path) -> Result<Store> {
-        std::fs::create_dir_all(dir).map_err(|e| {
-            StoreError::Storage(format!("cannot create data dir {}: {e}", dir.display()))
-        })?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StoreError::Storage(format!("cannot create data dir {}: {e}", dir.display())))?;
         let path = dir.join("tollgate.redb");
         let db = Database::create(&path).map_err(|source| StoreError::Open {
             path: path.clone(),
@@ -173,14 +167,12 @@ impl Store {
             tx.open_table(FLOWS)?;
             tx.open_table(FLOW_REVISIONS)?;
             tx.open_table(META)?;
+            tx.open_table(SCHEDULES)?;
             auth::create_tables(&tx)?;
             audit::create_tables(&tx)?;
         }
         tx.commit()?;
-        Ok(Store {
-            db: Arc::new(db),
-            path,
-        })
+        Ok(Store { db: Arc::new(db), path })
     }
 
     pub fn path(&self) -> &Path {
@@ -293,13 +285,7 @@ impl Reader {
         let mut ids = Vec::new();
         for item in index.range::<&str>(lo.as_str()..hi.as_str())? {
             let (k, _) = item?;
-            ids.push(
-                k.value()
-                    .rsplit('\0')
-                    .next()
-                    .unwrap_or_default()
-                    .to_string(),
-            );
+            ids.push(k.value().rsplit('\0').next().unwrap_or_default().to_string());
         }
         Ok(ids)
     }
@@ -469,6 +455,38 @@ impl Writer {
         let key = format!("{}\0{}", head.namespace, head.id);
         t.insert(key.as_str(), encode(head).as_slice())?;
         Ok(())
+    }
+
+    /// Next fire time of a Schedule trigger, if it is registered.
+    pub fn schedule_due(&self, namespace: &str, flow_id: &str, trigger_id: &str) -> Result<Option<i64>> {
+        let t = self.tx.open_table(SCHEDULES)?;
+        let key = format!("{namespace}\0{flow_id}\0{trigger_id}");
+        Ok(t.get(key.as_str())?.map(|v| v.value()))
+    }
+
+    pub fn put_schedule(&mut self, namespace: &str, flow_id: &str, trigger_id: &str, due_ms: i64) -> Result<()> {
+        let mut t = self.tx.open_table(SCHEDULES)?;
+        let key = format!("{namespace}\0{flow_id}\0{trigger_id}");
+        t.insert(key.as_str(), due_ms)?;
+        Ok(())
+    }
+
+    /// Removes every Schedule trigger of a flow; returns (trigger id, due) of each.
+    pub fn take_schedules(&mut self, namespace: &str, flow_id: &str) -> Result<Vec<(String, i64)>> {
+        let mut t = self.tx.open_table(SCHEDULES)?;
+        let lo = format!("{namespace}\0{flow_id}\0");
+        let hi = format!("{namespace}\0{flow_id}\x01");
+        let mut found = Vec::new();
+        for item in t.range::<&str>(lo.as_str()..hi.as_str())? {
+            let (k, v) = item?;
+            found.push((k.value().to_string(), v.value()));
+        }
+        let mut out = Vec::new();
+        for (key, due) in found {
+            t.remove(key.as_str())?;
+            out.push((key.rsplit('\0').next().unwrap_or_default().to_string(), due));
+        }
+        Ok(out)
     }
 
     pub fn put_meta(&mut self, key: &str, value: &[u8]) -> Result<()> {

@@ -33,6 +33,7 @@ pub fn execution_json(e: &pb::Execution) -> Value {
         "inputs": parse_json(&e.inputs_json),
         "outputs": parse_json(&e.outputs_json),
         "startedBy": e.started_by,
+        "trigger": if e.trigger_json.is_empty() { Value::Null } else { parse_json(&e.trigger_json) },
         "startDate": iso(e.created_ms),
         "endDate": if e.ended_ms > 0 { Value::String(iso(e.ended_ms)) } else { Value::Null },
         "parentExecutionId": if e.parent_execution_id.is_empty() { Value::Null } else { Value::String(e.parent_execution_id.clone()) },
