@@ -490,7 +490,7 @@ impl<'a> Stepper<'a> {
         }
     }
 
-    fn start_pause(&mut self, idx: usize, task: &Task, p: &crate::flow::PauseTask) {
+    fn start_pause(&mut self, idx: usize, task: &'a Task, p: &'a crate::flow::PauseTask) {
         let now = self.now;
         let duration = match &p.pause_duration {
             Some(d) => match self
@@ -549,9 +549,43 @@ impl<'a> Stepper<'a> {
         if let Some(h) = &p.human {
             pause.users = h.assignment.users.clone();
             pause.groups = h.assignment.groups.clone();
+            if let Some(first) = h.escalation.first() {
+                match parse_iso8601(&first.after) {
+                    Ok(after) => {
+                        let due = now + after.as_millis() as i64;
+                        pause.next_escalation_ms = Some(due);
+                        self.fx.timers_add.push(TimerKey {
+                            due_ms: due,
+                            execution_id: exec_id.clone(),
+                            task_run_id: run_id.clone(),
+                            kind: timer_kind::ESCALATE.into(),
+                        });
+                    }
+                    Err(e) => self.log(idx, "WARN", &format!("escalation not scheduled: invalid `after`: {e}")),
+                }
+            }
+        }
+        if let Some(r) = &p.reminders {
+            match parse_iso8601(&r.every) {
+                Ok(every) if r.max_count != Some(0) => {
+                    let due = now + every.as_millis() as i64;
+                    pause.next_reminder_ms = Some(due);
+                    self.fx.timers_add.push(TimerKey {
+                        due_ms: due,
+                        execution_id: exec_id.clone(),
+                        task_run_id: run_id.clone(),
+                        kind: timer_kind::REMINDER.into(),
+                    });
+                }
+                Ok(_) => {}
+                Err(e) => self.log(idx, "WARN", &format!("reminders not scheduled: invalid `every`: {e}")),
+            }
         }
         self.exec.task_runs[idx].pause = Some(pause);
         self.exec.task_runs[idx].set_state(State::Paused, now);
+        if !p.on_pause.is_empty() {
+            self.run_side_tasks(idx, task, &p.on_pause, "onPause", Map::new());
+        }
         let message = match duration {
             Some(d) => format!(
                 "Paused for {} (behavior {} on expiry)",
@@ -637,6 +671,105 @@ impl<'a> Stepper<'a> {
             let mut out = Map::new();
             out.insert("executionId".into(), Value::String(child_id));
             self.complete(idx, State::Success, out);
+        }
+    }
+
+    /// Runs notification-style tasks attached to a waiting gate (onPause, reminders, escalation).
+    /// Each gets its own task run under the gate's; its failure is logged and never touches the gate.
+    /// Templates see the gate as `task`, its `assignees`, plus `extras` (e.g. `reminder`, `waitingFor`).
+    pub fn run_side_tasks(
+        &mut self,
+        gate_idx: usize,
+        gate: &Task,
+        tasks: &'a [Task],
+        purpose: &str,
+        extras: Map<String, Value>,
+    ) {
+        let now = self.now;
+        let gate_run_id = self.exec.task_runs[gate_idx].id.clone();
+        let (users, groups) = self.exec.task_runs[gate_idx]
+            .pause
+            .as_ref()
+            .map(|p| (p.users.clone(), p.groups.clone()))
+            .unwrap_or_default();
+        for task in tasks.iter().filter(|t| !t.common.disabled) {
+            let mut run = TaskRun {
+                id: ids::new_id(),
+                task_id: task.id.clone(),
+                task_type: task.type_name.clone(),
+                parent_task_run_id: Some(gate_run_id.clone()),
+                value: Some(purpose.to_string()),
+                iteration: None,
+                state: State::Created,
+                history: vec![super::execution::StateChange {
+                    state: State::Created,
+                    at_ms: now,
+                }],
+                outputs: Map::new(),
+                attempt: 1,
+                started_ms: now,
+                ended_ms: None,
+                branch: None,
+                items: None,
+                pause: None,
+                child_execution_id: None,
+            };
+            run.set_state(State::Running, now);
+            self.exec.task_runs.push(run);
+            let idx = self.exec.task_runs.len() - 1;
+            let mut vars = context::vars(self.flow, self.exec, Some(&self.exec.task_runs[idx]), Some(gate));
+            if let Value::Object(m) = &mut vars {
+                m.insert("assignees".into(), json!({"users": users, "groups": groups}));
+                m.insert("gate".into(), json!({"id": gate.id, "taskRunId": gate_run_id}));
+                for (k, v) in &extras {
+                    m.insert(k.clone(), v.clone());
+                }
+            }
+            match &task.kind {
+                TaskKind::Log(t) => {
+                    let level = t.level.unwrap_or(LogLevel::Info).as_str();
+                    let mut failed = None;
+                    for message in t.message.items() {
+                        match self.render_str(message, &vars) {
+                            Ok(text) => self.log(idx, level, &text),
+                            Err(e) => {
+                                failed = Some(format!("{purpose} task `{}`: cannot render `message`: {e}", task.id));
+                                break;
+                            }
+                        }
+                    }
+                    match failed {
+                        Some(msg) => {
+                            self.log(idx, "ERROR", &msg);
+                            self.complete(idx, State::Failed, Map::new());
+                        }
+                        None => self.complete(idx, State::Success, Map::new()),
+                    }
+                }
+                TaskKind::HttpRequest(_)
+                | TaskKind::SlackWebhook(_)
+                | TaskKind::TeamsWebhook(_)
+                | TaskKind::MailSend(_)
+                | TaskKind::KvSet(_)
+                | TaskKind::KvGet(_) => {
+                    self.fx.jobs.push(Job {
+                        execution_id: self.exec.id.clone(),
+                        namespace: self.exec.namespace.clone(),
+                        task_run_id: self.exec.task_runs[idx].id.clone(),
+                        task: task.clone(),
+                        vars,
+                        attempt: 1,
+                    });
+                }
+                _ => {
+                    let msg = format!(
+                        "{purpose} task `{}`: only Log and notification tasks can run while a gate waits",
+                        task.id
+                    );
+                    self.log(idx, "ERROR", &msg);
+                    self.complete(idx, State::Failed, Map::new());
+                }
+            }
         }
     }
 

@@ -11,6 +11,14 @@ pub use model::*;
 
 use std::fmt;
 
+/// Shortest `reminders.every` a flow may ask for: `TOLLGATE_MIN_REMINDER_INTERVAL` (ISO-8601), default PT1M.
+pub fn min_reminder_interval() -> std::time::Duration {
+    std::env::var("TOLLGATE_MIN_REMINDER_INTERVAL")
+        .ok()
+        .and_then(|v| duration::parse_iso8601(&v).ok())
+        .unwrap_or(std::time::Duration::from_secs(60))
+}
+
 /// A flow problem positioned in its source file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Diagnostic {
@@ -42,7 +50,12 @@ pub fn load(source: &str, file: &str) -> Result<Flow, Vec<Diagnostic>> {
         .into_iter()
         .map(|i| {
             let (line, column) = i.position.unwrap_or_else(|| positions::locate(source, &i.path));
-            Diagnostic { file: file.to_string(), line, column, message: i.message }
+            Diagnostic {
+                file: file.to_string(),
+                line,
+                column,
+                message: i.message,
+            }
         })
         .collect();
     diags.sort_by_key(|d| (d.line, d.column));

@@ -45,9 +45,10 @@ pub fn parse_partial(source: &str) -> Parsed {
                 .location()
                 .map(|l| (l.line() as u32, l.column() as u32))
                 .unwrap_or((1, 1));
+            let (line, column) = super::positions::within_source(source, line, column);
             let issue = Issue::at(
-                line.max(1),
-                column.max(1),
+                line,
+                column,
                 format!("invalid YAML: {}", strip_location(&e.to_string())),
             );
             return Parsed {
@@ -680,9 +681,18 @@ impl Parser {
                 let path = f.at("reminders");
                 let r: Option<Reminders> = self.typed(v, &path);
                 r.map(|r| {
-                    let every_ok = super::duration::parse_iso8601(&r.every);
-                    if let Err(e) = every_ok {
-                        self.issue(path.key("every"), format!("invalid duration for `every`: {e}"));
+                    match super::duration::parse_iso8601(&r.every) {
+                        Err(e) => self.issue(path.key("every"), format!("invalid duration for `every`: {e}")),
+                        // A typo such as PT1S must not spam a channel every second.
+                        Ok(every) if every < super::min_reminder_interval() => self.issue(
+                            path.key("every"),
+                            format!(
+                                "reminders `every: {}` is shorter than the minimum of {} (set TOLLGATE_MIN_REMINDER_INTERVAL to change it)",
+                                r.every,
+                                super::duration::format_iso8601(super::min_reminder_interval())
+                            ),
+                        ),
+                        Ok(_) => {}
                     }
                     let tasks = self.tasks(&Yaml::Sequence(r.tasks.clone()), &path.key("tasks"));
                     ReminderSpec {
