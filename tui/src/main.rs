@@ -47,6 +47,7 @@ async fn dispatch(cli: &Cli) -> anyhow::Result<()> {
                 Command::Logs(a) => cli::executions::logs(cli, &mut c, a).await,
                 Command::Flow(a) => cli::flows::run(cli, &mut c, a).await,
                 Command::Whoami => cli::whoami(cli, &mut c).await,
+                Command::Inbox(a) => cli::inbox::run(cli, &mut c, a).await,
                 Command::Audit(a) => cli::audit::run(cli, &mut c, a).await,
                 Command::Demo(_) | Command::Login(_) | Command::Logout => Ok(()),
             }

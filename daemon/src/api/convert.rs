@@ -170,6 +170,8 @@ pub fn execution(exec: &Execution, flow: Option<&Flow>) -> pb::Execution {
                 approved_by: state.approvals.iter().map(|a| a.by.clone()).collect(),
                 behavior: p.behavior.as_str().to_string(),
                 form_key: form_key(&p.on_resume),
+                escalated_to: state.escalated_to.clone(),
+                reminders_sent: state.reminder_count,
             });
         }
     }

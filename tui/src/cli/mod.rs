@@ -5,6 +5,7 @@ pub mod credentials;
 pub mod demo;
 pub mod executions;
 pub mod flows;
+pub mod inbox;
 pub mod login;
 pub mod output;
 
@@ -47,6 +48,8 @@ pub enum Command {
     Logs(executions::LogsArgs),
     /// Manage flows.
     Flow(flows::FlowArgs),
+    /// The paused executions you may decide, oldest first.
+    Inbox(inbox::InboxArgs),
     /// Log in to a daemon: check a token and store it in the OS keyring.
     Login(login::LoginArgs),
     /// Forget the stored token of the server.
