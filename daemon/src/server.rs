@@ -6,16 +6,18 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
-use crate::api::{
-    ApiState, executions::ExecutionsService, flows::FlowsService, whoami::WhoamiService,
-};
+use crate::api::kv::{KvService, SecretsService};
+use crate::api::{ApiState, executions::ExecutionsService, flows::FlowsService, whoami::WhoamiService};
 use crate::auth::Auth;
 use crate::engine::Engine;
-use crate::expr::{ExprServices, NoServices};
+use crate::expr::ExprServices;
+use crate::secrets::SecretBox;
+use crate::services::DaemonServices;
 use crate::store::Store;
 use crate::tasks::TaskServices;
 use tollgate_proto::v1::{
-    auth_server::AuthServer, executions_server::ExecutionsServer, flows_server::FlowsServer,
+    auth_server::AuthServer, executions_server::ExecutionsServer, flows_server::FlowsServer, kv_server::KvServer,
+    secrets_server::SecretsServer,
 };
 
 /// How long a graceful stop waits for in-flight calls.
@@ -39,12 +41,11 @@ pub enum ServeError {
     #[error(transparent)]
     Engine(#[from] crate::engine::EngineError),
     #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
+    Bind { addr: SocketAddr, source: std::io::Error },
     #[error("server error: {0}")]
     Serve(std::io::Error),
+    #[error(transparent)]
+    Secrets(#[from] crate::secrets::SecretError),
     #[error("cannot build gRPC reflection: {0}")]
     Reflection(String),
 }
@@ -77,7 +78,17 @@ impl Running {
 /// Opens the store, starts the engine, loads `flows_dir`, binds and serves in the background.
 pub async fn start(config: ServeConfig) -> Result<Running, ServeError> {
     let store = Store::open(&config.data_dir)?;
-    let expr: Arc<dyn ExprServices> = Arc::new(NoServices);
+    let secrets = Arc::new(SecretBox::open(&config.data_dir)?);
+    let external_url = config
+        .external_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", config.listen));
+    let expr: Arc<dyn ExprServices> = Arc::new(DaemonServices::new(
+        store.clone(),
+        secrets.clone(),
+        external_url,
+        config.tenant.clone(),
+    ));
     let task_services = Arc::new(TaskServices::new(expr.clone()));
     let engine = Engine::start(store, expr, task_services)?;
     if let Some(dir) = &config.flows_dir {
@@ -95,9 +106,7 @@ pub async fn start(config: ServeConfig) -> Result<Running, ServeError> {
     };
 
     let (health, health_service) = tonic_health::server::health_reporter();
-    health
-        .set_serving::<ExecutionsServer<ExecutionsService>>()
-        .await;
+    health.set_serving::<ExecutionsServer<ExecutionsService>>().await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(tollgate_proto::FILE_DESCRIPTOR_SET)
         .build_v1()
@@ -105,6 +114,11 @@ pub async fn start(config: ServeConfig) -> Result<Running, ServeError> {
     let grpc = tonic::service::Routes::new(ExecutionsServer::new(ExecutionsService(state.clone())))
         .add_service(FlowsServer::new(FlowsService(state.clone())))
         .add_service(AuthServer::new(WhoamiService(state.clone())))
+        .add_service(KvServer::new(KvService(state.clone())))
+        .add_service(SecretsServer::new(SecretsService {
+            state: state.clone(),
+            secrets,
+        }))
         .add_service(health_service)
         .add_service(reflection)
         .into_axum_router();

@@ -3,9 +3,9 @@
 use std::str::FromStr;
 
 use tollgate_proto::v1::{
-    audit_client::AuditClient, auth_client::AuthClient, executions_client::ExecutionsClient,
-    flows_client::FlowsClient,
+    audit_client::AuditClient, auth_client::AuthClient, executions_client::ExecutionsClient, flows_client::FlowsClient,
 };
+use tollgate_proto::v1::{kv_client::KvClient, secrets_client::SecretsClient};
 use tonic::metadata::MetadataValue;
 use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
@@ -36,6 +36,8 @@ pub struct Clients {
     pub flows: FlowsClient<Authed>,
     pub audit: AuditClient<Authed>,
     pub auth: AuthClient<Authed>,
+    pub kv: KvClient<Authed>,
+    pub secrets: SecretsClient<Authed>,
     pub server: String,
 }
 
@@ -60,10 +62,7 @@ impl Connection {
     fn endpoint(&self) -> Result<Endpoint, ConnectError> {
         Endpoint::from_str(&self.server)
             .map_err(|e| ConnectError::BadAddress(self.server.clone(), e.to_string()))
-            .map(|e| {
-                e.connect_timeout(std::time::Duration::from_secs(5))
-                    .tcp_nodelay(true)
-            })
+            .map(|e| e.connect_timeout(std::time::Duration::from_secs(5)).tcp_nodelay(true))
     }
 
     fn interceptor(&self) -> Result<BearerToken, ConnectError> {
@@ -99,7 +98,9 @@ impl Connection {
                 .max_decoding_message_size(64 * 1024 * 1024),
             flows: FlowsClient::with_interceptor(channel.clone(), i.clone()),
             audit: AuditClient::with_interceptor(channel.clone(), i.clone()),
-            auth: AuthClient::with_interceptor(channel, i),
+            auth: AuthClient::with_interceptor(channel.clone(), i.clone()),
+            kv: KvClient::with_interceptor(channel.clone(), i.clone()),
+            secrets: SecretsClient::with_interceptor(channel, i),
             server: self.server.clone(),
         })
     }

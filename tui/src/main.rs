@@ -48,6 +48,8 @@ async fn dispatch(cli: &Cli) -> anyhow::Result<()> {
                 Command::Flow(a) => cli::flows::run(cli, &mut c, a).await,
                 Command::Whoami => cli::whoami(cli, &mut c).await,
                 Command::Inbox(a) => cli::inbox::run(cli, &mut c, a).await,
+                Command::Kv(a) => cli::kv::kv(cli, &mut c, a).await,
+                Command::Secret(a) => cli::kv::secret(cli, &mut c, a).await,
                 Command::Audit(a) => cli::audit::run(cli, &mut c, a).await,
                 Command::Demo(_) | Command::Login(_) | Command::Logout => Ok(()),
             }

@@ -4,7 +4,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use tollgate_proto::v1 as pb;
 
-use crate::engine::advance::mask;
+use crate::engine::advance::mask_value;
 use crate::engine::{Execution, LogLine, TaskRun};
 use crate::flow::{Flow, TaskKind};
 use crate::inputs::{InputDef, InputType};
@@ -20,11 +20,7 @@ pub fn input_spec(d: &InputDef) -> pb::InputSpec {
     pb::InputSpec {
         id: d.id.clone(),
         r#type: d.input_type.as_str().to_string(),
-        display_name: d
-            .display_name
-            .clone()
-            .or_else(|| d.name.clone())
-            .unwrap_or_default(),
+        display_name: d.display_name.clone().or_else(|| d.name.clone()).unwrap_or_default(),
         description: d.description.clone().unwrap_or_default(),
         required: d.required,
         default_json: d.defaults.as_ref().map(|v| {
@@ -41,15 +37,8 @@ pub fn input_spec(d: &InputDef) -> pb::InputSpec {
         max: bound(&d.max),
         after: d.after.clone().unwrap_or_default(),
         before: d.before.clone().unwrap_or_default(),
-        item_type: d
-            .item_type
-            .map(|t| t.as_str().to_string())
-            .unwrap_or_default(),
-        depends_on: d
-            .depends_on
-            .as_ref()
-            .map(|x| x.inputs.clone())
-            .unwrap_or_default(),
+        item_type: d.item_type.map(|t| t.as_str().to_string()).unwrap_or_default(),
+        depends_on: d.depends_on.as_ref().map(|x| x.inputs.clone()).unwrap_or_default(),
         depends_on_condition: d
             .depends_on
             .as_ref()
@@ -68,20 +57,6 @@ fn json_text(v: &Value) -> String {
     serde_json::to_string(v).unwrap_or_default()
 }
 
-/// Masks secret values inside a JSON document.
-fn mask_value(v: &Value, secrets: &[String]) -> Value {
-    match v {
-        Value::String(s) => Value::String(mask(s, secrets)),
-        Value::Array(items) => Value::Array(items.iter().map(|i| mask_value(i, secrets)).collect()),
-        Value::Object(m) => Value::Object(
-            m.iter()
-                .map(|(k, v)| (k.clone(), mask_value(v, secrets)))
-                .collect(),
-        ),
-        other => other.clone(),
-    }
-}
-
 fn masked_inputs(exec: &Execution) -> Map<String, Value> {
     exec.inputs
         .iter()
@@ -96,9 +71,10 @@ fn masked_inputs(exec: &Execution) -> Map<String, Value> {
         .collect()
 }
 
-/// Secret values that must not leave the daemon: `secret()` results and SECRET inputs.
+/// Secret values that must not leave the daemon: SECRET inputs (`secret()` results are masked
+/// before they are stored).
 fn secrets_of(exec: &Execution) -> Vec<String> {
-    let mut s = exec.secrets_seen.clone();
+    let mut s = Vec::new();
     for id in &exec.secret_inputs {
         if let Some(Value::String(v)) = exec.inputs.get(id) {
             s.push(v.clone());
@@ -193,11 +169,7 @@ pub fn execution(exec: &Execution, flow: Option<&Flow>) -> pb::Execution {
         outputs_json: json_text(&mask_value(&Value::Object(exec.outputs.clone()), &secrets)),
         pauses,
         started_by: exec.started_by.clone(),
-        parent_execution_id: exec
-            .parent
-            .as_ref()
-            .map(|p| p.execution_id.clone())
-            .unwrap_or_default(),
+        parent_execution_id: exec.parent.as_ref().map(|p| p.execution_id.clone()).unwrap_or_default(),
         updated_ms: exec.updated_ms,
         trigger_json: exec.trigger.as_ref().map(json_text).unwrap_or_default(),
     }

@@ -3,6 +3,7 @@
 pub mod convert;
 pub mod executions;
 pub mod flows;
+pub mod kv;
 pub mod status;
 pub mod whoami;
 

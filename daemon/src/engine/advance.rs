@@ -201,7 +201,10 @@ impl<'a> Stepper<'a> {
                 Err(e) => self.exec_log("ERROR", &format!("flow output `{}`: {e}", o.id)),
             }
         }
-        self.exec.outputs = out;
+        self.exec.outputs = out
+            .into_iter()
+            .map(|(k, v)| (k, mask_value(&v, &self.exec.secrets_seen)))
+            .collect();
     }
 
     fn run_list(&mut self, tasks: &'a [Task], parent: Option<&str>, iteration: Option<u32>) -> ListStatus {
@@ -864,6 +867,14 @@ impl<'a> Stepper<'a> {
     fn complete(&mut self, idx: usize, state: State, outputs: Map<String, Value>) {
         let now = self.now;
         self.cancel_timers_of(idx);
+        let outputs = if self.exec.secrets_seen.is_empty() {
+            outputs
+        } else {
+            outputs
+                .into_iter()
+                .map(|(k, v)| (k, mask_value(&v, &self.exec.secrets_seen)))
+                .collect()
+        };
         let run = &mut self.exec.task_runs[idx];
         if !outputs.is_empty() {
             run.outputs = outputs;
@@ -990,6 +1001,16 @@ pub fn mask(text: &str, secrets: &[String]) -> String {
         out = out.replace(s.as_str(), "******");
     }
     out
+}
+
+/// Masks every secret value inside a JSON document.
+pub fn mask_value(v: &Value, secrets: &[String]) -> Value {
+    match v {
+        Value::String(s) => Value::String(mask(s, secrets)),
+        Value::Array(items) => Value::Array(items.iter().map(|i| mask_value(i, secrets)).collect()),
+        Value::Object(m) => Value::Object(m.iter().map(|(k, v)| (k.clone(), mask_value(v, secrets))).collect()),
+        other => other.clone(),
+    }
 }
 
 /// Outputs of a resumed pause, as Kestra shapes them.

@@ -110,8 +110,9 @@ pub struct Execution {
     pub trigger: Option<Value>,
     /// Next log sequence number to assign.
     pub log_seq: u64,
-    /// Values rendered from `secret()` while running, masked in logs and outputs.
-    #[serde(default)]
+    /// Values rendered from `secret()` during the current step, masked in the logs and outputs it
+    /// writes. Never stored: a secret value must not reach the database.
+    #[serde(skip)]
     pub secrets_seen: Vec<String>,
 }
 

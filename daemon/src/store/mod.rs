@@ -3,6 +3,7 @@
 
 mod audit;
 mod auth;
+mod kv;
 mod tables;
 
 use std::path::{Path, PathBuf};
@@ -15,6 +16,8 @@ use serde::{Deserialize, Serialize};
 use crate::engine::execution::{Execution, LogLine};
 use crate::engine::state::State;
 use tables::*;
+
+pub use kv::KvEntry;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -170,6 +173,7 @@ impl Store {
             tx.open_table(SCHEDULES)?;
             auth::create_tables(&tx)?;
             audit::create_tables(&tx)?;
+            kv::create_tables(&tx)?;
         }
         tx.commit()?;
         Ok(Store { db: Arc::new(db), path })

@@ -6,6 +6,7 @@ pub mod demo;
 pub mod executions;
 pub mod flows;
 pub mod inbox;
+pub mod kv;
 pub mod login;
 pub mod output;
 
@@ -48,6 +49,10 @@ pub enum Command {
     Logs(executions::LogsArgs),
     /// Manage flows.
     Flow(flows::FlowArgs),
+    /// Namespace key-value store.
+    Kv(kv::KvArgs),
+    /// Namespace secrets (values read from stdin, never shown).
+    Secret(kv::SecretArgs),
     /// The paused executions you may decide, oldest first.
     Inbox(inbox::InboxArgs),
     /// Log in to a daemon: check a token and store it in the OS keyring.

@@ -1,0 +1,155 @@
+//! Namespace secrets, encrypted at rest with AES-256-GCM. The key comes from
+//! `TOLLGATE_SECRET_KEY` (base64 of 32 bytes) or `DATA_DIR/secret.key` (created 0600 on first use),
+//! so a copy of the redb file alone reveals nothing.
+
+use std::path::Path;
+
+use aes_gcm::aead::{Aead, KeyInit};
+use aes_gcm::{Aes256Gcm, Nonce};
+use base64::Engine as _;
+use rand::RngCore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error("TOLLGATE_SECRET_KEY must be base64 of exactly 32 bytes")]
+    BadEnvKey,
+    #[error("cannot read or create the secret key file {path}: {message}")]
+    KeyFile { path: String, message: String },
+    /// Never says more: the value must not leak through an error.
+    #[error("secret `{0}` cannot be decrypted with this daemon's key")]
+    Decrypt(String),
+}
+
+/// Seals and opens secret values.
+#[derive(Clone)]
+pub struct SecretBox {
+    cipher: Aes256Gcm,
+}
+
+impl std::fmt::Debug for SecretBox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretBox(..)")
+    }
+}
+
+const NONCE_LEN: usize = 12;
+
+impl SecretBox {
+    /// The key from the environment, else from (or created in) `data_dir`.
+    pub fn open(data_dir: &Path) -> Result<SecretBox, SecretError> {
+        let key = match std::env::var("TOLLGATE_SECRET_KEY") {
+            Ok(v) if !v.trim().is_empty() => {
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(v.trim())
+                    .map_err(|_| SecretError::BadEnvKey)?;
+                if bytes.len() != 32 {
+                    return Err(SecretError::BadEnvKey);
+                }
+                bytes
+            }
+            _ => key_file(&data_dir.join("secret.key"))?,
+        };
+        let cipher = Aes256Gcm::new_from_slice(&key).map_err(|_| SecretError::BadEnvKey)?;
+        Ok(SecretBox { cipher })
+    }
+
+    pub fn seal(&self, plaintext: &str) -> Vec<u8> {
+        let mut nonce = [0u8; NONCE_LEN];
+        rand::thread_rng().fill_bytes(&mut nonce);
+        // Encryption with a fresh nonce and an in-memory buffer cannot fail.
+        let ct = self
+            .cipher
+            .encrypt(Nonce::from_slice(&nonce), plaintext.as_bytes())
+            .unwrap_or_default();
+        let mut out = nonce.to_vec();
+        out.extend(ct);
+        out
+    }
+
+    pub fn unseal(&self, name: &str, sealed: &[u8]) -> Result<String, SecretError> {
+        if sealed.len() < NONCE_LEN {
+            return Err(SecretError::Decrypt(name.into()));
+        }
+        let (nonce, ct) = sealed.split_at(NONCE_LEN);
+        let pt = self
+            .cipher
+            .decrypt(Nonce::from_slice(nonce), ct)
+            .map_err(|_| SecretError::Decrypt(name.into()))?;
+        String::from_utf8(pt).map_err(|_| SecretError::Decrypt(name.into()))
+    }
+}
+
+fn key_file(path: &Path) -> Result<Vec<u8>, SecretError> {
+    let err = |e: std::io::Error| SecretError::KeyFile {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    };
+    if let Ok(bytes) = std::fs::read(path) {
+        if bytes.len() == 32 {
+            return Ok(bytes);
+        }
+        return Err(SecretError::KeyFile {
+            path: path.display().to_string(),
+            message: "not 32 bytes".into(),
+        });
+    }
+    let mut key = vec![0u8; 32];
+    rand::thread_rng().fill_bytes(&mut key);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(err)?;
+    }
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    use std::io::Write;
+    let mut f = opts.open(path).map_err(err)?;
+    f.write_all(&key).map_err(err)?;
+    f.sync_all().map_err(err)?;
+    Ok(key)
+}
+
+/// `a.b.c` → [`a.b.c`, `a.b`, `a`]: secrets are inherited by child namespaces.
+pub fn namespace_chain(namespace: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = namespace.to_string();
+    loop {
+        out.push(cur.clone());
+        match cur.rfind('.') {
+            Some(i) => cur.truncate(i),
+            None => break,
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seal_round_trips_and_tampering_is_detected() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = SecretBox::open(dir.path()).unwrap();
+        let sealed = b.seal("hunter2");
+        assert!(!sealed.windows(7).any(|w| w == b"hunter2"), "not stored in clear");
+        assert_eq!(b.unseal("x", &sealed).unwrap(), "hunter2");
+        let mut bad = sealed.clone();
+        let last = bad.len() - 1;
+        bad[last] ^= 1;
+        let e = b.unseal("x", &bad).unwrap_err().to_string();
+        assert!(!e.contains("hunter2"));
+        // The key persists: a second open reads the same file.
+        let b2 = SecretBox::open(dir.path()).unwrap();
+        assert_eq!(b2.unseal("x", &sealed).unwrap(), "hunter2");
+    }
+
+    #[test]
+    fn namespaces_inherit_upwards() {
+        assert_eq!(namespace_chain("hr.ops.eu"), vec!["hr.ops.eu", "hr.ops", "hr"]);
+        assert_eq!(namespace_chain("hr"), vec!["hr"]);
+    }
+}

@@ -1,0 +1,66 @@
+//! What templates and tasks look up in the running daemon: secrets, KV entries, app links.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::engine::ids::now_ms;
+use crate::expr::ExprServices;
+use crate::secrets::{SecretBox, namespace_chain};
+use crate::store::{KvEntry, Store};
+
+/// The daemon's lookups, backed by the store.
+pub struct DaemonServices {
+    store: Store,
+    secrets: Arc<SecretBox>,
+    /// Base URL people open (`--external-url`), without a trailing slash.
+    external_url: String,
+    tenant: String,
+}
+
+impl DaemonServices {
+    pub fn new(store: Store, secrets: Arc<SecretBox>, external_url: String, tenant: String) -> DaemonServices {
+        DaemonServices {
+            store,
+            secrets,
+            external_url: external_url.trim_end_matches('/').to_string(),
+            tenant,
+        }
+    }
+
+    /// A live KV entry (expired entries read as absent).
+    pub fn kv_entry(&self, namespace: &str, key: &str) -> Option<KvEntry> {
+        let entry = self.store.read().ok()?.kv(namespace, key).ok().flatten()?;
+        if entry.expires_ms.is_some_and(|t| t <= now_ms()) {
+            None
+        } else {
+            Some(entry)
+        }
+    }
+}
+
+impl ExprServices for DaemonServices {
+    fn secret(&self, namespace: &str, name: &str) -> Option<String> {
+        let r = self.store.read().ok()?;
+        for ns in namespace_chain(namespace) {
+            if let Ok(Some(sealed)) = r.secret_sealed(&ns, name) {
+                match self.secrets.unseal(name, &sealed) {
+                    Ok(v) => return Some(v),
+                    Err(e) => {
+                        tracing::error!(namespace = %ns, error = %e, "secret unreadable");
+                        return None;
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    fn kv(&self, namespace: &str, key: &str) -> Option<Value> {
+        self.kv_entry(namespace, key).map(|e| e.value)
+    }
+
+    fn app_link(&self, _namespace: &str, execution_id: &str, _app_id: Option<&str>) -> String {
+        format!("{}/ui/{}/executions/{execution_id}", self.external_url, self.tenant)
+    }
+}
