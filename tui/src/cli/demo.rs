@@ -34,6 +34,9 @@ const DEMO_STARTS: &[(&str, &str, &[(&str, &str)])] = &[
     ("demo", "pause_demo", &[]),
     ("demo", "pause_demo", &[]),
     ("demo", "pause_demo", &[]),
+    ("demo", "notify_on_pause", &[]),
+    ("demo", "approval_reminders", &[]),
+    ("demo", "parallel_approvals", &[]),
     ("infrastructure", "vm_provisioning_approval", &[]),
     (
         "hr.operations",
@@ -44,7 +47,57 @@ const DEMO_STARTS: &[(&str, &str, &[(&str, &str)])] = &[
             ("end_date", "2026-12-31"),
         ],
     ),
+    (
+        "hr.operations",
+        "vacation_approval",
+        &[
+            ("employee", "bob@example.com"),
+            ("start_date", "2027-01-04"),
+            ("end_date", "2027-01-08"),
+        ],
+    ),
+    (
+        "hr.operations",
+        "vacation_rejection",
+        &[("employee_email", "carol@example.com")],
+    ),
 ];
+
+/// Points the example flows' secrets and KV entries at the local sinks.
+async fn wire_sinks(clients: &mut crate::client::Clients, sinks: &super::demo_sinks::Sinks) -> anyhow::Result<()> {
+    let secrets = [
+        ("hr.operations", "SLACK_HR_WEBHOOK", format!("{}/slack/hr", sinks.http)),
+        ("demo", "TEAMS_WEBHOOK", format!("{}/teams/demo", sinks.http)),
+        (
+            "demo",
+            "SLACK_APPROVALS_WEBHOOK",
+            format!("{}/slack/approvals", sinks.http),
+        ),
+    ];
+    for (ns, name, value) in secrets {
+        clients
+            .secrets
+            .set(pb::SecretSetRequest {
+                namespace: ns.into(),
+                name: name.into(),
+                value,
+            })
+            .await
+            .map_err(|s| anyhow::anyhow!("demo: cannot store secret {name}: {}", s.message()))?;
+    }
+    clients
+        .kv
+        .set(pb::KvSetRequest {
+            namespace: "hr.operations".into(),
+            key: "HR_API_ENDPOINT".into(),
+            value: format!("{}/hr-api", sinks.http),
+            kind: "STRING".into(),
+            ttl: String::new(),
+        })
+        .await
+        .map_err(|s| anyhow::anyhow!("demo: cannot store KV HR_API_ENDPOINT: {}", s.message()))?;
+    Ok(())
+}
 
 pub async fn run(a: &DemoArgs) -> anyhow::Result<()> {
     let temp;
@@ -56,6 +109,7 @@ pub async fn run(a: &DemoArgs) -> anyhow::Result<()> {
         }
     };
     let flows = flows_dir(a.flows.clone());
+    let sinks = super::demo_sinks::start(data_dir.join("sinks.log")).await?;
     let running = server::start(ServeConfig {
         data_dir: data_dir.clone(),
         listen: "127.0.0.1:0".parse()?,
@@ -71,15 +125,13 @@ pub async fn run(a: &DemoArgs) -> anyhow::Result<()> {
         token: None,
     };
     let mut clients = connection.connect().await?;
+    wire_sinks(&mut clients, &sinks).await?;
     let mut started = 0;
     for (ns, flow, inputs) in DEMO_STARTS {
         let req = pb::StartRequest {
             namespace: ns.to_string(),
             flow_id: flow.to_string(),
-            inputs: inputs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
+            inputs: inputs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             labels: Default::default(),
         };
         match clients.executions.start(req).await {
@@ -101,5 +153,10 @@ pub async fn run(a: &DemoArgs) -> anyhow::Result<()> {
         crate::console::run(clients, options).await?;
     }
     running.stop().await?;
+    println!(
+        "tollgate demo: {} notifications reached the local Slack/Teams/HR/SMTP sinks (see {})",
+        sinks.received.load(std::sync::atomic::Ordering::SeqCst),
+        sinks.log.display()
+    );
     Ok(())
 }

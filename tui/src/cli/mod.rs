@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod credentials;
 pub mod demo;
+pub mod demo_sinks;
 pub mod executions;
 pub mod flows;
 pub mod inbox;
