@@ -40,9 +40,17 @@ struct ServeArgs {
     /// Accept calls without a token (every caller is an admin). Only for local experiments.
     #[arg(long)]
     insecure_no_auth: bool,
+    /// Delete finished executions and their logs older than this ISO-8601 duration (e.g. P90D).
+    /// Paused and running executions are never deleted. Default: keep everything.
+    #[arg(long, value_parser = parse_duration)]
+    retention: Option<std::time::Duration>,
     /// Public base URL of this daemon, used by appLink() in notifications.
     #[arg(long, env = "TOLLGATE_EXTERNAL_URL")]
     external_url: Option<String>,
+}
+
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    tollgate_daemon::flow::duration::parse_iso8601(s)
 }
 
 fn default_data_dir() -> PathBuf {
@@ -55,9 +63,7 @@ fn default_data_dir() -> PathBuf {
 
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
@@ -72,14 +78,20 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let running = server::start(ServeConfig {
-        data_dir: args.data_dir,
-        listen: args.listen,
-        flows_dir: args.flows,
-        tenant: args.tenant,
-        insecure_no_auth: args.insecure_no_auth,
-        external_url: args.external_url,
-    })
+    let extras = server::ServeExtras {
+        retention: args.retention,
+    };
+    let running = server::start_with(
+        ServeConfig {
+            data_dir: args.data_dir,
+            listen: args.listen,
+            flows_dir: args.flows,
+            tenant: args.tenant,
+            insecure_no_auth: args.insecure_no_auth,
+            external_url: args.external_url,
+        },
+        extras,
+    )
     .await?;
     let stop = running.shutdown_handle();
     tokio::spawn(async move {

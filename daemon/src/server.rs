@@ -75,8 +75,20 @@ impl Running {
     }
 }
 
+/// Settings beyond the basic ones (kept apart so existing `ServeConfig` literals stay valid).
+#[derive(Debug, Clone, Default)]
+pub struct ServeExtras {
+    /// Delete finished executions (and their logs) older than this; `None` keeps everything.
+    pub retention: Option<std::time::Duration>,
+}
+
 /// Opens the store, starts the engine, loads `flows_dir`, binds and serves in the background.
 pub async fn start(config: ServeConfig) -> Result<Running, ServeError> {
+    start_with(config, ServeExtras::default()).await
+}
+
+/// [`start`] with extra settings.
+pub async fn start_with(config: ServeConfig, extras: ServeExtras) -> Result<Running, ServeError> {
     let store = Store::open(&config.data_dir)?;
     let secrets = Arc::new(SecretBox::open(&config.data_dir)?);
     let external_url = config
@@ -93,6 +105,9 @@ pub async fn start(config: ServeConfig) -> Result<Running, ServeError> {
     let engine = Engine::start(store, expr, task_services)?;
     if let Some(dir) = &config.flows_dir {
         load_flows_dir(&engine, dir).await;
+    }
+    if let Some(keep) = extras.retention {
+        tokio::spawn(crate::engine::retention::run(engine.store().clone(), keep));
     }
     let auth = Arc::new(if config.insecure_no_auth {
         Auth::insecure()

@@ -12,6 +12,7 @@ pub mod flows;
 pub mod ids;
 pub mod jobs;
 pub mod resume;
+pub mod retention;
 pub mod state;
 pub mod timers;
 pub mod writer;

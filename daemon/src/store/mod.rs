@@ -269,6 +269,25 @@ impl Reader {
         Ok((out, next))
     }
 
+    /// Ids of finished executions created before `before_ms`, oldest first, at most `limit`
+    /// (a range scan of the state index: never a full scan).
+    pub fn finished_before(&self, before_ms: i64, limit: usize) -> Result<Vec<String>> {
+        let index = self.tx.open_table(EXECUTIONS_BY_STATE)?;
+        let mut out = Vec::new();
+        for state in State::ALL.into_iter().filter(|s| s.is_terminal()) {
+            let lo = format!("{}\0", state.as_str());
+            let hi = format!("{}\0{:016x}", state.as_str(), before_ms.max(0));
+            for item in index.range::<&str>(lo.as_str()..hi.as_str())? {
+                let (k, _) = item?;
+                out.push(k.value().rsplit('\0').next().unwrap_or_default().to_string());
+                if out.len() >= limit {
+                    return Ok(out);
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Number of executions in `state` (all namespaces).
     pub fn count_in_state(&self, state: State) -> Result<u64> {
         let index = self.tx.open_table(EXECUTIONS_BY_STATE)?;
@@ -407,6 +426,28 @@ impl Writer {
         let names = format!("{}\0{}", e.namespace, e.flow_id);
         index.insert(new_key.as_str(), names.as_str())?;
         Ok(())
+    }
+
+    /// Removes an execution, its index entry and its log lines (retention).
+    pub fn delete_execution(&mut self, id: &str) -> Result<bool> {
+        let Some(old) = self.execution(id)? else {
+            return Ok(false);
+        };
+        self.tx.open_table(EXECUTIONS)?.remove(id)?;
+        self.tx
+            .open_table(EXECUTIONS_BY_STATE)?
+            .remove(state_index_key(&old).as_str())?;
+        let mut logs = self.tx.open_table(LOGS)?;
+        let lo = format!("{id}\0");
+        let hi = format!("{id}\x01");
+        let keys: Vec<String> = logs
+            .range::<&str>(lo.as_str()..hi.as_str())?
+            .map(|item| item.map(|(k, _)| k.value().to_string()))
+            .collect::<std::result::Result<_, _>>()?;
+        for k in keys {
+            logs.remove(k.as_str())?;
+        }
+        Ok(true)
     }
 
     pub fn append_log(&mut self, line: &LogLine) -> Result<()> {
