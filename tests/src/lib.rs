@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub mod recorders;
+
 /// Paths of the built binaries.
 pub struct Binaries {
     pub tollgated: PathBuf,

@@ -1,30 +1,77 @@
 //! Tasks that talk to the outside world, one module per task type. They run off the writer
 //! thread as jobs; each gets its rendered context and returns outputs or an error message.
-//!
-//! INTERFACE: `TaskServices`, `run(&Job, &TaskServices) -> JobOutcome`.
+
+mod http_request;
+mod kv_task;
+mod mail_send;
+mod render;
+mod webhook;
 
 use std::sync::Arc;
 
-use crate::engine::advance::Job;
+use crate::engine::advance::{Job, mask};
 use crate::engine::writer::JobOutcome;
 use crate::expr::{ExprServices, Renderer};
+use crate::flow::TaskKind;
+use crate::store::Store;
+
+pub use render::TaskRender;
 
 /// What tasks need from the daemon.
 pub struct TaskServices {
     pub renderer: Renderer,
     pub expr: Arc<dyn ExprServices>,
+    pub http: reqwest::Client,
+    /// KV storage for the KV tasks; `None` makes them fail with a clear message.
+    pub store: Option<Store>,
 }
 
 impl TaskServices {
     pub fn new(expr: Arc<dyn ExprServices>) -> TaskServices {
-        TaskServices { renderer: Renderer::new(), expr }
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("tollgate/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .unwrap_or_else(|_| reqwest::Client::new());
+        TaskServices {
+            renderer: Renderer::new(),
+            expr,
+            http,
+            store: None,
+        }
+    }
+
+    pub fn with_store(mut self, store: Store) -> TaskServices {
+        self.store = Some(store);
+        self
     }
 }
 
-/// Runs one job to its outcome; never panics on user data.
-pub async fn run(job: &Job, _services: &TaskServices) -> JobOutcome {
+/// Runs one job to its outcome; never panics on user data. Secrets rendered for the task are
+/// masked in every log line, error and output it returns.
+pub async fn run(job: &Job, services: &TaskServices) -> JobOutcome {
+    let mut r = TaskRender::new(job, services);
+    let result = match &job.task.kind {
+        TaskKind::HttpRequest(t) => http_request::run(t, &mut r, services).await,
+        TaskKind::SlackWebhook(t) | TaskKind::TeamsWebhook(t) => webhook::run(&job.task.id, t, &mut r, services).await,
+        TaskKind::MailSend(t) => mail_send::run(t, &mut r).await,
+        TaskKind::KvSet(t) => kv_task::set(t, &mut r, services).await,
+        TaskKind::KvGet(t) => kv_task::get(t, &mut r, services).await,
+        _ => Err(format!("task type `{}` does not run as a job", job.task.type_name)),
+    };
+    let secrets = r.secrets().to_vec();
+    let logs = r
+        .take_logs()
+        .into_iter()
+        .map(|(l, m)| (l, mask(&m, &secrets)))
+        .collect();
     JobOutcome {
-        result: Err(format!("task type `{}` is not supported by this build of tollgated yet", job.task.type_name)),
-        logs: vec![],
+        result: result
+            .map(|o| {
+                o.into_iter()
+                    .map(|(k, v)| (k, crate::engine::advance::mask_value(&v, &secrets)))
+                    .collect()
+            })
+            .map_err(|e| mask(&e, &secrets)),
+        logs,
     }
 }

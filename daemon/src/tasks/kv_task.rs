@@ -1,0 +1,66 @@
+//! `io.kestra.plugin.core.kv.Set` and `Get`.
+
+use serde_json::{Map, Value};
+
+use super::TaskServices;
+use super::render::TaskRender;
+use crate::flow::{KvGetTask, KvSetTask};
+
+fn store(s: &TaskServices) -> Result<crate::store::Store, String> {
+    s.store
+        .clone()
+        .ok_or_else(|| "the KV store is not available to tasks in this daemon".to_string())
+}
+
+pub async fn set(t: &KvSetTask, r: &mut TaskRender<'_>, s: &TaskServices) -> Result<Map<String, Value>, String> {
+    let key = r.text("key", &t.key)?;
+    let namespace = r.opt("namespace", &t.namespace)?.unwrap_or_default();
+    let value = r.value("value", &t.value)?;
+    let value = match (&t.kv_type, value) {
+        (Some(kind), Value::String(text)) => crate::kv::typed(&key, &text, kind).map_err(|e| e.to_string())?.0,
+        (_, v) => v,
+    };
+    let ttl = r.opt("ttl", &t.ttl)?;
+    let store = store(s)?;
+    let ns = if namespace.is_empty() {
+        r_namespace(r)
+    } else {
+        namespace
+    };
+    let (overwrite, ns2, key2) = (t.overwrite, ns.clone(), key.clone());
+    tokio::task::spawn_blocking(move || crate::kv::set(&store, &ns2, &key2, value, ttl.as_deref(), overwrite))
+        .await
+        .map_err(|_| "KV write interrupted".to_string())?
+        .map_err(|e| e.to_string())?;
+    r.log("INFO", format!("KV `{key}` set in namespace `{ns}`"));
+    Ok(Map::new())
+}
+
+pub async fn get(t: &KvGetTask, r: &mut TaskRender<'_>, s: &TaskServices) -> Result<Map<String, Value>, String> {
+    let key = r.text("key", &t.key)?;
+    let namespace = r
+        .opt("namespace", &t.namespace)?
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| r_namespace(r));
+    let store = store(s)?;
+    let (ns2, key2) = (namespace.clone(), key.clone());
+    let found = tokio::task::spawn_blocking(move || crate::kv::get(&store, &ns2, &key2))
+        .await
+        .map_err(|_| "KV read interrupted".to_string())?
+        .map_err(|e| e.to_string())?;
+    let mut out = Map::new();
+    match found {
+        Some(e) => {
+            out.insert("value".into(), e.value);
+        }
+        None if t.error_on_missing_key => return Err(format!("no KV entry `{key}` in namespace `{namespace}`")),
+        None => {
+            out.insert("value".into(), Value::Null);
+        }
+    }
+    Ok(out)
+}
+
+fn r_namespace(r: &TaskRender<'_>) -> String {
+    r.namespace().to_string()
+}
