@@ -1,8 +1,11 @@
 //! Users, groups, tokens and namespace roles.
 //!
-//! INTERFACE (used by api/ and http/): `Auth::authenticate(bearer) -> Result<Principal, AuthError>`,
-//! `Principal::may(role, namespace)`, `Role`. Until token storage lands, only the
-//! `--insecure-no-auth` mode exists, which treats every caller as a local admin.
+//! Tokens look like `tg_<id>_<secret>`; only a salted SHA-256 of the secret is stored, and it is
+//! compared in constant time. `--insecure-no-auth` treats every caller as a local admin.
+
+mod tokens;
+
+pub use tokens::{TokenError, create_token, first_start_hint, parse_expiry};
 
 use crate::engine::Actor;
 
@@ -49,6 +52,8 @@ pub struct Principal {
     pub user: String,
     pub groups: Vec<String>,
     pub grants: Vec<Grant>,
+    /// The token this principal authenticated with (re-checked by long-lived streams).
+    pub token_id: Option<String>,
 }
 
 impl Principal {
@@ -76,6 +81,7 @@ pub enum AuthError {
 /// The authority that turns bearer tokens into principals.
 pub struct Auth {
     insecure: bool,
+    store: Option<crate::store::Store>,
 }
 
 /// The principal every caller becomes with `--insecure-no-auth`.
@@ -84,7 +90,18 @@ pub const LOCAL_ADMIN: &str = "local-admin";
 impl Auth {
     /// No authentication: every caller is an admin of every namespace (loopback development only).
     pub fn insecure() -> Auth {
-        Auth { insecure: true }
+        Auth {
+            insecure: true,
+            store: None,
+        }
+    }
+
+    /// Tokens checked against the store (or no checks at all when `insecure`).
+    pub fn from_store(store: crate::store::Store, insecure: bool) -> Auth {
+        Auth {
+            insecure,
+            store: Some(store),
+        }
     }
 
     pub fn is_insecure(&self) -> bool {
@@ -93,11 +110,15 @@ impl Auth {
 
     /// The caller's current rights, for long-lived streams: `None` once the token is no longer valid.
     pub fn recheck(&self, p: &Principal) -> Option<Principal> {
-        if self.insecure { Some(p.clone()) } else { None }
+        if self.insecure {
+            return Some(p.clone());
+        }
+        let store = self.store.as_ref()?;
+        tokens::principal_for_token_id(store, p.token_id.as_deref()?).ok()
     }
 
-    /// Checks `authorization: Bearer <token>`; `bearer` is the header value.
-    pub fn authenticate(&self, _authorization: Option<&str>) -> Result<Principal, AuthError> {
+    /// Checks `authorization: Bearer <token>`; `authorization` is the header value.
+    pub fn authenticate(&self, authorization: Option<&str>) -> Result<Principal, AuthError> {
         if self.insecure {
             return Ok(Principal {
                 user: LOCAL_ADMIN.into(),
@@ -107,9 +128,17 @@ impl Auth {
                     namespace: String::new(),
                     via_group: None,
                 }],
+                token_id: None,
             });
         }
-        Err(AuthError::Unauthenticated)
+        let store = self.store.as_ref().ok_or(AuthError::Unauthenticated)?;
+        let header = authorization.ok_or(AuthError::Unauthenticated)?;
+        let token = header
+            .strip_prefix("Bearer ")
+            .or_else(|| header.strip_prefix("bearer "))
+            .ok_or(AuthError::Unauthenticated)?
+            .trim();
+        tokens::authenticate(store, token)
     }
 }
 

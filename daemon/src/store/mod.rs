@@ -17,6 +17,7 @@ use crate::engine::execution::{Execution, LogLine};
 use crate::engine::state::State;
 use tables::*;
 
+pub use auth::{Binding, TokenRecord, UserRecord};
 pub use kv::KvEntry;
 
 #[derive(Debug, thiserror::Error)]
