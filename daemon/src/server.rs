@@ -109,11 +109,13 @@ pub async fn start_with(config: ServeConfig, extras: ServeExtras) -> Result<Runn
     if let Some(keep) = extras.retention {
         tokio::spawn(crate::engine::retention::run(engine.store().clone(), keep));
     }
-    let auth = Arc::new(if config.insecure_no_auth {
-        Auth::insecure()
-    } else {
-        Auth::insecure()
-    });
+    let store = engine.store().clone();
+    if !config.insecure_no_auth {
+        if let Some(hint) = crate::auth::first_start_hint(&store, &config.data_dir) {
+            tracing::warn!("{hint}");
+        }
+    }
+    let auth = Arc::new(Auth::from_store(store, config.insecure_no_auth));
     let state = ApiState {
         engine: engine.clone(),
         auth,
@@ -130,6 +132,9 @@ pub async fn start_with(config: ServeConfig, extras: ServeExtras) -> Result<Runn
         .add_service(FlowsServer::new(FlowsService(state.clone())))
         .add_service(AuthServer::new(WhoamiService(state.clone())))
         .add_service(KvServer::new(KvService(state.clone())))
+        .add_service(tollgate_proto::v1::audit_server::AuditServer::new(
+            crate::api::audit::AuditService(state.clone()),
+        ))
         .add_service(SecretsServer::new(SecretsService {
             state: state.clone(),
             secrets,

@@ -1,5 +1,6 @@
 //! gRPC services: thin. Each handler authenticates, authorizes, calls the engine and translates.
 
+pub mod audit;
 pub mod convert;
 pub mod executions;
 pub mod flows;

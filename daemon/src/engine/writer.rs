@@ -464,6 +464,8 @@ impl WriterLoop {
         follow: &mut VecDeque<Command>,
     ) -> Result<Execution> {
         let flow = self.flow_of(&exec)?;
+        let values = Value::Object(masked(&exec.inputs, &exec.secret_inputs));
+        audit_exec(w, &exec, &exec.started_by.clone(), "start", "", values, "", "OK")?;
         self.step_and_store(w, exec, &flow, batch, follow)
     }
 
@@ -487,8 +489,32 @@ impl WriterLoop {
         let mut exec = self.load(w, id)?;
         let flow = self.flow_of(&exec)?;
         let now = now_ms();
-        let decision = super::resume::check(&flow, &exec, select, inputs, actor)?;
+        let decision = match super::resume::check(&flow, &exec, select, inputs, actor) {
+            Ok(d) => d,
+            Err(EngineError::PermissionDenied(m)) => {
+                // A refused decision is evidence too: it is recorded, nothing else changes.
+                let task = select
+                    .task_id
+                    .clone()
+                    .or_else(|| exec.paused_runs().next().map(|r| r.task_id.clone()));
+                audit_exec(
+                    w,
+                    &exec,
+                    &actor.user,
+                    "resume",
+                    task.as_deref().unwrap_or(""),
+                    Value::Null,
+                    reason,
+                    &format!("DENIED: {m}"),
+                )?;
+                return Err(EngineError::PermissionDenied(m));
+            }
+            Err(e) => return Err(e),
+        };
         let idx = decision.idx;
+        let secret_ids = secret_resume_ids(&flow, &exec.task_runs[idx].task_id);
+        let audited = Value::Object(masked(&decision.values, &secret_ids));
+        let task_id = exec.task_runs[idx].task_id.clone();
         let approval = Approval {
             by: actor.user.clone(),
             on_ms: now,
@@ -506,12 +532,12 @@ impl WriterLoop {
                 decision.approvals_required,
                 actor.user
             );
-            let (run_id, task_id) = (run.id.clone(), run.task_id.clone());
+            let run_id = run.id.clone();
             let line = super::execution::LogLine {
                 seq: exec.log_seq,
                 execution_id: exec.id.clone(),
                 task_run_id: run_id,
-                task_id,
+                task_id: task_id.clone(),
                 level: "INFO".into(),
                 message,
                 time_ms: now,
@@ -519,9 +545,20 @@ impl WriterLoop {
             exec.log_seq += 1;
             exec.updated_ms = now;
             w.append_log(&line)?;
+            audit_exec(
+                w,
+                &exec,
+                &actor.user,
+                "approve",
+                &task_id,
+                audited,
+                reason,
+                "OK: approval recorded, waiting for more",
+            )?;
             self.store_with_effects(w, &exec, Effects::default(), batch, follow)?;
             return Ok(exec);
         }
+        audit_exec(w, &exec, &actor.user, "resume", &task_id, audited, reason, "OK")?;
         let mut outputs = advance::resumed_outputs(decision.values, &actor.user, now, State::Success);
         if decision.approvals_required > 1 {
             let mut all = exec.task_runs[idx]
@@ -545,8 +582,8 @@ impl WriterLoop {
         &self,
         w: &mut Writer,
         id: &str,
-        _actor: &Actor,
-        _reason: &str,
+        actor: &Actor,
+        reason: &str,
         batch: &mut Batch,
         follow: &mut VecDeque<Command>,
     ) -> Result<Execution> {
@@ -558,6 +595,7 @@ impl WriterLoop {
             )));
         }
         let flow = self.flow_of(&exec)?;
+        audit_exec(w, &exec, &actor.user, "kill", "", Value::Null, reason, "OK")?;
         exec.set_state(State::Killing, now_ms());
         self.step_and_store(w, exec, &flow, batch, follow)
     }
@@ -772,6 +810,19 @@ impl WriterLoop {
                 side = Some((&spec.tasks, "escalation", extras));
             }
         }
+        if kind == timer_kind::ESCALATE && !log_message.is_empty() {
+            let task_id = exec.task_runs[idx].task_id.clone();
+            audit_exec(
+                w,
+                &exec,
+                "tollgated",
+                "escalate",
+                &task_id,
+                Value::Null,
+                "",
+                &log_message,
+            )?;
+        }
         let line = super::execution::LogLine {
             seq: exec.log_seq,
             execution_id: exec.id.clone(),
@@ -930,5 +981,61 @@ fn approvals_json(all: &[Approval]) -> Value {
                 })
             })
             .collect(),
+    )
+}
+
+/// SECRET values replaced by `******`, for the audit log.
+fn masked(values: &Map<String, Value>, secret_ids: &[String]) -> Map<String, Value> {
+    values
+        .iter()
+        .map(|(k, v)| {
+            let v = if secret_ids.contains(k) && !v.is_null() {
+                Value::String("******".into())
+            } else {
+                v.clone()
+            };
+            (k.clone(), v)
+        })
+        .collect()
+}
+
+/// Ids of SECRET inputs in the onResume form of `task_id`.
+fn secret_resume_ids(flow: &Flow, task_id: &str) -> Vec<String> {
+    match flow.find_task(task_id).map(|t| &t.kind) {
+        Some(TaskKind::Pause(p)) => p
+            .on_resume
+            .iter()
+            .filter(|d| d.input_type == crate::inputs::InputType::Secret)
+            .map(|d| d.id.clone())
+            .collect(),
+        _ => vec![],
+    }
+}
+
+/// Appends an audit record about `exec` in the current transaction.
+#[allow(clippy::too_many_arguments)]
+fn audit_exec(
+    w: &mut Writer,
+    exec: &Execution,
+    user: &str,
+    action: &str,
+    task_id: &str,
+    values: Value,
+    reason: &str,
+    result: &str,
+) -> std::result::Result<(), StoreError> {
+    crate::audit::append(
+        w,
+        crate::audit::Entry {
+            user: user.to_string(),
+            action: action.to_string(),
+            namespace: exec.namespace.clone(),
+            flow_id: exec.flow_id.clone(),
+            execution_id: exec.id.clone(),
+            task_id: task_id.to_string(),
+            values,
+            reason: reason.to_string(),
+            result: result.to_string(),
+        },
     )
 }

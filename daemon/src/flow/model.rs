@@ -535,7 +535,9 @@ impl Flow {
             }
             None
         }
-        walk(&self.tasks, id).or_else(|| walk(&self.errors, id)).or_else(|| walk(&self.finally, id))
+        walk(&self.tasks, id)
+            .or_else(|| walk(&self.errors, id))
+            .or_else(|| walk(&self.finally, id))
     }
 
     /// Every task of the tree, depth first.

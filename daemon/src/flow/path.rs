@@ -60,9 +60,17 @@ pub struct Issue {
 
 impl Issue {
     pub fn new(path: Path, message: String) -> Issue {
-        Issue { path, position: None, message }
+        Issue {
+            path,
+            position: None,
+            message,
+        }
     }
     pub fn at(line: u32, column: u32, message: String) -> Issue {
-        Issue { path: Path::root(), position: Some((line, column)), message }
+        Issue {
+            path: Path::root(),
+            position: Some((line, column)),
+            message,
+        }
     }
 }

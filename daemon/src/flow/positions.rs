@@ -16,6 +16,20 @@ pub fn locate(source: &str, path: &Path) -> (u32, u32) {
     PositionIndex::new(source).locate(path)
 }
 
+/// Keeps a position inside the file. YAML scanners read as if the file ended with a line break,
+/// so a node or error at end of input may be reported on a line past the last one; it is moved
+/// to the end of the last line.
+pub fn within_source(source: &str, line: u32, column: u32) -> (u32, u32) {
+    let normalized = source.replace("\r\n", "\n").replace('\r', "\n");
+    let last = u32::try_from(normalized.split('\n').count()).unwrap_or(u32::MAX).max(1);
+    if line > last {
+        let width = normalized.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0);
+        (last, u32::try_from(width).unwrap_or(u32::MAX).saturating_add(1))
+    } else {
+        (line.max(1), column.max(1))
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum NodeKind {
     Mapping,
@@ -51,6 +65,11 @@ impl PositionIndex {
     /// Line and column (1-based) of `path`: its key when it names a mapping entry, else the node itself;
     /// the nearest existing ancestor when the path does not exist; `1:1` for an empty document.
     pub fn locate(&self, path: &Path) -> (u32, u32) {
+        let (line, column) = self.locate_raw(path);
+        within_source(&self.source, line, column)
+    }
+
+    fn locate_raw(&self, path: &Path) -> (u32, u32) {
         let resolved = self.resolve(path);
         let mut segments = resolved.0;
         loop {
@@ -71,7 +90,7 @@ impl PositionIndex {
     pub fn locate_value(&self, path: &Path) -> (u32, u32) {
         let resolved = self.resolve(path);
         match self.nodes.get(&resolved) {
-            Some((pos, _)) => *pos,
+            Some(((line, column), _)) => within_source(&self.source, *line, *column),
             None => self.locate(&resolved),
         }
     }
@@ -362,6 +381,16 @@ tasks:
         assert_eq!(idx.locate_in_scalar(&p("a"), "something else", 1, 3), None);
         assert_eq!(idx.locate_in_scalar(&p("nope"), "x", 1, 1), None);
         assert_eq!(idx.locate_in_scalar(&p("f[0]"), "x\n{{ v }}", 2, 4), Some((12, 8)));
+    }
+
+    #[test]
+    fn positions_stay_inside_the_file() {
+        // Found by the fuzz target: yaml-rust2 marks the value of a lone tag on line 2.
+        assert_eq!(PositionIndex::new("!").locate(&Path::root()), (1, 2));
+        assert_eq!(within_source("a\nbc", 3, 1), (2, 3));
+        assert_eq!(within_source("a\n", 2, 1), (2, 1));
+        assert_eq!(within_source("a\rb\r\nc", 3, 1), (3, 1));
+        assert_eq!(within_source("", 0, 0), (1, 1));
     }
 
     #[test]
