@@ -90,11 +90,16 @@ pub async fn start(config: ServeConfig) -> Result<Running, ServeError> {
 /// [`start`] with extra settings.
 pub async fn start_with(config: ServeConfig, extras: ServeExtras) -> Result<Running, ServeError> {
     let store = Store::open(&config.data_dir)?;
+    // Bound first so links (appLink) name the real port even with `--listen 127.0.0.1:0`.
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| ServeError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(ServeError::Serve)?;
     let secrets = Arc::new(SecretBox::open(&config.data_dir)?);
-    let external_url = config
-        .external_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{}", config.listen));
+    let external_url = config.external_url.clone().unwrap_or_else(|| format!("http://{addr}"));
     let expr: Arc<dyn ExprServices> = Arc::new(DaemonServices::new(
         store.clone(),
         secrets.clone(),
@@ -146,13 +151,6 @@ pub async fn start_with(config: ServeConfig, extras: ServeExtras) -> Result<Runn
         .merge(crate::http::router(state.clone()))
         .fallback(crate::http::fallback);
 
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .map_err(|source| ServeError::Bind {
-            addr: config.listen,
-            source,
-        })?;
-    let addr = listener.local_addr().map_err(ServeError::Serve)?;
     let (shutdown, mut rx) = tokio::sync::watch::channel(false);
     let closing_engine = engine.clone();
     let task = tokio::spawn(async move {

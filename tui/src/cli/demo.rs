@@ -63,6 +63,61 @@ const DEMO_STARTS: &[(&str, &str, &[(&str, &str)])] = &[
     ),
 ];
 
+/// The demo's administrator: admin everywhere, and in every group a HumanTask of the flows names,
+/// so every gate of the demo can be decided from the console.
+const DEMO_USER: &str = "demo-admin@tollgate.local";
+
+fn demo_admin(data_dir: &std::path::Path, flows: &std::path::Path) -> anyhow::Result<String> {
+    use tollgate_daemon::flow::TaskKind;
+    let mut groups = std::collections::BTreeSet::new();
+    let mut stack = vec![flows.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if let Some(flow) = std::fs::read_to_string(&path)
+                .ok()
+                .and_then(|src| tollgate_daemon::flow::load(&src, "").ok())
+            {
+                for t in flow.all_tasks() {
+                    if let TaskKind::Pause(p) = &t.kind {
+                        if let Some(h) = &p.human {
+                            groups.extend(h.assignment.groups.iter().cloned());
+                            for e in &h.escalation {
+                                groups.extend(e.assignment.groups.iter().cloned());
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let store = tollgate_daemon::store::Store::open(data_dir)?;
+    let groups: Vec<String> = groups.into_iter().collect();
+    store.write(|w| -> Result<(), tollgate_daemon::store::StoreError> {
+        for g in &groups {
+            w.put_group(g)?;
+        }
+        if w.user(DEMO_USER)?.is_none() {
+            w.put_user(&tollgate_daemon::store::UserRecord {
+                email: DEMO_USER.into(),
+                groups: groups.clone(),
+                created_ms: 0,
+            })?;
+            w.put_binding(&tollgate_daemon::store::Binding {
+                kind: "user".into(),
+                subject: DEMO_USER.into(),
+                role: "admin".into(),
+                namespace: String::new(),
+            })?;
+        }
+        Ok(())
+    })?;
+    let (_, token) = tollgate_daemon::auth::create_token(&store, DEMO_USER, "demo", None)?;
+    Ok(token)
+}
+
 /// Points the example flows' secrets and KV entries at the local sinks.
 async fn wire_sinks(clients: &mut crate::client::Clients, sinks: &super::demo_sinks::Sinks) -> anyhow::Result<()> {
     let secrets = [
@@ -109,20 +164,21 @@ pub async fn run(a: &DemoArgs) -> anyhow::Result<()> {
         }
     };
     let flows = flows_dir(a.flows.clone());
+    let token = demo_admin(&data_dir, &flows)?;
     let sinks = super::demo_sinks::start(data_dir.join("sinks.log")).await?;
     let running = server::start(ServeConfig {
         data_dir: data_dir.clone(),
         listen: "127.0.0.1:0".parse()?,
         flows_dir: Some(flows),
         tenant: "demo".into(),
-        insecure_no_auth: true,
+        insecure_no_auth: false,
         external_url: None,
     })
     .await?;
     let server = format!("http://{}", running.addr);
     let connection = Connection {
         server: server.clone(),
-        token: None,
+        token: Some(token.clone()),
     };
     let mut clients = connection.connect().await?;
     wire_sinks(&mut clients, &sinks).await?;
@@ -144,6 +200,7 @@ pub async fn run(a: &DemoArgs) -> anyhow::Result<()> {
             "tollgate demo: daemon at {server} (data dir {}), {started} executions started; ctrl-c to stop",
             data_dir.display()
         );
+        println!("export TOLLGATE_SERVER={server} TOLLGATE_TOKEN={token}");
         tokio::signal::ctrl_c().await.ok();
     } else {
         let options = crate::console::ConsoleOptions {
