@@ -1,6 +1,22 @@
-//! Where the user's token comes from: `TOLLGATE_TOKEN`, the OS keyring, or a 0600 file fallback.
+//! Where the user's token lives: `TOLLGATE_TOKEN`, else the OS keyring (service `tollgate`,
+//! account = server URL), else `~/.config/tollgate/credentials` (mode 0600) on hosts without a
+//! keyring service, as most SSH hosts are. `TOLLGATE_KEYRING=file` forces the file.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
+
+const SERVICE: &str = "tollgate";
+
+/// Where a token was stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stored {
+    Keyring,
+    File(PathBuf),
+}
+
+fn force_file() -> bool {
+    std::env::var("TOLLGATE_KEYRING").is_ok_and(|v| v.eq_ignore_ascii_case("file"))
+}
 
 /// The token to use for `server`, if any.
 pub fn token_for(server: &str) -> Option<String> {
@@ -9,8 +25,46 @@ pub fn token_for(server: &str) -> Option<String> {
             return Some(t.trim().to_string());
         }
     }
-    let _ = server;
-    None
+    if !force_file() {
+        if let Ok(t) = keyring::Entry::new(SERVICE, server).and_then(|e| e.get_password()) {
+            return Some(t);
+        }
+    }
+    read_file().remove(server)
+}
+
+/// Stores the token for `server` and remembers the server as the default.
+pub fn store(server: &str, token: &str) -> anyhow::Result<Stored> {
+    let dir = config_dir().ok_or_else(|| anyhow::anyhow!("no HOME or XDG_CONFIG_HOME to keep credentials in"))?;
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join("server"), server)?;
+    if !force_file() {
+        if let Ok(entry) = keyring::Entry::new(SERVICE, server) {
+            if entry.set_password(token).is_ok() && entry.get_password().is_ok_and(|t| t == token) {
+                return Ok(Stored::Keyring);
+            }
+        }
+    }
+    let mut all = read_file();
+    all.insert(server.to_string(), token.to_string());
+    write_file(&all)?;
+    Ok(Stored::File(dir.join("credentials")))
+}
+
+/// Forgets the token of `server` everywhere; whether anything was removed.
+pub fn forget(server: &str) -> anyhow::Result<bool> {
+    let mut removed = false;
+    if !force_file() {
+        if let Ok(entry) = keyring::Entry::new(SERVICE, server) {
+            removed |= entry.delete_credential().is_ok();
+        }
+    }
+    let mut all = read_file();
+    if all.remove(server).is_some() {
+        write_file(&all)?;
+        removed = true;
+    }
+    Ok(removed)
 }
 
 /// The server of the last login, if any.
@@ -27,4 +81,37 @@ pub fn config_dir() -> Option<PathBuf> {
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
         .map(|d| d.join("tollgate"))
+}
+
+/// `server token` lines.
+fn read_file() -> BTreeMap<String, String> {
+    let Some(path) = config_dir().map(|d| d.join("credentials")) else {
+        return BTreeMap::new();
+    };
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_once(' ').map(|(s, t)| (s.to_string(), t.trim().to_string())))
+        .collect()
+}
+
+fn write_file(all: &BTreeMap<String, String>) -> anyhow::Result<()> {
+    use std::io::Write;
+    let dir = config_dir().ok_or_else(|| anyhow::anyhow!("no HOME or XDG_CONFIG_HOME"))?;
+    let path = dir.join("credentials");
+    let tmp = dir.join("credentials.tmp");
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(&tmp)?;
+    for (s, t) in all {
+        writeln!(f, "{s} {t}")?;
+    }
+    f.sync_all()?;
+    std::fs::rename(&tmp, &path)?;
+    Ok(())
 }
