@@ -14,6 +14,12 @@ pub enum Stored {
     File(PathBuf),
 }
 
+/// Runs a keyring call on its own thread: the secret-service client blocks on a runtime of its
+/// own, which must not happen inside ours, and a keyring failure of any kind means "no keyring".
+fn keyring<T: Send>(f: impl FnOnce() -> Option<T> + Send) -> Option<T> {
+    std::thread::scope(|s| s.spawn(f).join().ok().flatten())
+}
+
 fn force_file() -> bool {
     std::env::var("TOLLGATE_KEYRING").is_ok_and(|v| v.eq_ignore_ascii_case("file"))
 }
@@ -26,7 +32,7 @@ pub fn token_for(server: &str) -> Option<String> {
         }
     }
     if !force_file() {
-        if let Ok(t) = keyring::Entry::new(SERVICE, server).and_then(|e| e.get_password()) {
+        if let Some(t) = keyring(|| keyring::Entry::new(SERVICE, server).and_then(|e| e.get_password()).ok()) {
             return Some(t);
         }
     }
@@ -39,10 +45,12 @@ pub fn store(server: &str, token: &str) -> anyhow::Result<Stored> {
     std::fs::create_dir_all(&dir)?;
     std::fs::write(dir.join("server"), server)?;
     if !force_file() {
-        if let Ok(entry) = keyring::Entry::new(SERVICE, server) {
-            if entry.set_password(token).is_ok() && entry.get_password().is_ok_and(|t| t == token) {
-                return Ok(Stored::Keyring);
-            }
+        let stored = keyring(|| {
+            let entry = keyring::Entry::new(SERVICE, server).ok()?;
+            (entry.set_password(token).is_ok() && entry.get_password().is_ok_and(|t| t == token)).then_some(())
+        });
+        if stored.is_some() {
+            return Ok(Stored::Keyring);
         }
     }
     let mut all = read_file();
@@ -55,9 +63,7 @@ pub fn store(server: &str, token: &str) -> anyhow::Result<Stored> {
 pub fn forget(server: &str) -> anyhow::Result<bool> {
     let mut removed = false;
     if !force_file() {
-        if let Ok(entry) = keyring::Entry::new(SERVICE, server) {
-            removed |= entry.delete_credential().is_ok();
-        }
+        removed |= keyring(|| keyring::Entry::new(SERVICE, server).ok()?.delete_credential().ok()).is_some();
     }
     let mut all = read_file();
     if all.remove(server).is_some() {
