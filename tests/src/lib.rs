@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 pub mod recorders;
+pub mod tmux;
 
 /// Paths of the built binaries.
 pub struct Binaries {

@@ -1,0 +1,77 @@
+//! The real console binary in tmux against a real daemon: what a person sees and types.
+
+use tollgate_tests::tmux::Tmux;
+use tollgate_tests::{Daemon, binaries, task_run};
+
+fn console(d: &Daemon, w: u16, h: u16) -> Tmux {
+    let bin = binaries().tollgate.display().to_string();
+    Tmux::start(&format!("{bin} --server {}", d.server()), &[("NO_COLOR", "1")], w, h)
+}
+
+#[test]
+fn select_two_paused_executions_and_resume_both_with_one_form() {
+    let d = Daemon::start();
+    let ids: Vec<String> = (0..2)
+        .map(|_| d.run_wait("test", "approval", &[])["id"].as_str().unwrap().to_string())
+        .collect();
+    let t = console(&d, 120, 40);
+    t.wait_for("both paused executions listed", 30, |s| {
+        ids.iter().all(|id| s.contains(&id[..8]))
+    });
+    t.keys(&["Space", "Space", "r"]);
+    t.wait_for("the resume form", 10, |s| {
+        s.contains("approved") && s.contains("reason")
+    });
+    // approved (BOOLEAN) first: toggle it; then the reason text; enter on the last field submits.
+    t.keys(&["Space", "Tab"]);
+    t.type_text("ship it");
+    t.keys(&["Enter"]);
+    let screen = t.wait_for("both resumed", 20, |s| s.matches("SUCCESS").count() >= 2);
+    assert!(screen.contains("resumed"), "{screen}");
+    for id in &ids {
+        let e = d.wait_state(id, "SUCCESS");
+        assert_eq!(task_run(&e, "decide")["outputs"]["onResume"]["approved"], true);
+        assert_eq!(task_run(&e, "decide")["outputs"]["onResume"]["reason"], "ship it");
+    }
+    t.keys(&["Escape"]);
+    std::thread::sleep(std::time::Duration::from_millis(150));
+    t.keys(&["q"]);
+}
+
+#[test]
+fn at_80x24_the_list_shows_id_flow_and_waiting_time() {
+    let d = Daemon::start();
+    let id = d.run_wait("test", "approval", &[])["id"].as_str().unwrap().to_string();
+    let t = console(&d, 80, 24);
+    let s = t.wait_for("the paused execution", 30, |s| s.contains(&id[..8]));
+    assert!(s.contains("approval"), "flow column: {s}");
+    assert!(
+        s.lines()
+            .any(|l| l.contains(&id[..8]) && (l.contains("s ") || l.trim_end().ends_with('s'))),
+        "waiting time column: {s}"
+    );
+    assert!(
+        s.contains("space") && s.contains("resume"),
+        "the footer shows the keys: {s}"
+    );
+}
+
+#[test]
+fn logs_view_follows_lines_appended_while_open() {
+    let d = Daemon::start();
+    let id = d.run_wait("test", "approval", &["requester=zoe"])["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let t = console(&d, 120, 40);
+    t.wait_for("the execution", 30, |s| s.contains(&id[..8]));
+    t.keys(&["l"]);
+    t.wait_for("the existing log line", 15, |s| s.contains("request from zoe"));
+    assert!(
+        d.cli(&["resume", &id, "--input", "approved=true", "--input", "reason=live"])
+            .ok()
+    );
+    t.wait_for("the line written after resume", 15, |s| {
+        s.contains("approved=true reason=live")
+    });
+}
