@@ -10,6 +10,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use serde_json::{Value, json};
 
+mod approval_page;
+
 use crate::api::ApiState;
 use crate::auth::{Principal, Role};
 use crate::engine::{EngineError, Execution, PauseSelector};
@@ -304,6 +306,9 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/{tenant}/executions/{id}/kill", delete(kill))
         .route("/api/v1/{tenant}/executions/{id}", get(get_execution))
         .route("/api/v1/{tenant}/executions/{namespace}/{flow_id}", post(start))
+        .route("/ui/{tenant}/executions/{id}", get(approval_page::show))
+        .route("/ui/{tenant}/executions/{id}/resume", post(approval_page::resume))
+        .route("/ui/{tenant}/login", post(approval_page::login))
         .with_state(state)
 }
 
