@@ -127,7 +127,7 @@ pub fn list(store: &Store, namespace: &str) -> Result<Vec<(String, KvEntry)>, Kv
 }
 
 pub fn delete(store: &Store, namespace: &str, key: &str) -> Result<bool, KvError> {
-    Ok(store.write(|w| -> Result<bool, KvError> { Ok(w.delete_kv(namespace, key)?) })?)
+    store.write(|w| -> Result<bool, KvError> { Ok(w.delete_kv(namespace, key)?) })
 }
 
 #[cfg(test)]

@@ -56,16 +56,14 @@ fn kill_9_loop_loses_nothing_acknowledged() {
                             "--server", &server, "run", "test", "crashy", "--input", &tag, "-o", "json",
                         ])
                         .output();
-                    if let Ok(out) = out {
-                        if out.status.success() {
-                            if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&out.stdout) {
+                    if let Ok(out) = out
+                        && out.status.success()
+                            && let Ok(v) = serde_json::from_slice::<serde_json::Value>(&out.stdout) {
                                 acknowledged
                                     .lock()
                                     .unwrap()
                                     .push(v["id"].as_str().unwrap_or_default().to_string());
                             }
-                        }
-                    }
                 }
             })
         };

@@ -114,11 +114,10 @@ impl FlowRegistry {
         let (ns, id) = (parsed.namespace.clone(), parsed.id.clone());
         let (head, changed) = self.store.write(|w| -> Result<(FlowHead, bool)> {
             let current = w.flow_head(&ns, &id)?;
-            if let Some(cur) = &current {
-                if !cur.deleted && w.flow_source(&ns, &id, cur.revision)?.as_deref() == Some(source) {
+            if let Some(cur) = &current
+                && !cur.deleted && w.flow_source(&ns, &id, cur.revision)?.as_deref() == Some(source) {
                     return Ok((cur.clone(), false));
                 }
-            }
             let head = FlowHead {
                 namespace: ns.clone(),
                 id: id.clone(),

@@ -746,8 +746,8 @@ impl WriterLoop {
             state.reminder_count += 1;
             let count = state.reminder_count;
             state.next_reminder_ms = None;
-            if r.max_count.is_none_or(|max| count < max) {
-                if let Ok(every) = crate::flow::duration::parse_iso8601(&r.every) {
+            if r.max_count.is_none_or(|max| count < max)
+                && let Ok(every) = crate::flow::duration::parse_iso8601(&r.every) {
                     let due = now + every.as_millis() as i64;
                     state.next_reminder_ms = Some(due);
                     fx.timers_add.push(TimerKey {
@@ -757,7 +757,6 @@ impl WriterLoop {
                         kind: kind.into(),
                     });
                 }
-            }
             log_message = format!("still waiting after {waiting_for}: sending reminder {count}");
             let mut extras = Map::new();
             extras.insert("reminder".into(), serde_json::json!({"count": count}));
@@ -786,8 +785,8 @@ impl WriterLoop {
                 state.escalation_level += 1;
                 state.next_escalation_ms = None;
                 // Later levels count from the start of the pause; one already past fires right away.
-                if let Some(next) = human.escalation.get(level + 1) {
-                    if let Ok(after) = crate::flow::duration::parse_iso8601(&next.after) {
+                if let Some(next) = human.escalation.get(level + 1)
+                    && let Ok(after) = crate::flow::duration::parse_iso8601(&next.after) {
                         let due = (since + after.as_millis() as i64).max(now);
                         state.next_escalation_ms = Some(due);
                         fx.timers_add.push(TimerKey {
@@ -797,7 +796,6 @@ impl WriterLoop {
                             kind: kind.into(),
                         });
                     }
-                }
                 log_message = format!(
                     "escalation {}: no decision after {waiting_for}; may now decide: users [{}] groups [{}]",
                     level + 1,

@@ -297,28 +297,24 @@ fn type_as(def: &InputDef, ty: InputType, v: &str) -> Result<Value, String> {
                 .min
                 .as_ref()
                 .and_then(|m| crate::flow::duration::parse_iso8601(&bound_text(m)).ok())
-            {
-                if d < min {
+                && d < min {
                     return Err(invalid(
                         def,
                         format!("be at least `{}`", bound_text(def.min.as_ref().unwrap_or(&Value::Null))),
                         v,
                     ));
                 }
-            }
             if let Some(max) = def
                 .max
                 .as_ref()
                 .and_then(|m| crate::flow::duration::parse_iso8601(&bound_text(m)).ok())
-            {
-                if d > max {
+                && d > max {
                     return Err(invalid(
                         def,
                         format!("be at most `{}`", bound_text(def.max.as_ref().unwrap_or(&Value::Null))),
                         v,
                     ));
                 }
-            }
             Ok(Value::String(t.to_string()))
         }
         InputType::Select | InputType::Enum => {
@@ -423,39 +419,35 @@ fn split_list(v: &str) -> Vec<String> {
 
 fn check_num(def: &InputDef, n: f64, v: &str) -> Result<(), String> {
     let num = |b: &Option<Value>| b.as_ref().and_then(|b| bound_text(b).trim().parse::<f64>().ok());
-    if let Some(min) = num(&def.min) {
-        if n < min {
+    if let Some(min) = num(&def.min)
+        && n < min {
             return Err(invalid(
                 def,
                 format!("be at least `{}`", bound_text(def.min.as_ref().unwrap_or(&Value::Null))),
                 v,
             ));
         }
-    }
-    if let Some(max) = num(&def.max) {
-        if n > max {
+    if let Some(max) = num(&def.max)
+        && n > max {
             return Err(invalid(
                 def,
                 format!("be at most `{}`", bound_text(def.max.as_ref().unwrap_or(&Value::Null))),
                 v,
             ));
         }
-    }
     Ok(())
 }
 
 /// Inclusive `after`/`before` bounds; `cmp` compares the value with a bound.
 fn check_order(def: &InputDef, v: &str, cmp: impl Fn(&str) -> Option<std::cmp::Ordering>) -> Result<(), String> {
-    if let Some(after) = &def.after {
-        if cmp(after) == Some(std::cmp::Ordering::Less) {
+    if let Some(after) = &def.after
+        && cmp(after) == Some(std::cmp::Ordering::Less) {
             return Err(invalid(def, format!("be after `{after}`"), v));
         }
-    }
-    if let Some(before) = &def.before {
-        if cmp(before) == Some(std::cmp::Ordering::Greater) {
+    if let Some(before) = &def.before
+        && cmp(before) == Some(std::cmp::Ordering::Greater) {
             return Err(invalid(def, format!("be before `{before}`"), v));
         }
-    }
     Ok(())
 }
 
@@ -534,15 +526,13 @@ pub fn check_definition(def: &InputDef) -> Vec<String> {
             }
         }
     }
-    if let (Some(min), Some(max)) = (&def.min, &def.max) {
-        if let (Ok(a), Ok(b)) = (bound_text(min).parse::<f64>(), bound_text(max).parse::<f64>()) {
-            if a > b {
+    if let (Some(min), Some(max)) = (&def.min, &def.max)
+        && let (Ok(a), Ok(b)) = (bound_text(min).parse::<f64>(), bound_text(max).parse::<f64>())
+            && a > b {
                 problems.push(format!("input `{}`: `min` ({a}) is greater than `max` ({b})", def.id));
             }
-        }
-    }
-    if problems.is_empty() {
-        if let Some(d) = &def.defaults {
+    if problems.is_empty()
+        && let Some(d) = &def.defaults {
             let text = match d {
                 Value::String(s) => s.clone(),
                 other => other.to_string(),
@@ -554,7 +544,6 @@ pub fn check_definition(def: &InputDef) -> Vec<String> {
                 ));
             }
         }
-    }
     problems
 }
 

@@ -419,11 +419,10 @@ impl Writer {
             t.insert(e.id.as_str(), encode(e).as_slice())?;
         }
         let mut index = self.tx.open_table(EXECUTIONS_BY_STATE)?;
-        if let Some(old) = old_key {
-            if old != new_key {
+        if let Some(old) = old_key
+            && old != new_key {
                 index.remove(old.as_str())?;
             }
-        }
         let names = format!("{}\0{}", e.namespace, e.flow_id);
         index.insert(new_key.as_str(), names.as_str())?;
         Ok(())

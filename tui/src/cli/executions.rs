@@ -116,11 +116,10 @@ async fn wait_settled(c: &mut Clients, exec: pb::Execution) -> anyhow::Result<pb
     }
     while let Some(ev) = stream.next().await {
         let ev = ev.map_err(|s| anyhow::anyhow!(status_message(&s)))?;
-        if let Some(e) = ev.execution {
-            if settled(&e) {
+        if let Some(e) = ev.execution
+            && settled(&e) {
                 return Ok(e);
             }
-        }
     }
     bail!(
         "the daemon closed the stream before execution {} settled",
