@@ -75,3 +75,84 @@ fn logs_view_follows_lines_appended_while_open() {
         s.contains("approved=true reason=live")
     });
 }
+
+#[test]
+fn bulk_resume_twenty_with_a_select_and_a_boolean() {
+    let d = Daemon::start();
+    let ids: Vec<String> = (0..20)
+        .map(|_| d.run_wait("console", "triage", &[])["id"].as_str().unwrap().to_string())
+        .collect();
+    let other = d.run_wait("test", "approval", &[])["id"].as_str().unwrap().to_string();
+    let t = console(&d, 120, 40);
+    t.wait_for("the paused list", 30, |s| s.contains("triage"));
+    t.keys(&["/"]);
+    t.type_text("triage");
+    t.keys(&["Enter"]);
+    t.wait_for("the filter applied", 10, |s| !s.contains(&other[..8]));
+    t.keys(&["a", "r"]);
+    t.wait_for("one form for the twenty", 10, |s| {
+        s.contains("team") && s.contains("urgent")
+    });
+    t.keys(&["Right", "Right", "Tab", "Space", "Enter"]);
+    t.wait_for("twenty resumed", 30, |s| s.contains("20 resumed"));
+    let first = d.wait_state(&ids[0], "SUCCESS");
+    let team = task_run(&first, "route")["outputs"]["onResume"]["team"].clone();
+    assert!(
+        ["HR", "Finance", "IT"].contains(&team.as_str().unwrap_or("")),
+        "{first:#}"
+    );
+    for id in &ids {
+        let e = d.wait_state(id, "SUCCESS");
+        assert_eq!(task_run(&e, "route")["outputs"]["onResume"]["team"], team);
+        assert_eq!(task_run(&e, "route")["outputs"]["onResume"]["urgent"], true);
+    }
+    assert_eq!(
+        d.execution(&other)["state"],
+        "PAUSED",
+        "the filtered-out execution was not touched"
+    );
+}
+
+#[test]
+fn a_denied_human_task_shows_access_denied() {
+    let mut d = Daemon::start_with(tollgate_tests::DaemonOptions {
+        insecure: false,
+        ..Default::default()
+    });
+    d.stop();
+    assert!(d.admin(&["user", "add", "op@example.com"]).ok());
+    assert!(
+        d.admin(&[
+            "role",
+            "bind",
+            "--user",
+            "op@example.com",
+            "--role",
+            "operator",
+            "--namespace",
+            "test"
+        ])
+        .ok()
+    );
+    let token = d
+        .admin(&["token", "create", "--user", "op@example.com"])
+        .stdout
+        .trim()
+        .to_string();
+    d.restart();
+    d.token = Some(token.clone());
+    let id = d.run_wait("test", "human", &[])["id"].as_str().unwrap().to_string();
+    let bin = binaries().tollgate.display().to_string();
+    let t = Tmux::start(
+        &format!("{bin} --server {}", d.server()),
+        &[("NO_COLOR", "1"), ("TOLLGATE_TOKEN", &token)],
+        120,
+        40,
+    );
+    t.wait_for("the HumanTask execution", 30, |s| s.contains(&id[..8]));
+    t.keys(&["r"]);
+    t.wait_for("the access-denied message", 15, |s| {
+        s.contains("Access denied to resume this execution")
+    });
+    assert_eq!(d.execution(&id)["state"], "PAUSED");
+}
