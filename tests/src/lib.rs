@@ -185,9 +185,10 @@ impl Daemon {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Some(child) = self.child.as_mut()
-                && let Ok(Some(status)) = child.try_wait() {
-                    panic!("tollgated exited early with {status}; log:\n{}", self.log());
-                }
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                panic!("tollgated exited early with {status}; log:\n{}", self.log());
+            }
             if TcpStream::connect_timeout(&self.addr, Duration::from_millis(200)).is_ok() {
                 return;
             }
@@ -392,4 +393,16 @@ pub fn log_messages(d: &Daemon, id: &str) -> Vec<String> {
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .map(|v| v["message"].as_str().unwrap_or_default().to_string())
         .collect()
+}
+
+/// Runs real `curl` with `args`; returns the HTTP status and the body.
+pub fn curl(args: &[&str]) -> (u16, String) {
+    let out = Command::new("curl")
+        .args(["-s", "-o", "-", "-w", "\n%{http_code}"])
+        .args(args)
+        .output()
+        .expect("curl is installed");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    (code.trim().parse().unwrap_or(0), body.to_string())
 }

@@ -1,19 +1,6 @@
 //! The Kestra-compatible REST API, driven with real curl, including the seed's exact command.
 
-use std::process::Command;
-
-use tollgate_tests::{Daemon, DaemonOptions, task_run};
-
-fn curl(args: &[&str]) -> (u16, String) {
-    let out = Command::new("curl")
-        .args(["-s", "-o", "-", "-w", "\n%{http_code}"])
-        .args(args)
-        .output()
-        .expect("curl is installed");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
-    (code.trim().parse().unwrap_or(0), body.to_string())
-}
+use tollgate_tests::{Daemon, DaemonOptions, curl, task_run};
 
 #[test]
 fn the_seed_curl_resume_works_verbatim_and_errors_are_kestra_shaped() {

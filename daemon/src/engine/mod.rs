@@ -286,30 +286,15 @@ impl Engine {
         actor: &Actor,
         reason: &str,
     ) -> Vec<(String, Result<Execution>)> {
-        let mut waits = Vec::with_capacity(ids.len());
-        for id in ids {
-            let (reply, wait) = oneshot::channel();
-            let cmd = Command::Resume {
-                id: id.clone(),
-                select: select.clone(),
-                inputs: inputs.clone(),
-                actor: actor.clone(),
-                reason: reason.to_string(),
-                reply,
-            };
-            let sent = self.inner.commands.send(cmd).is_ok();
-            waits.push((id, sent, wait));
-        }
-        let mut out = Vec::with_capacity(waits.len());
-        for (id, sent, wait) in waits {
-            let r = if sent {
-                wait.await.unwrap_or(Err(EngineError::Unavailable))
-            } else {
-                Err(EngineError::Unavailable)
-            };
-            out.push((id, r));
-        }
-        out
+        self.send_all(ids, |id, reply| Command::Resume {
+            id,
+            select: select.clone(),
+            inputs: inputs.clone(),
+            actor: actor.clone(),
+            reason: reason.to_string(),
+            reply,
+        })
+        .await
     }
 
     pub async fn kill(&self, id: &str, actor: &Actor, reason: &str) -> Result<Execution> {
@@ -324,16 +309,25 @@ impl Engine {
     }
 
     pub async fn bulk_kill(&self, ids: Vec<String>, actor: &Actor, reason: &str) -> Vec<(String, Result<Execution>)> {
+        self.send_all(ids, |id, reply| Command::Kill {
+            id,
+            actor: actor.clone(),
+            reason: reason.to_string(),
+            reply: Some(reply),
+        })
+        .await
+    }
+
+    /// Queues one command per id before waiting for any answer, so they share transactions.
+    async fn send_all(
+        &self,
+        ids: Vec<String>,
+        make: impl Fn(String, writer::Reply) -> Command,
+    ) -> Vec<(String, Result<Execution>)> {
         let mut waits = Vec::with_capacity(ids.len());
         for id in ids {
             let (reply, wait) = oneshot::channel();
-            let cmd = Command::Kill {
-                id: id.clone(),
-                actor: actor.clone(),
-                reason: reason.to_string(),
-                reply: Some(reply),
-            };
-            let sent = self.inner.commands.send(cmd).is_ok();
+            let sent = self.inner.commands.send(make(id.clone(), reply)).is_ok();
             waits.push((id, sent, wait));
         }
         let mut out = Vec::with_capacity(waits.len());
