@@ -116,9 +116,10 @@ pub async fn start_with(config: ServeConfig, extras: ServeExtras) -> Result<Runn
     }
     let store = engine.store().clone();
     if !config.insecure_no_auth
-        && let Some(hint) = crate::auth::first_start_hint(&store, &config.data_dir) {
-            tracing::warn!("{hint}");
-        }
+        && let Some(hint) = crate::auth::first_start_hint(&store, &config.data_dir)
+    {
+        tracing::warn!("{hint}");
+    }
     let auth = Arc::new(Auth::from_store(store, config.insecure_no_auth));
     let state = ApiState {
         engine: engine.clone(),

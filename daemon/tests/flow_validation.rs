@@ -435,6 +435,13 @@ fn single_task_in_place_of_a_list_is_located() {
 }
 
 #[test]
+fn invalid_yaml_at_the_end_of_a_file_without_final_line_break_stays_inside_it() {
+    // Found by the fuzz target: the scanner reported line 3 for this two-line file.
+    let found = only("id: demo\nyd:a.plu g");
+    assert!(found.starts_with("f.yaml:2:11: invalid YAML: "), "{found}");
+}
+
+#[test]
 fn all_problems_of_a_file_are_reported_at_once() {
     let src = r#"id: demo
 namespace: company.team

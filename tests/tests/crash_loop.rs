@@ -58,12 +58,13 @@ fn kill_9_loop_loses_nothing_acknowledged() {
                         .output();
                     if let Ok(out) = out
                         && out.status.success()
-                            && let Ok(v) = serde_json::from_slice::<serde_json::Value>(&out.stdout) {
-                                acknowledged
-                                    .lock()
-                                    .unwrap()
-                                    .push(v["id"].as_str().unwrap_or_default().to_string());
-                            }
+                        && let Ok(v) = serde_json::from_slice::<serde_json::Value>(&out.stdout)
+                    {
+                        acknowledged
+                            .lock()
+                            .unwrap()
+                            .push(v["id"].as_str().unwrap_or_default().to_string());
+                    }
                 }
             })
         };

@@ -89,9 +89,10 @@ fn task_run(r: &TaskRun, secrets: &[String], secret_resume_ids: &[String]) -> pb
     if let Some(Value::Object(on_resume)) = outputs.get_mut("onResume") {
         for id in secret_resume_ids {
             if let Some(v) = on_resume.get_mut(id)
-                && !v.is_null() {
-                    *v = Value::String(MASK.into());
-                }
+                && !v.is_null()
+            {
+                *v = Value::String(MASK.into());
+            }
         }
     }
     pb::TaskRun {

@@ -35,11 +35,7 @@ fn parse_states(states: &[String]) -> Result<Vec<State>, Status> {
             State::parse(s).ok_or_else(|| {
                 Status::invalid_argument(format!(
                     "unknown state `{s}`; known states: {}",
-                    State::ALL
-                        .iter()
-                        .map(|s| s.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    State::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
                 ))
             })
         })
@@ -75,12 +71,7 @@ impl ExecutionsService {
     }
 
     /// Loads an execution and checks the caller's role on its namespace.
-    async fn authorized(
-        &self,
-        p: &Principal,
-        id: &str,
-        role: Role,
-    ) -> Result<Execution, EngineError> {
+    async fn authorized(&self, p: &Principal, id: &str, role: Role) -> Result<Execution, EngineError> {
         let exec = self.0.engine.get_execution(id).await?;
         if !p.may(role, &exec.namespace) {
             return Err(EngineError::PermissionDenied(format!(
@@ -162,10 +153,7 @@ type Stream_<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>
 
 #[tonic::async_trait]
 impl Executions for ExecutionsService {
-    async fn start(
-        &self,
-        req: Request<pb::StartRequest>,
-    ) -> Result<Response<pb::StartResponse>, Status> {
+    async fn start(&self, req: Request<pb::StartRequest>) -> Result<Response<pb::StartResponse>, Status> {
         let p = self.0.principal(&req)?;
         let r = req.into_inner();
         require(&p, Role::Operator, &r.namespace)?;
@@ -211,28 +199,17 @@ impl Executions for ExecutionsService {
         }))
     }
 
-    async fn get(
-        &self,
-        req: Request<pb::GetExecutionRequest>,
-    ) -> Result<Response<pb::Execution>, Status> {
+    async fn get(&self, req: Request<pb::GetExecutionRequest>) -> Result<Response<pb::Execution>, Status> {
         let p = self.0.principal(&req)?;
         let id = req.into_inner().id;
-        let exec = self
-            .authorized(&p, &id, Role::Viewer)
-            .await
-            .map_err(from_engine)?;
+        let exec = self.authorized(&p, &id, Role::Viewer).await.map_err(from_engine)?;
         Ok(Response::new(self.one(exec).await?))
     }
 
-    async fn resume(
-        &self,
-        req: Request<pb::ResumeRequest>,
-    ) -> Result<Response<pb::ResumeResponse>, Status> {
+    async fn resume(&self, req: Request<pb::ResumeRequest>) -> Result<Response<pb::ResumeResponse>, Status> {
         let p = self.0.principal(&req)?;
         let r = req.into_inner();
-        self.authorized(&p, &r.id, Role::Operator)
-            .await
-            .map_err(from_engine)?;
+        self.authorized(&p, &r.id, Role::Operator).await.map_err(from_engine)?;
         let select = PauseSelector {
             task_run_id: opt(r.task_run_id),
             task_id: opt(r.task_id),
@@ -240,13 +217,7 @@ impl Executions for ExecutionsService {
         let exec = self
             .0
             .engine
-            .resume(
-                &r.id,
-                select,
-                r.inputs.into_iter().collect(),
-                &p.actor(),
-                &r.reason,
-            )
+            .resume(&r.id, select, r.inputs.into_iter().collect(), &p.actor(), &r.reason)
             .await
             .map_err(from_engine)?;
         Ok(Response::new(pb::ResumeResponse {
@@ -260,9 +231,7 @@ impl Executions for ExecutionsService {
     ) -> Result<Response<pb::ValidateResumeResponse>, Status> {
         let p = self.0.principal(&req)?;
         let r = req.into_inner();
-        self.authorized(&p, &r.id, Role::Operator)
-            .await
-            .map_err(from_engine)?;
+        self.authorized(&p, &r.id, Role::Operator).await.map_err(from_engine)?;
         let select = PauseSelector {
             task_run_id: opt(r.task_run_id),
             task_id: opt(r.task_id),
@@ -287,10 +256,7 @@ impl Executions for ExecutionsService {
         }
     }
 
-    async fn bulk_resume(
-        &self,
-        req: Request<pb::BulkResumeRequest>,
-    ) -> Result<Response<pb::BulkResponse>, Status> {
+    async fn bulk_resume(&self, req: Request<pb::BulkResumeRequest>) -> Result<Response<pb::BulkResponse>, Status> {
         let p = self.0.principal(&req)?;
         let r = req.into_inner();
         let ids = if r.ids.is_empty() {
@@ -352,15 +318,10 @@ impl Executions for ExecutionsService {
         Ok(Response::new(pb::BulkResponse { results }))
     }
 
-    async fn kill(
-        &self,
-        req: Request<pb::KillRequest>,
-    ) -> Result<Response<pb::KillResponse>, Status> {
+    async fn kill(&self, req: Request<pb::KillRequest>) -> Result<Response<pb::KillResponse>, Status> {
         let p = self.0.principal(&req)?;
         let r = req.into_inner();
-        self.authorized(&p, &r.id, Role::Operator)
-            .await
-            .map_err(from_engine)?;
+        self.authorized(&p, &r.id, Role::Operator).await.map_err(from_engine)?;
         let exec = self
             .0
             .engine
@@ -372,10 +333,7 @@ impl Executions for ExecutionsService {
         }))
     }
 
-    async fn bulk_kill(
-        &self,
-        req: Request<pb::BulkKillRequest>,
-    ) -> Result<Response<pb::BulkResponse>, Status> {
+    async fn bulk_kill(&self, req: Request<pb::BulkKillRequest>) -> Result<Response<pb::BulkResponse>, Status> {
         let p = self.0.principal(&req)?;
         let r = req.into_inner();
         let ids = if r.ids.is_empty() {
@@ -389,8 +347,7 @@ impl Executions for ExecutionsService {
             } else {
                 parse_states(&r.states)?
             };
-            self.ids_by_filter(&p, r.namespace, r.flow_id, states)
-                .await?
+            self.ids_by_filter(&p, r.namespace, r.flow_id, states).await?
         } else {
             r.ids
         };
@@ -410,10 +367,7 @@ impl Executions for ExecutionsService {
 
     type WatchStream = Stream_<pb::ExecutionEvent>;
 
-    async fn watch(
-        &self,
-        req: Request<pb::WatchRequest>,
-    ) -> Result<Response<Self::WatchStream>, Status> {
+    async fn watch(&self, req: Request<pb::WatchRequest>) -> Result<Response<Self::WatchStream>, Status> {
         let p = self.0.principal(&req)?;
         let r = req.into_inner();
         let mut events = self.0.engine.subscribe();
@@ -446,8 +400,7 @@ impl Executions for ExecutionsService {
                     }
                 };
                 if !principal.may(Role::Viewer, &exec.namespace)
-                    || (!r.namespace.is_empty()
-                        && !crate::store::namespace_within(&exec.namespace, &r.namespace))
+                    || (!r.namespace.is_empty() && !crate::store::namespace_within(&exec.namespace, &r.namespace))
                     || (!r.flow_id.is_empty() && exec.flow_id != r.flow_id)
                     || (!r.execution_id.is_empty() && exec.id != r.execution_id)
                 {
@@ -455,17 +408,11 @@ impl Executions for ExecutionsService {
                 }
                 let flow = {
                     let engine = engine.clone();
-                    let (ns, id, rev) = (
-                        exec.namespace.clone(),
-                        exec.flow_id.clone(),
-                        exec.flow_revision,
-                    );
-                    tokio::task::spawn_blocking(move || {
-                        engine.flows().get(&ns, &id, rev).ok().map(|(_, f, _)| f)
-                    })
-                    .await
-                    .ok()
-                    .flatten()
+                    let (ns, id, rev) = (exec.namespace.clone(), exec.flow_id.clone(), exec.flow_revision);
+                    tokio::task::spawn_blocking(move || engine.flows().get(&ns, &id, rev).ok().map(|(_, f, _)| f))
+                        .await
+                        .ok()
+                        .flatten()
                 };
                 let event = pb::ExecutionEvent {
                     execution: Some(convert::execution(&exec, flow.as_deref())),
@@ -481,10 +428,7 @@ impl Executions for ExecutionsService {
 
     type TailLogsStream = Stream_<pb::LogBatch>;
 
-    async fn tail_logs(
-        &self,
-        req: Request<pb::TailLogsRequest>,
-    ) -> Result<Response<Self::TailLogsStream>, Status> {
+    async fn tail_logs(&self, req: Request<pb::TailLogsRequest>) -> Result<Response<Self::TailLogsStream>, Status> {
         let p = self.0.principal(&req)?;
         let r = req.into_inner();
         self.authorized(&p, &r.execution_id, Role::Viewer)

@@ -36,31 +36,18 @@ fn diagnostics(d: Vec<crate::flow::Diagnostic>) -> Vec<pb::ValidationError> {
 }
 
 fn file_name(name: &str) -> String {
-    if name.is_empty() {
-        "<flow>".into()
-    } else {
-        name.into()
-    }
+    if name.is_empty() { "<flow>".into() } else { name.into() }
 }
 
 #[tonic::async_trait]
 impl Flows for FlowsService {
-    async fn apply(
-        &self,
-        req: Request<pb::ApplyFlowRequest>,
-    ) -> Result<Response<pb::ApplyFlowResponse>, Status> {
+    async fn apply(&self, req: Request<pb::ApplyFlowRequest>) -> Result<Response<pb::ApplyFlowResponse>, Status> {
         let p = self.0.principal(&req)?;
         let r = req.into_inner();
         let file = file_name(&r.file_name);
         // Validate first so that the namespace is known before authorizing.
-        let flow = crate::flow::load(&r.source, &file).map_err(|d| {
-            Status::invalid_argument(
-                d.iter()
-                    .map(|d| d.to_string())
-                    .collect::<Vec<_>>()
-                    .join("\n"),
-            )
-        })?;
+        let flow = crate::flow::load(&r.source, &file)
+            .map_err(|d| Status::invalid_argument(d.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n")))?;
         require(&p, Role::Admin, &flow.namespace)?;
         let applied = self
             .0
@@ -85,17 +72,10 @@ impl Flows for FlowsService {
             Ok(f) => (vec![], f.namespace, f.id),
             Err(d) => (diagnostics(d), String::new(), String::new()),
         };
-        Ok(Response::new(pb::ValidateFlowResponse {
-            errors,
-            namespace,
-            id,
-        }))
+        Ok(Response::new(pb::ValidateFlowResponse { errors, namespace, id }))
     }
 
-    async fn list(
-        &self,
-        req: Request<pb::ListFlowsRequest>,
-    ) -> Result<Response<pb::ListFlowsResponse>, Status> {
+    async fn list(&self, req: Request<pb::ListFlowsRequest>) -> Result<Response<pb::ListFlowsResponse>, Status> {
         let p = self.0.principal(&req)?;
         let prefix = req.into_inner().namespace;
         let heads = {
@@ -107,9 +87,7 @@ impl Flows for FlowsService {
         };
         let mut flows = Vec::new();
         for h in heads {
-            if !crate::store::namespace_within(&h.namespace, &prefix)
-                || !p.may(Role::Viewer, &h.namespace)
-            {
+            if !crate::store::namespace_within(&h.namespace, &prefix) || !p.may(Role::Viewer, &h.namespace) {
                 continue;
             }
             let engine = self.0.engine.clone();
@@ -130,19 +108,15 @@ impl Flows for FlowsService {
         let r = req.into_inner();
         require(&p, Role::Viewer, &r.namespace)?;
         let engine = self.0.engine.clone();
-        let (head, flow, source) = tokio::task::spawn_blocking(move || {
-            engine.flows().get(&r.namespace, &r.id, r.revision)
-        })
-        .await
-        .map_err(|_| Status::unavailable("shutting down"))?
-        .map_err(from_engine)?;
+        let (head, flow, source) =
+            tokio::task::spawn_blocking(move || engine.flows().get(&r.namespace, &r.id, r.revision))
+                .await
+                .map_err(|_| Status::unavailable("shutting down"))?
+                .map_err(from_engine)?;
         Ok(Response::new(flow_message(&head, &flow, source)))
     }
 
-    async fn delete(
-        &self,
-        req: Request<pb::DeleteFlowRequest>,
-    ) -> Result<Response<pb::DeleteFlowResponse>, Status> {
+    async fn delete(&self, req: Request<pb::DeleteFlowRequest>) -> Result<Response<pb::DeleteFlowResponse>, Status> {
         let p = self.0.principal(&req)?;
         let r = req.into_inner();
         require(&p, Role::Admin, &r.namespace)?;

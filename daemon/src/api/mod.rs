@@ -26,14 +26,9 @@ pub struct ApiState {
 impl ApiState {
     /// The caller of a request, or UNAUTHENTICATED.
     pub fn principal<T>(&self, req: &Request<T>) -> Result<Principal, Status> {
-        let header = req
-            .metadata()
-            .get("authorization")
-            .and_then(|v| v.to_str().ok());
+        let header = req.metadata().get("authorization").and_then(|v| v.to_str().ok());
         self.auth.authenticate(header).map_err(|e| match e {
-            AuthError::Unauthenticated => {
-                Status::unauthenticated("invalid or missing bearer token")
-            }
+            AuthError::Unauthenticated => Status::unauthenticated("invalid or missing bearer token"),
             AuthError::Storage => Status::internal("cannot check the token; see the daemon log"),
         })
     }

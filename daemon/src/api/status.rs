@@ -10,19 +10,12 @@ pub fn from_engine(e: EngineError) -> Status {
         EngineError::FailedPrecondition(m) => Status::failed_precondition(m),
         EngineError::InvalidInput(errors) => {
             // Clients that want the per-input detail call ValidateResume; the message names every input.
-            let message = errors
-                .iter()
-                .map(|e| e.message.clone())
-                .collect::<Vec<_>>()
-                .join("; ");
+            let message = errors.iter().map(|e| e.message.clone()).collect::<Vec<_>>().join("; ");
             Status::invalid_argument(message)
         }
-        EngineError::InvalidFlow(d) => Status::invalid_argument(
-            d.iter()
-                .map(|d| d.to_string())
-                .collect::<Vec<_>>()
-                .join("\n"),
-        ),
+        EngineError::InvalidFlow(d) => {
+            Status::invalid_argument(d.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n"))
+        }
         EngineError::InvalidArgument(m) => Status::invalid_argument(m),
         EngineError::PermissionDenied(m) => Status::permission_denied(m),
         EngineError::Store(e) => {

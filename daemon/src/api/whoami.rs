@@ -9,10 +9,7 @@ pub struct WhoamiService(pub ApiState);
 
 #[tonic::async_trait]
 impl AuthService for WhoamiService {
-    async fn whoami(
-        &self,
-        req: Request<pb::WhoamiRequest>,
-    ) -> Result<Response<pb::WhoamiResponse>, Status> {
+    async fn whoami(&self, req: Request<pb::WhoamiRequest>) -> Result<Response<pb::WhoamiResponse>, Status> {
         let p = self.0.principal(&req)?;
         Ok(Response::new(pb::WhoamiResponse {
             user: p.user.clone(),

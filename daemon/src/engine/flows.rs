@@ -115,9 +115,11 @@ impl FlowRegistry {
         let (head, changed) = self.store.write(|w| -> Result<(FlowHead, bool)> {
             let current = w.flow_head(&ns, &id)?;
             if let Some(cur) = &current
-                && !cur.deleted && w.flow_source(&ns, &id, cur.revision)?.as_deref() == Some(source) {
-                    return Ok((cur.clone(), false));
-                }
+                && !cur.deleted
+                && w.flow_source(&ns, &id, cur.revision)?.as_deref() == Some(source)
+            {
+                return Ok((cur.clone(), false));
+            }
             let head = FlowHead {
                 namespace: ns.clone(),
                 id: id.clone(),

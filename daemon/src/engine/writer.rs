@@ -747,16 +747,17 @@ impl WriterLoop {
             let count = state.reminder_count;
             state.next_reminder_ms = None;
             if r.max_count.is_none_or(|max| count < max)
-                && let Ok(every) = crate::flow::duration::parse_iso8601(&r.every) {
-                    let due = now + every.as_millis() as i64;
-                    state.next_reminder_ms = Some(due);
-                    fx.timers_add.push(TimerKey {
-                        due_ms: due,
-                        execution_id: exec.id.clone(),
-                        task_run_id: run_id.clone(),
-                        kind: kind.into(),
-                    });
-                }
+                && let Ok(every) = crate::flow::duration::parse_iso8601(&r.every)
+            {
+                let due = now + every.as_millis() as i64;
+                state.next_reminder_ms = Some(due);
+                fx.timers_add.push(TimerKey {
+                    due_ms: due,
+                    execution_id: exec.id.clone(),
+                    task_run_id: run_id.clone(),
+                    kind: kind.into(),
+                });
+            }
             log_message = format!("still waiting after {waiting_for}: sending reminder {count}");
             let mut extras = Map::new();
             extras.insert("reminder".into(), serde_json::json!({"count": count}));
@@ -786,16 +787,17 @@ impl WriterLoop {
                 state.next_escalation_ms = None;
                 // Later levels count from the start of the pause; one already past fires right away.
                 if let Some(next) = human.escalation.get(level + 1)
-                    && let Ok(after) = crate::flow::duration::parse_iso8601(&next.after) {
-                        let due = (since + after.as_millis() as i64).max(now);
-                        state.next_escalation_ms = Some(due);
-                        fx.timers_add.push(TimerKey {
-                            due_ms: due,
-                            execution_id: exec.id.clone(),
-                            task_run_id: run_id.clone(),
-                            kind: kind.into(),
-                        });
-                    }
+                    && let Ok(after) = crate::flow::duration::parse_iso8601(&next.after)
+                {
+                    let due = (since + after.as_millis() as i64).max(now);
+                    state.next_escalation_ms = Some(due);
+                    fx.timers_add.push(TimerKey {
+                        due_ms: due,
+                        execution_id: exec.id.clone(),
+                        task_run_id: run_id.clone(),
+                        kind: kind.into(),
+                    });
+                }
                 log_message = format!(
                     "escalation {}: no decision after {waiting_for}; may now decide: users [{}] groups [{}]",
                     level + 1,

@@ -297,24 +297,26 @@ fn type_as(def: &InputDef, ty: InputType, v: &str) -> Result<Value, String> {
                 .min
                 .as_ref()
                 .and_then(|m| crate::flow::duration::parse_iso8601(&bound_text(m)).ok())
-                && d < min {
-                    return Err(invalid(
-                        def,
-                        format!("be at least `{}`", bound_text(def.min.as_ref().unwrap_or(&Value::Null))),
-                        v,
-                    ));
-                }
+                && d < min
+            {
+                return Err(invalid(
+                    def,
+                    format!("be at least `{}`", bound_text(def.min.as_ref().unwrap_or(&Value::Null))),
+                    v,
+                ));
+            }
             if let Some(max) = def
                 .max
                 .as_ref()
                 .and_then(|m| crate::flow::duration::parse_iso8601(&bound_text(m)).ok())
-                && d > max {
-                    return Err(invalid(
-                        def,
-                        format!("be at most `{}`", bound_text(def.max.as_ref().unwrap_or(&Value::Null))),
-                        v,
-                    ));
-                }
+                && d > max
+            {
+                return Err(invalid(
+                    def,
+                    format!("be at most `{}`", bound_text(def.max.as_ref().unwrap_or(&Value::Null))),
+                    v,
+                ));
+            }
             Ok(Value::String(t.to_string()))
         }
         InputType::Select | InputType::Enum => {
@@ -420,34 +422,38 @@ fn split_list(v: &str) -> Vec<String> {
 fn check_num(def: &InputDef, n: f64, v: &str) -> Result<(), String> {
     let num = |b: &Option<Value>| b.as_ref().and_then(|b| bound_text(b).trim().parse::<f64>().ok());
     if let Some(min) = num(&def.min)
-        && n < min {
-            return Err(invalid(
-                def,
-                format!("be at least `{}`", bound_text(def.min.as_ref().unwrap_or(&Value::Null))),
-                v,
-            ));
-        }
+        && n < min
+    {
+        return Err(invalid(
+            def,
+            format!("be at least `{}`", bound_text(def.min.as_ref().unwrap_or(&Value::Null))),
+            v,
+        ));
+    }
     if let Some(max) = num(&def.max)
-        && n > max {
-            return Err(invalid(
-                def,
-                format!("be at most `{}`", bound_text(def.max.as_ref().unwrap_or(&Value::Null))),
-                v,
-            ));
-        }
+        && n > max
+    {
+        return Err(invalid(
+            def,
+            format!("be at most `{}`", bound_text(def.max.as_ref().unwrap_or(&Value::Null))),
+            v,
+        ));
+    }
     Ok(())
 }
 
 /// Inclusive `after`/`before` bounds; `cmp` compares the value with a bound.
 fn check_order(def: &InputDef, v: &str, cmp: impl Fn(&str) -> Option<std::cmp::Ordering>) -> Result<(), String> {
     if let Some(after) = &def.after
-        && cmp(after) == Some(std::cmp::Ordering::Less) {
-            return Err(invalid(def, format!("be after `{after}`"), v));
-        }
+        && cmp(after) == Some(std::cmp::Ordering::Less)
+    {
+        return Err(invalid(def, format!("be after `{after}`"), v));
+    }
     if let Some(before) = &def.before
-        && cmp(before) == Some(std::cmp::Ordering::Greater) {
-            return Err(invalid(def, format!("be before `{before}`"), v));
-        }
+        && cmp(before) == Some(std::cmp::Ordering::Greater)
+    {
+        return Err(invalid(def, format!("be before `{before}`"), v));
+    }
     Ok(())
 }
 
@@ -528,22 +534,24 @@ pub fn check_definition(def: &InputDef) -> Vec<String> {
     }
     if let (Some(min), Some(max)) = (&def.min, &def.max)
         && let (Ok(a), Ok(b)) = (bound_text(min).parse::<f64>(), bound_text(max).parse::<f64>())
-            && a > b {
-                problems.push(format!("input `{}`: `min` ({a}) is greater than `max` ({b})", def.id));
-            }
+        && a > b
+    {
+        problems.push(format!("input `{}`: `min` ({a}) is greater than `max` ({b})", def.id));
+    }
     if problems.is_empty()
-        && let Some(d) = &def.defaults {
-            let text = match d {
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
-            };
-            if let Err(e) = type_value(def, &text) {
-                problems.push(format!(
-                    "input `{}` has a default that breaks its own rules: {e}",
-                    def.id
-                ));
-            }
+        && let Some(d) = &def.defaults
+    {
+        let text = match d {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        if let Err(e) = type_value(def, &text) {
+            problems.push(format!(
+                "input `{}` has a default that breaks its own rules: {e}",
+                def.id
+            ));
         }
+    }
     problems
 }
 

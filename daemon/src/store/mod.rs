@@ -420,9 +420,10 @@ impl Writer {
         }
         let mut index = self.tx.open_table(EXECUTIONS_BY_STATE)?;
         if let Some(old) = old_key
-            && old != new_key {
-                index.remove(old.as_str())?;
-            }
+            && old != new_key
+        {
+            index.remove(old.as_str())?;
+        }
         let names = format!("{}\0{}", e.namespace, e.flow_id);
         index.insert(new_key.as_str(), names.as_str())?;
         Ok(())

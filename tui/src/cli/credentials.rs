@@ -27,13 +27,15 @@ fn force_file() -> bool {
 /// The token to use for `server`, if any.
 pub fn token_for(server: &str) -> Option<String> {
     if let Ok(t) = std::env::var("TOLLGATE_TOKEN")
-        && !t.trim().is_empty() {
-            return Some(t.trim().to_string());
-        }
+        && !t.trim().is_empty()
+    {
+        return Some(t.trim().to_string());
+    }
     if !force_file()
-        && let Some(t) = keyring(|| keyring::Entry::new(SERVICE, server).and_then(|e| e.get_password()).ok()) {
-            return Some(t);
-        }
+        && let Some(t) = keyring(|| keyring::Entry::new(SERVICE, server).and_then(|e| e.get_password()).ok())
+    {
+        return Some(t);
+    }
     read_file().remove(server)
 }
 

@@ -82,12 +82,13 @@ fn demo_admin(data_dir: &std::path::Path, flows: &std::path::Path) -> anyhow::Re
             {
                 for t in flow.all_tasks() {
                     if let TaskKind::Pause(p) = &t.kind
-                        && let Some(h) = &p.human {
-                            groups.extend(h.assignment.groups.iter().cloned());
-                            for e in &h.escalation {
-                                groups.extend(e.assignment.groups.iter().cloned());
-                            }
+                        && let Some(h) = &p.human
+                    {
+                        groups.extend(h.assignment.groups.iter().cloned());
+                        for e in &h.escalation {
+                            groups.extend(e.assignment.groups.iter().cloned());
                         }
+                    }
                 }
             }
         }

@@ -76,10 +76,7 @@ pub async fn run(cli: &Cli, c: &mut Clients, a: &RunArgs) -> anyhow::Result<()> 
     }
     match cli.output {
         Format::Json => print_json(&execution_json(&exec)),
-        Format::Text => println!(
-            "{}  {}.{}  {}",
-            exec.id, exec.namespace, exec.flow_id, exec.state
-        ),
+        Format::Text => println!("{}  {}.{}  {}", exec.id, exec.namespace, exec.flow_id, exec.state),
     }
     Ok(())
 }
@@ -104,27 +101,19 @@ async fn wait_settled(c: &mut Clients, exec: pb::Execution) -> anyhow::Result<pb
             .await,
     )?;
     // The execution may have settled between Start and Watch: check once after subscribing.
-    let now = grpc(
-        c.executions
-            .get(pb::GetExecutionRequest {
-                id: exec.id.clone(),
-            })
-            .await,
-    )?;
+    let now = grpc(c.executions.get(pb::GetExecutionRequest { id: exec.id.clone() }).await)?;
     if settled(&now) {
         return Ok(now);
     }
     while let Some(ev) = stream.next().await {
         let ev = ev.map_err(|s| anyhow::anyhow!(status_message(&s)))?;
         if let Some(e) = ev.execution
-            && settled(&e) {
-                return Ok(e);
-            }
+            && settled(&e)
+        {
+            return Ok(e);
+        }
     }
-    bail!(
-        "the daemon closed the stream before execution {} settled",
-        exec.id
-    )
+    bail!("the daemon closed the stream before execution {} settled", exec.id)
 }
 
 #[derive(Args, Debug)]
@@ -168,11 +157,7 @@ pub async fn executions(cli: &Cli, c: &mut Clients, a: &ExecutionsArgs) -> anyho
 }
 
 /// Pages through List until `limit` executions are collected.
-pub async fn list_all(
-    c: &mut Clients,
-    a: &ListArgs,
-    default_paused: bool,
-) -> anyhow::Result<Vec<pb::Execution>> {
+pub async fn list_all(c: &mut Clients, a: &ListArgs, default_paused: bool) -> anyhow::Result<Vec<pb::Execution>> {
     let mut states: Vec<String> = a.states.iter().map(|s| s.to_ascii_uppercase()).collect();
     if states.iter().any(|s| s == "ALL") {
         states.clear();
@@ -228,15 +213,7 @@ async fn list(cli: &Cli, c: &mut Clients, a: &ListArgs) -> anyhow::Result<()> {
                 print!(
                     "{}",
                     table(
-                        &[
-                            "ID",
-                            "NAMESPACE",
-                            "FLOW",
-                            "STATE",
-                            "WAITING TASK",
-                            "AGE",
-                            "STARTED BY"
-                        ],
+                        &["ID", "NAMESPACE", "FLOW", "STATE", "WAITING TASK", "AGE", "STARTED BY"],
                         &rows
                     )
                 );
@@ -247,11 +224,7 @@ async fn list(cli: &Cli, c: &mut Clients, a: &ListArgs) -> anyhow::Result<()> {
 }
 
 async fn get(cli: &Cli, c: &mut Clients, id: &str) -> anyhow::Result<()> {
-    let e = grpc(
-        c.executions
-            .get(pb::GetExecutionRequest { id: id.to_string() })
-            .await,
-    )?;
+    let e = grpc(c.executions.get(pb::GetExecutionRequest { id: id.to_string() }).await)?;
     match cli.output {
         Format::Json => print_json(&execution_json(&e)),
         Format::Text => {
@@ -298,10 +271,7 @@ async fn get(cli: &Cli, c: &mut Clients, id: &str) -> anyhow::Result<()> {
                     vec![name, t.state.clone(), t.id.clone(), outputs]
                 })
                 .collect();
-            print!(
-                "{}",
-                table(&["TASK", "STATE", "TASK RUN", "OUTPUTS"], &rows)
-            );
+            print!("{}", table(&["TASK", "STATE", "TASK RUN", "OUTPUTS"], &rows));
             for p in &e.pauses {
                 println!();
                 println!(
@@ -314,14 +284,7 @@ async fn get(cli: &Cli, c: &mut Clients, id: &str) -> anyhow::Result<()> {
                     let fields: Vec<String> = p
                         .on_resume
                         .iter()
-                        .map(|i| {
-                            format!(
-                                "{} ({}{})",
-                                i.id,
-                                i.r#type,
-                                if i.required { ", required" } else { "" }
-                            )
-                        })
+                        .map(|i| format!("{} ({}{})", i.id, i.r#type, if i.required { ", required" } else { "" }))
                         .collect();
                     println!("  onResume inputs: {}", fields.join(", "));
                 }
@@ -369,9 +332,7 @@ pub async fn resume(cli: &Cli, c: &mut Clients, a: &ResumeArgs) -> anyhow::Resul
         bail!("name the executions to resume, or use --all-paused with --namespace/--flow");
     }
     if a.all_paused && a.namespace.is_none() && a.flow.is_none() {
-        bail!(
-            "--all-paused needs --namespace and/or --flow, so it cannot resume everything by accident"
-        );
+        bail!("--all-paused needs --namespace and/or --flow, so it cannot resume everything by accident");
     }
     let inputs = parse_inputs(&a.inputs)?;
     let req = pb::BulkResumeRequest {
@@ -471,19 +432,10 @@ pub async fn logs(cli: &Cli, c: &mut Clients, a: &LogsArgs) -> anyhow::Result<()
                     json!({"seq": l.seq, "timestamp": iso(l.time_ms), "level": l.level, "taskId": l.task_id, "taskRunId": l.task_run_id, "message": l.message})
                 ),
                 Format::Text => {
-                    let task = if l.task_id.is_empty() {
-                        "-"
-                    } else {
-                        l.task_id.as_str()
-                    };
+                    let task = if l.task_id.is_empty() { "-" } else { l.task_id.as_str() };
                     for (i, line) in l.message.lines().enumerate() {
                         if i == 0 {
-                            println!(
-                                "{} {:<5} {task}: {}",
-                                iso(l.time_ms),
-                                l.level,
-                                output::clean(line)
-                            );
+                            println!("{} {:<5} {task}: {}", iso(l.time_ms), l.level, output::clean(line));
                         } else {
                             println!("    {}", output::clean(line));
                         }

@@ -68,8 +68,7 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
 }
 
 fn read(path: &Path) -> anyhow::Result<String> {
-    std::fs::read_to_string(path)
-        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))
+    std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))
 }
 
 /// Validates locally with the daemon's own parser: works without a running daemon.
@@ -81,9 +80,7 @@ pub fn validate(cli: &Cli, paths: &[PathBuf]) -> anyhow::Result<()> {
         let name = f.display().to_string();
         let source = read(f)?;
         match tollgate_daemon::flow::load(&source, &name) {
-            Ok(flow) => report.push(
-                json!({"file": name, "namespace": flow.namespace, "id": flow.id, "errors": []}),
-            ),
+            Ok(flow) => report.push(json!({"file": name, "namespace": flow.namespace, "id": flow.id, "errors": []})),
             Err(diags) => {
                 bad += 1;
                 report.push(json!({
@@ -131,10 +128,7 @@ pub async fn run(cli: &Cli, c: &mut Clients, a: &FlowArgs) -> anyhow::Result<()>
                         let flow = r.flow.unwrap_or_default();
                         if cli.output == Format::Text {
                             let what = if r.changed { "applied" } else { "unchanged" };
-                            println!(
-                                "{}.{}  revision {}  {what}",
-                                flow.namespace, flow.id, flow.revision
-                            );
+                            println!("{}.{}  revision {}  {what}", flow.namespace, flow.id, flow.revision);
                         }
                         report.push(json!({"file": name, "namespace": flow.namespace, "id": flow.id, "revision": flow.revision, "changed": r.changed}));
                     }

@@ -70,9 +70,10 @@ pub enum Command {
 
 /// Where to connect, with which token: flag, then env, then the stored login.
 pub fn connection(cli: &Cli) -> Connection {
-    let server = cli.server.clone().unwrap_or_else(|| {
-        credentials::default_server().unwrap_or_else(|| DEFAULT_SERVER.to_string())
-    });
+    let server = cli
+        .server
+        .clone()
+        .unwrap_or_else(|| credentials::default_server().unwrap_or_else(|| DEFAULT_SERVER.to_string()));
     let token = credentials::token_for(&server);
     Connection { server, token }
 }
