@@ -287,30 +287,9 @@ impl<'a> Stepper<'a> {
                 .and_then(|items| items.get(i as usize))
                 .map(item_text)
         });
-        let run = TaskRun {
-            id: ids::new_id(),
-            task_id: task.id.clone(),
-            task_type: task.type_name.clone(),
-            parent_task_run_id: parent.map(str::to_string),
-            value,
-            iteration,
-            state: State::Created,
-            history: vec![super::execution::StateChange {
-                state: State::Created,
-                at_ms: now,
-            }],
-            outputs: Map::new(),
-            attempt: 1,
-            started_ms: now,
-            ended_ms: None,
-            branch: None,
-            items: None,
-            pause: None,
-            child_execution_id: None,
-        };
+        let run = TaskRun::started(task, parent.map(str::to_string), value, iteration, now);
         self.exec.task_runs.push(run);
         let idx = self.exec.task_runs.len() - 1;
-        self.exec.task_runs[idx].set_state(State::Running, now);
         match &task.kind {
             TaskKind::Log(t) => {
                 let level = t.level.unwrap_or(LogLevel::Info).as_str();
@@ -696,28 +675,7 @@ impl<'a> Stepper<'a> {
             .map(|p| (p.users.clone(), p.groups.clone()))
             .unwrap_or_default();
         for task in tasks.iter().filter(|t| !t.common.disabled) {
-            let mut run = TaskRun {
-                id: ids::new_id(),
-                task_id: task.id.clone(),
-                task_type: task.type_name.clone(),
-                parent_task_run_id: Some(gate_run_id.clone()),
-                value: Some(purpose.to_string()),
-                iteration: None,
-                state: State::Created,
-                history: vec![super::execution::StateChange {
-                    state: State::Created,
-                    at_ms: now,
-                }],
-                outputs: Map::new(),
-                attempt: 1,
-                started_ms: now,
-                ended_ms: None,
-                branch: None,
-                items: None,
-                pause: None,
-                child_execution_id: None,
-            };
-            run.set_state(State::Running, now);
+            let run = TaskRun::started(task, Some(gate_run_id.clone()), Some(purpose.to_string()), None, now);
             self.exec.task_runs.push(run);
             let idx = self.exec.task_runs.len() - 1;
             let mut vars = context::vars(self.flow, self.exec, Some(&self.exec.task_runs[idx]), Some(gate));

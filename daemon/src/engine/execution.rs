@@ -76,6 +76,39 @@ pub struct TaskRun {
 }
 
 impl TaskRun {
+    /// A new run of `task`, CREATED then RUNNING at `now`.
+    pub fn started(
+        task: &crate::flow::Task,
+        parent: Option<String>,
+        value: Option<String>,
+        iteration: Option<u32>,
+        now: i64,
+    ) -> TaskRun {
+        let mut run = TaskRun {
+            id: super::ids::new_id(),
+            task_id: task.id.clone(),
+            task_type: task.type_name.clone(),
+            parent_task_run_id: parent,
+            value,
+            iteration,
+            state: State::Created,
+            history: vec![StateChange {
+                state: State::Created,
+                at_ms: now,
+            }],
+            outputs: Map::new(),
+            attempt: 1,
+            started_ms: now,
+            ended_ms: None,
+            branch: None,
+            items: None,
+            pause: None,
+            child_execution_id: None,
+        };
+        run.set_state(State::Running, now);
+        run
+    }
+
     pub fn set_state(&mut self, state: State, now: i64) {
         if self.state != state {
             self.state = state;
