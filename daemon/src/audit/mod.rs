@@ -44,17 +44,11 @@ pub struct Entry {
     pub result: String,
 }
 
-impl Entry {
-    /// An administrative change (users, groups, roles, tokens).
-    pub fn admin(subject: &str, action: &str, detail: &str) -> Entry {
-        Entry {
-            user: "admin-cli".into(),
-            action: action.into(),
-            reason: format!("{subject}: {detail}"),
-            result: "OK".into(),
-            ..Default::default()
-        }
-    }
+/// The newest record's place in the chain, stored beside it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Head {
+    pub seq: u64,
+    pub hash: String,
 }
 
 fn digest(r: &Record) -> String {
@@ -96,7 +90,11 @@ pub fn append(w: &mut Writer, e: Entry) -> Result<(), StoreError> {
         hash: String::new(),
     };
     rec.hash = digest(&rec);
-    w.audit_put(&rec)
+    w.audit_put(&rec)?;
+    w.audit_set_head(&Head {
+        seq: rec.seq,
+        hash: rec.hash,
+    })
 }
 
 /// Outcome of walking the chain.
@@ -108,7 +106,10 @@ pub struct VerifyReport {
     pub message: String,
 }
 
-/// Recomputes every hash and link; reports the first record that does not fit.
+/// Recomputes every hash and link and checks the newest record against the head marker;
+/// reports the first record that does not fit. A chain rewritten from the first record on,
+/// head included, cannot be told apart from the original: compare the head hash this prints
+/// with one kept elsewhere to rule that out.
 pub fn verify(r: &Reader) -> Result<VerifyReport, StoreError> {
     let mut prev_hash = String::new();
     let mut expected_seq = 1u64;
@@ -123,18 +124,21 @@ pub fn verify(r: &Reader) -> Result<VerifyReport, StoreError> {
             }
         };
         let problem = if key != expected_seq {
-            Some(format!("record {expected_seq} is missing (found {key} next)"))
+            Some((
+                expected_seq,
+                format!("record {expected_seq} is missing (found {key} next)"),
+            ))
         } else if rec.seq != key {
-            Some(format!("record {key} claims sequence {}", rec.seq))
+            Some((key, format!("record {key} claims sequence {}", rec.seq)))
         } else if rec.prev_hash != prev_hash {
-            Some(format!("record {key} does not chain to the record before it"))
+            Some((key, format!("record {key} does not chain to the record before it")))
         } else if digest(&rec) != rec.hash {
-            Some(format!("record {key} was altered after it was written"))
+            Some((key, format!("record {key} was altered after it was written")))
         } else {
             None
         };
-        if let Some(p) = problem {
-            bad = Some((key, p));
+        if problem.is_some() {
+            bad = problem;
             return false;
         }
         prev_hash = rec.hash;
@@ -142,6 +146,26 @@ pub fn verify(r: &Reader) -> Result<VerifyReport, StoreError> {
         count += 1;
         true
     })?;
+    if bad.is_none() {
+        let last_seq = expected_seq - 1;
+        bad = match r.audit_head()? {
+            None if last_seq == 0 => None,
+            None => Some((1, "the chain's head marker is missing".to_string())),
+            Some(h) if h.seq > last_seq => Some((
+                last_seq + 1,
+                format!(
+                    "records {} to {} were deleted from the end of the chain",
+                    last_seq + 1,
+                    h.seq
+                ),
+            )),
+            Some(h) if h.seq < last_seq || h.hash != prev_hash => Some((
+                h.seq.max(1),
+                format!("the chain's head marker does not match record {last_seq}"),
+            )),
+            Some(_) => None,
+        };
+    }
     Ok(match bad {
         Some((seq, message)) => VerifyReport {
             ok: false,
@@ -153,7 +177,11 @@ pub fn verify(r: &Reader) -> Result<VerifyReport, StoreError> {
             ok: true,
             records: count,
             first_bad_seq: 0,
-            message: format!("{count} records, chain intact"),
+            message: if count == 0 {
+                "no records yet".to_string()
+            } else {
+                format!("{count} records, chain intact; head {prev_hash}")
+            },
         },
     })
 }
@@ -163,11 +191,10 @@ mod tests {
     use super::*;
     use crate::store::Store;
 
-    #[test]
-    fn chain_verifies_and_detects_an_edit() {
+    fn store_with(n: usize) -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        for i in 0..3 {
+        for i in 0..n {
             store
                 .write(|w| {
                     append(
@@ -175,6 +202,7 @@ mod tests {
                         Entry {
                             user: format!("u{i}"),
                             action: "resume".into(),
+                            values: serde_json::json!({"approved": i % 2 == 0, "note": "ü"}),
                             result: "OK".into(),
                             ..Default::default()
                         },
@@ -182,19 +210,78 @@ mod tests {
                 })
                 .unwrap();
         }
+        (dir, store)
+    }
+
+    fn record(store: &Store, seq: u64) -> Record {
+        store.read().unwrap().audit(0, 1, |r| r.seq == seq).unwrap().remove(0)
+    }
+
+    #[test]
+    fn an_empty_and_an_intact_chain_verify() {
+        let (_d, store) = store_with(0);
+        assert!(verify(&store.read().unwrap()).unwrap().ok);
+        let (_d, store) = store_with(3);
         let report = verify(&store.read().unwrap()).unwrap();
         assert!(report.ok, "{report:?}");
         assert_eq!(report.records, 3);
+        assert!(report.message.contains(&record(&store, 3).hash), "{}", report.message);
+        assert_eq!(record(&store, 2).prev_hash, record(&store, 1).hash);
+    }
+
+    #[test]
+    fn an_edited_record_is_detected() {
+        let (_d, store) = store_with(3);
+        let mut rec = record(&store, 2);
+        rec.values["approved"] = serde_json::json!(true);
+        store.write(|w| w.audit_put(&rec)).unwrap();
+        let report = verify(&store.read().unwrap()).unwrap();
+        assert!(!report.ok);
+        assert_eq!((report.first_bad_seq, report.records), (2, 1));
+        assert!(report.message.contains("altered"), "{}", report.message);
+    }
+
+    #[test]
+    fn a_record_rehashed_after_an_edit_breaks_the_next_link() {
+        let (_d, store) = store_with(3);
+        let mut rec = record(&store, 2);
+        rec.user = "mallory".into();
+        rec.hash = digest(&rec);
+        store.write(|w| w.audit_put(&rec)).unwrap();
+        let report = verify(&store.read().unwrap()).unwrap();
+        assert_eq!((report.ok, report.first_bad_seq), (false, 3), "{report:?}");
+    }
+
+    #[test]
+    fn deleted_records_are_detected_in_the_middle_and_at_the_end() {
+        let (_d, store) = store_with(4);
+        store.write(|w| w.audit_delete(2)).unwrap();
+        let report = verify(&store.read().unwrap()).unwrap();
+        assert_eq!((report.ok, report.first_bad_seq), (false, 2), "{report:?}");
+        assert!(report.message.contains("missing"), "{}", report.message);
+
+        let (_d, store) = store_with(4);
+        store.write(|w| w.audit_delete(4)).unwrap();
+        let report = verify(&store.read().unwrap()).unwrap();
+        assert_eq!((report.ok, report.first_bad_seq), (false, 4), "{report:?}");
+        assert!(report.message.contains("deleted"), "{}", report.message);
+    }
+
+    #[test]
+    fn appending_after_verification_continues_the_chain() {
+        let (_d, store) = store_with(2);
         store
-            .write(|w| -> Result<(), StoreError> {
-                let mut rec = store.read()?.audit(0, 10, |r| r.seq == 2)?.remove(0);
-                rec.user = "mallory".into();
-                w.audit_put(&rec)
+            .write(|w| {
+                append(
+                    w,
+                    Entry {
+                        user: "later".into(),
+                        ..Default::default()
+                    },
+                )
             })
             .unwrap();
         let report = verify(&store.read().unwrap()).unwrap();
-        assert!(!report.ok);
-        assert_eq!(report.first_bad_seq, 2);
-        assert!(report.message.contains("altered"), "{}", report.message);
+        assert!(report.ok && report.records == 3, "{report:?}");
     }
 }

@@ -3,9 +3,13 @@
 //! Tokens look like `tg_<id>_<secret>`; only a salted SHA-256 of the secret is stored, and it is
 //! compared in constant time. `--insecure-no-auth` treats every caller as a local admin.
 
+mod manage;
 mod tokens;
 
-pub use tokens::{TokenError, create_token, first_start_hint, parse_expiry};
+pub use manage::{
+    GroupInfo, ManageError, ManageError as TokenError, Manager, Subject, TokenInfo, normalize_email, parse_expiry,
+};
+pub use tokens::{create_token, first_start_hint};
 
 use crate::engine::Actor;
 
@@ -86,6 +90,9 @@ pub struct Auth {
 
 /// The principal every caller becomes with `--insecure-no-auth`.
 pub const LOCAL_ADMIN: &str = "local-admin";
+
+/// The audit log's user for changes made with `tollgated admin` directly on the data dir.
+pub const LOCAL_ADMIN_CLI: &str = "admin-cli";
 
 impl Auth {
     /// No authentication: every caller is an admin of every namespace (loopback development only).

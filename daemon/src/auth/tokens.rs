@@ -4,19 +4,10 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use super::manage::{ManageError, Manager};
 use super::{AuthError, Grant, Principal, Role};
 use crate::engine::ids::{new_id, now_ms};
-use crate::store::{Store, StoreError, TokenRecord};
-
-#[derive(Debug, thiserror::Error)]
-pub enum TokenError {
-    #[error("unknown user `{0}`: create it first with `tollgated admin user add {0}`")]
-    UnknownUser(String),
-    #[error("invalid expiry `{0}`: use a number of days like 90d, or an ISO-8601 duration like P90D")]
-    BadExpiry(String),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
+use crate::store::{Store, TokenRecord};
 
 fn hash(salt: &str, secret: &str) -> String {
     let mut h = Sha256::new();
@@ -26,32 +17,10 @@ fn hash(salt: &str, secret: &str) -> String {
     hex::encode(h.finalize())
 }
 
-/// `90d`, `12h`, or an ISO-8601 duration.
-pub fn parse_expiry(s: &str) -> Result<std::time::Duration, TokenError> {
-    let t = s.trim();
-    let bad = || TokenError::BadExpiry(s.into());
-    if let Some(d) = t.strip_suffix('d') {
-        return d
-            .parse::<u64>()
-            .map(|n| std::time::Duration::from_secs(n * 86_400))
-            .map_err(|_| bad());
-    }
-    if let Some(h) = t.strip_suffix('h') {
-        return h
-            .parse::<u64>()
-            .map(|n| std::time::Duration::from_secs(n * 3600))
-            .map_err(|_| bad());
-    }
-    crate::flow::duration::parse_iso8601(t).map_err(|_| bad())
-}
-
-/// Creates a token for `user`; returns (record, the token text shown once).
-pub fn create_token(
-    store: &Store,
-    user: &str,
-    name: &str,
-    expires: Option<std::time::Duration>,
-) -> Result<(TokenRecord, String), TokenError> {
+/// A new token for `user`: the record to store (salted hash only) and the text shown once,
+/// `tg_<id>_<secret>` with 32 random bytes of secret. The id lets a check find the record
+/// without comparing against every stored hash.
+pub(super) fn issue(user: &str, name: &str, expires: Option<std::time::Duration>) -> (TokenRecord, String) {
     let mut secret_bytes = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut secret_bytes);
     let secret = hex::encode(secret_bytes);
@@ -67,21 +36,20 @@ pub fn create_token(
         hash: hash(&salt, &secret),
         salt,
         created_ms: now,
-        expires_ms: expires.map(|d| now + d.as_millis() as i64),
+        expires_ms: expires.map(|d| now.saturating_add(i64::try_from(d.as_millis()).unwrap_or(i64::MAX))),
         revoked_ms: None,
     };
-    store.write(|w| -> Result<(), TokenError> {
-        if w.user(user)?.is_none() {
-            return Err(TokenError::UnknownUser(user.into()));
-        }
-        w.put_token(&rec)?;
-        crate::audit::append(
-            w,
-            crate::audit::Entry::admin(user, "token.create", &format!("token {id} ({name})")),
-        )?;
-        Ok(())
-    })?;
-    Ok((rec, format!("tg_{id}_{secret}")))
+    (rec, format!("tg_{id}_{secret}"))
+}
+
+/// Creates a token for `user` as the local administrator; returns (record, the token text shown once).
+pub fn create_token(
+    store: &Store,
+    user: &str,
+    name: &str,
+    expires: Option<std::time::Duration>,
+) -> Result<(TokenRecord, String), ManageError> {
+    Manager::new(store.clone(), super::LOCAL_ADMIN_CLI).create_token(user, name, expires)
 }
 
 /// Checks a token; every failure is the same `Unauthenticated` (no hint which part was wrong).
@@ -152,7 +120,12 @@ pub fn first_start_hint(store: &Store, data_dir: &std::path::Path) -> Option<Str
     if !users.is_empty() {
         return None;
     }
-    let d = data_dir.display();
+    let d = data_dir.display().to_string();
+    let d = if d.contains(|c: char| c.is_whitespace() || c == '\'') {
+        format!("'{}'", d.replace('\'', "'\\''"))
+    } else {
+        d
+    };
     Some(format!(
         "no users yet. Stop the daemon and create the first admin:\n  tollgated admin --data-dir {d} user add you@example.com\n  tollgated admin --data-dir {d} role bind --user you@example.com --role admin --namespace '*'\n  tollgated admin --data-dir {d} token create --user you@example.com --name laptop\nthen `tollgate login` with the printed token"
     ))
@@ -191,9 +164,7 @@ mod tests {
         assert_eq!(authenticate(&store, &short), Err(AuthError::Unauthenticated));
         assert!(matches!(
             create_token(&store, "ghost@x", "n", None),
-            Err(TokenError::UnknownUser(_))
+            Err(ManageError::UnknownUser(_))
         ));
-        assert_eq!(parse_expiry("90d").unwrap().as_secs(), 90 * 86_400);
-        assert!(parse_expiry("soon").is_err());
     }
 }

@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use serde_json::{Value, json};
 
+pub mod admin;
 mod approval_page;
 
 use crate::api::ApiState;
@@ -310,6 +311,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/ui/{tenant}/executions/{id}", get(approval_page::show))
         .route("/ui/{tenant}/executions/{id}/resume", post(approval_page::resume))
         .route("/ui/{tenant}/login", post(approval_page::login))
+        .merge(admin::router())
         .with_state(state)
 }
 

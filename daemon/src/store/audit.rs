@@ -3,13 +3,18 @@
 use redb::{ReadableTable, TableDefinition};
 
 use super::{Reader, Result, Writer, decode, encode};
-use crate::audit::Record;
+use crate::audit::{Head, Record};
 
 /// seq → Record (JSON)
 const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
+/// "head" → Head (JSON): the newest record's seq and hash, so deleting records from the end of
+/// the chain (which leaves a shorter chain that still links) is detected too.
+const AUDIT_HEAD: TableDefinition<&str, &[u8]> = TableDefinition::new("audit_head");
+const HEAD_KEY: &str = "head";
 
 pub(super) fn create_tables(tx: &redb::WriteTransaction) -> std::result::Result<(), redb::TableError> {
     tx.open_table(AUDIT)?;
+    tx.open_table(AUDIT_HEAD)?;
     Ok(())
 }
 
@@ -30,6 +35,15 @@ impl Reader {
             }
         }
         Ok(out)
+    }
+
+    /// The head marker written with the newest record.
+    pub fn audit_head(&self) -> Result<Option<Head>> {
+        let t = self.tx.open_table(AUDIT_HEAD)?;
+        match t.get(HEAD_KEY)? {
+            Some(v) => Ok(Some(decode("audit_head", HEAD_KEY, v.value())?)),
+            None => Ok(None),
+        }
     }
 
     /// Every record in order, for verification.
@@ -56,8 +70,22 @@ impl Writer {
         }
     }
 
+    /// Stores a record as is. [`crate::audit::append`] is the way to add one; this is public so
+    /// tests can play the attacker who edits the file.
     pub fn audit_put(&mut self, rec: &Record) -> Result<()> {
         self.tx.open_table(AUDIT)?.insert(rec.seq, encode(rec).as_slice())?;
+        Ok(())
+    }
+
+    /// Removes a record (for tamper tests; nothing in the daemon deletes audit records).
+    pub fn audit_delete(&mut self, seq: u64) -> Result<bool> {
+        Ok(self.tx.open_table(AUDIT)?.remove(seq)?.is_some())
+    }
+
+    pub fn audit_set_head(&mut self, head: &Head) -> Result<()> {
+        self.tx
+            .open_table(AUDIT_HEAD)?
+            .insert(HEAD_KEY, encode(head).as_slice())?;
         Ok(())
     }
 }

@@ -30,7 +30,7 @@ pub struct UserRecord {
 }
 
 /// A role granted to a user or a group on a namespace prefix (empty = every namespace).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Binding {
     /// "user" or "group".
     pub kind: String,
@@ -158,6 +158,15 @@ impl Writer {
     pub fn put_binding(&mut self, b: &Binding) -> Result<()> {
         self.tx.open_table(BINDINGS)?.insert(b.key().as_str(), ())?;
         Ok(())
+    }
+
+    pub fn has_binding(&self, b: &Binding) -> Result<bool> {
+        Ok(self.tx.open_table(BINDINGS)?.get(b.key().as_str())?.is_some())
+    }
+
+    /// Removes a binding; whether it existed.
+    pub fn delete_binding(&mut self, b: &Binding) -> Result<bool> {
+        Ok(self.tx.open_table(BINDINGS)?.remove(b.key().as_str())?.is_some())
     }
 
     pub fn token(&self, id: &str) -> Result<Option<TokenRecord>> {
