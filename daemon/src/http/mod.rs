@@ -14,7 +14,8 @@ pub mod admin;
 mod approval_page;
 
 use crate::api::ApiState;
-use crate::auth::{Principal, Role};
+use crate::audit::Entry;
+use crate::auth::{AuthError, Principal, Role};
 use crate::engine::{EngineError, Execution, PauseSelector};
 
 /// Errors are JSON `{"message": …}` as Kestra's API returns them.
@@ -22,26 +23,36 @@ pub fn json_error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, axum::Json(json!({ "message": message.into() }))).into_response()
 }
 
-fn engine_error(e: EngineError) -> Response {
+/// The HTTP status a Kestra user expects for an engine error.
+fn status_of(e: &EngineError) -> StatusCode {
     match e {
-        EngineError::NotFound(m) => json_error(StatusCode::NOT_FOUND, m),
-        EngineError::FailedPrecondition(m) => json_error(StatusCode::CONFLICT, m),
+        EngineError::NotFound(_) => StatusCode::NOT_FOUND,
+        EngineError::FailedPrecondition(_) => StatusCode::CONFLICT,
+        EngineError::InvalidInput(_) | EngineError::InvalidFlow(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        EngineError::InvalidArgument(_) => StatusCode::BAD_REQUEST,
+        EngineError::PermissionDenied(_) => StatusCode::FORBIDDEN,
+        EngineError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        EngineError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+    }
+}
+
+fn engine_error(e: EngineError) -> Response {
+    let status = status_of(&e);
+    match e {
         EngineError::InvalidInput(errs) => (
-            StatusCode::UNPROCESSABLE_ENTITY,
+            status,
             axum::Json(json!({
                 "message": errs.iter().map(|e| e.message.clone()).collect::<Vec<_>>().join("; "),
                 "errors": errs.iter().map(|e| json!({"input": e.input_id, "message": e.message})).collect::<Vec<_>>(),
             })),
         )
             .into_response(),
-        EngineError::InvalidArgument(m) => json_error(StatusCode::BAD_REQUEST, m),
-        EngineError::InvalidFlow(d) => json_error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            d.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n"),
-        ),
-        EngineError::PermissionDenied(m) => json_error(StatusCode::FORBIDDEN, m),
-        EngineError::Store(_) => json_error(StatusCode::INTERNAL_SERVER_ERROR, "storage error; see the daemon log"),
-        EngineError::Unavailable => json_error(StatusCode::SERVICE_UNAVAILABLE, "the daemon is stopping"),
+        EngineError::Store(inner) => {
+            tracing::error!(error = %inner, "storage error");
+            json_error(status, "storage error; see the daemon log")
+        }
+        EngineError::Unavailable => json_error(status, "the daemon is stopping"),
+        other => json_error(status, other.to_string()),
     }
 }
 
@@ -49,9 +60,19 @@ type HttpResult = Result<Response, Response>;
 
 fn principal(s: &ApiState, headers: &HeaderMap) -> Result<Principal, Response> {
     let h = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-    s.auth
-        .authenticate(h)
-        .map_err(|_| json_error(StatusCode::UNAUTHORIZED, "invalid or missing bearer token"))
+    s.auth.authenticate(h).map_err(|e| match e {
+        // One answer for every wrong token: no hint which part was wrong.
+        AuthError::Unauthenticated => {
+            let mut r = json_error(StatusCode::UNAUTHORIZED, "invalid or missing bearer token");
+            r.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+            r
+        }
+        AuthError::Storage => json_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "cannot check the token; see the daemon log",
+        ),
+    })
 }
 
 fn tenant(s: &ApiState, t: &str) -> Result<(), Response> {
@@ -62,21 +83,55 @@ fn tenant(s: &ApiState, t: &str) -> Result<(), Response> {
     }
 }
 
-async fn authorized(s: &ApiState, p: &Principal, id: &str, role: Role) -> Result<Execution, Response> {
-    let exec = s.engine.get_execution(id).await.map_err(engine_error)?;
+/// The audit action a REST call with `role` stands for, when it changes something.
+fn denied_entry(p: &Principal, action: &str, namespace: &str, flow_id: &str, execution_id: &str) -> Entry {
+    Entry {
+        user: p.user.clone(),
+        action: action.into(),
+        namespace: namespace.into(),
+        flow_id: flow_id.into(),
+        execution_id: execution_id.into(),
+        ..Default::default()
+    }
+}
+
+/// Records a refused change (reads are not audited). A storage failure here is logged: the
+/// caller is refused either way.
+async fn audit_denial(s: &ApiState, entry: Entry, message: String) {
+    let store = s.engine.store().clone();
+    let done = tokio::task::spawn_blocking(move || crate::audit::record_denial(&store, entry, &message)).await;
+    if !matches!(done, Ok(Ok(()))) {
+        tracing::error!("cannot record a refused call in the audit log");
+    }
+}
+
+fn role_message(p: &Principal, role: Role, namespace: &str) -> String {
+    format!("{} needs the {} role on namespace `{namespace}`", p.user, role.as_str())
+}
+
+/// Loads an execution and checks the caller's role on its namespace; refused changes
+/// (`action` is `Some`) are audited.
+async fn authorized(
+    s: &ApiState,
+    p: &Principal,
+    id: &str,
+    role: Role,
+    action: Option<&str>,
+) -> Result<Execution, EngineError> {
+    let exec = s.engine.get_execution(id).await?;
     if !p.may(role, &exec.namespace) {
-        return Err(json_error(
-            StatusCode::FORBIDDEN,
-            format!(
-                "{} needs the {} role on namespace `{}`",
-                p.user,
-                role.as_str(),
-                exec.namespace
-            ),
-        ));
+        let message = role_message(p, role, &exec.namespace);
+        if let Some(action) = action {
+            let entry = denied_entry(p, action, &exec.namespace, &exec.flow_id, &exec.id);
+            audit_denial(s, entry, message.clone()).await;
+        }
+        return Err(EngineError::PermissionDenied(message));
     }
     Ok(exec)
 }
+
+/// Largest urlencoded or unknown body read (multipart has axum's own limit).
+const MAX_FORM: usize = 1 << 20;
 
 /// Form fields from multipart/form-data or application/x-www-form-urlencoded.
 async fn form_fields(req: Request) -> Result<BTreeMap<String, String>, Response> {
@@ -101,14 +156,44 @@ async fn form_fields(req: Request) -> Result<BTreeMap<String, String>, Response>
                 .text()
                 .await
                 .map_err(|e| json_error(StatusCode::BAD_REQUEST, e.body_text()))?;
-            out.insert(name, value);
+            if out.insert(name.clone(), value).is_some() {
+                // Keeping either value silently could decide on the one the caller did not mean.
+                return Err(json_error(
+                    StatusCode::BAD_REQUEST,
+                    format!("field `{name}` is given more than once"),
+                ));
+            }
         }
     } else if ct.starts_with("application/x-www-form-urlencoded") {
-        let bytes = axum::body::to_bytes(req.into_body(), 1 << 20)
+        let bytes = axum::body::to_bytes(req.into_body(), MAX_FORM)
             .await
             .map_err(|e| json_error(StatusCode::BAD_REQUEST, e.to_string()))?;
         for (k, v) in url_decode_pairs(&String::from_utf8_lossy(&bytes)) {
-            out.insert(k, v);
+            if out.insert(k.clone(), v).is_some() {
+                return Err(json_error(
+                    StatusCode::BAD_REQUEST,
+                    format!("field `{k}` is given more than once"),
+                ));
+            }
+        }
+    } else {
+        // Anything else (JSON, say) is not read as inputs: ignoring it would resume with the
+        // defaults instead of the values the caller meant, so a non-empty body is refused.
+        let bytes = axum::body::to_bytes(req.into_body(), MAX_FORM)
+            .await
+            .map_err(|e| json_error(StatusCode::BAD_REQUEST, e.to_string()))?;
+        if !bytes.iter().all(u8::is_ascii_whitespace) {
+            return Err(json_error(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!(
+                    "send inputs as multipart/form-data or application/x-www-form-urlencoded fields, not `{}`",
+                    if ct.is_empty() {
+                        "a body without a content type"
+                    } else {
+                        ct.as_str()
+                    }
+                ),
+            ));
         }
     }
     Ok(out)
@@ -142,25 +227,39 @@ fn url_decode_pairs(body: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// An execution shaped like Kestra's API.
-fn execution_json(e: &Execution) -> Value {
+fn state_json(
+    current: crate::engine::State,
+    history: &[crate::engine::execution::StateChange],
+    start: i64,
+    end: Option<i64>,
+) -> Value {
     let iso = crate::engine::context::iso_ms;
+    json!({
+        "current": current.as_str(),
+        "histories": history.iter().map(|h| json!({"state": h.state.as_str(), "date": iso(h.at_ms)})).collect::<Vec<_>>(),
+        "startDate": iso(start),
+        "endDate": end.map(iso),
+    })
+}
+
+/// An execution shaped like Kestra's API (`state.current`, `state.histories`, `taskRunList`,
+/// labels as key/value pairs); SECRET inputs are masked.
+fn execution_json(e: &Execution) -> Value {
     json!({
         "id": e.id,
         "namespace": e.namespace,
         "flowId": e.flow_id,
         "flowRevision": e.flow_revision,
-        "state": {
-            "current": e.state.as_str(),
-            "histories": e.history.iter().map(|h| json!({"state": h.state.as_str(), "date": iso(h.at_ms)})).collect::<Vec<_>>(),
-            "startDate": iso(e.created_ms),
-        },
+        "state": state_json(e.state, &e.history, e.created_ms, e.ended_ms),
         "labels": e.labels.iter().map(|(k, v)| json!({"key": k, "value": v})).collect::<Vec<_>>(),
         "inputs": e.inputs.iter().map(|(k, v)| (k.clone(), if e.secret_inputs.contains(k) { json!("******") } else { v.clone() })).collect::<serde_json::Map<_, _>>(),
         "outputs": e.outputs,
+        "parentId": e.parent.as_ref().map(|p| p.execution_id.clone()),
         "taskRunList": e.task_runs.iter().map(|r| json!({
-            "id": r.id, "taskId": r.task_id, "parentTaskRunId": r.parent_task_run_id, "value": r.value,
-            "state": {"current": r.state.as_str()}, "outputs": r.outputs, "attempts": [{"state": {"current": r.state.as_str()}}],
+            "id": r.id, "executionId": e.id, "namespace": e.namespace, "flowId": e.flow_id,
+            "taskId": r.task_id, "parentTaskRunId": r.parent_task_run_id, "value": r.value,
+            "state": state_json(r.state, &r.history, r.started_ms, r.ended_ms), "outputs": r.outputs,
+            "attempts": [{"state": {"current": r.state.as_str()}}],
         })).collect::<Vec<_>>(),
     })
 }
@@ -172,14 +271,18 @@ async fn get_execution(
 ) -> HttpResult {
     tenant(&s, &t)?;
     let p = principal(&s, &headers)?;
-    let e = authorized(&s, &p, &id, Role::Viewer).await?;
+    let e = authorized(&s, &p, &id, Role::Viewer, None)
+        .await
+        .map_err(engine_error)?;
     Ok(axum::Json(execution_json(&e)).into_response())
 }
 
 async fn resume(State(s): State<ApiState>, Path((t, id)): Path<(String, String)>, req: Request) -> HttpResult {
     tenant(&s, &t)?;
     let p = principal(&s, req.headers())?;
-    authorized(&s, &p, &id, Role::Operator).await?;
+    authorized(&s, &p, &id, Role::Operator, Some("resume"))
+        .await
+        .map_err(engine_error)?;
     let inputs = form_fields(req).await?;
     s.engine
         .resume(&id, PauseSelector::default(), inputs, &p.actor(), "")
@@ -191,7 +294,9 @@ async fn resume(State(s): State<ApiState>, Path((t, id)): Path<(String, String)>
 async fn resume_validate(State(s): State<ApiState>, Path((t, id)): Path<(String, String)>, req: Request) -> HttpResult {
     tenant(&s, &t)?;
     let p = principal(&s, req.headers())?;
-    authorized(&s, &p, &id, Role::Operator).await?;
+    authorized(&s, &p, &id, Role::Operator, None)
+        .await
+        .map_err(engine_error)?;
     let inputs = form_fields(req).await?;
     match s
         .engine
@@ -203,13 +308,46 @@ async fn resume_validate(State(s): State<ApiState>, Path((t, id)): Path<(String,
     }
 }
 
+/// One id's outcome in a bulk answer: the gRPC code name and the HTTP status a single call would get.
+fn bulk_item(id: &str, r: Result<(), EngineError>) -> Value {
+    match r {
+        Ok(()) => json!({"id": id, "ok": true, "code": "OK", "status": 200}),
+        Err(e) => {
+            let code = match &e {
+                EngineError::NotFound(_) => "NOT_FOUND",
+                EngineError::FailedPrecondition(_) => "FAILED_PRECONDITION",
+                EngineError::PermissionDenied(_) => "PERMISSION_DENIED",
+                EngineError::InvalidInput(_) | EngineError::InvalidArgument(_) | EngineError::InvalidFlow(_) => {
+                    "INVALID_ARGUMENT"
+                }
+                EngineError::Unavailable => "UNAVAILABLE",
+                EngineError::Store(_) => "INTERNAL",
+            };
+            let status = status_of(&e).as_u16();
+            json!({"id": id, "ok": false, "code": code, "status": status, "message": message_of(&e)})
+        }
+    }
+}
+
+/// The user-facing message of an engine error (storage details stay in the daemon log).
+fn message_of(e: &EngineError) -> String {
+    match e {
+        EngineError::InvalidInput(errs) => errs.iter().map(|e| e.message.clone()).collect::<Vec<_>>().join("; "),
+        EngineError::Store(_) => "storage error; see the daemon log".into(),
+        other => other.to_string(),
+    }
+}
+
+/// Resumes or kills each id the caller may operate; the others are reported per id, never
+/// failing (or succeeding) the whole request.
 async fn bulk(s: &ApiState, p: &Principal, ids: Vec<String>, kill: bool) -> Response {
+    let action = if kill { "kill" } else { "resume" };
     let mut results = Vec::new();
     let mut allowed = Vec::new();
     for id in ids {
-        match authorized(s, p, &id, Role::Operator).await {
+        match authorized(s, p, &id, Role::Operator, Some(action)).await {
             Ok(_) => allowed.push(id),
-            Err(_) => results.push(json!({"id": id, "ok": false, "message": "not found or access denied"})),
+            Err(e) => results.push(bulk_item(&id, Err(e))),
         }
     }
     let outcomes = if kill {
@@ -221,15 +359,19 @@ async fn bulk(s: &ApiState, p: &Principal, ids: Vec<String>, kill: bool) -> Resp
     };
     let mut count = 0;
     for (id, r) in outcomes {
-        match r {
-            Ok(_) => {
-                count += 1;
-                results.push(json!({"id": id, "ok": true}));
-            }
-            Err(e) => results.push(json!({"id": id, "ok": false, "message": e.to_string()})),
-        }
+        count += usize::from(r.is_ok());
+        results.push(bulk_item(&id, r.map(|_| ())));
     }
     axum::Json(json!({"count": count, "results": results})).into_response()
+}
+
+fn ids_body(body: &[u8]) -> Result<Vec<String>, Response> {
+    serde_json::from_slice(body).map_err(|e| {
+        json_error(
+            StatusCode::BAD_REQUEST,
+            format!("expected a JSON array of execution ids: {e}"),
+        )
+    })
 }
 
 async fn resume_by_ids(
@@ -240,19 +382,16 @@ async fn resume_by_ids(
 ) -> HttpResult {
     tenant(&s, &t)?;
     let p = principal(&s, &headers)?;
-    let ids: Vec<String> = serde_json::from_slice(&body).map_err(|e| {
-        json_error(
-            StatusCode::BAD_REQUEST,
-            format!("expected a JSON array of execution ids: {e}"),
-        )
-    })?;
+    let ids = ids_body(&body)?;
     Ok(bulk(&s, &p, ids, false).await)
 }
 
 async fn kill(State(s): State<ApiState>, Path((t, id)): Path<(String, String)>, headers: HeaderMap) -> HttpResult {
     tenant(&s, &t)?;
     let p = principal(&s, &headers)?;
-    authorized(&s, &p, &id, Role::Operator).await?;
+    authorized(&s, &p, &id, Role::Operator, Some("kill"))
+        .await
+        .map_err(engine_error)?;
     s.engine.kill(&id, &p.actor(), "").await.map_err(engine_error)?;
     Ok(StatusCode::ACCEPTED.into_response())
 }
@@ -265,13 +404,30 @@ async fn kill_by_ids(
 ) -> HttpResult {
     tenant(&s, &t)?;
     let p = principal(&s, &headers)?;
-    let ids: Vec<String> = serde_json::from_slice(&body).map_err(|e| {
-        json_error(
-            StatusCode::BAD_REQUEST,
-            format!("expected a JSON array of execution ids: {e}"),
-        )
-    })?;
+    let ids = ids_body(&body)?;
     Ok(bulk(&s, &p, ids, true).await)
+}
+
+/// Kestra's `labels=key:value` query parameters (repeatable).
+fn labels_from_query(query: Option<&str>) -> Result<BTreeMap<String, String>, Response> {
+    let mut labels = BTreeMap::new();
+    for (k, v) in url_decode_pairs(query.unwrap_or("")) {
+        if k != "labels" {
+            continue;
+        }
+        match v.split_once(':') {
+            Some((key, value)) if !key.is_empty() => {
+                labels.insert(key.to_string(), value.to_string());
+            }
+            _ => {
+                return Err(json_error(
+                    StatusCode::BAD_REQUEST,
+                    format!("invalid label `{v}`: use labels=key:value"),
+                ));
+            }
+        }
+    }
+    Ok(labels)
 }
 
 async fn start(
@@ -282,15 +438,15 @@ async fn start(
     tenant(&s, &t)?;
     let p = principal(&s, req.headers())?;
     if !p.may(Role::Operator, &ns) {
-        return Err(json_error(
-            StatusCode::FORBIDDEN,
-            format!("{} needs the operator role on namespace `{ns}`", p.user),
-        ));
+        let message = role_message(&p, Role::Operator, &ns);
+        audit_denial(&s, denied_entry(&p, "start", &ns, &flow, ""), message.clone()).await;
+        return Err(json_error(StatusCode::FORBIDDEN, message));
     }
+    let labels = labels_from_query(req.uri().query())?;
     let inputs = form_fields(req).await?;
     let e = s
         .engine
-        .start_execution(&ns, &flow, inputs, BTreeMap::new(), &p.actor())
+        .start_execution(&ns, &flow, inputs, labels, &p.actor())
         .await
         .map_err(engine_error)?;
     Ok(axum::Json(execution_json(&e)).into_response())
@@ -333,5 +489,37 @@ pub async fn fallback(headers: HeaderMap) -> Response {
             .into_response()
     } else {
         json_error(StatusCode::NOT_FOUND, "no such route")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urlencoded_pairs_decode_plus_and_percent() {
+        assert_eq!(
+            url_decode_pairs("status=OK&note=a+b%2Bc%C3%BC&empty=&flag"),
+            vec![
+                ("status".to_string(), "OK".to_string()),
+                ("note".to_string(), "a b+cü".to_string()),
+                ("empty".to_string(), String::new()),
+                ("flag".to_string(), String::new()),
+            ]
+        );
+        // A truncated escape is kept as text, not dropped or panicked on.
+        assert_eq!(url_decode_pairs("a=%4"), vec![("a".to_string(), "%4".to_string())]);
+    }
+
+    #[test]
+    fn labels_come_from_repeated_query_parameters() {
+        let labels = labels_from_query(Some("labels=team:hr&wait=false&labels=ticket%3AOPS-1:x")).unwrap();
+        assert_eq!(labels.get("team").map(String::as_str), Some("hr"));
+        assert_eq!(labels.get("ticket").map(String::as_str), Some("OPS-1:x"));
+        assert_eq!(
+            labels_from_query(Some("labels=nocolon")).unwrap_err().status(),
+            StatusCode::BAD_REQUEST
+        );
+        assert!(labels_from_query(None).unwrap().is_empty());
     }
 }
