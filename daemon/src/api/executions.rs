@@ -16,6 +16,9 @@ use crate::auth::{Principal, Role};
 use crate::engine::{EngineError, Execution, PauseSelector, State};
 use crate::store::ExecutionFilter;
 
+/// How often an idle stream re-checks its caller's token (for expiry; revocations are announced).
+const RECHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(15);
+
 pub struct ExecutionsService(pub ApiState);
 
 /// Largest page a List returns.
@@ -374,13 +377,32 @@ impl Executions for ExecutionsService {
         let (tx, rx) = mpsc::channel(1024);
         let engine = self.0.engine.clone();
         let auth = self.0.auth.clone();
+        let mut rights = auth.rights_changes();
         tokio::spawn(async move {
+            // Expired tokens have no event of their own: look again now and then.
+            let mut expiry_check = tokio::time::interval(RECHECK_EVERY);
+            expiry_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 let next = tokio::select! {
                     e = events.recv() => e,
                     _ = engine.closing() => {
                         let _ = tx.send(Err(Status::unavailable("the daemon is stopping"))).await;
                         return;
+                    }
+                    _ = tx.closed() => return,
+                    changed = rights.changed() => {
+                        if changed.is_err() || auth.recheck(&p).is_none() {
+                            let _ = tx.send(Err(Status::unauthenticated("token revoked"))).await;
+                            return;
+                        }
+                        continue;
+                    }
+                    _ = expiry_check.tick() => {
+                        if auth.recheck(&p).is_none() {
+                            let _ = tx.send(Err(Status::unauthenticated("token revoked or expired"))).await;
+                            return;
+                        }
+                        continue;
                     }
                 };
                 let exec: Arc<Execution> = match next {
@@ -439,6 +461,7 @@ impl Executions for ExecutionsService {
         let (tx, rx) = mpsc::channel(64);
         let engine = self.0.engine.clone();
         let auth = self.0.auth.clone();
+        let mut rights = auth.rights_changes();
         tokio::spawn(async move {
             let mut next = r.from_seq;
             const CHUNK: usize = 1000;
@@ -496,6 +519,7 @@ impl Executions for ExecutionsService {
                 tokio::select! {
                     alive = wait => if !alive { return },
                     _ = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
+                    _ = rights.changed() => {}
                     _ = tx.closed() => return,
                     _ = engine.closing() => {
                         let _ = tx.send(Err(Status::unavailable("the daemon is stopping"))).await;

@@ -86,6 +86,9 @@ pub enum AuthError {
 pub struct Auth {
     insecure: bool,
     store: Option<crate::store::Store>,
+    /// Bumped when a token is revoked or a role removed on the running daemon, so open streams
+    /// re-check their caller at once instead of at their next event.
+    changes: tokio::sync::watch::Sender<u64>,
 }
 
 /// The principal every caller becomes with `--insecure-no-auth`.
@@ -100,6 +103,7 @@ impl Auth {
         Auth {
             insecure: true,
             store: None,
+            changes: tokio::sync::watch::Sender::new(0),
         }
     }
 
@@ -108,11 +112,22 @@ impl Auth {
         Auth {
             insecure,
             store: Some(store),
+            changes: tokio::sync::watch::Sender::new(0),
         }
     }
 
     pub fn is_insecure(&self) -> bool {
         self.insecure
+    }
+
+    /// Tells open streams that rights may have shrunk.
+    pub fn rights_changed(&self) {
+        self.changes.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Changes as `rights_changed` announces them.
+    pub fn rights_changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
     }
 
     /// The caller's current rights, for long-lived streams: `None` once the token is no longer valid.

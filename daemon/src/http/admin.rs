@@ -201,7 +201,9 @@ async fn unbind_role(State(s): State<ApiState>, headers: HeaderMap, bytes: Bytes
         Ok(x) => x,
         Err(r) => return r,
     };
-    run(m, false, move |m| m.unbind(&who, &req.role, &req.namespace)).await
+    let answer = run(m, false, move |m| m.unbind(&who, &req.role, &req.namespace)).await;
+    s.auth.rights_changed();
+    answer
 }
 
 async fn list_tokens(State(s): State<ApiState>, headers: HeaderMap) -> Response {
@@ -228,10 +230,12 @@ async fn create_token(State(s): State<ApiState>, headers: HeaderMap, bytes: Byte
 }
 
 async fn revoke_token(State(s): State<ApiState>, Path(id): Path<String>, headers: HeaderMap) -> Response {
-    match manager(&s, &headers) {
+    let answer = match manager(&s, &headers) {
         Ok(m) => run(m, false, move |m| m.revoke_token(&id)).await,
-        Err(r) => r,
-    }
+        Err(r) => return r,
+    };
+    s.auth.rights_changed();
+    answer
 }
 
 pub fn router() -> Router<ApiState> {
