@@ -25,6 +25,9 @@ pub struct AdminArgs {
     /// Used when given without --data-dir, or when the daemon holds the data dir's lock.
     #[arg(long, env = "TOLLGATE_SERVER")]
     pub server: Option<String>,
+    /// PEM file of the CA that signed an `https://` daemon's certificate (besides the system's).
+    #[arg(long, env = "TOLLGATE_CA_CERT")]
+    pub ca_cert: Option<PathBuf>,
     /// Output format.
     #[arg(short = 'o', long, value_enum, default_value_t = Output::Text, global = true)]
     pub output: Output,
@@ -141,7 +144,7 @@ const ENDPOINT_FILE: &str = "tollgated.addr";
 
 /// Records the bound address in the data dir so `tollgated admin` can find the daemon that holds
 /// the lock. A failure only costs that convenience, so it is logged, not fatal.
-pub fn write_endpoint(data_dir: &Path, addr: SocketAddr) {
+pub fn write_endpoint(data_dir: &Path, scheme: &str, addr: SocketAddr) {
     let host = if addr.ip().is_unspecified() {
         if addr.is_ipv4() {
             "127.0.0.1".to_string()
@@ -153,7 +156,7 @@ pub fn write_endpoint(data_dir: &Path, addr: SocketAddr) {
     } else {
         addr.ip().to_string()
     };
-    let url = format!("http://{host}:{}\n", addr.port());
+    let url = format!("{scheme}://{host}:{}\n", addr.port());
     if let Err(e) = std::fs::write(data_dir.join(ENDPOINT_FILE), url) {
         tracing::warn!(error = %e, "cannot record the daemon's address in the data dir");
     }
@@ -175,7 +178,7 @@ struct Remote {
 }
 
 impl Remote {
-    fn new(server: &str) -> anyhow::Result<Remote> {
+    fn new(server: &str, ca_cert: Option<&Path>) -> anyhow::Result<Remote> {
         let token = std::env::var("TOLLGATE_TOKEN")
             .ok()
             .map(|t| t.trim().to_string())
@@ -191,10 +194,7 @@ impl Remote {
                 .enable_all()
                 .build()
                 .context("cannot start the runtime")?,
-            client: reqwest::Client::builder()
-                .timeout(std::time::Duration::from_secs(30))
-                .build()
-                .context("cannot build the HTTP client")?,
+            client: http_client(ca_cert)?,
             base,
             token,
         })
@@ -233,6 +233,17 @@ impl Remote {
     }
 }
 
+fn http_client(ca_cert: Option<&Path>) -> anyhow::Result<reqwest::Client> {
+    let mut builder = reqwest::Client::builder().timeout(std::time::Duration::from_secs(30));
+    if let Some(path) = ca_cert {
+        let pem = std::fs::read(path).with_context(|| format!("cannot read the CA certificate {}", path.display()))?;
+        let ca = reqwest::Certificate::from_pem(&pem)
+            .with_context(|| format!("{} is not a PEM certificate", path.display()))?;
+        builder = builder.add_root_certificate(ca);
+    }
+    builder.build().context("cannot build the HTTP client")
+}
+
 /// Where the commands run: on the data file, or through the running daemon.
 enum Backend {
     Local(Manager),
@@ -246,7 +257,7 @@ fn to_value<T: Serialize>(v: &T) -> Option<serde_json::Value> {
 impl Backend {
     fn open(args: &AdminArgs) -> anyhow::Result<Backend> {
         let data_dir = match (&args.data_dir, &args.server) {
-            (None, Some(server)) => return Ok(Backend::Remote(Remote::new(server)?)),
+            (None, Some(server)) => return Ok(Backend::Remote(Remote::new(server, args.ca_cert.as_deref())?)),
             (Some(d), _) => d.clone(),
             (None, None) => default_data_dir(),
         };
@@ -269,7 +280,7 @@ impl Backend {
                         dir = data_dir.display()
                     );
                 }
-                Ok(Backend::Remote(Remote::new(&server)?))
+                Ok(Backend::Remote(Remote::new(&server, args.ca_cert.as_deref())?))
             }
             Err(e) => Err(e.into()),
         }
@@ -599,9 +610,9 @@ mod tests {
     #[test]
     fn endpoint_names_a_reachable_host() {
         let dir = tempfile::tempdir().unwrap();
-        write_endpoint(dir.path(), "0.0.0.0:28080".parse().unwrap());
+        write_endpoint(dir.path(), "http", "0.0.0.0:28080".parse().unwrap());
         assert_eq!(read_endpoint(dir.path()).as_deref(), Some("http://127.0.0.1:28080"));
-        write_endpoint(dir.path(), "[::1]:9".parse().unwrap());
+        write_endpoint(dir.path(), "http", "[::1]:9".parse().unwrap());
         assert_eq!(read_endpoint(dir.path()).as_deref(), Some("http://[::1]:9"));
     }
 

@@ -15,4 +15,5 @@ pub mod server;
 pub mod services;
 pub mod store;
 pub mod tasks;
+pub mod tls;
 pub mod triggers;

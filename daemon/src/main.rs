@@ -47,6 +47,12 @@ struct ServeArgs {
     /// Public base URL of this daemon, used by appLink() in notifications.
     #[arg(long, env = "TOLLGATE_EXTERNAL_URL")]
     external_url: Option<String>,
+    /// Serve TLS: PEM certificate chain (needs --tls-key).
+    #[arg(long, env = "TOLLGATE_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// Serve TLS: PEM private key of --tls-cert.
+    #[arg(long, env = "TOLLGATE_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
 }
 
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
@@ -61,7 +67,18 @@ fn default_data_dir() -> PathBuf {
         .join("tollgate")
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
+    // One line with every cause, like the console's errors; a backtrace helps nobody running a daemon.
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tollgated: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
@@ -80,6 +97,10 @@ fn main() -> anyhow::Result<()> {
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let extras = server::ServeExtras {
         retention: args.retention,
+        tls: match (args.tls_cert, args.tls_key) {
+            (Some(cert), Some(key)) => Some(tollgate_daemon::tls::TlsFiles { cert, key }),
+            _ => None,
+        },
     };
     let running = server::start_with(
         ServeConfig {

@@ -48,6 +48,8 @@ pub enum ServeError {
     Secrets(#[from] crate::secrets::SecretError),
     #[error("cannot build gRPC reflection: {0}")]
     Reflection(String),
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 /// A running daemon: its address and engine, and a handle to stop it.
@@ -80,6 +82,8 @@ impl Running {
 pub struct ServeExtras {
     /// Delete finished executions (and their logs) older than this; `None` keeps everything.
     pub retention: Option<std::time::Duration>,
+    /// Serve TLS with this certificate and key instead of clear text.
+    pub tls: Option<crate::tls::TlsFiles>,
 }
 
 /// Opens the store, starts the engine, loads `flows_dir`, binds and serves in the background.
@@ -89,6 +93,8 @@ pub async fn start(config: ServeConfig) -> Result<Running, ServeError> {
 
 /// [`start`] with extra settings.
 pub async fn start_with(config: ServeConfig, extras: ServeExtras) -> Result<Running, ServeError> {
+    // Bad certificate files are the operator's mistake: refuse before touching anything.
+    let tls = extras.tls.as_ref().map(crate::tls::server_config).transpose()?;
     let store = Store::open(&config.data_dir)?;
     // Bound first so links (appLink) name the real port even with `--listen 127.0.0.1:0`.
     let listener = TcpListener::bind(config.listen)
@@ -99,7 +105,11 @@ pub async fn start_with(config: ServeConfig, extras: ServeExtras) -> Result<Runn
         })?;
     let addr = listener.local_addr().map_err(ServeError::Serve)?;
     let secrets = Arc::new(SecretBox::open(&config.data_dir)?);
-    let external_url = config.external_url.clone().unwrap_or_else(|| format!("http://{addr}"));
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let external_url = config
+        .external_url
+        .clone()
+        .unwrap_or_else(|| format!("{scheme}://{addr}"));
     let expr: Arc<dyn ExprServices> = Arc::new(DaemonServices::new(
         store.clone(),
         secrets.clone(),
@@ -155,13 +165,23 @@ pub async fn start_with(config: ServeConfig, extras: ServeExtras) -> Result<Runn
     let closing_engine = engine.clone();
     let task = tokio::spawn(async move {
         let mut deadline_rx = rx.clone();
-        let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+        let stopping = async move {
             let _ = rx.wait_for(|stop| *stop).await;
             // Open Watch/TailLogs streams would hold the graceful stop forever: end them.
             closing_engine.begin_shutdown();
-        });
+        };
+        let serve = async move {
+            match tls {
+                Some(config) => {
+                    let listener = crate::tls::TlsListener::new(listener, config).map_err(ServeError::Serve)?;
+                    axum::serve(listener, app).with_graceful_shutdown(stopping).await
+                }
+                None => axum::serve(listener, app).with_graceful_shutdown(stopping).await,
+            }
+            .map_err(ServeError::Serve)
+        };
         tokio::select! {
-            r = serve => r.map_err(ServeError::Serve),
+            r = serve => r,
             _ = async {
                 let _ = deadline_rx.wait_for(|stop| *stop).await;
                 tokio::time::sleep(GRACE).await;
@@ -171,7 +191,8 @@ pub async fn start_with(config: ServeConfig, extras: ServeExtras) -> Result<Runn
             }
         }
     });
-    tracing::info!(%addr, data_dir = %config.data_dir.display(), tenant = %config.tenant, "tollgated listening");
+    crate::admin::write_endpoint(&config.data_dir, scheme, addr);
+    tracing::info!(%addr, %scheme, data_dir = %config.data_dir.display(), tenant = %config.tenant, "tollgated listening");
     Ok(Running {
         addr,
         engine,

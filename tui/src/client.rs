@@ -1,5 +1,6 @@
 //! gRPC connection to a tollgated: one channel, a bearer token on every call.
 
+use std::path::PathBuf;
 use std::str::FromStr;
 
 use tollgate_proto::v1::{
@@ -9,7 +10,7 @@ use tollgate_proto::v1::{kv_client::KvClient, secrets_client::SecretsClient};
 use tonic::metadata::MetadataValue;
 use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 
 /// Default daemon address (PRODUCT.md).
 pub const DEFAULT_SERVER: &str = "http://127.0.0.1:28080";
@@ -47,8 +48,17 @@ pub enum ConnectError {
     BadAddress(String, String),
     #[error("cannot connect to {0}: {1} (is tollgated running? start it with `tollgated serve`)")]
     Unreachable(String, String),
+    #[error(
+        "cannot connect to {0}: {1} (the daemon's TLS certificate is not trusted: pass the CA that signed it with \
+         --ca-cert or TOLLGATE_CA_CERT; a self-signed certificate must say basicConstraints=CA:FALSE)"
+    )]
+    Untrusted(String, String),
+    #[error("cannot connect to {0}: {1} (does the daemon serve TLS? then use an https:// address)")]
+    NotTls(String, String),
     #[error("the token contains characters that cannot be sent in a header")]
     BadToken,
+    #[error("cannot use the CA certificate {0}: {1}")]
+    BadCaCert(String, String),
 }
 
 /// Where to connect and with which token.
@@ -56,13 +66,43 @@ pub enum ConnectError {
 pub struct Connection {
     pub server: String,
     pub token: Option<String>,
+    /// Trusted besides the system's roots, for `https://` daemons with a private CA.
+    pub ca_cert: Option<PathBuf>,
 }
 
 impl Connection {
+    /// A connection with the system's trust roots only.
+    pub fn new(server: impl Into<String>, token: Option<String>) -> Connection {
+        Connection {
+            server: server.into(),
+            token,
+            ca_cert: None,
+        }
+    }
+
     fn endpoint(&self) -> Result<Endpoint, ConnectError> {
-        Endpoint::from_str(&self.server)
-            .map_err(|e| ConnectError::BadAddress(self.server.clone(), e.to_string()))
-            .map(|e| e.connect_timeout(std::time::Duration::from_secs(5)).tcp_nodelay(true))
+        let endpoint = Endpoint::from_str(&self.server)
+            .map_err(|e| ConnectError::BadAddress(self.server.clone(), e.to_string()))?
+            .connect_timeout(std::time::Duration::from_secs(5))
+            .tcp_nodelay(true);
+        if !self.server.starts_with("https://") {
+            return Ok(endpoint);
+        }
+        let mut tls = ClientTlsConfig::new().with_native_roots();
+        if let Some(path) = &self.ca_cert {
+            let shown = path.display().to_string();
+            let pem = std::fs::read(path).map_err(|e| ConnectError::BadCaCert(shown.clone(), e.to_string()))?;
+            if !String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") {
+                return Err(ConnectError::BadCaCert(
+                    shown,
+                    "no CERTIFICATE block in the file".into(),
+                ));
+            }
+            tls = tls.ca_certificate(Certificate::from_pem(pem));
+        }
+        endpoint
+            .tls_config(tls)
+            .map_err(|e| ConnectError::BadAddress(self.server.clone(), source_chain(&e)))
     }
 
     fn interceptor(&self) -> Result<BearerToken, ConnectError> {
@@ -81,8 +121,19 @@ impl Connection {
             .endpoint()?
             .connect()
             .await
-            .map_err(|e| ConnectError::Unreachable(self.server.clone(), source_chain(&e)))?;
+            .map_err(|e| self.connect_error(source_chain(&e)))?;
         self.clients(channel)
+    }
+
+    /// The error with a hint that fits what went wrong.
+    fn connect_error(&self, chain: String) -> ConnectError {
+        if chain.contains("certificate") {
+            ConnectError::Untrusted(self.server.clone(), chain)
+        } else if self.server.starts_with("http://") && chain.contains("frame") {
+            ConnectError::NotTls(self.server.clone(), chain)
+        } else {
+            ConnectError::Unreachable(self.server.clone(), chain)
+        }
     }
 
     /// A channel that connects on first use and reconnects after failures (for the console).

@@ -176,10 +176,7 @@ pub async fn run(a: &DemoArgs) -> anyhow::Result<()> {
     })
     .await?;
     let server = format!("http://{}", running.addr);
-    let connection = Connection {
-        server: server.clone(),
-        token: Some(token.clone()),
-    };
+    let connection = Connection::new(server.clone(), Some(token.clone()));
     let mut clients = connection.connect().await?;
     wire_sinks(&mut clients, &sinks).await?;
     let mut started = 0;

@@ -40,6 +40,7 @@ pub async fn login(cli: &super::Cli, args: &LoginArgs) -> anyhow::Result<()> {
     let mut clients = Connection {
         server: server.clone(),
         token: Some(token.clone()),
+        ca_cert: cli.ca_cert.clone(),
     }
     .connect()
     .await?;

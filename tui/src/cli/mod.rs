@@ -22,6 +22,9 @@ pub struct Cli {
     /// Daemon address.
     #[arg(long, global = true, env = "TOLLGATE_SERVER")]
     pub server: Option<String>,
+    /// PEM file of the CA that signed an `https://` daemon's certificate (besides the system's).
+    #[arg(long, global = true, env = "TOLLGATE_CA_CERT")]
+    pub ca_cert: Option<std::path::PathBuf>,
     /// Output format.
     #[arg(short = 'o', long, global = true, value_enum, default_value_t = Format::Text)]
     pub output: Format,
@@ -75,7 +78,11 @@ pub fn connection(cli: &Cli) -> Connection {
         .clone()
         .unwrap_or_else(|| credentials::default_server().unwrap_or_else(|| DEFAULT_SERVER.to_string()));
     let token = credentials::token_for(&server);
-    Connection { server, token }
+    Connection {
+        server,
+        token,
+        ca_cert: cli.ca_cert.clone(),
+    }
 }
 
 pub async fn connect(cli: &Cli) -> anyhow::Result<Clients> {
