@@ -156,3 +156,61 @@ fn a_denied_human_task_shows_access_denied() {
     });
     assert_eq!(d.execution(&id)["state"], "PAUSED");
 }
+
+#[test]
+fn the_console_opens_on_the_users_inbox() {
+    let mut d = Daemon::start_with(tollgate_tests::DaemonOptions {
+        insecure: false,
+        ..Default::default()
+    });
+    d.stop();
+    let mut tokens = Vec::new();
+    for (user, group) in [("op@example.com", None), ("sec@example.com", Some("Security Team"))] {
+        let mut add = vec!["user", "add", user];
+        if let Some(g) = group {
+            add.extend(["--group", g]);
+        }
+        assert!(d.admin(&add).ok());
+        let bind = [
+            "role",
+            "bind",
+            "--user",
+            user,
+            "--role",
+            "operator",
+            "--namespace",
+            "test",
+        ];
+        assert!(d.admin(&bind).ok());
+        let token = d.admin(&["token", "create", "--user", user]).stdout.trim().to_string();
+        tokens.push(token);
+    }
+    d.restart();
+    d.token = Some(tokens[0].clone());
+    let human = d.run_wait("test", "human", &[])["id"].as_str().unwrap().to_string();
+    let plain = d.run_wait("test", "approval", &[])["id"].as_str().unwrap().to_string();
+    let bin = binaries().tollgate.display().to_string();
+    let open = |token: &str| {
+        Tmux::start(
+            &format!("{bin} --server {}", d.server()),
+            &[("NO_COLOR", "1"), ("TOLLGATE_TOKEN", token)],
+            120,
+            40,
+        )
+    };
+
+    // The Security Team member decides both: the HumanTask (by group) and the plain pause.
+    let t = open(&tokens[1]);
+    let s = t.wait_for("sec's inbox", 30, |s| s.contains("INBOX 2") && s.contains(&human[..8]));
+    assert!(s.contains(&plain[..8]) && s.contains("ESCALATED"), "{s}");
+    drop(t);
+
+    // The operator outside the assignment: only the plain pause is theirs; tab shows both.
+    let t = open(&tokens[0]);
+    let s = t.wait_for("op's inbox", 30, |s| s.contains("INBOX 1") && s.contains(&plain[..8]));
+    assert!(!s.contains(&human[..8]), "the HumanTask is not op's to decide:\n{s}");
+    t.keys(&["Tab"]);
+    t.wait_for("every paused execution", 10, |s| {
+        s.contains(&human[..8]) && s.contains(&plain[..8])
+    });
+}

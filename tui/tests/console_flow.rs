@@ -238,6 +238,7 @@ fn human_task_outside_the_assignment_explains_why_resume_is_refused() {
     a.apply(Update::Whoami {
         user: "alice@example.com".into(),
         groups: vec!["dev".into()],
+        roles: vec![],
     });
     press(&mut a, KeyCode::Char('r'));
     assert!(a.views.is_empty(), "no form for someone who may not decide");
@@ -258,6 +259,7 @@ fn human_task_outside_the_assignment_explains_why_resume_is_refused() {
     a.apply(Update::Whoami {
         user: "bob@example.com".into(),
         groups: vec!["ops".into()],
+        roles: vec![("operator".into(), "infrastructure".into())],
     });
     let mut e = paused("h2", "infrastructure", "vm", "approve", 500, approval_form());
     e.pauses[0].assignee_groups = vec!["ops".into()];
@@ -401,7 +403,9 @@ fn tabs_load_lazily_and_filter_finds_labels_and_assignees() {
     assert_eq!(press(&mut a, KeyCode::Tab), vec![Command::LoadTab(Tab::Running)]);
     assert_eq!(press(&mut a, KeyCode::Tab), vec![Command::LoadTab(Tab::Failed)]);
     assert_eq!(press(&mut a, KeyCode::Tab), vec![Command::LoadTab(Tab::All)]);
+    assert_eq!(press(&mut a, KeyCode::Tab), vec![], "INBOX is a view of PAUSED, loaded");
     assert_eq!(press(&mut a, KeyCode::Tab), vec![], "PAUSED is already loaded");
+    assert_eq!(a.list.tab, Tab::Paused);
     press(&mut a, KeyCode::Char('/'));
     type_text(&mut a, "ops-42");
     assert_eq!(a.list.visible.len(), 1);
@@ -517,4 +521,108 @@ async fn event_loop_draws_sends_commands_and_quits() {
     );
     assert!(sent.contains(&Command::StopLogs));
     assert!(terminal.backend().to_string().contains("ev1"), "the list was drawn");
+}
+
+fn whoami(user: &str, groups: &[&str], roles: &[(&str, &str)]) -> Update {
+    Update::Whoami {
+        user: user.into(),
+        groups: groups.iter().map(|g| g.to_string()).collect(),
+        roles: roles.iter().map(|(r, n)| (r.to_string(), n.to_string())).collect(),
+    }
+}
+
+/// Two plain pauses in `demo`, a HumanTask for Security in `infrastructure` (escalated to
+/// Managers), and one for someone else.
+fn inbox_fixture() -> Vec<pb::Execution> {
+    let plain_old = paused("plain-old", "demo", "deploy", "wait", 90 * 60_000, approval_form());
+    let plain_new = paused("plain-new", "demo", "deploy", "wait", 60_000, approval_form());
+    let mut vm = paused("vm-1", "infrastructure", "vm", "approve", 30 * 60_000, approval_form());
+    // Escalation (mode ADD) added Managers to the assignment and says so.
+    vm.pauses[0].assignee_groups = vec!["Security".into(), "Managers".into()];
+    vm.pauses[0].approvals_required = 1;
+    vm.pauses[0].escalated_to = vec!["Managers".into()];
+    let mut other = paused("hr-1", "hr", "vacation", "approve", 5 * 60_000, approval_form());
+    other.pauses[0].assignee_users = vec!["carol@example.com".into()];
+    other.pauses[0].approvals_required = 1;
+    vec![plain_new, vm, other, plain_old]
+}
+
+#[test]
+fn console_opens_on_the_inbox_when_decisions_wait_oldest_first() {
+    let mut a = app();
+    // Whoami may answer before or after the list; here it answers first.
+    a.apply(whoami(
+        "ana@example.com",
+        &["Managers"],
+        &[("operator", "demo"), ("operator", "infrastructure"), ("viewer", "hr")],
+    ));
+    assert_eq!(a.list.tab, Tab::Paused, "nothing is known yet");
+    load(&mut a, inbox_fixture());
+    assert_eq!(a.list.tab, Tab::Inbox, "decisions wait: the inbox is the first view");
+    a.settle();
+    let ids: Vec<&str> = a
+        .list
+        .visible
+        .iter()
+        .map(|i| a.store.rows()[*i as usize].id.as_str())
+        .collect();
+    assert_eq!(ids, ["plain-old", "vm-1", "plain-new"], "only mine, oldest first");
+    let screen = render(&mut a, 120, 40);
+    assert!(screen.contains("INBOX 3") && screen.contains("PAUSED 4"), "{screen}");
+    let vm_line = screen.lines().find(|l| l.contains("vm-1")).expect("vm-1 listed");
+    assert!(vm_line.contains("yes"), "escalated to Managers, so to ana: {vm_line}");
+    assert_snapshot!("inbox_120x40", screen);
+    assert_snapshot!("inbox_80x24", render(&mut a, 80, 24));
+    // tab goes on to every paused execution.
+    press(&mut a, KeyCode::Tab);
+    assert_eq!(a.list.tab, Tab::Paused);
+    a.settle();
+    assert_eq!(a.list.visible.len(), 4);
+}
+
+#[test]
+fn no_decisions_keeps_the_paused_list_and_a_chosen_tab_is_kept() {
+    // A viewer decides nothing: the console stays on PAUSED; the inbox says why it is empty.
+    let mut a = app();
+    load(&mut a, inbox_fixture());
+    a.apply(whoami("val@example.com", &[], &[("viewer", "")]));
+    assert_eq!(a.list.tab, Tab::Paused);
+    press(&mut a, KeyCode::BackTab);
+    assert_eq!(a.list.tab, Tab::Inbox, "the inbox sits before PAUSED");
+    let screen = render(&mut a, 80, 24);
+    assert!(screen.contains("Nothing waits for your decision"), "{screen}");
+
+    // Someone who moved to another tab before the answers came is not moved back.
+    let mut a = app();
+    press(&mut a, KeyCode::Tab);
+    assert_eq!(a.list.tab, Tab::Running);
+    a.apply(whoami("ana@example.com", &["Managers"], &[("admin", "*")]));
+    load(&mut a, inbox_fixture());
+    assert_eq!(a.list.tab, Tab::Running, "the user's choice stands");
+}
+
+#[test]
+fn a_decision_leaves_the_inbox_and_new_ones_arrive_live() {
+    let mut a = app();
+    load(&mut a, inbox_fixture());
+    a.apply(whoami("ana@example.com", &[], &[("operator", "demo")]));
+    assert_eq!(a.list.tab, Tab::Inbox);
+    a.settle();
+    assert_eq!(a.list.visible.len(), 2);
+    event(
+        &mut a,
+        in_state(
+            paused("plain-old", "demo", "deploy", "wait", 0, vec![]),
+            "SUCCESS",
+            NOW + 1,
+        ),
+    );
+    a.settle();
+    assert_eq!(a.list.visible.len(), 1, "the resumed one left the inbox");
+    event(
+        &mut a,
+        paused("fresh", "demo.sub", "deploy", "wait", 10, approval_form()),
+    );
+    a.settle();
+    assert_eq!(a.list.visible.len(), 2, "a new pause in a child namespace arrives");
 }

@@ -8,33 +8,14 @@ use super::executions::{ListArgs, list_all, status_message};
 use super::output::{age, iso, now_ms, print_json, table};
 use super::{Cli, Format};
 use crate::client::Clients;
+use crate::console::exec_store::Pause;
+use crate::console::identity::Identity;
 
 #[derive(Args, Debug)]
 pub struct InboxArgs {
     /// Print only how many decisions wait (for shell prompts and status bars).
     #[arg(long)]
     pub count: bool,
-}
-
-/// Whether `who` may decide `pause` of an execution in `namespace`.
-pub fn may_decide(who: &pb::WhoamiResponse, namespace: &str, pause: &pb::PauseInfo) -> bool {
-    let operator = who.roles.iter().any(|r| {
-        matches!(r.role.as_str(), "operator" | "admin")
-            && (r.namespace.is_empty()
-                || r.namespace == "*"
-                || namespace == r.namespace
-                || namespace.starts_with(&format!("{}.", r.namespace)))
-    });
-    if !operator {
-        return false;
-    }
-    let human = pause.approvals_required > 0 || !pause.assignee_users.is_empty() || !pause.assignee_groups.is_empty();
-    if !human {
-        return true;
-    }
-    let assigned = pause.assignee_users.iter().any(|u| u.eq_ignore_ascii_case(&who.user))
-        || pause.assignee_groups.iter().any(|g| who.groups.contains(g));
-    assigned && !pause.approved_by.iter().any(|u| u.eq_ignore_ascii_case(&who.user))
 }
 
 pub async fn run(cli: &Cli, c: &mut Clients, a: &InboxArgs) -> anyhow::Result<()> {
@@ -53,10 +34,11 @@ pub async fn run(cli: &Cli, c: &mut Clients, a: &InboxArgs) -> anyhow::Result<()
         true,
     )
     .await?;
-    let mut items: Vec<(&pb::Execution, &pb::PauseInfo)> = paused
+    let me = Identity::from_whoami(&who);
+    let mut items: Vec<(&pb::Execution, Pause)> = paused
         .iter()
-        .flat_map(|e| e.pauses.iter().map(move |p| (e, p)))
-        .filter(|(e, p)| may_decide(&who, &e.namespace, p))
+        .flat_map(|e| e.pauses.iter().map(move |p| (e, Pause::from(p))))
+        .filter(|(e, p)| me.may_decide(&e.namespace, p))
         .collect();
     items.sort_by_key(|(_, p)| p.since_ms);
     if a.count {
@@ -66,11 +48,7 @@ pub async fn run(cli: &Cli, c: &mut Clients, a: &InboxArgs) -> anyhow::Result<()
         }
         return Ok(());
     }
-    let escalated = |p: &pb::PauseInfo| {
-        p.escalated_to
-            .iter()
-            .any(|x| x.eq_ignore_ascii_case(&who.user) || who.groups.contains(x))
-    };
+    let escalated = |p: &Pause| me.escalated_to_me(p);
     match cli.output {
         Format::Json => print_json(&Value::Array(
             items
@@ -112,50 +90,4 @@ pub async fn run(cli: &Cli, c: &mut Clients, a: &InboxArgs) -> anyhow::Result<()
         }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn who(user: &str, groups: &[&str], role: &str, ns: &str) -> pb::WhoamiResponse {
-        pb::WhoamiResponse {
-            user: user.into(),
-            groups: groups.iter().map(|g| g.to_string()).collect(),
-            roles: vec![pb::RoleBinding {
-                role: role.into(),
-                namespace: ns.into(),
-                via_group: String::new(),
-            }],
-            ..Default::default()
-        }
-    }
-
-    #[test]
-    fn plain_pauses_need_operator_human_tasks_need_assignment() {
-        let plain = pb::PauseInfo::default();
-        let human = pb::PauseInfo {
-            assignee_groups: vec!["Security".into()],
-            approvals_required: 1,
-            ..Default::default()
-        };
-        assert!(may_decide(&who("a@x", &[], "operator", "hr"), "hr.ops", &plain));
-        assert!(!may_decide(&who("a@x", &[], "viewer", "hr"), "hr.ops", &plain));
-        assert!(!may_decide(&who("a@x", &[], "operator", "hr"), "hrx", &plain));
-        assert!(!may_decide(&who("a@x", &[], "admin", ""), "infra", &human));
-        assert!(may_decide(
-            &who("a@x", &["Security"], "operator", "infra"),
-            "infra",
-            &human
-        ));
-        let approved = pb::PauseInfo {
-            approved_by: vec!["a@x".into()],
-            ..human.clone()
-        };
-        assert!(!may_decide(
-            &who("a@x", &["Security"], "operator", "infra"),
-            "infra",
-            &approved
-        ));
-    }
 }

@@ -7,6 +7,7 @@ use std::cell::Cell;
 use std::collections::HashSet;
 
 use super::exec_store::{ExecRow, ExecStore};
+use super::identity::Identity;
 use super::messages::Tab;
 use super::text_input::TextInput;
 
@@ -35,7 +36,9 @@ pub struct ExecList {
     pub page_height: Cell<usize>,
     pub selected: HashSet<String>,
     /// Matching rows per tab (with the filter applied), in `Tab::ORDER`.
-    pub counts: [usize; 4],
+    pub counts: [usize; 5],
+    /// Whose inbox the INBOX tab shows; empty until the daemon said who we are.
+    identity: Option<Identity>,
     dirty: bool,
 }
 
@@ -52,7 +55,8 @@ impl Default for ExecList {
             offset: Cell::new(0),
             page_height: Cell::new(10),
             selected: HashSet::new(),
-            counts: [0; 4],
+            counts: [0; 5],
+            identity: None,
             dirty: true,
         }
     }
@@ -71,6 +75,23 @@ impl ExecList {
         self.dirty
     }
 
+    pub fn set_identity(&mut self, identity: Identity) {
+        self.identity = Some(identity);
+        self.dirty = true;
+    }
+
+    pub fn identity(&self) -> Option<&Identity> {
+        self.identity.as_ref()
+    }
+
+    /// Whether `row` is listed under `tab`.
+    pub fn in_tab(&self, tab: Tab, row: &ExecRow) -> bool {
+        match tab {
+            Tab::Inbox => self.identity.as_ref().is_some_and(|me| me.decides(row)),
+            other => other.contains(&row.state),
+        }
+    }
+
     /// Recomputes the visible rows if anything changed; keeps the cursor on the same execution.
     pub fn settle(&mut self, store: &ExecStore) {
         if !self.dirty {
@@ -84,18 +105,18 @@ impl ExecList {
             .split_whitespace()
             .map(String::from)
             .collect();
-        let mut counts = [0usize; 4];
+        let mut counts = [0usize; 5];
         let mut visible = Vec::with_capacity(self.visible.len());
         for (i, row) in store.rows().iter().enumerate() {
             if !terms.is_empty() && !matches(row, &terms) {
                 continue;
             }
             for (slot, tab) in Tab::ORDER.iter().enumerate() {
-                if tab.contains(&row.state) {
+                if self.in_tab(*tab, row) {
                     counts[slot] += 1;
                 }
             }
-            if self.tab.contains(&row.state) {
+            if self.in_tab(self.tab, row) {
                 visible.push(i as u32);
             }
         }
@@ -256,7 +277,7 @@ mod tests {
         list.mark_dirty();
         list.settle(&store);
         assert_eq!(list.current(&store).map(|r| r.id.as_str()), Some("b"));
-        assert_eq!(list.counts, [2, 0, 0, 3]);
+        assert_eq!(list.counts, [0, 2, 0, 0, 3]);
     }
 
     #[test]

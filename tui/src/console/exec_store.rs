@@ -20,7 +20,26 @@ pub struct Pause {
     pub assignee_groups: Vec<String>,
     pub approvals_required: u32,
     pub approved_by: Vec<String>,
+    /// Users and groups an escalation added.
+    pub escalated_to: Vec<String>,
     pub form_key: String,
+}
+
+impl From<&pb::PauseInfo> for Pause {
+    fn from(p: &pb::PauseInfo) -> Pause {
+        Pause {
+            task_run_id: p.task_run_id.clone(),
+            task_id: p.task_id.clone(),
+            since_ms: p.since_ms,
+            expires_ms: p.expires_ms,
+            assignee_users: p.assignee_users.clone(),
+            assignee_groups: p.assignee_groups.clone(),
+            approvals_required: p.approvals_required,
+            approved_by: p.approved_by.clone(),
+            escalated_to: p.escalated_to.clone(),
+            form_key: p.form_key.clone(),
+        }
+    }
 }
 
 impl Pause {
@@ -101,21 +120,7 @@ pub struct ExecStore {
 fn row_from(e: &pb::Execution) -> ExecRow {
     let mut labels: Vec<(String, String)> = e.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     labels.sort();
-    let pauses: Vec<Pause> = e
-        .pauses
-        .iter()
-        .map(|p| Pause {
-            task_run_id: p.task_run_id.clone(),
-            task_id: p.task_id.clone(),
-            since_ms: p.since_ms,
-            expires_ms: p.expires_ms,
-            assignee_users: p.assignee_users.clone(),
-            assignee_groups: p.assignee_groups.clone(),
-            approvals_required: p.approvals_required,
-            approved_by: p.approved_by.clone(),
-            form_key: p.form_key.clone(),
-        })
-        .collect();
+    let pauses: Vec<Pause> = e.pauses.iter().map(Pause::from).collect();
     let mut haystack = format!("{} {} {} {}", e.id, e.namespace, e.flow_id, e.started_by);
     for (k, v) in &labels {
         haystack.push_str(&format!(" {k}={v}"));
@@ -274,6 +279,7 @@ mod tests {
             assignee_groups: vec!["ops".into()],
             approvals_required: 1,
             approved_by: vec![],
+            escalated_to: vec![],
             form_key: "k".into(),
         };
         assert!(p.may_decide("alice@x.io", &[]));

@@ -10,6 +10,8 @@ use tollgate_proto::v1 as pb;
 /// The state filter tabs of the executions list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Tab {
+    /// Paused executions the user may decide (the default view when there are any).
+    Inbox,
     Paused,
     Running,
     Failed,
@@ -17,10 +19,11 @@ pub enum Tab {
 }
 
 impl Tab {
-    pub const ORDER: [Tab; 4] = [Tab::Paused, Tab::Running, Tab::Failed, Tab::All];
+    pub const ORDER: [Tab; 5] = [Tab::Inbox, Tab::Paused, Tab::Running, Tab::Failed, Tab::All];
 
     pub fn title(self) -> &'static str {
         match self {
+            Tab::Inbox => "INBOX",
             Tab::Paused => "PAUSED",
             Tab::Running => "RUNNING",
             Tab::Failed => "FAILED",
@@ -31,13 +34,22 @@ impl Tab {
     /// The states the tab lists (empty = every state), as the List RPC takes them.
     pub fn states(self) -> &'static [&'static str] {
         match self {
-            Tab::Paused => &["PAUSED"],
+            Tab::Inbox | Tab::Paused => &["PAUSED"],
             Tab::Running => &["CREATED", "RUNNING", "KILLING"],
             Tab::Failed => &["FAILED"],
             Tab::All => &[],
         }
     }
 
+    /// The tab whose List load fills this one: the inbox is a view of the paused executions.
+    pub fn load_key(self) -> Tab {
+        match self {
+            Tab::Inbox => Tab::Paused,
+            other => other,
+        }
+    }
+
+    /// Whether rows in `state` may belong to the tab (the inbox narrows it further).
     pub fn contains(self, state: &str) -> bool {
         let s = self.states();
         s.is_empty() || s.contains(&state)
@@ -161,6 +173,8 @@ pub enum Update {
     Whoami {
         user: String,
         groups: Vec<String>,
+        /// (role, namespace prefix)
+        roles: Vec<(String, String)>,
     },
     /// One page of a tab (re)load; `first` starts it, `last` ends it.
     Page {

@@ -10,6 +10,7 @@ pub mod event_loop;
 pub mod exec_list;
 pub mod exec_store;
 pub mod form;
+pub mod identity;
 pub mod input_check;
 pub mod log_tail;
 pub mod messages;

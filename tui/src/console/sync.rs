@@ -157,6 +157,7 @@ async fn whoami(clients: Clients, tx: mpsc::Sender<Update>) {
         let r = r.into_inner();
         let _ = tx
             .send(Update::Whoami {
+                roles: r.roles.iter().map(|b| (b.role.clone(), b.namespace.clone())).collect(),
                 user: r.user,
                 groups: r.groups,
             })

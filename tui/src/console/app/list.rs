@@ -60,6 +60,7 @@ impl App {
                     list.tab.prev()
                 };
                 list.set_tab(tab);
+                self.settle_tab();
                 return self.ensure_tab_loaded(tab);
             }
             Action::Sort => {

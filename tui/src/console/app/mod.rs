@@ -22,6 +22,7 @@ pub use resume::{BulkResultState, Outcome, ResultRow, ResumeState, SubmitStatus}
 use super::action::{Action, Ctx};
 use super::exec_list::ExecList;
 use super::exec_store::ExecStore;
+use super::identity::Identity;
 use super::messages::{Command, Connection, Tab, Update};
 use super::theme::Theme;
 
@@ -135,6 +136,8 @@ pub struct App {
     pub flows: FlowsState,
     pub audit: AuditState,
     next_request: u64,
+    /// Once the user changed tabs, or the console chose between INBOX and PAUSED, it stays put.
+    tab_settled: bool,
     pub quit: bool,
     redraw: bool,
 }
@@ -160,6 +163,7 @@ impl App {
             flows: FlowsState::default(),
             audit: AuditState::default(),
             next_request: 1,
+            tab_settled: false,
             quit: false,
             redraw: true,
         }
@@ -358,8 +362,14 @@ impl App {
                 self.connection = c;
                 vec![]
             }
-            Update::Whoami { user, groups } => {
+            Update::Whoami { user, groups, roles } => {
+                self.list.set_identity(Identity {
+                    user: user.clone(),
+                    groups: groups.clone(),
+                    roles,
+                });
                 self.whoami = Some((user, groups));
+                self.open_inbox_if_waiting();
                 vec![]
             }
             Update::Page {
@@ -450,9 +460,33 @@ impl App {
             self.tab_loads.insert(tab, LoadState::Loaded);
         }
         self.list.mark_dirty();
+        if last {
+            self.open_inbox_if_waiting();
+        }
+    }
+
+    /// The console opens on the user's inbox when decisions wait for them: once both who they
+    /// are and the paused executions are known, and only if they have not moved on themselves.
+    fn open_inbox_if_waiting(&mut self) {
+        if self.tab_settled || self.tab_loads.get(&Tab::Paused) != Some(&LoadState::Loaded) {
+            return;
+        }
+        let Some(me) = self.list.identity() else {
+            return;
+        };
+        self.tab_settled = true;
+        if self.list.tab == Tab::Paused && self.store.rows().iter().any(|r| me.decides(r)) {
+            self.list.set_tab(Tab::Inbox);
+        }
+    }
+
+    /// Called when the user picks a tab: the console no longer chooses for them.
+    pub(super) fn settle_tab(&mut self) {
+        self.tab_settled = true;
     }
 
     fn ensure_tab_loaded(&mut self, tab: Tab) -> Vec<Command> {
+        let tab = tab.load_key();
         let all_loaded = self.tab_loads.get(&Tab::All) == Some(&LoadState::Loaded);
         match self.tab_loads.get(&tab) {
             Some(LoadState::Loaded | LoadState::Loading) => vec![],

@@ -7,7 +7,7 @@ use ratatui::widgets::{Cell, Paragraph, Row, Table, Wrap};
 
 use super::super::app::{App, LoadState};
 use super::super::exec_list::SortOrder;
-use super::super::exec_store::ExecRow;
+use super::super::exec_store::{ExecRow, Pause};
 use super::super::messages::{Connection, Tab};
 use super::super::time_fmt;
 
@@ -15,10 +15,10 @@ use super::super::time_fmt;
 struct Column {
     title: &'static str,
     width: Constraint,
-    cell: fn(&ExecRow, i64) -> String,
+    cell: fn(&App, &ExecRow, i64) -> String,
 }
 
-fn waiting_task(r: &ExecRow, _: i64) -> String {
+fn waiting_task(_: &App, r: &ExecRow, _: i64) -> String {
     match r.pauses.as_slice() {
         [] => String::new(),
         [one] => one.task_id.clone(),
@@ -26,31 +26,96 @@ fn waiting_task(r: &ExecRow, _: i64) -> String {
     }
 }
 
-fn waiting(r: &ExecRow, now: i64) -> String {
+fn waiting(_: &App, r: &ExecRow, now: i64) -> String {
     time_fmt::duration(now - r.since_ms())
+}
+
+/// The inbox row's own pause (the one this user may decide), else the first.
+fn my_pause<'r>(app: &App, r: &'r ExecRow) -> Option<&'r Pause> {
+    app.list.identity().and_then(|me| me.pause_of(r)).or(r.pause())
+}
+
+/// Columns of the INBOX tab: what waits for me, since when, and whether it was escalated to me.
+fn inbox_columns(width: u16) -> Vec<Column> {
+    let mut cols = vec![Column {
+        title: "ID",
+        width: Constraint::Length(22),
+        cell: |_, r, _| r.id.clone(),
+    }];
+    if width >= 60 {
+        cols.push(Column {
+            title: "NAMESPACE",
+            width: Constraint::Fill(2),
+            cell: |_, r, _| r.namespace.clone(),
+        });
+    }
+    cols.push(Column {
+        title: "FLOW",
+        width: Constraint::Fill(3),
+        cell: |_, r, _| r.flow_id.clone(),
+    });
+    if width >= 70 {
+        cols.push(Column {
+            title: "TASK",
+            width: Constraint::Fill(2),
+            cell: |app, r, _| my_pause(app, r).map(|p| p.task_id.clone()).unwrap_or_default(),
+        });
+    }
+    cols.push(Column {
+        title: "WAITING",
+        width: Constraint::Length(7),
+        cell: |app, r, now| {
+            my_pause(app, r)
+                .map(|p| time_fmt::duration(now - p.since_ms))
+                .unwrap_or_default()
+        },
+    });
+    cols.push(Column {
+        title: "ESCALATED",
+        width: Constraint::Length(9),
+        cell: |app, r, _| {
+            let escalated = app
+                .list
+                .identity()
+                .zip(my_pause(app, r))
+                .is_some_and(|(me, p)| me.escalated_to_me(p));
+            if escalated { "yes".into() } else { String::new() }
+        },
+    });
+    if width >= 100 {
+        cols.push(Column {
+            title: "STARTED BY",
+            width: Constraint::Fill(2),
+            cell: |_, r, _| r.started_by.clone(),
+        });
+    }
+    cols
 }
 
 /// Columns for the width and tab; id, flow and waiting time always stay.
 fn columns(width: u16, tab: Tab) -> Vec<Column> {
+    if tab == Tab::Inbox {
+        return inbox_columns(width);
+    }
     let id = Column {
         title: "ID",
         width: Constraint::Length(22),
-        cell: |r, _| r.id.clone(),
+        cell: |_, r, _| r.id.clone(),
     };
     let ns = Column {
         title: "NAMESPACE",
         width: Constraint::Fill(2),
-        cell: |r, _| r.namespace.clone(),
+        cell: |_, r, _| r.namespace.clone(),
     };
     let flow = Column {
         title: "FLOW",
         width: Constraint::Fill(3),
-        cell: |r, _| r.flow_id.clone(),
+        cell: |_, r, _| r.flow_id.clone(),
     };
     let started_by = Column {
         title: "STARTED BY",
         width: Constraint::Fill(2),
-        cell: |r, _| r.started_by.clone(),
+        cell: |_, r, _| r.started_by.clone(),
     };
     let mut cols = vec![id];
     if tab == Tab::Paused {
@@ -74,7 +139,7 @@ fn columns(width: u16, tab: Tab) -> Vec<Column> {
             cols.push(Column {
                 title: "ASSIGNEES",
                 width: Constraint::Fill(3),
-                cell: |r, _| r.pause().map(|p| p.assignees()).unwrap_or_default(),
+                cell: |_, r, _| r.pause().map(|p| p.assignees()).unwrap_or_default(),
             });
         }
         if width >= 120 {
@@ -88,7 +153,7 @@ fn columns(width: u16, tab: Tab) -> Vec<Column> {
         cols.push(Column {
             title: "STATE",
             width: Constraint::Length(9),
-            cell: |r, _| r.state.clone(),
+            cell: |_, r, _| r.state.clone(),
         });
         cols.push(Column {
             title: "AGE",
@@ -122,7 +187,9 @@ fn draw_bar(frame: &mut Frame, area: Rect, app: &App) {
     for (i, tab) in Tab::ORDER.iter().enumerate() {
         // A count is only shown once the tab (or ALL) was listed: before that it would undercount.
         let all_loaded = app.tab_loads.get(&Tab::All) == Some(&LoadState::Loaded);
-        let count = match app.tab_loads.get(tab) {
+        let count = match app.tab_loads.get(&tab.load_key()) {
+            // Until the daemon says who we are, the inbox cannot be counted.
+            _ if *tab == Tab::Inbox && list.identity().is_none() => "·".to_string(),
             _ if all_loaded => list.counts[i].to_string(),
             Some(LoadState::Loaded) => list.counts[i].to_string(),
             Some(LoadState::Loading) => "…".to_string(),
@@ -170,7 +237,7 @@ fn draw_bar(frame: &mut Frame, area: Rect, app: &App) {
 
 fn empty_text(app: &App) -> (String, bool) {
     let list = &app.list;
-    match app.tab_loads.get(&list.tab) {
+    match app.tab_loads.get(&list.tab.load_key()) {
         Some(LoadState::Failed(e)) => return (format!("Could not list executions: {e}"), true),
         Some(LoadState::Loading) | Some(LoadState::NotLoaded) | None => {
             let text = match app.connection {
@@ -191,6 +258,8 @@ fn empty_text(app: &App) -> (String, bool) {
         );
     }
     let text = match list.tab {
+        Tab::Inbox if list.identity().is_none() => "Asking the daemon who you are…".to_string(),
+        Tab::Inbox => "Nothing waits for your decision. tab shows every paused execution.".to_string(),
         Tab::Paused => "Nothing waits for a decision. Executions that reach a Pause or HumanTask appear here; \
                         tab shows other states, 2 lists flows to start one."
             .to_string(),
@@ -234,7 +303,7 @@ fn draw_table(frame: &mut Frame, area: Rect, app: &App) {
             let selected = list.selected.contains(&r.id);
             let mark = if selected { "✓" } else { " " };
             let cells = std::iter::once(Cell::from(mark)).chain(cols.iter().map(|c| {
-                let text = (c.cell)(r, app.now_ms);
+                let text = (c.cell)(app, r, app.now_ms);
                 if c.title == "STATE" {
                     Cell::from(Span::styled(text, t.state(&r.state)))
                 } else {
