@@ -86,3 +86,63 @@ fn reminders_due_during_downtime_run_once_not_per_missed_interval() {
         "one catch-up reminder, no burst: {logs:?}"
     );
 }
+
+/// The texts posted to `hook` so far that start with `prefix`.
+fn posts(hook: &tollgate_tests::recorders::HttpRecorder, prefix: &str) -> Vec<String> {
+    hook.received()
+        .into_iter()
+        .filter_map(|r| serde_json::from_str::<serde_json::Value>(&r.body).ok())
+        .filter_map(|v| v["text"].as_str().map(str::to_string))
+        .filter(|t| t.starts_with(prefix))
+        .collect()
+}
+
+#[test]
+fn notifications_reach_a_real_webhook_once_on_schedule_and_not_in_a_burst_after_kill_9() {
+    let hook = tollgate_tests::recorders::HttpRecorder::start();
+    let mut d = daemon();
+    let hook_input = format!("hook={}/services/T000/B000/XXX", hook.url);
+    let id = d.run_wait("test", "webhook_nudge", &[&hook_input])["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    std::thread::sleep(Duration::from_millis(4_500));
+    assert_eq!(
+        posts(&hook, "paused"),
+        [format!("paused {id} at sign_off")],
+        "onPause posts once"
+    );
+    let reminders = posts(&hook, "reminder").len();
+    assert!(reminders >= 1, "a reminder every 2 s: {:?}", hook.received());
+    assert_eq!(
+        posts(&hook, "escalated"),
+        [format!("escalated {id} to Managers")],
+        "the escalation after 3 s tells the new approvers once"
+    );
+
+    d.kill9();
+    std::thread::sleep(Duration::from_millis(5_000)); // two reminder intervals missed
+    d.restart();
+    std::thread::sleep(Duration::from_millis(1_000));
+    assert_eq!(
+        posts(&hook, "reminder").len(),
+        reminders + 1,
+        "one catch-up reminder after the restart, not one per missed interval"
+    );
+    assert_eq!(
+        posts(&hook, "paused").len(),
+        1,
+        "onPause does not run again after a restart"
+    );
+    assert_eq!(posts(&hook, "escalated").len(), 1, "nor does the escalation");
+
+    assert!(d.cli(&["resume", &id, "--input", "ok=true"]).ok());
+    d.wait_state(&id, "SUCCESS");
+    let at_decision = hook.received().len();
+    std::thread::sleep(Duration::from_millis(3_000));
+    assert_eq!(
+        hook.received().len(),
+        at_decision,
+        "nothing is posted after the decision"
+    );
+}
