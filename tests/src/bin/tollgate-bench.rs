@@ -1,1 +1,878 @@
-fn main() {}
+//! `tollgate-bench <scenario|all> [--quick] [--json]`: a real `tollgated` (the binary next to
+//! this one, built in the same profile) on a temporary data dir, driven over loopback gRPC.
+//! Each scenario prints one JSON object: scenario, parameters, figures, environment.
+//!
+//! Large stores (`list-paused`, `startup`, `footprint`) are seeded through the daemon library's
+//! store with copies of executions the daemon itself produced (one paused, one finished), with
+//! the daemon stopped; everything else goes through the API.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
+use tokio::task::JoinSet;
+use tollgate_proto::v1 as pb;
+use tollgate_proto::v1::executions_client::ExecutionsClient;
+use tonic::transport::Channel;
+
+const SCENARIOS: [&str; 8] = [
+    "throughput",
+    "bulk-resume",
+    "resume-latency",
+    "log-latency",
+    "list-paused",
+    "startup",
+    "footprint",
+    "console",
+];
+
+const FLOWS: &[(&str, &str)] = &[
+    (
+        "log3.yaml",
+        "id: log3\nnamespace: bench\ntasks:\n  - id: a\n    type: io.kestra.plugin.core.log.Log\n    message: one\n  - id: b\n    type: io.kestra.plugin.core.log.Log\n    message: two\n  - id: c\n    type: io.kestra.plugin.core.log.Log\n    message: three\n",
+    ),
+    (
+        "gate.yaml",
+        "id: gate\nnamespace: bench\ntasks:\n  - id: wait\n    type: io.kestra.plugin.core.flow.Pause\n    onResume:\n      - id: ok\n        type: BOOLEAN\n        defaults: true\n  - id: after\n    type: io.kestra.plugin.core.log.Log\n    message: \"decided {{ outputs.wait.onResume.ok }}\"\n",
+    ),
+];
+
+/// Sizes: full (the issue's) or quick (a smoke run).
+#[derive(Clone, Copy)]
+struct Sizes {
+    throughput: usize,
+    pause_throughput: usize,
+    bulk: usize,
+    latency_calls: usize,
+    latency_clients: usize,
+    samples: usize,
+    paused_store: usize,
+    finished_store: usize,
+    startup_sizes: [usize; 3],
+}
+
+const FULL: Sizes = Sizes {
+    throughput: 10_000,
+    pause_throughput: 2_000,
+    bulk: 10_000,
+    latency_calls: 5_000,
+    latency_clients: 100,
+    samples: 300,
+    paused_store: 100_000,
+    finished_store: 1_000_000,
+    startup_sizes: [0, 100_000, 1_000_000],
+};
+
+const QUICK: Sizes = Sizes {
+    throughput: 200,
+    pause_throughput: 50,
+    bulk: 200,
+    latency_calls: 200,
+    latency_clients: 10,
+    samples: 20,
+    paused_store: 500,
+    finished_store: 2_000,
+    startup_sizes: [0, 1_000, 5_000],
+};
+
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tollgate-bench: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let pretty = !args.iter().any(|a| a == "--json");
+    let daemon = args
+        .iter()
+        .position(|a| a == "--daemon")
+        .and_then(|i| args.get(i + 1))
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("TOLLGATE_BENCH_DAEMON").map(PathBuf::from));
+    let wanted: Vec<&str> = match args
+        .iter()
+        .find(|a| !a.starts_with("--") && Some(*a) != daemon_arg(&args))
+    {
+        Some(s) if s == "all" => SCENARIOS.to_vec(),
+        Some(s) if SCENARIOS.contains(&s.as_str()) => vec![s.as_str()],
+        Some(s) => bail!("unknown scenario `{s}`; one of: all, {}", SCENARIOS.join(", ")),
+        None => bail!(
+            "usage: tollgate-bench <all|{}> [--quick] [--json] [--daemon PATH]",
+            SCENARIOS.join("|")
+        ),
+    };
+    let bench = Bench {
+        daemon: match daemon {
+            Some(p) => p,
+            None => build_daemon()?,
+        },
+        sizes: if quick { QUICK } else { FULL },
+        environment: environment(),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("tokio runtime")?;
+    for scenario in wanted {
+        let (parameters, figures) = runtime.block_on(bench.scenario(scenario))?;
+        let out = json!({
+            "scenario": scenario,
+            "parameters": parameters,
+            "figures": figures,
+            "environment": bench.environment,
+        });
+        if pretty {
+            println!("{}", serde_json::to_string_pretty(&out)?);
+        } else {
+            println!("{out}");
+        }
+    }
+    Ok(())
+}
+
+fn daemon_arg(args: &[String]) -> Option<&String> {
+    args.iter().position(|a| a == "--daemon").and_then(|i| args.get(i + 1))
+}
+
+/// `tollgated` from the same profile as this binary, built if needed.
+fn build_daemon() -> Result<PathBuf> {
+    let exe = std::env::current_exe().context("own path")?;
+    let dir = exe.parent().context("own dir")?.to_path_buf();
+    let release = dir.file_name().is_some_and(|n| n == "release");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().context("workspace")?;
+    let target = dir.parent().context("target dir")?;
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(root)
+        .args(["build", "--quiet", "-p", "tollgate-daemon", "--bin", "tollgated"])
+        .env("CARGO_TARGET_DIR", target);
+    if release {
+        cmd.arg("--release");
+    }
+    let status = cmd.status().context("run cargo build for tollgated")?;
+    if !status.success() {
+        bail!("cargo build of tollgated failed");
+    }
+    Ok(dir.join("tollgated"))
+}
+
+fn environment() -> Value {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|s| s.trim().to_string())
+        })
+        .unwrap_or_default();
+    let mem_kb = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("MemTotal"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|n| n.parse::<u64>().ok())
+        })
+        .unwrap_or(0);
+    let commit = Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    json!({
+        "cpu": cpu,
+        "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        "memoryGiB": (mem_kb as f64 / 1_048_576.0 * 10.0).round() / 10.0,
+        "os": std::fs::read_to_string("/proc/sys/kernel/osrelease").map(|s| format!("Linux {}", s.trim())).unwrap_or_default(),
+        "date": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "commit": commit,
+        "profile": if cfg!(debug_assertions) { "debug" } else { "release" },
+        "note": "client and daemon share the machine",
+    })
+}
+
+struct Bench {
+    daemon: PathBuf,
+    sizes: Sizes,
+    environment: Value,
+}
+
+/// A `tollgated` child process on a data dir of its own.
+struct Daemon {
+    child: Option<Child>,
+    addr: String,
+    data: PathBuf,
+    flows: PathBuf,
+    binary: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Daemon {
+    fn new(binary: &Path) -> Result<Daemon> {
+        let dir = tempfile::tempdir().context("temp dir")?;
+        let flows = dir.path().join("flows");
+        std::fs::create_dir_all(&flows)?;
+        for (name, source) in FLOWS {
+            std::fs::write(flows.join(name), source)?;
+        }
+        Ok(Daemon {
+            child: None,
+            addr: String::new(),
+            data: dir.path().join("data"),
+            flows,
+            binary: binary.to_path_buf(),
+            _dir: dir,
+        })
+    }
+
+    /// Starts the daemon; returns how long until it answered a List call.
+    async fn start(&mut self) -> Result<Duration> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        self.addr = format!("127.0.0.1:{port}");
+        let t0 = Instant::now();
+        let child = Command::new(&self.binary)
+            .args(["serve", "--insecure-no-auth", "--listen", &self.addr, "--data-dir"])
+            .arg(&self.data)
+            .arg("--flows")
+            .arg(&self.flows)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .with_context(|| format!("spawn {}", self.binary.display()))?;
+        self.child = Some(child);
+        loop {
+            if let Ok(mut c) = self.client().await
+                && c.list(pb::ListExecutionsRequest {
+                    page_size: 1,
+                    ..Default::default()
+                })
+                .await
+                .is_ok()
+            {
+                return Ok(t0.elapsed());
+            }
+            if t0.elapsed() > Duration::from_secs(120) {
+                bail!("tollgated did not answer within 120 s");
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill").arg("-TERM").arg(c.id().to_string()).status();
+            let _ = c.wait();
+        }
+    }
+
+    async fn channel(&self) -> Result<Channel> {
+        Ok(
+            tonic::transport::Endpoint::from_shared(format!("http://{}", self.addr))?
+                .tcp_nodelay(true)
+                .connect()
+                .await?,
+        )
+    }
+
+    async fn client(&self) -> Result<ExecutionsClient<Channel>> {
+        Ok(ExecutionsClient::new(self.channel().await?).max_decoding_message_size(256 << 20))
+    }
+
+    fn rss_kb(&self) -> u64 {
+        let Some(c) = &self.child else { return 0 };
+        std::fs::read_to_string(format!("/proc/{}/status", c.id()))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("VmRSS"))
+                    .and_then(|l| l.split_whitespace().nth(1))
+                    .and_then(|n| n.parse().ok())
+            })
+            .unwrap_or(0)
+    }
+
+    fn disk_bytes(&self) -> u64 {
+        std::fs::metadata(self.data.join("tollgate.redb"))
+            .map(|m| m.len())
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn pct(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    (sorted[i] * 1000.0).round() / 1000.0
+}
+
+fn ms(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1_000_000.0).round() / 1000.0
+}
+
+fn summary(mut v: Vec<f64>) -> Value {
+    v.sort_by(|a, b| a.total_cmp(b));
+    json!({"n": v.len(), "p50": pct(&v, 0.5), "p90": pct(&v, 0.9), "p99": pct(&v, 0.99), "max": pct(&v, 1.0)})
+}
+
+fn start_req(flow: &str) -> pb::StartRequest {
+    pb::StartRequest {
+        namespace: "bench".into(),
+        flow_id: flow.into(),
+        ..Default::default()
+    }
+}
+
+/// Starts `n` executions of `flow` from `clients` concurrent callers; returns their ids.
+async fn start_many(d: &Daemon, flow: &str, n: usize, clients: usize) -> Result<Vec<String>> {
+    let ch = d.channel().await?;
+    let mut set = JoinSet::new();
+    let per = n.div_ceil(clients);
+    for c in 0..clients {
+        let count = per.min(n.saturating_sub(c * per));
+        let mut client = ExecutionsClient::new(ch.clone());
+        let flow = flow.to_string();
+        set.spawn(async move {
+            let mut ids = Vec::with_capacity(count);
+            for _ in 0..count {
+                let e = client.start(start_req(&flow)).await?.into_inner();
+                ids.push(e.execution.map(|e| e.id).unwrap_or_default());
+            }
+            Ok::<_, tonic::Status>(ids)
+        });
+    }
+    let mut all = Vec::with_capacity(n);
+    while let Some(r) = set.join_next().await {
+        all.extend(r??);
+    }
+    Ok(all)
+}
+
+/// Waits until no execution is CREATED or RUNNING: every acknowledged start has then reached
+/// a pause or an end.
+async fn wait_settled(d: &Daemon) -> Result<()> {
+    let mut c = d.client().await?;
+    let t0 = Instant::now();
+    loop {
+        let busy = c
+            .list(pb::ListExecutionsRequest {
+                states: vec!["CREATED".into(), "RUNNING".into()],
+                page_size: 1,
+                ..Default::default()
+            })
+            .await?
+            .into_inner()
+            .executions
+            .len();
+        if busy == 0 {
+            return Ok(());
+        }
+        if t0.elapsed() > Duration::from_secs(600) {
+            bail!("executions still running after 600 s");
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+/// How many executions are in `state` (paging through the list; not timed).
+async fn count(d: &Daemon, state: &str) -> Result<usize> {
+    let mut c = d.client().await?;
+    let (mut n, mut token) = (0, String::new());
+    loop {
+        let r = c
+            .list(pb::ListExecutionsRequest {
+                states: vec![state.into()],
+                page_size: 1000,
+                page_token: token,
+                ..Default::default()
+            })
+            .await?
+            .into_inner();
+        n += r.executions.len();
+        if r.next_page_token.is_empty() {
+            return Ok(n);
+        }
+        token = r.next_page_token;
+    }
+}
+
+/// Waits for every start to settle and checks `expected` of them are in `state`.
+async fn wait_count(d: &Daemon, state: &str, expected: usize) -> Result<()> {
+    wait_settled(d).await?;
+    let n = count(d, state).await?;
+    if n < expected {
+        bail!("{n} executions in {state}, expected {expected}");
+    }
+    Ok(())
+}
+
+impl Bench {
+    async fn scenario(&self, name: &str) -> Result<(Value, Value)> {
+        match name {
+            "throughput" => self.throughput().await,
+            "bulk-resume" => self.bulk_resume().await,
+            "resume-latency" => self.resume_latency().await,
+            "log-latency" => self.log_latency().await,
+            "list-paused" => self.list_paused().await,
+            "startup" => self.startup().await,
+            "footprint" => self.footprint().await,
+            "console" => self.console().await,
+            other => bail!("unknown scenario {other}"),
+        }
+    }
+
+    async fn fresh(&self) -> Result<Daemon> {
+        let mut d = Daemon::new(&self.daemon)?;
+        d.start().await?;
+        Ok(d)
+    }
+
+    async fn throughput(&self) -> Result<(Value, Value)> {
+        let n = self.sizes.throughput;
+        let clients = 64;
+        let d = self.fresh().await?;
+        let t0 = Instant::now();
+        start_many(&d, "log3", n, clients).await?;
+        let started = t0.elapsed();
+        wait_settled(&d).await?;
+        let log_done = t0.elapsed();
+        wait_count(&d, "SUCCESS", n).await?;
+
+        // Pause flow: start, wait for PAUSED, resume each (one Resume call per execution).
+        let m = self.sizes.pause_throughput;
+        let t1 = Instant::now();
+        let ids = start_many(&d, "gate", m, clients).await?;
+        wait_count(&d, "PAUSED", m).await?;
+        resume_all(&d, ids, clients).await?;
+        wait_settled(&d).await?;
+        let gate_done = t1.elapsed();
+        wait_count(&d, "SUCCESS", n + m).await?;
+        Ok((
+            json!({"logFlowExecutions": n, "pauseFlowExecutions": m, "clients": clients, "flow": "3 Log tasks; Pause + Log resumed by Resume calls"}),
+            json!({
+                "logFlowCompletedPerSec": (n as f64 / log_done.as_secs_f64()).round(),
+                "logFlowStartsPerSec": (n as f64 / started.as_secs_f64()).round(),
+                "logFlowSeconds": ms(log_done) / 1000.0,
+                "pauseFlowCompletedPerSec": (m as f64 / gate_done.as_secs_f64()).round(),
+                "pauseFlowSeconds": ms(gate_done) / 1000.0,
+            }),
+        ))
+    }
+
+    async fn bulk_resume(&self) -> Result<(Value, Value)> {
+        let n = self.sizes.bulk;
+        let d = self.fresh().await?;
+        let ids = start_many(&d, "gate", n, 64).await?;
+        wait_count(&d, "PAUSED", n).await?;
+        let mut c = d.client().await?;
+        let t0 = Instant::now();
+        let r = c
+            .bulk_resume(pb::BulkResumeRequest {
+                ids,
+                inputs: [("ok".to_string(), "true".to_string())].into(),
+                ..Default::default()
+            })
+            .await?
+            .into_inner();
+        let answered = t0.elapsed();
+        let ok = r.results.iter().filter(|r| r.ok).count();
+        wait_settled(&d).await?;
+        let all_success = t0.elapsed();
+        wait_count(&d, "SUCCESS", n).await?;
+        Ok((
+            json!({"paused": n, "inputs": {"ok": "true"}}),
+            json!({"acceptedOk": ok, "answerMs": ms(answered), "allSuccessMs": ms(all_success)}),
+        ))
+    }
+
+    async fn resume_latency(&self) -> Result<(Value, Value)> {
+        let calls = self.sizes.latency_calls;
+        let clients = self.sizes.latency_clients;
+        let d = self.fresh().await?;
+        let ids = start_many(&d, "gate", calls, 64).await?;
+        wait_count(&d, "PAUSED", calls).await?;
+        let ch = d.channel().await?;
+        let mut set = JoinSet::new();
+        for chunk in ids.chunks(calls.div_ceil(clients)) {
+            let chunk = chunk.to_vec();
+            // One connection per client, as 100 separate consoles or scripts would have.
+            let mut client = ExecutionsClient::new(d.channel().await.unwrap_or_else(|_| ch.clone()));
+            set.spawn(async move {
+                let mut lat = Vec::with_capacity(chunk.len());
+                for id in chunk {
+                    let t = Instant::now();
+                    client
+                        .resume(pb::ResumeRequest {
+                            id,
+                            ..Default::default()
+                        })
+                        .await?;
+                    lat.push(ms(t.elapsed()));
+                }
+                Ok::<_, tonic::Status>(lat)
+            });
+        }
+        let mut lat = Vec::with_capacity(calls);
+        while let Some(r) = set.join_next().await {
+            lat.extend(r??);
+        }
+
+        // Resume -> SUCCESS (one Log task after the pause), one at a time, observed by Watch.
+        let samples = self.sizes.samples;
+        let ids = start_many(&d, "gate", samples, 8).await?;
+        wait_count(&d, "PAUSED", samples).await?;
+        let mut c = ExecutionsClient::new(ch.clone());
+        let mut to_success = Vec::with_capacity(samples);
+        for id in ids {
+            let mut watch = c
+                .watch(pb::WatchRequest {
+                    execution_id: id.clone(),
+                    ..Default::default()
+                })
+                .await?
+                .into_inner();
+            let t = Instant::now();
+            c.resume(pb::ResumeRequest {
+                id: id.clone(),
+                ..Default::default()
+            })
+            .await?;
+            loop {
+                let ev = watch.message().await?.context("watch ended")?;
+                if ev.execution.is_some_and(|e| e.state == "SUCCESS") {
+                    break;
+                }
+            }
+            to_success.push(ms(t.elapsed()));
+        }
+        Ok((
+            json!({"resumeCalls": calls, "concurrentClients": clients, "resumeToSuccessSamples": samples}),
+            json!({"resumeRpcMs": summary(lat), "resumeToSuccessMs": summary(to_success)}),
+        ))
+    }
+
+    async fn log_latency(&self) -> Result<(Value, Value)> {
+        let samples = self.sizes.samples;
+        let d = self.fresh().await?;
+        let ids = start_many(&d, "gate", samples, 8).await?;
+        wait_count(&d, "PAUSED", samples).await?;
+        let ch = d.channel().await?;
+        let mut c = ExecutionsClient::new(ch);
+        let mut lat = Vec::with_capacity(samples);
+        for id in ids {
+            let mut tail = c
+                .tail_logs(pb::TailLogsRequest {
+                    execution_id: id.clone(),
+                    from_seq: 0,
+                    follow: true,
+                })
+                .await?
+                .into_inner();
+            c.resume(pb::ResumeRequest {
+                id: id.clone(),
+                ..Default::default()
+            })
+            .await?;
+            'lines: while let Some(batch) = tail.message().await? {
+                for line in batch.lines {
+                    if line.message.starts_with("decided") {
+                        // The line's own timestamp (written by the daemon) to its arrival here.
+                        let now = chrono::Utc::now().timestamp_micros() as f64 / 1000.0;
+                        lat.push(((now - line.time_ms as f64) * 1000.0).round() / 1000.0);
+                        break 'lines;
+                    }
+                }
+            }
+        }
+        Ok((
+            json!({"samples": samples, "how": "TailLogs follow; Log task after a resumed Pause; line time_ms (ms resolution) to receipt"}),
+            json!({"lineToClientMs": summary(lat)}),
+        ))
+    }
+
+    /// A daemon whose store holds `paused` paused and `finished` finished executions.
+    async fn seeded(&self, paused: usize, finished: usize) -> Result<Daemon> {
+        let mut d = self.fresh().await?;
+        // Templates made by the daemon itself.
+        let gate = start_many(&d, "gate", 1, 1).await?;
+        wait_count(&d, "PAUSED", 1).await?;
+        let log = start_many(&d, "log3", 1, 1).await?;
+        wait_count(&d, "SUCCESS", 1).await?;
+        d.stop();
+        seed(&d.data, &gate[0], paused.saturating_sub(1))?;
+        seed(&d.data, &log[0], finished.saturating_sub(1))?;
+        Ok(d)
+    }
+
+    async fn list_paused(&self) -> Result<(Value, Value)> {
+        let (paused, finished) = (self.sizes.paused_store, self.sizes.finished_store);
+        let mut d = self.seeded(paused, finished).await?;
+        d.start().await?;
+        let mut c = d.client().await?;
+        let mut lat = Vec::new();
+        let mut first_page = 0;
+        for _ in 0..50 {
+            let t = Instant::now();
+            let r = c
+                .list(pb::ListExecutionsRequest {
+                    states: vec!["PAUSED".into()],
+                    page_size: 100,
+                    ..Default::default()
+                })
+                .await?
+                .into_inner();
+            lat.push(ms(t.elapsed()));
+            first_page = r.executions.len();
+        }
+        let first_call = lat[0];
+        Ok((
+            json!({"paused": paused, "finished": finished, "pageSize": 100, "calls": 50, "seeding": "store API, copies of daemon-made executions"}),
+            json!({"firstPageMs": summary(lat), "firstCallMs": first_call, "rowsOnPage": first_page}),
+        ))
+    }
+
+    async fn startup(&self) -> Result<(Value, Value)> {
+        let mut figures = serde_json::Map::new();
+        for size in self.sizes.startup_sizes {
+            let mut d = self.seeded(0, size).await?;
+            let mut runs = Vec::new();
+            for _ in 0..3 {
+                runs.push(ms(d.start().await?));
+                d.stop();
+            }
+            figures.insert(format!("{size}"), summary(runs));
+        }
+        Ok((
+            json!({"storedExecutions": self.sizes.startup_sizes, "runsEach": 3, "ready": "spawn to first answered List call", "seeding": "store API"}),
+            json!({"readyMsByStoredExecutions": figures}),
+        ))
+    }
+
+    async fn footprint(&self) -> Result<(Value, Value)> {
+        let mut d = self.fresh().await?;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let idle = d.rss_kb();
+        // Paused executions made through the API, to measure disk growth per execution.
+        let n = self.sizes.paused_store.min(10_000);
+        let before = d.disk_bytes();
+        start_many(&d, "gate", n, 64).await?;
+        wait_count(&d, "PAUSED", n).await?;
+        d.stop();
+        let per_paused = (d.disk_bytes().saturating_sub(before)) as f64 / n as f64;
+        seed(
+            &d.data,
+            &first_id(&d, "PAUSED").await?,
+            self.sizes.paused_store.saturating_sub(n),
+        )?;
+        d.start().await?;
+        // Let start-up work settle, then touch the paused list as a console would.
+        let mut c = d.client().await?;
+        c.list(pb::ListExecutionsRequest {
+            states: vec!["PAUSED".into()],
+            page_size: 1000,
+            ..Default::default()
+        })
+        .await?;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let loaded = d.rss_kb();
+        Ok((
+            json!({"pausedForDisk": n, "pausedForRss": self.sizes.paused_store}),
+            json!({
+                "idleRssMiB": (idle as f64 / 1024.0 * 10.0).round() / 10.0,
+                "rssWithPausedMiB": (loaded as f64 / 1024.0 * 10.0).round() / 10.0,
+                "diskBytesPerPausedExecution": per_paused.round(),
+                "fileBytes": d.disk_bytes(),
+            }),
+        ))
+    }
+
+    async fn console(&self) -> Result<(Value, Value)> {
+        use ratatui::Terminal;
+        use ratatui::backend::TestBackend;
+        use tollgate_console::console::app::{App, AppOptions, Screen};
+        use tollgate_console::console::messages::{Tab, Update};
+        use tollgate_console::console::theme::Theme;
+
+        let paused = self.sizes.paused_store;
+        let mut d = self.seeded(paused, 0).await?;
+        d.start().await?;
+        // What the console does at start: List the PAUSED tab page by page into the app, then draw.
+        let t0 = Instant::now();
+        let mut c = d.client().await?;
+        let mut app = App::new(AppOptions {
+            user: None,
+            server: d.addr.clone(),
+            theme: Theme::MONO,
+            now_ms: chrono::Utc::now().timestamp_millis(),
+            screen: Screen::Executions,
+        });
+        let _ = app.start();
+        let mut terminal = Terminal::new(TestBackend::new(120, 40))?;
+        let mut token = String::new();
+        let mut first = true;
+        let mut first_frame = None;
+        loop {
+            let r = c
+                .list(pb::ListExecutionsRequest {
+                    states: vec!["PAUSED".into()],
+                    page_size: 1000,
+                    page_token: token.clone(),
+                    ..Default::default()
+                })
+                .await?
+                .into_inner();
+            let last = r.next_page_token.is_empty();
+            app.apply(Update::Page {
+                tab: Tab::Paused,
+                executions: r.executions,
+                first,
+                last,
+            });
+            if first {
+                // The first page on screen: what the user sees first.
+                app.settle();
+                terminal.draw(|f| tollgate_console::console::ui::draw(f, &app))?;
+                first_frame = Some(t0.elapsed());
+            }
+            first = false;
+            if last {
+                break;
+            }
+            token = r.next_page_token;
+        }
+        app.settle();
+        terminal.draw(|f| tollgate_console::console::ui::draw(f, &app))?;
+        let all_loaded = t0.elapsed();
+        let rows = app.list.visible.len();
+        // Key -> frame: what the event loop does for one key press.
+        let mut key = Vec::new();
+        for i in 0..200 {
+            let code = if i % 50 < 25 {
+                crossterm::event::KeyCode::Down
+            } else {
+                crossterm::event::KeyCode::Up
+            };
+            let t = Instant::now();
+            let ev = crossterm::event::KeyEvent::new(code, crossterm::event::KeyModifiers::NONE);
+            if let Some(action) = tollgate_console::console::action::map(app.ctx(), ev) {
+                let _ = app.handle(action);
+            }
+            app.settle();
+            terminal.draw(|f| tollgate_console::console::ui::draw(f, &app))?;
+            key.push(ms(t.elapsed()));
+        }
+        // And a filter keystroke over every row (the heaviest key).
+        let t = Instant::now();
+        if let Some(action) = tollgate_console::console::action::map(
+            app.ctx(),
+            crossterm::event::KeyEvent::new(
+                crossterm::event::KeyCode::Char('/'),
+                crossterm::event::KeyModifiers::NONE,
+            ),
+        ) {
+            let _ = app.handle(action);
+        }
+        for ch in "bench".chars() {
+            let ev = crossterm::event::KeyEvent::new(
+                crossterm::event::KeyCode::Char(ch),
+                crossterm::event::KeyModifiers::NONE,
+            );
+            if let Some(action) = tollgate_console::console::action::map(app.ctx(), ev) {
+                let _ = app.handle(action);
+            }
+            app.settle();
+            terminal.draw(|f| tollgate_console::console::ui::draw(f, &app))?;
+        }
+        let filter_per_key = ms(t.elapsed()) / 5.0;
+        Ok((
+            json!({"paused": paused, "terminal": "120x40 TestBackend", "how": "the console library's own loop: List pages into App, settle, draw; keys through action::map + App::handle"}),
+            json!({
+                "firstFrameMs": ms(first_frame.unwrap_or_default()),
+                "allRowsLoadedMs": ms(all_loaded),
+                "rowsListed": rows,
+                "keyToFrameMs": summary(key),
+                "filterKeyToFrameMs": filter_per_key,
+            }),
+        ))
+    }
+}
+
+async fn resume_all(d: &Daemon, ids: Vec<String>, clients: usize) -> Result<()> {
+    let ch = d.channel().await?;
+    let mut set = JoinSet::new();
+    for chunk in ids.chunks(ids.len().div_ceil(clients).max(1)) {
+        let chunk = chunk.to_vec();
+        let mut client = ExecutionsClient::new(ch.clone());
+        set.spawn(async move {
+            for id in chunk {
+                client
+                    .resume(pb::ResumeRequest {
+                        id,
+                        ..Default::default()
+                    })
+                    .await?;
+            }
+            Ok::<_, tonic::Status>(())
+        });
+    }
+    while let Some(r) = set.join_next().await {
+        r??;
+    }
+    Ok(())
+}
+
+async fn first_id(d: &Daemon, state: &str) -> Result<String> {
+    let store = tollgate_daemon::store::Store::open(&d.data)?;
+    let state = tollgate_daemon::engine::State::parse(state).context("state name")?;
+    let ids = store.read()?.execution_ids_in_state(state)?;
+    ids.into_iter().next().context("no execution to copy")
+}
+
+/// Adds `count` copies of execution `template` (new ids, same everything else) to the store.
+fn seed(data: &Path, template: &str, count: usize) -> Result<()> {
+    if count == 0 {
+        return Ok(());
+    }
+    let store = tollgate_daemon::store::Store::open(data)?;
+    let t = store.read()?.execution(template)?.context("template execution")?;
+    let mut seen = HashSet::new();
+    let mut left = count;
+    while left > 0 {
+        let batch = left.min(20_000);
+        store.write(|w| -> Result<(), tollgate_daemon::store::StoreError> {
+            for _ in 0..batch {
+                let mut e = t.clone();
+                e.id = tollgate_daemon::engine::ids::new_id();
+                if !seen.insert(e.id.clone()) {
+                    continue;
+                }
+                w.put_execution(&e)?;
+            }
+            Ok(())
+        })?;
+        left -= batch;
+    }
+    Ok(())
+}
