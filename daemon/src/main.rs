@@ -89,12 +89,21 @@ fn run() -> anyhow::Result<()> {
         .build()
         .context("cannot start the runtime")?;
     match cli.command {
-        Command::Serve(args) => runtime.block_on(serve(args)),
+        Command::Serve(args) => {
+            let store = runtime.block_on(serve(args))?;
+            // Dropping the runtime ends every task and with them the writer thread's last
+            // sender; then the store can close cleanly.
+            runtime.shutdown_timeout(std::time::Duration::from_secs(5));
+            if !store.close(std::time::Duration::from_secs(10)) {
+                tracing::warn!("the store was still in use at exit; the next start will check it");
+            }
+            Ok(())
+        }
         Command::Admin(args) => tollgate_daemon::admin::run(args),
     }
 }
 
-async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+async fn serve(args: ServeArgs) -> anyhow::Result<tollgate_daemon::store::Store> {
     let extras = server::ServeExtras {
         retention: args.retention,
         tls: match (args.tls_cert, args.tls_key) {
@@ -120,8 +129,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tracing::info!("stopping: finishing in-flight calls");
         let _ = stop.send(true);
     });
+    let store = running.engine.store().clone();
     running.wait().await?;
-    Ok(())
+    Ok(store)
 }
 
 async fn wait_for_signal() {

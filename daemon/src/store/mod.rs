@@ -153,6 +153,21 @@ pub struct Store {
 }
 
 impl Store {
+    /// Closes the database once every other holder (the writer thread, finishing its last batch)
+    /// has let go, so redb records a clean shutdown and the next start needs no repair (a repair
+    /// reads the whole file: seconds for a million executions). False when `wait` ran out; the
+    /// next start then repairs, as after a crash.
+    pub fn close(self, wait: std::time::Duration) -> bool {
+        let deadline = std::time::Instant::now() + wait;
+        while Arc::strong_count(&self.db) > 1 {
+            if std::time::Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        true
+    }
+
     /// Opens (or creates) `dir/tollgate.redb` and every table.
     pub fn open(dir: &Path) -> Result<Store> {
         std::fs::create_dir_all(dir)
