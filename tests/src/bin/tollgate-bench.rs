@@ -518,32 +518,19 @@ impl Bench {
         let calls = self.sizes.latency_calls;
         let clients = self.sizes.latency_clients;
         let d = self.fresh().await?;
-        let ids = start_many(&d, "gate", calls, 64).await?;
-        wait_count(&d, "PAUSED", calls).await?;
         let ch = d.channel().await?;
-        let mut set = JoinSet::new();
-        for chunk in ids.chunks(calls.div_ceil(clients)) {
-            let chunk = chunk.to_vec();
-            // One connection per client, as 100 separate consoles or scripts would have.
-            let mut client = ExecutionsClient::new(d.channel().await.unwrap_or_else(|_| ch.clone()));
-            set.spawn(async move {
-                let mut lat = Vec::with_capacity(chunk.len());
-                for id in chunk {
-                    let t = Instant::now();
-                    client
-                        .resume(pb::ResumeRequest {
-                            id,
-                            ..Default::default()
-                        })
-                        .await?;
-                    lat.push(ms(t.elapsed()));
-                }
-                Ok::<_, tonic::Status>(lat)
-            });
-        }
-        let mut lat = Vec::with_capacity(calls);
-        while let Some(r) = set.join_next().await {
-            lat.extend(r??);
+        // The target's concurrency, and lower ones to show the cost of a call without queueing.
+        let mut by_clients = serde_json::Map::new();
+        for level in [1, 10, clients] {
+            let n = if level == clients {
+                calls
+            } else {
+                (calls / 5).max(level)
+            };
+            let (lat, rate) = concurrent_resumes(&d, n, level).await?;
+            let mut fig = summary(lat);
+            fig["resumesPerSec"] = json!(rate.round());
+            by_clients.insert(level.to_string(), fig);
         }
 
         // Resume -> SUCCESS (one Log task after the pause), one at a time, observed by Watch.
@@ -575,8 +562,8 @@ impl Bench {
             to_success.push(ms(t.elapsed()));
         }
         Ok((
-            json!({"resumeCalls": calls, "concurrentClients": clients, "resumeToSuccessSamples": samples}),
-            json!({"resumeRpcMs": summary(lat), "resumeToSuccessMs": summary(to_success)}),
+            json!({"resumeCalls": calls, "concurrentClients": clients, "resumeToSuccessSamples": samples, "connections": "one per client"}),
+            json!({"resumeRpcMsByConcurrentClients": by_clients, "resumeToSuccessMs": summary(to_success)}),
         ))
     }
 
@@ -832,6 +819,40 @@ impl Bench {
             }),
         ))
     }
+}
+
+/// `n` paused executions resumed by `clients` callers, each on its own connection, as separate
+/// consoles or scripts would be; returns each call's latency and the resumes per second.
+async fn concurrent_resumes(d: &Daemon, n: usize, clients: usize) -> Result<(Vec<f64>, f64)> {
+    let ids = start_many(d, "gate", n, 64).await?;
+    wait_count(d, "PAUSED", n).await?;
+    let mut set = JoinSet::new();
+    let t0 = Instant::now();
+    for chunk in ids.chunks(n.div_ceil(clients).max(1)) {
+        let chunk = chunk.to_vec();
+        let mut client = ExecutionsClient::new(d.channel().await?);
+        set.spawn(async move {
+            let mut lat = Vec::with_capacity(chunk.len());
+            for id in chunk {
+                let t = Instant::now();
+                client
+                    .resume(pb::ResumeRequest {
+                        id,
+                        ..Default::default()
+                    })
+                    .await?;
+                lat.push(ms(t.elapsed()));
+            }
+            Ok::<_, tonic::Status>(lat)
+        });
+    }
+    let mut lat = Vec::with_capacity(n);
+    while let Some(r) = set.join_next().await {
+        lat.extend(r??);
+    }
+    let rate = n as f64 / t0.elapsed().as_secs_f64();
+    wait_settled(d).await?;
+    Ok((lat, rate))
 }
 
 async fn resume_all(d: &Daemon, ids: Vec<String>, clients: usize) -> Result<()> {
