@@ -143,6 +143,24 @@ impl Daemon {
         d
     }
 
+    /// A daemon on a data dir the caller provides (a special mount, say); kept after the daemon ends.
+    pub fn start_at(data_dir: &Path, options: DaemonOptions) -> Daemon {
+        let temp = tempfile::tempdir().expect("temp dir for the log");
+        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
+        let log_path = temp.path().join("tollgated.log");
+        let mut d = Daemon {
+            child: None,
+            addr,
+            data_dir: data_dir.to_path_buf(),
+            _temp: Some(temp),
+            options,
+            token: None,
+            log_path,
+        };
+        d.spawn();
+        d
+    }
+
     pub fn server(&self) -> String {
         format!("http://{}", self.addr)
     }

@@ -20,7 +20,7 @@ pub fn from_engine(e: EngineError) -> Status {
         EngineError::PermissionDenied(m) => Status::permission_denied(m),
         EngineError::Store(e) => {
             tracing::error!(error = %e, "storage error");
-            Status::internal("storage error; see the daemon log")
+            Status::internal(e.user_message())
         }
         EngineError::Unavailable => Status::unavailable("the daemon is shutting down"),
     }

@@ -85,7 +85,7 @@ fn status_of(e: &ManageError) -> StatusCode {
 fn manage_error(e: ManageError) -> Response {
     if let ManageError::Store(inner) = &e {
         tracing::error!(error = %inner, "admin API storage error");
-        return json_error(StatusCode::INTERNAL_SERVER_ERROR, "storage error; see the daemon log");
+        return json_error(StatusCode::INTERNAL_SERVER_ERROR, inner.user_message());
     }
     json_error(status_of(&e), e.to_string())
 }

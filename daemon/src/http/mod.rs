@@ -49,7 +49,7 @@ fn engine_error(e: EngineError) -> Response {
             .into_response(),
         EngineError::Store(inner) => {
             tracing::error!(error = %inner, "storage error");
-            json_error(status, "storage error; see the daemon log")
+            json_error(status, inner.user_message())
         }
         EngineError::Unavailable => json_error(status, "the daemon is stopping"),
         other => json_error(status, other.to_string()),
@@ -168,7 +168,10 @@ async fn form_fields(req: Request) -> Result<BTreeMap<String, String>, Response>
         let bytes = axum::body::to_bytes(req.into_body(), MAX_FORM)
             .await
             .map_err(|e| json_error(StatusCode::BAD_REQUEST, e.to_string()))?;
-        for (k, v) in url_decode_pairs(&String::from_utf8_lossy(&bytes)) {
+        let body = std::str::from_utf8(&bytes)
+            .map_err(|_| json_error(StatusCode::BAD_REQUEST, "the form body is not valid UTF-8"))?;
+        let pairs = url_decode_pairs(body).map_err(|m| json_error(StatusCode::BAD_REQUEST, m))?;
+        for (k, v) in pairs {
             if out.insert(k.clone(), v).is_some() {
                 return Err(json_error(
                     StatusCode::BAD_REQUEST,
@@ -199,8 +202,10 @@ async fn form_fields(req: Request) -> Result<BTreeMap<String, String>, Response>
     Ok(out)
 }
 
-fn url_decode_pairs(body: &str) -> Vec<(String, String)> {
-    fn dec(s: &str) -> String {
+/// Decodes `a=b&c=d`; a name or value whose bytes are not UTF-8 is refused (named), never
+/// silently replaced: a decision must carry exactly what the caller sent.
+fn url_decode_pairs(body: &str) -> Result<Vec<(String, String)>, String> {
+    fn dec(s: &str) -> Result<String, Vec<u8>> {
         let bytes = s.replace('+', " ").into_bytes();
         let mut out = Vec::with_capacity(bytes.len());
         let mut i = 0;
@@ -216,13 +221,15 @@ fn url_decode_pairs(body: &str) -> Vec<(String, String)> {
             out.push(bytes[i]);
             i += 1;
         }
-        String::from_utf8_lossy(&out).into_owned()
+        String::from_utf8(out).map_err(|e| e.into_bytes())
     }
     body.split('&')
         .filter(|p| !p.is_empty())
         .map(|p| {
             let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (dec(k), dec(v))
+            let key = dec(k).map_err(|_| format!("field name `{k}` is not valid UTF-8 once decoded"))?;
+            let value = dec(v).map_err(|_| format!("field `{key}` is not valid UTF-8 once decoded"))?;
+            Ok((key, value))
         })
         .collect()
 }
@@ -333,7 +340,7 @@ fn bulk_item(id: &str, r: Result<(), EngineError>) -> Value {
 fn message_of(e: &EngineError) -> String {
     match e {
         EngineError::InvalidInput(errs) => errs.iter().map(|e| e.message.clone()).collect::<Vec<_>>().join("; "),
-        EngineError::Store(_) => "storage error; see the daemon log".into(),
+        EngineError::Store(inner) => inner.user_message(),
         other => other.to_string(),
     }
 }
@@ -411,7 +418,8 @@ async fn kill_by_ids(
 /// Kestra's `labels=key:value` query parameters (repeatable).
 fn labels_from_query(query: Option<&str>) -> Result<BTreeMap<String, String>, Response> {
     let mut labels = BTreeMap::new();
-    for (k, v) in url_decode_pairs(query.unwrap_or("")) {
+    let pairs = url_decode_pairs(query.unwrap_or("")).map_err(|m| json_error(StatusCode::BAD_REQUEST, m))?;
+    for (k, v) in pairs {
         if k != "labels" {
             continue;
         }
@@ -499,7 +507,7 @@ mod tests {
     #[test]
     fn urlencoded_pairs_decode_plus_and_percent() {
         assert_eq!(
-            url_decode_pairs("status=OK&note=a+b%2Bc%C3%BC&empty=&flag"),
+            url_decode_pairs("status=OK&note=a+b%2Bc%C3%BC&empty=&flag").unwrap(),
             vec![
                 ("status".to_string(), "OK".to_string()),
                 ("note".to_string(), "a b+cü".to_string()),
@@ -508,7 +516,12 @@ mod tests {
             ]
         );
         // A truncated escape is kept as text, not dropped or panicked on.
-        assert_eq!(url_decode_pairs("a=%4"), vec![("a".to_string(), "%4".to_string())]);
+        assert_eq!(
+            url_decode_pairs("a=%4").unwrap(),
+            vec![("a".to_string(), "%4".to_string())]
+        );
+        let e = url_decode_pairs("ok=1&reason=%C3%28").unwrap_err();
+        assert!(e.contains("`reason`"), "{e}");
     }
 
     #[test]

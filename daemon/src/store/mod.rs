@@ -48,6 +48,21 @@ storage_from!(
     redb::CommitError
 );
 
+impl StoreError {
+    /// What a caller is told: I/O failures (a full or read-only disk) say so and what to do,
+    /// because that is the operator's to fix; anything else points at the daemon log.
+    pub fn user_message(&self) -> String {
+        match self {
+            StoreError::Storage(m) if m.contains("I/O error") || m.contains("Previous I/O error") => format!(
+                "the data store cannot write ({}); nothing was changed. Free space or fix the data dir, then restart \
+                 tollgated",
+                m.trim_start_matches("I/O error: ")
+            ),
+            _ => "storage error; see the daemon log".to_string(),
+        }
+    }
+}
+
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// The latest revision of a flow, plus whether it was deleted.
