@@ -253,6 +253,20 @@ fn crash_soak_loses_nothing_acknowledged_and_applies_each_resume_once() {
     assert!(out.ok(), "the store opens after the soak: {out}");
 }
 
+/// Starts `test/<flow>` with no inputs; panics if the daemon does not answer.
+async fn start(c: &mut ExecutionsClient<Channel>, flow: &str) -> pb::Execution {
+    c.start(pb::StartRequest {
+        namespace: "test".into(),
+        flow_id: flow.into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap_or_else(|s| panic!("start test/{flow}: {s:?}"))
+    .into_inner()
+    .execution
+    .expect("execution")
+}
+
 async fn log_lines(c: &mut ExecutionsClient<Channel>, id: &str) -> Vec<String> {
     let mut tail = c
         .tail_logs(pb::TailLogsRequest {
@@ -388,18 +402,7 @@ fn bad_input_is_refused_and_the_daemon_stays_up() {
             .await
             .expect("the bomb is a valid flow; only running it is bounded");
         let started = Instant::now();
-        let id = c
-            .start(pb::StartRequest {
-                namespace: "test".into(),
-                flow_id: "bomb".into(),
-                ..Default::default()
-            })
-            .await
-            .expect("start bomb")
-            .into_inner()
-            .execution
-            .expect("execution")
-            .id;
+        let id = start(&mut c, "bomb").await.id;
         loop {
             let e = c
                 .get(pb::GetExecutionRequest { id: id.clone() })
@@ -435,17 +438,7 @@ fn bad_input_is_refused_and_the_daemon_stays_up() {
         }
         assert_eq!(streams.len(), 10_000);
         let t = Instant::now();
-        let e = c
-            .start(pb::StartRequest {
-                namespace: "test".into(),
-                flow_id: "approval".into(),
-                ..Default::default()
-            })
-            .await
-            .expect("the daemon answers with 10,000 streams open")
-            .into_inner()
-            .execution
-            .expect("execution");
+        let e = start(&mut c, "approval").await;
         eprintln!("start answered in {:?} with 10,000 streams open", t.elapsed());
         for s in streams.iter_mut().step_by(997) {
             let got = tokio::time::timeout(Duration::from_secs(30), async {
