@@ -214,3 +214,35 @@ fn the_console_opens_on_the_users_inbox() {
         s.contains(&human[..8]) && s.contains(&plain[..8])
     });
 }
+
+/// The README's first command: `tollgate demo` opens the console on the demo user's inbox, with
+/// the executions it started waiting there, and `q` leaves.
+#[test]
+fn demo_opens_the_console_on_a_full_inbox() {
+    let dir = tempfile::tempdir().expect("temp");
+    let bin = binaries().tollgate.display().to_string();
+    let flows = tollgate_tests::workspace_root().join("flows");
+    let t = Tmux::start(
+        &format!(
+            "{bin} demo --data-dir {} --flows {}",
+            dir.path().join("data").display(),
+            flows.display()
+        ),
+        &[
+            ("NO_COLOR", "1"),
+            ("TOLLGATE_KEYRING", "file"),
+            ("XDG_CONFIG_HOME", &dir.path().join("config").display().to_string()),
+        ],
+        120,
+        40,
+    );
+    let s = t.wait_for("the demo's inbox", 60, |s| s.contains("INBOX") && s.contains("pause_demo"));
+    assert!(s.contains("demo admin @ 127.0.0.1"), "the header names the demo user and server:\n{s}");
+    let inbox_count = s
+        .split("INBOX ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse::<u32>().ok());
+    assert!(inbox_count.is_some_and(|n| n > 0), "decisions wait in the inbox:\n{s}");
+    t.keys(&["q"]);
+}
