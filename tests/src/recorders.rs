@@ -19,15 +19,18 @@ pub struct HttpRecorder {
     pub url: String,
     pub requests: Arc<Mutex<Vec<Recorded>>>,
     /// Status codes to answer, in order; after they run out, 200.
-    pub script: Arc<Mutex<Vec<(u16, Vec<(String, String)>)>>>,
+    pub script: Script,
 }
+
+/// Status codes (with headers) to answer, in order.
+pub type Script = Arc<Mutex<Vec<(u16, Vec<(String, String)>)>>>;
 
 impl HttpRecorder {
     pub fn start() -> HttpRecorder {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind recorder");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
         let requests = Arc::new(Mutex::new(Vec::new()));
-        let script: Arc<Mutex<Vec<(u16, Vec<(String, String)>)>>> = Arc::new(Mutex::new(Vec::new()));
+        let script: Script = Arc::new(Mutex::new(Vec::new()));
         let (reqs, scr) = (requests.clone(), script.clone());
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {

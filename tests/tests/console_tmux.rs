@@ -236,8 +236,13 @@ fn demo_opens_the_console_on_a_full_inbox() {
         120,
         40,
     );
-    let s = t.wait_for("the demo's inbox", 60, |s| s.contains("INBOX") && s.contains("pause_demo"));
-    assert!(s.contains("demo admin @ 127.0.0.1"), "the header names the demo user and server:\n{s}");
+    let s = t.wait_for("the demo's inbox", 60, |s| {
+        s.contains("INBOX") && s.contains("pause_demo")
+    });
+    assert!(
+        s.contains("demo admin @ 127.0.0.1"),
+        "the header names the demo user and server:\n{s}"
+    );
     let inbox_count = s
         .split("INBOX ")
         .nth(1)

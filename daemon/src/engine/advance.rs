@@ -59,8 +59,11 @@ pub struct StepEnv<'a> {
     pub renderer: &'a Renderer,
     pub services: &'a dyn ExprServices,
     /// Latest revision of a flow, for Subflow.
-    pub flow_lookup: &'a dyn Fn(&str, &str) -> Option<(u32, Arc<Flow>)>,
+    pub flow_lookup: &'a FlowLookup<'a>,
 }
+
+/// Finds the latest revision of `namespace`/`id`.
+pub type FlowLookup<'a> = dyn Fn(&str, &str) -> Option<(u32, Arc<Flow>)> + 'a;
 
 enum ListStatus {
     Pending,
@@ -463,9 +466,9 @@ impl<'a> Stepper<'a> {
                 }
             }
         }
-        if pending && !worst.is_failure() {
-            ListStatus::Pending
-        } else if pending {
+        // Parallel branches still running keep the list pending even after a failure: they end
+        // (or are killed) before the list reports its worst state.
+        if pending {
             ListStatus::Pending
         } else {
             ListStatus::Done(worst)

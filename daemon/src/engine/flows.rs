@@ -8,11 +8,14 @@ use super::ids::now_ms;
 use crate::flow::{self, Flow};
 use crate::store::{FlowHead, Store};
 
+/// Revision and flow of every flow with a Flow trigger.
+type TriggerFlows = Arc<Vec<(u32, Arc<Flow>)>>;
+
 pub struct FlowRegistry {
     store: Store,
     cache: Mutex<HashMap<(String, String, u32), Arc<Flow>>>,
     /// Latest revisions of flows that have a Flow trigger; `None` until first needed or after a change.
-    trigger_flows: Mutex<Option<Arc<Vec<(u32, Arc<Flow>)>>>>,
+    trigger_flows: Mutex<Option<TriggerFlows>>,
     timer_wake: Arc<tokio::sync::Notify>,
 }
 
@@ -168,6 +171,19 @@ impl FlowRegistry {
             cache.insert(key, flow.clone());
         }
         Ok((FlowHead { revision: rev, ..head }, flow, source))
+    }
+
+    /// Revision `revision` (not 0) of a flow, parsed. A stored revision never changes, so once
+    /// seen it comes from the cache without a read transaction: the writer asks for every command.
+    pub fn revision(&self, namespace: &str, id: &str, revision: u32) -> Result<Arc<Flow>> {
+        if revision != 0
+            && let Some(f) = self.cache.lock().ok().and_then(|c| {
+                c.get(&(namespace.to_string(), id.to_string(), revision)).cloned()
+            })
+        {
+            return Ok(f);
+        }
+        Ok(self.get(namespace, id, revision)?.1)
     }
 
     pub fn list(&self) -> Result<Vec<FlowHead>> {

@@ -1,6 +1,9 @@
 //! Kestra-compatible REST API (axum), served on the same port as gRPC. Thin: authenticate,
 //! authorize, call the engine, translate; errors are JSON `{"message": ...}` with Kestra's statuses.
 
+// Handlers answer errors as ready-made responses (axum's idiom); boxing them buys nothing here.
+#![allow(clippy::result_large_err)]
+
 use std::collections::BTreeMap;
 
 use axum::Router;

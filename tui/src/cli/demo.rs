@@ -29,8 +29,11 @@ fn flows_dir(explicit: Option<PathBuf>) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../flows")))
 }
 
+/// Namespace, flow and inputs of an execution the demo starts.
+type DemoStart = (&'static str, &'static str, &'static [(&'static str, &'static str)]);
+
 /// Executions the demo starts so that something waits for a decision.
-const DEMO_STARTS: &[(&str, &str, &[(&str, &str)])] = &[
+const DEMO_STARTS: &[DemoStart] = &[
     ("demo", "pause_demo", &[]),
     ("demo", "pause_demo", &[]),
     ("demo", "pause_demo", &[]),
