@@ -6,7 +6,6 @@
 //! store with copies of executions the daemon itself produced (one paused, one finished), with
 //! the daemon stopped; everything else goes through the API.
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -39,6 +38,10 @@ const FLOWS: &[(&str, &str)] = &[
         "id: gate\nnamespace: bench\ntasks:\n  - id: wait\n    type: io.kestra.plugin.core.flow.Pause\n    onResume:\n      - id: ok\n        type: BOOLEAN\n        defaults: true\n  - id: after\n    type: io.kestra.plugin.core.log.Log\n    message: \"decided {{ outputs.wait.onResume.ok }}\"\n",
     ),
 ];
+
+/// How large stores are made (see [`seed`]).
+const SEEDING: &str = "daemon stopped; store API (Writer::put_execution, append_log, audit::append) with copies of \
+                       executions the daemon ran (fresh ids, times spread 10 ms apart, logs and start audit copied)";
 
 /// Sizes: full (the issue's) or quick (a smoke run).
 #[derive(Clone, Copy)]
@@ -139,6 +142,15 @@ fn run() -> Result<()> {
     Ok(())
 }
 
+/// A progress line on stderr (stdout carries only the JSON): what runs now, and the daemon's pid
+/// so a profiler can be attached to exactly that phase.
+fn progress(d: &Daemon, what: &str) {
+    match d.child.as_ref() {
+        Some(c) => eprintln!("tollgate-bench: {what} (tollgated pid {})", c.id()),
+        None => eprintln!("tollgate-bench: {what} (tollgated stopped)"),
+    }
+}
+
 fn daemon_arg(args: &[String]) -> Option<&String> {
     args.iter().position(|a| a == "--daemon").and_then(|i| args.get(i + 1))
 }
@@ -208,6 +220,12 @@ struct Bench {
     environment: Value,
 }
 
+/// How long a start took: until gRPC health answered SERVING, and until a List was answered.
+struct Ready {
+    serving: Duration,
+    answered: Duration,
+}
+
 /// A `tollgated` child process on a data dir of its own.
 struct Daemon {
     child: Option<Child>,
@@ -236,8 +254,9 @@ impl Daemon {
         })
     }
 
-    /// Starts the daemon; returns how long until it answered a List call.
-    async fn start(&mut self) -> Result<Duration> {
+    /// Starts the daemon; returns how long until gRPC health said SERVING and until a List of
+    /// executions was answered.
+    async fn start(&mut self) -> Result<Ready> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         self.addr = format!("127.0.0.1:{port}");
         let t0 = Instant::now();
@@ -253,22 +272,38 @@ impl Daemon {
             .spawn()
             .with_context(|| format!("spawn {}", self.binary.display()))?;
         self.child = Some(child);
-        loop {
-            if let Ok(mut c) = self.client().await
-                && c.list(pb::ListExecutionsRequest {
-                    page_size: 1,
-                    ..Default::default()
-                })
-                .await
-                .is_ok()
-            {
-                return Ok(t0.elapsed());
+        let serving = loop {
+            if let Ok(ch) = self.channel().await {
+                let answer = tonic_health::pb::health_client::HealthClient::new(ch)
+                    .check(tonic_health::pb::HealthCheckRequest {
+                        service: "tollgate.v1.Executions".into(),
+                    })
+                    .await;
+                if answer.is_ok_and(|r| {
+                    r.into_inner().status == tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+                }) {
+                    break t0.elapsed();
+                }
+            }
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                bail!("tollgated exited during start-up ({status})");
             }
             if t0.elapsed() > Duration::from_secs(120) {
-                bail!("tollgated did not answer within 120 s");
+                bail!("tollgated was not SERVING within 120 s");
             }
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        };
+        self.client()
+            .await?
+            .list(pb::ListExecutionsRequest {
+                page_size: 1,
+                ..Default::default()
+            })
+            .await?;
+        Ok(Ready {
+            serving,
+            answered: t0.elapsed(),
+        })
     }
 
     fn kill9(&mut self) {
@@ -460,6 +495,10 @@ impl Bench {
         let n = self.sizes.throughput;
         let clients = 64;
         let d = self.fresh().await?;
+        progress(
+            &d,
+            &format!("throughput: {n} Log-flow executions from {clients} clients"),
+        );
         let t0 = Instant::now();
         start_many(&d, "log3", n, clients).await?;
         let started = t0.elapsed();
@@ -469,6 +508,10 @@ impl Bench {
 
         // Pause flow: start, wait for PAUSED, resume each (one Resume call per execution).
         let m = self.sizes.pause_throughput;
+        progress(
+            &d,
+            &format!("throughput: {m} Pause-flow executions started and resumed"),
+        );
         let t1 = Instant::now();
         let ids = start_many(&d, "gate", m, clients).await?;
         wait_count(&d, "PAUSED", m).await?;
@@ -494,6 +537,7 @@ impl Bench {
         let ids = start_many(&d, "gate", n, 64).await?;
         wait_count(&d, "PAUSED", n).await?;
         let mut c = d.client().await?;
+        progress(&d, &format!("bulk-resume: one BulkResume of {n}"));
         let t0 = Instant::now();
         let r = c
             .bulk_resume(pb::BulkResumeRequest {
@@ -521,7 +565,9 @@ impl Bench {
         let ch = d.channel().await?;
         // The target's concurrency, and lower ones to show the cost of a call without queueing.
         let mut by_clients = serde_json::Map::new();
-        for level in [1, 10, clients] {
+        let mut levels = vec![1, 10, clients];
+        levels.dedup();
+        for level in levels {
             let n = if level == clients {
                 calls
             } else {
@@ -615,6 +661,10 @@ impl Bench {
         let log = start_many(&d, "log3", 1, 1).await?;
         wait_count(&d, "SUCCESS", 1).await?;
         d.stop();
+        progress(
+            &d,
+            &format!("seeding {paused} paused and {finished} finished executions"),
+        );
         seed(&d.data, &gate[0], paused.saturating_sub(1))?;
         seed(&d.data, &log[0], finished.saturating_sub(1))?;
         Ok(d)
@@ -642,33 +692,48 @@ impl Bench {
         }
         let first_call = lat[0];
         Ok((
-            json!({"paused": paused, "finished": finished, "pageSize": 100, "calls": 50, "seeding": "store API, copies of daemon-made executions"}),
+            json!({"paused": paused, "finished": finished, "pageSize": 100, "calls": 50, "seeding": SEEDING}),
             json!({"firstPageMs": summary(lat), "firstCallMs": first_call, "rowsOnPage": first_page}),
         ))
     }
 
     async fn startup(&self) -> Result<(Value, Value)> {
-        let mut figures = serde_json::Map::new();
+        let mut serving = serde_json::Map::new();
+        let mut answered = serde_json::Map::new();
         let mut crash = serde_json::Map::new();
         for size in self.sizes.startup_sizes {
             let mut d = self.seeded(0, size).await?;
-            let mut runs = Vec::new();
+            let (mut s, mut a) = (Vec::new(), Vec::new());
             for _ in 0..3 {
-                runs.push(ms(d.start().await?));
+                let ready = d.start().await?;
+                s.push(ms(ready.serving));
+                a.push(ms(ready.answered));
                 d.stop();
             }
-            figures.insert(format!("{size}"), summary(runs));
+            serving.insert(format!("{size}"), summary(s));
+            answered.insert(format!("{size}"), summary(a));
             if size == *self.sizes.startup_sizes.last().unwrap_or(&0) {
                 // After a crash redb checks the whole file before it opens: measured, not hidden.
                 d.start().await?;
                 d.kill9();
-                crash.insert(format!("{size}"), json!(ms(d.start().await?)));
+                crash.insert(format!("{size}"), json!(ms(d.start().await?.serving)));
                 d.stop();
             }
         }
         Ok((
-            json!({"storedExecutions": self.sizes.startup_sizes, "runsEach": 3, "ready": "spawn to first answered List call", "seeding": "store API"}),
-            json!({"readyMsByStoredExecutions": figures, "readyMsAfterKill9ByStoredExecutions": crash}),
+            json!({
+                "storedExecutions": self.sizes.startup_sizes,
+                "stored": "finished 3-Log-task executions",
+                "runsEach": 3,
+                "ready": "spawn to gRPC health SERVING (tollgate.v1.Executions); answered: to the first List answered",
+                "stop": "SIGTERM (clean close) between runs",
+                "seeding": SEEDING,
+            }),
+            json!({
+                "readyMsByStoredExecutions": serving,
+                "firstListAnsweredMsByStoredExecutions": answered,
+                "readyMsAfterKill9ByStoredExecutions": crash,
+            }),
         ))
     }
 
@@ -700,7 +765,7 @@ impl Bench {
         tokio::time::sleep(Duration::from_millis(500)).await;
         let loaded = d.rss_kb();
         Ok((
-            json!({"pausedForDisk": n, "pausedForRss": self.sizes.paused_store}),
+            json!({"pausedForDisk": n, "pausedForDiskMadeBy": "Start calls (gRPC)", "pausedForRss": self.sizes.paused_store, "seeding": SEEDING}),
             json!({
                 "idleRssMiB": (idle as f64 / 1024.0 * 10.0).round() / 10.0,
                 "rssWithPausedMiB": (loaded as f64 / 1024.0 * 10.0).round() / 10.0,
@@ -809,7 +874,7 @@ impl Bench {
         }
         let filter_per_key = ms(t.elapsed()) / 5.0;
         Ok((
-            json!({"paused": paused, "terminal": "120x40 TestBackend", "how": "the console library's own loop: List pages into App, settle, draw; keys through action::map + App::handle"}),
+            json!({"paused": paused, "seeding": SEEDING, "terminal": "120x40 TestBackend", "how": "the console library's own loop: List pages into App, settle, draw; keys through action::map + App::handle"}),
             json!({
                 "firstFrameMs": ms(first_frame.unwrap_or_default()),
                 "allRowsLoadedMs": ms(all_loaded),
@@ -826,6 +891,7 @@ impl Bench {
 async fn concurrent_resumes(d: &Daemon, n: usize, clients: usize) -> Result<(Vec<f64>, f64)> {
     let ids = start_many(d, "gate", n, 64).await?;
     wait_count(d, "PAUSED", n).await?;
+    progress(d, &format!("resume-latency: {n} Resume calls from {clients} clients"));
     let mut set = JoinSet::new();
     let t0 = Instant::now();
     for chunk in ids.chunks(n.div_ceil(clients).max(1)) {
@@ -886,29 +952,104 @@ async fn first_id(d: &Daemon, state: &str) -> Result<String> {
     ids.into_iter().next().context("no execution to copy")
 }
 
-/// Adds `count` copies of execution `template` (new ids, same everything else) to the store.
+/// Adds `count` executions shaped like `template` (one the daemon itself ran) to a stopped
+/// daemon's store, built with the engine's own types and written through the store's `Writer`
+/// (the same tables and state index the engine writes), in transactions of 20,000. Each copy
+/// gets fresh execution and task-run ids, every timestamp moved back so the copies look started
+/// one every 10 ms before the template, the template's log lines re-keyed to it, and an audited
+/// start like the engine's. Templates with durable timers are refused (none are copied).
 fn seed(data: &Path, template: &str, count: usize) -> Result<()> {
+    use tollgate_daemon::engine::{Execution, LogLine};
     if count == 0 {
         return Ok(());
     }
     let store = tollgate_daemon::store::Store::open(data)?;
-    let t = store.read()?.execution(template)?.context("template execution")?;
-    let mut seen = HashSet::new();
-    let mut left = count;
-    while left > 0 {
-        let batch = left.min(20_000);
+    let (t, lines) = {
+        let r = store.read()?;
+        let t = r.execution(template)?.context("template execution")?;
+        (t.clone(), r.logs(template, 0, usize::MAX)?)
+    };
+    if t.task_runs.iter().filter_map(|r| r.pause.as_ref()).any(|p| {
+        p.expires_ms.is_some()
+            || p.timeout_ms.is_some()
+            || p.next_reminder_ms.is_some()
+            || p.next_escalation_ms.is_some()
+    }) {
+        bail!("template {template} has timers; seeding copies only timer-free executions");
+    }
+    let copy = |i: usize| -> (Execution, Vec<LogLine>) {
+        let back = |ms: i64| ms - (count - i) as i64 * 10;
+        let mut e = t.clone();
+        e.id = tollgate_daemon::engine::ids::new_id();
+        e.created_ms = back(e.created_ms);
+        e.updated_ms = back(e.updated_ms);
+        e.ended_ms = e.ended_ms.map(back);
+        e.history.iter_mut().for_each(|h| h.at_ms = back(h.at_ms));
+        let mut renamed = std::collections::HashMap::new();
+        for r in &mut e.task_runs {
+            let id = tollgate_daemon::engine::ids::new_id();
+            renamed.insert(std::mem::replace(&mut r.id, id.clone()), id);
+            r.started_ms = back(r.started_ms);
+            r.ended_ms = r.ended_ms.map(back);
+            r.history.iter_mut().for_each(|h| h.at_ms = back(h.at_ms));
+            if let Some(p) = &mut r.pause {
+                p.since_ms = back(p.since_ms);
+            }
+        }
+        for r in &mut e.task_runs {
+            r.parent_task_run_id = r.parent_task_run_id.as_ref().and_then(|p| renamed.get(p).cloned());
+        }
+        let logs = lines
+            .iter()
+            .map(|l| LogLine {
+                execution_id: e.id.clone(),
+                task_run_id: renamed.get(&l.task_run_id).cloned().unwrap_or_default(),
+                time_ms: back(l.time_ms),
+                ..l.clone()
+            })
+            .collect();
+        (e, logs)
+    };
+    let mut done = 0;
+    while done < count {
+        let batch = (count - done).min(20_000);
         store.write(|w| -> Result<(), tollgate_daemon::store::StoreError> {
-            for _ in 0..batch {
-                let mut e = t.clone();
-                e.id = tollgate_daemon::engine::ids::new_id();
-                if !seen.insert(e.id.clone()) {
-                    continue;
+            for i in done..done + batch {
+                let (e, logs) = copy(i);
+                let values = e
+                    .inputs
+                    .iter()
+                    .map(|(k, v)| {
+                        let v = if e.secret_inputs.contains(k) {
+                            json!("******")
+                        } else {
+                            v.clone()
+                        };
+                        (k.clone(), v)
+                    })
+                    .collect();
+                tollgate_daemon::audit::append(
+                    w,
+                    tollgate_daemon::audit::Entry {
+                        user: e.started_by.clone(),
+                        action: "start".into(),
+                        namespace: e.namespace.clone(),
+                        flow_id: e.flow_id.clone(),
+                        execution_id: e.id.clone(),
+                        values: Value::Object(values),
+                        result: "OK".into(),
+                        ..Default::default()
+                    },
+                )?;
+                for l in &logs {
+                    w.append_log(l)?;
                 }
                 w.put_execution(&e)?;
             }
             Ok(())
         })?;
-        left -= batch;
+        done += batch;
     }
+    store.close(Duration::from_secs(10));
     Ok(())
 }
