@@ -251,7 +251,7 @@ impl WriterLoop {
     }
 
     fn flow_of(&self, exec: &Execution) -> Result<Arc<Flow>> {
-        Ok(self.flows.get(&exec.namespace, &exec.flow_id, exec.flow_revision)?.1)
+        self.flows.revision(&exec.namespace, &exec.flow_id, exec.flow_revision)
     }
 
     /// Runs the stepper on `exec` and stores the result with its effects.
@@ -317,7 +317,7 @@ impl WriterLoop {
                 child: Box::new(exec.clone()),
             });
         }
-        let previous = w.execution(&exec.id)?.map(|e| e.state);
+        let previous = w.stored_state(&exec.id)?;
         if previous != Some(exec.state) && (exec.state.is_terminal() || exec.state == State::Paused) {
             // Decided in this transaction: a crash can neither lose nor double the triggered start.
             self.fire_flow_triggers(w, exec, follow)?;

@@ -227,7 +227,10 @@ impl Store {
         f: impl FnOnce(&mut Writer) -> std::result::Result<T, E>,
     ) -> std::result::Result<T, E> {
         let tx = self.db.begin_write().map_err(StoreError::from)?;
-        let mut w = Writer { tx };
+        let mut w = Writer {
+            tx,
+            index_keys: Default::default(),
+        };
         let out = f(&mut w)?;
         w.tx.commit().map_err(StoreError::from)?;
         Ok(out)
@@ -428,21 +431,45 @@ fn state_order(key: &str) -> usize {
 /// Typed writes inside one transaction.
 pub struct Writer {
     tx: redb::WriteTransaction,
+    /// State-index key of every execution this transaction read or wrote, as stored now (`None`:
+    /// not stored). A change usually reads its execution, then writes it back: the second decode
+    /// of the stored document that keeping the index in step would need is skipped.
+    index_keys: std::cell::RefCell<std::collections::HashMap<String, Option<String>>>,
 }
 
 impl Writer {
     pub fn execution(&self, id: &str) -> Result<Option<Execution>> {
         let t = self.tx.open_table(EXECUTIONS)?;
-        let v = t.get(id)?;
-        match v {
-            Some(v) => Ok(Some(decode("executions", id, v.value())?)),
-            None => Ok(None),
+        let found = match t.get(id)? {
+            Some(v) => Some(decode::<Execution>("executions", id, v.value())?),
+            None => None,
+        };
+        self.index_keys
+            .borrow_mut()
+            .insert(id.to_string(), found.as_ref().map(state_index_key));
+        Ok(found)
+    }
+
+    /// The stored state-index key of execution `id`, if it is stored.
+    fn stored_index_key(&self, id: &str) -> Result<Option<String>> {
+        if let Some(known) = self.index_keys.borrow().get(id) {
+            return Ok(known.clone());
         }
+        Ok(self.execution(id)?.map(|e| state_index_key(&e)))
+    }
+
+    /// The stored state of execution `id` (before any change not yet put), if it is stored.
+    pub fn stored_state(&self, id: &str) -> Result<Option<State>> {
+        Ok(self.stored_index_key(id)?.and_then(|k| {
+            k.split('\0')
+                .next()
+                .and_then(|name| State::ALL.into_iter().find(|s| s.as_str() == name))
+        }))
     }
 
     /// Stores an execution and keeps the state index in step with it.
     pub fn put_execution(&mut self, e: &Execution) -> Result<()> {
-        let old_key = self.execution(&e.id)?.map(|old| state_index_key(&old));
+        let old_key = self.stored_index_key(&e.id)?;
         let new_key = state_index_key(e);
         {
             let mut t = self.tx.open_table(EXECUTIONS)?;
@@ -456,6 +483,7 @@ impl Writer {
         }
         let names = format!("{}\0{}", e.namespace, e.flow_id);
         index.insert(new_key.as_str(), names.as_str())?;
+        self.index_keys.get_mut().insert(e.id.clone(), Some(new_key));
         Ok(())
     }
 
@@ -464,6 +492,7 @@ impl Writer {
         let Some(old) = self.execution(id)? else {
             return Ok(false);
         };
+        self.index_keys.get_mut().insert(id.to_string(), None);
         self.tx.open_table(EXECUTIONS)?.remove(id)?;
         self.tx
             .open_table(EXECUTIONS_BY_STATE)?
