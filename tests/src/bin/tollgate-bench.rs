@@ -76,9 +76,9 @@ const QUICK: Sizes = Sizes {
     latency_calls: 200,
     latency_clients: 10,
     samples: 20,
-    paused_store: 500,
-    finished_store: 2_000,
-    startup_sizes: [0, 1_000, 5_000],
+    paused_store: 300,
+    finished_store: 1_000,
+    startup_sizes: [0, 500, 2_000],
 };
 
 fn main() -> std::process::ExitCode {
@@ -579,6 +579,24 @@ impl Bench {
             by_clients.insert(level.to_string(), fig);
         }
 
+        // What the same closed loop costs without a resume: a gRPC call that does nothing (health
+        // check) and a read (Get of a paused execution). The floor that transport and reads put
+        // under any call at this concurrency on this machine.
+        let (lat, rate) = closed_loop_health(&d, calls, clients).await?;
+        let mut health = summary(lat);
+        health["callsPerSec"] = json!(rate.round());
+        let (lat, rate) = closed_loop_get(&d, calls, clients).await?;
+        let mut get = summary(lat);
+        get["callsPerSec"] = json!(rate.round());
+
+        // The same clients, each resuming at a steady pace (open loop: latency counted from the
+        // scheduled send, so a late call is not hidden).
+        let offered = OPEN_LOOP_PER_CLIENT_PER_SEC * clients as f64;
+        let (lat, rate) = open_loop_resumes(&d, calls, clients).await?;
+        let mut open = summary(lat);
+        open["offeredPerSec"] = json!(offered);
+        open["achievedPerSec"] = json!(rate.round());
+
         // Resume -> SUCCESS (one Log task after the pause), one at a time, observed by Watch.
         let samples = self.sizes.samples;
         let ids = start_many(&d, "gate", samples, 8).await?;
@@ -608,8 +626,20 @@ impl Bench {
             to_success.push(ms(t.elapsed()));
         }
         Ok((
-            json!({"resumeCalls": calls, "concurrentClients": clients, "resumeToSuccessSamples": samples, "connections": "one per client"}),
-            json!({"resumeRpcMsByConcurrentClients": by_clients, "resumeToSuccessMs": summary(to_success)}),
+            json!({
+                "resumeCalls": calls,
+                "concurrentClients": clients,
+                "resumeToSuccessSamples": samples,
+                "connections": "one per client",
+                "closedLoop": "each client sends its next call when the previous one is answered",
+                "openLoop": format!("each client resumes {OPEN_LOOP_PER_CLIENT_PER_SEC} times/s on a fixed schedule"),
+            }),
+            json!({
+                "resumeRpcMsByConcurrentClients": by_clients,
+                "referenceClosedLoopMs": {"healthCheck": health, "getExecution": get},
+                "openLoopResumeMs": open,
+                "resumeToSuccessMs": summary(to_success),
+            }),
         ))
     }
 
@@ -917,6 +947,122 @@ async fn concurrent_resumes(d: &Daemon, n: usize, clients: usize) -> Result<(Vec
         lat.extend(r??);
     }
     let rate = n as f64 / t0.elapsed().as_secs_f64();
+    wait_settled(d).await?;
+    Ok((lat, rate))
+}
+
+/// Calls a second each client makes in the open-loop resume measurement.
+const OPEN_LOOP_PER_CLIENT_PER_SEC: f64 = 10.0;
+
+/// `n` health checks from `clients` callers in a closed loop, each on its own connection.
+async fn closed_loop_health(d: &Daemon, n: usize, clients: usize) -> Result<(Vec<f64>, f64)> {
+    let mut set = JoinSet::new();
+    let per = n.div_ceil(clients).max(1);
+    let mut callers = Vec::with_capacity(clients);
+    for _ in 0..clients {
+        callers.push(tonic_health::pb::health_client::HealthClient::new(d.channel().await?));
+    }
+    progress(d, &format!("resume-latency: {n} health checks from {clients} clients"));
+    let t0 = Instant::now();
+    for mut client in callers {
+        set.spawn(async move {
+            let mut lat = Vec::with_capacity(per);
+            for _ in 0..per {
+                let t = Instant::now();
+                client
+                    .check(tonic_health::pb::HealthCheckRequest {
+                        service: "tollgate.v1.Executions".into(),
+                    })
+                    .await?;
+                lat.push(ms(t.elapsed()));
+            }
+            Ok::<_, tonic::Status>(lat)
+        });
+    }
+    let mut lat = Vec::with_capacity(n);
+    while let Some(r) = set.join_next().await {
+        lat.extend(r??);
+    }
+    let rate = lat_rate(&lat, t0);
+    Ok((lat, rate))
+}
+
+/// `n` Get calls of paused executions from `clients` callers in a closed loop.
+async fn closed_loop_get(d: &Daemon, n: usize, clients: usize) -> Result<(Vec<f64>, f64)> {
+    let ids = start_many(d, "gate", clients, clients).await?;
+    wait_count(d, "PAUSED", clients).await?;
+    let per = n.div_ceil(clients).max(1);
+    let mut callers = Vec::with_capacity(clients);
+    for id in ids {
+        callers.push((id, ExecutionsClient::new(d.channel().await?)));
+    }
+    progress(d, &format!("resume-latency: {n} Get calls from {clients} clients"));
+    let mut set = JoinSet::new();
+    let t0 = Instant::now();
+    for (id, mut client) in callers {
+        set.spawn(async move {
+            let mut lat = Vec::with_capacity(per);
+            for _ in 0..per {
+                let t = Instant::now();
+                client.get(pb::GetExecutionRequest { id: id.clone() }).await?;
+                lat.push(ms(t.elapsed()));
+            }
+            Ok::<_, tonic::Status>(lat)
+        });
+    }
+    let mut lat = Vec::with_capacity(n);
+    while let Some(r) = set.join_next().await {
+        lat.extend(r??);
+    }
+    let rate = lat_rate(&lat, t0);
+    Ok((lat, rate))
+}
+
+fn lat_rate(lat: &[f64], t0: Instant) -> f64 {
+    lat.len() as f64 / t0.elapsed().as_secs_f64()
+}
+
+/// `n` paused executions resumed by `clients` callers, each calling on a fixed schedule
+/// ([`OPEN_LOOP_PER_CLIENT_PER_SEC`], clients staggered); latency runs from the scheduled send.
+async fn open_loop_resumes(d: &Daemon, n: usize, clients: usize) -> Result<(Vec<f64>, f64)> {
+    let ids = start_many(d, "gate", n, 64).await?;
+    wait_count(d, "PAUSED", n).await?;
+    let mut callers = Vec::with_capacity(clients);
+    for chunk in ids.chunks(n.div_ceil(clients).max(1)) {
+        callers.push((chunk.to_vec(), ExecutionsClient::new(d.channel().await?)));
+    }
+    progress(
+        d,
+        &format!("resume-latency: {n} Resume calls from {clients} clients, open loop"),
+    );
+    let every = Duration::from_secs_f64(1.0 / OPEN_LOOP_PER_CLIENT_PER_SEC);
+    let start = tokio::time::Instant::now() + Duration::from_millis(20);
+    let count = callers.len() as u32;
+    let mut set = JoinSet::new();
+    let t0 = Instant::now();
+    for (i, (chunk, mut client)) in callers.into_iter().enumerate() {
+        let first = start + every * i as u32 / count;
+        set.spawn(async move {
+            let mut lat = Vec::with_capacity(chunk.len());
+            for (k, id) in chunk.into_iter().enumerate() {
+                let due = first + every * k as u32;
+                tokio::time::sleep_until(due).await;
+                client
+                    .resume(pb::ResumeRequest {
+                        id,
+                        ..Default::default()
+                    })
+                    .await?;
+                lat.push(ms(due.elapsed()));
+            }
+            Ok::<_, tonic::Status>(lat)
+        });
+    }
+    let mut lat = Vec::with_capacity(n);
+    while let Some(r) = set.join_next().await {
+        lat.extend(r??);
+    }
+    let rate = lat_rate(&lat, t0);
     wait_settled(d).await?;
     Ok((lat, rate))
 }
