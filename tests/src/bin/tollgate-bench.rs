@@ -333,6 +333,20 @@ impl Daemon {
         Ok(ExecutionsClient::new(self.channel().await?).max_decoding_message_size(256 << 20))
     }
 
+    /// Bytes the daemon has caused to be written to the storage device (`/proc/PID/io`).
+    fn disk_write_bytes(&self) -> u64 {
+        let Some(c) = &self.child else { return 0 };
+        std::fs::read_to_string(format!("/proc/{}/io", c.id()))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("write_bytes:"))
+                    .and_then(|l| l.split_whitespace().nth(1))
+                    .and_then(|n| n.parse().ok())
+            })
+            .unwrap_or(0)
+    }
+
     fn rss_kb(&self) -> u64 {
         let Some(c) = &self.child else { return 0 };
         std::fs::read_to_string(format!("/proc/{}/status", c.id()))
@@ -538,6 +552,7 @@ impl Bench {
         wait_count(&d, "PAUSED", n).await?;
         let mut c = d.client().await?;
         progress(&d, &format!("bulk-resume: one BulkResume of {n}"));
+        let written = d.disk_write_bytes();
         let t0 = Instant::now();
         let r = c
             .bulk_resume(pb::BulkResumeRequest {
@@ -554,7 +569,12 @@ impl Bench {
         wait_count(&d, "SUCCESS", n).await?;
         Ok((
             json!({"paused": n, "inputs": {"ok": "true"}}),
-            json!({"acceptedOk": ok, "answerMs": ms(answered), "allSuccessMs": ms(all_success)}),
+            json!({
+                "acceptedOk": ok,
+                "answerMs": ms(answered),
+                "allSuccessMs": ms(all_success),
+                "diskBytesWrittenPerResume": ((d.disk_write_bytes() - written) as f64 / n as f64).round(),
+            }),
         ))
     }
 
@@ -573,9 +593,10 @@ impl Bench {
             } else {
                 (calls / 5).max(level)
             };
-            let (lat, rate) = concurrent_resumes(&d, n, level).await?;
+            let (lat, rate, written) = concurrent_resumes(&d, n, level).await?;
             let mut fig = summary(lat);
             fig["resumesPerSec"] = json!(rate.round());
+            fig["diskBytesWrittenPerResume"] = json!((written as f64 / n as f64).round());
             by_clients.insert(level.to_string(), fig);
         }
 
@@ -917,12 +938,15 @@ impl Bench {
 }
 
 /// `n` paused executions resumed by `clients` callers, each on its own connection, as separate
-/// consoles or scripts would be; returns each call's latency and the resumes per second.
-async fn concurrent_resumes(d: &Daemon, n: usize, clients: usize) -> Result<(Vec<f64>, f64)> {
+/// consoles or scripts would be; returns each call's latency, the resumes per second and the
+/// bytes the daemon wrote to disk meanwhile (every answered resume is committed, so its pages
+/// were flushed before its answer).
+async fn concurrent_resumes(d: &Daemon, n: usize, clients: usize) -> Result<(Vec<f64>, f64, u64)> {
     let ids = start_many(d, "gate", n, 64).await?;
     wait_count(d, "PAUSED", n).await?;
     progress(d, &format!("resume-latency: {n} Resume calls from {clients} clients"));
     let mut set = JoinSet::new();
+    let written = d.disk_write_bytes();
     let t0 = Instant::now();
     for chunk in ids.chunks(n.div_ceil(clients).max(1)) {
         let chunk = chunk.to_vec();
@@ -947,8 +971,9 @@ async fn concurrent_resumes(d: &Daemon, n: usize, clients: usize) -> Result<(Vec
         lat.extend(r??);
     }
     let rate = n as f64 / t0.elapsed().as_secs_f64();
+    let written = d.disk_write_bytes().saturating_sub(written);
     wait_settled(d).await?;
-    Ok((lat, rate))
+    Ok((lat, rate, written))
 }
 
 /// Calls a second each client makes in the open-loop resume measurement.
