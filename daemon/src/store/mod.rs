@@ -230,6 +230,7 @@ impl Store {
         let mut w = Writer {
             tx,
             index_keys: Default::default(),
+            audit_last: Default::default(),
         };
         let out = f(&mut w)?;
         w.tx.commit().map_err(StoreError::from)?;
@@ -435,6 +436,9 @@ pub struct Writer {
     /// not stored). A change usually reads its execution, then writes it back: the second decode
     /// of the stored document that keeping the index in step would need is skipped.
     index_keys: std::cell::RefCell<std::collections::HashMap<String, Option<String>>>,
+    /// The newest audit record once this transaction has read or written it: a batch appends
+    /// many records, and each needs the one before it.
+    audit_last: std::cell::RefCell<Option<crate::audit::Record>>,
 }
 
 impl Writer {
