@@ -347,6 +347,22 @@ impl Daemon {
             .unwrap_or(0)
     }
 
+    /// CPU time the daemon has used so far, all threads (`/proc/PID/stat` utime + stime, in clock
+    /// ticks of 10 ms). Unlike wall time it barely moves when other work shares the machine.
+    fn cpu_seconds(&self) -> f64 {
+        let Some(c) = &self.child else { return 0.0 };
+        std::fs::read_to_string(format!("/proc/{}/stat", c.id()))
+            .ok()
+            .and_then(|s| {
+                // Fields after the parenthesised command name; utime and stime are 14 and 15.
+                let rest = s.rsplit_once(')')?.1;
+                let f: Vec<&str> = rest.split_whitespace().collect();
+                let ticks = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+                Some(ticks as f64 / 100.0)
+            })
+            .unwrap_or(0.0)
+    }
+
     fn rss_kb(&self) -> u64 {
         let Some(c) = &self.child else { return 0 };
         std::fs::read_to_string(format!("/proc/{}/status", c.id()))
@@ -553,6 +569,7 @@ impl Bench {
         let mut c = d.client().await?;
         progress(&d, &format!("bulk-resume: one BulkResume of {n}"));
         let written = d.disk_write_bytes();
+        let cpu = d.cpu_seconds();
         let t0 = Instant::now();
         let r = c
             .bulk_resume(pb::BulkResumeRequest {
@@ -566,6 +583,7 @@ impl Bench {
         let ok = r.results.iter().filter(|r| r.ok).count();
         wait_settled(&d).await?;
         let all_success = t0.elapsed();
+        let (cpu, written) = (d.cpu_seconds() - cpu, d.disk_write_bytes() - written);
         wait_count(&d, "SUCCESS", n).await?;
         Ok((
             json!({"paused": n, "inputs": {"ok": "true"}}),
@@ -573,7 +591,8 @@ impl Bench {
                 "acceptedOk": ok,
                 "answerMs": ms(answered),
                 "allSuccessMs": ms(all_success),
-                "diskBytesWrittenPerResume": ((d.disk_write_bytes() - written) as f64 / n as f64).round(),
+                "diskBytesWrittenPerResume": (written as f64 / n as f64).round(),
+                "daemonCpuUsPerResume": (cpu * 1e6 / n as f64).round(),
             }),
         ))
     }
@@ -593,10 +612,11 @@ impl Bench {
             } else {
                 (calls / 5).max(level)
             };
-            let (lat, rate, written) = concurrent_resumes(&d, n, level).await?;
+            let (lat, rate, written, cpu) = concurrent_resumes(&d, n, level).await?;
             let mut fig = summary(lat);
             fig["resumesPerSec"] = json!(rate.round());
             fig["diskBytesWrittenPerResume"] = json!((written as f64 / n as f64).round());
+            fig["daemonCpuUsPerResume"] = json!((cpu * 1e6 / n as f64).round());
             by_clients.insert(level.to_string(), fig);
         }
 
@@ -938,15 +958,16 @@ impl Bench {
 }
 
 /// `n` paused executions resumed by `clients` callers, each on its own connection, as separate
-/// consoles or scripts would be; returns each call's latency, the resumes per second and the
-/// bytes the daemon wrote to disk meanwhile (every answered resume is committed, so its pages
-/// were flushed before its answer).
-async fn concurrent_resumes(d: &Daemon, n: usize, clients: usize) -> Result<(Vec<f64>, f64, u64)> {
+/// consoles or scripts would be; returns each call's latency, the resumes per second, the bytes
+/// the daemon wrote to disk meanwhile (every answered resume is committed, so its pages were
+/// flushed before its answer) and the CPU seconds it used.
+async fn concurrent_resumes(d: &Daemon, n: usize, clients: usize) -> Result<(Vec<f64>, f64, u64, f64)> {
     let ids = start_many(d, "gate", n, 64).await?;
     wait_count(d, "PAUSED", n).await?;
     progress(d, &format!("resume-latency: {n} Resume calls from {clients} clients"));
     let mut set = JoinSet::new();
     let written = d.disk_write_bytes();
+    let cpu = d.cpu_seconds();
     let t0 = Instant::now();
     for chunk in ids.chunks(n.div_ceil(clients).max(1)) {
         let chunk = chunk.to_vec();
@@ -972,8 +993,9 @@ async fn concurrent_resumes(d: &Daemon, n: usize, clients: usize) -> Result<(Vec
     }
     let rate = n as f64 / t0.elapsed().as_secs_f64();
     let written = d.disk_write_bytes().saturating_sub(written);
+    let cpu = d.cpu_seconds() - cpu;
     wait_settled(d).await?;
-    Ok((lat, rate, written))
+    Ok((lat, rate, written, cpu))
 }
 
 /// Calls a second each client makes in the open-loop resume measurement.
