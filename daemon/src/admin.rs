@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
-use crate::auth::{GroupInfo, LOCAL_ADMIN_CLI, Manager, Subject, TokenInfo, parse_expiry};
+use crate::auth::{GroupInfo, LOCAL_ADMIN_CLI, Manager, TokenInfo, parse_expiry};
 use crate::engine::ids::now_ms;
 use crate::http::admin::{AddGroup, AddUser, CreateToken, CreatedToken, RoleChange};
 use crate::store::{Binding, Store, StoreError, UserRecord};
@@ -79,10 +79,14 @@ pub enum GroupCommand {
 
 #[derive(Args, Debug)]
 pub struct BindingArgs {
-    #[arg(long, conflicts_with = "group", required_unless_present = "group")]
+    #[arg(long, conflicts_with_all = ["group", "flows_of"], required_unless_present_any = ["group", "flows_of"])]
     user: Option<String>,
-    #[arg(long)]
+    #[arg(long, conflicts_with = "flows_of")]
     group: Option<String>,
+    /// The flows of this namespace (and its children): lets them read, start subflows in or write
+    /// KV of `--namespace` (roles viewer, operator, admin), beyond their own namespace.
+    #[arg(long = "flows-of")]
+    flows_of: Option<String>,
     /// viewer, operator or admin.
     #[arg(long)]
     role: String,
@@ -96,6 +100,7 @@ impl BindingArgs {
         RoleChange {
             user: self.user.clone(),
             group: self.group.clone(),
+            flows: self.flows_of.clone(),
             role: self.role.clone(),
             namespace: self.namespace.clone(),
         }
@@ -330,11 +335,7 @@ impl Backend {
     fn change_role(&self, c: RoleChange, bind: bool) -> anyhow::Result<Binding> {
         match self {
             Backend::Local(m) => {
-                let subject = match (c.user, c.group) {
-                    (Some(u), _) => Subject::User(u),
-                    (None, Some(g)) => Subject::Group(g),
-                    (None, None) => bail!("name --user or --group"),
-                };
+                let subject = c.subject().map_err(anyhow::Error::msg)?;
                 Ok(if bind {
                     m.bind(&subject, &c.role, &c.namespace)?
                 } else {

@@ -4,7 +4,7 @@ use serde_json::Value;
 
 use crate::engine::ids::now_ms;
 use crate::flow::duration::parse_iso8601;
-use crate::store::{KvEntry, Store, StoreError};
+use crate::store::{KvEntry, Store, StoreError, Writer};
 
 #[derive(Debug, thiserror::Error)]
 pub enum KvError {
@@ -74,7 +74,7 @@ pub fn kind_of(v: &Value) -> &'static str {
     }
 }
 
-/// Stores a typed value.
+/// Stores a typed value in a transaction of its own (the KV task's path).
 pub fn set(
     store: &Store,
     namespace: &str,
@@ -83,6 +83,13 @@ pub fn set(
     ttl: Option<&str>,
     overwrite: bool,
 ) -> Result<KvEntry, KvError> {
+    let entry = entry(key, value, ttl)?;
+    store.write(|w| put(w, namespace, key, &entry, overwrite))?;
+    Ok(entry)
+}
+
+/// A checked entry for `key`, expiring after `ttl` (ISO-8601) when given.
+pub fn entry(key: &str, value: Value, ttl: Option<&str>) -> Result<KvEntry, KvError> {
     if !valid_key(key) {
         return Err(KvError::BadKey(key.into()));
     }
@@ -91,23 +98,25 @@ pub fn set(
         Some(t) => Some(now + parse_iso8601(t).map_err(KvError::BadTtl)?.as_millis() as i64),
         None => None,
     };
-    let entry = KvEntry {
+    Ok(KvEntry {
         kind: kind_of(&value).into(),
         value,
         expires_ms,
         updated_ms: now,
-    };
-    store.write(|w| -> Result<(), KvError> {
-        if !overwrite
-            && w.kv(namespace, key)?
-                .is_some_and(|e| e.expires_ms.is_none_or(|t| t > now))
-        {
-            return Err(KvError::Exists(key.into()));
-        }
-        w.put_kv(namespace, key, &entry)?;
-        Ok(())
-    })?;
-    Ok(entry)
+    })
+}
+
+/// Writes `entry` inside the caller's transaction; refuses (writing nothing) to replace a live
+/// entry unless `overwrite`.
+pub fn put(w: &mut Writer, namespace: &str, key: &str, entry: &KvEntry, overwrite: bool) -> Result<(), KvError> {
+    if !overwrite
+        && w.kv(namespace, key)?
+            .is_some_and(|e| e.expires_ms.is_none_or(|t| t > entry.updated_ms))
+    {
+        return Err(KvError::Exists(key.into()));
+    }
+    w.put_kv(namespace, key, entry)?;
+    Ok(())
 }
 
 /// A live entry (expired ones read as absent).
@@ -124,10 +133,6 @@ pub fn list(store: &Store, namespace: &str) -> Result<Vec<(String, KvEntry)>, Kv
         .into_iter()
         .filter(|(_, e)| e.expires_ms.is_none_or(|t| t > now))
         .collect())
-}
-
-pub fn delete(store: &Store, namespace: &str, key: &str) -> Result<bool, KvError> {
-    store.write(|w| -> Result<bool, KvError> { Ok(w.delete_kv(namespace, key)?) })
 }
 
 #[cfg(test)]
@@ -180,7 +185,7 @@ mod tests {
         std::thread::sleep(std::time::Duration::from_millis(5));
         assert!(get(&store, "hr", "short").unwrap().is_none());
         assert_eq!(list(&store, "hr").unwrap().len(), 1);
-        assert!(delete(&store, "hr", "HR_API_ENDPOINT").unwrap());
+        assert!(store.write(|w| w.delete_kv("hr", "HR_API_ENDPOINT")).unwrap());
         assert!(matches!(
             set(&store, "hr", "bad key", Value::Null, None, true),
             Err(KvError::BadKey(_))

@@ -10,6 +10,7 @@ pub mod flow;
 pub mod http;
 pub mod inputs;
 pub mod kv;
+pub mod ops;
 pub mod secrets;
 pub mod server;
 pub mod services;

@@ -112,6 +112,96 @@ fn key_file(path: &Path) -> Result<Vec<u8>, SecretError> {
     Ok(key)
 }
 
+// ------------------------------------------------------------ SECRET values of executions
+
+/// Marks a value of a SECRET input (or onResume field) sealed at rest in an execution.
+pub const SEALED_PREFIX: &str = "tgsealed:v1:";
+
+static AT_REST: std::sync::OnceLock<SecretBox> = std::sync::OnceLock::new();
+
+/// Installs the key that seals SECRET values of executions (the daemon's secret key). The first
+/// call wins: one daemon per process.
+pub fn install_at_rest(key: SecretBox) {
+    let _ = AT_REST.set(key);
+}
+
+/// A SECRET value as it is stored: sealed, so neither the redb file nor anything that copies a
+/// stored value out holds it in clear. Without an installed key (library use without a daemon)
+/// the value is kept as is.
+pub fn seal_at_rest(clear: &str) -> String {
+    match AT_REST.get() {
+        Some(key) => format!(
+            "{SEALED_PREFIX}{}",
+            base64::engine::general_purpose::STANDARD.encode(key.seal(clear))
+        ),
+        None => clear.to_string(),
+    }
+}
+
+/// The clear value of a sealed one; `None` for any other text, or when it cannot be opened.
+pub fn unseal_at_rest(text: &str) -> Option<String> {
+    let encoded = text.strip_prefix(SEALED_PREFIX)?;
+    let bytes = base64::engine::general_purpose::STANDARD.decode(encoded).ok()?;
+    match AT_REST.get()?.unseal("SECRET input", &bytes) {
+        Ok(clear) => Some(clear),
+        Err(e) => {
+            tracing::error!(error = %e, "a sealed SECRET value cannot be opened");
+            None
+        }
+    }
+}
+
+/// Seals every string of a SECRET value (a SECRET input is a string; an ARRAY of them is sealed
+/// item by item).
+pub fn seal_value(v: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match v {
+        Value::String(s) if !s.starts_with(SEALED_PREFIX) => Value::String(seal_at_rest(s)),
+        Value::Array(items) => Value::Array(items.iter().map(seal_value).collect()),
+        other => other.clone(),
+    }
+}
+
+/// Applies `f` to every sealed string inside `v`.
+fn each_sealed(v: &mut serde_json::Value, f: &mut dyn FnMut(&mut String)) {
+    use serde_json::Value;
+    match v {
+        Value::String(s) if s.starts_with(SEALED_PREFIX) => f(s),
+        Value::Array(items) => items.iter_mut().for_each(|i| each_sealed(i, f)),
+        Value::Object(m) => m.values_mut().for_each(|i| each_sealed(i, f)),
+        _ => {}
+    }
+}
+
+/// Whether `v` holds a sealed string anywhere.
+pub fn has_sealed(v: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match v {
+        Value::String(s) => s.starts_with(SEALED_PREFIX),
+        Value::Array(items) => items.iter().any(has_sealed),
+        Value::Object(m) => m.values().any(has_sealed),
+        _ => false,
+    }
+}
+
+/// Replaces every sealed string inside `v` by `with` (`******` where a value leaves the daemon).
+pub fn replace_sealed(v: &mut serde_json::Value, with: &str) {
+    each_sealed(v, &mut |s| *s = with.to_string());
+}
+
+/// Opens every sealed string inside `v` (for a template's context); the clear values are added to
+/// `opened` so whatever is rendered from them can be masked.
+pub fn open_sealed(v: &mut serde_json::Value, opened: &mut Vec<String>) {
+    each_sealed(v, &mut |s| {
+        if let Some(clear) = unseal_at_rest(s) {
+            if !clear.is_empty() && !opened.contains(&clear) {
+                opened.push(clear.clone());
+            }
+            *s = clear;
+        }
+    });
+}
+
 /// `a.b.c` → [`a.b.c`, `a.b`, `a`]: secrets are inherited by child namespaces.
 pub fn namespace_chain(namespace: &str) -> Vec<String> {
     let mut out = Vec::new();
@@ -145,6 +235,24 @@ mod tests {
         // The key persists: a second open reads the same file.
         let b2 = SecretBox::open(dir.path()).unwrap();
         assert_eq!(b2.unseal("x", &sealed).unwrap(), "hunter2");
+    }
+
+    #[test]
+    fn sealed_values_open_and_mask() {
+        let dir = tempfile::tempdir().unwrap();
+        install_at_rest(SecretBox::open(dir.path()).unwrap());
+        let sealed = seal_value(&serde_json::json!("hunter2"));
+        let text = sealed.as_str().unwrap();
+        assert!(text.starts_with(SEALED_PREFIX) && !text.contains("hunter2"));
+        let mut doc = serde_json::json!({"a": [sealed.clone()], "b": "plain"});
+        let mut masked = doc.clone();
+        replace_sealed(&mut masked, "******");
+        assert_eq!(masked, serde_json::json!({"a": ["******"], "b": "plain"}));
+        let mut opened = vec![];
+        open_sealed(&mut doc, &mut opened);
+        assert_eq!(doc, serde_json::json!({"a": ["hunter2"], "b": "plain"}));
+        assert_eq!(opened, vec!["hunter2".to_string()]);
+        assert_eq!(unseal_at_rest("plain"), None);
     }
 
     #[test]

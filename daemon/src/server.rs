@@ -105,6 +105,7 @@ pub async fn start_with(config: ServeConfig, extras: ServeExtras) -> Result<Runn
         })?;
     let addr = listener.local_addr().map_err(ServeError::Serve)?;
     let secrets = Arc::new(SecretBox::open(&config.data_dir)?);
+    crate::secrets::install_at_rest(secrets.as_ref().clone());
     let scheme = if tls.is_some() { "https" } else { "http" };
     let external_url = config
         .external_url
@@ -131,10 +132,10 @@ pub async fn start_with(config: ServeConfig, extras: ServeExtras) -> Result<Runn
         tracing::warn!("{hint}");
     }
     let auth = Arc::new(Auth::from_store(store, config.insecure_no_auth));
+    let ops = crate::ops::Ops::new(engine.clone(), auth, secrets, config.tenant.clone());
     let state = ApiState {
-        engine: engine.clone(),
-        auth,
-        tenant: config.tenant.clone(),
+        ops: Arc::new(ops),
+        tls: tls.is_some(),
     };
 
     let (health, health_service) = tonic_health::server::health_reporter();
@@ -150,10 +151,7 @@ pub async fn start_with(config: ServeConfig, extras: ServeExtras) -> Result<Runn
         .add_service(tollgate_proto::v1::audit_server::AuditServer::new(
             crate::api::audit::AuditService(state.clone()),
         ))
-        .add_service(SecretsServer::new(SecretsService {
-            state: state.clone(),
-            secrets,
-        }))
+        .add_service(SecretsServer::new(SecretsService(state.clone())))
         .add_service(health_service)
         .add_service(reflection)
         .into_axum_router();
@@ -224,7 +222,15 @@ pub async fn load_flows_dir(engine: &Engine, dir: &Path) -> (usize, usize) {
                 continue;
             }
         };
-        match engine.apply_flow(source, name.clone()).await {
+        let applied = match engine.parse_flow(source.clone(), name.clone()).await {
+            Ok(flow) => {
+                engine
+                    .apply_flow(flow, source, crate::engine::Actor::system().user.as_str())
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        match applied {
             Ok(a) => {
                 ok += 1;
                 tracing::info!(file = %name, flow = %format!("{}.{}", a.head.namespace, a.head.id), revision = a.head.revision, changed = a.changed, "flow loaded");

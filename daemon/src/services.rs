@@ -60,6 +60,16 @@ impl ExprServices for DaemonServices {
         self.kv_entry(namespace, key).map(|e| e.value)
     }
 
+    fn flow_allowed(&self, from: &str, target: &str, role: crate::auth::Role) -> bool {
+        match self.store.read().and_then(|r| r.bindings()) {
+            Ok(bindings) => crate::auth::flow_scope::allowed_by(&bindings, from, target, role),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read role bindings; the flow is refused");
+                false
+            }
+        }
+    }
+
     fn app_link(&self, _namespace: &str, execution_id: &str, _app_id: Option<&str>) -> String {
         format!("{}/ui/{}/executions/{execution_id}", self.external_url, self.tenant)
     }

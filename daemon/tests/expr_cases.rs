@@ -24,6 +24,10 @@ impl ExprServices for Fixed {
             _ => None,
         }
     }
+    /// As if an admin bound `--flows-of company.hr --role viewer --namespace other.ns`.
+    fn flow_allowed(&self, from: &str, target: &str, role: tollgate_daemon::auth::Role) -> bool {
+        from == "company.hr" && target == "other.ns" && role <= tollgate_daemon::auth::Role::Viewer
+    }
     fn app_link(&self, namespace: &str, execution_id: &str, app_id: Option<&str>) -> String {
         match app_id {
             Some(app) => format!("https://tollgate.test/apps/{namespace}/{app}?execution={execution_id}"),
@@ -249,6 +253,21 @@ fn cases() -> Vec<(&'static str, Value, Expect)> {
             "{{ kv('HR_API_ENDPOINT', namespace='other.ns') }}",
             seed(),
             Text("https://other.test/api"),
+        ),
+        (
+            "{{ kv('HR_API_ENDPOINT', 'sec') }}",
+            seed(),
+            ErrorContaining("may not read from namespace `sec`"),
+        ),
+        (
+            "{{ secret('API_TOKEN', namespace='sec') | base64encode }}",
+            seed(),
+            ErrorContaining("may not read from namespace `sec`"),
+        ),
+        (
+            "{{ secret('API_TOKEN', namespace='company') }}",
+            seed(),
+            Text("tok-123"),
         ),
         ("{{ kv('LIMITS').days }}", seed(), Text("25")),
         ("{{ kv('MISSING') }}", seed(), ErrorContaining("MISSING")),

@@ -422,8 +422,10 @@ impl Fixture {
                     );
                     if token != admin {
                         assert!(
-                            records.iter().all(|r| r.namespace == "test"),
-                            "an admin of `test` reads only `test`'s records"
+                            records
+                                .iter()
+                                .all(|r| r.namespace == "test" || r.namespace.starts_with("test.")),
+                            "an admin of `test` reads only the records of `test` and its children"
                         );
                     }
                     O::Ok

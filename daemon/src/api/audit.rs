@@ -4,7 +4,8 @@ use tollgate_proto::v1::{self as pb, audit_server::Audit};
 use tonic::{Request, Response, Status};
 
 use super::ApiState;
-use crate::auth::Role;
+use super::status::from_engine;
+use crate::ops::audit_log::AuditQuery;
 
 pub struct AuditService(pub ApiState);
 
@@ -33,50 +34,23 @@ fn record(r: &crate::audit::Record) -> pb::AuditRecord {
 #[tonic::async_trait]
 impl Audit for AuditService {
     async fn list(&self, req: Request<pb::ListAuditRequest>) -> Result<Response<pb::ListAuditResponse>, Status> {
-        let p = self.0.principal(&req)?;
+        let p = self.0.principal(&req).await?;
         let r = req.into_inner();
-        let visible = p.visible_namespaces(Role::Admin);
-        if visible.as_ref().is_some_and(|v| v.is_empty()) {
-            return Err(Status::permission_denied(format!(
-                "{} needs the admin role to read the audit log",
-                p.user
-            )));
-        }
-        let store = self.0.engine.store().clone();
-        let limit = if r.limit == 0 { 100 } else { r.limit.min(10_000) } as usize;
-        let records = tokio::task::spawn_blocking(move || {
-            store.read().and_then(|rd| {
-                rd.audit(r.before_seq, limit, |rec| {
-                    (r.execution_id.is_empty() || rec.execution_id == r.execution_id)
-                        && (r.user.is_empty() || rec.user.eq_ignore_ascii_case(&r.user))
-                        && visible.as_ref().is_none_or(|v| {
-                            !rec.namespace.is_empty()
-                                && v.iter().any(|ns| crate::store::namespace_within(&rec.namespace, ns))
-                        })
-                })
-            })
-        })
-        .await
-        .map_err(|_| Status::unavailable("shutting down"))?
-        .map_err(|_| Status::internal("storage error; see the daemon log"))?;
+        let query = AuditQuery {
+            before_seq: r.before_seq,
+            limit: if r.limit == 0 { 100 } else { r.limit as usize },
+            execution_id: r.execution_id,
+            user: r.user,
+        };
+        let records = self.0.ops.audit_list(&p, query).await.map_err(from_engine)?;
         Ok(Response::new(pb::ListAuditResponse {
             records: records.iter().map(record).collect(),
         }))
     }
 
     async fn verify(&self, req: Request<pb::VerifyAuditRequest>) -> Result<Response<pb::VerifyAuditResponse>, Status> {
-        let p = self.0.principal(&req)?;
-        if !p.may(Role::Admin, "") {
-            return Err(Status::permission_denied(format!(
-                "{} needs the admin role on every namespace to verify the audit log",
-                p.user
-            )));
-        }
-        let store = self.0.engine.store().clone();
-        let report = tokio::task::spawn_blocking(move || store.read().and_then(|r| crate::audit::verify(&r)))
-            .await
-            .map_err(|_| Status::unavailable("shutting down"))?
-            .map_err(|_| Status::internal("storage error; see the daemon log"))?;
+        let p = self.0.principal(&req).await?;
+        let report = self.0.ops.audit_verify(&p).await.map_err(from_engine)?;
         Ok(Response::new(pb::VerifyAuditResponse {
             ok: report.ok,
             records: report.records,

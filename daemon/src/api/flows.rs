@@ -4,8 +4,7 @@ use tollgate_proto::v1::{self as pb, flows_server::Flows};
 use tonic::{Request, Response, Status};
 
 use super::status::from_engine;
-use super::{ApiState, convert, require};
-use crate::auth::Role;
+use super::{ApiState, convert};
 use crate::store::FlowHead;
 
 pub struct FlowsService(pub ApiState);
@@ -42,17 +41,12 @@ fn file_name(name: &str) -> String {
 #[tonic::async_trait]
 impl Flows for FlowsService {
     async fn apply(&self, req: Request<pb::ApplyFlowRequest>) -> Result<Response<pb::ApplyFlowResponse>, Status> {
-        let p = self.0.principal(&req)?;
+        let p = self.0.principal(&req).await?;
         let r = req.into_inner();
-        let file = file_name(&r.file_name);
-        // Validate first so that the namespace is known before authorizing.
-        let flow = crate::flow::load(&r.source, &file)
-            .map_err(|d| Status::invalid_argument(d.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n")))?;
-        require(&p, Role::Admin, &flow.namespace)?;
         let applied = self
             .0
-            .engine
-            .apply_flow(r.source.clone(), file)
+            .ops
+            .apply_flow(&p, r.source.clone(), file_name(&r.file_name))
             .await
             .map_err(from_engine)?;
         Ok(Response::new(pb::ApplyFlowResponse {
@@ -65,65 +59,53 @@ impl Flows for FlowsService {
         &self,
         req: Request<pb::ValidateFlowRequest>,
     ) -> Result<Response<pb::ValidateFlowResponse>, Status> {
-        self.0.principal(&req)?;
+        self.0.principal(&req).await?;
         let r = req.into_inner();
-        let file = file_name(&r.file_name);
-        let (errors, namespace, id) = match crate::flow::load(&r.source, &file) {
-            Ok(f) => (vec![], f.namespace, f.id),
-            Err(d) => (diagnostics(d), String::new(), String::new()),
-        };
-        Ok(Response::new(pb::ValidateFlowResponse { errors, namespace, id }))
+        let (errors, flow) = self
+            .0
+            .ops
+            .validate_flow(r.source, file_name(&r.file_name))
+            .await
+            .map_err(from_engine)?;
+        let (namespace, id) = flow.map(|f| (f.namespace, f.id)).unwrap_or_default();
+        Ok(Response::new(pb::ValidateFlowResponse {
+            errors: diagnostics(errors),
+            namespace,
+            id,
+        }))
     }
 
     async fn list(&self, req: Request<pb::ListFlowsRequest>) -> Result<Response<pb::ListFlowsResponse>, Status> {
-        let p = self.0.principal(&req)?;
+        let p = self.0.principal(&req).await?;
         let prefix = req.into_inner().namespace;
-        let heads = {
-            let engine = self.0.engine.clone();
-            tokio::task::spawn_blocking(move || engine.flows().list())
-                .await
-                .map_err(|_| Status::unavailable("shutting down"))?
-                .map_err(from_engine)?
-        };
-        let mut flows = Vec::new();
-        for h in heads {
-            if !crate::store::namespace_within(&h.namespace, &prefix) || !p.may(Role::Viewer, &h.namespace) {
-                continue;
-            }
-            let engine = self.0.engine.clone();
-            let (ns, id) = (h.namespace.clone(), h.id.clone());
-            let got = tokio::task::spawn_blocking(move || engine.flows().get(&ns, &id, 0))
-                .await
-                .map_err(|_| Status::unavailable("shutting down"))?;
-            if let Ok((head, flow, source)) = got {
-                flows.push(flow_message(&head, &flow, source));
-            }
-        }
-        flows.sort_by(|a, b| (&a.namespace, &a.id).cmp(&(&b.namespace, &b.id)));
-        Ok(Response::new(pb::ListFlowsResponse { flows }))
+        let stored = self.0.ops.list_flows(&p, &prefix).await.map_err(from_engine)?;
+        Ok(Response::new(pb::ListFlowsResponse {
+            flows: stored
+                .into_iter()
+                .map(|(head, flow, source)| flow_message(&head, &flow, source))
+                .collect(),
+        }))
     }
 
     async fn get(&self, req: Request<pb::GetFlowRequest>) -> Result<Response<pb::Flow>, Status> {
-        let p = self.0.principal(&req)?;
+        let p = self.0.principal(&req).await?;
         let r = req.into_inner();
-        require(&p, Role::Viewer, &r.namespace)?;
-        let engine = self.0.engine.clone();
-        let (head, flow, source) =
-            tokio::task::spawn_blocking(move || engine.flows().get(&r.namespace, &r.id, r.revision))
-                .await
-                .map_err(|_| Status::unavailable("shutting down"))?
-                .map_err(from_engine)?;
+        let (head, flow, source) = self
+            .0
+            .ops
+            .get_flow(&p, &r.namespace, &r.id, r.revision)
+            .await
+            .map_err(from_engine)?;
         Ok(Response::new(flow_message(&head, &flow, source)))
     }
 
     async fn delete(&self, req: Request<pb::DeleteFlowRequest>) -> Result<Response<pb::DeleteFlowResponse>, Status> {
-        let p = self.0.principal(&req)?;
+        let p = self.0.principal(&req).await?;
         let r = req.into_inner();
-        require(&p, Role::Admin, &r.namespace)?;
-        let engine = self.0.engine.clone();
-        tokio::task::spawn_blocking(move || engine.flows().delete(&r.namespace, &r.id))
+        self.0
+            .ops
+            .delete_flow(&p, &r.namespace, &r.id)
             .await
-            .map_err(|_| Status::unavailable("shutting down"))?
             .map_err(from_engine)?;
         Ok(Response::new(pb::DeleteFlowResponse {}))
     }

@@ -1,4 +1,5 @@
-//! gRPC services: thin. Each handler authenticates, authorizes, calls the engine and translates.
+//! gRPC services: thin. Each handler decodes, authenticates and calls the operations layer
+//! ([`crate::ops`]), which authorizes and audits, then encodes the answer.
 
 pub mod audit;
 pub mod convert;
@@ -12,37 +13,24 @@ use std::sync::Arc;
 
 use tonic::{Request, Status};
 
-use crate::auth::{Auth, AuthError, Principal, Role};
-use crate::engine::Engine;
+use crate::auth::Principal;
+use crate::ops::{Door, Ops};
 
-/// What every service holds.
+/// What every service (gRPC and HTTP) holds: the one way in.
 #[derive(Clone)]
 pub struct ApiState {
-    pub engine: Engine,
-    pub auth: Arc<Auth>,
-    pub tenant: String,
+    pub ops: Arc<Ops>,
+    /// Whether the port serves TLS (cookies are then marked `Secure`).
+    pub tls: bool,
 }
 
 impl ApiState {
-    /// The caller of a request, or UNAUTHENTICATED.
-    pub fn principal<T>(&self, req: &Request<T>) -> Result<Principal, Status> {
+    /// The caller of a request, or UNAUTHENTICATED (audited by the operations layer).
+    pub async fn principal<T>(&self, req: &Request<T>) -> Result<Principal, Status> {
         let header = req.metadata().get("authorization").and_then(|v| v.to_str().ok());
-        self.auth.authenticate(header).map_err(|e| match e {
-            AuthError::Unauthenticated => Status::unauthenticated("invalid or missing bearer token"),
-            AuthError::Storage => Status::internal("cannot check the token; see the daemon log"),
-        })
-    }
-}
-
-/// PERMISSION_DENIED unless `p` holds `role` on `namespace`.
-pub fn require(p: &Principal, role: Role, namespace: &str) -> Result<(), Status> {
-    if p.may(role, namespace) {
-        Ok(())
-    } else {
-        Err(Status::permission_denied(format!(
-            "{} needs the {} role on namespace `{namespace}`",
-            p.user,
-            role.as_str()
-        )))
+        self.ops
+            .authenticate(header, Door::Grpc)
+            .await
+            .map_err(status::from_engine)
     }
 }

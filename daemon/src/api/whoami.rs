@@ -10,7 +10,7 @@ pub struct WhoamiService(pub ApiState);
 #[tonic::async_trait]
 impl AuthService for WhoamiService {
     async fn whoami(&self, req: Request<pb::WhoamiRequest>) -> Result<Response<pb::WhoamiResponse>, Status> {
-        let p = self.0.principal(&req)?;
+        let p = self.0.principal(&req).await?;
         Ok(Response::new(pb::WhoamiResponse {
             user: p.user.clone(),
             groups: p.groups.clone(),
@@ -24,7 +24,7 @@ impl AuthService for WhoamiService {
                 })
                 .collect(),
             server_version: env!("CARGO_PKG_VERSION").into(),
-            tenant: self.0.tenant.clone(),
+            tenant: self.0.ops.tenant().to_string(),
         }))
     }
 }

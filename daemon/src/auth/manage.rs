@@ -59,6 +59,8 @@ pub enum ManageError {
 pub enum Subject {
     User(String),
     Group(String),
+    /// Every flow in a namespace and its children (see `auth::flow_scope`).
+    Flows(String),
 }
 
 impl Subject {
@@ -66,11 +68,12 @@ impl Subject {
         match self {
             Subject::User(_) => "user",
             Subject::Group(_) => "group",
+            Subject::Flows(_) => super::FLOWS_SUBJECT,
         }
     }
     fn name(&self) -> &str {
         match self {
-            Subject::User(n) | Subject::Group(n) => n,
+            Subject::User(n) | Subject::Group(n) | Subject::Flows(n) => n,
         }
     }
 }
@@ -280,6 +283,13 @@ impl Manager {
         let subject_name = match subject {
             Subject::User(u) => normalize_email(u)?,
             Subject::Group(g) => check_group(g)?,
+            Subject::Flows(ns) if ns.trim() == "*" || ns.trim().is_empty() => {
+                // Allowing every flow everywhere would undo the rule it is an exception to.
+                return Err(ManageError::InvalidNamespace(format!(
+                    "{ns} (name the namespace whose flows are allowed)"
+                )));
+            }
+            Subject::Flows(ns) => check_namespace(ns)?,
         };
         Ok(Binding {
             kind: subject.kind().into(),

@@ -3,6 +3,7 @@
 //! Tokens look like `tg_<id>_<secret>`; only a salted SHA-256 of the secret is stored, and it is
 //! compared in constant time. `--insecure-no-auth` treats every caller as a local admin.
 
+pub mod flow_scope;
 mod manage;
 mod tokens;
 
@@ -90,6 +91,9 @@ pub struct Auth {
     /// re-check their caller at once instead of at their next event.
     changes: tokio::sync::watch::Sender<u64>,
 }
+
+/// The binding kind of roles granted to the flows of a namespace (see [`flow_scope`]).
+pub const FLOWS_SUBJECT: &str = "flows";
 
 /// The principal every caller becomes with `--insecure-no-auth`.
 pub const LOCAL_ADMIN: &str = "local-admin";

@@ -583,6 +583,11 @@ impl<'a> Stepper<'a> {
     }
 
     fn start_subflow(&mut self, idx: usize, task: &Task, t: &crate::flow::SubflowTask) {
+        let access = crate::auth::flow_scope::FlowAccess::StartSubflow;
+        if let Err(refused) = crate::expr::flow_may(self.env.services, &self.exec.namespace, &t.namespace, access) {
+            self.fail(idx, &refused);
+            return;
+        }
         let Some((revision, child_flow)) = (self.env.flow_lookup)(&t.namespace, &t.flow_id) else {
             self.fail(idx, &format!("subflow `{}.{}` does not exist", t.namespace, t.flow_id));
             return;
@@ -884,15 +889,20 @@ pub fn new_execution(
     for (k, v) in &flow.labels {
         labels.entry(k.clone()).or_insert_with(|| v.clone());
     }
-    labels
-        .entry(SYSTEM_USERNAME.into())
-        .or_insert_with(|| started_by.to_string());
-    let secret_inputs = flow
+    // The daemon's own label: whatever a caller or the flow put there is replaced.
+    labels.insert(SYSTEM_USERNAME.into(), started_by.to_string());
+    let secret_inputs: Vec<String> = flow
         .inputs
         .iter()
         .filter(|d| d.input_type == crate::inputs::InputType::Secret)
         .map(|d| d.id.clone())
         .collect();
+    let mut inputs = inputs;
+    for id in &secret_inputs {
+        if let Some(v) = inputs.get_mut(id) {
+            *v = crate::secrets::seal_value(v);
+        }
+    }
     Execution {
         id: ids::new_id(),
         namespace: flow.namespace.clone(),

@@ -23,8 +23,15 @@ pub fn vars(flow: &Flow, exec: &Execution, run: Option<&TaskRun>, task: Option<&
             "state": exec.state.as_str(),
         }),
     );
-    root.insert("inputs".into(), Value::Object(exec.inputs.clone()));
-    root.insert("outputs".into(), Value::Object(outputs(exec)));
+    // SECRET values are stored sealed; templates see them in clear (and the step masks them,
+    // see `Execution::remember_secret_values`).
+    let mut opened = Vec::new();
+    let mut inputs = Value::Object(exec.inputs.clone());
+    crate::secrets::open_sealed(&mut inputs, &mut opened);
+    let mut outs = Value::Object(outputs(exec));
+    crate::secrets::open_sealed(&mut outs, &mut opened);
+    root.insert("inputs".into(), inputs);
+    root.insert("outputs".into(), outs);
     root.insert("labels".into(), nested_labels(&exec.labels));
     root.insert("vars".into(), Value::Object(flow.variables.clone()));
     root.insert("trigger".into(), exec.trigger.clone().unwrap_or(Value::Null));
@@ -38,9 +45,11 @@ pub fn vars(flow: &Flow, exec: &Execution, run: Option<&TaskRun>, task: Option<&
             json!({"id": run.id, "value": value, "attemptsCount": run.attempt, "startDate": iso_ms(run.started_ms)}),
         );
         if let Some(parent) = run.parent_task_run_id.as_deref().and_then(|p| exec.run(p)) {
+            let mut parent_outputs = Value::Object(parent.outputs.clone());
+            crate::secrets::open_sealed(&mut parent_outputs, &mut opened);
             root.insert(
                 "parent".into(),
-                json!({"taskrun": {"id": parent.id, "value": item_value(exec, parent)}, "outputs": parent.outputs}),
+                json!({"taskrun": {"id": parent.id, "value": item_value(exec, parent)}, "outputs": parent_outputs}),
             );
         }
     }

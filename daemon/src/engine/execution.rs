@@ -161,6 +161,22 @@ impl Execution {
         self.updated_ms = now;
     }
 
+    /// Adds the clear text of every SECRET value stored sealed in this execution to the values
+    /// masked in what the next step writes (log lines, outputs).
+    pub fn remember_secret_values(&mut self) {
+        let mut opened = std::mem::take(&mut self.secrets_seen);
+        for v in self
+            .inputs
+            .values()
+            .chain(self.task_runs.iter().flat_map(|r| r.outputs.values()))
+        {
+            if crate::secrets::has_sealed(v) {
+                crate::secrets::open_sealed(&mut v.clone(), &mut opened);
+            }
+        }
+        self.secrets_seen = opened;
+    }
+
     pub fn run(&self, id: &str) -> Option<&TaskRun> {
         self.task_runs.iter().find(|r| r.id == id)
     }

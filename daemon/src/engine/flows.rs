@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use super::error::{EngineError, Result};
 use super::ids::now_ms;
 use crate::flow::{self, Flow};
-use crate::store::{FlowHead, Store};
+use crate::store::{FlowHead, Store, Writer};
 
 /// Revision and flow of every flow with a Flow trigger.
 type TriggerFlows = Arc<Vec<(u32, Arc<Flow>)>>;
@@ -112,34 +112,36 @@ impl FlowRegistry {
     }
 
     /// Validates and stores `source` as a new revision when it differs from the latest one.
-    pub fn apply(&self, source: &str, file: &str) -> Result<Applied> {
-        let parsed = flow::load(source, file).map_err(EngineError::InvalidFlow)?;
-        let (ns, id) = (parsed.namespace.clone(), parsed.id.clone());
-        let (head, changed) = self.store.write(|w| -> Result<(FlowHead, bool)> {
-            let current = w.flow_head(&ns, &id)?;
-            if let Some(cur) = &current
-                && !cur.deleted
-                && w.flow_source(&ns, &id, cur.revision)?.as_deref() == Some(source)
-            {
-                return Ok((cur.clone(), false));
-            }
-            let head = FlowHead {
-                namespace: ns.clone(),
-                id: id.clone(),
-                revision: current.map(|c| c.revision + 1).unwrap_or(1),
-                deleted: false,
-                updated_ms: now_ms(),
-            };
-            w.put_flow_revision(&head, source)?;
-            reschedule(w, &ns, &id, Some(&parsed), head.updated_ms)?;
-            Ok((head, true))
-        })?;
-        let flow = Arc::new(parsed);
+    /// Writes `parsed` as the flow's next revision inside the caller's transaction; `false` when
+    /// the source is the same as the current revision's (nothing written).
+    pub fn write_revision(&self, w: &mut Writer, parsed: &Flow, source: &str) -> Result<(FlowHead, bool)> {
+        let (ns, id) = (parsed.namespace.as_str(), parsed.id.as_str());
+        let current = w.flow_head(ns, id)?;
+        if let Some(cur) = &current
+            && !cur.deleted
+            && w.flow_source(ns, id, cur.revision)?.as_deref() == Some(source)
+        {
+            return Ok((cur.clone(), false));
+        }
+        let head = FlowHead {
+            namespace: ns.to_string(),
+            id: id.to_string(),
+            revision: current.map(|c| c.revision + 1).unwrap_or(1),
+            deleted: false,
+            updated_ms: now_ms(),
+        };
+        w.put_flow_revision(&head, source)?;
+        reschedule(w, ns, id, Some(parsed), head.updated_ms)?;
+        Ok((head, true))
+    }
+
+    /// Once a revision is committed: cache it and let triggers and schedules see it.
+    pub fn applied(&self, head: FlowHead, flow: Arc<Flow>, changed: bool) -> Applied {
         self.remember(&head, flow.clone());
         if changed {
             self.triggers_changed();
         }
-        Ok(Applied { head, flow, changed })
+        Applied { head, flow, changed }
     }
 
     fn remember(&self, head: &FlowHead, flow: Arc<Flow>) {
@@ -177,9 +179,11 @@ impl FlowRegistry {
     /// seen it comes from the cache without a read transaction: the writer asks for every command.
     pub fn revision(&self, namespace: &str, id: &str, revision: u32) -> Result<Arc<Flow>> {
         if revision != 0
-            && let Some(f) = self.cache.lock().ok().and_then(|c| {
-                c.get(&(namespace.to_string(), id.to_string(), revision)).cloned()
-            })
+            && let Some(f) = self
+                .cache
+                .lock()
+                .ok()
+                .and_then(|c| c.get(&(namespace.to_string(), id.to_string(), revision)).cloned())
         {
             return Ok(f);
         }
@@ -190,20 +194,21 @@ impl FlowRegistry {
         Ok(self.store.read()?.flows()?)
     }
 
-    /// Marks a flow deleted; its revisions stay for the executions that ran them.
-    pub fn delete(&self, namespace: &str, id: &str) -> Result<()> {
-        self.store.write::<(), EngineError>(|w| -> Result<()> {
-            let mut head = w
-                .flow_head(namespace, id)?
-                .filter(|h| !h.deleted)
-                .ok_or_else(|| EngineError::NotFound(format!("flow `{namespace}.{id}` not found")))?;
-            head.deleted = true;
-            head.updated_ms = now_ms();
-            w.put_flow_head(&head)?;
-            reschedule(w, namespace, id, None, head.updated_ms)?;
-            Ok(())
-        })?;
-        self.triggers_changed();
+    /// Marks a flow deleted inside the caller's transaction; its revisions stay for the
+    /// executions that ran them. Call [`FlowRegistry::deleted`] once committed.
+    pub fn mark_deleted(&self, w: &mut Writer, namespace: &str, id: &str) -> Result<()> {
+        let mut head = w
+            .flow_head(namespace, id)?
+            .filter(|h| !h.deleted)
+            .ok_or_else(|| EngineError::NotFound(format!("flow `{namespace}.{id}` not found")))?;
+        head.deleted = true;
+        head.updated_ms = now_ms();
+        w.put_flow_head(&head)?;
+        reschedule(w, namespace, id, None, head.updated_ms)?;
         Ok(())
+    }
+
+    pub fn deleted(&self) {
+        self.triggers_changed();
     }
 }

@@ -164,10 +164,94 @@ impl Engine {
         wait.await.map_err(|_| EngineError::Unavailable)?
     }
 
+    /// Runs `change` in the writer's transaction and answers once it is committed. `change` must
+    /// find any domain error before it writes; a storage error aborts its whole transaction.
+    pub async fn change<T: Send + 'static>(
+        &self,
+        change: impl FnOnce(&mut crate::store::Writer) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let (reply, wait) = oneshot::channel();
+        let command = Command::Change(Box::new(move |w| match change(w) {
+            Err(EngineError::Store(e)) => Err(e),
+            answer => Ok(Box::new(move || {
+                let _ = reply.send(answer);
+            }) as writer::Delivery),
+        }));
+        self.inner
+            .commands
+            .send(command)
+            .map_err(|_| EngineError::Unavailable)?;
+        // A dropped answer means the transaction it was part of failed.
+        wait.await.unwrap_or_else(|_| {
+            Err(EngineError::Store(crate::store::StoreError::Storage(
+                "the change was not committed; see the daemon log".into(),
+            )))
+        })
+    }
+
+    /// Appends an audit record (a refusal, say) in the writer's transaction.
+    pub async fn record(&self, entry: crate::audit::Entry) -> Result<()> {
+        self.change(move |w| Ok(crate::audit::append(w, entry)?)).await
+    }
+
     // ------------------------------------------------------------ flows
 
-    pub async fn apply_flow(&self, source: String, file: String) -> Result<flows::Applied> {
-        self.blocking(move |e| e.inner.flows.apply(&source, &file)).await
+    /// Parses `source` off the async runtime (deep or large sources cost CPU).
+    pub async fn parse_flow(&self, source: String, file: String) -> Result<crate::flow::Flow> {
+        self.blocking(move |_| crate::flow::load(&source, &file).map_err(EngineError::InvalidFlow))
+            .await
+    }
+
+    /// Stores `flow` as its next revision (unless the source is unchanged), audited as `user`'s
+    /// change in the same transaction.
+    pub async fn apply_flow(&self, flow: crate::flow::Flow, source: String, user: &str) -> Result<flows::Applied> {
+        let registry = self.inner.flows.clone();
+        let user = user.to_string();
+        let (head, flow, changed) = self
+            .change(move |w| {
+                let (head, changed) = registry.write_revision(w, &flow, &source)?;
+                if changed {
+                    crate::audit::append(
+                        w,
+                        crate::audit::Entry {
+                            user,
+                            action: "flow.apply".into(),
+                            namespace: head.namespace.clone(),
+                            flow_id: head.id.clone(),
+                            values: serde_json::json!({ "revision": head.revision }),
+                            result: "OK".into(),
+                            ..Default::default()
+                        },
+                    )?;
+                }
+                Ok((head, flow, changed))
+            })
+            .await?;
+        Ok(self.inner.flows.applied(head, Arc::new(flow), changed))
+    }
+
+    /// Marks a flow deleted, audited as `user`'s change in the same transaction.
+    pub async fn delete_flow(&self, namespace: &str, id: &str, user: &str) -> Result<()> {
+        let registry = self.inner.flows.clone();
+        let (ns, id, user) = (namespace.to_string(), id.to_string(), user.to_string());
+        self.change(move |w| {
+            registry.mark_deleted(w, &ns, &id)?;
+            crate::audit::append(
+                w,
+                crate::audit::Entry {
+                    user,
+                    action: "flow.delete".into(),
+                    namespace: ns,
+                    flow_id: id,
+                    result: "OK".into(),
+                    ..Default::default()
+                },
+            )?;
+            Ok(())
+        })
+        .await?;
+        self.inner.flows.deleted();
+        Ok(())
     }
 
     /// Every problem of a flow source, positioned; empty when valid.

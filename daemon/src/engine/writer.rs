@@ -25,6 +25,15 @@ const MAX_BATCH: usize = 2048;
 
 pub type Reply = oneshot::Sender<Result<Execution>>;
 
+/// What a [`Command::Change`] hands back to run once its transaction is committed (its answer
+/// to the caller, cache updates): nothing is told before the change is durable.
+pub type Delivery = Box<dyn FnOnce() + Send>;
+
+/// A change to state other than executions (KV, secrets, flows, audit records of refusals), made
+/// in the writer's transaction. A domain error must be found before anything is written; a
+/// storage error aborts the whole transaction.
+pub type ChangeFn = Box<dyn FnOnce(&mut Writer) -> std::result::Result<Delivery, StoreError> + Send>;
+
 /// Which paused task run a resume is for.
 #[derive(Debug, Clone, Default)]
 pub struct PauseSelector {
@@ -70,6 +79,7 @@ pub enum Command {
     ChildDone {
         child: Box<Execution>,
     },
+    Change(ChangeFn),
 }
 
 /// What an async task produced: outputs and log lines, or an error message.
@@ -87,6 +97,7 @@ struct Batch {
     jobs: Vec<Job>,
     timers_added: bool,
     timer_acks: Vec<oneshot::Sender<()>>,
+    deliveries: Vec<Delivery>,
 }
 
 pub struct WriterLoop {
@@ -166,6 +177,9 @@ impl WriterLoop {
         for ack in batch.timer_acks {
             let _ = ack.send(());
         }
+        for deliver in batch.deliveries {
+            deliver();
+        }
     }
 
     /// Applies one command. Domain errors go to the caller's reply and write nothing;
@@ -178,6 +192,10 @@ impl WriterLoop {
         follow: &mut VecDeque<Command>,
     ) -> std::result::Result<(), StoreError> {
         match cmd {
+            Command::Change(change) => {
+                batch.deliveries.push(change(w)?);
+                Ok(())
+            }
             Command::Start { exec, reply } => {
                 let result = self.start(w, *exec, batch, follow);
                 self.reply(reply, result, batch)
@@ -264,6 +282,7 @@ impl WriterLoop {
         follow: &mut VecDeque<Command>,
     ) -> Result<Execution> {
         let mut fx = Effects::default();
+        exec.remember_secret_values();
         let lookup = |ns: &str, id: &str| self.flows.get(ns, id, 0).ok().map(|(h, f, _)| (h.revision, f));
         let env = StepEnv {
             renderer: &self.renderer,
@@ -301,8 +320,7 @@ impl WriterLoop {
             w.append_log(line)?;
         }
         for child in fx.children {
-            w.put_execution(&child)?;
-            follow.push_back(Command::Advance { id: child.id.clone() });
+            store_started(w, &child, ("parentExecutionId", exec.id.clone().into()), follow)?;
         }
         for child in fx.kill_children {
             follow.push_back(Command::Kill {
@@ -343,10 +361,7 @@ impl WriterLoop {
                 let vars = serde_json::json!({ "trigger": trigger });
                 let started = self.triggered_execution(flow, *revision, &t.id, &ft.inputs, &vars, trigger, now);
                 match started {
-                    Ok(new) => {
-                        w.put_execution(&new)?;
-                        follow.push_back(Command::Advance { id: new.id.clone() });
-                    }
+                    Ok(new) => store_started(w, &new, ("triggeredBy", exec.id.clone().into()), follow)?,
                     Err(e) => tracing::warn!(
                         flow = %format!("{}.{}", flow.namespace, flow.id), trigger = %t.id, error = %e,
                         "Flow trigger matched but its execution was not created"
@@ -442,10 +457,7 @@ impl WriterLoop {
             context.clone(),
             now,
         ) {
-            Ok(new) => {
-                w.put_execution(&new)?;
-                follow.push_back(Command::Advance { id: new.id.clone() });
-            }
+            Ok(new) => store_started(w, &new, ("schedule", trigger_id.into()), follow)?,
             Err(e) => {
                 tracing::warn!(flow = %format!("{ns}.{flow_id}"), trigger = %trigger_id, error = %e, "scheduled execution not created")
             }
@@ -514,11 +526,24 @@ impl WriterLoop {
         let idx = decision.idx;
         let secret_ids = secret_resume_ids(&flow, &exec.task_runs[idx].task_id);
         let audited = Value::Object(masked(&decision.values, &secret_ids));
+        // SECRET fields are stored sealed, in the outputs and in the approval alike.
+        let values: Map<String, Value> = decision
+            .values
+            .iter()
+            .map(|(k, v)| {
+                let v = if secret_ids.contains(k) {
+                    crate::secrets::seal_value(v)
+                } else {
+                    v.clone()
+                };
+                (k.clone(), v)
+            })
+            .collect();
         let task_id = exec.task_runs[idx].task_id.clone();
         let approval = Approval {
             by: actor.user.clone(),
             on_ms: now,
-            values: decision.values.clone(),
+            values: values.clone(),
             reason: reason.to_string(),
         };
         if !decision.completes(&exec) {
@@ -559,7 +584,7 @@ impl WriterLoop {
             return Ok(exec);
         }
         audit_exec(w, &exec, &actor.user, "resume", &task_id, audited, reason, "OK")?;
-        let mut outputs = advance::resumed_outputs(decision.values, &actor.user, now, State::Success);
+        let mut outputs = advance::resumed_outputs(values, &actor.user, now, State::Success);
         if decision.approvals_required > 1 {
             let mut all = exec.task_runs[idx]
                 .pause
@@ -621,6 +646,7 @@ impl WriterLoop {
         }
         let flow = self.flow_of(&exec)?;
         let now = now_ms();
+        exec.remember_secret_values();
         let (run_id, task_id) = (exec.task_runs[idx].id.clone(), exec.task_runs[idx].task_id.clone());
         let mut lines = Vec::new();
         for (level, message) in &outcome.logs {
@@ -628,7 +654,10 @@ impl WriterLoop {
         }
         let state = match outcome.result {
             Ok(outputs) => {
-                exec.task_runs[idx].outputs = outputs;
+                exec.task_runs[idx].outputs = outputs
+                    .into_iter()
+                    .map(|(k, v)| (k, advance::mask_value(&v, &exec.secrets_seen)))
+                    .collect();
                 State::Success
             }
             Err(message) => {
@@ -836,6 +865,7 @@ impl WriterLoop {
         w.append_log(&line)?;
         exec.updated_ms = now;
         if let Some((tasks, purpose, extras)) = side {
+            exec.remember_secret_values();
             let lookup = |ns: &str, id: &str| self.flows.get(ns, id, 0).ok().map(|(h, f, _)| (h.revision, f));
             let env = StepEnv {
                 renderer: &self.renderer,
@@ -982,6 +1012,22 @@ fn approvals_json(all: &[Approval]) -> Value {
             })
             .collect(),
     )
+}
+
+/// Stores an execution the daemon started (subflow child, triggered or scheduled run), audited
+/// in the same transaction with `origin` saying what started it, and queues its first step.
+fn store_started(
+    w: &mut Writer,
+    new: &Execution,
+    origin: (&str, Value),
+    follow: &mut VecDeque<Command>,
+) -> std::result::Result<(), StoreError> {
+    w.put_execution(new)?;
+    let mut values = masked(&new.inputs, &new.secret_inputs);
+    values.insert(origin.0.into(), origin.1);
+    audit_exec(w, new, &new.started_by, "start", "", Value::Object(values), "", "OK")?;
+    follow.push_back(Command::Advance { id: new.id.clone() });
+    Ok(())
 }
 
 /// SECRET values replaced by `******`, for the audit log.

@@ -488,9 +488,13 @@ fn fn_kv(state: &State, args: &mut Args) -> Result<Value, Error> {
     let ns = namespace.clone().unwrap_or_else(|| r.namespace.clone());
     let mut s = r.lock();
     match s.kv.get(&(ns.clone(), key.clone())).cloned() {
-        Some(Some(v)) => Ok(Value::from_serialize(&v)),
-        Some(None) if !error_on_missing => Ok(Value::from(())),
-        Some(None) => {
+        Some(Err(refused)) => {
+            drop(s);
+            Err(r.fail(Failure::Kv(refused.clone()), ErrorKind::InvalidOperation, refused))
+        }
+        Some(Ok(Some(v))) => Ok(Value::from_serialize(&v)),
+        Some(Ok(None)) if !error_on_missing => Ok(Value::from(())),
+        Some(Ok(None)) => {
             drop(s);
             let msg = format!("the KV key `{key}` does not exist in namespace `{ns}`");
             Err(r.fail(Failure::Kv(msg.clone()), ErrorKind::InvalidOperation, msg))

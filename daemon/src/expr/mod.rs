@@ -57,6 +57,7 @@ use base64::Engine as _;
 use minijinja::value::{Enumerator, Object, Value};
 use minijinja::{Environment, ErrorKind, UndefinedBehavior};
 
+use crate::auth::flow_scope::FlowAccess;
 use functions::Lookup;
 use runtime::{Failure, RT_KEY, Runtime};
 pub use translate::VarRef;
@@ -88,6 +89,21 @@ pub trait ExprServices: Send + Sync {
     fn kv(&self, namespace: &str, key: &str) -> Option<serde_json::Value>;
     /// Link a person can open to decide on `execution_id`.
     fn app_link(&self, namespace: &str, execution_id: &str, app_id: Option<&str>) -> String;
+    /// Whether an admin granted the flows of `from` at least `role` on `target` (beyond what
+    /// [`crate::auth::flow_scope`] allows by its rule).
+    fn flow_allowed(&self, _from: &str, _target: &str, _role: crate::auth::Role) -> bool {
+        false
+    }
+}
+
+/// Where a flow in `from` may do `access` in `target` (see [`crate::auth::flow_scope`]).
+pub fn flow_may(
+    services: &dyn ExprServices,
+    from: &str,
+    target: &str,
+    access: crate::auth::flow_scope::FlowAccess,
+) -> Result<(), String> {
+    crate::auth::flow_scope::check(from, target, access, |role| services.flow_allowed(from, target, role))
 }
 
 /// Services that know no secrets, no KV and no external URL (validation, tests).
@@ -432,15 +448,18 @@ fn resolve(runtime: &Runtime, lookups: &[Lookup], services: &dyn ExprServices) {
         match lookup {
             Lookup::Secret { name, namespace } => {
                 let ns = namespace.clone().unwrap_or_else(|| runtime.namespace.clone());
-                let value = services
-                    .secret(&ns, name)
-                    .map(Ok)
-                    .unwrap_or_else(|| secret_from_env(name));
+                let value = flow_may(services, &runtime.namespace, &ns, FlowAccess::Read).and_then(|()| {
+                    services
+                        .secret(&ns, name)
+                        .map(Ok)
+                        .unwrap_or_else(|| secret_from_env(name))
+                });
                 runtime.lock().secrets.insert((ns, name.clone()), value);
             }
             Lookup::Kv { key, namespace } => {
                 let ns = namespace.clone().unwrap_or_else(|| runtime.namespace.clone());
-                let value = services.kv(&ns, key);
+                let value =
+                    flow_may(services, &runtime.namespace, &ns, FlowAccess::Read).map(|()| services.kv(&ns, key));
                 runtime.lock().kv.insert((ns, key.clone()), value);
             }
             Lookup::AppLink(app) => {

@@ -33,7 +33,8 @@ pub(crate) enum Failure {
 pub(crate) struct Resolved {
     /// (namespace, name) → value, or why there is none.
     pub secrets: HashMap<(String, String), Result<String, String>>,
-    pub kv: HashMap<(String, String), Option<serde_json::Value>>,
+    /// (namespace, key) → value (None: no such key), or why the flow may not read it.
+    pub kv: HashMap<(String, String), Result<Option<serde_json::Value>, String>>,
     pub links: HashMap<Option<String>, String>,
     /// Lookups a render pass wanted but that were not resolved yet (dynamic arguments).
     pub missing: Vec<Lookup>,

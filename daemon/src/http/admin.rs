@@ -18,9 +18,9 @@ use axum::routing::{delete, get};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::{json_error, principal};
+use super::json_error;
 use crate::api::ApiState;
-use crate::auth::{GroupInfo, ManageError, Manager, Role, Subject, TokenInfo, parse_expiry};
+use crate::auth::{GroupInfo, ManageError, Manager, Subject, TokenInfo, parse_expiry};
 use crate::store::{Binding, UserRecord};
 
 /// `POST /admin/v1/users`
@@ -37,13 +37,15 @@ pub struct AddGroup {
     pub name: String,
 }
 
-/// `POST|DELETE /admin/v1/roles`: exactly one of `user` and `group`.
+/// `POST|DELETE /admin/v1/roles`: exactly one of `user`, `group` and `flows` (the flows of a namespace).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RoleChange {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flows: Option<String>,
     pub role: String,
     pub namespace: String,
 }
@@ -93,19 +95,12 @@ fn manage_error(e: ManageError) -> Response {
     json_error(status_of(&e), e.to_string())
 }
 
-/// The caller's manager, or 401/403.
-fn manager(s: &ApiState, headers: &HeaderMap) -> Result<Manager, Response> {
-    let p = principal(s, headers)?;
-    if !p.may(Role::Admin, "") {
-        return Err(json_error(
-            StatusCode::FORBIDDEN,
-            format!(
-                "{} needs the admin role on every namespace (`*`) to manage users, groups, roles and tokens",
-                p.user
-            ),
-        ));
-    }
-    Ok(Manager::new(s.engine.store().clone(), p.user))
+/// The caller's manager, or 401/403 (refusals audited by the operations layer).
+async fn manager(s: &ApiState, headers: &HeaderMap) -> Result<Manager, Response> {
+    let h = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    s.ops.admin_manager(h).await.map_err(super::engine_error)
 }
 
 fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, Response> {
@@ -128,26 +123,34 @@ async fn run<T: Serialize + Send + 'static>(
     }
 }
 
-fn subject(r: &RoleChange) -> Result<Subject, Response> {
-    match (&r.user, &r.group) {
-        (Some(u), None) => Ok(Subject::User(u.clone())),
-        (None, Some(g)) => Ok(Subject::Group(g.clone())),
-        _ => Err(json_error(
-            StatusCode::BAD_REQUEST,
-            "name exactly one of `user` and `group`",
-        )),
+impl RoleChange {
+    /// Who the role is for; exactly one of `user`, `group` and `flows` must be named.
+    pub fn subject(&self) -> Result<Subject, String> {
+        match (&self.user, &self.group, &self.flows) {
+            (Some(u), None, None) => Ok(Subject::User(u.clone())),
+            (None, Some(g), None) => Ok(Subject::Group(g.clone())),
+            (None, None, Some(ns)) => Ok(Subject::Flows(ns.clone())),
+            _ => Err("name exactly one of --user, --group and --flows-of".into()),
+        }
     }
 }
 
+fn subject(r: &RoleChange) -> Result<Subject, Response> {
+    r.subject().map_err(|m| json_error(StatusCode::BAD_REQUEST, m))
+}
+
 async fn list_users(State(s): State<ApiState>, headers: HeaderMap) -> Response {
-    match manager(&s, &headers) {
+    match manager(&s, &headers).await {
         Ok(m) => run(m, false, |m| -> Result<Vec<UserRecord>, _> { m.users() }).await,
         Err(r) => r,
     }
 }
 
 async fn add_user(State(s): State<ApiState>, headers: HeaderMap, bytes: Bytes) -> Response {
-    let (m, req) = match manager(&s, &headers).and_then(|m| Ok((m, body::<AddUser>(&bytes)?))) {
+    let (m, req) = match manager(&s, &headers)
+        .await
+        .and_then(|m| Ok((m, body::<AddUser>(&bytes)?)))
+    {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -155,14 +158,17 @@ async fn add_user(State(s): State<ApiState>, headers: HeaderMap, bytes: Bytes) -
 }
 
 async fn list_groups(State(s): State<ApiState>, headers: HeaderMap) -> Response {
-    match manager(&s, &headers) {
+    match manager(&s, &headers).await {
         Ok(m) => run(m, false, |m| -> Result<Vec<GroupInfo>, _> { m.groups() }).await,
         Err(r) => r,
     }
 }
 
 async fn add_group(State(s): State<ApiState>, headers: HeaderMap, bytes: Bytes) -> Response {
-    let (m, req) = match manager(&s, &headers).and_then(|m| Ok((m, body::<AddGroup>(&bytes)?))) {
+    let (m, req) = match manager(&s, &headers)
+        .await
+        .and_then(|m| Ok((m, body::<AddGroup>(&bytes)?)))
+    {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -177,14 +183,14 @@ async fn add_group(State(s): State<ApiState>, headers: HeaderMap, bytes: Bytes) 
 }
 
 async fn list_roles(State(s): State<ApiState>, headers: HeaderMap) -> Response {
-    match manager(&s, &headers) {
+    match manager(&s, &headers).await {
         Ok(m) => run(m, false, |m| -> Result<Vec<Binding>, _> { m.bindings() }).await,
         Err(r) => r,
     }
 }
 
 async fn bind_role(State(s): State<ApiState>, headers: HeaderMap, bytes: Bytes) -> Response {
-    let (m, req, who) = match manager(&s, &headers).and_then(|m| {
+    let (m, req, who) = match manager(&s, &headers).await.and_then(|m| {
         let req = body::<RoleChange>(&bytes)?;
         let who = subject(&req)?;
         Ok((m, req, who))
@@ -196,7 +202,7 @@ async fn bind_role(State(s): State<ApiState>, headers: HeaderMap, bytes: Bytes) 
 }
 
 async fn unbind_role(State(s): State<ApiState>, headers: HeaderMap, bytes: Bytes) -> Response {
-    let (m, req, who) = match manager(&s, &headers).and_then(|m| {
+    let (m, req, who) = match manager(&s, &headers).await.and_then(|m| {
         let req = body::<RoleChange>(&bytes)?;
         let who = subject(&req)?;
         Ok((m, req, who))
@@ -205,19 +211,22 @@ async fn unbind_role(State(s): State<ApiState>, headers: HeaderMap, bytes: Bytes
         Err(r) => return r,
     };
     let answer = run(m, false, move |m| m.unbind(&who, &req.role, &req.namespace)).await;
-    s.auth.rights_changed();
+    s.ops.auth().rights_changed();
     answer
 }
 
 async fn list_tokens(State(s): State<ApiState>, headers: HeaderMap) -> Response {
-    match manager(&s, &headers) {
+    match manager(&s, &headers).await {
         Ok(m) => run(m, false, |m| -> Result<Vec<TokenInfo>, _> { m.tokens() }).await,
         Err(r) => r,
     }
 }
 
 async fn create_token(State(s): State<ApiState>, headers: HeaderMap, bytes: Bytes) -> Response {
-    let (m, req) = match manager(&s, &headers).and_then(|m| Ok((m, body::<CreateToken>(&bytes)?))) {
+    let (m, req) = match manager(&s, &headers)
+        .await
+        .and_then(|m| Ok((m, body::<CreateToken>(&bytes)?)))
+    {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -233,11 +242,11 @@ async fn create_token(State(s): State<ApiState>, headers: HeaderMap, bytes: Byte
 }
 
 async fn revoke_token(State(s): State<ApiState>, Path(id): Path<String>, headers: HeaderMap) -> Response {
-    let answer = match manager(&s, &headers) {
+    let answer = match manager(&s, &headers).await {
         Ok(m) => run(m, false, move |m| m.revoke_token(&id)).await,
         Err(r) => return r,
     };
-    s.auth.rights_changed();
+    s.ops.auth().rights_changed();
     answer
 }
 

@@ -10,10 +10,11 @@ use axum::response::{Html, IntoResponse, Response};
 
 use super::form_fields;
 use crate::api::ApiState;
-use crate::auth::{Principal, Role};
-use crate::engine::{EngineError, Execution, PauseSelector};
+use crate::auth::Principal;
+use crate::engine::{Execution, PauseSelector};
 use crate::flow::TaskKind;
 use crate::inputs::{InputDef, InputType};
+use crate::ops::Door;
 
 const COOKIE: &str = "tollgate_token";
 
@@ -45,9 +46,12 @@ fn cookie_token(headers: &HeaderMap) -> Option<String> {
         .find_map(|c| c.trim().strip_prefix(&format!("{COOKIE}=")).map(str::to_string))
 }
 
-fn signed_in(s: &ApiState, headers: &HeaderMap) -> Option<Principal> {
+async fn signed_in(s: &ApiState, headers: &HeaderMap) -> Option<Principal> {
     let token = cookie_token(headers)?;
-    s.auth.authenticate(Some(&format!("Bearer {token}"))).ok()
+    s.ops
+        .authenticate(Some(&format!("Bearer {token}")), Door::Page)
+        .await
+        .ok()
 }
 
 fn login_form(tenant: &str, id: &str, message: &str) -> Response {
@@ -117,8 +121,8 @@ fn field(def: &InputDef) -> String {
     format!("<label>{}{req} {control}</label>", esc(&label))
 }
 
-fn forms(s: &ApiState, tenant: &str, exec: &Execution) -> String {
-    let Ok((_, flow, _)) = s.engine.flows().get(&exec.namespace, &exec.flow_id, exec.flow_revision) else {
+async fn forms(s: &ApiState, tenant: &str, exec: &Execution) -> String {
+    let Some(flow) = s.ops.flow_of(exec).await else {
         return "<p class=\"err\">The flow of this execution is not available.</p>".into();
     };
     let mut out = String::new();
@@ -146,15 +150,15 @@ pub async fn show(
     Path((tenant, id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    if tenant != s.tenant {
+    if s.ops.check_tenant(&tenant).is_err() {
         return (StatusCode::NOT_FOUND, page("Not found", "<p>Unknown tenant.</p>")).into_response();
     }
-    let Some(p) = signed_in(&s, &headers) else {
+    let Some(p) = signed_in(&s, &headers).await else {
         return login_form(&tenant, &id, "");
     };
-    let exec = match s.engine.get_execution(&id).await {
-        Ok(e) if p.may(Role::Viewer, &e.namespace) => e,
-        _ => {
+    let exec = match s.ops.get(&p, &id).await {
+        Ok(e) => e,
+        Err(_) => {
             return (
                 StatusCode::NOT_FOUND,
                 page(
@@ -174,7 +178,7 @@ pub async fn show(
         exec.state
     );
     let body = if exec.paused_runs().next().is_some() {
-        forms(&s, &tenant, &exec)
+        forms(&s, &tenant, &exec).await
     } else {
         "<p>Nothing waits for a decision here.</p>".into()
     };
@@ -189,7 +193,11 @@ pub async fn login(State(s): State<ApiState>, Path(tenant): Path<String>, req: R
     };
     let id = fields.get("execution").cloned().unwrap_or_default();
     let token = fields.get("token").cloned().unwrap_or_default();
-    if s.auth.authenticate(Some(&format!("Bearer {}", token.trim()))).is_err() {
+    if s.ops
+        .authenticate(Some(&format!("Bearer {}", token.trim())), Door::Page)
+        .await
+        .is_err()
+    {
         return login_form(&tenant, &id, "That token was not accepted.");
     }
     let location = format!("/ui/{tenant}/executions/{id}");
@@ -208,7 +216,7 @@ pub async fn login(State(s): State<ApiState>, Path(tenant): Path<String>, req: R
 
 /// POST /ui/{tenant}/executions/{id}/resume
 pub async fn resume(State(s): State<ApiState>, Path((tenant, id)): Path<(String, String)>, req: Request) -> Response {
-    let Some(p) = signed_in(&s, req.headers()) else {
+    let Some(p) = signed_in(&s, req.headers()).await else {
         return login_form(&tenant, &id, "Please sign in first.");
     };
     let mut fields = match form_fields(req).await {
@@ -219,29 +227,11 @@ pub async fn resume(State(s): State<ApiState>, Path((tenant, id)): Path<(String,
     let reason = fields.remove("_reason").unwrap_or_default();
     // Optional inputs left blank are not sent, as an empty field in a form means "no value".
     let inputs: BTreeMap<String, String> = fields.into_iter().filter(|(_, v)| !v.is_empty()).collect();
-    let allowed = match s.engine.get_execution(&id).await {
-        Ok(e) => p.may(Role::Operator, &e.namespace),
-        Err(_) => false,
+    let select = PauseSelector {
+        task_run_id: run,
+        task_id: None,
     };
-    let result = if allowed {
-        s.engine
-            .resume(
-                &id,
-                PauseSelector {
-                    task_run_id: run,
-                    task_id: None,
-                },
-                inputs,
-                &p.actor(),
-                &reason,
-            )
-            .await
-    } else {
-        Err(EngineError::PermissionDenied(format!(
-            "{} needs the operator role to decide here",
-            p.user
-        )))
-    };
+    let result = s.ops.resume(&p, &id, select, inputs, &reason).await;
     let back = format!(
         "<p><a href=\"/ui/{}/executions/{}\">Back to the execution</a></p>",
         esc(&tenant),
@@ -257,13 +247,7 @@ pub async fn resume(State(s): State<ApiState>, Path((tenant, id)): Path<(String,
         )
         .into_response(),
         Err(e) => {
-            let status = match &e {
-                EngineError::PermissionDenied(_) => StatusCode::FORBIDDEN,
-                EngineError::FailedPrecondition(_) => StatusCode::CONFLICT,
-                EngineError::InvalidInput(_) => StatusCode::UNPROCESSABLE_ENTITY,
-                EngineError::NotFound(_) => StatusCode::NOT_FOUND,
-                _ => StatusCode::INTERNAL_SERVER_ERROR,
-            };
+            let status = super::status_of(e.code());
             (
                 status,
                 page(

@@ -17,120 +17,58 @@ pub mod admin;
 mod approval_page;
 
 use crate::api::ApiState;
-use crate::audit::Entry;
-use crate::auth::{AuthError, Principal, Role};
+use crate::engine::error::ErrorCode;
 use crate::engine::{EngineError, Execution, PauseSelector};
+use crate::ops::{BulkTarget, Door};
 
 /// Errors are JSON `{"message": …}` as Kestra's API returns them.
 pub fn json_error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, axum::Json(json!({ "message": message.into() }))).into_response()
 }
 
-/// The HTTP status a Kestra user expects for an engine error.
-fn status_of(e: &EngineError) -> StatusCode {
-    match e {
-        EngineError::NotFound(_) => StatusCode::NOT_FOUND,
-        EngineError::FailedPrecondition(_) => StatusCode::CONFLICT,
-        EngineError::InvalidInput(_) | EngineError::InvalidFlow(_) => StatusCode::UNPROCESSABLE_ENTITY,
-        EngineError::InvalidArgument(_) => StatusCode::BAD_REQUEST,
-        EngineError::PermissionDenied(_) => StatusCode::FORBIDDEN,
-        EngineError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        EngineError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+/// The HTTP status a Kestra user expects for each kind of error.
+pub fn status_of(code: ErrorCode) -> StatusCode {
+    match code {
+        ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
+        ErrorCode::NotFound => StatusCode::NOT_FOUND,
+        ErrorCode::AlreadyExists | ErrorCode::FailedPrecondition => StatusCode::CONFLICT,
+        ErrorCode::InvalidArgument => StatusCode::UNPROCESSABLE_ENTITY,
+        ErrorCode::PermissionDenied => StatusCode::FORBIDDEN,
+        ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
     }
 }
 
-fn engine_error(e: EngineError) -> Response {
-    let status = status_of(&e);
-    match e {
-        EngineError::InvalidInput(errs) => (
-            status,
-            axum::Json(json!({
-                "message": errs.iter().map(|e| e.message.clone()).collect::<Vec<_>>().join("; "),
-                "errors": errs.iter().map(|e| json!({"input": e.input_id, "message": e.message})).collect::<Vec<_>>(),
-            })),
-        )
-            .into_response(),
-        EngineError::Store(inner) => {
-            tracing::error!(error = %inner, "storage error");
-            json_error(status, inner.user_message())
-        }
-        EngineError::Unavailable => json_error(status, "the daemon is stopping"),
-        other => json_error(status, other.to_string()),
+/// The JSON answer to an error, with Kestra's status.
+pub(crate) fn engine_error(e: EngineError) -> Response {
+    let status = match &e {
+        // A bad request shape (not a bad value) is a plain 400.
+        EngineError::InvalidArgument(_) => StatusCode::BAD_REQUEST,
+        other => status_of(other.code()),
+    };
+    let mut body = json!({ "message": e.user_message() });
+    if !e.input_errors().is_empty() {
+        body["errors"] = e
+            .input_errors()
+            .iter()
+            .map(|e| json!({"input": e.input_id, "message": e.message}))
+            .collect();
     }
+    let mut r = (status, axum::Json(body)).into_response();
+    if status == StatusCode::UNAUTHORIZED {
+        r.headers_mut()
+            .insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+    }
+    r
 }
 
 type HttpResult = Result<Response, Response>;
 
-fn principal(s: &ApiState, headers: &HeaderMap) -> Result<Principal, Response> {
+/// The tenant check, then the caller: both before anything else is read.
+async fn caller(s: &ApiState, tenant: &str, headers: &HeaderMap) -> Result<crate::auth::Principal, Response> {
+    s.ops.check_tenant(tenant).map_err(engine_error)?;
     let h = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-    s.auth.authenticate(h).map_err(|e| match e {
-        // One answer for every wrong token: no hint which part was wrong.
-        AuthError::Unauthenticated => {
-            let mut r = json_error(StatusCode::UNAUTHORIZED, "invalid or missing bearer token");
-            r.headers_mut()
-                .insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
-            r
-        }
-        AuthError::Storage => json_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "cannot check the token; see the daemon log",
-        ),
-    })
-}
-
-fn tenant(s: &ApiState, t: &str) -> Result<(), Response> {
-    if t == s.tenant {
-        Ok(())
-    } else {
-        Err(json_error(StatusCode::NOT_FOUND, format!("unknown tenant `{t}`")))
-    }
-}
-
-/// The audit action a REST call with `role` stands for, when it changes something.
-fn denied_entry(p: &Principal, action: &str, namespace: &str, flow_id: &str, execution_id: &str) -> Entry {
-    Entry {
-        user: p.user.clone(),
-        action: action.into(),
-        namespace: namespace.into(),
-        flow_id: flow_id.into(),
-        execution_id: execution_id.into(),
-        ..Default::default()
-    }
-}
-
-/// Records a refused change (reads are not audited). A storage failure here is logged: the
-/// caller is refused either way.
-async fn audit_denial(s: &ApiState, entry: Entry, message: String) {
-    let store = s.engine.store().clone();
-    let done = tokio::task::spawn_blocking(move || crate::audit::record_denial(&store, entry, &message)).await;
-    if !matches!(done, Ok(Ok(()))) {
-        tracing::error!("cannot record a refused call in the audit log");
-    }
-}
-
-fn role_message(p: &Principal, role: Role, namespace: &str) -> String {
-    format!("{} needs the {} role on namespace `{namespace}`", p.user, role.as_str())
-}
-
-/// Loads an execution and checks the caller's role on its namespace; refused changes
-/// (`action` is `Some`) are audited.
-async fn authorized(
-    s: &ApiState,
-    p: &Principal,
-    id: &str,
-    role: Role,
-    action: Option<&str>,
-) -> Result<Execution, EngineError> {
-    let exec = s.engine.get_execution(id).await?;
-    if !p.may(role, &exec.namespace) {
-        let message = role_message(p, role, &exec.namespace);
-        if let Some(action) = action {
-            let entry = denied_entry(p, action, &exec.namespace, &exec.flow_id, &exec.id);
-            audit_denial(s, entry, message.clone()).await;
-        }
-        return Err(EngineError::PermissionDenied(message));
-    }
-    Ok(exec)
+    s.ops.authenticate(h, Door::Rest).await.map_err(engine_error)
 }
 
 /// Largest urlencoded or unknown body read (multipart has axum's own limit).
@@ -253,7 +191,7 @@ fn state_json(
 }
 
 /// An execution shaped like Kestra's API (`state.current`, `state.histories`, `taskRunList`,
-/// labels as key/value pairs); SECRET inputs are masked.
+/// labels as key/value pairs); SECRET values were masked by the operations layer.
 fn execution_json(e: &Execution) -> Value {
     json!({
         "id": e.id,
@@ -262,7 +200,7 @@ fn execution_json(e: &Execution) -> Value {
         "flowRevision": e.flow_revision,
         "state": state_json(e.state, &e.history, e.created_ms, e.ended_ms),
         "labels": e.labels.iter().map(|(k, v)| json!({"key": k, "value": v})).collect::<Vec<_>>(),
-        "inputs": e.inputs.iter().map(|(k, v)| (k.clone(), if e.secret_inputs.contains(k) { json!("******") } else { v.clone() })).collect::<serde_json::Map<_, _>>(),
+        "inputs": e.inputs,
         "outputs": e.outputs,
         "parentId": e.parent.as_ref().map(|p| p.execution_id.clone()),
         "taskRunList": e.task_runs.iter().map(|r| json!({
@@ -279,99 +217,45 @@ async fn get_execution(
     Path((t, id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> HttpResult {
-    tenant(&s, &t)?;
-    let p = principal(&s, &headers)?;
-    let e = authorized(&s, &p, &id, Role::Viewer, None)
-        .await
-        .map_err(engine_error)?;
+    let p = caller(&s, &t, &headers).await?;
+    let e = s.ops.get(&p, &id).await.map_err(engine_error)?;
     Ok(axum::Json(execution_json(&e)).into_response())
 }
 
 async fn resume(State(s): State<ApiState>, Path((t, id)): Path<(String, String)>, req: Request) -> HttpResult {
-    tenant(&s, &t)?;
-    let p = principal(&s, req.headers())?;
-    authorized(&s, &p, &id, Role::Operator, Some("resume"))
-        .await
-        .map_err(engine_error)?;
+    let p = caller(&s, &t, req.headers()).await?;
     let inputs = form_fields(req).await?;
-    s.engine
-        .resume(&id, PauseSelector::default(), inputs, &p.actor(), "")
+    s.ops
+        .resume(&p, &id, PauseSelector::default(), inputs, "")
         .await
         .map_err(engine_error)?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 async fn resume_validate(State(s): State<ApiState>, Path((t, id)): Path<(String, String)>, req: Request) -> HttpResult {
-    tenant(&s, &t)?;
-    let p = principal(&s, req.headers())?;
-    authorized(&s, &p, &id, Role::Operator, None)
+    let p = caller(&s, &t, req.headers()).await?;
+    let inputs = form_fields(req).await?;
+    s.ops
+        .validate_resume(&p, &id, PauseSelector::default(), inputs)
         .await
         .map_err(engine_error)?;
-    let inputs = form_fields(req).await?;
-    match s
-        .engine
-        .validate_resume(&id, PauseSelector::default(), inputs, &p.actor())
-        .await
-    {
-        Ok(()) => Ok(axum::Json(json!({"valid": true, "errors": []})).into_response()),
-        Err(e) => Err(engine_error(e)),
-    }
+    Ok(axum::Json(json!({"valid": true, "errors": []})).into_response())
 }
 
-/// One id's outcome in a bulk answer: the gRPC code name and the HTTP status a single call would get.
-fn bulk_item(id: &str, r: Result<(), EngineError>) -> Value {
+/// One id's outcome in a bulk answer: the code name and the HTTP status a single call would get.
+fn bulk_item(id: &str, r: Result<Execution, EngineError>) -> Value {
     match r {
-        Ok(()) => json!({"id": id, "ok": true, "code": "OK", "status": 200}),
-        Err(e) => {
-            let code = match &e {
-                EngineError::NotFound(_) => "NOT_FOUND",
-                EngineError::FailedPrecondition(_) => "FAILED_PRECONDITION",
-                EngineError::PermissionDenied(_) => "PERMISSION_DENIED",
-                EngineError::InvalidInput(_) | EngineError::InvalidArgument(_) | EngineError::InvalidFlow(_) => {
-                    "INVALID_ARGUMENT"
-                }
-                EngineError::Unavailable => "UNAVAILABLE",
-                EngineError::Store(_) => "INTERNAL",
-            };
-            let status = status_of(&e).as_u16();
-            json!({"id": id, "ok": false, "code": code, "status": status, "message": message_of(&e)})
-        }
+        Ok(_) => json!({"id": id, "ok": true, "code": "OK", "status": 200}),
+        Err(e) => json!({
+            "id": id, "ok": false, "code": e.code().as_str(),
+            "status": status_of(e.code()).as_u16(), "message": e.user_message(),
+        }),
     }
 }
 
-/// The user-facing message of an engine error (storage details stay in the daemon log).
-fn message_of(e: &EngineError) -> String {
-    match e {
-        EngineError::InvalidInput(errs) => errs.iter().map(|e| e.message.clone()).collect::<Vec<_>>().join("; "),
-        EngineError::Store(inner) => inner.user_message(),
-        other => other.to_string(),
-    }
-}
-
-/// Resumes or kills each id the caller may operate; the others are reported per id, never
-/// failing (or succeeding) the whole request.
-async fn bulk(s: &ApiState, p: &Principal, ids: Vec<String>, kill: bool) -> Response {
-    let action = if kill { "kill" } else { "resume" };
-    let mut results = Vec::new();
-    let mut allowed = Vec::new();
-    for id in ids {
-        match authorized(s, p, &id, Role::Operator, Some(action)).await {
-            Ok(_) => allowed.push(id),
-            Err(e) => results.push(bulk_item(&id, Err(e))),
-        }
-    }
-    let outcomes = if kill {
-        s.engine.bulk_kill(allowed, &p.actor(), "").await
-    } else {
-        s.engine
-            .bulk_resume(allowed, PauseSelector::default(), BTreeMap::new(), &p.actor(), "")
-            .await
-    };
-    let mut count = 0;
-    for (id, r) in outcomes {
-        count += usize::from(r.is_ok());
-        results.push(bulk_item(&id, r.map(|_| ())));
-    }
+fn bulk_answer(outcomes: Vec<(String, Result<Execution, EngineError>)>) -> Response {
+    let count = outcomes.iter().filter(|(_, r)| r.is_ok()).count();
+    let results: Vec<Value> = outcomes.into_iter().map(|(id, r)| bulk_item(&id, r)).collect();
     axum::Json(json!({"count": count, "results": results})).into_response()
 }
 
@@ -390,19 +274,19 @@ async fn resume_by_ids(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> HttpResult {
-    tenant(&s, &t)?;
-    let p = principal(&s, &headers)?;
+    let p = caller(&s, &t, &headers).await?;
     let ids = ids_body(&body)?;
-    Ok(bulk(&s, &p, ids, false).await)
+    let outcomes = s
+        .ops
+        .bulk_resume(&p, BulkTarget::Ids(ids), PauseSelector::default(), BTreeMap::new(), "")
+        .await
+        .map_err(engine_error)?;
+    Ok(bulk_answer(outcomes))
 }
 
 async fn kill(State(s): State<ApiState>, Path((t, id)): Path<(String, String)>, headers: HeaderMap) -> HttpResult {
-    tenant(&s, &t)?;
-    let p = principal(&s, &headers)?;
-    authorized(&s, &p, &id, Role::Operator, Some("kill"))
-        .await
-        .map_err(engine_error)?;
-    s.engine.kill(&id, &p.actor(), "").await.map_err(engine_error)?;
+    let p = caller(&s, &t, &headers).await?;
+    s.ops.kill(&p, &id, "").await.map_err(engine_error)?;
     Ok(StatusCode::ACCEPTED.into_response())
 }
 
@@ -412,10 +296,14 @@ async fn kill_by_ids(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> HttpResult {
-    tenant(&s, &t)?;
-    let p = principal(&s, &headers)?;
+    let p = caller(&s, &t, &headers).await?;
     let ids = ids_body(&body)?;
-    Ok(bulk(&s, &p, ids, true).await)
+    let outcomes = s
+        .ops
+        .bulk_kill(&p, BulkTarget::Ids(ids), "")
+        .await
+        .map_err(engine_error)?;
+    Ok(bulk_answer(outcomes))
 }
 
 /// Kestra's `labels=key:value` query parameters (repeatable).
@@ -446,18 +334,12 @@ async fn start(
     Path((t, ns, flow)): Path<(String, String, String)>,
     req: Request,
 ) -> HttpResult {
-    tenant(&s, &t)?;
-    let p = principal(&s, req.headers())?;
-    if !p.may(Role::Operator, &ns) {
-        let message = role_message(&p, Role::Operator, &ns);
-        audit_denial(&s, denied_entry(&p, "start", &ns, &flow, ""), message.clone()).await;
-        return Err(json_error(StatusCode::FORBIDDEN, message));
-    }
+    let p = caller(&s, &t, req.headers()).await?;
     let labels = labels_from_query(req.uri().query())?;
     let inputs = form_fields(req).await?;
     let e = s
-        .engine
-        .start_execution(&ns, &flow, inputs, labels, &p.actor())
+        .ops
+        .start(&p, &ns, &flow, inputs, labels)
         .await
         .map_err(engine_error)?;
     Ok(axum::Json(execution_json(&e)).into_response())

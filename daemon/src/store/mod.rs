@@ -184,14 +184,17 @@ impl Store {
     }
 
     /// Opens (or creates) `dir/tollgate.redb` and every table.
+    /// The data dir is created 0700 and the file 0600: it holds executions, audit and users.
     pub fn open(dir: &Path) -> Result<Store> {
-        std::fs::create_dir_all(dir)
+        create_private_dir(dir)
             .map_err(|e| StoreError::Storage(format!("cannot create data dir {}: {e}", dir.display())))?;
         let path = dir.join("tollgate.redb");
         let db = Database::create(&path).map_err(|source| StoreError::Open {
             path: path.clone(),
             source,
         })?;
+        restrict_to_owner(&path)
+            .map_err(|e| StoreError::Storage(format!("cannot make {} private (0600): {e}", path.display())))?;
         let tx = db.begin_write()?;
         {
             tx.open_table(EXECUTIONS)?;
@@ -601,6 +604,45 @@ impl Writer {
     pub fn put_meta(&mut self, key: &str, value: &[u8]) -> Result<()> {
         let mut t = self.tx.open_table(META)?;
         t.insert(key, value)?;
+        Ok(())
+    }
+}
+
+/// Creates `dir` (and missing parents) readable by its owner only; an existing dir is left as it
+/// is, with a warning when others may read it.
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        if !dir.exists() {
+            std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+        }
+        if let Ok(meta) = std::fs::metadata(dir)
+            && meta.permissions().mode() & 0o077 != 0
+        {
+            tracing::warn!(
+                dir = %dir.display(),
+                "the data dir can be read by other users; `chmod 700` it"
+            );
+        }
+        Ok(())
+    }
+    #[cfg(not(unix))]
+    {
+        std::fs::create_dir_all(dir)
+    }
+}
+
+/// Makes a file the daemon wrote readable and writable by its owner only (0600).
+pub fn restrict_to_owner(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
         Ok(())
     }
 }

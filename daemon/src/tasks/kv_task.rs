@@ -4,6 +4,7 @@ use serde_json::{Map, Value};
 
 use super::TaskServices;
 use super::render::TaskRender;
+use crate::auth::flow_scope::FlowAccess;
 use crate::flow::{KvGetTask, KvSetTask};
 
 fn store(s: &TaskServices) -> Result<crate::store::Store, String> {
@@ -27,6 +28,7 @@ pub async fn set(t: &KvSetTask, r: &mut TaskRender<'_>, s: &TaskServices) -> Res
     } else {
         namespace
     };
+    crate::expr::flow_may(s.expr.as_ref(), r.namespace(), &ns, FlowAccess::Write)?;
     let (overwrite, ns2, key2) = (t.overwrite, ns.clone(), key.clone());
     tokio::task::spawn_blocking(move || crate::kv::set(&store, &ns2, &key2, value, ttl.as_deref(), overwrite))
         .await
@@ -42,6 +44,7 @@ pub async fn get(t: &KvGetTask, r: &mut TaskRender<'_>, s: &TaskServices) -> Res
         .opt("namespace", &t.namespace)?
         .filter(|n| !n.is_empty())
         .unwrap_or_else(|| r_namespace(r));
+    crate::expr::flow_may(s.expr.as_ref(), r.namespace(), &namespace, FlowAccess::Read)?;
     let store = store(s)?;
     let (ns2, key2) = (namespace.clone(), key.clone());
     let found = tokio::task::spawn_blocking(move || crate::kv::get(&store, &ns2, &key2))

@@ -1,0 +1,317 @@
+//! Executions: start, read, resume (one or many), validate, kill, logs.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::{Ops, Target};
+use crate::auth::{Principal, Role};
+use crate::engine::{EngineError, Execution, LogLine, PauseSelector, Result, State};
+use crate::flow::Flow;
+use crate::store::ExecutionFilter;
+
+/// Largest page a list returns.
+pub const MAX_PAGE: usize = 1000;
+/// Largest number of executions a filter-based bulk call touches at once.
+const MAX_BULK: usize = 100_000;
+
+/// Which executions a bulk call is for: ids, or every one matching a filter that the caller may see.
+#[derive(Debug, Clone)]
+pub enum BulkTarget {
+    Ids(Vec<String>),
+    Filter {
+        namespace: Option<String>,
+        flow_id: Option<String>,
+        states: Vec<State>,
+    },
+}
+
+/// Labels under `system.` are the daemon's to write (`system.username` says who started).
+fn check_labels(labels: &BTreeMap<String, String>) -> Result<()> {
+    match labels
+        .keys()
+        .find(|k| k.starts_with("system.") || k.as_str() == "system")
+    {
+        Some(k) => Err(EngineError::InvalidArgument(format!(
+            "label `{k}` is reserved: labels under `system.` are set by the daemon"
+        ))),
+        None => Ok(()),
+    }
+}
+
+impl Ops {
+    /// Loads an execution and checks the caller's role on its namespace (a refusal is audited as
+    /// `action`).
+    async fn execution_for(&self, p: &Principal, id: &str, role: Role, action: &str) -> Result<Execution> {
+        let exec = self.engine.get_execution(id).await?;
+        self.authorize(p, role, action, Target::of(&exec)).await?;
+        Ok(exec)
+    }
+
+    pub async fn start(
+        &self,
+        p: &Principal,
+        namespace: &str,
+        flow_id: &str,
+        inputs: BTreeMap<String, String>,
+        labels: BTreeMap<String, String>,
+    ) -> Result<Execution> {
+        let target = Target {
+            namespace: namespace.to_string(),
+            flow_id: flow_id.to_string(),
+            ..Default::default()
+        };
+        self.authorize(p, Role::Operator, "start", target).await?;
+        check_labels(&labels)?;
+        let exec = self
+            .engine
+            .start_execution(namespace, flow_id, inputs, labels, &p.actor())
+            .await?;
+        Ok(present(exec))
+    }
+
+    pub async fn get(&self, p: &Principal, id: &str) -> Result<Execution> {
+        Ok(present(self.execution_for(p, id, Role::Viewer, "read").await?))
+    }
+
+    /// A page of executions the caller may see, and the token of the next page.
+    pub async fn list(
+        &self,
+        p: &Principal,
+        states: Vec<State>,
+        namespace: Option<String>,
+        flow_id: Option<String>,
+        limit: usize,
+        after: Option<String>,
+    ) -> Result<(Vec<Execution>, Option<String>)> {
+        let filter = ExecutionFilter {
+            states,
+            namespace,
+            flow_id,
+            visible: p.visible_namespaces(Role::Viewer),
+        };
+        let (execs, next) = self
+            .engine
+            .list_executions(filter, limit.clamp(1, MAX_PAGE), after)
+            .await?;
+        Ok((execs.into_iter().map(present).collect(), next))
+    }
+
+    pub async fn resume(
+        &self,
+        p: &Principal,
+        id: &str,
+        select: PauseSelector,
+        inputs: BTreeMap<String, String>,
+        reason: &str,
+    ) -> Result<Execution> {
+        self.execution_for(p, id, Role::Operator, "resume").await?;
+        let exec = self.engine.resume(id, select, inputs, &p.actor(), reason).await?;
+        Ok(present(exec))
+    }
+
+    /// The same checks as a resume, nothing applied.
+    pub async fn validate_resume(
+        &self,
+        p: &Principal,
+        id: &str,
+        select: PauseSelector,
+        inputs: BTreeMap<String, String>,
+    ) -> Result<()> {
+        self.execution_for(p, id, Role::Operator, "resume.validate").await?;
+        self.engine.validate_resume(id, select, inputs, &p.actor()).await
+    }
+
+    /// Resumes every target with the same inputs; each id gets its own outcome, in order.
+    pub async fn bulk_resume(
+        &self,
+        p: &Principal,
+        target: BulkTarget,
+        select: PauseSelector,
+        inputs: BTreeMap<String, String>,
+        reason: &str,
+    ) -> Result<Vec<(String, Result<Execution>)>> {
+        let (ids, mut outcomes, allowed) = self.bulk_allowed(p, target, "resume").await?;
+        let done = self
+            .engine
+            .bulk_resume(allowed, select, inputs, &p.actor(), reason)
+            .await;
+        Ok(merge(ids, &mut outcomes, done))
+    }
+
+    pub async fn kill(&self, p: &Principal, id: &str, reason: &str) -> Result<Execution> {
+        self.execution_for(p, id, Role::Operator, "kill").await?;
+        Ok(present(self.engine.kill(id, &p.actor(), reason).await?))
+    }
+
+    pub async fn bulk_kill(
+        &self,
+        p: &Principal,
+        target: BulkTarget,
+        reason: &str,
+    ) -> Result<Vec<(String, Result<Execution>)>> {
+        let (ids, mut outcomes, allowed) = self.bulk_allowed(p, target, "kill").await?;
+        let done = self.engine.bulk_kill(allowed, &p.actor(), reason).await;
+        Ok(merge(ids, &mut outcomes, done))
+    }
+
+    /// Log lines from `from_seq`, at most `limit`.
+    pub async fn logs(&self, p: &Principal, id: &str, from_seq: u64, limit: usize) -> Result<Vec<LogLine>> {
+        self.execution_for(p, id, Role::Viewer, "read").await?;
+        self.engine.logs(id, from_seq, limit).await
+    }
+
+    /// Checks the caller may read an execution's logs (streams call this once at start).
+    pub async fn may_read(&self, p: &Principal, id: &str) -> Result<Execution> {
+        Ok(present(self.execution_for(p, id, Role::Viewer, "read").await?))
+    }
+
+    /// The flow revision an execution ran, for its pause forms (None when it is gone).
+    pub async fn flow_of(&self, exec: &Execution) -> Option<Arc<Flow>> {
+        let engine = self.engine.clone();
+        let (ns, id, rev) = (exec.namespace.clone(), exec.flow_id.clone(), exec.flow_revision);
+        tokio::task::spawn_blocking(move || engine.flows().get(&ns, &id, rev).ok().map(|(_, f, _)| f))
+            .await
+            .ok()
+            .flatten()
+    }
+
+    /// The ids of a bulk call, the refusals already decided (not found, no role: audited), and
+    /// the ids the engine is to act on.
+    async fn bulk_allowed(
+        &self,
+        p: &Principal,
+        target: BulkTarget,
+        action: &str,
+    ) -> Result<(Vec<String>, BTreeMap<String, Result<Execution>>, Vec<String>)> {
+        let ids = match target {
+            BulkTarget::Ids(ids) => ids,
+            BulkTarget::Filter {
+                namespace,
+                flow_id,
+                states,
+            } => self.ids_matching(p, namespace, flow_id, states).await?,
+        };
+        let found = {
+            let engine = self.engine.clone();
+            let ids = ids.clone();
+            tokio::task::spawn_blocking(move || -> Result<Vec<Option<Execution>>> {
+                let r = engine.store().read()?;
+                ids.iter()
+                    .map(|id| r.execution(id).map_err(EngineError::from))
+                    .collect()
+            })
+            .await
+            .map_err(|_| EngineError::Unavailable)??
+        };
+        let mut refused = BTreeMap::new();
+        let mut allowed = Vec::with_capacity(ids.len());
+        for (id, exec) in ids.iter().zip(found) {
+            match exec {
+                None => {
+                    refused.insert(
+                        id.clone(),
+                        Err(EngineError::NotFound(format!("execution '{id}' not found"))),
+                    );
+                }
+                Some(e) => match self.authorize(p, Role::Operator, action, Target::of(&e)).await {
+                    Ok(()) => allowed.push(id.clone()),
+                    Err(err) => {
+                        refused.insert(id.clone(), Err(err));
+                    }
+                },
+            }
+        }
+        Ok((ids, refused, allowed))
+    }
+
+    async fn ids_matching(
+        &self,
+        p: &Principal,
+        namespace: Option<String>,
+        flow_id: Option<String>,
+        states: Vec<State>,
+    ) -> Result<Vec<String>> {
+        if namespace.is_none() && flow_id.is_none() {
+            return Err(EngineError::InvalidArgument(
+                "a bulk call needs ids, or a namespace and/or flow filter".into(),
+            ));
+        }
+        let mut ids = Vec::new();
+        let mut after = None;
+        loop {
+            let filter = ExecutionFilter {
+                states: states.clone(),
+                namespace: namespace.clone(),
+                flow_id: flow_id.clone(),
+                visible: p.visible_namespaces(Role::Viewer),
+            };
+            let (page, next) = self.engine.list_executions(filter, MAX_PAGE, after).await?;
+            ids.extend(page.into_iter().map(|e| e.id));
+            if next.is_none() || ids.len() >= MAX_BULK {
+                break;
+            }
+            after = next;
+        }
+        Ok(ids)
+    }
+}
+
+/// Outcomes in the order the ids were asked for.
+fn merge(
+    ids: Vec<String>,
+    outcomes: &mut BTreeMap<String, Result<Execution>>,
+    done: Vec<(String, Result<Execution>)>,
+) -> Vec<(String, Result<Execution>)> {
+    for (id, r) in done {
+        outcomes.insert(id, r.map(present));
+    }
+    ids.into_iter()
+        .map(|id| {
+            let r = outcomes.remove(&id).unwrap_or_else(|| {
+                Err(EngineError::InvalidArgument(format!(
+                    "execution '{id}' is listed twice"
+                )))
+            });
+            (id, r)
+        })
+        .collect()
+}
+
+/// An execution as it may leave the daemon: every SECRET value masked (SECRET inputs by id, and
+/// any sealed value wherever it was copied to: outputs, approvals).
+pub fn present(mut exec: Execution) -> Execution {
+    use serde_json::Value;
+    const MASK: &str = "******";
+    for (k, v) in exec.inputs.iter_mut() {
+        if exec.secret_inputs.contains(k) && !v.is_null() {
+            *v = Value::String(MASK.into());
+        }
+    }
+    let mask_sealed = |v: &mut Value| crate::secrets::replace_sealed(v, MASK);
+    exec.inputs.values_mut().for_each(mask_sealed);
+    exec.outputs.values_mut().for_each(mask_sealed);
+    for run in &mut exec.task_runs {
+        run.outputs.values_mut().for_each(mask_sealed);
+        if let Some(pause) = run.pause.as_mut() {
+            for a in &mut pause.approvals {
+                a.values.values_mut().for_each(mask_sealed);
+            }
+        }
+    }
+    exec
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn system_labels_are_the_daemons() {
+        let mut labels = BTreeMap::new();
+        labels.insert("team".to_string(), "hr".to_string());
+        assert!(check_labels(&labels).is_ok());
+        labels.insert("system.username".to_string(), "ceo@example.com".to_string());
+        let e = check_labels(&labels).unwrap_err().to_string();
+        assert!(e.contains("`system.username`") && e.contains("reserved"), "{e}");
+    }
+}
