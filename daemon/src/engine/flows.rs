@@ -177,9 +177,11 @@ impl FlowRegistry {
     /// seen it comes from the cache without a read transaction: the writer asks for every command.
     pub fn revision(&self, namespace: &str, id: &str, revision: u32) -> Result<Arc<Flow>> {
         if revision != 0
-            && let Some(f) = self.cache.lock().ok().and_then(|c| {
-                c.get(&(namespace.to_string(), id.to_string(), revision)).cloned()
-            })
+            && let Some(f) = self
+                .cache
+                .lock()
+                .ok()
+                .and_then(|c| c.get(&(namespace.to_string(), id.to_string(), revision)).cloned())
         {
             return Ok(f);
         }
