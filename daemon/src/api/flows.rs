@@ -39,24 +39,46 @@ fn file_name(name: &str) -> String {
     if name.is_empty() { "<flow>".into() } else { name.into() }
 }
 
+/// Parses and validates a flow source off the async runtime: parsing is CPU work that grows with
+/// the source. Hands the source back for the caller's further use.
+async fn load(
+    source: String,
+    file: String,
+) -> Result<(Result<crate::flow::Flow, Vec<crate::flow::Diagnostic>>, String), Status> {
+    tokio::task::spawn_blocking(move || (crate::flow::load(&source, &file), source))
+        .await
+        .map_err(|_| Status::unavailable("shutting down"))
+}
+
 #[tonic::async_trait]
 impl Flows for FlowsService {
     async fn apply(&self, req: Request<pb::ApplyFlowRequest>) -> Result<Response<pb::ApplyFlowResponse>, Status> {
         let p = self.0.principal(&req)?;
+        // The namespace is only known once the source is parsed, but a caller who is admin of no
+        // namespace at all may apply nothing: refuse before spending any work on the source.
+        if p.visible_namespaces(Role::Admin)
+            .is_some_and(|prefixes| prefixes.is_empty())
+        {
+            return Err(Status::permission_denied(format!(
+                "{} needs the admin role on a namespace to apply flows",
+                p.user
+            )));
+        }
         let r = req.into_inner();
         let file = file_name(&r.file_name);
         // Validate first so that the namespace is known before authorizing.
-        let flow = crate::flow::load(&r.source, &file)
+        let (loaded, source) = load(r.source, file.clone()).await?;
+        let flow = loaded
             .map_err(|d| Status::invalid_argument(d.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n")))?;
         require(&p, Role::Admin, &flow.namespace)?;
         let applied = self
             .0
             .engine
-            .apply_flow(r.source.clone(), file)
+            .apply_flow(source.clone(), file)
             .await
             .map_err(from_engine)?;
         Ok(Response::new(pb::ApplyFlowResponse {
-            flow: Some(flow_message(&applied.head, &applied.flow, r.source)),
+            flow: Some(flow_message(&applied.head, &applied.flow, source)),
             changed: applied.changed,
         }))
     }
@@ -68,7 +90,9 @@ impl Flows for FlowsService {
         self.0.principal(&req)?;
         let r = req.into_inner();
         let file = file_name(&r.file_name);
-        let (errors, namespace, id) = match crate::flow::load(&r.source, &file) {
+        // Any signed-in caller may validate: the depth bound keeps the parse cheap, and it runs
+        // off the runtime.
+        let (errors, namespace, id) = match load(r.source, file).await?.0 {
             Ok(f) => (vec![], f.namespace, f.id),
             Err(d) => (diagnostics(d), String::new(), String::new()),
         };
