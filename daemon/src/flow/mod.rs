@@ -1,5 +1,6 @@
 //! Flow model, YAML parsing and validation with `file:line:column` errors.
 
+pub mod depth;
 pub mod duration;
 pub mod model;
 pub mod parse;

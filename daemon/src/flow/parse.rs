@@ -38,6 +38,13 @@ pub struct Parsed {
 
 /// Parses a flow, keeping whatever could be read alongside the issues.
 pub fn parse_partial(source: &str) -> Parsed {
+    // The YAML parser's time grows with the square of the nesting: bound it first, in one pass.
+    if let Err(deep) = super::depth::check(source) {
+        return Parsed {
+            issues: vec![Issue::at(deep.line, deep.column, deep.to_string())],
+            ..Parsed::default()
+        };
+    }
     let doc: Yaml = match serde_yaml::from_str(source) {
         Ok(doc) => doc,
         Err(e) => {

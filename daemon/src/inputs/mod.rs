@@ -342,9 +342,21 @@ fn type_as(def: &InputDef, ty: InputType, v: &str) -> Result<Value, String> {
         InputType::Json => {
             serde_json::from_str::<Value>(v).map_err(|e| invalid(def, format!("be valid JSON ({e})"), v))
         }
-        InputType::Yaml => serde_yaml::from_str::<serde_yaml::Value>(v)
-            .map(|y| crate::flow::parse::yaml_to_json(&y))
-            .map_err(|e| invalid(def, format!("be valid YAML ({e})"), v)),
+        // The YAML parser's time grows with the square of the nesting: bound it first.
+        InputType::Yaml => crate::flow::depth::check(v)
+            .map_err(|d| {
+                let at = format!("line {}, column {}", d.line, d.column);
+                invalid(
+                    def,
+                    format!("be YAML nested at most {} levels deep (deeper at {at})", d.limit),
+                    v,
+                )
+            })
+            .and_then(|()| {
+                serde_yaml::from_str::<serde_yaml::Value>(v)
+                    .map_err(|e| invalid(def, format!("be valid YAML ({e})"), v))
+            })
+            .map(|y| crate::flow::parse::yaml_to_json(&y)),
         InputType::Email => {
             let ok = t.split_once('@').is_some_and(|(local, domain)| {
                 !local.is_empty()
@@ -569,6 +581,18 @@ mod tests {
         coerce(std::slice::from_ref(d), &raw)
             .map(|m| m[&d.id].clone())
             .map_err(|e| e[0].message.clone())
+    }
+
+    #[test]
+    fn yaml_values_nested_too_deep_are_refused_before_the_parser() {
+        let d = def("{id: doc, type: YAML}");
+        let ok = format!("{}{}", "[".repeat(64), "]".repeat(64));
+        assert!(one(&d, &ok).is_ok());
+        let e = one(&d, &"[".repeat(10_000)).unwrap_err();
+        assert!(
+            e.contains("be YAML nested at most 64 levels deep (deeper at line 1, column 65)"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! keyring service, as most SSH hosts are. `TOLLGATE_KEYRING=file` forces the file.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 const SERVICE: &str = "tollgate";
 
@@ -42,7 +42,7 @@ pub fn token_for(server: &str) -> Option<String> {
 /// Stores the token for `server` and remembers the server as the default.
 pub fn store(server: &str, token: &str) -> anyhow::Result<Stored> {
     let dir = config_dir().ok_or_else(|| anyhow::anyhow!("no HOME or XDG_CONFIG_HOME to keep credentials in"))?;
-    std::fs::create_dir_all(&dir)?;
+    create_private_dir(&dir)?;
     std::fs::write(dir.join("server"), server)?;
     if !force_file() {
         let stored = keyring(|| {
@@ -102,22 +102,99 @@ fn read_file() -> BTreeMap<String, String> {
 }
 
 fn write_file(all: &BTreeMap<String, String>) -> anyhow::Result<()> {
-    use std::io::Write;
     let dir = config_dir().ok_or_else(|| anyhow::anyhow!("no HOME or XDG_CONFIG_HOME"))?;
+    create_private_dir(&dir)?;
+    write_credentials(&dir, all)
+}
+
+/// Creates the config dir (and missing parents) readable by its owner only; an existing dir is
+/// left as the user made it.
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir)
+}
+
+/// Replaces `dir/credentials` atomically with a file of mode 0600, whatever was left behind: a
+/// stale `credentials.tmp` (say 0644, from a crash) is removed first, because opening an existing
+/// file ignores the mode asked for; the new one is created exclusively (O_EXCL, which also refuses
+/// to follow a planted symlink) and set to 0600 before the token is written into it.
+fn write_credentials(dir: &Path, all: &BTreeMap<String, String>) -> anyhow::Result<()> {
+    use std::io::Write;
     let path = dir.join("credentials");
     let tmp = dir.join("credentials.tmp");
+    match std::fs::remove_file(&tmp) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+        _ => {}
+    }
     let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
+    opts.write(true).create_new(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
         opts.mode(0o600);
     }
     let mut f = opts.open(&tmp)?;
+    #[cfg(unix)]
+    {
+        // The umask may have taken bits away; make it exactly 0600 either way.
+        use std::os::unix::fs::PermissionsExt;
+        f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
     for (s, t) in all {
         writeln!(f, "{s} {t}")?;
     }
     f.sync_all()?;
     std::fs::rename(&tmp, &path)?;
     Ok(())
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    fn mode(p: &Path) -> u32 {
+        std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn credentials_are_0600_even_over_a_stale_world_readable_tmp_and_file() {
+        let home = tempfile::tempdir().unwrap();
+        let dir = home.path().join("tollgate");
+        create_private_dir(&dir).unwrap();
+        assert_eq!(mode(&dir), 0o700);
+        for stale in ["credentials.tmp", "credentials"] {
+            std::fs::write(dir.join(stale), "old stale\n").unwrap();
+            std::fs::set_permissions(dir.join(stale), std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
+        let all = BTreeMap::from([("http://s".to_string(), "tg_secret".to_string())]);
+        write_credentials(&dir, &all).unwrap();
+        assert_eq!(mode(&dir.join("credentials")), 0o600);
+        assert_eq!(
+            std::fs::read_to_string(dir.join("credentials")).unwrap(),
+            "http://s tg_secret\n"
+        );
+        assert!(!dir.join("credentials.tmp").exists());
+    }
+
+    #[test]
+    fn a_planted_symlink_as_tmp_is_not_followed() {
+        let home = tempfile::tempdir().unwrap();
+        let dir = home.path().join("tollgate");
+        create_private_dir(&dir).unwrap();
+        let target = home.path().join("elsewhere");
+        std::fs::write(&target, "untouched").unwrap();
+        std::os::unix::fs::symlink(&target, dir.join("credentials.tmp")).unwrap();
+        let all = BTreeMap::from([("http://s".to_string(), "tg_secret".to_string())]);
+        write_credentials(&dir, &all).unwrap();
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "untouched");
+        assert_eq!(mode(&dir.join("credentials")), 0o600);
+    }
 }
