@@ -135,6 +135,10 @@ pub async fn start_with(config: ServeConfig, extras: ServeExtras) -> Result<Runn
         engine: engine.clone(),
         auth,
         tenant: config.tenant.clone(),
+        pages: Arc::new(crate::http::page_session::PageSessions::open(
+            &config.data_dir,
+            tls.is_some(),
+        )?),
     };
 
     let (health, health_service) = tonic_health::server::health_reporter();

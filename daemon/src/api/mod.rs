@@ -21,6 +21,8 @@ pub struct ApiState {
     pub engine: Engine,
     pub auth: Arc<Auth>,
     pub tenant: String,
+    /// Sessions of the approval page (signing key, `Secure` under TLS, signed-out sessions).
+    pub pages: Arc<crate::http::page_session::PageSessions>,
 }
 
 impl ApiState {
