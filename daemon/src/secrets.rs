@@ -79,7 +79,9 @@ impl SecretBox {
     }
 }
 
-fn key_file(path: &Path) -> Result<Vec<u8>, SecretError> {
+/// A 32-byte key kept in `path`: read when it exists, else made from random bytes and written
+/// 0600 (also the approval page's `session.key`).
+pub(crate) fn key_file(path: &Path) -> Result<Vec<u8>, SecretError> {
     let err = |e: std::io::Error| SecretError::KeyFile {
         path: path.display().to_string(),
         message: e.to_string(),

@@ -135,7 +135,10 @@ pub async fn start_with(config: ServeConfig, extras: ServeExtras) -> Result<Runn
     let ops = crate::ops::Ops::new(engine.clone(), auth, secrets, config.tenant.clone());
     let state = ApiState {
         ops: Arc::new(ops),
-        tls: tls.is_some(),
+        pages: Arc::new(crate::http::page_session::PageSessions::open(
+            &config.data_dir,
+            tls.is_some(),
+        )?),
     };
 
     let (health, health_service) = tonic_health::server::health_reporter();

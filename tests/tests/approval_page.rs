@@ -1,115 +1,475 @@
-//! The page appLink() points at: sign in with a token, see the form, resume — over plain HTTP.
+//! The page appLink() points at: sign in with a token, see the form, resume — over plain HTTP
+//! with real curl. Most tests here are attacks (security finding 4 of issue 14): a forged
+//! cross-site POST, login CSRF, a stolen or signed-out cookie, framing, another tenant's path.
+//! Each attack must be refused and leave the execution PAUSED.
 
-use tollgate_tests::{Daemon, DaemonOptions, curl, task_run};
+mod auth_common;
+
+use auth_common::{ADMIN, OPERATOR, Team, admin_remote, team};
+use tollgate_tests::{curl, task_run};
+
+const CSP: &str =
+    "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// A daemon with authentication on, one paused `test.approval`, and a place for cookie jars.
+struct Page {
+    t: Team,
+    id: String,
+    base: String,
+    jars: tempfile::TempDir,
+}
+
+impl Page {
+    fn new() -> Page {
+        let mut t = team();
+        t.d.token = Some(t.token(ADMIN));
+        let id = t.d.run_wait("test", "approval", &[])["id"]
+            .as_str()
+            .expect("id")
+            .to_string();
+        let base = format!("http://127.0.0.1:{}", t.d.addr.port());
+        Page {
+            t,
+            id,
+            base,
+            jars: tempfile::tempdir().expect("temp dir for cookie jars"),
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("{}/ui/main/executions/{}", self.base, self.id)
+    }
+
+    fn jar(&self, name: &str) -> String {
+        self.jars.path().join(name).display().to_string()
+    }
+
+    fn state(&self) -> String {
+        self.t.d.execution(&self.id)["state"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    /// The honest sign-in: GET the page (login form + its CSRF cookie), POST the form back.
+    /// Returns the full answer to the POST (headers and body).
+    fn sign_in_answer(&self, jar: &str, token: &str) -> (u16, String) {
+        let (code, form) = curl(&["-c", jar, &self.url()]);
+        assert_eq!(code, 401, "{form}");
+        let csrf = csrf_of(&form);
+        curl(&[
+            "-i",
+            "-b",
+            jar,
+            "-c",
+            jar,
+            "-X",
+            "POST",
+            &format!("{}/ui/main/login", self.base),
+            "--data-urlencode",
+            &format!("token={token}"),
+            "--data-urlencode",
+            &format!("execution={}", self.id),
+            "--data-urlencode",
+            &format!("_csrf={csrf}"),
+        ])
+    }
+
+    /// Signs in with `token` into the cookie jar `jar`; returns the page's form HTML.
+    fn sign_in(&self, jar: &str, token: &str) -> String {
+        let (code, answer) = self.sign_in_answer(jar, token);
+        assert_eq!(code, 303, "{answer}");
+        let (code, body) = curl(&["-b", jar, &self.url()]);
+        assert_eq!(code, 200, "{body}");
+        body
+    }
+
+    /// POSTs the resume form with `jar`'s cookies plus `fields` and `extra` curl arguments.
+    fn post_resume(&self, jar: &str, fields: &[String], extra: &[&str]) -> (u16, String) {
+        let url = format!("{}/resume", self.url());
+        let mut args: Vec<&str> = vec!["-b", jar, "-X", "POST"];
+        args.extend_from_slice(extra);
+        for f in fields {
+            args.extend(["--data-urlencode", f.as_str()]);
+        }
+        args.push(&url);
+        curl(&args)
+    }
+}
+
+/// The `value` of the first input named `name` in `html`.
+fn value_of(html: &str, name: &str) -> Option<String> {
+    html.split(&format!("name=\"{name}\" value=\""))
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .map(str::to_string)
+}
+
+/// The form's `_csrf` value; empty when there is none (so each attack test reaches its own
+/// assertion on a page without CSRF protection instead of failing in sign-in).
+fn csrf_of(html: &str) -> String {
+    value_of(html, "_csrf").unwrap_or_default()
+}
+
+/// A complete, valid decision for the form in `html` (with `csrf` as the form's `_csrf`).
+fn decision(html: &str, csrf: Option<&str>) -> Vec<String> {
+    let run = value_of(html, "_task_run").expect("the form names the task run");
+    let mut f = vec![
+        format!("_task_run={run}"),
+        "approved=true".to_string(),
+        "reason=forged".to_string(),
+    ];
+    if let Some(c) = csrf {
+        f.push(format!("_csrf={c}"));
+    }
+    f
+}
+
+/// The values of header `name` in a `curl -i` answer (lower-cased name match).
+fn header_values(answer: &str, name: &str) -> Vec<String> {
+    let prefix = format!("{}:", name.to_ascii_lowercase());
+    answer
+        .split("\r\n\r\n")
+        .next()
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.to_ascii_lowercase().starts_with(&prefix))
+        .map(|l| l[prefix.len()..].trim().to_string())
+        .collect()
+}
 
 #[test]
-fn the_approval_page_signs_in_with_a_token_and_resumes_through_the_engine() {
-    let mut d = Daemon::start_with(DaemonOptions {
-        insecure: false,
-        ..Default::default()
-    });
-    d.stop();
-    assert!(d.admin(&["user", "add", "boss@example.com"]).ok());
-    assert!(
-        d.admin(&[
-            "role",
-            "bind",
-            "--user",
-            "boss@example.com",
-            "--role",
-            "operator",
-            "--namespace",
-            "test"
-        ])
-        .ok()
+fn a_forged_resume_without_the_forms_csrf_value_is_refused() {
+    let p = Page::new();
+    let jar = p.jar("victim");
+    let form = p.sign_in(&jar, &p.t.token(OPERATOR));
+    // A second session of the same user: its CSRF value must not work for the first one.
+    let other = p.jar("other");
+    let other_form = p.sign_in(&other, &p.t.token(OPERATOR));
+    let other_csrf = csrf_of(&other_form);
+
+    for csrf in [None, Some(""), Some("00ff"), Some(other_csrf.as_str())] {
+        let (code, body) = p.post_resume(&jar, &decision(&form, csrf), &[]);
+        assert_eq!(code, 403, "_csrf {csrf:?} is refused: {body}");
+        assert_eq!(p.state(), "PAUSED", "_csrf {csrf:?} changed nothing");
+    }
+    assert_ne!(csrf_of(&form), other_csrf, "each session has its own CSRF value");
+}
+
+#[test]
+fn a_post_from_another_site_is_refused_even_with_the_right_csrf_value() {
+    let p = Page::new();
+    let jar = p.jar("victim");
+    let form = p.sign_in(&jar, &p.t.token(OPERATOR));
+    let csrf = csrf_of(&form);
+    for extra in [
+        ["-H", "Origin: https://evil.example"],
+        ["-H", "Origin: null"],
+        ["-H", "Sec-Fetch-Site: cross-site"],
+        ["-H", "Sec-Fetch-Site: same-site"],
+    ] {
+        let (code, body) = p.post_resume(&jar, &decision(&form, Some(&csrf)), &extra);
+        assert_eq!(code, 403, "{extra:?} is refused: {body}");
+        assert_eq!(p.state(), "PAUSED", "{extra:?} changed nothing");
+    }
+    // The same POST as a browser sends it from the page itself goes through: under the page's
+    // `Referrer-Policy: no-referrer` that is `Origin: null` with `Sec-Fetch-Site: same-origin`.
+    let (code, body) = p.post_resume(
+        &jar,
+        &decision(&form, Some(&csrf)),
+        &["-H", "Origin: null", "-H", "Sec-Fetch-Site: same-origin"],
     );
-    let token = d
-        .admin(&["token", "create", "--user", "boss@example.com"])
-        .stdout
-        .trim()
-        .to_string();
-    d.restart();
-    d.token = Some(token.clone());
-    let id = d.run_wait("test", "approval", &[])["id"].as_str().unwrap().to_string();
-    let base = format!("http://127.0.0.1:{}", d.addr.port());
-    let page = format!("{base}/ui/main/executions/{id}");
+    assert_eq!(code, 200, "{body}");
+}
 
-    let (code, body) = curl(&[&page]);
-    assert_eq!(code, 401);
-    assert!(body.contains("Sign in") && !body.contains("<script"), "{body}");
-
-    let (code, _) = curl(&[
+#[test]
+fn login_csrf_without_the_matching_cookie_and_field_sets_no_session() {
+    let p = Page::new();
+    let login = format!("{}/ui/main/login", p.base);
+    let token = format!("token={}", p.t.token(OPERATOR));
+    let execution = format!("execution={}", p.id);
+    // What an attacker's page can send: the attacker's own token, with no or a made-up value.
+    let attempts: [&[&str]; 5] = [
+        &[],
+        &["--data-urlencode", "_csrf=abc"],
+        &["-H", "Cookie: tollgate_login_csrf=abc"],
+        &["-H", "Cookie: tollgate_login_csrf=abc", "--data-urlencode", "_csrf=abd"],
+        // Matching values planted by the attacker, but the browser says the POST is cross-site.
+        &[
+            "-H",
+            "Cookie: tollgate_login_csrf=abc",
+            "--data-urlencode",
+            "_csrf=abc",
+            "-H",
+            "Sec-Fetch-Site: cross-site",
+        ],
+    ];
+    for extra in attempts {
+        let mut args = vec![
+            "-i",
+            "-X",
+            "POST",
+            &login,
+            "--data-urlencode",
+            &token,
+            "--data-urlencode",
+            &execution,
+        ];
+        args.extend_from_slice(extra);
+        let (code, answer) = curl(&args);
+        assert_eq!(code, 403, "{extra:?}: {answer}");
+        assert!(header_values(&answer, "set-cookie").is_empty(), "{extra:?}: {answer}");
+    }
+    // An `Origin` of another site, even with a genuine login form's values.
+    let jar = p.jar("victim");
+    let (_, form) = curl(&["-c", &jar, &p.url()]);
+    let csrf = format!("_csrf={}", csrf_of(&form));
+    let (code, answer) = curl(&[
+        "-i",
+        "-b",
+        &jar,
+        "-H",
+        "Origin: https://evil.example",
         "-X",
         "POST",
-        &format!("{base}/ui/main/login"),
+        &login,
         "--data-urlencode",
-        "token=tg_bad_bad",
+        &token,
         "--data-urlencode",
-        &format!("execution={id}"),
+        &execution,
+        "--data-urlencode",
+        &csrf,
     ]);
-    assert_eq!(code, 401, "a bad token is refused");
+    assert_eq!(code, 403, "{answer}");
+    assert!(header_values(&answer, "set-cookie").is_empty(), "{answer}");
+}
 
-    let jar = tempfile::NamedTempFile::new().unwrap();
-    let jar = jar.path().to_str().unwrap().to_string();
-    let (code, _) = curl(&[
+#[test]
+fn the_session_cookie_is_short_lived_http_only_and_never_the_token() {
+    let p = Page::new();
+    let token = p.t.token(OPERATOR);
+    let (code, answer) = p.sign_in_answer(&p.jar("victim"), &token);
+    assert_eq!(code, 303, "{answer}");
+    let secret = token.rsplit('_').next().expect("tg_<id>_<secret>");
+    assert!(
+        !answer.contains(secret),
+        "no cookie (and nothing else in the answer) carries the API token: {answer}"
+    );
+    let cookies = header_values(&answer, "set-cookie");
+    let session = cookies
+        .iter()
+        .find(|c| c.starts_with("tollgate_session="))
+        .unwrap_or_else(|| panic!("a session cookie: {answer}"));
+    for attribute in ["Max-Age=1800", "HttpOnly", "SameSite=Strict", "Path=/ui"] {
+        assert!(session.contains(attribute), "{attribute} in {session}");
+    }
+    assert!(!session.contains("Secure"), "plain HTTP: no Secure ({session})");
+}
+
+#[test]
+fn revoking_the_api_token_ends_the_page_session_at_once() {
+    let p = Page::new();
+    let operator = p.t.token(OPERATOR);
+    let jar = p.jar("victim");
+    let form = p.sign_in(&jar, &operator);
+    let csrf = csrf_of(&form);
+
+    admin_remote(&p.t.d, &p.t.token(ADMIN), &["token", "revoke", &operator]);
+
+    let (code, body) = curl(&["-b", &jar, &p.url()]);
+    assert_eq!(code, 401, "the page asks to sign in again: {body}");
+    let (code, body) = p.post_resume(&jar, &decision(&form, Some(&csrf)), &[]);
+    assert_eq!(code, 401, "{body}");
+    assert_eq!(p.state(), "PAUSED");
+}
+
+#[test]
+fn signing_out_makes_the_old_cookie_useless() {
+    let p = Page::new();
+    let jar = p.jar("victim");
+    let form = p.sign_in(&jar, &p.t.token(OPERATOR));
+    let csrf = csrf_of(&form);
+    assert!(form.contains("/ui/main/logout"), "the page offers sign-out: {form}");
+    // A copy of the cookie, as someone who took it before sign-out would hold it.
+    let stolen = p.jar("stolen");
+    std::fs::copy(&jar, &stolen).expect("copy the cookie jar");
+    let logout = format!("{}/ui/main/logout", p.base);
+
+    let (code, body) = curl(&["-b", &jar, "-X", "POST", &logout, "-d", "_csrf=00"]);
+    assert_eq!(code, 403, "sign-out needs the form's CSRF value: {body}");
+    let (code, answer) = curl(&[
+        "-i",
+        "-b",
+        &jar,
         "-c",
         &jar,
         "-X",
         "POST",
-        &format!("{base}/ui/main/login"),
+        &logout,
         "--data-urlencode",
-        &format!("token={token}"),
-        "--data-urlencode",
-        &format!("execution={id}"),
+        &format!("_csrf={csrf}"),
     ]);
-    assert_eq!(code, 303);
-    let (code, body) = curl(&["-b", &jar, &page]);
-    assert_eq!(code, 200, "{body}");
+    assert_eq!(code, 200, "{answer}");
     assert!(
-        body.contains("name=\"approved\"") && body.contains("name=\"reason\""),
-        "the onResume form: {body}"
+        header_values(&answer, "set-cookie")
+            .iter()
+            .any(|c| c.starts_with("tollgate_session=;") && c.contains("Max-Age=0")),
+        "the browser's cookie is cleared: {answer}"
     );
-    let run_id = body
-        .split("name=\"_task_run\" value=\"")
-        .nth(1)
-        .and_then(|r| r.split('"').next())
-        .unwrap()
-        .to_string();
 
-    let (code, body) = curl(&[
+    let (code, body) = curl(&["-b", &stolen, &p.url()]);
+    assert_eq!(code, 401, "the old cookie no longer signs in: {body}");
+    let (code, body) = p.post_resume(&stolen, &decision(&form, Some(&csrf)), &[]);
+    assert_eq!(code, 401, "{body}");
+    assert_eq!(p.state(), "PAUSED");
+}
+
+#[test]
+fn every_page_answer_forbids_framing_scripts_and_caching() {
+    let p = Page::new();
+    let jar = p.jar("victim");
+    let form = p.sign_in(&jar, &p.t.token(OPERATOR));
+    let answers = [
+        curl(&["-i", &p.url()]).1,
+        curl(&["-i", "-b", &jar, &p.url()]).1,
+        curl(&["-i", &format!("{}/ui/other/executions/{}", p.base, p.id)]).1,
+        p.post_resume(&jar, &decision(&form, None), &["-i"]).1,
+    ];
+    for answer in answers {
+        let one = |name: &str| header_values(&answer, name).join(", ");
+        assert_eq!(one("content-security-policy"), CSP, "{answer}");
+        assert_eq!(one("x-frame-options"), "DENY", "{answer}");
+        assert_eq!(one("x-content-type-options"), "nosniff", "{answer}");
+        assert_eq!(one("referrer-policy"), "no-referrer", "{answer}");
+        assert_eq!(one("cache-control"), "no-store", "{answer}");
+        assert!(!answer.contains("<script"), "{answer}");
+    }
+    assert_eq!(p.state(), "PAUSED");
+}
+
+#[test]
+fn another_tenants_path_is_404_on_every_ui_route_and_changes_nothing() {
+    let p = Page::new();
+    let jar = p.jar("victim");
+    let form = p.sign_in(&jar, &p.t.token(OPERATOR));
+    let csrf = csrf_of(&form);
+    let other = format!("{}/ui/OTHER", p.base);
+
+    let mut resume = vec!["-i".to_string(), "-b".into(), jar.clone(), "-X".into(), "POST".into()];
+    for f in decision(&form, Some(&csrf)) {
+        resume.extend(["--data-urlencode".into(), f]);
+    }
+    resume.push(format!("{other}/executions/{}/resume", p.id));
+    let resume: Vec<&str> = resume.iter().map(String::as_str).collect();
+    let (code, answer) = curl(&resume);
+    assert_eq!(code, 404, "{answer}");
+    assert_eq!(p.state(), "PAUSED");
+
+    let (code, answer) = curl(&["-i", "-b", &jar, &format!("{other}/executions/{}", p.id)]);
+    assert_eq!(code, 404, "{answer}");
+
+    // A genuine login form's values and a valid token, posted to another tenant's path.
+    let fresh = p.jar("fresh");
+    let (_, login_form) = curl(&["-c", &fresh, &p.url()]);
+    let login_csrf = csrf_of(&login_form);
+    let (code, answer) = curl(&[
+        "-i",
+        "-b",
+        &fresh,
+        "-X",
+        "POST",
+        &format!("{other}/login"),
+        "--data-urlencode",
+        &format!("token={}", p.t.token(OPERATOR)),
+        "--data-urlencode",
+        &format!("_csrf={login_csrf}"),
+    ]);
+    assert_eq!(code, 404, "{answer}");
+    assert!(header_values(&answer, "set-cookie").is_empty(), "{answer}");
+
+    let (code, answer) = curl(&[
+        "-i",
         "-b",
         &jar,
         "-X",
         "POST",
-        &format!("{page}/resume"),
+        &format!("{other}/logout"),
         "--data-urlencode",
-        &format!("_task_run={run_id}"),
-        "--data-urlencode",
-        "approved=maybe",
-        "--data-urlencode",
-        "reason=x",
+        &format!("_csrf={csrf}"),
     ]);
+    assert_eq!(code, 404, "{answer}");
+    let (code, body) = curl(&["-b", &jar, &p.url()]);
+    assert_eq!(code, 200, "the session on `main` still works: {body}");
+}
+
+#[test]
+fn the_approval_page_signs_in_with_a_token_and_resumes_through_the_engine() {
+    let p = Page::new();
+    let (code, body) = curl(&[&p.url()]);
+    assert_eq!(code, 401);
+    assert!(body.contains("Sign in") && !body.contains("<script"), "{body}");
+    assert!(!csrf_of(&body).is_empty(), "the login form carries _csrf: {body}");
+
+    let jar = p.jar("boss");
+    let (code, body) = p.sign_in_answer(&jar, "tg_bad_bad");
+    assert_eq!(code, 401, "a bad token is refused: {body}");
+    assert!(
+        !header_values(&body, "set-cookie")
+            .iter()
+            .any(|c| c.starts_with("tollgate_session=")),
+        "{body}"
+    );
+
+    let form = p.sign_in(&jar, &p.t.token(OPERATOR));
+    assert!(
+        form.contains("name=\"approved\"") && form.contains("name=\"reason\""),
+        "the onResume form: {form}"
+    );
+    let csrf = csrf_of(&form);
+    assert!(!csrf.is_empty(), "the form carries _csrf: {form}");
+    let run_id = value_of(&form, "_task_run").expect("_task_run");
+
+    let (code, body) = p.post_resume(
+        &jar,
+        &[
+            format!("_csrf={csrf}"),
+            format!("_task_run={run_id}"),
+            "approved=maybe".into(),
+            "reason=x".into(),
+        ],
+        &[],
+    );
     assert_eq!(code, 422, "invalid input is refused and named: {body}");
     assert!(body.contains("approved"));
-    let (code, body) = curl(&[
-        "-b",
+    let (code, body) = p.post_resume(
         &jar,
-        "-X",
-        "POST",
-        &format!("{page}/resume"),
-        "--data-urlencode",
-        &format!("_task_run={run_id}"),
-        "--data-urlencode",
-        "approved=true",
-        "--data-urlencode",
-        "reason=looks <good>",
-        "--data-urlencode",
-        "_reason=from my phone",
-    ]);
+        &[
+            format!("_csrf={csrf}"),
+            format!("_task_run={run_id}"),
+            "approved=true".into(),
+            "reason=looks <good>".into(),
+            "_reason=from my phone".into(),
+        ],
+        &["-H", &format!("Origin: {}", p.base)],
+    );
     assert_eq!(code, 200, "{body}");
     assert!(body.contains("Resumed"), "{body}");
-    let e = d.wait_state(&id, "SUCCESS");
+    let e = p.t.d.wait_state(&p.id, "SUCCESS");
     let decide = task_run(&e, "decide");
     assert_eq!(decide["outputs"]["onResume"]["reason"], "looks <good>");
-    assert_eq!(decide["outputs"]["resumed"]["by"], "boss@example.com");
+    assert_eq!(decide["outputs"]["resumed"]["by"], OPERATOR);
+    assert!(
+        decide["outputs"]["onResume"].get("_csrf").is_none(),
+        "the CSRF value is not an input: {decide:#}"
+    );
+
+    let audit = p.t.d.cli_json(&["audit", "--execution", &p.id]);
+    assert!(
+        audit
+            .as_array()
+            .expect("audit records")
+            .iter()
+            .any(|r| r["action"] == "resume" && r["user"] == OPERATOR && r["values"]["approved"] == true),
+        "the decision is audited: {audit:#}"
+    );
 }

@@ -269,3 +269,44 @@ fn bad_certificate_files_stop_the_daemon_with_the_path() {
     let out = CliOutput::from(out);
     assert!(!out.ok() && out.stderr.contains("--tls-key"), "{out}");
 }
+
+#[test]
+fn the_approval_page_session_cookie_is_secure_under_tls() {
+    let pki = pki();
+    let d = tls_daemon(&pki);
+    let ca = pki.ca.display().to_string();
+    let jars = tempfile::tempdir().expect("temp dir");
+    let jar = jars.path().join("jar").display().to_string();
+    let page = format!("{}/ui/main/executions/any", https(&d));
+    let (code, form) = curl(&["--cacert", &ca, "-c", &jar, &page]);
+    assert_eq!(code, 401, "{form}");
+    let csrf = form
+        .split("name=\"_csrf\" value=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("the login form carries _csrf")
+        .to_string();
+    // No auth on this daemon: any token signs in, which is all this test needs.
+    let (code, answer) = curl(&[
+        "--cacert",
+        &ca,
+        "-i",
+        "-b",
+        &jar,
+        "-X",
+        "POST",
+        &format!("{}/ui/main/login", https(&d)),
+        "--data-urlencode",
+        "token=anything",
+        "--data-urlencode",
+        "execution=any",
+        "--data-urlencode",
+        &format!("_csrf={csrf}"),
+    ]);
+    assert_eq!(code, 303, "{answer}");
+    let session = answer
+        .lines()
+        .find(|l| l.to_ascii_lowercase().starts_with("set-cookie: tollgate_session="))
+        .unwrap_or_else(|| panic!("a session cookie: {answer}"));
+    assert!(session.trim_end().ends_with("; Secure"), "{session}");
+}

@@ -20,8 +20,8 @@ use crate::ops::{Door, Ops};
 #[derive(Clone)]
 pub struct ApiState {
     pub ops: Arc<Ops>,
-    /// Whether the port serves TLS (cookies are then marked `Secure`).
-    pub tls: bool,
+    /// Sessions of the approval page (signing key, `Secure` under TLS, signed-out sessions).
+    pub pages: Arc<crate::http::page_session::PageSessions>,
 }
 
 impl ApiState {

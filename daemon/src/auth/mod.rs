@@ -143,6 +143,15 @@ impl Auth {
         tokens::principal_for_token_id(store, p.token_id.as_deref()?).ok()
     }
 
+    /// The current rights behind a token id (the approval page's sessions carry only the id):
+    /// `None` once the token is revoked or expired. With `--insecure-no-auth`, the local admin.
+    pub fn principal_for_token_id(&self, id: &str) -> Option<Principal> {
+        if self.insecure {
+            return self.authenticate(None).ok();
+        }
+        tokens::principal_for_token_id(self.store.as_ref()?, id).ok()
+    }
+
     /// Checks `authorization: Bearer <token>`; `authorization` is the header value.
     pub fn authenticate(&self, authorization: Option<&str>) -> Result<Principal, AuthError> {
         if self.insecure {

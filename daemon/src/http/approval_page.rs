@@ -1,22 +1,43 @@
 //! The page `appLink()` points at: a small server-rendered approval form (no JavaScript). The
-//! person signs in with their token (kept in an HttpOnly cookie), sees what waits, and decides
-//! through the same engine call as gRPC — same access checks, same audit.
+//! person signs in with their token, gets a short-lived signed session (never the token itself,
+//! see `page_session`), sees what waits, and decides through the same engine call as gRPC — same
+//! access checks, same audit. Every POST needs the form's CSRF value and must not come from
+//! another site; every answer forbids framing, scripts and caching.
 
 use std::collections::BTreeMap;
 
 use axum::extract::{Path, Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 
 use super::form_fields;
+use super::page_session::{self, LOGIN_CSRF_COOKIE, SESSION_COOKIE, Session};
 use crate::api::ApiState;
 use crate::auth::Principal;
-use crate::engine::{Execution, PauseSelector};
+use crate::engine::ids::now_ms;
+use crate::engine::{EngineError, Execution, PauseSelector};
 use crate::flow::TaskKind;
-use crate::inputs::{InputDef, InputType};
 use crate::ops::Door;
+use crate::inputs::{InputDef, InputType};
 
-const COOKIE: &str = "tollgate_token";
+/// Sent with every answer of the page.
+const SECURITY_HEADERS: [(HeaderName, &str); 5] = [
+    (
+        header::CONTENT_SECURITY_POLICY,
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    ),
+    (header::X_FRAME_OPTIONS, "DENY"),
+    (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+    (header::REFERRER_POLICY, "no-referrer"),
+    (header::CACHE_CONTROL, "no-store"),
+];
+
+fn harden(mut r: Response) -> Response {
+    for (name, value) in SECURITY_HEADERS {
+        r.headers_mut().insert(name, HeaderValue::from_static(value));
+    }
+    r
+}
 
 fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
@@ -37,27 +58,80 @@ fn page(title: &str, body: &str) -> Html<String> {
     ))
 }
 
-fn cookie_token(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get(header::COOKIE)?
-        .to_str()
-        .ok()?
-        .split(';')
-        .find_map(|c| c.trim().strip_prefix(&format!("{COOKIE}=")).map(str::to_string))
+/// An execution id as a path segment of a `Location` (it comes from a form field).
+fn path_segment(id: &str) -> String {
+    id.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
 }
 
-async fn signed_in(s: &ApiState, headers: &HeaderMap) -> Option<Principal> {
-    let token = cookie_token(headers)?;
-    s.ops
-        .authenticate(Some(&format!("Bearer {token}")), Door::Page)
-        .await
-        .ok()
+fn with_cookies(mut r: Response, cookies: &[String]) -> Response {
+    for c in cookies {
+        if let Ok(v) = HeaderValue::from_str(c) {
+            r.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+    r
 }
 
-fn login_form(tenant: &str, id: &str, message: &str) -> Response {
+fn not_found_tenant() -> Response {
+    (StatusCode::NOT_FOUND, page("Not found", "<p>Unknown tenant.</p>")).into_response()
+}
+
+/// The answer to a POST that may be forged: nothing changed, no cookie set.
+fn refused(tenant: &str, id: &str) -> Response {
+    let back = if id.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "<p><a href=\"/ui/{}/executions/{}\">Open the execution again</a></p>",
+            esc(tenant),
+            esc(&path_segment(id))
+        )
+    };
+    (
+        StatusCode::FORBIDDEN,
+        page(
+            "Refused",
+            &format!(
+                "<p class=\"err\">This form did not come from this page, or it has expired. Nothing was changed.</p>{back}"
+            ),
+        ),
+    )
+        .into_response()
+}
+
+/// Who is signed in: a valid session whose API token still holds (re-derived on every request).
+struct SignedIn {
+    principal: Principal,
+    session: Session,
+}
+
+fn signed_in(s: &ApiState, headers: &HeaderMap) -> Option<SignedIn> {
+    let value = page_session::cookie(headers, SESSION_COOKIE)?;
+    let session = s.pages.verify(&value, now_ms()).ok()?;
+    let principal = s.ops.auth().principal_for_token_id(&session.token_id)?;
+    Some(SignedIn { principal, session })
+}
+
+/// Whether a POST must be refused as coming from another site.
+fn from_another_site(req: &Request) -> bool {
+    page_session::from_another_site(req.headers(), req.uri().authority().map(|a| a.as_str()))
+}
+
+/// The sign-in form, with a fresh pre-session CSRF value in a cookie and a hidden field.
+fn login_form(s: &ApiState, tenant: &str, id: &str, message: &str) -> Response {
+    let (csrf, cookie) = s.pages.login_csrf_cookie();
     let body = format!(
         "{msg}<p>Sign in with your Tollgate token to decide on execution <code>{id}</code>.</p>\
          <form method=\"post\" action=\"/ui/{t}/login\"><input type=\"hidden\" name=\"execution\" value=\"{id}\">\
+         <input type=\"hidden\" name=\"_csrf\" value=\"{csrf}\">\
          <label>Token <input type=\"password\" name=\"token\" autocomplete=\"off\"></label><button>Sign in</button></form>",
         msg = if message.is_empty() {
             String::new()
@@ -67,7 +141,10 @@ fn login_form(tenant: &str, id: &str, message: &str) -> Response {
         id = esc(id),
         t = esc(tenant)
     );
-    (StatusCode::UNAUTHORIZED, page("Tollgate approval", &body)).into_response()
+    with_cookies(
+        (StatusCode::UNAUTHORIZED, page("Tollgate approval", &body)).into_response(),
+        &[cookie],
+    )
 }
 
 fn field(def: &InputDef) -> String {
@@ -121,7 +198,7 @@ fn field(def: &InputDef) -> String {
     format!("<label>{}{req} {control}</label>", esc(&label))
 }
 
-async fn forms(s: &ApiState, tenant: &str, exec: &Execution) -> String {
+async fn forms(s: &ApiState, tenant: &str, exec: &Execution, csrf: &str) -> String {
     let Some(flow) = s.ops.flow_of(exec).await else {
         return "<p class=\"err\">The flow of this execution is not available.</p>".into();
     };
@@ -133,15 +210,27 @@ async fn forms(s: &ApiState, tenant: &str, exec: &Execution) -> String {
         let fields: String = p.on_resume.iter().map(field).collect();
         out.push_str(&format!(
             "<h2>{task}</h2><form method=\"post\" action=\"/ui/{t}/executions/{id}/resume\">\
+             <input type=\"hidden\" name=\"_csrf\" value=\"{csrf}\">\
              <input type=\"hidden\" name=\"_task_run\" value=\"{run}\">{fields}\
              <label>Reason (recorded in the audit log) <input name=\"_reason\"></label><button>Resume</button></form>",
             task = esc(&run.task_id),
             t = esc(tenant),
             id = esc(&exec.id),
             run = esc(&run.id),
+            csrf = esc(csrf),
         ));
     }
     out
+}
+
+fn sign_out_form(tenant: &str, id: &str, csrf: &str) -> String {
+    format!(
+        "<form method=\"post\" action=\"/ui/{t}/logout\"><input type=\"hidden\" name=\"_csrf\" value=\"{csrf}\">\
+         <input type=\"hidden\" name=\"execution\" value=\"{id}\"><button>Sign out</button></form>",
+        t = esc(tenant),
+        id = esc(id),
+        csrf = esc(csrf),
+    )
 }
 
 /// GET /ui/{tenant}/executions/{id}
@@ -150,92 +239,160 @@ pub async fn show(
     Path((tenant, id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    if s.ops.check_tenant(&tenant).is_err() {
-        return (StatusCode::NOT_FOUND, page("Not found", "<p>Unknown tenant.</p>")).into_response();
+    harden(show_page(&s, &tenant, &id, &headers).await)
+}
+
+async fn show_page(s: &ApiState, tenant: &str, id: &str, headers: &HeaderMap) -> Response {
+    if s.ops.check_tenant(tenant).is_err() {
+        return not_found_tenant();
     }
-    let Some(p) = signed_in(&s, &headers).await else {
-        return login_form(&tenant, &id, "");
+    let Some(SignedIn { principal: p, session }) = signed_in(s, headers) else {
+        return login_form(s, tenant, id, "");
     };
-    let exec = match s.ops.get(&p, &id).await {
+    let csrf = s.pages.csrf(&session);
+    let exec = match s.ops.get(&p, id).await {
         Ok(e) => e,
         Err(_) => {
             return (
                 StatusCode::NOT_FOUND,
                 page(
                     "Not found",
-                    &format!("<p>No execution <code>{}</code> you may see.</p>", esc(&id)),
+                    &format!(
+                        "<p>No execution <code>{}</code> you may see.</p>{}",
+                        esc(id),
+                        sign_out_form(tenant, id, &csrf)
+                    ),
                 ),
             )
                 .into_response();
         }
     };
     let head = format!(
-        "<p>Signed in as <b>{}</b>.</p><p>Execution <code>{}</code> of <b>{}.{}</b> is <b>{}</b>.</p>",
+        "<p>Signed in as <b>{}</b>.</p>{}<p>Execution <code>{}</code> of <b>{}.{}</b> is <b>{}</b>.</p>",
         esc(&p.user),
+        sign_out_form(tenant, id, &csrf),
         esc(&exec.id),
         esc(&exec.namespace),
         esc(&exec.flow_id),
         exec.state
     );
     let body = if exec.paused_runs().next().is_some() {
-        forms(&s, &tenant, &exec).await
+        forms(s, tenant, &exec, &csrf).await
     } else {
         "<p>Nothing waits for a decision here.</p>".into()
     };
     page("Tollgate approval", &(head + &body)).into_response()
 }
 
-/// POST /ui/{tenant}/login — keeps the token in an HttpOnly cookie and goes back to the execution.
+/// POST /ui/{tenant}/login — checks the token once, then keeps only a signed session (token id,
+/// expiry, nonce) in an HttpOnly cookie and goes back to the execution.
 pub async fn login(State(s): State<ApiState>, Path(tenant): Path<String>, req: Request) -> Response {
+    harden(sign_in(&s, &tenant, req).await)
+}
+
+async fn sign_in(s: &ApiState, tenant: &str, req: Request) -> Response {
+    if s.ops.check_tenant(tenant).is_err() {
+        return not_found_tenant();
+    }
+    if from_another_site(&req) {
+        return refused(tenant, "");
+    }
+    let planted = page_session::cookie(req.headers(), LOGIN_CSRF_COOKIE);
     let fields = match form_fields(req).await {
         Ok(f) => f,
         Err(r) => return r,
     };
     let id = fields.get("execution").cloned().unwrap_or_default();
-    let token = fields.get("token").cloned().unwrap_or_default();
-    if s.ops
-        .authenticate(Some(&format!("Bearer {}", token.trim())), Door::Page)
-        .await
-        .is_err()
-    {
-        return login_form(&tenant, &id, "That token was not accepted.");
+    if !page_session::login_csrf_ok(planted.as_deref(), fields.get("_csrf").map(String::as_str)) {
+        return refused(tenant, &id);
     }
-    let location = format!("/ui/{tenant}/executions/{id}");
-    (
-        StatusCode::SEE_OTHER,
-        [
-            (
-                header::SET_COOKIE,
-                format!("{COOKIE}={}; HttpOnly; SameSite=Strict; Path=/ui", token.trim()),
-            ),
-            (header::LOCATION, location),
-        ],
+    let token = fields.get("token").map(|t| t.trim()).unwrap_or_default();
+    let Ok(p) = s.ops.authenticate(Some(&format!("Bearer {token}")), Door::Page).await else {
+        return login_form(s, tenant, &id, "That token was not accepted.");
+    };
+    let (value, _) = s.pages.issue(p.token_id.as_deref().unwrap_or_default(), now_ms());
+    let location = format!("/ui/{}/executions/{}", path_segment(tenant), path_segment(&id));
+    let r = (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response();
+    with_cookies(
+        r,
+        &[s.pages.session_cookie(&value), s.pages.clear_cookie(LOGIN_CSRF_COOKIE)],
     )
-        .into_response()
+}
+
+/// POST /ui/{tenant}/logout — ends the session on the daemon too, not only in this browser.
+pub async fn logout(State(s): State<ApiState>, Path(tenant): Path<String>, req: Request) -> Response {
+    harden(sign_out(&s, &tenant, req).await)
+}
+
+async fn sign_out(s: &ApiState, tenant: &str, req: Request) -> Response {
+    if s.ops.check_tenant(tenant).is_err() {
+        return not_found_tenant();
+    }
+    if from_another_site(&req) {
+        return refused(tenant, "");
+    }
+    let current = page_session::cookie(req.headers(), SESSION_COOKIE).and_then(|v| s.pages.verify(&v, now_ms()).ok());
+    let fields = match form_fields(req).await {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let id = fields.get("execution").cloned().unwrap_or_default();
+    if let Some(session) = current {
+        if !s
+            .pages
+            .csrf_ok(&session, fields.get("_csrf").map(String::as_str).unwrap_or_default())
+        {
+            return refused(tenant, &id);
+        }
+        s.pages.sign_out(&session, now_ms());
+    }
+    let back = if id.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "<p><a href=\"/ui/{}/executions/{}\">Back to the execution</a></p>",
+            esc(tenant),
+            esc(&path_segment(&id))
+        )
+    };
+    with_cookies(
+        page("Signed out", &format!("<p class=\"ok\">You are signed out.</p>{back}")).into_response(),
+        &[s.pages.clear_cookie(SESSION_COOKIE)],
+    )
 }
 
 /// POST /ui/{tenant}/executions/{id}/resume
 pub async fn resume(State(s): State<ApiState>, Path((tenant, id)): Path<(String, String)>, req: Request) -> Response {
-    let Some(p) = signed_in(&s, req.headers()).await else {
-        return login_form(&tenant, &id, "Please sign in first.");
+    harden(decide_page(&s, &tenant, &id, req).await)
+}
+
+async fn decide_page(s: &ApiState, tenant: &str, id: &str, req: Request) -> Response {
+    if s.ops.check_tenant(tenant).is_err() {
+        return not_found_tenant();
+    }
+    if from_another_site(&req) {
+        return refused(tenant, id);
+    }
+    let Some(SignedIn { principal: p, session }) = signed_in(s, req.headers()) else {
+        return login_form(s, tenant, id, "Please sign in first.");
     };
     let mut fields = match form_fields(req).await {
         Ok(f) => f,
         Err(r) => return r,
     };
+    let csrf = fields.remove("_csrf").unwrap_or_default();
+    if !s.pages.csrf_ok(&session, &csrf) {
+        return refused(tenant, id);
+    }
     let run = fields.remove("_task_run");
     let reason = fields.remove("_reason").unwrap_or_default();
     // Optional inputs left blank are not sent, as an empty field in a form means "no value".
     let inputs: BTreeMap<String, String> = fields.into_iter().filter(|(_, v)| !v.is_empty()).collect();
-    let select = PauseSelector {
-        task_run_id: run,
-        task_id: None,
-    };
-    let result = s.ops.resume(&p, &id, select, inputs, &reason).await;
+    let result = decide(s, &p, id, run, inputs, &reason).await;
     let back = format!(
         "<p><a href=\"/ui/{}/executions/{}\">Back to the execution</a></p>",
-        esc(&tenant),
-        esc(&id)
+        esc(tenant),
+        esc(id)
     );
     match result {
         Ok(e) => page(
@@ -252,10 +409,27 @@ pub async fn resume(State(s): State<ApiState>, Path((tenant, id)): Path<(String,
                 status,
                 page(
                     "Not resumed",
-                    &format!("<p class=\"err\">{}</p>{back}", esc(&e.to_string())),
+                    &format!("<p class=\"err\">{}</p>{back}", esc(&e.user_message())),
                 ),
             )
                 .into_response()
         }
     }
+}
+
+/// The decision itself: the one call that changes anything (the operations layer checks the
+/// role and the assignment, and audits the decision or its refusal).
+async fn decide(
+    s: &ApiState,
+    p: &Principal,
+    id: &str,
+    task_run_id: Option<String>,
+    inputs: BTreeMap<String, String>,
+    reason: &str,
+) -> Result<Execution, EngineError> {
+    let select = PauseSelector {
+        task_run_id,
+        task_id: None,
+    };
+    s.ops.resume(p, id, select, inputs, reason).await
 }

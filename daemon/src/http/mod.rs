@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 
 pub mod admin;
 mod approval_page;
+pub mod page_session;
 
 use crate::api::ApiState;
 use crate::engine::error::ErrorCode;
@@ -360,6 +361,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/ui/{tenant}/executions/{id}", get(approval_page::show))
         .route("/ui/{tenant}/executions/{id}/resume", post(approval_page::resume))
         .route("/ui/{tenant}/login", post(approval_page::login))
+        .route("/ui/{tenant}/logout", post(approval_page::logout))
         .merge(admin::router())
         .with_state(state)
 }
