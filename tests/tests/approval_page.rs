@@ -473,3 +473,35 @@ fn the_approval_page_signs_in_with_a_token_and_resumes_through_the_engine() {
         "the decision is audited: {audit:#}"
     );
 }
+
+/// Issue 14, finding 3 on this door: a refused decision and a refused sign-in on the page leave
+/// audit records, as they do over gRPC and REST (the page calls the same operations layer).
+#[test]
+fn refusals_on_the_page_are_audited_like_on_every_other_door() {
+    let mut p = Page::new();
+    let jar = p.jar("viewer");
+    let form = p.sign_in(&jar, &p.t.token(auth_common::VIEWER));
+    let csrf = csrf_of(&form);
+    let (code, body) = p.post_resume(&jar, &decision(&form, Some(&csrf)), &[]);
+    assert_eq!(code, 403, "a viewer may not decide: {body}");
+    assert_eq!(p.state(), "PAUSED");
+    let (code, answer) = p.sign_in_answer(&p.jar("intruder"), "tg_pagefake_nope");
+    assert_eq!(code, 401, "{answer}");
+
+    p.t.d.token = Some(p.t.token(ADMIN));
+    let records = p.t.d.cli_json(&["audit", "--limit", "10000"]);
+    let records = records.as_array().cloned().unwrap_or_default();
+    assert!(
+        records.iter().any(|r| r["user"] == auth_common::VIEWER
+            && r["action"] == "resume"
+            && r["executionId"] == p.id.as_str()
+            && r["result"].as_str().unwrap_or_default().starts_with("DENIED")),
+        "the viewer's refused decision on the page"
+    );
+    assert!(
+        records.iter().any(|r| r["action"] == "sign-in"
+            && r["values"]["door"] == "page"
+            && r["values"]["token_id"] == "pagefake"),
+        "the refused page sign-in"
+    );
+}

@@ -503,4 +503,71 @@ async fn every_rpc_for_every_role() {
         }
     }
     assert!(wrong_cells.is_empty(), "{}", wrong_cells.join("\n"));
+
+    // Every refusal left its audit record, whatever the call: the caller, the action, DENIED.
+    let records = AuditClient::new(fx.ch.clone())
+        .list(req(
+            pb::ListAuditRequest {
+                limit: 10_000,
+                ..Default::default()
+            },
+            Some(&fx.admin),
+        ))
+        .await
+        .expect("the admin reads the audit log")
+        .into_inner()
+        .records;
+    let email = |who: &str| match who {
+        "viewer" => VIEWER,
+        "operator" => OPERATOR,
+        "outsider" => OUTSIDER,
+        "ns admin" => NS_ADMIN,
+        _ => ADMIN,
+    };
+    let mut unaudited = Vec::new();
+    for (rpc, row) in expected {
+        for ((who, _), want) in callers.iter().zip(row) {
+            if *want != D {
+                continue;
+            }
+            let action = audited_action(rpc);
+            let found = records
+                .iter()
+                .any(|r| r.user == email(who) && r.action == action && r.result.starts_with("DENIED"));
+            if !found {
+                unaudited.push(format!("{rpc} refused to {who}: no `{action}` DENIED record"));
+            }
+        }
+    }
+    assert!(unaudited.is_empty(), "{}", unaudited.join("\n"));
+    for (given, what) in [("false", "no token"), ("true", "a wrong token")] {
+        assert!(
+            records.iter().any(|r| r.action == "sign-in"
+                && r.result.starts_with("DENIED")
+                && r.values_json.contains(&format!("\"token_given\":{given}"))),
+            "a call with {what} is audited as a refused sign-in"
+        );
+    }
+}
+
+/// The audit action a refused RPC is recorded under.
+fn audited_action(rpc: &str) -> &'static str {
+    match rpc {
+        "Executions.Start" => "start",
+        "Executions.Resume" | "Executions.BulkResume" => "resume",
+        "Executions.ValidateResume" => "resume.validate",
+        "Executions.Kill" | "Executions.BulkKill" => "kill",
+        "Executions.Get" | "Executions.TailLogs" | "Flows.Get" => "read",
+        "Flows.Apply" => "flow.apply",
+        "Flows.Delete" => "flow.delete",
+        "Kv.Set" => "kv.set",
+        "Kv.Get" | "Kv.List" => "kv.read",
+        "Kv.Delete" => "kv.delete",
+        "Secrets.Set" => "secret.set",
+        "Secrets.List" => "secret.read",
+        "Secrets.Delete" => "secret.delete",
+        "Audit.List" => "audit.read",
+        "Audit.Verify" => "audit.verify",
+        other => panic!("no audited action for {other}"),
+    }
 }

@@ -184,6 +184,50 @@ fn every_route_for_every_role() {
         }
     }
     assert!(wrong_cells.is_empty(), "{}", wrong_cells.join("\n"));
+
+    // Every 403 left its audit record: the caller, the action, DENIED.
+    let mut t = t;
+    t.d.token = Some(t.token(ADMIN));
+    let records = t.d.cli_json(&["audit", "--limit", "10000"]);
+    let records = records.as_array().cloned().unwrap_or_default();
+    let email = |who: &str| match who {
+        "viewer" => VIEWER,
+        "operator" => OPERATOR,
+        "outsider" => OUTSIDER,
+        "ns admin" => NS_ADMIN,
+        _ => ADMIN,
+    };
+    let mut unaudited = Vec::new();
+    for (route, row) in expected {
+        for ((who, _), want) in callers.iter().zip(row) {
+            if *want != 403 {
+                continue;
+            }
+            let action = match *route {
+                "POST resume" | "POST resume/by-ids" => "resume",
+                "POST resume/validate" => "resume.validate",
+                "DELETE kill" | "DELETE kill/by-ids" => "kill",
+                "GET execution" => "read",
+                "POST start" => "start",
+                _ => "admin",
+            };
+            let found = records.iter().any(|r| {
+                r["user"] == email(who)
+                    && r["action"] == action
+                    && r["result"].as_str().unwrap_or_default().starts_with("DENIED")
+            });
+            if !found {
+                unaudited.push(format!("{route} refused to {who}: no `{action}` DENIED record"));
+            }
+        }
+    }
+    assert!(unaudited.is_empty(), "{}", unaudited.join("\n"));
+    assert!(
+        records
+            .iter()
+            .any(|r| r["action"] == "sign-in" && r["values"]["token_given"] == true),
+        "the wrong token is audited as a refused sign-in"
+    );
 }
 
 #[test]

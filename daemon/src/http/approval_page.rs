@@ -17,8 +17,8 @@ use crate::auth::Principal;
 use crate::engine::ids::now_ms;
 use crate::engine::{EngineError, Execution, PauseSelector};
 use crate::flow::TaskKind;
-use crate::ops::Door;
 use crate::inputs::{InputDef, InputType};
+use crate::ops::Door;
 
 /// Sent with every answer of the page.
 const SECURITY_HEADERS: [(HeaderName, &str); 5] = [
