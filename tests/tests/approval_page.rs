@@ -84,6 +84,16 @@ impl Page {
         body
     }
 
+    /// The cookies in `jar` no longer sign in: the page asks again, a decision with the form's
+    /// CSRF value is refused, and the execution is still PAUSED.
+    fn assert_signed_out(&self, jar: &str, form: &str, csrf: &str) {
+        let (code, body) = curl(&["-b", jar, &self.url()]);
+        assert_eq!(code, 401, "the page asks to sign in again: {body}");
+        let (code, body) = self.post_resume(jar, &decision(form, Some(csrf)), &[]);
+        assert_eq!(code, 401, "{body}");
+        assert_eq!(self.state(), "PAUSED");
+    }
+
     /// POSTs the resume form with `jar`'s cookies plus `fields` and `extra` curl arguments.
     fn post_resume(&self, jar: &str, fields: &[String], extra: &[&str]) -> (u16, String) {
         let url = format!("{}/resume", self.url());
@@ -276,11 +286,7 @@ fn revoking_the_api_token_ends_the_page_session_at_once() {
 
     admin_remote(&p.t.d, &p.t.token(ADMIN), &["token", "revoke", &operator]);
 
-    let (code, body) = curl(&["-b", &jar, &p.url()]);
-    assert_eq!(code, 401, "the page asks to sign in again: {body}");
-    let (code, body) = p.post_resume(&jar, &decision(&form, Some(&csrf)), &[]);
-    assert_eq!(code, 401, "{body}");
-    assert_eq!(p.state(), "PAUSED");
+    p.assert_signed_out(&jar, &form, &csrf);
 }
 
 #[test]
@@ -317,11 +323,7 @@ fn signing_out_makes_the_old_cookie_useless() {
         "the browser's cookie is cleared: {answer}"
     );
 
-    let (code, body) = curl(&["-b", &stolen, &p.url()]);
-    assert_eq!(code, 401, "the old cookie no longer signs in: {body}");
-    let (code, body) = p.post_resume(&stolen, &decision(&form, Some(&csrf)), &[]);
-    assert_eq!(code, 401, "{body}");
-    assert_eq!(p.state(), "PAUSED");
+    p.assert_signed_out(&stolen, &form, &csrf);
 }
 
 #[test]

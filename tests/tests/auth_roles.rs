@@ -7,7 +7,7 @@ mod auth_common;
 
 use std::time::Duration;
 
-use auth_common::{ADMIN, NS_ADMIN, OPERATOR, OUTSIDER, VIEWER, channel, req, team};
+use auth_common::{ADMIN, NS_ADMIN, OPERATOR, OUTSIDER, VIEWER, channel, email_of, req, team};
 use tollgate_proto::v1 as pb;
 use tollgate_proto::v1::{
     audit_client::AuditClient, auth_client::AuthClient, executions_client::ExecutionsClient, flows_client::FlowsClient,
@@ -517,13 +517,6 @@ async fn every_rpc_for_every_role() {
         .expect("the admin reads the audit log")
         .into_inner()
         .records;
-    let email = |who: &str| match who {
-        "viewer" => VIEWER,
-        "operator" => OPERATOR,
-        "outsider" => OUTSIDER,
-        "ns admin" => NS_ADMIN,
-        _ => ADMIN,
-    };
     let mut unaudited = Vec::new();
     for (rpc, row) in expected {
         for ((who, _), want) in callers.iter().zip(row) {
@@ -533,7 +526,7 @@ async fn every_rpc_for_every_role() {
             let action = audited_action(rpc);
             let found = records
                 .iter()
-                .any(|r| r.user == email(who) && r.action == action && r.result.starts_with("DENIED"));
+                .any(|r| r.user == email_of(who) && r.action == action && r.result.starts_with("DENIED"));
             if !found {
                 unaudited.push(format!("{rpc} refused to {who}: no `{action}` DENIED record"));
             }

@@ -6,7 +6,7 @@ mod auth_common;
 
 use std::time::{Duration, Instant};
 
-use auth_common::{ADMIN, NS_ADMIN, OPERATOR, OUTSIDER, Team, VIEWER, team_with};
+use auth_common::{ADMIN, NS_ADMIN, OPERATOR, OUTSIDER, Team, VIEWER, email_of, team_with};
 use serde_json::Value;
 use tollgate_tests::{DaemonOptions, curl};
 
@@ -190,13 +190,6 @@ fn every_route_for_every_role() {
     t.d.token = Some(t.token(ADMIN));
     let records = t.d.cli_json(&["audit", "--limit", "10000"]);
     let records = records.as_array().cloned().unwrap_or_default();
-    let email = |who: &str| match who {
-        "viewer" => VIEWER,
-        "operator" => OPERATOR,
-        "outsider" => OUTSIDER,
-        "ns admin" => NS_ADMIN,
-        _ => ADMIN,
-    };
     let mut unaudited = Vec::new();
     for (route, row) in expected {
         for ((who, _), want) in callers.iter().zip(row) {
@@ -212,7 +205,7 @@ fn every_route_for_every_role() {
                 _ => "admin",
             };
             let found = records.iter().any(|r| {
-                r["user"] == email(who)
+                r["user"] == email_of(who)
                     && r["action"] == action
                     && r["result"].as_str().unwrap_or_default().starts_with("DENIED")
             });

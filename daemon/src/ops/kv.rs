@@ -109,13 +109,30 @@ impl Ops {
 
     /// Deletes a KV entry; `false` when there was none (nothing recorded then).
     pub async fn kv_delete(&self, p: &Principal, namespace: &str, key: &str) -> Result<bool> {
-        self.authorize(p, Role::Admin, "kv.delete", Target::namespace(namespace))
-            .await?;
-        let audit = change_entry(p, "kv.delete", namespace, json!({ "key": key }));
         let (ns, k) = (namespace.to_string(), key.to_string());
+        self.delete_audited(p, "kv.delete", namespace, json!({ "key": key }), move |w| {
+            w.delete_kv(&ns, &k)
+        })
+        .await
+    }
+
+    /// Authorizes an admin's delete, runs it in the writer and audits it when something went.
+    async fn delete_audited(
+        &self,
+        p: &Principal,
+        action: &str,
+        namespace: &str,
+        what: serde_json::Value,
+        delete: impl FnOnce(&mut crate::store::Writer) -> std::result::Result<bool, crate::store::StoreError>
+        + Send
+        + 'static,
+    ) -> Result<bool> {
+        self.authorize(p, Role::Admin, action, Target::namespace(namespace))
+            .await?;
+        let audit = change_entry(p, action, namespace, what);
         self.engine
             .change(move |w| {
-                let existed = w.delete_kv(&ns, &k)?;
+                let existed = delete(w)?;
                 if existed {
                     crate::audit::append(w, audit)?;
                 }
@@ -150,18 +167,10 @@ impl Ops {
     }
 
     pub async fn secret_delete(&self, p: &Principal, namespace: &str, name: &str) -> Result<bool> {
-        self.authorize(p, Role::Admin, "secret.delete", Target::namespace(namespace))
-            .await?;
-        let audit = change_entry(p, "secret.delete", namespace, json!({ "name": name }));
         let (ns, n) = (namespace.to_string(), name.to_string());
-        self.engine
-            .change(move |w| {
-                let existed = w.delete_secret(&ns, &n)?;
-                if existed {
-                    crate::audit::append(w, audit)?;
-                }
-                Ok(existed)
-            })
-            .await
+        self.delete_audited(p, "secret.delete", namespace, json!({ "name": name }), move |w| {
+            w.delete_secret(&ns, &n)
+        })
+        .await
     }
 }

@@ -23,6 +23,17 @@ pub const OUTSIDER: &str = "outsider@example.com";
 /// Admin of `test` only (not of every namespace).
 pub const NS_ADMIN: &str = "nsadmin@example.com";
 
+/// The e-mail of a caller named as the role matrices name them.
+pub fn email_of(who: &str) -> &'static str {
+    match who {
+        "viewer" => VIEWER,
+        "operator" => OPERATOR,
+        "outsider" => OUTSIDER,
+        "ns admin" => NS_ADMIN,
+        _ => ADMIN,
+    }
+}
+
 pub struct Team {
     pub d: Daemon,
     pub tokens: HashMap<&'static str, String>,
