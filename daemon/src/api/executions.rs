@@ -300,7 +300,7 @@ impl Executions for ExecutionsService {
                 {
                     continue;
                 }
-                let exec = crate::ops::present((*exec).clone());
+                let exec = crate::ops::present_shared(exec);
                 let flow = ops.flow_of(&exec).await;
                 let event = pb::ExecutionEvent {
                     execution: Some(convert::execution(&exec, flow.as_deref())),

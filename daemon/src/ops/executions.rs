@@ -277,6 +277,25 @@ fn merge(
         .collect()
 }
 
+/// [`present`] for a shared execution (a Watch event): copied only when something must be masked.
+pub fn present_shared(exec: Arc<Execution>) -> Arc<Execution> {
+    let sealed_somewhere = || {
+        exec.task_runs.iter().any(|r| {
+            r.outputs.values().any(crate::secrets::has_sealed)
+                || r.pause.as_ref().is_some_and(|p| {
+                    p.approvals
+                        .iter()
+                        .any(|a| a.values.values().any(crate::secrets::has_sealed))
+                })
+        })
+    };
+    if exec.secret_inputs.is_empty() && !sealed_somewhere() {
+        exec
+    } else {
+        Arc::new(present((*exec).clone()))
+    }
+}
+
 /// An execution as it may leave the daemon: every SECRET value masked (SECRET inputs by id, and
 /// any sealed value wherever it was copied to: outputs, approvals).
 pub fn present(mut exec: Execution) -> Execution {
