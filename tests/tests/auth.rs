@@ -200,7 +200,7 @@ fn human_task_assignment_quorum_self_approval_and_audit() {
         let mut rec = store
             .read()
             .unwrap()
-            .audit(0, 1, |r| r.action == "resume")
+            .audit(0, 1, |r: &tollgate_daemon::audit::Record| r.action == "resume")
             .unwrap()
             .remove(0);
         rec.user = "mallory@example.com".into();

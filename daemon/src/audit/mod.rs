@@ -9,7 +9,10 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::engine::ids::now_ms;
-use crate::store::{Reader, StoreError, Writer};
+use crate::store::{AuditRecord, Reader, StoreError, Writer};
+
+/// The newest record's place in the chain, stored beside it.
+pub use crate::store::AuditHead as Head;
 
 /// A stored record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -30,6 +33,15 @@ pub struct Record {
     pub hash: String,
 }
 
+impl AuditRecord for Record {
+    fn seq(&self) -> u64 {
+        self.seq
+    }
+    fn hash(&self) -> &str {
+        &self.hash
+    }
+}
+
 /// What a caller records; the chain fields are filled by [`append`].
 #[derive(Debug, Clone, Default)]
 pub struct Entry {
@@ -42,13 +54,6 @@ pub struct Entry {
     pub values: Value,
     pub reason: String,
     pub result: String,
-}
-
-/// The newest record's place in the chain, stored beside it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Head {
-    pub seq: u64,
-    pub hash: String,
 }
 
 fn digest(r: &Record) -> String {
@@ -122,7 +127,7 @@ pub fn verify(r: &Reader) -> Result<VerifyReport, StoreError> {
     let mut expected_seq = 1u64;
     let mut count = 0u64;
     let mut bad: Option<(u64, String)> = None;
-    r.audit_all(|key, rec| {
+    r.audit_all(|key, rec: Result<Record, StoreError>| {
         let rec = match rec {
             Ok(rec) => rec,
             Err(e) => {
@@ -221,7 +226,12 @@ mod tests {
     }
 
     fn record(store: &Store, seq: u64) -> Record {
-        store.read().unwrap().audit(0, 1, |r| r.seq == seq).unwrap().remove(0)
+        store
+            .read()
+            .unwrap()
+            .audit(0, 1, |r: &Record| r.seq == seq)
+            .unwrap()
+            .remove(0)
     }
 
     #[test]
@@ -272,6 +282,48 @@ mod tests {
         let report = verify(&store.read().unwrap()).unwrap();
         assert_eq!((report.ok, report.first_bad_seq), (false, 4), "{report:?}");
         assert!(report.message.contains("deleted"), "{}", report.message);
+    }
+
+    /// Many appends in one transaction (a writer batch) chain to each other, also after a
+    /// record is removed in the same transaction, as they do across transactions.
+    #[test]
+    fn appends_in_one_transaction_chain_like_separate_ones() {
+        let entry = |action: &str| Entry {
+            user: "ana@example.com".into(),
+            action: action.into(),
+            result: "OK".into(),
+            ..Default::default()
+        };
+        let (_d, store) = store_with(0);
+        store.write(|w| append(w, entry("first"))).unwrap();
+        let last = store
+            .write(|w| {
+                for i in 0..5 {
+                    append(w, entry(&format!("batch {i}")))?;
+                }
+                w.audit_last()
+            })
+            .unwrap()
+            .expect("a newest record");
+        let rec = record(&store, 6);
+        assert_eq!((last.seq, last.hash.as_str()), (6, rec.hash.as_str()));
+        assert_eq!(rec.action, "batch 4");
+        assert!(verify(&store.read().unwrap()).unwrap().ok);
+        let last = store
+            .write(|w| {
+                append(w, entry("doomed"))?;
+                w.audit_delete(7)?;
+                append(w, entry("after"))?;
+                w.audit_last()
+            })
+            .unwrap()
+            .expect("a newest record");
+        let rec = record(&store, 7);
+        assert_eq!((last.seq, last.hash.as_str()), (7, rec.hash.as_str()));
+        assert_eq!(rec.action, "after");
+        let report = verify(&store.read().unwrap()).unwrap();
+        assert!(report.ok, "{report:?}");
+        assert_eq!(report.records, 7);
     }
 
     #[test]

@@ -516,7 +516,7 @@ mod tests {
         assert!(matches!(m.revoke_token("nope"), Err(ManageError::UnknownToken(_))));
         let r = m.store.read().unwrap();
         let actions: Vec<String> = r
-            .audit(0, 100, |_| true)
+            .audit(0, 100, |_: &crate::audit::Record| true)
             .unwrap()
             .into_iter()
             .map(|r| r.action)

@@ -14,6 +14,7 @@ pub mod jobs;
 pub mod resume;
 pub mod retention;
 pub mod state;
+mod store_records;
 pub mod timers;
 pub mod writer;
 
@@ -318,7 +319,7 @@ impl Engine {
 
     pub async fn list_executions(
         &self,
-        filter: ExecutionFilter,
+        filter: ExecutionFilter<State>,
         limit: usize,
         after: Option<String>,
     ) -> Result<(Vec<Execution>, Option<String>)> {

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use super::ids::now_ms;
+use super::{Execution, State};
 use crate::store::Store;
 
 /// Deletes finished executions created more than `keep` ago, in small transactions.
@@ -11,14 +12,14 @@ pub fn sweep(store: &Store, keep: Duration) -> Result<usize, crate::store::Store
     let cutoff = now_ms() - keep.as_millis() as i64;
     let mut deleted = 0;
     loop {
-        let ids = store.read()?.finished_before(cutoff, 500)?;
+        let ids = store.read()?.finished_before::<State>(cutoff, 500)?;
         if ids.is_empty() {
             return Ok(deleted);
         }
         deleted += store.write(|w| -> Result<usize, crate::store::StoreError> {
             let mut n = 0;
             for id in &ids {
-                if w.delete_execution(id)? {
+                if w.delete_execution::<Execution>(id)? {
                     n += 1;
                 }
             }
@@ -95,12 +96,12 @@ mod tests {
             .unwrap();
         assert_eq!(sweep(&store, Duration::from_secs(86_400)).unwrap(), 1);
         let r = store.read().unwrap();
-        assert!(r.execution("old_done").unwrap().is_none());
-        assert!(r.logs("old_done", 0, 10).unwrap().is_empty());
+        assert!(r.execution::<Execution>("old_done").unwrap().is_none());
+        assert!(r.logs::<LogLine>("old_done", 0, 10).unwrap().is_empty());
         assert!(
-            r.execution("old_paused").unwrap().is_some(),
+            r.execution::<Execution>("old_paused").unwrap().is_some(),
             "paused executions are kept whatever their age"
         );
-        assert!(r.execution("new_done").unwrap().is_some());
+        assert!(r.execution::<Execution>("new_done").unwrap().is_some());
     }
 }

@@ -20,7 +20,7 @@ impl Ops {
         self.require_somewhere(p, Role::Admin, "audit.read").await?;
         let visible = p.visible_namespaces(Role::Admin);
         self.read_store(move |r| {
-            Ok(r.audit(q.before_seq, q.limit.clamp(1, 10_000), |rec| {
+            Ok(r.audit(q.before_seq, q.limit.clamp(1, 10_000), |rec: &Record| {
                 (q.execution_id.is_empty() || rec.execution_id == q.execution_id)
                     && (q.user.is_empty() || rec.user.eq_ignore_ascii_case(&q.user))
                     && visible.as_ref().is_none_or(|v| {

@@ -4,6 +4,7 @@
 mod audit;
 mod auth;
 mod kv;
+mod records;
 mod tables;
 
 use std::path::{Path, PathBuf};
@@ -13,12 +14,11 @@ use redb::{Database, ReadableTable, ReadableTableMetadata};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::engine::execution::{Execution, LogLine};
-use crate::engine::state::State;
 use tables::*;
 
 pub use auth::{Binding, TokenRecord, UserRecord};
 pub use kv::KvEntry;
+pub use records::{AuditHead, AuditRecord, ExecutionRecord, IndexedState, LogRecord};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -107,10 +107,10 @@ impl TimerKey {
 }
 
 /// Which executions a list wants.
-#[derive(Debug, Clone, Default)]
-pub struct ExecutionFilter {
+#[derive(Debug, Clone)]
+pub struct ExecutionFilter<S> {
     /// Empty = any state.
-    pub states: Vec<State>,
+    pub states: Vec<S>,
     /// Namespace prefix on dotted boundaries (`hr` matches `hr` and `hr.ops`).
     pub namespace: Option<String>,
     pub flow_id: Option<String>,
@@ -118,7 +118,18 @@ pub struct ExecutionFilter {
     pub visible: Option<Vec<String>>,
 }
 
-impl ExecutionFilter {
+impl<S> Default for ExecutionFilter<S> {
+    fn default() -> Self {
+        ExecutionFilter {
+            states: Vec::new(),
+            namespace: None,
+            flow_id: None,
+            visible: None,
+        }
+    }
+}
+
+impl<S> ExecutionFilter<S> {
     fn matches_names(&self, namespace: &str, flow_id: &str) -> bool {
         self.namespace.as_deref().is_none_or(|p| namespace_within(namespace, p))
             && self.flow_id.as_deref().is_none_or(|f| f == flow_id)
@@ -138,13 +149,8 @@ pub fn namespace_within(namespace: &str, prefix: &str) -> bool {
             && namespace.as_bytes()[prefix.len()] == b'.')
 }
 
-fn state_index_key(e: &Execution) -> String {
-    let sort = if e.state == State::Paused {
-        e.waiting_since().unwrap_or(e.created_ms)
-    } else {
-        e.created_ms
-    };
-    format!("{}\0{:016x}\0{}", e.state.as_str(), sort.max(0), e.id)
+fn state_index_key<E: ExecutionRecord>(e: &E) -> String {
+    format!("{}\0{:016x}\0{}", e.state().name(), e.index_time_ms().max(0), e.id())
 }
 
 fn decode<T: DeserializeOwned>(table: &'static str, key: &str, bytes: &[u8]) -> Result<T> {
@@ -247,7 +253,7 @@ pub struct Reader {
 }
 
 impl Reader {
-    pub fn execution(&self, id: &str) -> Result<Option<Execution>> {
+    pub fn execution<E: ExecutionRecord>(&self, id: &str) -> Result<Option<E>> {
         let t = self.tx.open_table(EXECUTIONS)?;
         match t.get(id)? {
             Some(v) => Ok(Some(decode("executions", id, v.value())?)),
@@ -257,27 +263,27 @@ impl Reader {
 
     /// One page of executions matching `filter`: PAUSED ones oldest pause first, others oldest first.
     /// `after` is the opaque token returned with the previous page.
-    pub fn executions(
+    pub fn executions<E: ExecutionRecord>(
         &self,
-        filter: &ExecutionFilter,
+        filter: &ExecutionFilter<E::State>,
         limit: usize,
         after: Option<&str>,
-    ) -> Result<(Vec<Execution>, Option<String>)> {
+    ) -> Result<(Vec<E>, Option<String>)> {
         let index = self.tx.open_table(EXECUTIONS_BY_STATE)?;
         let data = self.tx.open_table(EXECUTIONS)?;
-        let mut states: Vec<State> = if filter.states.is_empty() {
-            State::ALL.to_vec()
+        let mut states: Vec<E::State> = if filter.states.is_empty() {
+            E::State::ALL.to_vec()
         } else {
             filter.states.clone()
         };
         states.sort_by_key(|s| state_position(*s));
         states.dedup();
-        let resume_at = after.map(|a| (state_order(a), a));
+        let resume_at = after.map(|a| (state_order::<E::State>(a), a));
         let mut out = Vec::new();
         let mut last_key: Option<String> = None;
         'states: for state in states {
-            let lo = format!("{}\0", state.as_str());
-            let hi = format!("{}\x01", state.as_str());
+            let lo = format!("{}\0", state.name());
+            let hi = format!("{}\x01", state.name());
             let start = match resume_at {
                 Some((pos, _)) if pos > state_position(state) => continue,
                 Some((pos, a)) if pos == state_position(state) => format!("{a}\x01"),
@@ -309,12 +315,12 @@ impl Reader {
 
     /// Ids of finished executions created before `before_ms`, oldest first, at most `limit`
     /// (a range scan of the state index: never a full scan).
-    pub fn finished_before(&self, before_ms: i64, limit: usize) -> Result<Vec<String>> {
+    pub fn finished_before<S: IndexedState>(&self, before_ms: i64, limit: usize) -> Result<Vec<String>> {
         let index = self.tx.open_table(EXECUTIONS_BY_STATE)?;
         let mut out = Vec::new();
-        for state in State::ALL.into_iter().filter(|s| s.is_terminal()) {
-            let lo = format!("{}\0", state.as_str());
-            let hi = format!("{}\0{:016x}", state.as_str(), before_ms.max(0));
+        for state in S::ALL.iter().copied().filter(|s| s.is_terminal()) {
+            let lo = format!("{}\0", state.name());
+            let hi = format!("{}\0{:016x}", state.name(), before_ms.max(0));
             for item in index.range::<&str>(lo.as_str()..hi.as_str())? {
                 let (k, _) = item?;
                 out.push(k.value().rsplit('\0').next().unwrap_or_default().to_string());
@@ -327,10 +333,10 @@ impl Reader {
     }
 
     /// Number of executions in `state` (all namespaces).
-    pub fn count_in_state(&self, state: State) -> Result<u64> {
+    pub fn count_in_state<S: IndexedState>(&self, state: S) -> Result<u64> {
         let index = self.tx.open_table(EXECUTIONS_BY_STATE)?;
-        let lo = format!("{}\0", state.as_str());
-        let hi = format!("{}\x01", state.as_str());
+        let lo = format!("{}\0", state.name());
+        let hi = format!("{}\x01", state.name());
         Ok(index.range::<&str>(lo.as_str()..hi.as_str())?.count() as u64)
     }
 
@@ -339,10 +345,10 @@ impl Reader {
     }
 
     /// Ids of executions in `state`, oldest first (used at start to resume interrupted work).
-    pub fn execution_ids_in_state(&self, state: State) -> Result<Vec<String>> {
+    pub fn execution_ids_in_state<S: IndexedState>(&self, state: S) -> Result<Vec<String>> {
         let index = self.tx.open_table(EXECUTIONS_BY_STATE)?;
-        let lo = format!("{}\0", state.as_str());
-        let hi = format!("{}\x01", state.as_str());
+        let lo = format!("{}\0", state.name());
+        let hi = format!("{}\x01", state.name());
         let mut ids = Vec::new();
         for item in index.range::<&str>(lo.as_str()..hi.as_str())? {
             let (k, _) = item?;
@@ -352,7 +358,7 @@ impl Reader {
     }
 
     /// Log lines of an execution with `seq >= from`, at most `limit`.
-    pub fn logs(&self, execution_id: &str, from: u64, limit: usize) -> Result<Vec<LogLine>> {
+    pub fn logs<L: LogRecord>(&self, execution_id: &str, from: u64, limit: usize) -> Result<Vec<L>> {
         let t = self.tx.open_table(LOGS)?;
         let lo = format!("{execution_id}\0{from:016x}");
         let hi = format!("{execution_id}\x01");
@@ -420,15 +426,15 @@ impl Reader {
     }
 }
 
-fn state_position(state: State) -> usize {
-    State::ALL.iter().position(|s| *s == state).unwrap_or(0)
+fn state_position<S: IndexedState>(state: S) -> usize {
+    S::ALL.iter().position(|s| *s == state).unwrap_or(0)
 }
 
-fn state_order(key: &str) -> usize {
+/// The list position of the state a state-index key starts with (0 when it names none).
+fn state_order<S: IndexedState>(key: &str) -> usize {
     key.split('\0')
         .next()
-        .and_then(State::parse)
-        .map(state_position)
+        .and_then(|name| S::ALL.iter().position(|s| s.name() == name))
         .unwrap_or(0)
 }
 
@@ -439,16 +445,16 @@ pub struct Writer {
     /// not stored). A change usually reads its execution, then writes it back: the second decode
     /// of the stored document that keeping the index in step would need is skipped.
     index_keys: std::cell::RefCell<std::collections::HashMap<String, Option<String>>>,
-    /// The newest audit record once this transaction has read or written it: a batch appends
-    /// many records, and each needs the one before it.
-    audit_last: std::cell::RefCell<Option<crate::audit::Record>>,
+    /// The newest audit record's link (seq, hash) once this transaction has read or written it:
+    /// a batch appends many records, and each needs the one before it.
+    audit_last: std::cell::RefCell<Option<AuditHead>>,
 }
 
 impl Writer {
-    pub fn execution(&self, id: &str) -> Result<Option<Execution>> {
+    pub fn execution<E: ExecutionRecord>(&self, id: &str) -> Result<Option<E>> {
         let t = self.tx.open_table(EXECUTIONS)?;
         let found = match t.get(id)? {
-            Some(v) => Some(decode::<Execution>("executions", id, v.value())?),
+            Some(v) => Some(decode::<E>("executions", id, v.value())?),
             None => None,
         };
         self.index_keys
@@ -458,29 +464,29 @@ impl Writer {
     }
 
     /// The stored state-index key of execution `id`, if it is stored.
-    fn stored_index_key(&self, id: &str) -> Result<Option<String>> {
+    fn stored_index_key<E: ExecutionRecord>(&self, id: &str) -> Result<Option<String>> {
         if let Some(known) = self.index_keys.borrow().get(id) {
             return Ok(known.clone());
         }
-        Ok(self.execution(id)?.map(|e| state_index_key(&e)))
+        Ok(self.execution::<E>(id)?.map(|e| state_index_key(&e)))
     }
 
     /// The stored state of execution `id` (before any change not yet put), if it is stored.
-    pub fn stored_state(&self, id: &str) -> Result<Option<State>> {
-        Ok(self.stored_index_key(id)?.and_then(|k| {
+    pub fn stored_state<S: IndexedState>(&self, id: &str) -> Result<Option<S>> {
+        Ok(self.stored_index_key::<S::Execution>(id)?.and_then(|k| {
             k.split('\0')
                 .next()
-                .and_then(|name| State::ALL.into_iter().find(|s| s.as_str() == name))
+                .and_then(|name| S::ALL.iter().copied().find(|s| s.name() == name))
         }))
     }
 
     /// Stores an execution and keeps the state index in step with it.
-    pub fn put_execution(&mut self, e: &Execution) -> Result<()> {
-        let old_key = self.stored_index_key(&e.id)?;
+    pub fn put_execution<E: ExecutionRecord>(&mut self, e: &E) -> Result<()> {
+        let old_key = self.stored_index_key::<E>(e.id())?;
         let new_key = state_index_key(e);
         {
             let mut t = self.tx.open_table(EXECUTIONS)?;
-            t.insert(e.id.as_str(), encode(e).as_slice())?;
+            t.insert(e.id(), encode(e).as_slice())?;
         }
         let mut index = self.tx.open_table(EXECUTIONS_BY_STATE)?;
         if let Some(old) = old_key
@@ -488,15 +494,15 @@ impl Writer {
         {
             index.remove(old.as_str())?;
         }
-        let names = format!("{}\0{}", e.namespace, e.flow_id);
+        let names = format!("{}\0{}", e.namespace(), e.flow_id());
         index.insert(new_key.as_str(), names.as_str())?;
-        self.index_keys.get_mut().insert(e.id.clone(), Some(new_key));
+        self.index_keys.get_mut().insert(e.id().to_string(), Some(new_key));
         Ok(())
     }
 
     /// Removes an execution, its index entry and its log lines (retention).
-    pub fn delete_execution(&mut self, id: &str) -> Result<bool> {
-        let Some(old) = self.execution(id)? else {
+    pub fn delete_execution<E: ExecutionRecord>(&mut self, id: &str) -> Result<bool> {
+        let Some(old) = self.execution::<E>(id)? else {
             return Ok(false);
         };
         self.index_keys.get_mut().insert(id.to_string(), None);
@@ -517,9 +523,9 @@ impl Writer {
         Ok(true)
     }
 
-    pub fn append_log(&mut self, line: &LogLine) -> Result<()> {
+    pub fn append_log<L: LogRecord>(&mut self, line: &L) -> Result<()> {
         let mut t = self.tx.open_table(LOGS)?;
-        let key = format!("{}\0{:016x}", line.execution_id, line.seq);
+        let key = format!("{}\0{:016x}", line.execution_id(), line.seq());
         t.insert(key.as_str(), encode(line).as_slice())?;
         Ok(())
     }
@@ -644,5 +650,235 @@ pub fn restrict_to_owner(path: &Path) -> std::io::Result<()> {
     {
         let _ = path;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The on-disk format is the one earlier versions wrote: the same tables, keys and JSON, so
+    //! existing data dirs open. A local record type stands in for the engine's.
+
+    use serde::{Deserialize, Serialize};
+
+    use super::*;
+
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+    enum St {
+        Running,
+        Paused,
+        Success,
+    }
+
+    impl IndexedState for St {
+        type Execution = Ex;
+        const ALL: &'static [St] = &[St::Running, St::Paused, St::Success];
+        fn name(self) -> &'static str {
+            match self {
+                St::Running => "RUNNING",
+                St::Paused => "PAUSED",
+                St::Success => "SUCCESS",
+            }
+        }
+        fn is_terminal(self) -> bool {
+            self == St::Success
+        }
+    }
+
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    struct Ex {
+        id: String,
+        namespace: String,
+        flow_id: String,
+        state: St,
+        created_ms: i64,
+        paused_ms: Option<i64>,
+    }
+
+    impl ExecutionRecord for Ex {
+        type State = St;
+        fn id(&self) -> &str {
+            &self.id
+        }
+        fn state(&self) -> St {
+            self.state
+        }
+        fn namespace(&self) -> &str {
+            &self.namespace
+        }
+        fn flow_id(&self) -> &str {
+            &self.flow_id
+        }
+        fn index_time_ms(&self) -> i64 {
+            if self.state == St::Paused {
+                self.paused_ms.unwrap_or(self.created_ms)
+            } else {
+                self.created_ms
+            }
+        }
+    }
+
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    struct Line {
+        seq: u64,
+        execution_id: String,
+        message: String,
+    }
+
+    impl LogRecord for Line {
+        fn execution_id(&self) -> &str {
+            &self.execution_id
+        }
+        fn seq(&self) -> u64 {
+            self.seq
+        }
+    }
+
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    struct Rec {
+        seq: u64,
+        action: String,
+        prev_hash: String,
+        hash: String,
+    }
+
+    impl AuditRecord for Rec {
+        fn seq(&self) -> u64 {
+            self.seq
+        }
+        fn hash(&self) -> &str {
+            &self.hash
+        }
+    }
+
+    fn ex(id: &str, state: St, created_ms: i64, paused_ms: Option<i64>) -> Ex {
+        Ex {
+            id: id.into(),
+            namespace: "hr.ops".into(),
+            flow_id: "onboard".into(),
+            state,
+            created_ms,
+            paused_ms,
+        }
+    }
+
+    fn rows<K: redb::Key + 'static, V: redb::Value + 'static>(
+        store: &Store,
+        table: redb::TableDefinition<K, V>,
+    ) -> Vec<(String, String)>
+    where
+        for<'a> K::SelfType<'a>: std::fmt::Debug,
+        for<'a> V::SelfType<'a>: std::fmt::Debug,
+    {
+        let tx = store.db.begin_read().unwrap();
+        let t = tx.open_table(table).unwrap();
+        t.iter()
+            .unwrap()
+            .map(|item| {
+                let (k, v) = item.unwrap();
+                (format!("{:?}", k.value()), format!("{:?}", v.value()))
+            })
+            .collect()
+    }
+
+    fn text(bytes: &str) -> String {
+        format!("{:?}", bytes.as_bytes())
+    }
+
+    /// Keys and values are byte for byte what the store wrote before it was generic (the
+    /// literals below are that format), and a state change moves the index entry.
+    #[test]
+    fn the_on_disk_format_is_unchanged() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let paused = ex("e1", St::Paused, 0x10, Some(0x20));
+        store
+            .write(|w| {
+                w.put_execution(&ex("e1", St::Running, 0x10, None))?;
+                w.put_execution(&ex("e2", St::Success, 0x30, None))?;
+                w.append_log(&Line {
+                    seq: 2,
+                    execution_id: "e1".into(),
+                    message: "hi".into(),
+                })?;
+                w.audit_put(&Rec {
+                    seq: 1,
+                    action: "start".into(),
+                    prev_hash: String::new(),
+                    hash: "ab".into(),
+                })?;
+                w.audit_set_head(&AuditHead {
+                    seq: 1,
+                    hash: "ab".into(),
+                })
+            })
+            .unwrap();
+        store.write(|w| w.put_execution(&paused)).unwrap();
+
+        assert_eq!(
+            rows(&store, EXECUTIONS_BY_STATE),
+            vec![
+                (
+                    format!("{:?}", "PAUSED\u{0}0000000000000020\u{0}e1"),
+                    format!("{:?}", "hr.ops\u{0}onboard")
+                ),
+                (
+                    format!("{:?}", "SUCCESS\u{0}0000000000000030\u{0}e2"),
+                    format!("{:?}", "hr.ops\u{0}onboard")
+                ),
+            ]
+        );
+        assert_eq!(
+            rows(&store, EXECUTIONS)[0],
+            (
+                format!("{:?}", "e1"),
+                text(
+                    r#"{"id":"e1","namespace":"hr.ops","flow_id":"onboard","state":"PAUSED","created_ms":16,"paused_ms":32}"#
+                )
+            )
+        );
+        assert_eq!(
+            rows(&store, LOGS),
+            vec![(
+                format!("{:?}", "e1\u{0}0000000000000002"),
+                text(r#"{"seq":2,"execution_id":"e1","message":"hi"}"#)
+            )]
+        );
+        assert_eq!(
+            rows(&store, audit::AUDIT),
+            vec![(
+                "1".to_string(),
+                text(r#"{"seq":1,"action":"start","prev_hash":"","hash":"ab"}"#)
+            )]
+        );
+        assert_eq!(
+            rows(&store, audit::AUDIT_HEAD),
+            vec![(format!("{:?}", "head"), text(r#"{"seq":1,"hash":"ab"}"#))]
+        );
+
+        // Read back through the generic API, from the same bytes.
+        let r = store.read().unwrap();
+        assert_eq!(r.execution::<Ex>("e1").unwrap(), Some(paused));
+        assert_eq!(r.count_in_state(St::Paused).unwrap(), 1);
+        assert_eq!(r.execution_ids_in_state(St::Success).unwrap(), vec!["e2"]);
+        assert_eq!(r.finished_before::<St>(0x31, 10).unwrap(), vec!["e2"]);
+        let (page, next) = r.executions::<Ex>(&ExecutionFilter::default(), 1, None).unwrap();
+        assert_eq!(page[0].id, "e1");
+        let (page, _) = r
+            .executions::<Ex>(&ExecutionFilter::default(), 1, next.as_deref())
+            .unwrap();
+        assert_eq!(page[0].id, "e2");
+        assert_eq!(r.logs::<Line>("e1", 0, 10).unwrap()[0].message, "hi");
+        assert_eq!(r.audit_head().unwrap().unwrap().hash, "ab");
+        store
+            .write(|w| {
+                assert_eq!(w.stored_state::<St>("e1")?, Some(St::Paused));
+                assert_eq!(w.audit_last()?.map(|h| h.seq), Some(1));
+                assert!(w.delete_execution::<Ex>("e1")?);
+                Ok::<_, StoreError>(())
+            })
+            .unwrap();
+        assert_eq!(rows(&store, EXECUTIONS_BY_STATE).len(), 1);
+        assert!(rows(&store, LOGS).is_empty());
     }
 }

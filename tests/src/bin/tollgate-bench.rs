@@ -1157,9 +1157,9 @@ fn seed(data: &Path, template: &str, count: usize) -> Result<()> {
         return Ok(());
     }
     let store = tollgate_daemon::store::Store::open(data)?;
-    let (t, lines) = {
+    let (t, lines): (Execution, Vec<LogLine>) = {
         let r = store.read()?;
-        let t = r.execution(template)?.context("template execution")?;
+        let t: Execution = r.execution(template)?.context("template execution")?;
         (t.clone(), r.logs(template, 0, usize::MAX)?)
     };
     if t.task_runs.iter().filter_map(|r| r.pause.as_ref()).any(|p| {

@@ -1,0 +1,51 @@
+//! What the store needs to know about the records it keeps, so it can key and index them without
+//! naming the types of the engine or the audit log: those implement these traits.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// A state an execution can be in, as the state index keys it: by name, in a fixed list order.
+pub trait IndexedState: Copy + Eq + 'static {
+    /// The execution type whose state this is (decoded when the writer needs a stored state it
+    /// has not read yet).
+    type Execution: ExecutionRecord<State = Self>;
+    /// Every state, in the order lists return them.
+    const ALL: &'static [Self];
+    /// The name stored in index keys; must never change for a state that is stored.
+    fn name(self) -> &'static str;
+    /// Whether an execution in this state is finished (retention deletes only those).
+    fn is_terminal(self) -> bool;
+}
+
+/// An execution: stored as JSON under its id, indexed by
+/// `{state}\0{index_time_ms:016x}\0{id}` → `{namespace}\0{flow_id}`.
+pub trait ExecutionRecord: Serialize + DeserializeOwned {
+    type State: IndexedState;
+    fn id(&self) -> &str;
+    fn state(&self) -> Self::State;
+    fn namespace(&self) -> &str;
+    fn flow_id(&self) -> &str;
+    /// Where it sorts among executions in the same state (lists are oldest first by this).
+    fn index_time_ms(&self) -> i64;
+}
+
+/// A log line: stored as JSON under `{execution_id}\0{seq:016x}`.
+pub trait LogRecord: Serialize + DeserializeOwned {
+    fn execution_id(&self) -> &str;
+    fn seq(&self) -> u64;
+}
+
+/// An audit record: stored as JSON under its sequence number; the store remembers only the
+/// newest one's place in the chain ([`AuditHead`]).
+pub trait AuditRecord: Serialize + DeserializeOwned {
+    fn seq(&self) -> u64;
+    fn hash(&self) -> &str;
+}
+
+/// A record's place in the audit chain: its sequence number and hash. Stored as the chain's head
+/// marker beside the newest record, and returned as the newest record's link.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct AuditHead {
+    pub seq: u64,
+    pub hash: String,
+}
