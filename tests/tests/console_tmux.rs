@@ -251,3 +251,41 @@ fn demo_opens_the_console_on_a_full_inbox() {
     assert!(inbox_count.is_some_and(|n| n > 0), "decisions wait in the inbox:\n{s}");
     t.keys(&["q"]);
 }
+
+/// A value only the daemon can check (a regex): the one BulkResume comes back refused with a typed
+/// error for the field, the form stays with the error under that field, and nothing is resumed.
+#[test]
+fn a_value_the_daemon_refuses_is_shown_under_its_field() {
+    let d = Daemon::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("ticketed.yaml");
+    std::fs::write(
+        &file,
+        "id: ticketed\nnamespace: test\ntasks:\n  - id: decide\n    type: io.kestra.plugin.core.flow.Pause\n    onResume:\n      - id: ticket\n        type: STRING\n        validator: \"^[A-Z]+-[0-9]+$\"\n",
+    )
+    .unwrap();
+    let applied = d.cli(&["flow", "apply", file.to_str().unwrap()]);
+    assert!(applied.ok(), "{applied}");
+    let id = d.run_wait("test", "ticketed", &[])["id"].as_str().unwrap().to_string();
+    let t = console(&d, 120, 40);
+    t.wait_for("the paused execution", 30, |s| s.contains(&id[..8]));
+    t.keys(&["r"]);
+    t.wait_for("the resume form", 10, |s| s.contains("ticket"));
+    t.type_text("nope");
+    t.keys(&["Enter"]);
+    let screen = t.wait_for("the daemon's error", 15, |s| s.contains("but received"));
+    let lines: Vec<&str> = screen.lines().collect();
+    let field = lines
+        .iter()
+        .position(|l| l.contains("ticket") && !l.contains("Invalid"));
+    let error = lines.iter().position(|l| l.contains("Invalid input for `ticket`"));
+    assert!(
+        matches!((field, error), (Some(f), Some(e)) if e > f),
+        "the error is under the field:\n{screen}"
+    );
+    assert!(!screen.contains("resumed"), "the form stays:\n{screen}");
+    assert_eq!(d.execution(&id)["state"], "PAUSED");
+    t.keys(&["Escape"]);
+    std::thread::sleep(std::time::Duration::from_millis(150));
+    t.keys(&["q"]);
+}

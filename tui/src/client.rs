@@ -159,5 +159,15 @@ impl Connection {
 
 /// An error and its causes on one line (tonic's transport errors hide the useful part in sources).
 pub fn source_chain(e: &dyn std::error::Error) -> String {
-    tollgate_daemon::engine::error_chain(e)
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cur = s.source();
+    }
+    out
 }

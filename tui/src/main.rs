@@ -32,7 +32,7 @@ async fn dispatch(cli: &Cli) -> anyhow::Result<()> {
             let cli::flows::FlowCommand::Validate { paths } = &a.command else {
                 unreachable!()
             };
-            cli::flows::validate(cli, paths)
+            cli::flows::validate(cli, paths).await
         }
         Some(cmd) => {
             let mut c = cli::connect(cli).await?;

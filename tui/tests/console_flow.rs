@@ -12,7 +12,7 @@ use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
 use insta::assert_snapshot;
 use tollgate_console::console::app::{Popup, View};
 use tollgate_console::console::event_loop;
-use tollgate_console::console::messages::{Command, Tab, Update};
+use tollgate_console::console::messages::{Command, RpcError, Tab, Update};
 use tollgate_proto::v1 as pb;
 
 fn ok(id: &str) -> pb::BulkResult {
@@ -49,25 +49,13 @@ fn select_two_resume_with_one_form_and_see_both_succeed() {
     type_text(&mut a, "ship it");
     press(&mut a, KeyCode::Tab);
     press(&mut a, KeyCode::Char(' '));
-    // enter on the last field submits: first ValidateResume…
+    // enter on the last field submits: one BulkResume for both ids with the same values.
     let cmds = press(&mut a, KeyCode::Enter);
     let expected: BTreeMap<String, String> = [
         ("reason".to_string(), "ship it".to_string()),
         ("approved".to_string(), "true".to_string()),
     ]
     .into();
-    let request = match cmds.as_slice() {
-        [Command::ValidateResume { request, inputs, .. }] => {
-            assert_eq!(inputs, &expected);
-            *request
-        }
-        other => panic!("expected ValidateResume, got {other:?}"),
-    };
-    // …then BulkResume for both ids with the same values.
-    let cmds = a.apply(Update::Validated {
-        request,
-        result: Ok(vec![]),
-    });
     let request = match cmds.as_slice() {
         [
             Command::BulkResume {
@@ -86,10 +74,11 @@ fn select_two_resume_with_one_form_and_see_both_succeed() {
         }
         other => panic!("expected BulkResume, got {other:?}"),
     };
-    a.apply(Update::Resumed {
+    let cmds = a.apply(Update::Resumed {
         request,
-        results: vec![ok("exec0"), ok("exec1")],
+        result: Ok(vec![ok("exec0"), ok("exec1")]),
     });
+    assert!(cmds.is_empty(), "no second call: {cmds:?}");
     assert!(matches!(a.views.last(), Some(View::BulkResult(_))));
     // Watch brings the final states; the result view shows them live.
     for e in &execs {
@@ -108,7 +97,7 @@ fn select_two_resume_with_one_form_and_see_both_succeed() {
 }
 
 #[test]
-fn single_resume_uses_resume_with_the_task_run() {
+fn single_resume_is_one_bulk_resume_at_the_paused_task() {
     let mut a = app();
     load(
         &mut a,
@@ -117,21 +106,91 @@ fn single_resume_uses_resume_with_the_task_run() {
     press(&mut a, KeyCode::Char('r'));
     type_text(&mut a, "fine");
     let cmds = ctrl(&mut a, 's');
-    let Command::ValidateResume {
-        request,
-        id,
-        task_run_id,
-        ..
-    } = &cmds[0]
+    let [
+        Command::BulkResume {
+            request,
+            ids,
+            task_id,
+            inputs,
+        },
+    ] = cmds.as_slice()
     else {
-        panic!("{cmds:?}")
+        panic!("expected one BulkResume, got {cmds:?}")
     };
-    assert_eq!((id.as_str(), task_run_id.as_str()), ("only", "only-t2"));
-    let cmds = a.apply(Update::Validated {
+    assert_eq!(ids, &["only"]);
+    assert_eq!(task_id, "wait");
+    assert_eq!(inputs.get("reason").map(String::as_str), Some("fine"));
+    let cmds = a.apply(Update::Resumed {
         request: *request,
-        result: Ok(vec![]),
+        result: Ok(vec![ok("only")]),
     });
-    assert!(matches!(&cmds[..], [Command::Resume { id, task_run_id, .. }] if id == "only" && task_run_id == "only-t2"));
+    assert!(cmds.is_empty(), "no second call: {cmds:?}");
+    assert!(matches!(a.views.last(), Some(View::BulkResult(_))));
+}
+
+#[test]
+fn single_resume_refused_for_an_input_shows_the_typed_error_under_its_field() {
+    let mut a = app();
+    load(
+        &mut a,
+        vec![paused("only", "demo", "pause_demo", "wait", 1_000, approval_form())],
+    );
+    press(&mut a, KeyCode::Char('r'));
+    type_text(&mut a, "fine");
+    let cmds = ctrl(&mut a, 's');
+    let [Command::BulkResume { request, .. }] = cmds.as_slice() else {
+        panic!("expected one BulkResume, got {cmds:?}")
+    };
+    // The message names no field the console could find: only the typed error places it.
+    let refused = pb::BulkResult {
+        id: "only".into(),
+        ok: false,
+        code: "INVALID_ARGUMENT".into(),
+        message: "1 input rejected".into(),
+        input_errors: vec![pb::InputError {
+            input_id: "approved".into(),
+            message: "must be chosen".into(),
+        }],
+    };
+    let cmds = a.apply(Update::Resumed {
+        request: *request,
+        result: Ok(vec![refused]),
+    });
+    assert!(cmds.is_empty(), "no second call: {cmds:?}");
+    let Some(View::Resume(r)) = a.views.last() else {
+        panic!("form stays open")
+    };
+    assert_eq!(r.form.fields[0].error, None, "{:?}", r.form.fields[0]);
+    assert_eq!(r.form.fields[1].spec.id, "approved");
+    assert_eq!(r.form.fields[1].error.as_deref(), Some("must be chosen"));
+    assert_eq!(r.form.error, None, "the message is not shown when typed errors exist");
+    assert_eq!(r.form.focus, 1, "focus moves to the bad field");
+    // Fixed and sent again: again one call, from the form.
+    let cmds = ctrl(&mut a, 's');
+    assert!(matches!(cmds.as_slice(), [Command::BulkResume { .. }]), "{cmds:?}");
+}
+
+#[test]
+fn a_resume_call_that_fails_as_a_whole_keeps_the_form() {
+    let mut a = app();
+    load(
+        &mut a,
+        vec![paused("only", "demo", "pause_demo", "wait", 1_000, approval_form())],
+    );
+    press(&mut a, KeyCode::Char('r'));
+    type_text(&mut a, "fine");
+    let cmds = ctrl(&mut a, 's');
+    let [Command::BulkResume { request, .. }] = cmds.as_slice() else {
+        panic!("expected one BulkResume, got {cmds:?}")
+    };
+    a.apply(Update::Resumed {
+        request: *request,
+        result: Err(RpcError::new(tonic::Code::Unavailable, "connection refused")),
+    });
+    let Some(View::Resume(r)) = a.views.last() else {
+        panic!("form stays open")
+    };
+    assert_eq!(r.form.error.as_deref(), Some("daemon unreachable: connection refused"));
 }
 
 #[test]
@@ -156,15 +215,8 @@ fn failed_ids_stay_selected_and_invalid_input_stays_in_the_form() {
     press(&mut a, KeyCode::Char('r'));
     type_text(&mut a, "x");
     let cmds = ctrl(&mut a, 's');
-    let Command::ValidateResume { request, .. } = &cmds[0] else {
-        panic!()
-    };
-    let cmds = a.apply(Update::Validated {
-        request: *request,
-        result: Ok(vec![]),
-    });
     let Command::BulkResume { request, .. } = &cmds[0] else {
-        panic!()
+        panic!("{cmds:?}")
     };
     let request = *request;
     // Every id refused for its input: the form stays, with the error under the field.
@@ -178,10 +230,11 @@ fn failed_ids_stay_selected_and_invalid_input_stays_in_the_form() {
             message: "must start upper-case".into(),
         }],
     };
-    a.apply(Update::Resumed {
+    let cmds = a.apply(Update::Resumed {
         request,
-        results: vec![invalid("e0"), invalid("e1"), invalid("e2")],
+        result: Ok(vec![invalid("e0"), invalid("e1"), invalid("e2")]),
     });
+    assert!(cmds.is_empty(), "{cmds:?}");
     let Some(View::Resume(r)) = a.views.last() else {
         panic!("form stays open")
     };
@@ -190,15 +243,8 @@ fn failed_ids_stay_selected_and_invalid_input_stays_in_the_form() {
     press(&mut a, KeyCode::Backspace);
     type_text(&mut a, "X");
     let cmds = ctrl(&mut a, 's');
-    let Command::ValidateResume { request, .. } = &cmds[0] else {
-        panic!("{cmds:?}")
-    };
-    let cmds = a.apply(Update::Validated {
-        request: *request,
-        result: Ok(vec![]),
-    });
     let Command::BulkResume { request, .. } = &cmds[0] else {
-        panic!()
+        panic!("{cmds:?}")
     };
     let denied = pb::BulkResult {
         id: "e1".into(),
@@ -216,7 +262,7 @@ fn failed_ids_stay_selected_and_invalid_input_stays_in_the_form() {
     };
     a.apply(Update::Resumed {
         request: *request,
-        results: vec![ok("e0"), denied, gone],
+        result: Ok(vec![ok("e0"), denied, gone]),
     });
     let screen = render(&mut a, 80, 24);
     assert!(

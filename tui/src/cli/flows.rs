@@ -22,7 +22,8 @@ pub struct FlowArgs {
 pub enum FlowCommand {
     /// Apply flow files (or directories of them) to the daemon; each change becomes a new revision.
     Apply { paths: Vec<PathBuf> },
-    /// Check flow files without applying them; prints every error as file:line:column.
+    /// Check flow files without applying them; prints every error as file:line:column. Needs no
+    /// daemon, except in a build without the embedded daemon, which asks --server's.
     Validate { paths: Vec<PathBuf> },
     /// List flows.
     List {
@@ -71,25 +72,87 @@ fn read(path: &Path) -> anyhow::Result<String> {
     std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))
 }
 
-/// Validates locally with the daemon's own parser: works without a running daemon.
-pub fn validate(cli: &Cli, paths: &[PathBuf]) -> anyhow::Result<()> {
+/// One checked file: the flow it declares, or every error with its position.
+struct Checked {
+    file: String,
+    flow: Option<(String, String)>,
+    /// (line, column, message)
+    errors: Vec<(u32, u32, String)>,
+}
+
+/// Checks with the daemon's own parser, in this process: works without a running daemon.
+#[cfg(feature = "embedded-daemon")]
+async fn check(_: &Cli, files: &[PathBuf]) -> anyhow::Result<Vec<Checked>> {
+    let mut out = Vec::new();
+    for f in files {
+        let file = f.display().to_string();
+        let source = read(f)?;
+        out.push(match tollgate_daemon::flow::load(&source, &file) {
+            Ok(flow) => Checked {
+                file,
+                flow: Some((flow.namespace, flow.id)),
+                errors: vec![],
+            },
+            Err(diags) => Checked {
+                file,
+                flow: None,
+                errors: diags.into_iter().map(|d| (d.line, d.column, d.message)).collect(),
+            },
+        });
+    }
+    Ok(out)
+}
+
+/// Checks with the daemon's Flows.Validate: this build has no parser of its own.
+#[cfg(not(feature = "embedded-daemon"))]
+async fn check(cli: &Cli, files: &[PathBuf]) -> anyhow::Result<Vec<Checked>> {
+    let mut c = super::connect(cli).await.map_err(|e| {
+        anyhow::anyhow!(
+            "{e:#}; this tollgate was built without the embedded daemon (feature `embedded-daemon`), so `flow validate` asks a daemon: pass --server URL of a running tollgated, or rebuild with default features"
+        )
+    })?;
+    let mut out = Vec::new();
+    for f in files {
+        let file = f.display().to_string();
+        let source = read(f)?;
+        let r = c
+            .flows
+            .validate(pb::ValidateFlowRequest {
+                source,
+                file_name: file.clone(),
+            })
+            .await
+            .map_err(|s| anyhow::anyhow!("{file}: {}", status_message(&s)))?
+            .into_inner();
+        out.push(Checked {
+            file,
+            flow: r.errors.is_empty().then_some((r.namespace, r.id)),
+            errors: r.errors.into_iter().map(|e| (e.line, e.column, e.message)).collect(),
+        });
+    }
+    Ok(out)
+}
+
+/// `flow validate`: every error as file:line:column, then a count (or one JSON report).
+pub async fn validate(cli: &Cli, paths: &[PathBuf]) -> anyhow::Result<()> {
     let files = expand(paths)?;
+    let checked = check(cli, &files).await?;
     let mut bad = 0;
     let mut report = Vec::new();
-    for f in &files {
-        let name = f.display().to_string();
-        let source = read(f)?;
-        match tollgate_daemon::flow::load(&source, &name) {
-            Ok(flow) => report.push(json!({"file": name, "namespace": flow.namespace, "id": flow.id, "errors": []})),
-            Err(diags) => {
+    for c in &checked {
+        match &c.flow {
+            Some((namespace, id)) if c.errors.is_empty() => {
+                report.push(json!({"file": c.file, "namespace": namespace, "id": id, "errors": []}))
+            }
+            _ => {
                 bad += 1;
                 report.push(json!({
-                    "file": name,
-                    "errors": diags.iter().map(|d| json!({"line": d.line, "column": d.column, "message": d.message})).collect::<Vec<_>>(),
+                    "file": c.file,
+                    "errors": c.errors.iter().map(|(line, column, message)| json!({"line": line, "column": column, "message": message})).collect::<Vec<_>>(),
                 }));
                 if cli.output == Format::Text {
-                    for d in &diags {
-                        eprintln!("{d}");
+                    for (line, column, message) in &c.errors {
+                        eprintln!("{}:{line}:{column}: {message}", c.file);
                     }
                 }
             }
@@ -97,7 +160,7 @@ pub fn validate(cli: &Cli, paths: &[PathBuf]) -> anyhow::Result<()> {
     }
     match cli.output {
         Format::Json => print_json(&Value::Array(report)),
-        Format::Text => println!("{} valid, {bad} invalid", files.len() - bad),
+        Format::Text => println!("{} valid, {bad} invalid", checked.len() - bad),
     }
     if bad > 0 {
         bail!("{bad} flow file(s) invalid");
@@ -107,7 +170,7 @@ pub fn validate(cli: &Cli, paths: &[PathBuf]) -> anyhow::Result<()> {
 
 pub async fn run(cli: &Cli, c: &mut Clients, a: &FlowArgs) -> anyhow::Result<()> {
     match &a.command {
-        FlowCommand::Validate { paths } => validate(cli, paths),
+        FlowCommand::Validate { paths } => validate(cli, paths).await,
         FlowCommand::Apply { paths } => {
             let files = expand(paths)?;
             let mut failed = 0;

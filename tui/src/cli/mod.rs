@@ -3,7 +3,6 @@
 pub mod audit;
 pub mod credentials;
 pub mod demo;
-pub mod demo_sinks;
 pub mod executions;
 pub mod flows;
 pub mod inbox;

@@ -112,46 +112,6 @@ async fn call(c: Clients, cmd: Command) -> Option<Update> {
             let r = executions.get(pb::GetExecutionRequest { id: id.clone() }).await;
             Update::Execution(r.map(|r| r.into_inner()).map_err(|e| (id, e.into())))
         }
-        Command::ValidateResume {
-            request,
-            id,
-            task_run_id,
-            inputs,
-        } => {
-            let req = pb::ResumeRequest {
-                id,
-                inputs: inputs.into_iter().collect(),
-                task_run_id,
-                ..Default::default()
-            };
-            let result = executions
-                .validate_resume(req)
-                .await
-                .map(|r| r.into_inner().errors)
-                .map_err(RpcError::from);
-            Update::Validated { request, result }
-        }
-        Command::Resume {
-            request,
-            id,
-            task_run_id,
-            inputs,
-        } => {
-            let req = pb::ResumeRequest {
-                id: id.clone(),
-                inputs: inputs.into_iter().collect(),
-                task_run_id,
-                ..Default::default()
-            };
-            let result = match executions.resume(req).await {
-                Ok(_) => ok(&id),
-                Err(e) => failed(&id, &e),
-            };
-            Update::Resumed {
-                request,
-                results: vec![result],
-            }
-        }
         Command::BulkResume {
             request,
             ids,
@@ -159,16 +119,17 @@ async fn call(c: Clients, cmd: Command) -> Option<Update> {
             inputs,
         } => {
             let req = pb::BulkResumeRequest {
-                ids: ids.clone(),
+                ids,
                 inputs: inputs.into_iter().collect(),
                 task_id,
                 ..Default::default()
             };
-            let results = match executions.bulk_resume(req).await {
-                Ok(r) => r.into_inner().results,
-                Err(e) => ids.iter().map(|id| failed(id, &e)).collect(),
-            };
-            Update::Resumed { request, results }
+            let result = executions
+                .bulk_resume(req)
+                .await
+                .map(|r| r.into_inner().results)
+                .map_err(RpcError::from);
+            Update::Resumed { request, result }
         }
         Command::Kill { request, ids } => {
             let results = if let [id] = ids.as_slice() {

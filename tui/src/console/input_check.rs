@@ -1,7 +1,8 @@
 //! Client-side checks of one input value against its `InputSpec`, for instant feedback in forms.
 //!
-//! The daemon stays the authority (ValidateResume runs before every submit); these checks only
-//! catch what can be known locally, with Kestra-style messages naming the input and the rule.
+//! The daemon stays the authority (it checks every submitted value and answers typed per-input
+//! errors); these checks only catch what can be known locally, with Kestra-style messages naming
+//! the input and the rule.
 //! Regex validators are left to the daemon (no regex engine in the console).
 
 use tollgate_proto::v1::InputSpec;

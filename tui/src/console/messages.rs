@@ -121,18 +121,7 @@ pub enum Command {
     /// Load (and keep loaded across reconnects) the executions of a tab.
     LoadTab(Tab),
     GetExecution(String),
-    ValidateResume {
-        request: u64,
-        id: String,
-        task_run_id: String,
-        inputs: BTreeMap<String, String>,
-    },
-    Resume {
-        request: u64,
-        id: String,
-        task_run_id: String,
-        inputs: BTreeMap<String, String>,
-    },
+    /// Resume one execution or many with the same inputs, at `task_id` (empty: each first pause).
     BulkResume {
         request: u64,
         ids: Vec<String>,
@@ -189,14 +178,10 @@ pub enum Update {
     },
     Event(pb::ExecutionEvent),
     Execution(Result<pb::Execution, (String, RpcError)>),
-    Validated {
-        request: u64,
-        result: Result<Vec<pb::InputError>, RpcError>,
-    },
-    /// Per-id outcomes of a resume (one id or many).
+    /// Per-id outcomes of a resume (one id or many), or why the call itself failed.
     Resumed {
         request: u64,
-        results: Vec<pb::BulkResult>,
+        result: Result<Vec<pb::BulkResult>, RpcError>,
     },
     Killed {
         request: u64,

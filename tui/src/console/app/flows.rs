@@ -8,7 +8,6 @@ use super::super::action::Action;
 use super::super::form::Form;
 use super::super::messages::{Command, RpcError};
 use super::detail::Scroll;
-use super::resume::errors_from_message;
 use super::{App, LoadState, Screen, SubmitStatus, View};
 
 #[derive(Debug, Default)]
@@ -228,4 +227,18 @@ impl App {
             }
         }
     }
+}
+
+/// Errors for the fields a daemon message names in backticks (`Invalid input for \`x\`…`): Start
+/// answers a plain status, with no typed per-input errors as BulkResume has.
+fn errors_from_message(form: &Form, message: &str) -> Vec<pb::InputError> {
+    let mut out = Vec::new();
+    for part in message.split("; ") {
+        let named = form.fields.iter().find(|f| part.contains(&format!("`{}`", f.spec.id)));
+        out.push(pb::InputError {
+            input_id: named.map(|f| f.spec.id.clone()).unwrap_or_default(),
+            message: part.to_string(),
+        });
+    }
+    out
 }

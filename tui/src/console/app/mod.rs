@@ -407,8 +407,7 @@ impl App {
                 self.apply_execution(r);
                 vec![]
             }
-            Update::Validated { request, result } => self.apply_validated(request, result),
-            Update::Resumed { request, results } => self.apply_resumed(request, results),
+            Update::Resumed { request, result } => self.apply_resumed(request, result),
             Update::Killed { request, results } => {
                 self.apply_killed(request, results);
                 vec![]

@@ -1,7 +1,5 @@
 //! The resume form (one form for many executions) and the per-id result view.
 
-use std::collections::BTreeMap;
-
 use tollgate_proto::v1 as pb;
 
 use super::super::action::Action;
@@ -9,22 +7,18 @@ use super::super::exec_store::{ExecRow, Pause};
 use super::super::form::Form;
 use super::super::messages::{Command, RpcError};
 use super::{App, View};
-use tonic::Code;
 
 /// One execution a resume form acts on.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Target {
     pub id: String,
-    pub task_run_id: String,
 }
 
 /// Where a submitted form is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SubmitStatus {
     Editing,
-    /// ValidateResume is in flight.
-    Validating(u64),
-    /// Resume / BulkResume is in flight.
+    /// The call (BulkResume for a resume, Start for a start form) is in flight.
     Submitting(u64),
 }
 
@@ -33,6 +27,7 @@ pub struct ResumeState {
     pub form: Form,
     pub targets: Vec<Target>,
     /// The task all targets pause on, or empty when they differ (the daemon then picks each first pause).
+    /// A single target always has one: the task of its first pause, the one the form shows.
     pub task_id: String,
     pub namespace: String,
     pub flow_id: String,
@@ -47,13 +42,7 @@ pub struct ResumeState {
 
 impl ResumeState {
     pub fn new(paused: &[&ExecRow], specs: &[pb::InputSpec], skipped: usize, denied: usize) -> ResumeState {
-        let targets: Vec<Target> = paused
-            .iter()
-            .map(|r| Target {
-                id: r.id.clone(),
-                task_run_id: r.pause().map(|p| p.task_run_id.clone()).unwrap_or_default(),
-            })
-            .collect();
+        let targets: Vec<Target> = paused.iter().map(|r| Target { id: r.id.clone() }).collect();
         let first_task = paused[0].pause().map(|p| p.task_id.clone()).unwrap_or_default();
         let same_task = paused
             .iter()
@@ -245,12 +234,13 @@ impl App {
                 let Some(View::Resume(state)) = self.views.last_mut() else {
                     return vec![];
                 };
-                state.status = SubmitStatus::Validating(request);
-                let first = &state.targets[0];
-                vec![Command::ValidateResume {
+                // One call for one execution or many: the daemon checks the inputs for each id and
+                // answers every refusal with its code and typed per-input errors.
+                state.status = SubmitStatus::Submitting(request);
+                vec![Command::BulkResume {
                     request,
-                    id: first.id.clone(),
-                    task_run_id: first.task_run_id.clone(),
+                    ids: state.targets.iter().map(|t| t.id.clone()).collect(),
+                    task_id: state.task_id.clone(),
                     inputs: state.form.values(),
                 }]
             }
@@ -265,64 +255,46 @@ impl App {
         }
     }
 
-    pub(super) fn apply_validated(
+    pub(super) fn apply_resumed(
         &mut self,
         request: u64,
-        result: Result<Vec<pb::InputError>, RpcError>,
+        result: Result<Vec<pb::BulkResult>, RpcError>,
     ) -> Vec<Command> {
-        let next = self.request_id();
-        let Some(state) = self.resume_state_for(SubmitStatus::Validating(request)) else {
-            return vec![];
-        };
-        match result {
-            Ok(errors) if !errors.is_empty() => {
-                state.form.apply_errors(&errors);
-                state.status = SubmitStatus::Editing;
-                return vec![];
-            }
-            Err(e)
-                if matches!(
-                    e.code,
-                    Code::InvalidArgument | Code::Unavailable | Code::Unauthenticated
-                ) =>
-            {
-                let field_errors = errors_from_message(&state.form, &e.message);
-                state.form.apply_errors(&field_errors);
-                state.status = SubmitStatus::Editing;
-                return vec![];
-            }
-            // Valid, or a reason that is per execution (not paused any more, denied): submit and report per id.
-            Ok(_) | Err(_) => {}
-        }
-        state.status = SubmitStatus::Submitting(next);
-        let inputs: BTreeMap<String, String> = state.form.values();
-        if let [one] = state.targets.as_slice() {
-            vec![Command::Resume {
-                request: next,
-                id: one.id.clone(),
-                task_run_id: one.task_run_id.clone(),
-                inputs,
-            }]
-        } else {
-            vec![Command::BulkResume {
-                request: next,
-                ids: state.targets.iter().map(|t| t.id.clone()).collect(),
-                task_id: state.task_id.clone(),
-                inputs,
-            }]
-        }
-    }
-
-    pub(super) fn apply_resumed(&mut self, request: u64, results: Vec<pb::BulkResult>) -> Vec<Command> {
         let Some(state) = self.resume_state_for(SubmitStatus::Submitting(request)) else {
             return vec![];
         };
-        // Every id refused for its inputs: the form is still the place to fix them.
+        let results = match result {
+            Ok(results) => results,
+            // The call itself failed (daemon unreachable, token refused): nothing was resumed,
+            // the form stays with the reason above its fields.
+            Err(e) => {
+                state.form.apply_errors(&[pb::InputError {
+                    input_id: String::new(),
+                    message: e.text(),
+                }]);
+                state.status = SubmitStatus::Editing;
+                return vec![];
+            }
+        };
+        // Every id refused for its inputs: the form is still the place to fix them, each typed
+        // error under its field (the message only when the daemon named no input).
         let all_invalid = !results.is_empty() && results.iter().all(|r| !r.ok && r.code == "INVALID_ARGUMENT");
         if all_invalid {
-            let mut errors: Vec<pb::InputError> = results[0].input_errors.clone();
-            if errors.is_empty() {
-                errors = errors_from_message(&state.form, &results[0].message);
+            let mut errors: Vec<pb::InputError> = Vec::new();
+            for r in &results {
+                let typed = if r.input_errors.is_empty() {
+                    vec![pb::InputError {
+                        input_id: String::new(),
+                        message: r.message.clone(),
+                    }]
+                } else {
+                    r.input_errors.clone()
+                };
+                for e in typed {
+                    if !errors.contains(&e) {
+                        errors.push(e);
+                    }
+                }
             }
             state.form.apply_errors(&errors);
             state.status = SubmitStatus::Editing;
@@ -387,17 +359,4 @@ impl App {
         }
         vec![]
     }
-}
-
-/// Errors for the fields a daemon message names in backticks (`Invalid input for \`x\`…`).
-pub(super) fn errors_from_message(form: &Form, message: &str) -> Vec<pb::InputError> {
-    let mut out = Vec::new();
-    for part in message.split("; ") {
-        let named = form.fields.iter().find(|f| part.contains(&format!("`{}`", f.spec.id)));
-        out.push(pb::InputError {
-            input_id: named.map(|f| f.spec.id.clone()).unwrap_or_default(),
-            message: part.to_string(),
-        });
-    }
-    out
 }

@@ -11,10 +11,6 @@ use super::{form_view, title};
 fn status_line(app: &App, status: SubmitStatus, verb: &str) -> Option<Line<'static>> {
     match status {
         SubmitStatus::Editing => None,
-        SubmitStatus::Validating(_) => Some(Line::from(Span::styled(
-            " Checking the values with the daemon…",
-            app.theme.dim(),
-        ))),
         SubmitStatus::Submitting(_) => Some(Line::from(Span::styled(format!(" {verb}…"), app.theme.warn()))),
     }
 }
