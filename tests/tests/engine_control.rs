@@ -111,3 +111,51 @@ fn killing_a_parent_kills_its_paused_child() {
     d.wait_state(&parent_id, "KILLED");
     d.wait_state(child["id"].as_str().unwrap(), "KILLED");
 }
+
+/// A bulk resume names the paused task run it decides (what the console's form was opened
+/// for): once that run was decided by someone else, the call fails for it instead of deciding
+/// the execution's other pause with values meant for the first.
+#[test]
+fn a_bulk_resume_at_a_task_run_decided_meanwhile_fails_and_leaves_the_sibling_paused() {
+    use tollgate_proto::v1 as pb;
+    let d = Daemon::start();
+    let id = id_of(&d.run_wait("test", "parallel_gates", &[]));
+    let legal_run = task_run(&d.execution(&id), "legal")["id"]
+        .as_str()
+        .expect("task run id")
+        .to_string();
+    let out = d.cli(&["resume", &id, "--task", "legal", "--input", "ok=true"]);
+    assert!(out.ok(), "someone else decides `legal` first: {out}");
+    let results = tokio::runtime::Runtime::new().expect("runtime").block_on(async {
+        let ch = tonic::transport::Endpoint::from_shared(d.server())
+            .expect("endpoint")
+            .connect()
+            .await
+            .expect("connect");
+        pb::executions_client::ExecutionsClient::new(ch)
+            .bulk_resume(pb::BulkResumeRequest {
+                ids: vec![id.clone()],
+                task_run_ids: [(id.clone(), legal_run.clone())].into(),
+                inputs: [("ok".to_string(), "false".to_string())].into(),
+                ..Default::default()
+            })
+            .await
+            .expect("bulk resume answers per id")
+            .into_inner()
+            .results
+    });
+    assert_eq!(results.len(), 1);
+    assert_eq!(results[0].code, "FAILED_PRECONDITION", "{:?}", results[0]);
+    let e = d.execution(&id);
+    assert_eq!(e["state"], "PAUSED", "{e:#}");
+    assert_eq!(
+        task_run(&e, "finance")["state"],
+        "PAUSED",
+        "the sibling was not decided"
+    );
+    assert_eq!(
+        task_run(&e, "legal")["outputs"]["onResume"]["ok"],
+        true,
+        "the first decision stands"
+    );
+}

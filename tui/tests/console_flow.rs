@@ -61,6 +61,7 @@ fn select_two_resume_with_one_form_and_see_both_succeed() {
             Command::BulkResume {
                 request,
                 ids,
+                task_run_ids,
                 inputs,
                 task_id,
             },
@@ -68,6 +69,9 @@ fn select_two_resume_with_one_form_and_see_both_succeed() {
             let mut ids = ids.clone();
             ids.sort();
             assert_eq!(ids, ["exec0", "exec1"]);
+            // Each at the pause the person saw, so a pause decided meanwhile is not replaced by a sibling.
+            assert_eq!(task_run_ids.get("exec0").map(String::as_str), Some("exec0-t2"));
+            assert_eq!(task_run_ids.get("exec1").map(String::as_str), Some("exec1-t2"));
             assert_eq!(inputs, &expected);
             assert_eq!(task_id, "wait");
             *request
@@ -110,6 +114,7 @@ fn single_resume_is_one_bulk_resume_at_the_paused_task() {
         Command::BulkResume {
             request,
             ids,
+            task_run_ids,
             task_id,
             inputs,
         },
@@ -118,6 +123,7 @@ fn single_resume_is_one_bulk_resume_at_the_paused_task() {
         panic!("expected one BulkResume, got {cmds:?}")
     };
     assert_eq!(ids, &["only"]);
+    assert_eq!(task_run_ids.get("only").map(String::as_str), Some("only-t2"));
     assert_eq!(task_id, "wait");
     assert_eq!(inputs.get("reason").map(String::as_str), Some("fine"));
     let cmds = a.apply(Update::Resumed {

@@ -209,7 +209,14 @@ impl Executions for ExecutionsService {
         let outcomes = self
             .0
             .ops
-            .bulk_resume(&p, target, select, r.inputs.into_iter().collect(), &r.reason)
+            .bulk_resume(
+                &p,
+                target,
+                select,
+                r.task_run_ids.into_iter().collect(),
+                r.inputs.into_iter().collect(),
+                &r.reason,
+            )
             .await
             .map_err(from_engine)?;
         Ok(Response::new(pb::BulkResponse {

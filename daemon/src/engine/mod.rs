@@ -361,19 +361,20 @@ impl Engine {
         resume::check(&flow, &exec, &select, &inputs, actor).map(|_| ())
     }
 
-    /// Resumes many executions; every id gets its own outcome. Commands are queued together so
-    /// the writer commits them in a few transactions.
+    /// Resumes many executions, each at its own pause; every id gets its own outcome. Commands
+    /// are queued together so the writer commits them in a few transactions.
     pub async fn bulk_resume(
         &self,
-        ids: Vec<String>,
-        select: PauseSelector,
+        targets: Vec<(String, PauseSelector)>,
         inputs: BTreeMap<String, String>,
         actor: &Actor,
         reason: &str,
     ) -> Vec<(String, Result<Execution>)> {
+        let selectors: std::collections::HashMap<String, PauseSelector> = targets.iter().cloned().collect();
+        let ids = targets.into_iter().map(|(id, _)| id).collect();
         self.send_all(ids, |id, reply| Command::Resume {
+            select: selectors.get(&id).cloned().unwrap_or_default(),
             id,
-            select: select.clone(),
             inputs: inputs.clone(),
             actor: actor.clone(),
             reason: reason.to_string(),

@@ -279,7 +279,14 @@ async fn resume_by_ids(
     let ids = ids_body(&body)?;
     let outcomes = s
         .ops
-        .bulk_resume(&p, BulkTarget::Ids(ids), PauseSelector::default(), BTreeMap::new(), "")
+        .bulk_resume(
+            &p,
+            BulkTarget::Ids(ids),
+            PauseSelector::default(),
+            BTreeMap::new(),
+            BTreeMap::new(),
+            "",
+        )
         .await
         .map_err(engine_error)?;
     Ok(bulk_answer(outcomes))

@@ -121,20 +121,32 @@ impl Ops {
         self.engine.validate_resume(id, select, inputs, &p.actor()).await
     }
 
-    /// Resumes every target with the same inputs; each id gets its own outcome, in order.
+    /// Resumes every target with the same inputs, at `select`'s pause or, for the ids in
+    /// `task_runs`, at that task run; each id gets its own outcome, in order.
     pub async fn bulk_resume(
         &self,
         p: &Principal,
         target: BulkTarget,
         select: PauseSelector,
+        task_runs: BTreeMap<String, String>,
         inputs: BTreeMap<String, String>,
         reason: &str,
     ) -> Result<Vec<(String, Result<Execution>)>> {
         let (ids, mut outcomes, allowed) = self.bulk_allowed(p, target, "resume").await?;
-        let done = self
-            .engine
-            .bulk_resume(allowed, select, inputs, &p.actor(), reason)
-            .await;
+        let targets = allowed
+            .into_iter()
+            .map(|id| {
+                let at = match task_runs.get(&id) {
+                    Some(run) => PauseSelector {
+                        task_run_id: Some(run.clone()),
+                        task_id: None,
+                    },
+                    None => select.clone(),
+                };
+                (id, at)
+            })
+            .collect();
+        let done = self.engine.bulk_resume(targets, inputs, &p.actor(), reason).await;
         Ok(merge(ids, &mut outcomes, done))
     }
 

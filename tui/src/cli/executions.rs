@@ -342,6 +342,7 @@ pub async fn resume(cli: &Cli, c: &mut Clients, a: &ResumeArgs) -> anyhow::Resul
         inputs,
         task_id: a.task.clone().unwrap_or_default(),
         reason: a.reason.clone(),
+        ..Default::default()
     };
     let resp = grpc(c.executions.bulk_resume(req).await)?;
     report_bulk(cli, &resp, "resumed")

@@ -115,11 +115,13 @@ async fn call(c: Clients, cmd: Command) -> Option<Update> {
         Command::BulkResume {
             request,
             ids,
+            task_run_ids,
             task_id,
             inputs,
         } => {
             let req = pb::BulkResumeRequest {
                 ids,
+                task_run_ids: task_run_ids.into_iter().collect(),
                 inputs: inputs.into_iter().collect(),
                 task_id,
                 ..Default::default()

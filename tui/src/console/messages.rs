@@ -125,6 +125,8 @@ pub enum Command {
     BulkResume {
         request: u64,
         ids: Vec<String>,
+        /// Execution id -> the paused task run the form decides.
+        task_run_ids: BTreeMap<String, String>,
         task_id: String,
         inputs: BTreeMap<String, String>,
     },

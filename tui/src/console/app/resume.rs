@@ -12,6 +12,8 @@ use super::{App, View};
 #[derive(Debug, Clone, PartialEq)]
 pub struct Target {
     pub id: String,
+    /// The paused task run this form decides (what the person saw when opening it).
+    pub task_run_id: String,
 }
 
 /// Where a submitted form is.
@@ -42,7 +44,13 @@ pub struct ResumeState {
 
 impl ResumeState {
     pub fn new(paused: &[&ExecRow], specs: &[pb::InputSpec], skipped: usize, denied: usize) -> ResumeState {
-        let targets: Vec<Target> = paused.iter().map(|r| Target { id: r.id.clone() }).collect();
+        let targets: Vec<Target> = paused
+            .iter()
+            .map(|r| Target {
+                id: r.id.clone(),
+                task_run_id: r.pause().map(|p| p.task_run_id.clone()).unwrap_or_default(),
+            })
+            .collect();
         let first_task = paused[0].pause().map(|p| p.task_id.clone()).unwrap_or_default();
         let same_task = paused
             .iter()
@@ -240,6 +248,12 @@ impl App {
                 vec![Command::BulkResume {
                     request,
                     ids: state.targets.iter().map(|t| t.id.clone()).collect(),
+                    task_run_ids: state
+                        .targets
+                        .iter()
+                        .filter(|t| !t.task_run_id.is_empty())
+                        .map(|t| (t.id.clone(), t.task_run_id.clone()))
+                        .collect(),
                     task_id: state.task_id.clone(),
                     inputs: state.form.values(),
                 }]
