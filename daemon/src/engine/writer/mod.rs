@@ -28,6 +28,7 @@ use super::state::State;
 use crate::expr::{ExprServices, Renderer};
 use crate::flow::{Flow, TaskKind};
 use crate::store::{Store, StoreError, TimerKey, Writer};
+pub use crate::tasks::JobOutcome;
 
 /// Largest number of queued commands applied in one transaction.
 const MAX_BATCH: usize = 2048;
@@ -89,13 +90,6 @@ pub enum Command {
         child: Box<Execution>,
     },
     Change(ChangeFn),
-}
-
-/// What an async task produced: outputs and log lines, or an error message.
-#[derive(Debug, Clone)]
-pub struct JobOutcome {
-    pub result: std::result::Result<Map<String, Value>, String>,
-    pub logs: Vec<(String, String)>,
 }
 
 /// What a committed batch hands back to the async world.
