@@ -8,6 +8,7 @@ pub mod advance;
 pub mod context;
 pub mod error;
 pub mod execution;
+pub mod flow_trigger;
 pub mod flows;
 pub mod ids;
 pub mod jobs;

@@ -16,10 +16,10 @@ impl WriterLoop {
                 let crate::flow::TriggerKind::Flow(ft) = &t.kind else {
                     continue;
                 };
-                if !crate::triggers::flow_trigger::matches(ft, exec, exec.state) {
+                if !crate::engine::flow_trigger::matches(ft, exec, exec.state) {
                     continue;
                 }
-                let trigger = crate::triggers::flow_trigger::context(exec, exec.state);
+                let trigger = crate::engine::flow_trigger::context(exec, exec.state);
                 let vars = serde_json::json!({ "trigger": trigger });
                 let started = self.triggered_execution(flow, *revision, &t.id, &ft.inputs, &vars, trigger, now);
                 match started {
