@@ -16,7 +16,9 @@ use super::state::State;
 use crate::expr::{ExprServices, Renderer};
 use crate::flow::duration::parse_iso8601;
 use crate::flow::{Flow, LogLevel, Task, TaskKind};
+pub use crate::masking::{mask, mask_value};
 use crate::store::TimerKey;
+pub use crate::tasks::Job;
 
 /// Timer kinds, stored in the timer key.
 pub mod timer_kind {
@@ -26,17 +28,6 @@ pub mod timer_kind {
     pub const TIMEOUT: &str = "timeout";
     pub const REMINDER: &str = "reminder";
     pub const ESCALATE: &str = "escalate";
-}
-
-/// Work for the async task runner, started after the transaction commits.
-#[derive(Debug, Clone)]
-pub struct Job {
-    pub execution_id: String,
-    pub namespace: String,
-    pub task_run_id: String,
-    pub task: Task,
-    pub vars: Value,
-    pub attempt: u32,
 }
 
 /// Side effects of a step, applied in the same transaction as the new execution document.
@@ -962,25 +953,6 @@ fn item_text(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
         other => other.to_string(),
-    }
-}
-
-/// Replaces every known secret value with `******`.
-pub fn mask(text: &str, secrets: &[String]) -> String {
-    let mut out = text.to_string();
-    for s in secrets.iter().filter(|s| s.len() >= 3) {
-        out = out.replace(s.as_str(), "******");
-    }
-    out
-}
-
-/// Masks every secret value inside a JSON document.
-pub fn mask_value(v: &Value, secrets: &[String]) -> Value {
-    match v {
-        Value::String(s) => Value::String(mask(s, secrets)),
-        Value::Array(items) => Value::Array(items.iter().map(|i| mask_value(i, secrets)).collect()),
-        Value::Object(m) => Value::Object(m.iter().map(|(k, v)| (k.clone(), mask_value(v, secrets))).collect()),
-        other => other.clone(),
     }
 }
 

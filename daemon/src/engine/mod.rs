@@ -8,6 +8,7 @@ pub mod advance;
 pub mod context;
 pub mod error;
 pub mod execution;
+pub mod flow_trigger;
 pub mod flows;
 pub mod ids;
 pub mod jobs;
@@ -23,6 +24,7 @@ use std::sync::Arc;
 
 use tokio::sync::{broadcast, oneshot};
 
+pub use crate::error_chain::error_chain;
 pub use error::{EngineError, Result};
 pub use execution::{Execution, LogLine, TaskRun};
 pub use state::State;
@@ -434,19 +436,4 @@ impl Engine {
         self.blocking(move |e| Ok(e.inner.store.read()?.logs(&id, from_seq, limit)?))
             .await
     }
-}
-
-/// An error and its causes on one line (reqwest and hyper keep the useful part in sources).
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        cur = s.source();
-    }
-    out
 }

@@ -1,13 +1,13 @@
 //! Flow model, YAML parsing and validation with `file:line:column` errors.
 
-pub mod depth;
-pub mod duration;
 pub mod model;
 pub mod parse;
 pub mod path;
 pub mod positions;
 pub mod validate;
 
+pub use crate::duration;
+pub use crate::yaml::depth;
 pub use model::*;
 
 use std::fmt;

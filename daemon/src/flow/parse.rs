@@ -10,6 +10,8 @@ use serde_yaml::{Mapping, Value as Yaml};
 use super::model::*;
 use super::path::{Issue, Path, Segment};
 use crate::inputs::InputDef;
+pub use crate::yaml::yaml_to_json;
+pub(crate) use crate::yaml::{scalar_text, short};
 
 /// Parses a flow; returns every issue found when it is not well formed.
 pub fn parse_flow(source: &str) -> Result<Flow, Vec<Issue>> {
@@ -212,19 +214,6 @@ fn kind_of(v: &Yaml) -> &'static str {
         Yaml::Sequence(_) => "a list",
         Yaml::Mapping(_) => "a mapping",
         Yaml::Tagged(_) => "a tagged value",
-    }
-}
-
-fn short(v: &Yaml) -> String {
-    let s = serde_yaml::to_string(v).unwrap_or_default();
-    let s = s.trim();
-    if s.len() > 40 {
-        format!(
-            "{}...",
-            &s[..s.char_indices().nth(37).map(|(i, _)| i).unwrap_or(s.len())]
-        )
-    } else {
-        s.to_string()
     }
 }
 
@@ -944,40 +933,6 @@ fn describe_serde_error(msg: &str, at: &Path, what: Option<&str>, also_known: &[
     match property {
         Some(p) => format!("invalid value for `{p}`{on}: {detail}"),
         None => format!("invalid {}: {detail}", what.unwrap_or("value")),
-    }
-}
-
-pub(crate) fn scalar_text(v: &Yaml) -> String {
-    match v {
-        Yaml::String(s) => s.clone(),
-        Yaml::Number(n) => n.to_string(),
-        Yaml::Bool(b) => b.to_string(),
-        Yaml::Null => String::new(),
-        other => short(other),
-    }
-}
-
-/// YAML → JSON value, keeping numbers and booleans typed.
-pub fn yaml_to_json(v: &Yaml) -> Value {
-    match v {
-        Yaml::Null => Value::Null,
-        Yaml::Bool(b) => Value::Bool(*b),
-        Yaml::Number(n) => {
-            if let Some(i) = n.as_i64() {
-                Value::from(i)
-            } else if let Some(u) = n.as_u64() {
-                Value::from(u)
-            } else {
-                n.as_f64()
-                    .and_then(serde_json::Number::from_f64)
-                    .map(Value::Number)
-                    .unwrap_or(Value::Null)
-            }
-        }
-        Yaml::String(s) => Value::String(s.clone()),
-        Yaml::Sequence(items) => Value::Array(items.iter().map(yaml_to_json).collect()),
-        Yaml::Mapping(m) => Value::Object(m.iter().map(|(k, v)| (scalar_text(k), yaml_to_json(v))).collect()),
-        Yaml::Tagged(t) => yaml_to_json(&t.value),
     }
 }
 

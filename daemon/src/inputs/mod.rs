@@ -291,12 +291,12 @@ fn type_as(def: &InputDef, ty: InputType, v: &str) -> Result<Value, String> {
             Ok(Value::String(d.format("%H:%M:%S").to_string()))
         }
         InputType::Duration => {
-            let d = crate::flow::duration::parse_iso8601(t)
-                .map_err(|_| invalid(def, "be an ISO-8601 duration like PT5M", v))?;
+            let d =
+                crate::duration::parse_iso8601(t).map_err(|_| invalid(def, "be an ISO-8601 duration like PT5M", v))?;
             if let Some(min) = def
                 .min
                 .as_ref()
-                .and_then(|m| crate::flow::duration::parse_iso8601(&bound_text(m)).ok())
+                .and_then(|m| crate::duration::parse_iso8601(&bound_text(m)).ok())
                 && d < min
             {
                 return Err(invalid(
@@ -308,7 +308,7 @@ fn type_as(def: &InputDef, ty: InputType, v: &str) -> Result<Value, String> {
             if let Some(max) = def
                 .max
                 .as_ref()
-                .and_then(|m| crate::flow::duration::parse_iso8601(&bound_text(m)).ok())
+                .and_then(|m| crate::duration::parse_iso8601(&bound_text(m)).ok())
                 && d > max
             {
                 return Err(invalid(
@@ -343,7 +343,7 @@ fn type_as(def: &InputDef, ty: InputType, v: &str) -> Result<Value, String> {
             serde_json::from_str::<Value>(v).map_err(|e| invalid(def, format!("be valid JSON ({e})"), v))
         }
         // The YAML parser's time grows with the square of the nesting: bound it first.
-        InputType::Yaml => crate::flow::depth::check(v)
+        InputType::Yaml => crate::yaml::depth::check(v)
             .map_err(|d| {
                 let at = format!("line {}, column {}", d.line, d.column);
                 invalid(
@@ -356,7 +356,7 @@ fn type_as(def: &InputDef, ty: InputType, v: &str) -> Result<Value, String> {
                 serde_yaml::from_str::<serde_yaml::Value>(v)
                     .map_err(|e| invalid(def, format!("be valid YAML ({e})"), v))
             })
-            .map(|y| crate::flow::parse::yaml_to_json(&y)),
+            .map(|y| crate::yaml::yaml_to_json(&y)),
         InputType::Email => {
             let ok = t.split_once('@').is_some_and(|(local, domain)| {
                 !local.is_empty()

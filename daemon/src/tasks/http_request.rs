@@ -73,7 +73,7 @@ pub async fn run(t: &HttpRequestTask, r: &mut TaskRender<'_>, s: &TaskServices) 
     let resp = req
         .send()
         .await
-        .map_err(|e| format!("{method_text} {uri} failed: {}", crate::engine::error_chain(&e)))?;
+        .map_err(|e| format!("{method_text} {uri} failed: {}", crate::error_chain::error_chain(&e)))?;
     let code = resp.status().as_u16();
     let mut headers = Map::new();
     for (k, v) in resp.headers() {

@@ -2,6 +2,7 @@
 //! thread as jobs; each gets its rendered context and returns outputs or an error message.
 
 mod http_request;
+mod job;
 mod kv_task;
 mod mail_send;
 mod render;
@@ -9,12 +10,12 @@ mod webhook;
 
 use std::sync::Arc;
 
-use crate::engine::advance::{Job, mask};
-use crate::engine::writer::JobOutcome;
 use crate::expr::{ExprServices, Renderer};
 use crate::flow::TaskKind;
+use crate::masking::{mask, mask_value};
 use crate::store::Store;
 
+pub use job::{Job, JobOutcome};
 pub use render::TaskRender;
 
 /// What tasks need from the daemon.
@@ -66,11 +67,7 @@ pub async fn run(job: &Job, services: &TaskServices) -> JobOutcome {
         .collect();
     JobOutcome {
         result: result
-            .map(|o| {
-                o.into_iter()
-                    .map(|(k, v)| (k, crate::engine::advance::mask_value(&v, &secrets)))
-                    .collect()
-            })
+            .map(|o| o.into_iter().map(|(k, v)| (k, mask_value(&v, &secrets))).collect())
             .map_err(|e| mask(&e, &secrets)),
         logs,
     }

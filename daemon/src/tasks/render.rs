@@ -2,8 +2,8 @@
 
 use serde_json::{Map, Value};
 
+use super::Job;
 use super::TaskServices;
-use crate::engine::advance::Job;
 
 pub struct TaskRender<'a> {
     job: &'a Job,

@@ -79,7 +79,7 @@ pub async fn run(
             Err(e) => {
                 return Err(format!(
                     "task `{task_id}`: webhook request failed: {}",
-                    crate::engine::error_chain(&e)
+                    crate::error_chain::error_chain(&e)
                 ));
             }
         }

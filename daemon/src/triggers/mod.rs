@@ -1,6 +1,7 @@
 //! Triggers: executions started by other executions ending (Flow) or by the clock (Schedule).
+//! Matching a Flow trigger against an execution lives in `engine::flow_trigger`, next to the
+//! execution it reads.
 
-pub mod flow_trigger;
 pub mod schedule;
 
 /// Who `labels.system.username` names for an execution a trigger started.

@@ -1,0 +1,151 @@
+//! Resume: a decision on a paused task run (approval of a quorum, or the one that completes it).
+
+use super::*;
+
+impl WriterLoop {
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn resume(
+        &self,
+        w: &mut Writer,
+        id: &str,
+        select: &PauseSelector,
+        inputs: &BTreeMap<String, String>,
+        actor: &Actor,
+        reason: &str,
+        batch: &mut Batch,
+        follow: &mut VecDeque<Command>,
+    ) -> Result<Execution> {
+        let mut exec = self.load(w, id)?;
+        let flow = self.flow_of(&exec)?;
+        let now = now_ms();
+        let decision = match crate::engine::resume::check(&flow, &exec, select, inputs, actor) {
+            Ok(d) => d,
+            Err(EngineError::PermissionDenied(m)) => {
+                // A refused decision is evidence too: it is recorded, nothing else changes.
+                let task = select
+                    .task_id
+                    .clone()
+                    .or_else(|| exec.paused_runs().next().map(|r| r.task_id.clone()));
+                audit_exec(
+                    w,
+                    &exec,
+                    &actor.user,
+                    "resume",
+                    task.as_deref().unwrap_or(""),
+                    Value::Null,
+                    reason,
+                    &format!("DENIED: {m}"),
+                )?;
+                return Err(EngineError::PermissionDenied(m));
+            }
+            Err(e) => return Err(e),
+        };
+        let idx = decision.idx;
+        let secret_ids = secret_resume_ids(&flow, &exec.task_runs[idx].task_id);
+        let audited = Value::Object(masked(&decision.values, &secret_ids));
+        // SECRET fields are stored sealed, in the outputs and in the approval alike.
+        let values: Map<String, Value> = decision
+            .values
+            .iter()
+            .map(|(k, v)| {
+                let v = if secret_ids.contains(k) {
+                    crate::secrets::seal_value(v)
+                } else {
+                    v.clone()
+                };
+                (k.clone(), v)
+            })
+            .collect();
+        let task_id = exec.task_runs[idx].task_id.clone();
+        let approval = Approval {
+            by: actor.user.clone(),
+            on_ms: now,
+            values: values.clone(),
+            reason: reason.to_string(),
+        };
+        if !decision.completes(&exec) {
+            // One approval of a quorum: recorded, the pause keeps waiting for the others.
+            let run = &mut exec.task_runs[idx];
+            let pause = run.pause.get_or_insert_with(Default::default);
+            pause.approvals.push(approval);
+            let message = format!(
+                "approval {} of {} by {}",
+                pause.approvals.len(),
+                decision.approvals_required,
+                actor.user
+            );
+            let run_id = run.id.clone();
+            let line = crate::engine::execution::LogLine {
+                seq: exec.log_seq,
+                execution_id: exec.id.clone(),
+                task_run_id: run_id,
+                task_id: task_id.clone(),
+                level: "INFO".into(),
+                message,
+                time_ms: now,
+            };
+            exec.log_seq += 1;
+            exec.updated_ms = now;
+            w.append_log(&line)?;
+            audit_exec(
+                w,
+                &exec,
+                &actor.user,
+                "approve",
+                &task_id,
+                audited,
+                reason,
+                "OK: approval recorded, waiting for more",
+            )?;
+            self.store_with_effects(w, &exec, Effects::default(), batch, follow)?;
+            return Ok(exec);
+        }
+        audit_exec(w, &exec, &actor.user, "resume", &task_id, audited, reason, "OK")?;
+        let mut outputs = advance::resumed_outputs(values, &actor.user, now, State::Success);
+        if decision.approvals_required > 1 {
+            let mut all = exec.task_runs[idx]
+                .pause
+                .as_ref()
+                .map(|p| p.approvals.clone())
+                .unwrap_or_default();
+            all.push(approval);
+            outputs.insert("approvals".into(), approvals_json(&all));
+        }
+        let mut fx = Effects::default();
+        crate::engine::resume::end_pause(&mut exec, idx, State::Success, outputs, now, &mut fx);
+        exec.set_state(State::Running, now);
+        for t in fx.timers_del.drain(..) {
+            w.delete_timer(&t)?;
+        }
+        self.step_and_store(w, exec, &flow, batch, follow)
+    }
+}
+
+/// Every approval of a quorum, as the pause's `approvals` output.
+fn approvals_json(all: &[Approval]) -> Value {
+    Value::Array(
+        all.iter()
+            .map(|a| {
+                serde_json::json!({
+                    "by": a.by,
+                    "on": crate::engine::context::iso_ms(a.on_ms),
+                    "values": a.values,
+                    "reason": a.reason,
+                })
+            })
+            .collect(),
+    )
+}
+
+/// Ids of SECRET inputs in the onResume form of `task_id`.
+fn secret_resume_ids(flow: &Flow, task_id: &str) -> Vec<String> {
+    match flow.find_task(task_id).map(|t| &t.kind) {
+        Some(TaskKind::Pause(p)) => p
+            .on_resume
+            .iter()
+            .filter(|d| d.input_type == crate::inputs::InputType::Secret)
+            .map(|d| d.id.clone())
+            .collect(),
+        _ => vec![],
+    }
+}

@@ -1,0 +1,208 @@
+//! Pause timers: expiry, timeout, reminders and escalations.
+
+use super::*;
+
+impl WriterLoop {
+    pub(super) fn fire_timer(
+        &self,
+        w: &mut Writer,
+        t: &TimerKey,
+        batch: &mut Batch,
+        follow: &mut VecDeque<Command>,
+    ) -> Result<Execution> {
+        let mut exec = self.load(w, &t.execution_id)?;
+        let Some(idx) = exec.task_runs.iter().position(|r| r.id == t.task_run_id) else {
+            return Ok(exec);
+        };
+        // A timer only acts on the pause it was set for, and only while that pause still waits:
+        // a stale timer must never resume a pause someone already decided (Kestra #9319, #18507).
+        let run = &exec.task_runs[idx];
+        let current = run.pause.as_ref().is_some_and(|p| match t.kind.as_str() {
+            timer_kind::EXPIRE => p.expires_ms == Some(t.due_ms),
+            timer_kind::TIMEOUT => p.timeout_ms == Some(t.due_ms),
+            timer_kind::REMINDER => p.next_reminder_ms == Some(t.due_ms),
+            timer_kind::ESCALATE => p.next_escalation_ms == Some(t.due_ms),
+            _ => false,
+        });
+        if run.state != State::Paused || !current || exec.state.is_terminal() {
+            return Ok(exec);
+        }
+        let flow = self.flow_of(&exec)?;
+        let now = now_ms();
+        let Some(task) = flow.find_task(&run.task_id) else {
+            return Err(EngineError::NotFound(format!(
+                "task `{}` is not in the flow any more",
+                run.task_id
+            )));
+        };
+        let TaskKind::Pause(pause) = &task.kind else {
+            return Ok(exec);
+        };
+        if t.kind == timer_kind::REMINDER || t.kind == timer_kind::ESCALATE {
+            return self.nudge(w, exec, idx, task, pause, &t.kind, now, batch, follow);
+        }
+        let mut fx = Effects::default();
+        let (state, outputs, message) = crate::engine::resume::on_timer(pause, &t.kind, now);
+        if let Some(message) = message {
+            let line = crate::engine::execution::LogLine {
+                seq: exec.log_seq,
+                execution_id: exec.id.clone(),
+                task_run_id: exec.task_runs[idx].id.clone(),
+                task_id: exec.task_runs[idx].task_id.clone(),
+                level: if state == State::Failed {
+                    "ERROR".into()
+                } else {
+                    "INFO".into()
+                },
+                message,
+                time_ms: now,
+            };
+            exec.log_seq += 1;
+            w.append_log(&line)?;
+        }
+        crate::engine::resume::end_pause(&mut exec, idx, state, outputs, now, &mut fx);
+        for d in fx.timers_del {
+            w.delete_timer(&d)?;
+        }
+        self.step_and_store(w, exec, &flow, batch, follow)
+    }
+
+    /// A reminder or escalation fell due on a gate that still waits: run its tasks, escalate the
+    /// assignment, and schedule the next one counted from now, so downtime never causes a burst.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn nudge(
+        &self,
+        w: &mut Writer,
+        mut exec: Execution,
+        idx: usize,
+        task: &crate::flow::Task,
+        pause: &crate::flow::PauseTask,
+        kind: &str,
+        now: i64,
+        batch: &mut Batch,
+        follow: &mut VecDeque<Command>,
+    ) -> Result<Execution> {
+        let flow = self.flow_of(&exec)?;
+        let since = exec.task_runs[idx].pause.as_ref().map(|p| p.since_ms).unwrap_or(now);
+        let waiting_for =
+            crate::flow::duration::format_iso8601(std::time::Duration::from_millis((now - since).max(0) as u64));
+        let run_id = exec.task_runs[idx].id.clone();
+        let mut fx = Effects::default();
+        let mut side: Option<(&[crate::flow::Task], &str, Map<String, Value>)> = None;
+        let mut log_message = String::new();
+        if kind == timer_kind::REMINDER {
+            let Some(r) = &pause.reminders else { return Ok(exec) };
+            let state = exec.task_runs[idx].pause.get_or_insert_with(Default::default);
+            state.reminder_count += 1;
+            let count = state.reminder_count;
+            state.next_reminder_ms = None;
+            if r.max_count.is_none_or(|max| count < max)
+                && let Ok(every) = crate::flow::duration::parse_iso8601(&r.every)
+            {
+                let due = now + every.as_millis() as i64;
+                state.next_reminder_ms = Some(due);
+                fx.timers_add.push(TimerKey {
+                    due_ms: due,
+                    execution_id: exec.id.clone(),
+                    task_run_id: run_id.clone(),
+                    kind: kind.into(),
+                });
+            }
+            log_message = format!("still waiting after {waiting_for}: sending reminder {count}");
+            let mut extras = Map::new();
+            extras.insert("reminder".into(), serde_json::json!({"count": count}));
+            extras.insert("waitingFor".into(), Value::String(waiting_for.clone()));
+            side = Some((&r.tasks, "reminder", extras));
+        } else if let Some(human) = &pause.human {
+            let state = exec.task_runs[idx].pause.get_or_insert_with(Default::default);
+            let level = state.escalation_level as usize;
+            if let Some(spec) = human.escalation.get(level) {
+                if spec.mode == crate::flow::EscalationMode::Replace {
+                    state.users.clear();
+                    state.groups.clear();
+                }
+                for u in &spec.assignment.users {
+                    if !state.users.contains(u) {
+                        state.users.push(u.clone());
+                    }
+                    state.escalated_to.push(u.clone());
+                }
+                for g in &spec.assignment.groups {
+                    if !state.groups.contains(g) {
+                        state.groups.push(g.clone());
+                    }
+                    state.escalated_to.push(g.clone());
+                }
+                state.escalation_level += 1;
+                state.next_escalation_ms = None;
+                // Later levels count from the start of the pause; one already past fires right away.
+                if let Some(next) = human.escalation.get(level + 1)
+                    && let Ok(after) = crate::flow::duration::parse_iso8601(&next.after)
+                {
+                    let due = (since + after.as_millis() as i64).max(now);
+                    state.next_escalation_ms = Some(due);
+                    fx.timers_add.push(TimerKey {
+                        due_ms: due,
+                        execution_id: exec.id.clone(),
+                        task_run_id: run_id.clone(),
+                        kind: kind.into(),
+                    });
+                }
+                log_message = format!(
+                    "escalation {}: no decision after {waiting_for}; may now decide: users [{}] groups [{}]",
+                    level + 1,
+                    state.users.join(", "),
+                    state.groups.join(", ")
+                );
+                let mut extras = Map::new();
+                extras.insert("escalation".into(), serde_json::json!({"level": level + 1, "mode": if spec.mode == crate::flow::EscalationMode::Replace { "REPLACE" } else { "ADD" }}));
+                extras.insert("waitingFor".into(), Value::String(waiting_for.clone()));
+                side = Some((&spec.tasks, "escalation", extras));
+            }
+        }
+        if kind == timer_kind::ESCALATE && !log_message.is_empty() {
+            let task_id = exec.task_runs[idx].task_id.clone();
+            audit_exec(
+                w,
+                &exec,
+                "tollgated",
+                "escalate",
+                &task_id,
+                Value::Null,
+                "",
+                &log_message,
+            )?;
+        }
+        let line = crate::engine::execution::LogLine {
+            seq: exec.log_seq,
+            execution_id: exec.id.clone(),
+            task_run_id: run_id.clone(),
+            task_id: exec.task_runs[idx].task_id.clone(),
+            level: "INFO".into(),
+            message: log_message,
+            time_ms: now,
+        };
+        exec.log_seq += 1;
+        w.append_log(&line)?;
+        exec.updated_ms = now;
+        if let Some((tasks, purpose, extras)) = side {
+            exec.remember_secret_values();
+            let lookup = |ns: &str, id: &str| self.flows.get(ns, id, 0).ok().map(|(h, f, _)| (h.revision, f));
+            let env = StepEnv {
+                renderer: &self.renderer,
+                services: self.services.as_ref(),
+                flow_lookup: &lookup,
+            };
+            let mut stepper = Stepper {
+                flow: &flow,
+                exec: &mut exec,
+                now,
+                fx: &mut fx,
+                env: &env,
+            };
+            stepper.run_side_tasks(idx, task, tasks, purpose, extras);
+        }
+        self.store_with_effects(w, &exec, fx, batch, follow)?;
+        Ok(exec)
+    }
+}
