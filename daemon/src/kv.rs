@@ -74,20 +74,6 @@ pub fn kind_of(v: &Value) -> &'static str {
     }
 }
 
-/// Stores a typed value in a transaction of its own (the KV task's path).
-pub fn set(
-    store: &Store,
-    namespace: &str,
-    key: &str,
-    value: Value,
-    ttl: Option<&str>,
-    overwrite: bool,
-) -> Result<KvEntry, KvError> {
-    let entry = entry(key, value, ttl)?;
-    store.write(|w| put(w, namespace, key, &entry, overwrite))?;
-    Ok(entry)
-}
-
 /// A checked entry for `key`, expiring after `ttl` (ISO-8601) when given.
 pub fn entry(key: &str, value: Value, ttl: Option<&str>) -> Result<KvEntry, KvError> {
     if !valid_key(key) {
@@ -154,6 +140,20 @@ mod tests {
         assert!(typed("k", "x", "NUMBER").unwrap_err().to_string().contains("`k`"));
         assert!(typed("k", "{", "JSON").is_err());
         assert!(typed("k", "1", "FLOAT").is_err());
+    }
+
+    /// What the writer does for a KV change, in a transaction of its own.
+    fn set(
+        store: &Store,
+        ns: &str,
+        key: &str,
+        value: Value,
+        ttl: Option<&str>,
+        overwrite: bool,
+    ) -> Result<KvEntry, KvError> {
+        let e = entry(key, value, ttl)?;
+        store.write(|w| put(w, ns, key, &e, overwrite))?;
+        Ok(e)
     }
 
     #[test]

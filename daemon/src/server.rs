@@ -117,7 +117,7 @@ pub async fn start_with(config: ServeConfig, extras: ServeExtras) -> Result<Runn
         external_url,
         config.tenant.clone(),
     ));
-    let task_services = Arc::new(TaskServices::new(expr.clone()).with_store(store.clone()));
+    let task_services = Arc::new(TaskServices::new(expr.clone()));
     let engine = Engine::start(store, expr, task_services)?;
     if let Some(dir) = &config.flows_dir {
         load_flows_dir(&engine, dir).await;

@@ -338,6 +338,11 @@ fn every_refusal_and_every_change_is_audited_whatever_the_door() {
             .await
             .expect("the namespace admin deletes a flow");
     });
+    // A flow's own KV write goes through the writer with its audit record too.
+    let kv_flow = "id: kv_writer\nnamespace: test\ntasks:\n  - id: put\n    type: io.kestra.plugin.core.kv.Set\n    key: from_flow\n    value: 42\n";
+    assert!(apply(&mut t.d, &ns_admin, "kv_writer", kv_flow).ok());
+    let kv_run = as_user_json(&mut t.d, &operator, &["run", "test", "kv_writer", "--wait"]);
+    assert_eq!(kv_run["state"], "SUCCESS", "{kv_run:#}");
     // A subflow's child start (the child waits at its own pause).
     let parent = as_user_json(&mut t.d, &operator, &["run", "test", "parent"]);
     let parent_id = parent["id"].as_str().expect("id").to_string();
@@ -384,6 +389,12 @@ fn every_refusal_and_every_change_is_audited_whatever_the_door() {
             "{action} is audited"
         );
     }
+    assert!(
+        has_record(&records, |r| r["action"] == "kv.set"
+            && r["executionId"] == kv_run["id"]
+            && r["values"]["key"] == "from_flow"),
+        "the flow's KV Set is audited with its execution"
+    );
     assert!(
         !serde_json::to_string(&records).expect("json").contains("k-123"),
         "a secret's value is never audited"

@@ -12,6 +12,7 @@ pub mod flow_trigger;
 pub mod flows;
 pub mod ids;
 pub mod jobs;
+mod kv_access;
 pub mod resume;
 pub mod retention;
 pub mod state;
@@ -106,6 +107,18 @@ impl Engine {
                     "cannot start writer thread: {e}"
                 )))
             })?;
+        let (closing, _) = tokio::sync::watch::channel(false);
+        let engine = Engine {
+            inner: Arc::new(Inner {
+                store: store.clone(),
+                flows,
+                commands: tx.clone(),
+                events,
+                closing,
+            }),
+        };
+        // Before any job runs: the KV tasks write through this engine's writer.
+        let _ = task_services.kv.set(Arc::new(kv_access::EngineKv(engine.clone())));
         tokio::spawn(jobs::run_jobs(job_rx, tx.clone(), task_services));
         tokio::spawn(timers::run_timers(store.clone(), tx.clone(), timer_wake));
         // Only executions that were in flight are read here: start-up does not grow with history.
@@ -115,16 +128,7 @@ impl Engine {
                 let _ = tx.send(Command::Recover { id });
             }
         }
-        let (closing, _) = tokio::sync::watch::channel(false);
-        Ok(Engine {
-            inner: Arc::new(Inner {
-                store,
-                flows,
-                commands: tx,
-                events,
-                closing,
-            }),
-        })
+        Ok(engine)
     }
 
     /// Tells long-lived streams to end: the daemon is stopping.

@@ -7,9 +7,9 @@ use super::render::TaskRender;
 use crate::auth::flow_scope::FlowAccess;
 use crate::flow::{KvGetTask, KvSetTask};
 
-fn store(s: &TaskServices) -> Result<crate::store::Store, String> {
-    s.store
-        .clone()
+fn kv(s: &TaskServices) -> Result<std::sync::Arc<dyn super::KvAccess>, String> {
+    s.kv.get()
+        .cloned()
         .ok_or_else(|| "the KV store is not available to tasks in this daemon".to_string())
 }
 
@@ -22,18 +22,22 @@ pub async fn set(t: &KvSetTask, r: &mut TaskRender<'_>, s: &TaskServices) -> Res
         (_, v) => v,
     };
     let ttl = r.opt("ttl", &t.ttl)?;
-    let store = store(s)?;
+    let kv = kv(s)?;
     let ns = if namespace.is_empty() {
         r_namespace(r)
     } else {
         namespace
     };
     crate::expr::flow_may(s.expr.as_ref(), r.namespace(), &ns, FlowAccess::Write)?;
-    let (overwrite, ns2, key2) = (t.overwrite, ns.clone(), key.clone());
-    tokio::task::spawn_blocking(move || crate::kv::set(&store, &ns2, &key2, value, ttl.as_deref(), overwrite))
-        .await
-        .map_err(|_| "KV write interrupted".to_string())?
-        .map_err(|e| e.to_string())?;
+    let entry = crate::kv::entry(&key, value, ttl.as_deref()).map_err(|e| e.to_string())?;
+    kv.set(super::KvWrite {
+        namespace: ns.clone(),
+        key: key.clone(),
+        entry,
+        overwrite: t.overwrite,
+        execution_id: r.execution_id().to_string(),
+    })
+    .await?;
     r.log("INFO", format!("KV `{key}` set in namespace `{ns}`"));
     Ok(Map::new())
 }
@@ -45,12 +49,11 @@ pub async fn get(t: &KvGetTask, r: &mut TaskRender<'_>, s: &TaskServices) -> Res
         .filter(|n| !n.is_empty())
         .unwrap_or_else(|| r_namespace(r));
     crate::expr::flow_may(s.expr.as_ref(), r.namespace(), &namespace, FlowAccess::Read)?;
-    let store = store(s)?;
+    let kv = kv(s)?;
     let (ns2, key2) = (namespace.clone(), key.clone());
-    let found = tokio::task::spawn_blocking(move || crate::kv::get(&store, &ns2, &key2))
+    let found = tokio::task::spawn_blocking(move || kv.get(&ns2, &key2))
         .await
-        .map_err(|_| "KV read interrupted".to_string())?
-        .map_err(|e| e.to_string())?;
+        .map_err(|_| "KV read interrupted".to_string())??;
     let mut out = Map::new();
     match found {
         Some(e) => {

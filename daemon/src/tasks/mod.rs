@@ -8,23 +8,44 @@ mod mail_send;
 mod render;
 mod webhook;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+
+use futures::future::BoxFuture;
 
 use crate::expr::{ExprServices, Renderer};
 use crate::flow::TaskKind;
 use crate::masking::{mask, mask_value};
-use crate::store::Store;
+use crate::store::KvEntry;
 
 pub use job::{Job, JobOutcome};
 pub use render::TaskRender;
+
+/// A KV entry a flow writes (KV Set), with what its audit record names.
+#[derive(Debug, Clone)]
+pub struct KvWrite {
+    pub namespace: String,
+    pub key: String,
+    pub entry: KvEntry,
+    pub overwrite: bool,
+    /// The execution that writes it.
+    pub execution_id: String,
+}
+
+/// The KV store as the KV tasks see it: reads from a snapshot, writes through the engine's
+/// writer (in one transaction with their audit record), like every other change.
+pub trait KvAccess: Send + Sync {
+    fn get(&self, namespace: &str, key: &str) -> Result<Option<KvEntry>, String>;
+    fn set(&self, write: KvWrite) -> BoxFuture<'static, Result<(), String>>;
+}
 
 /// What tasks need from the daemon.
 pub struct TaskServices {
     pub renderer: Renderer,
     pub expr: Arc<dyn ExprServices>,
     pub http: reqwest::Client,
-    /// KV storage for the KV tasks; `None` makes them fail with a clear message.
-    pub store: Option<Store>,
+    /// The KV store for the KV tasks, set by the engine when it starts; unset, they fail with a
+    /// clear message.
+    pub kv: OnceLock<Arc<dyn KvAccess>>,
 }
 
 impl TaskServices {
@@ -37,13 +58,8 @@ impl TaskServices {
             renderer: Renderer::new(),
             expr,
             http,
-            store: None,
+            kv: OnceLock::new(),
         }
-    }
-
-    pub fn with_store(mut self, store: Store) -> TaskServices {
-        self.store = Some(store);
-        self
     }
 }
 

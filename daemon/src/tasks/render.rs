@@ -77,6 +77,11 @@ impl<'a> TaskRender<'a> {
         &self.job.namespace
     }
 
+    /// Id of the execution the task runs in.
+    pub fn execution_id(&self) -> &str {
+        &self.job.execution_id
+    }
+
     pub fn secrets(&self) -> &[String] {
         &self.secrets
     }
