@@ -102,13 +102,6 @@ pub fn append(w: &mut Writer, e: Entry) -> Result<(), StoreError> {
     })
 }
 
-/// Records a refused call in a transaction of its own: a refusal changes nothing else, so there
-/// is no other transaction to join. The result reads `DENIED: <message>`, like the engine's.
-pub fn record_denial(store: &crate::store::Store, mut entry: Entry, message: &str) -> Result<(), StoreError> {
-    entry.result = format!("DENIED: {message}");
-    store.write(|w| append(w, entry))
-}
-
 /// Outcome of walking the chain.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VerifyReport {

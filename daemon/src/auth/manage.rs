@@ -2,6 +2,8 @@
 //! `tollgated admin` (directly on the data dir while the daemon is stopped) and the daemon's admin
 //! API (while it runs). Every change is audited in the transaction that makes it.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -9,7 +11,7 @@ use super::Role;
 use super::tokens;
 use crate::audit::{self, Entry};
 use crate::engine::ids::now_ms;
-use crate::store::{Binding, Store, StoreError, TokenRecord, UserRecord};
+use crate::store::{Binding, Store, StoreError, TokenRecord, UserRecord, Writer};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ManageError {
@@ -188,29 +190,85 @@ pub fn parse_expiry(s: &str) -> Result<std::time::Duration, ManageError> {
         .ok_or_else(bad)
 }
 
+/// The audit record of an administrative change by `actor`.
+fn entry_by(actor: &str, action: &str, namespace: &str, values: serde_json::Value) -> Entry {
+    Entry {
+        user: actor.to_string(),
+        action: action.into(),
+        namespace: namespace.into(),
+        values,
+        result: "OK".into(),
+        ..Default::default()
+    }
+}
+
 /// Performs administrative changes on behalf of `actor` (recorded as the audit record's user).
 pub struct Manager {
     store: Store,
+    /// How changes are committed: directly on the data dir while the daemon is stopped, through
+    /// the engine's writer while it runs.
+    commit: Arc<dyn Commit>,
     actor: String,
 }
 
+/// A change as the manager hands it over: it writes, and its domain answer travels back beside.
+pub type ChangeFn = Box<dyn FnOnce(&mut Writer) -> Result<(), StoreError> + Send>;
+
+/// Commits a change in one write transaction and returns once it is durable.
+pub trait Commit: Send + Sync {
+    fn commit(&self, change: ChangeFn) -> Result<(), StoreError>;
+}
+
+impl Commit for Store {
+    fn commit(&self, change: ChangeFn) -> Result<(), StoreError> {
+        self.write(change)
+    }
+}
+
 impl Manager {
+    /// Changes committed directly on `store` (the daemon is stopped, or in tests).
     pub fn new(store: Store, actor: impl Into<String>) -> Manager {
         Manager {
+            commit: Arc::new(store.clone()),
             store,
             actor: actor.into(),
         }
     }
 
-    fn entry(&self, action: &str, namespace: &str, values: serde_json::Value) -> Entry {
-        Entry {
-            user: self.actor.clone(),
-            action: action.into(),
-            namespace: namespace.into(),
-            values,
-            result: "OK".into(),
-            ..Default::default()
+    /// Changes committed by `commit` (the running daemon's writer); reads from `store`.
+    pub fn through(store: Store, commit: Arc<dyn Commit>, actor: impl Into<String>) -> Manager {
+        Manager {
+            store,
+            commit,
+            actor: actor.into(),
         }
+    }
+
+    /// Runs `f` in a write transaction: a storage error aborts it; a domain error must be found
+    /// before anything is written, and is returned as is.
+    fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Writer) -> Result<T, ManageError> + Send + 'static,
+    ) -> Result<T, ManageError> {
+        let answer = Arc::new(std::sync::Mutex::new(None));
+        let slot = answer.clone();
+        self.commit.commit(Box::new(move |w| match f(w) {
+            Err(ManageError::Store(e)) => Err(e),
+            other => {
+                *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(other);
+                Ok(())
+            }
+        }))?;
+        let taken = answer.lock().unwrap_or_else(|p| p.into_inner()).take();
+        taken.unwrap_or_else(|| {
+            Err(ManageError::Store(StoreError::Storage(
+                "the change was not committed".into(),
+            )))
+        })
+    }
+
+    fn entry(&self, action: &str, namespace: &str, values: serde_json::Value) -> Entry {
+        entry_by(&self.actor, action, namespace, values)
     }
 
     /// Adds a user, creating the groups it names that do not exist yet.
@@ -228,21 +286,18 @@ impl Manager {
             groups: names,
             created_ms: now_ms(),
         };
-        self.store.write(|w| -> Result<(), ManageError> {
+        let entry = self.entry("user.add", "", json!({"email": email, "groups": user.groups}));
+        self.write(move |w| {
             if w.user(&email)?.is_some() {
-                return Err(ManageError::UserExists(email.clone()));
+                return Err(ManageError::UserExists(email));
             }
             for g in &user.groups {
                 w.put_group(g)?;
             }
             w.put_user(&user)?;
-            audit::append(
-                w,
-                self.entry("user.add", "", json!({"email": email, "groups": user.groups})),
-            )?;
-            Ok(())
-        })?;
-        Ok(user)
+            audit::append(w, entry)?;
+            Ok(user)
+        })
     }
 
     pub fn users(&self) -> Result<Vec<UserRecord>, ManageError> {
@@ -251,12 +306,13 @@ impl Manager {
 
     pub fn add_group(&self, name: &str) -> Result<(), ManageError> {
         let name = check_group(name)?;
-        self.store.write(|w| -> Result<(), ManageError> {
+        let entry = self.entry("group.add", "", json!({"group": name}));
+        self.write(move |w| {
             if w.has_group(&name)? {
-                return Err(ManageError::GroupExists(name.clone()));
+                return Err(ManageError::GroupExists(name));
             }
             w.put_group(&name)?;
-            audit::append(w, self.entry("group.add", "", json!({"group": name})))?;
+            audit::append(w, entry)?;
             Ok(())
         })
     }
@@ -302,7 +358,13 @@ impl Manager {
     /// Grants `role` on the namespace prefix (`*` = every namespace) to a user or a group.
     pub fn bind(&self, subject: &Subject, role: &str, namespace: &str) -> Result<Binding, ManageError> {
         let b = Self::binding(subject, role, namespace)?;
-        self.store.write(|w| -> Result<(), ManageError> {
+        let entry = self.entry(
+            "role.bind",
+            &b.namespace,
+            json!({subject.kind(): b.subject, "role": b.role, "namespace": shown_namespace(&b.namespace)}),
+        );
+        let subject = subject.clone();
+        self.write(move |w| {
             match subject {
                 Subject::User(_) if w.user(&b.subject)?.is_none() => {
                     return Err(ManageError::UnknownUser(b.subject.clone()));
@@ -321,42 +383,32 @@ impl Manager {
                 });
             }
             w.put_binding(&b)?;
-            audit::append(
-                w,
-                self.entry(
-                    "role.bind",
-                    &b.namespace,
-                    json!({subject.kind(): b.subject, "role": b.role, "namespace": shown_namespace(&b.namespace)}),
-                ),
-            )?;
-            Ok(())
-        })?;
-        Ok(b)
+            audit::append(w, entry)?;
+            Ok(b)
+        })
     }
 
     /// Takes a role back; rights change on the holder's next call (and open streams end or narrow).
     pub fn unbind(&self, subject: &Subject, role: &str, namespace: &str) -> Result<Binding, ManageError> {
         let b = Self::binding(subject, role, namespace)?;
-        self.store.write(|w| -> Result<(), ManageError> {
+        let entry = self.entry(
+            "role.unbind",
+            &b.namespace,
+            json!({subject.kind(): b.subject, "role": b.role, "namespace": shown_namespace(&b.namespace)}),
+        );
+        let subject_name = subject.name().to_string();
+        self.write(move |w| {
             if !w.delete_binding(&b)? {
                 return Err(ManageError::UnknownBinding {
                     kind: b.kind.clone(),
-                    subject: subject.name().into(),
+                    subject: subject_name,
                     role: b.role.clone(),
                     namespace: shown_namespace(&b.namespace).into(),
                 });
             }
-            audit::append(
-                w,
-                self.entry(
-                    "role.unbind",
-                    &b.namespace,
-                    json!({subject.kind(): b.subject, "role": b.role, "namespace": shown_namespace(&b.namespace)}),
-                ),
-            )?;
-            Ok(())
-        })?;
-        Ok(b)
+            audit::append(w, entry)?;
+            Ok(b)
+        })
     }
 
     pub fn bindings(&self) -> Result<Vec<Binding>, ManageError> {
@@ -374,20 +426,18 @@ impl Manager {
         let user = normalize_email(user).map_err(|_| ManageError::UnknownUser(user.to_string()))?;
         let name = if name.trim().is_empty() { "default" } else { name.trim() };
         let (rec, text) = tokens::issue(&user, name, expires);
-        self.store.write(|w| -> Result<(), ManageError> {
+        let entry = self.entry(
+            "token.create",
+            "",
+            json!({"token": rec.id, "name": rec.name, "user": rec.user, "expiresMs": rec.expires_ms}),
+        );
+        let rec = self.write(move |w| {
             if w.user(&user)?.is_none() {
-                return Err(ManageError::UnknownUser(user.clone()));
+                return Err(ManageError::UnknownUser(user));
             }
             w.put_token(&rec)?;
-            audit::append(
-                w,
-                self.entry(
-                    "token.create",
-                    "",
-                    json!({"token": rec.id, "name": rec.name, "user": rec.user, "expiresMs": rec.expires_ms}),
-                ),
-            )?;
-            Ok(())
+            audit::append(w, entry)?;
+            Ok(rec)
         })?;
         Ok((rec, text))
     }
@@ -404,21 +454,16 @@ impl Manager {
             .strip_prefix("tg_")
             .and_then(|rest| rest.split_once('_').map(|(id, _)| id))
             .unwrap_or(id);
-        self.store.write(|w| -> Result<TokenInfo, ManageError> {
-            let mut t = w.token(id)?.ok_or_else(|| ManageError::UnknownToken(id.to_string()))?;
+        let (id, actor) = (id.to_string(), self.actor.clone());
+        self.write(move |w| {
+            let mut t = w.token(&id)?.ok_or_else(|| ManageError::UnknownToken(id.clone()))?;
             if t.revoked_ms.is_some() {
-                return Err(ManageError::AlreadyRevoked(id.to_string()));
+                return Err(ManageError::AlreadyRevoked(id));
             }
             t.revoked_ms = Some(now_ms());
             w.put_token(&t)?;
-            audit::append(
-                w,
-                self.entry(
-                    "token.revoke",
-                    "",
-                    json!({"token": t.id, "name": t.name, "user": t.user}),
-                ),
-            )?;
+            let values = json!({"token": t.id, "name": t.name, "user": t.user});
+            audit::append(w, entry_by(&actor, "token.revoke", "", values))?;
             Ok(TokenInfo::from(&t))
         })
     }

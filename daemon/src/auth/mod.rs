@@ -8,7 +8,8 @@ mod manage;
 mod tokens;
 
 pub use manage::{
-    GroupInfo, ManageError, ManageError as TokenError, Manager, Subject, TokenInfo, normalize_email, parse_expiry,
+    ChangeFn as AdminChange, Commit, GroupInfo, ManageError, ManageError as TokenError, Manager, Subject, TokenInfo,
+    normalize_email, parse_expiry,
 };
 pub use tokens::{create_token, first_start_hint};
 

@@ -441,3 +441,21 @@ impl Engine {
             .await
     }
 }
+
+/// Administrative changes (users, groups, roles, tokens) on the running daemon go through the
+/// writer like every other change; the caller is a blocking thread that waits for the commit.
+impl crate::auth::Commit for Engine {
+    fn commit(&self, change: crate::auth::AdminChange) -> std::result::Result<(), crate::store::StoreError> {
+        let (done, wait) = std::sync::mpsc::channel();
+        let command = Command::Change(Box::new(move |w| {
+            change(w)?;
+            Ok(Box::new(move || {
+                let _ = done.send(());
+            }) as writer::Delivery)
+        }));
+        let not_committed =
+            || crate::store::StoreError::Storage("the change was not committed; see the daemon log".into());
+        self.inner.commands.send(command).map_err(|_| not_committed())?;
+        wait.recv().map_err(|_| not_committed())
+    }
+}

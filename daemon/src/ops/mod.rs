@@ -172,7 +172,12 @@ impl Ops {
             );
             return Err(self.refuse(&p, "admin", Target::default(), message).await);
         }
-        Ok(crate::auth::Manager::new(self.engine.store().clone(), p.user))
+        let writer: Arc<dyn crate::auth::Commit> = Arc::new(self.engine.clone());
+        Ok(crate::auth::Manager::through(
+            self.engine.store().clone(),
+            writer,
+            p.user,
+        ))
     }
 
     /// A read in a store snapshot, off the async runtime.
