@@ -123,7 +123,7 @@ pub async fn start_with(config: ServeConfig, extras: ServeExtras) -> Result<Runn
         load_flows_dir(&engine, dir).await;
     }
     if let Some(keep) = extras.retention {
-        tokio::spawn(crate::engine::retention::run(engine.store().clone(), keep));
+        tokio::spawn(crate::engine::retention::run(engine.clone(), keep));
     }
     let store = engine.store().clone();
     if !config.insecure_no_auth

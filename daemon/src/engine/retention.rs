@@ -7,8 +7,13 @@ use super::ids::now_ms;
 use super::{Execution, State};
 use crate::store::Store;
 
-/// Deletes finished executions created more than `keep` ago, in small transactions.
-pub fn sweep(store: &Store, keep: Duration) -> Result<usize, crate::store::StoreError> {
+/// Deletes finished executions created more than `keep` ago, 500 at a time, each batch
+/// committed by `commit` (the engine's writer on a running daemon).
+pub fn sweep(
+    store: &Store,
+    commit: &dyn crate::auth::Commit,
+    keep: Duration,
+) -> Result<usize, crate::store::StoreError> {
     let cutoff = now_ms() - keep.as_millis() as i64;
     let mut deleted = 0;
     loop {
@@ -16,26 +21,28 @@ pub fn sweep(store: &Store, keep: Duration) -> Result<usize, crate::store::Store
         if ids.is_empty() {
             return Ok(deleted);
         }
-        deleted += store.write(|w| -> Result<usize, crate::store::StoreError> {
-            let mut n = 0;
+        let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = count.clone();
+        commit.commit(Box::new(move |w| {
             for id in &ids {
                 if w.delete_execution::<Execution>(id)? {
-                    n += 1;
+                    counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 }
             }
-            Ok(n)
-        })?;
+            Ok(())
+        }))?;
+        deleted += count.load(std::sync::atomic::Ordering::Relaxed);
     }
 }
 
-/// Sweeps once a minute after start, then hourly.
-pub async fn run(store: Store, keep: Duration) {
+/// Sweeps once a minute after start, then hourly; deletions go through the engine's writer.
+pub async fn run(engine: super::Engine, keep: Duration) {
     let mut wait = Duration::from_secs(60);
     loop {
         tokio::time::sleep(wait).await;
         wait = Duration::from_secs(3600);
-        let s = store.clone();
-        match tokio::task::spawn_blocking(move || sweep(&s, keep)).await {
+        let e = engine.clone();
+        match tokio::task::spawn_blocking(move || sweep(e.store(), &e, keep)).await {
             Ok(Ok(n)) if n > 0 => tracing::info!(deleted = n, "retention: removed finished executions"),
             Ok(Ok(_)) => {}
             Ok(Err(e)) => tracing::error!(error = %e, "retention sweep failed"),
@@ -94,7 +101,7 @@ mod tests {
                 Ok(())
             })
             .unwrap();
-        assert_eq!(sweep(&store, Duration::from_secs(86_400)).unwrap(), 1);
+        assert_eq!(sweep(&store, &store, Duration::from_secs(86_400)).unwrap(), 1);
         let r = store.read().unwrap();
         assert!(r.execution::<Execution>("old_done").unwrap().is_none());
         assert!(r.logs::<LogLine>("old_done", 0, 10).unwrap().is_empty());
