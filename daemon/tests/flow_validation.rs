@@ -596,3 +596,25 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn kestras_deprecated_echo_runs_as_a_log_of_its_format() {
+    let src = with_tasks(
+        "  - id: hello\n    type: io.kestra.plugin.core.debug.Echo\n    format: \"{{ task.id }} > {{ taskrun.startDate }}\"\n    level: WARN\n",
+    );
+    assert_eq!(diagnose(&src), Vec::<String>::new());
+    let f = flow::load(&src, "f.yaml").expect("valid");
+    match &f.tasks[0].kind {
+        flow::TaskKind::Log(log) => {
+            assert_eq!(
+                log.message,
+                flow::OneOrMany::One("{{ task.id }} > {{ taskrun.startDate }}".into())
+            );
+            assert_eq!(log.level, Some(flow::LogLevel::Warn));
+        }
+        other => panic!("Echo should run as a Log, got {other:?}"),
+    }
+    // Its own property name is `format`: a `message` is not silently taken.
+    let wrong = with_tasks("  - id: hello\n    type: io.kestra.plugin.core.debug.Echo\n    message: hi\n");
+    assert!(!diagnose(&wrong).is_empty());
+}

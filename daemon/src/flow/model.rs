@@ -103,6 +103,8 @@ pub mod types {
     pub const MAIL_SEND: &str = "io.kestra.plugin.notifications.mail.MailSend";
     pub const OUTPUT_VALUES: &str = "io.kestra.plugin.core.output.OutputValues";
     pub const RETURN: &str = "io.kestra.plugin.core.debug.Return";
+    /// Deprecated in Kestra in favour of Log; runs as a Log of its `format`.
+    pub const ECHO: &str = "io.kestra.plugin.core.debug.Echo";
     pub const FAIL: &str = "io.kestra.plugin.core.execution.Fail";
     pub const KV_SET: &str = "io.kestra.plugin.core.kv.Set";
     pub const KV_GET: &str = "io.kestra.plugin.core.kv.Get";
@@ -126,6 +128,7 @@ pub mod types {
         MAIL_SEND,
         OUTPUT_VALUES,
         RETURN,
+        ECHO,
         FAIL,
         KV_SET,
         KV_GET,

@@ -592,6 +592,12 @@ impl Parser {
             types::MAIL_SEND => self.simple(f, &what, TaskKind::MailSend),
             types::OUTPUT_VALUES => self.simple(f, &what, TaskKind::OutputValues),
             types::RETURN => self.simple(f, &what, TaskKind::Return),
+            types::ECHO => self.simple(f, &what, |e: EchoTask| {
+                TaskKind::Log(LogTask {
+                    message: OneOrMany::One(e.format),
+                    level: e.level,
+                })
+            }),
             types::FAIL => self.simple(f, &what, TaskKind::Fail),
             types::KV_SET => self.simple(f, &what, TaskKind::KvSet),
             types::KV_GET => self.simple(f, &what, TaskKind::KvGet),
@@ -839,6 +845,15 @@ fn problem_property<'y>(problem: &str, item: &'y Yaml) -> Option<&'y str> {
         })
 }
 
+/// Kestra's deprecated `Echo`: a Log whose message is called `format`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EchoTask {
+    format: String,
+    #[serde(default)]
+    level: Option<LogLevel>,
+}
+
 fn with_common(extra: &[&'static str]) -> Vec<&'static str> {
     let mut v: Vec<&'static str> = COMMON_TASK_KEYS.to_vec();
     v.extend_from_slice(extra);
@@ -860,6 +875,7 @@ const TYPE_ALIASES: &[(&str, &str)] = &[
     ("io.kestra.core.tasks.flows.Parallel", types::PARALLEL),
     ("io.kestra.core.tasks.flows.Subflow", types::SUBFLOW),
     ("io.kestra.core.tasks.debugs.Return", types::RETURN),
+    ("io.kestra.core.tasks.debugs.Echo", types::ECHO),
     ("io.kestra.core.tasks.executions.Fail", types::FAIL),
     ("io.kestra.plugin.fs.http.Request", types::HTTP_REQUEST),
     ("io.kestra.core.models.triggers.types.Flow", types::FLOW_TRIGGER),
