@@ -159,3 +159,33 @@ fn a_bulk_resume_at_a_task_run_decided_meanwhile_fails_and_leaves_the_sibling_pa
         "the first decision stands"
     );
 }
+
+/// Kestra's older loops (replaced by ForEach) still run: Kestra's own `each-parallel` and
+/// `each-sequential-nested` test flows, with the state, task-run count and outputs its tests assert.
+#[test]
+fn each_sequential_and_each_parallel_run_like_kestra() {
+    let d = Daemon::start();
+    let dir = d.data_dir.parent().expect("temp").to_path_buf();
+    let parallel = "id: each_parallel\nnamespace: test\ntasks:\n  - id: 1_each\n    type: io.kestra.plugin.core.flow.EachParallel\n    value: '[\"value 1\", \"value 2\", \"value 3\"]'\n    tasks:\n      - id: 1-1\n        type: io.kestra.plugin.core.log.Log\n        message: \"{{ task.id }}\"\n      - id: 1-2\n        type: io.kestra.plugin.core.log.Log\n        message: \"{{ task.id }}\"\n  - id: 2_end\n    type: io.kestra.plugin.core.debug.Return\n    format: \"{{task.id}} > {{taskrun.startDate}}\"\n";
+    let nested = "id: each_sequential_nested\nnamespace: test\ntasks:\n  - id: 1_each\n    type: io.kestra.plugin.core.flow.EachSequential\n    value: [\"s1\", \"s2\", \"s3\"]\n    tasks:\n      - id: 1-1_return\n        type: io.kestra.plugin.core.debug.Return\n        format: \"{{task.id}} > {{taskrun.value}}\"\n      - id: 1-2_each\n        type: io.kestra.plugin.core.flow.EachSequential\n        value: '[\"a a\", \"b b\"]'\n        tasks:\n          - id: 1-2-1_return\n            type: io.kestra.plugin.core.debug.Return\n            format: \"{{task.id}} > {{taskrun.value}}\"\n  - id: 2_return\n    type: io.kestra.plugin.core.debug.Return\n    format: \"{{task.id}} > {{outputs['1-2-1_return'].s1['a a'].value}}\"\n";
+    for (name, src) in [("each_parallel", parallel), ("each_sequential_nested", nested)] {
+        let file = dir.join(format!("{name}.yaml"));
+        std::fs::write(&file, src).expect("write flow");
+        let out = d.cli(&["flow", "apply", file.to_str().expect("path")]);
+        assert!(out.ok(), "{out}");
+    }
+    let e = d.wait_state(&id_of(&d.run_nowait("test", "each_parallel", &[])), "SUCCESS");
+    // Kestra's EachParallel test: 8 task runs (the loop, 3 values x 2 tasks, the end).
+    assert_eq!(e["taskRuns"].as_array().map(Vec::len), Some(8), "{e:#}");
+    let e = d.wait_state(&id_of(&d.run_nowait("test", "each_sequential_nested", &[])), "SUCCESS");
+    // Each outer value runs its return and the inner loop, whose two values run theirs.
+    let runs = e["taskRuns"].as_array().cloned().unwrap_or_default();
+    let count = |task: &str| runs.iter().filter(|r| r["taskId"] == task).count();
+    assert_eq!(count("1-1_return"), 3, "{e:#}");
+    assert_eq!(count("1-2-1_return"), 6, "{e:#}");
+    assert_eq!(
+        task_run(&e, "2_return")["outputs"]["value"],
+        "2_return > 1-2-1_return > a a",
+        "outputs of a nested loop are keyed by each level's value, as in Kestra"
+    );
+}

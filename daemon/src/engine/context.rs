@@ -56,41 +56,48 @@ pub fn vars(flow: &Flow, exec: &Execution, run: Option<&TaskRun>, task: Option<&
     Value::Object(root)
 }
 
-/// `outputs.<task>.<field>`; runs of a task inside a ForEach are keyed by their value as in Kestra
-/// (`outputs.task[value].field`).
+/// `outputs.<task>.<field>`; runs of a task inside a loop are keyed by the loop's value as in
+/// Kestra (`outputs.task[value].field`), and inside nested loops by each level's value, outermost
+/// first (`outputs.task[outer][inner].field`).
 pub fn outputs(exec: &Execution) -> Map<String, Value> {
     let mut out = Map::new();
     for run in &exec.task_runs {
         if run.outputs.is_empty() && !run.state.is_terminal() {
             continue;
         }
-        match &run.value {
-            Some(value) if run.iteration.is_some() || in_iteration(exec, run) => {
-                let entry = out
-                    .entry(run.task_id.clone())
-                    .or_insert_with(|| Value::Object(Map::new()));
-                if let Value::Object(m) = entry {
-                    m.insert(value.clone(), Value::Object(run.outputs.clone()));
-                }
-            }
-            _ => {
-                out.insert(run.task_id.clone(), Value::Object(run.outputs.clone()));
-            }
+        let chain = loop_values(exec, run);
+        let Some((last, outer)) = chain.split_last() else {
+            out.insert(run.task_id.clone(), Value::Object(run.outputs.clone()));
+            continue;
+        };
+        let mut slot = out
+            .entry(run.task_id.clone())
+            .or_insert_with(|| Value::Object(Map::new()));
+        for value in outer {
+            let Value::Object(m) = slot else { break };
+            slot = m.entry(value.clone()).or_insert_with(|| Value::Object(Map::new()));
+        }
+        if let Value::Object(m) = slot {
+            m.insert(last.clone(), Value::Object(run.outputs.clone()));
         }
     }
     out
 }
 
-fn in_iteration(exec: &Execution, run: &TaskRun) -> bool {
-    let mut cur = run.parent_task_run_id.as_deref();
-    while let Some(id) = cur {
-        match exec.run(id) {
-            Some(p) if p.iteration.is_some() => return true,
-            Some(p) => cur = p.parent_task_run_id.as_deref(),
-            None => return false,
+/// The values of the loop iterations a run is inside (its own included), outermost first.
+fn loop_values(exec: &Execution, run: &TaskRun) -> Vec<String> {
+    let mut chain = Vec::new();
+    let mut cur = Some(run);
+    while let Some(r) = cur {
+        if r.iteration.is_some()
+            && let Some(v) = &r.value
+        {
+            chain.push(v.clone());
         }
+        cur = r.parent_task_run_id.as_deref().and_then(|p| exec.run(p));
     }
-    false
+    chain.reverse();
+    chain
 }
 
 /// The ForEach item a run belongs to: its own, or the nearest ancestor's.

@@ -96,6 +96,9 @@ pub mod types {
     pub const SEQUENTIAL: &str = "io.kestra.plugin.core.flow.Sequential";
     pub const PARALLEL: &str = "io.kestra.plugin.core.flow.Parallel";
     pub const FOR_EACH: &str = "io.kestra.plugin.core.flow.ForEach";
+    /// Kestra's older loops, replaced by ForEach: `value` one at a time / all at once (`concurrent`).
+    pub const EACH_SEQUENTIAL: &str = "io.kestra.plugin.core.flow.EachSequential";
+    pub const EACH_PARALLEL: &str = "io.kestra.plugin.core.flow.EachParallel";
     pub const SUBFLOW: &str = "io.kestra.plugin.core.flow.Subflow";
     pub const HTTP_REQUEST: &str = "io.kestra.plugin.core.http.Request";
     pub const SLACK_WEBHOOK: &str = "io.kestra.plugin.notifications.slack.SlackIncomingWebhook";
@@ -121,6 +124,8 @@ pub mod types {
         SEQUENTIAL,
         PARALLEL,
         FOR_EACH,
+        EACH_SEQUENTIAL,
+        EACH_PARALLEL,
         SUBFLOW,
         HTTP_REQUEST,
         SLACK_WEBHOOK,

@@ -585,6 +585,34 @@ impl Parser {
                     concurrency_limit,
                 }))
             }
+            types::EACH_SEQUENTIAL | types::EACH_PARALLEL => {
+                let parallel = type_name == types::EACH_PARALLEL;
+                let values = match f.take("value") {
+                    Some(v) => Some(yaml_to_json(v)),
+                    None => {
+                        self.issue(f.path.clone(), format!("missing required property `value` on {what}"));
+                        None
+                    }
+                };
+                let tasks = self.branch(&mut f, "tasks", true, &what);
+                // EachParallel's `concurrent`: 0 (its default) runs every value at once.
+                let concurrency_limit = if parallel {
+                    self.opt_typed::<u32>(&mut f, "concurrent").unwrap_or(0)
+                } else {
+                    1
+                };
+                let known: &[&str] = if parallel {
+                    &["value", "tasks", "concurrent"]
+                } else {
+                    &["value", "tasks"]
+                };
+                f.finish(self, &with_common(known), &what);
+                Some(TaskKind::ForEach(ForEachTask {
+                    values: values.unwrap_or_default(),
+                    tasks,
+                    concurrency_limit,
+                }))
+            }
             types::SUBFLOW => self.simple(f, &what, TaskKind::Subflow),
             types::HTTP_REQUEST => self.simple(f, &what, TaskKind::HttpRequest),
             types::SLACK_WEBHOOK => self.simple(f, &what, TaskKind::SlackWebhook),
@@ -874,6 +902,8 @@ const TYPE_ALIASES: &[(&str, &str)] = &[
     ("io.kestra.core.tasks.flows.Sequential", types::SEQUENTIAL),
     ("io.kestra.core.tasks.flows.Parallel", types::PARALLEL),
     ("io.kestra.core.tasks.flows.Subflow", types::SUBFLOW),
+    ("io.kestra.core.tasks.flows.EachSequential", types::EACH_SEQUENTIAL),
+    ("io.kestra.core.tasks.flows.EachParallel", types::EACH_PARALLEL),
     ("io.kestra.core.tasks.debugs.Return", types::RETURN),
     ("io.kestra.core.tasks.debugs.Echo", types::ECHO),
     ("io.kestra.core.tasks.executions.Fail", types::FAIL),
