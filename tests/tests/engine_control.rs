@@ -189,3 +189,47 @@ fn each_sequential_and_each_parallel_run_like_kestra() {
         "outputs of a nested loop are keyed by each level's value, as in Kestra"
     );
 }
+
+/// Kestra's Sleep waits on a durable timer: its run stays RUNNING (it is not a pause anyone can
+/// decide), survives `kill -9` of the daemon, and ends SUCCESS when the duration is over; a
+/// killed execution's sleep never wakes it.
+#[test]
+fn sleep_waits_on_a_durable_timer_across_kill_9() {
+    let mut d = Daemon::start();
+    let file = d.data_dir.parent().expect("temp").join("sleepy.yaml");
+    let src = "id: sleepy\nnamespace: test\ninputs:\n  - id: wait\n    type: STRING\n    defaults: PT2S\ntasks:\n  - id: nap\n    type: io.kestra.plugin.core.flow.Sleep\n    duration: \"{{ inputs.wait }}\"\n  - id: after\n    type: io.kestra.plugin.core.log.Log\n    message: awake\n";
+    std::fs::write(&file, src).expect("write flow");
+    assert!(d.cli(&["flow", "apply", file.to_str().expect("path")]).ok());
+    let id = id_of(&d.run_nowait("test", "sleepy", &[]));
+    let e = d.execution(&id);
+    assert_eq!(e["state"], "RUNNING", "{e:#}");
+    assert_eq!(task_run(&e, "nap")["state"], "RUNNING");
+    assert_eq!(
+        e["pauses"].as_array().map(Vec::len),
+        Some(0),
+        "a sleep is not a pause: {e:#}"
+    );
+    d.kill9();
+    d.restart();
+    let e = d.wait_state(&id, "SUCCESS");
+    assert_eq!(task_run(&e, "nap")["state"], "SUCCESS");
+    assert!(log_messages(&d, &id).iter().any(|l| l == "awake"));
+
+    let killed = id_of(&d.run_nowait("test", "sleepy", &["wait=PT1S"]));
+    assert!(d.cli(&["kill", &killed]).ok());
+    d.wait_state(&killed, "KILLED");
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let e = d.execution(&killed);
+    assert_eq!(e["state"], "KILLED", "the timer of a killed sleep does nothing: {e:#}");
+    assert!(!log_messages(&d, &killed).iter().any(|l| l == "awake"));
+
+    let bad = id_of(&d.run_nowait("test", "sleepy", &["wait=soon"]));
+    let e = d.wait_state(&bad, "FAILED");
+    assert_eq!(task_run(&e, "nap")["state"], "FAILED");
+    assert!(
+        log_messages(&d, &bad)
+            .iter()
+            .any(|l| l.contains("invalid `duration` `soon`")),
+        "the error names the property and the value"
+    );
+}

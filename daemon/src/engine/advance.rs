@@ -28,6 +28,8 @@ pub mod timer_kind {
     pub const TIMEOUT: &str = "timeout";
     pub const REMINDER: &str = "reminder";
     pub const ESCALATE: &str = "escalate";
+    /// A Sleep task's duration elapsed.
+    pub const SLEEP: &str = "sleep";
 }
 
 /// Side effects of a step, applied in the same transaction as the new execution document.
@@ -294,6 +296,28 @@ impl<'a> Stepper<'a> {
                     }
                 }
                 self.complete(idx, State::Success, Map::new());
+            }
+            TaskKind::Sleep(t) => {
+                let text = match self.render_for(idx, task, &t.duration) {
+                    Ok(s) => s,
+                    Err(e) => return self.fail(idx, &format!("cannot render `duration`: {e}")),
+                };
+                let wait = match crate::duration::parse_iso8601(text.trim()) {
+                    Ok(d) => d,
+                    Err(e) => return self.fail(idx, &format!("invalid `duration` `{text}`: {e}")),
+                };
+                let due = now + wait.as_millis() as i64;
+                self.exec.task_runs[idx].pause = Some(PauseState {
+                    since_ms: now,
+                    sleep_until_ms: Some(due),
+                    ..Default::default()
+                });
+                self.fx.timers_add.push(TimerKey {
+                    due_ms: due,
+                    execution_id: self.exec.id.clone(),
+                    task_run_id: self.exec.task_runs[idx].id.clone(),
+                    kind: timer_kind::SLEEP.into(),
+                });
             }
             TaskKind::OutputValues(t) => {
                 let vars = self.vars_for(idx, task);
@@ -847,6 +871,7 @@ impl<'a> Stepper<'a> {
                 (p.timeout_ms, timer_kind::TIMEOUT),
                 (p.next_reminder_ms, timer_kind::REMINDER),
                 (p.next_escalation_ms, timer_kind::ESCALATE),
+                (p.sleep_until_ms, timer_kind::SLEEP),
             ] {
                 if let Some(due) = due {
                     self.fx.timers_del.push(TimerKey {

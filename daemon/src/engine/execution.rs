@@ -49,6 +49,9 @@ pub struct PauseState {
     pub reminder_count: u32,
     pub next_reminder_ms: Option<i64>,
     pub next_escalation_ms: Option<i64>,
+    /// When a Sleep task's wait ends (its run stays RUNNING meanwhile).
+    #[serde(default)]
+    pub sleep_until_ms: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -82,6 +82,7 @@ pub enum TaskKind {
     OutputValues(OutputValuesTask),
     Return(ReturnTask),
     Fail(FailTask),
+    Sleep(SleepTask),
     KvSet(KvSetTask),
     KvGet(KvGetTask),
 }
@@ -109,6 +110,7 @@ pub mod types {
     /// Deprecated in Kestra in favour of Log; runs as a Log of its `format`.
     pub const ECHO: &str = "io.kestra.plugin.core.debug.Echo";
     pub const FAIL: &str = "io.kestra.plugin.core.execution.Fail";
+    pub const SLEEP: &str = "io.kestra.plugin.core.flow.Sleep";
     pub const KV_SET: &str = "io.kestra.plugin.core.kv.Set";
     pub const KV_GET: &str = "io.kestra.plugin.core.kv.Get";
     pub const FLOW_TRIGGER: &str = "io.kestra.plugin.core.trigger.Flow";
@@ -135,6 +137,7 @@ pub mod types {
         RETURN,
         ECHO,
         FAIL,
+        SLEEP,
         KV_SET,
         KV_GET,
     ];
@@ -429,6 +432,14 @@ pub struct OutputValuesTask {
 pub struct ReturnTask {
     #[serde(default)]
     pub format: Option<String>,
+}
+
+/// `io.kestra.plugin.core.flow.Sleep`: waits `duration` (ISO-8601, may be templated) on a
+/// durable timer, then succeeds; nobody resumes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SleepTask {
+    pub duration: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

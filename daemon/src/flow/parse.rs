@@ -627,6 +627,17 @@ impl Parser {
                 })
             }),
             types::FAIL => self.simple(f, &what, TaskKind::Fail),
+            types::SLEEP => {
+                let duration = self.opt_duration(&mut f, "duration");
+                if duration.is_none() && !self.issues.iter().any(|i| i.path.starts_with(&f.path)) {
+                    self.issue(
+                        f.path.clone(),
+                        format!("missing required property `duration` on {what}"),
+                    );
+                }
+                f.finish(self, &with_common(&["duration"]), &what);
+                duration.map(|duration| TaskKind::Sleep(SleepTask { duration }))
+            }
             types::KV_SET => self.simple(f, &what, TaskKind::KvSet),
             types::KV_GET => self.simple(f, &what, TaskKind::KvGet),
             other => {

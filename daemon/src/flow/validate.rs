@@ -284,6 +284,7 @@ impl<'f> Validator<'f> {
         let s = Scope::Flow;
         match &task.kind {
             TaskKind::Log(t) => self.one_or_many(&t.message, &path.key("message"), s),
+            TaskKind::Sleep(t) => self.template(&t.duration, &path.key("duration"), s),
             TaskKind::Pause(p) => {
                 if let Some(d) = &p.pause_duration {
                     self.template(d, &path.key("pauseDuration"), s);

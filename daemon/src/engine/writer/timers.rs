@@ -14,6 +14,9 @@ impl WriterLoop {
         let Some(idx) = exec.task_runs.iter().position(|r| r.id == t.task_run_id) else {
             return Ok(exec);
         };
+        if t.kind == timer_kind::SLEEP {
+            return self.wake(w, exec, idx, t.due_ms, batch, follow);
+        }
         // A timer only acts on the pause it was set for, and only while that pause still waits:
         // a stale timer must never resume a pause someone already decided (Kestra #9319, #18507).
         let run = &exec.task_runs[idx];
@@ -204,5 +207,26 @@ impl WriterLoop {
         }
         self.store_with_effects(w, &exec, fx, batch, follow)?;
         Ok(exec)
+    }
+
+    /// A Sleep's duration elapsed: its run succeeds and the execution goes on, if the run still
+    /// sleeps on this very timer (a killed execution or a stale timer does nothing).
+    fn wake(
+        &self,
+        w: &mut Writer,
+        mut exec: Execution,
+        idx: usize,
+        due_ms: i64,
+        batch: &mut Batch,
+        follow: &mut VecDeque<Command>,
+    ) -> Result<Execution> {
+        let run = &exec.task_runs[idx];
+        let sleeping = run.pause.as_ref().is_some_and(|p| p.sleep_until_ms == Some(due_ms));
+        if run.state != State::Running || !sleeping || exec.state.is_terminal() {
+            return Ok(exec);
+        }
+        let flow = self.flow_of(&exec)?;
+        exec.task_runs[idx].set_state(State::Success, now_ms());
+        self.step_and_store(w, exec, &flow, batch, follow)
     }
 }
