@@ -233,3 +233,78 @@ fn sleep_waits_on_a_durable_timer_across_kill_9() {
         "the error names the property and the value"
     );
 }
+
+/// Kestra's `labels-update-task` test flow: labels from a rendered JSON string, a map and a list
+/// of {key, value}, overriding a flow label; `system.` labels stay the daemon's.
+#[test]
+fn the_labels_task_sets_labels_like_kestra() {
+    let d = Daemon::start();
+    let dir = d.data_dir.parent().expect("temp").to_path_buf();
+    let src = r#"id: labels_update
+namespace: test
+labels:
+  flowLabelKey: flowLabelValue
+  overriddenFlowLabelKey: flowValueThatWillGetOverridden
+inputs:
+  - id: labelsJson
+    type: JSON
+  - id: labelsMapKey
+    type: STRING
+  - id: labelsMapValue
+    type: STRING
+  - id: labelsListKey
+    type: STRING
+  - id: labelsListValue
+    type: STRING
+tasks:
+  - id: from-render
+    type: io.kestra.plugin.core.execution.Labels
+    labels: "{{ inputs.labelsJson }}"
+  - id: from-map
+    type: io.kestra.plugin.core.execution.Labels
+    labels:
+      "{{ inputs.labelsMapKey }}": "{{ inputs.labelsMapValue }}"
+  - id: from-list
+    type: io.kestra.plugin.core.execution.Labels
+    labels:
+      - key: "{{ inputs.labelsListKey }}"
+        value: "{{ inputs.labelsListValue }}"
+  - id: override-labels
+    type: io.kestra.plugin.core.execution.Labels
+    labels:
+      overriddenFlowLabelKey: "{{ flow.namespace ~ '.' ~ flow.id }}"
+      overriddenExecutionLabelKey: "{{ taskrun.id }}"
+"#;
+    let file = dir.join("labels_update.yaml");
+    std::fs::write(&file, src).expect("write flow");
+    assert!(d.cli(&["flow", "apply", file.to_str().expect("path")]).ok());
+    let e = d.run_wait(
+        "test",
+        "labels_update",
+        &[
+            r#"labelsJson={"keyFromJson": "valueFromJson"}"#,
+            "labelsMapKey=keyFromMap",
+            "labelsMapValue=valueFromMap",
+            "labelsListKey=keyFromList",
+            "labelsListValue=valueFromList",
+        ],
+    );
+    let e = d.wait_state(&id_of(&e), "SUCCESS");
+    let labels = &e["labels"];
+    assert_eq!(labels["flowLabelKey"], "flowLabelValue", "{e:#}");
+    assert_eq!(labels["overriddenFlowLabelKey"], "test.labels_update");
+    assert_eq!(labels["keyFromJson"], "valueFromJson");
+    assert_eq!(labels["keyFromMap"], "valueFromMap");
+    assert_eq!(labels["keyFromList"], "valueFromList");
+    assert_eq!(
+        labels["overriddenExecutionLabelKey"],
+        task_run(&e, "override-labels")["id"]
+    );
+
+    let sneaky = "id: sneaky_labels\nnamespace: test\ntasks:\n  - id: claim\n    type: io.kestra.plugin.core.execution.Labels\n    labels:\n      system.username: ceo@example.com\n";
+    let file = dir.join("sneaky_labels.yaml");
+    std::fs::write(&file, sneaky).expect("write flow");
+    assert!(d.cli(&["flow", "apply", file.to_str().expect("path")]).ok());
+    let e = d.wait_state(&id_of(&d.run_nowait("test", "sneaky_labels", &[])), "FAILED");
+    assert_ne!(e["labels"]["system.username"], "ceo@example.com", "{e:#}");
+}

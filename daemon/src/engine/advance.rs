@@ -297,6 +297,23 @@ impl<'a> Stepper<'a> {
                 }
                 self.complete(idx, State::Success, Map::new());
             }
+            TaskKind::Labels(t) => {
+                let vars = self.vars_for(idx, task);
+                let pairs = match self.render_labels(&t.labels, &vars) {
+                    Ok(p) => p,
+                    Err(e) => return self.fail(idx, &format!("cannot set labels: {e}")),
+                };
+                if let Some((k, _)) = pairs.iter().find(|(k, _)| k.starts_with("system.")) {
+                    return self.fail(
+                        idx,
+                        &format!("label `{k}` is reserved: labels under `system.` are set by the daemon"),
+                    );
+                }
+                for (k, v) in pairs {
+                    self.exec.labels.insert(k, v);
+                }
+                self.complete(idx, State::Success, Map::new());
+            }
             TaskKind::Sleep(t) => {
                 let text = match self.render_for(idx, task, &t.duration) {
                     Ok(s) => s,
@@ -780,6 +797,52 @@ impl<'a> Stepper<'a> {
             }
         }
         Ok(r.text)
+    }
+
+    /// The (key, value) pairs of a Labels task: a map, a list of `{key, value}`, or a string
+    /// rendering to either as JSON; keys and values rendered, values as text.
+    fn render_labels(&mut self, labels: &Value, vars: &Value) -> Result<Vec<(String, String)>, String> {
+        let text_of = |v: &Value| match v {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        let resolved = match labels {
+            Value::String(template) => {
+                let text = self.render_str(template, vars)?;
+                serde_json::from_str::<Value>(&text)
+                    .map_err(|e| format!("`labels` rendered to `{text}`, which is not a JSON map or list: {e}"))?
+            }
+            other => other.clone(),
+        };
+        let mut out = Vec::new();
+        match resolved {
+            Value::Object(m) => {
+                for (k, v) in m {
+                    let key = self.render_str(&k, vars)?;
+                    let value = self.render_value(&v, vars)?;
+                    out.push((key, text_of(&value)));
+                }
+            }
+            Value::Array(items) => {
+                for item in items {
+                    let (Some(k), Some(v)) = (item.get("key"), item.get("value")) else {
+                        return Err(format!("each label in a list needs `key` and `value`, got `{item}`"));
+                    };
+                    let key = self.render_str(&text_of(k), vars)?;
+                    let value = self.render_value(v, vars)?;
+                    out.push((key, text_of(&value)));
+                }
+            }
+            other => {
+                return Err(format!(
+                    "`labels` must be a map or a list of {{key, value}}, not `{other}`"
+                ));
+            }
+        }
+        if let Some((k, _)) = out.iter().find(|(k, _)| k.trim().is_empty()) {
+            return Err(format!("a label key is empty (`{k}`)"));
+        }
+        Ok(out)
     }
 
     /// Renders every string inside a JSON value; a string that is exactly one expression keeps

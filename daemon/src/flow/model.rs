@@ -83,6 +83,7 @@ pub enum TaskKind {
     Return(ReturnTask),
     Fail(FailTask),
     Sleep(SleepTask),
+    Labels(LabelsTask),
     KvSet(KvSetTask),
     KvGet(KvGetTask),
 }
@@ -111,6 +112,7 @@ pub mod types {
     pub const ECHO: &str = "io.kestra.plugin.core.debug.Echo";
     pub const FAIL: &str = "io.kestra.plugin.core.execution.Fail";
     pub const SLEEP: &str = "io.kestra.plugin.core.flow.Sleep";
+    pub const LABELS: &str = "io.kestra.plugin.core.execution.Labels";
     pub const KV_SET: &str = "io.kestra.plugin.core.kv.Set";
     pub const KV_GET: &str = "io.kestra.plugin.core.kv.Get";
     pub const FLOW_TRIGGER: &str = "io.kestra.plugin.core.trigger.Flow";
@@ -138,6 +140,7 @@ pub mod types {
         ECHO,
         FAIL,
         SLEEP,
+        LABELS,
         KV_SET,
         KV_GET,
     ];
@@ -432,6 +435,14 @@ pub struct OutputValuesTask {
 pub struct ReturnTask {
     #[serde(default)]
     pub format: Option<String>,
+}
+
+/// `io.kestra.plugin.core.execution.Labels`: adds (or replaces) labels of the running execution:
+/// a map, a list of `{key, value}`, or a template rendering to either as JSON.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LabelsTask {
+    pub labels: Value,
 }
 
 /// `io.kestra.plugin.core.flow.Sleep`: waits `duration` (ISO-8601, may be templated) on a

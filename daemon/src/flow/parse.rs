@@ -627,6 +627,7 @@ impl Parser {
                 })
             }),
             types::FAIL => self.simple(f, &what, TaskKind::Fail),
+            types::LABELS => self.simple(f, &what, TaskKind::Labels),
             types::SLEEP => {
                 let duration = self.opt_duration(&mut f, "duration");
                 if duration.is_none() && !self.issues.iter().any(|i| i.path.starts_with(&f.path)) {

@@ -285,6 +285,7 @@ impl<'f> Validator<'f> {
         match &task.kind {
             TaskKind::Log(t) => self.one_or_many(&t.message, &path.key("message"), s),
             TaskKind::Sleep(t) => self.template(&t.duration, &path.key("duration"), s),
+            TaskKind::Labels(_) => {}
             TaskKind::Pause(p) => {
                 if let Some(d) = &p.pause_duration {
                     self.template(d, &path.key("pauseDuration"), s);
