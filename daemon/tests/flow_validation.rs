@@ -618,3 +618,15 @@ fn kestras_deprecated_echo_runs_as_a_log_of_its_format() {
     let wrong = with_tasks("  - id: hello\n    type: io.kestra.plugin.core.debug.Echo\n    message: hi\n");
     assert!(!diagnose(&wrong).is_empty());
 }
+
+#[test]
+fn kestras_older_input_name_is_read_as_its_id() {
+    let src = "id: demo\nnamespace: company.team\ninputs:\n  - name: intLabel\n    type: INT\ntasks:\n  - id: hello\n    type: io.kestra.plugin.core.log.Log\n    message: \"{{ inputs.intLabel }}\"\n";
+    assert_eq!(diagnose(src), Vec::<String>::new());
+    let f = flow::load(src, "f.yaml").expect("valid");
+    assert_eq!(f.inputs[0].id, "intLabel");
+    // With both, `id` is the id (and `name` stays what some Kestra versions read it as: a label).
+    let both = "id: demo\nnamespace: company.team\ninputs:\n  - id: a\n    name: b\n    type: INT\ntasks:\n  - id: hello\n    type: io.kestra.plugin.core.log.Log\n    message: hi\n";
+    assert_eq!(diagnose(both), Vec::<String>::new());
+    assert_eq!(flow::load(both, "f.yaml").expect("valid").inputs[0].id, "a");
+}

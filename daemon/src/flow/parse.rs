@@ -77,7 +77,7 @@ pub fn parse_partial(source: &str) -> Parsed {
     let declared_inputs = match doc.get("inputs") {
         Some(Yaml::Sequence(items)) => items
             .iter()
-            .filter_map(|i| i.get("id"))
+            .filter_map(|i| i.get("id").or_else(|| i.get("name")))
             .map(scalar_text)
             .filter(|id| !id.is_empty())
             .collect(),
@@ -454,6 +454,7 @@ impl Parser {
         let mut out = Vec::new();
         for (i, item) in items.iter().enumerate() {
             let ipath = path.index(i);
+            let item = &input_with_id(item);
             let what = item.get("id").map(|id| format!("input `{}`", scalar_text(id)));
             if let Some(def) = self.typed_in::<InputDef>(item, &ipath, what.as_deref(), &[]) {
                 for problem in crate::inputs::check_definition(&def) {
@@ -892,6 +893,18 @@ struct EchoTask {
     format: String,
     #[serde(default)]
     level: Option<LogLevel>,
+}
+
+/// An input definition with Kestra's older `name:` read as its `id` (when it has no `id`).
+fn input_with_id(item: &Yaml) -> Yaml {
+    let mut item = item.clone();
+    if let Yaml::Mapping(m) = &mut item
+        && !m.contains_key("id")
+        && let Some(name) = m.remove("name")
+    {
+        m.insert(Yaml::String("id".into()), name);
+    }
+    item
 }
 
 fn with_common(extra: &[&'static str]) -> Vec<&'static str> {
