@@ -10,7 +10,7 @@ use std::time::Duration;
 use console_support::*;
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
 use insta::assert_snapshot;
-use tollgate_console::console::app::{Popup, View};
+use tollgate_console::console::app::{App, Popup, View};
 use tollgate_console::console::event_loop;
 use tollgate_console::console::messages::{Command, RpcError, Tab, Update};
 use tollgate_proto::v1 as pb;
@@ -100,8 +100,9 @@ fn select_two_resume_with_one_form_and_see_both_succeed() {
     assert!(!screen.contains("exec0"), "{screen}");
 }
 
-#[test]
-fn single_resume_is_one_bulk_resume_at_the_paused_task() {
+/// One paused execution, its resume form opened with `r`, a reason typed, ctrl-s: the app and
+/// the commands the submit produced.
+fn submit_the_only_form() -> (App, Vec<Command>) {
     let mut a = app();
     load(
         &mut a,
@@ -110,6 +111,12 @@ fn single_resume_is_one_bulk_resume_at_the_paused_task() {
     press(&mut a, KeyCode::Char('r'));
     type_text(&mut a, "fine");
     let cmds = ctrl(&mut a, 's');
+    (a, cmds)
+}
+
+#[test]
+fn single_resume_is_one_bulk_resume_at_the_paused_task() {
+    let (mut a, cmds) = submit_the_only_form();
     let [
         Command::BulkResume {
             request,
@@ -136,14 +143,7 @@ fn single_resume_is_one_bulk_resume_at_the_paused_task() {
 
 #[test]
 fn single_resume_refused_for_an_input_shows_the_typed_error_under_its_field() {
-    let mut a = app();
-    load(
-        &mut a,
-        vec![paused("only", "demo", "pause_demo", "wait", 1_000, approval_form())],
-    );
-    press(&mut a, KeyCode::Char('r'));
-    type_text(&mut a, "fine");
-    let cmds = ctrl(&mut a, 's');
+    let (mut a, cmds) = submit_the_only_form();
     let [Command::BulkResume { request, .. }] = cmds.as_slice() else {
         panic!("expected one BulkResume, got {cmds:?}")
     };
@@ -178,14 +178,7 @@ fn single_resume_refused_for_an_input_shows_the_typed_error_under_its_field() {
 
 #[test]
 fn a_resume_call_that_fails_as_a_whole_keeps_the_form() {
-    let mut a = app();
-    load(
-        &mut a,
-        vec![paused("only", "demo", "pause_demo", "wait", 1_000, approval_form())],
-    );
-    press(&mut a, KeyCode::Char('r'));
-    type_text(&mut a, "fine");
-    let cmds = ctrl(&mut a, 's');
+    let (mut a, cmds) = submit_the_only_form();
     let [Command::BulkResume { request, .. }] = cmds.as_slice() else {
         panic!("expected one BulkResume, got {cmds:?}")
     };
