@@ -308,3 +308,46 @@ tasks:
     let e = d.wait_state(&id_of(&d.run_nowait("test", "sneaky_labels", &[])), "FAILED");
     assert_ne!(e["labels"]["system.username"], "ceo@example.com", "{e:#}");
 }
+
+/// `errors` and `finally` on a flowable task, as Kestra runs them: when a child fails, the
+/// task's `errors` run, then its `finally`; the task and the execution end FAILED; a task after
+/// it does not run. Without a failure only `finally` runs.
+#[test]
+fn errors_and_finally_on_a_flowable_task_run_as_its_children() {
+    let d = Daemon::start();
+    let src = "id: local_errors\nnamespace: test\ninputs:\n  - id: fail\n    type: BOOLEAN\n    defaults: true\ntasks:\n  - id: block\n    type: io.kestra.plugin.core.flow.Sequential\n    tasks:\n      - id: step\n        type: io.kestra.plugin.core.execution.Fail\n        condition: \"{{ inputs.fail }}\"\n    errors:\n      - id: on_error\n        type: io.kestra.plugin.core.log.Log\n        message: handled {{ task.id }}\n    finally:\n      - id: always\n        type: io.kestra.plugin.core.log.Log\n        message: cleaned up\n  - id: after\n    type: io.kestra.plugin.core.log.Log\n    message: after the block\n";
+    let file = d.data_dir.parent().expect("temp").join("local_errors.yaml");
+    std::fs::write(&file, src).expect("write flow");
+    let out = d.cli(&["flow", "apply", file.to_str().expect("path")]);
+    assert!(out.ok(), "{out}");
+    let e = d.wait_state(&id_of(&d.run_nowait("test", "local_errors", &[])), "FAILED");
+    assert_eq!(task_run(&e, "block")["state"], "FAILED", "{e:#}");
+    assert_eq!(task_run(&e, "on_error")["state"], "SUCCESS");
+    assert_eq!(task_run(&e, "always")["state"], "SUCCESS");
+    let logs = log_messages(&d, e["id"].as_str().expect("id"));
+    assert!(logs.iter().any(|l| l == "handled on_error"), "{logs:?}");
+    assert!(!logs.iter().any(|l| l == "after the block"), "{logs:?}");
+
+    let e = d.wait_state(
+        &id_of(&d.run_nowait("test", "local_errors", &["fail=false"])),
+        "SUCCESS",
+    );
+    let logs = log_messages(&d, e["id"].as_str().expect("id"));
+    assert!(
+        logs.iter().any(|l| l == "cleaned up") && logs.iter().any(|l| l == "after the block"),
+        "{logs:?}"
+    );
+    assert!(!logs.iter().any(|l| l.starts_with("handled")), "{logs:?}");
+
+    // On a task that holds no tasks, `errors` is refused with its place.
+    let bad = "id: bad_errors\nnamespace: test\ntasks:\n  - id: leaf\n    type: io.kestra.plugin.core.log.Log\n    message: hi\n    errors:\n      - id: x\n        type: io.kestra.plugin.core.log.Log\n        message: x\n";
+    let file = d.data_dir.parent().expect("temp").join("bad_errors.yaml");
+    std::fs::write(&file, bad).expect("write flow");
+    let out = d.cli(&["flow", "validate", file.to_str().expect("path")]);
+    assert!(!out.ok(), "{out}");
+    assert!(
+        out.stdout.contains("bad_errors.yaml:7:5") || out.stderr.contains("bad_errors.yaml:7:5"),
+        "{out}"
+    );
+    assert!(format!("{out}").contains("only allowed on a flowable task"), "{out}");
+}

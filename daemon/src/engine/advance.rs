@@ -459,10 +459,23 @@ impl<'a> Stepper<'a> {
             TaskKind::ForEach(t) => self.run_for_each(idx, t, &run_id),
             _ => return,
         };
-        if let ListStatus::Done(state) = status {
-            let state = if state.is_failure() { State::Failed } else { state };
-            self.complete(idx, state, Map::new());
+        let ListStatus::Done(state) = status else { return };
+        let mut state = if state.is_failure() { State::Failed } else { state };
+        // Kestra's `errors` and `finally` on a flowable task run as its children, after the rest.
+        if state == State::Failed
+            && !task.common.errors.is_empty()
+            && let ListStatus::Pending = self.run_list(&task.common.errors, Some(&run_id), None)
+        {
+            return;
         }
+        if !task.common.finally.is_empty() {
+            match self.run_list(&task.common.finally, Some(&run_id), None) {
+                ListStatus::Pending => return,
+                ListStatus::Done(s) if s.is_failure() => state = State::Failed,
+                ListStatus::Done(_) => {}
+            }
+        }
+        self.complete(idx, state, Map::new());
     }
 
     fn run_for_each(&mut self, idx: usize, t: &'a crate::flow::ForEachTask, run_id: &str) -> ListStatus {

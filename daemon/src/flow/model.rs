@@ -54,6 +54,12 @@ pub struct TaskCommon {
     pub allow_failure: bool,
     /// Kestra's `allowWarning`: a WARNING task run counts as SUCCESS.
     pub allow_warning: bool,
+    /// On a flowable task: run when its children fail (the task still ends FAILED).
+    #[serde(default)]
+    pub errors: Vec<Task>,
+    /// On a flowable task: run once its children (and `errors`) are done, whatever the outcome.
+    #[serde(default)]
+    pub finally: Vec<Task>,
 }
 
 /// One task: id, full Kestra type name, common properties and the typed body.
@@ -591,6 +597,25 @@ impl Flow {
 impl Task {
     /// Child task lists (branches) of a flowable task, in declaration order.
     pub fn children(&self) -> Vec<&Vec<Task>> {
+        let mut lists = self.own_children();
+        lists.push(&self.common.errors);
+        lists.push(&self.common.finally);
+        lists
+    }
+
+    /// Whether it holds tasks of its own (and so may carry `errors` and `finally`).
+    pub fn is_flowable(&self) -> bool {
+        matches!(
+            self.kind,
+            TaskKind::If(_)
+                | TaskKind::Switch(_)
+                | TaskKind::Sequential(_)
+                | TaskKind::Parallel(_)
+                | TaskKind::ForEach(_)
+        )
+    }
+
+    fn own_children(&self) -> Vec<&Vec<Task>> {
         match &self.kind {
             TaskKind::If(t) => vec![&t.then, &t.else_],
             TaskKind::Switch(t) => {

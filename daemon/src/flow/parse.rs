@@ -513,7 +513,12 @@ impl Parser {
             timeout: self.opt_duration(&mut f, "timeout"),
             allow_failure: self.opt_typed(&mut f, "allowFailure").unwrap_or(false),
             allow_warning: self.opt_typed(&mut f, "allowWarning").unwrap_or(false),
+            errors: vec![],
+            finally: vec![],
         };
+        // `errors` and `finally` belong to flowable tasks; taken here, checked below.
+        let errors = f.take("errors").map(|v| (f.at("errors"), v));
+        let finally = f.take("finally").map(|v| (f.at("finally"), v));
         f.take("version");
         f.take("logLevel");
         let type_name = canonical_type(&type_name?);
@@ -657,12 +662,29 @@ impl Parser {
             }
         }?;
         // A missing id is already reported; the task stays so that its children are checked too.
-        Some(Task {
+        let mut task = Task {
             id: id.unwrap_or_default(),
             type_name,
             common,
             kind,
-        })
+        };
+        for (key, found) in [("errors", errors), ("finally", finally)] {
+            let Some((at, v)) = found else { continue };
+            if !task.is_flowable() {
+                self.issue(
+                    at,
+                    format!("`{key}` is only allowed on a flowable task (If, Switch, Sequential, Parallel, ForEach), not on task `{}`", task.id),
+                );
+                continue;
+            }
+            let tasks = self.tasks(v, &at);
+            if key == "errors" {
+                task.common.errors = tasks;
+            } else {
+                task.common.finally = tasks;
+            }
+        }
+        Some(task)
     }
 
     /// A task whose body is plain data: the remaining keys deserialize into `T`.
