@@ -57,12 +57,12 @@ fn bulk_target(ids: Vec<String>, namespace: String, flow_id: String, states: Vec
 impl ExecutionsService {
     /// Converts executions with their flows (for pause forms).
     async fn to_pb(&self, execs: Vec<Execution>) -> Vec<pb::Execution> {
-        let mut out = Vec::with_capacity(execs.len());
-        for e in &execs {
-            let flow = self.0.ops.flow_of(e).await;
-            out.push(convert::execution(e, flow.as_deref()));
-        }
-        out
+        let flows = self.0.ops.flows_of(&execs).await;
+        execs
+            .iter()
+            .zip(flows)
+            .map(|(e, flow)| convert::execution(e, flow.as_deref()))
+            .collect()
     }
 
     async fn one(&self, exec: Execution) -> pb::Execution {

@@ -179,12 +179,24 @@ impl Ops {
 
     /// The flow revision an execution ran, for its pause forms (None when it is gone).
     pub async fn flow_of(&self, exec: &Execution) -> Option<Arc<Flow>> {
+        self.flows_of(std::slice::from_ref(exec)).await.pop().flatten()
+    }
+
+    /// [`Ops::flow_of`] for many executions in one hop off the async runtime (a listed page).
+    pub async fn flows_of(&self, execs: &[Execution]) -> Vec<Option<Arc<Flow>>> {
         let engine = self.engine.clone();
-        let (ns, id, rev) = (exec.namespace.clone(), exec.flow_id.clone(), exec.flow_revision);
-        tokio::task::spawn_blocking(move || engine.flows().get(&ns, &id, rev).ok().map(|(_, f, _)| f))
-            .await
-            .ok()
-            .flatten()
+        let keys: Vec<(String, String, u32)> = execs
+            .iter()
+            .map(|e| (e.namespace.clone(), e.flow_id.clone(), e.flow_revision))
+            .collect();
+        let count = keys.len();
+        tokio::task::spawn_blocking(move || {
+            keys.iter()
+                .map(|(ns, id, rev)| engine.flows().get(ns, id, *rev).ok().map(|(_, f, _)| f))
+                .collect()
+        })
+        .await
+        .unwrap_or_else(|_| vec![None; count])
     }
 
     /// The ids of a bulk call, the refusals already decided (not found, no role: audited), and
