@@ -416,6 +416,7 @@ impl<'a> Stepper<'a> {
             TaskKind::HttpRequest(_)
             | TaskKind::SlackWebhook(_)
             | TaskKind::TeamsWebhook(_)
+            | TaskKind::DiscordWebhook(_)
             | TaskKind::MailSend(_)
             | TaskKind::KvSet(_)
             | TaskKind::KvGet(_) => {
@@ -763,6 +764,7 @@ impl<'a> Stepper<'a> {
                 TaskKind::HttpRequest(_)
                 | TaskKind::SlackWebhook(_)
                 | TaskKind::TeamsWebhook(_)
+                | TaskKind::DiscordWebhook(_)
                 | TaskKind::MailSend(_)
                 | TaskKind::KvSet(_)
                 | TaskKind::KvGet(_) => {

@@ -17,6 +17,7 @@ pub fn is_job(task: &Task) -> bool {
         TaskKind::HttpRequest(_)
             | TaskKind::SlackWebhook(_)
             | TaskKind::TeamsWebhook(_)
+            | TaskKind::DiscordWebhook(_)
             | TaskKind::MailSend(_)
             | TaskKind::KvSet(_)
             | TaskKind::KvGet(_)

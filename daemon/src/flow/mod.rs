@@ -1,5 +1,6 @@
 //! Flow model, YAML parsing and validation with `file:line:column` errors.
 
+pub mod defaults;
 pub mod model;
 pub mod parse;
 pub mod path;

@@ -84,6 +84,7 @@ pub enum TaskKind {
     HttpRequest(HttpRequestTask),
     SlackWebhook(WebhookTask),
     TeamsWebhook(WebhookTask),
+    DiscordWebhook(WebhookTask),
     MailSend(MailSendTask),
     OutputValues(OutputValuesTask),
     Return(ReturnTask),
@@ -111,6 +112,7 @@ pub mod types {
     pub const HTTP_REQUEST: &str = "io.kestra.plugin.core.http.Request";
     pub const SLACK_WEBHOOK: &str = "io.kestra.plugin.notifications.slack.SlackIncomingWebhook";
     pub const TEAMS_WEBHOOK: &str = "io.kestra.plugin.notifications.teams.TeamsIncomingWebhook";
+    pub const DISCORD_WEBHOOK: &str = "io.kestra.plugin.notifications.discord.DiscordIncomingWebhook";
     pub const MAIL_SEND: &str = "io.kestra.plugin.notifications.mail.MailSend";
     pub const OUTPUT_VALUES: &str = "io.kestra.plugin.core.output.OutputValues";
     pub const RETURN: &str = "io.kestra.plugin.core.debug.Return";
@@ -140,6 +142,7 @@ pub mod types {
         HTTP_REQUEST,
         SLACK_WEBHOOK,
         TEAMS_WEBHOOK,
+        DISCORD_WEBHOOK,
         MAIL_SEND,
         OUTPUT_VALUES,
         RETURN,
@@ -399,6 +402,9 @@ pub struct WebhookTask {
     pub url: String,
     #[serde(default)]
     pub payload: Option<String>,
+    /// Slack's newer plugin: a plain message, sent as `{"text": ...}` (no JSON escaping needed).
+    #[serde(default)]
+    pub message_text: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -489,8 +495,9 @@ pub struct KvGetTask {
     pub key: String,
     #[serde(default)]
     pub namespace: Option<String>,
-    #[serde(default)]
-    pub error_on_missing_key: bool,
+    /// Kestra's `errorOnMissing`; `errorOnMissingKey` is its older spelling.
+    #[serde(default, alias = "errorOnMissingKey")]
+    pub error_on_missing: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

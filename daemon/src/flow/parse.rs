@@ -7,6 +7,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use serde_yaml::{Mapping, Value as Yaml};
 
+use super::defaults::PluginDefault;
 use super::model::*;
 use super::path::{Issue, Path, Segment};
 use crate::inputs::InputDef;
@@ -69,6 +70,7 @@ pub fn parse_partial(source: &str) -> Parsed {
     let mut p = Parser {
         issues: Vec::new(),
         declared_tasks: Vec::new(),
+        defaults: Vec::new(),
     };
     let flow = p.flow(&doc);
     if flow.is_none() && p.issues.is_empty() {
@@ -126,6 +128,9 @@ fn remove_key(value: &mut Yaml, inner: &[serde_path_to_error::Segment], field: &
 struct Parser {
     issues: Vec<Issue>,
     declared_tasks: Vec<(String, Path)>,
+    /// The flow's `pluginDefaults` (and `taskDefaults`), merged into each task and trigger they
+    /// apply to before it is read.
+    defaults: Vec<PluginDefault>,
 }
 
 /// The keys of a mapping, taken one by one; what is left at the end is unknown.
@@ -233,6 +238,7 @@ const FLOW_KEYS: &[&str] = &[
     "revision",
     "concurrency",
     "pluginDefaults",
+    "taskDefaults",
     "retry",
 ];
 const TRIGGER_KEYS: &[&str] = &["id", "type"];
@@ -251,6 +257,15 @@ const COMMON_TASK_KEYS: &[&str] = &[
 impl Parser {
     fn issue(&mut self, path: Path, message: String) {
         self.issues.push(Issue::new(path, message));
+    }
+
+    /// The plugin's YAML with the flow's plugin defaults merged in, when any applies.
+    fn with_defaults(&self, plugin: &Yaml) -> Option<Yaml> {
+        if self.defaults.is_empty() {
+            return None;
+        }
+        let written = plugin.get("type").and_then(Yaml::as_str)?;
+        super::defaults::apply(&self.defaults, plugin, &canonical_type(written))
     }
 
     fn flow(&mut self, doc: &Yaml) -> Option<Flow> {
@@ -288,6 +303,13 @@ impl Parser {
                 }
             },
         };
+        // Defaults first: every task and trigger below is read with them merged in.
+        for key in ["pluginDefaults", "taskDefaults"] {
+            if let Some(v) = f.take(key) {
+                let read = super::defaults::read(v, &f.at(key), &mut self.issues);
+                self.defaults.extend(read);
+            }
+        }
         let tasks_path = f.at("tasks");
         let tasks = match f.take("tasks") {
             Some(v) => self.tasks(v, &tasks_path),
@@ -314,7 +336,7 @@ impl Parser {
         let outputs: Vec<FlowOutput> = self.opt_typed(&mut f, "outputs").unwrap_or_default();
         let disabled = self.opt_typed::<bool>(&mut f, "disabled").unwrap_or(false);
         // Accepted for Kestra compatibility, not used by Tollgate.
-        for ignored in ["revision", "concurrency", "pluginDefaults", "retry"] {
+        for ignored in ["revision", "concurrency", "retry"] {
             f.take(ignored);
         }
         f.finish(self, FLOW_KEYS, "the flow");
@@ -489,6 +511,8 @@ impl Parser {
     }
 
     fn task(&mut self, v: &Yaml, path: &Path) -> Option<Task> {
+        let with_defaults = self.with_defaults(v);
+        let v = with_defaults.as_ref().unwrap_or(v);
         let mut f = Fields::new(self, v, path, "a task")?;
         let id = self.required_string(&mut f, "id", "a task");
         if let Some(id) = &id {
@@ -621,8 +645,9 @@ impl Parser {
             }
             types::SUBFLOW => self.simple(f, &what, TaskKind::Subflow),
             types::HTTP_REQUEST => self.simple(f, &what, TaskKind::HttpRequest),
-            types::SLACK_WEBHOOK => self.simple(f, &what, TaskKind::SlackWebhook),
-            types::TEAMS_WEBHOOK => self.simple(f, &what, TaskKind::TeamsWebhook),
+            types::SLACK_WEBHOOK => self.webhook(f, &what, true).map(TaskKind::SlackWebhook),
+            types::TEAMS_WEBHOOK => self.webhook(f, &what, false).map(TaskKind::TeamsWebhook),
+            types::DISCORD_WEBHOOK => self.webhook(f, &what, false).map(TaskKind::DiscordWebhook),
             types::MAIL_SEND => self.simple(f, &what, TaskKind::MailSend),
             types::OUTPUT_VALUES => self.simple(f, &what, TaskKind::OutputValues),
             types::RETURN => self.simple(f, &what, TaskKind::Return),
@@ -690,6 +715,28 @@ impl Parser {
     /// A task whose body is plain data: the remaining keys deserialize into `T`.
     fn simple<T: DeserializeOwned>(&mut self, f: Fields, what: &str, wrap: fn(T) -> TaskKind) -> Option<TaskKind> {
         self.simple_any(f, what, COMMON_TASK_KEYS).map(wrap)
+    }
+
+    /// An incoming-webhook task; only Slack's has `messageText`, as an alternative to `payload`.
+    fn webhook(&mut self, f: Fields, what: &str, message_text_allowed: bool) -> Option<WebhookTask> {
+        let path = f.path.clone();
+        let has_message_text = f.map.contains_key("messageText");
+        let t: WebhookTask = self.simple_any(f, what, COMMON_TASK_KEYS)?;
+        if has_message_text && !message_text_allowed {
+            self.issue(
+                path.key("messageText"),
+                format!("unknown property `messageText` on {what}: only Slack's webhook has it; use `payload`"),
+            );
+            return None;
+        }
+        if t.payload.is_some() && t.message_text.is_some() {
+            self.issue(
+                path.key("messageText"),
+                format!("{what} has both `payload` and `messageText`: give one of them"),
+            );
+            return None;
+        }
+        Some(t)
     }
 
     fn branch(&mut self, f: &mut Fields, key: &str, required: bool, what: &str) -> Vec<Task> {
@@ -838,6 +885,8 @@ impl Parser {
         let mut out = Vec::new();
         for (i, item) in items.iter().enumerate() {
             let tpath = path.index(i);
+            let with_defaults = self.with_defaults(item);
+            let item = with_defaults.as_ref().unwrap_or(item);
             let Some(mut f) = Fields::new(self, item, &tpath, "a trigger") else {
                 continue;
             };
@@ -955,6 +1004,20 @@ const TYPE_ALIASES: &[(&str, &str)] = &[
     ("io.kestra.core.tasks.debugs.Echo", types::ECHO),
     ("io.kestra.core.tasks.executions.Fail", types::FAIL),
     ("io.kestra.plugin.fs.http.Request", types::HTTP_REQUEST),
+    // The notification plugins moved to one plugin per service; their properties stayed.
+    (
+        "io.kestra.plugin.slack.notifications.SlackIncomingWebhook",
+        types::SLACK_WEBHOOK,
+    ),
+    (
+        "io.kestra.plugin.microsoft365.teams.TeamsIncomingWebhook",
+        types::TEAMS_WEBHOOK,
+    ),
+    (
+        "io.kestra.plugin.discord.DiscordIncomingWebhook",
+        types::DISCORD_WEBHOOK,
+    ),
+    ("io.kestra.plugin.email.MailSend", types::MAIL_SEND),
     ("io.kestra.core.models.triggers.types.Flow", types::FLOW_TRIGGER),
     ("io.kestra.core.models.triggers.types.Schedule", types::SCHEDULE_TRIGGER),
 ];

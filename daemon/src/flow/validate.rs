@@ -328,9 +328,10 @@ impl<'f> Validator<'f> {
                     self.opt(&o.read_timeout, &path.key("options").key("readTimeout"), s);
                 }
             }
-            TaskKind::SlackWebhook(t) | TaskKind::TeamsWebhook(t) => {
+            TaskKind::SlackWebhook(t) | TaskKind::TeamsWebhook(t) | TaskKind::DiscordWebhook(t) => {
                 self.template(&t.url, &path.key("url"), s);
                 self.opt(&t.payload, &path.key("payload"), s);
+                self.opt(&t.message_text, &path.key("messageText"), s);
             }
             TaskKind::MailSend(t) => {
                 for (key, value) in [

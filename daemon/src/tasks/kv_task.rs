@@ -59,7 +59,7 @@ pub async fn get(t: &KvGetTask, r: &mut TaskRender<'_>, s: &TaskServices) -> Res
         Some(e) => {
             out.insert("value".into(), e.value);
         }
-        None if t.error_on_missing_key => return Err(format!("no KV entry `{key}` in namespace `{namespace}`")),
+        None if t.error_on_missing => return Err(format!("no KV entry `{key}` in namespace `{namespace}`")),
         None => {
             out.insert("value".into(), Value::Null);
         }

@@ -69,7 +69,9 @@ pub async fn run(job: &Job, services: &TaskServices) -> JobOutcome {
     let mut r = TaskRender::new(job, services);
     let result = match &job.task.kind {
         TaskKind::HttpRequest(t) => http_request::run(t, &mut r, services).await,
-        TaskKind::SlackWebhook(t) | TaskKind::TeamsWebhook(t) => webhook::run(&job.task.id, t, &mut r, services).await,
+        TaskKind::SlackWebhook(t) | TaskKind::TeamsWebhook(t) | TaskKind::DiscordWebhook(t) => {
+            webhook::run(&job.task.id, t, &mut r, services).await
+        }
         TaskKind::MailSend(t) => mail_send::run(t, &mut r).await,
         TaskKind::KvSet(t) => kv_task::set(t, &mut r, services).await,
         TaskKind::KvGet(t) => kv_task::get(t, &mut r, services).await,

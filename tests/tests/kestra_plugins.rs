@@ -1,0 +1,163 @@
+//! Flows written with Kestra's current plugin names and with `pluginDefaults` run unchanged:
+//! Slack's `messageText`, Discord's and Teams' incoming webhooks, `io.kestra.plugin.email.MailSend`,
+//! KV Get's `errorOnMissing`, all against real loopback servers.
+
+use std::time::{Duration, Instant};
+
+use tollgate_tests::recorders::{HttpRecorder, SmtpRecorder};
+use tollgate_tests::{Daemon, DaemonOptions, task_run};
+
+fn apply(d: &Daemon, name: &str, source: &str) {
+    let file = d.data_dir.parent().expect("temp dir").join(format!("{name}.yaml"));
+    std::fs::write(&file, source).expect("write flow");
+    let out = d.cli(&["flow", "apply", file.to_str().expect("utf-8 path")]);
+    assert!(out.ok(), "{out}");
+}
+
+fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn current_notification_plugins_and_plugin_defaults_deliver_to_real_servers() {
+    let slack = HttpRecorder::start();
+    let discord = HttpRecorder::start();
+    let teams = HttpRecorder::start();
+    let smtp = SmtpRecorder::start();
+    let d = Daemon::start_with(DaemonOptions {
+        env: vec![
+            ("TOLLGATE_SMTP_HOST".into(), "127.0.0.1".into()),
+            ("TOLLGATE_SMTP_PORT".into(), smtp.port.to_string()),
+        ],
+        ..Default::default()
+    });
+    // The Slack URL comes only from pluginDefaults (by package prefix); Teams' `payload` is a
+    // forced default that wins over the task's own.
+    let source = format!(
+        r#"id: notify
+namespace: ops
+pluginDefaults:
+  - type: io.kestra.plugin.slack
+    values:
+      url: "{slack}/services/T/B/X"
+  - type: io.kestra.plugin.microsoft365.teams.TeamsIncomingWebhook
+    forced: true
+    values:
+      payload: '{{"text": "forced {{{{ flow.id }}}}"}}'
+tasks:
+  - id: slack
+    type: io.kestra.plugin.slack.notifications.SlackIncomingWebhook
+    messageText: 'Deploy "{{{{ flow.id }}}}" needs you'
+  - id: discord
+    type: io.kestra.plugin.discord.DiscordIncomingWebhook
+    url: "{discord}/api/webhooks/1/x"
+    payload: '{{"content": "hello {{{{ execution.id }}}}"}}'
+  - id: teams
+    type: io.kestra.plugin.microsoft365.teams.TeamsIncomingWebhook
+    url: "{teams}/webhook"
+    payload: '{{"text": "own"}}'
+  - id: mail
+    type: io.kestra.plugin.email.MailSend
+    from: tollgate@example.com
+    to: ana@example.com
+    subject: "{{{{ flow.id }}}} done"
+    plainTextContent: done
+"#,
+        slack = slack.url,
+        discord = discord.url,
+        teams = teams.url,
+    );
+    apply(&d, "notify", &source);
+    let e = d.run_wait("ops", "notify", &[]);
+    let id = e["id"].as_str().expect("id").to_string();
+    let e = d.wait_state(&id, "SUCCESS");
+    assert_eq!(e["taskRuns"].as_array().map(Vec::len), Some(4), "{e:#}");
+
+    let got = wait_for("the Slack post", || slack.received().into_iter().next());
+    assert_eq!(got.path, "/services/T/B/X");
+    let body: serde_json::Value = serde_json::from_str(&got.body).expect("Slack body is JSON");
+    assert_eq!(body, serde_json::json!({"text": "Deploy \"notify\" needs you"}));
+
+    let got = wait_for("the Discord post", || discord.received().into_iter().next());
+    let body: serde_json::Value = serde_json::from_str(&got.body).expect("Discord body is JSON");
+    assert_eq!(body["content"], format!("hello {id}"));
+
+    let got = wait_for("the Teams post", || teams.received().into_iter().next());
+    let body: serde_json::Value = serde_json::from_str(&got.body).expect("Teams body is JSON");
+    assert_eq!(
+        body["text"], "forced notify",
+        "a forced default wins over the task's value"
+    );
+
+    let mail = wait_for("the mail", || smtp.received().into_iter().next());
+    assert_eq!(mail.to, vec!["<ana@example.com>".to_string()]);
+    assert!(mail.data.contains("notify done"), "{}", mail.data);
+}
+
+#[test]
+fn kv_get_error_on_missing_fails_the_task_and_its_older_spelling_still_works() {
+    let d = Daemon::start();
+    apply(
+        &d,
+        "kvget",
+        "id: kvget\nnamespace: ops\ntasks:\n  - id: soft\n    type: io.kestra.plugin.core.kv.Get\n    key: absent\n  - id: strict\n    type: io.kestra.plugin.core.kv.Get\n    key: absent\n    errorOnMissing: true\n",
+    );
+    apply(
+        &d,
+        "kvget_old",
+        "id: kvget_old\nnamespace: ops\ntasks:\n  - id: strict\n    type: io.kestra.plugin.core.kv.Get\n    key: absent\n    errorOnMissingKey: true\n",
+    );
+    for flow in ["kvget", "kvget_old"] {
+        let e = d.run_wait("ops", flow, &[]);
+        let e = d.wait_state(e["id"].as_str().expect("id"), "FAILED");
+        assert_eq!(task_run(&e, "strict")["state"], "FAILED", "{e:#}");
+    }
+    let e = d.execution(d.run_wait("ops", "kvget", &[])["id"].as_str().expect("id"));
+    assert_eq!(task_run(&e, "soft")["state"], "SUCCESS", "{e:#}");
+}
+
+#[test]
+fn misused_webhook_and_default_properties_are_refused_with_their_place() {
+    let d = Daemon::start();
+    let dir = d.data_dir.parent().expect("temp dir").to_path_buf();
+    let cases = [
+        (
+            "teams_text",
+            "id: teams_text\nnamespace: ops\ntasks:\n  - id: t\n    type: io.kestra.plugin.microsoft365.teams.TeamsIncomingWebhook\n    url: http://127.0.0.1:9/x\n    messageText: hi\n",
+            "teams_text.yaml:7:5",
+            "only Slack's webhook has it",
+        ),
+        (
+            "both",
+            "id: both\nnamespace: ops\ntasks:\n  - id: t\n    type: io.kestra.plugin.slack.notifications.SlackIncomingWebhook\n    url: http://127.0.0.1:9/x\n    payload: '{}'\n    messageText: hi\n",
+            "both.yaml:8:5",
+            "give one of them",
+        ),
+        (
+            "bad_default",
+            "id: bad_default\nnamespace: ops\npluginDefaults:\n  - type: io.kestra.plugin.core.log.Log\n    values:\n      mesage: typo\ntasks:\n  - id: t\n    type: io.kestra.plugin.core.log.Log\n    message: hi\n",
+            "bad_default.yaml:",
+            "unknown property `mesage`",
+        ),
+    ];
+    for (name, source, place, words) in cases {
+        let file = dir.join(format!("{name}.yaml"));
+        std::fs::write(&file, source).expect("write flow");
+        let out = d.cli(&["flow", "apply", file.to_str().expect("utf-8 path")]);
+        assert!(!out.ok(), "{name} must be refused");
+        let text = format!("{out}");
+        assert!(text.contains(place) && text.contains(words), "{name}: {text}");
+    }
+    let listed = d.cli(&["flow", "list"]);
+    assert!(
+        !format!("{listed}").contains("teams_text"),
+        "nothing was applied: {listed}"
+    );
+}
