@@ -161,3 +161,39 @@ fn misused_webhook_and_default_properties_are_refused_with_their_place() {
         "nothing was applied: {listed}"
     );
 }
+
+#[test]
+fn kv_get_keys_and_delete_work_on_the_flows_namespace_and_are_audited() {
+    let d = Daemon::start();
+    for (k, v) in [("region_eu", "1"), ("region_us", "2"), ("other", "3")] {
+        assert!(d.cli(&["kv", "set", "ops", k, v]).ok());
+    }
+    apply(
+        &d,
+        "kvkeys",
+        "id: kvkeys\nnamespace: ops\ntasks:\n  - id: before\n    type: io.kestra.plugin.core.kv.GetKeys\n    prefix: region_\n  - id: drop\n    type: io.kestra.plugin.core.kv.Delete\n    key: \"{{ outputs.before.keys[0] }}\"\n  - id: drop_again\n    type: io.kestra.plugin.core.kv.Delete\n    key: region_eu\n  - id: after\n    type: io.kestra.plugin.core.kv.GetKeys\n  - id: strict\n    type: io.kestra.plugin.core.kv.Delete\n    key: region_eu\n    errorOnMissing: true\n",
+    );
+    let e = d.run_wait("ops", "kvkeys", &[]);
+    let e = d.wait_state(e["id"].as_str().expect("id"), "FAILED");
+    assert_eq!(
+        task_run(&e, "before")["outputs"]["keys"],
+        serde_json::json!(["region_eu", "region_us"]),
+        "{e:#}"
+    );
+    assert_eq!(task_run(&e, "drop")["outputs"]["deleted"], true);
+    assert_eq!(task_run(&e, "drop_again")["outputs"]["deleted"], false);
+    assert_eq!(
+        task_run(&e, "after")["outputs"]["keys"],
+        serde_json::json!(["other", "region_us"])
+    );
+    assert_eq!(task_run(&e, "strict")["state"], "FAILED");
+    let audit = d.cli_json(&["audit", "--limit", "1000"]);
+    let deletes: Vec<&serde_json::Value> = audit
+        .as_array()
+        .expect("audit list")
+        .iter()
+        .filter(|r| r["action"] == "kv.delete")
+        .collect();
+    assert_eq!(deletes.len(), 1, "one entry went, one record: {audit:#}");
+    assert_eq!(deletes[0]["executionId"], e["id"]);
+}

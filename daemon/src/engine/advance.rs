@@ -419,7 +419,9 @@ impl<'a> Stepper<'a> {
             | TaskKind::DiscordWebhook(_)
             | TaskKind::MailSend(_)
             | TaskKind::KvSet(_)
-            | TaskKind::KvGet(_) => {
+            | TaskKind::KvGet(_)
+            | TaskKind::KvDelete(_)
+            | TaskKind::KvGetKeys(_) => {
                 let vars = self.vars_for(idx, task);
                 self.fx.jobs.push(Job {
                     execution_id: self.exec.id.clone(),
@@ -767,7 +769,9 @@ impl<'a> Stepper<'a> {
                 | TaskKind::DiscordWebhook(_)
                 | TaskKind::MailSend(_)
                 | TaskKind::KvSet(_)
-                | TaskKind::KvGet(_) => {
+                | TaskKind::KvGet(_)
+                | TaskKind::KvDelete(_)
+                | TaskKind::KvGetKeys(_) => {
                     self.fx.jobs.push(Job {
                         execution_id: self.exec.id.clone(),
                         namespace: self.exec.namespace.clone(),

@@ -21,6 +21,8 @@ pub fn is_job(task: &Task) -> bool {
             | TaskKind::MailSend(_)
             | TaskKind::KvSet(_)
             | TaskKind::KvGet(_)
+            | TaskKind::KvDelete(_)
+            | TaskKind::KvGetKeys(_)
     )
 }
 

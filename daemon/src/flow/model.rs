@@ -93,6 +93,8 @@ pub enum TaskKind {
     Labels(LabelsTask),
     KvSet(KvSetTask),
     KvGet(KvGetTask),
+    KvDelete(KvDeleteTask),
+    KvGetKeys(KvGetKeysTask),
 }
 
 /// Kestra type names, in one place, so parsing and validation agree.
@@ -123,6 +125,8 @@ pub mod types {
     pub const LABELS: &str = "io.kestra.plugin.core.execution.Labels";
     pub const KV_SET: &str = "io.kestra.plugin.core.kv.Set";
     pub const KV_GET: &str = "io.kestra.plugin.core.kv.Get";
+    pub const KV_DELETE: &str = "io.kestra.plugin.core.kv.Delete";
+    pub const KV_GET_KEYS: &str = "io.kestra.plugin.core.kv.GetKeys";
     pub const FLOW_TRIGGER: &str = "io.kestra.plugin.core.trigger.Flow";
     pub const SCHEDULE_TRIGGER: &str = "io.kestra.plugin.core.trigger.Schedule";
 
@@ -152,6 +156,8 @@ pub mod types {
         LABELS,
         KV_SET,
         KV_GET,
+        KV_DELETE,
+        KV_GET_KEYS,
     ];
     pub const TRIGGERS: &[&str] = &[FLOW_TRIGGER, SCHEDULE_TRIGGER];
 }
@@ -498,6 +504,27 @@ pub struct KvGetTask {
     /// Kestra's `errorOnMissing`; `errorOnMissingKey` is its older spelling.
     #[serde(default, alias = "errorOnMissingKey")]
     pub error_on_missing: bool,
+}
+
+/// `io.kestra.plugin.core.kv.Delete`: output `deleted`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct KvDeleteTask {
+    pub key: String,
+    #[serde(default)]
+    pub namespace: Option<String>,
+    #[serde(default)]
+    pub error_on_missing: bool,
+}
+
+/// `io.kestra.plugin.core.kv.GetKeys`: output `keys`, the live keys starting with `prefix`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct KvGetKeysTask {
+    #[serde(default)]
+    pub prefix: Option<String>,
+    #[serde(default)]
+    pub namespace: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -672,6 +672,8 @@ impl Parser {
             }
             types::KV_SET => self.simple(f, &what, TaskKind::KvSet),
             types::KV_GET => self.simple(f, &what, TaskKind::KvGet),
+            types::KV_DELETE => self.simple(f, &what, TaskKind::KvDelete),
+            types::KV_GET_KEYS => self.simple(f, &what, TaskKind::KvGetKeys),
             other => {
                 let hint = suggest_type(other, types::TASKS)
                     .map(|s| format!("; did you mean `{s}`?"))

@@ -369,6 +369,14 @@ impl<'f> Validator<'f> {
                 self.template(&t.key, &path.key("key"), s);
                 self.opt(&t.namespace, &path.key("namespace"), s);
             }
+            TaskKind::KvDelete(t) => {
+                self.template(&t.key, &path.key("key"), s);
+                self.opt(&t.namespace, &path.key("namespace"), s);
+            }
+            TaskKind::KvGetKeys(t) => {
+                self.opt(&t.prefix, &path.key("prefix"), s);
+                self.opt(&t.namespace, &path.key("namespace"), s);
+            }
         }
     }
 

@@ -35,7 +35,11 @@ pub struct KvWrite {
 /// writer (in one transaction with their audit record), like every other change.
 pub trait KvAccess: Send + Sync {
     fn get(&self, namespace: &str, key: &str) -> Result<Option<KvEntry>, String>;
+    /// The live keys of a namespace, sorted.
+    fn keys(&self, namespace: &str) -> Result<Vec<String>, String>;
     fn set(&self, write: KvWrite) -> BoxFuture<'static, Result<(), String>>;
+    /// Deletes an entry; whether there was one.
+    fn delete(&self, namespace: &str, key: &str, execution_id: &str) -> BoxFuture<'static, Result<bool, String>>;
 }
 
 /// What tasks need from the daemon.
@@ -75,6 +79,8 @@ pub async fn run(job: &Job, services: &TaskServices) -> JobOutcome {
         TaskKind::MailSend(t) => mail_send::run(t, &mut r).await,
         TaskKind::KvSet(t) => kv_task::set(t, &mut r, services).await,
         TaskKind::KvGet(t) => kv_task::get(t, &mut r, services).await,
+        TaskKind::KvDelete(t) => kv_task::delete(t, &mut r, services).await,
+        TaskKind::KvGetKeys(t) => kv_task::keys(t, &mut r, services).await,
         _ => Err(format!("task type `{}` does not run as a job", job.task.type_name)),
     };
     let secrets = r.secrets().to_vec();
