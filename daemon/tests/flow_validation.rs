@@ -630,3 +630,24 @@ fn kestras_older_input_name_is_read_as_its_id() {
     assert_eq!(diagnose(both), Vec::<String>::new());
     assert_eq!(flow::load(both, "f.yaml").expect("valid").inputs[0].id, "a");
 }
+
+#[test]
+fn a_kestra_type_tollgate_does_not_run_says_why_and_what_to_use() {
+    let p = only(&with_tasks(
+        "  - id: batches\n    type: io.kestra.plugin.core.flow.ForEachItem\n    items: \"{{ inputs.file }}\"\n",
+    ));
+    assert!(p.starts_with("f.yaml:8:5:"), "{p}");
+    assert!(
+        p.contains("is not supported by Tollgate") && p.contains("internal storage") && p.contains("use ForEach"),
+        "{p}"
+    );
+}
+
+#[test]
+fn plugin_defaults_apply_by_type_prefix_and_are_checked_like_the_task_itself() {
+    let ok = "id: f\nnamespace: n\npluginDefaults:\n  - type: io.kestra.plugin.core.log\n    values:\n      level: WARN\ntasks:\n  - id: t\n    type: io.kestra.plugin.core.log.Log\n    message: hi\n";
+    assert!(diagnose(ok).is_empty(), "{:?}", diagnose(ok));
+    let bad = "id: f\nnamespace: n\ntaskDefaults:\n  - type: io.kestra.plugin.core.log.Log\n    values:\n      level: LOUD\ntasks:\n  - id: t\n    type: io.kestra.plugin.core.log.Log\n    message: hi\n";
+    let p = only(bad);
+    assert!(p.contains("LOUD") && p.contains("`level`"), "{p}");
+}

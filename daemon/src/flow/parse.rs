@@ -675,16 +675,17 @@ impl Parser {
             types::KV_DELETE => self.simple(f, &what, TaskKind::KvDelete),
             types::KV_GET_KEYS => self.simple(f, &what, TaskKind::KvGetKeys),
             other => {
-                let hint = suggest_type(other, types::TASKS)
-                    .map(|s| format!("; did you mean `{s}`?"))
-                    .unwrap_or_default();
-                self.issue(
-                    path.key("type"),
-                    format!(
-                        "unknown task type `{other}` on task `{}`{hint}",
-                        id.as_deref().unwrap_or("?")
-                    ),
-                );
+                let task_id = id.as_deref().unwrap_or("?");
+                let message = match super::unsupported::reason(other) {
+                    Some(why) => format!("task type `{other}` on task `{task_id}` is not supported by Tollgate: {why}"),
+                    None => {
+                        let hint = suggest_type(other, types::TASKS)
+                            .map(|s| format!("; did you mean `{s}`?"))
+                            .unwrap_or_default();
+                        format!("unknown task type `{other}` on task `{task_id}`{hint}")
+                    }
+                };
+                self.issue(path.key("type"), message);
                 None
             }
         }?;
@@ -903,13 +904,18 @@ impl Parser {
                 types::FLOW_TRIGGER => self.simple_any(f, &what, TRIGGER_KEYS).map(TriggerKind::Flow),
                 types::SCHEDULE_TRIGGER => self.simple_any(f, &what, TRIGGER_KEYS).map(TriggerKind::Schedule),
                 other => {
-                    let hint = suggest_type(other, types::TRIGGERS)
-                        .map(|s| format!("; did you mean `{s}`?"))
-                        .unwrap_or_default();
-                    self.issue(
-                        tpath.key("type"),
-                        format!("unknown trigger type `{other}` on trigger `{id}`{hint}"),
-                    );
+                    let message = match super::unsupported::reason(other) {
+                        Some(why) => {
+                            format!("trigger type `{other}` on trigger `{id}` is not supported by Tollgate: {why}")
+                        }
+                        None => {
+                            let hint = suggest_type(other, types::TRIGGERS)
+                                .map(|s| format!("; did you mean `{s}`?"))
+                                .unwrap_or_default();
+                            format!("unknown trigger type `{other}` on trigger `{id}`{hint}")
+                        }
+                    };
+                    self.issue(tpath.key("type"), message);
                     None
                 }
             };
