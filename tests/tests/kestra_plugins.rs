@@ -197,3 +197,54 @@ fn kv_get_keys_and_delete_work_on_the_flows_namespace_and_are_audited() {
     assert_eq!(deletes.len(), 1, "one entry went, one record: {audit:#}");
     assert_eq!(deletes[0]["executionId"], e["id"]);
 }
+
+/// Kestra's deprecated state tasks keep a JSON object per flow (and per loop value) on the KV
+/// store: a second run reads what the first one wrote; another flow does not see it.
+#[test]
+fn state_tasks_remember_per_flow_and_per_loop_value() {
+    let d = Daemon::start();
+    apply(
+        &d,
+        "remember",
+        "id: remember\nnamespace: ops\ninputs:\n  - id: note\n    type: STRING\ntasks:\n  - id: get\n    type: io.kestra.plugin.core.state.Get\n    name: notes\n  - id: set\n    type: io.kestra.plugin.core.state.Set\n    name: notes\n    data:\n      last: \"{{ inputs.note }}\"\n  - id: each\n    type: io.kestra.plugin.core.flow.ForEach\n    values: [\"a\", \"b\"]\n    tasks:\n      - id: per_set\n        type: io.kestra.plugin.core.state.Set\n        name: per\n        data:\n          seen: \"{{ taskrun.value }}-{{ inputs.note }}\"\n",
+    );
+    apply(
+        &d,
+        "forget",
+        "id: forget\nnamespace: ops\ntasks:\n  - id: other_flow\n    type: io.kestra.plugin.core.state.Delete\n    name: notes\n  - id: strict\n    type: io.kestra.plugin.core.state.Get\n    name: notes\n    errorOnMissing: true\n",
+    );
+    let first = d.wait_state(
+        d.run_wait("ops", "remember", &["note=one"])["id"].as_str().expect("id"),
+        "SUCCESS",
+    );
+    assert_eq!(task_run(&first, "get")["outputs"]["count"], 0, "{first:#}");
+    assert_eq!(task_run(&first, "set")["outputs"]["count"], 1);
+    let second = d.wait_state(
+        d.run_wait("ops", "remember", &["note=two"])["id"].as_str().expect("id"),
+        "SUCCESS",
+    );
+    assert_eq!(task_run(&second, "get")["outputs"]["data"]["last"], "one", "{second:#}");
+    // One state per loop value: each value's Set merged into its own object (count stays 1).
+    let per: Vec<&serde_json::Value> = second["taskRuns"]
+        .as_array()
+        .expect("runs")
+        .iter()
+        .filter(|r| r["taskId"] == "per_set")
+        .collect();
+    assert_eq!(per.len(), 2);
+    assert!(per.iter().all(|r| r["outputs"]["count"] == 1), "{per:#?}");
+    let keys = d.cli_json(&["kv", "list", "ops"]);
+    let text = keys.to_string();
+    assert!(
+        text.contains("state.remember.per.a") && text.contains("state.remember.per.b"),
+        "{text}"
+    );
+
+    let other = d.wait_state(d.run_wait("ops", "forget", &[])["id"].as_str().expect("id"), "FAILED");
+    assert_eq!(
+        task_run(&other, "other_flow")["outputs"]["deleted"],
+        false,
+        "another flow's state is its own"
+    );
+    assert_eq!(task_run(&other, "strict")["state"], "FAILED");
+}

@@ -421,7 +421,8 @@ impl<'a> Stepper<'a> {
             | TaskKind::KvSet(_)
             | TaskKind::KvGet(_)
             | TaskKind::KvDelete(_)
-            | TaskKind::KvGetKeys(_) => {
+            | TaskKind::KvGetKeys(_)
+            | TaskKind::State(_) => {
                 let vars = self.vars_for(idx, task);
                 self.fx.jobs.push(Job {
                     execution_id: self.exec.id.clone(),
@@ -771,7 +772,8 @@ impl<'a> Stepper<'a> {
                 | TaskKind::KvSet(_)
                 | TaskKind::KvGet(_)
                 | TaskKind::KvDelete(_)
-                | TaskKind::KvGetKeys(_) => {
+                | TaskKind::KvGetKeys(_)
+                | TaskKind::State(_) => {
                     self.fx.jobs.push(Job {
                         execution_id: self.exec.id.clone(),
                         namespace: self.exec.namespace.clone(),

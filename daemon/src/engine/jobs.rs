@@ -23,6 +23,7 @@ pub fn is_job(task: &Task) -> bool {
             | TaskKind::KvGet(_)
             | TaskKind::KvDelete(_)
             | TaskKind::KvGetKeys(_)
+            | TaskKind::State(_)
     )
 }
 

@@ -95,6 +95,7 @@ pub enum TaskKind {
     KvGet(KvGetTask),
     KvDelete(KvDeleteTask),
     KvGetKeys(KvGetKeysTask),
+    State(StateTask),
 }
 
 /// Kestra type names, in one place, so parsing and validation agree.
@@ -127,6 +128,10 @@ pub mod types {
     pub const KV_GET: &str = "io.kestra.plugin.core.kv.Get";
     pub const KV_DELETE: &str = "io.kestra.plugin.core.kv.Delete";
     pub const KV_GET_KEYS: &str = "io.kestra.plugin.core.kv.GetKeys";
+    /// Kestra's deprecated state store, kept on the KV store.
+    pub const STATE_SET: &str = "io.kestra.plugin.core.state.Set";
+    pub const STATE_GET: &str = "io.kestra.plugin.core.state.Get";
+    pub const STATE_DELETE: &str = "io.kestra.plugin.core.state.Delete";
     pub const FLOW_TRIGGER: &str = "io.kestra.plugin.core.trigger.Flow";
     pub const SCHEDULE_TRIGGER: &str = "io.kestra.plugin.core.trigger.Schedule";
 
@@ -158,6 +163,9 @@ pub mod types {
         KV_GET,
         KV_DELETE,
         KV_GET_KEYS,
+        STATE_SET,
+        STATE_GET,
+        STATE_DELETE,
     ];
     pub const TRIGGERS: &[&str] = &[FLOW_TRIGGER, SCHEDULE_TRIGGER];
 }
@@ -515,6 +523,36 @@ pub struct KvDeleteTask {
     pub namespace: Option<String>,
     #[serde(default)]
     pub error_on_missing: bool,
+}
+
+/// What a state task does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum StateOp {
+    #[default]
+    Get,
+    Set,
+    Delete,
+}
+
+/// `io.kestra.plugin.core.state.Set` / `Get` / `Delete` (the op is set from the type).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StateTask {
+    #[serde(skip)]
+    pub op: StateOp,
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Share the state across the namespace's flows instead of keeping it per flow.
+    #[serde(default)]
+    pub namespace: bool,
+    /// Keep one state per loop value.
+    #[serde(default = "yes")]
+    pub taskrun_value: bool,
+    #[serde(default)]
+    pub error_on_missing: bool,
+    /// Set only: merged into the stored object.
+    #[serde(default)]
+    pub data: Option<Value>,
 }
 
 /// `io.kestra.plugin.core.kv.GetKeys`: output `keys`, the live keys starting with `prefix`.

@@ -674,6 +674,27 @@ impl Parser {
             types::KV_GET => self.simple(f, &what, TaskKind::KvGet),
             types::KV_DELETE => self.simple(f, &what, TaskKind::KvDelete),
             types::KV_GET_KEYS => self.simple(f, &what, TaskKind::KvGetKeys),
+            types::STATE_SET | types::STATE_GET | types::STATE_DELETE => {
+                let op = match type_name.as_str() {
+                    types::STATE_SET => StateOp::Set,
+                    types::STATE_DELETE => StateOp::Delete,
+                    _ => StateOp::Get,
+                };
+                let data_path = f.at("data");
+                let has_data = f.map.contains_key("data");
+                self.simple_any::<StateTask>(f, &what, COMMON_TASK_KEYS).and_then(|t| {
+                    if has_data != (op == StateOp::Set) {
+                        let message = if has_data {
+                            format!("`data` is only for io.kestra.plugin.core.state.Set, not on {what}")
+                        } else {
+                            format!("missing required property `data` on {what}")
+                        };
+                        self.issue(data_path, message);
+                        return None;
+                    }
+                    Some(TaskKind::State(StateTask { op, ..t }))
+                })
+            }
             other => {
                 let task_id = id.as_deref().unwrap_or("?");
                 let message = match super::unsupported::reason(other) {
@@ -1012,6 +1033,9 @@ const TYPE_ALIASES: &[(&str, &str)] = &[
     ("io.kestra.core.tasks.debugs.Echo", types::ECHO),
     ("io.kestra.core.tasks.executions.Fail", types::FAIL),
     ("io.kestra.plugin.fs.http.Request", types::HTTP_REQUEST),
+    ("io.kestra.core.tasks.states.Set", types::STATE_SET),
+    ("io.kestra.core.tasks.states.Get", types::STATE_GET),
+    ("io.kestra.core.tasks.states.Delete", types::STATE_DELETE),
     // The notification plugins moved to one plugin per service; their properties stayed.
     (
         "io.kestra.plugin.slack.notifications.SlackIncomingWebhook",

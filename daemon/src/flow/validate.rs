@@ -373,6 +373,12 @@ impl<'f> Validator<'f> {
                 self.template(&t.key, &path.key("key"), s);
                 self.opt(&t.namespace, &path.key("namespace"), s);
             }
+            TaskKind::State(t) => {
+                self.opt(&t.name, &path.key("name"), s);
+                if let Some(d) = &t.data {
+                    self.value(d, &path.key("data"), s);
+                }
+            }
             TaskKind::KvGetKeys(t) => {
                 self.opt(&t.prefix, &path.key("prefix"), s);
                 self.opt(&t.namespace, &path.key("namespace"), s);

@@ -6,6 +6,7 @@ mod job;
 mod kv_task;
 mod mail_send;
 mod render;
+mod state_task;
 mod webhook;
 
 use std::sync::{Arc, OnceLock};
@@ -81,6 +82,7 @@ pub async fn run(job: &Job, services: &TaskServices) -> JobOutcome {
         TaskKind::KvGet(t) => kv_task::get(t, &mut r, services).await,
         TaskKind::KvDelete(t) => kv_task::delete(t, &mut r, services).await,
         TaskKind::KvGetKeys(t) => kv_task::keys(t, &mut r, services).await,
+        TaskKind::State(t) => state_task::run(t, &mut r, services).await,
         _ => Err(format!("task type `{}` does not run as a job", job.task.type_name)),
     };
     let secrets = r.secrets().to_vec();

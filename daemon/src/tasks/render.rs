@@ -77,6 +77,11 @@ impl<'a> TaskRender<'a> {
         &self.job.namespace
     }
 
+    /// The template context the task renders with.
+    pub fn vars(&self) -> &Value {
+        &self.job.vars
+    }
+
     /// Id of the execution the task runs in.
     pub fn execution_id(&self) -> &str {
         &self.job.execution_id
