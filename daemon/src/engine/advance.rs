@@ -418,7 +418,8 @@ impl<'a> Stepper<'a> {
             | TaskKind::TeamsWebhook(_)
             | TaskKind::MailSend(_)
             | TaskKind::KvSet(_)
-            | TaskKind::KvGet(_) => {
+            | TaskKind::KvGet(_)
+            | TaskKind::Script(_) => {
                 let vars = self.vars_for(idx, task);
                 self.fx.jobs.push(Job {
                     execution_id: self.exec.id.clone(),
