@@ -16,6 +16,22 @@ use crate::flow::{ScriptLanguage, ScriptRunner, ScriptTask, Task};
 use crate::masking::mask;
 use process::{End, LineSink, Spec};
 
+/// Variables of the daemon's environment a script inherits (and `LC_*`).
+const INHERITED_ENV: &[&str] = &[
+    "PATH",
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "SHELL",
+    "LANG",
+    "TZ",
+    "TMPDIR",
+    "TERM",
+    "DOCKER_HOST",
+    "DOCKER_CONTEXT",
+    "DOCKER_CONFIG",
+];
+
 /// Pending lines handed on as soon as there are this many (else every flush tick).
 const BATCH_LINES: usize = 500;
 
@@ -86,14 +102,15 @@ async fn run_in(
         }
         std::fs::write(&path, content).map_err(|e| format!("cannot write input file `{file}`: {e}"))?;
     }
+    // Only the basics of the daemon's environment: the rest holds its own settings, its secret
+    // key and Kestra-style `SECRET_*` values, which a flow may only reach through `secret()`.
     let mut env: Vec<(String, String)> = std::env::vars()
-        // The daemon's own settings (its secret key among them) are not the script's business.
-        .filter(|(k, _)| !k.starts_with("TOLLGATE_"))
+        .filter(|(k, _)| INHERITED_ENV.contains(&k.as_str()) || k.starts_with("LC_"))
         .filter(|(k, _)| !p.env.iter().any(|(k2, _)| k2 == k))
         .collect();
     env.push(("WORKING_DIR".into(), dir_text.clone()));
     env.extend(p.env.iter().cloned());
-    let runner = effective_runner(t);
+    let runner = t.runner;
     if runner == ScriptRunner::Process && p.image.is_some() {
         sink.push(
             "WARN",
@@ -170,11 +187,6 @@ async fn run_in(
         )),
         End::Cancelled => Err("stopped: the task run ended while the command ran (execution killed)".into()),
     }
-}
-
-/// The runner the task uses: Docker only when asked for (or implied by `containerImage`).
-fn effective_runner(t: &ScriptTask) -> ScriptRunner {
-    t.runner
 }
 
 fn default_image(language: ScriptLanguage) -> &'static str {

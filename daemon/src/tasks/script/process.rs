@@ -68,7 +68,7 @@ fn signal_group(pgid: i32, sig: i32) {
 /// Runs `spec` to its end; `Err` when it cannot be started.
 pub async fn run(
     spec: Spec,
-    sink: &mut dyn LineSink,
+    sink: &mut (dyn LineSink + Send),
     cancel: &mut tokio::sync::watch::Receiver<bool>,
 ) -> Result<End, String> {
     let mut cmd = tokio::process::Command::new(&spec.program);
