@@ -73,7 +73,7 @@ mod tests {
     fn ordinary_lines_are_not_protocol() {
         assert!(parse("hello").is_none());
         assert!(parse(":: not json ::").is_none());
-        assert!(parse("::{broken::").unwrap().is_err());
+        assert!(parse("::{broken}::").unwrap().is_err());
         assert!(parse(r#"::{"outputs":3}::"#).unwrap().is_err());
     }
 }
