@@ -422,7 +422,8 @@ impl<'a> Stepper<'a> {
             | TaskKind::KvGet(_)
             | TaskKind::KvDelete(_)
             | TaskKind::KvGetKeys(_)
-            | TaskKind::State(_) => {
+            | TaskKind::State(_)
+            | TaskKind::Script(_) => {
                 let vars = self.vars_for(idx, task);
                 self.fx.jobs.push(Job {
                     execution_id: self.exec.id.clone(),

@@ -96,6 +96,8 @@ pub enum TaskKind {
     KvDelete(KvDeleteTask),
     KvGetKeys(KvGetKeysTask),
     State(StateTask),
+    /// Shell, Python and Node.js `Script` / `Commands` tasks: a child process (or container).
+    Script(ScriptTask),
 }
 
 /// Kestra type names, in one place, so parsing and validation agree.
@@ -132,6 +134,15 @@ pub mod types {
     pub const STATE_SET: &str = "io.kestra.plugin.core.state.Set";
     pub const STATE_GET: &str = "io.kestra.plugin.core.state.Get";
     pub const STATE_DELETE: &str = "io.kestra.plugin.core.state.Delete";
+    pub const SHELL_COMMANDS: &str = "io.kestra.plugin.scripts.shell.Commands";
+    pub const SHELL_SCRIPT: &str = "io.kestra.plugin.scripts.shell.Script";
+    pub const PYTHON_COMMANDS: &str = "io.kestra.plugin.scripts.python.Commands";
+    pub const PYTHON_SCRIPT: &str = "io.kestra.plugin.scripts.python.Script";
+    pub const NODE_COMMANDS: &str = "io.kestra.plugin.scripts.node.Commands";
+    pub const NODE_SCRIPT: &str = "io.kestra.plugin.scripts.node.Script";
+    /// Task runners of the script tasks.
+    pub const PROCESS_RUNNER: &str = "io.kestra.plugin.core.runner.Process";
+    pub const DOCKER_RUNNER: &str = "io.kestra.plugin.scripts.runner.docker.Docker";
     pub const FLOW_TRIGGER: &str = "io.kestra.plugin.core.trigger.Flow";
     pub const SCHEDULE_TRIGGER: &str = "io.kestra.plugin.core.trigger.Schedule";
 
@@ -166,6 +177,12 @@ pub mod types {
         STATE_SET,
         STATE_GET,
         STATE_DELETE,
+        SHELL_COMMANDS,
+        SHELL_SCRIPT,
+        PYTHON_COMMANDS,
+        PYTHON_SCRIPT,
+        NODE_COMMANDS,
+        NODE_SCRIPT,
     ];
     pub const TRIGGERS: &[&str] = &[FLOW_TRIGGER, SCHEDULE_TRIGGER];
 }
@@ -563,6 +580,45 @@ pub struct KvGetKeysTask {
     pub prefix: Option<String>,
     #[serde(default)]
     pub namespace: Option<String>,
+}
+
+/// The language of a script task: what runs a `script` and which image Docker uses by default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ScriptLanguage {
+    Shell,
+    Python,
+    Node,
+}
+
+/// Where a script task runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ScriptRunner {
+    /// A child process on the daemon's host (`io.kestra.plugin.core.runner.Process`).
+    Process,
+    /// `docker run` of `containerImage` (`io.kestra.plugin.scripts.runner.docker.Docker`).
+    Docker,
+}
+
+/// `io.kestra.plugin.scripts.{shell,python,node}.{Commands,Script}`. Every string is a template,
+/// rendered when the task runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScriptTask {
+    pub language: ScriptLanguage,
+    /// `Commands`: the commands, run by `interpreter` as one script.
+    pub commands: Vec<String>,
+    /// `Script`: the inline script (a file run by python/node; shell runs it like commands).
+    pub script: Option<String>,
+    pub before_commands: Vec<String>,
+    pub env: BTreeMap<String, String>,
+    /// A mapping of file name to content, or a template rendering to one as JSON.
+    pub input_files: Option<Value>,
+    pub interpreter: Vec<String>,
+    pub runner: ScriptRunner,
+    pub container_image: Option<String>,
+    /// Kestra before 0.23: stderr output turns a successful run into WARNING. Unset: the exit
+    /// code alone decides, as in Kestra since 0.23.
+    pub warning_on_std_err: Option<bool>,
+    pub fail_fast: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -695,6 +695,12 @@ impl Parser {
                     Some(TaskKind::State(StateTask { op, ..t }))
                 })
             }
+            types::SHELL_COMMANDS
+            | types::SHELL_SCRIPT
+            | types::PYTHON_COMMANDS
+            | types::PYTHON_SCRIPT
+            | types::NODE_COMMANDS
+            | types::NODE_SCRIPT => self.script_task(f, &what, &type_name).map(TaskKind::Script),
             other => {
                 let task_id = id.as_deref().unwrap_or("?");
                 let message = match super::unsupported::reason(other) {
@@ -957,7 +963,186 @@ impl Parser {
     }
 }
 
+/// Properties of Kestra's script tasks that Tollgate does not run, with why.
+const UNSUPPORTED_SCRIPT_KEYS: &[(&str, &str)] = &[
+    (
+        "outputFiles",
+        "Tollgate has no internal file storage to keep them in; print `::{\"outputs\":{...}}::` on stdout to pass values to later tasks",
+    ),
+    (
+        "outputDirectory",
+        "Tollgate has no internal file storage to keep output files in",
+    ),
+    ("namespaceFiles", "Tollgate has no namespace files; use `inputFiles`"),
+    ("targetOS", "scripts run on the daemon's host OS (or in the container)"),
+    (
+        "docker",
+        "use `taskRunner` (type io.kestra.plugin.scripts.runner.docker.Docker) and `containerImage`",
+    ),
+    ("runner", "this deprecated property is replaced by `taskRunner`"),
+];
+
+/// The properties of a script task (all but `commands`/`script`, which depend on the type).
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ScriptProps {
+    #[serde(default)]
+    commands: Option<Vec<String>>,
+    #[serde(default)]
+    script: Option<String>,
+    #[serde(default)]
+    before_commands: Vec<String>,
+    #[serde(default)]
+    env: BTreeMap<String, Value>,
+    #[serde(default)]
+    input_files: Option<Value>,
+    #[serde(default)]
+    interpreter: Option<Vec<String>>,
+    #[serde(default)]
+    task_runner: Option<TaskRunnerProps>,
+    #[serde(default)]
+    container_image: Option<String>,
+    #[serde(default)]
+    warning_on_std_err: Option<bool>,
+    #[serde(default)]
+    fail_fast: Option<bool>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TaskRunnerProps {
+    #[serde(rename = "type")]
+    type_name: String,
+}
+
 impl Parser {
+    /// Shell, Python and Node.js `Commands` / `Script` tasks.
+    fn script_task(&mut self, mut f: Fields, what: &str, type_name: &str) -> Option<ScriptTask> {
+        for (key, why) in UNSUPPORTED_SCRIPT_KEYS {
+            if f.map.contains_key(*key) {
+                let at = f.at(key);
+                f.take(key);
+                self.issue(at, format!("`{key}` on {what} is not supported: {why}"));
+            }
+        }
+        let path = f.path.clone();
+        let is_script = type_name.ends_with(".Script");
+        let language = if type_name.contains(".python.") {
+            ScriptLanguage::Python
+        } else if type_name.contains(".node.") {
+            ScriptLanguage::Node
+        } else {
+            ScriptLanguage::Shell
+        };
+        let p: ScriptProps = self.simple_any(f, what, COMMON_TASK_KEYS)?;
+        let mut task = ScriptTask {
+            language,
+            commands: vec![],
+            script: None,
+            before_commands: p.before_commands,
+            env: p.env.iter().map(|(k, v)| (k.clone(), json_scalar_text(v))).collect(),
+            input_files: p.input_files,
+            interpreter: p
+                .interpreter
+                .unwrap_or_else(|| vec!["/bin/sh".to_string(), "-c".to_string()]),
+            runner: ScriptRunner::Process,
+            container_image: p.container_image,
+            warning_on_std_err: p.warning_on_std_err,
+            fail_fast: p.fail_fast.unwrap_or(true),
+        };
+        if task.interpreter.is_empty() {
+            self.issue(
+                path.key("interpreter"),
+                format!("`interpreter` on {what} must not be empty"),
+            );
+        }
+        if let Some(v) = p.env.iter().find(|(_, v)| v.is_array() || v.is_object()) {
+            self.issue(
+                path.key("env").key(v.0),
+                format!("`env.{}` on {what} must be a string", v.0),
+            );
+        }
+        match &task.input_files {
+            None | Some(Value::Object(_)) => {}
+            Some(Value::String(s)) if s.contains("{{") => {}
+            Some(_) => self.issue(
+                path.key("inputFiles"),
+                format!("`inputFiles` on {what} must be a mapping of file name to content"),
+            ),
+        }
+        if let Some(Value::Object(m)) = &task.input_files {
+            for (name, v) in m {
+                if !v.is_string() && !v.is_number() && !v.is_boolean() {
+                    self.issue(
+                        path.key("inputFiles").key(name),
+                        format!("`inputFiles.{name}` on {what} must be the file's content (a string)"),
+                    );
+                }
+                if name.is_empty()
+                    || name.split('/').any(|part| part == ".." || part.is_empty())
+                    || name.starts_with('/')
+                {
+                    self.issue(
+                        path.key("inputFiles").key(name),
+                        format!(
+                            "input file name `{name}` on {what} must be a relative path inside the working directory"
+                        ),
+                    );
+                }
+            }
+        }
+        task.runner = match p.task_runner.as_ref().map(|r| r.type_name.as_str()) {
+            Some(types::PROCESS_RUNNER) => ScriptRunner::Process,
+            Some(types::DOCKER_RUNNER) => ScriptRunner::Docker,
+            Some(other) => {
+                self.issue(
+                    path.key("taskRunner").key("type"),
+                    format!(
+                        "task runner `{other}` on {what} is not supported: use {} (on the daemon's host) or {}",
+                        types::PROCESS_RUNNER,
+                        types::DOCKER_RUNNER
+                    ),
+                );
+                ScriptRunner::Process
+            }
+            // Kestra's default runner is Docker; Tollgate runs on the host unless an image is named.
+            None if task.container_image.is_some() => ScriptRunner::Docker,
+            None => ScriptRunner::Process,
+        };
+        if is_script {
+            if p.commands.is_some() {
+                self.issue(
+                    path.key("commands"),
+                    format!(
+                        "unknown property `commands` on {what}: a Script task takes `script` (or use the Commands type)"
+                    ),
+                );
+            }
+            match p.script {
+                Some(s) => task.script = Some(s),
+                None => self.issue(path, format!("missing required property `script` on {what}")),
+            }
+        } else {
+            if p.script.is_some() {
+                self.issue(
+                    path.key("script"),
+                    format!(
+                        "unknown property `script` on {what}: a Commands task takes `commands` (or use the Script type)"
+                    ),
+                );
+            }
+            match p.commands {
+                Some(c) if !c.is_empty() => task.commands = c,
+                Some(_) => self.issue(
+                    path.key("commands"),
+                    format!("`commands` on {what} must hold at least one command"),
+                ),
+                None => self.issue(path, format!("missing required property `commands` on {what}")),
+            }
+        }
+        Some(task)
+    }
+
     /// Deserializes the keys left in `f` into `T`; serde names the field, we add which task or trigger.
     fn simple_any<T: DeserializeOwned>(&mut self, f: Fields, what: &str, also_known: &[&str]) -> Option<T> {
         let mut m = Mapping::new();
@@ -984,6 +1169,15 @@ fn problem_property<'y>(problem: &str, item: &'y Yaml) -> Option<&'y str> {
                 .filter_map(Yaml::as_str)
                 .find(|k| *k == word && *k != "id" && *k != "type")
         })
+}
+
+/// A scalar as text (`env: {N: 3}` is the string `3`).
+fn json_scalar_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
 }
 
 /// Kestra's deprecated `Echo`: a Log whose message is called `format`.

@@ -383,6 +383,25 @@ impl<'f> Validator<'f> {
                 self.opt(&t.prefix, &path.key("prefix"), s);
                 self.opt(&t.namespace, &path.key("namespace"), s);
             }
+            TaskKind::Script(t) => {
+                for (key, list) in [
+                    ("commands", &t.commands),
+                    ("beforeCommands", &t.before_commands),
+                    ("interpreter", &t.interpreter),
+                ] {
+                    for (i, c) in list.iter().enumerate() {
+                        self.template(c, &path.key(key).index(i), s);
+                    }
+                }
+                self.opt(&t.script, &path.key("script"), s);
+                self.opt(&t.container_image, &path.key("containerImage"), s);
+                for (k, v) in &t.env {
+                    self.template(v, &path.key("env").key(k), s);
+                }
+                if let Some(files) = &t.input_files {
+                    self.value(files, &path.key("inputFiles"), s);
+                }
+            }
         }
     }
 

@@ -6,6 +6,7 @@ mod job;
 mod kv_task;
 mod mail_send;
 mod render;
+pub mod script;
 mod state_task;
 mod webhook;
 
@@ -18,7 +19,7 @@ use crate::flow::TaskKind;
 use crate::masking::{mask, mask_value};
 use crate::store::KvEntry;
 
-pub use job::{Job, JobOutcome};
+pub use job::{Job, JobContext, JobOutcome, LiveLog};
 pub use render::TaskRender;
 
 /// A KV entry a flow writes (KV Set), with what its audit record names.
@@ -51,6 +52,9 @@ pub struct TaskServices {
     /// The KV store for the KV tasks, set by the engine when it starts; unset, they fail with a
     /// clear message.
     pub kv: OnceLock<Arc<dyn KvAccess>>,
+    /// Where script tasks get their working directories (under the data directory), set when
+    /// the daemon starts; unset, script tasks fail with a clear message.
+    pub scripts_dir: OnceLock<std::path::PathBuf>,
 }
 
 impl TaskServices {
@@ -64,15 +68,21 @@ impl TaskServices {
             expr,
             http,
             kv: OnceLock::new(),
+            scripts_dir: OnceLock::new(),
         }
     }
 }
 
 /// Runs one job to its outcome; never panics on user data. Secrets rendered for the task are
-/// masked in every log line, error and output it returns.
-pub async fn run(job: &Job, services: &TaskServices) -> JobOutcome {
+/// masked in every log line, error and output it returns (and in what it logs while it runs).
+pub async fn run(job: &Job, services: &TaskServices, ctx: &JobContext) -> JobOutcome {
     let mut r = TaskRender::new(job, services);
+    let mut warning = false;
     let result = match &job.task.kind {
+        TaskKind::Script(t) => script::run(&job.task, t, &mut r, services, ctx).await.map(|s| {
+            warning = s.warning;
+            s.outputs
+        }),
         TaskKind::HttpRequest(t) => http_request::run(t, &mut r, services).await,
         TaskKind::SlackWebhook(t) | TaskKind::TeamsWebhook(t) | TaskKind::DiscordWebhook(t) => {
             webhook::run(&job.task.id, t, &mut r, services).await
@@ -96,5 +106,6 @@ pub async fn run(job: &Job, services: &TaskServices) -> JobOutcome {
             .map(|o| o.into_iter().map(|(k, v)| (k, mask_value(&v, &secrets))).collect())
             .map_err(|e| mask(&e, &secrets)),
         logs,
+        warning,
     }
 }
