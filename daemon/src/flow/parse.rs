@@ -848,9 +848,19 @@ impl Parser {
             };
             let what = format!("trigger `{id}`");
             f.what = Some(what.clone());
+            // Kestra properties Tollgate does not implement: refused by name, never ignored.
+            for key in unsupported_trigger_keys(&type_name) {
+                if f.take(key).is_some() {
+                    self.issue(
+                        tpath.key(key),
+                        format!("property `{key}` on {what} is not supported by Tollgate"),
+                    );
+                }
+            }
             let kind = match type_name.as_str() {
                 types::FLOW_TRIGGER => self.simple_any(f, &what, TRIGGER_KEYS).map(TriggerKind::Flow),
                 types::SCHEDULE_TRIGGER => self.simple_any(f, &what, TRIGGER_KEYS).map(TriggerKind::Schedule),
+                types::WEBHOOK_TRIGGER => self.simple_any(f, &what, TRIGGER_KEYS).map(TriggerKind::Webhook),
                 other => {
                     let hint = suggest_type(other, types::TRIGGERS)
                         .map(|s| format!("; did you mean `{s}`?"))
@@ -866,6 +876,7 @@ impl Parser {
                 let disabled = match &kind {
                     TriggerKind::Flow(t) => t.disabled,
                     TriggerKind::Schedule(t) => t.disabled,
+                    TriggerKind::Webhook(t) => t.disabled,
                 };
                 out.push(Trigger {
                     id,
@@ -957,7 +968,30 @@ const TYPE_ALIASES: &[(&str, &str)] = &[
     ("io.kestra.plugin.fs.http.Request", types::HTTP_REQUEST),
     ("io.kestra.core.models.triggers.types.Flow", types::FLOW_TRIGGER),
     ("io.kestra.core.models.triggers.types.Schedule", types::SCHEDULE_TRIGGER),
+    ("io.kestra.core.models.triggers.types.Webhook", types::WEBHOOK_TRIGGER),
 ];
+
+/// Properties Kestra's triggers have that Tollgate does not implement, per trigger type.
+fn unsupported_trigger_keys(type_name: &str) -> &'static [&'static str] {
+    // Common to every Kestra trigger (AbstractTrigger).
+    const COMMON: &[&str] = &["workerGroup", "logLevel", "minLogLevel", "labels", "stopAfter", "logToFile", "allowConcurrent"];
+    match type_name {
+        types::SCHEDULE_TRIGGER => &[
+            "workerGroup",
+            "logLevel",
+            "minLogLevel",
+            "labels",
+            "stopAfter",
+            "logToFile",
+            "allowConcurrent",
+            "backfill",
+            "lateMaximumDelay",
+            "scheduleConditions",
+            "interval",
+        ],
+        _ => COMMON,
+    }
+}
 
 /// The current type name for a deprecated alias; other names unchanged.
 pub fn canonical_type(name: &str) -> String {

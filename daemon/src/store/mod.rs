@@ -211,6 +211,7 @@ impl Store {
             tx.open_table(FLOW_REVISIONS)?;
             tx.open_table(META)?;
             tx.open_table(SCHEDULES)?;
+            tx.open_table(CONDITION_WINDOWS)?;
             auth::create_tables(&tx)?;
             audit::create_tables(&tx)?;
             kv::create_tables(&tx)?;
@@ -605,6 +606,24 @@ impl Writer {
             out.push((key.rsplit('\0').next().unwrap_or_default().to_string(), due));
         }
         Ok(out)
+    }
+
+    /// What a trigger's MultipleCondition has seen in its window (encoded by the engine).
+    pub fn condition_window(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        let t = self.tx.open_table(CONDITION_WINDOWS)?;
+        Ok(t.get(key)?.map(|v| v.value().to_vec()))
+    }
+
+    pub fn put_condition_window(&mut self, key: &str, value: &[u8]) -> Result<()> {
+        let mut t = self.tx.open_table(CONDITION_WINDOWS)?;
+        t.insert(key, value)?;
+        Ok(())
+    }
+
+    pub fn delete_condition_window(&mut self, key: &str) -> Result<()> {
+        let mut t = self.tx.open_table(CONDITION_WINDOWS)?;
+        t.remove(key)?;
+        Ok(())
     }
 
     pub fn put_meta(&mut self, key: &str, value: &[u8]) -> Result<()> {
