@@ -174,3 +174,30 @@ fn unsupported_trigger_properties_are_refused_by_name_and_place() {
         "{text}"
     );
 }
+
+#[test]
+fn schedule_conditions_decide_each_fire() {
+    let flows = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("flows_schedule_conditions");
+    let d = Daemon::start_with(DaemonOptions {
+        flows: Some(flows),
+        ..Default::default()
+    });
+    // Both triggers fall due on the same seconds: by the time `always` has fired three times, `never`
+    // had the same three chances.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let all = loop {
+        let all = d
+            .cli_json(&["executions", "--state", "all", "--flow", "ticking"])
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        if all.len() >= 3 {
+            break all;
+        }
+        assert!(std::time::Instant::now() < deadline, "the schedule never fired three times");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    for e in &all {
+        assert_eq!(e["startedBy"], "trigger:cond.sched.ticking.always", "{e:#}");
+    }
+}
