@@ -28,14 +28,22 @@ fn run_upstream(d: &Daemon, ns: &str, flow: &str, end: &str) -> String {
 
 /// The listeners (flow ids in `cond.listen`) that started an execution for `upstream`.
 fn listeners_of(d: &Daemon, upstream: &str) -> BTreeSet<String> {
-    d.cli_json(&["executions", "--state", "all", "--namespace", "cond.listen", "--limit", "1000"])
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .iter()
-        .filter(|e| e["trigger"]["executionId"] == upstream)
-        .map(|e| e["flowId"].as_str().unwrap_or_default().to_string())
-        .collect()
+    d.cli_json(&[
+        "executions",
+        "--state",
+        "all",
+        "--namespace",
+        "cond.listen",
+        "--limit",
+        "1000",
+    ])
+    .as_array()
+    .cloned()
+    .unwrap_or_default()
+    .iter()
+    .filter(|e| e["trigger"]["executionId"] == upstream)
+    .map(|e| e["flowId"].as_str().unwrap_or_default().to_string())
+    .collect()
 }
 
 fn set(names: &[&str]) -> BTreeSet<String> {
@@ -44,7 +52,15 @@ fn set(names: &[&str]) -> BTreeSet<String> {
 
 fn triggered(d: &Daemon, listener: &str, upstream: &str) -> Value {
     d.wait_listed(
-        &["executions", "--state", "all", "--namespace", "cond.listen", "--flow", listener],
+        &[
+            "executions",
+            "--state",
+            "all",
+            "--namespace",
+            "cond.listen",
+            "--flow",
+            listener,
+        ],
         |e| e["trigger"]["executionId"] == upstream,
     )
 }
@@ -103,8 +119,9 @@ fn the_triggered_execution_sees_trigger_values_and_the_upstream_outputs() {
     let id = t["id"].as_str().unwrap().to_string();
     d.wait_state(&id, "SUCCESS");
     assert!(
-        log_messages(&d, &id)
-            .contains(&format!("flow_is_ok saw {ok} cond.up.ok SUCCESS answer=forty-two task=forty-two")),
+        log_messages(&d, &id).contains(&format!(
+            "flow_is_ok saw {ok} cond.up.ok SUCCESS answer=forty-two task=forty-two"
+        )),
         "{:?}",
         log_messages(&d, &id)
     );
@@ -114,7 +131,10 @@ fn the_triggered_execution_sees_trigger_values_and_the_upstream_outputs() {
 fn a_multiple_condition_window_survives_kill_9_and_resets_after_firing() {
     let mut d = daemon();
     let a = run_upstream(&d, "cond.up", "a", "SUCCESS");
-    assert!(!listeners_of(&d, &a).contains("multiple_a_b"), "half of the window is not enough");
+    assert!(
+        !listeners_of(&d, &a).contains("multiple_a_b"),
+        "half of the window is not enough"
+    );
     let pa = run_upstream(&d, "cond.up", "pa", "SUCCESS");
     assert!(!listeners_of(&d, &pa).contains("pre_pa_pb"));
 
@@ -164,7 +184,9 @@ fn unsupported_trigger_properties_are_refused_by_name_and_place() {
         "{text}"
     );
     let path2 = dir.path().join("bad2.yaml");
-    let fixed = std::fs::read_to_string(&path).unwrap().replace("    backfill: {}\n", "");
+    let fixed = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("    backfill: {}\n", "");
     std::fs::write(&path2, fixed).unwrap();
     let out = d.cli(&["flow", "validate", path2.to_str().unwrap()]);
     let text = format!("{}{}", out.stdout, out.stderr);
@@ -194,7 +216,10 @@ fn schedule_conditions_decide_each_fire() {
         if all.len() >= 3 {
             break all;
         }
-        assert!(std::time::Instant::now() < deadline, "the schedule never fired three times");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the schedule never fired three times"
+        );
         std::thread::sleep(std::time::Duration::from_millis(200));
     };
     for e in &all {

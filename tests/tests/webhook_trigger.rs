@@ -82,7 +82,10 @@ fn ci_posts_to_the_webhook_the_execution_waits_for_approval_and_an_operator_resu
     let started = json(&body);
     assert_eq!(started["namespace"], "test.ci");
     assert_eq!(started["flowId"], "deploy");
-    assert_eq!(started["trigger"]["variables"]["body"]["version"], "1.4.2", "{started:#}");
+    assert_eq!(
+        started["trigger"]["variables"]["body"]["version"], "1.4.2",
+        "{started:#}"
+    );
     let id = started["id"].as_str().unwrap().to_string();
 
     let paused = d.wait_state(&id, "PAUSED");
@@ -120,7 +123,10 @@ fn ci_posts_to_the_webhook_the_execution_waits_for_approval_and_an_operator_resu
         .unwrap_or_else(|| panic!("no start record: {records:#?}"));
     assert_eq!(start["values"]["origin"], "webhook", "{start:#}");
     assert_eq!(start["values"]["trigger"], "from_ci");
-    assert!(!records.iter().any(|r| r.to_string().contains(key)), "the key is not audited");
+    assert!(
+        !records.iter().any(|r| r.to_string().contains(key)),
+        "the key is not audited"
+    );
 }
 
 #[test]
@@ -188,7 +194,11 @@ fn body_headers_parameters_inputs_and_conditions_as_in_kestra() {
     assert_eq!(code, 200, "{body}");
     let id = json(&body)["id"].as_str().unwrap().to_string();
     let done = d.wait_state(&id, "SUCCESS");
-    assert_eq!(done["trigger"]["parameters"]["who"], serde_json::json!(["alice", "bob"]), "{done:#}");
+    assert_eq!(
+        done["trigger"]["parameters"]["who"],
+        serde_json::json!(["alice", "bob"]),
+        "{done:#}"
+    );
     assert!(done["trigger"]["body"].is_null(), "no body: {done:#}");
     assert!(log_messages(&d, &id).contains(&"hello alice".to_string()));
 

@@ -14,8 +14,8 @@ use serde_json::{Value, json};
 
 use crate::engine::{Execution, State};
 use crate::flow::{
-    Condition, ExecutionFilter, FilterField, FilterOperand, FilterType, FlowCondition, FlowTrigger, NamespaceComparison,
-    TimeWindow, TimeWindowType,
+    Condition, ExecutionFilter, FilterField, FilterOperand, FilterType, FlowCondition, FlowTrigger,
+    NamespaceComparison, TimeWindow, TimeWindowType,
 };
 
 /// States a Flow trigger reacts to when it names none: every terminal state and PAUSED (Kestra ≥ 0.23).
@@ -292,7 +292,13 @@ fn member_holds(m: &Member<'_>, exec: &Execution, state: State, render: &mut Ren
                         None => None,
                     },
                 };
-                results.push(filter_holds(f.kind, f.field, field.as_deref(), f.value.as_deref(), &f.values));
+                results.push(filter_holds(
+                    f.kind,
+                    f.field,
+                    field.as_deref(),
+                    f.value.as_deref(),
+                    &f.values,
+                ));
             }
             Ok(match w.operand {
                 FilterOperand::And => results.iter().all(|r| *r),
@@ -302,9 +308,19 @@ fn member_holds(m: &Member<'_>, exec: &Execution, state: State, render: &mut Ren
     }
 }
 
-fn filter_holds(kind: FilterType, field: FilterField, actual: Option<&str>, value: Option<&str>, values: &[String]) -> bool {
+fn filter_holds(
+    kind: FilterType,
+    field: FilterField,
+    actual: Option<&str>,
+    value: Option<&str>,
+    values: &[String],
+) -> bool {
     // For an EXPRESSION the rendered value is what IS_TRUE / IS_FALSE look at.
-    let compared = if field == FilterField::Expression { actual } else { value };
+    let compared = if field == FilterField::Expression {
+        actual
+    } else {
+        value
+    };
     match kind {
         FilterType::EqualTo => actual.is_some() && actual == value,
         FilterType::NotEqualTo => actual != value,
@@ -338,10 +354,7 @@ pub fn holds(c: &Condition, exec: &Execution, state: State, render: &mut Render<
     Ok(match c {
         Condition::ExecutionFlow { namespace, flow_id } => *namespace == exec.namespace && *flow_id == exec.flow_id,
         Condition::ExecutionStatus { in_, not_in } => {
-            let has = |l: &Option<Vec<String>>| {
-                l.as_ref()
-                    .map(|l| l.iter().any(|s| State::parse(s) == Some(state)))
-            };
+            let has = |l: &Option<Vec<String>>| l.as_ref().map(|l| l.iter().any(|s| State::parse(s) == Some(state)));
             has(in_) != Some(false) && has(not_in) != Some(true)
         }
         Condition::ExecutionNamespace {
@@ -360,10 +373,7 @@ pub fn holds(c: &Condition, exec: &Execution, state: State, render: &mut Render<
                 NamespaceComparison::Suffix => exec.namespace.ends_with(namespace.as_str()),
             }
         }
-        Condition::ExecutionLabels { labels } => labels
-            .pairs()
-            .iter()
-            .all(|(k, v)| exec.labels.get(k) == Some(v)),
+        Condition::ExecutionLabels { labels } => labels.pairs().iter().all(|(k, v)| exec.labels.get(k) == Some(v)),
         Condition::Expression { expression } => expression_true(&render(expression)?),
         Condition::Not { conditions } => {
             // Kestra's Not: true when none of its conditions holds.
@@ -422,7 +432,11 @@ pub fn window_key(namespace: &str, flow_id: &str, trigger_id: &str, condition: &
 /// `trigger.body`, `trigger.headers`, `trigger.parameters` of a webhook call, as Kestra gives
 /// them: the body parsed as JSON when it is an object or array, else the text; header and query
 /// values as lists.
-pub fn webhook_context(body: &str, headers: &BTreeMap<String, Vec<String>>, parameters: &BTreeMap<String, Vec<String>>) -> Value {
+pub fn webhook_context(
+    body: &str,
+    headers: &BTreeMap<String, Vec<String>>,
+    parameters: &BTreeMap<String, Vec<String>>,
+) -> Value {
     let parsed = match serde_json::from_str::<Value>(body) {
         Ok(v @ (Value::Object(_) | Value::Array(_))) => v,
         _ if body.is_empty() => Value::Null,
@@ -443,7 +457,10 @@ mod tests {
         };
         // 03:00 on day 10 belongs to the window that opened at 06:00 on day 9.
         let now = 10 * DAY_MS + 3 * 3_600_000;
-        assert_eq!(window_at(spec, now), Some((9 * DAY_MS + 6 * 3_600_000, 10 * DAY_MS + 6 * 3_600_000 - 1)));
+        assert_eq!(
+            window_at(spec, now),
+            Some((9 * DAY_MS + 6 * 3_600_000, 10 * DAY_MS + 6 * 3_600_000 - 1))
+        );
         let spec = WindowSpec::Daily {
             start: 6 * 3_600_000,
             end: 9 * 3_600_000,
@@ -457,7 +474,13 @@ mod tests {
         use FilterType::*;
         assert!(filter_holds(StartsWith, Namespace, Some("a.b.c"), Some("a.b"), &[]));
         assert!(!filter_holds(EndsWith, Namespace, Some("a.b.c"), Some("a.b"), &[]));
-        assert!(filter_holds(In, State, Some("SUCCESS"), None, &["WARNING".into(), "SUCCESS".into()]));
+        assert!(filter_holds(
+            In,
+            State,
+            Some("SUCCESS"),
+            None,
+            &["WARNING".into(), "SUCCESS".into()]
+        ));
         assert!(filter_holds(IsTrue, Expression, Some("true"), Some("{{x}}"), &[]));
         assert!(!filter_holds(IsTrue, Expression, Some("false"), Some("{{x}}"), &[]));
         assert!(filter_holds(Regex, FlowId, Some("flow-a"), Some("flow-[a-c]"), &[]));

@@ -974,7 +974,15 @@ const TYPE_ALIASES: &[(&str, &str)] = &[
 /// Properties Kestra's triggers have that Tollgate does not implement, per trigger type.
 fn unsupported_trigger_keys(type_name: &str) -> &'static [&'static str] {
     // Common to every Kestra trigger (AbstractTrigger).
-    const COMMON: &[&str] = &["workerGroup", "logLevel", "minLogLevel", "labels", "stopAfter", "logToFile", "allowConcurrent"];
+    const COMMON: &[&str] = &[
+        "workerGroup",
+        "logLevel",
+        "minLogLevel",
+        "labels",
+        "stopAfter",
+        "logToFile",
+        "allowConcurrent",
+    ];
     match type_name {
         types::SCHEDULE_TRIGGER => &[
             "workerGroup",

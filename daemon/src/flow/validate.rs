@@ -416,7 +416,10 @@ impl<'f> Validator<'f> {
                 }
                 for (i, c) in t.conditions.iter().enumerate() {
                     // A schedule has no execution to look at: only conditions on the date and expressions.
-                    if matches!(c, Condition::Expression { .. } | Condition::Not { .. } | Condition::Or { .. }) {
+                    if matches!(
+                        c,
+                        Condition::Expression { .. } | Condition::Not { .. } | Condition::Or { .. }
+                    ) {
                         self.condition(c, &trigger.id, &path.key("conditions").index(i), false);
                     } else {
                         let message = format!(
@@ -487,8 +490,9 @@ impl<'f> Validator<'f> {
 
     fn condition(&mut self, c: &'f Condition, trigger_id: &str, path: &Path, multiple: bool) {
         match c {
-            Condition::ExecutionFlow { .. } | Condition::ExecutionNamespace { .. } | Condition::ExecutionLabels { .. } => {
-            }
+            Condition::ExecutionFlow { .. }
+            | Condition::ExecutionNamespace { .. }
+            | Condition::ExecutionLabels { .. } => {}
             Condition::ExecutionStatus { in_, not_in } => {
                 for (key, list) in [("in", in_), ("notIn", not_in)] {
                     for (j, state) in list.iter().flatten().enumerate() {
@@ -496,7 +500,9 @@ impl<'f> Validator<'f> {
                     }
                 }
             }
-            Condition::Expression { expression } => self.template(expression, &path.key("expression"), Scope::SyntaxOnly),
+            Condition::Expression { expression } => {
+                self.template(expression, &path.key("expression"), Scope::SyntaxOnly)
+            }
             Condition::Not { conditions } | Condition::Or { conditions } => {
                 if conditions.is_empty() {
                     let message = format!("empty `conditions` on a condition of trigger `{trigger_id}`");
@@ -519,7 +525,10 @@ impl<'f> Validator<'f> {
                     self.issue(path.key("type"), message);
                 }
                 if !crate::flow::parse::valid_id(id, false) {
-                    self.issue(path.key("id"), format!("invalid condition id `{id}` on trigger `{trigger_id}`"));
+                    self.issue(
+                        path.key("id"),
+                        format!("invalid condition id `{id}` on trigger `{trigger_id}`"),
+                    );
                 }
                 if conditions.is_empty() {
                     let message = format!("empty `conditions` on MultipleCondition `{id}` of trigger `{trigger_id}`");
@@ -557,12 +566,18 @@ impl<'f> Validator<'f> {
             self.issue(path.clone(), message);
         }
         if matches!(f.kind, FilterType::In | FilterType::NotIn) && f.values.is_empty() {
-            self.issue(path.clone(), format!("missing `values` on an IN / NOT_IN filter of trigger `{trigger_id}`"));
+            self.issue(
+                path.clone(),
+                format!("missing `values` on an IN / NOT_IN filter of trigger `{trigger_id}`"),
+            );
         }
         if f.field == FilterField::Expression {
             match &f.value {
                 Some(v) => self.template(v, &path.key("value"), Scope::SyntaxOnly),
-                None => self.issue(path.clone(), format!("an EXPRESSION filter of trigger `{trigger_id}` needs `value`")),
+                None => self.issue(
+                    path.clone(),
+                    format!("an EXPRESSION filter of trigger `{trigger_id}` needs `value`"),
+                ),
             }
         }
         if f.kind == FilterType::Regex
@@ -570,14 +585,25 @@ impl<'f> Validator<'f> {
             && let Err(e) = regex::Regex::new(&format!("^(?:{v})$"))
         {
             let why = e.to_string();
-            let why = why.lines().last().unwrap_or_default().trim_start_matches("error: ").to_string();
-            self.issue(path.key("value"), format!("invalid regex `{v}` on trigger `{trigger_id}`: {why}"));
+            let why = why
+                .lines()
+                .last()
+                .unwrap_or_default()
+                .trim_start_matches("error: ")
+                .to_string();
+            self.issue(
+                path.key("value"),
+                format!("invalid regex `{v}` on trigger `{trigger_id}`: {why}"),
+            );
         }
     }
 
     fn time_window(&mut self, w: &'f TimeWindow, trigger_id: &str, path: &Path) {
         if let Err(e) = crate::engine::flow_trigger::window_spec(w) {
-            self.issue(path.clone(), format!("invalid `timeWindow` on trigger `{trigger_id}`: {e}"));
+            self.issue(
+                path.clone(),
+                format!("invalid `timeWindow` on trigger `{trigger_id}`: {e}"),
+            );
         }
     }
 

@@ -375,7 +375,8 @@ async fn webhook(
         headers.entry(name.as_str().to_string()).or_default().push(value);
     }
     let mut parameters: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    let pairs = url_decode_pairs(req.uri().query().unwrap_or("")).map_err(|m| json_error(StatusCode::BAD_REQUEST, m))?;
+    let pairs =
+        url_decode_pairs(req.uri().query().unwrap_or("")).map_err(|m| json_error(StatusCode::BAD_REQUEST, m))?;
     for (k, v) in pairs {
         parameters.entry(k).or_default().push(v);
     }

@@ -30,7 +30,16 @@ impl WriterLoop {
         if let Value::Object(o) = origin {
             values.extend(o);
         }
-        audit_exec(w, &exec, &exec.started_by.clone(), "start", "", Value::Object(values), "", "OK")?;
+        audit_exec(
+            w,
+            &exec,
+            &exec.started_by.clone(),
+            "start",
+            "",
+            Value::Object(values),
+            "",
+            "OK",
+        )?;
         self.step_and_store(w, exec, &flow, batch, follow)
     }
 }

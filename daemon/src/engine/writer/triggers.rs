@@ -235,7 +235,15 @@ impl WriterLoop {
         let made = if skip {
             Err("skipped: missed while the daemon was down (recoverMissedSchedules: NONE)".to_string())
         } else {
-            self.triggered_execution(&flow, head.revision, &trigger.id, &sched.inputs, &vars, context.clone(), now)
+            self.triggered_execution(
+                &flow,
+                head.revision,
+                &trigger.id,
+                &sched.inputs,
+                &vars,
+                context.clone(),
+                now,
+            )
         };
         let made = made.and_then(|new| {
             let ctx = crate::engine::context::vars(&flow, &new, None, None);
@@ -308,7 +316,10 @@ impl crate::engine::flow_trigger::WindowStore for Windows<'_> {
         &mut self,
         condition: &str,
     ) -> std::result::Result<Option<crate::engine::flow_trigger::ConditionWindow>, String> {
-        let bytes = self.w.condition_window(&self.key(condition)).map_err(|e| self.fail(e))?;
+        let bytes = self
+            .w
+            .condition_window(&self.key(condition))
+            .map_err(|e| self.fail(e))?;
         // A record that no longer decodes starts a fresh window rather than blocking the trigger.
         Ok(bytes.and_then(|b| serde_json::from_slice(&b).ok()))
     }
