@@ -424,8 +424,12 @@ pub fn context(exec: &Execution, state: State) -> Value {
     })
 }
 
-/// The store key of a trigger's window: one per (flow, trigger, condition).
+/// The store key of a trigger's window: one per (flow, trigger, condition). With empty trigger
+/// and condition, the prefix of every window of the flow.
 pub fn window_key(namespace: &str, flow_id: &str, trigger_id: &str, condition: &str) -> String {
+    if trigger_id.is_empty() && condition.is_empty() {
+        return format!("{namespace}\0{flow_id}\0");
+    }
     format!("{namespace}\0{flow_id}\0{trigger_id}\0{condition}")
 }
 
