@@ -292,13 +292,7 @@ fn member_holds(m: &Member<'_>, exec: &Execution, state: State, render: &mut Ren
                         None => None,
                     },
                 };
-                results.push(filter_holds(
-                    f.kind,
-                    f.field,
-                    field.as_deref(),
-                    f.value.as_deref(),
-                    &f.values,
-                ));
+                results.push(filter_holds(f.kind, field.as_deref(), f.value.as_deref(), &f.values));
             }
             Ok(match w.operand {
                 FilterOperand::And => results.iter().all(|r| *r),
@@ -308,19 +302,8 @@ fn member_holds(m: &Member<'_>, exec: &Execution, state: State, render: &mut Ren
     }
 }
 
-fn filter_holds(
-    kind: FilterType,
-    field: FilterField,
-    actual: Option<&str>,
-    value: Option<&str>,
-    values: &[String],
-) -> bool {
-    // For an EXPRESSION the rendered value is what IS_TRUE / IS_FALSE look at.
-    let compared = if field == FilterField::Expression {
-        actual
-    } else {
-        value
-    };
+fn filter_holds(kind: FilterType, actual: Option<&str>, value: Option<&str>, values: &[String]) -> bool {
+    // As Kestra: the field's value (for EXPRESSION, the rendered `value`) against `value`/`values`.
     match kind {
         FilterType::EqualTo => actual.is_some() && actual == value,
         FilterType::NotEqualTo => actual != value,
@@ -330,9 +313,9 @@ fn filter_holds(
         FilterType::IsFalse => !truthy(actual),
         FilterType::IsNull => actual.is_none(),
         FilterType::IsNotNull => actual.is_some(),
-        FilterType::StartsWith => matches!((actual, compared), (Some(a), Some(v)) if a.starts_with(v)),
-        FilterType::EndsWith => matches!((actual, compared), (Some(a), Some(v)) if a.ends_with(v)),
-        FilterType::Contains => matches!((actual, compared), (Some(a), Some(v)) if a.contains(v)),
+        FilterType::StartsWith => matches!((actual, value), (Some(a), Some(v)) if a.starts_with(v)),
+        FilterType::EndsWith => matches!((actual, value), (Some(a), Some(v)) if a.ends_with(v)),
+        FilterType::Contains => matches!((actual, value), (Some(a), Some(v)) if a.contains(v)),
         FilterType::Regex => match (actual, value) {
             // Java's String.matches: the whole value must match.
             (Some(a), Some(v)) => regex::Regex::new(&format!("^(?:{v})$")).is_ok_and(|r| r.is_match(a)),
@@ -474,20 +457,16 @@ mod tests {
 
     #[test]
     fn filters_follow_kestra() {
-        use FilterField::*;
         use FilterType::*;
-        assert!(filter_holds(StartsWith, Namespace, Some("a.b.c"), Some("a.b"), &[]));
-        assert!(!filter_holds(EndsWith, Namespace, Some("a.b.c"), Some("a.b"), &[]));
-        assert!(filter_holds(
-            In,
-            State,
-            Some("SUCCESS"),
-            None,
-            &["WARNING".into(), "SUCCESS".into()]
-        ));
-        assert!(filter_holds(IsTrue, Expression, Some("true"), Some("{{x}}"), &[]));
-        assert!(!filter_holds(IsTrue, Expression, Some("false"), Some("{{x}}"), &[]));
-        assert!(filter_holds(Regex, FlowId, Some("flow-a"), Some("flow-[a-c]"), &[]));
-        assert!(!filter_holds(Regex, FlowId, Some("xflow-a"), Some("flow-[a-c]"), &[]));
+        assert!(filter_holds(StartsWith, Some("a.b.c"), Some("a.b"), &[]));
+        assert!(!filter_holds(EndsWith, Some("a.b.c"), Some("a.b"), &[]));
+        let states = ["WARNING".to_string(), "SUCCESS".to_string()];
+        assert!(filter_holds(In, Some("SUCCESS"), None, &states));
+        assert!(!filter_holds(NotIn, Some("SUCCESS"), None, &states));
+        assert!(filter_holds(IsTrue, Some("true"), Some("{{x}}"), &[]));
+        assert!(!filter_holds(IsTrue, Some("false"), Some("{{x}}"), &[]));
+        assert!(filter_holds(IsFalse, Some(""), Some("{{x}}"), &[]));
+        assert!(filter_holds(Regex, Some("flow-a"), Some("flow-[a-c]"), &[]));
+        assert!(!filter_holds(Regex, Some("xflow-a"), Some("flow-[a-c]"), &[]));
     }
 }
