@@ -195,6 +195,23 @@ fn unsupported_trigger_properties_are_refused_by_name_and_place() {
         text.contains("bad2.yaml:16:9: a MultipleCondition on trigger `hook` is not supported"),
         "{text}"
     );
+    let path3 = dir.path().join("bad3.yaml");
+    std::fs::write(
+        &path3,
+        "id: bad\nnamespace: t\ntasks:\n  - id: a\n    type: io.kestra.plugin.core.log.Log\n    message: hi\n\
+         triggers:\n  - id: weekdays\n    type: io.kestra.plugin.core.trigger.Schedule\n    cron: \"0 2 * * *\"\n\
+         \x20   conditions:\n      - type: io.kestra.plugin.core.condition.Weekend\n",
+    )
+    .unwrap();
+    let out = d.cli(&["flow", "validate", path3.to_str().unwrap()]);
+    let text = format!("{}{}", out.stdout, out.stderr);
+    assert!(!out.ok());
+    assert!(
+        text.contains(
+            "bad3.yaml:12:9: condition type `io.kestra.plugin.core.condition.Weekend` on trigger `weekdays` is not supported by Tollgate"
+        ),
+        "{text}"
+    );
 }
 
 #[test]
