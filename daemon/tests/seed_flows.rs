@@ -368,8 +368,8 @@ fn resume_demo_with_flow_trigger() {
     assert_eq!(pre.id.as_deref(), Some("flow1"));
     assert_eq!(pre.flows.len(), 1);
     assert_eq!(
-        (pre.flows[0].namespace.as_str(), pre.flows[0].flow_id.as_str()),
-        ("demo", "pause_demo")
+        (pre.flows[0].namespace.as_str(), pre.flows[0].flow_id.as_deref()),
+        ("demo", Some("pause_demo"))
     );
     assert_eq!(pre.flows[0].states, ["SUCCESS"]);
 }

@@ -205,6 +205,9 @@ impl FlowRegistry {
         head.updated_ms = now_ms();
         w.put_flow_head(&head)?;
         reschedule(w, namespace, id, None, head.updated_ms)?;
+        // What its MultipleConditions had seen goes with it: a flow created again under the
+        // same name starts with empty windows.
+        w.delete_condition_windows(&crate::engine::flow_trigger::window_key(namespace, id, "", ""))?;
         Ok(())
     }
 

@@ -29,7 +29,7 @@ pub use crate::error_chain::error_chain;
 pub use error::{EngineError, Result};
 pub use execution::{Execution, LogLine, TaskRun};
 pub use state::State;
-pub use writer::PauseSelector;
+pub use writer::{PauseSelector, WebhookCall};
 
 use crate::expr::{ExprServices, Renderer};
 use crate::flow::Diagnostic;
@@ -302,6 +302,20 @@ impl Engine {
             reply,
         })
         .await
+    }
+
+    /// A call to a flow's Webhook trigger (see `writer::WebhookCall`); `Ok(None)` when the key
+    /// was right but the trigger's conditions did not hold.
+    pub async fn webhook(&self, call: writer::WebhookCall) -> Result<Option<Execution>> {
+        let (reply, wait) = oneshot::channel();
+        self.inner
+            .commands
+            .send(Command::Webhook {
+                call: Box::new(call),
+                reply,
+            })
+            .map_err(|_| EngineError::Unavailable)?;
+        wait.await.map_err(|_| EngineError::Unavailable)?
     }
 
     /// Starts an execution on behalf of a trigger (no user).

@@ -184,7 +184,8 @@ pub mod types {
         NODE_COMMANDS,
         NODE_SCRIPT,
     ];
-    pub const TRIGGERS: &[&str] = &[FLOW_TRIGGER, SCHEDULE_TRIGGER];
+    pub const WEBHOOK_TRIGGER: &str = "io.kestra.plugin.core.trigger.Webhook";
+    pub const TRIGGERS: &[&str] = &[FLOW_TRIGGER, SCHEDULE_TRIGGER, WEBHOOK_TRIGGER];
 }
 
 /// A string or a list of strings (Kestra accepts both for Log messages and mail recipients).
@@ -633,6 +634,7 @@ pub struct Trigger {
 pub enum TriggerKind {
     Flow(FlowTrigger),
     Schedule(ScheduleTrigger),
+    Webhook(WebhookTrigger),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -640,6 +642,12 @@ pub enum TriggerKind {
 pub struct FlowTrigger {
     #[serde(default)]
     pub preconditions: Option<Preconditions>,
+    /// Every condition must hold for the triggering execution (a MultipleCondition over its window).
+    #[serde(default)]
+    pub conditions: Vec<Condition>,
+    /// States the trigger reacts to; Kestra's default (none given) is every terminal state.
+    #[serde(default)]
+    pub states: Vec<String>,
     #[serde(default)]
     pub inputs: BTreeMap<String, Value>,
     #[serde(default)]
@@ -648,6 +656,8 @@ pub struct FlowTrigger {
     pub disabled: bool,
 }
 
+/// Kestra's `preconditions`: upstream flows and execution filters that must all be met within a
+/// time window (one durable window per trigger, as a MultipleCondition).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Preconditions {
@@ -655,15 +665,247 @@ pub struct Preconditions {
     pub id: Option<String>,
     #[serde(default)]
     pub flows: Vec<FlowCondition>,
+    #[serde(default, rename = "where")]
+    pub filters: Vec<ExecutionFilter>,
+    #[serde(default)]
+    pub time_window: Option<TimeWindow>,
+    #[serde(default)]
+    pub reset_on_success: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct FlowCondition {
     pub namespace: String,
-    pub flow_id: String,
+    #[serde(default)]
+    pub flow_id: Option<String>,
     #[serde(default)]
     pub states: Vec<String>,
+    /// Labels the upstream execution must carry (values compared as strings).
+    #[serde(default)]
+    pub labels: BTreeMap<String, Value>,
+}
+
+/// One `preconditions.where` entry: filters on the triggering execution joined by `operand`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ExecutionFilter {
+    pub id: String,
+    #[serde(default)]
+    pub operand: FilterOperand,
+    pub filters: Vec<Filter>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum FilterOperand {
+    #[default]
+    And,
+    Or,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Filter {
+    pub field: FilterField,
+    #[serde(rename = "type")]
+    pub kind: FilterType,
+    #[serde(default)]
+    pub value: Option<String>,
+    #[serde(default)]
+    pub values: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum FilterField {
+    FlowId,
+    Namespace,
+    State,
+    Expression,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum FilterType {
+    EqualTo,
+    NotEqualTo,
+    In,
+    NotIn,
+    IsTrue,
+    IsFalse,
+    IsNull,
+    IsNotNull,
+    StartsWith,
+    EndsWith,
+    Regex,
+    Contains,
+}
+
+impl FilterType {
+    /// Whether the type compares with `value` (the others use `values`, or nothing).
+    pub fn needs_value(self) -> bool {
+        matches!(
+            self,
+            FilterType::EqualTo
+                | FilterType::NotEqualTo
+                | FilterType::StartsWith
+                | FilterType::EndsWith
+                | FilterType::Regex
+                | FilterType::Contains
+        )
+    }
+}
+
+/// Kestra's `timeWindow` of a MultipleCondition or of preconditions.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TimeWindow {
+    #[serde(default, rename = "type")]
+    pub kind: TimeWindowType,
+    #[serde(default)]
+    pub window: Option<String>,
+    #[serde(default)]
+    pub window_advance: Option<String>,
+    #[serde(default)]
+    pub deadline: Option<String>,
+    #[serde(default)]
+    pub start_time: Option<String>,
+    #[serde(default)]
+    pub end_time: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum TimeWindowType {
+    #[default]
+    DurationWindow,
+    SlidingWindow,
+    DailyTimeDeadline,
+    DailyTimeWindow,
+}
+
+/// Kestra's trigger conditions, by their full type names (older `...conditions.types.*Condition`
+/// names are accepted as aliases, as Kestra does).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", deny_unknown_fields)]
+pub enum Condition {
+    #[serde(
+        rename = "io.kestra.plugin.core.condition.ExecutionFlow",
+        alias = "io.kestra.core.models.conditions.types.ExecutionFlowCondition",
+        alias = "io.kestra.plugin.core.condition.ExecutionFlowCondition",
+        rename_all = "camelCase"
+    )]
+    ExecutionFlow { namespace: String, flow_id: String },
+    #[serde(
+        rename = "io.kestra.plugin.core.condition.ExecutionStatus",
+        alias = "io.kestra.core.models.conditions.types.ExecutionStatusCondition",
+        alias = "io.kestra.plugin.core.condition.ExecutionStatusCondition",
+        rename_all = "camelCase"
+    )]
+    ExecutionStatus {
+        #[serde(default, rename = "in")]
+        in_: Option<Vec<String>>,
+        #[serde(default)]
+        not_in: Option<Vec<String>>,
+    },
+    #[serde(
+        rename = "io.kestra.plugin.core.condition.ExecutionNamespace",
+        alias = "io.kestra.core.models.conditions.types.ExecutionNamespaceCondition",
+        alias = "io.kestra.plugin.core.condition.ExecutionNamespaceCondition",
+        rename_all = "camelCase"
+    )]
+    ExecutionNamespace {
+        namespace: String,
+        #[serde(default)]
+        comparison: Option<NamespaceComparison>,
+        #[serde(default)]
+        prefix: bool,
+    },
+    #[serde(
+        rename = "io.kestra.plugin.core.condition.ExecutionLabels",
+        alias = "io.kestra.core.models.conditions.types.ExecutionLabelsCondition",
+        alias = "io.kestra.plugin.core.condition.ExecutionLabelsCondition",
+        rename_all = "camelCase"
+    )]
+    ExecutionLabels { labels: LabelList },
+    #[serde(
+        rename = "io.kestra.plugin.core.condition.Expression",
+        alias = "io.kestra.core.models.conditions.types.VariableCondition",
+        alias = "io.kestra.plugin.core.condition.ExpressionCondition",
+        rename_all = "camelCase"
+    )]
+    Expression { expression: String },
+    #[serde(
+        rename = "io.kestra.plugin.core.condition.Not",
+        alias = "io.kestra.core.models.conditions.types.NotCondition",
+        alias = "io.kestra.plugin.core.condition.NotCondition",
+        rename_all = "camelCase"
+    )]
+    Not { conditions: Vec<Condition> },
+    #[serde(
+        rename = "io.kestra.plugin.core.condition.Or",
+        alias = "io.kestra.core.models.conditions.types.OrCondition",
+        alias = "io.kestra.plugin.core.condition.OrCondition",
+        rename_all = "camelCase"
+    )]
+    Or { conditions: Vec<Condition> },
+    #[serde(
+        rename = "io.kestra.plugin.core.condition.MultipleCondition",
+        alias = "io.kestra.core.models.conditions.types.MultipleCondition",
+        rename_all = "camelCase"
+    )]
+    Multiple {
+        id: String,
+        conditions: BTreeMap<String, Condition>,
+        #[serde(default)]
+        time_window: Option<TimeWindow>,
+        /// Kestra's deprecated shorthands for `timeWindow.window` / `.windowAdvance`.
+        #[serde(default)]
+        window: Option<String>,
+        #[serde(default)]
+        window_advance: Option<String>,
+        #[serde(default)]
+        reset_on_success: Option<bool>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum NamespaceComparison {
+    Equals,
+    Prefix,
+    Suffix,
+}
+
+/// Labels as Kestra accepts them: a map, or a list of `{key, value}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum LabelList {
+    Map(BTreeMap<String, Value>),
+    List(Vec<LabelPair>),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LabelPair {
+    pub key: String,
+    pub value: Value,
+}
+
+impl LabelList {
+    /// (key, value as text) pairs; a non-string value compares as its JSON text, like Kestra's
+    /// `String.valueOf`.
+    pub fn pairs(&self) -> Vec<(String, String)> {
+        let text = |v: &Value| match v {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        match self {
+            LabelList::Map(m) => m.iter().map(|(k, v)| (k.clone(), text(v))).collect(),
+            LabelList::List(l) => l.iter().map(|p| (p.key.clone(), text(&p.value))).collect(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -675,6 +917,37 @@ pub struct ScheduleTrigger {
     pub with_seconds: bool,
     #[serde(default)]
     pub timezone: Option<String>,
+    #[serde(default)]
+    pub inputs: BTreeMap<String, Value>,
+    /// Checked at each fire time with `trigger.date`; a fire whose conditions fail is skipped.
+    #[serde(default)]
+    pub conditions: Vec<Condition>,
+    /// Only `LAST` (the one run that Tollgate makes for fires missed while it was down) and
+    /// `NONE` (no run for missed fires) are supported.
+    #[serde(default)]
+    pub recover_missed_schedules: Option<RecoverMissed>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub disabled: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum RecoverMissed {
+    Last,
+    None,
+    All,
+}
+
+/// `io.kestra.plugin.core.trigger.Webhook`: `POST|GET|PUT /api/v1/{tenant}/executions/webhook/{namespace}/{flowId}/{key}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct WebhookTrigger {
+    /// The only credential of the route (a template: `{{ secret('KEY') }}` works).
+    pub key: String,
+    #[serde(default)]
+    pub conditions: Vec<Condition>,
     #[serde(default)]
     pub inputs: BTreeMap<String, Value>,
     #[serde(default)]

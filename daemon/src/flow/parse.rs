@@ -927,9 +927,39 @@ impl Parser {
             };
             let what = format!("trigger `{id}`");
             f.what = Some(what.clone());
+            // Kestra properties Tollgate does not implement: refused by name, never ignored.
+            for key in unsupported_trigger_keys(&type_name) {
+                if f.take(key).is_some() {
+                    self.issue(
+                        tpath.key(key),
+                        format!("property `{key}` on {what} is not supported by Tollgate"),
+                    );
+                }
+            }
+            // Kestra condition types Tollgate lacks get their own message (serde would only say
+            // "unknown value" and suggest a look-alike); the trigger is not read further.
+            if let Some(Yaml::Sequence(conds)) = f.map.get("conditions").copied() {
+                let mut refused = false;
+                for (j, c) in conds.iter().enumerate() {
+                    if let Some(t) = c.get("type").and_then(Yaml::as_str)
+                        && unsupported_condition(t)
+                    {
+                        let at = tpath.key("conditions").index(j).key("type");
+                        self.issue(
+                            at,
+                            format!("condition type `{t}` on {what} is not supported by Tollgate"),
+                        );
+                        refused = true;
+                    }
+                }
+                if refused {
+                    continue;
+                }
+            }
             let kind = match type_name.as_str() {
                 types::FLOW_TRIGGER => self.simple_any(f, &what, TRIGGER_KEYS).map(TriggerKind::Flow),
                 types::SCHEDULE_TRIGGER => self.simple_any(f, &what, TRIGGER_KEYS).map(TriggerKind::Schedule),
+                types::WEBHOOK_TRIGGER => self.simple_any(f, &what, TRIGGER_KEYS).map(TriggerKind::Webhook),
                 other => {
                     let message = match super::unsupported::reason(other) {
                         Some(why) => {
@@ -950,6 +980,7 @@ impl Parser {
                 let disabled = match &kind {
                     TriggerKind::Flow(t) => t.disabled,
                     TriggerKind::Schedule(t) => t.disabled,
+                    TriggerKind::Webhook(t) => t.disabled,
                 };
                 out.push(Trigger {
                     id,
@@ -1246,7 +1277,62 @@ const TYPE_ALIASES: &[(&str, &str)] = &[
     ("io.kestra.plugin.email.MailSend", types::MAIL_SEND),
     ("io.kestra.core.models.triggers.types.Flow", types::FLOW_TRIGGER),
     ("io.kestra.core.models.triggers.types.Schedule", types::SCHEDULE_TRIGGER),
+    ("io.kestra.core.models.triggers.types.Webhook", types::WEBHOOK_TRIGGER),
 ];
+
+/// Whether `type_name` is one of Kestra's condition types that Tollgate does not implement.
+fn unsupported_condition(type_name: &str) -> bool {
+    const KESTRA_ONLY: &[&str] = &[
+        "DateTimeBetween",
+        "DayWeek",
+        "DayWeekInMonth",
+        "ExecutionOutputs",
+        "Flow",
+        "FlowNamespace",
+        "HasRetryAttempt",
+        "PublicHoliday",
+        "TimeBetween",
+        "Weekend",
+    ];
+    let Some(short) = type_name
+        .strip_prefix("io.kestra.plugin.core.condition.")
+        .or_else(|| type_name.strip_prefix("io.kestra.core.models.conditions.types."))
+    else {
+        return false;
+    };
+    let short = short.strip_suffix("Condition").unwrap_or(short);
+    KESTRA_ONLY.contains(&short)
+}
+
+/// Properties Kestra's triggers have that Tollgate does not implement, per trigger type.
+fn unsupported_trigger_keys(type_name: &str) -> &'static [&'static str] {
+    // Common to every Kestra trigger (AbstractTrigger).
+    const COMMON: &[&str] = &[
+        "workerGroup",
+        "logLevel",
+        "minLogLevel",
+        "labels",
+        "stopAfter",
+        "logToFile",
+        "allowConcurrent",
+    ];
+    match type_name {
+        types::SCHEDULE_TRIGGER => &[
+            "workerGroup",
+            "logLevel",
+            "minLogLevel",
+            "labels",
+            "stopAfter",
+            "logToFile",
+            "allowConcurrent",
+            "backfill",
+            "lateMaximumDelay",
+            "scheduleConditions",
+            "interval",
+        ],
+        _ => COMMON,
+    }
+}
 
 /// The current type name for a deprecated alias; other names unchanged.
 pub fn canonical_type(name: &str) -> String {

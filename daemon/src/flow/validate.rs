@@ -441,25 +441,203 @@ impl<'f> Validator<'f> {
                     self.issue(path.key("timezone"), message);
                 }
                 self.map(&t.inputs, &path.key("inputs"), Scope::SyntaxOnly);
-            }
-            TriggerKind::Flow(t) => {
-                if let Some(pre) = &t.preconditions {
-                    for (i, cond) in pre.flows.iter().enumerate() {
-                        for (j, state) in cond.states.iter().enumerate() {
-                            if !STATES.contains(&state.as_str()) {
-                                let hint = suggest(state, STATES)
-                                    .map(|s| format!("; did you mean `{s}`?"))
-                                    .unwrap_or_default();
-                                let message = format!("unknown state `{state}` on trigger `{}`{hint}", trigger.id);
-                                let at = path.key("preconditions").key("flows").index(i).key("states").index(j);
-                                self.issue(at, message);
-                            }
-                        }
+                if t.recover_missed_schedules == Some(crate::flow::RecoverMissed::All) {
+                    let message = format!(
+                        "`recoverMissedSchedules: ALL` on trigger `{}` is not supported: Tollgate runs fires missed while it was down once (LAST) or not at all (NONE)",
+                        trigger.id
+                    );
+                    self.issue(path.key("recoverMissedSchedules"), message);
+                }
+                for (i, c) in t.conditions.iter().enumerate() {
+                    // A schedule has no execution to look at: only conditions on the date and expressions.
+                    if matches!(
+                        c,
+                        Condition::Expression { .. } | Condition::Not { .. } | Condition::Or { .. }
+                    ) {
+                        self.condition(c, &trigger.id, &path.key("conditions").index(i), false);
+                    } else {
+                        let message = format!(
+                            "this condition on Schedule trigger `{}` is not supported: a schedule has no execution to test; use an Expression condition",
+                            trigger.id
+                        );
+                        self.issue(path.key("conditions").index(i).key("type"), message);
                     }
                 }
+            }
+            TriggerKind::Flow(t) => {
+                for (j, state) in t.states.iter().enumerate() {
+                    self.state_name(state, &trigger.id, path.key("states").index(j));
+                }
+                if let Some(pre) = &t.preconditions {
+                    let pp = path.key("preconditions");
+                    for (i, cond) in pre.flows.iter().enumerate() {
+                        for (j, state) in cond.states.iter().enumerate() {
+                            let at = pp.key("flows").index(i).key("states").index(j);
+                            self.state_name(state, &trigger.id, at);
+                        }
+                    }
+                    for (i, f) in pre.filters.iter().enumerate() {
+                        let fp = pp.key("where").index(i);
+                        for (j, filter) in f.filters.iter().enumerate() {
+                            self.filter(filter, &trigger.id, &fp.key("filters").index(j));
+                        }
+                    }
+                    if let Some(w) = &pre.time_window {
+                        self.time_window(w, &trigger.id, &pp.key("timeWindow"));
+                    }
+                }
+                self.conditions(&t.conditions, &trigger.id, &path.key("conditions"), true);
                 // Rendered with the triggering execution as `trigger`, not with this flow's context.
                 self.map(&t.inputs, &path.key("inputs"), Scope::SyntaxOnly);
             }
+            TriggerKind::Webhook(t) => {
+                self.template(&t.key, &path.key("key"), Scope::SyntaxOnly);
+                if !t.key.contains("{{") && t.key.trim().is_empty() {
+                    self.issue(path.key("key"), format!("empty `key` on trigger `{}`", trigger.id));
+                }
+                if t.key.len() > 256 {
+                    let message = format!("`key` on trigger `{}` is longer than 256 characters", trigger.id);
+                    self.issue(path.key("key"), message);
+                }
+                self.conditions(&t.conditions, &trigger.id, &path.key("conditions"), false);
+                self.map(&t.inputs, &path.key("inputs"), Scope::SyntaxOnly);
+            }
+        }
+    }
+
+    fn state_name(&mut self, state: &str, trigger_id: &str, at: Path) {
+        if !STATES.contains(&state) {
+            let hint = suggest(state, STATES)
+                .map(|s| format!("; did you mean `{s}`?"))
+                .unwrap_or_default();
+            self.issue(at, format!("unknown state `{state}` on trigger `{trigger_id}`{hint}"));
+        }
+    }
+
+    /// Trigger conditions; a MultipleCondition only where there is a stream of executions to
+    /// gather over a window (`multiple`: Flow triggers).
+    fn conditions(&mut self, conds: &'f [Condition], trigger_id: &str, path: &Path, multiple: bool) {
+        for (i, c) in conds.iter().enumerate() {
+            self.condition(c, trigger_id, &path.index(i), multiple);
+        }
+    }
+
+    fn condition(&mut self, c: &'f Condition, trigger_id: &str, path: &Path, multiple: bool) {
+        match c {
+            Condition::ExecutionFlow { .. }
+            | Condition::ExecutionNamespace { .. }
+            | Condition::ExecutionLabels { .. } => {}
+            Condition::ExecutionStatus { in_, not_in } => {
+                for (key, list) in [("in", in_), ("notIn", not_in)] {
+                    for (j, state) in list.iter().flatten().enumerate() {
+                        self.state_name(state, trigger_id, path.key(key).index(j));
+                    }
+                }
+            }
+            Condition::Expression { expression } => {
+                self.template(expression, &path.key("expression"), Scope::SyntaxOnly)
+            }
+            Condition::Not { conditions } | Condition::Or { conditions } => {
+                if conditions.is_empty() {
+                    let message = format!("empty `conditions` on a condition of trigger `{trigger_id}`");
+                    self.issue(path.key("conditions"), message);
+                }
+                self.conditions(conditions, trigger_id, &path.key("conditions"), false);
+            }
+            Condition::Multiple {
+                id,
+                conditions,
+                time_window,
+                window,
+                window_advance,
+                ..
+            } => {
+                if !multiple {
+                    let message = format!(
+                        "a MultipleCondition on trigger `{trigger_id}` is not supported: it gathers executions of other flows, so it belongs on a Flow trigger"
+                    );
+                    self.issue(path.key("type"), message);
+                }
+                if !crate::flow::parse::valid_id(id, false) {
+                    self.issue(
+                        path.key("id"),
+                        format!("invalid condition id `{id}` on trigger `{trigger_id}`"),
+                    );
+                }
+                if conditions.is_empty() {
+                    let message = format!("empty `conditions` on MultipleCondition `{id}` of trigger `{trigger_id}`");
+                    self.issue(path.key("conditions"), message);
+                }
+                for (name, sub) in conditions {
+                    if matches!(sub, Condition::Multiple { .. }) {
+                        let message = format!("a MultipleCondition inside MultipleCondition `{id}` is not supported");
+                        self.issue(path.key("conditions").key(name), message);
+                    } else {
+                        self.condition(sub, trigger_id, &path.key("conditions").key(name), false);
+                    }
+                }
+                for (key, d) in [("window", window), ("windowAdvance", window_advance)] {
+                    if let Some(d) = d
+                        && let Err(e) = crate::duration::parse_iso8601(d)
+                    {
+                        self.issue(path.key(key), format!("invalid `{key}` on trigger `{trigger_id}`: {e}"));
+                    }
+                }
+                if let Some(w) = time_window {
+                    self.time_window(w, trigger_id, &path.key("timeWindow"));
+                }
+            }
+        }
+    }
+
+    fn filter(&mut self, f: &'f Filter, trigger_id: &str, path: &Path) {
+        if f.kind.needs_value() && f.value.is_none() {
+            let name = serde_json::to_value(f.kind)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default();
+            let message = format!("missing `value` on a `{name}` filter of trigger `{trigger_id}`");
+            self.issue(path.clone(), message);
+        }
+        if matches!(f.kind, FilterType::In | FilterType::NotIn) && f.values.is_empty() {
+            self.issue(
+                path.clone(),
+                format!("missing `values` on an IN / NOT_IN filter of trigger `{trigger_id}`"),
+            );
+        }
+        if f.field == FilterField::Expression {
+            match &f.value {
+                Some(v) => self.template(v, &path.key("value"), Scope::SyntaxOnly),
+                None => self.issue(
+                    path.clone(),
+                    format!("an EXPRESSION filter of trigger `{trigger_id}` needs `value`"),
+                ),
+            }
+        }
+        if f.kind == FilterType::Regex
+            && let Some(v) = &f.value
+            && let Err(e) = regex::Regex::new(&format!("^(?:{v})$"))
+        {
+            let why = e.to_string();
+            let why = why
+                .lines()
+                .last()
+                .unwrap_or_default()
+                .trim_start_matches("error: ")
+                .to_string();
+            self.issue(
+                path.key("value"),
+                format!("invalid regex `{v}` on trigger `{trigger_id}`: {why}"),
+            );
+        }
+    }
+
+    fn time_window(&mut self, w: &'f TimeWindow, trigger_id: &str, path: &Path) {
+        if let Err(e) = crate::engine::flow_trigger::window_spec(w) {
+            self.issue(
+                path.clone(),
+                format!("invalid `timeWindow` on trigger `{trigger_id}`: {e}"),
+            );
         }
     }
 

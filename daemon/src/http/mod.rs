@@ -204,6 +204,7 @@ fn execution_json(e: &Execution) -> Value {
         "inputs": e.inputs,
         "outputs": e.outputs,
         "parentId": e.parent.as_ref().map(|p| p.execution_id.clone()),
+        "trigger": e.trigger.as_ref().map(|v| json!({ "variables": v })),
         "taskRunList": e.task_runs.iter().map(|r| json!({
             "id": r.id, "executionId": e.id, "namespace": e.namespace, "flowId": e.flow_id,
             "taskId": r.task_id, "parentTaskRunId": r.parent_task_run_id, "value": r.value,
@@ -353,6 +354,55 @@ async fn start(
     Ok(axum::Json(execution_json(&e)).into_response())
 }
 
+/// Headers never copied into `trigger.headers`: credentials meant for a proxy or a browser
+/// session would otherwise be stored with the execution.
+const WEBHOOK_HIDDEN_HEADERS: &[&str] = &["authorization", "cookie", "proxy-authorization"];
+
+/// `POST|GET|PUT /api/v1/{tenant}/executions/webhook/{namespace}/{flowId}/{key}`: no bearer
+/// token; the key is the credential (checked, audited and rate-limited by `ops`).
+async fn webhook(
+    State(s): State<ApiState>,
+    Path((t, ns, flow, key)): Path<(String, String, String, String)>,
+    req: Request,
+) -> HttpResult {
+    s.ops.check_tenant(&t).map_err(engine_error)?;
+    let mut headers: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (name, value) in req.headers() {
+        if WEBHOOK_HIDDEN_HEADERS.contains(&name.as_str()) {
+            continue;
+        }
+        let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+        headers.entry(name.as_str().to_string()).or_default().push(value);
+    }
+    let mut parameters: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let pairs =
+        url_decode_pairs(req.uri().query().unwrap_or("")).map_err(|m| json_error(StatusCode::BAD_REQUEST, m))?;
+    for (k, v) in pairs {
+        parameters.entry(k).or_default().push(v);
+    }
+    let bytes = axum::body::to_bytes(req.into_body(), MAX_FORM)
+        .await
+        .map_err(|e| json_error(StatusCode::PAYLOAD_TOO_LARGE, e.to_string()))?;
+    let body = String::from_utf8(bytes.to_vec())
+        .map_err(|_| json_error(StatusCode::BAD_REQUEST, "the webhook body is not valid UTF-8"))?;
+    let call = crate::engine::WebhookCall {
+        namespace: ns,
+        flow_id: flow,
+        key,
+        body,
+        headers,
+        parameters,
+    };
+    match s.ops.webhook(call).await.map_err(engine_error)? {
+        crate::ops::WebhookAnswer::Started(e) => Ok(axum::Json(execution_json(&e)).into_response()),
+        crate::ops::WebhookAnswer::ConditionsNotMet => Ok(StatusCode::NO_CONTENT.into_response()),
+        crate::ops::WebhookAnswer::Shut => Err(json_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many failed webhook calls for this flow; retry in a minute",
+        )),
+    }
+}
+
 pub fn router(state: ApiState) -> Router {
     Router::new()
         .route("/api/v1/{tenant}/executions/resume/by-ids", post(resume_by_ids))
@@ -365,6 +415,10 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/{tenant}/executions/{id}/kill", delete(kill))
         .route("/api/v1/{tenant}/executions/{id}", get(get_execution))
         .route("/api/v1/{tenant}/executions/{namespace}/{flow_id}", post(start))
+        .route(
+            "/api/v1/{tenant}/executions/webhook/{namespace}/{flow_id}/{key}",
+            post(webhook).get(webhook).put(webhook),
+        )
         .route("/ui/{tenant}/executions/{id}", get(approval_page::show))
         .route("/ui/{tenant}/executions/{id}/resume", post(approval_page::resume))
         .route("/ui/{tenant}/login", post(approval_page::login))

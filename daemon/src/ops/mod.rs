@@ -9,10 +9,12 @@ mod executions;
 mod flows;
 mod kv;
 mod refusals;
+mod webhooks;
 
 use std::sync::Arc;
 
 pub use executions::{BulkTarget, present, present_shared};
+pub use webhooks::WebhookAnswer;
 
 use crate::audit::Entry;
 use crate::auth::{Auth, AuthError, Principal, Role};
@@ -71,6 +73,7 @@ pub struct Ops {
     secrets: Arc<SecretBox>,
     tenant: String,
     refusals: refusals::SignInRefusals,
+    webhook_failures: webhooks::WebhookFailures,
 }
 
 impl Ops {
@@ -81,6 +84,7 @@ impl Ops {
             secrets,
             tenant,
             refusals: refusals::SignInRefusals::default(),
+            webhook_failures: webhooks::WebhookFailures::default(),
         }
     }
 

@@ -211,6 +211,7 @@ impl Store {
             tx.open_table(FLOW_REVISIONS)?;
             tx.open_table(META)?;
             tx.open_table(SCHEDULES)?;
+            tx.open_table(CONDITION_WINDOWS)?;
             auth::create_tables(&tx)?;
             audit::create_tables(&tx)?;
             kv::create_tables(&tx)?;
@@ -607,6 +608,41 @@ impl Writer {
         Ok(out)
     }
 
+    /// What a trigger's MultipleCondition has seen in its window (encoded by the engine).
+    pub fn condition_window(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        let t = self.tx.open_table(CONDITION_WINDOWS)?;
+        Ok(t.get(key)?.map(|v| v.value().to_vec()))
+    }
+
+    pub fn put_condition_window(&mut self, key: &str, value: &[u8]) -> Result<()> {
+        let mut t = self.tx.open_table(CONDITION_WINDOWS)?;
+        t.insert(key, value)?;
+        Ok(())
+    }
+
+    pub fn delete_condition_window(&mut self, key: &str) -> Result<()> {
+        let mut t = self.tx.open_table(CONDITION_WINDOWS)?;
+        t.remove(key)?;
+        Ok(())
+    }
+
+    /// Removes every window whose key starts with `prefix` (all windows of a flow).
+    pub fn delete_condition_windows(&mut self, prefix: &str) -> Result<()> {
+        let mut t = self.tx.open_table(CONDITION_WINDOWS)?;
+        let mut keys = Vec::new();
+        for item in t.range::<&str>(prefix..)? {
+            let (k, _) = item?;
+            if !k.value().starts_with(prefix) {
+                break;
+            }
+            keys.push(k.value().to_string());
+        }
+        for k in keys {
+            t.remove(k.as_str())?;
+        }
+        Ok(())
+    }
+
     pub fn put_meta(&mut self, key: &str, value: &[u8]) -> Result<()> {
         let mut t = self.tx.open_table(META)?;
         t.insert(key, value)?;
@@ -783,6 +819,27 @@ mod tests {
 
     fn text(bytes: &str) -> String {
         format!("{:?}", bytes.as_bytes())
+    }
+
+    #[test]
+    fn deleting_a_flows_condition_windows_spares_other_flows() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store
+            .write(|w| {
+                w.put_condition_window("a\0b\0t\0c", b"1")?;
+                w.put_condition_window("a\0bb\0t\0c", b"2")?;
+                w.delete_condition_windows("a\0b\0")?;
+                Ok::<_, StoreError>(())
+            })
+            .unwrap();
+        store
+            .write(|w| {
+                assert!(w.condition_window("a\0b\0t\0c")?.is_none());
+                assert_eq!(w.condition_window("a\0bb\0t\0c")?, Some(b"2".to_vec()));
+                Ok::<_, StoreError>(())
+            })
+            .unwrap();
     }
 
     /// Keys and values are byte for byte what the store wrote before it was generic (the

@@ -18,3 +18,5 @@ pub const FLOW_REVISIONS: TableDefinition<&str, &str> = TableDefinition::new("fl
 pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 /// `{namespace}\0{flow_id}\0{trigger_id}` → next fire time (ms) of a Schedule trigger.
 pub const SCHEDULES: TableDefinition<&str, i64> = TableDefinition::new("schedules");
+/// MultipleCondition windows of Flow triggers: (namespace, flow, trigger, condition) -> JSON.
+pub const CONDITION_WINDOWS: TableDefinition<&str, &[u8]> = TableDefinition::new("condition_windows");

@@ -97,7 +97,14 @@ pub enum Command {
         child: Box<Execution>,
     },
     Change(ChangeFn),
+    /// A call to a Webhook trigger; answered after the commit (`None`: conditions not met).
+    Webhook {
+        call: Box<WebhookCall>,
+        reply: oneshot::Sender<Result<Option<Execution>>>,
+    },
 }
+
+pub use triggers::WebhookCall;
 
 /// What a committed batch hands back to the async world.
 #[derive(Default)]
@@ -268,6 +275,16 @@ impl WriterLoop {
                 batch.timer_acks.push(done);
                 Ok(())
             }
+            Command::Webhook { call, reply } => {
+                let result = match self.webhook(w, &call, batch, follow) {
+                    Err(EngineError::Store(e)) => return Err(e),
+                    other => other,
+                };
+                batch.deliveries.push(Box::new(move || {
+                    let _ = reply.send(result);
+                }));
+                Ok(())
+            }
             Command::Recover { id } => self.recover(w, &id, batch, follow).map(|_| ()).or_else(ignore_domain),
             Command::Advance { id } => self
                 .advance_stored(w, &id, batch, follow)
@@ -358,7 +375,7 @@ impl WriterLoop {
             });
         }
         let previous = w.stored_state(&exec.id)?;
-        if previous != Some(exec.state) && (exec.state.is_terminal() || exec.state == State::Paused) {
+        if previous != Some(exec.state) && exec.state != State::Created {
             // Decided in this transaction: a crash can neither lose nor double the triggered start.
             self.fire_flow_triggers(w, exec, follow)?;
         }

@@ -3,7 +3,8 @@
 use super::*;
 
 impl WriterLoop {
-    /// Starts the executions of every flow whose Flow trigger matches `exec` entering its state.
+    /// Starts the executions of every flow whose Flow trigger matches `exec` entering its state;
+    /// MultipleCondition windows are updated in the same transaction.
     pub(super) fn fire_flow_triggers(
         &self,
         w: &mut Writer,
@@ -12,15 +13,55 @@ impl WriterLoop {
     ) -> Result<()> {
         let now = now_ms();
         for (revision, flow) in self.flows.flows_with_flow_triggers().iter() {
+            if flow.disabled {
+                continue;
+            }
             for t in &flow.triggers {
                 let crate::flow::TriggerKind::Flow(ft) = &t.kind else {
                     continue;
                 };
-                if !crate::engine::flow_trigger::matches(ft, exec, exec.state) {
+                if !crate::engine::flow_trigger::listens(ft, exec.state) {
                     continue;
                 }
+                // Templates of the listener see the triggering execution (Kestra's run context of
+                // the listening flow and the upstream execution).
+                let mut vars = crate::engine::context::vars(flow, exec, None, None);
+                let mut render = |text: &str| -> std::result::Result<String, String> {
+                    self.renderer
+                        .render(text, &vars, self.services.as_ref(), &flow.namespace, &exec.id)
+                        .map(|r| r.text)
+                        .map_err(|e| e.to_string())
+                };
+                let mut windows = Windows {
+                    w,
+                    prefix: (&flow.namespace, &flow.id, &t.id),
+                    failed: None,
+                };
+                let fires = crate::engine::flow_trigger::evaluate(
+                    ft,
+                    (&flow.namespace, &flow.id),
+                    exec,
+                    exec.state,
+                    now,
+                    &mut render,
+                    &mut windows,
+                );
+                if let Some(e) = windows.failed {
+                    return Err(e.into());
+                }
+                match fires {
+                    Ok(true) => {}
+                    Ok(false) => continue,
+                    Err(e) => {
+                        tracing::warn!(
+                            flow = %format!("{}.{}", flow.namespace, flow.id), trigger = %t.id, error = %e,
+                            "Flow trigger conditions could not be evaluated"
+                        );
+                        continue;
+                    }
+                }
                 let trigger = crate::engine::flow_trigger::context(exec, exec.state);
-                let vars = serde_json::json!({ "trigger": trigger });
+                vars["trigger"] = trigger.clone();
                 let started = self.triggered_execution(flow, *revision, &t.id, &ft.inputs, &vars, trigger, now);
                 match started {
                     Ok(new) => store_started(w, &new, ("triggeredBy", exec.id.clone().into()), follow)?,
@@ -34,6 +75,83 @@ impl WriterLoop {
         Ok(())
     }
 
+    /// A call to a Webhook trigger: finds the trigger whose rendered key equals `call.key`
+    /// (compared in constant time), builds `trigger.body/headers/parameters`, checks the
+    /// trigger's conditions and starts the execution, audited with the origin `webhook`.
+    /// `Ok(None)`: the key was right but a condition did not hold (Kestra answers 204).
+    pub(super) fn webhook(
+        &self,
+        w: &mut Writer,
+        call: &WebhookCall,
+        batch: &mut Batch,
+        follow: &mut VecDeque<Command>,
+    ) -> Result<Option<Execution>> {
+        let not_found = |what: &str| EngineError::NotFound(what.to_string());
+        let (head, flow, _) = self
+            .flows
+            .get(&call.namespace, &call.flow_id, 0)
+            .map_err(|_| not_found("Flow not found"))?;
+        let key_vars = serde_json::json!({
+            "flow": {"id": flow.id, "namespace": flow.namespace, "revision": head.revision},
+        });
+        let mut found = None;
+        for t in &flow.triggers {
+            let crate::flow::TriggerKind::Webhook(wh) = &t.kind else {
+                continue;
+            };
+            if t.disabled {
+                continue;
+            }
+            match self
+                .renderer
+                .render(&wh.key, &key_vars, self.services.as_ref(), &flow.namespace, "")
+            {
+                Ok(r) => {
+                    if same_key(r.text.trim(), &call.key) {
+                        found = Some((t, wh));
+                        break;
+                    }
+                }
+                // Never the key itself in the log: it is the credential.
+                Err(e) => tracing::warn!(
+                    flow = %format!("{}.{}", flow.namespace, flow.id), trigger = %t.id, error = %e,
+                    "cannot render a webhook key; that webhook answers nothing"
+                ),
+            }
+        }
+        let Some((t, wh)) = found else {
+            return Err(not_found("Webhook not found"));
+        };
+        if flow.disabled {
+            return Err(EngineError::FailedPrecondition(format!(
+                "flow `{}.{}` is disabled",
+                flow.namespace, flow.id
+            )));
+        }
+        let now = now_ms();
+        let trigger = crate::engine::flow_trigger::webhook_context(&call.body, &call.headers, &call.parameters);
+        let vars = serde_json::json!({
+            "flow": {"id": flow.id, "namespace": flow.namespace, "revision": head.revision},
+            "trigger": trigger,
+        });
+        let new = self
+            .triggered_execution(&flow, head.revision, &t.id, &wh.inputs, &vars, trigger, now)
+            .map_err(EngineError::InvalidArgument)?;
+        let ctx = crate::engine::context::vars(&flow, &new, None, None);
+        let mut render = |text: &str| -> std::result::Result<String, String> {
+            self.renderer
+                .render(text, &ctx, self.services.as_ref(), &flow.namespace, &new.id)
+                .map(|r| r.text)
+                .map_err(|e| e.to_string())
+        };
+        let holds = crate::engine::flow_trigger::all_hold(&wh.conditions, &new, &mut render)
+            .map_err(|e| EngineError::InvalidArgument(format!("webhook condition: {e}")))?;
+        if !holds {
+            return Ok(None);
+        }
+        let values = serde_json::json!({"origin": "webhook", "trigger": t.id});
+        self.start_with(w, new, values, batch, follow).map(Some)
+    }
     /// A new execution of `flow` started by trigger `trigger_id`, with rendered and typed inputs.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn triggered_execution(
@@ -110,15 +228,37 @@ impl WriterLoop {
             "next": crate::engine::context::iso_ms(next),
         });
         let vars = serde_json::json!({ "trigger": context });
-        match self.triggered_execution(
-            &flow,
-            head.revision,
-            &trigger.id,
-            &sched.inputs,
-            &vars,
-            context.clone(),
-            now,
-        ) {
+        // `recoverMissedSchedules: NONE`: a fire that fell due while the daemon was down (more
+        // than a minute late) is skipped; the next one is registered as usual.
+        let missed = now - t.due_ms > 60_000;
+        let skip = missed && sched.recover_missed_schedules == Some(crate::flow::RecoverMissed::None);
+        let made = if skip {
+            Err("skipped: missed while the daemon was down (recoverMissedSchedules: NONE)".to_string())
+        } else {
+            self.triggered_execution(
+                &flow,
+                head.revision,
+                &trigger.id,
+                &sched.inputs,
+                &vars,
+                context.clone(),
+                now,
+            )
+        };
+        let made = made.and_then(|new| {
+            let ctx = crate::engine::context::vars(&flow, &new, None, None);
+            let mut render = |text: &str| -> std::result::Result<String, String> {
+                self.renderer
+                    .render(text, &ctx, self.services.as_ref(), &flow.namespace, &new.id)
+                    .map(|r| r.text)
+                    .map_err(|e| e.to_string())
+            };
+            match crate::engine::flow_trigger::all_hold(&sched.conditions, &new, &mut render)? {
+                true => Ok(new),
+                false => Err("skipped: its conditions do not hold".to_string()),
+            }
+        });
+        match made {
             Ok(new) => store_started(w, &new, ("schedule", trigger_id.into()), follow)?,
             Err(e) => {
                 tracing::warn!(flow = %format!("{ns}.{flow_id}"), trigger = %trigger_id, error = %e, "scheduled execution not created")
@@ -128,5 +268,74 @@ impl WriterLoop {
         w.put_timer(&crate::engine::flows::schedule_timer(ns, flow_id, trigger_id, next))?;
         batch.timers_added = true;
         Ok(())
+    }
+}
+
+/// A webhook request, as the REST layer read it.
+#[derive(Debug, Clone)]
+pub struct WebhookCall {
+    pub namespace: String,
+    pub flow_id: String,
+    pub key: String,
+    pub body: String,
+    pub headers: BTreeMap<String, Vec<String>>,
+    pub parameters: BTreeMap<String, Vec<String>>,
+}
+
+/// Compares two keys in time independent of where they differ (and of their lengths: digests).
+fn same_key(expected: &str, given: &str) -> bool {
+    use sha2::Digest;
+    use subtle::ConstantTimeEq;
+    let a = sha2::Sha256::digest(expected.as_bytes());
+    let b = sha2::Sha256::digest(given.as_bytes());
+    !expected.is_empty() && bool::from(a.as_slice().ct_eq(b.as_slice()))
+}
+
+/// A trigger's MultipleCondition windows in the writer's transaction.
+struct Windows<'a> {
+    w: &'a mut Writer,
+    prefix: (&'a str, &'a str, &'a str),
+    /// A storage error aborts the transaction; it is kept here, out of the condition's errors.
+    failed: Option<StoreError>,
+}
+
+impl Windows<'_> {
+    fn fail(&mut self, e: StoreError) -> String {
+        let text = e.to_string();
+        self.failed.get_or_insert(e);
+        text
+    }
+
+    fn key(&self, condition: &str) -> String {
+        crate::engine::flow_trigger::window_key(self.prefix.0, self.prefix.1, self.prefix.2, condition)
+    }
+}
+
+impl crate::engine::flow_trigger::WindowStore for Windows<'_> {
+    fn get_window(
+        &mut self,
+        condition: &str,
+    ) -> std::result::Result<Option<crate::engine::flow_trigger::ConditionWindow>, String> {
+        let bytes = self
+            .w
+            .condition_window(&self.key(condition))
+            .map_err(|e| self.fail(e))?;
+        // A record that no longer decodes starts a fresh window rather than blocking the trigger.
+        Ok(bytes.and_then(|b| serde_json::from_slice(&b).ok()))
+    }
+
+    fn put_window(
+        &mut self,
+        condition: &str,
+        win: &crate::engine::flow_trigger::ConditionWindow,
+    ) -> std::result::Result<(), String> {
+        let bytes = serde_json::to_vec(win).map_err(|e| e.to_string())?;
+        let key = self.key(condition);
+        self.w.put_condition_window(&key, &bytes).map_err(|e| self.fail(e))
+    }
+
+    fn delete_window(&mut self, condition: &str) -> std::result::Result<(), String> {
+        let key = self.key(condition);
+        self.w.delete_condition_window(&key).map_err(|e| self.fail(e))
     }
 }
