@@ -421,3 +421,19 @@ fn unsupported_script_properties_are_refused_with_their_place() {
         "{out}"
     );
 }
+
+/// `warningOnStdErr: true` (Kestra before 0.23) ends a run that wrote to stderr WARNING; without
+/// it the exit code alone decides (Kestra 0.23+).
+#[test]
+fn warning_on_std_err_turns_stderr_into_a_warning() {
+    let d = Daemon::start();
+    apply(
+        &d,
+        "stderr",
+        "id: stderr\nnamespace: test.scripts\ntasks:\n  - id: strict\n    type: io.kestra.plugin.scripts.shell.Commands\n    warningOnStdErr: true\n    commands:\n      - echo careful >&2\n  - id: lenient\n    type: io.kestra.plugin.scripts.shell.Commands\n    commands:\n      - echo careful >&2\n",
+    );
+    let id = id_of(&d.run_nowait("test.scripts", "stderr", &[]));
+    let e = d.wait_state(&id, "WARNING");
+    assert_eq!(task_run(&e, "strict")["state"], "WARNING", "{e:#}");
+    assert_eq!(task_run(&e, "lenient")["state"], "SUCCESS", "{e:#}");
+}

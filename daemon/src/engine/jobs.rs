@@ -33,10 +33,13 @@ pub fn is_job(task: &Task) -> bool {
     )
 }
 
+/// The jobs of one execution that run now: task run id and the switch that stops it.
+type Runs = Vec<(String, watch::Sender<bool>)>;
+
 /// The jobs running now, by execution, each with the switch that stops it.
 #[derive(Default)]
 pub struct RunningJobs {
-    by_execution: Mutex<HashMap<String, Vec<(String, watch::Sender<bool>)>>>,
+    by_execution: Mutex<HashMap<String, Runs>>,
     count: AtomicUsize,
 }
 
