@@ -200,6 +200,15 @@ fn reference_to_a_later_task_is_fine() {
 }
 
 #[test]
+fn guarded_reference_to_a_task_that_does_not_exist_is_fine() {
+    // Kestra renders the right side when the left is missing; the author planned for it.
+    let src = with_tasks(&format!(
+        "{HELLO}  - id: report\n    type: io.kestra.plugin.core.log.Log\n    message: \"{{{{ outputs.missing.value ?? 'x' }}}}\"\n"
+    ));
+    assert_eq!(diagnose(&src), Vec::<String>::new());
+}
+
+#[test]
 fn reference_to_an_unknown_input() {
     let src = with_tasks(
         "  - id: hello\n    type: io.kestra.plugin.core.log.Log\n    message: \"Hi {{ inputs.employe }}\"\n",
