@@ -5,9 +5,8 @@
 //!
 //! Bounds: jaq has no step budget of its own, so the program runs on a thread of its own and
 //! the render stops waiting after [`JQ_TIMEOUT`]; at most [`MAX_RESULTS`] values are kept.
-//! jq's built-ins that reach outside the value are left out: `env` (the daemon's environment
-//! holds credentials), `halt`/`halt_error` (jaq's `halt` ends the whole process), and the
-//! `input`/`debug`/`stderr` family (no input stream, nothing to print to).
+//! jq's built-ins that reach outside the value are left out (see [`DENIED`]); `halt` only ends
+//! the program with an error (jaq's command line would exit the process; this never does).
 
 use std::sync::mpsc;
 use std::time::Duration;
@@ -21,19 +20,14 @@ pub(crate) const JQ_TIMEOUT: Duration = Duration::from_secs(2);
 /// Most values one jq program may yield.
 pub(crate) const MAX_RESULTS: usize = 10_000;
 
-/// Built-ins that must not be reachable from a flow's template.
-const DENIED: &[&str] = &[
-    "env",
-    "halt",
-    "halt_error",
-    "input",
-    "inputs",
-    "debug",
-    "stderr",
-    "debug_empty",
-    "stderr_empty",
-    "input_filename",
-];
+/// Native built-ins that must not be reachable from a flow's template: `env` (the daemon's
+/// environment holds credentials), `stderr_empty` (would write flow data to the daemon's
+/// stderr; redefined below as doing nothing), `input`/`inputs` (there is no input stream).
+const DENIED: &[&str] = &["env", "stderr_empty", "input", "inputs", "input_filename"];
+
+/// Definitions put between jaq's core definitions (`empty`) and its standard library, which calls `stderr_empty` in `stderr` and
+/// `halt_error`.
+const PRELUDE: &str = "def stderr_empty: empty;";
 
 /// Runs jq `program` on `input`; the error says what was wrong with the program or the run.
 pub(crate) fn run(program: &str, input: serde_json::Value) -> Result<Vec<serde_json::Value>, String> {
@@ -58,7 +52,11 @@ pub(crate) fn run(program: &str, input: serde_json::Value) -> Result<Vec<serde_j
 fn run_here(program: &str, input: &serde_json::Value) -> Result<Vec<serde_json::Value>, String> {
     let text = serde_json::to_string(input).map_err(|e| format!("cannot pass the value to jq: {e}"))?;
     let input = jaq_json::read::parse_single(text.as_bytes()).map_err(|e| format!("cannot read the value: {e}"))?;
-    let defs = jaq_core::defs().chain(jaq_std::defs()).chain(jaq_json::defs());
+    let prelude = jaq_core::load::parse(PRELUDE, |p| p.defs()).unwrap_or_default();
+    let defs = jaq_core::defs()
+        .chain(prelude)
+        .chain(jaq_std::defs())
+        .chain(jaq_json::defs());
     let funs = jaq_core::funs()
         .chain(jaq_std::funs())
         .chain(jaq_json::funs())
@@ -86,7 +84,8 @@ fn run_here(program: &str, input: &serde_json::Value) -> Result<Vec<serde_json::
         }
         let v = item.map_err(|e| match e.get_err() {
             Ok(err) => format!("jq error: {err}"),
-            Err(_) => "jq program stopped".to_string(),
+            // `halt`: jaq's own command line would exit; here it only ends this program.
+            Err(_) => "the jq program called halt".to_string(),
         })?;
         let json = v.to_string();
         out.push(serde_json::from_str(&json).map_err(|e| format!("jq yielded a value that is not JSON ({e})"))?);
