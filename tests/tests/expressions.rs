@@ -180,8 +180,9 @@ fn select_values_from_an_expression_through_a_resume() {
     // A value outside the rendered list is refused, naming the allowed ones; nothing changes.
     let bad = d.cli(&["resume", &id, "--input", "region=mars", "--input", "ok=true"]);
     assert!(!bad.ok(), "{bad}");
+    let said = bad.to_string();
     assert!(
-        bad.stderr.contains("region") && bad.stderr.contains("`eu-west-1`, `us-east-1`"),
+        said.contains("Invalid input for `region`, it must be one of `eu-west-1`, `us-east-1`, but received `mars`"),
         "{bad}"
     );
     assert_eq!(d.execution(&id)["state"], "PAUSED");
