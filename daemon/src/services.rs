@@ -76,7 +76,11 @@ impl ExprServices for DaemonServices {
     }
 
     fn error_logs(&self, execution_id: &str) -> Vec<Value> {
-        match self.store.read().and_then(|r| r.logs::<LogLine>(execution_id, 0, MAX_ERROR_LOG_SCAN)) {
+        match self
+            .store
+            .read()
+            .and_then(|r| r.logs::<LogLine>(execution_id, 0, MAX_ERROR_LOG_SCAN))
+        {
             Ok(lines) => error_entries(&lines),
             Err(e) => {
                 tracing::error!(execution.id = %execution_id, error = %e, "cannot read the logs for errorLogs()");

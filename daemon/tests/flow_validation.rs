@@ -166,18 +166,33 @@ fn bool_and_select_expression_inputs_validate() {
 }
 
 #[test]
+fn select_expression_template_is_checked() {
+    let src = format!(
+        "id: demo\nnamespace: company.team\ninputs:\n  - id: region\n    type: SELECT\n    expression: \"{{{{ kv('regions') | nope }}}}\"\ntasks:\n{HELLO}"
+    );
+    let problem = only(&src);
+    assert!(
+        problem.starts_with("f.yaml:6:") && problem.contains("unknown filter `nope`"),
+        "{problem}"
+    );
+}
+
+#[test]
 fn file_input_is_refused_with_the_reason() {
     let src = format!("id: demo\nnamespace: company.team\ninputs:\n  - id: upload\n    type: FILE\ntasks:\n{HELLO}");
     let problem = only(&src);
     assert!(
-        problem.starts_with("f.yaml:4:5: ") && problem.contains("FILE input type is not supported in Tollgate: it needs Kestra's internal storage"),
+        problem.starts_with("f.yaml:4:5: ")
+            && problem.contains("FILE input type is not supported in Tollgate: it needs Kestra's internal storage"),
         "{problem}"
     );
 }
 
 #[test]
 fn storage_function_is_refused_at_validation() {
-    let src = with_tasks("  - id: hello\n    type: io.kestra.plugin.core.log.Log\n    message: \"{{ read('kestra:///a.txt') }}\"\n");
+    let src = with_tasks(
+        "  - id: hello\n    type: io.kestra.plugin.core.log.Log\n    message: \"{{ read('kestra:///a.txt') }}\"\n",
+    );
     let problem = only(&src);
     assert!(
         problem.contains("`read()` is not supported in Tollgate: it needs Kestra's internal storage"),

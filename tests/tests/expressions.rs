@@ -53,7 +53,8 @@ fn error_logs_lists_the_failure_in_the_errors_branch() {
     d.wait_state(&id, "FAILED");
     let logs = log_messages(&d, &id);
     assert!(
-        logs.iter().any(|l| l == "seen 1: boom said disk full on error_logs_fail"),
+        logs.iter()
+            .any(|l| l == "seen 1: boom said disk full on error_logs_fail"),
         "{logs:?}"
     );
 
@@ -62,7 +63,8 @@ fn error_logs_lists_the_failure_in_the_errors_branch() {
     d.wait_state(&id, "FAILED");
     let logs = log_messages(&d, &id);
     assert!(
-        logs.iter().any(|l| l.starts_with("job errors: ") && l.ends_with(" from call") && !l.starts_with("job errors: 0")),
+        logs.iter()
+            .any(|l| l.starts_with("job errors: ") && l.ends_with(" from call") && !l.starts_with("job errors: 0")),
         "{logs:?}"
     );
 }
@@ -104,7 +106,8 @@ fn jq_and_render_in_a_real_flow() {
     );
     assert_eq!(task_run(&e, "bad_jq")["state"], "FAILED");
     assert!(
-        logs.iter().any(|l| l.contains("jq('.items['):") && l.contains("does not parse")),
+        logs.iter()
+            .any(|l| l.contains("jq('.items['):") && l.contains("does not parse")),
         "a bad jq program names the filter and the program: {logs:?}"
     );
 }
@@ -160,8 +163,16 @@ fn select_values_from_an_expression_through_a_resume() {
     let d = Daemon::start();
     let dir = tempfile::tempdir().expect("dir");
     assert!(
-        d.cli(&["kv", "set", "test.expr", "regions", r#"["eu-west-1","us-east-1"]"#, "--type", "JSON"])
-            .ok()
+        d.cli(&[
+            "kv",
+            "set",
+            "test.expr",
+            "regions",
+            r#"["eu-west-1","us-east-1"]"#,
+            "--type",
+            "JSON"
+        ])
+        .ok()
     );
     apply(&d, dir.path(), "pick_region", SELECT_FROM_KV);
     let e = d.run_nowait("test.expr", "pick_region", &[]);
@@ -189,8 +200,16 @@ fn select_values_from_an_expression_through_a_resume() {
 
     // The list is rendered again at each check: a region added to the KV entry is accepted.
     assert!(
-        d.cli(&["kv", "set", "test.expr", "regions", r#"["eu-west-1","us-east-1","ap-south-1"]"#, "--type", "JSON"])
-            .ok()
+        d.cli(&[
+            "kv",
+            "set",
+            "test.expr",
+            "regions",
+            r#"["eu-west-1","us-east-1","ap-south-1"]"#,
+            "--type",
+            "JSON"
+        ])
+        .ok()
     );
     let good = d.cli(&["resume", &id, "--input", "region=ap-south-1", "--input", "ok=true"]);
     assert!(good.ok(), "{good}");

@@ -203,7 +203,14 @@ fn resume_form_bool_and_select_from_expression() {
     region.default_json = Some("\"eu-west-1\"".into());
     load(
         &mut a,
-        vec![paused("4dX9expr", "acme.ops", "deploy", "approve", 60_000, vec![ok, region])],
+        vec![paused(
+            "4dX9expr",
+            "acme.ops",
+            "deploy",
+            "approve",
+            60_000,
+            vec![ok, region],
+        )],
     );
     press(&mut a, KeyCode::Char('r'));
     assert_snapshot!("resume_form_bool_select_expression_80x24", render(&mut a, 80, 24));
@@ -211,7 +218,10 @@ fn resume_form_bool_and_select_from_expression() {
     press(&mut a, KeyCode::Char(' '));
     press(&mut a, KeyCode::Tab);
     press(&mut a, KeyCode::Right);
-    assert_snapshot!("resume_form_bool_select_expression_changed_80x24", render(&mut a, 80, 24));
+    assert_snapshot!(
+        "resume_form_bool_select_expression_changed_80x24",
+        render(&mut a, 80, 24)
+    );
 }
 
 #[test]

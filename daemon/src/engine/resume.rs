@@ -73,7 +73,7 @@ pub fn check(
     select: &PauseSelector,
     inputs: &BTreeMap<String, String>,
     actor: &Actor,
-    render: Option<&dyn Fn(&str) -> std::result::Result<String, String>>,
+    render: Option<crate::inputs::ExpressionRender<'_>>,
 ) -> Result<Decision> {
     if exec.state != State::Paused {
         return Err(not_paused(exec));
@@ -117,7 +117,9 @@ pub fn check(
         approvals_required = human.approvals.max(1);
     }
     let defs = match render {
-        Some(render) => crate::inputs::resolve_expressions(&pause.on_resume, render).map_err(EngineError::InvalidInput)?,
+        Some(render) => {
+            crate::inputs::resolve_expressions(&pause.on_resume, render).map_err(EngineError::InvalidInput)?
+        }
         None => pause.on_resume.clone(),
     };
     let values = crate::inputs::coerce(&defs, inputs).map_err(EngineError::InvalidInput)?;

@@ -21,8 +21,14 @@ use super::runtime::{
 /// A lookup in the daemon's services that a template needs.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) enum Lookup {
-    Secret { name: String, namespace: Option<String> },
-    Kv { key: String, namespace: Option<String> },
+    Secret {
+        name: String,
+        namespace: Option<String>,
+    },
+    Kv {
+        key: String,
+        namespace: Option<String>,
+    },
     AppLink(Option<String>),
     /// `errorLogs()`: the execution's ERROR log lines.
     ErrorLogs,
@@ -58,8 +64,14 @@ const STORAGE_FUNCTIONS: &[&str] = &["read", "fileURI", "fileSize", "fileExists"
 
 /// Kestra functions Tollgate does not provide, with why.
 const UNSUPPORTED_FUNCTIONS: &[(&str, &str)] = &[
-    ("encrypt", "it needs Kestra's encryption key (kestra.encryption.secret-key)"),
-    ("decrypt", "it needs Kestra's encryption key (kestra.encryption.secret-key)"),
+    (
+        "encrypt",
+        "it needs Kestra's encryption key (kestra.encryption.secret-key)",
+    ),
+    (
+        "decrypt",
+        "it needs Kestra's encryption key (kestra.encryption.secret-key)",
+    ),
     ("fromIon", "Amazon Ion is Kestra's internal storage format"),
     ("ionDecode", "Amazon Ion is Kestra's internal storage format"),
     ("http", "it is an Enterprise Edition function"),
@@ -1399,7 +1411,12 @@ fn render_value(
 /// Most renders `render(…, recursive=true)` does before giving up on a text that keeps changing.
 const MAX_RECURSIVE_RENDERS: usize = 16;
 
-fn render_text(state: &State, r: &std::sync::Arc<runtime::Runtime>, text: &str, recursive: bool) -> Result<String, Error> {
+fn render_text(
+    state: &State,
+    r: &std::sync::Arc<runtime::Runtime>,
+    text: &str,
+    recursive: bool,
+) -> Result<String, Error> {
     let mut current = text.to_string();
     for _ in 0..MAX_RECURSIVE_RENDERS {
         let next = render_once(state, r, &current)?;
@@ -1623,9 +1640,7 @@ fn fl_timestamp_micro(_: &State, v: Value, args: &mut Args) -> Result<Value, Err
 /// `timestampNano`: epoch nanoseconds of a date, as text (as Kestra returns it).
 fn fl_timestamp_nano(_: &State, v: Value, args: &mut Args) -> Result<Value, Error> {
     Ok(timestamp_parts(&v, args)?.map_or(Value::from(()), |d| {
-        Value::from(
-            (i128::from(d.timestamp()) * 1_000_000_000 + i128::from(d.timestamp_subsec_nanos())).to_string(),
-        )
+        Value::from((i128::from(d.timestamp()) * 1_000_000_000 + i128::from(d.timestamp_subsec_nanos())).to_string())
     }))
 }
 
@@ -1647,11 +1662,10 @@ fn fl_escape_char(_: &State, v: Value, args: &mut Args) -> Result<Value, Error> 
     fn walk(v: &Value, from: &str, to: &str) -> Result<Value, Error> {
         Ok(match v.kind() {
             ValueKind::Undefined | ValueKind::None => Value::from(()),
-            ValueKind::Seq | ValueKind::Iterable => seq(
-                v.try_iter()?
-                    .map(|i| walk(&i, from, to))
-                    .collect::<Result<Vec<_>, _>>()?,
-            ),
+            ValueKind::Seq | ValueKind::Iterable => seq(v
+                .try_iter()?
+                .map(|i| walk(&i, from, to))
+                .collect::<Result<Vec<_>, _>>()?),
             ValueKind::Map => {
                 let mut m: BTreeMap<String, Value> = BTreeMap::new();
                 for k in v.try_iter()? {
@@ -1687,9 +1701,9 @@ fn fl_numberformat(_: &State, v: Value, args: &mut Args) -> Result<Value, Error>
 pub(crate) fn decimal_format(n: f64, pattern: &str) -> Result<String, String> {
     let pattern = pattern.split(';').next().unwrap_or_default();
     let is_digit = |c: char| matches!(c, '#' | '0' | ',' | '.');
-    let start = pattern.find(is_digit).ok_or_else(|| {
-        format!("numberformat: the pattern `{pattern}` has no digits (`#`, `0`)")
-    })?;
+    let start = pattern
+        .find(is_digit)
+        .ok_or_else(|| format!("numberformat: the pattern `{pattern}` has no digits (`#`, `0`)"))?;
     let end = pattern.rfind(is_digit).map_or(start, |i| i + 1);
     let (prefix, body, suffix) = (&pattern[..start], &pattern[start..end], &pattern[end..]);
     let mut n = n;
@@ -1738,14 +1752,15 @@ pub(crate) fn decimal_format(n: f64, pattern: &str) -> Result<String, String> {
         let chars: Vec<char> = int_digits.chars().collect();
         let mut out = String::new();
         for (i, c) in chars.iter().enumerate() {
-            if i > 0 && (chars.len() - i) % g == 0 {
+            if i > 0 && (chars.len() - i).is_multiple_of(g) {
                 out.push(',');
             }
             out.push(*c);
         }
         int_digits = out;
     }
-    let negative = n < 0.0 && (int_digits.chars().any(|c| c != '0' && c != ',') || frac_digits.chars().any(|c| c != '0'));
+    let negative =
+        n < 0.0 && (int_digits.chars().any(|c| c != '0' && c != ',') || frac_digits.chars().any(|c| c != '0'));
     let mut out = String::new();
     if negative {
         out.push('-');

@@ -64,18 +64,21 @@ fn run_here(program: &str, input: &serde_json::Value) -> Result<Vec<serde_json::
     let loader = Loader::new(defs);
     let arena = Arena::default();
     let modules = loader
-        .load(&arena, File { code: program, path: () })
+        .load(
+            &arena,
+            File {
+                code: program,
+                path: (),
+            },
+        )
         .map_err(|errs| format!("`{program}` does not parse: {}", describe_load(&errs)))?;
-    let filter = Compiler::default()
-        .with_funs(funs)
-        .compile(modules)
-        .map_err(|errs| {
-            let names: Vec<String> = errs
-                .iter()
-                .flat_map(|(_, es)| es.iter().map(|(name, _)| format!("`{name}`")))
-                .collect();
-            format!("`{program}` uses what jq does not define here: {}", names.join(", "))
-        })?;
+    let filter = Compiler::default().with_funs(funs).compile(modules).map_err(|errs| {
+        let names: Vec<String> = errs
+            .iter()
+            .flat_map(|(_, es)| es.iter().map(|(name, _)| format!("`{name}`")))
+            .collect();
+        format!("`{program}` uses what jq does not define here: {}", names.join(", "))
+    })?;
     let ctx = Ctx::<data::JustLut<Val>>::new(&filter.lut, Vars::new([]));
     let mut out = Vec::new();
     for item in filter.id.run((ctx, input)) {
@@ -99,8 +102,14 @@ fn describe_load<P>(errs: &jaq_core::load::Errors<&str, P>) -> String {
     for (_, e) in errs {
         match e {
             Error::Io(v) => parts.extend(v.iter().map(|(s, m)| format!("{s}: {m}"))),
-            Error::Lex(v) => parts.extend(v.iter().map(|(expect, at)| format!("expected {} near `{}`", expect.as_str(), short(at)))),
-            Error::Parse(v) => parts.extend(v.iter().map(|(expect, at)| format!("expected {} near `{}`", expect.as_str(), short(at)))),
+            Error::Lex(v) => parts.extend(
+                v.iter()
+                    .map(|(expect, at)| format!("expected {} near `{}`", expect.as_str(), short(at))),
+            ),
+            Error::Parse(v) => parts.extend(
+                v.iter()
+                    .map(|(expect, at)| format!("expected {} near `{}`", expect.as_str(), short(at))),
+            ),
         }
     }
     parts.join("; ")

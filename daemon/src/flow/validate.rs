@@ -256,6 +256,9 @@ impl<'f> Validator<'f> {
             if let Some(d) = &def.defaults {
                 self.value(d, &ipath.key("defaults"), scope);
             }
+            if let Some(expr) = &def.expression {
+                self.template(expr, &ipath.key("expression"), scope);
+            }
             if let Some(dep) = &def.depends_on {
                 let dpath = ipath.key("dependsOn");
                 for (j, name) in dep.inputs.iter().enumerate() {

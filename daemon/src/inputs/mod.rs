@@ -147,13 +147,13 @@ impl InputDef {
     }
 }
 
+/// Renders an input's `expression` to text (the flow's renderer, with its namespace and context).
+pub type ExpressionRender<'a> = &'a dyn Fn(&str) -> Result<String, String>;
+
 /// Fills `values` of SELECT/MULTISELECT inputs that have an `expression`, with `render` (the
 /// flow's renderer, scoped to the flow's namespace). The template must render a JSON list (a
 /// `kv()` entry holding a list does) or lines of text.
-pub fn resolve_expressions(
-    defs: &[InputDef],
-    render: &dyn Fn(&str) -> Result<String, String>,
-) -> Result<Vec<InputDef>, Vec<InputError>> {
+pub fn resolve_expressions(defs: &[InputDef], render: ExpressionRender<'_>) -> Result<Vec<InputDef>, Vec<InputError>> {
     let mut out = defs.to_vec();
     let mut errors = Vec::new();
     for def in out.iter_mut() {
@@ -184,7 +184,11 @@ fn values_of(text: &str) -> Result<Vec<String>, String> {
             _ => Err(format!("it rendered `{t}`, which is not a JSON list")),
         };
     }
-    let lines: Vec<String> = t.lines().map(|l| l.trim().to_string()).filter(|l| !l.is_empty()).collect();
+    let lines: Vec<String> = t
+        .lines()
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect();
     if lines.is_empty() {
         return Err("it rendered no values".to_string());
     }
@@ -847,7 +851,11 @@ mod tests {
         assert_eq!(one(&r[0], "a,zz"), Ok(serde_json::json!(["a", "zz"])));
         let strict = def("id: tags\ntype: MULTISELECT\noptions: [a, b]");
         assert!(check_definition(&strict).is_empty());
-        assert!(one(&strict, "a,zz").unwrap_err().contains("only contain values among `a`, `b`"));
+        assert!(
+            one(&strict, "a,zz")
+                .unwrap_err()
+                .contains("only contain values among `a`, `b`")
+        );
     }
 
     #[test]
@@ -866,12 +874,18 @@ mod tests {
     fn file_inputs_are_refused_with_the_reason() {
         let d = def("id: upload\ntype: FILE");
         let p = check_definition(&d);
-        assert!(p[0].contains("FILE input type is not supported in Tollgate: it needs Kestra's internal storage"), "{p:?}");
+        assert!(
+            p[0].contains("FILE input type is not supported in Tollgate: it needs Kestra's internal storage"),
+            "{p:?}"
+        );
     }
 
     #[test]
     fn forms_start_with_defaults_then_prefill_then_the_first_choice() {
-        assert_eq!(def("id: a\ntype: STRING\nprefill: x").form_start(), Some(Value::String("x".into())));
+        assert_eq!(
+            def("id: a\ntype: STRING\nprefill: x").form_start(),
+            Some(Value::String("x".into()))
+        );
         assert_eq!(
             def("id: a\ntype: STRING\nprefill: x\ndefaults: y").form_start(),
             Some(Value::String("y".into()))

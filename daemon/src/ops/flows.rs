@@ -68,13 +68,10 @@ impl Ops {
         let (ns, id) = (namespace.to_string(), id.to_string());
         // The start form shows the values of inputs computed from an `expression`.
         tokio::task::spawn_blocking(move || {
-            engine
-                .flows()
-                .get(&ns, &id, revision)
-                .map(|(head, flow, source)| {
-                    let flow = engine.with_input_values(&flow, None);
-                    (head, flow, source)
-                })
+            engine.flows().get(&ns, &id, revision).map(|(head, flow, source)| {
+                let flow = engine.with_input_values(&flow, None);
+                (head, flow, source)
+            })
         })
         .await
         .map_err(|_| EngineError::Unavailable)?

@@ -124,19 +124,20 @@ impl WriterLoop {
         let key = (flow.namespace.clone(), flow.id.clone(), exec.flow_revision);
         let uses = {
             let mut cache = self.error_logs_flows.lock().unwrap_or_else(|p| p.into_inner());
-            *cache.entry(key).or_insert_with(|| {
-                serde_json::to_string(flow).is_ok_and(|t| crate::expr::uses_error_logs(&t))
-            })
+            *cache
+                .entry(key)
+                .or_insert_with(|| serde_json::to_string(flow).is_ok_and(|t| crate::expr::uses_error_logs(&t)))
         };
-        let error_logs = uses.then(|| {
-            match w.logs::<super::execution::LogLine>(&exec.id, 0, crate::services::MAX_ERROR_LOG_SCAN) {
-                Ok(lines) => crate::services::error_entries(&lines),
-                Err(e) => {
-                    tracing::error!(execution.id = %exec.id, error = %e, "cannot read the logs for errorLogs()");
-                    Vec::new()
-                }
-            }
-        });
+        let error_logs =
+            uses.then(
+                || match w.logs::<super::execution::LogLine>(&exec.id, 0, crate::services::MAX_ERROR_LOG_SCAN) {
+                    Ok(lines) => crate::services::error_entries(&lines),
+                    Err(e) => {
+                        tracing::error!(execution.id = %exec.id, error = %e, "cannot read the logs for errorLogs()");
+                        Vec::new()
+                    }
+                },
+            );
         TxServices {
             inner: self.services.as_ref(),
             error_logs,
