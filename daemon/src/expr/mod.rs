@@ -124,12 +124,9 @@ impl ExprServices for WithPendingLogs<'_> {
         self.inner.flow_allowed(from, target, role)
     }
     fn error_logs(&self, execution_id: &str) -> Vec<serde_json::Value> {
+        // The step's lines are stored only after the step, so the two lists never overlap.
         let mut out = self.inner.error_logs(execution_id);
-        for line in &self.pending {
-            if !out.contains(line) {
-                out.push(line.clone());
-            }
-        }
+        out.extend(self.pending.iter().cloned());
         out
     }
 }
