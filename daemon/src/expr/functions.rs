@@ -74,21 +74,24 @@ const UNSUPPORTED_FUNCTIONS: &[(&str, &str)] = &[
     ),
     ("fromIon", "Amazon Ion is Kestra's internal storage format"),
     ("ionDecode", "Amazon Ion is Kestra's internal storage format"),
-    ("http", "it is an Enterprise Edition function"),
-    ("randomPort", "it is not part of Kestra's open-source expressions"),
+    (
+        "http",
+        "templates make no network calls here; use an io.kestra.plugin.core.http.Request task",
+    ),
+    ("randomPort", "Tollgate does not provide it"),
     ("block", "template inheritance is not supported in flow templates"),
     ("parent", "template inheritance is not supported in flow templates"),
     ("i18n", "there are no message bundles in flow templates"),
-    ("tasksWithState", "it is not part of Kestra's open-source expressions"),
-    ("isDateAfter", "it is not part of Kestra's open-source expressions"),
-    ("isDateBefore", "it is not part of Kestra's open-source expressions"),
-    ("isDateBetween", "it is not part of Kestra's open-source expressions"),
-    ("isPublicHoliday", "it is not part of Kestra's open-source expressions"),
-    ("isLastWorkingDay", "it is not part of Kestra's open-source expressions"),
-    ("dayOfMonth", "it is not part of Kestra's open-source expressions"),
-    ("dayOfWeek", "it is not part of Kestra's open-source expressions"),
-    ("hourOfDay", "it is not part of Kestra's open-source expressions"),
-    ("fake", "it is not part of Kestra's open-source expressions"),
+    ("tasksWithState", "Tollgate does not provide it"),
+    ("isDateAfter", "Tollgate does not provide it"),
+    ("isDateBefore", "Tollgate does not provide it"),
+    ("isDateBetween", "Tollgate does not provide it"),
+    ("isPublicHoliday", "Tollgate does not provide it"),
+    ("isLastWorkingDay", "Tollgate does not provide it"),
+    ("dayOfMonth", "Tollgate does not provide it"),
+    ("dayOfWeek", "Tollgate does not provide it"),
+    ("hourOfDay", "Tollgate does not provide it"),
+    ("fake", "Tollgate does not provide it"),
 ];
 
 /// Pebble/Kestra filter name → helper suffix.
@@ -160,10 +163,10 @@ const FILTERS: &[(&str, &str)] = &[
 const UNSUPPORTED_FILTERS: &[(&str, &str)] = &[
     ("toIon", "Amazon Ion is Kestra's internal storage format"),
     ("nl2br", "it is not part of Pebble's or Kestra's filters"),
-    ("regexMatch", "it is not part of Kestra's open-source expressions"),
-    ("regexExtract", "it is not part of Kestra's open-source expressions"),
+    ("regexMatch", "Tollgate does not provide it"),
+    ("regexExtract", "Tollgate does not provide it"),
     ("regexReplace", "use `replace(from, to, regexp=true)`"),
-    ("condense", "it is not part of Kestra's open-source expressions"),
+    ("condense", "Tollgate does not provide it"),
 ];
 
 const TESTS: &[&str] = &[
