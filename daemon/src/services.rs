@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use crate::engine::LogLine;
 use crate::engine::ids::now_ms;
 use crate::expr::ExprServices;
 use crate::secrets::{SecretBox, namespace_chain};
@@ -73,4 +74,40 @@ impl ExprServices for DaemonServices {
     fn app_link(&self, _namespace: &str, execution_id: &str, _app_id: Option<&str>) -> String {
         format!("{}/ui/{}/executions/{execution_id}", self.external_url, self.tenant)
     }
+
+    fn error_logs(&self, execution_id: &str) -> Vec<Value> {
+        match self
+            .store
+            .read()
+            .and_then(|r| r.logs::<LogLine>(execution_id, 0, MAX_ERROR_LOG_SCAN))
+        {
+            Ok(lines) => error_entries(&lines),
+            Err(e) => {
+                tracing::error!(execution.id = %execution_id, error = %e, "cannot read the logs for errorLogs()");
+                Vec::new()
+            }
+        }
+    }
+}
+
+/// Most log lines `errorLogs()` scans (an execution's lines are read oldest first).
+pub const MAX_ERROR_LOG_SCAN: usize = 100_000;
+
+/// The ERROR lines of `lines` as `errorLogs()` returns them (the fields of Kestra's LogEntry
+/// that Tollgate has).
+pub fn error_entries(lines: &[LogLine]) -> Vec<Value> {
+    lines
+        .iter()
+        .filter(|l| l.level == "ERROR")
+        .map(|l| {
+            serde_json::json!({
+                "executionId": l.execution_id,
+                "taskId": if l.task_id.is_empty() { Value::Null } else { Value::String(l.task_id.clone()) },
+                "taskRunId": if l.task_run_id.is_empty() { Value::Null } else { Value::String(l.task_run_id.clone()) },
+                "level": l.level,
+                "message": l.message,
+                "timestamp": crate::engine::context::iso_ms(l.time_ms),
+            })
+        })
+        .collect()
 }

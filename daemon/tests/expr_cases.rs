@@ -596,8 +596,250 @@ fn cases() -> Vec<(&'static str, Value, Expect)> {
         (
             "{{ read('x') }}",
             json!({}),
-            ErrorContaining("not supported by Tollgate"),
+            ErrorContaining("`read()` is not supported in Tollgate: it needs Kestra's internal storage"),
         ),
+        (
+            "{{ fileSize('kestra:///a') }}",
+            json!({}),
+            ErrorContaining("`fileSize()` is not supported in Tollgate: it needs Kestra's internal storage"),
+        ),
+        ("{{ fileExists('a') }}", json!({}), ErrorContaining("internal storage")),
+        ("{{ isFileEmpty('a') }}", json!({}), ErrorContaining("internal storage")),
+        ("{{ fileURI('a') }}", json!({}), ErrorContaining("internal storage")),
+        (
+            "{{ encrypt('k', 'x') }}",
+            json!({}),
+            ErrorContaining("`encrypt()` is not supported in Tollgate: it needs Kestra's encryption key"),
+        ),
+        ("{{ fromIon('x') }}", json!({}), ErrorContaining("Amazon Ion")),
+        (
+            "{{ x | toIon }}",
+            json!({"x": 1}),
+            ErrorContaining("the filter `toIon` is not supported in Tollgate"),
+        ),
+        // --- jq (the result is always the list of every value, as in Kestra)
+        ("{{ m | jq('.a') }}", json!({"m": {"a": 1}}), Text("[1]")),
+        (
+            "{{ m | jq('.a') | first }}",
+            json!({"m": {"a": {"b": "x"}}}),
+            Text("{\"b\":\"x\"}"),
+        ),
+        (
+            "{{ m | jq('.[] | .n') }}",
+            json!({"m": [{"n": 1}, {"n": 2}]}),
+            Text("[1,2]"),
+        ),
+        (
+            "{{ t | jq('.a + 1') | first }}",
+            json!({"t": "{\"a\": 41}"}),
+            Text("42"),
+        ),
+        (
+            "{{ m | jq('map(select(. > 1)) | length') | first }}",
+            json!({"m": [1, 2, 3]}),
+            Text("2"),
+        ),
+        (
+            "{{ m | jq('.a |') }}",
+            json!({"m": {}}),
+            ErrorContaining("jq('.a |'): `.a |` does not parse"),
+        ),
+        (
+            "{{ m | jq('env') }}",
+            json!({"m": {}}),
+            ErrorContaining("does not define here: `env`"),
+        ),
+        (
+            "{{ m | jq('halt') }}",
+            json!({"m": {}}),
+            ErrorContaining("the jq program called halt"),
+        ),
+        ("{{ m | jq('stderr | .a') }}", json!({"m": {"a": 3}}), Text("[3]")),
+        (
+            "{{ m | jq('error(\"boom\")') }}",
+            json!({"m": {}}),
+            ErrorContaining("jq error: \"boom\""),
+        ),
+        (
+            "{{ t | jq('.') }}",
+            json!({"t": "not json"}),
+            ErrorContaining("jq: the input text is not JSON"),
+        ),
+        (
+            "{{ m | jq }}",
+            json!({"m": {}}),
+            ErrorContaining("jq needs an expression"),
+        ),
+        (
+            "{{ m | jq('[limit(3; repeat(1))]') | first }}",
+            json!({"m": 0}),
+            Text("[1,1,1]"),
+        ),
+        // --- render / renderOnce
+        ("{{ render(t) }}", json!({"t": "{{ 1 + 1 }}", "x": 5}), Text("2")),
+        (
+            "{{ render(t) }}",
+            json!({"t": "{{ u }}", "u": "{{ x }}", "x": 5}),
+            Text("5"),
+        ),
+        (
+            "{{ render(t, recursive=false) }}",
+            json!({"t": "{{ u }}", "u": "{{ x }}", "x": 5}),
+            Text("{{ x }}"),
+        ),
+        (
+            "{{ renderOnce(t) }}",
+            json!({"t": "{{ u }}", "u": "{{ x }}", "x": 5}),
+            Text("{{ x }}"),
+        ),
+        ("{{ render('plain') }}", json!({}), Text("plain")),
+        ("{{ render(t) }}", json!({"t": "{{ nope }}"}), Undefined("nope")),
+        (
+            "{{ render(t) }}",
+            json!({"t": "{{ 'x' "}),
+            ErrorContaining("render(): `{{ 'x' ` is not a valid template"),
+        ),
+        (
+            "{{ render(t, recursive='yes') }}",
+            json!({"t": "a"}),
+            ErrorContaining("render(): `recursive` must be true or false"),
+        ),
+        (
+            "{{ render(t) }}",
+            json!({"t": "{{ render(t) }}"}),
+            ErrorContaining("render() calls nest more than"),
+        ),
+        (
+            "{{ render(t) }}",
+            json!({"t": "{{ secret('API_TOKEN') }}"}),
+            Text("tok-123"),
+        ),
+        // --- yaml, hashes, className, timestamps, escapeChar, numberformat, escape, raw
+        ("{{ yaml('a: 1\nb: [x, y]').b[1] }}", json!({}), Text("y")),
+        ("{{ yaml(3) }}", json!({}), ErrorContaining("yaml() needs YAML text")),
+        (
+            "{{ yaml('a: [') }}",
+            json!({}),
+            ErrorContaining("yaml(): not valid YAML"),
+        ),
+        (
+            "{{ m | yaml }}",
+            json!({"m": {"a": 1, "b": ["x"]}}),
+            Text("a: 1\nb:\n- x\n"),
+        ),
+        ("{{ 'abc' | md5 }}", json!({}), Text("900150983cd24fb0d6963f7d28e17f72")),
+        (
+            "{{ 'abc' | sha1 }}",
+            json!({}),
+            Text("a9993e364706816aba3e25717850c26c9cd0d89d"),
+        ),
+        ("{{ 'x' | className }}", json!({}), Text("java.lang.String")),
+        ("{{ 1 | className }}", json!({}), Text("java.lang.Integer")),
+        ("{{ 1.5 | className }}", json!({}), Text("java.lang.Double")),
+        ("{{ m | className }}", json!({"m": {}}), Text("java.util.LinkedHashMap")),
+        ("{{ m | className }}", json!({"m": []}), Text("java.util.ArrayList")),
+        (
+            "{{ '2024-01-02T03:04:05.123456789Z' | timestampMilli }}",
+            json!({}),
+            Text("1704164645123"),
+        ),
+        (
+            "{{ '2024-01-02T03:04:05.123456789Z' | timestampMicro }}",
+            json!({}),
+            Text("1704164645123456"),
+        ),
+        (
+            "{{ '2024-01-02T03:04:05.123456789Z' | timestampNano }}",
+            json!({}),
+            Text("1704164645123456789"),
+        ),
+        ("{{ 'nope' | timestampNano }}", json!({}), ErrorContaining("nope")),
+        ("{{ \"it's\" | escapeChar('single') }}", json!({}), Text("it\\'s")),
+        ("{{ \"it's\" | escapeChar('shell') }}", json!({}), Text("it'\\''s")),
+        (
+            "{{ m | escapeChar('double') }}",
+            json!({"m": {"a": "say \"hi\""}}),
+            Text("{\"a\":\"say \\\\\\\"hi\\\\\\\"\"}"),
+        ),
+        (
+            "{{ 'x' | escapeChar('triple') }}",
+            json!({}),
+            ErrorContaining("escapeChar: the type must be 'single', 'double' or 'shell'"),
+        ),
+        (
+            "{{ 1234567.891 | numberformat('#,##0.00') }}",
+            json!({}),
+            Text("1,234,567.89"),
+        ),
+        ("{{ 3.14159 | numberformat('#.##') }}", json!({}), Text("3.14")),
+        ("{{ 2.5 | numberformat('0') }}", json!({}), Text("2")),
+        ("{{ 3.5 | numberformat('0') }}", json!({}), Text("4")),
+        ("{{ 0.256 | numberformat('#%') }}", json!({}), Text("26%")),
+        ("{{ 7 | numberformat('000') }}", json!({}), Text("007")),
+        ("{{ 1234.5 | numberformat }}", json!({}), Text("1,234.5")),
+        (
+            "{{ 'x' | numberformat('#') }}",
+            json!({}),
+            ErrorContaining("numberformat needs a number"),
+        ),
+        (
+            "{{ 1 | numberformat('abc') }}",
+            json!({}),
+            ErrorContaining("has no digits"),
+        ),
+        (
+            "{{ '<a href=\"x\">&</a>' | escape }}",
+            json!({}),
+            Text("&lt;a href=&quot;x&quot;&gt;&amp;&lt;/a&gt;"),
+        ),
+        ("{{ 'a b&c' | escape('url_param') }}", json!({}), Text("a%20b%26c")),
+        (
+            "{{ 'x' | escape('css') }}",
+            json!({}),
+            ErrorContaining("escape: unknown strategy `css`"),
+        ),
+        ("{{ '<b>' | raw }}", json!({}), Text("<b>")),
+        // --- ids and random numbers (shapes, not values)
+        ("{{ uuid() | length }}", json!({}), Text("36")),
+        ("{{ id() | length }}", json!({}), Text("22")),
+        ("{{ randomInt(3, 4) }}", json!({}), Text("3")),
+        (
+            "{{ randomInt(5, 4) }}",
+            json!({}),
+            ErrorContaining("randomInt(): `upper` (4) is less than `lower` (5)"),
+        ),
+        ("{{ fetchContext().x }}", json!({"x": 7}), Text("7")),
+        ("{{ printContext() | keys }}", json!({"x": 7}), Text("[\"x\"]")),
+        // --- currentEachOutput: this iteration's outputs at every loop level
+        (
+            "{{ currentEachOutput(outputs.t).v }}",
+            json!({"outputs": {"t": {"a": {"v": 1}, "b": {"v": 2}}}, "taskrun": {"value": "b"}}),
+            Text("2"),
+        ),
+        (
+            "{{ currentEachOutput(outputs.t).v }}",
+            json!({"outputs": {"t": {"o1": {"i1": {"v": 11}}, "o2": {"i1": {"v": 21}}}}, "taskrun": {"value": "i1"}, "parents": [{"taskrun": {"value": "o2"}}]}),
+            Text("21"),
+        ),
+        (
+            "{{ currentEachOutput(outputs.t).v ?? 'none yet' }}",
+            json!({"outputs": {"t": {"a": {"v": 1}}}, "taskrun": {"value": "z"}}),
+            Text("none yet"),
+        ),
+        (
+            "{{ currentEachOutput(outputs.t) }}",
+            json!({"outputs": {"t": {"a": 1}}}),
+            ErrorContaining("currentEachOutput() can only be used in a task inside a ForEach"),
+        ),
+        (
+            "{{ currentEachOutput('x') }}",
+            json!({}),
+            ErrorContaining("currentEachOutput() needs the outputs of a task"),
+        ),
+        // --- errorLogs() without a daemon: no lines
+        ("{{ errorLogs() | length }}", json!({}), Text("0")),
+        // --- `??` on a task that did not run
+        ("{{ outputs.missing.value ?? 'x' }}", json!({"outputs": {}}), Text("x")),
         ("{% include 'x' %}", json!({}), ErrorContaining("not supported")),
         ("{{ a.b() }}", json!({}), ErrorContaining("method calls")),
     ]

@@ -150,10 +150,53 @@ fn unknown_enum_value_suggests_the_valid_one() {
 
 #[test]
 fn unknown_input_type_suggests_the_full_name() {
-    let src = format!("id: demo\nnamespace: company.team\ninputs:\n  - id: ok\n    type: BOOL\ntasks:\n{HELLO}");
+    let src = format!("id: demo\nnamespace: company.team\ninputs:\n  - id: when\n    type: DATTIME\ntasks:\n{HELLO}");
     assert_eq!(
         only(&src),
-        "f.yaml:5:5: unknown value `BOOL` for `type` on input `ok`; did you mean `BOOLEAN`?"
+        "f.yaml:5:5: unknown value `DATTIME` for `type` on input `when`; did you mean `DATETIME`?"
+    );
+}
+
+#[test]
+fn bool_and_select_expression_inputs_validate() {
+    let src = format!(
+        "id: demo\nnamespace: company.team\ninputs:\n  - id: ok\n    type: BOOL\n  - id: region\n    type: SELECT\n    expression: \"{{{{ kv('regions') }}}}\"\n    allowCustomValue: true\ntasks:\n{HELLO}"
+    );
+    assert_eq!(diagnose(&src), Vec::<String>::new());
+}
+
+#[test]
+fn select_expression_template_is_checked() {
+    let src = format!(
+        "id: demo\nnamespace: company.team\ninputs:\n  - id: region\n    type: SELECT\n    expression: \"{{{{ kv('regions') | nope }}}}\"\ntasks:\n{HELLO}"
+    );
+    let problem = only(&src);
+    assert!(
+        problem.starts_with("f.yaml:6:") && problem.contains("unknown filter `nope`"),
+        "{problem}"
+    );
+}
+
+#[test]
+fn file_input_is_refused_with_the_reason() {
+    let src = format!("id: demo\nnamespace: company.team\ninputs:\n  - id: upload\n    type: FILE\ntasks:\n{HELLO}");
+    let problem = only(&src);
+    assert!(
+        problem.starts_with("f.yaml:4:5: ")
+            && problem.contains("FILE input type is not supported in Tollgate: it needs Kestra's internal storage"),
+        "{problem}"
+    );
+}
+
+#[test]
+fn storage_function_is_refused_at_validation() {
+    let src = with_tasks(
+        "  - id: hello\n    type: io.kestra.plugin.core.log.Log\n    message: \"{{ read('kestra:///a.txt') }}\"\n",
+    );
+    let problem = only(&src);
+    assert!(
+        problem.contains("`read()` is not supported in Tollgate: it needs Kestra's internal storage"),
+        "{problem}"
     );
 }
 
@@ -195,6 +238,15 @@ fn reference_to_an_unknown_task() {
 fn reference_to_a_later_task_is_fine() {
     let src = with_tasks(&format!(
         "  - id: early\n    type: io.kestra.plugin.core.log.Log\n    message: \"{{{{ outputs.hello ?? 'not yet' }}}}\"\n{HELLO}"
+    ));
+    assert_eq!(diagnose(&src), Vec::<String>::new());
+}
+
+#[test]
+fn guarded_reference_to_a_task_that_does_not_exist_is_fine() {
+    // Kestra renders the right side when the left is missing; the author planned for it.
+    let src = with_tasks(&format!(
+        "{HELLO}  - id: report\n    type: io.kestra.plugin.core.log.Log\n    message: \"{{{{ outputs.missing.value ?? 'x' }}}}\"\n"
     ));
     assert_eq!(diagnose(&src), Vec::<String>::new());
 }

@@ -189,6 +189,41 @@ fn resume_form_string_and_boolean() {
     both("resume_form_toggled", &mut a);
 }
 
+/// A pause form with Kestra's newer BOOL type and a SELECT whose values the daemon rendered from
+/// `expression: "{{ kv('regions') }}"` (`autoSelectFirst`: the first value comes as the default).
+#[test]
+fn resume_form_bool_and_select_from_expression() {
+    let mut a = app();
+    let mut ok = input("approved", "BOOL");
+    ok.display_name = "Approve?".into();
+    ok.default_json = Some("true".into());
+    let mut region = input("region", "SELECT");
+    region.display_name = "Region".into();
+    region.values = vec!["eu-west-1".into(), "us-east-1".into(), "ap-south-1".into()];
+    region.default_json = Some("\"eu-west-1\"".into());
+    load(
+        &mut a,
+        vec![paused(
+            "4dX9expr",
+            "acme.ops",
+            "deploy",
+            "approve",
+            60_000,
+            vec![ok, region],
+        )],
+    );
+    press(&mut a, KeyCode::Char('r'));
+    assert_snapshot!("resume_form_bool_select_expression_80x24", render(&mut a, 80, 24));
+    // The BOOL toggles like a BOOLEAN; the SELECT moves through the rendered values.
+    press(&mut a, KeyCode::Char(' '));
+    press(&mut a, KeyCode::Tab);
+    press(&mut a, KeyCode::Right);
+    assert_snapshot!(
+        "resume_form_bool_select_expression_changed_80x24",
+        render(&mut a, 80, 24)
+    );
+}
+
 #[test]
 fn resume_form_errors_inline() {
     let mut a = loaded();

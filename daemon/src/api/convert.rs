@@ -23,14 +23,14 @@ pub fn input_spec(d: &InputDef) -> pb::InputSpec {
         display_name: d.display_name.clone().or_else(|| d.name.clone()).unwrap_or_default(),
         description: d.description.clone().unwrap_or_default(),
         required: d.required,
-        default_json: d.defaults.as_ref().map(|v| {
+        default_json: d.form_start().as_ref().map(|v| {
             if d.input_type == InputType::Secret {
                 Value::String(MASK.into()).to_string()
             } else {
                 v.to_string()
             }
         }),
-        values: d.values.clone().unwrap_or_default(),
+        values: d.choices(),
         allow_custom_value: d.allow_custom_value,
         validator: d.validator.clone().unwrap_or_default(),
         min: bound(&d.min),

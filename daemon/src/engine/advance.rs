@@ -808,10 +808,19 @@ impl<'a> Stepper<'a> {
     }
 
     fn render_str(&mut self, template: &str, vars: &Value) -> Result<String, String> {
+        // errorLogs() also sees this step's own ERROR lines (not stored until the step commits).
+        let pending = crate::expr::WithPendingLogs {
+            inner: self.env.services,
+            pending: if crate::expr::uses_error_logs(template) {
+                crate::services::error_entries(&self.fx.logs)
+            } else {
+                Vec::new()
+            },
+        };
         let r = self
             .env
             .renderer
-            .render(template, vars, self.env.services, &self.exec.namespace, &self.exec.id)
+            .render(template, vars, &pending, &self.exec.namespace, &self.exec.id)
             .map_err(|e| e.to_string())?;
         for s in r.secrets {
             if !s.is_empty() && !self.exec.secrets_seen.contains(&s) {

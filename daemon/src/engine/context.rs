@@ -44,6 +44,17 @@ pub fn vars(flow: &Flow, exec: &Execution, run: Option<&TaskRun>, task: Option<&
             "taskrun".into(),
             json!({"id": run.id, "value": value, "attemptsCount": run.attempt, "startDate": iso_ms(run.started_ms)}),
         );
+        // `parents`: the enclosing loop iterations, innermost first as in Kestra (read by
+        // `currentEachOutput()` to find this iteration's outputs at every loop level).
+        let chain = loop_values(exec, run);
+        if chain.len() > 1 {
+            let parents: Vec<Value> = chain[..chain.len() - 1]
+                .iter()
+                .rev()
+                .map(|v| json!({"taskrun": {"value": v}}))
+                .collect();
+            root.insert("parents".into(), Value::Array(parents));
+        }
         if let Some(parent) = run.parent_task_run_id.as_deref().and_then(|p| exec.run(p)) {
             let mut parent_outputs = Value::Object(parent.outputs.clone());
             crate::secrets::open_sealed(&mut parent_outputs, &mut opened);

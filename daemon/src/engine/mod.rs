@@ -79,6 +79,9 @@ struct Inner {
     commands: std::sync::mpsc::Sender<Command>,
     events: broadcast::Sender<Arc<Execution>>,
     closing: tokio::sync::watch::Sender<bool>,
+    /// For inputs' `expression` (SELECT values) outside the writer.
+    renderer: Arc<Renderer>,
+    services: Arc<dyn ExprServices>,
 }
 
 impl Engine {
@@ -91,11 +94,13 @@ impl Engine {
         let (events, _) = broadcast::channel(8192);
         let (job_tx, job_rx) = tokio::sync::mpsc::unbounded_channel();
         let running = Arc::new(jobs::RunningJobs::default());
+        let renderer = Arc::new(Renderer::new());
         let writer = WriterLoop {
             store: store.clone(),
             flows: flows.clone(),
-            renderer: Arc::new(Renderer::new()),
-            services,
+            renderer: renderer.clone(),
+            services: services.clone(),
+            error_logs_flows: Default::default(),
             events: events.clone(),
             jobs: job_tx,
             running: running.clone(),
@@ -117,6 +122,8 @@ impl Engine {
                 commands: tx.clone(),
                 events,
                 closing,
+                renderer,
+                services,
             }),
         };
         // Before any job runs: the KV tasks write through this engine's writer.
@@ -286,7 +293,15 @@ impl Engine {
                 "flow `{namespace}.{flow_id}` is disabled"
             )));
         }
-        let typed = crate::inputs::coerce(&flow.inputs, &inputs).map_err(EngineError::InvalidInput)?;
+        let defs = {
+            let flow = flow.clone();
+            self.blocking(move |e| {
+                let render = resume::expression_renderer(&e.inner.renderer, e.inner.services.as_ref(), &flow, None);
+                crate::inputs::resolve_expressions(&flow.inputs, &render).map_err(EngineError::InvalidInput)
+            })
+            .await?
+        };
+        let typed = crate::inputs::coerce(&defs, &inputs).map_err(EngineError::InvalidInput)?;
         let exec = advance::new_execution(
             &flow,
             head.revision,
@@ -369,6 +384,27 @@ impl Engine {
         .await
     }
 
+    /// `flow` as forms show it: SELECT/MULTISELECT inputs with an `expression` (flow inputs and
+    /// pauses' `onResume`) list the values it renders now. An expression that fails to render
+    /// leaves its input without choices; submitting then reports the rendering error.
+    /// Blocking (it may read the store for `kv()`): call it off the async runtime.
+    pub fn with_input_values(&self, flow: &Arc<crate::flow::Flow>, exec: Option<&Execution>) -> Arc<crate::flow::Flow> {
+        if !flow.has_input_expressions() {
+            return flow.clone();
+        }
+        let render = resume::expression_renderer(&self.inner.renderer, self.inner.services.as_ref(), flow, exec);
+        let mut copy = crate::flow::Flow::clone(flow);
+        copy.for_each_input_mut(&mut |def| {
+            if def.expression.is_some()
+                && let Ok(mut resolved) = crate::inputs::resolve_expressions(std::slice::from_ref(def), &render)
+                && let Some(d) = resolved.pop()
+            {
+                *def = d;
+            }
+        });
+        Arc::new(copy)
+    }
+
     /// Checks a resume without applying it: same rules, nothing changes.
     pub async fn validate_resume(
         &self,
@@ -380,7 +416,12 @@ impl Engine {
         let exec = self.get_execution(id).await?;
         let (ns, fid, rev) = (exec.namespace.clone(), exec.flow_id.clone(), exec.flow_revision);
         let (_, flow, _) = self.blocking(move |e| e.inner.flows.get(&ns, &fid, rev)).await?;
-        resume::check(&flow, &exec, &select, &inputs, actor).map(|_| ())
+        let actor = actor.clone();
+        self.blocking(move |e| {
+            let render = resume::expression_renderer(&e.inner.renderer, e.inner.services.as_ref(), &flow, Some(&exec));
+            resume::check(&flow, &exec, &select, &inputs, &actor, Some(&render)).map(|_| ())
+        })
+        .await
     }
 
     /// Resumes many executions, each at its own pause; every id gets its own outcome. Commands

@@ -44,6 +44,28 @@ impl Decision {
     }
 }
 
+/// Renders inputs' `expression` (SELECT/MULTISELECT values) as the flow's own templates are
+/// rendered: the flow's namespace scopes `kv()` and `secret()`; with an execution, its variables
+/// (inputs, outputs, labels) are visible too.
+pub fn expression_renderer<'a>(
+    renderer: &'a crate::expr::Renderer,
+    services: &'a dyn crate::expr::ExprServices,
+    flow: &'a Flow,
+    exec: Option<&'a Execution>,
+) -> impl Fn(&str) -> std::result::Result<String, String> + 'a {
+    move |template: &str| {
+        let vars = match exec {
+            Some(exec) => super::context::vars(flow, exec, None, None),
+            None => serde_json::json!({"flow": {"id": flow.id, "namespace": flow.namespace}}),
+        };
+        let id = exec.map(|e| e.id.as_str()).unwrap_or("");
+        renderer
+            .render(template, &vars, services, &flow.namespace, id)
+            .map(|r| r.text)
+            .map_err(|e| e.to_string())
+    }
+}
+
 /// Finds the pause a resume is for, checks who may decide, and types its inputs; changes nothing.
 pub fn check(
     flow: &Flow,
@@ -51,6 +73,7 @@ pub fn check(
     select: &PauseSelector,
     inputs: &BTreeMap<String, String>,
     actor: &Actor,
+    render: Option<crate::inputs::ExpressionRender<'_>>,
 ) -> Result<Decision> {
     if exec.state != State::Paused {
         return Err(not_paused(exec));
@@ -93,7 +116,13 @@ pub fn check(
         }
         approvals_required = human.approvals.max(1);
     }
-    let values = crate::inputs::coerce(&pause.on_resume, inputs).map_err(EngineError::InvalidInput)?;
+    let defs = match render {
+        Some(render) => {
+            crate::inputs::resolve_expressions(&pause.on_resume, render).map_err(EngineError::InvalidInput)?
+        }
+        None => pause.on_resume.clone(),
+    };
+    let values = crate::inputs::coerce(&defs, inputs).map_err(EngineError::InvalidInput)?;
     Ok(Decision {
         idx,
         values,

@@ -21,9 +21,17 @@ use super::runtime::{
 /// A lookup in the daemon's services that a template needs.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) enum Lookup {
-    Secret { name: String, namespace: Option<String> },
-    Kv { key: String, namespace: Option<String> },
+    Secret {
+        name: String,
+        namespace: Option<String>,
+    },
+    Kv {
+        key: String,
+        namespace: Option<String>,
+    },
     AppLink(Option<String>),
+    /// `errorLogs()`: the execution's ERROR log lines.
+    ErrorLogs,
 }
 
 /// Pebble/Kestra function name → helper suffix.
@@ -38,45 +46,52 @@ const FUNCTIONS: &[(&str, &str)] = &[
     ("fromJson", "fromJson"),
     ("json", "fromJson"),
     ("jsonDecode", "fromJson"),
+    ("yaml", "yaml"),
+    ("render", "render"),
+    ("renderOnce", "renderOnce"),
+    ("errorLogs", "errorLogs"),
+    ("currentEachOutput", "currentEachOutput"),
+    ("uuid", "uuid"),
+    ("id", "id"),
+    ("randomInt", "randomInt"),
+    ("printContext", "fetchContext"),
+    ("fetchContext", "fetchContext"),
 ];
 
-/// Kestra functions Tollgate does not provide: named so the error says so instead of "unknown".
-const UNSUPPORTED_FUNCTIONS: &[&str] = &[
-    "read",
-    "render",
-    "renderOnce",
-    "fileURI",
-    "fileSize",
-    "fileExists",
-    "isFileEmpty",
-    "fileEmpty",
-    "currentEachOutput",
-    "encrypt",
-    "decrypt",
-    "yaml",
-    "printContext",
-    "errorLogs",
-    "http",
-    "fetchContext",
-    "ionDecode",
-    "fromIon",
-    "randomInt",
-    "randomPort",
-    "uuid",
-    "id",
-    "block",
-    "parent",
-    "i18n",
-    "tasksWithState",
-    "isDateAfter",
-    "isDateBefore",
-    "isDateBetween",
-    "isPublicHoliday",
-    "isLastWorkingDay",
-    "dayOfMonth",
-    "dayOfWeek",
-    "hourOfDay",
-    "fake",
+/// Kestra functions that read or write files in Kestra's internal storage (`kestra:///…` URIs),
+/// which Tollgate does not have: refused at validation with that reason.
+const STORAGE_FUNCTIONS: &[&str] = &["read", "fileURI", "fileSize", "fileExists", "isFileEmpty", "fileEmpty"];
+
+/// Kestra functions Tollgate does not provide, with why.
+const UNSUPPORTED_FUNCTIONS: &[(&str, &str)] = &[
+    (
+        "encrypt",
+        "it needs Kestra's encryption key (kestra.encryption.secret-key)",
+    ),
+    (
+        "decrypt",
+        "it needs Kestra's encryption key (kestra.encryption.secret-key)",
+    ),
+    ("fromIon", "Amazon Ion is Kestra's internal storage format"),
+    ("ionDecode", "Amazon Ion is Kestra's internal storage format"),
+    (
+        "http",
+        "templates make no network calls here; use an io.kestra.plugin.core.http.Request task",
+    ),
+    ("randomPort", "Tollgate does not provide it"),
+    ("block", "template inheritance is not supported in flow templates"),
+    ("parent", "template inheritance is not supported in flow templates"),
+    ("i18n", "there are no message bundles in flow templates"),
+    ("tasksWithState", "Tollgate does not provide it"),
+    ("isDateAfter", "Tollgate does not provide it"),
+    ("isDateBefore", "Tollgate does not provide it"),
+    ("isDateBetween", "Tollgate does not provide it"),
+    ("isPublicHoliday", "Tollgate does not provide it"),
+    ("isLastWorkingDay", "Tollgate does not provide it"),
+    ("dayOfMonth", "Tollgate does not provide it"),
+    ("dayOfWeek", "Tollgate does not provide it"),
+    ("hourOfDay", "Tollgate does not provide it"),
+    ("fake", "Tollgate does not provide it"),
 ];
 
 /// Pebble/Kestra filter name → helper suffix.
@@ -129,27 +144,29 @@ const FILTERS: &[(&str, &str)] = &[
     ("uniq", "distinct"),
     ("chunk", "chunk"),
     ("slugify", "slugify"),
+    ("jq", "jq"),
+    ("yaml", "yaml"),
+    ("md5", "md5"),
+    ("sha1", "sha1"),
+    ("className", "className"),
+    ("timestampMilli", "timestampMilli"),
+    ("timestampMicro", "timestampMicro"),
+    ("timestampNano", "timestampNano"),
+    ("escapeChar", "escapeChar"),
+    ("numberformat", "numberformat"),
+    ("escape", "escape"),
+    ("e", "escape"),
+    ("raw", "raw"),
 ];
 
-const UNSUPPORTED_FILTERS: &[&str] = &[
-    "jq",
-    "yaml",
-    "toIon",
-    "numberformat",
-    "md5",
-    "sha1",
-    "className",
-    "timestampMilli",
-    "timestampMicro",
-    "timestampNano",
-    "nl2br",
-    "escape",
-    "raw",
-    "escapeChar",
-    "regexMatch",
-    "regexExtract",
-    "regexReplace",
-    "condense",
+/// Kestra filters Tollgate does not provide, with why.
+const UNSUPPORTED_FILTERS: &[(&str, &str)] = &[
+    ("toIon", "Amazon Ion is Kestra's internal storage format"),
+    ("nl2br", "it is not part of Pebble's or Kestra's filters"),
+    ("regexMatch", "Tollgate does not provide it"),
+    ("regexExtract", "Tollgate does not provide it"),
+    ("regexReplace", "use `replace(from, to, regexp=true)`"),
+    ("condense", "Tollgate does not provide it"),
 ];
 
 const TESTS: &[&str] = &[
@@ -168,8 +185,13 @@ pub(crate) fn function_target(name: &str) -> Result<&'static str, String> {
     if let Some((_, target)) = FUNCTIONS.iter().find(|(n, _)| *n == name) {
         return Ok(target);
     }
-    if UNSUPPORTED_FUNCTIONS.contains(&name) {
-        return Err(format!("the Kestra function `{name}()` is not supported by Tollgate"));
+    if STORAGE_FUNCTIONS.contains(&name) {
+        return Err(format!(
+            "`{name}()` is not supported in Tollgate: it needs Kestra's internal storage (kestra:// files)"
+        ));
+    }
+    if let Some((_, why)) = UNSUPPORTED_FUNCTIONS.iter().find(|(n, _)| *n == name) {
+        return Err(format!("`{name}()` is not supported in Tollgate: {why}"));
     }
     if FILTERS.iter().any(|(n, _)| *n == name) {
         return Err(format!("`{name}` is a filter, not a function: write `value | {name}`"));
@@ -184,8 +206,8 @@ pub(crate) fn filter_target(name: &str) -> Result<&'static str, String> {
     if let Some((_, target)) = FILTERS.iter().find(|(n, _)| *n == name) {
         return Ok(target);
     }
-    if UNSUPPORTED_FILTERS.contains(&name) {
-        return Err(format!("the Kestra filter `{name}` is not supported by Tollgate"));
+    if let Some((_, why)) = UNSUPPORTED_FILTERS.iter().find(|(n, _)| *n == name) {
+        return Err(format!("the filter `{name}` is not supported in Tollgate: {why}"));
     }
     if FUNCTIONS.iter().any(|(n, _)| *n == name) {
         return Err(format!("`{name}` is a function, not a filter: write `{name}(…)`"));
@@ -232,6 +254,7 @@ pub(crate) fn literal_lookup(target: &str, args: &[Arg]) -> Option<Lookup> {
             namespace: literal(arg(args, 1, "namespace"))?,
         }),
         "appLink" => Some(Lookup::AppLink(literal(arg(args, 0, "appId"))?)),
+        "errorLogs" => Some(Lookup::ErrorLogs),
         _ => None,
     }
 }
@@ -324,6 +347,15 @@ pub(crate) fn register(env: &mut Environment<'static>) {
         ("max", fn_max),
         ("min", fn_min),
         ("fromJson", fn_from_json),
+        ("yaml", fn_yaml),
+        ("render", fn_render),
+        ("renderOnce", fn_render_once),
+        ("errorLogs", fn_error_logs),
+        ("currentEachOutput", fn_current_each_output),
+        ("uuid", fn_uuid),
+        ("id", fn_id),
+        ("randomInt", fn_random_int),
+        ("fetchContext", fn_fetch_context),
     ];
     for &(name, imp) in functions {
         env.add_function(
@@ -384,6 +416,18 @@ pub(crate) fn register(env: &mut Environment<'static>) {
         ("distinct", fl_distinct),
         ("chunk", fl_chunk),
         ("slugify", fl_slugify),
+        ("jq", fl_jq),
+        ("yaml", fl_yaml),
+        ("md5", fl_md5),
+        ("sha1", fl_sha1),
+        ("className", fl_class_name),
+        ("timestampMilli", fl_timestamp_milli),
+        ("timestampMicro", fl_timestamp_micro),
+        ("timestampNano", fl_timestamp_nano),
+        ("escapeChar", fl_escape_char),
+        ("numberformat", fl_numberformat),
+        ("escape", fl_escape),
+        ("raw", fl_raw),
     ];
     for &(name, imp) in filters {
         env.add_filter(
@@ -1269,4 +1313,523 @@ fn t_false(v: &Value, _: &mut Args) -> Result<bool, Error> {
         ValueKind::String => v.as_str().is_some_and(|s| s.trim().eq_ignore_ascii_case("false")),
         _ => false,
     })
+}
+
+// ---------------------------------------------------------------- Kestra functions
+
+/// `yaml('a: 1')`: parses YAML text into a value.
+fn fn_yaml(_state: &State, args: &mut Args) -> Result<Value, Error> {
+    let text = args.required(0, "yaml")?;
+    if text.kind() != ValueKind::String {
+        return Err(invalid(format!("yaml() needs YAML text, not `{}`", to_text(&text))));
+    }
+    let text = text.as_str().unwrap_or_default();
+    // The YAML parser's time grows with the square of the nesting: bound it first.
+    crate::yaml::depth::check(text).map_err(|d| {
+        invalid(format!(
+            "yaml(): the YAML nests more than {} levels (line {}, column {})",
+            d.limit, d.line, d.column
+        ))
+    })?;
+    let parsed: serde_yaml::Value =
+        serde_yaml::from_str(text).map_err(|e| invalid(format!("yaml(): not valid YAML: {e}")))?;
+    Ok(Value::from_serialize(crate::yaml::yaml_to_json(&parsed)))
+}
+
+/// Decrements the `render()` depth when a render call ends, however it ends.
+struct DepthGuard<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl Drop for DepthGuard<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// `render(text, recursive=true)`: renders text (or every text in a list or map) again with the
+/// same variables; recursive renders until the text stops changing.
+fn fn_render(state: &State, args: &mut Args) -> Result<Value, Error> {
+    let input = args.required(0, "toRender")?;
+    let recursive = match args.get(1, "recursive") {
+        None => true,
+        Some(v) if v.kind() == ValueKind::Bool => v.is_true(),
+        Some(v) if v.is_none() => true,
+        Some(v) => {
+            return Err(invalid(format!(
+                "render(): `recursive` must be true or false, not `{}`",
+                to_text(&v)
+            )));
+        }
+    };
+    render_call(state, input, recursive)
+}
+
+/// `renderOnce(text)`: `render(text, recursive=false)`.
+fn fn_render_once(state: &State, args: &mut Args) -> Result<Value, Error> {
+    let input = args.required(0, "toRender")?;
+    render_call(state, input, false)
+}
+
+fn render_call(state: &State, input: Value, recursive: bool) -> Result<Value, Error> {
+    let r = rt(state)?;
+    let depth = r.render_depth.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let _guard = DepthGuard(&r.render_depth);
+    if depth >= super::limits::MAX_NESTING {
+        let msg = format!(
+            "render() calls nest more than {} deep (a text that renders itself?)",
+            super::limits::MAX_NESTING
+        );
+        return Err(r.fail(Failure::Limit(msg.clone()), ErrorKind::InvalidOperation, msg));
+    }
+    render_value(state, &r, input, recursive)
+}
+
+fn render_value(
+    state: &State,
+    r: &std::sync::Arc<runtime::Runtime>,
+    v: Value,
+    recursive: bool,
+) -> Result<Value, Error> {
+    match v.kind() {
+        ValueKind::String => render_text(state, r, v.as_str().unwrap_or_default(), recursive).map(Value::from),
+        ValueKind::Seq => {
+            let mut out = Vec::new();
+            for item in v.try_iter()? {
+                out.push(render_value(state, r, item, recursive)?);
+            }
+            Ok(seq(out))
+        }
+        ValueKind::Map => {
+            let mut out: BTreeMap<String, Value> = BTreeMap::new();
+            for k in v.try_iter()? {
+                let item = v.get_item(&k)?;
+                let key = render_text(state, r, &to_text(&k), recursive)?;
+                out.insert(key, render_value(state, r, item, recursive)?);
+            }
+            Ok(Value::from_serialize(&out))
+        }
+        _ => Ok(v),
+    }
+}
+
+/// Most renders `render(…, recursive=true)` does before giving up on a text that keeps changing.
+const MAX_RECURSIVE_RENDERS: usize = 16;
+
+fn render_text(
+    state: &State,
+    r: &std::sync::Arc<runtime::Runtime>,
+    text: &str,
+    recursive: bool,
+) -> Result<String, Error> {
+    let mut current = text.to_string();
+    for _ in 0..MAX_RECURSIVE_RENDERS {
+        let next = render_once(state, r, &current)?;
+        if !recursive || next == current {
+            return Ok(next);
+        }
+        current = next;
+    }
+    Err(invalid(format!(
+        "render(): the text still changed after {MAX_RECURSIVE_RENDERS} renders"
+    )))
+}
+
+fn render_once(state: &State, r: &std::sync::Arc<runtime::Runtime>, text: &str) -> Result<String, Error> {
+    if !super::has_blocks(text) {
+        return Ok(text.to_string());
+    }
+    let short: String = text.chars().take(80).collect();
+    let tr = super::translate::translate(text)
+        .map_err(|e| invalid(format!("render(): `{short}` is not a valid template: {}", e.message)))?;
+    let tmpl = state
+        .env()
+        .template_from_str(&tr.source)
+        .map_err(|e| invalid(format!("render(): `{short}` is not a valid template: {e}")))?;
+    let root = Value::from_object(super::Root {
+        vars: r.vars.clone(),
+        runtime: Value::from_dyn_object(std::sync::Arc::clone(r)),
+    });
+    let out = tmpl.render(root)?;
+    check_len(state, out.len())?;
+    Ok(out)
+}
+
+/// `errorLogs()`: the ERROR log lines of this execution so far.
+fn fn_error_logs(state: &State, _args: &mut Args) -> Result<Value, Error> {
+    let r = rt(state)?;
+    let mut s = r.lock();
+    match &s.error_logs {
+        Some(lines) => Ok(Value::from_serialize(lines)),
+        None => {
+            s.missing.push(Lookup::ErrorLogs);
+            Err(Error::new(ErrorKind::InvalidOperation, "errorLogs not resolved yet"))
+        }
+    }
+}
+
+/// `currentEachOutput(outputs.task)`: the outputs of `task` for the current ForEach iteration
+/// (at every enclosing loop level), without spelling `outputs.task[taskrun.value]`.
+fn fn_current_each_output(state: &State, args: &mut Args) -> Result<Value, Error> {
+    let outputs = args.required(0, "outputs")?;
+    if outputs.kind() != ValueKind::Map {
+        return Err(invalid(format!(
+            "currentEachOutput() needs the outputs of a task inside a ForEach, such as `outputs.my_task`, not `{}`",
+            to_text(&outputs)
+        )));
+    }
+    let r = rt(state)?;
+    let present = |v: &Value| !v.is_undefined() && !v.is_none();
+    let mut cur = outputs;
+    let parents = r.vars.get_attr("parents").unwrap_or_default();
+    if parents.kind() == ValueKind::Seq {
+        let list: Vec<Value> = parents.try_iter()?.collect();
+        for p in list.iter().rev() {
+            let value = p
+                .get_attr("taskrun")
+                .and_then(|t| t.get_attr("value"))
+                .unwrap_or_default();
+            if present(&value) {
+                cur = cur.get_item(&value).unwrap_or_default();
+            }
+        }
+    }
+    let value = r
+        .vars
+        .get_attr("taskrun")
+        .and_then(|t| t.get_attr("value"))
+        .unwrap_or_default();
+    if !present(&value) {
+        return Err(invalid(
+            "currentEachOutput() can only be used in a task inside a ForEach (there is no current iteration value here)",
+        ));
+    }
+    // No outputs for this iteration (yet) is null, as in Kestra: `currentEachOutput(x).y ?? z`.
+    let out = cur.get_item(&value).unwrap_or_default();
+    Ok(if out.is_undefined() { Value::from(()) } else { out })
+}
+
+/// `uuid()`: a random (version 4) UUID.
+fn fn_uuid(_state: &State, _args: &mut Args) -> Result<Value, Error> {
+    let mut b: [u8; 16] = rand::random();
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = hex::encode(b);
+    Ok(Value::from(format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )))
+}
+
+/// `id()`: a short random identifier, 22 base-62 characters like Kestra's ids.
+fn fn_id(_state: &State, _args: &mut Args) -> Result<Value, Error> {
+    use rand::Rng as _;
+    const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let mut rng = rand::thread_rng();
+    let id: String = (0..22)
+        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
+        .collect();
+    Ok(Value::from(id))
+}
+
+/// `randomInt(lower, upper)`: an integer from `lower` (included) to `upper` (excluded).
+fn fn_random_int(_state: &State, args: &mut Args) -> Result<Value, Error> {
+    use rand::Rng as _;
+    let lower = args
+        .int(0, "lower")?
+        .ok_or_else(|| invalid("randomInt() needs `lower`"))?;
+    let upper = args
+        .int(1, "upper")?
+        .ok_or_else(|| invalid("randomInt() needs `upper`"))?;
+    if upper < lower {
+        return Err(invalid(format!(
+            "randomInt(): `upper` ({upper}) is less than `lower` ({lower})"
+        )));
+    }
+    if upper == lower {
+        return Ok(Value::from(lower));
+    }
+    Ok(Value::from(rand::thread_rng().gen_range(lower..upper)))
+}
+
+/// `fetchContext()` / `printContext()`: every variable the template sees, as one map.
+fn fn_fetch_context(state: &State, _args: &mut Args) -> Result<Value, Error> {
+    Ok(rt(state)?.vars.clone())
+}
+
+// ---------------------------------------------------------------- Kestra filters
+
+/// `jq(expression)`: the list of values the jq program yields on the input (JSON text or a value).
+fn fl_jq(state: &State, v: Value, args: &mut Args) -> Result<Value, Error> {
+    let program = args
+        .text(0, "expression")?
+        .ok_or_else(|| invalid("jq needs an expression, such as `jq('.name')`"))?;
+    if v.is_none() || v.is_undefined() {
+        return Ok(Value::from(()));
+    }
+    let input: serde_json::Value = if v.kind() == ValueKind::String {
+        serde_json::from_str(v.as_str().unwrap_or_default())
+            .map_err(|e| invalid(format!("jq: the input text is not JSON ({e})")))?
+    } else {
+        serde_json::to_value(&v).map_err(|e| invalid(format!("jq: cannot read the input as JSON ({e})")))?
+    };
+    let out = super::jq::run(&program, input).map_err(|m| invalid(format!("jq('{program}'): {m}")))?;
+    charge(state, 0)?.charge(out.len() as u64)?;
+    Ok(Value::from_serialize(&out))
+}
+
+/// `yaml`: the value written as YAML text.
+fn fl_yaml(_: &State, v: Value, _: &mut Args) -> Result<Value, Error> {
+    if v.is_none() || v.is_undefined() {
+        return Ok(Value::from("null"));
+    }
+    serde_yaml::to_string(&v)
+        .map(Value::from)
+        .map_err(|e| invalid(format!("yaml: cannot write `{}` as YAML: {e}", to_text(&v))))
+}
+
+fn fl_md5(_: &State, v: Value, _: &mut Args) -> Result<Value, Error> {
+    Ok(Value::from(hex::encode(md5::Md5::digest(to_text(&v).as_bytes()))))
+}
+
+fn fl_sha1(_: &State, v: Value, _: &mut Args) -> Result<Value, Error> {
+    Ok(Value::from(hex::encode(sha1::Sha1::digest(to_text(&v).as_bytes()))))
+}
+
+/// `className`: the Java class Kestra would hold the value in (flows test it to branch on types).
+fn fl_class_name(_: &State, v: Value, _: &mut Args) -> Result<Value, Error> {
+    let name = match v.kind() {
+        ValueKind::Undefined | ValueKind::None => return Ok(Value::from(())),
+        ValueKind::String => "java.lang.String",
+        ValueKind::Bool => "java.lang.Boolean",
+        ValueKind::Number => match as_num(&v) {
+            Some(Num::Int(i)) if i32::try_from(i).is_ok() => "java.lang.Integer",
+            Some(Num::Int(_)) => "java.lang.Long",
+            _ => "java.lang.Double",
+        },
+        ValueKind::Seq | ValueKind::Iterable => "java.util.ArrayList",
+        ValueKind::Map => "java.util.LinkedHashMap",
+        _ => "java.lang.Object",
+    };
+    Ok(Value::from(name))
+}
+
+fn timestamp_parts(v: &Value, args: &mut Args) -> Result<Option<chrono::DateTime<Utc>>, Error> {
+    let zone = match args.text(0, "timeZone")? {
+        Some(z) => Zone::parse(&z).map_err(invalid)?,
+        None => Zone::parse("UTC").map_err(invalid)?,
+    };
+    let existing = args.text(1, "existingFormat")?;
+    if v.is_none() || v.is_undefined() {
+        return Ok(None);
+    }
+    input_instant(v, &zone, existing.as_deref()).map(Some)
+}
+
+/// `timestampMilli`: epoch milliseconds of a date.
+fn fl_timestamp_milli(_: &State, v: Value, args: &mut Args) -> Result<Value, Error> {
+    Ok(timestamp_parts(&v, args)?.map_or(Value::from(()), |d| Value::from(d.timestamp_millis())))
+}
+
+/// `timestampMicro`: epoch microseconds of a date, as text (as Kestra returns it).
+fn fl_timestamp_micro(_: &State, v: Value, args: &mut Args) -> Result<Value, Error> {
+    Ok(timestamp_parts(&v, args)?.map_or(Value::from(()), |d| {
+        Value::from((i128::from(d.timestamp()) * 1_000_000 + i128::from(d.timestamp_subsec_micros())).to_string())
+    }))
+}
+
+/// `timestampNano`: epoch nanoseconds of a date, as text (as Kestra returns it).
+fn fl_timestamp_nano(_: &State, v: Value, args: &mut Args) -> Result<Value, Error> {
+    Ok(timestamp_parts(&v, args)?.map_or(Value::from(()), |d| {
+        Value::from((i128::from(d.timestamp()) * 1_000_000_000 + i128::from(d.timestamp_subsec_nanos())).to_string())
+    }))
+}
+
+/// `escapeChar('single'|'double'|'shell')`: escapes quotes in text, or in every text of a list or map.
+fn fl_escape_char(_: &State, v: Value, args: &mut Args) -> Result<Value, Error> {
+    let kind = args
+        .text(0, "type")?
+        .ok_or_else(|| invalid("escapeChar needs a type: 'single', 'double' or 'shell'"))?;
+    let (from, to) = match kind.to_ascii_lowercase().as_str() {
+        "single" => ("'", "\\'"),
+        "double" => ("\"", "\\\""),
+        "shell" => ("'", "'\\''"),
+        other => {
+            return Err(invalid(format!(
+                "escapeChar: the type must be 'single', 'double' or 'shell', not `{other}`"
+            )));
+        }
+    };
+    fn walk(v: &Value, from: &str, to: &str) -> Result<Value, Error> {
+        Ok(match v.kind() {
+            ValueKind::Undefined | ValueKind::None => Value::from(()),
+            ValueKind::Seq | ValueKind::Iterable => seq(v
+                .try_iter()?
+                .map(|i| walk(&i, from, to))
+                .collect::<Result<Vec<_>, _>>()?),
+            ValueKind::Map => {
+                let mut m: BTreeMap<String, Value> = BTreeMap::new();
+                for k in v.try_iter()? {
+                    m.insert(to_text(&k), walk(&v.get_item(&k)?, from, to)?);
+                }
+                Value::from_serialize(&m)
+            }
+            _ => Value::from(to_text(v).replace(from, to)),
+        })
+    }
+    walk(&v, from, to)
+}
+
+/// `numberformat(pattern)`: Java `DecimalFormat` patterns (`#,##0.00`, `0.###`, `#%`); without a
+/// pattern, grouped thousands and at most 3 decimals. Rounding is half-even, as in Java.
+fn fl_numberformat(_: &State, v: Value, args: &mut Args) -> Result<Value, Error> {
+    let pattern = args.text(0, "format")?;
+    let _ = args.get(1, "locale");
+    let n = match as_num(&v) {
+        Some(Num::Int(i)) => i as f64,
+        Some(Num::Float(f)) => f,
+        None => to_text(&v)
+            .trim()
+            .parse::<f64>()
+            .map_err(|_| invalid(format!("numberformat needs a number, not `{}`", to_text(&v))))?,
+    };
+    let pattern = pattern.unwrap_or_else(|| "#,##0.###".to_string());
+    decimal_format(n, &pattern).map(Value::from).map_err(invalid)
+}
+
+/// A subset of Java's `DecimalFormat`: literal prefix/suffix, `#`/`0` digits, `,` grouping,
+/// `.` decimals, `%` (times 100) and `‰` (times 1000) suffixes.
+pub(crate) fn decimal_format(n: f64, pattern: &str) -> Result<String, String> {
+    let pattern = pattern.split(';').next().unwrap_or_default();
+    let is_digit = |c: char| matches!(c, '#' | '0' | ',' | '.');
+    let start = pattern
+        .find(is_digit)
+        .ok_or_else(|| format!("numberformat: the pattern `{pattern}` has no digits (`#`, `0`)"))?;
+    let end = pattern.rfind(is_digit).map_or(start, |i| i + 1);
+    let (prefix, body, suffix) = (&pattern[..start], &pattern[start..end], &pattern[end..]);
+    let mut n = n;
+    if suffix.contains('%') || prefix.contains('%') {
+        n *= 100.0;
+    } else if suffix.contains('‰') || prefix.contains('‰') {
+        n *= 1000.0;
+    }
+    let (int_pat, frac_pat) = body.split_once('.').unwrap_or((body, ""));
+    let group = int_pat
+        .rfind(',')
+        .map(|i| int_pat[i + 1..].chars().filter(|c| *c == '#' || *c == '0').count())
+        .filter(|g| *g > 0);
+    let min_int = int_pat.chars().filter(|c| *c == '0').count();
+    let min_frac = frac_pat.chars().filter(|c| *c == '0').count();
+    let max_frac = frac_pat.chars().filter(|c| *c == '0' || *c == '#').count();
+    if !n.is_finite() {
+        return Ok(format!("{prefix}{n}{suffix}"));
+    }
+    // Half-even rounding at `max_frac` decimals.
+    let scale = 10f64.powi(max_frac as i32);
+    let scaled = n.abs() * scale;
+    let floor = scaled.floor();
+    let diff = scaled - floor;
+    let rounded = if (diff - 0.5).abs() < 1e-9 {
+        if floor % 2.0 == 0.0 { floor } else { floor + 1.0 }
+    } else {
+        scaled.round()
+    };
+    let digits = format!("{rounded:.0}");
+    let (mut int_digits, mut frac_digits) = if max_frac > 0 {
+        let padded = format!("{digits:0>width$}", width = max_frac + 1);
+        let (i, f) = padded.split_at(padded.len() - max_frac);
+        (i.to_string(), f.to_string())
+    } else {
+        (digits, String::new())
+    };
+    while frac_digits.len() > min_frac && frac_digits.ends_with('0') {
+        frac_digits.pop();
+    }
+    int_digits = int_digits.trim_start_matches('0').to_string();
+    while int_digits.len() < min_int {
+        int_digits.insert(0, '0');
+    }
+    if let Some(g) = group {
+        let chars: Vec<char> = int_digits.chars().collect();
+        let mut out = String::new();
+        for (i, c) in chars.iter().enumerate() {
+            if i > 0 && (chars.len() - i).is_multiple_of(g) {
+                out.push(',');
+            }
+            out.push(*c);
+        }
+        int_digits = out;
+    }
+    let negative =
+        n < 0.0 && (int_digits.chars().any(|c| c != '0' && c != ',') || frac_digits.chars().any(|c| c != '0'));
+    let mut out = String::new();
+    if negative {
+        out.push('-');
+    }
+    out.push_str(prefix);
+    out.push_str(&int_digits);
+    if !frac_digits.is_empty() {
+        out.push('.');
+        out.push_str(&frac_digits);
+    }
+    out.push_str(suffix);
+    Ok(out)
+}
+
+/// `escape` / `escape(strategy='html'|'json'|'url_param')`: Pebble's escaping (Kestra turns
+/// automatic escaping off, but the filter still escapes when asked).
+fn fl_escape(_: &State, v: Value, args: &mut Args) -> Result<Value, Error> {
+    let strategy = args.text(0, "strategy")?.unwrap_or_else(|| "html".to_string());
+    if v.is_none() || v.is_undefined() {
+        return Ok(Value::from(()));
+    }
+    let text = to_text(&v);
+    let out = match strategy.as_str() {
+        "html" => {
+            let mut out = String::with_capacity(text.len());
+            for c in text.chars() {
+                match c {
+                    '&' => out.push_str("&amp;"),
+                    '<' => out.push_str("&lt;"),
+                    '>' => out.push_str("&gt;"),
+                    '"' => out.push_str("&quot;"),
+                    '\'' => out.push_str("&#x27;"),
+                    other => out.push(other),
+                }
+            }
+            out
+        }
+        "json" => {
+            let quoted = serde_json::to_string(&text).map_err(|e| invalid(e.to_string()))?;
+            quoted[1..quoted.len() - 1].to_string()
+        }
+        "url_param" => percent_encode(&text),
+        other => {
+            return Err(invalid(format!(
+                "escape: unknown strategy `{other}` (Tollgate knows html, json, url_param)"
+            )));
+        }
+    };
+    Ok(Value::from(out))
+}
+
+/// RFC 3986 percent-encoding of everything but unreserved characters.
+fn percent_encode(text: &str) -> String {
+    let mut out = String::new();
+    for b in text.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => out.push(b as char),
+            other => {
+                let _ = write!(out, "%{other:02X}");
+            }
+        }
+    }
+    out
+}
+
+/// `raw`: the value unchanged (Kestra does not escape output, so there is nothing to undo).
+fn fl_raw(_: &State, v: Value, _: &mut Args) -> Result<Value, Error> {
+    Ok(v)
 }

@@ -42,6 +42,7 @@
 
 mod date;
 mod functions;
+mod jq;
 mod lexer;
 mod parser;
 mod runtime;
@@ -94,6 +95,45 @@ pub trait ExprServices: Send + Sync {
     fn flow_allowed(&self, _from: &str, _target: &str, _role: crate::auth::Role) -> bool {
         false
     }
+    /// `errorLogs()`: the ERROR log lines of `execution_id`, oldest first, each a map with
+    /// `taskId`, `taskRunId`, `executionId`, `level`, `message`, `timestamp` (as Kestra's LogEntry).
+    fn error_logs(&self, _execution_id: &str) -> Vec<serde_json::Value> {
+        Vec::new()
+    }
+}
+
+/// Services that also know log lines not committed yet (the current step's), so `errorLogs()`
+/// sees the failure that led to an `errors` branch rendered in the same step.
+pub struct WithPendingLogs<'a> {
+    pub inner: &'a dyn ExprServices,
+    /// ERROR lines in the same shape as [`ExprServices::error_logs`].
+    pub pending: Vec<serde_json::Value>,
+}
+
+impl ExprServices for WithPendingLogs<'_> {
+    fn secret(&self, namespace: &str, name: &str) -> Option<String> {
+        self.inner.secret(namespace, name)
+    }
+    fn kv(&self, namespace: &str, key: &str) -> Option<serde_json::Value> {
+        self.inner.kv(namespace, key)
+    }
+    fn app_link(&self, namespace: &str, execution_id: &str, app_id: Option<&str>) -> String {
+        self.inner.app_link(namespace, execution_id, app_id)
+    }
+    fn flow_allowed(&self, from: &str, target: &str, role: crate::auth::Role) -> bool {
+        self.inner.flow_allowed(from, target, role)
+    }
+    fn error_logs(&self, execution_id: &str) -> Vec<serde_json::Value> {
+        // The step's lines are stored only after the step, so the two lists never overlap.
+        let mut out = self.inner.error_logs(execution_id);
+        out.extend(self.pending.iter().cloned());
+        out
+    }
+}
+
+/// True when `template` may call `errorLogs()` (a cheap test before reading logs for it).
+pub fn uses_error_logs(template: &str) -> bool {
+    template.contains("errorLogs")
 }
 
 /// Where a flow in `from` may do `access` in `target` (see [`crate::auth::flow_scope`]).
@@ -162,9 +202,9 @@ pub enum ExprError {
 /// The template context: the caller's variables plus the render's runtime, hidden under a
 /// name templates cannot spell.
 #[derive(Debug)]
-struct Root {
-    vars: Value,
-    runtime: Value,
+pub(crate) struct Root {
+    pub(crate) vars: Value,
+    pub(crate) runtime: Value,
 }
 
 impl Object for Root {
@@ -216,7 +256,7 @@ impl Default for Renderer {
 }
 
 /// True when `template` has something to render (otherwise it is used as is, like Kestra does).
-fn has_blocks(template: &str) -> bool {
+pub(crate) fn has_blocks(template: &str) -> bool {
     template.contains("{{") || template.contains("{%") || template.contains("{#")
 }
 
@@ -258,10 +298,11 @@ impl Renderer {
             .env
             .template_from_str(&tr.source)
             .map_err(|e| internal_syntax(template, &e))?;
-        let runtime = Arc::new(Runtime::new(namespace, execution_id));
+        let vars = Value::from_serialize(vars);
+        let runtime = Arc::new(Runtime::new(namespace, execution_id, vars.clone()));
         resolve(&runtime, &tr.lookups, services);
         let root = Value::from_object(Root {
-            vars: Value::from_serialize(vars),
+            vars,
             runtime: Value::from_dyn_object(Arc::clone(&runtime)),
         });
         for pass in 0..limits::MAX_PASSES {
@@ -461,6 +502,10 @@ fn resolve(runtime: &Runtime, lookups: &[Lookup], services: &dyn ExprServices) {
                 let value =
                     flow_may(services, &runtime.namespace, &ns, FlowAccess::Read).map(|()| services.kv(&ns, key));
                 runtime.lock().kv.insert((ns, key.clone()), value);
+            }
+            Lookup::ErrorLogs => {
+                let lines = services.error_logs(&runtime.execution_id);
+                runtime.lock().error_logs = Some(lines);
             }
             Lookup::AppLink(app) => {
                 let link = services.app_link(&runtime.namespace, &runtime.execution_id, app.as_deref());

@@ -36,6 +36,8 @@ pub(crate) struct Resolved {
     /// (namespace, key) → value (None: no such key), or why the flow may not read it.
     pub kv: HashMap<(String, String), Result<Option<serde_json::Value>, String>>,
     pub links: HashMap<Option<String>, String>,
+    /// `errorLogs()`: the ERROR log lines of this execution, once looked up.
+    pub error_logs: Option<Vec<serde_json::Value>>,
     /// Lookups a render pass wanted but that were not resolved yet (dynamic arguments).
     pub missing: Vec<Lookup>,
     /// Secret values the template used, for masking.
@@ -48,6 +50,10 @@ pub(crate) struct Resolved {
 pub(crate) struct Runtime {
     pub namespace: String,
     pub execution_id: String,
+    /// The caller's variables, for `render()`, `currentEachOutput()` and `fetchContext()`.
+    pub vars: Value,
+    /// How many `render()` calls are under way, to bound templates that render themselves.
+    pub render_depth: std::sync::atomic::AtomicUsize,
     fuel: AtomicU64,
     state: Mutex<Resolved>,
 }
@@ -55,10 +61,12 @@ pub(crate) struct Runtime {
 impl Object for Runtime {}
 
 impl Runtime {
-    pub(crate) fn new(namespace: &str, execution_id: &str) -> Self {
+    pub(crate) fn new(namespace: &str, execution_id: &str, vars: Value) -> Self {
         Runtime {
             namespace: namespace.to_string(),
             execution_id: execution_id.to_string(),
+            vars,
+            render_depth: std::sync::atomic::AtomicUsize::new(0),
             fuel: AtomicU64::new(MAX_FUEL),
             state: Mutex::new(Resolved::default()),
         }

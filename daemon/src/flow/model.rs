@@ -995,7 +995,67 @@ impl Flow {
     }
 }
 
+impl Flow {
+    /// Calls `f` on every input definition: the flow's `inputs` and every pause's `onResume`.
+    pub fn for_each_input_mut(&mut self, f: &mut dyn FnMut(&mut crate::inputs::InputDef)) {
+        fn walk(tasks: &mut [Task], f: &mut dyn FnMut(&mut crate::inputs::InputDef)) {
+            for t in tasks {
+                if let TaskKind::Pause(p) = &mut t.kind {
+                    p.on_resume.iter_mut().for_each(&mut *f);
+                }
+                for children in t.children_mut() {
+                    walk(children, f);
+                }
+            }
+        }
+        self.inputs.iter_mut().for_each(&mut *f);
+        walk(&mut self.tasks, f);
+        walk(&mut self.errors, f);
+        walk(&mut self.finally, f);
+    }
+
+    /// Whether any input (flow or `onResume`) computes its values from an `expression`.
+    pub fn has_input_expressions(&self) -> bool {
+        self.inputs.iter().any(|d| d.expression.is_some())
+            || self.all_tasks().iter().any(|t| match &t.kind {
+                TaskKind::Pause(p) => p.on_resume.iter().any(|d| d.expression.is_some()),
+                _ => false,
+            })
+    }
+}
+
 impl Task {
+    /// [`Task::children`], mutable.
+    fn children_mut(&mut self) -> Vec<&mut Vec<Task>> {
+        let mut lists: Vec<&mut Vec<Task>> = match &mut self.kind {
+            TaskKind::If(t) => vec![&mut t.then, &mut t.else_],
+            TaskKind::Switch(t) => {
+                let mut v: Vec<&mut Vec<Task>> = t.cases.values_mut().collect();
+                v.push(&mut t.defaults);
+                v
+            }
+            TaskKind::Sequential(t) => vec![&mut t.tasks],
+            TaskKind::Parallel(t) => vec![&mut t.tasks],
+            TaskKind::ForEach(t) => vec![&mut t.tasks],
+            TaskKind::Pause(p) => {
+                let mut v = vec![&mut p.on_pause];
+                if let Some(r) = &mut p.reminders {
+                    v.push(&mut r.tasks);
+                }
+                if let Some(h) = &mut p.human {
+                    for e in &mut h.escalation {
+                        v.push(&mut e.tasks);
+                    }
+                }
+                v
+            }
+            _ => vec![],
+        };
+        lists.push(&mut self.common.errors);
+        lists.push(&mut self.common.finally);
+        lists
+    }
+
     /// Child task lists (branches) of a flowable task, in declaration order.
     pub fn children(&self) -> Vec<&Vec<Task>> {
         let mut lists = self.own_children();

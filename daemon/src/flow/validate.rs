@@ -256,6 +256,9 @@ impl<'f> Validator<'f> {
             if let Some(d) = &def.defaults {
                 self.value(d, &ipath.key("defaults"), scope);
             }
+            if let Some(expr) = &def.expression {
+                self.template(expr, &ipath.key("expression"), scope);
+            }
             if let Some(dep) = &def.depends_on {
                 let dpath = ipath.key("dependsOn");
                 for (j, name) in dep.inputs.iter().enumerate() {
@@ -726,8 +729,9 @@ impl<'f> Validator<'f> {
         };
         let mut reported: Vec<(Root, String)> = Vec::new();
         for (root, name) in references(text) {
-            // A missing value may be tolerated (`??`, `is defined`), but a task or input that does
-            // not exist in the flow can never have one: that is a typo even there.
+            // Left of `??`, under `is defined` or `| default`, a missing value is what the author
+            // planned for (a task that did not run, a task of another flow's shape, an optional
+            // input), so only unguarded references must name a task or input of the flow.
             if reported.contains(&(root, name.clone())) {
                 continue;
             }
@@ -874,7 +878,13 @@ enum Root {
 /// The `outputs.<task>` and `inputs.<input>` references of a template, from the expression
 /// front end's tokenizer (string literals, loop variables and `trigger.outputs` are not references).
 fn references(template: &str) -> Vec<(Root, String)> {
-    Renderer::referenced_roots(template)
+    let mut paths: Vec<Vec<String>> = Vec::new();
+    for r in Renderer::references(template).unwrap_or_default() {
+        if !r.guarded && !paths.contains(&r.path) {
+            paths.push(r.path);
+        }
+    }
+    paths
         .into_iter()
         .filter_map(|path| {
             let root = match path.first().map(String::as_str) {
@@ -918,10 +928,19 @@ mod tests {
     fn pebble_operators_do_not_confuse_the_scan() {
         assert_eq!(
             refs("{{ inputs.employee ?? labels.system.username }} {{ outputs.gate.onResume.ok ? 'Y' : 'N' }}"),
-            vec![
-                (Root::Inputs, "employee".to_string()),
-                (Root::Outputs, "gate".to_string())
-            ]
+            vec![(Root::Outputs, "gate".to_string())]
+        );
+    }
+
+    #[test]
+    fn guarded_references_may_name_tasks_that_do_not_exist() {
+        // `??`, `is defined` and `| default` plan for a missing value: not a validation error.
+        assert!(refs("{{ outputs.missing.value ?? 'x' }}").is_empty());
+        assert!(refs("{% if outputs.maybe is defined %}y{% endif %}").is_empty());
+        assert!(refs("{{ inputs.opt | default('d') }}").is_empty());
+        assert_eq!(
+            refs("{{ outputs.a.value ?? outputs.b.value }}"),
+            vec![(Root::Outputs, "b".to_string())]
         );
     }
 

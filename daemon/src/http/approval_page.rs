@@ -160,7 +160,7 @@ fn field(def: &InputDef) -> String {
     let name = esc(&def.id);
     let req = if def.required { " *" } else { "" };
     let control = match def.input_type {
-        InputType::Boolean => format!(
+        InputType::Boolean | InputType::Bool => format!(
             "<select name=\"{name}\"><option value=\"true\">true</option><option value=\"false\"{}>false</option></select>",
             if default.as_deref() == Some("false") {
                 " selected"
@@ -170,9 +170,7 @@ fn field(def: &InputDef) -> String {
         ),
         InputType::Select | InputType::Enum => {
             let opts: String = def
-                .values
-                .clone()
-                .unwrap_or_default()
+                .choices()
                 .iter()
                 .map(|v| {
                     format!(

@@ -16,6 +16,8 @@ pub enum InputType {
     String,
     Int,
     Float,
+    /// Kestra's current name for a boolean input (BOOLEAN is the older spelling).
+    Bool,
     Boolean,
     Date,
     Datetime,
@@ -39,6 +41,7 @@ impl InputType {
             InputType::String => "STRING",
             InputType::Int => "INT",
             InputType::Float => "FLOAT",
+            InputType::Bool => "BOOL",
             InputType::Boolean => "BOOLEAN",
             InputType::Date => "DATE",
             InputType::Datetime => "DATETIME",
@@ -96,6 +99,22 @@ pub struct InputDef {
     pub before: Option<String>,
     #[serde(default)]
     pub values: Option<Vec<String>>,
+    /// MULTISELECT's deprecated spelling of `values`.
+    #[serde(default)]
+    pub options: Option<Vec<String>>,
+    /// SELECT/MULTISELECT: a template rendering to the list of values (`{{ kv('regions') }}`),
+    /// rendered with the flow's namespace when the form is shown and when a value is checked.
+    #[serde(default)]
+    pub expression: Option<String>,
+    /// SELECT/MULTISELECT: the first value is pre-selected in forms.
+    #[serde(default)]
+    pub auto_select_first: bool,
+    /// SELECT: Kestra's web UI draws radio buttons; the console's selection list plays that part.
+    #[serde(default)]
+    pub is_radio: bool,
+    /// A value forms start with; unlike `defaults`, nothing is assumed when the field is left out.
+    #[serde(default)]
+    pub prefill: Option<Value>,
     #[serde(default)]
     pub allow_custom_value: bool,
     #[serde(default)]
@@ -109,6 +128,71 @@ pub struct InputDef {
 
 fn default_true() -> bool {
     true
+}
+
+impl InputDef {
+    /// The values a SELECT/MULTISELECT/ENUM offers: `values`, or MULTISELECT's older `options`.
+    pub fn choices(&self) -> Vec<String> {
+        self.values.clone().or_else(|| self.options.clone()).unwrap_or_default()
+    }
+
+    /// The value a form starts with: `defaults`, else `prefill`, else the first choice when
+    /// `autoSelectFirst` is on.
+    pub fn form_start(&self) -> Option<Value> {
+        self.defaults.clone().or_else(|| self.prefill.clone()).or_else(|| {
+            self.auto_select_first
+                .then(|| self.choices().into_iter().next().map(Value::String))
+                .flatten()
+        })
+    }
+}
+
+/// Renders an input's `expression` to text (the flow's renderer, with its namespace and context).
+pub type ExpressionRender<'a> = &'a dyn Fn(&str) -> Result<String, String>;
+
+/// Fills `values` of SELECT/MULTISELECT inputs that have an `expression`, with `render` (the
+/// flow's renderer, scoped to the flow's namespace). The template must render a JSON list (a
+/// `kv()` entry holding a list does) or lines of text.
+pub fn resolve_expressions(defs: &[InputDef], render: ExpressionRender<'_>) -> Result<Vec<InputDef>, Vec<InputError>> {
+    let mut out = defs.to_vec();
+    let mut errors = Vec::new();
+    for def in out.iter_mut() {
+        let Some(expr) = def.expression.clone() else { continue };
+        match render(&expr).and_then(|text| values_of(&text)) {
+            Ok(values) => def.values = Some(values),
+            Err(e) => errors.push(InputError {
+                input_id: def.id.clone(),
+                message: format!("the `expression` of input `{}` ({expr}): {e}", def.id),
+            }),
+        }
+    }
+    if errors.is_empty() { Ok(out) } else { Err(errors) }
+}
+
+/// The choices a rendered `expression` stands for.
+fn values_of(text: &str) -> Result<Vec<String>, String> {
+    let t = text.trim();
+    if t.starts_with('[') {
+        return match serde_json::from_str::<Value>(t) {
+            Ok(Value::Array(items)) => Ok(items
+                .into_iter()
+                .map(|x| match x {
+                    Value::String(s) => s,
+                    other => other.to_string(),
+                })
+                .collect()),
+            _ => Err(format!("it rendered `{t}`, which is not a JSON list")),
+        };
+    }
+    let lines: Vec<String> = t
+        .lines()
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect();
+    if lines.is_empty() {
+        return Err("it rendered no values".to_string());
+    }
+    Ok(lines)
 }
 
 /// A rejected value: names the input and the rule it broke.
@@ -265,7 +349,7 @@ fn type_as(def: &InputDef, ty: InputType, v: &str) -> Result<Value, String> {
                 .map(Value::Number)
                 .unwrap_or(Value::Null))
         }
-        InputType::Boolean => match t.to_ascii_lowercase().as_str() {
+        InputType::Boolean | InputType::Bool => match t.to_ascii_lowercase().as_str() {
             "true" => Ok(Value::Bool(true)),
             "false" => Ok(Value::Bool(false)),
             _ => Err(invalid(def, "be a boolean (true or false)", v)),
@@ -320,8 +404,8 @@ fn type_as(def: &InputDef, ty: InputType, v: &str) -> Result<Value, String> {
             Ok(Value::String(t.to_string()))
         }
         InputType::Select | InputType::Enum => {
-            let values = def.values.clone().unwrap_or_default();
-            if values.iter().any(|x| x == v) || def.allow_custom_value {
+            let values = def.choices();
+            if values.iter().any(|x| x == v) || def.allow_custom_value || unresolved(def) {
                 Ok(Value::String(v.to_string()))
             } else {
                 Err(invalid(def, format!("be one of {}", list(&values)), v))
@@ -329,10 +413,10 @@ fn type_as(def: &InputDef, ty: InputType, v: &str) -> Result<Value, String> {
         }
         InputType::Multiselect => {
             let items = split_list(v);
-            let values = def.values.clone().unwrap_or_default();
+            let values = def.choices();
             let bad: Vec<&String> = items
                 .iter()
-                .filter(|i| !def.allow_custom_value && !values.contains(i))
+                .filter(|i| !def.allow_custom_value && !unresolved(def) && !values.contains(i))
                 .collect();
             if !bad.is_empty() {
                 return Err(invalid(def, format!("only contain values among {}", list(&values)), v));
@@ -408,6 +492,13 @@ fn type_as(def: &InputDef, ty: InputType, v: &str) -> Result<Value, String> {
             Ok(Value::Array(out))
         }
     }
+}
+
+/// An `expression` whose values were not computed: callers without the daemon's services
+/// (a subflow's inputs, a Flow trigger) pass the value through; the daemon's create and resume
+/// paths resolve the expression first (see [`resolve_expressions`]) and check it.
+fn unresolved(def: &InputDef) -> bool {
+    def.expression.is_some() && def.values.is_none()
 }
 
 fn list(values: &[String]) -> String {
@@ -500,7 +591,7 @@ pub fn format_hint(t: InputType) -> &'static str {
         InputType::Duration => "ISO-8601, e.g. PT5M",
         InputType::Int => "integer",
         InputType::Float => "number",
-        InputType::Boolean => "true/false",
+        InputType::Boolean | InputType::Bool => "true/false",
         InputType::Multiselect | InputType::Array => "comma-separated or JSON array",
         InputType::Json => "JSON",
         InputType::Email => "name@example.com",
@@ -512,15 +603,50 @@ pub fn format_hint(t: InputType) -> &'static str {
 /// Problems in a definition itself (SELECT without values, bad regex, bad bounds); empty when fine.
 pub fn check_definition(def: &InputDef) -> Vec<String> {
     let mut problems = Vec::new();
+    let selects = matches!(def.input_type, InputType::Select | InputType::Multiselect);
+    if def.input_type == InputType::File {
+        problems.push(format!(
+            "input `{}`: the FILE input type is not supported in Tollgate: it needs Kestra's internal storage (kestra:// files)",
+            def.id
+        ));
+    }
+    if def.expression.is_some() && !selects {
+        problems.push(format!(
+            "input `{}`: `expression` is only for SELECT and MULTISELECT inputs, not {}",
+            def.id,
+            def.input_type.as_str()
+        ));
+    }
+    if def.options.is_some() && def.input_type != InputType::Multiselect {
+        problems.push(format!(
+            "input `{}`: `options` is only for MULTISELECT inputs (use `values`)",
+            def.id
+        ));
+    }
+    if (def.auto_select_first || def.is_radio) && !selects {
+        let name = if def.is_radio { "isRadio" } else { "autoSelectFirst" };
+        problems.push(format!(
+            "input `{}`: `{name}` is only for SELECT and MULTISELECT inputs",
+            def.id
+        ));
+    }
+    if def.expression.is_some() && (def.values.is_some() || def.options.is_some()) {
+        problems.push(format!(
+            "input `{}`: give either `values` or `expression`, not both",
+            def.id
+        ));
+    }
     if matches!(
         def.input_type,
         InputType::Select | InputType::Multiselect | InputType::Enum
-    ) && def.values.as_ref().is_none_or(|v| v.is_empty())
+    ) && def.expression.is_none()
+        && def.choices().is_empty()
     {
         problems.push(format!(
-            "input `{}` of type {} needs `values`",
+            "input `{}` of type {} needs `values`{}",
             def.id,
-            def.input_type.as_str()
+            def.input_type.as_str(),
+            if selects { " or `expression`" } else { "" }
         ));
     }
     // A bad `validator` regex is reported by flow validation, with its position.
@@ -680,5 +806,96 @@ mod tests {
         assert!(!check_definition(&def("{id: d, type: DATE, after: 'soon'}")).is_empty());
         assert!(!check_definition(&def("{id: n, type: INT, defaults: 'x'}")).is_empty());
         assert!(check_definition(&def("{id: n, type: INT, defaults: 3}")).is_empty());
+    }
+
+    #[test]
+    fn bool_is_the_new_name_of_boolean() {
+        let d = def("id: ok\ntype: BOOL");
+        assert_eq!(d.input_type.as_str(), "BOOL");
+        assert_eq!(one(&d, "TRUE"), Ok(Value::Bool(true)));
+        assert_eq!(one(&d, "false"), Ok(Value::Bool(false)));
+        assert!(one(&d, "yes").unwrap_err().contains("be a boolean"));
+        assert_eq!(one(&def("id: ok\ntype: BOOLEAN"), "true"), Ok(Value::Bool(true)));
+    }
+
+    #[test]
+    fn select_values_from_an_expression() {
+        let d = def("id: region\ntype: SELECT\nexpression: \"{{ kv('regions') }}\"");
+        assert!(check_definition(&d).is_empty(), "{:?}", check_definition(&d));
+        let render = |t: &str| -> Result<String, String> {
+            assert_eq!(t, "{{ kv('regions') }}");
+            Ok(r#"["eu","us"]"#.to_string())
+        };
+        let resolved = resolve_expressions(std::slice::from_ref(&d), &render).unwrap();
+        assert_eq!(resolved[0].choices(), vec!["eu".to_string(), "us".to_string()]);
+        assert_eq!(one(&resolved[0], "us"), Ok(Value::String("us".into())));
+        assert!(one(&resolved[0], "mars").unwrap_err().contains("be one of `eu`, `us`"));
+        // One value a line works too; anything else names the input and the expression.
+        let lines = |_: &str| -> Result<String, String> { Ok("a\n b \n\n".to_string()) };
+        let r = resolve_expressions(std::slice::from_ref(&d), &lines).unwrap();
+        assert_eq!(r[0].choices(), vec!["a".to_string(), "b".to_string()]);
+        let bad = |_: &str| -> Result<String, String> { Ok("[1, ".to_string()) };
+        let e = resolve_expressions(std::slice::from_ref(&d), &bad).unwrap_err();
+        assert_eq!(e[0].input_id, "region");
+        assert!(e[0].message.contains("`expression` of input `region`") && e[0].message.contains("not a JSON list"));
+        let failing = |_: &str| -> Result<String, String> { Err("the KV key `regions` does not exist".into()) };
+        let e = resolve_expressions(std::slice::from_ref(&d), &failing).unwrap_err();
+        assert!(e[0].message.contains("does not exist"), "{}", e[0].message);
+    }
+
+    #[test]
+    fn multiselect_expression_and_custom_values() {
+        let d = def("id: tags\ntype: MULTISELECT\nexpression: \"{{ x }}\"\nallowCustomValue: true");
+        let render = |_: &str| -> Result<String, String> { Ok(r#"["a","b"]"#.to_string()) };
+        let r = resolve_expressions(std::slice::from_ref(&d), &render).unwrap();
+        assert_eq!(one(&r[0], "a,zz"), Ok(serde_json::json!(["a", "zz"])));
+        let strict = def("id: tags\ntype: MULTISELECT\noptions: [a, b]");
+        assert!(check_definition(&strict).is_empty());
+        assert!(
+            one(&strict, "a,zz")
+                .unwrap_err()
+                .contains("only contain values among `a`, `b`")
+        );
+    }
+
+    #[test]
+    fn select_definition_problems_are_named() {
+        let both = def("id: s\ntype: SELECT\nvalues: [a]\nexpression: \"{{ x }}\"");
+        assert!(check_definition(&both)[0].contains("either `values` or `expression`"));
+        let none = def("id: s\ntype: SELECT");
+        assert!(check_definition(&none)[0].contains("needs `values` or `expression`"));
+        let wrong = def("id: s\ntype: STRING\nexpression: \"{{ x }}\"");
+        assert!(check_definition(&wrong)[0].contains("`expression` is only for SELECT and MULTISELECT"));
+        let radio = def("id: s\ntype: INT\nisRadio: true");
+        assert!(check_definition(&radio)[0].contains("`isRadio` is only for SELECT"));
+    }
+
+    #[test]
+    fn file_inputs_are_refused_with_the_reason() {
+        let d = def("id: upload\ntype: FILE");
+        let p = check_definition(&d);
+        assert!(
+            p[0].contains("FILE input type is not supported in Tollgate: it needs Kestra's internal storage"),
+            "{p:?}"
+        );
+    }
+
+    #[test]
+    fn forms_start_with_defaults_then_prefill_then_the_first_choice() {
+        assert_eq!(
+            def("id: a\ntype: STRING\nprefill: x").form_start(),
+            Some(Value::String("x".into()))
+        );
+        assert_eq!(
+            def("id: a\ntype: STRING\nprefill: x\ndefaults: y").form_start(),
+            Some(Value::String("y".into()))
+        );
+        assert_eq!(
+            def("id: a\ntype: SELECT\nvalues: [p, q]\nautoSelectFirst: true").form_start(),
+            Some(Value::String("p".into()))
+        );
+        // `prefill` is no default: a form sent without the value still misses it.
+        let d = def("id: a\ntype: STRING\nprefill: x");
+        assert!(coerce(std::slice::from_ref(&d), &BTreeMap::new()).is_err());
     }
 }

@@ -190,9 +190,21 @@ impl Ops {
             .map(|e| (e.namespace.clone(), e.flow_id.clone(), e.flow_revision))
             .collect();
         let count = keys.len();
+        // Executions waiting at a pause whose form computes its choices get them rendered now.
+        let paused: Vec<Option<Execution>> = execs
+            .iter()
+            .map(|e| (e.state == crate::engine::state::State::Paused).then(|| e.clone()))
+            .collect();
         tokio::task::spawn_blocking(move || {
             keys.iter()
-                .map(|(ns, id, rev)| engine.flows().get(ns, id, *rev).ok().map(|(_, f, _)| f))
+                .zip(paused)
+                .map(|((ns, id, rev), exec)| {
+                    let flow = engine.flows().get(ns, id, *rev).ok().map(|(_, f, _)| f)?;
+                    Some(match exec {
+                        Some(exec) => engine.with_input_values(&flow, Some(&exec)),
+                        None => flow,
+                    })
+                })
                 .collect()
         })
         .await

@@ -66,9 +66,15 @@ impl Ops {
         self.authorize(p, Role::Viewer, "read", target).await?;
         let engine = self.engine.clone();
         let (ns, id) = (namespace.to_string(), id.to_string());
-        tokio::task::spawn_blocking(move || engine.flows().get(&ns, &id, revision))
-            .await
-            .map_err(|_| EngineError::Unavailable)?
+        // The start form shows the values of inputs computed from an `expression`.
+        tokio::task::spawn_blocking(move || {
+            engine.flows().get(&ns, &id, revision).map(|(head, flow, source)| {
+                let flow = engine.with_input_values(&flow, None);
+                (head, flow, source)
+            })
+        })
+        .await
+        .map_err(|_| EngineError::Unavailable)?
     }
 
     pub async fn delete_flow(&self, p: &Principal, namespace: &str, id: &str) -> Result<()> {

@@ -524,6 +524,20 @@ impl Writer {
         Ok(true)
     }
 
+    /// Log lines of an execution from `from`, at most `limit`, including lines appended in this
+    /// transaction (`errorLogs()` in a step must see the failure recorded just before it).
+    pub fn logs<L: LogRecord>(&self, execution_id: &str, from: u64, limit: usize) -> Result<Vec<L>> {
+        let t = self.tx.open_table(LOGS)?;
+        let lo = format!("{execution_id}\0{from:016x}");
+        let hi = format!("{execution_id}\x01");
+        let mut out = Vec::new();
+        for item in t.range::<&str>(lo.as_str()..hi.as_str())?.take(limit) {
+            let (k, v) = item?;
+            out.push(decode("logs", k.value(), v.value())?);
+        }
+        Ok(out)
+    }
+
     pub fn append_log<L: LogRecord>(&mut self, line: &L) -> Result<()> {
         let mut t = self.tx.open_table(LOGS)?;
         let key = format!("{}\0{:016x}", line.execution_id(), line.seq());

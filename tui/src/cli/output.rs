@@ -51,7 +51,7 @@ pub fn execution_json(e: &pb::Execution) -> Value {
             "taskId": p.task_id,
             "since": iso(p.since_ms),
             "expires": if p.expires_ms > 0 { Value::String(iso(p.expires_ms)) } else { Value::Null },
-            "onResume": p.on_resume.iter().map(|i| json!({"id": i.id, "type": i.r#type, "required": i.required})).collect::<Vec<_>>(),
+            "onResume": p.on_resume.iter().map(|i| json!({"id": i.id, "type": i.r#type, "required": i.required, "values": i.values})).collect::<Vec<_>>(),
             "assignment": {"users": p.assignee_users, "groups": p.assignee_groups},
         })).collect::<Vec<_>>(),
     })

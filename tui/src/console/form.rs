@@ -108,7 +108,7 @@ impl Field {
                 input: TextInput::default(),
                 masked: true,
             },
-            "BOOLEAN" => Widget::Bool(matches!(default, Some(Value::Bool(true))) || text == "true"),
+            "BOOLEAN" | "BOOL" => Widget::Bool(matches!(default, Some(Value::Bool(true))) || text == "true"),
             "SELECT" | "ENUM" => {
                 let index = spec.values.iter().position(|v| *v == text);
                 let custom_default = index.is_none() && spec.allow_custom_value && !text.is_empty();
@@ -370,7 +370,7 @@ fn typed_item(item_type: &str, s: &str) -> Value {
             .ok()
             .and_then(serde_json::Number::from_f64)
             .map(Value::Number),
-        "BOOLEAN" => s.parse::<bool>().ok().map(Value::Bool),
+        "BOOLEAN" | "BOOL" => s.parse::<bool>().ok().map(Value::Bool),
         _ => None,
     };
     parsed.unwrap_or_else(|| Value::String(s.to_string()))

@@ -48,7 +48,7 @@ pub fn check(spec: &InputSpec, raw: &str) -> Result<(), String> {
                 .ok_or_else(|| invalid(spec, "a number", raw))?;
             check_bounds(spec, v, raw)
         }
-        "BOOLEAN" => match raw {
+        "BOOLEAN" | "BOOL" => match raw {
             "true" | "false" => Ok(()),
             _ => Err(invalid(spec, "a boolean (true or false)", raw)),
         },

@@ -127,9 +127,39 @@ pub struct WriterLoop {
     /// Running jobs, told to stop when a committed change ends their task run.
     pub running: Arc<super::jobs::RunningJobs>,
     pub timer_wake: Arc<tokio::sync::Notify>,
+    /// Per flow revision: whether a template of it calls `errorLogs()` (only then does a step
+    /// read the execution's log lines for it).
+    pub error_logs_flows: std::sync::Mutex<std::collections::HashMap<(String, String, u32), bool>>,
 }
 
 impl WriterLoop {
+    /// The daemon's services for a step of `exec`, with its ERROR lines read through the
+    /// writer's transaction when the flow calls `errorLogs()` (so lines this transaction appended,
+    /// such as a job's failure, are seen by the `errors` branch it starts).
+    fn step_services<'a>(&'a self, w: &Writer, flow: &Flow, exec: &Execution) -> TxServices<'a> {
+        let key = (flow.namespace.clone(), flow.id.clone(), exec.flow_revision);
+        let uses = {
+            let mut cache = self.error_logs_flows.lock().unwrap_or_else(|p| p.into_inner());
+            *cache
+                .entry(key)
+                .or_insert_with(|| serde_json::to_string(flow).is_ok_and(|t| crate::expr::uses_error_logs(&t)))
+        };
+        let error_logs =
+            uses.then(
+                || match w.logs::<super::execution::LogLine>(&exec.id, 0, crate::services::MAX_ERROR_LOG_SCAN) {
+                    Ok(lines) => crate::services::error_entries(&lines),
+                    Err(e) => {
+                        tracing::error!(execution.id = %exec.id, error = %e, "cannot read the logs for errorLogs()");
+                        Vec::new()
+                    }
+                },
+            );
+        TxServices {
+            inner: self.services.as_ref(),
+            error_logs,
+        }
+    }
+
     pub fn run(self, rx: std::sync::mpsc::Receiver<Command>) {
         while let Ok(first) = rx.recv() {
             let mut cmds = VecDeque::from([first]);
@@ -323,9 +353,10 @@ impl WriterLoop {
         let mut fx = Effects::default();
         exec.remember_secret_values();
         let lookup = |ns: &str, id: &str| self.flows.get(ns, id, 0).ok().map(|(h, f, _)| (h.revision, f));
+        let services = self.step_services(w, flow, &exec);
         let env = StepEnv {
             renderer: &self.renderer,
-            services: self.services.as_ref(),
+            services: &services,
             flow_lookup: &lookup,
         };
         let mut stepper = Stepper {
@@ -459,4 +490,33 @@ fn audit_exec(
             result: result.to_string(),
         },
     )
+}
+
+/// The daemon's services, with the execution's ERROR lines read ahead in the writer's
+/// transaction (see [`WriterLoop::step_services`]).
+pub(crate) struct TxServices<'a> {
+    pub inner: &'a dyn ExprServices,
+    /// None when the flow never calls `errorLogs()`.
+    pub error_logs: Option<Vec<Value>>,
+}
+
+impl ExprServices for TxServices<'_> {
+    fn secret(&self, namespace: &str, name: &str) -> Option<String> {
+        self.inner.secret(namespace, name)
+    }
+    fn kv(&self, namespace: &str, key: &str) -> Option<Value> {
+        self.inner.kv(namespace, key)
+    }
+    fn app_link(&self, namespace: &str, execution_id: &str, app_id: Option<&str>) -> String {
+        self.inner.app_link(namespace, execution_id, app_id)
+    }
+    fn flow_allowed(&self, from: &str, target: &str, role: crate::auth::Role) -> bool {
+        self.inner.flow_allowed(from, target, role)
+    }
+    fn error_logs(&self, execution_id: &str) -> Vec<Value> {
+        match &self.error_logs {
+            Some(lines) => lines.clone(),
+            None => self.inner.error_logs(execution_id),
+        }
+    }
 }

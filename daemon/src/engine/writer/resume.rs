@@ -18,7 +18,12 @@ impl WriterLoop {
         let mut exec = self.load(w, id)?;
         let flow = self.flow_of(&exec)?;
         let now = now_ms();
-        let decision = match crate::engine::resume::check(&flow, &exec, select, inputs, actor) {
+        let checked = {
+            let render =
+                crate::engine::resume::expression_renderer(&self.renderer, self.services.as_ref(), &flow, Some(&exec));
+            crate::engine::resume::check(&flow, &exec, select, inputs, actor, Some(&render))
+        };
+        let decision = match checked {
             Ok(d) => d,
             Err(EngineError::PermissionDenied(m)) => {
                 // A refused decision is evidence too: it is recorded, nothing else changes.

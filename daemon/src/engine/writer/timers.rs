@@ -191,9 +191,10 @@ impl WriterLoop {
         if let Some((tasks, purpose, extras)) = side {
             exec.remember_secret_values();
             let lookup = |ns: &str, id: &str| self.flows.get(ns, id, 0).ok().map(|(h, f, _)| (h.revision, f));
+            let services = self.step_services(w, &flow, &exec);
             let env = StepEnv {
                 renderer: &self.renderer,
-                services: self.services.as_ref(),
+                services: &services,
                 flow_lookup: &lookup,
             };
             let mut stepper = Stepper {
