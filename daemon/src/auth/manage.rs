@@ -27,7 +27,7 @@ pub enum ManageError {
     GroupExists(String),
     #[error("unknown group `{0}`: add it first with `tollgated admin group add '{0}'`")]
     UnknownGroup(String),
-    #[error("unknown role `{0}`: use viewer, operator or admin")]
+    #[error("unknown role `{0}`: use viewer, operator, admin or metrics")]
     UnknownRole(String),
     #[error("invalid namespace `{0}`: use a dotted namespace like `hr.payroll`, or `*` for every namespace")]
     InvalidNamespace(String),

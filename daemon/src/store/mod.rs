@@ -4,6 +4,7 @@
 mod audit;
 mod auth;
 mod kv;
+mod metrics;
 mod records;
 mod tables;
 
@@ -18,6 +19,7 @@ use tables::*;
 
 pub use auth::{Binding, TokenRecord, UserRecord};
 pub use kv::KvEntry;
+pub use metrics::{StateCounts, WaitingSample};
 pub use records::{AuditHead, AuditRecord, ExecutionRecord, IndexedState, LogRecord};
 
 #[derive(Debug, thiserror::Error)]
@@ -214,7 +216,9 @@ impl Store {
             auth::create_tables(&tx)?;
             audit::create_tables(&tx)?;
             kv::create_tables(&tx)?;
+            metrics::create_tables(&tx)?;
         }
+        metrics::ensure_state_counts(&tx)?;
         tx.commit()?;
         Ok(Store { db: Arc::new(db), path })
     }
@@ -240,9 +244,13 @@ impl Store {
             tx,
             index_keys: Default::default(),
             audit_last: Default::default(),
+            state_deltas: Default::default(),
         };
         let out = f(&mut w)?;
+        w.flush_state_counts(chrono::Utc::now().timestamp_millis())?;
+        let started = std::time::Instant::now();
         w.tx.commit().map_err(StoreError::from)?;
+        crate::metrics::process().observe_commit(started.elapsed());
         Ok(out)
     }
 }
@@ -448,6 +456,9 @@ pub struct Writer {
     /// The newest audit record's link (seq, hash) once this transaction has read or written it:
     /// a batch appends many records, and each needs the one before it.
     audit_last: std::cell::RefCell<Option<AuditHead>>,
+    /// Executions gained (+) or lost (-) per state in this transaction, added to the stored
+    /// counts just before commit.
+    state_deltas: std::cell::RefCell<std::collections::HashMap<String, i64>>,
 }
 
 impl Writer {
@@ -489,6 +500,16 @@ impl Writer {
             t.insert(e.id(), encode(e).as_slice())?;
         }
         let mut index = self.tx.open_table(EXECUTIONS_BY_STATE)?;
+        let new_state = metrics::state_of_key(&new_key);
+        match &old_key {
+            Some(old) if metrics::state_of_key(old) == new_state => {}
+            Some(old) => {
+                let deltas = self.state_deltas.get_mut();
+                *deltas.entry(metrics::state_of_key(old).to_string()).or_default() -= 1;
+                *deltas.entry(new_state.to_string()).or_default() += 1;
+            }
+            None => *self.state_deltas.get_mut().entry(new_state.to_string()).or_default() += 1,
+        }
         if let Some(old) = old_key
             && old != new_key
         {
@@ -506,6 +527,11 @@ impl Writer {
             return Ok(false);
         };
         self.index_keys.get_mut().insert(id.to_string(), None);
+        *self
+            .state_deltas
+            .get_mut()
+            .entry(old.state().name().to_string())
+            .or_default() -= 1;
         self.tx.open_table(EXECUTIONS)?.remove(id)?;
         self.tx
             .open_table(EXECUTIONS_BY_STATE)?

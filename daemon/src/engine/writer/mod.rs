@@ -8,6 +8,7 @@ mod job_done;
 mod kill;
 mod recover;
 mod resume;
+mod sla;
 mod start;
 mod timers;
 mod triggers;
@@ -230,10 +231,13 @@ impl WriterLoop {
                 execution_id,
                 task_run_id,
                 outcome,
-            } => self
+            } => {
+                crate::metrics::process().task_run_finished(outcome.result.is_ok());
+                self
                 .job_done(w, &execution_id, &task_run_id, outcome, batch, follow)
                 .map(|_| ())
-                .or_else(ignore_domain),
+                .or_else(ignore_domain)
+            },
             Command::Timers { timers, done } => {
                 for t in timers {
                     w.delete_timer(&t)?;
