@@ -187,7 +187,10 @@ pub async fn start_with(config: ServeConfig, extras: ServeExtras) -> Result<Runn
             let stopping = async move {
                 let _ = stop.wait_for(|s| *s).await;
             };
-            if let Err(e) = axum::serve(listener, metrics_app).with_graceful_shutdown(stopping).await {
+            if let Err(e) = axum::serve(listener, metrics_app)
+                .with_graceful_shutdown(stopping)
+                .await
+            {
                 tracing::error!(error = %e, "the metrics listener stopped");
             }
         });

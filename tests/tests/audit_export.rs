@@ -23,10 +23,18 @@ fn readme_block(marker: &str) -> String {
 fn verify_python(dir: &Path, file: &Path) -> (bool, String) {
     let script = dir.join("verify.py");
     std::fs::write(&script, readme_block("verify-audit-python")).expect("write script");
-    let out = Command::new("python3").arg(&script).arg(file).output().expect("python3");
+    let out = Command::new("python3")
+        .arg(&script)
+        .arg(file)
+        .output()
+        .expect("python3");
     (
         out.status.success(),
-        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
     )
 }
 
@@ -43,7 +51,11 @@ fn verify_jq(file: &Path) -> (bool, String) {
         .expect("bash");
     (
         out.status.success(),
-        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
     )
 }
 
@@ -57,7 +69,14 @@ fn lines(file: &Path) -> Vec<Value> {
 
 fn export(d: &Daemon, dir: &Path, name: &str, args: &[&str]) -> PathBuf {
     let file = dir.join(name);
-    let mut full = vec!["audit", "export", "--format", "jsonl", "--out", file.to_str().expect("utf-8 path")];
+    let mut full = vec![
+        "audit",
+        "export",
+        "--format",
+        "jsonl",
+        "--out",
+        file.to_str().expect("utf-8 path"),
+    ];
     full.extend(args);
     let out = d.cli(&full);
     assert!(out.ok(), "audit export failed:\n{out}");
@@ -74,10 +93,18 @@ fn iso(ms: i64) -> String {
 fn an_export_verifies_with_the_readme_recipes_and_a_tampered_one_does_not() {
     let d = Daemon::start();
     let dir = tempfile::tempdir().expect("temp dir");
-    let notes = ["plain", "he said \"hi\"\\ and left", "caf\u{e9} \u{2713} \u{1F680} <tag> & 'q'"];
+    let notes = [
+        "plain",
+        "he said \"hi\"\\ and left",
+        "caf\u{e9} \u{2713} \u{1F680} <tag> & 'q'",
+    ];
     for (i, note) in notes.iter().enumerate() {
         let amount = format!("{}", 0.1 + i as f64 * 1.25);
-        let e = d.run_wait("observe", "ledger", &[&format!("note={note}"), &format!("amount={amount}")]);
+        let e = d.run_wait(
+            "observe",
+            "ledger",
+            &[&format!("note={note}"), &format!("amount={amount}")],
+        );
         assert_eq!(e["state"], "PAUSED", "{e:#}");
         let id = e["id"].as_str().expect("id");
         let r = d.cli(&["resume", id, "--input", &format!("comment=line one\nline two {note}")]);
@@ -101,7 +128,10 @@ fn an_export_verifies_with_the_readme_recipes_and_a_tampered_one_does_not() {
     let (ok, out) = verify_python(dir.path(), &all);
     assert!(ok, "python recipe rejected a genuine export: {out}");
     assert!(out.contains(&format!("{} records verified", records.len())), "{out}");
-    let head = records.last().expect("records")["hash"].as_str().expect("hash").to_string();
+    let head = records.last().expect("records")["hash"]
+        .as_str()
+        .expect("hash")
+        .to_string();
     assert!(out.contains(&head), "{out}");
     let (ok, out) = verify_jq(&all);
     assert!(ok, "jq recipe rejected a genuine export: {out}");
@@ -117,12 +147,24 @@ fn an_export_verifies_with_the_readme_recipes_and_a_tampered_one_does_not() {
     let mid = records.len() / 2;
     let since = records[mid]["time_ms"].as_i64().expect("time");
     let until = records[records.len() - 1]["time_ms"].as_i64().expect("time");
-    let part = export(&d, dir.path(), "part.jsonl", &["--since", &iso(since), "--until", &iso(until)]);
+    let part = export(
+        &d,
+        dir.path(),
+        "part.jsonl",
+        &["--since", &iso(since), "--until", &iso(until)],
+    );
     let part_records = lines(&part);
     assert!(!part_records.is_empty());
     let first_seq = part_records[0]["seq"].as_u64().expect("seq") as usize;
-    assert!(first_seq > 1 && first_seq <= mid + 1, "starts at or before record {}", mid + 1);
-    assert!(records[first_seq - 2]["time_ms"].as_i64() < Some(since), "no earlier record is at or after --since");
+    assert!(
+        first_seq > 1 && first_seq <= mid + 1,
+        "starts at or before record {}",
+        mid + 1
+    );
+    assert!(
+        records[first_seq - 2]["time_ms"].as_i64() < Some(since),
+        "no earlier record is at or after --since"
+    );
     assert_eq!(part_records[0]["prev_hash"], records[first_seq - 2]["hash"]);
     assert!(part_records.iter().all(|r| r["time_ms"].as_i64() < Some(until)));
     let (ok, out) = verify_python(dir.path(), &part);
@@ -133,14 +175,27 @@ fn an_export_verifies_with_the_readme_recipes_and_a_tampered_one_does_not() {
     // Tampering with one value is caught by both recipes; so is a deleted line.
     let text = std::fs::read_to_string(&all).expect("export");
     let tampered = dir.path().join("tampered.jsonl");
-    std::fs::write(&tampered, text.replacen("\"comment\":\"line one", "\"comment\":\"line 1ne", 1)).expect("write");
-    assert_ne!(std::fs::read_to_string(&tampered).expect("read"), text, "the edit applied");
+    std::fs::write(
+        &tampered,
+        text.replacen("\"comment\":\"line one", "\"comment\":\"line 1ne", 1),
+    )
+    .expect("write");
+    assert_ne!(
+        std::fs::read_to_string(&tampered).expect("read"),
+        text,
+        "the edit applied"
+    );
     let (ok, out) = verify_python(dir.path(), &tampered);
     assert!(!ok && out.contains("was altered"), "{out}");
     let (ok, out) = verify_jq(&tampered);
     assert!(!ok && out.contains("altered"), "{out}");
     let gap = dir.path().join("gap.jsonl");
-    let kept: Vec<&str> = text.lines().enumerate().filter(|(i, _)| *i != 2).map(|(_, l)| l).collect();
+    let kept: Vec<&str> = text
+        .lines()
+        .enumerate()
+        .filter(|(i, _)| *i != 2)
+        .map(|(_, l)| l)
+        .collect();
     std::fs::write(&gap, kept.join("\n") + "\n").expect("write");
     let (ok, out) = verify_python(dir.path(), &gap);
     assert!(!ok && out.contains("does not chain"), "{out}");
@@ -150,14 +205,25 @@ fn an_export_verifies_with_the_readme_recipes_and_a_tampered_one_does_not() {
     // The export is itself audited.
     let listed = d.cli_json(&["audit", "--limit", "5"]);
     assert!(
-        listed.as_array().expect("list").iter().any(|r| r["action"] == "audit.export"),
+        listed
+            .as_array()
+            .expect("list")
+            .iter()
+            .any(|r| r["action"] == "audit.export"),
         "{listed:#}"
     );
 
     // Bad bounds change nothing and say why.
     let out = d.cli(&["audit", "export", "--since", "yesterday"]);
     assert!(!out.ok() && out.stderr.contains("RFC 3339"), "{out}");
-    let out = d.cli(&["audit", "export", "--since", "2026-12-02T00:00:00Z", "--until", "2026-12-01T00:00:00Z"]);
+    let out = d.cli(&[
+        "audit",
+        "export",
+        "--since",
+        "2026-12-02T00:00:00Z",
+        "--until",
+        "2026-12-01T00:00:00Z",
+    ]);
     assert!(!out.ok() && out.stderr.contains("--until must be later"), "{out}");
     // A window after every record exports nothing (and succeeds).
     let none = export(&d, dir.path(), "none.jsonl", &["--since", "2999-01-01T00:00:00Z"]);

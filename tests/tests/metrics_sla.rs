@@ -42,7 +42,10 @@ fn an_sla_breach_is_recorded_durably_and_counted() {
     // Decided before its SLA runs out: never a breach, even after its due time has passed.
     let early = d.run_wait("observe", "sla_relaxed", &[]);
     let early_id = early["id"].as_str().expect("id").to_string();
-    let due = task_run(&early, "sign_off")["sla"]["due"].as_str().unwrap_or_else(|| panic!("{early:#}")).to_string();
+    let due = task_run(&early, "sign_off")["sla"]["due"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{early:#}"))
+        .to_string();
     assert!(d.cli(&["resume", &early_id]).ok());
     d.wait_state(&early_id, "SUCCESS");
     // Start the next gate only once the first one's SLA has fallen due (the date is printed to the
@@ -66,7 +69,9 @@ fn an_sla_breach_is_recorded_durably_and_counted() {
     let text = d.cli(&["executions", "get", &id]);
     assert!(text.stdout.contains("SLA breached: `sign_off`"), "{text}");
     assert!(
-        log_messages(&d, &id).iter().any(|m| m.contains("SLA breached: no decision within PT1S")),
+        log_messages(&d, &id)
+            .iter()
+            .any(|m| m.contains("SLA breached: no decision within PT1S")),
         "{:?}",
         log_messages(&d, &id)
     );
@@ -87,12 +92,26 @@ fn an_sla_breach_is_recorded_durably_and_counted() {
     assert_eq!(task_run(&e, "sign_off")["sla"]["breached"], true, "{e:#}");
     let (code, body) = metrics(&d, None);
     assert_eq!(code, 200, "{body}");
-    assert_eq!(sample(&body, "tollgate_sla_breaches_total{flow=\"observe/sla_gate\"}"), Some(1.0), "{body}");
-    assert_eq!(sample(&body, "tollgate_sla_breaches_total{flow=\"observe/sla_relaxed\"}"), None);
-    assert_eq!(sample(&body, "tollgate_executions{state=\"PAUSED\"}"), Some(1.0), "{body}");
+    assert_eq!(
+        sample(&body, "tollgate_sla_breaches_total{flow=\"observe/sla_gate\"}"),
+        Some(1.0),
+        "{body}"
+    );
+    assert_eq!(
+        sample(&body, "tollgate_sla_breaches_total{flow=\"observe/sla_relaxed\"}"),
+        None
+    );
+    assert_eq!(
+        sample(&body, "tollgate_executions{state=\"PAUSED\"}"),
+        Some(1.0),
+        "{body}"
+    );
     assert_eq!(sample(&body, "tollgate_waiting_decisions"), Some(1.0));
     assert_eq!(
-        sample(&body, "tollgate_decision_seconds_by_flow_count{flow=\"observe/sla_relaxed\"}"),
+        sample(
+            &body,
+            "tollgate_decision_seconds_by_flow_count{flow=\"observe/sla_relaxed\"}"
+        ),
         Some(1.0),
         "{body}"
     );
@@ -103,8 +122,21 @@ fn an_sla_breach_is_recorded_durably_and_counted() {
     d.kill9();
     d.restart();
     let (_, body) = metrics(&d, None);
-    assert_eq!(sample(&body, "tollgate_decision_seconds_by_flow_count{flow=\"observe/sla_gate\"}"), Some(1.0), "{body}");
-    assert_eq!(sample(&body, "tollgate_decision_seconds_by_namespace_count{namespace=\"observe\"}"), Some(2.0));
+    assert_eq!(
+        sample(
+            &body,
+            "tollgate_decision_seconds_by_flow_count{flow=\"observe/sla_gate\"}"
+        ),
+        Some(1.0),
+        "{body}"
+    );
+    assert_eq!(
+        sample(
+            &body,
+            "tollgate_decision_seconds_by_namespace_count{namespace=\"observe\"}"
+        ),
+        Some(2.0)
+    );
     let approver = body
         .lines()
         .find(|l| l.starts_with("tollgate_decision_seconds_by_approver_count{"))
@@ -112,14 +144,20 @@ fn an_sla_breach_is_recorded_durably_and_counted() {
     assert!(approver.ends_with(" 2"), "{approver}");
     // Both waited less than a minute, the smallest bucket bound.
     assert_eq!(
-        sample(&body, "tollgate_decision_seconds_by_namespace_bucket{namespace=\"observe\",le=\"60\"}"),
+        sample(
+            &body,
+            "tollgate_decision_seconds_by_namespace_bucket{namespace=\"observe\",le=\"60\"}"
+        ),
         Some(2.0)
     );
     assert_eq!(sample(&body, "tollgate_resumes_total"), Some(2.0));
     assert_eq!(sample(&body, "tollgate_executions{state=\"SUCCESS\"}"), Some(2.0));
     assert_eq!(sample(&body, "tollgate_executions{state=\"PAUSED\"}"), Some(0.0));
     assert!(sample(&body, "tollgate_store_bytes").is_some_and(|b| b > 0.0));
-    assert!(sample(&body, "tollgate_commit_seconds_count").is_some_and(|n| n > 0.0), "{body}");
+    assert!(
+        sample(&body, "tollgate_commit_seconds_count").is_some_and(|n| n > 0.0),
+        "{body}"
+    );
     assert!(sample(&body, "tollgate_requests_total{protocol=\"http\"}").is_some_and(|n| n >= 1.0));
     assert!(body.contains("# TYPE tollgate_decision_seconds_by_flow histogram"));
 
@@ -128,7 +166,11 @@ fn an_sla_breach_is_recorded_durably_and_counted() {
     assert_eq!(s["waitingNow"], 0);
     assert_eq!(s["waiting"]["values"].as_array().map(Vec::len), Some(10));
     assert!(
-        s["waiting"]["values"].as_array().expect("values").iter().any(|v| v.as_i64() >= Some(1)),
+        s["waiting"]["values"]
+            .as_array()
+            .expect("values")
+            .iter()
+            .any(|v| v.as_i64() >= Some(1)),
         "the gates that waited show in the chart: {s:#}"
     );
     assert_eq!(s["slaBreaches"]["observe/sla_gate"], 1);
@@ -139,13 +181,20 @@ fn an_sla_breach_is_recorded_durably_and_counted() {
         .find(|d| d["by"] == "flow" && d["name"] == "observe/sla_gate")
         .unwrap_or_else(|| panic!("{s:#}"));
     assert_eq!(flow["count"], 1);
-    assert!(flow["maxSeconds"].as_f64() >= Some(1.0), "it waited past its one-second SLA: {flow}");
+    assert!(
+        flow["maxSeconds"].as_f64() >= Some(1.0),
+        "it waited past its one-second SLA: {flow}"
+    );
     let text = d.cli(&["stats"]);
     assert!(text.ok(), "{text}");
     assert!(text.stdout.is_ascii(), "{}", text.stdout);
     assert!(text.stdout.contains("Waiting decisions, last 1h"), "{}", text.stdout);
     assert!(text.stdout.contains("observe/sla_gate"), "{}", text.stdout);
-    assert!(text.stdout.contains("SLA breaches: observe/sla_gate 1"), "{}", text.stdout);
+    assert!(
+        text.stdout.contains("SLA breaches: observe/sla_gate 1"),
+        "{}",
+        text.stdout
+    );
 }
 
 #[test]
@@ -190,13 +239,40 @@ fn metrics_need_the_metrics_role_or_the_separate_listener() {
         out.stdout.trim().to_string()
     };
     admin(&["user", "add", "scraper@example.com"]);
-    admin(&["role", "bind", "--user", "scraper@example.com", "--role", "metrics", "--namespace", "*"]);
+    admin(&[
+        "role",
+        "bind",
+        "--user",
+        "scraper@example.com",
+        "--role",
+        "metrics",
+        "--namespace",
+        "*",
+    ]);
     let scraper = admin(&["token", "create", "--user", "scraper@example.com"]);
     admin(&["user", "add", "viewer@example.com"]);
-    admin(&["role", "bind", "--user", "viewer@example.com", "--role", "viewer", "--namespace", "*"]);
+    admin(&[
+        "role",
+        "bind",
+        "--user",
+        "viewer@example.com",
+        "--role",
+        "viewer",
+        "--namespace",
+        "*",
+    ]);
     let viewer = admin(&["token", "create", "--user", "viewer@example.com"]);
     admin(&["user", "add", "boss@example.com"]);
-    admin(&["role", "bind", "--user", "boss@example.com", "--role", "admin", "--namespace", "*"]);
+    admin(&[
+        "role",
+        "bind",
+        "--user",
+        "boss@example.com",
+        "--role",
+        "admin",
+        "--namespace",
+        "*",
+    ]);
     let boss = admin(&["token", "create", "--user", "boss@example.com"]);
     d.restart();
 
@@ -221,10 +297,11 @@ fn metrics_need_the_metrics_role_or_the_separate_listener() {
     // The metrics role reads figures and nothing else; `stats` follows the same rule.
     let as_user = |token: &str, args: &[&str]| {
         let mut d2 = std::process::Command::new(&tollgate_tests::binaries().tollgate);
-        d2.arg("--server").arg(d.server()).args(args).env("TOLLGATE_TOKEN", token).env(
-            "XDG_CONFIG_HOME",
-            d.data_dir.parent().expect("parent").join("config"),
-        );
+        d2.arg("--server")
+            .arg(d.server())
+            .args(args)
+            .env("TOLLGATE_TOKEN", token)
+            .env("XDG_CONFIG_HOME", d.data_dir.parent().expect("parent").join("config"));
         tollgate_tests::CliOutput::from(d2.output().expect("run tollgate"))
     };
     let out = as_user(&scraper, &["stats", "-o", "json"]);
@@ -250,5 +327,8 @@ fn metrics_need_the_metrics_role_or_the_separate_listener() {
         .iter()
         .filter_map(|r| r["action"].as_str())
         .collect();
-    assert!(actions.contains(&"metrics.read") && actions.contains(&"stats.read"), "{actions:?}");
+    assert!(
+        actions.contains(&"metrics.read") && actions.contains(&"stats.read"),
+        "{actions:?}"
+    );
 }

@@ -6,7 +6,11 @@ use std::process::{Command, Stdio};
 use tollgate_tests::{binaries, workspace_root};
 
 fn run(bin: &std::path::Path, args: &[&str]) -> String {
-    let out = Command::new(bin).args(args).stdin(Stdio::null()).output().expect("run binary");
+    let out = Command::new(bin)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run binary");
     assert!(
         out.status.success(),
         "{} {args:?} failed: {}",
@@ -27,7 +31,10 @@ fn have(tool: &str) -> bool {
 #[test]
 fn completions_name_the_subcommands_and_bash_accepts_them() {
     let b = binaries();
-    for (bin, name, sub) in [(&b.tollgate, "tollgate", "resume"), (&b.tollgated, "tollgated", "serve")] {
+    for (bin, name, sub) in [
+        (&b.tollgate, "tollgate", "resume"),
+        (&b.tollgated, "tollgated", "serve"),
+    ] {
         let bash = run(bin, &["completions", "bash"]);
         assert!(bash.contains(&format!("complete -F _{name}")), "{bash}");
         assert!(bash.contains(sub), "bash completion lacks `{sub}`");
@@ -51,12 +58,18 @@ fn completions_name_the_subcommands_and_bash_accepts_them() {
         let fish = run(bin, &["completions", "fish"]);
         assert!(fish.contains(&format!("complete -c {name}")), "{fish}");
         let elvish = run(bin, &["completions", "elvish"]);
-        assert!(elvish.contains(&format!("edit:completion:arg-completer[{name}]")), "{elvish}");
+        assert!(
+            elvish.contains(&format!("edit:completion:arg-completer[{name}]")),
+            "{elvish}"
+        );
         let ps = run(bin, &["completions", "powershell"]);
         assert!(ps.contains("Register-ArgumentCompleter"), "{ps}");
     }
     // A shell clap does not know is refused, naming the choices.
-    let out = Command::new(&b.tollgate).args(["completions", "tcsh"]).output().expect("run");
+    let out = Command::new(&b.tollgate)
+        .args(["completions", "tcsh"])
+        .output()
+        .expect("run");
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("bash"));
 }
@@ -111,7 +124,8 @@ fn ini(text: &str) -> Vec<(String, String, String)> {
 
 #[test]
 fn systemd_unit_is_valid_and_hardened() {
-    let unit = std::fs::read_to_string(workspace_root().join("contrib/tollgated.service")).expect("contrib/tollgated.service");
+    let unit =
+        std::fs::read_to_string(workspace_root().join("contrib/tollgated.service")).expect("contrib/tollgated.service");
     let keys = ini(&unit);
     let get = |s: &str, k: &str| {
         keys.iter()

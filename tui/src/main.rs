@@ -51,7 +51,9 @@ async fn dispatch(cli: &Cli) -> anyhow::Result<()> {
                 Command::Secret(a) => cli::kv::secret(cli, &mut c, a).await,
                 Command::Audit(a) => cli::audit::run(cli, &mut c, a).await,
                 Command::Stats(a) => cli::stats::run(cli, &mut c, a).await,
-                Command::Demo(_) | Command::Login(_) | Command::Logout | Command::Completions { .. } | Command::Man => Ok(()),
+                Command::Demo(_) | Command::Login(_) | Command::Logout | Command::Completions { .. } | Command::Man => {
+                    Ok(())
+                }
             }
         }
     }

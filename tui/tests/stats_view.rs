@@ -9,7 +9,9 @@ use tollgate_proto::v1 as pb;
 
 fn sample() -> pb::StatsResponse {
     pb::StatsResponse {
-        executions_by_state: [("PAUSED".to_string(), 3), ("SUCCESS".to_string(), 12)].into_iter().collect(),
+        executions_by_state: [("PAUSED".to_string(), 3), ("SUCCESS".to_string(), 12)]
+            .into_iter()
+            .collect(),
         waiting_now: 3,
         waiting_series: vec![0, 0, 1, 1, 2, 4, 4, 3, 5, 6, 6, 2, 1, 1, 3, 3, 3, 2, 2, 3],
         series_start_ms: 1_767_340_800_000,

@@ -48,10 +48,7 @@ impl Audit for AuditService {
         }))
     }
 
-    async fn export(
-        &self,
-        req: Request<pb::ExportAuditRequest>,
-    ) -> Result<Response<pb::ExportAuditResponse>, Status> {
+    async fn export(&self, req: Request<pb::ExportAuditRequest>) -> Result<Response<pb::ExportAuditResponse>, Status> {
         let p = self.0.principal(&req).await?;
         let r = req.into_inner();
         let query = ExportQuery {

@@ -774,14 +774,22 @@ impl Parser {
             if text.contains("{{") {
                 self.issue(
                     sla_at,
-                    "`sla` must be a literal ISO-8601 duration such as PT4H (expressions are not supported there)".into(),
+                    "`sla` must be a literal ISO-8601 duration such as PT4H (expressions are not supported there)"
+                        .into(),
                 );
             } else if super::duration::parse_iso8601(text).is_ok_and(|d| d.is_zero()) {
                 self.issue(sla_at, format!("`sla: {text}` must be longer than zero"));
             }
         }
-        let mut known: Vec<&str> =
-            vec!["pauseDuration", "delay", "behavior", "onResume", "onPause", "reminders", "sla"];
+        let mut known: Vec<&str> = vec![
+            "pauseDuration",
+            "delay",
+            "behavior",
+            "onResume",
+            "onPause",
+            "reminders",
+            "sla",
+        ];
         let human_spec = if human {
             known.extend(["assignment", "approvals", "allowSelfApproval", "escalation"]);
             let assignment = self.opt_typed::<Assignment>(&mut f, "assignment").unwrap_or_default();

@@ -22,7 +22,9 @@ use crate::store::{Reader, StateCounts, StoreError, Writer};
 /// Upper bounds (seconds) of the time-to-decision buckets: a minute to a week.
 pub const DECISION_BOUNDS_S: [u64; 10] = [60, 300, 900, 1800, 3600, 14_400, 43_200, 86_400, 259_200, 604_800];
 /// Upper bounds (seconds) of the commit latency buckets.
-const COMMIT_BOUNDS_S: [f64; 12] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
+const COMMIT_BOUNDS_S: [f64; 12] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
 
 const DECISION: &str = "decision";
 const BREACH: &str = "sla_breach";
@@ -91,17 +93,19 @@ pub fn record_decision(
     ends_pause: bool,
 ) -> Result<(), StoreError> {
     let waited = waited_ms.max(0) as u64;
-    w.metric_update(&decision_key(Dimension::Approver, approver), |h: &mut DecisionHistogram| {
-        h.observe(waited)
-    })?;
+    w.metric_update(
+        &decision_key(Dimension::Approver, approver),
+        |h: &mut DecisionHistogram| h.observe(waited),
+    )?;
     if ends_pause {
         w.metric_update(
             &decision_key(Dimension::Flow, &format!("{namespace}/{flow_id}")),
             |h: &mut DecisionHistogram| h.observe(waited),
         )?;
-        w.metric_update(&decision_key(Dimension::Namespace, namespace), |h: &mut DecisionHistogram| {
-            h.observe(waited)
-        })?;
+        w.metric_update(
+            &decision_key(Dimension::Namespace, namespace),
+            |h: &mut DecisionHistogram| h.observe(waited),
+        )?;
     }
     Ok(())
 }
@@ -168,7 +172,10 @@ pub fn process() -> &'static Process {
 impl Process {
     pub fn observe_commit(&self, took: Duration) {
         let s = took.as_secs_f64();
-        let i = COMMIT_BOUNDS_S.iter().position(|b| s <= *b).unwrap_or(COMMIT_BOUNDS_S.len());
+        let i = COMMIT_BOUNDS_S
+            .iter()
+            .position(|b| s <= *b)
+            .unwrap_or(COMMIT_BOUNDS_S.len());
         let mut c = self.commit.lock().unwrap_or_else(|p| p.into_inner());
         c.0[i] += 1;
         c.1 += 1;
@@ -210,16 +217,26 @@ pub fn render(s: &Snapshot, store_bytes: u64) -> String {
         let n = s.states.get(state).copied().unwrap_or(0);
         let _ = writeln!(o, "tollgate_executions{{state=\"{state}\"}} {n}");
     }
-    let _ = writeln!(o, "# HELP tollgate_waiting_decisions Executions waiting at a gate (PAUSED).");
+    let _ = writeln!(
+        o,
+        "# HELP tollgate_waiting_decisions Executions waiting at a gate (PAUSED)."
+    );
     let _ = writeln!(o, "# TYPE tollgate_waiting_decisions gauge");
-    let _ = writeln!(o, "tollgate_waiting_decisions {}", s.states.get("PAUSED").copied().unwrap_or(0));
+    let _ = writeln!(
+        o,
+        "tollgate_waiting_decisions {}",
+        s.states.get("PAUSED").copied().unwrap_or(0)
+    );
     let resumes: u64 = s
         .decisions
         .iter()
         .filter(|(d, _, _)| *d == Dimension::Namespace)
         .map(|(_, _, h)| h.count)
         .sum();
-    let _ = writeln!(o, "# HELP tollgate_resumes_total Gates resumed by a decision (all time).");
+    let _ = writeln!(
+        o,
+        "# HELP tollgate_resumes_total Gates resumed by a decision (all time)."
+    );
     let _ = writeln!(o, "# TYPE tollgate_resumes_total counter");
     let _ = writeln!(o, "tollgate_resumes_total {resumes}");
     for d in Dimension::ALL {
@@ -242,7 +259,10 @@ pub fn render(s: &Snapshot, store_bytes: u64) -> String {
             let _ = writeln!(o, "{name}_count{{{l}}} {}", h.count);
         }
     }
-    let _ = writeln!(o, "# HELP tollgate_sla_breaches_total Gates that waited past their `sla`, per flow (all time).");
+    let _ = writeln!(
+        o,
+        "# HELP tollgate_sla_breaches_total Gates that waited past their `sla`, per flow (all time)."
+    );
     let _ = writeln!(o, "# TYPE tollgate_sla_breaches_total counter");
     for (flow, n) in &s.breaches {
         let _ = writeln!(o, "tollgate_sla_breaches_total{{flow=\"{}\"}} {n}", label(flow));
@@ -250,7 +270,10 @@ pub fn render(s: &Snapshot, store_bytes: u64) -> String {
     let _ = writeln!(o, "# HELP tollgate_store_bytes Size of tollgate.redb.");
     let _ = writeln!(o, "# TYPE tollgate_store_bytes gauge");
     let _ = writeln!(o, "tollgate_store_bytes {store_bytes}");
-    let _ = writeln!(o, "# HELP tollgate_requests_total Requests received since start, by protocol.");
+    let _ = writeln!(
+        o,
+        "# HELP tollgate_requests_total Requests received since start, by protocol."
+    );
     let _ = writeln!(o, "# TYPE tollgate_requests_total counter");
     let _ = writeln!(
         o,
@@ -262,7 +285,10 @@ pub fn render(s: &Snapshot, store_bytes: u64) -> String {
         "tollgate_requests_total{{protocol=\"http\"}} {}",
         p.rest_requests.load(Ordering::Relaxed)
     );
-    let _ = writeln!(o, "# HELP tollgate_task_runs_total Asynchronous task runs finished since start, by outcome.");
+    let _ = writeln!(
+        o,
+        "# HELP tollgate_task_runs_total Asynchronous task runs finished since start, by outcome."
+    );
     let _ = writeln!(o, "# TYPE tollgate_task_runs_total counter");
     let _ = writeln!(
         o,
@@ -275,7 +301,10 @@ pub fn render(s: &Snapshot, store_bytes: u64) -> String {
         p.task_runs_failed.load(Ordering::Relaxed)
     );
     let (buckets, count, sum) = p.commit.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    let _ = writeln!(o, "# HELP tollgate_commit_seconds Latency of store commits since start.");
+    let _ = writeln!(
+        o,
+        "# HELP tollgate_commit_seconds Latency of store commits since start."
+    );
     let _ = writeln!(o, "# TYPE tollgate_commit_seconds histogram");
     let mut cumulative = 0;
     for (i, bound) in COMMIT_BOUNDS_S.iter().enumerate() {
@@ -328,7 +357,10 @@ mod tests {
         let s = Snapshot::read(&store.read().unwrap()).unwrap();
         assert_eq!(s.breaches.get("hr/onboard"), Some(&1));
         let text = render(&s, 42);
-        assert!(text.contains("tollgate_decision_seconds_by_flow_count{flow=\"hr/onboard\"} 1"), "{text}");
+        assert!(
+            text.contains("tollgate_decision_seconds_by_flow_count{flow=\"hr/onboard\"} 1"),
+            "{text}"
+        );
         assert!(text.contains("tollgate_decision_seconds_by_approver_count{approver=\"bob@example.com\"} 1"));
         assert!(text.contains("tollgate_decision_seconds_by_namespace_bucket{namespace=\"hr\",le=\"60\"} 0"));
         assert!(text.contains("tollgate_decision_seconds_by_namespace_bucket{namespace=\"hr\",le=\"300\"} 1"));

@@ -55,7 +55,7 @@ impl Ops {
                 user: p.user.clone(),
                 action: "audit.export".into(),
                 values: serde_json::json!({
-                    "since": crate::engine::context::iso_ms(q.since_ms),
+                    "since": if q.since_ms > 0 { crate::engine::context::iso_ms(q.since_ms) } else { String::new() },
                     "until": if q.until_ms > 0 { crate::engine::context::iso_ms(q.until_ms) } else { String::new() },
                 }),
                 result: "OK".into(),
@@ -75,9 +75,7 @@ impl Ops {
             };
             let mut page: Vec<Record> = r.audit_from(start, limit)?;
             let full = page.len() == limit;
-            let before_until = page
-                .iter()
-                .position(|rec| q.until_ms > 0 && rec.time_ms >= q.until_ms);
+            let before_until = page.iter().position(|rec| q.until_ms > 0 && rec.time_ms >= q.until_ms);
             if let Some(cut) = before_until {
                 page.truncate(cut);
                 return Ok((page, true));

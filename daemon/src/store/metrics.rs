@@ -22,6 +22,10 @@ const PAUSED: &str = "PAUSED";
 /// Executions per state name.
 pub type StateCounts = BTreeMap<String, i64>;
 
+/// The level before a window (the last sample before it), and the samples in it as
+/// (minute start, sample), oldest first.
+pub type WaitingWindow = (Option<WaitingSample>, Vec<(i64, WaitingSample)>);
+
 /// PAUSED executions during one minute: the most at once, and the number when it ended (or now).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct WaitingSample {
@@ -136,7 +140,7 @@ impl Reader {
 
     /// Waiting samples of the minutes in `[from_ms, to_ms)`, plus the last sample before
     /// `from_ms` (the level the window starts at), oldest first, as (minute start, sample).
-    pub fn waiting_series(&self, from_ms: i64, to_ms: i64) -> Result<(Option<WaitingSample>, Vec<(i64, WaitingSample)>)> {
+    pub fn waiting_series(&self, from_ms: i64, to_ms: i64) -> Result<WaitingWindow> {
         let t = self.tx.open_table(WAITING_SERIES)?;
         let lo = minute_key(from_ms);
         let hi = minute_key(to_ms.max(from_ms) + 60_000);

@@ -811,6 +811,46 @@ mod tests {
         format!("{:?}", bytes.as_bytes())
     }
 
+    /// Executions per state follow every put and delete, and a database made before the counts
+    /// were kept gets them computed once when it is opened.
+    #[test]
+    fn state_counts_follow_every_change_and_are_derived_for_an_old_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store
+            .write(|w| {
+                w.put_execution(&ex("e1", St::Running, 1, None))?;
+                w.put_execution(&ex("e2", St::Running, 2, None))?;
+                w.put_execution(&ex("e3", St::Success, 3, None))
+            })
+            .unwrap();
+        store
+            .write(|w| {
+                w.put_execution(&ex("e1", St::Paused, 1, Some(5)))?;
+                // Same state, new index time: no change in the counts.
+                w.put_execution(&ex("e1", St::Paused, 1, Some(6)))?;
+                w.delete_execution::<Ex>("e3").map(|_| ())
+            })
+            .unwrap();
+        let expected: StateCounts = [("PAUSED".to_string(), 1), ("RUNNING".to_string(), 1)]
+            .into_iter()
+            .collect();
+        assert_eq!(store.read().unwrap().state_counts().unwrap(), expected);
+        let (_, samples) = store.read().unwrap().waiting_series(0, i64::MAX / 2).unwrap();
+        assert_eq!(samples.last().map(|(_, s)| s.last), Some(1));
+
+        // An older file: no counts row. Opening it computes them from the state index.
+        {
+            let tx = store.db.begin_write().unwrap();
+            tx.open_table(META).unwrap().remove("state_counts").unwrap();
+            tx.commit().unwrap();
+        }
+        assert!(store.read().unwrap().state_counts().unwrap().is_empty());
+        drop(store);
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.read().unwrap().state_counts().unwrap(), expected);
+    }
+
     /// Keys and values are byte for byte what the store wrote before it was generic (the
     /// literals below are that format), and a state change moves the index entry.
     #[test]

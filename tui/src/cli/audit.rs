@@ -69,7 +69,11 @@ fn parse_time(s: &str) -> Result<i64, String> {
 /// then the hash and a readable date (not hashed). `values` is written exactly as the daemon
 /// sent it: parsing and printing it again could change a float's last digit, and with it the hash.
 fn exported_line(r: &pb::AuditRecord) -> anyhow::Result<String> {
-    let values = if r.values_json.is_empty() { "null" } else { r.values_json.as_str() };
+    let values = if r.values_json.is_empty() {
+        "null"
+    } else {
+        r.values_json.as_str()
+    };
     serde_json::from_str::<serde::de::IgnoredAny>(values)
         .context("the daemon sent a record whose values are not JSON")?;
     let s = |v: &str| Value::String(v.to_string()).to_string();

@@ -97,8 +97,14 @@ fn render_buffer(buf: &mut Buffer, area: Rect, s: &pb::StatsResponse) {
     let inner = block.inner(chart);
     block.render(chart, buf);
     let [bars, axis] = Layout::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(inner);
-    let data: Vec<u64> = s.waiting_series.iter().map(|v| (*v).max(0) as u64).collect();
-    // One column per bucket, right-aligned so "now" is always at the right edge.
+    // Each bucket as wide as the chart allows (at least one column), right-aligned so "now" is
+    // always at the right edge.
+    let per = (bars.width as usize / s.waiting_series.len().max(1)).max(1);
+    let data: Vec<u64> = s
+        .waiting_series
+        .iter()
+        .flat_map(|v| std::iter::repeat_n((*v).max(0) as u64, per))
+        .collect();
     let shown = &data[data.len().saturating_sub(bars.width as usize)..];
     let offset = bars.width.saturating_sub(shown.len() as u16);
     let spark_area = Rect {

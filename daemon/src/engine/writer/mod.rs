@@ -233,11 +233,10 @@ impl WriterLoop {
                 outcome,
             } => {
                 crate::metrics::process().task_run_finished(outcome.result.is_ok());
-                self
-                .job_done(w, &execution_id, &task_run_id, outcome, batch, follow)
-                .map(|_| ())
-                .or_else(ignore_domain)
-            },
+                self.job_done(w, &execution_id, &task_run_id, outcome, batch, follow)
+                    .map(|_| ())
+                    .or_else(ignore_domain)
+            }
             Command::Timers { timers, done } => {
                 for t in timers {
                     w.delete_timer(&t)?;
