@@ -317,6 +317,12 @@ fn metrics_need_the_metrics_role_or_the_separate_listener() {
     let out = as_user(&viewer, &["stats"]);
     assert!(!out.ok() && out.stderr.contains("metrics or admin role"), "{out}");
 
+    // The audit export holds every namespace's records: admins of every namespace only.
+    let out = as_user(&scraper, &["audit", "export"]);
+    assert!(!out.ok() && out.stderr.contains("admin role"), "{out}");
+    let out = as_user(&boss, &["audit", "export"]);
+    assert!(out.ok() && out.stdout.lines().count() > 0, "{out}");
+
     // Refusals are audited.
     let audit = as_user(&boss, &["audit", "--user", "viewer@example.com", "-o", "json"]);
     assert!(audit.ok(), "{audit}");

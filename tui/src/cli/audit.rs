@@ -51,6 +51,9 @@ pub struct ExportArgs {
     /// Write to this file instead of stdout.
     #[arg(long)]
     pub out: Option<std::path::PathBuf>,
+    /// Records asked for per call (tests use a small page to cover paging).
+    #[arg(long, default_value_t = 1000, hide = true, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub page_size: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -116,7 +119,7 @@ async fn export(c: &mut crate::client::Clients, a: &ExportArgs) -> anyhow::Resul
                 since_ms: a.since.unwrap_or(0),
                 until_ms: a.until.unwrap_or(0),
                 after_seq,
-                limit: 1000,
+                limit: a.page_size,
             })
             .await
             .map_err(|s| anyhow::anyhow!(status_message(&s)))?
