@@ -239,6 +239,18 @@ fn metrics_need_the_metrics_role_or_the_separate_listener() {
         out.stdout.trim().to_string()
     };
     admin(&["user", "add", "scraper@example.com"]);
+    // A metrics binding narrower than every namespace would grant nothing: refused, saying why.
+    let narrow = d.admin(&[
+        "role",
+        "bind",
+        "--user",
+        "scraper@example.com",
+        "--role",
+        "metrics",
+        "--namespace",
+        "test",
+    ]);
+    assert!(!narrow.ok() && narrow.stderr.contains("bind it on `*`"), "{narrow}");
     admin(&[
         "role",
         "bind",
