@@ -286,6 +286,21 @@ fn metrics_need_the_metrics_role_or_the_separate_listener() {
         "*",
     ]);
     let boss = admin(&["token", "create", "--user", "boss@example.com"]);
+    let mut keys = vec![];
+    for who in ["key1@example.com", "key2@example.com"] {
+        admin(&["user", "add", who, "--group", "Security Team"]);
+        admin(&[
+            "role",
+            "bind",
+            "--user",
+            who,
+            "--role",
+            "operator",
+            "--namespace",
+            "test",
+        ]);
+        keys.push(admin(&["token", "create", "--user", who]));
+    }
     d.restart();
 
     let (code, _) = metrics(&d, None);
@@ -328,6 +343,28 @@ fn metrics_need_the_metrics_role_or_the_separate_listener() {
     assert!(!out.ok(), "the metrics role cannot read executions: {out}");
     let out = as_user(&viewer, &["stats"]);
     assert!(!out.ok() && out.stderr.contains("metrics or admin role"), "{out}");
+
+    // A quorum: each approval counts for its approver, the decision once for the flow.
+    let run = as_user(&boss, &["run", "test", "quorum", "--wait", "-o", "json"]);
+    assert!(run.ok(), "{run}");
+    let qid = serde_json::from_str::<Value>(&run.stdout).expect("json")["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    for key in &keys {
+        let out = as_user(key, &["resume", &qid, "--input", "ok=true"]);
+        assert!(out.ok(), "{out}");
+    }
+    let (_, body) = metrics(&d, Some(&scraper));
+    assert_eq!(
+        sample(&body, "tollgate_decision_seconds_by_flow_count{flow=\"test/quorum\"}"),
+        Some(1.0),
+        "{body}"
+    );
+    for who in ["key1@example.com", "key2@example.com"] {
+        let series = format!("tollgate_decision_seconds_by_approver_count{{approver=\"{who}\"}}");
+        assert_eq!(sample(&body, &series), Some(1.0), "{body}");
+    }
 
     // The audit export holds every namespace's records: admins of every namespace only.
     let out = as_user(&scraper, &["audit", "export"]);
