@@ -154,6 +154,22 @@ fn systemd_unit_is_valid_and_hardened() {
         assert!(help.contains(flag), "tollgated serve has no {flag}");
     }
 
+    // The README's excerpt of the unit is the unit: every line of it is in the shipped file.
+    let readme = std::fs::read_to_string(workspace_root().join("README.md")).expect("README.md");
+    let excerpt = readme
+        .split_once("<!-- systemd-unit -->")
+        .and_then(|(_, rest)| rest.split_once("```ini\n"))
+        .and_then(|(_, rest)| rest.split_once("```"))
+        .map(|(block, _)| block.to_string())
+        .expect("README.md shows the unit after <!-- systemd-unit -->");
+    let shipped: Vec<&str> = unit.lines().map(str::trim).collect();
+    for line in excerpt.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        assert!(
+            shipped.contains(&line),
+            "README shows `{line}`, contrib/tollgated.service does not have it"
+        );
+    }
+
     if have("systemd-analyze") {
         // verify checks that ExecStart's binary exists: point it at the one just built.
         let dir = tempfile::tempdir().expect("temp dir");
