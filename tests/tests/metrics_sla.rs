@@ -387,3 +387,29 @@ fn metrics_need_the_metrics_role_or_the_separate_listener() {
         "{actions:?}"
     );
 }
+
+#[test]
+fn a_breach_that_fell_due_while_the_daemon_was_down_is_recorded_on_start() {
+    let mut d = Daemon::start();
+    let e = d.run_wait("observe", "sla_relaxed", &[]);
+    let id = e["id"].as_str().expect("id").to_string();
+    let due = task_run(&e, "sign_off")["sla"]["due"]
+        .as_str()
+        .expect("due")
+        .to_string();
+    d.kill9();
+    // Down past the due time (printed to the second, hence the extra second).
+    let due = chrono::DateTime::parse_from_rfc3339(&due).expect("RFC 3339 due date") + chrono::Duration::seconds(1);
+    while chrono::Utc::now() < due {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    d.restart();
+    let e = wait_breached(&d, &id);
+    assert_eq!(e["state"], "PAUSED");
+    let (_, body) = metrics(&d, None);
+    assert_eq!(
+        sample(&body, "tollgate_sla_breaches_total{flow=\"observe/sla_relaxed\"}"),
+        Some(1.0),
+        "{body}"
+    );
+}
