@@ -120,6 +120,10 @@ pub async fn start_with(config: ServeConfig, extras: ServeExtras) -> Result<Runn
         config.tenant.clone(),
     ));
     let task_services = Arc::new(TaskServices::new(expr.clone()));
+    let scripts_dir = config.data_dir.join("scripts");
+    // Before any job runs: end what a crash left of script processes, drop their directories.
+    crate::tasks::script::sweep(&scripts_dir);
+    let _ = task_services.scripts_dir.set(scripts_dir);
     let engine = Engine::start(store, expr, task_services)?;
     if let Some(dir) = &config.flows_dir {
         load_flows_dir(&engine, dir).await;

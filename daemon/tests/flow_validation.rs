@@ -630,3 +630,71 @@ fn kestras_older_input_name_is_read_as_its_id() {
     assert_eq!(diagnose(both), Vec::<String>::new());
     assert_eq!(flow::load(both, "f.yaml").expect("valid").inputs[0].id, "a");
 }
+
+#[test]
+fn script_tasks_parse_with_their_runner() {
+    let src = with_tasks(
+        "  - id: sh\n    type: io.kestra.plugin.scripts.shell.Commands\n    commands:\n      - echo {{ inputs.employee }}\n  - id: py\n    type: io.kestra.plugin.scripts.python.Script\n    containerImage: python:3.12\n    script: print(1)\n  - id: node\n    type: io.kestra.plugin.scripts.node.Commands\n    taskRunner:\n      type: io.kestra.plugin.core.runner.Process\n    interpreter: [\"/bin/bash\", \"-c\"]\n    commands: [\"node -e 1\"]\n",
+    );
+    let f = flow::load(&src, "f.yaml").expect("valid");
+    let kinds: Vec<_> = f
+        .tasks
+        .iter()
+        .map(|t| match &t.kind {
+            flow::TaskKind::Script(s) => (s.language, s.runner, s.interpreter.clone()),
+            other => panic!("not a script: {other:?}"),
+        })
+        .collect();
+    let sh = vec!["/bin/sh".to_string(), "-c".to_string()];
+    assert_eq!(
+        kinds,
+        vec![
+            (flow::ScriptLanguage::Shell, flow::ScriptRunner::Process, sh.clone()),
+            // An image without a runner means Docker, as Kestra's default runner.
+            (flow::ScriptLanguage::Python, flow::ScriptRunner::Docker, sh),
+            (
+                flow::ScriptLanguage::Node,
+                flow::ScriptRunner::Process,
+                vec!["/bin/bash".to_string(), "-c".to_string()]
+            ),
+        ]
+    );
+}
+
+#[test]
+fn script_task_problems_name_their_place() {
+    let src = with_tasks(
+        "  - id: sh\n    type: io.kestra.plugin.scripts.shell.Script\n    commands: [\"echo\"]\n    outputFiles: [\"a.txt\"]\n    taskRunner:\n      type: io.kestra.plugin.ee.kubernetes.runner.Kubernetes\n    inputFiles:\n      ../escape.txt: x\n",
+    );
+    assert_eq!(
+        diagnose(&src),
+        vec![
+            "f.yaml:7:5: missing required property `script` on task `sh` (Script)",
+            "f.yaml:9:5: unknown property `commands` on task `sh` (Script): a Script task takes `script` (or use the Commands type)",
+            "f.yaml:10:5: `outputFiles` on task `sh` (Script) is not supported: Tollgate has no internal file storage to keep them in; print `::{\"outputs\":{...}}::` on stdout to pass values to later tasks",
+            "f.yaml:12:7: task runner `io.kestra.plugin.ee.kubernetes.runner.Kubernetes` on task `sh` (Script) is not supported: use io.kestra.plugin.core.runner.Process (on the daemon's host) or io.kestra.plugin.scripts.runner.docker.Docker",
+            "f.yaml:14:7: input file name `../escape.txt` on task `sh` (Script) must be a relative path inside the working directory",
+        ]
+    );
+}
+
+#[test]
+fn a_kestra_type_tollgate_does_not_run_says_why_and_what_to_use() {
+    let p = only(&with_tasks(
+        "  - id: batches\n    type: io.kestra.plugin.core.flow.ForEachItem\n    items: \"{{ inputs.file }}\"\n",
+    ));
+    assert!(p.starts_with("f.yaml:8:5:"), "{p}");
+    assert!(
+        p.contains("is not supported by Tollgate") && p.contains("internal storage") && p.contains("use ForEach"),
+        "{p}"
+    );
+}
+
+#[test]
+fn plugin_defaults_apply_by_type_prefix_and_are_checked_like_the_task_itself() {
+    let ok = "id: f\nnamespace: n\npluginDefaults:\n  - type: io.kestra.plugin.core.log\n    values:\n      level: WARN\ntasks:\n  - id: t\n    type: io.kestra.plugin.core.log.Log\n    message: hi\n";
+    assert!(diagnose(ok).is_empty(), "{:?}", diagnose(ok));
+    let bad = "id: f\nnamespace: n\ntaskDefaults:\n  - type: io.kestra.plugin.core.log.Log\n    values:\n      level: LOUD\ntasks:\n  - id: t\n    type: io.kestra.plugin.core.log.Log\n    message: hi\n";
+    let p = only(bad);
+    assert!(p.contains("LOUD") && p.contains("`level`"), "{p}");
+}

@@ -289,3 +289,59 @@ fn a_value_the_daemon_refuses_is_shown_under_its_field() {
     std::thread::sleep(std::time::Duration::from_millis(150));
     t.keys(&["q"]);
 }
+
+/// The shipped deploy example: the console's log view is open while the gate is decided, and
+/// the deploy script's lines appear in it as the script prints them.
+#[test]
+fn deploy_example_output_streams_into_the_open_log_view() {
+    let mut d = Daemon::start_with(tollgate_tests::DaemonOptions {
+        flows: Some(tollgate_tests::workspace_root().join("flows")),
+        insecure: false,
+        ..Default::default()
+    });
+    d.stop();
+    assert!(
+        d.admin(&["user", "add", "ops@example.com", "--group", "DevOps Team"])
+            .ok()
+    );
+    assert!(
+        d.admin(&[
+            "role",
+            "bind",
+            "--user",
+            "ops@example.com",
+            "--role",
+            "operator",
+            "--namespace",
+            "infrastructure"
+        ])
+        .ok()
+    );
+    let token = d
+        .admin(&["token", "create", "--user", "ops@example.com"])
+        .stdout
+        .trim()
+        .to_string();
+    d.restart();
+    d.token = Some(token.clone());
+    let id = d.run_wait("infrastructure", "deploy_with_approval", &[])["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let bin = binaries().tollgate.display().to_string();
+    let t = Tmux::start(
+        &format!("{bin} --server {}", d.server()),
+        &[("NO_COLOR", "1"), ("TOLLGATE_TOKEN", &token)],
+        120,
+        40,
+    );
+    t.wait_for("the paused deploy", 30, |s| s.contains(&id[..8]));
+    t.keys(&["l"]);
+    t.wait_for("the log view", 15, |s| s.contains("approve"));
+    assert!(d.cli(&["resume", &id, "--input", "reason=console test"]).ok());
+    t.wait_for("the script's first line", 30, |s| {
+        s.contains("deploying billing-api 2.4.1")
+    });
+    t.wait_for("the script's last line", 30, |s| s.contains("health checks passed"));
+    t.wait_for("the task after it", 30, |s| s.contains("is live on 3 instances"));
+}

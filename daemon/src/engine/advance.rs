@@ -418,9 +418,14 @@ impl<'a> Stepper<'a> {
             TaskKind::HttpRequest(_)
             | TaskKind::SlackWebhook(_)
             | TaskKind::TeamsWebhook(_)
+            | TaskKind::DiscordWebhook(_)
             | TaskKind::MailSend(_)
             | TaskKind::KvSet(_)
-            | TaskKind::KvGet(_) => {
+            | TaskKind::KvGet(_)
+            | TaskKind::KvDelete(_)
+            | TaskKind::KvGetKeys(_)
+            | TaskKind::State(_)
+            | TaskKind::Script(_) => {
                 let vars = self.vars_for(idx, task);
                 self.fx.jobs.push(Job {
                     execution_id: self.exec.id.clone(),
@@ -775,9 +780,13 @@ impl<'a> Stepper<'a> {
                 TaskKind::HttpRequest(_)
                 | TaskKind::SlackWebhook(_)
                 | TaskKind::TeamsWebhook(_)
+                | TaskKind::DiscordWebhook(_)
                 | TaskKind::MailSend(_)
                 | TaskKind::KvSet(_)
-                | TaskKind::KvGet(_) => {
+                | TaskKind::KvGet(_)
+                | TaskKind::KvDelete(_)
+                | TaskKind::KvGetKeys(_)
+                | TaskKind::State(_) => {
                     self.fx.jobs.push(Job {
                         execution_id: self.exec.id.clone(),
                         namespace: self.exec.namespace.clone(),

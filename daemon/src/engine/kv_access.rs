@@ -15,6 +15,37 @@ impl KvAccess for EngineKv {
         crate::kv::get(self.0.store(), namespace, key).map_err(|e| e.to_string())
     }
 
+    fn keys(&self, namespace: &str) -> Result<Vec<String>, String> {
+        let entries = crate::kv::list(self.0.store(), namespace).map_err(|e| e.to_string())?;
+        Ok(entries.into_iter().map(|(k, _)| k).collect())
+    }
+
+    fn delete(&self, namespace: &str, key: &str, execution_id: &str) -> BoxFuture<'static, Result<bool, String>> {
+        let engine = self.0.clone();
+        let (namespace, key) = (namespace.to_string(), key.to_string());
+        let audit = crate::audit::Entry {
+            user: Actor::system().user,
+            action: "kv.delete".into(),
+            namespace: namespace.clone(),
+            execution_id: execution_id.to_string(),
+            values: json!({ "key": key }),
+            result: "OK".into(),
+            ..Default::default()
+        };
+        Box::pin(async move {
+            engine
+                .change(move |w| {
+                    let existed = w.delete_kv(&namespace, &key)?;
+                    if existed {
+                        crate::audit::append(w, audit)?;
+                    }
+                    Ok(existed)
+                })
+                .await
+                .map_err(|e| e.user_message())
+        })
+    }
+
     fn set(&self, write: KvWrite) -> BoxFuture<'static, Result<(), String>> {
         let engine = self.0.clone();
         Box::pin(async move {

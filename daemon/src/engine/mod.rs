@@ -90,6 +90,7 @@ impl Engine {
         let (tx, rx) = std::sync::mpsc::channel();
         let (events, _) = broadcast::channel(8192);
         let (job_tx, job_rx) = tokio::sync::mpsc::unbounded_channel();
+        let running = Arc::new(jobs::RunningJobs::default());
         let writer = WriterLoop {
             store: store.clone(),
             flows: flows.clone(),
@@ -97,6 +98,7 @@ impl Engine {
             services,
             events: events.clone(),
             jobs: job_tx,
+            running: running.clone(),
             timer_wake: timer_wake.clone(),
         };
         std::thread::Builder::new()
@@ -119,7 +121,7 @@ impl Engine {
         };
         // Before any job runs: the KV tasks write through this engine's writer.
         let _ = task_services.kv.set(Arc::new(kv_access::EngineKv(engine.clone())));
-        tokio::spawn(jobs::run_jobs(job_rx, tx.clone(), task_services));
+        tokio::spawn(jobs::run_jobs(job_rx, tx.clone(), task_services, running));
         tokio::spawn(timers::run_timers(store.clone(), tx.clone(), timer_wake));
         // Only executions that were in flight are read here: start-up does not grow with history.
         let reader = store.read()?;

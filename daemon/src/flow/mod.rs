@@ -1,9 +1,11 @@
 //! Flow model, YAML parsing and validation with `file:line:column` errors.
 
+pub mod defaults;
 pub mod model;
 pub mod parse;
 pub mod path;
 pub mod positions;
+pub mod unsupported;
 pub mod validate;
 
 pub use crate::duration;

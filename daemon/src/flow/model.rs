@@ -84,6 +84,7 @@ pub enum TaskKind {
     HttpRequest(HttpRequestTask),
     SlackWebhook(WebhookTask),
     TeamsWebhook(WebhookTask),
+    DiscordWebhook(WebhookTask),
     MailSend(MailSendTask),
     OutputValues(OutputValuesTask),
     Return(ReturnTask),
@@ -92,6 +93,11 @@ pub enum TaskKind {
     Labels(LabelsTask),
     KvSet(KvSetTask),
     KvGet(KvGetTask),
+    KvDelete(KvDeleteTask),
+    KvGetKeys(KvGetKeysTask),
+    State(StateTask),
+    /// Shell, Python and Node.js `Script` / `Commands` tasks: a child process (or container).
+    Script(ScriptTask),
 }
 
 /// Kestra type names, in one place, so parsing and validation agree.
@@ -111,6 +117,7 @@ pub mod types {
     pub const HTTP_REQUEST: &str = "io.kestra.plugin.core.http.Request";
     pub const SLACK_WEBHOOK: &str = "io.kestra.plugin.notifications.slack.SlackIncomingWebhook";
     pub const TEAMS_WEBHOOK: &str = "io.kestra.plugin.notifications.teams.TeamsIncomingWebhook";
+    pub const DISCORD_WEBHOOK: &str = "io.kestra.plugin.notifications.discord.DiscordIncomingWebhook";
     pub const MAIL_SEND: &str = "io.kestra.plugin.notifications.mail.MailSend";
     pub const OUTPUT_VALUES: &str = "io.kestra.plugin.core.output.OutputValues";
     pub const RETURN: &str = "io.kestra.plugin.core.debug.Return";
@@ -121,6 +128,21 @@ pub mod types {
     pub const LABELS: &str = "io.kestra.plugin.core.execution.Labels";
     pub const KV_SET: &str = "io.kestra.plugin.core.kv.Set";
     pub const KV_GET: &str = "io.kestra.plugin.core.kv.Get";
+    pub const KV_DELETE: &str = "io.kestra.plugin.core.kv.Delete";
+    pub const KV_GET_KEYS: &str = "io.kestra.plugin.core.kv.GetKeys";
+    /// Kestra's deprecated state store, kept on the KV store.
+    pub const STATE_SET: &str = "io.kestra.plugin.core.state.Set";
+    pub const STATE_GET: &str = "io.kestra.plugin.core.state.Get";
+    pub const STATE_DELETE: &str = "io.kestra.plugin.core.state.Delete";
+    pub const SHELL_COMMANDS: &str = "io.kestra.plugin.scripts.shell.Commands";
+    pub const SHELL_SCRIPT: &str = "io.kestra.plugin.scripts.shell.Script";
+    pub const PYTHON_COMMANDS: &str = "io.kestra.plugin.scripts.python.Commands";
+    pub const PYTHON_SCRIPT: &str = "io.kestra.plugin.scripts.python.Script";
+    pub const NODE_COMMANDS: &str = "io.kestra.plugin.scripts.node.Commands";
+    pub const NODE_SCRIPT: &str = "io.kestra.plugin.scripts.node.Script";
+    /// Task runners of the script tasks.
+    pub const PROCESS_RUNNER: &str = "io.kestra.plugin.core.runner.Process";
+    pub const DOCKER_RUNNER: &str = "io.kestra.plugin.scripts.runner.docker.Docker";
     pub const FLOW_TRIGGER: &str = "io.kestra.plugin.core.trigger.Flow";
     pub const SCHEDULE_TRIGGER: &str = "io.kestra.plugin.core.trigger.Schedule";
 
@@ -140,6 +162,7 @@ pub mod types {
         HTTP_REQUEST,
         SLACK_WEBHOOK,
         TEAMS_WEBHOOK,
+        DISCORD_WEBHOOK,
         MAIL_SEND,
         OUTPUT_VALUES,
         RETURN,
@@ -149,6 +172,17 @@ pub mod types {
         LABELS,
         KV_SET,
         KV_GET,
+        KV_DELETE,
+        KV_GET_KEYS,
+        STATE_SET,
+        STATE_GET,
+        STATE_DELETE,
+        SHELL_COMMANDS,
+        SHELL_SCRIPT,
+        PYTHON_COMMANDS,
+        PYTHON_SCRIPT,
+        NODE_COMMANDS,
+        NODE_SCRIPT,
     ];
     pub const TRIGGERS: &[&str] = &[FLOW_TRIGGER, SCHEDULE_TRIGGER];
 }
@@ -403,6 +437,9 @@ pub struct WebhookTask {
     pub url: String,
     #[serde(default)]
     pub payload: Option<String>,
+    /// Slack's newer plugin: a plain message, sent as `{"text": ...}` (no JSON escaping needed).
+    #[serde(default)]
+    pub message_text: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -493,8 +530,99 @@ pub struct KvGetTask {
     pub key: String,
     #[serde(default)]
     pub namespace: Option<String>,
+    /// Kestra's `errorOnMissing`; `errorOnMissingKey` is its older spelling.
+    #[serde(default, alias = "errorOnMissingKey")]
+    pub error_on_missing: bool,
+}
+
+/// `io.kestra.plugin.core.kv.Delete`: output `deleted`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct KvDeleteTask {
+    pub key: String,
     #[serde(default)]
-    pub error_on_missing_key: bool,
+    pub namespace: Option<String>,
+    #[serde(default)]
+    pub error_on_missing: bool,
+}
+
+/// What a state task does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum StateOp {
+    #[default]
+    Get,
+    Set,
+    Delete,
+}
+
+/// `io.kestra.plugin.core.state.Set` / `Get` / `Delete` (the op is set from the type).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StateTask {
+    #[serde(skip)]
+    pub op: StateOp,
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Share the state across the namespace's flows instead of keeping it per flow.
+    #[serde(default)]
+    pub namespace: bool,
+    /// Keep one state per loop value.
+    #[serde(default = "yes")]
+    pub taskrun_value: bool,
+    #[serde(default)]
+    pub error_on_missing: bool,
+    /// Set only: merged into the stored object.
+    #[serde(default)]
+    pub data: Option<Value>,
+}
+
+/// `io.kestra.plugin.core.kv.GetKeys`: output `keys`, the live keys starting with `prefix`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct KvGetKeysTask {
+    #[serde(default)]
+    pub prefix: Option<String>,
+    #[serde(default)]
+    pub namespace: Option<String>,
+}
+
+/// The language of a script task: what runs a `script` and which image Docker uses by default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ScriptLanguage {
+    Shell,
+    Python,
+    Node,
+}
+
+/// Where a script task runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ScriptRunner {
+    /// A child process on the daemon's host (`io.kestra.plugin.core.runner.Process`).
+    Process,
+    /// `docker run` of `containerImage` (`io.kestra.plugin.scripts.runner.docker.Docker`).
+    Docker,
+}
+
+/// `io.kestra.plugin.scripts.{shell,python,node}.{Commands,Script}`. Every string is a template,
+/// rendered when the task runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScriptTask {
+    pub language: ScriptLanguage,
+    /// `Commands`: the commands, run by `interpreter` as one script.
+    pub commands: Vec<String>,
+    /// `Script`: the inline script (a file run by python/node; shell runs it like commands).
+    pub script: Option<String>,
+    pub before_commands: Vec<String>,
+    pub env: BTreeMap<String, String>,
+    /// A mapping of file name to content, or a template rendering to one as JSON.
+    pub input_files: Option<Value>,
+    pub interpreter: Vec<String>,
+    pub runner: ScriptRunner,
+    pub container_image: Option<String>,
+    /// Kestra before 0.23: stderr output turns a successful run into WARNING. Unset: the exit
+    /// code alone decides, as in Kestra since 0.23.
+    pub warning_on_std_err: Option<bool>,
+    pub fail_fast: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -7,6 +7,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use serde_yaml::{Mapping, Value as Yaml};
 
+use super::defaults::PluginDefault;
 use super::model::*;
 use super::path::{Issue, Path, Segment};
 use crate::inputs::InputDef;
@@ -69,6 +70,7 @@ pub fn parse_partial(source: &str) -> Parsed {
     let mut p = Parser {
         issues: Vec::new(),
         declared_tasks: Vec::new(),
+        defaults: Vec::new(),
     };
     let flow = p.flow(&doc);
     if flow.is_none() && p.issues.is_empty() {
@@ -126,6 +128,9 @@ fn remove_key(value: &mut Yaml, inner: &[serde_path_to_error::Segment], field: &
 struct Parser {
     issues: Vec<Issue>,
     declared_tasks: Vec<(String, Path)>,
+    /// The flow's `pluginDefaults` (and `taskDefaults`), merged into each task and trigger they
+    /// apply to before it is read.
+    defaults: Vec<PluginDefault>,
 }
 
 /// The keys of a mapping, taken one by one; what is left at the end is unknown.
@@ -233,6 +238,7 @@ const FLOW_KEYS: &[&str] = &[
     "revision",
     "concurrency",
     "pluginDefaults",
+    "taskDefaults",
     "retry",
 ];
 const TRIGGER_KEYS: &[&str] = &["id", "type"];
@@ -251,6 +257,15 @@ const COMMON_TASK_KEYS: &[&str] = &[
 impl Parser {
     fn issue(&mut self, path: Path, message: String) {
         self.issues.push(Issue::new(path, message));
+    }
+
+    /// The plugin's YAML with the flow's plugin defaults merged in, when any applies.
+    fn with_defaults(&self, plugin: &Yaml) -> Option<Yaml> {
+        if self.defaults.is_empty() {
+            return None;
+        }
+        let written = plugin.get("type").and_then(Yaml::as_str)?;
+        super::defaults::apply(&self.defaults, plugin, &canonical_type(written))
     }
 
     fn flow(&mut self, doc: &Yaml) -> Option<Flow> {
@@ -288,6 +303,13 @@ impl Parser {
                 }
             },
         };
+        // Defaults first: every task and trigger below is read with them merged in.
+        for key in ["pluginDefaults", "taskDefaults"] {
+            if let Some(v) = f.take(key) {
+                let read = super::defaults::read(v, &f.at(key), &mut self.issues);
+                self.defaults.extend(read);
+            }
+        }
         let tasks_path = f.at("tasks");
         let tasks = match f.take("tasks") {
             Some(v) => self.tasks(v, &tasks_path),
@@ -314,7 +336,7 @@ impl Parser {
         let outputs: Vec<FlowOutput> = self.opt_typed(&mut f, "outputs").unwrap_or_default();
         let disabled = self.opt_typed::<bool>(&mut f, "disabled").unwrap_or(false);
         // Accepted for Kestra compatibility, not used by Tollgate.
-        for ignored in ["revision", "concurrency", "pluginDefaults", "retry"] {
+        for ignored in ["revision", "concurrency", "retry"] {
             f.take(ignored);
         }
         f.finish(self, FLOW_KEYS, "the flow");
@@ -489,6 +511,8 @@ impl Parser {
     }
 
     fn task(&mut self, v: &Yaml, path: &Path) -> Option<Task> {
+        let with_defaults = self.with_defaults(v);
+        let v = with_defaults.as_ref().unwrap_or(v);
         let mut f = Fields::new(self, v, path, "a task")?;
         let id = self.required_string(&mut f, "id", "a task");
         if let Some(id) = &id {
@@ -621,8 +645,9 @@ impl Parser {
             }
             types::SUBFLOW => self.simple(f, &what, TaskKind::Subflow),
             types::HTTP_REQUEST => self.simple(f, &what, TaskKind::HttpRequest),
-            types::SLACK_WEBHOOK => self.simple(f, &what, TaskKind::SlackWebhook),
-            types::TEAMS_WEBHOOK => self.simple(f, &what, TaskKind::TeamsWebhook),
+            types::SLACK_WEBHOOK => self.webhook(f, &what, true).map(TaskKind::SlackWebhook),
+            types::TEAMS_WEBHOOK => self.webhook(f, &what, false).map(TaskKind::TeamsWebhook),
+            types::DISCORD_WEBHOOK => self.webhook(f, &what, false).map(TaskKind::DiscordWebhook),
             types::MAIL_SEND => self.simple(f, &what, TaskKind::MailSend),
             types::OUTPUT_VALUES => self.simple(f, &what, TaskKind::OutputValues),
             types::RETURN => self.simple(f, &what, TaskKind::Return),
@@ -647,17 +672,47 @@ impl Parser {
             }
             types::KV_SET => self.simple(f, &what, TaskKind::KvSet),
             types::KV_GET => self.simple(f, &what, TaskKind::KvGet),
+            types::KV_DELETE => self.simple(f, &what, TaskKind::KvDelete),
+            types::KV_GET_KEYS => self.simple(f, &what, TaskKind::KvGetKeys),
+            types::STATE_SET | types::STATE_GET | types::STATE_DELETE => {
+                let op = match type_name.as_str() {
+                    types::STATE_SET => StateOp::Set,
+                    types::STATE_DELETE => StateOp::Delete,
+                    _ => StateOp::Get,
+                };
+                let data_path = f.at("data");
+                let has_data = f.map.contains_key("data");
+                self.simple_any::<StateTask>(f, &what, COMMON_TASK_KEYS).and_then(|t| {
+                    if has_data != (op == StateOp::Set) {
+                        let message = if has_data {
+                            format!("`data` is only for io.kestra.plugin.core.state.Set, not on {what}")
+                        } else {
+                            format!("missing required property `data` on {what}")
+                        };
+                        self.issue(data_path, message);
+                        return None;
+                    }
+                    Some(TaskKind::State(StateTask { op, ..t }))
+                })
+            }
+            types::SHELL_COMMANDS
+            | types::SHELL_SCRIPT
+            | types::PYTHON_COMMANDS
+            | types::PYTHON_SCRIPT
+            | types::NODE_COMMANDS
+            | types::NODE_SCRIPT => self.script_task(f, &what, &type_name).map(TaskKind::Script),
             other => {
-                let hint = suggest_type(other, types::TASKS)
-                    .map(|s| format!("; did you mean `{s}`?"))
-                    .unwrap_or_default();
-                self.issue(
-                    path.key("type"),
-                    format!(
-                        "unknown task type `{other}` on task `{}`{hint}",
-                        id.as_deref().unwrap_or("?")
-                    ),
-                );
+                let task_id = id.as_deref().unwrap_or("?");
+                let message = match super::unsupported::reason(other) {
+                    Some(why) => format!("task type `{other}` on task `{task_id}` is not supported by Tollgate: {why}"),
+                    None => {
+                        let hint = suggest_type(other, types::TASKS)
+                            .map(|s| format!("; did you mean `{s}`?"))
+                            .unwrap_or_default();
+                        format!("unknown task type `{other}` on task `{task_id}`{hint}")
+                    }
+                };
+                self.issue(path.key("type"), message);
                 None
             }
         }?;
@@ -690,6 +745,28 @@ impl Parser {
     /// A task whose body is plain data: the remaining keys deserialize into `T`.
     fn simple<T: DeserializeOwned>(&mut self, f: Fields, what: &str, wrap: fn(T) -> TaskKind) -> Option<TaskKind> {
         self.simple_any(f, what, COMMON_TASK_KEYS).map(wrap)
+    }
+
+    /// An incoming-webhook task; only Slack's has `messageText`, as an alternative to `payload`.
+    fn webhook(&mut self, f: Fields, what: &str, message_text_allowed: bool) -> Option<WebhookTask> {
+        let path = f.path.clone();
+        let has_message_text = f.map.contains_key("messageText");
+        let t: WebhookTask = self.simple_any(f, what, COMMON_TASK_KEYS)?;
+        if has_message_text && !message_text_allowed {
+            self.issue(
+                path.key("messageText"),
+                format!("unknown property `messageText` on {what}: only Slack's webhook has it; use `payload`"),
+            );
+            return None;
+        }
+        if t.payload.is_some() && t.message_text.is_some() {
+            self.issue(
+                path.key("messageText"),
+                format!("{what} has both `payload` and `messageText`: give one of them"),
+            );
+            return None;
+        }
+        Some(t)
     }
 
     fn branch(&mut self, f: &mut Fields, key: &str, required: bool, what: &str) -> Vec<Task> {
@@ -860,6 +937,8 @@ impl Parser {
         let mut out = Vec::new();
         for (i, item) in items.iter().enumerate() {
             let tpath = path.index(i);
+            let with_defaults = self.with_defaults(item);
+            let item = with_defaults.as_ref().unwrap_or(item);
             let Some(mut f) = Fields::new(self, item, &tpath, "a trigger") else {
                 continue;
             };
@@ -874,13 +953,18 @@ impl Parser {
                 types::FLOW_TRIGGER => self.simple_any(f, &what, TRIGGER_KEYS).map(TriggerKind::Flow),
                 types::SCHEDULE_TRIGGER => self.simple_any(f, &what, TRIGGER_KEYS).map(TriggerKind::Schedule),
                 other => {
-                    let hint = suggest_type(other, types::TRIGGERS)
-                        .map(|s| format!("; did you mean `{s}`?"))
-                        .unwrap_or_default();
-                    self.issue(
-                        tpath.key("type"),
-                        format!("unknown trigger type `{other}` on trigger `{id}`{hint}"),
-                    );
+                    let message = match super::unsupported::reason(other) {
+                        Some(why) => {
+                            format!("trigger type `{other}` on trigger `{id}` is not supported by Tollgate: {why}")
+                        }
+                        None => {
+                            let hint = suggest_type(other, types::TRIGGERS)
+                                .map(|s| format!("; did you mean `{s}`?"))
+                                .unwrap_or_default();
+                            format!("unknown trigger type `{other}` on trigger `{id}`{hint}")
+                        }
+                    };
+                    self.issue(tpath.key("type"), message);
                     None
                 }
             };
@@ -901,7 +985,186 @@ impl Parser {
     }
 }
 
+/// Properties of Kestra's script tasks that Tollgate does not run, with why.
+const UNSUPPORTED_SCRIPT_KEYS: &[(&str, &str)] = &[
+    (
+        "outputFiles",
+        "Tollgate has no internal file storage to keep them in; print `::{\"outputs\":{...}}::` on stdout to pass values to later tasks",
+    ),
+    (
+        "outputDirectory",
+        "Tollgate has no internal file storage to keep output files in",
+    ),
+    ("namespaceFiles", "Tollgate has no namespace files; use `inputFiles`"),
+    ("targetOS", "scripts run on the daemon's host OS (or in the container)"),
+    (
+        "docker",
+        "use `taskRunner` (type io.kestra.plugin.scripts.runner.docker.Docker) and `containerImage`",
+    ),
+    ("runner", "this deprecated property is replaced by `taskRunner`"),
+];
+
+/// The properties of a script task (all but `commands`/`script`, which depend on the type).
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ScriptProps {
+    #[serde(default)]
+    commands: Option<Vec<String>>,
+    #[serde(default)]
+    script: Option<String>,
+    #[serde(default)]
+    before_commands: Vec<String>,
+    #[serde(default)]
+    env: BTreeMap<String, Value>,
+    #[serde(default)]
+    input_files: Option<Value>,
+    #[serde(default)]
+    interpreter: Option<Vec<String>>,
+    #[serde(default)]
+    task_runner: Option<TaskRunnerProps>,
+    #[serde(default)]
+    container_image: Option<String>,
+    #[serde(default)]
+    warning_on_std_err: Option<bool>,
+    #[serde(default)]
+    fail_fast: Option<bool>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TaskRunnerProps {
+    #[serde(rename = "type")]
+    type_name: String,
+}
+
 impl Parser {
+    /// Shell, Python and Node.js `Commands` / `Script` tasks.
+    fn script_task(&mut self, mut f: Fields, what: &str, type_name: &str) -> Option<ScriptTask> {
+        for (key, why) in UNSUPPORTED_SCRIPT_KEYS {
+            if f.map.contains_key(*key) {
+                let at = f.at(key);
+                f.take(key);
+                self.issue(at, format!("`{key}` on {what} is not supported: {why}"));
+            }
+        }
+        let path = f.path.clone();
+        let is_script = type_name.ends_with(".Script");
+        let language = if type_name.contains(".python.") {
+            ScriptLanguage::Python
+        } else if type_name.contains(".node.") {
+            ScriptLanguage::Node
+        } else {
+            ScriptLanguage::Shell
+        };
+        let p: ScriptProps = self.simple_any(f, what, COMMON_TASK_KEYS)?;
+        let mut task = ScriptTask {
+            language,
+            commands: vec![],
+            script: None,
+            before_commands: p.before_commands,
+            env: p.env.iter().map(|(k, v)| (k.clone(), json_scalar_text(v))).collect(),
+            input_files: p.input_files,
+            interpreter: p
+                .interpreter
+                .unwrap_or_else(|| vec!["/bin/sh".to_string(), "-c".to_string()]),
+            runner: ScriptRunner::Process,
+            container_image: p.container_image,
+            warning_on_std_err: p.warning_on_std_err,
+            fail_fast: p.fail_fast.unwrap_or(true),
+        };
+        if task.interpreter.is_empty() {
+            self.issue(
+                path.key("interpreter"),
+                format!("`interpreter` on {what} must not be empty"),
+            );
+        }
+        if let Some(v) = p.env.iter().find(|(_, v)| v.is_array() || v.is_object()) {
+            self.issue(
+                path.key("env").key(v.0),
+                format!("`env.{}` on {what} must be a string", v.0),
+            );
+        }
+        match &task.input_files {
+            None | Some(Value::Object(_)) => {}
+            Some(Value::String(s)) if s.contains("{{") => {}
+            Some(_) => self.issue(
+                path.key("inputFiles"),
+                format!("`inputFiles` on {what} must be a mapping of file name to content"),
+            ),
+        }
+        if let Some(Value::Object(m)) = &task.input_files {
+            for (name, v) in m {
+                if !v.is_string() && !v.is_number() && !v.is_boolean() {
+                    self.issue(
+                        path.key("inputFiles").key(name),
+                        format!("`inputFiles.{name}` on {what} must be the file's content (a string)"),
+                    );
+                }
+                if name.is_empty()
+                    || name.split('/').any(|part| part == ".." || part.is_empty())
+                    || name.starts_with('/')
+                {
+                    self.issue(
+                        path.key("inputFiles").key(name),
+                        format!(
+                            "input file name `{name}` on {what} must be a relative path inside the working directory"
+                        ),
+                    );
+                }
+            }
+        }
+        task.runner = match p.task_runner.as_ref().map(|r| r.type_name.as_str()) {
+            Some(types::PROCESS_RUNNER) => ScriptRunner::Process,
+            Some(types::DOCKER_RUNNER) => ScriptRunner::Docker,
+            Some(other) => {
+                self.issue(
+                    path.key("taskRunner").key("type"),
+                    format!(
+                        "task runner `{other}` on {what} is not supported: use {} (on the daemon's host) or {}",
+                        types::PROCESS_RUNNER,
+                        types::DOCKER_RUNNER
+                    ),
+                );
+                ScriptRunner::Process
+            }
+            // Kestra's default runner is Docker; Tollgate runs on the host unless an image is named.
+            None if task.container_image.is_some() => ScriptRunner::Docker,
+            None => ScriptRunner::Process,
+        };
+        if is_script {
+            if p.commands.is_some() {
+                self.issue(
+                    path.key("commands"),
+                    format!(
+                        "unknown property `commands` on {what}: a Script task takes `script` (or use the Commands type)"
+                    ),
+                );
+            }
+            match p.script {
+                Some(s) => task.script = Some(s),
+                None => self.issue(path, format!("missing required property `script` on {what}")),
+            }
+        } else {
+            if p.script.is_some() {
+                self.issue(
+                    path.key("script"),
+                    format!(
+                        "unknown property `script` on {what}: a Commands task takes `commands` (or use the Script type)"
+                    ),
+                );
+            }
+            match p.commands {
+                Some(c) if !c.is_empty() => task.commands = c,
+                Some(_) => self.issue(
+                    path.key("commands"),
+                    format!("`commands` on {what} must hold at least one command"),
+                ),
+                None => self.issue(path, format!("missing required property `commands` on {what}")),
+            }
+        }
+        Some(task)
+    }
+
     /// Deserializes the keys left in `f` into `T`; serde names the field, we add which task or trigger.
     fn simple_any<T: DeserializeOwned>(&mut self, f: Fields, what: &str, also_known: &[&str]) -> Option<T> {
         let mut m = Mapping::new();
@@ -928,6 +1191,15 @@ fn problem_property<'y>(problem: &str, item: &'y Yaml) -> Option<&'y str> {
                 .filter_map(Yaml::as_str)
                 .find(|k| *k == word && *k != "id" && *k != "type")
         })
+}
+
+/// A scalar as text (`env: {N: 3}` is the string `3`).
+fn json_scalar_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
 }
 
 /// Kestra's deprecated `Echo`: a Log whose message is called `format`.
@@ -977,6 +1249,23 @@ const TYPE_ALIASES: &[(&str, &str)] = &[
     ("io.kestra.core.tasks.debugs.Echo", types::ECHO),
     ("io.kestra.core.tasks.executions.Fail", types::FAIL),
     ("io.kestra.plugin.fs.http.Request", types::HTTP_REQUEST),
+    ("io.kestra.core.tasks.states.Set", types::STATE_SET),
+    ("io.kestra.core.tasks.states.Get", types::STATE_GET),
+    ("io.kestra.core.tasks.states.Delete", types::STATE_DELETE),
+    // The notification plugins moved to one plugin per service; their properties stayed.
+    (
+        "io.kestra.plugin.slack.notifications.SlackIncomingWebhook",
+        types::SLACK_WEBHOOK,
+    ),
+    (
+        "io.kestra.plugin.microsoft365.teams.TeamsIncomingWebhook",
+        types::TEAMS_WEBHOOK,
+    ),
+    (
+        "io.kestra.plugin.discord.DiscordIncomingWebhook",
+        types::DISCORD_WEBHOOK,
+    ),
+    ("io.kestra.plugin.email.MailSend", types::MAIL_SEND),
     ("io.kestra.core.models.triggers.types.Flow", types::FLOW_TRIGGER),
     ("io.kestra.core.models.triggers.types.Schedule", types::SCHEDULE_TRIGGER),
 ];

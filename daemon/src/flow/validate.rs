@@ -328,9 +328,10 @@ impl<'f> Validator<'f> {
                     self.opt(&o.read_timeout, &path.key("options").key("readTimeout"), s);
                 }
             }
-            TaskKind::SlackWebhook(t) | TaskKind::TeamsWebhook(t) => {
+            TaskKind::SlackWebhook(t) | TaskKind::TeamsWebhook(t) | TaskKind::DiscordWebhook(t) => {
                 self.template(&t.url, &path.key("url"), s);
                 self.opt(&t.payload, &path.key("payload"), s);
+                self.opt(&t.message_text, &path.key("messageText"), s);
             }
             TaskKind::MailSend(t) => {
                 for (key, value) in [
@@ -367,6 +368,39 @@ impl<'f> Validator<'f> {
             TaskKind::KvGet(t) => {
                 self.template(&t.key, &path.key("key"), s);
                 self.opt(&t.namespace, &path.key("namespace"), s);
+            }
+            TaskKind::KvDelete(t) => {
+                self.template(&t.key, &path.key("key"), s);
+                self.opt(&t.namespace, &path.key("namespace"), s);
+            }
+            TaskKind::State(t) => {
+                self.opt(&t.name, &path.key("name"), s);
+                if let Some(d) = &t.data {
+                    self.value(d, &path.key("data"), s);
+                }
+            }
+            TaskKind::KvGetKeys(t) => {
+                self.opt(&t.prefix, &path.key("prefix"), s);
+                self.opt(&t.namespace, &path.key("namespace"), s);
+            }
+            TaskKind::Script(t) => {
+                for (key, list) in [
+                    ("commands", &t.commands),
+                    ("beforeCommands", &t.before_commands),
+                    ("interpreter", &t.interpreter),
+                ] {
+                    for (i, c) in list.iter().enumerate() {
+                        self.template(c, &path.key(key).index(i), s);
+                    }
+                }
+                self.opt(&t.script, &path.key("script"), s);
+                self.opt(&t.container_image, &path.key("containerImage"), s);
+                for (k, v) in &t.env {
+                    self.template(v, &path.key("env").key(k), s);
+                }
+                if let Some(files) = &t.input_files {
+                    self.value(files, &path.key("inputFiles"), s);
+                }
             }
         }
     }

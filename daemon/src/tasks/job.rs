@@ -1,6 +1,8 @@
 //! The work a task runner receives from the engine and the outcome it reports back: the contract
 //! between the two, owned by neither's internals.
 
+use std::sync::Arc;
+
 use serde_json::{Map, Value};
 
 use crate::flow::Task;
@@ -21,4 +23,21 @@ pub struct Job {
 pub struct JobOutcome {
     pub result: std::result::Result<Map<String, Value>, String>,
     pub logs: Vec<(String, String)>,
+    /// A successful result ends the task run WARNING rather than SUCCESS.
+    pub warning: bool,
+}
+
+/// Where a running job appends log lines while it runs (already masked), so that they are
+/// stored and reach live log readers before the job ends.
+pub trait LiveLog: Send + Sync {
+    /// Appends lines `(level, message)` to the job's task run; dropped once the run has ended.
+    fn append(&self, lines: Vec<(String, String)>);
+}
+
+/// What a job gets from the engine besides its work: a live log and a stop signal.
+#[derive(Clone)]
+pub struct JobContext {
+    pub live: Arc<dyn LiveLog>,
+    /// Turns true when the job's task run ended without it (execution killed): stop now.
+    pub cancel: tokio::sync::watch::Receiver<bool>,
 }

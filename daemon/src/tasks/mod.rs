@@ -6,6 +6,8 @@ mod job;
 mod kv_task;
 mod mail_send;
 mod render;
+pub mod script;
+mod state_task;
 mod webhook;
 
 use std::sync::{Arc, OnceLock};
@@ -17,7 +19,7 @@ use crate::flow::TaskKind;
 use crate::masking::{mask, mask_value};
 use crate::store::KvEntry;
 
-pub use job::{Job, JobOutcome};
+pub use job::{Job, JobContext, JobOutcome, LiveLog};
 pub use render::TaskRender;
 
 /// A KV entry a flow writes (KV Set), with what its audit record names.
@@ -35,7 +37,11 @@ pub struct KvWrite {
 /// writer (in one transaction with their audit record), like every other change.
 pub trait KvAccess: Send + Sync {
     fn get(&self, namespace: &str, key: &str) -> Result<Option<KvEntry>, String>;
+    /// The live keys of a namespace, sorted.
+    fn keys(&self, namespace: &str) -> Result<Vec<String>, String>;
     fn set(&self, write: KvWrite) -> BoxFuture<'static, Result<(), String>>;
+    /// Deletes an entry; whether there was one.
+    fn delete(&self, namespace: &str, key: &str, execution_id: &str) -> BoxFuture<'static, Result<bool, String>>;
 }
 
 /// What tasks need from the daemon.
@@ -46,6 +52,9 @@ pub struct TaskServices {
     /// The KV store for the KV tasks, set by the engine when it starts; unset, they fail with a
     /// clear message.
     pub kv: OnceLock<Arc<dyn KvAccess>>,
+    /// Where script tasks get their working directories (under the data directory), set when
+    /// the daemon starts; unset, script tasks fail with a clear message.
+    pub scripts_dir: OnceLock<std::path::PathBuf>,
 }
 
 impl TaskServices {
@@ -59,20 +68,31 @@ impl TaskServices {
             expr,
             http,
             kv: OnceLock::new(),
+            scripts_dir: OnceLock::new(),
         }
     }
 }
 
 /// Runs one job to its outcome; never panics on user data. Secrets rendered for the task are
-/// masked in every log line, error and output it returns.
-pub async fn run(job: &Job, services: &TaskServices) -> JobOutcome {
+/// masked in every log line, error and output it returns (and in what it logs while it runs).
+pub async fn run(job: &Job, services: &TaskServices, ctx: &JobContext) -> JobOutcome {
     let mut r = TaskRender::new(job, services);
+    let mut warning = false;
     let result = match &job.task.kind {
+        TaskKind::Script(t) => script::run(&job.task, t, &mut r, services, ctx).await.map(|s| {
+            warning = s.warning;
+            s.outputs
+        }),
         TaskKind::HttpRequest(t) => http_request::run(t, &mut r, services).await,
-        TaskKind::SlackWebhook(t) | TaskKind::TeamsWebhook(t) => webhook::run(&job.task.id, t, &mut r, services).await,
+        TaskKind::SlackWebhook(t) | TaskKind::TeamsWebhook(t) | TaskKind::DiscordWebhook(t) => {
+            webhook::run(&job.task.id, t, &mut r, services).await
+        }
         TaskKind::MailSend(t) => mail_send::run(t, &mut r).await,
         TaskKind::KvSet(t) => kv_task::set(t, &mut r, services).await,
         TaskKind::KvGet(t) => kv_task::get(t, &mut r, services).await,
+        TaskKind::KvDelete(t) => kv_task::delete(t, &mut r, services).await,
+        TaskKind::KvGetKeys(t) => kv_task::keys(t, &mut r, services).await,
+        TaskKind::State(t) => state_task::run(t, &mut r, services).await,
         _ => Err(format!("task type `{}` does not run as a job", job.task.type_name)),
     };
     let secrets = r.secrets().to_vec();
@@ -86,5 +106,6 @@ pub async fn run(job: &Job, services: &TaskServices) -> JobOutcome {
             .map(|o| o.into_iter().map(|(k, v)| (k, mask_value(&v, &secrets))).collect())
             .map_err(|e| mask(&e, &secrets)),
         logs,
+        warning,
     }
 }

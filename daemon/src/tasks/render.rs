@@ -10,6 +10,8 @@ pub struct TaskRender<'a> {
     services: &'a TaskServices,
     secrets: Vec<String>,
     logs: Vec<(String, String)>,
+    /// The job's variables with task-specific additions (`workingDir`), once there are any.
+    vars: Option<Value>,
 }
 
 impl<'a> TaskRender<'a> {
@@ -19,6 +21,7 @@ impl<'a> TaskRender<'a> {
             services,
             secrets: Vec::new(),
             logs: Vec::new(),
+            vars: None,
         }
     }
 
@@ -29,7 +32,7 @@ impl<'a> TaskRender<'a> {
             .renderer
             .render(
                 template,
-                &self.job.vars,
+                self.vars.as_ref().unwrap_or(&self.job.vars),
                 self.services.expr.as_ref(),
                 &self.job.namespace,
                 &self.job.execution_id,
@@ -68,6 +71,19 @@ impl<'a> TaskRender<'a> {
         })
     }
 
+    /// Adds a top-level variable for the templates rendered from now on.
+    pub fn set_var(&mut self, name: &str, value: Value) {
+        let vars = self.vars.get_or_insert_with(|| self.job.vars.clone());
+        if let Value::Object(m) = vars {
+            m.insert(name.to_string(), value);
+        }
+    }
+
+    /// Id of the task run the job is for.
+    pub fn task_run_id(&self) -> &str {
+        &self.job.task_run_id
+    }
+
     pub fn log(&mut self, level: &str, message: impl Into<String>) {
         self.logs.push((level.to_string(), message.into()));
     }
@@ -75,6 +91,11 @@ impl<'a> TaskRender<'a> {
     /// Namespace of the execution the task runs in.
     pub fn namespace(&self) -> &str {
         &self.job.namespace
+    }
+
+    /// The template context the task renders with.
+    pub fn vars(&self) -> &Value {
+        &self.job.vars
     }
 
     /// Id of the execution the task runs in.

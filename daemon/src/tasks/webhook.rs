@@ -20,7 +20,11 @@ pub async fn run(
 ) -> Result<Map<String, Value>, String> {
     let url = r.text("url", &t.url)?;
     let url = reqwest::Url::parse(url.trim()).map_err(|e| format!("task `{task_id}`: invalid webhook `url`: {e}"))?;
-    let payload = r.opt("payload", &t.payload)?.unwrap_or_else(|| "{}".into());
+    let payload = match (&t.payload, &t.message_text) {
+        // Slack's `messageText`: the text is sent as is, JSON-encoded here so no escaping is needed.
+        (None, Some(text)) => serde_json::json!({ "text": r.text("messageText", text)? }).to_string(),
+        _ => r.opt("payload", &t.payload)?.unwrap_or_else(|| "{}".into()),
+    };
     // The payload must be JSON once rendered: say where it breaks instead of sending garbage.
     if let Err(e) = serde_json::from_str::<Value>(&payload) {
         return Err(format!(

@@ -36,7 +36,11 @@ impl WriterLoop {
                     .into_iter()
                     .map(|(k, v)| (k, advance::mask_value(&v, &exec.secrets_seen)))
                     .collect();
-                State::Success
+                if outcome.warning {
+                    State::Warning
+                } else {
+                    State::Success
+                }
             }
             Err(message) => {
                 lines.push(("ERROR".into(), message));

@@ -5,6 +5,7 @@
 
 mod advance_stored;
 mod job_done;
+mod job_logs;
 mod kill;
 mod recover;
 mod resume;
@@ -76,6 +77,12 @@ pub enum Command {
         task_run_id: String,
         outcome: JobOutcome,
     },
+    /// Log lines of a job that still runs (a script's output as it comes).
+    JobLogs {
+        execution_id: String,
+        task_run_id: String,
+        lines: Vec<(String, String)>,
+    },
     Timers {
         timers: Vec<TimerKey>,
         done: oneshot::Sender<()>,
@@ -110,7 +117,9 @@ pub struct WriterLoop {
     pub renderer: Arc<Renderer>,
     pub services: Arc<dyn ExprServices>,
     pub events: broadcast::Sender<Arc<Execution>>,
-    pub jobs: tokio::sync::mpsc::UnboundedSender<Job>,
+    pub jobs: tokio::sync::mpsc::UnboundedSender<(Job, tokio::sync::watch::Receiver<bool>)>,
+    /// Running jobs, told to stop when a committed change ends their task run.
+    pub running: Arc<super::jobs::RunningJobs>,
     pub timer_wake: Arc<tokio::sync::Notify>,
 }
 
@@ -169,11 +178,14 @@ impl WriterLoop {
         for (reply, result) in batch.replies {
             let _ = reply.send(result);
         }
-        for exec in batch.changed {
-            let _ = self.events.send(Arc::new(exec));
-        }
+        // Registered before the changes are looked at: a job started and killed in one batch stops.
         for job in batch.jobs {
-            let _ = self.jobs.send(job);
+            let cancel = self.running.register(&job.execution_id, &job.task_run_id);
+            let _ = self.jobs.send((job, cancel));
+        }
+        for exec in batch.changed {
+            self.running.changed(&exec);
+            let _ = self.events.send(Arc::new(exec));
         }
         if batch.timers_added {
             self.timer_wake.notify_one();
@@ -237,6 +249,13 @@ impl WriterLoop {
                     .map(|_| ())
                     .or_else(ignore_domain)
             }
+            Command::JobLogs {
+                execution_id,
+                task_run_id,
+                lines,
+            } => self
+                .job_logs(w, &execution_id, &task_run_id, lines, batch)
+                .or_else(ignore_domain),
             Command::Timers { timers, done } => {
                 for t in timers {
                     w.delete_timer(&t)?;

@@ -28,6 +28,7 @@ const DEMO_STARTS: &[DemoStart] = &[
     ("demo", "approval_reminders", &[]),
     ("demo", "parallel_approvals", &[]),
     ("infrastructure", "vm_provisioning_approval", &[]),
+    ("infrastructure", "deploy_with_approval", &[]),
     (
         "hr.operations",
         "vacation_approval",

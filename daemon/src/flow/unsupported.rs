@@ -1,0 +1,89 @@
+//! Kestra plugin types Tollgate knows of and deliberately does not run, each with the reason and
+//! what to use instead, so a refused flow says why rather than "unknown type".
+
+/// Type names (or package prefixes ending in `.`) with the reason they are refused.
+const UNSUPPORTED: &[(&str, &str)] = &[
+    (
+        "io.kestra.plugin.core.flow.ForEachItem",
+        "it splits a file from Kestra's internal storage into batches, and Tollgate has no internal storage; use ForEach over a list (or a Subflow per item)",
+    ),
+    (
+        "io.kestra.core.tasks.flows.ForEachItem",
+        "it splits a file from Kestra's internal storage into batches, and Tollgate has no internal storage; use ForEach over a list (or a Subflow per item)",
+    ),
+    (
+        "io.kestra.plugin.core.flow.Template",
+        "templates were removed from Kestra; use a Subflow",
+    ),
+    (
+        "io.kestra.core.tasks.flows.Template",
+        "templates were removed from Kestra; use a Subflow",
+    ),
+    (
+        "io.kestra.plugin.core.storage.",
+        "the storage tasks work on files in Kestra's internal storage, which Tollgate does not have",
+    ),
+    (
+        "io.kestra.core.tasks.storages.",
+        "the storage tasks work on files in Kestra's internal storage, which Tollgate does not have",
+    ),
+    (
+        "io.kestra.plugin.core.namespace.",
+        "namespace files live in Kestra's internal storage, which Tollgate does not have; use `inputFiles` on a script task",
+    ),
+    (
+        "io.kestra.plugin.core.http.Download",
+        "it downloads into Kestra's internal storage, which Tollgate does not have; use io.kestra.plugin.core.http.Request",
+    ),
+    (
+        "io.kestra.plugin.core.http.Trigger",
+        "polling triggers are not supported; use a Schedule trigger with an HTTP Request task",
+    ),
+    (
+        "io.kestra.plugin.fs.http.Trigger",
+        "polling triggers are not supported; use a Schedule trigger with an HTTP Request task",
+    ),
+    (
+        "io.kestra.plugin.core.execution.PurgeExecutions",
+        "Tollgate's retention is set on the daemon (`tollgated serve --retention`), not by a flow",
+    ),
+    (
+        "io.kestra.plugin.core.log.PurgeLogs",
+        "Tollgate's retention is set on the daemon (`tollgated serve --retention`), not by a flow",
+    ),
+    (
+        "io.kestra.plugin.core.trigger.Toggle",
+        "a flow may not switch triggers on or off in Tollgate; apply the flow with `disabled: true` on the trigger",
+    ),
+    (
+        "io.kestra.core.tasks.trigger.Toggle",
+        "a flow may not switch triggers on or off in Tollgate; apply the flow with `disabled: true` on the trigger",
+    ),
+];
+
+/// Why `type_name` is refused, when it is a type Tollgate knows it does not run.
+pub fn reason(type_name: &str) -> Option<&'static str> {
+    UNSUPPORTED
+        .iter()
+        .find(|(t, _)| {
+            if t.ends_with('.') {
+                type_name.starts_with(t)
+            } else {
+                type_name == *t
+            }
+        })
+        .map(|(_, why)| *why)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exact_names_and_package_prefixes_are_known() {
+        assert!(reason("io.kestra.plugin.core.flow.ForEachItem").is_some_and(|r| r.contains("internal storage")));
+        assert!(reason("io.kestra.plugin.core.storage.Split").is_some());
+        assert!(reason("io.kestra.plugin.core.flow.ForEach").is_none());
+        assert!(reason("io.kestra.plugin.core.storageX.Split").is_none());
+    }
+}
