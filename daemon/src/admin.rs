@@ -109,7 +109,7 @@ impl BindingArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum RoleCommand {
-    /// Grant viewer, operator or admin on a namespace prefix.
+    /// Grant viewer, operator or admin on a namespace prefix (or metrics, on `*` only: reads /metrics).
     Bind(BindingArgs),
     /// Take a granted role back.
     Unbind(BindingArgs),

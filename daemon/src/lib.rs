@@ -13,6 +13,7 @@ pub mod http;
 pub mod inputs;
 pub mod kv;
 pub mod masking;
+pub mod metrics;
 pub mod ops;
 pub mod secrets;
 pub mod server;

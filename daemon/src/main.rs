@@ -21,6 +21,14 @@ enum Command {
     Serve(ServeArgs),
     /// Manage users, groups, role bindings and tokens.
     Admin(tollgate_daemon::admin::AdminArgs),
+    /// Print a shell completion script (e.g. `tollgated completions bash`).
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page in roff (`tollgated man > tollgated.1`).
+    Man,
 }
 
 #[derive(Parser, Debug)]
@@ -53,6 +61,10 @@ struct ServeArgs {
     /// Serve TLS: PEM private key of --tls-cert.
     #[arg(long, env = "TOLLGATE_TLS_KEY", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// Also serve Prometheus `/metrics` WITHOUT a token, in clear text, on this address (e.g.
+    /// 127.0.0.1:9464). On the main port `/metrics` needs a token with the metrics or admin role.
+    #[arg(long, env = "TOLLGATE_METRICS_LISTEN")]
+    metrics_listen: Option<SocketAddr>,
 }
 
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
@@ -100,6 +112,17 @@ fn run() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Admin(args) => tollgate_daemon::admin::run(args),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "tollgated", &mut std::io::stdout().lock());
+            Ok(())
+        }
+        Command::Man => {
+            use clap::CommandFactory;
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut std::io::stdout().lock())
+                .context("cannot write the man page")
+        }
     }
 }
 
@@ -110,6 +133,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<tollgate_daemon::store::Store>
             (Some(cert), Some(key)) => Some(tollgate_daemon::tls::TlsFiles { cert, key }),
             _ => None,
         },
+        metrics_listen: args.metrics_listen,
     };
     let running = server::start_with(
         ServeConfig {

@@ -84,6 +84,8 @@ pub struct ServeExtras {
     pub retention: Option<std::time::Duration>,
     /// Serve TLS with this certificate and key instead of clear text.
     pub tls: Option<crate::tls::TlsFiles>,
+    /// Also serve `/metrics` without a token, in clear text, on this address.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// Opens the store, starts the engine, loads `flows_dir`, binds and serves in the background.
@@ -159,14 +161,44 @@ pub async fn start_with(config: ServeConfig, extras: ServeExtras) -> Result<Runn
             crate::api::audit::AuditService(state.clone()),
         ))
         .add_service(SecretsServer::new(SecretsService(state.clone())))
+        .add_service(tollgate_proto::v1::stats_server::StatsServer::new(
+            crate::api::stats::StatsService(state.clone()),
+        ))
         .add_service(health_service)
         .add_service(reflection)
         .into_axum_router();
     let app = grpc
         .merge(crate::http::router(state.clone()))
-        .fallback(crate::http::fallback);
+        .fallback(crate::http::fallback)
+        .layer(axum::middleware::from_fn(crate::http::metrics::count_requests));
+    let metrics_listener = match extras.metrics_listen {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .map_err(|source| ServeError::Bind { addr, source })?,
+        ),
+        None => None,
+    };
 
     let (shutdown, mut rx) = tokio::sync::watch::channel(false);
+    if let Some(listener) = metrics_listener {
+        let metrics_app = crate::http::metrics::open_router(state.clone());
+        let mut stop = rx.clone();
+        if let Ok(addr) = listener.local_addr() {
+            tracing::info!(%addr, "serving /metrics without a token");
+        }
+        tokio::spawn(async move {
+            let stopping = async move {
+                let _ = stop.wait_for(|s| *s).await;
+            };
+            if let Err(e) = axum::serve(listener, metrics_app)
+                .with_graceful_shutdown(stopping)
+                .await
+            {
+                tracing::error!(error = %e, "the metrics listener stopped");
+            }
+        });
+    }
     let closing_engine = engine.clone();
     let task = tokio::spawn(async move {
         let mut deadline_rx = rx.clone();

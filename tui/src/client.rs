@@ -6,7 +6,7 @@ use std::str::FromStr;
 use tollgate_proto::v1::{
     audit_client::AuditClient, auth_client::AuthClient, executions_client::ExecutionsClient, flows_client::FlowsClient,
 };
-use tollgate_proto::v1::{kv_client::KvClient, secrets_client::SecretsClient};
+use tollgate_proto::v1::{kv_client::KvClient, secrets_client::SecretsClient, stats_client::StatsClient};
 use tonic::metadata::MetadataValue;
 use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
@@ -39,6 +39,7 @@ pub struct Clients {
     pub auth: AuthClient<Authed>,
     pub kv: KvClient<Authed>,
     pub secrets: SecretsClient<Authed>,
+    pub stats: StatsClient<Authed>,
     pub server: String,
 }
 
@@ -151,7 +152,8 @@ impl Connection {
             audit: AuditClient::with_interceptor(channel.clone(), i.clone()),
             auth: AuthClient::with_interceptor(channel.clone(), i.clone()),
             kv: KvClient::with_interceptor(channel.clone(), i.clone()),
-            secrets: SecretsClient::with_interceptor(channel, i),
+            secrets: SecretsClient::with_interceptor(channel.clone(), i.clone()),
+            stats: StatsClient::with_interceptor(channel, i),
             server: self.server.clone(),
         })
     }

@@ -28,6 +28,8 @@ async fn dispatch(cli: &Cli) -> anyhow::Result<()> {
         Some(Command::Demo(a)) => cli::demo::run(a).await,
         Some(Command::Login(a)) => cli::login::login(cli, a).await,
         Some(Command::Logout) => cli::login::logout(cli),
+        Some(Command::Completions { shell }) => cli::shell::completions(*shell),
+        Some(Command::Man) => cli::shell::man(),
         Some(Command::Flow(a)) if matches!(a.command, cli::flows::FlowCommand::Validate { .. }) => {
             let cli::flows::FlowCommand::Validate { paths } = &a.command else {
                 unreachable!()
@@ -48,7 +50,10 @@ async fn dispatch(cli: &Cli) -> anyhow::Result<()> {
                 Command::Kv(a) => cli::kv::kv(cli, &mut c, a).await,
                 Command::Secret(a) => cli::kv::secret(cli, &mut c, a).await,
                 Command::Audit(a) => cli::audit::run(cli, &mut c, a).await,
-                Command::Demo(_) | Command::Login(_) | Command::Logout => Ok(()),
+                Command::Stats(a) => cli::stats::run(cli, &mut c, a).await,
+                Command::Demo(_) | Command::Login(_) | Command::Logout | Command::Completions { .. } | Command::Man => {
+                    Ok(())
+                }
             }
         }
     }

@@ -5,7 +5,7 @@ use tonic::{Request, Response, Status};
 
 use super::ApiState;
 use super::status::from_engine;
-use crate::ops::audit_log::AuditQuery;
+use crate::ops::audit_log::{AuditQuery, ExportQuery};
 
 pub struct AuditService(pub ApiState);
 
@@ -45,6 +45,22 @@ impl Audit for AuditService {
         let records = self.0.ops.audit_list(&p, query).await.map_err(from_engine)?;
         Ok(Response::new(pb::ListAuditResponse {
             records: records.iter().map(record).collect(),
+        }))
+    }
+
+    async fn export(&self, req: Request<pb::ExportAuditRequest>) -> Result<Response<pb::ExportAuditResponse>, Status> {
+        let p = self.0.principal(&req).await?;
+        let r = req.into_inner();
+        let query = ExportQuery {
+            since_ms: r.since_ms,
+            until_ms: r.until_ms,
+            after_seq: r.after_seq,
+            limit: if r.limit == 0 { 1000 } else { r.limit as usize },
+        };
+        let (records, done) = self.0.ops.audit_export(&p, query).await.map_err(from_engine)?;
+        Ok(Response::new(pb::ExportAuditResponse {
+            records: records.iter().map(record).collect(),
+            done,
         }))
     }
 

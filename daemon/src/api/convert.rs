@@ -106,6 +106,8 @@ fn task_run(r: &TaskRun, secrets: &[String], secret_resume_ids: &[String]) -> pb
         started_ms: r.started_ms,
         ended_ms: r.ended_ms.unwrap_or(0),
         task_type: r.task_type.clone(),
+        sla_due_ms: r.pause.as_ref().and_then(|p| p.sla_due_ms).unwrap_or(0),
+        sla_breached_ms: r.pause.as_ref().and_then(|p| p.sla_breached_ms).unwrap_or(0),
     }
 }
 

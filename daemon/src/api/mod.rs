@@ -6,6 +6,7 @@ pub mod convert;
 pub mod executions;
 pub mod flows;
 pub mod kv;
+pub mod stats;
 pub mod status;
 pub mod whoami;
 

@@ -336,4 +336,35 @@ mod tests {
         let report = verify(&store.read().unwrap()).unwrap();
         assert!(report.ok && report.records == 3, "{report:?}");
     }
+
+    /// The export's start: the first record at or after a time, by bisection, also with equal
+    /// times, before the first record, after the last, and around a deleted record.
+    #[test]
+    fn the_first_record_at_or_after_a_time_is_found() {
+        let (_d, store) = store_with(7);
+        let times = [10, 20, 20, 20, 30, 40, 50];
+        store
+            .write(|w| {
+                for (i, t) in times.iter().enumerate() {
+                    let mut rec = record(&store, i as u64 + 1);
+                    rec.time_ms = *t;
+                    w.audit_put(&rec)?;
+                }
+                Ok::<_, StoreError>(())
+            })
+            .unwrap();
+        let at = |t: i64| store.read().unwrap().audit_first_at_or_after(t).unwrap();
+        assert_eq!(at(0), Some(1));
+        assert_eq!(at(10), Some(1));
+        assert_eq!(at(11), Some(2));
+        assert_eq!(at(20), Some(2));
+        assert_eq!(at(21), Some(5));
+        assert_eq!(at(50), Some(7));
+        assert_eq!(at(51), None);
+        store.write(|w| w.audit_delete(4).map(|_| ())).unwrap();
+        assert_eq!(at(21), Some(5));
+        assert_eq!(at(25), Some(5));
+        let page: Vec<Record> = store.read().unwrap().audit_from(2, 3).unwrap();
+        assert_eq!(page.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![2, 3, 5]);
+    }
 }

@@ -27,10 +27,12 @@ pub enum ManageError {
     GroupExists(String),
     #[error("unknown group `{0}`: add it first with `tollgated admin group add '{0}'`")]
     UnknownGroup(String),
-    #[error("unknown role `{0}`: use viewer, operator or admin")]
+    #[error("unknown role `{0}`: use viewer, operator, admin or metrics")]
     UnknownRole(String),
     #[error("invalid namespace `{0}`: use a dotted namespace like `hr.payroll`, or `*` for every namespace")]
     InvalidNamespace(String),
+    #[error("the metrics role reads daemon-wide figures: bind it on `*` (every namespace), to a user or a group")]
+    MetricsScope,
     #[error("{kind} `{subject}` already has the {role} role on `{namespace}`")]
     BindingExists {
         kind: String,
@@ -347,11 +349,16 @@ impl Manager {
             }
             Subject::Flows(ns) => check_namespace(ns)?,
         };
+        let namespace = check_namespace(namespace)?;
+        // A metrics binding anywhere narrower would grant nothing: refuse it rather than keep it.
+        if role == Role::Metrics && (!namespace.is_empty() || matches!(subject, Subject::Flows(_))) {
+            return Err(ManageError::MetricsScope);
+        }
         Ok(Binding {
             kind: subject.kind().into(),
             subject: subject_name,
             role: role.as_str().into(),
-            namespace: check_namespace(namespace)?,
+            namespace,
         })
     }
 

@@ -15,9 +15,12 @@ pub use tokens::{create_token, first_start_hint};
 
 use crate::engine::Actor;
 
-/// What a role allows, cumulative: viewer < operator < admin.
+/// What a role allows, cumulative: viewer < operator < admin. `metrics` sits below them all:
+/// it allows reading `/metrics` and `stats` and nothing else (see [`Principal::may_read_metrics`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Role {
+    /// `/metrics` and `stats` only (for a Prometheus scraper's token)
+    Metrics,
     /// list, get, logs
     Viewer,
     /// + start, resume, kill
@@ -29,6 +32,7 @@ pub enum Role {
 impl Role {
     pub fn as_str(self) -> &'static str {
         match self {
+            Role::Metrics => "metrics",
             Role::Viewer => "viewer",
             Role::Operator => "operator",
             Role::Admin => "admin",
@@ -36,6 +40,7 @@ impl Role {
     }
     pub fn parse(s: &str) -> Option<Role> {
         match s.to_ascii_lowercase().as_str() {
+            "metrics" => Some(Role::Metrics),
             "viewer" => Some(Role::Viewer),
             "operator" => Some(Role::Operator),
             "admin" => Some(Role::Admin),
@@ -68,6 +73,14 @@ impl Principal {
         self.grants
             .iter()
             .any(|g| g.role >= role && crate::store::namespace_within(namespace, &g.namespace))
+    }
+
+    /// Daemon-wide figures name every flow and approver: they need the `metrics` role or `admin`
+    /// bound on every namespace.
+    pub fn may_read_metrics(&self) -> bool {
+        self.grants
+            .iter()
+            .any(|g| g.namespace.is_empty() && matches!(g.role, Role::Metrics | Role::Admin))
     }
 
     pub fn actor(&self) -> Actor {

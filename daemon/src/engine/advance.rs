@@ -30,6 +30,8 @@ pub mod timer_kind {
     pub const ESCALATE: &str = "escalate";
     /// A Sleep task's duration elapsed.
     pub const SLEEP: &str = "sleep";
+    /// A gate's `sla` ran out: record a breach if it still waits.
+    pub const SLA: &str = "sla";
 }
 
 /// Side effects of a step, applied in the same transaction as the new execution document.
@@ -616,6 +618,16 @@ impl<'a> Stepper<'a> {
                 Err(e) => self.log(idx, "WARN", &format!("reminders not scheduled: invalid `every`: {e}")),
             }
         }
+        if let Some(d) = p.sla.as_deref().and_then(|s| parse_iso8601(s).ok()) {
+            let due = now + d.as_millis() as i64;
+            pause.sla_due_ms = Some(due);
+            self.fx.timers_add.push(TimerKey {
+                due_ms: due,
+                execution_id: exec_id.clone(),
+                task_run_id: run_id.clone(),
+                kind: timer_kind::SLA.into(),
+            });
+        }
         self.exec.task_runs[idx].pause = Some(pause);
         self.exec.task_runs[idx].set_state(State::Paused, now);
         if !p.on_pause.is_empty() {
@@ -966,6 +978,7 @@ impl<'a> Stepper<'a> {
                 (p.next_reminder_ms, timer_kind::REMINDER),
                 (p.next_escalation_ms, timer_kind::ESCALATE),
                 (p.sleep_until_ms, timer_kind::SLEEP),
+                (p.sla_due_ms.filter(|_| p.sla_breached_ms.is_none()), timer_kind::SLA),
             ] {
                 if let Some(due) = due {
                     self.fx.timers_del.push(TimerKey {

@@ -52,6 +52,11 @@ pub struct PauseState {
     /// When a Sleep task's wait ends (its run stays RUNNING meanwhile).
     #[serde(default)]
     pub sleep_until_ms: Option<i64>,
+    /// When the gate's `sla` runs out, and when it was found breached (still waiting then).
+    #[serde(default)]
+    pub sla_due_ms: Option<i64>,
+    #[serde(default)]
+    pub sla_breached_ms: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

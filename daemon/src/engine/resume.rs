@@ -191,6 +191,7 @@ pub fn end_pause(
             (p.timeout_ms, timer_kind::TIMEOUT),
             (p.next_reminder_ms, timer_kind::REMINDER),
             (p.next_escalation_ms, timer_kind::ESCALATE),
+            (p.sla_due_ms.filter(|_| p.sla_breached_ms.is_none()), timer_kind::SLA),
         ] {
             if let Some(due) = due {
                 fx.timers_del.push(TimerKey {

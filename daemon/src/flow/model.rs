@@ -309,6 +309,10 @@ pub struct PauseTask {
     pub on_pause: Vec<Task>,
     pub reminders: Option<ReminderSpec>,
     pub human: Option<HumanSpec>,
+    /// How long a decision may take (ISO-8601, literal): a gate still waiting then is recorded
+    /// as an SLA breach (log, audit, metrics); the gate keeps waiting.
+    #[serde(default)]
+    pub sla: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -845,7 +845,28 @@ impl Parser {
                 })
             }
         };
-        let mut known: Vec<&str> = vec!["pauseDuration", "delay", "behavior", "onResume", "onPause", "reminders"];
+        let sla_at = f.at("sla");
+        let sla = self.opt_duration(&mut f, "sla");
+        if let Some(text) = &sla {
+            if text.contains("{{") {
+                self.issue(
+                    sla_at,
+                    "`sla` must be a literal ISO-8601 duration such as PT4H (expressions are not supported there)"
+                        .into(),
+                );
+            } else if super::duration::parse_iso8601(text).is_ok_and(|d| d.is_zero()) {
+                self.issue(sla_at, format!("`sla: {text}` must be longer than zero"));
+            }
+        }
+        let mut known: Vec<&str> = vec![
+            "pauseDuration",
+            "delay",
+            "behavior",
+            "onResume",
+            "onPause",
+            "reminders",
+            "sla",
+        ];
         let human_spec = if human {
             known.extend(["assignment", "approvals", "allowSelfApproval", "escalation"]);
             let assignment = self.opt_typed::<Assignment>(&mut f, "assignment").unwrap_or_default();
@@ -904,6 +925,7 @@ impl Parser {
             on_pause,
             reminders,
             human: human_spec,
+            sla,
         })
     }
 

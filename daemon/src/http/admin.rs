@@ -74,6 +74,7 @@ fn status_of(e: &ManageError) -> StatusCode {
         | ManageError::InvalidGroup(_)
         | ManageError::UnknownRole(_)
         | ManageError::InvalidNamespace(_)
+        | ManageError::MetricsScope
         | ManageError::BadExpiry(_) => StatusCode::UNPROCESSABLE_ENTITY,
         ManageError::UserExists(_)
         | ManageError::GroupExists(_)

@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 
 pub mod admin;
 mod approval_page;
+pub mod metrics;
 pub mod page_session;
 
 use crate::api::ApiState;
@@ -424,6 +425,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/ui/{tenant}/login", post(approval_page::login))
         .route("/ui/{tenant}/logout", post(approval_page::logout))
         .merge(admin::router())
+        .merge(metrics::router())
         .with_state(state)
 }
 

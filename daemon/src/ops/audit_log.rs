@@ -14,6 +14,17 @@ pub struct AuditQuery {
     pub user: String,
 }
 
+/// Which run of the chain to export (see [`Ops::audit_export`]).
+#[derive(Debug, Clone, Default)]
+pub struct ExportQuery {
+    pub since_ms: i64,
+    /// 0 = up to the newest record.
+    pub until_ms: i64,
+    /// 0 = the first page; else the last seq the previous page returned.
+    pub after_seq: u64,
+    pub limit: usize,
+}
+
 impl Ops {
     /// Records (newest first) of namespaces the caller administers.
     pub async fn audit_list(&self, p: &Principal, q: AuditQuery) -> Result<Vec<Record>> {
@@ -28,6 +39,48 @@ impl Ops {
                             && v.iter().any(|ns| crate::store::namespace_within(&rec.namespace, ns))
                     })
             })?)
+        })
+        .await
+    }
+
+    /// One page of an export: a contiguous run of the chain, oldest first, from the first record
+    /// at or after `q.since_ms` to the last one before `q.until_ms`. Only an admin of every
+    /// namespace may (an export must hold every record for its chain to verify); the start of an
+    /// export is itself audited.
+    pub async fn audit_export(&self, p: &Principal, q: ExportQuery) -> Result<(Vec<Record>, bool)> {
+        self.authorize(p, Role::Admin, "audit.export", Target::namespace(""))
+            .await?;
+        if q.after_seq == 0 {
+            let entry = crate::audit::Entry {
+                user: p.user.clone(),
+                action: "audit.export".into(),
+                values: serde_json::json!({
+                    "since": if q.since_ms > 0 { crate::engine::context::iso_ms(q.since_ms) } else { String::new() },
+                    "until": if q.until_ms > 0 { crate::engine::context::iso_ms(q.until_ms) } else { String::new() },
+                }),
+                result: "OK".into(),
+                ..Default::default()
+            };
+            self.engine.record(entry).await?;
+        }
+        let limit = q.limit.clamp(1, 10_000);
+        self.read_store(move |r| {
+            let start = if q.after_seq > 0 {
+                Some(q.after_seq + 1)
+            } else {
+                r.audit_first_at_or_after(q.since_ms)?
+            };
+            let Some(start) = start else {
+                return Ok((vec![], true));
+            };
+            let mut page: Vec<Record> = r.audit_from(start, limit)?;
+            let full = page.len() == limit;
+            let before_until = page.iter().position(|rec| q.until_ms > 0 && rec.time_ms >= q.until_ms);
+            if let Some(cut) = before_until {
+                page.truncate(cut);
+                return Ok((page, true));
+            }
+            Ok((page, !full))
         })
         .await
     }

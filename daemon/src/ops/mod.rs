@@ -8,6 +8,7 @@ pub mod audit_log;
 mod executions;
 mod flows;
 mod kv;
+pub mod metrics;
 mod refusals;
 mod webhooks;
 

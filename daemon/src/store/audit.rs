@@ -20,6 +20,12 @@ pub(super) fn create_tables(tx: &redb::WriteTransaction) -> std::result::Result<
     Ok(())
 }
 
+/// A stored record's time, whatever else it holds.
+#[derive(Deserialize)]
+struct Stamp {
+    time_ms: i64,
+}
+
 /// The chain fields of a stored record, whatever else it holds.
 #[derive(Deserialize)]
 struct Link {
@@ -55,6 +61,52 @@ impl Reader {
         }
     }
 
+    /// The sequence number of the first record written at or after `time_ms`, found by bisection
+    /// (records are appended in time order), or `None` when every record is older.
+    pub fn audit_first_at_or_after(&self, time_ms: i64) -> Result<Option<u64>> {
+        let t = self.tx.open_table(AUDIT)?;
+        let (Some(first), Some(last)) = (t.first()?, t.last()?) else {
+            return Ok(None);
+        };
+        let (mut lo, mut hi) = (first.0.value(), last.0.value() + 1);
+        drop((first, last));
+        let time_at = |seq: u64| -> Result<Option<i64>> {
+            match t.get(seq)? {
+                Some(v) => Ok(Some(decode::<Stamp>("audit", &seq.to_string(), v.value())?.time_ms)),
+                None => Ok(None),
+            }
+        };
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            match time_at(mid)? {
+                Some(t) if t < time_ms => lo = mid + 1,
+                Some(_) => hi = mid,
+                // A gap (a deleted record): fall back to walking the range in order.
+                None => {
+                    for item in t.range(lo..hi)? {
+                        let (k, v) = item?;
+                        if decode::<Stamp>("audit", &k.value().to_string(), v.value())?.time_ms >= time_ms {
+                            return Ok(Some(k.value()));
+                        }
+                    }
+                    return Ok(None);
+                }
+            }
+        }
+        Ok((lo <= last_key(&t)?).then_some(lo))
+    }
+
+    /// At most `limit` records with `seq >= from`, oldest first.
+    pub fn audit_from<R: AuditRecord>(&self, from: u64, limit: usize) -> Result<Vec<R>> {
+        let t = self.tx.open_table(AUDIT)?;
+        let mut out = Vec::new();
+        for item in t.range(from..)?.take(limit) {
+            let (k, v) = item?;
+            out.push(decode("audit", &k.value().to_string(), v.value())?);
+        }
+        Ok(out)
+    }
+
     /// Every record in order, for verification.
     pub fn audit_all<R: AuditRecord>(&self, mut f: impl FnMut(u64, Result<R>) -> bool) -> Result<()> {
         let t = self.tx.open_table(AUDIT)?;
@@ -66,6 +118,10 @@ impl Reader {
         }
         Ok(())
     }
+}
+
+fn last_key(t: &redb::ReadOnlyTable<u64, &[u8]>) -> Result<u64> {
+    Ok(t.last()?.map(|(k, _)| k.value()).unwrap_or(0))
 }
 
 impl Writer {

@@ -4,6 +4,7 @@
 mod audit;
 mod auth;
 mod kv;
+mod metrics;
 mod records;
 mod tables;
 
@@ -18,6 +19,7 @@ use tables::*;
 
 pub use auth::{Binding, TokenRecord, UserRecord};
 pub use kv::KvEntry;
+pub use metrics::{StateCounts, WaitingSample};
 pub use records::{AuditHead, AuditRecord, ExecutionRecord, IndexedState, LogRecord};
 
 #[derive(Debug, thiserror::Error)]
@@ -215,7 +217,9 @@ impl Store {
             auth::create_tables(&tx)?;
             audit::create_tables(&tx)?;
             kv::create_tables(&tx)?;
+            metrics::create_tables(&tx)?;
         }
+        metrics::ensure_state_counts(&tx)?;
         tx.commit()?;
         Ok(Store { db: Arc::new(db), path })
     }
@@ -241,9 +245,13 @@ impl Store {
             tx,
             index_keys: Default::default(),
             audit_last: Default::default(),
+            state_deltas: Default::default(),
         };
         let out = f(&mut w)?;
+        w.flush_state_counts(chrono::Utc::now().timestamp_millis())?;
+        let started = std::time::Instant::now();
         w.tx.commit().map_err(StoreError::from)?;
+        crate::metrics::process().observe_commit(started.elapsed());
         Ok(out)
     }
 }
@@ -449,6 +457,9 @@ pub struct Writer {
     /// The newest audit record's link (seq, hash) once this transaction has read or written it:
     /// a batch appends many records, and each needs the one before it.
     audit_last: std::cell::RefCell<Option<AuditHead>>,
+    /// Executions gained (+) or lost (-) per state in this transaction, added to the stored
+    /// counts just before commit.
+    state_deltas: std::cell::RefCell<std::collections::HashMap<String, i64>>,
 }
 
 impl Writer {
@@ -490,6 +501,16 @@ impl Writer {
             t.insert(e.id(), encode(e).as_slice())?;
         }
         let mut index = self.tx.open_table(EXECUTIONS_BY_STATE)?;
+        let new_state = metrics::state_of_key(&new_key);
+        match &old_key {
+            Some(old) if metrics::state_of_key(old) == new_state => {}
+            Some(old) => {
+                let deltas = self.state_deltas.get_mut();
+                *deltas.entry(metrics::state_of_key(old).to_string()).or_default() -= 1;
+                *deltas.entry(new_state.to_string()).or_default() += 1;
+            }
+            None => *self.state_deltas.get_mut().entry(new_state.to_string()).or_default() += 1,
+        }
         if let Some(old) = old_key
             && old != new_key
         {
@@ -507,6 +528,11 @@ impl Writer {
             return Ok(false);
         };
         self.index_keys.get_mut().insert(id.to_string(), None);
+        *self
+            .state_deltas
+            .get_mut()
+            .entry(old.state().name().to_string())
+            .or_default() -= 1;
         self.tx.open_table(EXECUTIONS)?.remove(id)?;
         self.tx
             .open_table(EXECUTIONS_BY_STATE)?
@@ -835,25 +861,44 @@ mod tests {
         format!("{:?}", bytes.as_bytes())
     }
 
+    /// Executions per state follow every put and delete, and a database made before the counts
+    /// were kept gets them computed once when it is opened.
     #[test]
-    fn deleting_a_flows_condition_windows_spares_other_flows() {
+    fn state_counts_follow_every_change_and_are_derived_for_an_old_file() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         store
             .write(|w| {
-                w.put_condition_window("a\0b\0t\0c", b"1")?;
-                w.put_condition_window("a\0bb\0t\0c", b"2")?;
-                w.delete_condition_windows("a\0b\0")?;
-                Ok::<_, StoreError>(())
+                w.put_execution(&ex("e1", St::Running, 1, None))?;
+                w.put_execution(&ex("e2", St::Running, 2, None))?;
+                w.put_execution(&ex("e3", St::Success, 3, None))
             })
             .unwrap();
         store
             .write(|w| {
-                assert!(w.condition_window("a\0b\0t\0c")?.is_none());
-                assert_eq!(w.condition_window("a\0bb\0t\0c")?, Some(b"2".to_vec()));
-                Ok::<_, StoreError>(())
+                w.put_execution(&ex("e1", St::Paused, 1, Some(5)))?;
+                // Same state, new index time: no change in the counts.
+                w.put_execution(&ex("e1", St::Paused, 1, Some(6)))?;
+                w.delete_execution::<Ex>("e3").map(|_| ())
             })
             .unwrap();
+        let expected: StateCounts = [("PAUSED".to_string(), 1), ("RUNNING".to_string(), 1)]
+            .into_iter()
+            .collect();
+        assert_eq!(store.read().unwrap().state_counts().unwrap(), expected);
+        let (_, samples) = store.read().unwrap().waiting_series(0, i64::MAX / 2).unwrap();
+        assert_eq!(samples.last().map(|(_, s)| s.last), Some(1));
+
+        // An older file: no counts row. Opening it computes them from the state index.
+        {
+            let tx = store.db.begin_write().unwrap();
+            tx.open_table(META).unwrap().remove("state_counts").unwrap();
+            tx.commit().unwrap();
+        }
+        assert!(store.read().unwrap().state_counts().unwrap().is_empty());
+        drop(store);
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.read().unwrap().state_counts().unwrap(), expected);
     }
 
     /// Keys and values are byte for byte what the store wrote before it was generic (the
@@ -951,5 +996,26 @@ mod tests {
             .unwrap();
         assert_eq!(rows(&store, EXECUTIONS_BY_STATE).len(), 1);
         assert!(rows(&store, LOGS).is_empty());
+    }
+
+    #[test]
+    fn deleting_a_flows_condition_windows_spares_other_flows() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store
+            .write(|w| {
+                w.put_condition_window("a\0b\0t\0c", b"1")?;
+                w.put_condition_window("a\0bb\0t\0c", b"2")?;
+                w.delete_condition_windows("a\0b\0")?;
+                Ok::<_, StoreError>(())
+            })
+            .unwrap();
+        store
+            .write(|w| {
+                assert!(w.condition_window("a\0b\0t\0c")?.is_none());
+                assert_eq!(w.condition_window("a\0bb\0t\0c")?, Some(b"2".to_vec()));
+                Ok::<_, StoreError>(())
+            })
+            .unwrap();
     }
 }

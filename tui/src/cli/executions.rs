@@ -272,6 +272,14 @@ async fn get(cli: &Cli, c: &mut Clients, id: &str) -> anyhow::Result<()> {
                 })
                 .collect();
             print!("{}", table(&["TASK", "STATE", "TASK RUN", "OUTPUTS"], &rows));
+            for t in e.task_runs.iter().filter(|t| t.sla_breached_ms > 0) {
+                println!(
+                    "SLA breached: `{}` was still waiting at {} (due {})",
+                    t.task_id,
+                    iso(t.sla_breached_ms),
+                    iso(t.sla_due_ms)
+                );
+            }
             for p in &e.pauses {
                 println!();
                 println!(

@@ -9,6 +9,8 @@ pub mod inbox;
 pub mod kv;
 pub mod login;
 pub mod output;
+pub mod shell;
+pub mod stats;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -68,6 +70,16 @@ pub enum Command {
     Audit(audit::AuditArgs),
     /// Run a demo: embedded daemon, example flows, paused executions, and the console.
     Demo(demo::DemoArgs),
+    /// Decisions waiting over time, and how long decisions take per flow, namespace and approver.
+    Stats(stats::StatsArgs),
+    /// Print a shell completion script (e.g. `tollgate completions bash > /etc/bash_completion.d/tollgate`).
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page in roff (`tollgate man > tollgate.1; man ./tollgate.1`).
+    Man,
 }
 
 /// Where to connect, with which token: flag, then env, then the stored login.

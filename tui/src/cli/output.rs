@@ -45,6 +45,9 @@ pub fn execution_json(e: &pb::Execution) -> Value {
             "state": t.state,
             "outputs": parse_json(&t.outputs_json),
             "attempt": t.attempt,
+            "sla": if t.sla_due_ms > 0 {
+                json!({"due": iso(t.sla_due_ms), "breached": t.sla_breached_ms > 0, "breachedAt": if t.sla_breached_ms > 0 { Value::String(iso(t.sla_breached_ms)) } else { Value::Null }})
+            } else { Value::Null },
         })).collect::<Vec<_>>(),
         "pauses": e.pauses.iter().map(|p| json!({
             "taskRunId": p.task_run_id,

@@ -9,6 +9,7 @@ mod job_logs;
 mod kill;
 mod recover;
 mod resume;
+mod sla;
 mod start;
 mod timers;
 mod triggers;
@@ -279,10 +280,12 @@ impl WriterLoop {
                 execution_id,
                 task_run_id,
                 outcome,
-            } => self
-                .job_done(w, &execution_id, &task_run_id, outcome, batch, follow)
-                .map(|_| ())
-                .or_else(ignore_domain),
+            } => {
+                crate::metrics::process().task_run_finished(outcome.result.is_ok());
+                self.job_done(w, &execution_id, &task_run_id, outcome, batch, follow)
+                    .map(|_| ())
+                    .or_else(ignore_domain)
+            }
             Command::JobLogs {
                 execution_id,
                 task_run_id,

@@ -62,6 +62,7 @@ impl WriterLoop {
             })
             .collect();
         let task_id = exec.task_runs[idx].task_id.clone();
+        let waited_ms = now - exec.task_runs[idx].pause.as_ref().map_or(now, |p| p.since_ms);
         let approval = Approval {
             by: actor.user.clone(),
             on_ms: now,
@@ -102,10 +103,12 @@ impl WriterLoop {
                 reason,
                 "OK: approval recorded, waiting for more",
             )?;
+            crate::metrics::record_decision(w, &exec.namespace, &exec.flow_id, &actor.user, waited_ms, false)?;
             self.store_with_effects(w, &exec, Effects::default(), batch, follow)?;
             return Ok(exec);
         }
         audit_exec(w, &exec, &actor.user, "resume", &task_id, audited, reason, "OK")?;
+        crate::metrics::record_decision(w, &exec.namespace, &exec.flow_id, &actor.user, waited_ms, true)?;
         let mut outputs = advance::resumed_outputs(values, &actor.user, now, State::Success);
         if decision.approvals_required > 1 {
             let mut all = exec.task_runs[idx]

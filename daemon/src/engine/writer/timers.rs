@@ -25,6 +25,7 @@ impl WriterLoop {
             timer_kind::TIMEOUT => p.timeout_ms == Some(t.due_ms),
             timer_kind::REMINDER => p.next_reminder_ms == Some(t.due_ms),
             timer_kind::ESCALATE => p.next_escalation_ms == Some(t.due_ms),
+            timer_kind::SLA => p.sla_due_ms == Some(t.due_ms) && p.sla_breached_ms.is_none(),
             _ => false,
         });
         if run.state != State::Paused || !current || exec.state.is_terminal() {
@@ -41,6 +42,9 @@ impl WriterLoop {
         let TaskKind::Pause(pause) = &task.kind else {
             return Ok(exec);
         };
+        if t.kind == timer_kind::SLA {
+            return self.sla_breached(w, exec, idx, pause, now, batch, follow);
+        }
         if t.kind == timer_kind::REMINDER || t.kind == timer_kind::ESCALATE {
             return self.nudge(w, exec, idx, task, pause, &t.kind, now, batch, follow);
         }
