@@ -106,6 +106,17 @@ fn task_run(r: &TaskRun, secrets: &[String], secret_resume_ids: &[String]) -> pb
         started_ms: r.started_ms,
         ended_ms: r.ended_ms.unwrap_or(0),
         task_type: r.task_type.clone(),
+        attempts: r
+            .attempts
+            .iter()
+            .map(|a| pb::TaskRunAttempt {
+                state: a.state.as_str().to_string(),
+                started_ms: a.started_ms,
+                ended_ms: a.ended_ms.unwrap_or(0),
+            })
+            .collect(),
+        next_attempt_ms: r.next_attempt_ms.unwrap_or(0),
+        iteration: r.loop_iteration,
     }
 }
 

@@ -30,6 +30,8 @@ pub mod timer_kind {
     pub const ESCALATE: &str = "escalate";
     /// A Sleep task's duration elapsed.
     pub const SLEEP: &str = "sleep";
+    /// A failed task run's next attempt (`retry`) is due.
+    pub const RETRY: &str = "retry";
 }
 
 /// Side effects of a step, applied in the same transaction as the new execution document.
@@ -210,7 +212,9 @@ impl<'a> Stepper<'a> {
                 Some(i) => i,
                 None => self.start_task(task, parent, iteration),
             };
+            self.restart_if_due(task, idx);
             self.drive(task, idx);
+            self.after_attempt(task, idx);
             let run = &self.exec.task_runs[idx];
             if !run.state.is_terminal() {
                 return ListStatus::Pending;
@@ -251,7 +255,9 @@ impl<'a> Stepper<'a> {
                     self.start_task(task, Some(parent), iteration)
                 }
             };
+            self.restart_if_due(task, idx);
             self.drive(task, idx);
+            self.after_attempt(task, idx);
             let state = self.exec.task_runs[idx].state;
             if !state.is_terminal() {
                 pending = true;
@@ -286,6 +292,27 @@ impl<'a> Stepper<'a> {
         let run = TaskRun::started(task, parent.map(str::to_string), value, iteration, now);
         self.exec.task_runs.push(run);
         let idx = self.exec.task_runs.len() - 1;
+        self.execute(task, idx)
+    }
+
+    /// Does what running the task run at `idx` (RUNNING) means for its type: once at its start,
+    /// and again for each retry attempt.
+    fn execute(&mut self, task: &'a Task, idx: usize) -> usize {
+        let now = self.now;
+        // Kestra evaluates `runIf` when the task run is created; a false condition skips it.
+        if let Some(condition) = &task.common.run_if
+            && self.exec.task_runs[idx].attempts.is_empty()
+        {
+            match self.render_for(idx, task, condition) {
+                Ok(s) if !run_if_truthy(&s) => {
+                    self.log(idx, "INFO", &format!("skipped: `runIf` rendered `{}`", s.trim()));
+                    self.complete(idx, State::Skipped, Map::new());
+                    return idx;
+                }
+                Ok(_) => {}
+                Err(e) => return self.fail(idx, &format!("cannot render `runIf`: {e}")),
+            }
+        }
         match &task.kind {
             TaskKind::Log(t) => {
                 let level = t.level.unwrap_or(LogLevel::Info).as_str();
@@ -426,11 +453,111 @@ impl<'a> Stepper<'a> {
                     task_run_id: self.exec.task_runs[idx].id.clone(),
                     task: task.clone(),
                     vars,
-                    attempt: 1,
+                    attempt: self.exec.task_runs[idx].attempt,
                 });
             }
         }
         idx
+    }
+
+    /// A retry timer set the run back to CREATED: start its next attempt.
+    fn restart_if_due(&mut self, task: &'a Task, idx: usize) {
+        if self.exec.task_runs[idx].state != State::Created {
+            return;
+        }
+        let now = self.now;
+        let run = &mut self.exec.task_runs[idx];
+        run.attempt = run.attempts.len() as u32 + 1;
+        run.retry_decided = false;
+        run.next_attempt_ms = None;
+        run.outputs = Map::new();
+        run.pause = None;
+        run.child_execution_id = None;
+        run.ended_ms = None;
+        run.set_state(State::Running, now);
+        let attempt = run.attempt;
+        self.log(idx, "INFO", &format!("attempt {attempt} started"));
+        self.execute(task, idx);
+    }
+
+    /// The retry policy that applies to `task` (run at `idx`): its own, else that of the nearest
+    /// enclosing flowable task with one, else the flow's, as Kestra's executor picks it.
+    fn retry_policy(&self, task: &'a Task, idx: usize) -> Option<&'a crate::flow::Retry> {
+        if let Some(r) = &task.common.retry {
+            return Some(r);
+        }
+        let mut parent = self.exec.task_runs[idx].parent_task_run_id.clone();
+        while let Some(pid) = parent {
+            let Some(prun) = self.exec.run(&pid) else { break };
+            if let Some(r) = self.flow.find_task(&prun.task_id).and_then(|t| t.common.retry.as_ref()) {
+                return Some(r);
+            }
+            parent = prun.parent_task_run_id.clone();
+        }
+        self.flow.retry.as_ref()
+    }
+
+    /// After an attempt of a runnable task (or Subflow) ended: a failure may be retried (the run
+    /// goes RETRYING on a durable timer); a success after retries is a WARNING with
+    /// `warningOnRetry`. Decided once per attempt.
+    fn after_attempt(&mut self, task: &'a Task, idx: usize) {
+        let run = &self.exec.task_runs[idx];
+        if run.retry_decided || task.is_flowable() || matches!(task.kind, TaskKind::Pause(_)) {
+            return;
+        }
+        match run.state {
+            State::Failed => {}
+            State::Success => {
+                if run.attempts.len() > 1 && task.common.retry.as_ref().is_some_and(|r| r.warning_on_retry) {
+                    self.exec.task_runs[idx].retry_decided = true;
+                    let now = self.now;
+                    self.exec.task_runs[idx].set_state(State::Warning, now);
+                }
+                return;
+            }
+            _ => return,
+        }
+        self.exec.task_runs[idx].retry_decided = true;
+        let Some(policy) = self.retry_policy(task, idx) else {
+            return;
+        };
+        let run = &self.exec.task_runs[idx];
+        let attempts = run.attempts.len() as u32;
+        let first = run.attempts.first().map(|a| a.started_ms).unwrap_or(run.started_ms);
+        let last_end = run.ended_ms.unwrap_or(self.now);
+        let random: f64 = rand::random();
+        let Some(at) = policy.next_attempt_at(attempts, last_end, first, random) else {
+            if attempts > 1 {
+                self.log(
+                    idx,
+                    "ERROR",
+                    &format!("failed after {attempts} attempts: no retry left"),
+                );
+            }
+            return;
+        };
+        let at = at.max(self.now);
+        let run_id = self.exec.task_runs[idx].id.clone();
+        let now = self.now;
+        let run = &mut self.exec.task_runs[idx];
+        run.next_attempt_ms = Some(at);
+        run.set_state(State::Retrying, now);
+        let max = policy.max_attempt.map(|m| format!(" of {m}")).unwrap_or_default();
+        self.log(
+            idx,
+            "WARN",
+            &format!(
+                "attempt {attempts} failed; attempt {}{max} in {}",
+                attempts + 1,
+                crate::flow::duration::format_iso8601(std::time::Duration::from_millis((at - now).max(0) as u64))
+            ),
+        );
+        self.fx.timers_add.push(TimerKey {
+            due_ms: at,
+            execution_id: self.exec.id.clone(),
+            task_run_id: run_id,
+            kind: timer_kind::RETRY.into(),
+        });
     }
 
     /// Moves a flowable task forward through its children; leaf tasks are left as they are.
@@ -941,6 +1068,14 @@ impl<'a> Stepper<'a> {
 
     fn cancel_timers_of(&mut self, idx: usize) {
         let run = &self.exec.task_runs[idx];
+        if let Some(due) = run.next_attempt_ms {
+            self.fx.timers_del.push(TimerKey {
+                due_ms: due,
+                execution_id: self.exec.id.clone(),
+                task_run_id: run.id.clone(),
+                kind: timer_kind::RETRY.into(),
+            });
+        }
         if let Some(p) = &run.pause {
             for (due, kind) in [
                 (p.expires_ms, timer_kind::EXPIRE),
@@ -1029,6 +1164,11 @@ fn effective(task: &Task, state: State) -> State {
     } else {
         state
     }
+}
+
+/// Kestra's `TruthUtils.isTruthy`, used for `runIf`: only `false`, `0`, `-0` and the empty string are false.
+pub fn run_if_truthy(s: &str) -> bool {
+    !matches!(s.trim(), "false" | "0" | "-0" | "")
 }
 
 /// Kestra's truthiness for rendered conditions.

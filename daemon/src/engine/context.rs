@@ -42,7 +42,7 @@ pub fn vars(flow: &Flow, exec: &Execution, run: Option<&TaskRun>, task: Option<&
         let value = item_value(exec, run);
         root.insert(
             "taskrun".into(),
-            json!({"id": run.id, "value": value, "attemptsCount": run.attempt, "startDate": iso_ms(run.started_ms)}),
+            json!({"id": run.id, "value": value, "attemptsCount": run.attempts.len(), "startDate": iso_ms(run.started_ms)}),
         );
         if let Some(parent) = run.parent_task_run_id.as_deref().and_then(|p| exec.run(p)) {
             let mut parent_outputs = Value::Object(parent.outputs.clone());

@@ -4,6 +4,7 @@ pub mod model;
 pub mod parse;
 pub mod path;
 pub mod positions;
+pub mod retry;
 pub mod validate;
 
 pub use crate::duration;

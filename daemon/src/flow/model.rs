@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use super::retry::Retry;
 use crate::inputs::InputDef;
 
 /// A flow, as applied by a user.
@@ -22,6 +23,9 @@ pub struct Flow {
     pub triggers: Vec<Trigger>,
     pub outputs: Vec<FlowOutput>,
     pub disabled: bool,
+    /// Default retry of every task that has none (nor a flowable ancestor with one).
+    #[serde(default)]
+    pub retry: Option<Retry>,
 }
 
 /// A flow-level output (`outputs: [{id, type, value}]`), rendered when the execution ends.
@@ -54,6 +58,12 @@ pub struct TaskCommon {
     pub allow_failure: bool,
     /// Kestra's `allowWarning`: a WARNING task run counts as SUCCESS.
     pub allow_warning: bool,
+    /// Retry of the task (or, on a flowable task, of the tasks inside it that fail).
+    #[serde(default)]
+    pub retry: Option<Retry>,
+    /// Kestra's `runIf`: a template; when it renders false the task run is SKIPPED.
+    #[serde(default)]
+    pub run_if: Option<String>,
     /// On a flowable task: run when its children fail (the task still ends FAILED).
     #[serde(default)]
     pub errors: Vec<Task>,

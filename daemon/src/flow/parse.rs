@@ -246,6 +246,8 @@ const COMMON_TASK_KEYS: &[&str] = &[
     "allowWarning",
     "version",
     "logLevel",
+    "retry",
+    "runIf",
 ];
 
 impl Parser {
@@ -313,8 +315,9 @@ impl Parser {
             .unwrap_or_default();
         let outputs: Vec<FlowOutput> = self.opt_typed(&mut f, "outputs").unwrap_or_default();
         let disabled = self.opt_typed::<bool>(&mut f, "disabled").unwrap_or(false);
+        let retry = self.retry(&mut f);
         // Accepted for Kestra compatibility, not used by Tollgate.
-        for ignored in ["revision", "concurrency", "pluginDefaults", "retry"] {
+        for ignored in ["revision", "concurrency", "pluginDefaults"] {
             f.take(ignored);
         }
         f.finish(self, FLOW_KEYS, "the flow");
@@ -331,7 +334,24 @@ impl Parser {
             triggers,
             outputs,
             disabled,
+            retry,
         })
+    }
+
+    /// A `retry` block (task or flow), checked as Kestra's validators check it.
+    fn retry(&mut self, f: &mut Fields) -> Option<super::retry::Retry> {
+        let raw: super::retry::RawRetry = self.opt_typed(f, "retry")?;
+        match super::retry::Retry::from_raw(&raw) {
+            Ok(r) => Some(r),
+            Err(problems) => {
+                let base = f.at("retry");
+                for p in problems {
+                    let at = base.key(p.property);
+                    self.issue(at, p.message);
+                }
+                None
+            }
+        }
     }
 
     fn required_string(&mut self, f: &mut Fields, key: &str, what: &str) -> Option<String> {
@@ -513,6 +533,8 @@ impl Parser {
             timeout: self.opt_duration(&mut f, "timeout"),
             allow_failure: self.opt_typed(&mut f, "allowFailure").unwrap_or(false),
             allow_warning: self.opt_typed(&mut f, "allowWarning").unwrap_or(false),
+            retry: self.retry(&mut f),
+            run_if: self.opt_typed(&mut f, "runIf"),
             errors: vec![],
             finally: vec![],
         };

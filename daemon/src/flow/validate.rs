@@ -281,6 +281,9 @@ impl<'f> Validator<'f> {
         if let Some(t) = &task.common.timeout {
             self.template(t, &path.key("timeout"), Scope::Flow);
         }
+        if let Some(c) = &task.common.run_if {
+            self.template(c, &path.key("runIf"), Scope::Flow);
+        }
         let s = Scope::Flow;
         match &task.kind {
             TaskKind::Log(t) => self.one_or_many(&t.message, &path.key("message"), s),

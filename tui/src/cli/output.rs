@@ -45,6 +45,13 @@ pub fn execution_json(e: &pb::Execution) -> Value {
             "state": t.state,
             "outputs": parse_json(&t.outputs_json),
             "attempt": t.attempt,
+            "attempts": t.attempts.iter().map(|a| json!({
+                "state": a.state,
+                "startDate": iso(a.started_ms),
+                "endDate": if a.ended_ms > 0 { Value::String(iso(a.ended_ms)) } else { Value::Null },
+            })).collect::<Vec<_>>(),
+            "nextAttempt": if t.next_attempt_ms > 0 { Value::String(iso(t.next_attempt_ms)) } else { Value::Null },
+            "iteration": t.iteration,
         })).collect::<Vec<_>>(),
         "pauses": e.pauses.iter().map(|p| json!({
             "taskRunId": p.task_run_id,

@@ -17,6 +17,9 @@ impl WriterLoop {
         if t.kind == timer_kind::SLEEP {
             return self.wake(w, exec, idx, t.due_ms, batch, follow);
         }
+        if t.kind == timer_kind::RETRY {
+            return self.retry_attempt(w, exec, idx, t.due_ms, batch, follow);
+        }
         // A timer only acts on the pause it was set for, and only while that pause still waits:
         // a stale timer must never resume a pause someone already decided (Kestra #9319, #18507).
         let run = &exec.task_runs[idx];
@@ -227,6 +230,28 @@ impl WriterLoop {
         }
         let flow = self.flow_of(&exec)?;
         exec.task_runs[idx].set_state(State::Success, now_ms());
+        self.step_and_store(w, exec, &flow, batch, follow)
+    }
+
+    /// A retry's wait ended: the run goes back to CREATED and the walk starts its next attempt,
+    /// if it still waits on this very timer (a killed execution or a stale timer does nothing).
+    fn retry_attempt(
+        &self,
+        w: &mut Writer,
+        mut exec: Execution,
+        idx: usize,
+        due_ms: i64,
+        batch: &mut Batch,
+        follow: &mut VecDeque<Command>,
+    ) -> Result<Execution> {
+        let run = &exec.task_runs[idx];
+        if run.state != State::Retrying || run.next_attempt_ms != Some(due_ms) || exec.state.is_terminal() {
+            return Ok(exec);
+        }
+        let flow = self.flow_of(&exec)?;
+        let run = &mut exec.task_runs[idx];
+        run.next_attempt_ms = None;
+        run.set_state(State::Created, now_ms());
         self.step_and_store(w, exec, &flow, batch, follow)
     }
 }

@@ -1,0 +1,196 @@
+//! Kestra's task semantics against a real daemon (issue 15): `retry` (task, flowable, flow; durable
+//! across kill -9), `runIf` / SKIPPED and `disabled`. Expected states, task-run counts and attempt
+//! counts follow what Kestra's own tests assert for equivalent flows (RetryCaseTest,
+//! TaskWithRunIfTest).
+
+use serde_json::Value;
+use tollgate_tests::recorders::HttpRecorder;
+use tollgate_tests::{Daemon, DaemonOptions, log_messages, task_run};
+
+fn daemon() -> Daemon {
+    let flows = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("flows_semantics");
+    Daemon::start_with(DaemonOptions {
+        flows: Some(flows),
+        ..Default::default()
+    })
+}
+
+fn id_of(v: &Value) -> String {
+    v["id"].as_str().expect("execution id").to_string()
+}
+
+fn runs(e: &Value) -> &Vec<Value> {
+    e["taskRuns"].as_array().expect("taskRuns")
+}
+
+fn attempt_states(run: &Value) -> Vec<String> {
+    run["attempts"]
+        .as_array()
+        .expect("attempts")
+        .iter()
+        .map(|a| a["state"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// Runs a flow and waits for `state`.
+fn run_to(d: &Daemon, flow: &str, inputs: &[&str], state: &str) -> Value {
+    let id = id_of(&d.run_nowait("test", flow, inputs));
+    d.wait_state(&id, state)
+}
+
+#[test]
+fn a_task_that_keeps_failing_is_tried_max_attempt_times_then_errors_run() {
+    let d = daemon();
+    let e = run_to(&d, "retry_fail", &[], "FAILED");
+    // As Kestra's retryFail: two task runs (the failing task and the errors handler), 3 attempts.
+    assert_eq!(runs(&e).len(), 2, "{e:#}");
+    let run = task_run(&e, "always_fails");
+    assert_eq!(run["state"], "FAILED");
+    assert_eq!(attempt_states(run), ["FAILED", "FAILED", "FAILED"]);
+    let logs = log_messages(&d, &id_of(&e));
+    for n in 1..=3 {
+        assert!(logs.contains(&format!("refused on attempt {n}")), "{logs:?}");
+    }
+    assert!(logs.iter().any(|l| l == "error handler ran"), "{logs:?}");
+    assert!(!logs.iter().any(|l| l == "this must not run"), "{logs:?}");
+    // The CLI shows each attempt.
+    let text = d.cli(&["executions", "get", &id_of(&e)]);
+    assert!(text.ok(), "{text}");
+    assert!(text.stdout.contains("3: FAILED FAILED FAILED"), "{text}");
+}
+
+#[test]
+fn success_after_retries_is_a_warning_with_warning_on_retry() {
+    let d = daemon();
+    let e = run_to(&d, "retry_success", &[], "WARNING");
+    // As Kestra's retrySuccess: one task run, WARNING, every attempt listed.
+    assert_eq!(runs(&e).len(), 1, "{e:#}");
+    let run = task_run(&e, "flaky");
+    assert_eq!(run["state"], "WARNING");
+    assert_eq!(attempt_states(run), ["FAILED", "FAILED", "SUCCESS"]);
+    assert!(log_messages(&d, &id_of(&e)).contains(&"third time lucky".to_string()));
+    // Kestra's REST shape lists the attempts too.
+    let (code, body) = tollgate_tests::curl(&[&format!("{}/api/v1/main/executions/{}", d.server(), id_of(&e))]);
+    assert_eq!(code, 200, "{body}");
+    let rest: Value = serde_json::from_str(&body).expect("json");
+    let attempts = rest["taskRunList"][0]["attempts"].as_array().expect("attempts").len();
+    assert_eq!(attempts, 3, "{rest:#}");
+}
+
+#[test]
+fn success_at_first_attempt_is_a_success() {
+    let d = daemon();
+    let e = run_to(&d, "retry_first", &[], "SUCCESS");
+    assert_eq!(runs(&e).len(), 1);
+    assert_eq!(attempt_states(task_run(&e, "fine")), ["SUCCESS"]);
+}
+
+#[test]
+fn exponential_and_random_retries_stop_at_max_attempt() {
+    let d = daemon();
+    for flow in ["retry_expo", "retry_random"] {
+        let e = run_to(&d, flow, &[], "FAILED");
+        assert_eq!(runs(&e).len(), 1, "{flow}: {e:#}");
+        assert_eq!(attempt_states(task_run(&e, "failing")).len(), 3, "{flow}: {e:#}");
+    }
+}
+
+#[test]
+fn retry_is_inherited_from_the_enclosing_flowable_task_and_the_flow() {
+    let d = daemon();
+    let e = run_to(&d, "retry_inherited", &[], "FAILED");
+    assert_eq!(
+        attempt_states(task_run(&e, "inner_fails")).len(),
+        3,
+        "Parallel's retry: {e:#}"
+    );
+    assert_eq!(
+        attempt_states(task_run(&e, "inner_own")).len(),
+        1,
+        "own retry wins: {e:#}"
+    );
+    assert_eq!(
+        attempt_states(task_run(&e, "flow_level")).len(),
+        2,
+        "flow's retry: {e:#}"
+    );
+    assert!(!runs(&e).iter().any(|r| r["taskId"] == "not_reached"), "{e:#}");
+}
+
+#[test]
+fn a_job_task_is_retried_until_the_server_answers() {
+    let rec = HttpRecorder::start();
+    rec.script.lock().unwrap().extend([(500, vec![]), (503, vec![])]);
+    let d = daemon();
+    let url = format!("url={}", rec.url);
+    let e = run_to(&d, "retry_http", &[&url], "SUCCESS");
+    let run = task_run(&e, "call");
+    assert_eq!(run["state"], "SUCCESS");
+    assert_eq!(attempt_states(run), ["FAILED", "FAILED", "SUCCESS"]);
+    assert_eq!(rec.requests.lock().unwrap().len(), 3);
+}
+
+#[test]
+fn a_pending_retry_survives_kill_9() {
+    let mut d = daemon();
+    let id = id_of(&d.run_nowait("test", "retry_durable", &[]));
+    // Wait for the first attempt to fail and the retry to be scheduled (PT4S away).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let e = d.execution(&id);
+        let run = task_run(&e, "second_time");
+        if run["state"] == "RETRYING" {
+            assert!(run["nextAttempt"].is_string(), "{e:#}");
+            assert_eq!(e["state"], "RUNNING");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never RETRYING: {e:#}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    d.kill9();
+    d.restart();
+    let e = d.wait_state(&id, "SUCCESS");
+    assert_eq!(attempt_states(task_run(&e, "second_time")), ["FAILED", "SUCCESS"]);
+    assert!(log_messages(&d, &id).contains(&"second attempt".to_string()));
+}
+
+#[test]
+fn run_if_false_skips_and_a_broken_condition_fails() {
+    let d = daemon();
+    let e = run_to(&d, "run_if", &[], "FAILED");
+    // As Kestra's TaskWithRunIfTest: data, ran, skipped, skipped_branch, broken; the disabled
+    // task is not in the tree at all.
+    assert_eq!(runs(&e).len(), 5, "{e:#}");
+    assert_eq!(task_run(&e, "ran")["state"], "SUCCESS");
+    assert_eq!(task_run(&e, "skipped")["state"], "SKIPPED");
+    assert_eq!(task_run(&e, "skipped_branch")["state"], "SKIPPED");
+    assert_eq!(task_run(&e, "broken")["state"], "FAILED");
+    assert!(
+        !runs(&e)
+            .iter()
+            .any(|r| r["taskId"] == "off" || r["taskId"] == "inside_skipped")
+    );
+    let logs = log_messages(&d, &id_of(&e));
+    assert!(logs.contains(&"condition held".to_string()), "{logs:?}");
+    assert!(!logs.iter().any(|l| l.starts_with("must not be printed")), "{logs:?}");
+    assert!(logs.iter().any(|l| l.starts_with("cannot render `runIf`")), "{logs:?}");
+}
+
+#[test]
+fn unsupported_retry_behavior_is_refused_with_its_place() {
+    let dir = tempfile::tempdir().expect("temp");
+    let file = dir.path().join("f.yaml");
+    std::fs::write(
+        &file,
+        "id: f\nnamespace: test\ntasks:\n  - id: t\n    type: io.kestra.plugin.core.log.Log\n    message: hi\n    retry:\n      type: constant\n      interval: PT1S\n      behavior: CREATE_NEW_EXECUTION\n",
+    )
+    .expect("write");
+    let d = daemon();
+    let out = d.cli(&["flow", "validate", file.to_str().expect("path")]);
+    assert!(!out.ok(), "{out}");
+    let all = format!("{}{}", out.stdout, out.stderr);
+    assert!(
+        all.contains(":10:") && all.contains("CREATE_NEW_EXECUTION") && all.contains("not supported"),
+        "{out}"
+    );
+}
