@@ -194,3 +194,73 @@ fn unsupported_retry_behavior_is_refused_with_its_place() {
         "{out}"
     );
 }
+
+fn iterations_logged(d: &Daemon, id: &str, prefix: &str) -> Vec<String> {
+    log_messages(d, id)
+        .into_iter()
+        .filter(|l| l.starts_with(prefix))
+        .collect()
+}
+
+#[test]
+fn wait_for_runs_its_tasks_until_the_condition_holds() {
+    let d = daemon();
+    let e = run_to(&d, "wait_for", &[], "SUCCESS");
+    let id = id_of(&e);
+    // As Kestra's waitforMultipleTasks: the last iteration's value is 4.
+    assert_eq!(task_run(&e, "count")["outputs"]["values"]["n"], 4, "{e:#}");
+    assert_eq!(task_run(&e, "poll")["outputs"]["iterationCount"], 4, "{e:#}");
+    assert_eq!(task_run(&e, "poll")["iteration"], 3, "{e:#}");
+    assert_eq!(
+        iterations_logged(&d, &id, "looping "),
+        ["looping 1", "looping 2", "looping 3"]
+    );
+    // Only the last iteration's task runs remain, as in Kestra.
+    assert_eq!(runs(&e).iter().filter(|r| r["taskId"] == "say").count(), 1);
+    assert!(log_messages(&d, &id).contains(&"done after 4".to_string()));
+}
+
+#[test]
+fn wait_for_max_iterations_fails_only_with_fail_on_max_reached() {
+    let d = daemon();
+    let e = run_to(&d, "wait_for_max", &[], "FAILED");
+    assert_eq!(
+        iterations_logged(&d, &id_of(&e), "iteration ").len(),
+        3,
+        "maxIterations 3"
+    );
+    assert!(
+        log_messages(&d, &id_of(&e))
+            .iter()
+            .any(|l| l.contains("max iterations reached"))
+    );
+    let e = run_to(&d, "wait_for_max_ok", &[], "SUCCESS");
+    assert_eq!(iterations_logged(&d, &id_of(&e), "iteration ").len(), 3);
+}
+
+#[test]
+fn wait_for_stops_when_one_of_its_tasks_fails() {
+    let d = daemon();
+    let e = run_to(&d, "wait_for_child_fails", &[], "FAILED");
+    assert_eq!(iterations_logged(&d, &id_of(&e), "iteration ").len(), 1);
+    assert_eq!(task_run(&e, "poll")["state"], "FAILED");
+}
+
+#[test]
+fn a_wait_for_between_iterations_survives_kill_9() {
+    let mut d = daemon();
+    let id = id_of(&d.run_nowait("test", "wait_for_durable", &[]));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while iterations_logged(&d, &id, "iteration ").is_empty() {
+        assert!(std::time::Instant::now() < deadline, "first iteration never ran");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    d.kill9();
+    d.restart();
+    let e = d.wait_state(&id, "SUCCESS");
+    assert_eq!(
+        iterations_logged(&d, &id, "iteration "),
+        ["iteration 1", "iteration 2"],
+        "{e:#}"
+    );
+}

@@ -32,6 +32,8 @@ pub mod timer_kind {
     pub const SLEEP: &str = "sleep";
     /// A failed task run's next attempt (`retry`) is due.
     pub const RETRY: &str = "retry";
+    /// A WaitFor's next iteration is due.
+    pub const WAIT_FOR: &str = "waitfor";
 }
 
 /// Side effects of a step, applied in the same transaction as the new execution document.
@@ -439,6 +441,11 @@ impl<'a> Stepper<'a> {
                 }
             }
             TaskKind::Sequential(_) | TaskKind::Parallel(_) => {}
+            TaskKind::WaitFor(_) => {
+                let run = &mut self.exec.task_runs[idx];
+                run.outputs.insert("iterationCount".into(), json!(1));
+                run.loop_iteration = Some(1);
+            }
             TaskKind::Subflow(t) => self.start_subflow(idx, task, t),
             TaskKind::HttpRequest(_)
             | TaskKind::SlackWebhook(_)
@@ -584,6 +591,7 @@ impl<'a> Stepper<'a> {
             TaskKind::Sequential(t) => self.run_list(&t.tasks, Some(&run_id), None),
             TaskKind::Parallel(t) => self.run_parallel(&t.tasks, &run_id, None, t.concurrent),
             TaskKind::ForEach(t) => self.run_for_each(idx, t, &run_id),
+            TaskKind::WaitFor(t) => self.run_wait_for(idx, task, t, &run_id),
             _ => return,
         };
         let ListStatus::Done(state) = status else { return };
@@ -645,6 +653,78 @@ impl<'a> Stepper<'a> {
         } else {
             ListStatus::Done(worst)
         }
+    }
+
+    /// One WaitFor iteration: its tasks run in order; once they all succeed the iteration count
+    /// goes up and `condition` decides: true ends the task, false waits `interval` on a durable
+    /// timer before the tasks run again, unless `maxIterations` or `maxDuration` is reached (then
+    /// the task ends, FAILED with `failOnMaxReached`). A failing task ends it, as in Kestra.
+    fn run_wait_for(
+        &mut self,
+        idx: usize,
+        task: &'a Task,
+        t: &'a crate::flow::WaitForTask,
+        run_id: &str,
+    ) -> ListStatus {
+        if self.exec.task_runs[idx].next_check_ms.is_some() {
+            return ListStatus::Pending;
+        }
+        let outcome = match self.run_list(&t.tasks, Some(run_id), None) {
+            ListStatus::Pending => return ListStatus::Pending,
+            ListStatus::Done(s) if s.is_failure() => return ListStatus::Done(s),
+            ListStatus::Done(s) => s,
+        };
+        let now = self.now;
+        let count = self.exec.task_runs[idx]
+            .outputs
+            .get("iterationCount")
+            .and_then(Value::as_u64)
+            .unwrap_or(1)
+            + 1;
+        self.exec.task_runs[idx]
+            .outputs
+            .insert("iterationCount".into(), json!(count));
+        let condition = match self.render_for(idx, task, &t.condition) {
+            Ok(s) => s,
+            Err(e) => {
+                self.log(idx, "ERROR", &format!("cannot render `condition`: {e}"));
+                return ListStatus::Done(State::Failed);
+            }
+        };
+        if run_if_truthy(&condition) {
+            return ListStatus::Done(outcome);
+        }
+        let cf = &t.check_frequency;
+        let parse = |s: &str| parse_iso8601(s).map(|d| d.as_millis() as i64);
+        let (interval, max_duration) = match (parse(&cf.interval), parse(&cf.max_duration)) {
+            (Ok(i), Ok(m)) => (i, m),
+            (Err(e), _) | (_, Err(e)) => {
+                self.log(idx, "ERROR", &format!("invalid `checkFrequency`: {e}"));
+                return ListStatus::Done(State::Failed);
+            }
+        };
+        // `iterationCount` is one ahead of the iterations run, as Kestra counts it.
+        let reached = if count > cf.max_iterations as u64 {
+            Some(format!("max iterations reached ({})", cf.max_iterations))
+        } else if now > self.exec.task_runs[idx].started_ms + max_duration {
+            Some(format!("max duration reached ({})", cf.max_duration))
+        } else {
+            None
+        };
+        if let Some(why) = reached {
+            self.log(idx, "WARN", &format!("condition still false: {why}"));
+            return ListStatus::Done(if t.fail_on_max_reached { State::Failed } else { outcome });
+        }
+        let due = now + interval;
+        let run = &mut self.exec.task_runs[idx];
+        run.next_check_ms = Some(due);
+        self.fx.timers_add.push(TimerKey {
+            due_ms: due,
+            execution_id: self.exec.id.clone(),
+            task_run_id: run_id.to_string(),
+            kind: timer_kind::WAIT_FOR.into(),
+        });
+        ListStatus::Pending
     }
 
     fn start_pause(&mut self, idx: usize, task: &'a Task, p: &'a crate::flow::PauseTask) {
@@ -1068,13 +1148,18 @@ impl<'a> Stepper<'a> {
 
     fn cancel_timers_of(&mut self, idx: usize) {
         let run = &self.exec.task_runs[idx];
-        if let Some(due) = run.next_attempt_ms {
-            self.fx.timers_del.push(TimerKey {
-                due_ms: due,
-                execution_id: self.exec.id.clone(),
-                task_run_id: run.id.clone(),
-                kind: timer_kind::RETRY.into(),
-            });
+        for (due, kind) in [
+            (run.next_attempt_ms, timer_kind::RETRY),
+            (run.next_check_ms, timer_kind::WAIT_FOR),
+        ] {
+            if let Some(due) = due {
+                self.fx.timers_del.push(TimerKey {
+                    due_ms: due,
+                    execution_id: self.exec.id.clone(),
+                    task_run_id: run.id.clone(),
+                    kind: kind.into(),
+                });
+            }
         }
         if let Some(p) = &run.pause {
             for (due, kind) in [

@@ -40,10 +40,14 @@ pub fn vars(flow: &Flow, exec: &Execution, run: Option<&TaskRun>, task: Option<&
     }
     if let Some(run) = run {
         let value = item_value(exec, run);
-        root.insert(
-            "taskrun".into(),
-            json!({"id": run.id, "value": value, "attemptsCount": run.attempts.len(), "startDate": iso_ms(run.started_ms)}),
-        );
+        let mut taskrun = json!({"id": run.id, "value": value, "attemptsCount": run.attempts.len(), "startDate": iso_ms(run.started_ms)});
+        if let Some(i) = run.loop_iteration {
+            taskrun["iteration"] = json!(i);
+        }
+        if let Some(p) = &run.parent_task_run_id {
+            taskrun["parentId"] = json!(p);
+        }
+        root.insert("taskrun".into(), taskrun);
         if let Some(parent) = run.parent_task_run_id.as_deref().and_then(|p| exec.run(p)) {
             let mut parent_outputs = Value::Object(parent.outputs.clone());
             crate::secrets::open_sealed(&mut parent_outputs, &mut opened);

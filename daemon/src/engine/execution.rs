@@ -94,9 +94,12 @@ pub struct TaskRun {
     /// decision (which may draw a random delay) is taken once.
     #[serde(default)]
     pub retry_decided: bool,
-    /// WaitFor: the current iteration (0-based), as `taskrun.iteration` shows it.
+    /// WaitFor: the current iteration (1-based), as `taskrun.iteration` shows it.
     #[serde(default)]
     pub loop_iteration: Option<u32>,
+    /// WaitFor between iterations: when its tasks run again (a durable `waitfor` timer).
+    #[serde(default)]
+    pub next_check_ms: Option<i64>,
 }
 
 impl TaskRun {
@@ -132,6 +135,7 @@ impl TaskRun {
             next_attempt_ms: None,
             retry_decided: false,
             loop_iteration: None,
+            next_check_ms: None,
         };
         run.set_state(State::Running, now);
         run

@@ -102,6 +102,7 @@ pub enum TaskKind {
     Labels(LabelsTask),
     KvSet(KvSetTask),
     KvGet(KvGetTask),
+    WaitFor(WaitForTask),
 }
 
 /// Kestra type names, in one place, so parsing and validation agree.
@@ -131,6 +132,7 @@ pub mod types {
     pub const LABELS: &str = "io.kestra.plugin.core.execution.Labels";
     pub const KV_SET: &str = "io.kestra.plugin.core.kv.Set";
     pub const KV_GET: &str = "io.kestra.plugin.core.kv.Get";
+    pub const WAIT_FOR: &str = "io.kestra.plugin.core.flow.WaitFor";
     pub const FLOW_TRIGGER: &str = "io.kestra.plugin.core.trigger.Flow";
     pub const SCHEDULE_TRIGGER: &str = "io.kestra.plugin.core.trigger.Schedule";
 
@@ -159,6 +161,7 @@ pub mod types {
         LABELS,
         KV_SET,
         KV_GET,
+        WAIT_FOR,
     ];
     pub const TRIGGERS: &[&str] = &[FLOW_TRIGGER, SCHEDULE_TRIGGER];
 }
@@ -344,6 +347,49 @@ pub struct ForEachTask {
     pub tasks: Vec<Task>,
     /// 0 = no limit; Kestra's default is 1 (one value at a time).
     pub concurrency_limit: u32,
+}
+
+/// `io.kestra.plugin.core.flow.WaitFor`: runs `tasks` again every `interval` until `condition`
+/// renders true, at most `maxIterations` times and for `maxDuration`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WaitForTask {
+    pub condition: String,
+    pub tasks: Vec<Task>,
+    pub fail_on_max_reached: bool,
+    pub check_frequency: CheckFrequency,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CheckFrequency {
+    #[serde(default = "default_max_iterations")]
+    pub max_iterations: u32,
+    /// ISO-8601, Kestra's default PT1H.
+    #[serde(default = "default_max_duration")]
+    pub max_duration: String,
+    /// ISO-8601, Kestra's default PT1S.
+    #[serde(default = "default_interval")]
+    pub interval: String,
+}
+
+impl Default for CheckFrequency {
+    fn default() -> Self {
+        CheckFrequency {
+            max_iterations: default_max_iterations(),
+            max_duration: default_max_duration(),
+            interval: default_interval(),
+        }
+    }
+}
+
+fn default_max_iterations() -> u32 {
+    100
+}
+fn default_max_duration() -> String {
+    "PT1H".into()
+}
+fn default_interval() -> String {
+    "PT1S".into()
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -622,6 +668,7 @@ impl Task {
                 | TaskKind::Sequential(_)
                 | TaskKind::Parallel(_)
                 | TaskKind::ForEach(_)
+                | TaskKind::WaitFor(_)
         )
     }
 
@@ -636,6 +683,7 @@ impl Task {
             TaskKind::Sequential(t) => vec![&t.tasks],
             TaskKind::Parallel(t) => vec![&t.tasks],
             TaskKind::ForEach(t) => vec![&t.tasks],
+            TaskKind::WaitFor(t) => vec![&t.tasks],
             TaskKind::Pause(p) => {
                 let mut v = vec![&p.on_pause];
                 if let Some(r) = &p.reminders {

@@ -590,6 +590,42 @@ impl Parser {
                 f.finish(self, &with_common(&["tasks"]), &what);
                 Some(TaskKind::Sequential(SequentialTask { tasks }))
             }
+            types::WAIT_FOR => {
+                let condition = self.required_string(&mut f, "condition", &what);
+                let tasks = self.branch(&mut f, "tasks", true, &what);
+                let fail_on_max_reached = self.opt_typed::<bool>(&mut f, "failOnMaxReached").unwrap_or(false);
+                let cf_path = f.at("checkFrequency");
+                let check_frequency: CheckFrequency = self.opt_typed(&mut f, "checkFrequency").unwrap_or_default();
+                for (key, text) in [
+                    ("interval", &check_frequency.interval),
+                    ("maxDuration", &check_frequency.max_duration),
+                ] {
+                    match super::duration::parse_iso8601(text) {
+                        Ok(d) if key == "interval" && d.is_zero() => {
+                            self.issue(
+                                cf_path.key(key),
+                                format!("`checkFrequency.interval` of {what} must be more than zero"),
+                            );
+                        }
+                        Ok(_) => {}
+                        Err(e) => self.issue(
+                            cf_path.key(key),
+                            format!("invalid duration for `checkFrequency.{key}` on {what}: {e}"),
+                        ),
+                    }
+                }
+                f.finish(
+                    self,
+                    &with_common(&["condition", "tasks", "failOnMaxReached", "checkFrequency"]),
+                    &what,
+                );
+                Some(TaskKind::WaitFor(WaitForTask {
+                    condition: condition.unwrap_or_default(),
+                    tasks,
+                    fail_on_max_reached,
+                    check_frequency,
+                }))
+            }
             types::PARALLEL => {
                 let tasks = self.branch(&mut f, "tasks", true, &what);
                 let concurrent = self.opt_typed::<u32>(&mut f, "concurrent").unwrap_or(0);

@@ -20,6 +20,9 @@ impl WriterLoop {
         if t.kind == timer_kind::RETRY {
             return self.retry_attempt(w, exec, idx, t.due_ms, batch, follow);
         }
+        if t.kind == timer_kind::WAIT_FOR {
+            return self.next_iteration(w, exec, idx, t.due_ms, batch, follow);
+        }
         // A timer only acts on the pause it was set for, and only while that pause still waits:
         // a stale timer must never resume a pause someone already decided (Kestra #9319, #18507).
         let run = &exec.task_runs[idx];
@@ -252,6 +255,42 @@ impl WriterLoop {
         let run = &mut exec.task_runs[idx];
         run.next_attempt_ms = None;
         run.set_state(State::Created, now_ms());
+        self.step_and_store(w, exec, &flow, batch, follow)
+    }
+
+    /// A WaitFor's interval elapsed: its task runs of the last iteration are cleared (as Kestra
+    /// does) and the walk runs them again as the next iteration.
+    fn next_iteration(
+        &self,
+        w: &mut Writer,
+        mut exec: Execution,
+        idx: usize,
+        due_ms: i64,
+        batch: &mut Batch,
+        follow: &mut VecDeque<Command>,
+    ) -> Result<Execution> {
+        let run = &exec.task_runs[idx];
+        if run.state != State::Running || run.next_check_ms != Some(due_ms) || exec.state.is_terminal() {
+            return Ok(exec);
+        }
+        let flow = self.flow_of(&exec)?;
+        let root = run.id.clone();
+        let mut doomed = std::collections::HashSet::new();
+        doomed.insert(root.clone());
+        // Runs are stored parents first, so one pass finds every descendant.
+        for r in &exec.task_runs {
+            if r.parent_task_run_id.as_ref().is_some_and(|p| doomed.contains(p)) {
+                doomed.insert(r.id.clone());
+            }
+        }
+        doomed.remove(&root);
+        exec.task_runs.retain(|r| !doomed.contains(&r.id));
+        let Some(run) = exec.task_runs.iter_mut().find(|r| r.id == root) else {
+            return Ok(exec);
+        };
+        run.next_check_ms = None;
+        run.loop_iteration = Some(run.loop_iteration.unwrap_or(1) + 1);
+        exec.updated_ms = now_ms();
         self.step_and_store(w, exec, &flow, batch, follow)
     }
 }
