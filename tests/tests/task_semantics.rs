@@ -264,3 +264,57 @@ fn a_wait_for_between_iterations_survives_kill_9() {
         "{e:#}"
     );
 }
+
+#[test]
+fn concurrency_queue_holds_executions_until_a_slot_frees_even_across_kill_9() {
+    let mut d = daemon();
+    let first = id_of(&d.run_wait("test", "concurrency_queue", &[]));
+    d.wait_state(&first, "PAUSED");
+    let second = id_of(&d.run_nowait("test", "concurrency_queue", &[]));
+    let third = id_of(&d.run_nowait("test", "concurrency_queue", &[]));
+    d.wait_state(&second, "QUEUED");
+    let e = d.wait_state(&third, "QUEUED");
+    assert!(runs(&e).is_empty(), "a queued execution runs nothing: {e:#}");
+    assert!(
+        log_messages(&d, &second)
+            .iter()
+            .any(|l| l == "Flow is queued due to concurrency limit exceeded, 1 running(s)"),
+        "{:?}",
+        log_messages(&d, &second)
+    );
+    d.kill9();
+    d.restart();
+    // Still queued after the restart: the first one still holds the only slot.
+    assert_eq!(d.execution(&second)["state"], "QUEUED");
+    assert_eq!(d.execution(&third)["state"], "QUEUED");
+    assert!(d.cli(&["resume", &first]).ok());
+    d.wait_state(&first, "SUCCESS");
+    // The oldest queued execution starts; the other keeps waiting.
+    d.wait_state(&second, "PAUSED");
+    assert_eq!(d.execution(&third)["state"], "QUEUED");
+    assert!(d.cli(&["resume", &second]).ok());
+    d.wait_state(&second, "SUCCESS");
+    d.wait_state(&third, "PAUSED");
+    assert!(d.cli(&["resume", &third]).ok());
+    d.wait_state(&third, "SUCCESS");
+}
+
+#[test]
+fn concurrency_cancel_and_fail_end_the_extra_execution_at_once() {
+    let d = daemon();
+    for (flow, state) in [("concurrency_cancel", "CANCELLED"), ("concurrency_fail", "FAILED")] {
+        let first = id_of(&d.run_wait("test", flow, &[]));
+        d.wait_state(&first, "PAUSED");
+        let extra = id_of(&d.run_nowait("test", flow, &[]));
+        let e = d.wait_state(&extra, state);
+        assert!(runs(&e).is_empty(), "{flow}: {e:#}");
+        assert_eq!(d.execution(&first)["state"], "PAUSED", "{flow}");
+        assert!(d.cli(&["resume", &first]).ok());
+        d.wait_state(&first, "SUCCESS");
+        // With the slot free again, a new execution runs.
+        let next = id_of(&d.run_wait("test", flow, &[]));
+        d.wait_state(&next, "PAUSED");
+        assert!(d.cli(&["kill", &next]).ok());
+        d.wait_state(&next, "KILLED");
+    }
+}

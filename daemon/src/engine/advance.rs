@@ -103,6 +103,10 @@ impl<'a> Stepper<'a> {
             self.finish_killed();
             return;
         }
+        // Waits for a slot of the flow's `concurrency`; the writer admits it.
+        if self.exec.state == State::Queued {
+            return;
+        }
         if self.exec.state == State::Created {
             self.exec.set_state(State::Running, self.now);
         }

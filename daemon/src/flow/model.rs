@@ -26,6 +26,31 @@ pub struct Flow {
     /// Default retry of every task that has none (nor a flowable ancestor with one).
     #[serde(default)]
     pub retry: Option<Retry>,
+    /// Most executions of this flow RUNNING (or PAUSED) at once, and what happens to more.
+    #[serde(default)]
+    pub concurrency: Option<Concurrency>,
+}
+
+/// Kestra's flow `concurrency`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Concurrency {
+    pub limit: u32,
+    #[serde(default)]
+    pub behavior: ConcurrencyBehavior,
+}
+
+/// What happens to an execution started while `limit` executions run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum ConcurrencyBehavior {
+    /// Waits in state QUEUED until one ends (oldest first).
+    #[default]
+    Queue,
+    /// Ends CANCELLED at once.
+    Cancel,
+    /// Ends FAILED at once.
+    Fail,
 }
 
 /// A flow-level output (`outputs: [{id, type, value}]`), rendered when the execution ends.

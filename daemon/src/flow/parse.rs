@@ -316,8 +316,16 @@ impl Parser {
         let outputs: Vec<FlowOutput> = self.opt_typed(&mut f, "outputs").unwrap_or_default();
         let disabled = self.opt_typed::<bool>(&mut f, "disabled").unwrap_or(false);
         let retry = self.retry(&mut f);
+        let concurrency_path = f.at("concurrency");
+        let concurrency: Option<Concurrency> = self.opt_typed(&mut f, "concurrency");
+        if concurrency.as_ref().is_some_and(|c| c.limit == 0) {
+            self.issue(
+                concurrency_path.key("limit"),
+                "`concurrency.limit` must be at least 1".into(),
+            );
+        }
         // Accepted for Kestra compatibility, not used by Tollgate.
-        for ignored in ["revision", "concurrency", "pluginDefaults"] {
+        for ignored in ["revision", "pluginDefaults"] {
             f.take(ignored);
         }
         f.finish(self, FLOW_KEYS, "the flow");
@@ -335,6 +343,7 @@ impl Parser {
             outputs,
             disabled,
             retry,
+            concurrency,
         })
     }
 
