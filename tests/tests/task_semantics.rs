@@ -318,3 +318,59 @@ fn concurrency_cancel_and_fail_end_the_extra_execution_at_once() {
         d.wait_state(&next, "KILLED");
     }
 }
+
+#[test]
+fn timeouts_cancel_job_tasks_and_sleeps_and_allow_failure_ends_warning() {
+    // A server that accepts connections and never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("url=http://{}", silent.local_addr().expect("addr"));
+    let d = daemon();
+    let e = run_to(&d, "timeouts", &[&url], "WARNING");
+    // As Kestra's Worker: a timed-out or failed task with allowFailure is itself WARNING and the
+    // execution goes on.
+    for id in ["slow_call", "long_sleep", "warned"] {
+        let run = task_run(&e, id);
+        assert_eq!(run["state"], "WARNING", "{id}: {e:#}");
+        assert_eq!(attempt_states(run), ["FAILED"], "{id}: {e:#}");
+    }
+    let logs = log_messages(&d, &id_of(&e));
+    assert!(
+        logs.iter()
+            .any(|l| l.starts_with("Timeout after PT1S: task `slow_call`")),
+        "{logs:?}"
+    );
+    assert!(
+        logs.iter()
+            .any(|l| l.starts_with("Timeout after PT0.5S: task `long_sleep`")),
+        "{logs:?}"
+    );
+    assert!(logs.contains(&"still running after allowed failures".to_string()));
+    drop(silent);
+}
+
+#[test]
+fn allow_warning_turns_a_warning_task_run_into_success() {
+    let d = daemon();
+    let e = run_to(&d, "allow_warning", &[], "SUCCESS");
+    let run = task_run(&e, "shaky");
+    assert_eq!(run["state"], "SUCCESS", "{e:#}");
+    assert_eq!(attempt_states(run), ["FAILED", "SUCCESS"]);
+}
+
+#[test]
+fn deprecated_allow_failure_block_runs_its_errors_and_ends_warning() {
+    let d = daemon();
+    let e = run_to(&d, "allow_failure_block", &[], "WARNING");
+    // As Kestra's AllowFailureTest.control.
+    assert_eq!(task_run(&e, "tolerant")["state"], "WARNING", "{e:#}");
+    assert_eq!(task_run(&e, "steps")["state"], "FAILED");
+    assert_eq!(task_run(&e, "before")["state"], "SUCCESS");
+    assert_eq!(task_run(&e, "breaks")["state"], "FAILED");
+    assert_eq!(task_run(&e, "local_handler")["state"], "SUCCESS");
+    assert_eq!(task_run(&e, "next")["state"], "SUCCESS");
+    assert!(
+        !runs(&e)
+            .iter()
+            .any(|r| r["taskId"] == "global_handler" || r["taskId"] == "skipped_by_failure")
+    );
+}

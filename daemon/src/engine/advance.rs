@@ -356,10 +356,23 @@ impl<'a> Stepper<'a> {
                     Ok(d) => d,
                     Err(e) => return self.fail(idx, &format!("invalid `duration` `{text}`: {e}")),
                 };
-                let due = now + wait.as_millis() as i64;
+                // A `timeout` shorter than the sleep ends it early, FAILED (see writer/timers.rs `wake`).
+                let limit = match &task.common.timeout {
+                    None => None,
+                    Some(t) => match self
+                        .render_for(idx, task, t)
+                        .map(|s| crate::duration::parse_iso8601(s.trim()))
+                    {
+                        Ok(Ok(d)) => Some(d),
+                        Ok(Err(e)) | Err(e) => return self.fail(idx, &format!("invalid `timeout`: {e}")),
+                    },
+                };
+                let timed_out = limit.is_some_and(|l| l < wait);
+                let due = now + limit.filter(|_| timed_out).unwrap_or(wait).as_millis() as i64;
                 self.exec.task_runs[idx].pause = Some(PauseState {
                     since_ms: now,
                     sleep_until_ms: Some(due),
+                    timeout_ms: timed_out.then_some(due),
                     ..Default::default()
                 });
                 self.fx.timers_add.push(TimerKey {
@@ -491,6 +504,19 @@ impl<'a> Stepper<'a> {
         self.execute(task, idx);
     }
 
+    /// Kestra's `allowFailure` / `allowWarning` on the task run itself, once no retry is left:
+    /// FAILED becomes WARNING, then WARNING becomes SUCCESS (its attempts keep their own states).
+    fn apply_allowances(&mut self, task: &Task, idx: usize) {
+        let now = self.now;
+        let run = &mut self.exec.task_runs[idx];
+        if task.common.allow_failure && run.state == State::Failed {
+            run.set_state(State::Warning, now);
+        }
+        if task.common.allow_warning && run.state == State::Warning {
+            run.set_state(State::Success, now);
+        }
+    }
+
     /// The retry policy that applies to `task` (run at `idx`): its own, else that of the nearest
     /// enclosing flowable task with one, else the flow's, as Kestra's executor picks it.
     fn retry_policy(&self, task: &'a Task, idx: usize) -> Option<&'a crate::flow::Retry> {
@@ -518,18 +544,21 @@ impl<'a> Stepper<'a> {
         }
         match run.state {
             State::Failed => {}
-            State::Success => {
-                if run.attempts.len() > 1 && task.common.retry.as_ref().is_some_and(|r| r.warning_on_retry) {
-                    self.exec.task_runs[idx].retry_decided = true;
+            State::Success | State::Warning => {
+                let retried = run.attempts.len() > 1;
+                self.exec.task_runs[idx].retry_decided = true;
+                if retried && task.common.retry.as_ref().is_some_and(|r| r.warning_on_retry) {
                     let now = self.now;
                     self.exec.task_runs[idx].set_state(State::Warning, now);
                 }
+                self.apply_allowances(task, idx);
                 return;
             }
             _ => return,
         }
         self.exec.task_runs[idx].retry_decided = true;
         let Some(policy) = self.retry_policy(task, idx) else {
+            self.apply_allowances(task, idx);
             return;
         };
         let run = &self.exec.task_runs[idx];
@@ -545,6 +574,7 @@ impl<'a> Stepper<'a> {
                     &format!("failed after {attempts} attempts: no retry left"),
                 );
             }
+            self.apply_allowances(task, idx);
             return;
         };
         let at = at.max(self.now);
@@ -613,6 +643,12 @@ impl<'a> Stepper<'a> {
                 ListStatus::Done(s) if s.is_failure() => state = State::Failed,
                 ListStatus::Done(_) => {}
             }
+        }
+        if task.common.allow_failure && state == State::Failed {
+            state = State::Warning;
+        }
+        if task.common.allow_warning && state == State::Warning {
+            state = State::Success;
         }
         self.complete(idx, state, Map::new());
     }

@@ -158,6 +158,8 @@ pub mod types {
     pub const KV_SET: &str = "io.kestra.plugin.core.kv.Set";
     pub const KV_GET: &str = "io.kestra.plugin.core.kv.Get";
     pub const WAIT_FOR: &str = "io.kestra.plugin.core.flow.WaitFor";
+    /// Deprecated in Kestra: a Sequential with `allowFailure: true`.
+    pub const ALLOW_FAILURE: &str = "io.kestra.plugin.core.flow.AllowFailure";
     pub const FLOW_TRIGGER: &str = "io.kestra.plugin.core.trigger.Flow";
     pub const SCHEDULE_TRIGGER: &str = "io.kestra.plugin.core.trigger.Schedule";
 
@@ -187,6 +189,7 @@ pub mod types {
         KV_SET,
         KV_GET,
         WAIT_FOR,
+        ALLOW_FAILURE,
     ];
     pub const TRIGGERS: &[&str] = &[FLOW_TRIGGER, SCHEDULE_TRIGGER];
 }

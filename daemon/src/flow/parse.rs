@@ -536,7 +536,7 @@ impl Parser {
             .map(|t| short_type(t).to_string())
             .unwrap_or_else(|| "?".to_string());
         f.what = Some(format!("task `{}` ({short})", id.as_deref().unwrap_or("?")));
-        let common = TaskCommon {
+        let mut common = TaskCommon {
             description: self.opt_typed(&mut f, "description"),
             disabled: self.opt_typed(&mut f, "disabled").unwrap_or(false),
             timeout: self.opt_duration(&mut f, "timeout"),
@@ -597,6 +597,13 @@ impl Parser {
             types::SEQUENTIAL => {
                 let tasks = self.branch(&mut f, "tasks", true, &what);
                 f.finish(self, &with_common(&["tasks"]), &what);
+                Some(TaskKind::Sequential(SequentialTask { tasks }))
+            }
+            types::ALLOW_FAILURE => {
+                // Kestra's deprecated AllowFailure: a Sequential whose failure is allowed.
+                let tasks = self.branch(&mut f, "tasks", true, &what);
+                f.finish(self, &with_common(&["tasks"]), &what);
+                common.allow_failure = true;
                 Some(TaskKind::Sequential(SequentialTask { tasks }))
             }
             types::WAIT_FOR => {

@@ -281,6 +281,17 @@ impl<'f> Validator<'f> {
     fn task(&mut self, task: &'f Task, path: &Path) {
         if let Some(t) = &task.common.timeout {
             self.template(t, &path.key("timeout"), Scope::Flow);
+            // Kestra applies `timeout` to tasks a worker runs; on a flowable task or a Subflow it
+            // would have no effect, so it is refused rather than ignored.
+            if task.is_flowable() || matches!(task.kind, TaskKind::Subflow(_)) {
+                self.issue(
+                    path.key("timeout"),
+                    format!(
+                        "`timeout` on task `{}` is not supported: it applies to tasks that run work (HTTP, mail, KV, Sleep, Pause), not to flowable tasks or subflows",
+                        task.id
+                    ),
+                );
+            }
         }
         if let Some(c) = &task.common.run_if {
             self.template(c, &path.key("runIf"), Scope::Flow);

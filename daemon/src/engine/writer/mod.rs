@@ -73,6 +73,8 @@ pub enum Command {
     JobDone {
         execution_id: String,
         task_run_id: String,
+        /// The attempt the job ran for: a late result of an earlier attempt is ignored.
+        attempt: u32,
         outcome: JobOutcome,
     },
     Timers {
@@ -229,9 +231,10 @@ impl WriterLoop {
             Command::JobDone {
                 execution_id,
                 task_run_id,
+                attempt,
                 outcome,
             } => self
-                .job_done(w, &execution_id, &task_run_id, outcome, batch, follow)
+                .job_done(w, &execution_id, &task_run_id, attempt, outcome, batch, follow)
                 .map(|_| ())
                 .or_else(ignore_domain),
             Command::Timers { timers, done } => {

@@ -232,7 +232,32 @@ impl WriterLoop {
             return Ok(exec);
         }
         let flow = self.flow_of(&exec)?;
-        exec.task_runs[idx].set_state(State::Success, now_ms());
+        let now = now_ms();
+        let run = &exec.task_runs[idx];
+        let timed_out = run.pause.as_ref().is_some_and(|p| p.timeout_ms == Some(due_ms));
+        let (run_id, task_id, started_ms) = (run.id.clone(), run.task_id.clone(), run.started_ms);
+        if timed_out {
+            let ms = (due_ms - started_ms).max(0);
+            // Sub-second timeouts keep their fraction (format_iso8601 counts whole seconds).
+            let limit = if ms % 1000 == 0 {
+                crate::flow::duration::format_iso8601(std::time::Duration::from_millis(ms as u64))
+            } else {
+                format!("PT{}S", ms as f64 / 1000.0)
+            };
+            let line = crate::engine::execution::LogLine {
+                seq: exec.log_seq,
+                execution_id: exec.id.clone(),
+                task_run_id: run_id,
+                task_id: task_id.clone(),
+                level: "ERROR".into(),
+                message: format!("Timeout after {limit}: task `{task_id}` exceeded its `timeout`"),
+                time_ms: now,
+            };
+            exec.log_seq += 1;
+            w.append_log(&line)?;
+        }
+        let state = if timed_out { State::Failed } else { State::Success };
+        exec.task_runs[idx].set_state(state, now);
         self.step_and_store(w, exec, &flow, batch, follow)
     }
 
