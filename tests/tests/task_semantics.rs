@@ -374,3 +374,46 @@ fn deprecated_allow_failure_block_runs_its_errors_and_ends_warning() {
             .any(|r| r["taskId"] == "global_handler" || r["taskId"] == "skipped_by_failure")
     );
 }
+
+#[test]
+fn for_each_over_a_null_value_fails_like_kestra() {
+    let d = daemon();
+    let e = run_to(&d, "each_null", &[], "FAILED");
+    // As Kestra's eachNull: only the loop's own task run, FAILED, with Kestra's message.
+    assert_eq!(runs(&e).len(), 1, "{e:#}");
+    let logs = log_messages(&d, &id_of(&e));
+    assert!(
+        logs.iter().any(|l| l.contains("Found '1' null values on Each")),
+        "{logs:?}"
+    );
+}
+
+#[test]
+fn a_flow_output_that_fails_to_render_fails_the_execution() {
+    let d = daemon();
+    let e = run_to(&d, "outputs_fail", &[], "FAILED");
+    assert_eq!(task_run(&e, "fine")["state"], "SUCCESS");
+    assert_eq!(e["outputs"]["good"], "fine", "{e:#}");
+    let logs = log_messages(&d, &id_of(&e));
+    assert!(
+        logs.iter().any(|l| l.starts_with("Failed to render output values")),
+        "{logs:?}"
+    );
+}
+
+#[test]
+fn parents_lists_every_enclosing_task_run_nearest_first() {
+    let d = daemon();
+    let e = run_to(&d, "parents", &[], "SUCCESS");
+    let mut leaves: Vec<String> = log_messages(&d, &id_of(&e))
+        .into_iter()
+        .filter(|l| l.starts_with("leaf "))
+        .collect();
+    leaves.sort();
+    // leaf's parents: group (value 1|2), inner run (value a|b), outer.
+    assert_eq!(
+        leaves,
+        ["leaf a-1-1", "leaf a-2-2", "leaf b-1-1", "leaf b-2-2"],
+        "{e:#}"
+    );
+}

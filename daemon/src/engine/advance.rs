@@ -159,10 +159,13 @@ impl<'a> Stepper<'a> {
         self.exec.set_state(state, self.now);
     }
 
-    fn finish(&mut self, state: State) {
+    fn finish(&mut self, mut state: State) {
         let now = self.now;
-        if state != State::Failed || self.exec.outputs.is_empty() {
-            self.render_flow_outputs();
+        if (state != State::Failed || self.exec.outputs.is_empty())
+            && !self.render_flow_outputs()
+            && !state.is_failure()
+        {
+            state = State::Failed;
         }
         // Nothing may stay running once the execution has ended (Cancelled ends the flow early).
         for i in 0..self.exec.task_runs.len() {
@@ -190,11 +193,14 @@ impl<'a> Stepper<'a> {
         self.fx.finished = Some(State::Killed);
     }
 
-    fn render_flow_outputs(&mut self) {
+    /// Renders the flow's `outputs`; false when one fails to render (Kestra then fails the
+    /// execution: "Failed to render output values").
+    fn render_flow_outputs(&mut self) -> bool {
         let flow = self.flow;
         if flow.outputs.is_empty() {
-            return;
+            return true;
         }
+        let mut ok = true;
         let vars = context::vars(flow, self.exec, None, None);
         let mut out = Map::new();
         for o in &flow.outputs {
@@ -202,13 +208,20 @@ impl<'a> Stepper<'a> {
                 Ok(v) => {
                     out.insert(o.id.clone(), v);
                 }
-                Err(e) => self.exec_log("ERROR", &format!("flow output `{}`: {e}", o.id)),
+                Err(e) => {
+                    ok = false;
+                    self.exec_log(
+                        "ERROR",
+                        &format!("Failed to render output values: flow output `{}`: {e}", o.id),
+                    );
+                }
             }
         }
         self.exec.outputs = out
             .into_iter()
             .map(|(k, v)| (k, mask_value(&v, &self.exec.secrets_seen)))
             .collect();
+        ok
     }
 
     fn run_list(&mut self, tasks: &'a [Task], parent: Option<&str>, iteration: Option<u32>) -> ListStatus {
@@ -451,7 +464,18 @@ impl<'a> Stepper<'a> {
             TaskKind::ForEach(t) => {
                 let vars = self.vars_for(idx, task);
                 match self.render_value(&t.values, &vars).map(as_items) {
-                    Ok(Ok(items)) => self.exec.task_runs[idx].items = Some(items),
+                    Ok(Ok(items)) => {
+                        // As Kestra: a null among the values fails the loop before it runs.
+                        let nulls = items.iter().filter(|v| v.is_null()).count();
+                        if nulls > 0 {
+                            let shown = Value::Array(items.clone()).to_string();
+                            return self.fail(
+                                idx,
+                                &format!("Found '{nulls}' null values on Each, with values={shown}"),
+                            );
+                        }
+                        self.exec.task_runs[idx].items = Some(items)
+                    }
                     Ok(Err(e)) | Err(e) => {
                         return self.fail(idx, &format!("cannot use `values`: {e}"));
                     }
