@@ -417,3 +417,26 @@ fn parents_lists_every_enclosing_task_run_nearest_first() {
         "{e:#}"
     );
 }
+
+#[test]
+fn dag_runs_each_task_after_what_it_depends_on_and_refuses_cycles() {
+    let d = daemon();
+    let e = run_to(&d, "dag", &[], "SUCCESS");
+    assert_eq!(runs(&e).len(), 5, "{e:#}");
+    let logs = log_messages(&d, &id_of(&e));
+    assert!(
+        logs.contains(&"last after left of root and right of root".to_string()),
+        "{logs:?}"
+    );
+    let dir = tempfile::tempdir().expect("temp");
+    let file = dir.path().join("cycle.yaml");
+    std::fs::write(
+        &file,
+        "id: cycle\nnamespace: test\ntasks:\n  - id: g\n    type: io.kestra.plugin.core.flow.Dag\n    tasks:\n      - task: {id: a, type: io.kestra.plugin.core.log.Log, message: a}\n        dependsOn: [b]\n      - task: {id: b, type: io.kestra.plugin.core.log.Log, message: b}\n        dependsOn: [a]\n",
+    )
+    .expect("write");
+    let out = d.cli(&["flow", "validate", file.to_str().expect("path")]);
+    assert!(!out.ok(), "{out}");
+    let all = format!("{}{}", out.stdout, out.stderr);
+    assert!(all.contains("dependency cycle: a -> b -> a"), "{out}");
+}

@@ -291,6 +291,59 @@ impl<'a> Stepper<'a> {
         }
     }
 
+    /// Dag: like Parallel, but a task starts only once every task it depends on has ended (in
+    /// any state, as Kestra); after a failure no new task starts.
+    fn run_dag(&mut self, t: &'a crate::flow::DagTask, parent: &str) -> ListStatus {
+        let mut worst = State::Success;
+        let mut pending = false;
+        let mut failed = false;
+        let mut unstarted = false;
+        for (i, task) in t.tasks.iter().enumerate() {
+            if task.common.disabled {
+                continue;
+            }
+            let idx = match self.find(task, Some(parent), None) {
+                Some(idx) => idx,
+                None => {
+                    let ready = t.depends_on[i].iter().all(|dep| {
+                        t.tasks.iter().find(|x| &x.id == dep).is_none_or(|x| x.common.disabled)
+                            || self
+                                .exec
+                                .find_run(dep, Some(parent), None)
+                                .is_some_and(|r| r.state.is_terminal())
+                    });
+                    let running = self
+                        .exec
+                        .task_runs
+                        .iter()
+                        .filter(|r| r.parent_task_run_id.as_deref() == Some(parent) && !r.state.is_terminal())
+                        .count();
+                    if failed || !ready || (t.concurrent > 0 && running >= t.concurrent as usize) {
+                        unstarted = true;
+                        continue;
+                    }
+                    self.start_task(task, Some(parent), None)
+                }
+            };
+            self.restart_if_due(task, idx);
+            self.drive(task, idx);
+            self.after_attempt(task, idx);
+            let state = self.exec.task_runs[idx].state;
+            if !state.is_terminal() {
+                pending = true;
+            } else {
+                let eff = effective(task, state);
+                failed |= eff.is_failure();
+                worst = worst.worst(eff);
+            }
+        }
+        if pending || (unstarted && !failed) {
+            ListStatus::Pending
+        } else {
+            ListStatus::Done(worst)
+        }
+    }
+
     fn find(&self, task: &Task, parent: Option<&str>, iteration: Option<u32>) -> Option<usize> {
         self.exec
             .task_runs
@@ -481,7 +534,7 @@ impl<'a> Stepper<'a> {
                     }
                 }
             }
-            TaskKind::Sequential(_) | TaskKind::Parallel(_) => {}
+            TaskKind::Sequential(_) | TaskKind::Parallel(_) | TaskKind::Dag(_) => {}
             TaskKind::WaitFor(_) => {
                 let run = &mut self.exec.task_runs[idx];
                 run.outputs.insert("iterationCount".into(), json!(1));
@@ -650,6 +703,7 @@ impl<'a> Stepper<'a> {
             TaskKind::Parallel(t) => self.run_parallel(&t.tasks, &run_id, None, t.concurrent),
             TaskKind::ForEach(t) => self.run_for_each(idx, t, &run_id),
             TaskKind::WaitFor(t) => self.run_wait_for(idx, task, t, &run_id),
+            TaskKind::Dag(t) => self.run_dag(t, &run_id),
             _ => return,
         };
         let ListStatus::Done(state) = status else { return };

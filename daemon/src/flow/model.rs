@@ -128,6 +128,7 @@ pub enum TaskKind {
     KvSet(KvSetTask),
     KvGet(KvGetTask),
     WaitFor(WaitForTask),
+    Dag(DagTask),
 }
 
 /// Kestra type names, in one place, so parsing and validation agree.
@@ -158,6 +159,7 @@ pub mod types {
     pub const KV_SET: &str = "io.kestra.plugin.core.kv.Set";
     pub const KV_GET: &str = "io.kestra.plugin.core.kv.Get";
     pub const WAIT_FOR: &str = "io.kestra.plugin.core.flow.WaitFor";
+    pub const DAG: &str = "io.kestra.plugin.core.flow.Dag";
     /// Deprecated in Kestra: a Sequential with `allowFailure: true`.
     pub const ALLOW_FAILURE: &str = "io.kestra.plugin.core.flow.AllowFailure";
     pub const FLOW_TRIGGER: &str = "io.kestra.plugin.core.trigger.Flow";
@@ -190,6 +192,7 @@ pub mod types {
         KV_GET,
         WAIT_FOR,
         ALLOW_FAILURE,
+        DAG,
     ];
     pub const TRIGGERS: &[&str] = &[FLOW_TRIGGER, SCHEDULE_TRIGGER];
 }
@@ -375,6 +378,17 @@ pub struct ForEachTask {
     pub tasks: Vec<Task>,
     /// 0 = no limit; Kestra's default is 1 (one value at a time).
     pub concurrency_limit: u32,
+}
+
+/// `io.kestra.plugin.core.flow.Dag`: its tasks run in parallel, each once every task it
+/// `dependsOn` has ended (cycles and unknown ids are refused when the flow is parsed).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DagTask {
+    pub tasks: Vec<Task>,
+    /// `depends_on[i]`: the ids `tasks[i]` waits for.
+    pub depends_on: Vec<Vec<String>>,
+    /// 0 = no limit.
+    pub concurrent: u32,
 }
 
 /// `io.kestra.plugin.core.flow.WaitFor`: runs `tasks` again every `interval` until `condition`
@@ -697,6 +711,7 @@ impl Task {
                 | TaskKind::Parallel(_)
                 | TaskKind::ForEach(_)
                 | TaskKind::WaitFor(_)
+                | TaskKind::Dag(_)
         )
     }
 
@@ -712,6 +727,7 @@ impl Task {
             TaskKind::Parallel(t) => vec![&t.tasks],
             TaskKind::ForEach(t) => vec![&t.tasks],
             TaskKind::WaitFor(t) => vec![&t.tasks],
+            TaskKind::Dag(t) => vec![&t.tasks],
             TaskKind::Pause(p) => {
                 let mut v = vec![&p.on_pause];
                 if let Some(r) = &p.reminders {

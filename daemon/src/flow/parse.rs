@@ -606,6 +606,71 @@ impl Parser {
                 common.allow_failure = true;
                 Some(TaskKind::Sequential(SequentialTask { tasks }))
             }
+            types::DAG => {
+                let concurrent = self.opt_typed::<u32>(&mut f, "concurrent").unwrap_or(0);
+                let tpath = f.at("tasks");
+                let mut tasks = Vec::new();
+                let mut depends_on = Vec::new();
+                match f.take("tasks") {
+                    Some(Yaml::Sequence(items)) => {
+                        for (i, item) in items.iter().enumerate() {
+                            let ipath = tpath.index(i);
+                            let Some(mut item_fields) = Fields::new(self, item, &ipath, "a Dag task") else {
+                                continue;
+                            };
+                            let deps: Vec<String> = self.opt_typed(&mut item_fields, "dependsOn").unwrap_or_default();
+                            let task_path = item_fields.at("task");
+                            let task = match item_fields.take("task") {
+                                Some(v) => self.task(v, &task_path),
+                                None => {
+                                    self.issue(
+                                        ipath.clone(),
+                                        format!("each task of {what} needs `task` (and optionally `dependsOn`)"),
+                                    );
+                                    None
+                                }
+                            };
+                            item_fields.finish(self, &["task", "dependsOn"], &format!("a task of {what}"));
+                            if let Some(task) = task {
+                                tasks.push(task);
+                                depends_on.push(deps);
+                            }
+                        }
+                    }
+                    None => self.issue(f.path.clone(), format!("missing required property `tasks` on {what}")),
+                    Some(other) => self.issue(
+                        tpath.clone(),
+                        format!("`tasks` of {what} must be a list, found {}", kind_of(other)),
+                    ),
+                }
+                let ids: Vec<&str> = tasks.iter().map(|t: &Task| t.id.as_str()).collect();
+                let unknown: Vec<String> = depends_on
+                    .iter()
+                    .flatten()
+                    .filter(|d| !ids.contains(&d.as_str()))
+                    .cloned()
+                    .collect();
+                if !unknown.is_empty() {
+                    self.issue(
+                        tpath.clone(),
+                        format!(
+                            "`dependsOn` of {what} names tasks that are not in it: {}",
+                            unknown.join(", ")
+                        ),
+                    );
+                } else if let Some(cycle) = dag_cycle(&ids, &depends_on) {
+                    self.issue(
+                        tpath.clone(),
+                        format!("{what} has a dependency cycle: {}", cycle.join(" -> ")),
+                    );
+                }
+                f.finish(self, &with_common(&["tasks", "concurrent"]), &what);
+                Some(TaskKind::Dag(DagTask {
+                    tasks,
+                    depends_on,
+                    concurrent,
+                }))
+            }
             types::WAIT_FOR => {
                 let condition = self.required_string(&mut f, "condition", &what);
                 let tasks = self.branch(&mut f, "tasks", true, &what);
@@ -1001,6 +1066,50 @@ fn input_with_id(item: &Yaml) -> Yaml {
         m.insert(Yaml::String("id".into()), name);
     }
     item
+}
+
+/// A dependency cycle among Dag tasks (`ids[i]` depends on `deps[i]`), as the ids along it with
+/// the first repeated at the end; `None` when there is none.
+fn dag_cycle(ids: &[&str], deps: &[Vec<String>]) -> Option<Vec<String>> {
+    // 0 = unvisited, 1 = on the current path, 2 = done.
+    fn visit(
+        i: usize,
+        ids: &[&str],
+        deps: &[Vec<String>],
+        mark: &mut [u8],
+        path: &mut Vec<usize>,
+    ) -> Option<Vec<String>> {
+        mark[i] = 1;
+        path.push(i);
+        for d in &deps[i] {
+            let Some(j) = ids.iter().position(|id| id == d) else {
+                continue;
+            };
+            if mark[j] == 1 {
+                let start = path.iter().position(|&p| p == j).unwrap_or(0);
+                let mut cycle: Vec<String> = path[start..].iter().map(|&p| ids[p].to_string()).collect();
+                cycle.push(ids[j].to_string());
+                return Some(cycle);
+            }
+            if mark[j] == 0
+                && let Some(c) = visit(j, ids, deps, mark, path)
+            {
+                return Some(c);
+            }
+        }
+        path.pop();
+        mark[i] = 2;
+        None
+    }
+    let mut mark = vec![0u8; ids.len()];
+    for i in 0..ids.len() {
+        if mark[i] == 0
+            && let Some(c) = visit(i, ids, deps, &mut mark, &mut Vec::new())
+        {
+            return Some(c);
+        }
+    }
+    None
 }
 
 fn with_common(extra: &[&'static str]) -> Vec<&'static str> {

@@ -182,6 +182,8 @@ fn branches<'f>(task: &'f Task, path: &Path) -> Vec<(Path, &'f Vec<Task>)> {
         TaskKind::Parallel(t) => vec![(path.key("tasks"), &t.tasks)],
         TaskKind::ForEach(t) => vec![(path.key("tasks"), &t.tasks)],
         TaskKind::WaitFor(t) => vec![(path.key("tasks"), &t.tasks)],
+        // Each Dag task sits under `tasks[i].task`.
+        TaskKind::Dag(t) => vec![(path.key("tasks"), &t.tasks)],
         TaskKind::Pause(p) => {
             let mut v = vec![(path.key("onPause"), &p.on_pause)];
             if let Some(r) = &p.reminders {
@@ -316,7 +318,7 @@ impl<'f> Validator<'f> {
             TaskKind::If(t) => self.template(&t.condition, &path.key("condition"), s),
             TaskKind::WaitFor(t) => self.template(&t.condition, &path.key("condition"), s),
             TaskKind::Switch(t) => self.template(&t.value, &path.key("value"), s),
-            TaskKind::Sequential(_) | TaskKind::Parallel(_) => {}
+            TaskKind::Sequential(_) | TaskKind::Parallel(_) | TaskKind::Dag(_) => {}
             TaskKind::ForEach(t) => self.value(&t.values, &path.key("values"), s),
             TaskKind::Subflow(t) => {
                 self.template(&t.namespace, &path.key("namespace"), s);
