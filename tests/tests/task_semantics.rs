@@ -440,3 +440,22 @@ fn dag_runs_each_task_after_what_it_depends_on_and_refuses_cycles() {
     let all = format!("{}{}", out.stdout, out.stderr);
     assert!(all.contains("dependency cycle: a -> b -> a"), "{out}");
 }
+
+#[test]
+fn deprecated_pause_tasks_run_after_the_resume() {
+    let d = daemon();
+    let id = id_of(&d.run_wait("test", "pause_tasks", &[]));
+    let e = d.wait_state(&id, "PAUSED");
+    assert!(!runs(&e).iter().any(|r| r["taskId"] == "inside"), "{e:#}");
+    assert!(d.cli(&["resume", &id]).ok());
+    let e = d.wait_state(&id, "SUCCESS");
+    assert_eq!(runs(&e).len(), 3, "{e:#}");
+    assert_eq!(task_run(&e, "gate")["state"], "SUCCESS");
+    let logs = log_messages(&d, &id);
+    let inside = logs
+        .iter()
+        .position(|l| l == "ran after the resume")
+        .expect("inside ran");
+    let next = logs.iter().position(|l| l == "next ran").expect("next ran");
+    assert!(inside < next, "{logs:?}");
+}

@@ -704,6 +704,8 @@ impl<'a> Stepper<'a> {
             TaskKind::ForEach(t) => self.run_for_each(idx, t, &run_id),
             TaskKind::WaitFor(t) => self.run_wait_for(idx, task, t, &run_id),
             TaskKind::Dag(t) => self.run_dag(t, &run_id),
+            // A resumed Pause with Kestra's deprecated `tasks` runs them (see resume::continue_into_tasks).
+            TaskKind::Pause(p) if !p.tasks.is_empty() => self.run_list(&p.tasks, Some(&run_id), None),
             _ => return,
         };
         let ListStatus::Done(state) = status else { return };

@@ -318,6 +318,10 @@ pub struct PauseTask {
     pub on_pause: Vec<Task>,
     pub reminders: Option<ReminderSpec>,
     pub human: Option<HumanSpec>,
+    /// Kestra's deprecated `tasks`: run in order once the pause is resumed; the Pause ends with
+    /// their outcome.
+    #[serde(default)]
+    pub tasks: Vec<Task>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -729,7 +733,7 @@ impl Task {
             TaskKind::WaitFor(t) => vec![&t.tasks],
             TaskKind::Dag(t) => vec![&t.tasks],
             TaskKind::Pause(p) => {
-                let mut v = vec![&p.on_pause];
+                let mut v = vec![&p.on_pause, &p.tasks];
                 if let Some(r) = &p.reminders {
                     v.push(&r.tasks);
                 }

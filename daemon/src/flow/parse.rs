@@ -907,7 +907,17 @@ impl Parser {
                 })
             }
         };
+        let deprecated_tasks = if human {
+            vec![]
+        } else {
+            f.take("tasks")
+                .map(|v| self.tasks(v, &f.at("tasks")))
+                .unwrap_or_default()
+        };
         let mut known: Vec<&str> = vec!["pauseDuration", "delay", "behavior", "onResume", "onPause", "reminders"];
+        if !human {
+            known.push("tasks");
+        }
         let human_spec = if human {
             known.extend(["assignment", "approvals", "allowSelfApproval", "escalation"]);
             let assignment = self.opt_typed::<Assignment>(&mut f, "assignment").unwrap_or_default();
@@ -966,6 +976,7 @@ impl Parser {
             on_pause,
             reminders,
             human: human_spec,
+            tasks: deprecated_tasks,
         })
     }
 

@@ -185,7 +185,7 @@ fn branches<'f>(task: &'f Task, path: &Path) -> Vec<(Path, &'f Vec<Task>)> {
         // Each Dag task sits under `tasks[i].task`.
         TaskKind::Dag(t) => vec![(path.key("tasks"), &t.tasks)],
         TaskKind::Pause(p) => {
-            let mut v = vec![(path.key("onPause"), &p.on_pause)];
+            let mut v = vec![(path.key("onPause"), &p.on_pause), (path.key("tasks"), &p.tasks)];
             if let Some(r) = &p.reminders {
                 v.push((path.key("reminders").key("tasks"), &r.tasks));
             }

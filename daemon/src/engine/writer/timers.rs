@@ -70,6 +70,7 @@ impl WriterLoop {
             w.append_log(&line)?;
         }
         crate::engine::resume::end_pause(&mut exec, idx, state, outputs, now, &mut fx);
+        crate::engine::resume::continue_into_tasks(&flow, &mut exec, idx, now);
         for d in fx.timers_del {
             w.delete_timer(&d)?;
         }
