@@ -459,3 +459,16 @@ fn deprecated_pause_tasks_run_after_the_resume() {
     let next = logs.iter().position(|l| l == "next ran").expect("next ran");
     assert!(inside < next, "{logs:?}");
 }
+
+#[test]
+fn fetch_collects_this_executions_logs_by_level_and_task() {
+    let d = daemon();
+    let e = run_to(&d, "fetch_logs", &[], "SUCCESS");
+    assert_eq!(task_run(&e, "all")["outputs"]["size"], 3, "{e:#}");
+    assert_eq!(task_run(&e, "warnings")["outputs"]["size"], 1, "{e:#}");
+    assert_eq!(task_run(&e, "warnings")["outputs"]["logs"][0]["message"], "a warning");
+    let only = &task_run(&e, "only_chatty")["outputs"];
+    assert_eq!(only["size"], 2, "{e:#}");
+    assert_eq!(only["logs"][1]["message"], "second line");
+    assert_eq!(only["logs"][1]["taskId"], "chatty");
+}

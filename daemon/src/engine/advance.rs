@@ -57,7 +57,12 @@ pub struct StepEnv<'a> {
     pub services: &'a dyn ExprServices,
     /// Latest revision of a flow, for Subflow.
     pub flow_lookup: &'a FlowLookup<'a>,
+    /// Stored log lines of an execution (oldest first, bounded), for log.Fetch.
+    pub stored_logs: &'a dyn Fn(&str) -> Vec<LogLine>,
 }
+
+/// Most log lines a log.Fetch task collects into its outputs.
+pub const FETCH_MAX_LINES: usize = 10_000;
 
 /// Finds the latest revision of `namespace`/`id`.
 pub type FlowLookup<'a> = dyn Fn(&str, &str) -> Option<(u32, Arc<Flow>)> + 'a;
@@ -535,6 +540,34 @@ impl<'a> Stepper<'a> {
                 }
             }
             TaskKind::Sequential(_) | TaskKind::Parallel(_) | TaskKind::Dag(_) => {}
+            TaskKind::Fetch(t) => {
+                let min = t.level.unwrap_or(LogLevel::Info);
+                let rank = |l: &str| match l {
+                    "TRACE" => 0,
+                    "DEBUG" => 1,
+                    "INFO" => 2,
+                    "WARN" | "WARNING" => 3,
+                    _ => 4,
+                };
+                let stored = (self.env.stored_logs)(&self.exec.id);
+                let lines: Vec<Value> = stored
+                    .iter()
+                    .chain(self.fx.logs.iter())
+                    .filter(|l| rank(&l.level) >= rank(min.as_str()))
+                    .filter(|l| t.tasks_id.is_empty() || t.tasks_id.contains(&l.task_id))
+                    .take(FETCH_MAX_LINES)
+                    .map(|l| {
+                        json!({
+                            "taskId": l.task_id, "taskRunId": l.task_run_id, "level": l.level,
+                            "message": l.message, "timestamp": context::iso_ms(l.time_ms),
+                        })
+                    })
+                    .collect();
+                let mut out = Map::new();
+                out.insert("size".into(), json!(lines.len()));
+                out.insert("logs".into(), Value::Array(lines));
+                self.complete(idx, State::Success, out);
+            }
             TaskKind::WaitFor(_) => {
                 let run = &mut self.exec.task_runs[idx];
                 run.outputs.insert("iterationCount".into(), json!(1));

@@ -129,6 +129,7 @@ pub enum TaskKind {
     KvGet(KvGetTask),
     WaitFor(WaitForTask),
     Dag(DagTask),
+    Fetch(FetchTask),
 }
 
 /// Kestra type names, in one place, so parsing and validation agree.
@@ -160,6 +161,7 @@ pub mod types {
     pub const KV_GET: &str = "io.kestra.plugin.core.kv.Get";
     pub const WAIT_FOR: &str = "io.kestra.plugin.core.flow.WaitFor";
     pub const DAG: &str = "io.kestra.plugin.core.flow.Dag";
+    pub const FETCH: &str = "io.kestra.plugin.core.log.Fetch";
     /// Deprecated in Kestra: a Sequential with `allowFailure: true`.
     pub const ALLOW_FAILURE: &str = "io.kestra.plugin.core.flow.AllowFailure";
     pub const FLOW_TRIGGER: &str = "io.kestra.plugin.core.trigger.Flow";
@@ -193,6 +195,7 @@ pub mod types {
         WAIT_FOR,
         ALLOW_FAILURE,
         DAG,
+        FETCH,
     ];
     pub const TRIGGERS: &[&str] = &[FLOW_TRIGGER, SCHEDULE_TRIGGER];
 }
@@ -382,6 +385,19 @@ pub struct ForEachTask {
     pub tasks: Vec<Task>,
     /// 0 = no limit; Kestra's default is 1 (one value at a time).
     pub concurrency_limit: u32,
+}
+
+/// `io.kestra.plugin.core.log.Fetch`: the log lines of this execution (or of `tasksId`) at
+/// `level` or above, as outputs `logs` and `size` (Kestra writes them to a file in its internal
+/// storage, `uri`; Tollgate has none, so they are inline). Another execution's logs
+/// (`executionId`, `namespace`, `flowId`) are refused at parse time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FetchTask {
+    #[serde(default)]
+    pub tasks_id: Vec<String>,
+    #[serde(default)]
+    pub level: Option<LogLevel>,
 }
 
 /// `io.kestra.plugin.core.flow.Dag`: its tasks run in parallel, each once every task it

@@ -606,6 +606,17 @@ impl Parser {
                 common.allow_failure = true;
                 Some(TaskKind::Sequential(SequentialTask { tasks }))
             }
+            types::FETCH => {
+                for other in ["executionId", "namespace", "flowId"] {
+                    if f.take(other).is_some() {
+                        self.issue(
+                            f.at(other),
+                            format!("`{other}` on {what} is not supported: log.Fetch reads the logs of its own execution only"),
+                        );
+                    }
+                }
+                self.simple(f, &what, TaskKind::Fetch)
+            }
             types::DAG => {
                 let concurrent = self.opt_typed::<u32>(&mut f, "concurrent").unwrap_or(0);
                 let tpath = f.at("tasks");

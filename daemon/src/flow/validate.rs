@@ -318,7 +318,7 @@ impl<'f> Validator<'f> {
             TaskKind::If(t) => self.template(&t.condition, &path.key("condition"), s),
             TaskKind::WaitFor(t) => self.template(&t.condition, &path.key("condition"), s),
             TaskKind::Switch(t) => self.template(&t.value, &path.key("value"), s),
-            TaskKind::Sequential(_) | TaskKind::Parallel(_) | TaskKind::Dag(_) => {}
+            TaskKind::Sequential(_) | TaskKind::Parallel(_) | TaskKind::Dag(_) | TaskKind::Fetch(_) => {}
             TaskKind::ForEach(t) => self.value(&t.values, &path.key("values"), s),
             TaskKind::Subflow(t) => {
                 self.template(&t.namespace, &path.key("namespace"), s);

@@ -480,6 +480,19 @@ impl Writer {
         }))
     }
 
+    /// Log lines of an execution with `seq >= from`, at most `limit`, as this transaction sees them.
+    pub fn logs<L: LogRecord>(&self, execution_id: &str, from: u64, limit: usize) -> Result<Vec<L>> {
+        let t = self.tx.open_table(LOGS)?;
+        let lo = format!("{execution_id}\0{from:016x}");
+        let hi = format!("{execution_id}\x01");
+        let mut out = Vec::new();
+        for item in t.range::<&str>(lo.as_str()..hi.as_str())?.take(limit) {
+            let (k, v) = item?;
+            out.push(decode("logs", k.value(), v.value())?);
+        }
+        Ok(out)
+    }
+
     /// Ids of the executions of flow `namespace`/`flow_id` in `state`, oldest first, as this
     /// transaction sees them (flow `concurrency` counts and queues by them).
     pub fn flow_execution_ids_in_state<S: IndexedState>(

@@ -297,10 +297,15 @@ impl WriterLoop {
         }
         exec.remember_secret_values();
         let lookup = |ns: &str, id: &str| self.flows.get(ns, id, 0).ok().map(|(h, f, _)| (h.revision, f));
+        let stored_logs = |id: &str| {
+            w.logs(id, 0, crate::engine::advance::FETCH_MAX_LINES)
+                .unwrap_or_default()
+        };
         let env = StepEnv {
             renderer: &self.renderer,
             services: self.services.as_ref(),
             flow_lookup: &lookup,
+            stored_logs: &stored_logs,
         };
         let mut stepper = Stepper {
             flow,

@@ -198,10 +198,13 @@ impl WriterLoop {
         if let Some((tasks, purpose, extras)) = side {
             exec.remember_secret_values();
             let lookup = |ns: &str, id: &str| self.flows.get(ns, id, 0).ok().map(|(h, f, _)| (h.revision, f));
+            // Side tasks are Log and notification tasks only: no log.Fetch among them.
+            let no_logs = |_: &str| Vec::new();
             let env = StepEnv {
                 renderer: &self.renderer,
                 services: self.services.as_ref(),
                 flow_lookup: &lookup,
+                stored_logs: &no_logs,
             };
             let mut stepper = Stepper {
                 flow: &flow,
