@@ -1247,3 +1247,23 @@ pub(crate) fn valid_namespace(ns: &str) -> bool {
             .split('.')
             .all(|part| !part.is_empty() && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'))
 }
+
+#[cfg(test)]
+mod dag_tests {
+    use super::dag_cycle;
+
+    fn deps(v: &[&[&str]]) -> Vec<Vec<String>> {
+        v.iter().map(|d| d.iter().map(|s| s.to_string()).collect()).collect()
+    }
+
+    #[test]
+    fn finds_the_cycle_and_names_it() {
+        let ids = ["a", "b", "c", "d"];
+        assert_eq!(dag_cycle(&ids, &deps(&[&[], &["a"], &["b", "a"], &["c"]])), None);
+        assert_eq!(
+            dag_cycle(&ids, &deps(&[&["d"], &["a"], &["b"], &["c"]])),
+            Some(vec!["a".into(), "d".into(), "c".into(), "b".into(), "a".into()])
+        );
+        assert_eq!(dag_cycle(&["x"], &deps(&[&["x"]])), Some(vec!["x".into(), "x".into()]));
+    }
+}
