@@ -108,6 +108,17 @@ fn task_run(r: &TaskRun, secrets: &[String], secret_resume_ids: &[String]) -> pb
         task_type: r.task_type.clone(),
         sla_due_ms: r.pause.as_ref().and_then(|p| p.sla_due_ms).unwrap_or(0),
         sla_breached_ms: r.pause.as_ref().and_then(|p| p.sla_breached_ms).unwrap_or(0),
+        attempts: r
+            .attempts
+            .iter()
+            .map(|a| pb::TaskRunAttempt {
+                state: a.state.as_str().to_string(),
+                started_ms: a.started_ms,
+                ended_ms: a.ended_ms.unwrap_or(0),
+            })
+            .collect(),
+        next_attempt_ms: r.next_attempt_ms.unwrap_or(0),
+        iteration: r.loop_iteration,
     }
 }
 

@@ -32,6 +32,10 @@ pub mod timer_kind {
     pub const SLEEP: &str = "sleep";
     /// A gate's `sla` ran out: record a breach if it still waits.
     pub const SLA: &str = "sla";
+    /// A failed task run's next attempt (`retry`) is due.
+    pub const RETRY: &str = "retry";
+    /// A WaitFor's next iteration is due.
+    pub const WAIT_FOR: &str = "waitfor";
 }
 
 /// Side effects of a step, applied in the same transaction as the new execution document.
@@ -55,7 +59,12 @@ pub struct StepEnv<'a> {
     pub services: &'a dyn ExprServices,
     /// Latest revision of a flow, for Subflow.
     pub flow_lookup: &'a FlowLookup<'a>,
+    /// Stored log lines of an execution (oldest first, bounded), for log.Fetch.
+    pub stored_logs: &'a dyn Fn(&str) -> Vec<LogLine>,
 }
+
+/// Most log lines a log.Fetch task collects into its outputs.
+pub const FETCH_MAX_LINES: usize = 10_000;
 
 /// Finds the latest revision of `namespace`/`id`.
 pub type FlowLookup<'a> = dyn Fn(&str, &str) -> Option<(u32, Arc<Flow>)> + 'a;
@@ -99,6 +108,10 @@ impl<'a> Stepper<'a> {
         }
         if self.exec.state == State::Killing {
             self.finish_killed();
+            return;
+        }
+        // Waits for a slot of the flow's `concurrency`; the writer admits it.
+        if self.exec.state == State::Queued {
             return;
         }
         if self.exec.state == State::Created {
@@ -153,10 +166,13 @@ impl<'a> Stepper<'a> {
         self.exec.set_state(state, self.now);
     }
 
-    fn finish(&mut self, state: State) {
+    fn finish(&mut self, mut state: State) {
         let now = self.now;
-        if state != State::Failed || self.exec.outputs.is_empty() {
-            self.render_flow_outputs();
+        if (state != State::Failed || self.exec.outputs.is_empty())
+            && !self.render_flow_outputs()
+            && !state.is_failure()
+        {
+            state = State::Failed;
         }
         // Nothing may stay running once the execution has ended (Cancelled ends the flow early).
         for i in 0..self.exec.task_runs.len() {
@@ -184,11 +200,14 @@ impl<'a> Stepper<'a> {
         self.fx.finished = Some(State::Killed);
     }
 
-    fn render_flow_outputs(&mut self) {
+    /// Renders the flow's `outputs`; false when one fails to render (Kestra then fails the
+    /// execution: "Failed to render output values").
+    fn render_flow_outputs(&mut self) -> bool {
         let flow = self.flow;
         if flow.outputs.is_empty() {
-            return;
+            return true;
         }
+        let mut ok = true;
         let vars = context::vars(flow, self.exec, None, None);
         let mut out = Map::new();
         for o in &flow.outputs {
@@ -196,13 +215,20 @@ impl<'a> Stepper<'a> {
                 Ok(v) => {
                     out.insert(o.id.clone(), v);
                 }
-                Err(e) => self.exec_log("ERROR", &format!("flow output `{}`: {e}", o.id)),
+                Err(e) => {
+                    ok = false;
+                    self.exec_log(
+                        "ERROR",
+                        &format!("Failed to render output values: flow output `{}`: {e}", o.id),
+                    );
+                }
             }
         }
         self.exec.outputs = out
             .into_iter()
             .map(|(k, v)| (k, mask_value(&v, &self.exec.secrets_seen)))
             .collect();
+        ok
     }
 
     fn run_list(&mut self, tasks: &'a [Task], parent: Option<&str>, iteration: Option<u32>) -> ListStatus {
@@ -212,7 +238,9 @@ impl<'a> Stepper<'a> {
                 Some(i) => i,
                 None => self.start_task(task, parent, iteration),
             };
+            self.restart_if_due(task, idx);
             self.drive(task, idx);
+            self.after_attempt(task, idx);
             let run = &self.exec.task_runs[idx];
             if !run.state.is_terminal() {
                 return ListStatus::Pending;
@@ -253,7 +281,9 @@ impl<'a> Stepper<'a> {
                     self.start_task(task, Some(parent), iteration)
                 }
             };
+            self.restart_if_due(task, idx);
             self.drive(task, idx);
+            self.after_attempt(task, idx);
             let state = self.exec.task_runs[idx].state;
             if !state.is_terminal() {
                 pending = true;
@@ -262,6 +292,59 @@ impl<'a> Stepper<'a> {
             }
         }
         if pending {
+            ListStatus::Pending
+        } else {
+            ListStatus::Done(worst)
+        }
+    }
+
+    /// Dag: like Parallel, but a task starts only once every task it depends on has ended (in
+    /// any state, as Kestra); after a failure no new task starts.
+    fn run_dag(&mut self, t: &'a crate::flow::DagTask, parent: &str) -> ListStatus {
+        let mut worst = State::Success;
+        let mut pending = false;
+        let mut failed = false;
+        let mut unstarted = false;
+        for (i, task) in t.tasks.iter().enumerate() {
+            if task.common.disabled {
+                continue;
+            }
+            let idx = match self.find(task, Some(parent), None) {
+                Some(idx) => idx,
+                None => {
+                    let ready = t.depends_on[i].iter().all(|dep| {
+                        t.tasks.iter().find(|x| &x.id == dep).is_none_or(|x| x.common.disabled)
+                            || self
+                                .exec
+                                .find_run(dep, Some(parent), None)
+                                .is_some_and(|r| r.state.is_terminal())
+                    });
+                    let running = self
+                        .exec
+                        .task_runs
+                        .iter()
+                        .filter(|r| r.parent_task_run_id.as_deref() == Some(parent) && !r.state.is_terminal())
+                        .count();
+                    if failed || !ready || (t.concurrent > 0 && running >= t.concurrent as usize) {
+                        unstarted = true;
+                        continue;
+                    }
+                    self.start_task(task, Some(parent), None)
+                }
+            };
+            self.restart_if_due(task, idx);
+            self.drive(task, idx);
+            self.after_attempt(task, idx);
+            let state = self.exec.task_runs[idx].state;
+            if !state.is_terminal() {
+                pending = true;
+            } else {
+                let eff = effective(task, state);
+                failed |= eff.is_failure();
+                worst = worst.worst(eff);
+            }
+        }
+        if pending || (unstarted && !failed) {
             ListStatus::Pending
         } else {
             ListStatus::Done(worst)
@@ -288,6 +371,27 @@ impl<'a> Stepper<'a> {
         let run = TaskRun::started(task, parent.map(str::to_string), value, iteration, now);
         self.exec.task_runs.push(run);
         let idx = self.exec.task_runs.len() - 1;
+        self.execute(task, idx)
+    }
+
+    /// Does what running the task run at `idx` (RUNNING) means for its type: once at its start,
+    /// and again for each retry attempt.
+    fn execute(&mut self, task: &'a Task, idx: usize) -> usize {
+        let now = self.now;
+        // Kestra evaluates `runIf` when the task run is created; a false condition skips it.
+        if let Some(condition) = &task.common.run_if
+            && self.exec.task_runs[idx].attempts.is_empty()
+        {
+            match self.render_for(idx, task, condition) {
+                Ok(s) if !run_if_truthy(&s) => {
+                    self.log(idx, "INFO", &format!("skipped: `runIf` rendered `{}`", s.trim()));
+                    self.complete(idx, State::Skipped, Map::new());
+                    return idx;
+                }
+                Ok(_) => {}
+                Err(e) => return self.fail(idx, &format!("cannot render `runIf`: {e}")),
+            }
+        }
         match &task.kind {
             TaskKind::Log(t) => {
                 let level = t.level.unwrap_or(LogLevel::Info).as_str();
@@ -325,10 +429,23 @@ impl<'a> Stepper<'a> {
                     Ok(d) => d,
                     Err(e) => return self.fail(idx, &format!("invalid `duration` `{text}`: {e}")),
                 };
-                let due = now + wait.as_millis() as i64;
+                // A `timeout` shorter than the sleep ends it early, FAILED (see writer/timers.rs `wake`).
+                let limit = match &task.common.timeout {
+                    None => None,
+                    Some(t) => match self
+                        .render_for(idx, task, t)
+                        .map(|s| crate::duration::parse_iso8601(s.trim()))
+                    {
+                        Ok(Ok(d)) => Some(d),
+                        Ok(Err(e)) | Err(e) => return self.fail(idx, &format!("invalid `timeout`: {e}")),
+                    },
+                };
+                let timed_out = limit.is_some_and(|l| l < wait);
+                let due = now + limit.filter(|_| timed_out).unwrap_or(wait).as_millis() as i64;
                 self.exec.task_runs[idx].pause = Some(PauseState {
                     since_ms: now,
                     sleep_until_ms: Some(due),
+                    timeout_ms: timed_out.then_some(due),
                     ..Default::default()
                 });
                 self.fx.timers_add.push(TimerKey {
@@ -407,13 +524,57 @@ impl<'a> Stepper<'a> {
             TaskKind::ForEach(t) => {
                 let vars = self.vars_for(idx, task);
                 match self.render_value(&t.values, &vars).map(as_items) {
-                    Ok(Ok(items)) => self.exec.task_runs[idx].items = Some(items),
+                    Ok(Ok(items)) => {
+                        // As Kestra: a null among the values fails the loop before it runs.
+                        let nulls = items.iter().filter(|v| v.is_null()).count();
+                        if nulls > 0 {
+                            let shown = Value::Array(items.clone()).to_string();
+                            return self.fail(
+                                idx,
+                                &format!("Found '{nulls}' null values on Each, with values={shown}"),
+                            );
+                        }
+                        self.exec.task_runs[idx].items = Some(items)
+                    }
                     Ok(Err(e)) | Err(e) => {
                         return self.fail(idx, &format!("cannot use `values`: {e}"));
                     }
                 }
             }
-            TaskKind::Sequential(_) | TaskKind::Parallel(_) => {}
+            TaskKind::Sequential(_) | TaskKind::Parallel(_) | TaskKind::Dag(_) => {}
+            TaskKind::Fetch(t) => {
+                let min = t.level.unwrap_or(LogLevel::Info);
+                let rank = |l: &str| match l {
+                    "TRACE" => 0,
+                    "DEBUG" => 1,
+                    "INFO" => 2,
+                    "WARN" | "WARNING" => 3,
+                    _ => 4,
+                };
+                let stored = (self.env.stored_logs)(&self.exec.id);
+                let lines: Vec<Value> = stored
+                    .iter()
+                    .chain(self.fx.logs.iter())
+                    .filter(|l| rank(&l.level) >= rank(min.as_str()))
+                    .filter(|l| t.tasks_id.is_empty() || t.tasks_id.contains(&l.task_id))
+                    .take(FETCH_MAX_LINES)
+                    .map(|l| {
+                        json!({
+                            "taskId": l.task_id, "taskRunId": l.task_run_id, "level": l.level,
+                            "message": l.message, "timestamp": context::iso_ms(l.time_ms),
+                        })
+                    })
+                    .collect();
+                let mut out = Map::new();
+                out.insert("size".into(), json!(lines.len()));
+                out.insert("logs".into(), Value::Array(lines));
+                self.complete(idx, State::Success, out);
+            }
+            TaskKind::WaitFor(_) => {
+                let run = &mut self.exec.task_runs[idx];
+                run.outputs.insert("iterationCount".into(), json!(1));
+                run.loop_iteration = Some(1);
+            }
             TaskKind::Subflow(t) => self.start_subflow(idx, task, t),
             TaskKind::HttpRequest(_)
             | TaskKind::SlackWebhook(_)
@@ -433,11 +594,128 @@ impl<'a> Stepper<'a> {
                     task_run_id: self.exec.task_runs[idx].id.clone(),
                     task: task.clone(),
                     vars,
-                    attempt: 1,
+                    attempt: self.exec.task_runs[idx].attempt,
                 });
             }
         }
         idx
+    }
+
+    /// A retry timer set the run back to CREATED: start its next attempt.
+    fn restart_if_due(&mut self, task: &'a Task, idx: usize) {
+        if self.exec.task_runs[idx].state != State::Created {
+            return;
+        }
+        let now = self.now;
+        let run = &mut self.exec.task_runs[idx];
+        run.attempt = run.attempts.len() as u32 + 1;
+        run.retry_decided = false;
+        run.next_attempt_ms = None;
+        run.outputs = Map::new();
+        run.pause = None;
+        run.child_execution_id = None;
+        run.ended_ms = None;
+        run.set_state(State::Running, now);
+        let attempt = run.attempt;
+        self.log(idx, "INFO", &format!("attempt {attempt} started"));
+        self.execute(task, idx);
+    }
+
+    /// Kestra's `allowFailure` / `allowWarning` on the task run itself, once no retry is left:
+    /// FAILED becomes WARNING, then WARNING becomes SUCCESS (its attempts keep their own states).
+    fn apply_allowances(&mut self, task: &Task, idx: usize) {
+        let now = self.now;
+        let run = &mut self.exec.task_runs[idx];
+        if task.common.allow_failure && run.state == State::Failed {
+            run.set_state(State::Warning, now);
+        }
+        if task.common.allow_warning && run.state == State::Warning {
+            run.set_state(State::Success, now);
+        }
+    }
+
+    /// The retry policy that applies to `task` (run at `idx`): its own, else that of the nearest
+    /// enclosing flowable task with one, else the flow's, as Kestra's executor picks it.
+    fn retry_policy(&self, task: &'a Task, idx: usize) -> Option<&'a crate::flow::Retry> {
+        if let Some(r) = &task.common.retry {
+            return Some(r);
+        }
+        let mut parent = self.exec.task_runs[idx].parent_task_run_id.clone();
+        while let Some(pid) = parent {
+            let Some(prun) = self.exec.run(&pid) else { break };
+            if let Some(r) = self.flow.find_task(&prun.task_id).and_then(|t| t.common.retry.as_ref()) {
+                return Some(r);
+            }
+            parent = prun.parent_task_run_id.clone();
+        }
+        self.flow.retry.as_ref()
+    }
+
+    /// After an attempt of a runnable task (or Subflow) ended: a failure may be retried (the run
+    /// goes RETRYING on a durable timer); a success after retries is a WARNING with
+    /// `warningOnRetry`. Decided once per attempt.
+    fn after_attempt(&mut self, task: &'a Task, idx: usize) {
+        let run = &self.exec.task_runs[idx];
+        if run.retry_decided || task.is_flowable() || matches!(task.kind, TaskKind::Pause(_)) {
+            return;
+        }
+        match run.state {
+            State::Failed => {}
+            State::Success | State::Warning => {
+                let retried = run.attempts.len() > 1;
+                self.exec.task_runs[idx].retry_decided = true;
+                if retried && task.common.retry.as_ref().is_some_and(|r| r.warning_on_retry) {
+                    let now = self.now;
+                    self.exec.task_runs[idx].set_state(State::Warning, now);
+                }
+                self.apply_allowances(task, idx);
+                return;
+            }
+            _ => return,
+        }
+        self.exec.task_runs[idx].retry_decided = true;
+        let Some(policy) = self.retry_policy(task, idx) else {
+            self.apply_allowances(task, idx);
+            return;
+        };
+        let run = &self.exec.task_runs[idx];
+        let attempts = run.attempts.len() as u32;
+        let first = run.attempts.first().map(|a| a.started_ms).unwrap_or(run.started_ms);
+        let last_end = run.ended_ms.unwrap_or(self.now);
+        let random: f64 = rand::random();
+        let Some(at) = policy.next_attempt_at(attempts, last_end, first, random) else {
+            if attempts > 1 {
+                self.log(
+                    idx,
+                    "ERROR",
+                    &format!("failed after {attempts} attempts: no retry left"),
+                );
+            }
+            self.apply_allowances(task, idx);
+            return;
+        };
+        let at = at.max(self.now);
+        let run_id = self.exec.task_runs[idx].id.clone();
+        let now = self.now;
+        let run = &mut self.exec.task_runs[idx];
+        run.next_attempt_ms = Some(at);
+        run.set_state(State::Retrying, now);
+        let max = policy.max_attempt.map(|m| format!(" of {m}")).unwrap_or_default();
+        self.log(
+            idx,
+            "WARN",
+            &format!(
+                "attempt {attempts} failed; attempt {}{max} in {}",
+                attempts + 1,
+                crate::flow::duration::format_iso8601(std::time::Duration::from_millis((at - now).max(0) as u64))
+            ),
+        );
+        self.fx.timers_add.push(TimerKey {
+            due_ms: at,
+            execution_id: self.exec.id.clone(),
+            task_run_id: run_id,
+            kind: timer_kind::RETRY.into(),
+        });
     }
 
     /// Moves a flowable task forward through its children; leaf tasks are left as they are.
@@ -464,6 +742,10 @@ impl<'a> Stepper<'a> {
             TaskKind::Sequential(t) => self.run_list(&t.tasks, Some(&run_id), None),
             TaskKind::Parallel(t) => self.run_parallel(&t.tasks, &run_id, None, t.concurrent),
             TaskKind::ForEach(t) => self.run_for_each(idx, t, &run_id),
+            TaskKind::WaitFor(t) => self.run_wait_for(idx, task, t, &run_id),
+            TaskKind::Dag(t) => self.run_dag(t, &run_id),
+            // A resumed Pause with Kestra's deprecated `tasks` runs them (see resume::continue_into_tasks).
+            TaskKind::Pause(p) if !p.tasks.is_empty() => self.run_list(&p.tasks, Some(&run_id), None),
             _ => return,
         };
         let ListStatus::Done(state) = status else { return };
@@ -481,6 +763,12 @@ impl<'a> Stepper<'a> {
                 ListStatus::Done(s) if s.is_failure() => state = State::Failed,
                 ListStatus::Done(_) => {}
             }
+        }
+        if task.common.allow_failure && state == State::Failed {
+            state = State::Warning;
+        }
+        if task.common.allow_warning && state == State::Warning {
+            state = State::Success;
         }
         self.complete(idx, state, Map::new());
     }
@@ -525,6 +813,78 @@ impl<'a> Stepper<'a> {
         } else {
             ListStatus::Done(worst)
         }
+    }
+
+    /// One WaitFor iteration: its tasks run in order; once they all succeed the iteration count
+    /// goes up and `condition` decides: true ends the task, false waits `interval` on a durable
+    /// timer before the tasks run again, unless `maxIterations` or `maxDuration` is reached (then
+    /// the task ends, FAILED with `failOnMaxReached`). A failing task ends it, as in Kestra.
+    fn run_wait_for(
+        &mut self,
+        idx: usize,
+        task: &'a Task,
+        t: &'a crate::flow::WaitForTask,
+        run_id: &str,
+    ) -> ListStatus {
+        if self.exec.task_runs[idx].next_check_ms.is_some() {
+            return ListStatus::Pending;
+        }
+        let outcome = match self.run_list(&t.tasks, Some(run_id), None) {
+            ListStatus::Pending => return ListStatus::Pending,
+            ListStatus::Done(s) if s.is_failure() => return ListStatus::Done(s),
+            ListStatus::Done(s) => s,
+        };
+        let now = self.now;
+        let count = self.exec.task_runs[idx]
+            .outputs
+            .get("iterationCount")
+            .and_then(Value::as_u64)
+            .unwrap_or(1)
+            + 1;
+        self.exec.task_runs[idx]
+            .outputs
+            .insert("iterationCount".into(), json!(count));
+        let condition = match self.render_for(idx, task, &t.condition) {
+            Ok(s) => s,
+            Err(e) => {
+                self.log(idx, "ERROR", &format!("cannot render `condition`: {e}"));
+                return ListStatus::Done(State::Failed);
+            }
+        };
+        if run_if_truthy(&condition) {
+            return ListStatus::Done(outcome);
+        }
+        let cf = &t.check_frequency;
+        let parse = |s: &str| parse_iso8601(s).map(|d| d.as_millis() as i64);
+        let (interval, max_duration) = match (parse(&cf.interval), parse(&cf.max_duration)) {
+            (Ok(i), Ok(m)) => (i, m),
+            (Err(e), _) | (_, Err(e)) => {
+                self.log(idx, "ERROR", &format!("invalid `checkFrequency`: {e}"));
+                return ListStatus::Done(State::Failed);
+            }
+        };
+        // `iterationCount` is one ahead of the iterations run, as Kestra counts it.
+        let reached = if count > cf.max_iterations as u64 {
+            Some(format!("max iterations reached ({})", cf.max_iterations))
+        } else if now > self.exec.task_runs[idx].started_ms + max_duration {
+            Some(format!("max duration reached ({})", cf.max_duration))
+        } else {
+            None
+        };
+        if let Some(why) = reached {
+            self.log(idx, "WARN", &format!("condition still false: {why}"));
+            return ListStatus::Done(if t.fail_on_max_reached { State::Failed } else { outcome });
+        }
+        let due = now + interval;
+        let run = &mut self.exec.task_runs[idx];
+        run.next_check_ms = Some(due);
+        self.fx.timers_add.push(TimerKey {
+            due_ms: due,
+            execution_id: self.exec.id.clone(),
+            task_run_id: run_id.to_string(),
+            kind: timer_kind::WAIT_FOR.into(),
+        });
+        ListStatus::Pending
     }
 
     fn start_pause(&mut self, idx: usize, task: &'a Task, p: &'a crate::flow::PauseTask) {
@@ -971,6 +1331,19 @@ impl<'a> Stepper<'a> {
 
     fn cancel_timers_of(&mut self, idx: usize) {
         let run = &self.exec.task_runs[idx];
+        for (due, kind) in [
+            (run.next_attempt_ms, timer_kind::RETRY),
+            (run.next_check_ms, timer_kind::WAIT_FOR),
+        ] {
+            if let Some(due) = due {
+                self.fx.timers_del.push(TimerKey {
+                    due_ms: due,
+                    execution_id: self.exec.id.clone(),
+                    task_run_id: run.id.clone(),
+                    kind: kind.into(),
+                });
+            }
+        }
         if let Some(p) = &run.pause {
             for (due, kind) in [
                 (p.expires_ms, timer_kind::EXPIRE),
@@ -1060,6 +1433,11 @@ fn effective(task: &Task, state: State) -> State {
     } else {
         state
     }
+}
+
+/// Kestra's `TruthUtils.isTruthy`, used for `runIf`: only `false`, `0`, `-0` and the empty string are false.
+pub fn run_if_truthy(s: &str) -> bool {
+    !matches!(s.trim(), "false" | "0" | "-0" | "")
 }
 
 /// Kestra's truthiness for rendered conditions.

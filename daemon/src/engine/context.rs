@@ -40,28 +40,35 @@ pub fn vars(flow: &Flow, exec: &Execution, run: Option<&TaskRun>, task: Option<&
     }
     if let Some(run) = run {
         let value = item_value(exec, run);
-        root.insert(
-            "taskrun".into(),
-            json!({"id": run.id, "value": value, "attemptsCount": run.attempt, "startDate": iso_ms(run.started_ms)}),
-        );
-        // `parents`: the enclosing loop iterations, innermost first as in Kestra (read by
-        // `currentEachOutput()` to find this iteration's outputs at every loop level).
-        let chain = loop_values(exec, run);
-        if chain.len() > 1 {
-            let parents: Vec<Value> = chain[..chain.len() - 1]
-                .iter()
-                .rev()
-                .map(|v| json!({"taskrun": {"value": v}}))
-                .collect();
-            root.insert("parents".into(), Value::Array(parents));
+        let mut taskrun = json!({"id": run.id, "value": value, "attemptsCount": run.attempts.len(), "startDate": iso_ms(run.started_ms)});
+        if let Some(i) = run.loop_iteration {
+            taskrun["iteration"] = json!(i);
         }
-        if let Some(parent) = run.parent_task_run_id.as_deref().and_then(|p| exec.run(p)) {
+        if let Some(p) = &run.parent_task_run_id {
+            taskrun["parentId"] = json!(p);
+        }
+        root.insert("taskrun".into(), taskrun);
+        // Kestra's `parents`: every enclosing task run, nearest first; `parent` is `parents[0]`.
+        let mut parents = Vec::new();
+        let mut next = run.parent_task_run_id.as_deref().and_then(|p| exec.run(p));
+        while let Some(parent) = next {
             let mut parent_outputs = Value::Object(parent.outputs.clone());
             crate::secrets::open_sealed(&mut parent_outputs, &mut opened);
-            root.insert(
-                "parent".into(),
-                json!({"taskrun": {"id": parent.id, "value": item_value(exec, parent)}, "outputs": parent_outputs}),
-            );
+            let mut taskrun = json!({"id": parent.id, "value": item_value(exec, parent)});
+            if let Some(i) = parent.loop_iteration {
+                taskrun["iteration"] = json!(i);
+            }
+            parents.push(json!({"taskrun": taskrun, "outputs": parent_outputs}));
+            next = parent.parent_task_run_id.as_deref().and_then(|p| exec.run(p));
+            if parents.len() > 1000 {
+                break;
+            }
+        }
+        if let Some(first) = parents.first() {
+            root.insert("parent".into(), first.clone());
+        }
+        if !parents.is_empty() {
+            root.insert("parents".into(), Value::Array(parents));
         }
     }
     Value::Object(root)

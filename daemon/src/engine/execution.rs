@@ -59,6 +59,14 @@ pub struct PauseState {
     pub sla_breached_ms: Option<i64>,
 }
 
+/// One attempt of a task run, as Kestra lists `attempts`: the first run and each retry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Attempt {
+    pub state: State,
+    pub started_ms: i64,
+    pub ended_ms: Option<i64>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TaskRun {
     pub id: String,
@@ -81,6 +89,22 @@ pub struct TaskRun {
     pub pause: Option<PauseState>,
     /// Child execution started by a Subflow task.
     pub child_execution_id: Option<String>,
+    /// Ended attempts, oldest first; the current one (1-based `attempt`) is added when it ends.
+    #[serde(default)]
+    pub attempts: Vec<Attempt>,
+    /// While RETRYING: when the next attempt starts (a durable `retry` timer).
+    #[serde(default)]
+    pub next_attempt_ms: Option<i64>,
+    /// Set once the engine decided whether the current failed attempt is retried, so the
+    /// decision (which may draw a random delay) is taken once.
+    #[serde(default)]
+    pub retry_decided: bool,
+    /// WaitFor: the current iteration (1-based), as `taskrun.iteration` shows it.
+    #[serde(default)]
+    pub loop_iteration: Option<u32>,
+    /// WaitFor between iterations: when its tasks run again (a durable `waitfor` timer).
+    #[serde(default)]
+    pub next_check_ms: Option<i64>,
 }
 
 impl TaskRun {
@@ -112,19 +136,46 @@ impl TaskRun {
             items: None,
             pause: None,
             child_execution_id: None,
+            attempts: Vec::new(),
+            next_attempt_ms: None,
+            retry_decided: false,
+            loop_iteration: None,
+            next_check_ms: None,
         };
         run.set_state(State::Running, now);
         run
     }
 
     pub fn set_state(&mut self, state: State, now: i64) {
+        let was_terminal = self.state.is_terminal();
         if self.state != state {
             self.state = state;
             self.history.push(StateChange { state, at_ms: now });
         }
         if state.is_terminal() {
             self.ended_ms = Some(now);
+            // The attempt ends with the run (a later change, warningOnRetry, keeps the attempt's own state).
+            if !was_terminal {
+                self.attempts.push(Attempt {
+                    state,
+                    started_ms: self.attempt_started_ms(),
+                    ended_ms: Some(now),
+                });
+            }
         }
+    }
+
+    /// When the current attempt started: the run's start, or the end of the previous attempt's wait.
+    fn attempt_started_ms(&self) -> i64 {
+        if self.attempts.is_empty() {
+            return self.started_ms;
+        }
+        self.history
+            .iter()
+            .rev()
+            .find(|c| c.state == State::Running)
+            .map(|c| c.at_ms)
+            .unwrap_or(self.started_ms)
     }
 }
 

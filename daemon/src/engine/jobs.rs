@@ -129,6 +129,7 @@ pub async fn run_jobs(
             let _ = commands.send(Command::JobDone {
                 execution_id: job.execution_id.clone(),
                 task_run_id: job.task_run_id.clone(),
+                attempt: job.attempt,
                 outcome,
             });
         });

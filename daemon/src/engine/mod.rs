@@ -137,6 +137,11 @@ impl Engine {
                 let _ = tx.send(Command::Recover { id });
             }
         }
+        // Queued executions, oldest first, start if their flow has a free slot (a slot may have
+        // freed while the daemon was down, or the flow's limit changed).
+        for id in reader.execution_ids_in_state(State::Queued)? {
+            let _ = tx.send(Command::Advance { id });
+        }
         Ok(engine)
     }
 

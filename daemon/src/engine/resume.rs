@@ -175,6 +175,22 @@ fn select_pause(exec: &Execution, select: &PauseSelector) -> Result<usize> {
 }
 
 /// Ends the pause at `idx` with `state` and `outputs`, dropping its timers.
+/// After a resume (or an expiry resuming it), a Pause with Kestra's deprecated `tasks` goes
+/// back to RUNNING so the walk runs them; it then ends with their outcome.
+pub fn continue_into_tasks(flow: &crate::flow::Flow, exec: &mut Execution, idx: usize, now: i64) {
+    let run = &exec.task_runs[idx];
+    if run.state.is_failure() || run.state == State::Paused {
+        return;
+    }
+    let has_tasks = flow
+        .find_task(&run.task_id)
+        .is_some_and(|t| matches!(&t.kind, crate::flow::TaskKind::Pause(p) if !p.tasks.is_empty()));
+    if has_tasks {
+        exec.task_runs[idx].set_state(State::Running, now);
+        exec.task_runs[idx].ended_ms = None;
+    }
+}
+
 pub fn end_pause(
     exec: &mut Execution,
     idx: usize,

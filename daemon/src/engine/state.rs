@@ -15,10 +15,16 @@ pub enum State {
     Failed,
     Killed,
     Cancelled,
+    /// A task run that failed and waits for its next attempt (`retry`).
+    Retrying,
+    /// A task run whose `runIf` rendered false.
+    Skipped,
+    /// An execution waiting for a free slot of its flow's `concurrency` limit.
+    Queued,
 }
 
 impl State {
-    pub const ALL: [State; 10] = [
+    pub const ALL: [State; 13] = [
         State::Created,
         State::Running,
         State::Paused,
@@ -29,6 +35,9 @@ impl State {
         State::Failed,
         State::Killed,
         State::Cancelled,
+        State::Retrying,
+        State::Skipped,
+        State::Queued,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -43,6 +52,9 @@ impl State {
             State::Failed => "FAILED",
             State::Killed => "KILLED",
             State::Cancelled => "CANCELLED",
+            State::Retrying => "RETRYING",
+            State::Skipped => "SKIPPED",
+            State::Queued => "QUEUED",
         }
     }
 
@@ -58,7 +70,7 @@ impl State {
     pub fn is_terminal(self) -> bool {
         matches!(
             self,
-            State::Success | State::Warning | State::Failed | State::Killed | State::Cancelled
+            State::Success | State::Warning | State::Failed | State::Killed | State::Cancelled | State::Skipped
         )
     }
 

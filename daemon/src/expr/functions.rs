@@ -1478,25 +1478,32 @@ fn fn_current_each_output(state: &State, args: &mut Args) -> Result<Value, Error
     }
     let r = rt(state)?;
     let present = |v: &Value| !v.is_undefined() && !v.is_none();
-    let mut cur = outputs;
-    let parents = r.vars.get_attr("parents").unwrap_or_default();
-    if parents.kind() == ValueKind::Seq {
-        let list: Vec<Value> = parents.try_iter()?.collect();
-        for p in list.iter().rev() {
-            let value = p
-                .get_attr("taskrun")
-                .and_then(|t| t.get_attr("value"))
-                .unwrap_or_default();
-            if present(&value) {
-                cur = cur.get_item(&value).unwrap_or_default();
-            }
-        }
-    }
     let value = r
         .vars
         .get_attr("taskrun")
         .and_then(|t| t.get_attr("value"))
         .unwrap_or_default();
+    // `parents` lists every enclosing task run, nearest first, each with the value of the loop
+    // iteration it is in; a loop level begins where that value changes.
+    let mut outer_values = Vec::new();
+    let mut last = value.clone();
+    let parents = r.vars.get_attr("parents").unwrap_or_default();
+    if parents.kind() == ValueKind::Seq {
+        for p in parents.try_iter()? {
+            let v = p
+                .get_attr("taskrun")
+                .and_then(|t| t.get_attr("value"))
+                .unwrap_or_default();
+            if present(&v) && v != last {
+                outer_values.push(v.clone());
+            }
+            last = v;
+        }
+    }
+    let mut cur = outputs;
+    for v in outer_values.iter().rev() {
+        cur = cur.get_item(v).unwrap_or_default();
+    }
     if !present(&value) {
         return Err(invalid(
             "currentEachOutput() can only be used in a task inside a ForEach (there is no current iteration value here)",

@@ -5,6 +5,7 @@ pub mod model;
 pub mod parse;
 pub mod path;
 pub mod positions;
+pub mod retry;
 pub mod unsupported;
 pub mod validate;
 

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use super::retry::Retry;
 use crate::inputs::InputDef;
 
 /// A flow, as applied by a user.
@@ -22,6 +23,34 @@ pub struct Flow {
     pub triggers: Vec<Trigger>,
     pub outputs: Vec<FlowOutput>,
     pub disabled: bool,
+    /// Default retry of every task that has none (nor a flowable ancestor with one).
+    #[serde(default)]
+    pub retry: Option<Retry>,
+    /// Most executions of this flow RUNNING (or PAUSED) at once, and what happens to more.
+    #[serde(default)]
+    pub concurrency: Option<Concurrency>,
+}
+
+/// Kestra's flow `concurrency`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Concurrency {
+    pub limit: u32,
+    #[serde(default)]
+    pub behavior: ConcurrencyBehavior,
+}
+
+/// What happens to an execution started while `limit` executions run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum ConcurrencyBehavior {
+    /// Waits in state QUEUED until one ends (oldest first).
+    #[default]
+    Queue,
+    /// Ends CANCELLED at once.
+    Cancel,
+    /// Ends FAILED at once.
+    Fail,
 }
 
 /// A flow-level output (`outputs: [{id, type, value}]`), rendered when the execution ends.
@@ -54,6 +83,12 @@ pub struct TaskCommon {
     pub allow_failure: bool,
     /// Kestra's `allowWarning`: a WARNING task run counts as SUCCESS.
     pub allow_warning: bool,
+    /// Retry of the task (or, on a flowable task, of the tasks inside it that fail).
+    #[serde(default)]
+    pub retry: Option<Retry>,
+    /// Kestra's `runIf`: a template; when it renders false the task run is SKIPPED.
+    #[serde(default)]
+    pub run_if: Option<String>,
     /// On a flowable task: run when its children fail (the task still ends FAILED).
     #[serde(default)]
     pub errors: Vec<Task>,
@@ -98,6 +133,9 @@ pub enum TaskKind {
     State(StateTask),
     /// Shell, Python and Node.js `Script` / `Commands` tasks: a child process (or container).
     Script(ScriptTask),
+    WaitFor(WaitForTask),
+    Dag(DagTask),
+    Fetch(FetchTask),
 }
 
 /// Kestra type names, in one place, so parsing and validation agree.
@@ -143,6 +181,11 @@ pub mod types {
     /// Task runners of the script tasks.
     pub const PROCESS_RUNNER: &str = "io.kestra.plugin.core.runner.Process";
     pub const DOCKER_RUNNER: &str = "io.kestra.plugin.scripts.runner.docker.Docker";
+    pub const WAIT_FOR: &str = "io.kestra.plugin.core.flow.WaitFor";
+    pub const DAG: &str = "io.kestra.plugin.core.flow.Dag";
+    pub const FETCH: &str = "io.kestra.plugin.core.log.Fetch";
+    /// Deprecated in Kestra: a Sequential with `allowFailure: true`.
+    pub const ALLOW_FAILURE: &str = "io.kestra.plugin.core.flow.AllowFailure";
     pub const FLOW_TRIGGER: &str = "io.kestra.plugin.core.trigger.Flow";
     pub const SCHEDULE_TRIGGER: &str = "io.kestra.plugin.core.trigger.Schedule";
 
@@ -183,6 +226,10 @@ pub mod types {
         PYTHON_SCRIPT,
         NODE_COMMANDS,
         NODE_SCRIPT,
+        WAIT_FOR,
+        ALLOW_FAILURE,
+        DAG,
+        FETCH,
     ];
     pub const WEBHOOK_TRIGGER: &str = "io.kestra.plugin.core.trigger.Webhook";
     pub const TRIGGERS: &[&str] = &[FLOW_TRIGGER, SCHEDULE_TRIGGER, WEBHOOK_TRIGGER];
@@ -313,6 +360,10 @@ pub struct PauseTask {
     /// as an SLA breach (log, audit, metrics); the gate keeps waiting.
     #[serde(default)]
     pub sla: Option<String>,
+    /// Kestra's deprecated `tasks`: run in order once the pause is resumed; the Pause ends with
+    /// their outcome.
+    #[serde(default)]
+    pub tasks: Vec<Task>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -373,6 +424,73 @@ pub struct ForEachTask {
     pub tasks: Vec<Task>,
     /// 0 = no limit; Kestra's default is 1 (one value at a time).
     pub concurrency_limit: u32,
+}
+
+/// `io.kestra.plugin.core.log.Fetch`: the log lines of this execution (or of `tasksId`) at
+/// `level` or above, as outputs `logs` and `size` (Kestra writes them to a file in its internal
+/// storage, `uri`; Tollgate has none, so they are inline). Another execution's logs
+/// (`executionId`, `namespace`, `flowId`) are refused at parse time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FetchTask {
+    #[serde(default)]
+    pub tasks_id: Vec<String>,
+    #[serde(default)]
+    pub level: Option<LogLevel>,
+}
+
+/// `io.kestra.plugin.core.flow.Dag`: its tasks run in parallel, each once every task it
+/// `dependsOn` has ended (cycles and unknown ids are refused when the flow is parsed).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DagTask {
+    pub tasks: Vec<Task>,
+    /// `depends_on[i]`: the ids `tasks[i]` waits for.
+    pub depends_on: Vec<Vec<String>>,
+    /// 0 = no limit.
+    pub concurrent: u32,
+}
+
+/// `io.kestra.plugin.core.flow.WaitFor`: runs `tasks` again every `interval` until `condition`
+/// renders true, at most `maxIterations` times and for `maxDuration`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WaitForTask {
+    pub condition: String,
+    pub tasks: Vec<Task>,
+    pub fail_on_max_reached: bool,
+    pub check_frequency: CheckFrequency,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CheckFrequency {
+    #[serde(default = "default_max_iterations")]
+    pub max_iterations: u32,
+    /// ISO-8601, Kestra's default PT1H.
+    #[serde(default = "default_max_duration")]
+    pub max_duration: String,
+    /// ISO-8601, Kestra's default PT1S.
+    #[serde(default = "default_interval")]
+    pub interval: String,
+}
+
+impl Default for CheckFrequency {
+    fn default() -> Self {
+        CheckFrequency {
+            max_iterations: default_max_iterations(),
+            max_duration: default_max_duration(),
+            interval: default_interval(),
+        }
+    }
+}
+
+fn default_max_iterations() -> u32 {
+    100
+}
+fn default_max_duration() -> String {
+    "PT1H".into()
+}
+fn default_interval() -> String {
+    "PT1S".into()
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -1077,6 +1195,8 @@ impl Task {
                 | TaskKind::Sequential(_)
                 | TaskKind::Parallel(_)
                 | TaskKind::ForEach(_)
+                | TaskKind::WaitFor(_)
+                | TaskKind::Dag(_)
         )
     }
 
@@ -1091,8 +1211,10 @@ impl Task {
             TaskKind::Sequential(t) => vec![&t.tasks],
             TaskKind::Parallel(t) => vec![&t.tasks],
             TaskKind::ForEach(t) => vec![&t.tasks],
+            TaskKind::WaitFor(t) => vec![&t.tasks],
+            TaskKind::Dag(t) => vec![&t.tasks],
             TaskKind::Pause(p) => {
-                let mut v = vec![&p.on_pause];
+                let mut v = vec![&p.on_pause, &p.tasks];
                 if let Some(r) = &p.reminders {
                     v.push(&r.tasks);
                 }

@@ -252,6 +252,8 @@ const COMMON_TASK_KEYS: &[&str] = &[
     "allowWarning",
     "version",
     "logLevel",
+    "retry",
+    "runIf",
 ];
 
 impl Parser {
@@ -335,10 +337,17 @@ impl Parser {
             .unwrap_or_default();
         let outputs: Vec<FlowOutput> = self.opt_typed(&mut f, "outputs").unwrap_or_default();
         let disabled = self.opt_typed::<bool>(&mut f, "disabled").unwrap_or(false);
-        // Accepted for Kestra compatibility, not used by Tollgate.
-        for ignored in ["revision", "concurrency", "retry"] {
-            f.take(ignored);
+        let retry = self.retry(&mut f);
+        let concurrency_path = f.at("concurrency");
+        let concurrency: Option<Concurrency> = self.opt_typed(&mut f, "concurrency");
+        if concurrency.as_ref().is_some_and(|c| c.limit == 0) {
+            self.issue(
+                concurrency_path.key("limit"),
+                "`concurrency.limit` must be at least 1".into(),
+            );
         }
+        // The revision is the daemon's to count: a written one is accepted and replaced.
+        f.take("revision");
         f.finish(self, FLOW_KEYS, "the flow");
         Some(Flow {
             id: id.unwrap_or_default(),
@@ -353,7 +362,25 @@ impl Parser {
             triggers,
             outputs,
             disabled,
+            retry,
+            concurrency,
         })
+    }
+
+    /// A `retry` block (task or flow), checked as Kestra's validators check it.
+    fn retry(&mut self, f: &mut Fields) -> Option<super::retry::Retry> {
+        let raw: super::retry::RawRetry = self.opt_typed(f, "retry")?;
+        match super::retry::Retry::from_raw(&raw) {
+            Ok(r) => Some(r),
+            Err(problems) => {
+                let base = f.at("retry");
+                for p in problems {
+                    let at = base.key(p.property);
+                    self.issue(at, p.message);
+                }
+                None
+            }
+        }
     }
 
     fn required_string(&mut self, f: &mut Fields, key: &str, what: &str) -> Option<String> {
@@ -531,12 +558,14 @@ impl Parser {
             .map(|t| short_type(t).to_string())
             .unwrap_or_else(|| "?".to_string());
         f.what = Some(format!("task `{}` ({short})", id.as_deref().unwrap_or("?")));
-        let common = TaskCommon {
+        let mut common = TaskCommon {
             description: self.opt_typed(&mut f, "description"),
             disabled: self.opt_typed(&mut f, "disabled").unwrap_or(false),
             timeout: self.opt_duration(&mut f, "timeout"),
             allow_failure: self.opt_typed(&mut f, "allowFailure").unwrap_or(false),
             allow_warning: self.opt_typed(&mut f, "allowWarning").unwrap_or(false),
+            retry: self.retry(&mut f),
+            run_if: self.opt_typed(&mut f, "runIf"),
             errors: vec![],
             finally: vec![],
         };
@@ -591,6 +620,125 @@ impl Parser {
                 let tasks = self.branch(&mut f, "tasks", true, &what);
                 f.finish(self, &with_common(&["tasks"]), &what);
                 Some(TaskKind::Sequential(SequentialTask { tasks }))
+            }
+            types::ALLOW_FAILURE => {
+                // Kestra's deprecated AllowFailure: a Sequential whose failure is allowed.
+                let tasks = self.branch(&mut f, "tasks", true, &what);
+                f.finish(self, &with_common(&["tasks"]), &what);
+                common.allow_failure = true;
+                Some(TaskKind::Sequential(SequentialTask { tasks }))
+            }
+            types::FETCH => {
+                for other in ["executionId", "namespace", "flowId"] {
+                    if f.take(other).is_some() {
+                        self.issue(
+                            f.at(other),
+                            format!("`{other}` on {what} is not supported: log.Fetch reads the logs of its own execution only"),
+                        );
+                    }
+                }
+                self.simple(f, &what, TaskKind::Fetch)
+            }
+            types::DAG => {
+                let concurrent = self.opt_typed::<u32>(&mut f, "concurrent").unwrap_or(0);
+                let tpath = f.at("tasks");
+                let mut tasks = Vec::new();
+                let mut depends_on = Vec::new();
+                match f.take("tasks") {
+                    Some(Yaml::Sequence(items)) => {
+                        for (i, item) in items.iter().enumerate() {
+                            let ipath = tpath.index(i);
+                            let Some(mut item_fields) = Fields::new(self, item, &ipath, "a Dag task") else {
+                                continue;
+                            };
+                            let deps: Vec<String> = self.opt_typed(&mut item_fields, "dependsOn").unwrap_or_default();
+                            let task_path = item_fields.at("task");
+                            let task = match item_fields.take("task") {
+                                Some(v) => self.task(v, &task_path),
+                                None => {
+                                    self.issue(
+                                        ipath.clone(),
+                                        format!("each task of {what} needs `task` (and optionally `dependsOn`)"),
+                                    );
+                                    None
+                                }
+                            };
+                            item_fields.finish(self, &["task", "dependsOn"], &format!("a task of {what}"));
+                            if let Some(task) = task {
+                                tasks.push(task);
+                                depends_on.push(deps);
+                            }
+                        }
+                    }
+                    None => self.issue(f.path.clone(), format!("missing required property `tasks` on {what}")),
+                    Some(other) => self.issue(
+                        tpath.clone(),
+                        format!("`tasks` of {what} must be a list, found {}", kind_of(other)),
+                    ),
+                }
+                let ids: Vec<&str> = tasks.iter().map(|t: &Task| t.id.as_str()).collect();
+                let unknown: Vec<String> = depends_on
+                    .iter()
+                    .flatten()
+                    .filter(|d| !ids.contains(&d.as_str()))
+                    .cloned()
+                    .collect();
+                if !unknown.is_empty() {
+                    self.issue(
+                        tpath.clone(),
+                        format!(
+                            "`dependsOn` of {what} names tasks that are not in it: {}",
+                            unknown.join(", ")
+                        ),
+                    );
+                } else if let Some(cycle) = dag_cycle(&ids, &depends_on) {
+                    self.issue(
+                        tpath.clone(),
+                        format!("{what} has a dependency cycle: {}", cycle.join(" -> ")),
+                    );
+                }
+                f.finish(self, &with_common(&["tasks", "concurrent"]), &what);
+                Some(TaskKind::Dag(DagTask {
+                    tasks,
+                    depends_on,
+                    concurrent,
+                }))
+            }
+            types::WAIT_FOR => {
+                let condition = self.required_string(&mut f, "condition", &what);
+                let tasks = self.branch(&mut f, "tasks", true, &what);
+                let fail_on_max_reached = self.opt_typed::<bool>(&mut f, "failOnMaxReached").unwrap_or(false);
+                let cf_path = f.at("checkFrequency");
+                let check_frequency: CheckFrequency = self.opt_typed(&mut f, "checkFrequency").unwrap_or_default();
+                for (key, text) in [
+                    ("interval", &check_frequency.interval),
+                    ("maxDuration", &check_frequency.max_duration),
+                ] {
+                    match super::duration::parse_iso8601(text) {
+                        Ok(d) if key == "interval" && d.is_zero() => {
+                            self.issue(
+                                cf_path.key(key),
+                                format!("`checkFrequency.interval` of {what} must be more than zero"),
+                            );
+                        }
+                        Ok(_) => {}
+                        Err(e) => self.issue(
+                            cf_path.key(key),
+                            format!("invalid duration for `checkFrequency.{key}` on {what}: {e}"),
+                        ),
+                    }
+                }
+                f.finish(
+                    self,
+                    &with_common(&["condition", "tasks", "failOnMaxReached", "checkFrequency"]),
+                    &what,
+                );
+                Some(TaskKind::WaitFor(WaitForTask {
+                    condition: condition.unwrap_or_default(),
+                    tasks,
+                    fail_on_max_reached,
+                    check_frequency,
+                }))
             }
             types::PARALLEL => {
                 let tasks = self.branch(&mut f, "tasks", true, &what);
@@ -858,6 +1006,13 @@ impl Parser {
                 self.issue(sla_at, format!("`sla: {text}` must be longer than zero"));
             }
         }
+        let deprecated_tasks = if human {
+            vec![]
+        } else {
+            f.take("tasks")
+                .map(|v| self.tasks(v, &f.at("tasks")))
+                .unwrap_or_default()
+        };
         let mut known: Vec<&str> = vec![
             "pauseDuration",
             "delay",
@@ -867,6 +1022,9 @@ impl Parser {
             "reminders",
             "sla",
         ];
+        if !human {
+            known.push("tasks");
+        }
         let human_spec = if human {
             known.extend(["assignment", "approvals", "allowSelfApproval", "escalation"]);
             let assignment = self.opt_typed::<Assignment>(&mut f, "assignment").unwrap_or_default();
@@ -926,6 +1084,7 @@ impl Parser {
             reminders,
             human: human_spec,
             sla,
+            tasks: deprecated_tasks,
         })
     }
 
@@ -1254,6 +1413,50 @@ fn input_with_id(item: &Yaml) -> Yaml {
     item
 }
 
+/// A dependency cycle among Dag tasks (`ids[i]` depends on `deps[i]`), as the ids along it with
+/// the first repeated at the end; `None` when there is none.
+fn dag_cycle(ids: &[&str], deps: &[Vec<String>]) -> Option<Vec<String>> {
+    // 0 = unvisited, 1 = on the current path, 2 = done.
+    fn visit(
+        i: usize,
+        ids: &[&str],
+        deps: &[Vec<String>],
+        mark: &mut [u8],
+        path: &mut Vec<usize>,
+    ) -> Option<Vec<String>> {
+        mark[i] = 1;
+        path.push(i);
+        for d in &deps[i] {
+            let Some(j) = ids.iter().position(|id| id == d) else {
+                continue;
+            };
+            if mark[j] == 1 {
+                let start = path.iter().position(|&p| p == j).unwrap_or(0);
+                let mut cycle: Vec<String> = path[start..].iter().map(|&p| ids[p].to_string()).collect();
+                cycle.push(ids[j].to_string());
+                return Some(cycle);
+            }
+            if mark[j] == 0
+                && let Some(c) = visit(j, ids, deps, mark, path)
+            {
+                return Some(c);
+            }
+        }
+        path.pop();
+        mark[i] = 2;
+        None
+    }
+    let mut mark = vec![0u8; ids.len()];
+    for i in 0..ids.len() {
+        if mark[i] == 0
+            && let Some(c) = visit(i, ids, deps, &mut mark, &mut Vec::new())
+        {
+            return Some(c);
+        }
+    }
+    None
+}
+
 fn with_common(extra: &[&'static str]) -> Vec<&'static str> {
     let mut v: Vec<&'static str> = COMMON_TASK_KEYS.to_vec();
     v.extend_from_slice(extra);
@@ -1438,4 +1641,24 @@ pub(crate) fn valid_namespace(ns: &str) -> bool {
         && ns
             .split('.')
             .all(|part| !part.is_empty() && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+}
+
+#[cfg(test)]
+mod dag_tests {
+    use super::dag_cycle;
+
+    fn deps(v: &[&[&str]]) -> Vec<Vec<String>> {
+        v.iter().map(|d| d.iter().map(|s| s.to_string()).collect()).collect()
+    }
+
+    #[test]
+    fn finds_the_cycle_and_names_it() {
+        let ids = ["a", "b", "c", "d"];
+        assert_eq!(dag_cycle(&ids, &deps(&[&[], &["a"], &["b", "a"], &["c"]])), None);
+        assert_eq!(
+            dag_cycle(&ids, &deps(&[&["d"], &["a"], &["b"], &["c"]])),
+            Some(vec!["a".into(), "d".into(), "c".into(), "b".into(), "a".into()])
+        );
+        assert_eq!(dag_cycle(&["x"], &deps(&[&["x"]])), Some(vec!["x".into(), "x".into()]));
+    }
 }

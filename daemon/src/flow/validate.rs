@@ -181,8 +181,11 @@ fn branches<'f>(task: &'f Task, path: &Path) -> Vec<(Path, &'f Vec<Task>)> {
         TaskKind::Sequential(t) => vec![(path.key("tasks"), &t.tasks)],
         TaskKind::Parallel(t) => vec![(path.key("tasks"), &t.tasks)],
         TaskKind::ForEach(t) => vec![(path.key("tasks"), &t.tasks)],
+        TaskKind::WaitFor(t) => vec![(path.key("tasks"), &t.tasks)],
+        // Each Dag task sits under `tasks[i].task`.
+        TaskKind::Dag(t) => vec![(path.key("tasks"), &t.tasks)],
         TaskKind::Pause(p) => {
-            let mut v = vec![(path.key("onPause"), &p.on_pause)];
+            let mut v = vec![(path.key("onPause"), &p.on_pause), (path.key("tasks"), &p.tasks)];
             if let Some(r) = &p.reminders {
                 v.push((path.key("reminders").key("tasks"), &r.tasks));
             }
@@ -283,6 +286,20 @@ impl<'f> Validator<'f> {
     fn task(&mut self, task: &'f Task, path: &Path) {
         if let Some(t) = &task.common.timeout {
             self.template(t, &path.key("timeout"), Scope::Flow);
+            // Kestra applies `timeout` to tasks a worker runs; on a flowable task or a Subflow it
+            // would have no effect, so it is refused rather than ignored.
+            if task.is_flowable() || matches!(task.kind, TaskKind::Subflow(_)) {
+                self.issue(
+                    path.key("timeout"),
+                    format!(
+                        "`timeout` on task `{}` is not supported: it applies to tasks that run work (HTTP, mail, KV, Sleep, Pause), not to flowable tasks or subflows",
+                        task.id
+                    ),
+                );
+            }
+        }
+        if let Some(c) = &task.common.run_if {
+            self.template(c, &path.key("runIf"), Scope::Flow);
         }
         let s = Scope::Flow;
         match &task.kind {
@@ -302,8 +319,9 @@ impl<'f> Validator<'f> {
                 }
             }
             TaskKind::If(t) => self.template(&t.condition, &path.key("condition"), s),
+            TaskKind::WaitFor(t) => self.template(&t.condition, &path.key("condition"), s),
             TaskKind::Switch(t) => self.template(&t.value, &path.key("value"), s),
-            TaskKind::Sequential(_) | TaskKind::Parallel(_) => {}
+            TaskKind::Sequential(_) | TaskKind::Parallel(_) | TaskKind::Dag(_) | TaskKind::Fetch(_) => {}
             TaskKind::ForEach(t) => self.value(&t.values, &path.key("values"), s),
             TaskKind::Subflow(t) => {
                 self.template(&t.namespace, &path.key("namespace"), s);

@@ -210,9 +210,24 @@ fn execution_json(e: &Execution) -> Value {
             "id": r.id, "executionId": e.id, "namespace": e.namespace, "flowId": e.flow_id,
             "taskId": r.task_id, "parentTaskRunId": r.parent_task_run_id, "value": r.value,
             "state": state_json(r.state, &r.history, r.started_ms, r.ended_ms), "outputs": r.outputs,
-            "attempts": [{"state": {"current": r.state.as_str()}}],
+            "attempts": attempts_json(r),
+            "iteration": r.loop_iteration,
         })).collect::<Vec<_>>(),
     })
+}
+
+/// Kestra's `attempts`: ended attempts plus the current one while it runs.
+fn attempts_json(r: &crate::engine::execution::TaskRun) -> Vec<Value> {
+    let iso_ms = crate::engine::context::iso_ms;
+    let mut out: Vec<Value> = r
+        .attempts
+        .iter()
+        .map(|a| json!({"state": {"current": a.state.as_str(), "startDate": iso_ms(a.started_ms), "endDate": a.ended_ms.map(iso_ms)}}))
+        .collect();
+    if !r.state.is_terminal() && r.state != crate::engine::State::Retrying {
+        out.push(json!({"state": {"current": r.state.as_str()}}));
+    }
+    out
 }
 
 async fn get_execution(

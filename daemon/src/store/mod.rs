@@ -492,6 +492,28 @@ impl Writer {
         }))
     }
 
+    /// Ids of the executions of flow `namespace`/`flow_id` in `state`, oldest first, as this
+    /// transaction sees them (flow `concurrency` counts and queues by them).
+    pub fn flow_execution_ids_in_state<S: IndexedState>(
+        &self,
+        state: S,
+        namespace: &str,
+        flow_id: &str,
+    ) -> Result<Vec<String>> {
+        let index = self.tx.open_table(EXECUTIONS_BY_STATE)?;
+        let lo = format!("{}\0", state.name());
+        let hi = format!("{}\x01", state.name());
+        let names = format!("{namespace}\0{flow_id}");
+        let mut ids = Vec::new();
+        for item in index.range::<&str>(lo.as_str()..hi.as_str())? {
+            let (k, v) = item?;
+            if v.value() == names {
+                ids.push(k.value().rsplit('\0').next().unwrap_or_default().to_string());
+            }
+        }
+        Ok(ids)
+    }
+
     /// Stores an execution and keeps the state index in step with it.
     pub fn put_execution<E: ExecutionRecord>(&mut self, e: &E) -> Result<()> {
         let old_key = self.stored_index_key::<E>(e.id())?;

@@ -77,23 +77,53 @@ impl TaskServices {
 /// masked in every log line, error and output it returns (and in what it logs while it runs).
 pub async fn run(job: &Job, services: &TaskServices, ctx: &JobContext) -> JobOutcome {
     let mut r = TaskRender::new(job, services);
+    // The task's `timeout` (Kestra's, on every runnable task): the work is dropped when it
+    // elapses, which cancels it (an HTTP request in flight is aborted), and the run fails.
+    let timeout = match r.opt("timeout", &job.task.common.timeout) {
+        Ok(Some(text)) => match crate::duration::parse_iso8601(text.trim()) {
+            Ok(d) => Ok(Some(d)),
+            Err(e) => Err(format!("invalid `timeout` `{text}`: {e}")),
+        },
+        Ok(None) => Ok(None),
+        Err(e) => Err(e),
+    };
     let mut warning = false;
-    let result = match &job.task.kind {
-        TaskKind::Script(t) => script::run(&job.task, t, &mut r, services, ctx).await.map(|s| {
+    let result = match (timeout, &job.task.kind) {
+        (Err(e), _) => Err(e),
+        // A script applies its own `timeout`: it must end the process group, not just stop
+        // waiting for it.
+        (Ok(_), TaskKind::Script(t)) => script::run(&job.task, t, &mut r, services, ctx).await.map(|s| {
             warning = s.warning;
             s.outputs
         }),
-        TaskKind::HttpRequest(t) => http_request::run(t, &mut r, services).await,
-        TaskKind::SlackWebhook(t) | TaskKind::TeamsWebhook(t) | TaskKind::DiscordWebhook(t) => {
-            webhook::run(&job.task.id, t, &mut r, services).await
+        (Ok(limit), kind) => {
+            let work = async {
+                match kind {
+                    TaskKind::HttpRequest(t) => http_request::run(t, &mut r, services).await,
+                    TaskKind::SlackWebhook(t) | TaskKind::TeamsWebhook(t) | TaskKind::DiscordWebhook(t) => {
+                        webhook::run(&job.task.id, t, &mut r, services).await
+                    }
+                    TaskKind::MailSend(t) => mail_send::run(t, &mut r).await,
+                    TaskKind::KvSet(t) => kv_task::set(t, &mut r, services).await,
+                    TaskKind::KvGet(t) => kv_task::get(t, &mut r, services).await,
+                    TaskKind::KvDelete(t) => kv_task::delete(t, &mut r, services).await,
+                    TaskKind::KvGetKeys(t) => kv_task::keys(t, &mut r, services).await,
+                    TaskKind::State(t) => state_task::run(t, &mut r, services).await,
+                    _ => Err(format!("task type `{}` does not run as a job", job.task.type_name)),
+                }
+            };
+            match limit {
+                None => work.await,
+                Some(d) => match tokio::time::timeout(d, work).await {
+                    Ok(res) => res,
+                    Err(_) => Err(format!(
+                        "Timeout after {}: task `{}` exceeded its `timeout` and was cancelled",
+                        crate::duration::format_iso8601(d),
+                        job.task.id
+                    )),
+                },
+            }
         }
-        TaskKind::MailSend(t) => mail_send::run(t, &mut r).await,
-        TaskKind::KvSet(t) => kv_task::set(t, &mut r, services).await,
-        TaskKind::KvGet(t) => kv_task::get(t, &mut r, services).await,
-        TaskKind::KvDelete(t) => kv_task::delete(t, &mut r, services).await,
-        TaskKind::KvGetKeys(t) => kv_task::keys(t, &mut r, services).await,
-        TaskKind::State(t) => state_task::run(t, &mut r, services).await,
-        _ => Err(format!("task type `{}` does not run as a job", job.task.type_name)),
     };
     let secrets = r.secrets().to_vec();
     let logs = r

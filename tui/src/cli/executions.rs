@@ -86,7 +86,7 @@ async fn wait_settled(c: &mut Clients, exec: pb::Execution) -> anyhow::Result<pb
     let settled = |e: &pb::Execution| {
         matches!(
             e.state.as_str(),
-            "PAUSED" | "SUCCESS" | "WARNING" | "FAILED" | "KILLED" | "CANCELLED"
+            "PAUSED" | "SUCCESS" | "WARNING" | "FAILED" | "KILLED" | "CANCELLED" | "SKIPPED"
         )
     };
     if settled(&exec) {
@@ -223,6 +223,22 @@ async fn list(cli: &Cli, c: &mut Clients, a: &ListArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `1`, or for a retried task run each attempt's state (`3: FAILED FAILED SUCCESS`), and when a
+/// RETRYING run starts its next attempt.
+fn attempts_text(t: &pb::TaskRun) -> String {
+    let mut text = match t.attempts.len() {
+        0 | 1 => t.attempt.max(1).to_string(),
+        n => {
+            let states: Vec<&str> = t.attempts.iter().map(|a| a.state.as_str()).collect();
+            format!("{n}: {}", states.join(" "))
+        }
+    };
+    if t.next_attempt_ms > 0 {
+        text.push_str(&format!(" (next {})", iso(t.next_attempt_ms)));
+    }
+    text
+}
+
 async fn get(cli: &Cli, c: &mut Clients, id: &str) -> anyhow::Result<()> {
     let e = grpc(c.executions.get(pb::GetExecutionRequest { id: id.to_string() }).await)?;
     match cli.output {
@@ -268,10 +284,13 @@ async fn get(cli: &Cli, c: &mut Clients, id: &str) -> anyhow::Result<()> {
                     } else {
                         outputs.to_string()
                     };
-                    vec![name, t.state.clone(), t.id.clone(), outputs]
+                    vec![name, t.state.clone(), attempts_text(t), t.id.clone(), outputs]
                 })
                 .collect();
-            print!("{}", table(&["TASK", "STATE", "TASK RUN", "OUTPUTS"], &rows));
+            print!(
+                "{}",
+                table(&["TASK", "STATE", "ATTEMPTS", "TASK RUN", "OUTPUTS"], &rows)
+            );
             for t in e.task_runs.iter().filter(|t| t.sla_breached_ms > 0) {
                 println!(
                     "SLA breached: `{}` was still waiting at {} (due {})",

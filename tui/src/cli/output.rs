@@ -48,6 +48,13 @@ pub fn execution_json(e: &pb::Execution) -> Value {
             "sla": if t.sla_due_ms > 0 {
                 json!({"due": iso(t.sla_due_ms), "breached": t.sla_breached_ms > 0, "breachedAt": if t.sla_breached_ms > 0 { Value::String(iso(t.sla_breached_ms)) } else { Value::Null }})
             } else { Value::Null },
+            "attempts": t.attempts.iter().map(|a| json!({
+                "state": a.state,
+                "startDate": iso(a.started_ms),
+                "endDate": if a.ended_ms > 0 { Value::String(iso(a.ended_ms)) } else { Value::Null },
+            })).collect::<Vec<_>>(),
+            "nextAttempt": if t.next_attempt_ms > 0 { Value::String(iso(t.next_attempt_ms)) } else { Value::Null },
+            "iteration": t.iteration,
         })).collect::<Vec<_>>(),
         "pauses": e.pauses.iter().map(|p| json!({
             "taskRunId": p.task_run_id,

@@ -35,7 +35,7 @@ impl Tab {
     pub fn states(self) -> &'static [&'static str] {
         match self {
             Tab::Inbox | Tab::Paused => &["PAUSED"],
-            Tab::Running => &["CREATED", "RUNNING", "KILLING"],
+            Tab::Running => &["CREATED", "QUEUED", "RUNNING", "KILLING"],
             Tab::Failed => &["FAILED"],
             Tab::All => &[],
         }

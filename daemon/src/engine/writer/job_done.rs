@@ -3,11 +3,13 @@
 use super::*;
 
 impl WriterLoop {
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn job_done(
         &self,
         w: &mut Writer,
         exec_id: &str,
         run_id: &str,
+        attempt: u32,
         outcome: JobOutcome,
         batch: &mut Batch,
         follow: &mut VecDeque<Command>,
@@ -18,7 +20,10 @@ impl WriterLoop {
                 "task run {run_id} not found in execution {exec_id}"
             )));
         };
-        if exec.task_runs[idx].state != State::Running || exec.state.is_terminal() {
+        if exec.task_runs[idx].state != State::Running
+            || exec.task_runs[idx].attempt != attempt
+            || exec.state.is_terminal()
+        {
             // Killed (or finished) while the task ran: its result no longer matters.
             return Ok(exec);
         }

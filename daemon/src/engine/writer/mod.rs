@@ -75,6 +75,8 @@ pub enum Command {
     JobDone {
         execution_id: String,
         task_run_id: String,
+        /// The attempt the job ran for: a late result of an earlier attempt is ignored.
+        attempt: u32,
         outcome: JobOutcome,
     },
     /// Log lines of a job that still runs (a script's output as it comes).
@@ -279,10 +281,11 @@ impl WriterLoop {
             Command::JobDone {
                 execution_id,
                 task_run_id,
+                attempt,
                 outcome,
             } => {
                 crate::metrics::process().task_run_finished(outcome.result.is_ok());
-                self.job_done(w, &execution_id, &task_run_id, outcome, batch, follow)
+                self.job_done(w, &execution_id, &task_run_id, attempt, outcome, batch, follow)
                     .map(|_| ())
                     .or_else(ignore_domain)
             }
@@ -354,13 +357,25 @@ impl WriterLoop {
         follow: &mut VecDeque<Command>,
     ) -> Result<Execution> {
         let mut fx = Effects::default();
+        if let Some(c) = &flow.concurrency
+            && matches!(exec.state, State::Created | State::Queued)
+            && !self.admit(w, &mut exec, c, &mut fx)?
+        {
+            self.store_with_effects(w, &exec, fx, batch, follow)?;
+            return Ok(exec);
+        }
         exec.remember_secret_values();
         let lookup = |ns: &str, id: &str| self.flows.get(ns, id, 0).ok().map(|(h, f, _)| (h.revision, f));
         let services = self.step_services(w, flow, &exec);
+        let stored_logs = |id: &str| {
+            w.logs(id, 0, crate::engine::advance::FETCH_MAX_LINES)
+                .unwrap_or_default()
+        };
         let env = StepEnv {
             renderer: &self.renderer,
             services: &services,
             flow_lookup: &lookup,
+            stored_logs: &stored_logs,
         };
         let mut stepper = Stepper {
             flow,
@@ -414,9 +429,80 @@ impl WriterLoop {
             self.fire_flow_triggers(w, exec, follow)?;
         }
         w.put_execution(exec)?;
+        // A slot of the flow's `concurrency` freed: the oldest QUEUED execution is admitted in
+        // this same transaction, so a crash can neither lose nor double the hand-over.
+        if exec.state.is_terminal()
+            && previous.is_some_and(|p| !p.is_terminal() && p != State::Queued)
+            && let Ok(flow) = self.flow_of(exec)
+            && flow
+                .concurrency
+                .as_ref()
+                .is_some_and(|c| c.behavior == crate::flow::ConcurrencyBehavior::Queue)
+            && let Some(next) = w
+                .flow_execution_ids_in_state(State::Queued, &exec.namespace, &exec.flow_id)?
+                .into_iter()
+                .next()
+        {
+            follow.push_back(Command::Advance { id: next });
+        }
         batch.jobs.extend(fx.jobs);
         batch.changed.push(exec.clone());
         Ok(())
+    }
+
+    /// Flow `concurrency`: whether `exec` (CREATED or QUEUED) may run now. When the flow's
+    /// RUNNING and PAUSED executions fill the limit, a new execution is queued, cancelled or failed
+    /// as `behavior` says (Kestra's messages); a queued one stays queued.
+    fn admit(&self, w: &Writer, exec: &mut Execution, c: &crate::flow::Concurrency, fx: &mut Effects) -> Result<bool> {
+        let mut running = 0usize;
+        for state in [State::Running, State::Paused, State::Killing] {
+            running += w
+                .flow_execution_ids_in_state(state, &exec.namespace, &exec.flow_id)?
+                .iter()
+                .filter(|id| **id != exec.id)
+                .count();
+        }
+        let now = now_ms();
+        if running < c.limit as usize {
+            if exec.state == State::Queued {
+                exec.set_state(State::Running, now);
+                push_exec_log(exec, fx, "INFO", "a concurrency slot freed: the execution starts", now);
+            }
+            return Ok(true);
+        }
+        if exec.state == State::Queued {
+            return Ok(false);
+        }
+        use crate::flow::ConcurrencyBehavior as B;
+        let (state, level, message) = match c.behavior {
+            B::Queue => (
+                State::Queued,
+                "INFO",
+                format!("Flow is queued due to concurrency limit exceeded, {running} running(s)"),
+            ),
+            B::Cancel => (
+                State::Cancelled,
+                "INFO",
+                format!(
+                    "Execution cancelled: concurrency limit {} reached, {running} running(s)",
+                    c.limit
+                ),
+            ),
+            B::Fail => (
+                State::Failed,
+                "ERROR",
+                format!(
+                    "Flow is FAILED due to concurrency limit exceeded ({} running(s), limit {})",
+                    running, c.limit
+                ),
+            ),
+        };
+        exec.set_state(state, now);
+        push_exec_log(exec, fx, level, &message, now);
+        if state.is_terminal() {
+            fx.finished = Some(state);
+        }
+        Ok(false)
     }
 
     fn load(&self, w: &Writer, id: &str) -> Result<Execution> {
@@ -426,6 +512,20 @@ impl WriterLoop {
 }
 
 /// Domain errors of follow-up commands have no caller to report to: log them and go on.
+/// An execution-level log line (no task run).
+fn push_exec_log(exec: &mut Execution, fx: &mut Effects, level: &str, message: &str, now: i64) {
+    fx.logs.push(crate::engine::execution::LogLine {
+        seq: exec.log_seq,
+        execution_id: exec.id.clone(),
+        task_run_id: String::new(),
+        task_id: String::new(),
+        level: level.into(),
+        message: message.into(),
+        time_ms: now,
+    });
+    exec.log_seq += 1;
+}
+
 fn ignore_domain(e: EngineError) -> std::result::Result<(), StoreError> {
     match e {
         EngineError::Store(s) => Err(s),

@@ -121,6 +121,7 @@ impl WriterLoop {
         }
         let mut fx = Effects::default();
         crate::engine::resume::end_pause(&mut exec, idx, State::Success, outputs, now, &mut fx);
+        crate::engine::resume::continue_into_tasks(&flow, &mut exec, idx, now);
         exec.set_state(State::Running, now);
         for t in fx.timers_del.drain(..) {
             w.delete_timer(&t)?;

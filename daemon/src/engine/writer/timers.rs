@@ -17,6 +17,12 @@ impl WriterLoop {
         if t.kind == timer_kind::SLEEP {
             return self.wake(w, exec, idx, t.due_ms, batch, follow);
         }
+        if t.kind == timer_kind::RETRY {
+            return self.retry_attempt(w, exec, idx, t.due_ms, batch, follow);
+        }
+        if t.kind == timer_kind::WAIT_FOR {
+            return self.next_iteration(w, exec, idx, t.due_ms, batch, follow);
+        }
         // A timer only acts on the pause it was set for, and only while that pause still waits:
         // a stale timer must never resume a pause someone already decided (Kestra #9319, #18507).
         let run = &exec.task_runs[idx];
@@ -68,6 +74,7 @@ impl WriterLoop {
             w.append_log(&line)?;
         }
         crate::engine::resume::end_pause(&mut exec, idx, state, outputs, now, &mut fx);
+        crate::engine::resume::continue_into_tasks(&flow, &mut exec, idx, now);
         for d in fx.timers_del {
             w.delete_timer(&d)?;
         }
@@ -196,10 +203,13 @@ impl WriterLoop {
             exec.remember_secret_values();
             let lookup = |ns: &str, id: &str| self.flows.get(ns, id, 0).ok().map(|(h, f, _)| (h.revision, f));
             let services = self.step_services(w, &flow, &exec);
+            // Side tasks are Log and notification tasks only: no log.Fetch among them.
+            let no_logs = |_: &str| Vec::new();
             let env = StepEnv {
                 renderer: &self.renderer,
                 services: &services,
                 flow_lookup: &lookup,
+                stored_logs: &no_logs,
             };
             let mut stepper = Stepper {
                 flow: &flow,
@@ -231,7 +241,90 @@ impl WriterLoop {
             return Ok(exec);
         }
         let flow = self.flow_of(&exec)?;
-        exec.task_runs[idx].set_state(State::Success, now_ms());
+        let now = now_ms();
+        let run = &exec.task_runs[idx];
+        let timed_out = run.pause.as_ref().is_some_and(|p| p.timeout_ms == Some(due_ms));
+        let (run_id, task_id, started_ms) = (run.id.clone(), run.task_id.clone(), run.started_ms);
+        if timed_out {
+            let ms = (due_ms - started_ms).max(0);
+            // Sub-second timeouts keep their fraction (format_iso8601 counts whole seconds).
+            let limit = if ms % 1000 == 0 {
+                crate::flow::duration::format_iso8601(std::time::Duration::from_millis(ms as u64))
+            } else {
+                format!("PT{}S", ms as f64 / 1000.0)
+            };
+            let line = crate::engine::execution::LogLine {
+                seq: exec.log_seq,
+                execution_id: exec.id.clone(),
+                task_run_id: run_id,
+                task_id: task_id.clone(),
+                level: "ERROR".into(),
+                message: format!("Timeout after {limit}: task `{task_id}` exceeded its `timeout`"),
+                time_ms: now,
+            };
+            exec.log_seq += 1;
+            w.append_log(&line)?;
+        }
+        let state = if timed_out { State::Failed } else { State::Success };
+        exec.task_runs[idx].set_state(state, now);
+        self.step_and_store(w, exec, &flow, batch, follow)
+    }
+
+    /// A retry's wait ended: the run goes back to CREATED and the walk starts its next attempt,
+    /// if it still waits on this very timer (a killed execution or a stale timer does nothing).
+    fn retry_attempt(
+        &self,
+        w: &mut Writer,
+        mut exec: Execution,
+        idx: usize,
+        due_ms: i64,
+        batch: &mut Batch,
+        follow: &mut VecDeque<Command>,
+    ) -> Result<Execution> {
+        let run = &exec.task_runs[idx];
+        if run.state != State::Retrying || run.next_attempt_ms != Some(due_ms) || exec.state.is_terminal() {
+            return Ok(exec);
+        }
+        let flow = self.flow_of(&exec)?;
+        let run = &mut exec.task_runs[idx];
+        run.next_attempt_ms = None;
+        run.set_state(State::Created, now_ms());
+        self.step_and_store(w, exec, &flow, batch, follow)
+    }
+
+    /// A WaitFor's interval elapsed: its task runs of the last iteration are cleared (as Kestra
+    /// does) and the walk runs them again as the next iteration.
+    fn next_iteration(
+        &self,
+        w: &mut Writer,
+        mut exec: Execution,
+        idx: usize,
+        due_ms: i64,
+        batch: &mut Batch,
+        follow: &mut VecDeque<Command>,
+    ) -> Result<Execution> {
+        let run = &exec.task_runs[idx];
+        if run.state != State::Running || run.next_check_ms != Some(due_ms) || exec.state.is_terminal() {
+            return Ok(exec);
+        }
+        let flow = self.flow_of(&exec)?;
+        let root = run.id.clone();
+        let mut doomed = std::collections::HashSet::new();
+        doomed.insert(root.clone());
+        // Runs are stored parents first, so one pass finds every descendant.
+        for r in &exec.task_runs {
+            if r.parent_task_run_id.as_ref().is_some_and(|p| doomed.contains(p)) {
+                doomed.insert(r.id.clone());
+            }
+        }
+        doomed.remove(&root);
+        exec.task_runs.retain(|r| !doomed.contains(&r.id));
+        let Some(run) = exec.task_runs.iter_mut().find(|r| r.id == root) else {
+            return Ok(exec);
+        };
+        run.next_check_ms = None;
+        run.loop_iteration = Some(run.loop_iteration.unwrap_or(1) + 1);
+        exec.updated_ms = now_ms();
         self.step_and_store(w, exec, &flow, batch, follow)
     }
 }

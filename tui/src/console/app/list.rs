@@ -146,7 +146,7 @@ impl App {
                 self.store.get(id).is_none_or(|r| {
                     !matches!(
                         r.state.as_str(),
-                        "SUCCESS" | "WARNING" | "FAILED" | "KILLED" | "CANCELLED"
+                        "SUCCESS" | "WARNING" | "FAILED" | "KILLED" | "CANCELLED" | "SKIPPED"
                     )
                 })
             })
