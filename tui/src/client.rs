@@ -6,7 +6,7 @@ use std::str::FromStr;
 use tollgate_proto::v1::{
     audit_client::AuditClient, auth_client::AuthClient, executions_client::ExecutionsClient, flows_client::FlowsClient,
 };
-use tollgate_proto::v1::{kv_client::KvClient, secrets_client::SecretsClient};
+use tollgate_proto::v1::{delegations_client::DelegationsClient, kv_client::KvClient, secrets_client::SecretsClient};
 use tonic::metadata::MetadataValue;
 use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
@@ -39,6 +39,7 @@ pub struct Clients {
     pub auth: AuthClient<Authed>,
     pub kv: KvClient<Authed>,
     pub secrets: SecretsClient<Authed>,
+    pub delegations: DelegationsClient<Authed>,
     pub server: String,
 }
 
@@ -151,6 +152,7 @@ impl Connection {
             audit: AuditClient::with_interceptor(channel.clone(), i.clone()),
             auth: AuthClient::with_interceptor(channel.clone(), i.clone()),
             kv: KvClient::with_interceptor(channel.clone(), i.clone()),
+            delegations: DelegationsClient::with_interceptor(channel.clone(), i.clone()),
             secrets: SecretsClient::with_interceptor(channel, i),
             server: self.server.clone(),
         })

@@ -106,6 +106,22 @@ fn task_run(r: &TaskRun, secrets: &[String], secret_resume_ids: &[String]) -> pb
         started_ms: r.started_ms,
         ended_ms: r.ended_ms.unwrap_or(0),
         task_type: r.task_type.clone(),
+        decisions: r
+            .pause
+            .as_ref()
+            .map(|p| {
+                p.approvals
+                    .iter()
+                    .map(|a| pb::Decision {
+                        by: a.by.clone(),
+                        on_behalf_of: a.on_behalf_of.clone(),
+                        on_ms: a.on_ms,
+                        comment: a.reason.clone(),
+                        rejected: a.rejected,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
     }
 }
 
@@ -148,6 +164,7 @@ pub fn execution(exec: &Execution, flow: Option<&Flow>) -> pb::Execution {
                 form_key: form_key(&p.on_resume),
                 escalated_to: state.escalated_to.clone(),
                 reminders_sent: state.reminder_count,
+                rejection_reason_required: human.is_some_and(|h| h.rejection_reason_required),
             });
         }
     }

@@ -29,7 +29,14 @@ pub struct Approval {
     pub by: String,
     pub on_ms: i64,
     pub values: Map<String, Value>,
+    /// The approval's comment, or the rejection's reason.
     pub reason: String,
+    /// Set when `by` decided as the delegate of this user.
+    #[serde(default)]
+    pub on_behalf_of: String,
+    /// A rejection (the pause ended FAILED) rather than an approval.
+    #[serde(default)]
+    pub rejected: bool,
 }
 
 /// What a paused task run waits for.

@@ -42,6 +42,18 @@ use writer::{Command, WriterLoop};
 pub struct Actor {
     pub user: String,
     pub groups: Vec<String>,
+    /// Users whose HumanTask decisions this actor may also take, by delegation (filled by the
+    /// operations layer for decisions only; never passed on: delegations are not transitive).
+    pub acting_for: Vec<Delegator>,
+}
+
+/// Someone who delegated their decisions to an actor, with their own (not delegated) groups.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Delegator {
+    pub user: String,
+    pub groups: Vec<String>,
+    /// Namespace prefix the delegation covers (empty = every namespace).
+    pub namespace: String,
 }
 
 impl Actor {
@@ -49,6 +61,7 @@ impl Actor {
         Actor {
             user: user.into(),
             groups,
+            acting_for: vec![],
         }
     }
 
@@ -57,6 +70,7 @@ impl Actor {
         Actor {
             user: SYSTEM_USER.into(),
             groups: vec![],
+            acting_for: vec![],
         }
     }
 
@@ -371,19 +385,35 @@ impl Engine {
     /// are queued together so the writer commits them in a few transactions.
     pub async fn bulk_resume(
         &self,
-        targets: Vec<(String, PauseSelector)>,
+        targets: Vec<(String, PauseSelector, Actor)>,
         inputs: BTreeMap<String, String>,
-        actor: &Actor,
         reason: &str,
     ) -> Vec<(String, Result<Execution>)> {
-        let selectors: std::collections::HashMap<String, PauseSelector> = targets.iter().cloned().collect();
-        let ids = targets.into_iter().map(|(id, _)| id).collect();
+        let ids = targets.iter().map(|(id, _, _)| id.clone()).collect();
+        let per_id: std::collections::HashMap<String, (PauseSelector, Actor)> =
+            targets.into_iter().map(|(id, s, a)| (id, (s, a))).collect();
         self.send_all(ids, |id, reply| Command::Resume {
-            select: selectors.get(&id).cloned().unwrap_or_default(),
+            select: per_id.get(&id).map(|t| t.0.clone()).unwrap_or_default(),
+            actor: per_id
+                .get(&id)
+                .map(|t| t.1.clone())
+                .unwrap_or_else(|| Actor::new("", vec![])),
             id,
             inputs: inputs.clone(),
-            actor: actor.clone(),
             reason: reason.to_string(),
+            reply,
+        })
+        .await
+    }
+
+    /// Rejects a pause: its run ends FAILED with output `rejected`.
+    pub async fn reject(&self, id: &str, select: PauseSelector, actor: &Actor, reason: &str) -> Result<Execution> {
+        let (id, actor, reason) = (id.to_string(), actor.clone(), reason.to_string());
+        self.send(|reply| Command::Reject {
+            id,
+            select,
+            actor,
+            reason,
             reply,
         })
         .await

@@ -299,6 +299,9 @@ pub struct HumanSpec {
     pub approvals: u32,
     pub allow_self_approval: bool,
     pub escalation: Vec<EscalationSpec>,
+    /// `rejectionReasonRequired`: a rejection must say why.
+    #[serde(default)]
+    pub rejection_reason_required: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

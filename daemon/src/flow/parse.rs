@@ -770,13 +770,22 @@ impl Parser {
         };
         let mut known: Vec<&str> = vec!["pauseDuration", "delay", "behavior", "onResume", "onPause", "reminders"];
         let human_spec = if human {
-            known.extend(["assignment", "approvals", "allowSelfApproval", "escalation"]);
+            known.extend([
+                "assignment",
+                "approvals",
+                "allowSelfApproval",
+                "escalation",
+                "rejectionReasonRequired",
+            ]);
             let assignment = self.opt_typed::<Assignment>(&mut f, "assignment").unwrap_or_default();
             let approvals = self.opt_typed::<u32>(&mut f, "approvals").unwrap_or(1);
             if approvals == 0 {
                 self.issue(f.at("approvals"), "`approvals` must be at least 1".into());
             }
             let allow_self_approval = self.opt_typed::<bool>(&mut f, "allowSelfApproval").unwrap_or(true);
+            let rejection_reason_required = self
+                .opt_typed::<bool>(&mut f, "rejectionReasonRequired")
+                .unwrap_or(false);
             let epath = f.at("escalation");
             let mut escalation = Vec::new();
             if let Some(v) = f.take("escalation") {
@@ -807,6 +816,7 @@ impl Parser {
                 approvals,
                 allow_self_approval,
                 escalation,
+                rejection_reason_required,
             })
         } else {
             if f.map.contains_key("escalation") {

@@ -3,6 +3,7 @@
 
 mod audit;
 mod auth;
+mod delegations;
 mod kv;
 mod records;
 mod tables;
@@ -17,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use tables::*;
 
 pub use auth::{Binding, TokenRecord, UserRecord};
+pub use delegations::DelegationRecord;
 pub use kv::KvEntry;
 pub use records::{AuditHead, AuditRecord, ExecutionRecord, IndexedState, LogRecord};
 
@@ -214,6 +216,7 @@ impl Store {
             auth::create_tables(&tx)?;
             audit::create_tables(&tx)?;
             kv::create_tables(&tx)?;
+            delegations::create_tables(&tx)?;
         }
         tx.commit()?;
         Ok(Store { db: Arc::new(db), path })

@@ -272,6 +272,30 @@ async fn get(cli: &Cli, c: &mut Clients, id: &str) -> anyhow::Result<()> {
                 })
                 .collect();
             print!("{}", table(&["TASK", "STATE", "TASK RUN", "OUTPUTS"], &rows));
+            let decisions: Vec<(&pb::TaskRun, &pb::Decision)> = e
+                .task_runs
+                .iter()
+                .flat_map(|t| t.decisions.iter().map(move |d| (t, d)))
+                .collect();
+            if !decisions.is_empty() {
+                println!("\nDecisions");
+                for (t, d) in decisions {
+                    let verb = if d.rejected { "rejected" } else { "approved" };
+                    let comment = if d.comment.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {}", output::clean(&d.comment))
+                    };
+                    println!(
+                        "  {} {} `{}` at {}{}",
+                        output::who(&d.by, &d.on_behalf_of),
+                        verb,
+                        t.task_id,
+                        iso(d.on_ms),
+                        comment
+                    );
+                }
+            }
             for p in &e.pauses {
                 println!();
                 println!(
@@ -322,9 +346,9 @@ pub struct ResumeArgs {
     pub namespace: Option<String>,
     #[arg(long)]
     pub flow: Option<String>,
-    /// Why (recorded in the audit log).
-    #[arg(long, default_value = "")]
-    pub reason: String,
+    /// A comment kept with the approval (shown in `executions get` and the audit log).
+    #[arg(long, alias = "reason", default_value = "")]
+    pub comment: String,
 }
 
 pub async fn resume(cli: &Cli, c: &mut Clients, a: &ResumeArgs) -> anyhow::Result<()> {
@@ -341,7 +365,7 @@ pub async fn resume(cli: &Cli, c: &mut Clients, a: &ResumeArgs) -> anyhow::Resul
         flow_id: a.flow.clone().unwrap_or_default(),
         inputs,
         task_id: a.task.clone().unwrap_or_default(),
-        reason: a.reason.clone(),
+        reason: a.comment.clone(),
         ..Default::default()
     };
     let resp = grpc(c.executions.bulk_resume(req).await)?;
@@ -387,8 +411,42 @@ fn report_bulk(cli: &Cli, resp: &pb::BulkResponse, verb: &str) -> anyhow::Result
 #[derive(Args, Debug)]
 pub struct KillArgs {
     pub ids: Vec<String>,
+    /// Why (recorded in the audit log).
     #[arg(long, default_value = "")]
     pub reason: String,
+}
+
+#[derive(Args, Debug)]
+pub struct RejectArgs {
+    /// Execution id.
+    pub id: String,
+    /// Why (kept with the rejection; required when the HumanTask says `rejectionReasonRequired`).
+    #[arg(long, default_value = "")]
+    pub reason: String,
+    /// Which paused task to reject when several are paused.
+    #[arg(long = "task")]
+    pub task: Option<String>,
+}
+
+/// Rejects a pause: its task run ends FAILED with output `rejected`.
+pub async fn reject(cli: &Cli, c: &mut Clients, a: &RejectArgs) -> anyhow::Result<()> {
+    let e = grpc(
+        c.executions
+            .reject(pb::RejectRequest {
+                id: a.id.clone(),
+                task_id: a.task.clone().unwrap_or_default(),
+                reason: a.reason.clone(),
+                ..Default::default()
+            })
+            .await,
+    )?
+    .execution
+    .unwrap_or_default();
+    match cli.output {
+        Format::Json => print_json(&output::execution_json(&e)),
+        Format::Text => println!("{}  rejected (now {})", e.id, e.state),
+    }
+    Ok(())
 }
 
 pub async fn kill(cli: &Cli, c: &mut Clients, a: &KillArgs) -> anyhow::Result<()> {
@@ -399,6 +457,7 @@ pub async fn kill(cli: &Cli, c: &mut Clients, a: &KillArgs) -> anyhow::Result<()
         c.executions
             .bulk_kill(pb::BulkKillRequest {
                 ids: a.ids.clone(),
+                reason: a.reason.clone(),
                 ..Default::default()
             })
             .await,

@@ -166,6 +166,8 @@ pub enum Update {
         groups: Vec<String>,
         /// (role, namespace prefix)
         roles: Vec<(String, String)>,
+        /// (user, groups, namespace prefix) whose decisions this user takes by delegation
+        acting_for: Vec<(String, Vec<String>, String)>,
     },
     /// One page of a tab (re)load; `first` starts it, `last` ends it.
     Page {

@@ -62,6 +62,12 @@ impl WriterLoop {
             on_ms: now,
             values: values.clone(),
             reason: reason.to_string(),
+            on_behalf_of: decision.on_behalf_of.clone(),
+            rejected: false,
+        };
+        let who = match decision.on_behalf_of.as_str() {
+            "" => actor.user.clone(),
+            other => format!("{} for {other}", actor.user),
         };
         if !decision.completes(&exec) {
             // One approval of a quorum: recorded, the pause keeps waiting for the others.
@@ -72,7 +78,7 @@ impl WriterLoop {
                 "approval {} of {} by {}",
                 pause.approvals.len(),
                 decision.approvals_required,
-                actor.user
+                who
             );
             let run_id = run.id.clone();
             let line = crate::engine::execution::LogLine {
@@ -87,10 +93,11 @@ impl WriterLoop {
             exec.log_seq += 1;
             exec.updated_ms = now;
             w.append_log(&line)?;
-            audit_exec(
+            audit_decision(
                 w,
                 &exec,
-                &actor.user,
+                actor,
+                &decision.on_behalf_of,
                 "approve",
                 &task_id,
                 audited,
@@ -100,15 +107,31 @@ impl WriterLoop {
             self.store_with_effects(w, &exec, Effects::default(), batch, follow)?;
             return Ok(exec);
         }
-        audit_exec(w, &exec, &actor.user, "resume", &task_id, audited, reason, "OK")?;
+        audit_decision(
+            w,
+            &exec,
+            actor,
+            &decision.on_behalf_of,
+            "resume",
+            &task_id,
+            audited,
+            reason,
+            "OK",
+        )?;
         let mut outputs = advance::resumed_outputs(values, &actor.user, now, State::Success);
+        if let Some(Value::Object(resumed)) = outputs.get_mut("resumed") {
+            resumed.insert("comment".into(), Value::String(reason.to_string()));
+            if !decision.on_behalf_of.is_empty() {
+                resumed.insert("onBehalfOf".into(), Value::String(decision.on_behalf_of.clone()));
+            }
+        }
+        // The completing decision is kept with the others, so every comment stays with the run.
+        let all = {
+            let pause = exec.task_runs[idx].pause.get_or_insert_with(Default::default);
+            pause.approvals.push(approval);
+            pause.approvals.clone()
+        };
         if decision.approvals_required > 1 {
-            let mut all = exec.task_runs[idx]
-                .pause
-                .as_ref()
-                .map(|p| p.approvals.clone())
-                .unwrap_or_default();
-            all.push(approval);
             outputs.insert("approvals".into(), approvals_json(&all));
         }
         let mut fx = Effects::default();
@@ -131,6 +154,7 @@ fn approvals_json(all: &[Approval]) -> Value {
                     "on": crate::engine::context::iso_ms(a.on_ms),
                     "values": a.values,
                     "reason": a.reason,
+                    "onBehalfOf": a.on_behalf_of,
                 })
             })
             .collect(),

@@ -362,11 +362,17 @@ impl App {
                 self.connection = c;
                 vec![]
             }
-            Update::Whoami { user, groups, roles } => {
+            Update::Whoami {
+                user,
+                groups,
+                roles,
+                acting_for,
+            } => {
                 self.list.set_identity(Identity {
                     user: user.clone(),
                     groups: groups.clone(),
                     roles,
+                    acting_for,
                 });
                 self.whoami = Some((user, groups));
                 self.open_inbox_if_waiting();

@@ -1,0 +1,402 @@
+//! Decision comments and rejection reasons (issue 18 item 4) and delegation / out-of-office
+//! (item 1), against the real daemon with real users and tokens, through the CLI, REST and the
+//! audit trail; kept durably across `kill -9`.
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+use tollgate_tests::{Daemon, DaemonOptions, curl, log_messages, task_run};
+
+/// A daemon with auth on, the flows of `flows_decide/`, and these users (operator on `hr`
+/// unless said otherwise). Returns it with each user's token.
+fn daemon_with_users() -> (Daemon, HashMap<&'static str, String>) {
+    let flows = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("flows_decide");
+    let mut d = Daemon::start_with(DaemonOptions {
+        flows: Some(flows),
+        insecure: false,
+        ..Default::default()
+    });
+    d.stop();
+    let mut tokens = HashMap::new();
+    // (user, groups, role on hr)
+    let users: [(&str, &[&str], Option<&str>); 7] = [
+        ("ana@example.com", &["Approvers"], Some("operator")),
+        ("carol@example.com", &[], Some("operator")),
+        ("sam@example.com", &[], Some("operator")),
+        // bob holds no role on hr: he decides there only as ana's delegate.
+        ("bob@example.com", &[], None),
+        ("dave@example.com", &[], None),
+        ("hradmin@example.com", &[], Some("admin")),
+        ("root@example.com", &[], None),
+    ];
+    for (user, groups, role) in users {
+        let mut args = vec!["user", "add", user];
+        for g in groups {
+            args.extend(["--group", g]);
+        }
+        assert!(d.admin(&args).ok());
+        if let Some(role) = role {
+            assert!(
+                d.admin(&["role", "bind", "--user", user, "--role", role, "--namespace", "hr"])
+                    .ok()
+            );
+        }
+        tokens.insert(
+            user,
+            d.admin(&["token", "create", "--user", user]).stdout.trim().to_string(),
+        );
+    }
+    assert!(
+        d.admin(&[
+            "role",
+            "bind",
+            "--user",
+            "root@example.com",
+            "--role",
+            "admin",
+            "--namespace",
+            "*"
+        ])
+        .ok()
+    );
+    d.restart();
+    (d, tokens)
+}
+
+fn id_of(v: &Value) -> String {
+    v["id"].as_str().unwrap_or_default().to_string()
+}
+
+fn audit_of(d: &Daemon, id: &str) -> Vec<Value> {
+    d.cli_json(&["audit", "--execution", id])
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+#[test]
+fn comments_and_rejection_reasons_are_kept_shown_audited_and_survive_kill9() {
+    let (mut d, tokens) = daemon_with_users();
+    let as_user = |d: &mut Daemon, u: &str| d.token = Some(tokens[u].clone());
+
+    // An approval with a comment: kept with the decision, in the outputs, the audit and the log.
+    as_user(&mut d, "sam@example.com");
+    let approved = id_of(&d.run_wait("hr", "gate", &[]));
+    as_user(&mut d, "ana@example.com");
+    let out = d.cli(&["resume", &approved, "--comment", "numbers check out"]);
+    assert!(out.ok(), "{out}");
+    let e = d.wait_state(&approved, "SUCCESS");
+    let decisions = &task_run(&e, "approve")["decisions"];
+    assert_eq!(decisions[0]["by"], "ana@example.com", "{e:#}");
+    assert_eq!(decisions[0]["decision"], "APPROVED");
+    assert_eq!(decisions[0]["comment"], "numbers check out");
+    assert_eq!(
+        task_run(&e, "approve")["outputs"]["resumed"]["comment"],
+        "numbers check out"
+    );
+    assert!(
+        log_messages(&d, &approved)
+            .iter()
+            .any(|m| m == "approved with comment numbers check out"),
+        "{:?}",
+        log_messages(&d, &approved)
+    );
+    let text = d.cli(&["executions", "get", &approved]);
+    assert!(
+        text.stdout.contains("ana@example.com approved `approve`") && text.stdout.contains(": numbers check out"),
+        "{text}"
+    );
+
+    // A rejection without a reason is refused where the HumanTask requires one; nothing changes.
+    as_user(&mut d, "sam@example.com");
+    let rejected = id_of(&d.run_wait("hr", "gate", &[]));
+    as_user(&mut d, "ana@example.com");
+    let out = d.cli(&["reject", &rejected]);
+    assert!(!out.ok(), "{out}");
+    assert!(out.to_string().contains("rejectionReasonRequired"), "{out}");
+    assert_eq!(d.execution(&rejected)["state"], "PAUSED");
+    // Only an assignee may reject.
+    as_user(&mut d, "carol@example.com");
+    let out = d.cli(&["reject", &rejected, "--reason", "not mine to say"]);
+    assert!(!out.ok() && out.to_string().contains("Access denied"), "{out}");
+    as_user(&mut d, "ana@example.com");
+    let out = d.cli(&["reject", &rejected, "--reason", "over budget"]);
+    assert!(out.ok(), "{out}");
+    let e = d.wait_state(&rejected, "FAILED");
+    let run = task_run(&e, "approve");
+    assert_eq!(run["state"], "FAILED");
+    assert_eq!(run["outputs"]["rejected"]["reason"], "over budget");
+    assert_eq!(run["decisions"][0]["decision"], "REJECTED");
+    assert_eq!(run["decisions"][0]["comment"], "over budget");
+
+    // The flow's errors handlers see who rejected and why.
+    as_user(&mut d, "sam@example.com");
+    let handled = id_of(&d.run_wait("hr", "handled", &[]));
+    as_user(&mut d, "ana@example.com");
+    assert!(d.cli(&["reject", &handled, "--reason", "wrong team"]).ok());
+    d.wait_state(&handled, "FAILED");
+    assert!(
+        log_messages(&d, &handled)
+            .iter()
+            .any(|m| m == "rejected by ana@example.com because wrong team"),
+        "{:?}",
+        log_messages(&d, &handled)
+    );
+
+    // REST: a comment on resume (?comment=), a rejection with its reason, and the decisions in GET.
+    as_user(&mut d, "sam@example.com");
+    let by_rest = id_of(&d.run_wait("hr", "gate", &[]));
+    let rest_rejected = id_of(&d.run_wait("hr", "gate", &[]));
+    let bearer = format!("Authorization: Bearer {}", tokens["ana@example.com"]);
+    let base = format!("{}/api/v1/main/executions", d.server());
+    let (status, body) = curl(&[
+        "-X",
+        "POST",
+        "-H",
+        &bearer,
+        "-F",
+        "note=ok",
+        &format!("{base}/{by_rest}/resume?comment=fine%20by%20me"),
+    ]);
+    assert_eq!(status, 204, "{body}");
+    let (status, body) = curl(&["-X", "POST", "-H", &bearer, &format!("{base}/{rest_rejected}/reject")]);
+    assert_eq!(status, 400, "a rejection without its required reason: {body}");
+    let (status, body) = curl(&[
+        "-X",
+        "POST",
+        "-H",
+        &bearer,
+        &format!("{base}/{rest_rejected}/reject?reason=too%20late"),
+    ]);
+    assert_eq!(status, 200, "{body}");
+    d.wait_state(&by_rest, "SUCCESS");
+    let (status, body) = curl(&["-H", &bearer, &format!("{base}/{by_rest}")]);
+    assert_eq!(status, 200, "{body}");
+    let rest: Value = serde_json::from_str(&body).unwrap();
+    let run = rest["taskRunList"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["taskId"] == "approve")
+        .unwrap();
+    assert_eq!(run["decisions"][0]["comment"], "fine by me", "{rest:#}");
+    let (_, body) = curl(&["-H", &bearer, &format!("{base}/{rest_rejected}")]);
+    assert!(
+        body.contains("\"rejected\":true") && body.contains("too late"),
+        "{body}"
+    );
+
+    // Kill with a reason: recorded.
+    as_user(&mut d, "sam@example.com");
+    let killed = id_of(&d.run_wait("hr", "gate", &[]));
+    assert!(d.cli(&["kill", &killed, "--reason", "duplicate request"]).ok());
+    d.wait_state(&killed, "KILLED");
+
+    // The audit says who decided what and why.
+    as_user(&mut d, "root@example.com");
+    let has = |d: &Daemon, id: &str, action: &str, reason: &str| {
+        audit_of(d, id)
+            .iter()
+            .any(|r| r["action"] == action && r["reason"] == reason && r["result"] == "OK")
+    };
+    assert!(has(&d, &approved, "resume", "numbers check out"));
+    assert!(has(&d, &rejected, "reject", "over budget"));
+    assert!(has(&d, &by_rest, "resume", "fine by me"));
+    assert!(has(&d, &rest_rejected, "reject", "too late"));
+    assert!(has(&d, &killed, "kill", "duplicate request"));
+    assert!(
+        audit_of(&d, &rejected).iter().any(|r| r["action"] == "reject"
+            && r["user"] == "carol@example.com"
+            && r["result"].as_str().unwrap_or("").starts_with("DENIED")),
+        "the refused rejection is evidence too"
+    );
+
+    // Durable: every comment and reason is still there after kill -9.
+    d.kill9();
+    d.restart();
+    let e = d.execution(&approved);
+    assert_eq!(task_run(&e, "approve")["decisions"][0]["comment"], "numbers check out");
+    let e = d.execution(&rejected);
+    assert_eq!(task_run(&e, "approve")["decisions"][0]["comment"], "over budget");
+    assert!(has(&d, &killed, "kill", "duplicate request"));
+    assert!(d.cli(&["audit", "--verify"]).ok());
+}
+
+#[test]
+fn a_delegate_decides_for_the_delegator_within_the_rules_and_the_audit_says_so() {
+    let (mut d, tokens) = daemon_with_users();
+    let as_user = |d: &mut Daemon, u: &str| d.token = Some(tokens[u].clone());
+
+    // Who may create: a user for themselves; an admin of the namespace for anyone; nobody else.
+    as_user(&mut d, "bob@example.com");
+    let out = d.cli(&[
+        "delegate",
+        "--to",
+        "dave@example.com",
+        "--until",
+        "2099-01-01",
+        "--for",
+        "ana@example.com",
+        "--namespace",
+        "hr",
+    ]);
+    assert!(
+        !out.ok() && out.to_string().contains("may only delegate their own"),
+        "{out}"
+    );
+    as_user(&mut d, "ana@example.com");
+    let out = d.cli(&["delegate", "--to", "ana@example.com", "--until", "2099-01-01"]);
+    assert!(!out.ok() && out.to_string().contains("themselves"), "{out}");
+    let out = d.cli(&["delegate", "--to", "bob@example.com", "--until", "20990101"]);
+    assert!(!out.ok() && out.to_string().contains("YYYY-MM-DD"), "{out}");
+    let ana_to_bob = d.cli_json(&[
+        "delegate",
+        "--to",
+        "bob@example.com",
+        "--until",
+        "2099-01-01",
+        "--namespace",
+        "hr",
+    ]);
+    assert_eq!(ana_to_bob["from"], "ana@example.com");
+    let ana_to_bob = id_of(&ana_to_bob);
+    // Not yet holding: a delegation that starts in the future offers nothing now.
+    as_user(&mut d, "hradmin@example.com");
+    let future = d.cli_json(&[
+        "delegate",
+        "--for",
+        "carol@example.com",
+        "--to",
+        "dave@example.com",
+        "--from",
+        "2098-12-20",
+        "--until",
+        "2099-01-05",
+        "--namespace",
+        "hr",
+    ]);
+    assert_eq!(
+        future["from"], "carol@example.com",
+        "an hr admin delegates for carol: {future:#}"
+    );
+
+    // Bob's inbox now offers ana's decision, marked as hers.
+    as_user(&mut d, "sam@example.com");
+    let gate = id_of(&d.run_wait("hr", "gate", &[]));
+    as_user(&mut d, "bob@example.com");
+    let inbox = d.cli_json(&["inbox"]);
+    let mine: Vec<&Value> = inbox
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["id"] == gate.as_str())
+        .collect();
+    assert_eq!(mine.len(), 1, "{inbox:#}");
+    assert_eq!(mine[0]["onBehalfOf"], "ana@example.com");
+    let text = d.cli(&["inbox"]);
+    assert!(text.stdout.contains("for ana@example.com"), "{text}");
+
+    // Delegations are not transitive: bob passing his rights on to dave passes nothing of ana's.
+    assert!(
+        d.cli(&["delegate", "--to", "dave@example.com", "--until", "2099-01-01"])
+            .ok()
+    );
+    as_user(&mut d, "dave@example.com");
+    let inbox = d.cli_json(&["inbox"]);
+    assert!(
+        inbox.as_array().unwrap().iter().all(|i| i["id"] != gate.as_str()),
+        "{inbox:#}"
+    );
+    let out = d.cli(&["resume", &gate, "--comment", "via bob"]);
+    assert!(!out.ok(), "{out}");
+
+    // Bob decides: the decision and the audit say "bob for ana".
+    as_user(&mut d, "bob@example.com");
+    assert_eq!(d.execution(&gate)["state"], "PAUSED", "dave's attempt changed nothing");
+    let out = d.cli(&["resume", &gate, "--comment", "covering for ana"]);
+    assert!(out.ok(), "{out}");
+    let e = d.wait_state(&gate, "SUCCESS");
+    let decision = &task_run(&e, "approve")["decisions"][0];
+    assert_eq!(decision["by"], "bob@example.com", "{e:#}");
+    assert_eq!(decision["onBehalfOf"], "ana@example.com");
+    as_user(&mut d, "root@example.com");
+    let audit = audit_of(&d, &gate);
+    assert!(
+        audit
+            .iter()
+            .any(|r| r["action"] == "resume" && r["user"] == "bob@example.com" && r["onBehalfOf"] == "ana@example.com"),
+        "{audit:#?}"
+    );
+    let text = d.cli(&["audit", "--execution", &gate]);
+    assert!(text.stdout.contains("bob@example.com for ana@example.com"), "{text}");
+
+    // Separation of duties holds through a delegation: ana's request cannot be approved by her
+    // delegate, and a starter holding a delegation cannot approve their own request.
+    as_user(&mut d, "ana@example.com");
+    let own = id_of(&d.run_wait("hr", "gate", &[]));
+    as_user(&mut d, "bob@example.com");
+    let out = d.cli(&["resume", &own]);
+    assert!(!out.ok() && out.to_string().contains("self-approval"), "{out}");
+    as_user(&mut d, "ana@example.com");
+    assert!(
+        d.cli(&["delegate", "--to", "sam@example.com", "--until", "2099-01-01"])
+            .ok()
+    );
+    as_user(&mut d, "sam@example.com");
+    let sams = id_of(&d.run_wait("hr", "gate", &[]));
+    let out = d.cli(&["resume", &sams]);
+    assert!(!out.ok() && out.to_string().contains("self-approval"), "{out}");
+
+    // A quorum seat counts once: after bob approved for ana, ana cannot approve again.
+    let quorum = id_of(&d.run_wait("hr", "quorum", &[]));
+    as_user(&mut d, "bob@example.com");
+    assert!(d.cli(&["resume", &quorum, "--comment", "for ana"]).ok());
+    as_user(&mut d, "ana@example.com");
+    let out = d.cli(&["resume", &quorum]);
+    assert!(!out.ok() && out.to_string().contains("already approved"), "{out}");
+    as_user(&mut d, "carol@example.com");
+    assert!(d.cli(&["resume", &quorum, "--comment", "second"]).ok());
+    d.wait_state(&quorum, "SUCCESS");
+
+    // Durable across kill -9, and listed through REST as well.
+    d.kill9();
+    d.restart();
+    as_user(&mut d, "ana@example.com");
+    let list = d.cli_json(&["delegate", "list"]);
+    assert!(
+        list.as_array().unwrap().iter().any(|x| x["id"] == ana_to_bob.as_str()),
+        "{list:#}"
+    );
+    let bearer = format!("Authorization: Bearer {}", tokens["ana@example.com"]);
+    let (status, body) = curl(&["-H", &bearer, &format!("{}/api/v1/main/delegations", d.server())]);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(&ana_to_bob), "{body}");
+
+    // Revoked: bob no longer sees ana's decisions.
+    assert!(d.cli(&["delegate", "revoke", &ana_to_bob]).ok());
+    as_user(&mut d, "sam@example.com");
+    let later = id_of(&d.run_wait("hr", "gate", &[]));
+    as_user(&mut d, "bob@example.com");
+    let inbox = d.cli_json(&["inbox"]);
+    assert!(
+        inbox.as_array().unwrap().iter().all(|i| i["id"] != later.as_str()),
+        "{inbox:#}"
+    );
+    let out = d.cli(&["resume", &later]);
+    assert!(!out.ok(), "{out}");
+
+    // Every change to a delegation is audited.
+    as_user(&mut d, "root@example.com");
+    let all = d.cli_json(&["audit", "--limit", "500"]);
+    let actions: Vec<&str> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["action"].as_str())
+        .collect();
+    assert!(
+        actions.contains(&"delegate") && actions.contains(&"delegate.revoke"),
+        "{actions:?}"
+    );
+    assert!(d.cli(&["audit", "--verify"]).ok());
+}
