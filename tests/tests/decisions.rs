@@ -400,3 +400,94 @@ fn a_delegate_decides_for_the_delegator_within_the_rules_and_the_audit_says_so()
     );
     assert!(d.cli(&["audit", "--verify"]).ok());
 }
+
+#[test]
+fn resume_dry_run_shows_the_branch_and_rendered_next_tasks_and_changes_nothing() {
+    let (mut d, tokens) = daemon_with_users();
+    d.token = Some(tokens["sam@example.com"].clone());
+    let id = id_of(&d.run_wait("hr", "route", &[]));
+    d.token = Some(tokens["root@example.com"].clone());
+    let audit_before = audit_of(&d, &id).len();
+    let logs_before = log_messages(&d, &id).len();
+    d.token = Some(tokens["ana@example.com"].clone());
+
+    // A big amount: the If takes `then`; the Log line and the HTTP request are rendered, the
+    // SECRET value masked.
+    let v = d.cli_json(&[
+        "resume",
+        &id,
+        "--dry-run",
+        "--input",
+        "amount=500",
+        "--input",
+        "token=hunter2-secret",
+    ]);
+    assert_eq!(v["completes"], true, "{v:#}");
+    let steps = v["steps"].as_array().unwrap();
+    let step = |t: &str| {
+        steps
+            .iter()
+            .find(|s| s["taskId"] == t)
+            .unwrap_or_else(|| panic!("no step {t}: {v:#}"))
+    };
+    assert_eq!(step("check")["branch"], "then", "{v:#}");
+    assert_eq!(step("big")["messages"][0], "big amount 500");
+    assert_eq!(step("notify")["state"], "RUNNING");
+    assert_eq!(
+        step("notify")["properties"]["uri"],
+        "http://127.0.0.1:9/notify?amount=500"
+    );
+    assert_eq!(
+        step("notify")["properties"]["headers"]["Authorization"],
+        "Bearer ******"
+    );
+    assert!(!v.to_string().contains("hunter2-secret"), "{v:#}");
+    assert!(steps.iter().all(|s| s["taskId"] != "small"));
+
+    // A small amount takes `else`; the text form says so.
+    let out = d.cli(&["resume", &id, "--dry-run", "--input", "amount=5"]);
+    assert!(out.ok(), "{out}");
+    assert!(
+        out.stdout.contains("check (If)") && out.stdout.contains("-> branch else"),
+        "{out}"
+    );
+    assert!(out.stdout.contains("log: small amount 5"), "{out}");
+
+    // Invalid input is refused as the resume would refuse it.
+    let out = d.cli(&["resume", &id, "--dry-run", "--input", "amount=lots"]);
+    assert!(!out.ok(), "{out}");
+
+    // REST: the same preview.
+    let bearer = format!("Authorization: Bearer {}", tokens["ana@example.com"]);
+    let (status, body) = curl(&[
+        "-X",
+        "POST",
+        "-H",
+        &bearer,
+        "-F",
+        "amount=101",
+        &format!("{}/api/v1/main/executions/{id}/resume/preview", d.server()),
+    ]);
+    assert_eq!(status, 200, "{body}");
+    let rest: Value = serde_json::from_str(&body).unwrap();
+    assert!(
+        rest["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["taskId"] == "check" && s["branch"] == "then"),
+        "{rest:#}"
+    );
+
+    // Nothing changed: still paused, no log line, no audit record.
+    assert_eq!(d.execution(&id)["state"], "PAUSED");
+    assert_eq!(log_messages(&d, &id).len(), logs_before);
+    d.token = Some(tokens["root@example.com"].clone());
+    assert_eq!(audit_of(&d, &id).len(), audit_before, "a preview is a read");
+
+    // And the real resume does what the preview said.
+    d.token = Some(tokens["ana@example.com"].clone());
+    assert!(d.cli(&["resume", &id, "--input", "amount=5"]).ok());
+    d.wait_state(&id, "SUCCESS");
+    assert!(log_messages(&d, &id).iter().any(|m| m == "small amount 5"));
+}

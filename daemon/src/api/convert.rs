@@ -203,3 +203,30 @@ pub fn log_line(l: &LogLine) -> pb::LogLine {
         time_ms: l.time_ms,
     }
 }
+
+/// A resume preview as the API sends it.
+pub fn preview(v: &crate::engine::preview::Preview) -> pb::ResumePreview {
+    pb::ResumePreview {
+        task_id: v.task_id.clone(),
+        completes: v.completes,
+        approvals_so_far: v.approvals_so_far,
+        approvals_required: v.approvals_required,
+        state_after: v.state_after.clone(),
+        steps: v
+            .steps
+            .iter()
+            .map(|s| pb::PreviewStep {
+                task_id: s.task_id.clone(),
+                task_type: s.task_type.clone(),
+                state: s.state.clone(),
+                branch: s.branch.clone().unwrap_or_default(),
+                properties_json: if s.properties.is_null() {
+                    String::new()
+                } else {
+                    s.properties.to_string()
+                },
+                messages: s.messages.clone(),
+            })
+            .collect(),
+    }
+}

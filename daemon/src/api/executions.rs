@@ -192,6 +192,22 @@ impl Executions for ExecutionsService {
         }))
     }
 
+    async fn preview_resume(&self, req: Request<pb::ResumeRequest>) -> Result<Response<pb::ResumePreview>, Status> {
+        let p = self.0.principal(&req).await?;
+        let r = req.into_inner();
+        let select = PauseSelector {
+            task_run_id: opt(r.task_run_id),
+            task_id: opt(r.task_id),
+        };
+        let v = self
+            .0
+            .ops
+            .preview_resume(&p, &r.id, select, r.inputs.into_iter().collect(), &r.reason)
+            .await
+            .map_err(from_engine)?;
+        Ok(Response::new(convert::preview(&v)))
+    }
+
     async fn validate_resume(
         &self,
         req: Request<pb::ResumeRequest>,

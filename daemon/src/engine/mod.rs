@@ -13,6 +13,7 @@ pub mod flows;
 pub mod ids;
 pub mod jobs;
 mod kv_access;
+pub mod preview;
 pub mod resume;
 pub mod retention;
 pub mod state;
@@ -93,6 +94,9 @@ struct Inner {
     commands: std::sync::mpsc::Sender<Command>,
     events: broadcast::Sender<Arc<Execution>>,
     closing: tokio::sync::watch::Sender<bool>,
+    /// For read-only walks (a resume preview); the writer holds its own.
+    renderer: Arc<Renderer>,
+    services: Arc<dyn ExprServices>,
 }
 
 impl Engine {
@@ -104,11 +108,12 @@ impl Engine {
         let (tx, rx) = std::sync::mpsc::channel();
         let (events, _) = broadcast::channel(8192);
         let (job_tx, job_rx) = tokio::sync::mpsc::unbounded_channel();
+        let renderer = Arc::new(Renderer::new());
         let writer = WriterLoop {
             store: store.clone(),
             flows: flows.clone(),
-            renderer: Arc::new(Renderer::new()),
-            services,
+            renderer: renderer.clone(),
+            services: services.clone(),
             events: events.clone(),
             jobs: job_tx,
             timer_wake: timer_wake.clone(),
@@ -129,6 +134,8 @@ impl Engine {
                 commands: tx.clone(),
                 events,
                 closing,
+                renderer,
+                services,
             }),
         };
         // Before any job runs: the KV tasks write through this engine's writer.
@@ -379,6 +386,32 @@ impl Engine {
         let (ns, fid, rev) = (exec.namespace.clone(), exec.flow_id.clone(), exec.flow_revision);
         let (_, flow, _) = self.blocking(move |e| e.inner.flows.get(&ns, &fid, rev)).await?;
         resume::check(&flow, &exec, &select, &inputs, actor).map(|_| ())
+    }
+
+    /// What resuming with `inputs` would do next, computed on a copy: nothing is stored, run,
+    /// sent or audited (it is a read).
+    pub async fn preview_resume(
+        &self,
+        id: &str,
+        select: PauseSelector,
+        inputs: BTreeMap<String, String>,
+        actor: &Actor,
+        comment: &str,
+    ) -> Result<preview::Preview> {
+        let exec = self.get_execution(id).await?;
+        let (ns, fid, rev) = (exec.namespace.clone(), exec.flow_id.clone(), exec.flow_revision);
+        let (actor, comment) = (actor.clone(), comment.to_string());
+        self.blocking(move |e| {
+            let (_, flow, _) = e.inner.flows.get(&ns, &fid, rev)?;
+            let lookup = |ns: &str, id: &str| e.inner.flows.get(ns, id, 0).ok().map(|(h, f, _)| (h.revision, f));
+            let env = advance::StepEnv {
+                renderer: &e.inner.renderer,
+                services: e.inner.services.as_ref(),
+                flow_lookup: &lookup,
+            };
+            preview::preview(&flow, &exec, &select, &inputs, &actor, &comment, &env)
+        })
+        .await
     }
 
     /// Resumes many executions, each at its own pause; every id gets its own outcome. Commands

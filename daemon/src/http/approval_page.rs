@@ -220,6 +220,7 @@ async fn forms(s: &ApiState, tenant: &str, exec: &Execution, csrf: &str) -> Stri
              <input type=\"hidden\" name=\"_task_run\" value=\"{run}\">{fields}\
              <label>{why} <textarea name=\"_reason\"></textarea></label>\
              <button name=\"_action\" value=\"resume\">Resume</button> \
+             <button name=\"_action\" value=\"preview\">Preview</button> \
              <button name=\"_action\" value=\"reject\" formnovalidate>Reject</button></form>",
             task = esc(&run.task_id),
             t = esc(tenant),
@@ -398,6 +399,28 @@ async fn decide_page(s: &ApiState, tenant: &str, id: &str, req: Request) -> Resp
     // Optional inputs left blank are not sent, as an empty field in a form means "no value".
     let inputs: BTreeMap<String, String> = fields.into_iter().filter(|(_, v)| !v.is_empty()).collect();
     let rejecting = action == "reject";
+    if action == "preview" {
+        let select = PauseSelector {
+            task_run_id: run,
+            task_id: None,
+        };
+        let back = format!(
+            "<p><a href=\"/ui/{}/executions/{}\">Back to the execution</a></p>",
+            esc(tenant),
+            esc(id)
+        );
+        return match s.ops.preview_resume(&p, id, select, inputs, &reason).await {
+            Ok(v) => page("Preview", &(preview_html(&v) + &back)).into_response(),
+            Err(e) => (
+                super::status_of(e.code()),
+                page(
+                    "No preview",
+                    &format!("<p class=\"err\">{}</p>{back}", esc(&e.user_message())),
+                ),
+            )
+                .into_response(),
+        };
+    }
     let result = if rejecting {
         let select = PauseSelector {
             task_run_id: run,
@@ -451,4 +474,49 @@ async fn decide(
         task_id: None,
     };
     s.ops.resume(p, id, select, inputs, reason).await
+}
+
+/// What "Resume" would do next, as the page shows it (nothing was run or changed).
+fn preview_html(v: &crate::engine::preview::Preview) -> String {
+    let mut out = format!(
+        "<p>Nothing was run or changed. Resuming <b>{}</b> now would:</p>",
+        esc(&v.task_id)
+    );
+    if !v.completes {
+        out.push_str(&format!(
+            "<p>record approval {} of {}; the task keeps waiting for the others.</p>",
+            v.approvals_so_far + 1,
+            v.approvals_required
+        ));
+        return out;
+    }
+    out.push_str("<ul>");
+    for s in &v.steps {
+        let branch = s
+            .branch
+            .as_ref()
+            .map(|b| format!(" &rarr; branch <b>{}</b>", esc(b)))
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "<li><code>{}</code> ({}) {}{branch}",
+            esc(&s.task_id),
+            esc(s.task_type.rsplit('.').next().unwrap_or("")),
+            esc(&s.state)
+        ));
+        if !s.properties.is_null() {
+            out.push_str(&format!(
+                "<pre>{}</pre>",
+                esc(&serde_json::to_string_pretty(&s.properties).unwrap_or_default())
+            ));
+        }
+        for m in &s.messages {
+            out.push_str(&format!("<br>log: {}", esc(m)));
+        }
+        out.push_str("</li>");
+    }
+    out.push_str(&format!(
+        "</ul><p>The execution would then be <b>{}</b>.</p>",
+        esc(&v.state_after)
+    ));
+    out
 }

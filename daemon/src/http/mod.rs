@@ -308,6 +308,19 @@ async fn resume_by_ids(
     Ok(bulk_answer(outcomes))
 }
 
+/// POST …/resume/preview: what the resume with these form fields would do next (a read).
+async fn resume_preview(State(s): State<ApiState>, Path((t, id)): Path<(String, String)>, req: Request) -> HttpResult {
+    let p = caller(&s, &t, req.headers()).await?;
+    let comment = query_param(req.uri().query(), "comment")?;
+    let inputs = form_fields(req).await?;
+    let v = s
+        .ops
+        .preview_resume(&p, &id, PauseSelector::default(), inputs, &comment)
+        .await
+        .map_err(engine_error)?;
+    Ok(axum::Json(v).into_response())
+}
+
 /// Rejects the first pause; the reason comes as `?reason=` or a `reason` form field.
 async fn reject(State(s): State<ApiState>, Path((t, id)): Path<(String, String)>, req: Request) -> HttpResult {
     let p = caller(&s, &t, req.headers()).await?;
@@ -466,6 +479,7 @@ pub fn router(state: ApiState) -> Router {
         )
         .route("/api/v1/{tenant}/executions/{id}/kill", delete(kill))
         .route("/api/v1/{tenant}/executions/{id}/reject", post(reject))
+        .route("/api/v1/{tenant}/executions/{id}/resume/preview", post(resume_preview))
         .route("/api/v1/{tenant}/delegations", post(delegate).get(delegations))
         .route("/api/v1/{tenant}/delegations/{id}", delete(revoke_delegation))
         .route("/api/v1/{tenant}/executions/{id}", get(get_execution))

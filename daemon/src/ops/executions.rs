@@ -110,6 +110,20 @@ impl Ops {
         Ok(present(exec))
     }
 
+    /// What resuming with `inputs` would do next; a read (same checks as the resume, nothing
+    /// changes, nothing is audited).
+    pub async fn preview_resume(
+        &self,
+        p: &Principal,
+        id: &str,
+        select: PauseSelector,
+        inputs: BTreeMap<String, String>,
+        comment: &str,
+    ) -> Result<crate::engine::preview::Preview> {
+        let (_, actor) = self.decision_for(p, id, "resume.preview").await?;
+        self.engine.preview_resume(id, select, inputs, &actor, comment).await
+    }
+
     /// Rejects a pause (its run ends FAILED with output `rejected`); `reason` is required when
     /// the HumanTask says `rejectionReasonRequired`.
     pub async fn reject(&self, p: &Principal, id: &str, select: PauseSelector, reason: &str) -> Result<Execution> {

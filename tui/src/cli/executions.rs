@@ -349,9 +349,83 @@ pub struct ResumeArgs {
     /// A comment kept with the approval (shown in `executions get` and the audit log).
     #[arg(long, alias = "reason", default_value = "")]
     pub comment: String,
+    /// Show what resuming would do next (branches taken, next tasks with their properties
+    /// rendered, secrets masked) without changing anything.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// `resume ID --dry-run`: the daemon walks a copy of the execution; nothing changes.
+async fn preview(cli: &Cli, c: &mut Clients, a: &ResumeArgs) -> anyhow::Result<()> {
+    let [id] = a.ids.as_slice() else {
+        bail!("--dry-run previews one execution: name exactly one id");
+    };
+    let v = grpc(
+        c.executions
+            .preview_resume(pb::ResumeRequest {
+                id: id.clone(),
+                inputs: parse_inputs(&a.inputs)?,
+                task_id: a.task.clone().unwrap_or_default(),
+                reason: a.comment.clone(),
+                ..Default::default()
+            })
+            .await,
+    )?;
+    match cli.output {
+        Format::Json => print_json(&json!({
+            "taskId": v.task_id, "completes": v.completes, "approvalsSoFar": v.approvals_so_far,
+            "approvalsRequired": v.approvals_required, "stateAfter": v.state_after,
+            "steps": v.steps.iter().map(|s| json!({
+                "taskId": s.task_id, "type": s.task_type, "state": s.state,
+                "branch": if s.branch.is_empty() { Value::Null } else { Value::String(s.branch.clone()) },
+                "properties": if s.properties_json.is_empty() { Value::Null } else { parse_json(&s.properties_json) },
+                "messages": s.messages,
+            })).collect::<Vec<_>>(),
+        })),
+        Format::Text => print!("{}", preview_text(&v)),
+    }
+    Ok(())
+}
+
+/// The preview as text (the console shows the same lines).
+pub fn preview_text(v: &pb::ResumePreview) -> String {
+    let mut out = format!("Dry run: nothing was changed. Resuming `{}` now would:\n", v.task_id);
+    if !v.completes {
+        out.push_str(&format!(
+            "  record approval {} of {}; the task keeps waiting for the others\n",
+            v.approvals_so_far + 1,
+            v.approvals_required
+        ));
+        return out;
+    }
+    for s in &v.steps {
+        let kind = s.task_type.rsplit('.').next().unwrap_or("");
+        let branch = if s.branch.is_empty() {
+            String::new()
+        } else {
+            format!(" -> branch {}", s.branch)
+        };
+        out.push_str(&format!("  {} ({kind}) {}{branch}\n", s.task_id, s.state));
+        if !s.properties_json.is_empty() {
+            if let Value::Object(m) = parse_json(&s.properties_json) {
+                for (k, v) in m {
+                    let v = v.as_str().map(String::from).unwrap_or_else(|| v.to_string());
+                    out.push_str(&format!("      {k}: {}\n", output::clean(&v)));
+                }
+            }
+        }
+        for m in &s.messages {
+            out.push_str(&format!("      log: {}\n", output::clean(m)));
+        }
+    }
+    out.push_str(&format!("  then the execution is {}\n", v.state_after));
+    out
 }
 
 pub async fn resume(cli: &Cli, c: &mut Clients, a: &ResumeArgs) -> anyhow::Result<()> {
+    if a.dry_run {
+        return preview(cli, c, a).await;
+    }
     if a.ids.is_empty() && !a.all_paused {
         bail!("name the executions to resume, or use --all-paused with --namespace/--flow");
     }
