@@ -10,10 +10,15 @@ use tollgate_tests::{Daemon, DaemonOptions, curl, log_messages, task_run};
 /// A daemon with auth on, the flows of `flows_decide/`, and these users (operator on `hr`
 /// unless said otherwise). Returns it with each user's token.
 fn daemon_with_users() -> (Daemon, HashMap<&'static str, String>) {
+    daemon_with_users_env(vec![])
+}
+
+fn daemon_with_users_env(env: Vec<(String, String)>) -> (Daemon, HashMap<&'static str, String>) {
     let flows = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("flows_decide");
     let mut d = Daemon::start_with(DaemonOptions {
         flows: Some(flows),
         insecure: false,
+        env,
         ..Default::default()
     });
     d.stop();
@@ -490,4 +495,102 @@ fn resume_dry_run_shows_the_branch_and_rendered_next_tasks_and_changes_nothing()
     assert!(d.cli(&["resume", &id, "--input", "amount=5"]).ok());
     d.wait_state(&id, "SUCCESS");
     assert!(log_messages(&d, &id).iter().any(|m| m == "small amount 5"));
+}
+
+/// Polls an execution until `pick` holds (generous deadline; no timed assertion).
+fn wait_for(d: &Daemon, id: &str, what: &str, pick: impl Fn(&Value) -> bool) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let e = d.execution(id);
+        if pick(&e) {
+            return e;
+        }
+        assert!(std::time::Instant::now() < deadline, "{what} never happened: {e:#}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+fn approved_by(e: &Value) -> Vec<String> {
+    e["pauses"]
+        .as_array()
+        .and_then(|p| p.first())
+        .and_then(|p| p["approvedBy"].as_array())
+        .map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn partial_approvals_go_stale_when_a_stale_when_value_changes_also_across_kill9() {
+    let (mut d, tokens) = daemon_with_users_env(vec![("TOLLGATE_STALE_CHECK_INTERVAL".into(), "PT1S".into())]);
+    let as_user = |d: &mut Daemon, u: &str| d.token = Some(tokens[u].clone());
+    as_user(&mut d, "root@example.com");
+    assert!(d.cli(&["kv", "set", "hr", "config_hash", "v1"]).ok());
+
+    // The periodic check (a durable timer): ana approves under v1; the daemon is killed; the
+    // value changes; after the restart her approval is discarded and the approvers are told.
+    as_user(&mut d, "sam@example.com");
+    let id = id_of(&d.run_wait("hr", "stale", &[]));
+    as_user(&mut d, "ana@example.com");
+    assert!(d.cli(&["resume", &id, "--comment", "ok under v1"]).ok());
+    assert_eq!(approved_by(&d.execution(&id)), vec!["ana@example.com"]);
+    d.kill9();
+    d.restart();
+    as_user(&mut d, "root@example.com");
+    assert!(d.cli(&["kv", "set", "hr", "config_hash", "v2"]).ok());
+    let e = wait_for(&d, &id, "the stale check", |e| approved_by(e).is_empty());
+    assert_eq!(e["state"], "PAUSED");
+    let logs = || log_messages(&d, &id);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !logs().iter().any(|m| m.starts_with("approve again, ana@example.com")) {
+        assert!(std::time::Instant::now() < deadline, "onStale never ran: {:?}", logs());
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert!(
+        logs()
+            .iter()
+            .any(|m| m.contains("discarded as stale") && m.contains("`v1`") && m.contains("`v2`")),
+        "{:?}",
+        logs()
+    );
+    let audit = audit_of(&d, &id);
+    assert!(
+        audit.iter().any(|r| r["action"] == "approvals.stale"
+            && r["reason"]
+                .as_str()
+                .unwrap_or("")
+                .contains("was `v1` when ana@example.com approved, now `v2`")),
+        "{audit:#?}"
+    );
+
+    // Approvals under the current value complete the quorum as usual.
+    as_user(&mut d, "ana@example.com");
+    assert!(d.cli(&["resume", &id]).ok());
+    as_user(&mut d, "carol@example.com");
+    assert!(d.cli(&["resume", &id]).ok());
+    d.wait_state(&id, "SUCCESS");
+    assert!(log_messages(&d, &id).iter().any(|m| m == "deployed config v2"));
+    as_user(&mut d, "root@example.com");
+    assert!(d.cli(&["audit", "--verify"]).ok());
+}
+
+#[test]
+fn a_new_approval_checks_stale_when_before_it_counts() {
+    // A check interval far longer than the test: only the check at the approval can act.
+    let (mut d, tokens) = daemon_with_users_env(vec![("TOLLGATE_STALE_CHECK_INTERVAL".into(), "PT1H".into())]);
+    let as_user = |d: &mut Daemon, u: &str| d.token = Some(tokens[u].clone());
+    as_user(&mut d, "root@example.com");
+    assert!(d.cli(&["kv", "set", "hr", "config_hash", "v1"]).ok());
+    as_user(&mut d, "sam@example.com");
+    let id = id_of(&d.run_wait("hr", "stale", &[]));
+    as_user(&mut d, "ana@example.com");
+    assert!(d.cli(&["resume", &id]).ok());
+    as_user(&mut d, "root@example.com");
+    assert!(d.cli(&["kv", "set", "hr", "config_hash", "v2"]).ok());
+    // Carol's approval would have completed the quorum; ana's went stale, so it is 1 of 2.
+    as_user(&mut d, "carol@example.com");
+    assert!(d.cli(&["resume", &id]).ok());
+    let e = d.execution(&id);
+    assert_eq!(e["state"], "PAUSED", "{e:#}");
+    assert_eq!(approved_by(&e), vec!["carol@example.com"]);
+    assert!(log_messages(&d, &id).iter().any(|m| m.contains("discarded as stale")));
 }

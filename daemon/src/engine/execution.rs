@@ -37,6 +37,9 @@ pub struct Approval {
     /// A rejection (the pause ended FAILED) rather than an approval.
     #[serde(default)]
     pub rejected: bool,
+    /// The HumanTask's `staleWhen` values when this approval was given.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stale_values: Vec<String>,
 }
 
 /// What a paused task run waits for.
@@ -59,6 +62,9 @@ pub struct PauseState {
     /// When a Sleep task's wait ends (its run stays RUNNING meanwhile).
     #[serde(default)]
     pub sleep_until_ms: Option<i64>,
+    /// Next periodic `staleWhen` check while partial approvals are held.
+    #[serde(default)]
+    pub next_stale_check_ms: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

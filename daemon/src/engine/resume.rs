@@ -207,7 +207,7 @@ pub fn decides_as(exec: &Execution, idx: usize, actor: &Actor) -> Option<String>
         .map(|d| d.user.clone())
 }
 
-fn select_pause(exec: &Execution, select: &PauseSelector) -> Result<usize> {
+pub(crate) fn select_pause(exec: &Execution, select: &PauseSelector) -> Result<usize> {
     let by_run = select.task_run_id.as_deref().filter(|s| !s.is_empty());
     let by_task = select.task_id.as_deref().filter(|s| !s.is_empty());
     let found = exec.task_runs.iter().position(|r| {
@@ -253,6 +253,7 @@ pub fn end_pause(
             (p.timeout_ms, timer_kind::TIMEOUT),
             (p.next_reminder_ms, timer_kind::REMINDER),
             (p.next_escalation_ms, timer_kind::ESCALATE),
+            (p.next_stale_check_ms, "stale"),
         ] {
             if let Some(due) = due {
                 fx.timers_del.push(TimerKey {

@@ -74,6 +74,9 @@ pub fn execution_json(e: &pb::Execution) -> Value {
             "expires": if p.expires_ms > 0 { Value::String(iso(p.expires_ms)) } else { Value::Null },
             "onResume": p.on_resume.iter().map(|i| json!({"id": i.id, "type": i.r#type, "required": i.required})).collect::<Vec<_>>(),
             "assignment": {"users": p.assignee_users, "groups": p.assignee_groups},
+            "approvalsRequired": p.approvals_required,
+            "approvedBy": p.approved_by,
+            "rejectionReasonRequired": p.rejection_reason_required,
         })).collect::<Vec<_>>(),
     })
 }

@@ -9,6 +9,7 @@ mod kill;
 mod recover;
 mod reject;
 mod resume;
+mod stale;
 mod start;
 mod timers;
 mod triggers;

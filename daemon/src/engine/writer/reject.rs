@@ -92,6 +92,7 @@ impl WriterLoop {
                 reason: reason.to_string(),
                 on_behalf_of: rejection.on_behalf_of,
                 rejected: true,
+                stale_values: vec![],
             });
         let mut fx = Effects::default();
         crate::engine::resume::end_pause(&mut exec, idx, State::Failed, outputs, now, &mut fx);

@@ -18,6 +18,17 @@ impl WriterLoop {
         let mut exec = self.load(w, id)?;
         let flow = self.flow_of(&exec)?;
         let now = now_ms();
+        // Approvals given under other `staleWhen` values no longer count: discard them first,
+        // so this decision is weighed against the approvals that still hold.
+        if exec.state == State::Paused
+            && let Ok(idx) = crate::engine::resume::select_pause(&exec, select)
+            && exec.task_runs[idx]
+                .pause
+                .as_ref()
+                .is_some_and(|p| !p.approvals.is_empty())
+        {
+            self.discard_if_stale(w, &mut exec, &flow, idx, now, batch, follow)?;
+        }
         let decision = match crate::engine::resume::check(&flow, &exec, select, inputs, actor) {
             Ok(d) => d,
             Err(EngineError::PermissionDenied(m)) => {
@@ -64,6 +75,7 @@ impl WriterLoop {
             reason: reason.to_string(),
             on_behalf_of: decision.on_behalf_of.clone(),
             rejected: false,
+            stale_values: self.stale_values(&flow, &exec, idx),
         };
         let who = match decision.on_behalf_of.as_str() {
             "" => actor.user.clone(),
@@ -104,7 +116,9 @@ impl WriterLoop {
                 reason,
                 "OK: approval recorded, waiting for more",
             )?;
-            self.store_with_effects(w, &exec, Effects::default(), batch, follow)?;
+            let mut fx = Effects::default();
+            super::stale::arm(&mut exec, idx, now, &mut fx);
+            self.store_with_effects(w, &exec, fx, batch, follow)?;
             return Ok(exec);
         }
         audit_decision(

@@ -25,6 +25,7 @@ impl WriterLoop {
             timer_kind::TIMEOUT => p.timeout_ms == Some(t.due_ms),
             timer_kind::REMINDER => p.next_reminder_ms == Some(t.due_ms),
             timer_kind::ESCALATE => p.next_escalation_ms == Some(t.due_ms),
+            k if k == super::stale::KIND => p.next_stale_check_ms == Some(t.due_ms),
             _ => false,
         });
         if run.state != State::Paused || !current || exec.state.is_terminal() {
@@ -41,6 +42,9 @@ impl WriterLoop {
         let TaskKind::Pause(pause) = &task.kind else {
             return Ok(exec);
         };
+        if t.kind == super::stale::KIND {
+            return self.stale_timer(w, exec, idx, batch, follow);
+        }
         if t.kind == timer_kind::REMINDER || t.kind == timer_kind::ESCALATE {
             return self.nudge(w, exec, idx, task, pause, &t.kind, now, batch, follow);
         }
