@@ -122,6 +122,14 @@ pub enum Command {
     LoadTab(Tab),
     GetExecution(String),
     /// Resume one execution or many with the same inputs, at `task_id` (empty: each first pause).
+    /// What resuming would do next (a read).
+    PreviewResume {
+        request: u64,
+        id: String,
+        task_run_id: String,
+        task_id: String,
+        inputs: BTreeMap<String, String>,
+    },
     BulkResume {
         request: u64,
         ids: Vec<String>,
@@ -183,6 +191,10 @@ pub enum Update {
     Event(pb::ExecutionEvent),
     Execution(Result<pb::Execution, (String, RpcError)>),
     /// Per-id outcomes of a resume (one id or many), or why the call itself failed.
+    Previewed {
+        request: u64,
+        result: Result<pb::ResumePreview, RpcError>,
+    },
     Resumed {
         request: u64,
         result: Result<Vec<pb::BulkResult>, RpcError>,
