@@ -143,8 +143,7 @@ impl Ops {
     pub async fn revoke_delegation(&self, p: &Principal, id: &str) -> Result<DelegationRecord> {
         let id = id.to_string();
         let caller = p.clone();
-        let outcome = self
-            .engine
+        self.engine
             .change(move |w| {
                 let Some(mut d) = w.delegation(&id)? else {
                     return Ok(Err(EngineError::NotFound(format!("delegation '{id}' not found"))));
@@ -163,8 +162,7 @@ impl Ops {
                 crate::audit::append(w, delegation_entry(&caller.user, "delegate.revoke", &d))?;
                 Ok(Ok(d))
             })
-            .await?;
-        outcome
+            .await?
     }
 
     /// The users `p` may decide for right now (in `namespace`, or anywhere when `None`), with

@@ -406,12 +406,12 @@ pub fn preview_text(v: &pb::ResumePreview) -> String {
             format!(" -> branch {}", s.branch)
         };
         out.push_str(&format!("  {} ({kind}) {}{branch}\n", s.task_id, s.state));
-        if !s.properties_json.is_empty() {
-            if let Value::Object(m) = parse_json(&s.properties_json) {
-                for (k, v) in m {
-                    let v = v.as_str().map(String::from).unwrap_or_else(|| v.to_string());
-                    out.push_str(&format!("      {k}: {}\n", output::clean(&v)));
-                }
+        if !s.properties_json.is_empty()
+            && let Value::Object(m) = parse_json(&s.properties_json)
+        {
+            for (k, v) in m {
+                let v = v.as_str().map(String::from).unwrap_or_else(|| v.to_string());
+                out.push_str(&format!("      {k}: {}\n", output::clean(&v)));
             }
         }
         for m in &s.messages {
