@@ -150,4 +150,25 @@ mod tests {
         p.escalated_to = vec!["A@x".into()];
         assert!(who(&[], "operator", "").escalated_to_me(&p));
     }
+
+    #[test]
+    fn a_delegate_decides_human_tasks_of_the_delegator_only_within_the_namespace() {
+        let mut bob = who(&[], "viewer", "other");
+        bob.user = "bob@x".into();
+        bob.acting_for = vec![("ana@x".into(), vec!["Approvers".into()], "hr".into())];
+        let mut by_name = pause(&[], 1, &[]);
+        by_name.assignee_users = vec!["ana@x".into()];
+        let by_group = pause(&["Approvers"], 1, &[]);
+        assert_eq!(bob.decides_for("hr.payroll", &by_name), Some("ana@x".into()));
+        assert_eq!(bob.decides_for("hr", &by_group), Some("ana@x".into()));
+        assert_eq!(
+            bob.decides_for("finance", &by_name),
+            None,
+            "outside the delegation's namespace"
+        );
+        let approved = pause(&["Approvers"], 2, &["ana@x"]);
+        assert_eq!(bob.decides_for("hr", &approved), None, "ana's seat is taken");
+        // A plain pause is not a delegated decision.
+        assert_eq!(bob.decides_for("hr", &pause(&[], 0, &[])), None);
+    }
 }
