@@ -206,10 +206,10 @@ impl App {
                 .filter(|r| {
                     r.pause().is_some_and(|p| {
                         !p.may_decide(user, user_groups)
-                            && !self
+                            && self
                                 .list
                                 .identity()
-                                .is_some_and(|me| me.decides_for(&r.namespace, p).is_some())
+                                .is_none_or(|me| me.decides_for(&r.namespace, p).is_none())
                     })
                 })
                 .count();
