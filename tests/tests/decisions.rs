@@ -594,3 +594,28 @@ fn a_new_approval_checks_stale_when_before_it_counts() {
     assert_eq!(approved_by(&e), vec!["carol@example.com"]);
     assert!(log_messages(&d, &id).iter().any(|m| m.contains("discarded as stale")));
 }
+
+#[test]
+fn reminders_name_the_delegates_of_the_assignees() {
+    let (mut d, tokens) = daemon_with_users_env(vec![("TOLLGATE_MIN_REMINDER_INTERVAL".into(), "PT1S".into())]);
+    // ana is in the assigned group Approvers; she delegates to bob.
+    d.token = Some(tokens["ana@example.com"].clone());
+    assert!(
+        d.cli(&["delegate", "--to", "bob@example.com", "--until", "2099-01-01"])
+            .ok()
+    );
+    d.token = Some(tokens["sam@example.com"].clone());
+    let id = id_of(&d.run_wait("hr", "reminded", &[]));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let logs = log_messages(&d, &id);
+        if logs
+            .iter()
+            .any(|m| m == "reminder to @Approvers and delegates [bob@example.com]")
+        {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no reminder naming bob: {logs:?}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}

@@ -192,7 +192,18 @@ impl WriterLoop {
         exec.log_seq += 1;
         w.append_log(&line)?;
         exec.updated_ms = now;
-        if let Some((tasks, purpose, extras)) = side {
+        if let Some((tasks, purpose, mut extras)) = side {
+            // Delegates are told too: `assignees.delegates` lists who decides for an assignee now.
+            let (users, groups) = exec.task_runs[idx]
+                .pause
+                .as_ref()
+                .map(|p| (p.users.clone(), p.groups.clone()))
+                .unwrap_or_default();
+            let delegates = super::stale::delegates_of(w, &exec.namespace, &users, &groups, now)?;
+            extras.insert(
+                "assignees".into(),
+                serde_json::json!({"users": users, "groups": groups, "delegates": delegates}),
+            );
             exec.remember_secret_values();
             let lookup = |ns: &str, id: &str| self.flows.get(ns, id, 0).ok().map(|(h, f, _)| (h.revision, f));
             let env = StepEnv {
