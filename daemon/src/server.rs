@@ -157,6 +157,9 @@ pub async fn start_with(config: ServeConfig, extras: ServeExtras) -> Result<Runn
         .add_service(FlowsServer::new(FlowsService(state.clone())))
         .add_service(AuthServer::new(WhoamiService(state.clone())))
         .add_service(KvServer::new(KvService(state.clone())))
+        .add_service(tollgate_proto::v1::delegations_server::DelegationsServer::new(
+            crate::api::delegations::DelegationsService(state.clone()),
+        ))
         .add_service(tollgate_proto::v1::audit_server::AuditServer::new(
             crate::api::audit::AuditService(state.clone()),
         ))

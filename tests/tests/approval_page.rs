@@ -507,3 +507,49 @@ fn refusals_on_the_page_are_audited_like_on_every_other_door() {
         "the refused page sign-in"
     );
 }
+
+/// The page's Preview button shows what resuming would do and changes nothing; its Reject button
+/// rejects with the comment box as the reason, through the same engine call as the CLI.
+#[test]
+fn the_page_previews_then_rejects_with_a_reason() {
+    let p = Page::new();
+    let jar = p.jar("previewer");
+    let form = p.sign_in(&jar, &p.t.token(OPERATOR));
+    assert!(
+        form.contains("value=\"preview\"") && form.contains("value=\"reject\""),
+        "Preview and Reject buttons: {form}"
+    );
+    let csrf = csrf_of(&form);
+    let run_id = value_of(&form, "_task_run").expect("_task_run");
+    let (code, body) = p.post_resume(
+        &jar,
+        &[
+            format!("_csrf={csrf}"),
+            format!("_task_run={run_id}"),
+            "approved=true".into(),
+            "reason=fine".into(),
+            "_action=preview".into(),
+        ],
+        &["-H", &format!("Origin: {}", p.base)],
+    );
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("Nothing was run or changed"), "{body}");
+    assert_eq!(p.t.d.execution(&p.id)["state"], "PAUSED");
+
+    let (code, body) = p.post_resume(
+        &jar,
+        &[
+            format!("_csrf={csrf}"),
+            format!("_task_run={run_id}"),
+            "_reason=not this quarter".into(),
+            "_action=reject".into(),
+        ],
+        &["-H", &format!("Origin: {}", p.base)],
+    );
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("Rejected"), "{body}");
+    let e = p.t.d.wait_state(&p.id, "FAILED");
+    let decide = task_run(&e, "decide");
+    assert_eq!(decide["outputs"]["rejected"]["reason"], "not this quarter", "{e:#}");
+    assert_eq!(decide["decisions"][0]["decision"], "REJECTED");
+}

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::str::FromStr;
 
+use tollgate_proto::v1::delegations_client::DelegationsClient;
 use tollgate_proto::v1::{
     audit_client::AuditClient, auth_client::AuthClient, executions_client::ExecutionsClient, flows_client::FlowsClient,
 };
@@ -40,6 +41,7 @@ pub struct Clients {
     pub kv: KvClient<Authed>,
     pub secrets: SecretsClient<Authed>,
     pub stats: StatsClient<Authed>,
+    pub delegations: DelegationsClient<Authed>,
     pub server: String,
 }
 
@@ -153,7 +155,8 @@ impl Connection {
             auth: AuthClient::with_interceptor(channel.clone(), i.clone()),
             kv: KvClient::with_interceptor(channel.clone(), i.clone()),
             secrets: SecretsClient::with_interceptor(channel.clone(), i.clone()),
-            stats: StatsClient::with_interceptor(channel, i),
+            stats: StatsClient::with_interceptor(channel.clone(), i.clone()),
+            delegations: DelegationsClient::with_interceptor(channel, i),
             server: self.server.clone(),
         })
     }

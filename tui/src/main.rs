@@ -43,6 +43,8 @@ async fn dispatch(cli: &Cli) -> anyhow::Result<()> {
                 Command::Executions(a) => cli::executions::executions(cli, &mut c, a).await,
                 Command::Resume(a) => cli::executions::resume(cli, &mut c, a).await,
                 Command::Kill(a) => cli::executions::kill(cli, &mut c, a).await,
+                Command::Reject(a) => cli::executions::reject(cli, &mut c, a).await,
+                Command::Delegate(a) => cli::delegate::run(cli, &mut c, a).await,
                 Command::Logs(a) => cli::executions::logs(cli, &mut c, a).await,
                 Command::Flow(a) => cli::flows::run(cli, &mut c, a).await,
                 Command::Whoami => cli::whoami(cli, &mut c).await,

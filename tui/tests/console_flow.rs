@@ -284,6 +284,7 @@ fn human_task_outside_the_assignment_explains_why_resume_is_refused() {
         user: "alice@example.com".into(),
         groups: vec!["dev".into()],
         roles: vec![],
+        acting_for: vec![],
     });
     press(&mut a, KeyCode::Char('r'));
     assert!(a.views.is_empty(), "no form for someone who may not decide");
@@ -305,6 +306,7 @@ fn human_task_outside_the_assignment_explains_why_resume_is_refused() {
         user: "bob@example.com".into(),
         groups: vec!["ops".into()],
         roles: vec![("operator".into(), "infrastructure".into())],
+        acting_for: vec![],
     });
     let mut e = paused("h2", "infrastructure", "vm", "approve", 500, approval_form());
     e.pauses[0].assignee_groups = vec!["ops".into()];
@@ -573,6 +575,7 @@ fn whoami(user: &str, groups: &[&str], roles: &[(&str, &str)]) -> Update {
         user: user.into(),
         groups: groups.iter().map(|g| g.to_string()).collect(),
         roles: roles.iter().map(|(r, n)| (r.to_string(), n.to_string())).collect(),
+        acting_for: vec![],
     }
 }
 

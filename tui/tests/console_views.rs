@@ -162,6 +162,34 @@ fn detail_paused_and_resumed() {
     both("detail_resumed", &mut a);
 }
 
+/// Approvals with their comments (one by a delegate) and a rejection with its reason.
+#[test]
+fn detail_decisions_with_comments_and_a_rejection() {
+    let mut a = detail_app();
+    let mut e = in_state(sample()[0].clone(), "FAILED", NOW - 1_000);
+    e.task_runs[1].state = "FAILED".into();
+    e.task_runs[1].outputs_json = r#"{"rejected":{"by":"carol@example.com","reason":"over budget"}}"#.into();
+    e.task_runs[1].decisions = vec![
+        pb::Decision {
+            by: "bob@example.com".into(),
+            on_behalf_of: "ana@example.com".into(),
+            on_ms: NOW - 5_000,
+            comment: "covering for ana".into(),
+            rejected: false,
+        },
+        pb::Decision {
+            by: "carol@example.com".into(),
+            on_ms: NOW - 2_000,
+            comment: "over budget".into(),
+            rejected: true,
+            ..Default::default()
+        },
+    ];
+    e.ended_ms = NOW - 500;
+    event(&mut a, e);
+    both("detail_decisions", &mut a);
+}
+
 #[test]
 fn detail_error() {
     let mut a = loaded();

@@ -28,6 +28,7 @@ fn record(r: &crate::audit::Record) -> pb::AuditRecord {
         result: r.result.clone(),
         hash: r.hash.clone(),
         prev_hash: r.prev_hash.clone(),
+        on_behalf_of: r.on_behalf_of.clone(),
     }
 }
 

@@ -119,6 +119,22 @@ fn task_run(r: &TaskRun, secrets: &[String], secret_resume_ids: &[String]) -> pb
             .collect(),
         next_attempt_ms: r.next_attempt_ms.unwrap_or(0),
         iteration: r.loop_iteration,
+        decisions: r
+            .pause
+            .as_ref()
+            .map(|p| {
+                p.approvals
+                    .iter()
+                    .map(|a| pb::Decision {
+                        by: a.by.clone(),
+                        on_behalf_of: a.on_behalf_of.clone(),
+                        on_ms: a.on_ms,
+                        comment: a.reason.clone(),
+                        rejected: a.rejected,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
     }
 }
 
@@ -161,6 +177,7 @@ pub fn execution(exec: &Execution, flow: Option<&Flow>) -> pb::Execution {
                 form_key: form_key(&p.on_resume),
                 escalated_to: state.escalated_to.clone(),
                 reminders_sent: state.reminder_count,
+                rejection_reason_required: human.is_some_and(|h| h.rejection_reason_required),
             });
         }
     }
@@ -197,5 +214,32 @@ pub fn log_line(l: &LogLine) -> pb::LogLine {
         level: l.level.clone(),
         message: l.message.clone(),
         time_ms: l.time_ms,
+    }
+}
+
+/// A resume preview as the API sends it.
+pub fn preview(v: &crate::engine::preview::Preview) -> pb::ResumePreview {
+    pb::ResumePreview {
+        task_id: v.task_id.clone(),
+        completes: v.completes,
+        approvals_so_far: v.approvals_so_far,
+        approvals_required: v.approvals_required,
+        state_after: v.state_after.clone(),
+        steps: v
+            .steps
+            .iter()
+            .map(|s| pb::PreviewStep {
+                task_id: s.task_id.clone(),
+                task_type: s.task_type.clone(),
+                state: s.state.clone(),
+                branch: s.branch.clone().unwrap_or_default(),
+                properties_json: if s.properties.is_null() {
+                    String::new()
+                } else {
+                    s.properties.to_string()
+                },
+                messages: s.messages.clone(),
+            })
+            .collect(),
     }
 }

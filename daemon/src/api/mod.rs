@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod convert;
+pub mod delegations;
 pub mod executions;
 pub mod flows;
 pub mod kv;

@@ -11,7 +11,21 @@ pub struct WhoamiService(pub ApiState);
 impl AuthService for WhoamiService {
     async fn whoami(&self, req: Request<pb::WhoamiRequest>) -> Result<Response<pb::WhoamiResponse>, Status> {
         let p = self.0.principal(&req).await?;
+        let acting_for = self
+            .0
+            .ops
+            .acting_for_now(&p)
+            .await
+            .map_err(super::status::from_engine)?
+            .into_iter()
+            .map(|d| pb::ActingFor {
+                user: d.user,
+                groups: d.groups,
+                namespace: d.namespace,
+            })
+            .collect();
         Ok(Response::new(pb::WhoamiResponse {
+            acting_for,
             user: p.user.clone(),
             groups: p.groups.clone(),
             roles: p

@@ -31,6 +31,9 @@ pub struct Record {
     pub result: String,
     pub prev_hash: String,
     pub hash: String,
+    /// The user a delegate decided for ("bob for ana"); empty otherwise.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub on_behalf_of: String,
 }
 
 impl AuditRecord for Record {
@@ -54,10 +57,11 @@ pub struct Entry {
     pub values: Value,
     pub reason: String,
     pub result: String,
+    pub on_behalf_of: String,
 }
 
 fn digest(r: &Record) -> String {
-    let content = serde_json::json!([
+    let mut content = serde_json::json!([
         r.seq,
         r.time_ms,
         r.user,
@@ -71,6 +75,12 @@ fn digest(r: &Record) -> String {
         r.result,
         r.prev_hash
     ]);
+    // Appended only when set, so records written before delegations existed keep their hashes.
+    if !r.on_behalf_of.is_empty()
+        && let Some(a) = content.as_array_mut()
+    {
+        a.push(Value::String(r.on_behalf_of.clone()));
+    }
     let mut h = Sha256::new();
     h.update(content.to_string().as_bytes());
     hex::encode(h.finalize())
@@ -93,6 +103,7 @@ pub fn append(w: &mut Writer, e: Entry) -> Result<(), StoreError> {
         result: e.result,
         prev_hash: last.map(|l| l.hash).unwrap_or_default(),
         hash: String::new(),
+        on_behalf_of: e.on_behalf_of,
     };
     rec.hash = digest(&rec);
     w.audit_put(&rec)?;

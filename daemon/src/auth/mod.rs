@@ -11,7 +11,7 @@ pub use manage::{
     ChangeFn as AdminChange, Commit, GroupInfo, ManageError, ManageError as TokenError, Manager, Subject, TokenInfo,
     normalize_email, parse_expiry,
 };
-pub use tokens::{create_token, first_start_hint};
+pub use tokens::{create_token, first_start_hint, principal_of_user};
 
 use crate::engine::Actor;
 

@@ -72,8 +72,15 @@ pub fn authenticate(store: &Store, token: &str) -> Result<Principal, AuthError> 
 }
 
 fn principal(r: &crate::store::Reader, rec: &TokenRecord) -> Result<Principal, AuthError> {
+    let mut p = principal_of_user(r, &rec.user)?;
+    p.token_id = Some(rec.id.clone());
+    Ok(p)
+}
+
+/// A user's own rights (groups and grants), without a token: what a delegate acts with.
+pub fn principal_of_user(r: &crate::store::Reader, email: &str) -> Result<Principal, AuthError> {
     let user = r
-        .user(&rec.user)
+        .user(email)
         .map_err(|_| AuthError::Storage)?
         .ok_or(AuthError::Unauthenticated)?;
     let mut grants = Vec::new();
@@ -97,7 +104,7 @@ fn principal(r: &crate::store::Reader, rec: &TokenRecord) -> Result<Principal, A
         user: user.email,
         groups: user.groups,
         grants,
-        token_id: Some(rec.id.clone()),
+        token_id: None,
     })
 }
 

@@ -29,7 +29,17 @@ pub struct Approval {
     pub by: String,
     pub on_ms: i64,
     pub values: Map<String, Value>,
+    /// The approval's comment, or the rejection's reason.
     pub reason: String,
+    /// Set when `by` decided as the delegate of this user.
+    #[serde(default)]
+    pub on_behalf_of: String,
+    /// A rejection (the pause ended FAILED) rather than an approval.
+    #[serde(default)]
+    pub rejected: bool,
+    /// The HumanTask's `staleWhen` values when this approval was given.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stale_values: Vec<String>,
 }
 
 /// What a paused task run waits for.
@@ -52,6 +62,9 @@ pub struct PauseState {
     /// When a Sleep task's wait ends (its run stays RUNNING meanwhile).
     #[serde(default)]
     pub sleep_until_ms: Option<i64>,
+    /// Next periodic `staleWhen` check while partial approvals are held.
+    #[serde(default)]
+    pub next_stale_check_ms: Option<i64>,
     /// When the gate's `sla` runs out, and when it was found breached (still waiting then).
     #[serde(default)]
     pub sla_due_ms: Option<i64>,

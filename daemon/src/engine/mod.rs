@@ -13,6 +13,7 @@ pub mod flows;
 pub mod ids;
 pub mod jobs;
 mod kv_access;
+pub mod preview;
 pub mod resume;
 pub mod retention;
 pub mod state;
@@ -42,6 +43,18 @@ use writer::{Command, WriterLoop};
 pub struct Actor {
     pub user: String,
     pub groups: Vec<String>,
+    /// Users whose HumanTask decisions this actor may also take, by delegation (filled by the
+    /// operations layer for decisions only; never passed on: delegations are not transitive).
+    pub acting_for: Vec<Delegator>,
+}
+
+/// Someone who delegated their decisions to an actor, with their own (not delegated) groups.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Delegator {
+    pub user: String,
+    pub groups: Vec<String>,
+    /// Namespace prefix the delegation covers (empty = every namespace).
+    pub namespace: String,
 }
 
 impl Actor {
@@ -49,6 +62,7 @@ impl Actor {
         Actor {
             user: user.into(),
             groups,
+            acting_for: vec![],
         }
     }
 
@@ -57,6 +71,7 @@ impl Actor {
         Actor {
             user: SYSTEM_USER.into(),
             groups: vec![],
+            acting_for: vec![],
         }
     }
 
@@ -79,7 +94,8 @@ struct Inner {
     commands: std::sync::mpsc::Sender<Command>,
     events: broadcast::Sender<Arc<Execution>>,
     closing: tokio::sync::watch::Sender<bool>,
-    /// For inputs' `expression` (SELECT values) outside the writer.
+    /// For inputs' `expression` (SELECT values) and read-only walks (a resume preview) outside
+    /// the writer, which holds its own.
     renderer: Arc<Renderer>,
     services: Arc<dyn ExprServices>,
 }
@@ -429,23 +445,68 @@ impl Engine {
         .await
     }
 
+    /// What resuming with `inputs` would do next, computed on a copy: nothing is stored, run,
+    /// sent or audited (it is a read).
+    pub async fn preview_resume(
+        &self,
+        id: &str,
+        select: PauseSelector,
+        inputs: BTreeMap<String, String>,
+        actor: &Actor,
+        comment: &str,
+    ) -> Result<preview::Preview> {
+        let exec = self.get_execution(id).await?;
+        let (ns, fid, rev) = (exec.namespace.clone(), exec.flow_id.clone(), exec.flow_revision);
+        let (actor, comment) = (actor.clone(), comment.to_string());
+        self.blocking(move |e| {
+            let (_, flow, _) = e.inner.flows.get(&ns, &fid, rev)?;
+            let lookup = |ns: &str, id: &str| e.inner.flows.get(ns, id, 0).ok().map(|(h, f, _)| (h.revision, f));
+            // A preview runs nothing: a log.Fetch among the next tasks sees no lines.
+            let no_logs = |_: &str| Vec::new();
+            let env = advance::StepEnv {
+                renderer: &e.inner.renderer,
+                services: e.inner.services.as_ref(),
+                flow_lookup: &lookup,
+                stored_logs: &no_logs,
+            };
+            preview::preview(&flow, &exec, &select, &inputs, &actor, &comment, &env)
+        })
+        .await
+    }
+
     /// Resumes many executions, each at its own pause; every id gets its own outcome. Commands
     /// are queued together so the writer commits them in a few transactions.
     pub async fn bulk_resume(
         &self,
-        targets: Vec<(String, PauseSelector)>,
+        targets: Vec<(String, PauseSelector, Actor)>,
         inputs: BTreeMap<String, String>,
-        actor: &Actor,
         reason: &str,
     ) -> Vec<(String, Result<Execution>)> {
-        let selectors: std::collections::HashMap<String, PauseSelector> = targets.iter().cloned().collect();
-        let ids = targets.into_iter().map(|(id, _)| id).collect();
+        let ids = targets.iter().map(|(id, _, _)| id.clone()).collect();
+        let per_id: std::collections::HashMap<String, (PauseSelector, Actor)> =
+            targets.into_iter().map(|(id, s, a)| (id, (s, a))).collect();
         self.send_all(ids, |id, reply| Command::Resume {
-            select: selectors.get(&id).cloned().unwrap_or_default(),
+            select: per_id.get(&id).map(|t| t.0.clone()).unwrap_or_default(),
+            actor: per_id
+                .get(&id)
+                .map(|t| t.1.clone())
+                .unwrap_or_else(|| Actor::new("", vec![])),
             id,
             inputs: inputs.clone(),
-            actor: actor.clone(),
             reason: reason.to_string(),
+            reply,
+        })
+        .await
+    }
+
+    /// Rejects a pause: its run ends FAILED with output `rejected`.
+    pub async fn reject(&self, id: &str, select: PauseSelector, actor: &Actor, reason: &str) -> Result<Execution> {
+        let (id, actor, reason) = (id.to_string(), actor.clone(), reason.to_string());
+        self.send(|reply| Command::Reject {
+            id,
+            select,
+            actor,
+            reason,
             reply,
         })
         .await

@@ -30,6 +30,8 @@ pub struct Decision {
     pub values: Map<String, Value>,
     /// Distinct approvals a HumanTask needs in all (1 for a plain Pause).
     pub approvals_required: u32,
+    /// The user the actor decides for by delegation, empty when deciding for themselves.
+    pub on_behalf_of: String,
 }
 
 impl Decision {
@@ -93,18 +95,39 @@ pub fn check(
         )));
     };
     let mut approvals_required = 1;
+    let mut on_behalf_of = String::new();
     if let Some(human) = &pause.human {
-        if !may_decide(exec, idx, actor) {
+        let Some(seat) = decides_as(exec, idx, actor) else {
             return Err(EngineError::PermissionDenied(ACCESS_DENIED.into()));
-        }
-        if !human.allow_self_approval && !actor.is_system() && actor.user.eq_ignore_ascii_case(&exec.started_by) {
+        };
+        on_behalf_of = seat;
+        // Separation of duties holds through a delegation: neither the starter nor the
+        // starter's delegate may approve.
+        let starter = |u: &str| !u.is_empty() && u.eq_ignore_ascii_case(&exec.started_by);
+        if !human.allow_self_approval && !actor.is_system() && (starter(&actor.user) || starter(&on_behalf_of)) {
             return Err(EngineError::PermissionDenied(format!(
                 "{ACCESS_DENIED}: {} started it and task `{}` does not allow self-approval",
-                actor.user, run.task_id
+                exec.started_by, run.task_id
             )));
         }
         let approvals = run.pause.as_ref().map(|p| p.approvals.as_slice()).unwrap_or_default();
-        if approvals.iter().any(|a| a.by.eq_ignore_ascii_case(&actor.user)) {
+        // A person's seat in a quorum counts once, whether they or their delegate took it.
+        let seat_of = |a: &crate::engine::execution::Approval| {
+            if a.on_behalf_of.is_empty() {
+                a.by.clone()
+            } else {
+                a.on_behalf_of.clone()
+            }
+        };
+        let mine = if on_behalf_of.is_empty() {
+            actor.user.clone()
+        } else {
+            on_behalf_of.clone()
+        };
+        if approvals
+            .iter()
+            .any(|a| seat_of(a).eq_ignore_ascii_case(&mine) || a.by.eq_ignore_ascii_case(&actor.user))
+        {
             return Err(EngineError::FailedPrecondition(format!(
                 "{} already approved task `{}` of execution '{}'; it needs {} distinct approvers ({} so far)",
                 actor.user,
@@ -127,25 +150,93 @@ pub fn check(
         idx,
         values,
         approvals_required,
+        on_behalf_of,
     })
+}
+
+/// A rejection request that passed every check.
+#[derive(Debug)]
+pub struct Rejection {
+    pub idx: usize,
+    pub on_behalf_of: String,
+}
+
+/// Finds the pause a rejection is for and checks who may reject it and that a reason is given
+/// when the HumanTask requires one; changes nothing. Rejecting one's own request is allowed
+/// (it withdraws it), so `allowSelfApproval` does not apply.
+pub fn check_reject(
+    flow: &Flow,
+    exec: &Execution,
+    select: &PauseSelector,
+    actor: &Actor,
+    reason: &str,
+) -> Result<Rejection> {
+    if exec.state != State::Paused {
+        return Err(EngineError::FailedPrecondition(format!(
+            "Execution '{}' is not paused, can't reject it: it is {}",
+            exec.id, exec.state
+        )));
+    }
+    let idx = select_pause(exec, select)?;
+    let run = &exec.task_runs[idx];
+    let pause = match flow.find_task(&run.task_id).map(|t| &t.kind) {
+        Some(TaskKind::Pause(p)) => p,
+        _ => {
+            return Err(EngineError::FailedPrecondition(format!(
+                "task `{}` is not a pause",
+                run.task_id
+            )));
+        }
+    };
+    let mut on_behalf_of = String::new();
+    if let Some(human) = &pause.human {
+        let Some(seat) = decides_as(exec, idx, actor) else {
+            return Err(EngineError::PermissionDenied(
+                "Access denied to reject this execution".into(),
+            ));
+        };
+        on_behalf_of = seat;
+        if human.rejection_reason_required && reason.trim().is_empty() {
+            return Err(EngineError::InvalidArgument(format!(
+                "task `{}` requires a reason to reject it (rejectionReasonRequired)",
+                run.task_id
+            )));
+        }
+    }
+    Ok(Rejection { idx, on_behalf_of })
 }
 
 /// Kestra's message for a resume by someone outside a HumanTask's assignment.
 pub const ACCESS_DENIED: &str = "Access denied to resume this execution";
 
-/// Whether `actor` is in the (possibly escalated) assignment of the HumanTask at `idx`.
+/// Whether `actor` is in the (possibly escalated) assignment of the HumanTask at `idx`, directly
+/// or as the delegate of someone who is.
 pub fn may_decide(exec: &Execution, idx: usize, actor: &Actor) -> bool {
-    if actor.is_system() {
-        return true;
-    }
-    let Some(p) = exec.task_runs[idx].pause.as_ref() else {
-        return false;
-    };
-    p.users.iter().any(|u| u.eq_ignore_ascii_case(&actor.user))
-        || p.groups.iter().any(|g| actor.groups.iter().any(|a| a == g))
+    decides_as(exec, idx, actor).is_some()
 }
 
-fn select_pause(exec: &Execution, select: &PauseSelector) -> Result<usize> {
+/// In whose name `actor` may decide the HumanTask at `idx`: `Some("")` for themselves, `Some(user)`
+/// as the delegate of `user` (only delegations covering the execution's namespace count), `None`
+/// when neither.
+pub fn decides_as(exec: &Execution, idx: usize, actor: &Actor) -> Option<String> {
+    if actor.is_system() {
+        return Some(String::new());
+    }
+    let p = exec.task_runs[idx].pause.as_ref()?;
+    let assigned = |user: &str, groups: &[String]| {
+        p.users.iter().any(|u| u.eq_ignore_ascii_case(user)) || p.groups.iter().any(|g| groups.iter().any(|a| a == g))
+    };
+    if assigned(&actor.user, &actor.groups) {
+        return Some(String::new());
+    }
+    actor
+        .acting_for
+        .iter()
+        .find(|d| crate::store::namespace_within(&exec.namespace, &d.namespace) && assigned(&d.user, &d.groups))
+        .map(|d| d.user.clone())
+}
+
+pub(crate) fn select_pause(exec: &Execution, select: &PauseSelector) -> Result<usize> {
     let by_run = select.task_run_id.as_deref().filter(|s| !s.is_empty());
     let by_task = select.task_id.as_deref().filter(|s| !s.is_empty());
     let found = exec.task_runs.iter().position(|r| {
@@ -208,6 +299,7 @@ pub fn end_pause(
             (p.next_reminder_ms, timer_kind::REMINDER),
             (p.next_escalation_ms, timer_kind::ESCALATE),
             (p.sla_due_ms.filter(|_| p.sla_breached_ms.is_none()), timer_kind::SLA),
+            (p.next_stale_check_ms, "stale"),
         ] {
             if let Some(due) = due {
                 fx.timers_del.push(TimerKey {

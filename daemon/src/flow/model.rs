@@ -389,6 +389,16 @@ pub struct HumanSpec {
     pub approvals: u32,
     pub allow_self_approval: bool,
     pub escalation: Vec<EscalationSpec>,
+    /// `rejectionReasonRequired`: a rejection must say why.
+    #[serde(default)]
+    pub rejection_reason_required: bool,
+    /// `staleWhen`: templated expressions recorded with each partial approval; when one renders
+    /// differently later, the partial approvals are discarded.
+    #[serde(default)]
+    pub stale_when: Vec<String>,
+    /// `onStale`: tasks run when partial approvals are discarded (tell the approvers).
+    #[serde(default)]
+    pub on_stale: Vec<Task>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -1222,6 +1232,7 @@ impl Task {
                     for e in &h.escalation {
                         v.push(&e.tasks);
                     }
+                    v.push(&h.on_stale);
                 }
                 v
             }

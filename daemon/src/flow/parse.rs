@@ -1026,13 +1026,47 @@ impl Parser {
             known.push("tasks");
         }
         let human_spec = if human {
-            known.extend(["assignment", "approvals", "allowSelfApproval", "escalation"]);
+            known.extend([
+                "assignment",
+                "approvals",
+                "allowSelfApproval",
+                "escalation",
+                "rejectionReasonRequired",
+                "staleWhen",
+                "onStale",
+            ]);
             let assignment = self.opt_typed::<Assignment>(&mut f, "assignment").unwrap_or_default();
             let approvals = self.opt_typed::<u32>(&mut f, "approvals").unwrap_or(1);
             if approvals == 0 {
                 self.issue(f.at("approvals"), "`approvals` must be at least 1".into());
             }
             let allow_self_approval = self.opt_typed::<bool>(&mut f, "allowSelfApproval").unwrap_or(true);
+            let rejection_reason_required = self
+                .opt_typed::<bool>(&mut f, "rejectionReasonRequired")
+                .unwrap_or(false);
+            let stale_path = f.at("staleWhen");
+            let stale_when: Vec<String> = match f.take("staleWhen") {
+                None => vec![],
+                Some(Yaml::String(s)) => vec![s.clone()],
+                Some(v @ Yaml::Sequence(_)) => self.typed::<Vec<String>>(v, &stale_path).unwrap_or_default(),
+                Some(other) => {
+                    self.issue(
+                        stale_path.clone(),
+                        format!("`staleWhen` must be a list of expressions, found {}", kind_of(other)),
+                    );
+                    vec![]
+                }
+            };
+            let on_stale = match f.take("onStale") {
+                Some(v) => self.tasks(v, &f.at("onStale")),
+                None => vec![],
+            };
+            if !on_stale.is_empty() && stale_when.is_empty() {
+                self.issue(
+                    f.at("onStale"),
+                    "`onStale` needs `staleWhen`: nothing could make approvals stale".into(),
+                );
+            }
             let epath = f.at("escalation");
             let mut escalation = Vec::new();
             if let Some(v) = f.take("escalation") {
@@ -1063,6 +1097,9 @@ impl Parser {
                 approvals,
                 allow_self_approval,
                 escalation,
+                rejection_reason_required,
+                stale_when,
+                on_stale,
             })
         } else {
             if f.map.contains_key("escalation") {

@@ -193,6 +193,7 @@ fn branches<'f>(task: &'f Task, path: &Path) -> Vec<(Path, &'f Vec<Task>)> {
                 for (i, e) in h.escalation.iter().enumerate() {
                     v.push((path.key("escalation").index(i).key("tasks"), &e.tasks));
                 }
+                v.push((path.key("onStale"), &h.on_stale));
             }
             v
         }

@@ -206,11 +206,20 @@ async fn forms(s: &ApiState, tenant: &str, exec: &Execution, csrf: &str) -> Stri
             continue;
         };
         let fields: String = p.on_resume.iter().map(field).collect();
+        let why = if p.human.as_ref().is_some_and(|h| h.rejection_reason_required) {
+            "Comment, or reason for a rejection (required to reject; recorded in the audit log)"
+        } else {
+            "Comment, or reason for a rejection (recorded in the audit log)"
+        };
+        // A rejection needs none of the inputs: its button skips the browser's checks.
         out.push_str(&format!(
             "<h2>{task}</h2><form method=\"post\" action=\"/ui/{t}/executions/{id}/resume\">\
              <input type=\"hidden\" name=\"_csrf\" value=\"{csrf}\">\
              <input type=\"hidden\" name=\"_task_run\" value=\"{run}\">{fields}\
-             <label>Reason (recorded in the audit log) <input name=\"_reason\"></label><button>Resume</button></form>",
+             <label>{why} <textarea name=\"_reason\"></textarea></label>\
+             <button name=\"_action\" value=\"resume\">Resume</button> \
+             <button name=\"_action\" value=\"preview\">Preview</button> \
+             <button name=\"_action\" value=\"reject\" formnovalidate>Reject</button></form>",
             task = esc(&run.task_id),
             t = esc(tenant),
             id = esc(&exec.id),
@@ -384,9 +393,41 @@ async fn decide_page(s: &ApiState, tenant: &str, id: &str, req: Request) -> Resp
     }
     let run = fields.remove("_task_run");
     let reason = fields.remove("_reason").unwrap_or_default();
+    let action = fields.remove("_action").unwrap_or_else(|| "resume".into());
     // Optional inputs left blank are not sent, as an empty field in a form means "no value".
     let inputs: BTreeMap<String, String> = fields.into_iter().filter(|(_, v)| !v.is_empty()).collect();
-    let result = decide(s, &p, id, run, inputs, &reason).await;
+    let rejecting = action == "reject";
+    if action == "preview" {
+        let select = PauseSelector {
+            task_run_id: run,
+            task_id: None,
+        };
+        let back = format!(
+            "<p><a href=\"/ui/{}/executions/{}\">Back to the execution</a></p>",
+            esc(tenant),
+            esc(id)
+        );
+        return match s.ops.preview_resume(&p, id, select, inputs, &reason).await {
+            Ok(v) => page("Preview", &(preview_html(&v) + &back)).into_response(),
+            Err(e) => (
+                super::status_of(e.code()),
+                page(
+                    "No preview",
+                    &format!("<p class=\"err\">{}</p>{back}", esc(&e.user_message())),
+                ),
+            )
+                .into_response(),
+        };
+    }
+    let result = if rejecting {
+        let select = PauseSelector {
+            task_run_id: run,
+            task_id: None,
+        };
+        s.ops.reject(&p, id, select, &reason).await
+    } else {
+        decide(s, &p, id, run, inputs, &reason).await
+    };
     let back = format!(
         "<p><a href=\"/ui/{}/executions/{}\">Back to the execution</a></p>",
         esc(tenant),
@@ -396,7 +437,8 @@ async fn decide_page(s: &ApiState, tenant: &str, id: &str, req: Request) -> Resp
         Ok(e) => page(
             "Decision recorded",
             &format!(
-                "<p class=\"ok\">Resumed. The execution is now <b>{}</b>.</p>{back}",
+                "<p class=\"ok\">{}. The execution is now <b>{}</b>.</p>{back}",
+                if rejecting { "Rejected" } else { "Resumed" },
                 e.state
             ),
         )
@@ -406,7 +448,7 @@ async fn decide_page(s: &ApiState, tenant: &str, id: &str, req: Request) -> Resp
             (
                 status,
                 page(
-                    "Not resumed",
+                    if rejecting { "Not rejected" } else { "Not resumed" },
                     &format!("<p class=\"err\">{}</p>{back}", esc(&e.user_message())),
                 ),
             )
@@ -430,4 +472,49 @@ async fn decide(
         task_id: None,
     };
     s.ops.resume(p, id, select, inputs, reason).await
+}
+
+/// What "Resume" would do next, as the page shows it (nothing was run or changed).
+fn preview_html(v: &crate::engine::preview::Preview) -> String {
+    let mut out = format!(
+        "<p>Nothing was run or changed. Resuming <b>{}</b> now would:</p>",
+        esc(&v.task_id)
+    );
+    if !v.completes {
+        out.push_str(&format!(
+            "<p>record approval {} of {}; the task keeps waiting for the others.</p>",
+            v.approvals_so_far + 1,
+            v.approvals_required
+        ));
+        return out;
+    }
+    out.push_str("<ul>");
+    for s in &v.steps {
+        let branch = s
+            .branch
+            .as_ref()
+            .map(|b| format!(" &rarr; branch <b>{}</b>", esc(b)))
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "<li><code>{}</code> ({}) {}{branch}",
+            esc(&s.task_id),
+            esc(s.task_type.rsplit('.').next().unwrap_or("")),
+            esc(&s.state)
+        ));
+        if !s.properties.is_null() {
+            out.push_str(&format!(
+                "<pre>{}</pre>",
+                esc(&serde_json::to_string_pretty(&s.properties).unwrap_or_default())
+            ));
+        }
+        for m in &s.messages {
+            out.push_str(&format!("<br>log: {}", esc(m)));
+        }
+        out.push_str("</li>");
+    }
+    out.push_str(&format!(
+        "</ul><p>The execution would then be <b>{}</b>.</p>",
+        esc(&v.state_after)
+    ));
+    out
 }

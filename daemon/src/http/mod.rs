@@ -212,6 +212,10 @@ fn execution_json(e: &Execution) -> Value {
             "state": state_json(r.state, &r.history, r.started_ms, r.ended_ms), "outputs": r.outputs,
             "attempts": attempts_json(r),
             "iteration": r.loop_iteration,
+            "decisions": r.pause.as_ref().map(|p| p.approvals.iter().map(|a| json!({
+                "by": a.by, "onBehalfOf": a.on_behalf_of, "date": crate::engine::context::iso_ms(a.on_ms),
+                "comment": a.reason, "rejected": a.rejected,
+            })).collect::<Vec<_>>()).unwrap_or_default(),
         })).collect::<Vec<_>>(),
     })
 }
@@ -240,11 +244,23 @@ async fn get_execution(
     Ok(axum::Json(execution_json(&e)).into_response())
 }
 
+/// One query parameter (`?comment=…`, `?reason=…`): form fields are the onResume inputs, so
+/// what describes the decision travels beside them.
+fn query_param(query: Option<&str>, name: &str) -> Result<String, Response> {
+    let pairs = url_decode_pairs(query.unwrap_or("")).map_err(|m| json_error(StatusCode::BAD_REQUEST, m))?;
+    Ok(pairs
+        .into_iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v)
+        .unwrap_or_default())
+}
+
 async fn resume(State(s): State<ApiState>, Path((t, id)): Path<(String, String)>, req: Request) -> HttpResult {
     let p = caller(&s, &t, req.headers()).await?;
+    let comment = query_param(req.uri().query(), "comment")?;
     let inputs = form_fields(req).await?;
     s.ops
-        .resume(&p, &id, PauseSelector::default(), inputs, "")
+        .resume(&p, &id, PauseSelector::default(), inputs, &comment)
         .await
         .map_err(engine_error)?;
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -309,9 +325,39 @@ async fn resume_by_ids(
     Ok(bulk_answer(outcomes))
 }
 
-async fn kill(State(s): State<ApiState>, Path((t, id)): Path<(String, String)>, headers: HeaderMap) -> HttpResult {
-    let p = caller(&s, &t, &headers).await?;
-    s.ops.kill(&p, &id, "").await.map_err(engine_error)?;
+/// POST …/resume/preview: what the resume with these form fields would do next (a read).
+async fn resume_preview(State(s): State<ApiState>, Path((t, id)): Path<(String, String)>, req: Request) -> HttpResult {
+    let p = caller(&s, &t, req.headers()).await?;
+    let comment = query_param(req.uri().query(), "comment")?;
+    let inputs = form_fields(req).await?;
+    let v = s
+        .ops
+        .preview_resume(&p, &id, PauseSelector::default(), inputs, &comment)
+        .await
+        .map_err(engine_error)?;
+    Ok(axum::Json(v).into_response())
+}
+
+/// Rejects the first pause; the reason comes as `?reason=` or a `reason` form field.
+async fn reject(State(s): State<ApiState>, Path((t, id)): Path<(String, String)>, req: Request) -> HttpResult {
+    let p = caller(&s, &t, req.headers()).await?;
+    let mut reason = query_param(req.uri().query(), "reason")?;
+    let fields = form_fields(req).await?;
+    if let Some(r) = fields.get("reason").filter(|_| reason.is_empty()) {
+        reason = r.clone();
+    }
+    let e = s
+        .ops
+        .reject(&p, &id, PauseSelector::default(), &reason)
+        .await
+        .map_err(engine_error)?;
+    Ok(axum::Json(execution_json(&e)).into_response())
+}
+
+async fn kill(State(s): State<ApiState>, Path((t, id)): Path<(String, String)>, req: Request) -> HttpResult {
+    let p = caller(&s, &t, req.headers()).await?;
+    let reason = query_param(req.uri().query(), "reason")?;
+    s.ops.kill(&p, &id, &reason).await.map_err(engine_error)?;
     Ok(StatusCode::ACCEPTED.into_response())
 }
 
@@ -419,6 +465,75 @@ async fn webhook(
     }
 }
 
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct DelegationBody {
+    to: String,
+    #[serde(default)]
+    from: String,
+    until: String,
+    #[serde(default)]
+    namespace: String,
+    /// Whose decisions (admins of the namespace); default the caller's.
+    #[serde(default, rename = "for")]
+    for_user: String,
+}
+
+fn delegation_json(d: &crate::store::DelegationRecord) -> Value {
+    let iso = crate::engine::context::iso_ms;
+    json!({
+        "id": d.id, "from": d.from_user, "to": d.to_user, "namespace": d.namespace,
+        "startDate": iso(d.from_ms), "endDate": iso(d.until_ms), "createdBy": d.created_by,
+        "revokedDate": d.revoked_ms.map(iso),
+    })
+}
+
+async fn delegate(
+    State(s): State<ApiState>,
+    Path(t): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> HttpResult {
+    let p = caller(&s, &t, &headers).await?;
+    let b: DelegationBody = serde_json::from_slice(&body).map_err(|e| {
+        json_error(
+            StatusCode::BAD_REQUEST,
+            format!("expected a JSON object {{\"to\", \"until\", \"from\"?, \"namespace\"?, \"for\"?}}: {e}"),
+        )
+    })?;
+    let d = s
+        .ops
+        .delegate(
+            &p,
+            crate::ops::NewDelegation {
+                from_user: b.for_user,
+                to_user: b.to,
+                from_date: b.from,
+                until_date: b.until,
+                namespace: b.namespace,
+            },
+        )
+        .await
+        .map_err(engine_error)?;
+    Ok((StatusCode::CREATED, axum::Json(delegation_json(&d))).into_response())
+}
+
+async fn delegations(State(s): State<ApiState>, Path(t): Path<String>, headers: HeaderMap) -> HttpResult {
+    let p = caller(&s, &t, &headers).await?;
+    let list = s.ops.delegations(&p, false).await.map_err(engine_error)?;
+    Ok(axum::Json(list.iter().map(delegation_json).collect::<Vec<_>>()).into_response())
+}
+
+async fn revoke_delegation(
+    State(s): State<ApiState>,
+    Path((t, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> HttpResult {
+    let p = caller(&s, &t, &headers).await?;
+    let d = s.ops.revoke_delegation(&p, &id).await.map_err(engine_error)?;
+    Ok(axum::Json(delegation_json(&d)).into_response())
+}
+
 pub fn router(state: ApiState) -> Router {
     Router::new()
         .route("/api/v1/{tenant}/executions/resume/by-ids", post(resume_by_ids))
@@ -429,6 +544,10 @@ pub fn router(state: ApiState) -> Router {
             post(resume_validate),
         )
         .route("/api/v1/{tenant}/executions/{id}/kill", delete(kill))
+        .route("/api/v1/{tenant}/executions/{id}/reject", post(reject))
+        .route("/api/v1/{tenant}/executions/{id}/resume/preview", post(resume_preview))
+        .route("/api/v1/{tenant}/delegations", post(delegate).get(delegations))
+        .route("/api/v1/{tenant}/delegations/{id}", delete(revoke_delegation))
         .route("/api/v1/{tenant}/executions/{id}", get(get_execution))
         .route("/api/v1/{tenant}/executions/{namespace}/{flow_id}", post(start))
         .route(

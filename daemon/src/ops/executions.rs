@@ -70,6 +70,7 @@ impl Ops {
     }
 
     pub async fn get(&self, p: &Principal, id: &str) -> Result<Execution> {
+        let p = &self.widened(p).await;
         Ok(present(self.execution_for(p, id, Role::Viewer, "read").await?))
     }
 
@@ -87,7 +88,7 @@ impl Ops {
             states,
             namespace,
             flow_id,
-            visible: p.visible_namespaces(Role::Viewer),
+            visible: self.widened(p).await.visible_namespaces(Role::Viewer),
         };
         let (execs, next) = self
             .engine
@@ -104,9 +105,30 @@ impl Ops {
         inputs: BTreeMap<String, String>,
         reason: &str,
     ) -> Result<Execution> {
-        self.execution_for(p, id, Role::Operator, "resume").await?;
-        let exec = self.engine.resume(id, select, inputs, &p.actor(), reason).await?;
+        let (_, actor) = self.decision_for(p, id, "resume").await?;
+        let exec = self.engine.resume(id, select, inputs, &actor, reason).await?;
         Ok(present(exec))
+    }
+
+    /// What resuming with `inputs` would do next; a read (same checks as the resume, nothing
+    /// changes, nothing is audited).
+    pub async fn preview_resume(
+        &self,
+        p: &Principal,
+        id: &str,
+        select: PauseSelector,
+        inputs: BTreeMap<String, String>,
+        comment: &str,
+    ) -> Result<crate::engine::preview::Preview> {
+        let (_, actor) = self.decision_for(p, id, "resume.preview").await?;
+        self.engine.preview_resume(id, select, inputs, &actor, comment).await
+    }
+
+    /// Rejects a pause (its run ends FAILED with output `rejected`); `reason` is required when
+    /// the HumanTask says `rejectionReasonRequired`.
+    pub async fn reject(&self, p: &Principal, id: &str, select: PauseSelector, reason: &str) -> Result<Execution> {
+        let (_, actor) = self.decision_for(p, id, "reject").await?;
+        Ok(present(self.engine.reject(id, select, &actor, reason).await?))
     }
 
     /// The same checks as a resume, nothing applied.
@@ -117,8 +139,8 @@ impl Ops {
         select: PauseSelector,
         inputs: BTreeMap<String, String>,
     ) -> Result<()> {
-        self.execution_for(p, id, Role::Operator, "resume.validate").await?;
-        self.engine.validate_resume(id, select, inputs, &p.actor()).await
+        let (_, actor) = self.decision_for(p, id, "resume.validate").await?;
+        self.engine.validate_resume(id, select, inputs, &actor).await
     }
 
     /// Resumes every target with the same inputs, at `select`'s pause or, for the ids in
@@ -135,7 +157,7 @@ impl Ops {
         let (ids, mut outcomes, allowed) = self.bulk_allowed(p, target, "resume").await?;
         let targets = allowed
             .into_iter()
-            .map(|id| {
+            .map(|(id, actor)| {
                 let at = match task_runs.get(&id) {
                     Some(run) => PauseSelector {
                         task_run_id: Some(run.clone()),
@@ -143,10 +165,10 @@ impl Ops {
                     },
                     None => select.clone(),
                 };
-                (id, at)
+                (id, at, actor)
             })
             .collect();
-        let done = self.engine.bulk_resume(targets, inputs, &p.actor(), reason).await;
+        let done = self.engine.bulk_resume(targets, inputs, reason).await;
         Ok(merge(ids, &mut outcomes, done))
     }
 
@@ -162,18 +184,21 @@ impl Ops {
         reason: &str,
     ) -> Result<Vec<(String, Result<Execution>)>> {
         let (ids, mut outcomes, allowed) = self.bulk_allowed(p, target, "kill").await?;
+        let allowed = allowed.into_iter().map(|(id, _)| id).collect();
         let done = self.engine.bulk_kill(allowed, &p.actor(), reason).await;
         Ok(merge(ids, &mut outcomes, done))
     }
 
     /// Log lines from `from_seq`, at most `limit`.
     pub async fn logs(&self, p: &Principal, id: &str, from_seq: u64, limit: usize) -> Result<Vec<LogLine>> {
+        let p = &self.widened(p).await;
         self.execution_for(p, id, Role::Viewer, "read").await?;
         self.engine.logs(id, from_seq, limit).await
     }
 
     /// Checks the caller may read an execution's logs (streams call this once at start).
     pub async fn may_read(&self, p: &Principal, id: &str) -> Result<Execution> {
+        let p = &self.widened(p).await;
         Ok(present(self.execution_for(p, id, Role::Viewer, "read").await?))
     }
 
@@ -218,7 +243,11 @@ impl Ops {
         p: &Principal,
         target: BulkTarget,
         action: &str,
-    ) -> Result<(Vec<String>, BTreeMap<String, Result<Execution>>, Vec<String>)> {
+    ) -> Result<(
+        Vec<String>,
+        BTreeMap<String, Result<Execution>>,
+        Vec<(String, crate::engine::Actor)>,
+    )> {
         let ids = match target {
             BulkTarget::Ids(ids) => ids,
             BulkTarget::Filter {
@@ -239,6 +268,12 @@ impl Ops {
             .await
             .map_err(|_| EngineError::Unavailable)??
         };
+        // Decisions may be taken for those who delegated theirs to the caller.
+        let delegators = if action == "resume" {
+            self.acting_for(p, None).await?
+        } else {
+            vec![]
+        };
         let mut refused = BTreeMap::new();
         let mut allowed = Vec::with_capacity(ids.len());
         for (id, exec) in ids.iter().zip(found) {
@@ -249,8 +284,8 @@ impl Ops {
                         Err(EngineError::NotFound(format!("execution '{id}' not found"))),
                     );
                 }
-                Some(e) => match self.authorize(p, Role::Operator, action, Target::of(&e)).await {
-                    Ok(()) => allowed.push(id.clone()),
+                Some(e) => match self.decision_actor(p, &e, &delegators, action).await {
+                    Ok(actor) => allowed.push((id.clone(), actor)),
                     Err(err) => {
                         refused.insert(id.clone(), Err(err));
                     }
@@ -279,7 +314,7 @@ impl Ops {
                 states: states.clone(),
                 namespace: namespace.clone(),
                 flow_id: flow_id.clone(),
-                visible: p.visible_namespaces(Role::Viewer),
+                visible: self.widened(p).await.visible_namespaces(Role::Viewer),
             };
             let (page, next) = self.engine.list_executions(filter, MAX_PAGE, after).await?;
             ids.extend(page.into_iter().map(|e| e.id));

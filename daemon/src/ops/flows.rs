@@ -63,6 +63,8 @@ impl Ops {
             flow_id: id.to_string(),
             ..Default::default()
         };
+        // A delegate reads the flows of the decisions offered to them (their forms).
+        let p = &self.widened(p).await;
         self.authorize(p, Role::Viewer, "read", target).await?;
         let engine = self.engine.clone();
         let (ns, id) = (namespace.to_string(), id.to_string());

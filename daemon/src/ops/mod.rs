@@ -5,6 +5,7 @@
 //! page (`http/`) only decode and encode around these calls, so they cannot drift apart.
 
 pub mod audit_log;
+mod delegations;
 mod executions;
 mod flows;
 mod kv;
@@ -14,6 +15,7 @@ mod webhooks;
 
 use std::sync::Arc;
 
+pub use delegations::NewDelegation;
 pub use executions::{BulkTarget, present, present_shared};
 pub use webhooks::WebhookAnswer;
 

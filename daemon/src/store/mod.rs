@@ -3,6 +3,7 @@
 
 mod audit;
 mod auth;
+mod delegations;
 mod kv;
 mod metrics;
 mod records;
@@ -18,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use tables::*;
 
 pub use auth::{Binding, TokenRecord, UserRecord};
+pub use delegations::DelegationRecord;
 pub use kv::KvEntry;
 pub use metrics::{StateCounts, WaitingSample};
 pub use records::{AuditHead, AuditRecord, ExecutionRecord, IndexedState, LogRecord};
@@ -218,6 +220,7 @@ impl Store {
             audit::create_tables(&tx)?;
             kv::create_tables(&tx)?;
             metrics::create_tables(&tx)?;
+            delegations::create_tables(&tx)?;
         }
         metrics::ensure_state_counts(&tx)?;
         tx.commit()?;

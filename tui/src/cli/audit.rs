@@ -184,6 +184,7 @@ pub async fn run(cli: &Cli, c: &mut crate::client::Clients, a: &AuditArgs) -> an
                         "namespace": x.namespace, "flowId": x.flow_id, "executionId": x.execution_id, "taskId": x.task_id,
                         "values": serde_json::from_str::<Value>(&x.values_json).unwrap_or(Value::Null),
                         "reason": x.reason, "result": x.result, "hash": x.hash,
+                        "onBehalfOf": if x.on_behalf_of.is_empty() { Value::Null } else { Value::String(x.on_behalf_of.clone()) },
                     })
                 })
                 .collect(),
@@ -196,7 +197,7 @@ pub async fn run(cli: &Cli, c: &mut crate::client::Clients, a: &AuditArgs) -> an
                     vec![
                         x.seq.to_string(),
                         iso(x.time_ms),
-                        x.user.clone(),
+                        super::output::who(&x.user, &x.on_behalf_of),
                         x.action.clone(),
                         x.execution_id.clone(),
                         x.task_id.clone(),

@@ -299,6 +299,30 @@ async fn get(cli: &Cli, c: &mut Clients, id: &str) -> anyhow::Result<()> {
                     iso(t.sla_due_ms)
                 );
             }
+            let decisions: Vec<(&pb::TaskRun, &pb::Decision)> = e
+                .task_runs
+                .iter()
+                .flat_map(|t| t.decisions.iter().map(move |d| (t, d)))
+                .collect();
+            if !decisions.is_empty() {
+                println!("\nDecisions");
+                for (t, d) in decisions {
+                    let verb = if d.rejected { "rejected" } else { "approved" };
+                    let comment = if d.comment.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {}", output::clean(&d.comment))
+                    };
+                    println!(
+                        "  {} {} `{}` at {}{}",
+                        output::who(&d.by, &d.on_behalf_of),
+                        verb,
+                        t.task_id,
+                        iso(d.on_ms),
+                        comment
+                    );
+                }
+            }
             for p in &e.pauses {
                 println!();
                 println!(
@@ -349,12 +373,86 @@ pub struct ResumeArgs {
     pub namespace: Option<String>,
     #[arg(long)]
     pub flow: Option<String>,
-    /// Why (recorded in the audit log).
-    #[arg(long, default_value = "")]
-    pub reason: String,
+    /// A comment kept with the approval (shown in `executions get` and the audit log).
+    #[arg(long, alias = "reason", default_value = "")]
+    pub comment: String,
+    /// Show what resuming would do next (branches taken, next tasks with their properties
+    /// rendered, secrets masked) without changing anything.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// `resume ID --dry-run`: the daemon walks a copy of the execution; nothing changes.
+async fn preview(cli: &Cli, c: &mut Clients, a: &ResumeArgs) -> anyhow::Result<()> {
+    let [id] = a.ids.as_slice() else {
+        bail!("--dry-run previews one execution: name exactly one id");
+    };
+    let v = grpc(
+        c.executions
+            .preview_resume(pb::ResumeRequest {
+                id: id.clone(),
+                inputs: parse_inputs(&a.inputs)?,
+                task_id: a.task.clone().unwrap_or_default(),
+                reason: a.comment.clone(),
+                ..Default::default()
+            })
+            .await,
+    )?;
+    match cli.output {
+        Format::Json => print_json(&json!({
+            "taskId": v.task_id, "completes": v.completes, "approvalsSoFar": v.approvals_so_far,
+            "approvalsRequired": v.approvals_required, "stateAfter": v.state_after,
+            "steps": v.steps.iter().map(|s| json!({
+                "taskId": s.task_id, "type": s.task_type, "state": s.state,
+                "branch": if s.branch.is_empty() { Value::Null } else { Value::String(s.branch.clone()) },
+                "properties": if s.properties_json.is_empty() { Value::Null } else { parse_json(&s.properties_json) },
+                "messages": s.messages,
+            })).collect::<Vec<_>>(),
+        })),
+        Format::Text => print!("{}", preview_text(&v)),
+    }
+    Ok(())
+}
+
+/// The preview as text (the console shows the same lines).
+pub fn preview_text(v: &pb::ResumePreview) -> String {
+    let mut out = format!("Dry run: nothing was changed. Resuming `{}` now would:\n", v.task_id);
+    if !v.completes {
+        out.push_str(&format!(
+            "  record approval {} of {}; the task keeps waiting for the others\n",
+            v.approvals_so_far + 1,
+            v.approvals_required
+        ));
+        return out;
+    }
+    for s in &v.steps {
+        let kind = s.task_type.rsplit('.').next().unwrap_or("");
+        let branch = if s.branch.is_empty() {
+            String::new()
+        } else {
+            format!(" -> branch {}", s.branch)
+        };
+        out.push_str(&format!("  {} ({kind}) {}{branch}\n", s.task_id, s.state));
+        if !s.properties_json.is_empty()
+            && let Value::Object(m) = parse_json(&s.properties_json)
+        {
+            for (k, v) in m {
+                let v = v.as_str().map(String::from).unwrap_or_else(|| v.to_string());
+                out.push_str(&format!("      {k}: {}\n", output::clean(&v)));
+            }
+        }
+        for m in &s.messages {
+            out.push_str(&format!("      log: {}\n", output::clean(m)));
+        }
+    }
+    out.push_str(&format!("  then the execution is {}\n", v.state_after));
+    out
 }
 
 pub async fn resume(cli: &Cli, c: &mut Clients, a: &ResumeArgs) -> anyhow::Result<()> {
+    if a.dry_run {
+        return preview(cli, c, a).await;
+    }
     if a.ids.is_empty() && !a.all_paused {
         bail!("name the executions to resume, or use --all-paused with --namespace/--flow");
     }
@@ -368,7 +466,7 @@ pub async fn resume(cli: &Cli, c: &mut Clients, a: &ResumeArgs) -> anyhow::Resul
         flow_id: a.flow.clone().unwrap_or_default(),
         inputs,
         task_id: a.task.clone().unwrap_or_default(),
-        reason: a.reason.clone(),
+        reason: a.comment.clone(),
         ..Default::default()
     };
     let resp = grpc(c.executions.bulk_resume(req).await)?;
@@ -414,8 +512,42 @@ fn report_bulk(cli: &Cli, resp: &pb::BulkResponse, verb: &str) -> anyhow::Result
 #[derive(Args, Debug)]
 pub struct KillArgs {
     pub ids: Vec<String>,
+    /// Why (recorded in the audit log).
     #[arg(long, default_value = "")]
     pub reason: String,
+}
+
+#[derive(Args, Debug)]
+pub struct RejectArgs {
+    /// Execution id.
+    pub id: String,
+    /// Why (kept with the rejection; required when the HumanTask says `rejectionReasonRequired`).
+    #[arg(long, default_value = "")]
+    pub reason: String,
+    /// Which paused task to reject when several are paused.
+    #[arg(long = "task")]
+    pub task: Option<String>,
+}
+
+/// Rejects a pause: its task run ends FAILED with output `rejected`.
+pub async fn reject(cli: &Cli, c: &mut Clients, a: &RejectArgs) -> anyhow::Result<()> {
+    let e = grpc(
+        c.executions
+            .reject(pb::RejectRequest {
+                id: a.id.clone(),
+                task_id: a.task.clone().unwrap_or_default(),
+                reason: a.reason.clone(),
+                ..Default::default()
+            })
+            .await,
+    )?
+    .execution
+    .unwrap_or_default();
+    match cli.output {
+        Format::Json => print_json(&output::execution_json(&e)),
+        Format::Text => println!("{}  rejected (now {})", e.id, e.state),
+    }
+    Ok(())
 }
 
 pub async fn kill(cli: &Cli, c: &mut Clients, a: &KillArgs) -> anyhow::Result<()> {
@@ -426,6 +558,7 @@ pub async fn kill(cli: &Cli, c: &mut Clients, a: &KillArgs) -> anyhow::Result<()
         c.executions
             .bulk_kill(pb::BulkKillRequest {
                 ids: a.ids.clone(),
+                reason: a.reason.clone(),
                 ..Default::default()
             })
             .await,

@@ -59,6 +59,7 @@ pub async fn run(cli: &Cli, c: &mut Clients, a: &InboxArgs) -> anyhow::Result<()
                         "taskRunId": p.task_run_id, "waitingSince": iso(p.since_ms),
                         "waitingSeconds": (now_ms() - p.since_ms).max(0) / 1000,
                         "escalatedToMe": escalated(p), "startedBy": e.started_by,
+                        "onBehalfOf": me.decides_for(&e.namespace, p).unwrap_or_default(),
                     })
                 })
                 .collect(),
@@ -77,10 +78,10 @@ pub async fn run(cli: &Cli, c: &mut Clients, a: &InboxArgs) -> anyhow::Result<()
                         format!("{}.{}", e.namespace, e.flow_id),
                         p.task_id.clone(),
                         age(p.since_ms, now),
-                        if escalated(p) {
-                            "escalated".into()
-                        } else {
-                            String::new()
+                        match me.decides_for(&e.namespace, p).filter(|u| !u.is_empty()) {
+                            Some(u) => format!("for {u}"),
+                            None if escalated(p) => "escalated".into(),
+                            None => String::new(),
                         },
                         e.started_by.clone(),
                     ]

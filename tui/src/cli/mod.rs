@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod credentials;
+pub mod delegate;
 pub mod demo;
 pub mod executions;
 pub mod flows;
@@ -50,6 +51,10 @@ pub enum Command {
     Resume(executions::ResumeArgs),
     /// Kill executions.
     Kill(executions::KillArgs),
+    /// Reject a paused execution's decision (the pause fails; `--reason` says why).
+    Reject(executions::RejectArgs),
+    /// Delegate your HumanTask decisions while you are away (list, revoke).
+    Delegate(delegate::DelegateArgs),
     /// Show (and with -f follow) the logs of an execution.
     Logs(executions::LogsArgs),
     /// Manage flows.

@@ -22,6 +22,26 @@ pub fn iso(ms: i64) -> String {
 }
 
 /// An execution as `-o json` prints it.
+/// An approval (with its comment) or a rejection (with its reason).
+pub fn decision_json(d: &pb::Decision) -> Value {
+    json!({
+        "by": d.by,
+        "onBehalfOf": if d.on_behalf_of.is_empty() { Value::Null } else { Value::String(d.on_behalf_of.clone()) },
+        "date": iso(d.on_ms),
+        "decision": if d.rejected { "REJECTED" } else { "APPROVED" },
+        "comment": d.comment,
+    })
+}
+
+/// "bob for ana" when a delegate decided, else "bob".
+pub fn who(by: &str, on_behalf_of: &str) -> String {
+    if on_behalf_of.is_empty() {
+        by.to_string()
+    } else {
+        format!("{by} for {on_behalf_of}")
+    }
+}
+
 pub fn execution_json(e: &pb::Execution) -> Value {
     json!({
         "id": e.id,
@@ -55,6 +75,7 @@ pub fn execution_json(e: &pb::Execution) -> Value {
             })).collect::<Vec<_>>(),
             "nextAttempt": if t.next_attempt_ms > 0 { Value::String(iso(t.next_attempt_ms)) } else { Value::Null },
             "iteration": t.iteration,
+            "decisions": t.decisions.iter().map(decision_json).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
         "pauses": e.pauses.iter().map(|p| json!({
             "taskRunId": p.task_run_id,
@@ -63,6 +84,9 @@ pub fn execution_json(e: &pb::Execution) -> Value {
             "expires": if p.expires_ms > 0 { Value::String(iso(p.expires_ms)) } else { Value::Null },
             "onResume": p.on_resume.iter().map(|i| json!({"id": i.id, "type": i.r#type, "required": i.required, "values": i.values})).collect::<Vec<_>>(),
             "assignment": {"users": p.assignee_users, "groups": p.assignee_groups},
+            "approvalsRequired": p.approvals_required,
+            "approvedBy": p.approved_by,
+            "rejectionReasonRequired": p.rejection_reason_required,
         })).collect::<Vec<_>>(),
     })
 }

@@ -38,6 +38,8 @@ pub enum Action {
     FormNext,
     FormPrev,
     Submit,
+    /// Resume form: what approving with the values typed so far would do (nothing changes).
+    Preview,
     Confirm,
     Cancel,
     /// Narrow a mixed selection to the highlighted execution's flow and task.
@@ -61,7 +63,12 @@ pub enum Ctx {
     List,
     ListFilter,
     Detail,
-    Form { kind: Option<WidgetKind>, last: bool },
+    /// `decide`: a resume form (preview, reject and a comment apply), not a start form.
+    Form {
+        kind: Option<WidgetKind>,
+        last: bool,
+        decide: bool,
+    },
     BulkResult,
     Logs,
     LogsSearch,
@@ -284,6 +291,8 @@ const FORM: &[Binding] = &[
         true,
     ),
 ];
+/// Resume forms only: see what approving with the values typed so far would do.
+const FORM_DECIDE: &[Binding] = &[b(&[ctrl('p')], Action::Preview, "^p", "preview", true)];
 const FORM_ENTER_NEXT: Binding = b(&[k(KeyCode::Enter)], Action::FormNext, "enter", "next field", false);
 const FORM_ENTER_SUBMIT: Binding = b(
     &[k(KeyCode::Enter)],
@@ -494,7 +503,7 @@ pub fn bindings(ctx: Ctx) -> Vec<&'static Binding> {
         Ctx::List => vec![LIST],
         Ctx::ListFilter => vec![LIST_FILTER, TEXT_EDIT],
         Ctx::Detail => vec![DETAIL],
-        Ctx::Form { kind, last } => {
+        Ctx::Form { kind, last, decide } => {
             let field: &'static [Binding] = match kind {
                 Some(WidgetKind::Bool) => FORM_BOOL,
                 Some(WidgetKind::Select) => FORM_SELECT,
@@ -510,6 +519,9 @@ pub fn bindings(ctx: Ctx) -> Vec<&'static Binding> {
                 std::slice::from_ref(&FORM_ENTER_NEXT)
             };
             let mut t = vec![field, FORM, enter];
+            if decide {
+                t.insert(1, FORM_DECIDE);
+            }
             if ctx.takes_text() {
                 t.push(TEXT_EDIT);
             }
@@ -565,7 +577,22 @@ mod tests {
         Ctx::Form {
             kind: Some(WidgetKind::Text),
             last,
+            decide: false,
         }
+    }
+
+    #[test]
+    fn ctrl_p_previews_in_resume_forms_only() {
+        let ctrl_p = KeyEvent::new(KeyCode::Char('p'), KeyModifiers::CONTROL);
+        let resume = Ctx::Form {
+            kind: Some(WidgetKind::Text),
+            last: false,
+            decide: true,
+        };
+        assert_eq!(map(resume, ctrl_p), Some(Action::Preview));
+        assert_eq!(map(text_form(false), ctrl_p), None);
+        // A plain `p` is still typed into a text field.
+        assert_eq!(map(resume, ch('p')), Some(Action::Edit(Edit::Insert('p'))));
     }
 
     #[test]
@@ -627,12 +654,14 @@ mod tests {
         let boolean = Ctx::Form {
             kind: Some(WidgetKind::Bool),
             last: false,
+            decide: false,
         };
         assert_eq!(map(boolean, ch(' ')), Some(Action::Edit(Edit::Toggle)));
         assert_eq!(map(boolean, ch('x')), None, "a toggle ignores letters");
         let area = Ctx::Form {
             kind: Some(WidgetKind::Area),
             last: true,
+            decide: false,
         };
         assert_eq!(
             map(area, key(KeyCode::Enter)),
@@ -642,16 +671,22 @@ mod tests {
         let number = Ctx::Form {
             kind: Some(WidgetKind::Number),
             last: false,
+            decide: false,
         };
         assert_eq!(map(number, key(KeyCode::Up)), Some(Action::Edit(Edit::StepUp)));
         assert_eq!(map(number, ch('+')), Some(Action::Edit(Edit::Insert('+'))));
         let select = Ctx::Form {
             kind: Some(WidgetKind::Select),
             last: false,
+            decide: false,
         };
         assert_eq!(map(select, key(KeyCode::Left)), Some(Action::Edit(Edit::Up)));
         assert_eq!(map(select, key(KeyCode::Right)), Some(Action::Edit(Edit::Down)));
-        let empty = Ctx::Form { kind: None, last: true };
+        let empty = Ctx::Form {
+            kind: None,
+            last: true,
+            decide: false,
+        };
         assert_eq!(
             map(empty, key(KeyCode::Enter)),
             Some(Action::Submit),

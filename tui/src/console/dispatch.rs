@@ -112,6 +112,27 @@ async fn call(c: Clients, cmd: Command) -> Option<Update> {
             let r = executions.get(pb::GetExecutionRequest { id: id.clone() }).await;
             Update::Execution(r.map(|r| r.into_inner()).map_err(|e| (id, e.into())))
         }
+        Command::PreviewResume {
+            request,
+            id,
+            task_run_id,
+            task_id,
+            inputs,
+        } => {
+            let req = pb::ResumeRequest {
+                id,
+                inputs: inputs.into_iter().collect(),
+                task_run_id,
+                task_id,
+                ..Default::default()
+            };
+            let result = executions
+                .preview_resume(req)
+                .await
+                .map(|r| r.into_inner())
+                .map_err(RpcError::from);
+            Update::Previewed { request, result }
+        }
         Command::BulkResume {
             request,
             ids,

@@ -12,6 +12,9 @@ pub struct Identity {
     pub groups: Vec<String>,
     /// (role, namespace prefix); an empty prefix or `*` is every namespace.
     pub roles: Vec<(String, String)>,
+    /// Users whose HumanTask decisions this user may take by delegation: (user, their groups,
+    /// namespace prefix covered). Never followed further: delegations are not transitive.
+    pub acting_for: Vec<(String, Vec<String>, String)>,
 }
 
 impl Identity {
@@ -20,6 +23,11 @@ impl Identity {
             user: w.user.clone(),
             groups: w.groups.clone(),
             roles: w.roles.iter().map(|r| (r.role.clone(), r.namespace.clone())).collect(),
+            acting_for: w
+                .acting_for
+                .iter()
+                .map(|a| (a.user.clone(), a.groups.clone(), a.namespace.clone()))
+                .collect(),
         }
     }
 
@@ -36,11 +44,33 @@ impl Identity {
         })
     }
 
-    /// Whether this user may give `pause` of an execution in `namespace` a decision now.
+    /// Whether this user may give `pause` of an execution in `namespace` a decision now,
+    /// for themselves or as someone's delegate.
     pub fn may_decide(&self, namespace: &str, pause: &Pause) -> bool {
-        self.operates(namespace)
-            && pause.may_decide(&self.user, &self.groups)
-            && !pause.approved_by.iter().any(|u| u.eq_ignore_ascii_case(&self.user))
+        self.decides_for(namespace, pause).is_some()
+    }
+
+    /// In whose name this user may decide `pause`: `Some("")` for themselves, `Some(user)` as
+    /// that user's delegate (HumanTasks only: a plain pause needs no delegation).
+    pub fn decides_for(&self, namespace: &str, pause: &Pause) -> Option<String> {
+        let approved = |u: &str| pause.approved_by.iter().any(|a| a.eq_ignore_ascii_case(u));
+        if self.operates(namespace) && pause.may_decide(&self.user, &self.groups) && !approved(&self.user) {
+            return Some(String::new());
+        }
+        if approved(&self.user) {
+            return None;
+        }
+        self.acting_for
+            .iter()
+            .find(|(user, groups, prefix)| {
+                within(namespace, prefix)
+                    && (pause.approvals_required > 0
+                        || !pause.assignee_users.is_empty()
+                        || !pause.assignee_groups.is_empty())
+                    && pause.may_decide(user, groups)
+                    && !approved(user)
+            })
+            .map(|(user, _, _)| user.clone())
     }
 
     /// A paused execution with at least one pause this user may decide.
@@ -62,6 +92,13 @@ impl Identity {
     }
 }
 
+fn within(namespace: &str, prefix: &str) -> bool {
+    prefix.is_empty()
+        || prefix == "*"
+        || namespace == prefix
+        || namespace.strip_prefix(prefix).is_some_and(|rest| rest.starts_with('.'))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -71,6 +108,7 @@ mod tests {
             user: "a@x".into(),
             groups: groups.iter().map(|g| g.to_string()).collect(),
             roles: vec![(role.into(), ns.into())],
+            acting_for: vec![],
         }
     }
 
@@ -111,5 +149,26 @@ mod tests {
         assert!(!who(&["Security"], "operator", "").escalated_to_me(&p));
         p.escalated_to = vec!["A@x".into()];
         assert!(who(&[], "operator", "").escalated_to_me(&p));
+    }
+
+    #[test]
+    fn a_delegate_decides_human_tasks_of_the_delegator_only_within_the_namespace() {
+        let mut bob = who(&[], "viewer", "other");
+        bob.user = "bob@x".into();
+        bob.acting_for = vec![("ana@x".into(), vec!["Approvers".into()], "hr".into())];
+        let mut by_name = pause(&[], 1, &[]);
+        by_name.assignee_users = vec!["ana@x".into()];
+        let by_group = pause(&["Approvers"], 1, &[]);
+        assert_eq!(bob.decides_for("hr.payroll", &by_name), Some("ana@x".into()));
+        assert_eq!(bob.decides_for("hr", &by_group), Some("ana@x".into()));
+        assert_eq!(
+            bob.decides_for("finance", &by_name),
+            None,
+            "outside the delegation's namespace"
+        );
+        let approved = pause(&["Approvers"], 2, &["ana@x"]);
+        assert_eq!(bob.decides_for("hr", &approved), None, "ana's seat is taken");
+        // A plain pause is not a delegated decision.
+        assert_eq!(bob.decides_for("hr", &pause(&[], 0, &[])), None);
     }
 }

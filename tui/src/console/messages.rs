@@ -122,6 +122,14 @@ pub enum Command {
     LoadTab(Tab),
     GetExecution(String),
     /// Resume one execution or many with the same inputs, at `task_id` (empty: each first pause).
+    /// What resuming would do next (a read).
+    PreviewResume {
+        request: u64,
+        id: String,
+        task_run_id: String,
+        task_id: String,
+        inputs: BTreeMap<String, String>,
+    },
     BulkResume {
         request: u64,
         ids: Vec<String>,
@@ -166,6 +174,8 @@ pub enum Update {
         groups: Vec<String>,
         /// (role, namespace prefix)
         roles: Vec<(String, String)>,
+        /// (user, groups, namespace prefix) whose decisions this user takes by delegation
+        acting_for: Vec<(String, Vec<String>, String)>,
     },
     /// One page of a tab (re)load; `first` starts it, `last` ends it.
     Page {
@@ -181,6 +191,10 @@ pub enum Update {
     Event(pb::ExecutionEvent),
     Execution(Result<pb::Execution, (String, RpcError)>),
     /// Per-id outcomes of a resume (one id or many), or why the call itself failed.
+    Previewed {
+        request: u64,
+        result: Result<pb::ResumePreview, RpcError>,
+    },
     Resumed {
         request: u64,
         result: Result<Vec<pb::BulkResult>, RpcError>,

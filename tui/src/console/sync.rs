@@ -158,6 +158,11 @@ async fn whoami(clients: Clients, tx: mpsc::Sender<Update>) {
         let _ = tx
             .send(Update::Whoami {
                 roles: r.roles.iter().map(|b| (b.role.clone(), b.namespace.clone())).collect(),
+                acting_for: r
+                    .acting_for
+                    .iter()
+                    .map(|a| (a.user.clone(), a.groups.clone(), a.namespace.clone()))
+                    .collect(),
                 user: r.user,
                 groups: r.groups,
             })

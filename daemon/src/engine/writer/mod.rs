@@ -8,8 +8,10 @@ mod job_done;
 mod job_logs;
 mod kill;
 mod recover;
+mod reject;
 mod resume;
 mod sla;
+mod stale;
 mod start;
 mod timers;
 mod triggers;
@@ -62,6 +64,13 @@ pub enum Command {
         id: String,
         select: PauseSelector,
         inputs: BTreeMap<String, String>,
+        actor: Actor,
+        reason: String,
+        reply: Reply,
+    },
+    Reject {
+        id: String,
+        select: PauseSelector,
         actor: Actor,
         reason: String,
         reply: Reply,
@@ -264,6 +273,16 @@ impl WriterLoop {
                 reply,
             } => {
                 let result = self.resume(w, &id, &select, &inputs, &actor, &reason, batch, follow);
+                self.reply(reply, result, batch)
+            }
+            Command::Reject {
+                id,
+                select,
+                actor,
+                reason,
+                reply,
+            } => {
+                let result = self.reject(w, &id, &select, &actor, &reason, batch, follow);
                 self.reply(reply, result, batch)
             }
             Command::Kill {
@@ -591,6 +610,37 @@ fn audit_exec(
             values,
             reason: reason.to_string(),
             result: result.to_string(),
+            on_behalf_of: String::new(),
+        },
+    )
+}
+
+/// [`audit_exec`] for a decision a delegate may have made for someone else ("bob for ana").
+#[allow(clippy::too_many_arguments)]
+fn audit_decision(
+    w: &mut Writer,
+    exec: &Execution,
+    actor: &Actor,
+    on_behalf_of: &str,
+    action: &str,
+    task_id: &str,
+    values: Value,
+    reason: &str,
+    result: &str,
+) -> std::result::Result<(), StoreError> {
+    crate::audit::append(
+        w,
+        crate::audit::Entry {
+            user: actor.user.clone(),
+            action: action.to_string(),
+            namespace: exec.namespace.clone(),
+            flow_id: exec.flow_id.clone(),
+            execution_id: exec.id.clone(),
+            task_id: task_id.to_string(),
+            values,
+            reason: reason.to_string(),
+            result: result.to_string(),
+            on_behalf_of: on_behalf_of.to_string(),
         },
     )
 }

@@ -18,6 +18,17 @@ impl WriterLoop {
         let mut exec = self.load(w, id)?;
         let flow = self.flow_of(&exec)?;
         let now = now_ms();
+        // Approvals given under other `staleWhen` values no longer count: discard them first,
+        // so this decision is weighed against the approvals that still hold.
+        if exec.state == State::Paused
+            && let Ok(idx) = crate::engine::resume::select_pause(&exec, select)
+            && exec.task_runs[idx]
+                .pause
+                .as_ref()
+                .is_some_and(|p| !p.approvals.is_empty())
+        {
+            self.discard_if_stale(w, &mut exec, &flow, idx, now, batch, follow)?;
+        }
         let checked = {
             let render =
                 crate::engine::resume::expression_renderer(&self.renderer, self.services.as_ref(), &flow, Some(&exec));
@@ -68,6 +79,13 @@ impl WriterLoop {
             on_ms: now,
             values: values.clone(),
             reason: reason.to_string(),
+            on_behalf_of: decision.on_behalf_of.clone(),
+            rejected: false,
+            stale_values: self.stale_values(&flow, &exec, idx),
+        };
+        let who = match decision.on_behalf_of.as_str() {
+            "" => actor.user.clone(),
+            other => format!("{} for {other}", actor.user),
         };
         if !decision.completes(&exec) {
             // One approval of a quorum: recorded, the pause keeps waiting for the others.
@@ -78,7 +96,7 @@ impl WriterLoop {
                 "approval {} of {} by {}",
                 pause.approvals.len(),
                 decision.approvals_required,
-                actor.user
+                who
             );
             let run_id = run.id.clone();
             let line = crate::engine::execution::LogLine {
@@ -93,10 +111,11 @@ impl WriterLoop {
             exec.log_seq += 1;
             exec.updated_ms = now;
             w.append_log(&line)?;
-            audit_exec(
+            audit_decision(
                 w,
                 &exec,
-                &actor.user,
+                actor,
+                &decision.on_behalf_of,
                 "approve",
                 &task_id,
                 audited,
@@ -104,19 +123,37 @@ impl WriterLoop {
                 "OK: approval recorded, waiting for more",
             )?;
             crate::metrics::record_decision(w, &exec.namespace, &exec.flow_id, &actor.user, waited_ms, false)?;
-            self.store_with_effects(w, &exec, Effects::default(), batch, follow)?;
+            let mut fx = Effects::default();
+            super::stale::arm(&mut exec, idx, now, &mut fx);
+            self.store_with_effects(w, &exec, fx, batch, follow)?;
             return Ok(exec);
         }
-        audit_exec(w, &exec, &actor.user, "resume", &task_id, audited, reason, "OK")?;
+        audit_decision(
+            w,
+            &exec,
+            actor,
+            &decision.on_behalf_of,
+            "resume",
+            &task_id,
+            audited,
+            reason,
+            "OK",
+        )?;
         crate::metrics::record_decision(w, &exec.namespace, &exec.flow_id, &actor.user, waited_ms, true)?;
         let mut outputs = advance::resumed_outputs(values, &actor.user, now, State::Success);
+        if let Some(Value::Object(resumed)) = outputs.get_mut("resumed") {
+            resumed.insert("comment".into(), Value::String(reason.to_string()));
+            if !decision.on_behalf_of.is_empty() {
+                resumed.insert("onBehalfOf".into(), Value::String(decision.on_behalf_of.clone()));
+            }
+        }
+        // The completing decision is kept with the others, so every comment stays with the run.
+        let all = {
+            let pause = exec.task_runs[idx].pause.get_or_insert_with(Default::default);
+            pause.approvals.push(approval);
+            pause.approvals.clone()
+        };
         if decision.approvals_required > 1 {
-            let mut all = exec.task_runs[idx]
-                .pause
-                .as_ref()
-                .map(|p| p.approvals.clone())
-                .unwrap_or_default();
-            all.push(approval);
             outputs.insert("approvals".into(), approvals_json(&all));
         }
         let mut fx = Effects::default();
@@ -140,6 +177,7 @@ fn approvals_json(all: &[Approval]) -> Value {
                     "on": crate::engine::context::iso_ms(a.on_ms),
                     "values": a.values,
                     "reason": a.reason,
+                    "onBehalfOf": a.on_behalf_of,
                 })
             })
             .collect(),

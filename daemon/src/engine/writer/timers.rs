@@ -32,6 +32,7 @@ impl WriterLoop {
             timer_kind::REMINDER => p.next_reminder_ms == Some(t.due_ms),
             timer_kind::ESCALATE => p.next_escalation_ms == Some(t.due_ms),
             timer_kind::SLA => p.sla_due_ms == Some(t.due_ms) && p.sla_breached_ms.is_none(),
+            k if k == super::stale::KIND => p.next_stale_check_ms == Some(t.due_ms),
             _ => false,
         });
         if run.state != State::Paused || !current || exec.state.is_terminal() {
@@ -50,6 +51,9 @@ impl WriterLoop {
         };
         if t.kind == timer_kind::SLA {
             return self.sla_breached(w, exec, idx, pause, now, batch, follow);
+        }
+        if t.kind == super::stale::KIND {
+            return self.stale_timer(w, exec, idx, batch, follow);
         }
         if t.kind == timer_kind::REMINDER || t.kind == timer_kind::ESCALATE {
             return self.nudge(w, exec, idx, task, pause, &t.kind, now, batch, follow);
@@ -199,7 +203,18 @@ impl WriterLoop {
         exec.log_seq += 1;
         w.append_log(&line)?;
         exec.updated_ms = now;
-        if let Some((tasks, purpose, extras)) = side {
+        if let Some((tasks, purpose, mut extras)) = side {
+            // Delegates are told too: `assignees.delegates` lists who decides for an assignee now.
+            let (users, groups) = exec.task_runs[idx]
+                .pause
+                .as_ref()
+                .map(|p| (p.users.clone(), p.groups.clone()))
+                .unwrap_or_default();
+            let delegates = super::stale::delegates_of(w, &exec.namespace, &users, &groups, now)?;
+            extras.insert(
+                "assignees".into(),
+                serde_json::json!({"users": users, "groups": groups, "delegates": delegates}),
+            );
             exec.remember_secret_values();
             let lookup = |ns: &str, id: &str| self.flows.get(ns, id, 0).ok().map(|(h, f, _)| (h.revision, f));
             let services = self.step_services(w, &flow, &exec);

@@ -202,7 +202,16 @@ impl App {
         if let Some((user, user_groups)) = &self.whoami {
             denied = paused
                 .iter()
-                .filter(|r| r.pause().is_some_and(|p| !p.may_decide(user, user_groups)))
+                // A delegate may decide what is assigned to whoever delegated to them.
+                .filter(|r| {
+                    r.pause().is_some_and(|p| {
+                        !p.may_decide(user, user_groups)
+                            && self
+                                .list
+                                .identity()
+                                .is_none_or(|me| me.decides_for(&r.namespace, p).is_none())
+                    })
+                })
                 .count();
             if denied == paused.len() {
                 let p = paused[0].pause();

@@ -230,10 +230,12 @@ impl App {
             Some(View::Resume(r)) => Ctx::Form {
                 kind: r.form.focused_kind(),
                 last: r.form.on_last_field(),
+                decide: true,
             },
             Some(View::Start(s)) => Ctx::Form {
                 kind: s.form.focused_kind(),
                 last: s.form.on_last_field(),
+                decide: false,
             },
             Some(View::BulkResult(_)) => Ctx::BulkResult,
             Some(View::Logs(l)) if l.search_editing => Ctx::LogsSearch,
@@ -362,11 +364,17 @@ impl App {
                 self.connection = c;
                 vec![]
             }
-            Update::Whoami { user, groups, roles } => {
+            Update::Whoami {
+                user,
+                groups,
+                roles,
+                acting_for,
+            } => {
                 self.list.set_identity(Identity {
                     user: user.clone(),
                     groups: groups.clone(),
                     roles,
+                    acting_for,
                 });
                 self.whoami = Some((user, groups));
                 self.open_inbox_if_waiting();
@@ -421,6 +429,7 @@ impl App {
                 vec![]
             }
             Update::Started { request, result } => self.apply_started(request, result),
+            Update::Previewed { request, result } => self.apply_previewed(request, result),
             Update::Audit(r) => {
                 self.audit.apply(r);
                 vec![]

@@ -40,6 +40,9 @@ pub struct ResumeState {
     pub status: SubmitStatus,
     /// First line drawn (kept by the draw so the focused field stays visible).
     pub scroll: std::cell::Cell<usize>,
+    /// The last preview (`^p`): what approving would do, as lines; and the request awaited.
+    pub preview: Vec<String>,
+    pub preview_request: Option<u64>,
 }
 
 impl ResumeState {
@@ -84,6 +87,8 @@ impl ResumeState {
             notes,
             status: SubmitStatus::Editing,
             scroll: std::cell::Cell::new(0),
+            preview: vec![],
+            preview_request: None,
         }
     }
 }
@@ -231,6 +236,28 @@ impl App {
                 state.form.edit(e);
                 vec![]
             }
+            Action::Preview => {
+                // With the values typed so far; the daemon walks a copy (nothing changes) and
+                // refuses values the resume would refuse.
+                let Some(target) = state.targets.first().cloned() else {
+                    return vec![];
+                };
+                let inputs = state.form.values();
+                let task_id = state.task_id.clone();
+                let request = self.request_id();
+                let Some(View::Resume(state)) = self.views.last_mut() else {
+                    return vec![];
+                };
+                state.preview_request = Some(request);
+                state.preview = vec!["Previewing…".into()];
+                vec![Command::PreviewResume {
+                    request,
+                    id: target.id,
+                    task_run_id: target.task_run_id,
+                    task_id,
+                    inputs,
+                }]
+            }
             Action::Submit => {
                 if state.status != SubmitStatus::Editing {
                     return vec![];
@@ -371,6 +398,30 @@ impl App {
             Action::Back => return self.close_view(),
             _ => {}
         }
+        vec![]
+    }
+}
+
+impl App {
+    pub(super) fn apply_previewed(
+        &mut self,
+        request: u64,
+        result: Result<pb::ResumePreview, RpcError>,
+    ) -> Vec<Command> {
+        let Some(View::Resume(state)) = self.views.last_mut() else {
+            return vec![];
+        };
+        if state.preview_request != Some(request) {
+            return vec![];
+        }
+        state.preview_request = None;
+        state.preview = match result {
+            Ok(v) => crate::cli::executions::preview_text(&v)
+                .lines()
+                .map(String::from)
+                .collect(),
+            Err(e) => vec![format!("No preview: {}", e.text())],
+        };
         vec![]
     }
 }

@@ -163,28 +163,31 @@ fn lines(
     let resumed: Vec<Line> = e
         .task_runs
         .iter()
-        .filter_map(|r| {
-            let outputs: Value = serde_json::from_str(&r.outputs_json).ok()?;
-            let by = outputs.get("resumed")?;
-            let text = |k: &str| {
-                by.get(k)
-                    .map(|v| v.as_str().map(String::from).unwrap_or_else(|| v.to_string()))
-                    .unwrap_or_else(|| "?".into())
-            };
-            let values = outputs
-                .get("onResume")
-                .map(|v| v.to_string())
-                .unwrap_or_else(|| "{}".into());
-            let line = format!(
-                "`{}` by {} on {} → {} with {values}",
-                r.task_id,
-                text("by"),
-                text("on"),
-                text("to")
-            );
-            Some(wrap_text(&line, "   ", width, t.plain()))
+        .flat_map(|r| {
+            if r.decisions.is_empty() {
+                return resumed_line(r, t, width);
+            }
+            // Every approval with its comment, every rejection with its reason.
+            r.decisions
+                .iter()
+                .flat_map(|d| {
+                    let who = if d.on_behalf_of.is_empty() {
+                        d.by.clone()
+                    } else {
+                        format!("{} for {}", d.by, d.on_behalf_of)
+                    };
+                    let verb = if d.rejected { "rejected" } else { "approved" };
+                    let comment = if d.comment.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {}", d.comment)
+                    };
+                    let line = format!("`{}` {verb} by {who} on {}{comment}", r.task_id, time_fmt::utc(d.on_ms));
+                    let style = if d.rejected { t.error() } else { t.plain() };
+                    wrap_text(&line, "   ", width, style)
+                })
+                .collect()
         })
-        .flatten()
         .collect();
     if !resumed.is_empty() {
         out.push(Line::from(""));
@@ -325,4 +328,30 @@ fn task_tree(e: &pb::Execution, now: i64, t: Theme, width: usize) -> Vec<Line<'s
         out.push(Line::from(Span::styled("   (none yet)", t.dim())));
     }
     out
+}
+
+/// A resume without a recorded decision (a timer's, or one from before decisions were kept).
+fn resumed_line(r: &pb::TaskRun, t: Theme, width: usize) -> Vec<Line<'static>> {
+    (|| {
+        let outputs: Value = serde_json::from_str(&r.outputs_json).ok()?;
+        let by = outputs.get("resumed")?;
+        let text = |k: &str| {
+            by.get(k)
+                .map(|v| v.as_str().map(String::from).unwrap_or_else(|| v.to_string()))
+                .unwrap_or_else(|| "?".into())
+        };
+        let values = outputs
+            .get("onResume")
+            .map(|v| v.to_string())
+            .unwrap_or_else(|| "{}".into());
+        let line = format!(
+            "`{}` by {} on {} → {} with {values}",
+            r.task_id,
+            text("by"),
+            text("on"),
+            text("to")
+        );
+        Some(wrap_text(&line, "   ", width, t.plain()))
+    })()
+    .unwrap_or_default()
 }

@@ -61,6 +61,10 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, r: &ResumeState) {
     for note in &r.notes {
         info.push(Line::from(Span::styled(format!(" ! {note}"), t.warn())));
     }
+    // `^p`: what approving would do, above the form (nothing was changed).
+    for line in &r.preview {
+        info.push(Line::from(Span::styled(format!(" {line}"), t.dim())));
+    }
     let status = status_line(app, r.status, "Resuming");
     let info_h = info.len() as u16;
     let [head, info_area, form_area, status_area] = Layout::vertical([

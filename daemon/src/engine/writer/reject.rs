@@ -1,0 +1,105 @@
+//! Reject: a decision against a paused task run. The run ends FAILED with the output `rejected`
+//! (who, when, why), so the flow's `errors` handlers see the rejection like any failure.
+
+use super::*;
+
+impl WriterLoop {
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn reject(
+        &self,
+        w: &mut Writer,
+        id: &str,
+        select: &PauseSelector,
+        actor: &Actor,
+        reason: &str,
+        batch: &mut Batch,
+        follow: &mut VecDeque<Command>,
+    ) -> Result<Execution> {
+        let mut exec = self.load(w, id)?;
+        let flow = self.flow_of(&exec)?;
+        let now = now_ms();
+        let rejection = match crate::engine::resume::check_reject(&flow, &exec, select, actor, reason) {
+            Ok(r) => r,
+            Err(EngineError::PermissionDenied(m)) => {
+                let task = select
+                    .task_id
+                    .clone()
+                    .or_else(|| exec.paused_runs().next().map(|r| r.task_id.clone()));
+                audit_exec(
+                    w,
+                    &exec,
+                    &actor.user,
+                    "reject",
+                    task.as_deref().unwrap_or(""),
+                    Value::Null,
+                    reason,
+                    &format!("DENIED: {m}"),
+                )?;
+                return Err(EngineError::PermissionDenied(m));
+            }
+            Err(e) => return Err(e),
+        };
+        let idx = rejection.idx;
+        let task_id = exec.task_runs[idx].task_id.clone();
+        audit_decision(
+            w,
+            &exec,
+            actor,
+            &rejection.on_behalf_of,
+            "reject",
+            &task_id,
+            Value::Null,
+            reason,
+            "OK",
+        )?;
+        let who = match rejection.on_behalf_of.as_str() {
+            "" => actor.user.clone(),
+            other => format!("{} for {other}", actor.user),
+        };
+        let message = if reason.is_empty() {
+            format!("rejected by {who}")
+        } else {
+            format!("rejected by {who}: {reason}")
+        };
+        let line = crate::engine::execution::LogLine {
+            seq: exec.log_seq,
+            execution_id: exec.id.clone(),
+            task_run_id: exec.task_runs[idx].id.clone(),
+            task_id: task_id.clone(),
+            level: "ERROR".into(),
+            message,
+            time_ms: now,
+        };
+        exec.log_seq += 1;
+        w.append_log(&line)?;
+        let mut rejected = Map::new();
+        rejected.insert("by".into(), Value::String(actor.user.clone()));
+        rejected.insert("on".into(), Value::String(crate::engine::context::iso_ms(now)));
+        rejected.insert("reason".into(), Value::String(reason.to_string()));
+        if !rejection.on_behalf_of.is_empty() {
+            rejected.insert("onBehalfOf".into(), Value::String(rejection.on_behalf_of.clone()));
+        }
+        let mut outputs = Map::new();
+        outputs.insert("rejected".into(), Value::Object(rejected));
+        exec.task_runs[idx]
+            .pause
+            .get_or_insert_with(Default::default)
+            .approvals
+            .push(Approval {
+                by: actor.user.clone(),
+                on_ms: now,
+                values: Map::new(),
+                reason: reason.to_string(),
+                on_behalf_of: rejection.on_behalf_of,
+                rejected: true,
+                stale_values: vec![],
+            });
+        let mut fx = Effects::default();
+        crate::engine::resume::end_pause(&mut exec, idx, State::Failed, outputs, now, &mut fx);
+        exec.set_state(State::Running, now);
+        for t in fx.timers_del.drain(..) {
+            w.delete_timer(&t)?;
+        }
+        self.step_and_store(w, exec, &flow, batch, follow)
+    }
+}
