@@ -252,6 +252,7 @@ const COMMON_TASK_KEYS: &[&str] = &[
     "allowWarning",
     "version",
     "logLevel",
+    "logToFile",
     "retry",
     "runIf",
 ];
@@ -348,6 +349,12 @@ impl Parser {
         }
         // The revision is the daemon's to count: a written one is accepted and replaced.
         f.take("revision");
+        if f.take("sla").is_some() {
+            self.issue(
+                f.at("sla"),
+                "flow-level `sla` (MAX_DURATION, EXECUTION_ASSERTION) is not supported by Tollgate yet; a gate's own `sla` on a Pause or HumanTask is".into(),
+            );
+        }
         f.finish(self, FLOW_KEYS, "the flow");
         Some(Flow {
             id: id.unwrap_or_default(),
@@ -573,7 +580,10 @@ impl Parser {
         let errors = f.take("errors").map(|v| (f.at("errors"), v));
         let finally = f.take("finally").map(|v| (f.at("finally"), v));
         f.take("version");
+        // Accepted as Kestra's issue list asks: every task log line is kept in the store at any
+        // level, and there is no file storage for `logToFile`, so neither changes what runs.
         f.take("logLevel");
+        f.take("logToFile");
         let type_name = canonical_type(&type_name?);
         let what = format!("task `{}` ({})", id.as_deref().unwrap_or("?"), short_type(&type_name));
         f.what = Some(what.clone());
