@@ -320,6 +320,15 @@ impl Daemon {
         }
     }
 
+    /// Applies a flow written by the test (stored next to the data dir as `NAME.yaml`); panics
+    /// with the CLI's answer when it is refused.
+    pub fn apply_flow(&self, name: &str, source: &str) {
+        let file = self.data_dir.parent().expect("temp dir").join(format!("{name}.yaml"));
+        std::fs::write(&file, source).expect("write flow");
+        let out = self.cli(&["flow", "apply", file.to_str().expect("utf-8 path")]);
+        assert!(out.ok(), "{out}");
+    }
+
     pub fn execution(&self, id: &str) -> Value {
         self.cli_json(&["executions", "get", id])
     }
@@ -423,4 +432,16 @@ pub fn curl(args: &[&str]) -> (u16, String) {
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
     (code.trim().parse().unwrap_or(0), body.to_string())
+}
+
+/// Polls `f` until it gives a value, for up to 20 s (a deadline, not a timed assertion).
+pub fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }

@@ -3,10 +3,10 @@
 
 use std::io::Write;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tollgate_tests::recorders::{HttpRecorder, SmtpRecorder};
-use tollgate_tests::{Daemon, DaemonOptions, binaries, log_messages, task_run};
+use tollgate_tests::{Daemon, DaemonOptions, binaries, log_messages, task_run, wait_for};
 
 fn daemon(smtp_port: u16) -> Daemon {
     let flows = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("flows_integrations");
@@ -39,17 +39,6 @@ fn multipart_field(body: &str, name: &str) -> Option<String> {
     let value_start = rest.find("\r\n\r\n")? + 4;
     let value = &rest[value_start..];
     Some(value[..value.find("\r\n--")?].to_string())
-}
-
-fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 #[test]

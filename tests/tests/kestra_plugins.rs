@@ -2,28 +2,8 @@
 //! Slack's `messageText`, Discord's and Teams' incoming webhooks, `io.kestra.plugin.email.MailSend`,
 //! KV Get's `errorOnMissing`, all against real loopback servers.
 
-use std::time::{Duration, Instant};
-
 use tollgate_tests::recorders::{HttpRecorder, SmtpRecorder};
-use tollgate_tests::{Daemon, DaemonOptions, task_run};
-
-fn apply(d: &Daemon, name: &str, source: &str) {
-    let file = d.data_dir.parent().expect("temp dir").join(format!("{name}.yaml"));
-    std::fs::write(&file, source).expect("write flow");
-    let out = d.cli(&["flow", "apply", file.to_str().expect("utf-8 path")]);
-    assert!(out.ok(), "{out}");
-}
-
-fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
+use tollgate_tests::{Daemon, DaemonOptions, task_run, wait_for};
 
 #[test]
 fn current_notification_plugins_and_plugin_defaults_deliver_to_real_servers() {
@@ -74,7 +54,7 @@ tasks:
         discord = discord.url,
         teams = teams.url,
     );
-    apply(&d, "notify", &source);
+    d.apply_flow("notify", &source);
     let e = d.run_wait("ops", "notify", &[]);
     let id = e["id"].as_str().expect("id").to_string();
     let e = d.wait_state(&id, "SUCCESS");
@@ -104,14 +84,10 @@ tasks:
 #[test]
 fn kv_get_error_on_missing_fails_the_task_and_its_older_spelling_still_works() {
     let d = Daemon::start();
-    apply(
-        &d,
-        "kvget",
+    d.apply_flow("kvget",
         "id: kvget\nnamespace: ops\ntasks:\n  - id: soft\n    type: io.kestra.plugin.core.kv.Get\n    key: absent\n  - id: strict\n    type: io.kestra.plugin.core.kv.Get\n    key: absent\n    errorOnMissing: true\n",
     );
-    apply(
-        &d,
-        "kvget_old",
+    d.apply_flow("kvget_old",
         "id: kvget_old\nnamespace: ops\ntasks:\n  - id: strict\n    type: io.kestra.plugin.core.kv.Get\n    key: absent\n    errorOnMissingKey: true\n",
     );
     for flow in ["kvget", "kvget_old"] {
@@ -168,9 +144,7 @@ fn kv_get_keys_and_delete_work_on_the_flows_namespace_and_are_audited() {
     for (k, v) in [("region_eu", "1"), ("region_us", "2"), ("other", "3")] {
         assert!(d.cli(&["kv", "set", "ops", k, v]).ok());
     }
-    apply(
-        &d,
-        "kvkeys",
+    d.apply_flow("kvkeys",
         "id: kvkeys\nnamespace: ops\ntasks:\n  - id: before\n    type: io.kestra.plugin.core.kv.GetKeys\n    prefix: region_\n  - id: drop\n    type: io.kestra.plugin.core.kv.Delete\n    key: \"{{ outputs.before.keys[0] }}\"\n  - id: drop_again\n    type: io.kestra.plugin.core.kv.Delete\n    key: region_eu\n  - id: after\n    type: io.kestra.plugin.core.kv.GetKeys\n  - id: strict\n    type: io.kestra.plugin.core.kv.Delete\n    key: region_eu\n    errorOnMissing: true\n",
     );
     let e = d.run_wait("ops", "kvkeys", &[]);
@@ -203,14 +177,10 @@ fn kv_get_keys_and_delete_work_on_the_flows_namespace_and_are_audited() {
 #[test]
 fn state_tasks_remember_per_flow_and_per_loop_value() {
     let d = Daemon::start();
-    apply(
-        &d,
-        "remember",
+    d.apply_flow("remember",
         "id: remember\nnamespace: ops\ninputs:\n  - id: note\n    type: STRING\ntasks:\n  - id: get\n    type: io.kestra.plugin.core.state.Get\n    name: notes\n  - id: set\n    type: io.kestra.plugin.core.state.Set\n    name: notes\n    data:\n      last: \"{{ inputs.note }}\"\n  - id: each\n    type: io.kestra.plugin.core.flow.ForEach\n    values: [\"a\", \"b\"]\n    tasks:\n      - id: per_set\n        type: io.kestra.plugin.core.state.Set\n        name: per\n        data:\n          seen: \"{{ taskrun.value }}-{{ inputs.note }}\"\n",
     );
-    apply(
-        &d,
-        "forget",
+    d.apply_flow("forget",
         "id: forget\nnamespace: ops\ntasks:\n  - id: other_flow\n    type: io.kestra.plugin.core.state.Delete\n    name: notes\n  - id: strict\n    type: io.kestra.plugin.core.state.Get\n    name: notes\n    errorOnMissing: true\n",
     );
     let first = d.wait_state(

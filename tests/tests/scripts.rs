@@ -15,14 +15,6 @@ fn id_of(v: &Value) -> String {
     v["id"].as_str().expect("execution id").to_string()
 }
 
-/// Applies a flow from its source; panics with the CLI's answer when it is refused.
-fn apply(d: &Daemon, name: &str, src: &str) {
-    let file = d.data_dir.parent().expect("temp").join(format!("{name}.yaml"));
-    std::fs::write(&file, src).expect("write flow");
-    let out = d.cli(&["flow", "apply", file.to_str().expect("path")]);
-    assert!(out.ok(), "{out}");
-}
-
 /// A scratch directory next to the daemon's data dir, for pid and signal files.
 fn scratch(d: &Daemon) -> PathBuf {
     let dir = d.data_dir.parent().expect("temp").join("scratch");
@@ -64,9 +56,7 @@ fn read_pid(file: &Path) -> Option<u32> {
 #[test]
 fn outputs_env_and_input_files() {
     let d = Daemon::start();
-    apply(
-        &d,
-        "outputs",
+    d.apply_flow("outputs",
         r#"id: outputs
 namespace: test.scripts
 inputs:
@@ -124,9 +114,7 @@ tasks:
 #[test]
 fn a_non_zero_exit_code_fails_the_task_naming_it() {
     let d = Daemon::start();
-    apply(
-        &d,
-        "exits",
+    d.apply_flow("exits",
         "id: exits\nnamespace: test.scripts\ntasks:\n  - id: sh\n    type: io.kestra.plugin.scripts.shell.Script\n    script: |\n      echo before\n      echo oops >&2\n      exit 3\n      echo never\n  - id: after\n    type: io.kestra.plugin.core.log.Log\n    message: not reached\n",
     );
     let id = id_of(&d.run_nowait("test.scripts", "exits", &[]));
@@ -156,9 +144,7 @@ fn a_non_zero_exit_code_fails_the_task_naming_it() {
 fn a_timeout_kills_the_whole_process_group() {
     let d = Daemon::start();
     let pid_file = scratch(&d).join("grandchild.pid");
-    apply(
-        &d,
-        "slow",
+    d.apply_flow("slow",
         &format!(
             "id: slow\nnamespace: test.scripts\ntasks:\n  - id: sh\n    type: io.kestra.plugin.scripts.shell.Commands\n    timeout: PT1S\n    commands:\n      - sleep 300 &\n      - echo $! > {}\n      - wait\n",
             pid_file.display()
@@ -180,9 +166,7 @@ fn a_timeout_kills_the_whole_process_group() {
 fn killing_the_execution_kills_the_process() {
     let d = Daemon::start();
     let pid_file = scratch(&d).join("child.pid");
-    apply(
-        &d,
-        "long",
+    d.apply_flow("long",
         &format!(
             "id: long\nnamespace: test.scripts\ntasks:\n  - id: sh\n    type: io.kestra.plugin.scripts.shell.Commands\n    commands:\n      - sleep 300 &\n      - echo $! > {}\n      - echo started\n      - wait\n",
             pid_file.display()
@@ -205,9 +189,7 @@ fn killing_the_execution_kills_the_process() {
 fn lines_reach_logs_follow_while_the_script_runs() {
     let d = Daemon::start();
     let go = scratch(&d).join("go");
-    apply(
-        &d,
-        "waits",
+    d.apply_flow("waits",
         &format!(
             "id: waits\nnamespace: test.scripts\ntasks:\n  - id: sh\n    type: io.kestra.plugin.scripts.shell.Commands\n    commands:\n      - echo first line\n      - while [ ! -f {go} ]; do sleep 0.1; done\n      - echo second line\n",
             go = go.display()
@@ -268,9 +250,7 @@ fn secrets_are_masked_in_streamed_lines_and_outputs() {
         .write_all(b"hunter2-very-secret")
         .expect("write secret");
     assert!(child.wait().expect("secret set").success());
-    apply(
-        &d,
-        "secretive",
+    d.apply_flow("secretive",
         "id: secretive\nnamespace: test.scripts\ntasks:\n  - id: sh\n    type: io.kestra.plugin.scripts.shell.Commands\n    env:\n      TOKEN: \"{{ secret('API_TOKEN') }}\"\n    commands:\n      - echo \"token is $TOKEN\"\n      - echo \"$TOKEN\" >&2\n      - echo '::{\"outputs\":{\"leak\":\"'\"$TOKEN\"'\"}}::'\n",
     );
     let id = id_of(&d.run_nowait("test.scripts", "secretive", &[]));
@@ -285,9 +265,7 @@ fn secrets_are_masked_in_streamed_lines_and_outputs() {
 #[test]
 fn python_script_runs_with_outputs() {
     let d = Daemon::start();
-    apply(
-        &d,
-        "py",
+    d.apply_flow("py",
         "id: py\nnamespace: test.scripts\ninputs:\n  - id: n\n    type: INT\n    defaults: 6\ntasks:\n  - id: calc\n    type: io.kestra.plugin.scripts.python.Script\n    taskRunner:\n      type: io.kestra.plugin.core.runner.Process\n    script: |\n      import json, sys\n      n = {{ inputs.n }}\n      print(f\"squaring {n}\")\n      print(\"::\" + json.dumps({\"outputs\": {\"square\": n * n}}) + \"::\")\n      print(\"a warning\", file=sys.stderr)\n  - id: show\n    type: io.kestra.plugin.core.debug.Return\n    format: \"{{ outputs.calc.vars.square }}\"\n",
     );
     let id = id_of(&d.run_nowait("test.scripts", "py", &["n=7"]));
@@ -352,9 +330,7 @@ fn a_script_running_at_a_crash_runs_again_after_restart() {
     let mut d = Daemon::start();
     let dir = scratch(&d);
     let (pids, go) = (dir.join("pids"), dir.join("go"));
-    apply(
-        &d,
-        "crashy_script",
+    d.apply_flow("crashy_script",
         &format!(
             "id: crashy_script\nnamespace: test.scripts\ntasks:\n  - id: sh\n    type: io.kestra.plugin.scripts.shell.Commands\n    commands:\n      - sleep 300 &\n      - echo $! >> {pids}\n      - echo running\n      - while [ ! -f {go} ]; do sleep 0.1; done\n      - kill $!\n",
             pids = pids.display(),
@@ -390,9 +366,7 @@ fn the_docker_runner_without_docker_is_refused_at_run_time() {
         env: vec![("PATH".into(), "/usr/bin:/bin".into())],
         ..DaemonOptions::default()
     });
-    apply(
-        &d,
-        "boxed",
+    d.apply_flow("boxed",
         "id: boxed\nnamespace: test.scripts\ntasks:\n  - id: sh\n    type: io.kestra.plugin.scripts.shell.Commands\n    containerImage: ubuntu:24.04\n    commands:\n      - echo hi\n",
     );
     let id = id_of(&d.run_nowait("test.scripts", "boxed", &[]));
@@ -427,9 +401,7 @@ fn unsupported_script_properties_are_refused_with_their_place() {
 #[test]
 fn warning_on_std_err_turns_stderr_into_a_warning() {
     let d = Daemon::start();
-    apply(
-        &d,
-        "stderr",
+    d.apply_flow("stderr",
         "id: stderr\nnamespace: test.scripts\ntasks:\n  - id: strict\n    type: io.kestra.plugin.scripts.shell.Commands\n    warningOnStdErr: true\n    commands:\n      - echo careful >&2\n  - id: lenient\n    type: io.kestra.plugin.scripts.shell.Commands\n    commands:\n      - echo careful >&2\n",
     );
     let id = id_of(&d.run_nowait("test.scripts", "stderr", &[]));

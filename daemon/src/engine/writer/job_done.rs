@@ -53,17 +53,7 @@ impl WriterLoop {
             }
         };
         for (level, message) in lines {
-            let line = crate::engine::execution::LogLine {
-                seq: exec.log_seq,
-                execution_id: exec.id.clone(),
-                task_run_id: run_id.clone(),
-                task_id: task_id.clone(),
-                level,
-                message: advance::mask(&message, &exec.secrets_seen),
-                time_ms: now,
-            };
-            exec.log_seq += 1;
-            w.append_log(&line)?;
+            Self::append_task_log(w, &mut exec, (&run_id, &task_id), level, &message, now)?;
         }
         exec.task_runs[idx].set_state(state, now);
         self.step_and_store(w, exec, &flow, batch, follow)

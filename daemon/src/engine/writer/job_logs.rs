@@ -27,17 +27,7 @@ impl WriterLoop {
         let now = now_ms();
         let task_id = exec.task_runs[idx].task_id.clone();
         for (level, message) in lines {
-            let line = crate::engine::execution::LogLine {
-                seq: exec.log_seq,
-                execution_id: exec.id.clone(),
-                task_run_id: run_id.to_string(),
-                task_id: task_id.clone(),
-                level,
-                message: advance::mask(&message, &exec.secrets_seen),
-                time_ms: now,
-            };
-            exec.log_seq += 1;
-            w.append_log(&line)?;
+            Self::append_task_log(w, &mut exec, (run_id, &task_id), level, &message, now)?;
         }
         w.put_execution(&exec)?;
         batch.changed.push(exec);

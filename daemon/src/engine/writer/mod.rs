@@ -408,6 +408,29 @@ impl WriterLoop {
         Ok(exec)
     }
 
+    /// Appends one line to a task run's log, masked with the secrets the execution has seen.
+    fn append_task_log(
+        w: &mut Writer,
+        exec: &mut Execution,
+        (task_run_id, task_id): (&str, &str),
+        level: String,
+        message: &str,
+        now: i64,
+    ) -> Result<()> {
+        let line = crate::engine::execution::LogLine {
+            seq: exec.log_seq,
+            execution_id: exec.id.clone(),
+            task_run_id: task_run_id.to_string(),
+            task_id: task_id.to_string(),
+            level,
+            message: advance::mask(message, &exec.secrets_seen),
+            time_ms: now,
+        };
+        exec.log_seq += 1;
+        w.append_log(&line)?;
+        Ok(())
+    }
+
     fn store_with_effects(
         &self,
         w: &mut Writer,
