@@ -53,7 +53,8 @@ impl WriterLoop {
             }
         };
         for (level, message) in lines {
-            Self::append_task_log(w, &mut exec, (&run_id, &task_id), level, &message, now)?;
+            let message = advance::mask(&message, &exec.secrets_seen);
+            append_task_log(w, &mut exec, (&run_id, &task_id), &level, message, now)?;
         }
         exec.task_runs[idx].set_state(state, now);
         self.step_and_store(w, exec, &flow, batch, follow)

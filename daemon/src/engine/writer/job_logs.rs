@@ -27,7 +27,8 @@ impl WriterLoop {
         let now = now_ms();
         let task_id = exec.task_runs[idx].task_id.clone();
         for (level, message) in lines {
-            Self::append_task_log(w, &mut exec, (run_id, &task_id), level, &message, now)?;
+            let message = advance::mask(&message, &exec.secrets_seen);
+            append_task_log(w, &mut exec, (run_id, &task_id), &level, message, now)?;
         }
         w.put_execution(&exec)?;
         batch.changed.push(exec);

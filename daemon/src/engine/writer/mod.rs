@@ -408,29 +408,6 @@ impl WriterLoop {
         Ok(exec)
     }
 
-    /// Appends one line to a task run's log, masked with the secrets the execution has seen.
-    fn append_task_log(
-        w: &mut Writer,
-        exec: &mut Execution,
-        (task_run_id, task_id): (&str, &str),
-        level: String,
-        message: &str,
-        now: i64,
-    ) -> Result<()> {
-        let line = crate::engine::execution::LogLine {
-            seq: exec.log_seq,
-            execution_id: exec.id.clone(),
-            task_run_id: task_run_id.to_string(),
-            task_id: task_id.to_string(),
-            level,
-            message: advance::mask(message, &exec.secrets_seen),
-            time_ms: now,
-        };
-        exec.log_seq += 1;
-        w.append_log(&line)?;
-        Ok(())
-    }
-
     fn store_with_effects(
         &self,
         w: &mut Writer,
@@ -610,6 +587,37 @@ fn masked(values: &Map<String, Value>, secret_ids: &[String]) -> Map<String, Val
 }
 
 /// Appends an audit record about `exec` in the current transaction.
+/// Records a refused resume or reject (at the pause it named, or the first that waits) and gives
+/// back the refusal; an audit failure is the error then.
+fn audit_refused_decision(
+    w: &mut Writer,
+    exec: &Execution,
+    select: &PauseSelector,
+    actor: &Actor,
+    action: &str,
+    reason: &str,
+    refusal: String,
+) -> EngineError {
+    let task = select
+        .task_id
+        .clone()
+        .or_else(|| exec.paused_runs().next().map(|r| r.task_id.clone()));
+    let denied = format!("DENIED: {refusal}");
+    match audit_exec(
+        w,
+        exec,
+        &actor.user,
+        action,
+        task.as_deref().unwrap_or(""),
+        Value::Null,
+        reason,
+        &denied,
+    ) {
+        Ok(()) => EngineError::PermissionDenied(refusal),
+        Err(e) => e.into(),
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn audit_exec(
     w: &mut Writer,
@@ -695,4 +703,28 @@ impl ExprServices for TxServices<'_> {
             None => self.inner.error_logs(execution_id),
         }
     }
+}
+
+/// Appends one line to a task run's log and advances the execution's log sequence; the caller
+/// masks what needs masking.
+fn append_task_log(
+    w: &mut Writer,
+    exec: &mut Execution,
+    (task_run_id, task_id): (&str, &str),
+    level: &str,
+    message: String,
+    now: i64,
+) -> Result<()> {
+    let line = crate::engine::execution::LogLine {
+        seq: exec.log_seq,
+        execution_id: exec.id.clone(),
+        task_run_id: task_run_id.to_string(),
+        task_id: task_id.to_string(),
+        level: level.to_string(),
+        message,
+        time_ms: now,
+    };
+    exec.log_seq += 1;
+    w.append_log(&line)?;
+    Ok(())
 }

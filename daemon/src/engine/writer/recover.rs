@@ -30,17 +30,9 @@ impl WriterLoop {
             // The task's side effect may or may not have happened before the crash: run it again.
             let attempt = run.attempt + 1;
             exec.task_runs[idx].attempt = attempt;
-            let line = crate::engine::execution::LogLine {
-                seq: exec.log_seq,
-                execution_id: exec.id.clone(),
-                task_run_id: exec.task_runs[idx].id.clone(),
-                task_id: exec.task_runs[idx].task_id.clone(),
-                level: "WARN".into(),
-                message: format!("the daemon stopped while this task ran; running it again (attempt {attempt})"),
-                time_ms: now,
-            };
-            exec.log_seq += 1;
-            w.append_log(&line)?;
+            let (run_id, task_id) = (exec.task_runs[idx].id.clone(), exec.task_runs[idx].task_id.clone());
+            let message = format!("the daemon stopped while this task ran; running it again (attempt {attempt})");
+            append_task_log(w, &mut exec, (&run_id, &task_id), "WARN", message, now)?;
             let vars = crate::engine::context::vars(&flow, &exec, Some(&exec.task_runs[idx]), Some(task));
             batch.jobs.push(Job {
                 execution_id: exec.id.clone(),

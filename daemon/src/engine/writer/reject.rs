@@ -21,21 +21,7 @@ impl WriterLoop {
         let rejection = match crate::engine::resume::check_reject(&flow, &exec, select, actor, reason) {
             Ok(r) => r,
             Err(EngineError::PermissionDenied(m)) => {
-                let task = select
-                    .task_id
-                    .clone()
-                    .or_else(|| exec.paused_runs().next().map(|r| r.task_id.clone()));
-                audit_exec(
-                    w,
-                    &exec,
-                    &actor.user,
-                    "reject",
-                    task.as_deref().unwrap_or(""),
-                    Value::Null,
-                    reason,
-                    &format!("DENIED: {m}"),
-                )?;
-                return Err(EngineError::PermissionDenied(m));
+                return Err(audit_refused_decision(w, &exec, select, actor, "reject", reason, m));
             }
             Err(e) => return Err(e),
         };
@@ -61,17 +47,8 @@ impl WriterLoop {
         } else {
             format!("rejected by {who}: {reason}")
         };
-        let line = crate::engine::execution::LogLine {
-            seq: exec.log_seq,
-            execution_id: exec.id.clone(),
-            task_run_id: exec.task_runs[idx].id.clone(),
-            task_id: task_id.clone(),
-            level: "ERROR".into(),
-            message,
-            time_ms: now,
-        };
-        exec.log_seq += 1;
-        w.append_log(&line)?;
+        let run_id = exec.task_runs[idx].id.clone();
+        append_task_log(w, &mut exec, (&run_id, &task_id), "ERROR", message, now)?;
         let mut rejected = Map::new();
         rejected.insert("by".into(), Value::String(actor.user.clone()));
         rejected.insert("on".into(), Value::String(crate::engine::context::iso_ms(now)));

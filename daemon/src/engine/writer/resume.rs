@@ -38,21 +38,7 @@ impl WriterLoop {
             Ok(d) => d,
             Err(EngineError::PermissionDenied(m)) => {
                 // A refused decision is evidence too: it is recorded, nothing else changes.
-                let task = select
-                    .task_id
-                    .clone()
-                    .or_else(|| exec.paused_runs().next().map(|r| r.task_id.clone()));
-                audit_exec(
-                    w,
-                    &exec,
-                    &actor.user,
-                    "resume",
-                    task.as_deref().unwrap_or(""),
-                    Value::Null,
-                    reason,
-                    &format!("DENIED: {m}"),
-                )?;
-                return Err(EngineError::PermissionDenied(m));
+                return Err(audit_refused_decision(w, &exec, select, actor, "resume", reason, m));
             }
             Err(e) => return Err(e),
         };
@@ -99,18 +85,8 @@ impl WriterLoop {
                 who
             );
             let run_id = run.id.clone();
-            let line = crate::engine::execution::LogLine {
-                seq: exec.log_seq,
-                execution_id: exec.id.clone(),
-                task_run_id: run_id,
-                task_id: task_id.clone(),
-                level: "INFO".into(),
-                message,
-                time_ms: now,
-            };
-            exec.log_seq += 1;
+            append_task_log(w, &mut exec, (&run_id, &task_id), "INFO", message, now)?;
             exec.updated_ms = now;
-            w.append_log(&line)?;
             audit_decision(
                 w,
                 &exec,

@@ -24,18 +24,9 @@ impl WriterLoop {
         let (run_id, task_id) = (run.id.clone(), run.task_id.clone());
         let waiting_for =
             crate::flow::duration::format_iso8601(std::time::Duration::from_millis((now - since).max(0) as u64));
-        let line = crate::engine::execution::LogLine {
-            seq: exec.log_seq,
-            execution_id: exec.id.clone(),
-            task_run_id: run_id,
-            task_id: task_id.clone(),
-            level: "WARN".into(),
-            message: format!("SLA breached: no decision within {sla} (waiting for {waiting_for})"),
-            time_ms: now,
-        };
-        exec.log_seq += 1;
+        let message = format!("SLA breached: no decision within {sla} (waiting for {waiting_for})");
+        append_task_log(w, &mut exec, (&run_id, &task_id), "WARN", message, now)?;
         exec.updated_ms = now;
-        w.append_log(&line)?;
         audit_exec(
             w,
             &exec,

@@ -122,17 +122,7 @@ impl WriterLoop {
             &reason,
             "OK: partial approvals discarded",
         )?;
-        let line = crate::engine::execution::LogLine {
-            seq: exec.log_seq,
-            execution_id: exec.id.clone(),
-            task_run_id: run_id,
-            task_id,
-            level: "WARN".into(),
-            message,
-            time_ms: now,
-        };
-        exec.log_seq += 1;
-        w.append_log(&line)?;
+        append_task_log(w, exec, (&run_id, &task_id), "WARN", message, now)?;
         exec.updated_ms = now;
         if !human.on_stale.is_empty() {
             exec.remember_secret_values();

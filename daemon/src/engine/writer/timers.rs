@@ -61,21 +61,9 @@ impl WriterLoop {
         let mut fx = Effects::default();
         let (state, outputs, message) = crate::engine::resume::on_timer(pause, &t.kind, now);
         if let Some(message) = message {
-            let line = crate::engine::execution::LogLine {
-                seq: exec.log_seq,
-                execution_id: exec.id.clone(),
-                task_run_id: exec.task_runs[idx].id.clone(),
-                task_id: exec.task_runs[idx].task_id.clone(),
-                level: if state == State::Failed {
-                    "ERROR".into()
-                } else {
-                    "INFO".into()
-                },
-                message,
-                time_ms: now,
-            };
-            exec.log_seq += 1;
-            w.append_log(&line)?;
+            let (run_id, task_id) = (exec.task_runs[idx].id.clone(), exec.task_runs[idx].task_id.clone());
+            let level = if state == State::Failed { "ERROR" } else { "INFO" };
+            append_task_log(w, &mut exec, (&run_id, &task_id), level, message, now)?;
         }
         crate::engine::resume::end_pause(&mut exec, idx, state, outputs, now, &mut fx);
         crate::engine::resume::continue_into_tasks(&flow, &mut exec, idx, now);
@@ -191,17 +179,8 @@ impl WriterLoop {
                 &log_message,
             )?;
         }
-        let line = crate::engine::execution::LogLine {
-            seq: exec.log_seq,
-            execution_id: exec.id.clone(),
-            task_run_id: run_id.clone(),
-            task_id: exec.task_runs[idx].task_id.clone(),
-            level: "INFO".into(),
-            message: log_message,
-            time_ms: now,
-        };
-        exec.log_seq += 1;
-        w.append_log(&line)?;
+        let task_id = exec.task_runs[idx].task_id.clone();
+        append_task_log(w, &mut exec, (&run_id, &task_id), "INFO", log_message, now)?;
         exec.updated_ms = now;
         if let Some((tasks, purpose, mut extras)) = side {
             // Delegates are told too: `assignees.delegates` lists who decides for an assignee now.
@@ -268,17 +247,8 @@ impl WriterLoop {
             } else {
                 format!("PT{}S", ms as f64 / 1000.0)
             };
-            let line = crate::engine::execution::LogLine {
-                seq: exec.log_seq,
-                execution_id: exec.id.clone(),
-                task_run_id: run_id,
-                task_id: task_id.clone(),
-                level: "ERROR".into(),
-                message: format!("Timeout after {limit}: task `{task_id}` exceeded its `timeout`"),
-                time_ms: now,
-            };
-            exec.log_seq += 1;
-            w.append_log(&line)?;
+            let message = format!("Timeout after {limit}: task `{task_id}` exceeded its `timeout`");
+            append_task_log(w, &mut exec, (&run_id, &task_id), "ERROR", message, now)?;
         }
         let state = if timed_out { State::Failed } else { State::Success };
         exec.task_runs[idx].set_state(state, now);
