@@ -27,6 +27,14 @@ fn opt(s: String) -> Option<String> {
     if s.is_empty() { None } else { Some(s) }
 }
 
+/// The pause a request names (proto strings: empty means unset).
+fn pause_selector(task_run_id: String, task_id: String) -> PauseSelector {
+    PauseSelector {
+        task_run_id: opt(task_run_id),
+        task_id: opt(task_id),
+    }
+}
+
 fn parse_states(states: &[String]) -> Result<Vec<State>, Status> {
     states
         .iter()
@@ -159,10 +167,7 @@ impl Executions for ExecutionsService {
     async fn resume(&self, req: Request<pb::ResumeRequest>) -> Result<Response<pb::ResumeResponse>, Status> {
         let p = self.0.principal(&req).await?;
         let r = req.into_inner();
-        let select = PauseSelector {
-            task_run_id: opt(r.task_run_id),
-            task_id: opt(r.task_id),
-        };
+        let select = pause_selector(r.task_run_id, r.task_id);
         let exec = self
             .0
             .ops
@@ -177,10 +182,7 @@ impl Executions for ExecutionsService {
     async fn reject(&self, req: Request<pb::RejectRequest>) -> Result<Response<pb::ResumeResponse>, Status> {
         let p = self.0.principal(&req).await?;
         let r = req.into_inner();
-        let select = PauseSelector {
-            task_run_id: opt(r.task_run_id),
-            task_id: opt(r.task_id),
-        };
+        let select = pause_selector(r.task_run_id, r.task_id);
         let exec = self
             .0
             .ops
@@ -195,10 +197,7 @@ impl Executions for ExecutionsService {
     async fn preview_resume(&self, req: Request<pb::ResumeRequest>) -> Result<Response<pb::ResumePreview>, Status> {
         let p = self.0.principal(&req).await?;
         let r = req.into_inner();
-        let select = PauseSelector {
-            task_run_id: opt(r.task_run_id),
-            task_id: opt(r.task_id),
-        };
+        let select = pause_selector(r.task_run_id, r.task_id);
         let v = self
             .0
             .ops
@@ -214,10 +213,7 @@ impl Executions for ExecutionsService {
     ) -> Result<Response<pb::ValidateResumeResponse>, Status> {
         let p = self.0.principal(&req).await?;
         let r = req.into_inner();
-        let select = PauseSelector {
-            task_run_id: opt(r.task_run_id),
-            task_id: opt(r.task_id),
-        };
+        let select = pause_selector(r.task_run_id, r.task_id);
         match self
             .0
             .ops
