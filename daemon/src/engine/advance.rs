@@ -238,9 +238,7 @@ impl<'a> Stepper<'a> {
                 Some(i) => i,
                 None => self.start_task(task, parent, iteration),
             };
-            self.restart_if_due(task, idx);
-            self.drive(task, idx);
-            self.after_attempt(task, idx);
+            self.step_run(task, idx);
             let run = &self.exec.task_runs[idx];
             if !run.state.is_terminal() {
                 return ListStatus::Pending;
@@ -268,12 +266,7 @@ impl<'a> Stepper<'a> {
             let idx = match self.find(task, Some(parent), iteration) {
                 Some(i) => i,
                 None => {
-                    let running = self
-                        .exec
-                        .task_runs
-                        .iter()
-                        .filter(|r| r.parent_task_run_id.as_deref() == Some(parent) && !r.state.is_terminal())
-                        .count();
+                    let running = self.running_children(parent);
                     if limit > 0 && running >= limit as usize {
                         pending = true;
                         continue;
@@ -281,9 +274,7 @@ impl<'a> Stepper<'a> {
                     self.start_task(task, Some(parent), iteration)
                 }
             };
-            self.restart_if_due(task, idx);
-            self.drive(task, idx);
-            self.after_attempt(task, idx);
+            self.step_run(task, idx);
             let state = self.exec.task_runs[idx].state;
             if !state.is_terminal() {
                 pending = true;
@@ -319,12 +310,7 @@ impl<'a> Stepper<'a> {
                                 .find_run(dep, Some(parent), None)
                                 .is_some_and(|r| r.state.is_terminal())
                     });
-                    let running = self
-                        .exec
-                        .task_runs
-                        .iter()
-                        .filter(|r| r.parent_task_run_id.as_deref() == Some(parent) && !r.state.is_terminal())
-                        .count();
+                    let running = self.running_children(parent);
                     if failed || !ready || (t.concurrent > 0 && running >= t.concurrent as usize) {
                         unstarted = true;
                         continue;
@@ -332,9 +318,7 @@ impl<'a> Stepper<'a> {
                     self.start_task(task, Some(parent), None)
                 }
             };
-            self.restart_if_due(task, idx);
-            self.drive(task, idx);
-            self.after_attempt(task, idx);
+            self.step_run(task, idx);
             let state = self.exec.task_runs[idx].state;
             if !state.is_terminal() {
                 pending = true;
@@ -602,6 +586,23 @@ impl<'a> Stepper<'a> {
     }
 
     /// A retry timer set the run back to CREATED: start its next attempt.
+    /// One step of a child's run: a due retry restarts it, the walk drives it, and a finished
+    /// attempt is settled (retried or ended).
+    fn step_run(&mut self, task: &'a Task, idx: usize) {
+        self.restart_if_due(task, idx);
+        self.drive(task, idx);
+        self.after_attempt(task, idx);
+    }
+
+    /// How many runs directly under `parent` have not ended (for concurrency limits).
+    fn running_children(&self, parent: &str) -> usize {
+        self.exec
+            .task_runs
+            .iter()
+            .filter(|r| r.parent_task_run_id.as_deref() == Some(parent) && !r.state.is_terminal())
+            .count()
+    }
+
     fn restart_if_due(&mut self, task: &'a Task, idx: usize) {
         if self.exec.task_runs[idx].state != State::Created {
             return;
