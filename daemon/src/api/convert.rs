@@ -173,6 +173,7 @@ pub fn execution(exec: &Execution, flow: Option<&Flow>) -> pb::Execution {
                 assignee_groups: state.groups.clone(),
                 approvals_required: human.map(|h| h.approvals).unwrap_or(0),
                 approved_by: state.approvals.iter().map(|a| a.by.clone()).collect(),
+                approved_on_behalf_of: state.approvals.iter().map(|a| a.on_behalf_of.clone()).collect(),
                 behavior: p.behavior.as_str().to_string(),
                 form_key: form_key(&p.on_resume),
                 escalated_to: state.escalated_to.clone(),

@@ -61,7 +61,13 @@ pub struct StepEnv<'a> {
     pub flow_lookup: &'a FlowLookup<'a>,
     /// Stored log lines of an execution (oldest first, bounded), for log.Fetch.
     pub stored_logs: &'a dyn Fn(&str) -> Vec<LogLine>,
+    /// Who decides now, by delegation, for a gate assigned to (users, groups) in a namespace:
+    /// notifications of a gate (`assignees.delegates`) tell them too.
+    pub delegates: &'a Delegates<'a>,
 }
+
+/// Delegates of a gate's assignees: (namespace, users, groups) -> delegate users.
+pub type Delegates<'a> = dyn Fn(&str, &[String], &[String]) -> Vec<String> + 'a;
 
 /// Most log lines a log.Fetch task collects into its outputs.
 pub const FETCH_MAX_LINES: usize = 10_000;
@@ -1105,13 +1111,17 @@ impl<'a> Stepper<'a> {
             .as_ref()
             .map(|p| (p.users.clone(), p.groups.clone()))
             .unwrap_or_default();
+        let delegates = (self.env.delegates)(&self.exec.namespace, &users, &groups);
         for task in tasks.iter().filter(|t| !t.common.disabled) {
             let run = TaskRun::started(task, Some(gate_run_id.clone()), Some(purpose.to_string()), None, now);
             self.exec.task_runs.push(run);
             let idx = self.exec.task_runs.len() - 1;
             let mut vars = context::vars(self.flow, self.exec, Some(&self.exec.task_runs[idx]), Some(gate));
             if let Value::Object(m) = &mut vars {
-                m.insert("assignees".into(), json!({"users": users, "groups": groups}));
+                m.insert(
+                    "assignees".into(),
+                    json!({"users": users, "groups": groups, "delegates": delegates}),
+                );
                 m.insert("gate".into(), json!({"id": gate.id, "taskRunId": gate_run_id}));
                 for (k, v) in &extras {
                     m.insert(k.clone(), v.clone());

@@ -463,11 +463,14 @@ impl Engine {
             let lookup = |ns: &str, id: &str| e.inner.flows.get(ns, id, 0).ok().map(|(h, f, _)| (h.revision, f));
             // A preview runs nothing: a log.Fetch among the next tasks sees no lines.
             let no_logs = |_: &str| Vec::new();
+            // Nothing is sent by a preview, so it names no delegates in a gate's notifications.
+            let no_delegates = |_: &str, _: &[String], _: &[String]| Vec::new();
             let env = advance::StepEnv {
                 renderer: &e.inner.renderer,
                 services: e.inner.services.as_ref(),
                 flow_lookup: &lookup,
                 stored_logs: &no_logs,
+                delegates: &no_delegates,
             };
             preview::preview(&flow, &exec, &select, &inputs, &actor, &comment, &env)
         })

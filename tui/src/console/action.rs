@@ -40,6 +40,8 @@ pub enum Action {
     Submit,
     /// Resume form: what approving with the values typed so far would do (nothing changes).
     Preview,
+    /// Resume form: reject the pause, with the comment as the reason (asks to confirm).
+    Reject,
     Confirm,
     Cancel,
     /// Narrow a mixed selection to the highlighted execution's flow and task.
@@ -292,7 +294,10 @@ const FORM: &[Binding] = &[
     ),
 ];
 /// Resume forms only: see what approving with the values typed so far would do.
-const FORM_DECIDE: &[Binding] = &[b(&[ctrl('p')], Action::Preview, "^p", "preview", true)];
+const FORM_DECIDE: &[Binding] = &[
+    b(&[ctrl('p')], Action::Preview, "^p", "preview", true),
+    b(&[ctrl('r')], Action::Reject, "^r", "reject", true),
+];
 const FORM_ENTER_NEXT: Binding = b(&[k(KeyCode::Enter)], Action::FormNext, "enter", "next field", false);
 const FORM_ENTER_SUBMIT: Binding = b(
     &[k(KeyCode::Enter)],

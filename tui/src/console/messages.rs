@@ -137,10 +137,18 @@ pub enum Command {
         task_run_ids: BTreeMap<String, String>,
         task_id: String,
         inputs: BTreeMap<String, String>,
+        /// The decision's comment, kept with the approval.
+        comment: String,
     },
     Kill {
         request: u64,
         ids: Vec<String>,
+    },
+    /// Reject the paused task run each (execution id, task run id) names, with one reason.
+    Reject {
+        request: u64,
+        targets: Vec<(String, String)>,
+        reason: String,
     },
     ListFlows,
     GetFlow {
@@ -200,6 +208,10 @@ pub enum Update {
         result: Result<Vec<pb::BulkResult>, RpcError>,
     },
     Killed {
+        request: u64,
+        results: Vec<pb::BulkResult>,
+    },
+    Rejected {
         request: u64,
         results: Vec<pb::BulkResult>,
     },

@@ -390,11 +390,13 @@ impl WriterLoop {
             w.logs(id, 0, crate::engine::advance::FETCH_MAX_LINES)
                 .unwrap_or_default()
         };
+        let delegates = delegates_in(w, now_ms());
         let env = StepEnv {
             renderer: &self.renderer,
             services: &services,
             flow_lookup: &lookup,
             stored_logs: &stored_logs,
+            delegates: &delegates,
         };
         let mut stepper = Stepper {
             flow,
@@ -404,6 +406,8 @@ impl WriterLoop {
             env: &env,
         };
         stepper.advance();
+        // The delegations were read through `w`: release them before writing.
+        drop(delegates);
         self.store_with_effects(w, &exec, fx, batch, follow)?;
         Ok(exec)
     }
@@ -727,4 +731,41 @@ fn append_task_log(
     exec.log_seq += 1;
     w.append_log(&line)?;
     Ok(())
+}
+
+/// The delegates who may currently decide a gate assigned to `users`/`groups` in `namespace`
+/// (delegations holding now whose delegator is listed or in a listed group), for notifications.
+fn delegates_of(
+    w: &Writer,
+    namespace: &str,
+    users: &[String],
+    groups: &[String],
+    now: i64,
+) -> std::result::Result<Vec<String>, StoreError> {
+    let mut out: Vec<String> = Vec::new();
+    for d in w.delegations()? {
+        if !d.holds_at(now) || !crate::store::namespace_within(namespace, &d.namespace) {
+            continue;
+        }
+        let listed = users.iter().any(|u| u.eq_ignore_ascii_case(&d.from_user))
+            || (!groups.is_empty()
+                && w.user(&d.from_user)?
+                    .is_some_and(|u| u.groups.iter().any(|g| groups.contains(g))));
+        if listed && !out.iter().any(|o| o.eq_ignore_ascii_case(&d.to_user)) {
+            out.push(d.to_user.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// `StepEnv::delegates` read in this transaction. A store error is logged and names nobody: the
+/// notification still reaches the assignees.
+fn delegates_in(w: &Writer, now: i64) -> impl Fn(&str, &[String], &[String]) -> Vec<String> + '_ {
+    move |namespace, users, groups| match delegates_of(w, namespace, users, groups, now) {
+        Ok(delegates) => delegates,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read the delegations for a gate's notification");
+            Vec::new()
+        }
+    }
 }

@@ -182,18 +182,9 @@ impl WriterLoop {
         let task_id = exec.task_runs[idx].task_id.clone();
         append_task_log(w, &mut exec, (&run_id, &task_id), "INFO", log_message, now)?;
         exec.updated_ms = now;
-        if let Some((tasks, purpose, mut extras)) = side {
+        if let Some((tasks, purpose, extras)) = side {
             // Delegates are told too: `assignees.delegates` lists who decides for an assignee now.
-            let (users, groups) = exec.task_runs[idx]
-                .pause
-                .as_ref()
-                .map(|p| (p.users.clone(), p.groups.clone()))
-                .unwrap_or_default();
-            let delegates = super::stale::delegates_of(w, &exec.namespace, &users, &groups, now)?;
-            extras.insert(
-                "assignees".into(),
-                serde_json::json!({"users": users, "groups": groups, "delegates": delegates}),
-            );
+            let delegates = super::delegates_in(w, now);
             exec.remember_secret_values();
             let lookup = |ns: &str, id: &str| self.flows.get(ns, id, 0).ok().map(|(h, f, _)| (h.revision, f));
             let services = self.step_services(w, &flow, &exec);
@@ -204,6 +195,7 @@ impl WriterLoop {
                 services: &services,
                 flow_lookup: &lookup,
                 stored_logs: &no_logs,
+                delegates: &delegates,
             };
             let mut stepper = Stepper {
                 flow: &flow,

@@ -17,7 +17,7 @@ pub use audit::AuditState;
 pub use detail::DetailState;
 pub use flows::{FlowSourceState, FlowsState, StartState};
 pub use logs::{LevelFilter, LogsState};
-pub use resume::{BulkResultState, Outcome, ResultRow, ResumeState, SubmitStatus};
+pub use resume::{BulkResultState, Outcome, ResultRow, ResumeState, SubmitStatus, Target};
 
 use super::action::{Action, Ctx};
 use super::exec_list::ExecList;
@@ -48,7 +48,14 @@ pub enum View {
 /// What a confirmation popup will do.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ConfirmAction {
-    Kill { ids: Vec<String> },
+    Kill {
+        ids: Vec<String>,
+    },
+    /// Reject the pauses the resume form decides, with the comment typed there as the reason.
+    Reject {
+        targets: Vec<Target>,
+        reason: String,
+    },
 }
 
 /// A pause form group in a mixed selection.
@@ -326,6 +333,21 @@ impl App {
                     .push(View::BulkResult(BulkResultState::pending("Kill", request, &ids)));
                 vec![Command::Kill { request, ids }]
             }
+            (Popup::Confirm(ConfirmAction::Reject { targets, reason }), Action::Confirm) => {
+                let request = self.request_id();
+                let ids: Vec<String> = targets.iter().map(|t| t.id.clone()).collect();
+                self.info(format!("rejecting {} execution(s)…", ids.len()));
+                if matches!(self.views.last(), Some(View::Resume(_))) {
+                    self.views.pop();
+                }
+                self.views
+                    .push(View::BulkResult(BulkResultState::pending("Reject", request, &ids)));
+                vec![Command::Reject {
+                    request,
+                    targets: targets.into_iter().map(|t| (t.id, t.task_run_id)).collect(),
+                    reason,
+                }]
+            }
             (Popup::Mismatch { narrow_to, .. }, Action::Narrow) => self.narrow_selection(&narrow_to),
             (_, Action::Cancel | Action::Back) => vec![],
             (popup, _) => {
@@ -417,7 +439,11 @@ impl App {
             }
             Update::Resumed { request, result } => self.apply_resumed(request, result),
             Update::Killed { request, results } => {
-                self.apply_killed(request, results);
+                self.apply_bulk_results(request, results, Outcome::Killed);
+                vec![]
+            }
+            Update::Rejected { request, results } => {
+                self.apply_bulk_results(request, results, Outcome::Rejected);
                 vec![]
             }
             Update::Flows(r) => {
