@@ -175,3 +175,48 @@ fn the_console_approves_with_a_comment_and_rejects_with_a_reason() {
     std::thread::sleep(std::time::Duration::from_millis(150));
     t.keys(&["q"]);
 }
+
+/// Out of office from the console: `D` lists delegations, `n` creates one through its form, `x`
+/// revokes it after a confirmation; the daemon holds both changes.
+#[test]
+fn the_console_creates_and_revokes_a_delegation() {
+    let (mut d, tokens) = daemon_with_hr_users();
+    d.token = Some(tokens["ana@example.com"].clone());
+    let bin = binaries().tollgate.display().to_string();
+    let t = Tmux::start(
+        &format!("{bin} --server {}", d.server()),
+        &[("NO_COLOR", "1"), ("TOLLGATE_TOKEN", &tokens["ana@example.com"])],
+        120,
+        40,
+    );
+    t.wait_for("the console", 30, |s| s.contains("live"));
+    t.keys(&["D"]);
+    t.wait_for("no delegations yet", 10, |s| s.contains("No delegations"));
+    t.keys(&["n"]);
+    t.wait_for("the form", 10, |s| {
+        s.contains("New delegation") && s.contains("Delegate to")
+    });
+    t.type_text("bob@example.com");
+    t.keys(&["Tab", "Tab"]);
+    t.type_text("2099-01-01");
+    t.keys(&["Tab"]);
+    t.type_text("hr");
+    t.keys(&["C-s"]);
+    t.wait_for("the new delegation listed", 15, |s| {
+        s.contains("bob@example.com") && s.contains("active") && s.contains("2099-01-01")
+    });
+    let list = d.cli_json(&["delegate", "list"]);
+    assert_eq!(list[0]["to"], "bob@example.com", "{list:#}");
+    assert_eq!(list[0]["namespace"], "hr", "{list:#}");
+    assert_eq!(list[0]["from"], "ana@example.com", "{list:#}");
+
+    t.keys(&["x"]);
+    t.wait_for("the confirmation", 10, |s| s.contains("Confirm revoke"));
+    t.keys(&["y"]);
+    t.wait_for("the list without it", 15, |s| s.contains("No delegations"));
+    let all = d.cli_json(&["delegate", "list", "--all"]);
+    assert!(all[0]["revokedDate"].is_string(), "{all:#}");
+    t.keys(&["Escape"]);
+    std::thread::sleep(std::time::Duration::from_millis(150));
+    t.keys(&["q"]);
+}

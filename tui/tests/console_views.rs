@@ -728,3 +728,60 @@ fn no_color_in_forms_logs_results_and_popups() {
     press(&mut a, KeyCode::Enter);
     assert_monochrome(&render_buffer(&mut a, 120, 40), "flow source");
 }
+
+fn delegation(id: &str, from: &str, to: &str, days: (i64, i64), revoked: bool) -> pb::Delegation {
+    const DAY: i64 = 86_400_000;
+    let today = NOW - NOW.rem_euclid(DAY);
+    pb::Delegation {
+        id: id.into(),
+        from_user: from.into(),
+        to_user: to.into(),
+        namespace: if revoked { String::new() } else { "hr".into() },
+        from_ms: today + days.0 * DAY,
+        until_ms: today + days.1 * DAY,
+        created_by: from.into(),
+        created_ms: NOW - DAY,
+        revoked_ms: if revoked { NOW - 1_000 } else { 0 },
+    }
+}
+
+/// `D` lists delegations; `n` opens the form whose fields become a CreateDelegation; `x` asks
+/// before revoking.
+#[test]
+fn delegations_view_form_and_revoke() {
+    let mut a = loaded();
+    assert_eq!(
+        press(&mut a, KeyCode::Char('D')),
+        vec![Command::ListDelegations { all: false }]
+    );
+    a.apply(Update::Delegations(Ok(vec![
+        delegation("dlg1", "alice@example.com", "bob@example.com", (0, 14), false),
+        delegation("dlg2", "carol@example.com", "alice@example.com", (3, 5), false),
+    ])));
+    both("delegations", &mut a);
+    press(&mut a, KeyCode::Char('n'));
+    type_text(&mut a, "bob@example");
+    press(&mut a, KeyCode::Tab);
+    press(&mut a, KeyCode::Tab);
+    type_text(&mut a, "2027-01-05");
+    assert!(ctrl(&mut a, 's').is_empty(), "an invalid email is caught in the form");
+    assert_snapshot!("delegate_form_error_80x24", render(&mut a, 80, 24));
+    // The error focused the field it names: typing goes on there.
+    type_text(&mut a, ".com");
+    match ctrl(&mut a, 's').as_slice() {
+        [Command::CreateDelegation { req, .. }] => {
+            assert_eq!(req.to_user, "bob@example.com");
+            assert_eq!(req.until_date, "2027-01-05");
+            assert_eq!(req.from_date, "");
+            assert_eq!(req.namespace, "");
+        }
+        other => panic!("expected one CreateDelegation, got {other:?}"),
+    }
+    press(&mut a, KeyCode::Esc);
+    press(&mut a, KeyCode::Char('x'));
+    assert_snapshot!("delegation_revoke_confirm_80x24", render(&mut a, 80, 24));
+    assert_eq!(
+        press(&mut a, KeyCode::Char('y')),
+        vec![Command::RevokeDelegation { id: "dlg1".into() }]
+    );
+}

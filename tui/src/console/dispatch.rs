@@ -266,6 +266,35 @@ async fn call(c: Clients, cmd: Command) -> Option<Update> {
                     .map_err(RpcError::from),
             )
         }
+        Command::ListDelegations { all } => {
+            let mut delegations = c.delegations;
+            Update::Delegations(
+                delegations
+                    .list(pb::ListDelegationsRequest { all })
+                    .await
+                    .map(|r| r.into_inner().delegations)
+                    .map_err(RpcError::from),
+            )
+        }
+        Command::CreateDelegation { request, req } => {
+            let mut delegations = c.delegations;
+            let result = delegations
+                .create(req)
+                .await
+                .map(|r| r.into_inner())
+                .map_err(RpcError::from);
+            Update::DelegationCreated { request, result }
+        }
+        Command::RevokeDelegation { id } => {
+            let mut delegations = c.delegations;
+            Update::DelegationRevoked(
+                delegations
+                    .revoke(pb::RevokeDelegationRequest { id })
+                    .await
+                    .map(|r| r.into_inner())
+                    .map_err(RpcError::from),
+            )
+        }
         // Handled in `send`.
         Command::LoadTab(_) | Command::TailLogs { .. } | Command::StopLogs => return None,
     })

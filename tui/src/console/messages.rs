@@ -165,6 +165,16 @@ pub enum Command {
         user: String,
         execution_id: String,
     },
+    ListDelegations {
+        all: bool,
+    },
+    CreateDelegation {
+        request: u64,
+        req: pb::CreateDelegationRequest,
+    },
+    RevokeDelegation {
+        id: String,
+    },
     /// Start tailing the logs of an execution as stream `stream` (replacing any other tail).
     TailLogs {
         stream: u64,
@@ -222,6 +232,12 @@ pub enum Update {
         result: Result<pb::Execution, RpcError>,
     },
     Audit(Result<Vec<pb::AuditRecord>, RpcError>),
+    Delegations(Result<Vec<pb::Delegation>, RpcError>),
+    DelegationCreated {
+        request: u64,
+        result: Result<pb::Delegation, RpcError>,
+    },
+    DelegationRevoked(Result<pb::Delegation, RpcError>),
     Logs {
         stream: u64,
         batch: pb::LogBatch,

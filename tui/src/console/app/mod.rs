@@ -5,6 +5,7 @@
 //! functions of the state, which is what the snapshot tests drive.
 
 mod audit;
+mod delegations;
 mod detail;
 mod flows;
 mod list;
@@ -14,6 +15,7 @@ mod resume;
 use std::collections::{HashMap, HashSet};
 
 pub use audit::AuditState;
+pub use delegations::{DelegateState, DelegationsState};
 pub use detail::DetailState;
 pub use flows::{FlowSourceState, FlowsState, StartState};
 pub use logs::{LevelFilter, LogsState};
@@ -43,6 +45,8 @@ pub enum View {
     Logs(LogsState),
     FlowSource(FlowSourceState),
     Start(StartState),
+    Delegations(DelegationsState),
+    Delegate(DelegateState),
 }
 
 /// What a confirmation popup will do.
@@ -55,6 +59,11 @@ pub enum ConfirmAction {
     Reject {
         targets: Vec<Target>,
         reason: String,
+    },
+    /// End a delegation now; `what` is `ana -> bob` for the question.
+    RevokeDelegation {
+        id: String,
+        what: String,
     },
 }
 
@@ -244,6 +253,12 @@ impl App {
                 last: s.form.on_last_field(),
                 decide: false,
             },
+            Some(View::Delegate(s)) => Ctx::Form {
+                kind: s.form.focused_kind(),
+                last: s.form.on_last_field(),
+                decide: false,
+            },
+            Some(View::Delegations(_)) => Ctx::Delegations,
             Some(View::BulkResult(_)) => Ctx::BulkResult,
             Some(View::Logs(l)) if l.search_editing => Ctx::LogsSearch,
             Some(View::Logs(_)) => Ctx::Logs,
@@ -291,6 +306,8 @@ impl App {
                 View::Logs(_) => self.handle_logs(action),
                 View::FlowSource(_) => self.handle_flow_source(action),
                 View::Start(_) => self.handle_start(action),
+                View::Delegations(_) => self.handle_delegations(action),
+                View::Delegate(_) => self.handle_delegate_form(action),
             }
         } else {
             match action {
@@ -347,6 +364,10 @@ impl App {
                     targets: targets.into_iter().map(|t| (t.id, t.task_run_id)).collect(),
                     reason,
                 }]
+            }
+            (Popup::Confirm(ConfirmAction::RevokeDelegation { id, what }), Action::Confirm) => {
+                self.info(format!("revoking delegation {id} ({what})…"));
+                vec![Command::RevokeDelegation { id }]
             }
             (Popup::Mismatch { narrow_to, .. }, Action::Narrow) => self.narrow_selection(&narrow_to),
             (_, Action::Cancel | Action::Back) => vec![],
@@ -460,6 +481,12 @@ impl App {
                 self.audit.apply(r);
                 vec![]
             }
+            Update::Delegations(r) => {
+                self.apply_delegations(r);
+                vec![]
+            }
+            Update::DelegationCreated { request, result } => self.apply_delegation_created(request, result),
+            Update::DelegationRevoked(r) => self.apply_delegation_revoked(r),
             Update::Logs { stream, batch } => {
                 self.apply_logs(stream, batch);
                 vec![]

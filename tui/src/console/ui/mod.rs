@@ -3,6 +3,7 @@
 
 mod audit;
 mod bulk_result;
+mod delegations;
 mod detail;
 mod executions;
 mod flows;
@@ -67,6 +68,8 @@ pub fn draw(frame: &mut Frame, app: &App) {
             Some(View::BulkResult(r)) => bulk_result::draw(frame, body, app, r),
             Some(View::Logs(l)) => logs::draw(frame, body, app, l),
             Some(View::FlowSource(s)) => flows::draw_source(frame, body, app, s),
+            Some(View::Delegations(d)) => delegations::draw(frame, body, app, d),
+            Some(View::Delegate(s)) => delegations::draw_form(frame, body, app, s),
             None => match app.screen {
                 Screen::Executions => executions::draw(frame, body, app),
                 Screen::Flows => flows::draw(frame, body, app),

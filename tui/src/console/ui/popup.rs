@@ -1,4 +1,5 @@
-//! Modal popups: kill and reject confirmations, and the mixed-selection notice of the resume form.
+//! Modal popups: kill, reject and revoke confirmations, and the mixed-selection notice of the
+//! resume form.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -76,6 +77,17 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, p: &Popup) {
             lines.push(Line::from("y / enter: reject      n / esc: back to the form"));
             (" Confirm reject ", lines)
         }
+        Popup::Confirm(ConfirmAction::RevokeDelegation { id, what }) => (
+            " Confirm revoke ",
+            vec![
+                Line::from(Span::styled(
+                    format!("Revoke delegation {id} ({what})? It ends now."),
+                    t.warn(),
+                )),
+                Line::from(""),
+                Line::from("y / enter: revoke      n / esc: cancel"),
+            ],
+        ),
         Popup::Mismatch { groups, narrow_to } => {
             let total: usize = groups.iter().map(|g| g.count).sum();
             let mut lines = vec![
