@@ -125,13 +125,13 @@ impl App {
         let Some(View::Delegate(state)) = self.views.last_mut() else {
             return vec![];
         };
+        if super::move_or_edit(&mut state.form, action) {
+            return vec![];
+        }
         match action {
             Action::Back => {
                 self.views.pop();
             }
-            Action::FormNext => state.form.next(),
-            Action::FormPrev => state.form.prev(),
-            Action::Edit(e) => state.form.edit(e),
             Action::Submit if state.status == SubmitStatus::Editing && state.form.validate() => {
                 state.status = SubmitStatus::Submitting(request);
                 let v = state.form.values();

@@ -175,13 +175,13 @@ impl App {
         let Some(View::Start(state)) = self.views.last_mut() else {
             return vec![];
         };
+        if super::move_or_edit(&mut state.form, action) {
+            return vec![];
+        }
         match action {
             Action::Back => {
                 self.views.pop();
             }
-            Action::FormNext => state.form.next(),
-            Action::FormPrev => state.form.prev(),
-            Action::Edit(e) => state.form.edit(e),
             // Client-side checks first: an invalid form stays open with its errors.
             Action::Submit if state.status == SubmitStatus::Editing && state.form.validate() => {
                 state.status = SubmitStatus::Submitting(request);

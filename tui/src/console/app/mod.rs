@@ -587,3 +587,15 @@ impl App {
             .collect()
     }
 }
+
+/// The keys every form treats alike (moving between fields, editing the focused one); true when
+/// `action` was one of them.
+fn move_or_edit(form: &mut super::form::Form, action: Action) -> bool {
+    match action {
+        Action::FormNext => form.next(),
+        Action::FormPrev => form.prev(),
+        Action::Edit(e) => form.edit(e),
+        _ => return false,
+    }
+    true
+}

@@ -228,21 +228,12 @@ impl App {
         let Some(View::Resume(state)) = self.views.last_mut() else {
             return vec![];
         };
+        if super::move_or_edit(&mut state.form, action) {
+            return vec![];
+        }
         match action {
             Action::Back => {
                 self.views.pop();
-                vec![]
-            }
-            Action::FormNext => {
-                state.form.next();
-                vec![]
-            }
-            Action::FormPrev => {
-                state.form.prev();
-                vec![]
-            }
-            Action::Edit(e) => {
-                state.form.edit(e);
                 vec![]
             }
             Action::Preview => {

@@ -6,7 +6,7 @@ use ratatui::text::Span;
 use ratatui::widgets::{Cell, Paragraph, Row, Table, Wrap};
 use tollgate_proto::v1 as pb;
 
-use super::super::app::{App, DelegateState, DelegationsState, LoadState, SubmitStatus};
+use super::super::app::{App, DelegateState, DelegationsState, SubmitStatus};
 use super::super::time_fmt;
 use super::{form_view, title};
 
@@ -39,27 +39,22 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, d: &DelegationsState) {
         "current and upcoming"
     };
     title(frame, head, t, &format!("Delegations ({})", d.items.len()), scope);
-    let empty = match &d.state {
-        LoadState::Failed(e) => Some((format!(" {e}"), t.error())),
-        LoadState::Loading | LoadState::NotLoaded => Some((" Loading delegations…".to_string(), t.dim())),
-        LoadState::Loaded if d.items.is_empty() => Some((
-            " No delegations. Press n to let someone decide for you while you are away.".to_string(),
-            t.dim(),
-        )),
-        LoadState::Loaded => None,
-    };
+    let empty = super::list_placeholder(
+        &d.state,
+        d.items.is_empty(),
+        t,
+        [
+            "",
+            "Loading delegations…",
+            "No delegations. Press n to let someone decide for you while you are away.",
+        ],
+    );
     if let Some((text, style)) = empty {
         frame.render_widget(Paragraph::new(text).style(style).wrap(Wrap { trim: false }), body);
         return;
     }
     let height = body.height.saturating_sub(1) as usize;
-    let mut offset = d.offset.get();
-    if d.cursor < offset {
-        offset = d.cursor;
-    } else if height > 0 && d.cursor >= offset + height {
-        offset = d.cursor + 1 - height;
-    }
-    d.offset.set(offset);
+    let offset = super::follow_cursor(&d.offset, d.cursor, height);
     // Narrow terminals keep the people and days; `x` acts on the highlighted row, no id needed.
     let wide = area.width >= 100;
     let rows: Vec<Row> = d

@@ -263,6 +263,38 @@ pub(crate) fn wrap_text(text: &str, indent: &str, width: usize, style: ratatui::
         .collect()
 }
 
+/// The first row to draw so that `cursor` stays visible in `height` rows, moving the last drawn
+/// first row (`offset`) only as far as needed; remembers it for the next draw.
+pub(crate) fn follow_cursor(offset: &std::cell::Cell<usize>, cursor: usize, height: usize) -> usize {
+    let mut first = offset.get();
+    if cursor < first {
+        first = cursor;
+    } else if height > 0 && cursor >= first + height {
+        first = cursor + 1 - height;
+    }
+    offset.set(first);
+    first
+}
+
+/// What a list shows instead of rows while it loads, when it failed or when it is empty; `None`
+/// once there are rows to draw. `texts`: what goes before a failure's reason, the loading line,
+/// the empty line.
+pub(crate) fn list_placeholder(
+    state: &super::app::LoadState,
+    empty: bool,
+    t: Theme,
+    texts: [&str; 3],
+) -> Option<(String, ratatui::style::Style)> {
+    use super::app::LoadState;
+    let [failed, loading, none] = texts;
+    match state {
+        LoadState::Failed(e) => Some((format!(" {failed}{e}"), t.error())),
+        LoadState::Loading | LoadState::NotLoaded => Some((format!(" {loading}"), t.dim())),
+        LoadState::Loaded if empty => Some((format!(" {none}"), t.dim())),
+        LoadState::Loaded => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
