@@ -172,6 +172,82 @@ const CASES: &[Case] = &[
         differs: Some("a reference to a task the flow does not have is refused when applied; Kestra fails at run time"),
         ..case("task-runif.yml", "TaskWithRunIfTest.runnableTask", "FAILED", Some(4))
     },
+    case("minimal.yaml", "ExecutionControllerTest and others", "SUCCESS", Some(1)),
+    Case {
+        inputs: &["param=true"],
+        ..case("if-condition.yaml", "IfTest.ifTruthy", "SUCCESS", Some(2))
+    },
+    Case {
+        inputs: &["param=true"],
+        ..case(
+            "if-without-else.yaml",
+            "IfTest.ifWithoutElse (true)",
+            "SUCCESS",
+            Some(2),
+        )
+    },
+    Case {
+        inputs: &["param=false"],
+        ..case(
+            "if-without-else.yaml",
+            "IfTest.ifWithoutElse (false)",
+            "SUCCESS",
+            Some(1),
+        )
+    },
+    Case {
+        inputs: &["param=true"],
+        ..case("if-in-flowable.yaml", "IfTest.ifInFlowable", "SUCCESS", Some(8))
+    },
+    Case {
+        inputs: &["param=fail"],
+        ..case(
+            "fail-on-condition.yaml",
+            "FailTest.failOnCondition (fail)",
+            "FAILED",
+            Some(2),
+        )
+    },
+    Case {
+        inputs: &["param=success"],
+        ..case(
+            "fail-on-condition.yaml",
+            "FailTest.failOnCondition (success)",
+            "SUCCESS",
+            Some(3),
+        )
+    },
+    Case {
+        inputs: &["param=fail"],
+        ..case("fail-on-switch.yaml", "FailTest.failOnSwitch", "FAILED", Some(1))
+    },
+    case("each-null.yaml", "EachSequentialTest.eachNull", "FAILED", Some(1)),
+    case("errors.yaml", "ErrorsTest.errors", "", Some(7)),
+    case("waitfor.yaml", "WaitForCaseTest.waitfor", "SUCCESS", None),
+    case(
+        "waitfor-no-success.yaml",
+        "WaitForCaseTest.waitforNoSuccess",
+        "SUCCESS",
+        None,
+    ),
+    case(
+        "waitfor-multiple-tasks.yaml",
+        "WaitForCaseTest.waitforMultipleTasks",
+        "SUCCESS",
+        None,
+    ),
+    case(
+        "waitfor-max-iterations.yaml",
+        "WaitForCaseTest.waitforMaxIterations",
+        "FAILED",
+        None,
+    ),
+    case(
+        "waitfor-multiple-tasks-failed.yaml",
+        "WaitForCaseTest.waitforMultipleTasksFailed",
+        "FAILED",
+        None,
+    ),
 ];
 
 /// `key: value` of a top-level line of a flow file.

@@ -504,6 +504,9 @@ impl<'a> Stepper<'a> {
                 Ok(s) => {
                     let branch = if t.cases.contains_key(&s) {
                         s
+                    } else if t.defaults.is_empty() {
+                        // As Kestra: a value no case matches, with no `defaults`, fails the Switch.
+                        return self.fail(idx, &format!("no case matches `{s}` and the Switch has no `defaults`"));
                     } else {
                         DEFAULTS_BRANCH.to_string()
                     };
