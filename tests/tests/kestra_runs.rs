@@ -22,6 +22,10 @@ struct Case {
     inputs: &'static [&'static str],
     /// Where Tollgate knowingly differs from Kestra, and why: reported, not asserted.
     differs: Option<&'static str>,
+    /// Kestra's `runOneUntilPaused`: the execution first stops PAUSED with one task run; then
+    /// `resume` (inputs) resumes it, or with `None` it goes on by itself (delay, timeout).
+    paused: bool,
+    resume: Option<&'static [&'static str]>,
 }
 
 const fn case(file: &'static str, source: &'static str, state: &'static str, task_runs: Option<usize>) -> Case {
@@ -33,6 +37,8 @@ const fn case(file: &'static str, source: &'static str, state: &'static str, tas
         outputs: &[],
         inputs: &[],
         differs: None,
+        paused: false,
+        resume: None,
     }
 }
 
@@ -248,6 +254,39 @@ const CASES: &[Case] = &[
         "FAILED",
         None,
     ),
+    Case {
+        paused: true,
+        resume: Some(&[]),
+        ..case("pause.yaml", "PauseTest.run", "SUCCESS", None)
+    },
+    Case {
+        paused: true,
+        ..case("pause-delay.yaml", "PauseTest.runDelay", "SUCCESS", Some(3))
+    },
+    Case {
+        paused: true,
+        ..case(
+            "pause-delay-from-input.yaml",
+            "PauseTest.runDelayFromInput",
+            "SUCCESS",
+            Some(3),
+        )
+    },
+    Case {
+        paused: true,
+        ..case("pause-timeout.yaml", "PauseTest.runTimeout", "FAILED", Some(1))
+    },
+    Case {
+        paused: true,
+        resume: Some(&[]),
+        ..case("pause_no_tasks.yaml", "PauseTest.runEmptyTasks", "SUCCESS", None)
+    },
+    case(
+        "each-parallel-pause.yml",
+        "PauseTest.runParallelDelay",
+        "SUCCESS",
+        Some(7),
+    ),
 ];
 
 /// `key: value` of a top-level line of a flow file.
@@ -256,6 +295,21 @@ fn top_level(source: &str, key: &str) -> Option<String> {
         .lines()
         .find_map(|l| l.strip_prefix(&format!("{key}:")))
         .map(|v| v.trim().trim_matches('"').trim_matches('\'').to_string())
+}
+
+/// The execution once it ended (a minute at most: these flows wait a second or two).
+fn wait_terminal(d: &Daemon, id: &str) -> Result<Value, String> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let e = d.execution(id);
+        if ["SUCCESS", "WARNING", "FAILED", "KILLED", "CANCELLED"].contains(&e["state"].as_str().unwrap_or("")) {
+            return Ok(e);
+        }
+        if std::time::Instant::now() > deadline {
+            return Err(format!("still {} after a minute", e["state"]));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
 }
 
 /// Applies and runs one flow; what differs from Kestra's assertions, if anything.
@@ -274,8 +328,32 @@ fn run_case(d: &Daemon, dir: &std::path::Path, c: &Case) -> Result<(), String> {
         args.extend(["--input", i]);
     }
     let ran = d.cli(&args);
-    let e: Value = serde_json::from_str(&ran.stdout).map_err(|_| format!("no execution: {ran}"))?;
+    let mut e: Value = serde_json::from_str(&ran.stdout).map_err(|_| format!("no execution: {ran}"))?;
     let mut wrong = Vec::new();
+    if c.paused {
+        let runs = e["taskRuns"].as_array().map(Vec::len).unwrap_or(0);
+        if e["state"] != "PAUSED" || runs != 1 {
+            return Err(format!(
+                "first {} with {runs} task runs (Kestra: PAUSED with 1)",
+                e["state"]
+            ));
+        }
+        let id = e["id"].as_str().unwrap_or_default().to_string();
+        if let Some(inputs) = c.resume {
+            let mut args = vec!["resume", id.as_str()];
+            for i in inputs {
+                args.extend(["--input", i]);
+            }
+            let resumed = d.cli(&args);
+            if !resumed.ok() {
+                return Err(format!("resume refused: {}", resumed.stderr.trim()));
+            }
+        }
+        e = wait_terminal(d, &id)?;
+    } else if e["state"] == "PAUSED" {
+        // Kestra's `runOne` waits for the end: a delay goes on by itself.
+        e = wait_terminal(d, e["id"].as_str().unwrap_or_default())?;
+    }
     if !c.state.is_empty() && e["state"] != c.state {
         wrong.push(format!("state {} (Kestra: {})", e["state"], c.state));
     }
