@@ -13,8 +13,7 @@ fn ctrl_p_in_the_resume_form_previews_the_branch_and_next_tasks_without_resuming
     let applied = d.cli(&["flow", "apply", flow.to_str().unwrap()]);
     assert!(applied.ok(), "{applied}");
     let id = d.run_wait("hr", "route", &[])["id"].as_str().unwrap().to_string();
-    let bin = binaries().tollgate.display().to_string();
-    let t = Tmux::start(&format!("{bin} --server {}", d.server()), &[("NO_COLOR", "1")], 120, 40);
+    let t = console(&d, None);
     t.wait_for("the paused execution", 30, |s| s.contains(&id[..8]));
     t.keys(&["r"]);
     t.wait_for("the resume form", 10, |s| {
@@ -33,9 +32,7 @@ fn ctrl_p_in_the_resume_form_previews_the_branch_and_next_tasks_without_resuming
     // Nothing was resumed or written.
     assert_eq!(d.execution(&id)["state"], "PAUSED");
     assert!(log_messages(&d, &id).iter().all(|m| !m.contains("amount")));
-    t.keys(&["Escape"]);
-    std::thread::sleep(std::time::Duration::from_millis(150));
-    t.keys(&["q"]);
+    quit(&t);
 }
 
 /// A delegate's console opens on an INBOX holding the delegator's decision, and resuming it from
@@ -51,13 +48,7 @@ fn a_delegates_console_inbox_offers_the_delegators_decision() {
     d.token = Some(tokens["sam@example.com"].clone());
     let id = d.run_wait("hr", "gate", &[])["id"].as_str().unwrap().to_string();
 
-    let bin = binaries().tollgate.display().to_string();
-    let t = Tmux::start(
-        &format!("{bin} --server {}", d.server()),
-        &[("NO_COLOR", "1"), ("TOLLGATE_TOKEN", &tokens["bob@example.com"])],
-        120,
-        40,
-    );
+    let t = console(&d, Some(&tokens["bob@example.com"]));
     t.wait_for("bob's inbox with ana's decision", 30, |s| {
         s.contains("INBOX 1") && s.contains(&id[..8])
     });
@@ -70,6 +61,21 @@ fn a_delegates_console_inbox_offers_the_delegators_decision() {
     let run = tollgate_tests::task_run(&e, "approve");
     assert_eq!(run["decisions"][0]["by"], "bob@example.com", "{e:#}");
     assert_eq!(run["decisions"][0]["onBehalfOf"], "ana@example.com");
+    quit(&t);
+}
+
+/// The console in tmux at 120x40 without colours, against `d`, as the user `token` names.
+fn console(d: &Daemon, token: Option<&str>) -> Tmux {
+    let bin = binaries().tollgate.display().to_string();
+    let mut env = vec![("NO_COLOR", "1")];
+    if let Some(token) = token {
+        env.push(("TOLLGATE_TOKEN", token));
+    }
+    Tmux::start(&format!("{bin} --server {}", d.server()), &env, 120, 40)
+}
+
+/// Leaves the open view, then the console.
+fn quit(t: &Tmux) {
     t.keys(&["Escape"]);
     std::thread::sleep(std::time::Duration::from_millis(150));
     t.keys(&["q"]);
@@ -116,13 +122,7 @@ fn the_console_approves_with_a_comment_and_rejects_with_a_reason() {
     let approved = d.run_wait("hr", "gate", &[])["id"].as_str().unwrap().to_string();
     let rejected = d.run_wait("hr", "gate", &[])["id"].as_str().unwrap().to_string();
 
-    let bin = binaries().tollgate.display().to_string();
-    let t = Tmux::start(
-        &format!("{bin} --server {}", d.server()),
-        &[("NO_COLOR", "1"), ("TOLLGATE_TOKEN", &tokens["ana@example.com"])],
-        120,
-        40,
-    );
+    let t = console(&d, Some(&tokens["ana@example.com"]));
     t.wait_for("both paused executions", 30, |s| {
         s.contains(&approved[..8]) && s.contains(&rejected[..8])
     });
@@ -171,9 +171,7 @@ fn the_console_approves_with_a_comment_and_rejects_with_a_reason() {
     d.token = Some(tokens["root@example.com"].clone());
     let audit = d.cli(&["audit", "--execution", &rejected]);
     assert!(audit.stdout.contains("over budget"), "{audit}");
-    t.keys(&["Escape"]);
-    std::thread::sleep(std::time::Duration::from_millis(150));
-    t.keys(&["q"]);
+    quit(&t);
 }
 
 /// Out of office from the console: `D` lists delegations, `n` creates one through its form, `x`
@@ -182,13 +180,7 @@ fn the_console_approves_with_a_comment_and_rejects_with_a_reason() {
 fn the_console_creates_and_revokes_a_delegation() {
     let (mut d, tokens) = daemon_with_hr_users();
     d.token = Some(tokens["ana@example.com"].clone());
-    let bin = binaries().tollgate.display().to_string();
-    let t = Tmux::start(
-        &format!("{bin} --server {}", d.server()),
-        &[("NO_COLOR", "1"), ("TOLLGATE_TOKEN", &tokens["ana@example.com"])],
-        120,
-        40,
-    );
+    let t = console(&d, Some(&tokens["ana@example.com"]));
     t.wait_for("the console", 30, |s| s.contains("live"));
     t.keys(&["D"]);
     t.wait_for("no delegations yet", 10, |s| s.contains("No delegations"));
@@ -216,7 +208,5 @@ fn the_console_creates_and_revokes_a_delegation() {
     t.wait_for("the list without it", 15, |s| s.contains("No delegations"));
     let all = d.cli_json(&["delegate", "list", "--all"]);
     assert!(all[0]["revokedDate"].is_string(), "{all:#}");
-    t.keys(&["Escape"]);
-    std::thread::sleep(std::time::Duration::from_millis(150));
-    t.keys(&["q"]);
+    quit(&t);
 }

@@ -86,12 +86,10 @@ impl App {
         let Some(View::Delegations(d)) = self.views.last_mut() else {
             return vec![];
         };
-        let last = d.items.len().saturating_sub(1);
+        if super::move_cursor(&mut d.cursor, d.items.len(), 1, action) {
+            return vec![];
+        }
         match action {
-            Action::Down => d.cursor = (d.cursor + 1).min(last),
-            Action::Up => d.cursor = d.cursor.saturating_sub(1),
-            Action::Top => d.cursor = 0,
-            Action::Bottom => d.cursor = last,
             Action::Refresh => return d.reload(),
             Action::ShowAll => {
                 d.all = !d.all;

@@ -37,18 +37,7 @@ impl FlowsState {
     }
 
     fn movement(&mut self, action: Action) -> bool {
-        let last = self.flows.len().saturating_sub(1);
-        let page = self.page.get().max(1);
-        self.cursor = match action {
-            Action::Down => (self.cursor + 1).min(last),
-            Action::Up => self.cursor.saturating_sub(1),
-            Action::PageDown => (self.cursor + page).min(last),
-            Action::PageUp => self.cursor.saturating_sub(page),
-            Action::Top => 0,
-            Action::Bottom => last,
-            _ => return false,
-        };
-        true
+        super::move_cursor(&mut self.cursor, self.flows.len(), self.page.get(), action)
     }
 }
 

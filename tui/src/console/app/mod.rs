@@ -599,3 +599,19 @@ fn move_or_edit(form: &mut super::form::Form, action: Action) -> bool {
     }
     true
 }
+
+/// Moves a list cursor over `len` rows (`page` rows per page); true when `action` was a move.
+fn move_cursor(cursor: &mut usize, len: usize, page: usize, action: Action) -> bool {
+    let last = len.saturating_sub(1);
+    let page = page.max(1);
+    *cursor = match action {
+        Action::Down => (*cursor + 1).min(last),
+        Action::Up => cursor.saturating_sub(1),
+        Action::PageDown => (*cursor + page).min(last),
+        Action::PageUp => cursor.saturating_sub(page),
+        Action::Top => 0,
+        Action::Bottom => last,
+        _ => return false,
+    };
+    true
+}

@@ -399,12 +399,10 @@ impl App {
         let Some(View::BulkResult(state)) = self.views.last_mut() else {
             return vec![];
         };
-        let last = state.rows.len().saturating_sub(1);
+        if super::move_cursor(&mut state.cursor, state.rows.len(), 1, action) {
+            return vec![];
+        }
         match action {
-            Action::Down => state.cursor = (state.cursor + 1).min(last),
-            Action::Up => state.cursor = state.cursor.saturating_sub(1),
-            Action::Top => state.cursor = 0,
-            Action::Bottom => state.cursor = last,
             Action::Open => {
                 if let Some(id) = state.rows.get(state.cursor).map(|r| r.id.clone()) {
                     return self.open_detail(id);
