@@ -63,6 +63,19 @@ pub struct StepEnv<'a> {
     pub stored_logs: &'a dyn Fn(&str) -> Vec<LogLine>,
 }
 
+/// The WorkingDirectory the task run at `idx` runs in: its parent's, when the parent is one
+/// (only runnable tasks sit directly inside a WorkingDirectory).
+pub fn workdir_of(flow: &Flow, exec: &Execution, idx: usize) -> Option<crate::tasks::WorkDir> {
+    let parent = exec.run(exec.task_runs[idx].parent_task_run_id.as_deref()?)?;
+    match &flow.find_task(&parent.task_id)?.kind {
+        TaskKind::WorkingDirectory(t) => Some(crate::tasks::WorkDir {
+            task_run_id: parent.id.clone(),
+            input_files: t.input_files.clone(),
+        }),
+        _ => None,
+    }
+}
+
 /// Most log lines a log.Fetch task collects into its outputs.
 pub const FETCH_MAX_LINES: usize = 10_000;
 
@@ -525,7 +538,7 @@ impl<'a> Stepper<'a> {
                     }
                 }
             }
-            TaskKind::Sequential(_) | TaskKind::Parallel(_) | TaskKind::Dag(_) => {}
+            TaskKind::Sequential(_) | TaskKind::Parallel(_) | TaskKind::Dag(_) | TaskKind::WorkingDirectory(_) => {}
             TaskKind::Fetch(t) => {
                 let min = t.level.unwrap_or(LogLevel::Info);
                 let rank = |l: &str| match l {
@@ -579,6 +592,7 @@ impl<'a> Stepper<'a> {
                     task: task.clone(),
                     vars,
                     attempt: self.exec.task_runs[idx].attempt,
+                    workdir: workdir_of(self.flow, self.exec, idx),
                 });
             }
         }
@@ -741,6 +755,7 @@ impl<'a> Stepper<'a> {
                 self.run_list(list, Some(&run_id), None)
             }
             TaskKind::Sequential(t) => self.run_list(&t.tasks, Some(&run_id), None),
+            TaskKind::WorkingDirectory(t) => self.run_list(&t.tasks, Some(&run_id), None),
             TaskKind::Parallel(t) => self.run_parallel(&t.tasks, &run_id, None, t.concurrent),
             TaskKind::ForEach(t) => self.run_for_each(idx, t, &run_id),
             TaskKind::WaitFor(t) => self.run_wait_for(idx, task, t, &run_id),
@@ -1155,6 +1170,7 @@ impl<'a> Stepper<'a> {
                         task: task.clone(),
                         vars,
                         attempt: 1,
+                        workdir: None,
                     });
                 }
                 _ => {

@@ -136,6 +136,9 @@ pub enum TaskKind {
     WaitFor(WaitForTask),
     Dag(DagTask),
     Fetch(FetchTask),
+    /// `io.kestra.plugin.core.flow.WorkingDirectory`: its tasks run in order in one shared
+    /// directory (script tasks' working directory), removed when it ends.
+    WorkingDirectory(WorkingDirectoryTask),
 }
 
 /// Kestra type names, in one place, so parsing and validation agree.
@@ -184,6 +187,7 @@ pub mod types {
     pub const WAIT_FOR: &str = "io.kestra.plugin.core.flow.WaitFor";
     pub const DAG: &str = "io.kestra.plugin.core.flow.Dag";
     pub const FETCH: &str = "io.kestra.plugin.core.log.Fetch";
+    pub const WORKING_DIRECTORY: &str = "io.kestra.plugin.core.flow.WorkingDirectory";
     /// Deprecated in Kestra: a Sequential with `allowFailure: true`.
     pub const ALLOW_FAILURE: &str = "io.kestra.plugin.core.flow.AllowFailure";
     pub const FLOW_TRIGGER: &str = "io.kestra.plugin.core.trigger.Flow";
@@ -230,6 +234,7 @@ pub mod types {
         ALLOW_FAILURE,
         DAG,
         FETCH,
+        WORKING_DIRECTORY,
     ];
     pub const WEBHOOK_TRIGGER: &str = "io.kestra.plugin.core.trigger.Webhook";
     pub const TRIGGERS: &[&str] = &[FLOW_TRIGGER, SCHEDULE_TRIGGER, WEBHOOK_TRIGGER];
@@ -434,6 +439,16 @@ pub struct ForEachTask {
     pub tasks: Vec<Task>,
     /// 0 = no limit; Kestra's default is 1 (one value at a time).
     pub concurrency_limit: u32,
+}
+
+/// `io.kestra.plugin.core.flow.WorkingDirectory`. Kestra runs its tasks on one worker in one
+/// temporary directory; only runnable tasks may be inside (checked when parsed).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkingDirectoryTask {
+    pub tasks: Vec<Task>,
+    /// Written into the directory before its first script task runs: a mapping of file name to
+    /// content, or a template rendering to one as JSON (as a script task's `inputFiles`).
+    pub input_files: Option<Value>,
 }
 
 /// `io.kestra.plugin.core.log.Fetch`: the log lines of this execution (or of `tasksId`) at
@@ -1169,6 +1184,7 @@ impl Task {
             TaskKind::Sequential(t) => vec![&mut t.tasks],
             TaskKind::Parallel(t) => vec![&mut t.tasks],
             TaskKind::ForEach(t) => vec![&mut t.tasks],
+            TaskKind::WorkingDirectory(t) => vec![&mut t.tasks],
             TaskKind::Pause(p) => {
                 let mut v = vec![&mut p.on_pause];
                 if let Some(r) = &mut p.reminders {
@@ -1207,6 +1223,7 @@ impl Task {
                 | TaskKind::ForEach(_)
                 | TaskKind::WaitFor(_)
                 | TaskKind::Dag(_)
+                | TaskKind::WorkingDirectory(_)
         )
     }
 
@@ -1223,6 +1240,7 @@ impl Task {
             TaskKind::ForEach(t) => vec![&t.tasks],
             TaskKind::WaitFor(t) => vec![&t.tasks],
             TaskKind::Dag(t) => vec![&t.tasks],
+            TaskKind::WorkingDirectory(t) => vec![&t.tasks],
             TaskKind::Pause(p) => {
                 let mut v = vec![&p.on_pause, &p.tasks];
                 if let Some(r) = &p.reminders {

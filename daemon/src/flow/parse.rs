@@ -631,6 +631,54 @@ impl Parser {
                 f.finish(self, &with_common(&["tasks"]), &what);
                 Some(TaskKind::Sequential(SequentialTask { tasks }))
             }
+            types::WORKING_DIRECTORY => {
+                for (key, why) in [
+                    (
+                        "outputFiles",
+                        "Tollgate has no internal file storage to keep them in; print `::{\"outputs\":{...}}::` from a script task to pass values on",
+                    ),
+                    ("namespaceFiles", "Tollgate has no namespace files; use `inputFiles`"),
+                    (
+                        "cache",
+                        "the cache is an archive kept in Kestra's internal storage, which Tollgate does not have",
+                    ),
+                ] {
+                    if f.map.contains_key(key) {
+                        let at = f.at(key);
+                        f.take(key);
+                        self.issue(at, format!("`{key}` on {what} is not supported: {why}"));
+                    }
+                }
+                let tasks = self.branch(&mut f, "tasks", true, &what);
+                let files_path = f.at("inputFiles");
+                let input_files = f.take("inputFiles").map(yaml_to_json);
+                match &input_files {
+                    None | Some(Value::Object(_)) => {}
+                    Some(Value::String(s)) if s.contains("{{") => {}
+                    Some(_) => self.issue(
+                        files_path.clone(),
+                        format!("`inputFiles` on {what} must be a mapping of file name to content"),
+                    ),
+                }
+                if let Some(Value::Object(m)) = &input_files {
+                    for (name, v) in m {
+                        if !v.is_string() && !v.is_number() && !v.is_boolean() {
+                            self.issue(
+                                files_path.key(name),
+                                format!("`inputFiles.{name}` on {what} must be the file's content (a string)"),
+                            );
+                        }
+                        if name.is_empty() || name.starts_with('/') || name.split('/').any(|p| p == ".." || p.is_empty()) {
+                            self.issue(
+                                files_path.key(name),
+                                format!("input file name `{name}` on {what} must be a relative path inside the working directory"),
+                            );
+                        }
+                    }
+                }
+                f.finish(self, &with_common(&["tasks", "inputFiles"]), &what);
+                Some(TaskKind::WorkingDirectory(WorkingDirectoryTask { tasks, input_files }))
+            }
             types::ALLOW_FAILURE => {
                 // Kestra's deprecated AllowFailure: a Sequential whose failure is allowed.
                 let tasks = self.branch(&mut f, "tasks", true, &what);
@@ -1526,6 +1574,8 @@ const TYPE_ALIASES: &[(&str, &str)] = &[
     ("io.kestra.core.tasks.flows.Subflow", types::SUBFLOW),
     ("io.kestra.core.tasks.flows.EachSequential", types::EACH_SEQUENTIAL),
     ("io.kestra.core.tasks.flows.EachParallel", types::EACH_PARALLEL),
+    ("io.kestra.core.tasks.flows.WorkingDirectory", types::WORKING_DIRECTORY),
+    ("io.kestra.core.tasks.flows.Worker", types::WORKING_DIRECTORY),
     ("io.kestra.core.tasks.debugs.Return", types::RETURN),
     ("io.kestra.core.tasks.debugs.Echo", types::ECHO),
     ("io.kestra.core.tasks.executions.Fail", types::FAIL),

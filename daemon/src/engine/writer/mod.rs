@@ -127,6 +127,8 @@ struct Batch {
     timers_added: bool,
     timer_acks: Vec<oneshot::Sender<()>>,
     deliveries: Vec<Delivery>,
+    /// Directories of WorkingDirectory task runs that ended, removed once committed.
+    remove_dirs: Vec<std::path::PathBuf>,
 }
 
 pub struct WriterLoop {
@@ -139,6 +141,8 @@ pub struct WriterLoop {
     /// Running jobs, told to stop when a committed change ends their task run.
     pub running: Arc<super::jobs::RunningJobs>,
     pub timer_wake: Arc<tokio::sync::Notify>,
+    /// Where script tasks (and WorkingDirectory tasks) get their directories.
+    pub scripts_dir: Option<std::path::PathBuf>,
     /// Per flow revision: whether a template of it calls `errorLogs()` (only then does a step
     /// read the execution's log lines for it).
     pub error_logs_flows: std::sync::Mutex<std::collections::HashMap<(String, String, u32), bool>>,
@@ -243,6 +247,17 @@ impl WriterLoop {
         }
         for deliver in batch.deliveries {
             deliver();
+        }
+        if !batch.remove_dirs.is_empty() {
+            // Off the writer thread: a large directory must not hold up the next transaction.
+            let dirs = batch.remove_dirs;
+            let _ = std::thread::Builder::new()
+                .name("tollgate-workdir-rm".into())
+                .spawn(move || {
+                    for d in dirs {
+                        let _ = std::fs::remove_dir_all(d);
+                    }
+                });
         }
     }
 
@@ -465,8 +480,23 @@ impl WriterLoop {
             follow.push_back(Command::Advance { id: next });
         }
         batch.jobs.extend(fx.jobs);
+        self.ended_working_directories(exec, batch);
         batch.changed.push(exec.clone());
         Ok(())
+    }
+
+    /// A WorkingDirectory's directory goes once its task run has ended (whatever the outcome,
+    /// as Kestra's temporary directory).
+    fn ended_working_directories(&self, exec: &Execution, batch: &mut Batch) {
+        let Some(root) = &self.scripts_dir else { return };
+        for run in &exec.task_runs {
+            if run.task_type == crate::flow::types::WORKING_DIRECTORY && run.state.is_terminal() {
+                let dir = root.join(crate::tasks::WorkDir::dir_name(&run.id));
+                if dir.exists() {
+                    batch.remove_dirs.push(dir);
+                }
+            }
+        }
     }
 
     /// Flow `concurrency`: whether `exec` (CREATED or QUEUED) may run now. When the flow's
