@@ -1,0 +1,311 @@
+//! More of Kestra's core tasks against a real daemon: WorkingDirectory (tasks sharing one
+//! directory), with assertions modelled on Kestra's own Java tests for the same constructs
+//! (state, task-run count, outputs).
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tollgate_tests::{Daemon, log_messages, task_run};
+
+fn id_of(v: &Value) -> String {
+    v["id"].as_str().expect("execution id").to_string()
+}
+
+fn task_runs(e: &Value) -> &Vec<Value> {
+    e["taskRuns"].as_array().expect("taskRuns")
+}
+
+/// `taskId` of every task run, in order (for assertion messages).
+fn run_ids(e: &Value) -> Vec<String> {
+    task_runs(e)
+        .iter()
+        .map(|r| format!("{}={}", r["taskId"].as_str().unwrap_or("?"), r["state"].as_str().unwrap_or("?")))
+        .collect()
+}
+
+/// Polls `cond` until it holds, failing with `what` after a generous deadline.
+fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !cond() {
+        assert!(Instant::now() < deadline, "never happened: {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn scratch(d: &Daemon) -> PathBuf {
+    let dir = d.data_dir.parent().expect("temp").join("scratch");
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+/// Like Kestra's WorkingDirectoryTest.success / inputFiles: the tasks share one directory
+/// (a file written by the first is read by the next), `inputFiles` are there before the first
+/// task, a disabled task makes no task run, and the directory is gone afterwards.
+#[test]
+fn working_directory_tasks_share_one_directory_removed_at_the_end() {
+    let d = Daemon::start();
+    d.apply_flow(
+        "wd",
+        r#"id: wd
+namespace: test.kestra
+inputs:
+  - id: who
+    type: STRING
+    defaults: world
+tasks:
+  - id: worker
+    type: io.kestra.plugin.core.flow.WorkingDirectory
+    inputFiles:
+      conf/greeting.txt: "hello {{ inputs.who }}"
+    tasks:
+      - id: first
+        type: io.kestra.plugin.scripts.shell.Commands
+        commands:
+          - mkdir -p out
+          - cat conf/greeting.txt > out/stay.txt
+          - echo '::{"outputs":{"dir":"'"$PWD"'"}}::'
+      - id: skipped
+        type: io.kestra.plugin.core.debug.Return
+        disabled: true
+      - id: second
+        type: io.kestra.plugin.scripts.shell.Script
+        script: |
+          echo "read: $(cat out/stay.txt)"
+          echo '::{"outputs":{"content":"'"$(cat out/stay.txt)"'","dir":"'"$PWD"'"}}::'
+  - id: end
+    type: io.kestra.plugin.core.debug.Return
+    format: "{{ outputs.second.vars.content }}"
+"#,
+    );
+    let id = id_of(&d.run_nowait("test.kestra", "wd", &["who=tollgate"]));
+    let e = d.wait_state(&id, "SUCCESS");
+    assert_eq!(task_runs(&e).len(), 4, "worker, first, second, end: {e:#}");
+    assert_eq!(task_run(&e, "end")["outputs"]["value"], "hello tollgate", "{e:#}");
+    let first_dir = task_run(&e, "first")["outputs"]["vars"]["dir"]
+        .as_str()
+        .expect("dir")
+        .to_string();
+    let second_dir = task_run(&e, "second")["outputs"]["vars"]["dir"]
+        .as_str()
+        .expect("dir")
+        .to_string();
+    assert_eq!(first_dir, second_dir, "one directory for both tasks");
+    assert!(first_dir.starts_with(d.data_dir.to_str().expect("path")), "{first_dir}");
+    eventually("the directory is removed once the WorkingDirectory ended", || {
+        !PathBuf::from(&first_dir).exists()
+    });
+    assert!(log_messages(&d, &id).iter().any(|l| l == "read: hello tollgate"));
+
+    // Two executions do not share a directory.
+    let id2 = id_of(&d.run_nowait("test.kestra", "wd", &["who=again"]));
+    let e2 = d.wait_state(&id2, "SUCCESS");
+    assert_ne!(task_run(&e2, "first")["outputs"]["vars"]["dir"].as_str(), Some(first_dir.as_str()));
+    assert_eq!(task_run(&e2, "end")["outputs"]["value"], "hello again");
+}
+
+/// Like Kestra's WorkingDirectoryTest.failed: a failing task stops the directory's tasks, its
+/// `errors` run, the execution fails (3 task runs: the directory, the failed task, the error
+/// handler).
+#[test]
+fn a_failure_in_a_working_directory_stops_it_and_runs_its_errors() {
+    let d = Daemon::start();
+    d.apply_flow(
+        "wd_fail",
+        r#"id: wd_fail
+namespace: test.kestra
+tasks:
+  - id: worker
+    type: io.kestra.plugin.core.flow.WorkingDirectory
+    tasks:
+      - id: first
+        type: io.kestra.plugin.scripts.shell.Commands
+        commands:
+          - exit 4
+      - id: second
+        type: io.kestra.plugin.core.debug.Return
+        format: never
+    errors:
+      - id: error-t1
+        type: io.kestra.plugin.core.debug.Return
+        format: "Error Trigger ! {{ task.id }}"
+  - id: end
+    type: io.kestra.plugin.core.debug.Return
+    format: never
+"#,
+    );
+    let id = id_of(&d.run_nowait("test.kestra", "wd_fail", &[]));
+    let e = d.wait_state(&id, "FAILED");
+    assert_eq!(task_runs(&e).len(), 3, "{:?}", run_ids(&e));
+    assert_eq!(task_run(&e, "worker")["state"], "FAILED", "{e:#}");
+    assert_eq!(task_run(&e, "error-t1")["outputs"]["value"], "Error Trigger ! error-t1");
+    assert!(task_runs(&e).iter().all(|r| r["taskId"] != "second" && r["taskId"] != "end"));
+}
+
+/// Like Kestra's WorkingDirectoryTest.taskRun: inside a ForEach each value gets its own
+/// directory, and the tasks see the loop's `taskrun.value`.
+#[test]
+fn a_working_directory_per_loop_value() {
+    let d = Daemon::start();
+    d.apply_flow(
+        "wd_each",
+        r#"id: wd_each
+namespace: test.kestra
+tasks:
+  - id: each
+    type: io.kestra.plugin.core.flow.ForEach
+    concurrencyLimit: 0
+    values: ["1", "2"]
+    tasks:
+      - id: workingDir
+        type: io.kestra.plugin.core.flow.WorkingDirectory
+        tasks:
+          - id: write
+            type: io.kestra.plugin.scripts.shell.Commands
+            commands:
+              - test ! -f value.txt
+              - echo "{{ taskrun.value }}" > value.txt
+          - id: read
+            type: io.kestra.plugin.scripts.shell.Commands
+            commands:
+              - echo '::{"outputs":{"v":"'"$(cat value.txt)"'"}}::'
+          - id: log-taskrun
+            type: io.kestra.plugin.core.debug.Return
+            format: "{{ taskrun.value }}"
+"#,
+    );
+    let id = id_of(&d.run_nowait("test.kestra", "wd_each", &[]));
+    let e = d.wait_state(&id, "SUCCESS");
+    // each + 2 x (workingDir, write, read, log-taskrun)
+    assert_eq!(task_runs(&e).len(), 9, "{:?}", run_ids(&e));
+    // Each directory saw only its own value's file (`test ! -f value.txt` held in both).
+    let mut seen: Vec<&str> = task_runs(&e)
+        .iter()
+        .filter(|r| r["taskId"] == "read")
+        .filter_map(|r| r["outputs"]["vars"]["v"].as_str())
+        .collect();
+    seen.sort();
+    assert_eq!(seen, vec!["1", "2"], "{:?}", run_ids(&e));
+    let returned: Vec<&str> = task_runs(&e)
+        .iter()
+        .filter(|r| r["taskId"] == "log-taskrun")
+        .filter_map(|r| r["outputs"]["value"].as_str())
+        .collect();
+    assert!(returned.contains(&"1") && returned.contains(&"2"), "{e:#}");
+}
+
+/// What Kestra's validator refuses (a flowable task inside), and what needs Kestra's internal
+/// storage, is refused naming the property and its place; nothing is applied.
+#[test]
+fn working_directory_refusals_name_the_property_and_place() {
+    let d = Daemon::start();
+    let dir = scratch(&d);
+    let file = dir.join("bad_wd.yaml");
+    std::fs::write(
+        &file,
+        r#"id: bad_wd
+namespace: test.kestra
+tasks:
+  - id: worker
+    type: io.kestra.plugin.core.flow.WorkingDirectory
+    outputFiles:
+      - out.txt
+    tasks:
+      - id: hello
+        type: io.kestra.plugin.core.log.Log
+        message: hi
+"#,
+    )
+    .expect("write flow");
+    let out = d.cli(&["flow", "validate", file.to_str().expect("path")]);
+    assert!(!out.ok(), "{out}");
+    let text = format!("{}{}", out.stdout, out.stderr);
+    assert!(
+        text.contains("bad_wd.yaml:6:5") && text.contains("`outputFiles`") && text.contains("not supported"),
+        "{text}"
+    );
+    let nested = dir.join("nested_wd.yaml");
+    std::fs::write(
+        &nested,
+        r#"id: nested_wd
+namespace: test.kestra
+tasks:
+  - id: worker
+    type: io.kestra.plugin.core.flow.WorkingDirectory
+    tasks:
+      - id: inner
+        type: io.kestra.plugin.core.flow.Sequential
+        tasks:
+          - id: hello
+            type: io.kestra.plugin.core.log.Log
+            message: hi
+"#,
+    )
+    .expect("write flow");
+    let out = d.cli(&["flow", "validate", nested.to_str().expect("path")]);
+    assert!(!out.ok(), "{out}");
+    let text = format!("{}{}", out.stdout, out.stderr);
+    assert!(
+        text.contains("nested_wd.yaml:8:9") && text.contains("only runnable tasks are allowed"),
+        "{text}"
+    );
+    for f in [&file, &nested] {
+        let applied = d.cli(&["flow", "apply", f.to_str().expect("path")]);
+        assert!(!applied.ok(), "{applied}");
+    }
+    let listed = d.cli(&["flow", "list"]);
+    assert!(!listed.stdout.contains("bad_wd") && !listed.stdout.contains("nested_wd"), "{listed}");
+}
+
+/// A kill -9 while a WorkingDirectory's second task runs: after the restart its tasks run again
+/// from the first one in a fresh directory (as Kestra re-runs a WorkingDirectory whose worker
+/// died), and the execution succeeds.
+#[test]
+fn a_working_directory_running_at_a_crash_runs_again_from_its_first_task() {
+    let mut d = Daemon::start();
+    let dir = scratch(&d);
+    let (runs, go) = (dir.join("first-runs"), dir.join("go"));
+    d.apply_flow(
+        "wd_crash",
+        &format!(
+            r#"id: wd_crash
+namespace: test.kestra
+tasks:
+  - id: worker
+    type: io.kestra.plugin.core.flow.WorkingDirectory
+    tasks:
+      - id: first
+        type: io.kestra.plugin.scripts.shell.Commands
+        commands:
+          - echo run >> {runs}
+          - echo made-by-first > shared.txt
+      - id: second
+        type: io.kestra.plugin.scripts.shell.Commands
+        commands:
+          - echo waiting
+          - while [ ! -f {go} ]; do sleep 0.1; done
+          - echo '::{{"outputs":{{"shared":"'"$(cat shared.txt)"'"}}}}::'
+"#,
+            runs = runs.display(),
+            go = go.display()
+        ),
+    );
+    let id = id_of(&d.run_nowait("test.kestra", "wd_crash", &[]));
+    eventually("the second task waits", || {
+        log_messages(&d, &id).iter().any(|l| l == "waiting")
+    });
+    d.kill9();
+    d.restart();
+    eventually("the first task ran again", || {
+        std::fs::read_to_string(&runs).unwrap_or_default().lines().count() >= 2
+    });
+    std::fs::File::create(&go).expect("go file");
+    let e = d.wait_state(&id, "SUCCESS");
+    assert_eq!(task_runs(&e).len(), 3, "the dropped runs are gone: {e:#}");
+    assert_eq!(task_run(&e, "second")["outputs"]["vars"]["shared"], "made-by-first", "{e:#}");
+    let logs = log_messages(&d, &id);
+    assert!(
+        logs.iter().any(|l| l.contains("running its tasks again from the first one")),
+        "{logs:#?}"
+    );
+}
