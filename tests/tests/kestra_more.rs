@@ -309,3 +309,148 @@ tasks:
         "{logs:#?}"
     );
 }
+
+const WAITER: &str = r#"id: waiter
+namespace: NS
+tasks:
+  - id: wait
+    type: io.kestra.plugin.core.flow.Pause
+    onResume:
+      - id: note
+        type: STRING
+  - id: after
+    type: io.kestra.plugin.core.debug.Return
+    format: "note={{ outputs.wait.onResume.note }}"
+"#;
+
+const RESUMER: &str = r#"id: resumer
+namespace: test.kestra
+inputs:
+  - id: executionId
+    type: STRING
+tasks:
+  - id: resume
+    type: io.kestra.plugin.core.execution.Resume
+    executionId: "{{ inputs.executionId }}"
+    inputs:
+      note: "from {{ flow.id }}"
+"#;
+
+/// The audit log as `tollgate audit -o json` lists it, as text.
+fn audit_text(d: &Daemon) -> String {
+    d.cli_json(&["audit", "--limit", "1000"]).to_string()
+}
+
+/// Like Kestra's resume-execution test: a flow resumes another paused execution, with inputs;
+/// the paused execution goes on with them, and the decision is audited as the flow.
+#[test]
+fn a_resume_task_resumes_another_execution_with_inputs_audited_as_the_flow() {
+    let d = Daemon::start();
+    d.apply_flow("waiter", &WAITER.replace("NS", "test.kestra"));
+    d.apply_flow("resumer", RESUMER);
+    let waiting = id_of(&d.run_nowait("test.kestra", "waiter", &[]));
+    d.wait_state(&waiting, "PAUSED");
+    let arg = format!("executionId={waiting}");
+    let resumer = id_of(&d.run_nowait("test.kestra", "resumer", &[&arg]));
+    let r = d.wait_state(&resumer, "SUCCESS");
+    assert_eq!(task_runs(&r).len(), 1, "{:?}", run_ids(&r));
+    let e = d.wait_state(&waiting, "SUCCESS");
+    assert_eq!(task_run(&e, "after")["outputs"]["value"], "note=from resumer", "{e:#}");
+    assert!(
+        log_messages(&d, &resumer).iter().any(|l| l == &format!("resumed execution {waiting}")),
+        "{:#?}",
+        log_messages(&d, &resumer)
+    );
+    let audit = audit_text(&d);
+    assert!(audit.contains("flow:test.kestra.resumer"), "{audit}");
+
+    // Resuming it again fails the Resume task: the execution is not paused any more.
+    let again = id_of(&d.run_nowait("test.kestra", "resumer", &[&arg]));
+    d.wait_state(&again, "FAILED");
+    assert!(
+        log_messages(&d, &again).iter().any(|l| l.contains("not paused")),
+        "{:#?}",
+        log_messages(&d, &again)
+    );
+    // An unknown execution id says so.
+    let unknown = id_of(&d.run_nowait("test.kestra", "resumer", &["executionId=nope"]));
+    d.wait_state(&unknown, "FAILED");
+    assert!(
+        log_messages(&d, &unknown).iter().any(|l| l.contains("No execution found for execution id nope")),
+        "{:#?}",
+        log_messages(&d, &unknown)
+    );
+}
+
+/// Without `executionId`, Resume resumes its own execution (a pause in another branch).
+#[test]
+fn a_resume_task_without_execution_id_resumes_its_own_execution() {
+    let d = Daemon::start();
+    d.apply_flow(
+        "self_resume",
+        r#"id: self_resume
+namespace: test.kestra
+tasks:
+  - id: both
+    type: io.kestra.plugin.core.flow.Parallel
+    tasks:
+      - id: wait
+        type: io.kestra.plugin.core.flow.Pause
+      - id: resume
+        type: io.kestra.plugin.core.execution.Resume
+  - id: after
+    type: io.kestra.plugin.core.debug.Return
+    format: "resumed by {{ outputs.wait.resumed.by }}"
+"#,
+    );
+    let id = id_of(&d.run_nowait("test.kestra", "self_resume", &[]));
+    let e = d.wait_state(&id, "SUCCESS");
+    assert_eq!(task_runs(&e).len(), 4, "{:?}", run_ids(&e));
+    assert_eq!(
+        task_run(&e, "after")["outputs"]["value"],
+        "resumed by flow:test.kestra.self_resume",
+        "{e:#}"
+    );
+}
+
+/// Namespaces are the permission boundary: a flow cannot resume an execution of another
+/// namespace, nor decide a HumanTask it is not assigned to; both refusals are audited as the
+/// flow and leave the execution paused.
+#[test]
+fn a_resume_task_is_refused_across_namespaces_and_on_human_tasks() {
+    let d = Daemon::start();
+    d.apply_flow("waiter", &WAITER.replace("NS", "test.other"));
+    d.apply_flow("resumer", RESUMER);
+    let other = id_of(&d.run_nowait("test.other", "waiter", &[]));
+    d.wait_state(&other, "PAUSED");
+    let arg = format!("executionId={other}");
+    let resumer = id_of(&d.run_nowait("test.kestra", "resumer", &[&arg]));
+    d.wait_state(&resumer, "FAILED");
+    let logs = log_messages(&d, &resumer);
+    assert!(
+        logs.iter().any(|l| l.contains("may only resume executions of its own namespace `test.kestra`")),
+        "{logs:#?}"
+    );
+    assert_eq!(d.execution(&other)["state"], "PAUSED");
+
+    d.apply_flow(
+        "gated",
+        r#"id: gated
+namespace: test.kestra
+tasks:
+  - id: wait
+    type: io.kestra.plugin.ee.flow.HumanTask
+    assignment:
+      users: [alice]
+"#,
+    );
+    let gated = id_of(&d.run_nowait("test.kestra", "gated", &[]));
+    d.wait_state(&gated, "PAUSED");
+    let arg = format!("executionId={gated}");
+    let resumer = id_of(&d.run_nowait("test.kestra", "resumer", &[&arg]));
+    d.wait_state(&resumer, "FAILED");
+    assert_eq!(d.execution(&gated)["state"], "PAUSED");
+    let audit = audit_text(&d);
+    let denied = audit.matches("DENIED").count();
+    assert!(denied >= 2 && audit.contains("flow:test.kestra.resumer"), "{audit}");
+}

@@ -51,6 +51,22 @@ pub struct Effects {
     pub kill_children: Vec<String>,
     /// Set when the execution reached a terminal state in this step.
     pub finished: Option<State>,
+    /// Resume tasks that ran: the writer resumes their target in the same transaction.
+    pub resumes: Vec<FlowResume>,
+}
+
+/// What a Resume task asks for, rendered; the writer checks and applies it as the flow.
+#[derive(Debug, Clone)]
+pub struct FlowResume {
+    /// The Resume task's execution, task run and attempt (its outcome is recorded there).
+    pub execution_id: String,
+    pub task_run_id: String,
+    pub attempt: u32,
+    /// The execution to resume.
+    pub target: String,
+    /// `namespace` + `flowId` the target must belong to, when given.
+    pub flow: Option<(String, String)>,
+    pub inputs: std::collections::BTreeMap<String, String>,
 }
 
 /// What the step needs from the daemon.
@@ -573,6 +589,44 @@ impl<'a> Stepper<'a> {
                 run.loop_iteration = Some(1);
             }
             TaskKind::Subflow(t) => self.start_subflow(idx, task, t),
+            TaskKind::Resume(t) => {
+                let mut render = |key: &str, v: &Option<String>| match v {
+                    Some(text) => self.render_for(idx, task, text).map(|s| Some(s.trim().to_string())).map_err(|e| format!("cannot render `{key}`: {e}")),
+                    None => Ok(None),
+                };
+                let rendered = (
+                    render("executionId", &t.execution_id),
+                    render("namespace", &t.namespace),
+                    render("flowId", &t.flow_id),
+                );
+                let (target, flow) = match rendered {
+                    (Ok(target), Ok(ns), Ok(id)) => (target, ns.zip(id)),
+                    (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return self.fail(idx, &e),
+                };
+                // Kestra's default: the task's own execution (a pause in another branch).
+                let target = target.unwrap_or_else(|| self.exec.id.clone());
+                let vars = self.vars_for(idx, task);
+                let mut inputs = std::collections::BTreeMap::new();
+                for (k, v) in &t.inputs {
+                    match self.render_value(v, &vars) {
+                        Ok(Value::String(s)) => {
+                            inputs.insert(k.clone(), s);
+                        }
+                        Ok(other) => {
+                            inputs.insert(k.clone(), other.to_string());
+                        }
+                        Err(e) => return self.fail(idx, &format!("cannot render `inputs.{k}`: {e}")),
+                    }
+                }
+                self.fx.resumes.push(FlowResume {
+                    execution_id: self.exec.id.clone(),
+                    task_run_id: self.exec.task_runs[idx].id.clone(),
+                    attempt: self.exec.task_runs[idx].attempt,
+                    target,
+                    flow,
+                    inputs,
+                });
+            }
             TaskKind::HttpRequest(_)
             | TaskKind::SlackWebhook(_)
             | TaskKind::TeamsWebhook(_)

@@ -139,6 +139,9 @@ pub enum TaskKind {
     /// `io.kestra.plugin.core.flow.WorkingDirectory`: its tasks run in order in one shared
     /// directory (script tasks' working directory), removed when it ends.
     WorkingDirectory(WorkingDirectoryTask),
+    /// `io.kestra.plugin.core.execution.Resume`: resumes a paused execution of the flow's own
+    /// namespace, as the flow.
+    Resume(ResumeTask),
 }
 
 /// Kestra type names, in one place, so parsing and validation agree.
@@ -187,6 +190,7 @@ pub mod types {
     pub const WAIT_FOR: &str = "io.kestra.plugin.core.flow.WaitFor";
     pub const DAG: &str = "io.kestra.plugin.core.flow.Dag";
     pub const FETCH: &str = "io.kestra.plugin.core.log.Fetch";
+    pub const RESUME: &str = "io.kestra.plugin.core.execution.Resume";
     pub const WORKING_DIRECTORY: &str = "io.kestra.plugin.core.flow.WorkingDirectory";
     /// Deprecated in Kestra: a Sequential with `allowFailure: true`.
     pub const ALLOW_FAILURE: &str = "io.kestra.plugin.core.flow.AllowFailure";
@@ -235,6 +239,7 @@ pub mod types {
         DAG,
         FETCH,
         WORKING_DIRECTORY,
+        RESUME,
     ];
     pub const WEBHOOK_TRIGGER: &str = "io.kestra.plugin.core.trigger.Webhook";
     pub const TRIGGERS: &[&str] = &[FLOW_TRIGGER, SCHEDULE_TRIGGER, WEBHOOK_TRIGGER];
@@ -449,6 +454,22 @@ pub struct WorkingDirectoryTask {
     /// Written into the directory before its first script task runs: a mapping of file name to
     /// content, or a template rendering to one as JSON (as a script task's `inputFiles`).
     pub input_files: Option<Value>,
+}
+
+/// `io.kestra.plugin.core.execution.Resume`. Without `executionId` it resumes its own execution
+/// (a pause in another branch); `namespace` + `flowId` (both or neither, and only with
+/// `executionId`) say which flow the execution must belong to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ResumeTask {
+    #[serde(default)]
+    pub execution_id: Option<String>,
+    #[serde(default)]
+    pub namespace: Option<String>,
+    #[serde(default)]
+    pub flow_id: Option<String>,
+    #[serde(default)]
+    pub inputs: BTreeMap<String, Value>,
 }
 
 /// `io.kestra.plugin.core.log.Fetch`: the log lines of this execution (or of `tasksId`) at

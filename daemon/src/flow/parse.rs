@@ -686,6 +686,23 @@ impl Parser {
                 common.allow_failure = true;
                 Some(TaskKind::Sequential(SequentialTask { tasks }))
             }
+            types::RESUME => {
+                let path = f.path.clone();
+                let t: ResumeTask = self.simple_any(f, &what, COMMON_TASK_KEYS)?;
+                // Kestra's rules (PluginUtilsService.executionFromTaskParameters).
+                if t.namespace.is_some() != t.flow_id.is_some() {
+                    self.issue(
+                        path.clone(),
+                        format!("{what}: both `namespace` and `flowId` must be set when one is"),
+                    );
+                } else if t.namespace.is_some() && t.execution_id.is_none() {
+                    self.issue(
+                        path.key("namespace"),
+                        format!("{what}: `namespace` and `flowId` should only be set when `executionId` is set"),
+                    );
+                }
+                Some(TaskKind::Resume(t))
+            }
             types::FETCH => {
                 for other in ["executionId", "namespace", "flowId"] {
                     if f.take(other).is_some() {

@@ -324,6 +324,12 @@ impl<'f> Validator<'f> {
             TaskKind::WaitFor(t) => self.template(&t.condition, &path.key("condition"), s),
             TaskKind::Switch(t) => self.template(&t.value, &path.key("value"), s),
             TaskKind::Sequential(_) | TaskKind::Parallel(_) | TaskKind::Dag(_) | TaskKind::Fetch(_) => {}
+            TaskKind::Resume(t) => {
+                self.opt(&t.execution_id, &path.key("executionId"), s);
+                self.opt(&t.namespace, &path.key("namespace"), s);
+                self.opt(&t.flow_id, &path.key("flowId"), s);
+                self.map(&t.inputs, &path.key("inputs"), s);
+            }
             TaskKind::WorkingDirectory(t) => {
                 if let Some(files) = &t.input_files {
                     self.value(files, &path.key("inputFiles"), s);

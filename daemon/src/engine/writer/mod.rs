@@ -4,6 +4,7 @@
 //! the state the previous one left, so exactly one of them wins.
 
 mod advance_stored;
+mod flow_resume;
 mod job_done;
 mod job_logs;
 mod kill;
@@ -109,6 +110,8 @@ pub enum Command {
         child: Box<Execution>,
     },
     Change(ChangeFn),
+    /// A Resume task asks to resume an execution (checked and audited as its flow).
+    FlowResume(Box<advance::FlowResume>),
     /// A call to a Webhook trigger; answered after the commit (`None`: conditions not met).
     Webhook {
         call: Box<WebhookCall>,
@@ -312,6 +315,10 @@ impl WriterLoop {
                     None => result.map(|_| ()).or_else(ignore_domain),
                 }
             }
+            Command::FlowResume(r) => self
+                .flow_resume(w, *r, batch, follow)
+                .map(|_| ())
+                .or_else(ignore_domain),
             Command::JobDone {
                 execution_id,
                 task_run_id,
@@ -480,6 +487,9 @@ impl WriterLoop {
             follow.push_back(Command::Advance { id: next });
         }
         batch.jobs.extend(fx.jobs);
+        for r in fx.resumes {
+            follow.push_back(Command::FlowResume(Box::new(r)));
+        }
         self.ended_working_directories(exec, batch);
         batch.changed.push(exec.clone());
         Ok(())
