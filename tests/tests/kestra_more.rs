@@ -454,3 +454,174 @@ tasks:
     let denied = audit.matches("DENIED").count();
     assert!(denied >= 2 && audit.contains("flow:test.kestra.resumer"), "{audit}");
 }
+
+/// Like Kestra's SLATestCase.maxDurationSLAShouldFail / ShouldPass: a MAX_DURATION `sla` with
+/// FAIL ends an execution that runs too long FAILED (the running task with it), and leaves one
+/// that ends in time alone.
+#[test]
+fn a_max_duration_sla_fails_a_long_execution_and_leaves_a_short_one() {
+    let d = Daemon::start();
+    d.apply_flow(
+        "slow",
+        r#"id: slow
+namespace: test.kestra
+sla:
+  - id: maxDuration
+    type: MAX_DURATION
+    behavior: FAIL
+    duration: PT1S
+    labels:
+      sla: late
+tasks:
+  - id: sleep
+    type: io.kestra.plugin.core.flow.Sleep
+    duration: PT5M
+  - id: never
+    type: io.kestra.plugin.core.log.Log
+    message: not reached
+"#,
+    );
+    d.apply_flow(
+        "quick",
+        r#"id: quick
+namespace: test.kestra
+sla:
+  - id: maxDuration
+    type: MAX_DURATION
+    behavior: FAIL
+    duration: PT5M
+tasks:
+  - id: sleep
+    type: io.kestra.plugin.core.flow.Sleep
+    duration: PT0.2S
+"#,
+    );
+    let slow = id_of(&d.run_nowait("test.kestra", "slow", &[]));
+    let e = d.wait_state(&slow, "FAILED");
+    assert_eq!(task_runs(&e).len(), 1, "{:?}", run_ids(&e));
+    assert_eq!(task_run(&e, "sleep")["state"], "FAILED", "{e:#}");
+    assert_eq!(e["labels"]["sla"], "late", "{e:#}");
+    let logs = log_messages(&d, &slow);
+    assert!(
+        logs.iter().any(|l| l.starts_with("SLA 'maxDuration' violated: execution duration of")
+            && l.contains("exceed the maximum duration of PT1S")),
+        "{logs:#?}"
+    );
+    assert!(
+        logs.iter().any(|l| l.starts_with("Execution failed due to SLA 'maxDuration' violated")),
+        "{logs:#?}"
+    );
+    let quick = id_of(&d.run_nowait("test.kestra", "quick", &[]));
+    let e = d.wait_state(&quick, "SUCCESS");
+    assert!(!log_messages(&d, &quick).iter().any(|l| l.contains("SLA")), "{e:#}");
+}
+
+/// The MAX_DURATION timer is durable: a daemon killed with -9 while the execution waits still
+/// ends it (CANCEL here) after its restart.
+#[test]
+fn a_max_duration_sla_survives_a_kill_9() {
+    let mut d = Daemon::start();
+    d.apply_flow(
+        "stuck",
+        r#"id: stuck
+namespace: test.kestra
+sla:
+  - id: tooLong
+    type: MAX_DURATION
+    behavior: CANCEL
+    duration: PT3S
+tasks:
+  - id: wait
+    type: io.kestra.plugin.core.flow.Pause
+"#,
+    );
+    let id = id_of(&d.run_nowait("test.kestra", "stuck", &[]));
+    d.wait_state(&id, "PAUSED");
+    d.kill9();
+    d.restart();
+    let e = d.wait_state(&id, "CANCELLED");
+    assert_eq!(task_run(&e, "wait")["state"], "CANCELLED", "{e:#}");
+    assert!(
+        log_messages(&d, &id).iter().any(|l| l.starts_with("SLA 'tooLong' violated")),
+        "{:#?}",
+        log_messages(&d, &id)
+    );
+}
+
+/// Like Kestra's SLATestCase.executionConditionSLAShould{Pass,Cancel,Label}: an
+/// EXECUTION_ASSERTION is checked while the execution runs; CANCEL cancels it, NONE only adds
+/// the labels.
+#[test]
+fn an_execution_assertion_sla_cancels_or_labels() {
+    let d = Daemon::start();
+    d.apply_flow(
+        "asserted",
+        r#"id: asserted
+namespace: test.kestra
+inputs:
+  - id: mode
+    type: SELECT
+    values: [PASS, CANCEL, LABEL]
+    defaults: PASS
+sla:
+  - id: noCancel
+    type: EXECUTION_ASSERTION
+    behavior: CANCEL
+    assert: "{{ inputs.mode != 'CANCEL' }}"
+  - id: noLabel
+    type: EXECUTION_ASSERTION
+    behavior: NONE
+    assert: "{{ inputs.mode != 'LABEL' }}"
+    labels:
+      sla: violated
+tasks:
+  - id: return
+    type: io.kestra.plugin.core.debug.Return
+    format: "true"
+"#,
+    );
+    let pass = id_of(&d.run_nowait("test.kestra", "asserted", &[]));
+    let e = d.wait_state(&pass, "SUCCESS");
+    assert!(e["labels"].get("sla").is_none(), "{e:#}");
+    let cancel = id_of(&d.run_nowait("test.kestra", "asserted", &["mode=CANCEL"]));
+    d.wait_state(&cancel, "CANCELLED");
+    assert!(
+        log_messages(&d, &cancel)
+            .iter()
+            .any(|l| l.starts_with("SLA 'noCancel' violated: assertion is false")),
+        "{:#?}",
+        log_messages(&d, &cancel)
+    );
+    let label = id_of(&d.run_nowait("test.kestra", "asserted", &["mode=LABEL"]));
+    let e = d.wait_state(&label, "SUCCESS");
+    assert_eq!(e["labels"]["sla"], "violated", "{e:#}");
+    assert_eq!(task_run(&e, "return")["outputs"]["value"], "true");
+}
+
+/// A malformed `sla` is refused naming what is wrong and where.
+#[test]
+fn a_malformed_sla_is_refused_with_its_place() {
+    let d = Daemon::start();
+    let dir = scratch(&d);
+    let file = dir.join("bad_sla.yaml");
+    std::fs::write(
+        &file,
+        "id: bad_sla\nnamespace: test.kestra\nsla:\n  - id: late\n    type: MAX_DURATION\n    behavior: FAIL\n  - id: odd\n    type: EXECUTION_ASSERTION\n    behavior: SOMETIMES\n    assert: \"{{ true }}\"\ntasks:\n  - id: t\n    type: io.kestra.plugin.core.log.Log\n    message: hi\n",
+    )
+    .expect("write flow");
+    let out = d.cli(&["flow", "validate", file.to_str().expect("path")]);
+    assert!(!out.ok(), "{out}");
+    let text = format!("{}{}", out.stdout, out.stderr);
+    assert!(text.contains("bad_sla.yaml:") && text.contains("SOMETIMES"), "{text}");
+    let fixed = std::fs::read_to_string(&file)
+        .expect("read")
+        .replace("SOMETIMES", "NONE");
+    std::fs::write(&file, fixed).expect("write flow");
+    let out = d.cli(&["flow", "validate", file.to_str().expect("path")]);
+    assert!(!out.ok(), "{out}");
+    let text = format!("{}{}", out.stdout, out.stderr);
+    assert!(
+        text.contains("bad_sla.yaml:4:5") && text.contains("sla `late` (MAX_DURATION) needs `duration`"),
+        "{text}"
+    );
+}

@@ -36,6 +36,8 @@ pub mod timer_kind {
     pub const RETRY: &str = "retry";
     /// A WaitFor's next iteration is due.
     pub const WAIT_FOR: &str = "waitfor";
+    /// A flow-level MAX_DURATION `sla` ran out (task run id `sla-<index>`).
+    pub const FLOW_SLA: &str = "flowsla";
 }
 
 /// Side effects of a step, applied in the same transaction as the new execution document.
@@ -79,6 +81,26 @@ pub struct StepEnv<'a> {
     pub stored_logs: &'a dyn Fn(&str) -> Vec<LogLine>,
 }
 
+/// The durable timer of each MAX_DURATION `sla` of `flow` for `exec`, keyed by its index; set
+/// when the execution leaves CREATED (running or queued: the limit counts from its creation).
+pub fn flow_sla_timers(flow: &Flow, exec: &Execution) -> Vec<TimerKey> {
+    flow.sla
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.kind == crate::flow::SlaType::MaxDuration)
+        .filter_map(|(i, s)| {
+            let d = parse_iso8601(s.duration.as_deref()?).ok()?;
+            Some(TimerKey {
+                // One millisecond past the limit: the step it makes finds the SLA exceeded.
+                due_ms: exec.created_ms + d.as_millis() as i64 + 1,
+                execution_id: exec.id.clone(),
+                task_run_id: format!("sla-{i}"),
+                kind: timer_kind::FLOW_SLA.into(),
+            })
+        })
+        .collect()
+}
+
 /// The WorkingDirectory the task run at `idx` runs in: its parent's, when the parent is one
 /// (only runnable tasks sit directly inside a WorkingDirectory).
 pub fn workdir_of(flow: &Flow, exec: &Execution, idx: usize) -> Option<crate::tasks::WorkDir> {
@@ -117,6 +139,7 @@ const MAX_PASSES: usize = 10_000;
 impl<'a> Stepper<'a> {
     /// Advances until the execution waits (pause, async task, subflow) or ends.
     pub fn advance(&mut self) {
+        self.check_flow_sla();
         for _ in 0..MAX_PASSES {
             let before = self.exec.task_runs.len();
             let before_states: Vec<State> = self.exec.task_runs.iter().map(|r| r.state).collect();
@@ -126,9 +149,101 @@ impl<'a> Stepper<'a> {
             }
             let after_states: Vec<State> = self.exec.task_runs.iter().map(|r| r.state).collect();
             if self.exec.task_runs.len() == before && before_states == after_states {
-                return;
+                break;
             }
         }
+        self.check_flow_sla();
+    }
+
+    /// Kestra's flow-level `sla` on a running execution: an EXECUTION_ASSERTION is rendered at
+    /// every step (before and after it), a MAX_DURATION is checked against the execution's
+    /// creation time (its timer makes the step that finds it due). Each SLA acts once.
+    fn check_flow_sla(&mut self) {
+        let flow = self.flow;
+        for (i, sla) in flow.sla.iter().enumerate() {
+            if self.exec.state.is_terminal() || self.exec.state == State::Killing {
+                return;
+            }
+            if self.exec.sla_violated.contains(&(i as u32)) {
+                continue;
+            }
+            let reason = match sla.kind {
+                crate::flow::SlaType::MaxDuration => {
+                    let Some(limit) = sla.duration.as_deref().and_then(|d| parse_iso8601(d).ok()) else {
+                        continue;
+                    };
+                    let took = (self.now - self.exec.created_ms).max(0);
+                    if took <= limit.as_millis() as i64 {
+                        continue;
+                    }
+                    format!(
+                        "execution duration of {} exceed the maximum duration of {}.",
+                        crate::flow::duration::format_iso8601(std::time::Duration::from_millis(took as u64)),
+                        crate::flow::duration::format_iso8601(limit)
+                    )
+                }
+                crate::flow::SlaType::ExecutionAssertion => {
+                    let Some(assertion) = &sla.assertion else { continue };
+                    let vars = context::vars(flow, self.exec, None, None);
+                    match self.render_str(assertion, &vars) {
+                        Ok(text) if truthy(&text) => continue,
+                        Ok(_) => format!("assertion is false: {assertion}."),
+                        Err(e) => {
+                            // Kestra ignores an SLA it cannot evaluate, saying so (once here).
+                            self.exec.sla_violated.push(i as u32);
+                            self.exec_log("ERROR", &format!("Ignoring SLA '{}' because of the error: {e}", sla.id));
+                            continue;
+                        }
+                    }
+                }
+            };
+            self.exec.sla_violated.push(i as u32);
+            self.exec_log("WARN", &format!("SLA '{}' violated: {reason}", sla.id));
+            if let Some(labels) = &sla.labels {
+                for (k, v) in labels.pairs() {
+                    self.exec.labels.insert(k, v);
+                }
+            }
+            match sla.behavior {
+                crate::flow::SlaBehavior::None => {}
+                crate::flow::SlaBehavior::Fail => {
+                    self.exec_log(
+                        "ERROR",
+                        &format!("Execution failed due to SLA '{}' violated: {reason}", sla.id),
+                    );
+                    self.end_by_sla(State::Failed);
+                }
+                crate::flow::SlaBehavior::Cancel => self.end_by_sla(State::Cancelled),
+            }
+        }
+    }
+
+    /// Ends the execution in `state` at once, as Kestra's SLA does: the last task run not yet
+    /// ended takes that state, any other still running is killed (its job stopped, its subflow
+    /// killed); no `errors` or `finally` run.
+    fn end_by_sla(&mut self, state: State) {
+        let now = self.now;
+        let last = self.exec.task_runs.iter().rposition(|r| !r.state.is_terminal());
+        for i in 0..self.exec.task_runs.len() {
+            if !self.exec.task_runs[i].state.is_terminal() {
+                self.cancel_timers_of(i);
+                if let Some(child) = self.exec.task_runs[i].child_execution_id.clone() {
+                    self.fx.kill_children.push(child);
+                }
+                let s = if Some(i) == last { state } else { State::Killed };
+                self.exec.task_runs[i].set_state(s, now);
+            }
+        }
+        self.cancel_flow_sla_timers();
+        self.exec.set_state(state, now);
+        self.fx.finished = Some(state);
+    }
+
+    fn cancel_flow_sla_timers(&mut self) {
+        let timers = flow_sla_timers(self.flow, self.exec);
+        // Set in this same step (an execution that ends at once): never stored at all.
+        self.fx.timers_add.retain(|t| !timers.contains(t));
+        self.fx.timers_del.extend(timers);
     }
 
     fn pass(&mut self) {
@@ -145,6 +260,8 @@ impl<'a> Stepper<'a> {
         }
         if self.exec.state == State::Created {
             self.exec.set_state(State::Running, self.now);
+            let timers = flow_sla_timers(self.flow, self.exec);
+            self.fx.timers_add.extend(timers);
         }
         let flow = self.flow;
         let main = self.run_list(&flow.tasks, None, None);
@@ -210,6 +327,7 @@ impl<'a> Stepper<'a> {
                 self.exec.task_runs[i].set_state(State::Killed, now);
             }
         }
+        self.cancel_flow_sla_timers();
         self.exec.set_state(state, now);
         self.fx.finished = Some(state);
     }
@@ -225,6 +343,7 @@ impl<'a> Stepper<'a> {
                 self.exec.task_runs[i].set_state(State::Killed, now);
             }
         }
+        self.cancel_flow_sla_timers();
         self.exec.set_state(State::Killed, now);
         self.fx.finished = Some(State::Killed);
     }
@@ -1493,6 +1612,7 @@ pub fn new_execution(
         trigger,
         log_seq: 0,
         secrets_seen: Vec::new(),
+        sla_violated: Vec::new(),
     }
 }
 

@@ -219,6 +219,10 @@ pub struct Execution {
     /// writes. Never stored: a secret value must not reach the database.
     #[serde(skip)]
     pub secrets_seen: Vec<String>,
+    /// Indexes (in the flow revision's `sla`) of the flow-level SLAs this execution violated;
+    /// each acts once.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sla_violated: Vec<u32>,
 }
 
 impl Execution {

@@ -29,6 +29,48 @@ pub struct Flow {
     /// Most executions of this flow RUNNING (or PAUSED) at once, and what happens to more.
     #[serde(default)]
     pub concurrency: Option<Concurrency>,
+    /// Kestra's flow-level `sla`: checked while an execution runs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sla: Vec<FlowSla>,
+}
+
+/// One entry of a flow's `sla` (Kestra's MaxDurationSLA / ExecutionAssertionSLA).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FlowSla {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: SlaType,
+    pub behavior: SlaBehavior,
+    /// MAX_DURATION: ISO-8601, counted from the execution's creation (a durable timer).
+    #[serde(default)]
+    pub duration: Option<String>,
+    /// EXECUTION_ASSERTION: a template rendered at every step of a running execution; falsy is
+    /// a violation.
+    #[serde(default, rename = "assert")]
+    pub assertion: Option<String>,
+    /// Added to the execution when the SLA is violated.
+    #[serde(default)]
+    pub labels: Option<LabelList>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum SlaType {
+    MaxDuration,
+    ExecutionAssertion,
+}
+
+/// What a violated SLA does to the execution (besides its labels).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum SlaBehavior {
+    /// Ends it FAILED at once (no `errors`, no `finally`, as Kestra).
+    Fail,
+    /// Ends it CANCELLED at once.
+    Cancel,
+    /// Only logs (and adds the labels).
+    None,
 }
 
 /// Kestra's flow `concurrency`.

@@ -240,6 +240,7 @@ const FLOW_KEYS: &[&str] = &[
     "pluginDefaults",
     "taskDefaults",
     "retry",
+    "sla",
 ];
 const TRIGGER_KEYS: &[&str] = &["id", "type"];
 const COMMON_TASK_KEYS: &[&str] = &[
@@ -349,12 +350,9 @@ impl Parser {
         }
         // The revision is the daemon's to count: a written one is accepted and replaced.
         f.take("revision");
-        if f.take("sla").is_some() {
-            self.issue(
-                f.at("sla"),
-                "flow-level `sla` (MAX_DURATION, EXECUTION_ASSERTION) is not supported by Tollgate yet; a gate's own `sla` on a Pause or HumanTask is".into(),
-            );
-        }
+        let sla_path = f.at("sla");
+        let sla: Vec<FlowSla> = self.opt_typed(&mut f, "sla").unwrap_or_default();
+        self.check_sla(&sla, &sla_path);
         f.finish(self, FLOW_KEYS, "the flow");
         Some(Flow {
             id: id.unwrap_or_default(),
@@ -371,7 +369,47 @@ impl Parser {
             disabled,
             retry,
             concurrency,
+            sla,
         })
+    }
+
+    /// Kestra's rules for a flow's `sla` entries: the property of each type is required, the
+    /// other one is refused rather than ignored, a duration is a literal ISO-8601 duration.
+    fn check_sla(&mut self, sla: &[FlowSla], path: &Path) {
+        for (i, s) in sla.iter().enumerate() {
+            let at = path.index(i);
+            if s.id.is_empty() {
+                self.issue(at.key("id"), "an `sla` entry needs a non-empty `id`".into());
+            }
+            match s.kind {
+                SlaType::MaxDuration => {
+                    match &s.duration {
+                        None => self.issue(at.clone(), format!("sla `{}` (MAX_DURATION) needs `duration`", s.id)),
+                        Some(d) => {
+                            if let Err(e) = super::duration::parse_iso8601(d) {
+                                self.issue(at.key("duration"), format!("invalid `duration` on sla `{}`: {e}", s.id));
+                            }
+                        }
+                    }
+                    if s.assertion.is_some() {
+                        self.issue(at.key("assert"), format!("`assert` on sla `{}` is only for EXECUTION_ASSERTION", s.id));
+                    }
+                }
+                SlaType::ExecutionAssertion => {
+                    if s.assertion.as_deref().is_none_or(|a| a.trim().is_empty()) {
+                        self.issue(at.clone(), format!("sla `{}` (EXECUTION_ASSERTION) needs `assert`", s.id));
+                    }
+                    if s.duration.is_some() {
+                        self.issue(at.key("duration"), format!("`duration` on sla `{}` is only for MAX_DURATION", s.id));
+                    }
+                }
+            }
+            if let Some(labels) = &s.labels
+                && let Some((k, _)) = labels.pairs().into_iter().find(|(k, _)| k.starts_with("system."))
+            {
+                self.issue(at.key("labels"), format!("label `{k}` on sla `{}` is reserved: labels under `system.` are set by the daemon", s.id));
+            }
+        }
     }
 
     /// A `retry` block (task or flow), checked as Kestra's validators check it.

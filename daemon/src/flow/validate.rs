@@ -80,6 +80,11 @@ fn run(
     for (task, path) in tasks {
         v.task(task, path);
     }
+    for (i, s) in flow.sla.iter().enumerate() {
+        if let Some(a) = &s.assertion {
+            v.template(a, &root.key("sla").index(i).key("assert"), Scope::Flow);
+        }
+    }
     for (i, output) in flow.outputs.iter().enumerate() {
         v.value(&output.value, &root.key("outputs").index(i).key("value"), Scope::Flow);
     }

@@ -400,7 +400,7 @@ impl WriterLoop {
         let mut fx = Effects::default();
         if let Some(c) = &flow.concurrency
             && matches!(exec.state, State::Created | State::Queued)
-            && !self.admit(w, &mut exec, c, &mut fx)?
+            && !self.admit(w, &mut exec, flow, c, &mut fx)?
         {
             self.store_with_effects(w, &exec, fx, batch, follow)?;
             return Ok(exec);
@@ -512,7 +512,14 @@ impl WriterLoop {
     /// Flow `concurrency`: whether `exec` (CREATED or QUEUED) may run now. When the flow's
     /// RUNNING and PAUSED executions fill the limit, a new execution is queued, cancelled or failed
     /// as `behavior` says (Kestra's messages); a queued one stays queued.
-    fn admit(&self, w: &Writer, exec: &mut Execution, c: &crate::flow::Concurrency, fx: &mut Effects) -> Result<bool> {
+    fn admit(
+        &self,
+        w: &Writer,
+        exec: &mut Execution,
+        flow: &Flow,
+        c: &crate::flow::Concurrency,
+        fx: &mut Effects,
+    ) -> Result<bool> {
         let mut running = 0usize;
         for state in [State::Running, State::Paused, State::Killing] {
             running += w
@@ -560,6 +567,10 @@ impl WriterLoop {
         push_exec_log(exec, fx, level, &message, now);
         if state.is_terminal() {
             fx.finished = Some(state);
+        } else {
+            // Kestra counts a MAX_DURATION `sla` from the creation, queue time included; the
+            // step that admits it later finds the SLA exceeded if it is.
+            fx.timers_add.extend(advance::flow_sla_timers(flow, exec));
         }
         Ok(false)
     }
