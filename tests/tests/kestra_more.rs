@@ -625,3 +625,96 @@ fn a_malformed_sla_is_refused_with_its_place() {
         "{text}"
     );
 }
+
+/// Every execution of `flow` in `test.kestra`, as `tollgate executions --state all` lists them.
+fn executions_of(d: &Daemon, flow: &str) -> Vec<Value> {
+    d.cli_json(&["executions", "--state", "all", "--namespace", "test.kestra", "--flow", flow])
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// Like Kestra's RetryCaseTest.retryNewExecution{Task,Flow}Attempts: with `behavior:
+/// CREATE_NEW_EXECUTION` a failed task ends its execution RETRIED and a new execution of the
+/// flow runs; after `maxAttempt` executions the last one fails: RETRIED, RETRIED, FAILED. The
+/// retry timer is durable (a kill -9 in between changes nothing).
+#[test]
+fn a_create_new_execution_retry_runs_the_flow_again_until_max_attempt() {
+    let mut d = Daemon::start();
+    d.apply_flow(
+        "again_task",
+        r#"id: again_task
+namespace: test.kestra
+inputs:
+  - id: who
+    type: STRING
+tasks:
+  - id: seq
+    type: io.kestra.plugin.core.flow.Sequential
+    tasks:
+      - id: fail
+        type: io.kestra.plugin.core.execution.Fail
+        errorMessage: "no luck for {{ inputs.who }}"
+        retry:
+          behavior: CREATE_NEW_EXECUTION
+          type: constant
+          maxAttempt: 3
+          interval: PT1S
+  - id: never
+    type: io.kestra.plugin.core.log.Log
+    message: not reached
+"#,
+    );
+    d.apply_flow(
+        "again_flow",
+        r#"id: again_flow
+namespace: test.kestra
+retry:
+  behavior: CREATE_NEW_EXECUTION
+  type: constant
+  maxAttempt: 2
+  interval: PT1S
+tasks:
+  - id: fail
+    type: io.kestra.plugin.core.execution.Fail
+"#,
+    );
+    let first = id_of(&d.run_nowait("test.kestra", "again_task", &["who=bob"]));
+    let e = d.wait_state(&first, "RETRIED");
+    assert_eq!(task_run(&e, "fail")["state"], "RETRIED", "{:?}", run_ids(&e));
+    assert_eq!(task_run(&e, "seq")["state"], "RETRIED", "{:?}", run_ids(&e));
+    assert!(task_runs(&e).iter().all(|r| r["taskId"] != "never"));
+    d.kill9();
+    d.restart();
+    eventually("three executions, the last one ended", || {
+        let all = executions_of(&d, "again_task");
+        all.len() == 3 && all.iter().all(|e| e["state"] == "RETRIED" || e["state"] == "FAILED")
+    });
+    let all = executions_of(&d, "again_task");
+    let mut states: Vec<&str> = all.iter().filter_map(|e| e["state"].as_str()).collect();
+    states.sort();
+    assert_eq!(states, vec!["FAILED", "RETRIED", "RETRIED"], "{all:#?}");
+    for e in &all {
+        assert_eq!(e["inputs"]["who"], "bob", "the same inputs: {e:#}");
+    }
+    let failed = all.iter().find(|e| e["state"] == "FAILED").expect("failed one");
+    let failed_id = failed["id"].as_str().expect("id");
+    assert!(
+        log_messages(&d, failed_id).iter().any(|l| l.contains("no retry left")),
+        "{:#?}",
+        log_messages(&d, failed_id)
+    );
+    assert!(
+        log_messages(&d, &first).iter().any(|l| l.starts_with("retried in a new execution: ")),
+        "{:#?}",
+        log_messages(&d, &first)
+    );
+
+    // The flow's own `retry` does the same for any task: RETRIED, FAILED.
+    let id = id_of(&d.run_nowait("test.kestra", "again_flow", &[]));
+    d.wait_state(&id, "RETRIED");
+    eventually("two executions, the last one ended", || {
+        let all = executions_of(&d, "again_flow");
+        all.len() == 2 && all.iter().any(|e| e["state"] == "FAILED")
+    });
+}

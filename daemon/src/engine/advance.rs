@@ -36,6 +36,8 @@ pub mod timer_kind {
     pub const RETRY: &str = "retry";
     /// A WaitFor's next iteration is due.
     pub const WAIT_FOR: &str = "waitfor";
+    /// A RETRIED execution's new execution is due (`retry.behavior: CREATE_NEW_EXECUTION`).
+    pub const NEW_EXECUTION: &str = "newexec";
     /// A flow-level MAX_DURATION `sla` ran out (task run id `sla-<index>`).
     pub const FLOW_SLA: &str = "flowsla";
 }
@@ -222,8 +224,14 @@ impl<'a> Stepper<'a> {
     /// ended takes that state, any other still running is killed (its job stopped, its subflow
     /// killed); no `errors` or `finally` run.
     fn end_by_sla(&mut self, state: State) {
-        let now = self.now;
         let last = self.exec.task_runs.iter().rposition(|r| !r.state.is_terminal());
+        self.end_now(state, last);
+    }
+
+    /// Ends the execution in `state` at once: the run at `last` takes that state, every other
+    /// run not yet ended is killed (its job stopped, its subflow killed).
+    fn end_now(&mut self, state: State, last: Option<usize>) {
+        let now = self.now;
         for i in 0..self.exec.task_runs.len() {
             if !self.exec.task_runs[i].state.is_terminal() {
                 self.cancel_timers_of(i);
@@ -304,6 +312,10 @@ impl<'a> Stepper<'a> {
 
     /// PAUSED while any task run is paused, RUNNING otherwise.
     fn settle_waiting_state(&mut self) {
+        // Ended inside the walk (a retry in a new execution): nothing left to settle.
+        if self.exec.state.is_terminal() {
+            return;
+        }
         let state = if self.exec.task_runs.iter().any(|r| r.state == State::Paused) {
             State::Paused
         } else {
@@ -388,7 +400,7 @@ impl<'a> Stepper<'a> {
             };
             self.step_run(task, idx);
             let run = &self.exec.task_runs[idx];
-            if !run.state.is_terminal() {
+            if !run.state.is_terminal() || self.exec.state.is_terminal() {
                 return ListStatus::Pending;
             }
             let mut state = run.state;
@@ -423,6 +435,9 @@ impl<'a> Stepper<'a> {
                 }
             };
             self.step_run(task, idx);
+            if self.exec.state.is_terminal() {
+                return ListStatus::Pending;
+            }
             let state = self.exec.task_runs[idx].state;
             if !state.is_terminal() {
                 pending = true;
@@ -467,6 +482,9 @@ impl<'a> Stepper<'a> {
                 }
             };
             self.step_run(task, idx);
+            if self.exec.state.is_terminal() {
+                return ListStatus::Pending;
+            }
             let state = self.exec.task_runs[idx].state;
             if !state.is_terminal() {
                 pending = true;
@@ -866,6 +884,10 @@ impl<'a> Stepper<'a> {
             self.apply_allowances(task, idx);
             return;
         };
+        if policy.new_execution {
+            self.retry_in_new_execution(task, idx, policy);
+            return;
+        }
         let run = &self.exec.task_runs[idx];
         let attempts = run.attempts.len() as u32;
         let first = run.attempts.first().map(|a| a.started_ms).unwrap_or(run.started_ms);
@@ -903,6 +925,54 @@ impl<'a> Stepper<'a> {
             execution_id: self.exec.id.clone(),
             task_run_id: run_id,
             kind: timer_kind::RETRY.into(),
+        });
+    }
+
+    /// `retry.behavior: CREATE_NEW_EXECUTION`, as Kestra: the failed run and its parents end
+    /// RETRIED, so does the execution (at once, no `errors`/`finally`), and a durable timer
+    /// starts a new execution of the flow after the delay. Attempts and `maxDuration` count
+    /// executions, from the first one's creation; with none left the run fails as usual.
+    fn retry_in_new_execution(&mut self, task: &'a Task, idx: usize, policy: &crate::flow::Retry) {
+        let attempts = self.exec.attempt_number.max(1);
+        let first = self.exec.original_created_ms.unwrap_or(self.exec.created_ms);
+        let Some(at) = policy.next_attempt_at(attempts, self.now, first, rand::random()) else {
+            if attempts > 1 {
+                self.log(
+                    idx,
+                    "ERROR",
+                    &format!("failed in execution {attempts} of the flow: no retry left"),
+                );
+            }
+            self.apply_allowances(task, idx);
+            return;
+        };
+        let at = at.max(self.now);
+        let now = self.now;
+        let max = policy.max_attempt.map(|m| format!(" of {m}")).unwrap_or_default();
+        self.log(
+            idx,
+            "WARN",
+            &format!(
+                "failed; the flow runs again in a new execution (attempt {}{max}) in {}",
+                attempts + 1,
+                crate::flow::duration::format_iso8601(std::time::Duration::from_millis((at - now).max(0) as u64))
+            ),
+        );
+        let mut cur = Some(idx);
+        while let Some(i) = cur {
+            self.exec.task_runs[i].set_state(State::Retried, now);
+            cur = self.exec.task_runs[i]
+                .parent_task_run_id
+                .clone()
+                .and_then(|p| self.exec.task_runs.iter().position(|r| r.id == p));
+        }
+        self.end_now(State::Retried, None);
+        self.exec.retry_at_ms = Some(at);
+        self.fx.timers_add.push(TimerKey {
+            due_ms: at,
+            execution_id: self.exec.id.clone(),
+            task_run_id: String::new(),
+            kind: timer_kind::NEW_EXECUTION.into(),
         });
     }
 
@@ -982,7 +1052,11 @@ impl<'a> Stepper<'a> {
                 pending = true;
                 break;
             }
-            match self.run_list(&t.tasks, Some(run_id), Some(i)) {
+            let status = self.run_list(&t.tasks, Some(run_id), Some(i));
+            if self.exec.state.is_terminal() {
+                return ListStatus::Pending;
+            }
+            match status {
                 ListStatus::Pending => {
                     pending = true;
                     active += 1;
@@ -1613,6 +1687,10 @@ pub fn new_execution(
         log_seq: 0,
         secrets_seen: Vec::new(),
         sla_violated: Vec::new(),
+        attempt_number: 0,
+        original_created_ms: None,
+        retry_at_ms: None,
+        retried_as: None,
     }
 }
 

@@ -11,6 +11,7 @@ mod kill;
 mod recover;
 mod reject;
 mod resume;
+mod retry_new;
 mod sla;
 mod stale;
 mod start;
