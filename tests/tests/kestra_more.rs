@@ -20,7 +20,13 @@ fn task_runs(e: &Value) -> &Vec<Value> {
 fn run_ids(e: &Value) -> Vec<String> {
     task_runs(e)
         .iter()
-        .map(|r| format!("{}={}", r["taskId"].as_str().unwrap_or("?"), r["state"].as_str().unwrap_or("?")))
+        .map(|r| {
+            format!(
+                "{}={}",
+                r["taskId"].as_str().unwrap_or("?"),
+                r["state"].as_str().unwrap_or("?")
+            )
+        })
         .collect()
 }
 
@@ -100,7 +106,10 @@ tasks:
     // Two executions do not share a directory.
     let id2 = id_of(&d.run_nowait("test.kestra", "wd", &["who=again"]));
     let e2 = d.wait_state(&id2, "SUCCESS");
-    assert_ne!(task_run(&e2, "first")["outputs"]["vars"]["dir"].as_str(), Some(first_dir.as_str()));
+    assert_ne!(
+        task_run(&e2, "first")["outputs"]["vars"]["dir"].as_str(),
+        Some(first_dir.as_str())
+    );
     assert_eq!(task_run(&e2, "end")["outputs"]["value"], "hello again");
 }
 
@@ -139,7 +148,11 @@ tasks:
     assert_eq!(task_runs(&e).len(), 3, "{:?}", run_ids(&e));
     assert_eq!(task_run(&e, "worker")["state"], "FAILED", "{e:#}");
     assert_eq!(task_run(&e, "error-t1")["outputs"]["value"], "Error Trigger ! error-t1");
-    assert!(task_runs(&e).iter().all(|r| r["taskId"] != "second" && r["taskId"] != "end"));
+    assert!(
+        task_runs(&e)
+            .iter()
+            .all(|r| r["taskId"] != "second" && r["taskId"] != "end")
+    );
 }
 
 /// Like Kestra's WorkingDirectoryTest.taskRun: inside a ForEach each value gets its own
@@ -175,7 +188,12 @@ tasks:
 "#,
     );
     let id = id_of(&d.run_nowait("test.kestra", "wd_each", &[]));
-    let e = d.wait_state(&id, "SUCCESS");
+    eventually("the execution ends", || {
+        let s = d.execution(&id)["state"].as_str().unwrap_or_default().to_string();
+        s == "SUCCESS" || s == "FAILED"
+    });
+    let e = d.execution(&id);
+    assert_eq!(e["state"], "SUCCESS", "{:?}\n{:#?}", run_ids(&e), log_messages(&d, &id));
     // each + 2 x (workingDir, write, read, log-taskrun)
     assert_eq!(task_runs(&e).len(), 9, "{:?}", run_ids(&e));
     // Each directory saw only its own value's file (`test ! -f value.txt` held in both).
@@ -254,7 +272,10 @@ tasks:
         assert!(!applied.ok(), "{applied}");
     }
     let listed = d.cli(&["flow", "list"]);
-    assert!(!listed.stdout.contains("bad_wd") && !listed.stdout.contains("nested_wd"), "{listed}");
+    assert!(
+        !listed.stdout.contains("bad_wd") && !listed.stdout.contains("nested_wd"),
+        "{listed}"
+    );
 }
 
 /// A kill -9 while a WorkingDirectory's second task runs: after the restart its tasks run again
@@ -302,10 +323,15 @@ tasks:
     std::fs::File::create(&go).expect("go file");
     let e = d.wait_state(&id, "SUCCESS");
     assert_eq!(task_runs(&e).len(), 3, "the dropped runs are gone: {e:#}");
-    assert_eq!(task_run(&e, "second")["outputs"]["vars"]["shared"], "made-by-first", "{e:#}");
+    assert_eq!(
+        task_run(&e, "second")["outputs"]["vars"]["shared"],
+        "made-by-first",
+        "{e:#}"
+    );
     let logs = log_messages(&d, &id);
     assert!(
-        logs.iter().any(|l| l.contains("running its tasks again from the first one")),
+        logs.iter()
+            .any(|l| l.contains("running its tasks again from the first one")),
         "{logs:#?}"
     );
 }
@@ -357,7 +383,9 @@ fn a_resume_task_resumes_another_execution_with_inputs_audited_as_the_flow() {
     let e = d.wait_state(&waiting, "SUCCESS");
     assert_eq!(task_run(&e, "after")["outputs"]["value"], "note=from resumer", "{e:#}");
     assert!(
-        log_messages(&d, &resumer).iter().any(|l| l == &format!("resumed execution {waiting}")),
+        log_messages(&d, &resumer)
+            .iter()
+            .any(|l| l == &format!("resumed execution {waiting}")),
         "{:#?}",
         log_messages(&d, &resumer)
     );
@@ -376,7 +404,9 @@ fn a_resume_task_resumes_another_execution_with_inputs_audited_as_the_flow() {
     let unknown = id_of(&d.run_nowait("test.kestra", "resumer", &["executionId=nope"]));
     d.wait_state(&unknown, "FAILED");
     assert!(
-        log_messages(&d, &unknown).iter().any(|l| l.contains("No execution found for execution id nope")),
+        log_messages(&d, &unknown)
+            .iter()
+            .any(|l| l.contains("No execution found for execution id nope")),
         "{:#?}",
         log_messages(&d, &unknown)
     );
@@ -428,7 +458,8 @@ fn a_resume_task_is_refused_across_namespaces_and_on_human_tasks() {
     d.wait_state(&resumer, "FAILED");
     let logs = log_messages(&d, &resumer);
     assert!(
-        logs.iter().any(|l| l.contains("may only resume executions of its own namespace `test.kestra`")),
+        logs.iter()
+            .any(|l| l.contains("may only resume executions of its own namespace `test.kestra`")),
         "{logs:#?}"
     );
     assert_eq!(d.execution(&other)["state"], "PAUSED");
@@ -503,12 +534,14 @@ tasks:
     assert_eq!(e["labels"]["sla"], "late", "{e:#}");
     let logs = log_messages(&d, &slow);
     assert!(
-        logs.iter().any(|l| l.starts_with("SLA 'maxDuration' violated: execution duration of")
-            && l.contains("exceed the maximum duration of PT1S")),
+        logs.iter()
+            .any(|l| l.starts_with("SLA 'maxDuration' violated: execution duration of")
+                && l.contains("exceed the maximum duration of PT1S")),
         "{logs:#?}"
     );
     assert!(
-        logs.iter().any(|l| l.starts_with("Execution failed due to SLA 'maxDuration' violated")),
+        logs.iter()
+            .any(|l| l.starts_with("Execution failed due to SLA 'maxDuration' violated")),
         "{logs:#?}"
     );
     let quick = id_of(&d.run_nowait("test.kestra", "quick", &[]));
@@ -542,7 +575,9 @@ tasks:
     let e = d.wait_state(&id, "CANCELLED");
     assert_eq!(task_run(&e, "wait")["state"], "CANCELLED", "{e:#}");
     assert!(
-        log_messages(&d, &id).iter().any(|l| l.starts_with("SLA 'tooLong' violated")),
+        log_messages(&d, &id)
+            .iter()
+            .any(|l| l.starts_with("SLA 'tooLong' violated")),
         "{:#?}",
         log_messages(&d, &id)
     );
@@ -628,10 +663,18 @@ fn a_malformed_sla_is_refused_with_its_place() {
 
 /// Every execution of `flow` in `test.kestra`, as `tollgate executions --state all` lists them.
 fn executions_of(d: &Daemon, flow: &str) -> Vec<Value> {
-    d.cli_json(&["executions", "--state", "all", "--namespace", "test.kestra", "--flow", flow])
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
+    d.cli_json(&[
+        "executions",
+        "--state",
+        "all",
+        "--namespace",
+        "test.kestra",
+        "--flow",
+        flow,
+    ])
+    .as_array()
+    .cloned()
+    .unwrap_or_default()
 }
 
 /// Like Kestra's RetryCaseTest.retryNewExecution{Task,Flow}Attempts: with `behavior:
@@ -705,7 +748,9 @@ tasks:
         log_messages(&d, failed_id)
     );
     assert!(
-        log_messages(&d, &first).iter().any(|l| l.starts_with("retried in a new execution: ")),
+        log_messages(&d, &first)
+            .iter()
+            .any(|l| l.starts_with("retried in a new execution: ")),
         "{:#?}",
         log_messages(&d, &first)
     );
@@ -717,4 +762,94 @@ tasks:
         let all = executions_of(&d, "again_flow");
         all.len() == 2 && all.iter().any(|e| e["state"] == "FAILED")
     });
+}
+
+/// A SELECT input whose choices come from an `expression` (here the KV store) is checked the
+/// same way whoever starts the flow: a Subflow task and a Webhook trigger with a value outside
+/// the rendered choices are refused, one inside is accepted.
+#[test]
+fn select_expression_inputs_are_checked_for_subflows_and_triggers() {
+    let d = Daemon::start();
+    assert!(
+        d.cli(&[
+            "kv",
+            "set",
+            "test.kestra",
+            "regions",
+            r#"["eu","us"]"#,
+            "--type",
+            "JSON"
+        ])
+        .ok()
+    );
+    d.apply_flow(
+        "picker",
+        r#"id: picker
+namespace: test.kestra
+inputs:
+  - id: region
+    type: SELECT
+    expression: "{{ kv('regions') }}"
+tasks:
+  - id: show
+    type: io.kestra.plugin.core.debug.Return
+    format: "region={{ inputs.region }}"
+triggers:
+  - id: hook
+    type: io.kestra.plugin.core.trigger.Webhook
+    key: select-hook-key-0123
+    inputs:
+      region: "{{ trigger.body.region }}"
+"#,
+    );
+    d.apply_flow(
+        "caller",
+        r#"id: caller
+namespace: test.kestra
+inputs:
+  - id: region
+    type: STRING
+tasks:
+  - id: call
+    type: io.kestra.plugin.core.flow.Subflow
+    namespace: test.kestra
+    flowId: picker
+    inputs:
+      region: "{{ inputs.region }}"
+"#,
+    );
+    let bad = id_of(&d.run_nowait("test.kestra", "caller", &["region=mars"]));
+    d.wait_state(&bad, "FAILED");
+    let logs = log_messages(&d, &bad);
+    assert!(
+        logs.iter()
+            .any(|l| l.contains("invalid inputs for subflow `test.kestra.picker`") && l.contains("mars")),
+        "{logs:#?}"
+    );
+    let good = id_of(&d.run_nowait("test.kestra", "caller", &["region=us"]));
+    d.wait_state(&good, "SUCCESS");
+
+    let url = format!(
+        "{}/api/v1/main/executions/webhook/test.kestra/picker/select-hook-key-0123",
+        d.server()
+    );
+    let post = |region: &str| {
+        tollgate_tests::curl(&[
+            "-X",
+            "POST",
+            &url,
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            &format!(r#"{{"region":"{region}"}}"#),
+        ])
+    };
+    let (code, body) = post("mars");
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("mars"), "{body}");
+    let (code, body) = post("eu");
+    assert_eq!(code, 200, "{body}");
+    let started: Value = serde_json::from_str(&body).expect("json");
+    let e = d.wait_state(started["id"].as_str().expect("id"), "SUCCESS");
+    assert_eq!(task_run(&e, "show")["outputs"]["value"], "region=eu");
 }

@@ -728,7 +728,10 @@ impl<'a> Stepper<'a> {
             TaskKind::Subflow(t) => self.start_subflow(idx, task, t),
             TaskKind::Resume(t) => {
                 let mut render = |key: &str, v: &Option<String>| match v {
-                    Some(text) => self.render_for(idx, task, text).map(|s| Some(s.trim().to_string())).map_err(|e| format!("cannot render `{key}`: {e}")),
+                    Some(text) => self
+                        .render_for(idx, task, text)
+                        .map(|s| Some(s.trim().to_string()))
+                        .map_err(|e| format!("cannot render `{key}`: {e}")),
                     None => Ok(None),
                 };
                 let rendered = (
@@ -1293,7 +1296,26 @@ impl<'a> Stepper<'a> {
                 }
             }
         }
-        let inputs = match crate::inputs::coerce(&child_flow.inputs, &raw) {
+        // SELECT/MULTISELECT `expression` values are rendered as for a start by hand: with the
+        // child flow's namespace.
+        let render = super::resume::expression_renderer(self.env.renderer, self.env.services, &child_flow, None);
+        let defs = match crate::inputs::resolve_expressions(&child_flow.inputs, &render) {
+            Ok(d) => d,
+            Err(errors) => {
+                let msg: Vec<String> = errors.iter().map(|e| e.message.clone()).collect();
+                self.fail(
+                    idx,
+                    &format!(
+                        "invalid inputs for subflow `{}.{}`: {}",
+                        t.namespace,
+                        t.flow_id,
+                        msg.join("; ")
+                    ),
+                );
+                return;
+            }
+        };
+        let inputs = match crate::inputs::coerce(&defs, &raw) {
             Ok(i) => i,
             Err(errors) => {
                 let msg: Vec<String> = errors.iter().map(|e| e.message.clone()).collect();

@@ -392,22 +392,37 @@ impl Parser {
                         }
                     }
                     if s.assertion.is_some() {
-                        self.issue(at.key("assert"), format!("`assert` on sla `{}` is only for EXECUTION_ASSERTION", s.id));
+                        self.issue(
+                            at.key("assert"),
+                            format!("`assert` on sla `{}` is only for EXECUTION_ASSERTION", s.id),
+                        );
                     }
                 }
                 SlaType::ExecutionAssertion => {
                     if s.assertion.as_deref().is_none_or(|a| a.trim().is_empty()) {
-                        self.issue(at.clone(), format!("sla `{}` (EXECUTION_ASSERTION) needs `assert`", s.id));
+                        self.issue(
+                            at.clone(),
+                            format!("sla `{}` (EXECUTION_ASSERTION) needs `assert`", s.id),
+                        );
                     }
                     if s.duration.is_some() {
-                        self.issue(at.key("duration"), format!("`duration` on sla `{}` is only for MAX_DURATION", s.id));
+                        self.issue(
+                            at.key("duration"),
+                            format!("`duration` on sla `{}` is only for MAX_DURATION", s.id),
+                        );
                     }
                 }
             }
             if let Some(labels) = &s.labels
                 && let Some((k, _)) = labels.pairs().into_iter().find(|(k, _)| k.starts_with("system."))
             {
-                self.issue(at.key("labels"), format!("label `{k}` on sla `{}` is reserved: labels under `system.` are set by the daemon", s.id));
+                self.issue(
+                    at.key("labels"),
+                    format!(
+                        "label `{k}` on sla `{}` is reserved: labels under `system.` are set by the daemon",
+                        s.id
+                    ),
+                );
             }
         }
     }
@@ -706,7 +721,10 @@ impl Parser {
                                 format!("`inputFiles.{name}` on {what} must be the file's content (a string)"),
                             );
                         }
-                        if name.is_empty() || name.starts_with('/') || name.split('/').any(|p| p == ".." || p.is_empty()) {
+                        if name.is_empty()
+                            || name.starts_with('/')
+                            || name.split('/').any(|p| p == ".." || p.is_empty())
+                        {
                             self.issue(
                                 files_path.key(name),
                                 format!("input file name `{name}` on {what} must be a relative path inside the working directory"),

@@ -92,10 +92,12 @@ pub async fn run(job: &Job, services: &TaskServices, ctx: &JobContext) -> JobOut
         (Err(e), _) => Err(e),
         // A script applies its own `timeout`: it must end the process group, not just stop
         // waiting for it.
-        (Ok(_), TaskKind::Script(t)) => script::run(&job.task, t, &mut r, services, ctx, job.workdir.as_ref()).await.map(|s| {
-            warning = s.warning;
-            s.outputs
-        }),
+        (Ok(_), TaskKind::Script(t)) => script::run(&job.task, t, &mut r, services, ctx, job.workdir.as_ref())
+            .await
+            .map(|s| {
+                warning = s.warning;
+                s.outputs
+            }),
         (Ok(limit), kind) => {
             let work = async {
                 match kind {

@@ -239,8 +239,17 @@ impl WriterLoop {
             let cancel = self.running.register(&job.execution_id, &job.task_run_id);
             let _ = self.jobs.send((job, cancel));
         }
-        for exec in batch.changed {
-            self.running.changed(&exec);
+        // A batch may store one execution several times: only its last version says which of
+        // its jobs still run (an earlier one lacks the task runs of jobs started after it).
+        let mut last = std::collections::HashMap::new();
+        for (i, exec) in batch.changed.iter().enumerate() {
+            last.insert(exec.id.as_str(), i);
+        }
+        let last: std::collections::HashSet<usize> = last.into_values().collect();
+        for (i, exec) in batch.changed.into_iter().enumerate() {
+            if last.contains(&i) {
+                self.running.changed(&exec);
+            }
             let _ = self.events.send(Arc::new(exec));
         }
         if batch.timers_added {
