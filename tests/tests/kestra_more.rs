@@ -156,7 +156,7 @@ tasks:
 }
 
 /// Like Kestra's WorkingDirectoryTest.taskRun: inside a ForEach each value gets its own
-/// directory, and the tasks see the loop's `taskrun.value`.
+/// directory, and the tasks see the loop's `taskrun.value` (and `workerTaskrun`).
 #[test]
 fn a_working_directory_per_loop_value() {
     let d = Daemon::start();
@@ -184,7 +184,7 @@ tasks:
               - echo '::{"outputs":{"v":"'"$(cat value.txt)"'"}}::'
           - id: log-taskrun
             type: io.kestra.plugin.core.debug.Return
-            format: "{{ taskrun.value }}"
+            format: "{{ taskrun.value }}-{{ workerTaskrun.value }}"
 "#,
     );
     let id = id_of(&d.run_nowait("test.kestra", "wd_each", &[]));
@@ -209,7 +209,8 @@ tasks:
         .filter(|r| r["taskId"] == "log-taskrun")
         .filter_map(|r| r["outputs"]["value"].as_str())
         .collect();
-    assert!(returned.contains(&"1") && returned.contains(&"2"), "{e:#}");
+    // `workerTaskrun` (Kestra's variable inside a WorkingDirectory) is the directory's run.
+    assert!(returned.contains(&"1-1") && returned.contains(&"2-2"), "{e:#}");
 }
 
 /// What Kestra's validator refuses (a flowable task inside), and what needs Kestra's internal
