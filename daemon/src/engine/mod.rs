@@ -121,6 +121,7 @@ impl Engine {
             jobs: job_tx,
             running: running.clone(),
             timer_wake: timer_wake.clone(),
+            scripts_dir: task_services.scripts_dir.get().cloned(),
         };
         std::thread::Builder::new()
             .name("tollgate-writer".into())

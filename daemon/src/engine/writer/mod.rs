@@ -4,12 +4,14 @@
 //! the state the previous one left, so exactly one of them wins.
 
 mod advance_stored;
+mod flow_resume;
 mod job_done;
 mod job_logs;
 mod kill;
 mod recover;
 mod reject;
 mod resume;
+mod retry_new;
 mod sla;
 mod stale;
 mod start;
@@ -109,6 +111,8 @@ pub enum Command {
         child: Box<Execution>,
     },
     Change(ChangeFn),
+    /// A Resume task asks to resume an execution (checked and audited as its flow).
+    FlowResume(Box<advance::FlowResume>),
     /// A call to a Webhook trigger; answered after the commit (`None`: conditions not met).
     Webhook {
         call: Box<WebhookCall>,
@@ -127,6 +131,8 @@ struct Batch {
     timers_added: bool,
     timer_acks: Vec<oneshot::Sender<()>>,
     deliveries: Vec<Delivery>,
+    /// Directories of WorkingDirectory task runs that ended, removed once committed.
+    remove_dirs: Vec<std::path::PathBuf>,
 }
 
 pub struct WriterLoop {
@@ -139,6 +145,8 @@ pub struct WriterLoop {
     /// Running jobs, told to stop when a committed change ends their task run.
     pub running: Arc<super::jobs::RunningJobs>,
     pub timer_wake: Arc<tokio::sync::Notify>,
+    /// Where script tasks (and WorkingDirectory tasks) get their directories.
+    pub scripts_dir: Option<std::path::PathBuf>,
     /// Per flow revision: whether a template of it calls `errorLogs()` (only then does a step
     /// read the execution's log lines for it).
     pub error_logs_flows: std::sync::Mutex<std::collections::HashMap<(String, String, u32), bool>>,
@@ -231,8 +239,17 @@ impl WriterLoop {
             let cancel = self.running.register(&job.execution_id, &job.task_run_id);
             let _ = self.jobs.send((job, cancel));
         }
-        for exec in batch.changed {
-            self.running.changed(&exec);
+        // A batch may store one execution several times: only its last version says which of
+        // its jobs still run (an earlier one lacks the task runs of jobs started after it).
+        let mut last = std::collections::HashMap::new();
+        for (i, exec) in batch.changed.iter().enumerate() {
+            last.insert(exec.id.as_str(), i);
+        }
+        let last: std::collections::HashSet<usize> = last.into_values().collect();
+        for (i, exec) in batch.changed.into_iter().enumerate() {
+            if last.contains(&i) {
+                self.running.changed(&exec);
+            }
             let _ = self.events.send(Arc::new(exec));
         }
         if batch.timers_added {
@@ -243,6 +260,17 @@ impl WriterLoop {
         }
         for deliver in batch.deliveries {
             deliver();
+        }
+        if !batch.remove_dirs.is_empty() {
+            // Off the writer thread: a large directory must not hold up the next transaction.
+            let dirs = batch.remove_dirs;
+            let _ = std::thread::Builder::new()
+                .name("tollgate-workdir-rm".into())
+                .spawn(move || {
+                    for d in dirs {
+                        let _ = std::fs::remove_dir_all(d);
+                    }
+                });
         }
     }
 
@@ -297,6 +325,10 @@ impl WriterLoop {
                     None => result.map(|_| ()).or_else(ignore_domain),
                 }
             }
+            Command::FlowResume(r) => self
+                .flow_resume(w, *r, batch, follow)
+                .map(|_| ())
+                .or_else(ignore_domain),
             Command::JobDone {
                 execution_id,
                 task_run_id,
@@ -378,7 +410,7 @@ impl WriterLoop {
         let mut fx = Effects::default();
         if let Some(c) = &flow.concurrency
             && matches!(exec.state, State::Created | State::Queued)
-            && !self.admit(w, &mut exec, c, &mut fx)?
+            && !self.admit(w, &mut exec, flow, c, &mut fx)?
         {
             self.store_with_effects(w, &exec, fx, batch, follow)?;
             return Ok(exec);
@@ -469,14 +501,39 @@ impl WriterLoop {
             follow.push_back(Command::Advance { id: next });
         }
         batch.jobs.extend(fx.jobs);
+        for r in fx.resumes {
+            follow.push_back(Command::FlowResume(Box::new(r)));
+        }
+        self.ended_working_directories(exec, batch);
         batch.changed.push(exec.clone());
         Ok(())
+    }
+
+    /// A WorkingDirectory's directory goes once its task run has ended (whatever the outcome,
+    /// as Kestra's temporary directory).
+    fn ended_working_directories(&self, exec: &Execution, batch: &mut Batch) {
+        let Some(root) = &self.scripts_dir else { return };
+        for run in &exec.task_runs {
+            if run.task_type == crate::flow::types::WORKING_DIRECTORY && run.state.is_terminal() {
+                let dir = root.join(crate::tasks::WorkDir::dir_name(&run.id));
+                if dir.exists() {
+                    batch.remove_dirs.push(dir);
+                }
+            }
+        }
     }
 
     /// Flow `concurrency`: whether `exec` (CREATED or QUEUED) may run now. When the flow's
     /// RUNNING and PAUSED executions fill the limit, a new execution is queued, cancelled or failed
     /// as `behavior` says (Kestra's messages); a queued one stays queued.
-    fn admit(&self, w: &Writer, exec: &mut Execution, c: &crate::flow::Concurrency, fx: &mut Effects) -> Result<bool> {
+    fn admit(
+        &self,
+        w: &Writer,
+        exec: &mut Execution,
+        flow: &Flow,
+        c: &crate::flow::Concurrency,
+        fx: &mut Effects,
+    ) -> Result<bool> {
         let mut running = 0usize;
         for state in [State::Running, State::Paused, State::Killing] {
             running += w
@@ -524,6 +581,10 @@ impl WriterLoop {
         push_exec_log(exec, fx, level, &message, now);
         if state.is_terminal() {
             fx.finished = Some(state);
+        } else {
+            // Kestra counts a MAX_DURATION `sla` from the creation, queue time included; the
+            // step that admits it later finds the SLA exceeded if it is.
+            fx.timers_add.extend(advance::flow_sla_timers(flow, exec));
         }
         Ok(false)
     }

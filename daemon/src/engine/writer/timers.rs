@@ -11,6 +11,17 @@ impl WriterLoop {
         follow: &mut VecDeque<Command>,
     ) -> Result<Execution> {
         let mut exec = self.load(w, &t.execution_id)?;
+        if t.kind == timer_kind::NEW_EXECUTION {
+            return self.retry_in_new_execution(w, exec, t.due_ms, batch, follow);
+        }
+        if t.kind == timer_kind::FLOW_SLA {
+            // The step finds the MAX_DURATION exceeded (a finished execution is left as it is).
+            if exec.state.is_terminal() {
+                return Ok(exec);
+            }
+            let flow = self.flow_of(&exec)?;
+            return self.step_and_store(w, exec, &flow, batch, follow);
+        }
         let Some(idx) = exec.task_runs.iter().position(|r| r.id == t.task_run_id) else {
             return Ok(exec);
         };
