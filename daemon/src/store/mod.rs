@@ -216,10 +216,28 @@ impl Store {
         create_private_dir(dir)
             .map_err(|e| StoreError::Storage(format!("cannot create data dir {}: {e}", dir.display())))?;
         let path = dir.join("tollgate.redb");
-        let db = Database::create(&path).map_err(|source| StoreError::Open {
-            path: path.clone(),
-            source,
-        })?;
+        // redb calls this only when it must read the whole file (the last commit before a crash
+        // saved no allocator state): said in the log, since it makes this start slow.
+        let repaired = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let opening = std::time::Instant::now();
+        let db = redb::Builder::new()
+            .set_repair_callback({
+                let repaired = repaired.clone();
+                move |_| repaired.store(true, std::sync::atomic::Ordering::Relaxed)
+            })
+            .create(&path)
+            .map_err(|source| StoreError::Open {
+                path: path.clone(),
+                source,
+            })?;
+        if repaired.load(std::sync::atomic::Ordering::Relaxed) {
+            tracing::warn!(
+                file = %path.display(),
+                took_ms = opening.elapsed().as_millis() as u64,
+                "the data store was not closed cleanly and its last commit saved no allocator state: the whole \
+                 file was read to repair it (TOLLGATE_QUICK_REPAIR)"
+            );
+        }
         restrict_to_owner(&path)
             .map_err(|e| StoreError::Storage(format!("cannot make {} private (0600): {e}", path.display())))?;
         let quick_repair = quick_repair_setting()?;
@@ -243,6 +261,7 @@ impl Store {
         }
         metrics::ensure_state_counts(&tx)?;
         tx.commit()?;
+        crate::metrics::process().quick_repair_saved(quick_repair != QuickRepair::Off);
         Ok(Store {
             db: Arc::new(db),
             path,
@@ -268,6 +287,7 @@ impl Store {
         let mut tx = self.db.begin_write()?;
         tx.set_quick_repair(true);
         tx.commit()?;
+        crate::metrics::process().quick_repair_saved(true);
         Ok(())
     }
 
@@ -296,6 +316,7 @@ impl Store {
         let started = std::time::Instant::now();
         w.tx.commit().map_err(StoreError::from)?;
         crate::metrics::process().observe_commit(started.elapsed());
+        crate::metrics::process().quick_repair_saved(self.quick_repair == QuickRepair::Always);
         Ok(out)
     }
 }

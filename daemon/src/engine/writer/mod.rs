@@ -187,9 +187,8 @@ impl WriterLoop {
             let next = match last_commit.filter(|_| checkpoints) {
                 None => rx.recv().map_err(|_| ()),
                 Some(committed) => {
-                    let due = (committed + CHECKPOINT_IDLE).max(
-                        last_checkpoint.map_or(committed, |c| c + CHECKPOINT_EVERY),
-                    );
+                    let due =
+                        (committed + CHECKPOINT_IDLE).max(last_checkpoint.map_or(committed, |c| c + CHECKPOINT_EVERY));
                     match rx.recv_timeout(due.saturating_duration_since(std::time::Instant::now())) {
                         Ok(c) => Ok(c),
                         Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
