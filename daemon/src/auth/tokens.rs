@@ -53,7 +53,8 @@ pub fn create_token(
 }
 
 /// Checks a token; every failure is the same `Unauthenticated` (no hint which part was wrong).
-pub fn authenticate(store: &Store, token: &str) -> Result<Principal, AuthError> {
+/// Also returns when the token expires (ms; `None`: never).
+pub fn authenticate_until(store: &Store, token: &str) -> Result<(Principal, Option<i64>), AuthError> {
     let rest = token.strip_prefix("tg_").ok_or(AuthError::Unauthenticated)?;
     let (id, secret) = rest.split_once('_').ok_or(AuthError::Unauthenticated)?;
     let r = store.read().map_err(|_| AuthError::Storage)?;
@@ -68,7 +69,7 @@ pub fn authenticate(store: &Store, token: &str) -> Result<Principal, AuthError> 
     if rec.revoked_ms.is_some() || rec.expires_ms.is_some_and(|t| t <= now_ms()) {
         return Err(AuthError::Unauthenticated);
     }
-    principal(&r, &rec)
+    Ok((principal(&r, &rec)?, rec.expires_ms))
 }
 
 fn principal(r: &crate::store::Reader, rec: &TokenRecord) -> Result<Principal, AuthError> {
