@@ -144,6 +144,10 @@ mod tests {
     use super::*;
     use crate::store::UserRecord;
 
+    fn authenticate(store: &Store, token: &str) -> Result<Principal, AuthError> {
+        authenticate_until(store, token).map(|(p, _)| p)
+    }
+
     #[test]
     fn tokens_authenticate_until_revoked_or_expired_and_only_hashes_are_stored() {
         let dir = tempfile::tempdir().unwrap();
