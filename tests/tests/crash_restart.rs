@@ -102,4 +102,5 @@ fn an_unknown_quick_repair_mode_is_refused_at_start() {
         err.contains("TOLLGATE_QUICK_REPAIR must be idle, always or off, not `sometimes`"),
         "{err}"
     );
+    assert!(!dir.path().join("data").exists(), "the data dir was touched");
 }

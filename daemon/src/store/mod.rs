@@ -213,6 +213,8 @@ impl Store {
     /// Opens (or creates) `dir/tollgate.redb` and every table.
     /// The data dir is created 0700 and the file 0600: it holds executions, audit and users.
     pub fn open(dir: &Path) -> Result<Store> {
+        // A bad setting is refused before the data dir is touched.
+        let quick_repair = quick_repair_setting()?;
         create_private_dir(dir)
             .map_err(|e| StoreError::Storage(format!("cannot create data dir {}: {e}", dir.display())))?;
         let path = dir.join("tollgate.redb");
@@ -240,7 +242,6 @@ impl Store {
         }
         restrict_to_owner(&path)
             .map_err(|e| StoreError::Storage(format!("cannot make {} private (0600): {e}", path.display())))?;
-        let quick_repair = quick_repair_setting()?;
         let mut tx = db.begin_write()?;
         tx.set_quick_repair(quick_repair != QuickRepair::Off);
         {
