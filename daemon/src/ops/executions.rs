@@ -217,18 +217,33 @@ impl Ops {
         let mut distinct: Vec<Key> = execs.iter().map(key).collect();
         distinct.sort();
         distinct.dedup();
-        let engine = self.engine.clone();
-        let found: std::collections::HashMap<Key, Arc<Flow>> = tokio::task::spawn_blocking(move || {
-            distinct
-                .into_iter()
-                .filter_map(|k| {
-                    let flow = engine.flows().revision(&k.0, &k.1, k.2).ok()?;
-                    Some((k, flow))
-                })
-                .collect()
-        })
-        .await
-        .unwrap_or_default();
+        // Revisions parsed before come from the registry's cache right here; only the others
+        // (a read of the store) take a hop to the blocking pool.
+        let mut found: std::collections::HashMap<Key, Arc<Flow>> = Default::default();
+        let mut missing = Vec::new();
+        for k in distinct {
+            match self.engine.flows().cached_revision(&k.0, &k.1, k.2) {
+                Some(flow) => {
+                    found.insert(k, flow);
+                }
+                None => missing.push(k),
+            }
+        }
+        if !missing.is_empty() {
+            let engine = self.engine.clone();
+            let read: Vec<(Key, Arc<Flow>)> = tokio::task::spawn_blocking(move || {
+                missing
+                    .into_iter()
+                    .filter_map(|k| {
+                        let flow = engine.flows().revision(&k.0, &k.1, k.2).ok()?;
+                        Some((k, flow))
+                    })
+                    .collect()
+            })
+            .await
+            .unwrap_or_default();
+            found.extend(read);
+        }
         let mut out: Vec<Option<Arc<Flow>>> = execs.iter().map(|e| found.get(&key(e)).cloned()).collect();
         // Executions waiting at a pause whose form computes its choices get them rendered now.
         let render: Vec<(usize, Arc<Flow>, Execution)> = execs
