@@ -583,6 +583,9 @@ impl crate::auth::Commit for Engine {
         let not_committed =
             || crate::store::StoreError::Storage("the change was not committed; see the daemon log".into());
         self.inner.commands.send(command).map_err(|_| not_committed())?;
-        wait.recv().map_err(|_| not_committed())
+        let committed = wait.recv().map_err(|_| not_committed());
+        // Remembered principals are read again from now on (auth::Auth::authenticate).
+        crate::auth::bump_rights_generation();
+        committed
     }
 }

@@ -175,6 +175,23 @@ fn encode<T: Serialize>(v: &T) -> Vec<u8> {
 pub struct Store {
     db: Arc<Database>,
     path: PathBuf,
+    /// When commits save redb's allocator state (see [`QuickRepair`]).
+    quick_repair: QuickRepair,
+}
+
+/// When a commit also saves redb's allocator state, so that opening the file after a crash
+/// loads it instead of walking the whole file (seconds per million executions). Saving it costs
+/// about 1 MB written per commit whatever the store size (redb sizes the state for a full 4 GiB
+/// region), so it is not done on every commit by default. Measured: README, Performance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuickRepair {
+    /// Never (the next start after a crash repairs the whole file).
+    Off,
+    /// In a [`Store::checkpoint`] the writer makes once it has been idle a moment: a crash
+    /// while idle restarts in milliseconds, a crash amid writes repairs the whole file.
+    Idle,
+    /// Every commit: every crash restarts in milliseconds; ~1 MB written per commit.
+    Always,
 }
 
 impl Store {
@@ -196,16 +213,37 @@ impl Store {
     /// Opens (or creates) `dir/tollgate.redb` and every table.
     /// The data dir is created 0700 and the file 0600: it holds executions, audit and users.
     pub fn open(dir: &Path) -> Result<Store> {
+        // A bad setting is refused before the data dir is touched.
+        let quick_repair = quick_repair_setting()?;
         create_private_dir(dir)
             .map_err(|e| StoreError::Storage(format!("cannot create data dir {}: {e}", dir.display())))?;
         let path = dir.join("tollgate.redb");
-        let db = Database::create(&path).map_err(|source| StoreError::Open {
-            path: path.clone(),
-            source,
-        })?;
+        // redb calls this only when it must read the whole file (the last commit before a crash
+        // saved no allocator state): said in the log, since it makes this start slow.
+        let repaired = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let opening = std::time::Instant::now();
+        let db = redb::Builder::new()
+            .set_repair_callback({
+                let repaired = repaired.clone();
+                move |_| repaired.store(true, std::sync::atomic::Ordering::Relaxed)
+            })
+            .create(&path)
+            .map_err(|source| StoreError::Open {
+                path: path.clone(),
+                source,
+            })?;
+        if repaired.load(std::sync::atomic::Ordering::Relaxed) {
+            tracing::warn!(
+                file = %path.display(),
+                took_ms = opening.elapsed().as_millis() as u64,
+                "the data store was not closed cleanly and its last commit saved no allocator state: the whole \
+                 file was read to repair it (TOLLGATE_QUICK_REPAIR)"
+            );
+        }
         restrict_to_owner(&path)
             .map_err(|e| StoreError::Storage(format!("cannot make {} private (0600): {e}", path.display())))?;
-        let tx = db.begin_write()?;
+        let mut tx = db.begin_write()?;
+        tx.set_quick_repair(quick_repair != QuickRepair::Off);
         {
             tx.open_table(EXECUTIONS)?;
             tx.open_table(EXECUTIONS_BY_STATE)?;
@@ -224,11 +262,34 @@ impl Store {
         }
         metrics::ensure_state_counts(&tx)?;
         tx.commit()?;
-        Ok(Store { db: Arc::new(db), path })
+        crate::metrics::process().quick_repair_saved(quick_repair != QuickRepair::Off);
+        Ok(Store {
+            db: Arc::new(db),
+            path,
+            quick_repair,
+        })
     }
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// When commits save the allocator state.
+    pub fn quick_repair(&self) -> QuickRepair {
+        self.quick_repair
+    }
+
+    /// An empty commit that saves redb's allocator state (with [`QuickRepair::Idle`]; a no-op
+    /// otherwise): until the next commit, a crash needs no repair of the whole file.
+    pub fn checkpoint(&self) -> Result<()> {
+        if self.quick_repair != QuickRepair::Idle {
+            return Ok(());
+        }
+        let mut tx = self.db.begin_write()?;
+        tx.set_quick_repair(true);
+        tx.commit()?;
+        crate::metrics::process().quick_repair_saved(true);
+        Ok(())
     }
 
     /// A consistent snapshot for reading; never blocks writers.
@@ -243,7 +304,8 @@ impl Store {
         &self,
         f: impl FnOnce(&mut Writer) -> std::result::Result<T, E>,
     ) -> std::result::Result<T, E> {
-        let tx = self.db.begin_write().map_err(StoreError::from)?;
+        let mut tx = self.db.begin_write().map_err(StoreError::from)?;
+        tx.set_quick_repair(self.quick_repair == QuickRepair::Always);
         let mut w = Writer {
             tx,
             index_keys: Default::default(),
@@ -255,6 +317,7 @@ impl Store {
         let started = std::time::Instant::now();
         w.tx.commit().map_err(StoreError::from)?;
         crate::metrics::process().observe_commit(started.elapsed());
+        crate::metrics::process().quick_repair_saved(self.quick_repair == QuickRepair::Always);
         Ok(out)
     }
 }
@@ -712,6 +775,18 @@ impl Writer {
         let mut t = self.tx.open_table(META)?;
         t.insert(key, value)?;
         Ok(())
+    }
+}
+
+/// `TOLLGATE_QUICK_REPAIR`: `idle` (the default when unset), `always` or `off`.
+fn quick_repair_setting() -> Result<QuickRepair> {
+    match std::env::var("TOLLGATE_QUICK_REPAIR").as_deref() {
+        Err(_) | Ok("idle") => Ok(QuickRepair::Idle),
+        Ok("always") => Ok(QuickRepair::Always),
+        Ok("off") => Ok(QuickRepair::Off),
+        Ok(other) => Err(StoreError::Storage(format!(
+            "TOLLGATE_QUICK_REPAIR must be idle, always or off, not `{other}`"
+        ))),
     }
 }
 

@@ -38,6 +38,10 @@ pub use crate::tasks::JobOutcome;
 
 /// Largest number of queued commands applied in one transaction.
 const MAX_BATCH: usize = 2048;
+/// Quiet time after the last commit before a quick-repair checkpoint ([`WriterLoop::run`]).
+const CHECKPOINT_IDLE: std::time::Duration = std::time::Duration::from_millis(250);
+/// At most one checkpoint per this long (each writes ~1 MB).
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
 pub type Reply = oneshot::Sender<Result<Execution>>;
 
@@ -181,7 +185,34 @@ impl WriterLoop {
     }
 
     pub fn run(self, rx: std::sync::mpsc::Receiver<Command>) {
-        while let Ok(first) = rx.recv() {
+        // With quick repair on idle (the default), a checkpoint follows the last commit once no
+        // command came for CHECKPOINT_IDLE, at most once per CHECKPOINT_EVERY: a crash while idle
+        // then restarts without repairing the whole file, for ~1 MB written per checkpoint.
+        let checkpoints = self.store.quick_repair() == crate::store::QuickRepair::Idle;
+        let mut last_commit: Option<std::time::Instant> = None;
+        let mut last_checkpoint: Option<std::time::Instant> = None;
+        loop {
+            let next = match last_commit.filter(|_| checkpoints) {
+                None => rx.recv().map_err(|_| ()),
+                Some(committed) => {
+                    let due =
+                        (committed + CHECKPOINT_IDLE).max(last_checkpoint.map_or(committed, |c| c + CHECKPOINT_EVERY));
+                    match rx.recv_timeout(due.saturating_duration_since(std::time::Instant::now())) {
+                        Ok(c) => Ok(c),
+                        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                            if let Err(e) = self.store.checkpoint() {
+                                tracing::warn!(error = %e, "cannot save the store's allocator state");
+                            }
+                            last_commit = None;
+                            last_checkpoint = Some(std::time::Instant::now());
+                            continue;
+                        }
+                        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => Err(()),
+                    }
+                }
+            };
+            let Ok(first) = next else { break };
+            last_commit = Some(std::time::Instant::now());
             let mut cmds = VecDeque::from([first]);
             while cmds.len() < MAX_BATCH {
                 match rx.try_recv() {
