@@ -42,10 +42,14 @@ pub enum StoreError {
         key: String,
         message: String,
     },
-    /// The PostgreSQL database cannot be reached or refused a statement. `database` names it
-    /// without its password.
-    #[error("the database {database} is unavailable: {message}")]
-    Database { database: String, message: String },
+    /// The PostgreSQL database cannot be reached (`down`) or refused a statement. `database`
+    /// names it without its password.
+    #[error("the database {database} {}: {message}", if *down { "is unavailable" } else { "refused a statement" })]
+    Database {
+        database: String,
+        message: String,
+        down: bool,
+    },
     /// The database was migrated by a newer tollgated.
     #[error(
         "the database {database} has schema version {found}, newer than this tollgated supports ({supported}); \
@@ -83,7 +87,9 @@ impl StoreError {
                  tollgated",
                 m.trim_start_matches("I/O error: ")
             ),
-            StoreError::Database { database, .. } => format!(
+            StoreError::Database {
+                database, down: true, ..
+            } => format!(
                 "the database {database} is unavailable; nothing was changed. tollgated reconnects by itself: retry \
                  once the database is back"
             ),
@@ -231,6 +237,67 @@ enum Backend {
 pub struct Store {
     backend: Backend,
     path: PathBuf,
+}
+
+impl Default for StoreSpec {
+    fn default() -> Self {
+        StoreSpec::Redb
+    }
+}
+
+/// Copies every table of `from` into `to` as it is (`tollgated migrate`): executions, logs,
+/// timers, flows and revisions, users, tokens, sealed secrets, KV, the audit chain and its head,
+/// metrics. Refuses a target that already holds executions, flows, users or audit records.
+/// Returns the number of rows copied per table.
+pub fn copy_all(from: &Store, to: &Store) -> Result<Vec<(&'static str, u64)>> {
+    let target = to.read()?;
+    for t in [Table::Executions, Table::Flows, Table::Users, Table::Audit] {
+        let mut any = false;
+        target.dump(t, &mut |_, _| {
+            any = true;
+            Ok(false)
+        })?;
+        if any {
+            return Err(StoreError::Storage(format!(
+                "the target {} already holds data (table {}); copy into an empty database",
+                to.path().display(),
+                t.name()
+            )));
+        }
+    }
+    drop(target);
+    const CHUNK: usize = 2000;
+    let source = from.read()?;
+    let mut counts = Vec::new();
+    for table in Table::ALL {
+        if table == Table::Leases {
+            continue;
+        }
+        let mut n = 0u64;
+        let mut rows: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+        let flush = |rows: &mut Vec<(Vec<u8>, Vec<u8>)>| -> Result<()> {
+            let batch = std::mem::take(rows);
+            to.write(|w| {
+                for (k, v) in &batch {
+                    w.restore(table, k, v)?;
+                }
+                Ok::<_, StoreError>(())
+            })
+        };
+        source.dump(table, &mut |k, v| {
+            rows.push((k.to_vec(), v.to_vec()));
+            n += 1;
+            if rows.len() >= CHUNK {
+                flush(&mut rows)?;
+            }
+            Ok(true)
+        })?;
+        if !rows.is_empty() {
+            flush(&mut rows)?;
+        }
+        counts.push((table.name(), n));
+    }
+    Ok(counts)
 }
 
 /// Which store `tollgated serve --store` names: `redb` (the default, in the data dir) or a
@@ -715,6 +782,10 @@ impl Writer {
         }
         let names = format!("{}\0{}", e.namespace(), e.flow_id());
         self.kvw().put(Table::ExecutionsByState, k(&new_key), k(&names))?;
+        if e.state().is_terminal() && self.shared_id().is_some() {
+            // A finished execution runs nothing: no daemon holds it any more.
+            self.kvw().erase(Table::Leases, k(e.id()))?;
+        }
         self.index_keys.get_mut().insert(e.id().to_string(), Some(new_key));
         Ok(())
     }
@@ -856,6 +927,71 @@ impl Writer {
 
     pub fn put_meta(&mut self, key: &str, value: &[u8]) -> Result<()> {
         self.kvw().put(Table::Meta, k(key), value)
+    }
+
+    /// The daemon id of this transaction's store when it is shared (PostgreSQL).
+    fn shared_id(&self) -> Option<String> {
+        match &self.tx {
+            WriteTx::Pg(tx) => Some(tx.daemon_id().to_string()),
+            WriteTx::Redb(_) => None,
+        }
+    }
+
+    /// Notes that this daemon runs task runs of execution `id` (PostgreSQL: another daemon takes
+    /// them over when this one stops heart-beating). Nothing on redb, where one daemon runs all.
+    pub fn lease_execution(&mut self, id: &str) -> Result<()> {
+        let Some(me) = self.shared_id() else {
+            return Ok(());
+        };
+        let mut holders: Vec<String> = get_json(self.kv_read(), Table::Leases, id)?.unwrap_or_default();
+        if !holders.contains(&me) {
+            holders.push(me);
+            self.kvw().put(Table::Leases, k(id), &encode(&holders))?;
+        }
+        Ok(())
+    }
+
+    /// Moves every lease held by daemon `dead` to this daemon; the ids of the executions whose
+    /// task runs it held (the caller recovers them). Runs under the write lock, so when several
+    /// daemons see `dead` expire, exactly one takes each execution over.
+    pub fn take_over_leases(&mut self, dead: &str) -> Result<Vec<String>> {
+        let Some(me) = self.shared_id() else {
+            return Ok(Vec::new());
+        };
+        let mut found = Vec::new();
+        self.kv_read()
+            .scan(Table::Leases, Bound::Unbounded, Bound::Unbounded, false, &mut |key, v| {
+                let holders: Vec<String> = decode("leases", &key_text(key), v)?;
+                if holders.iter().any(|h| h == dead) {
+                    found.push((key_text(key), holders));
+                }
+                Ok(true)
+            })?;
+        let mut ids = Vec::new();
+        for (id, mut holders) in found {
+            holders.retain(|h| h != dead && h != &me);
+            holders.push(me.clone());
+            self.kvw().put(Table::Leases, k(&id), &encode(&holders))?;
+            ids.push(id);
+        }
+        Ok(ids)
+    }
+
+    /// Of `ids` (in-flight executions), those no daemon holds a lease on, now leased to this
+    /// one (a daemon starting on a database copied from redb, or an execution that never ran a
+    /// task). On redb: all of them.
+    pub fn claim_unleased(&mut self, ids: Vec<String>) -> Result<Vec<String>> {
+        if self.shared_id().is_none() {
+            return Ok(ids);
+        }
+        let mut out = Vec::new();
+        for id in ids {
+            if self.kv_read().get(Table::Leases, k(&id))?.is_none() {
+                self.lease_execution(&id)?;
+                out.push(id);
+            }
+        }
+        Ok(out)
     }
 }
 

@@ -36,11 +36,13 @@ const MIGRATIONS: &[(i32, &str)] = &[(
 pub const LATEST: i32 = 1;
 
 pub(super) fn run(inner: &Inner) -> Result<()> {
-    let conn = inner.checkout()?;
-    let c = conn.clone();
     let name = inner.name.clone();
+    let (config, n) = (inner.config.clone(), inner.name.clone());
+    // Its own connection, without the store's prepared statements (their tables may not exist yet);
+    // dropped at the end, which also ends a failed migration's transaction.
     let outcome = inner.block(async move {
-        let client = &c.client;
+        let client = super::open_client(config, n).await?;
+        let client = &client;
         client
             .batch_execute(&format!(
                 "SELECT pg_advisory_lock({MIGRATE_LOCK});
@@ -70,14 +72,7 @@ pub(super) fn run(inner: &Inner) -> Result<()> {
             .await?;
         Ok((found, applied))
     });
-    // A failed migration leaves its transaction open on this connection: drop the connection.
-    let (found, applied) = match outcome {
-        Ok(v) => {
-            inner.give_back(conn);
-            v
-        }
-        Err(e) => return Err(e),
-    };
+    let (found, applied) = outcome?;
     if found > LATEST {
         return Err(StoreError::NewerSchema {
             database: name,

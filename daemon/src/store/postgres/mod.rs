@@ -37,6 +37,8 @@ const WRITE_LOCK: i64 = 0x746f_6c6c_6761_7465; // "tollgate"
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 /// Rows fetched per round trip of a scan.
 const PAGE: i64 = 256;
+/// The change-feed entry that says flows changed (never an execution id: those are base62).
+pub const FLOWS_CHANGED: &str = "*flows";
 /// Idle connections kept for reuse.
 const POOL_MAX: usize = 16;
 
@@ -123,6 +125,15 @@ impl Inner {
         StoreError::Database {
             database: self.name.clone(),
             message: e.to_string(),
+            down: true,
+        }
+    }
+
+    fn refused(&self, e: impl std::fmt::Display) -> StoreError {
+        StoreError::Database {
+            database: self.name.clone(),
+            message: e.to_string(),
+            down: false,
         }
     }
 
@@ -134,13 +145,15 @@ impl Inner {
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         self.handle.spawn(async move {
             let out = match tokio::time::timeout(CALL_TIMEOUT, fut).await {
-                Ok(r) => r.map_err(|e| describe(&e)),
-                Err(_) => Err(format!("no answer within {}s", CALL_TIMEOUT.as_secs())),
+                Ok(r) => r.map_err(|e| (describe(&e), e.as_db_error().is_none())),
+                Err(_) => Err((format!("no answer within {}s", CALL_TIMEOUT.as_secs()), true)),
             };
             let _ = tx.send(out);
         });
         match rx.recv() {
-            Ok(r) => r.map_err(|m| self.unavailable(m)),
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err((m, true))) => Err(self.unavailable(m)),
+            Ok(Err((m, false))) => Err(self.refused(m)),
             Err(_) => Err(self.unavailable("the database task ended")),
         }
     }
@@ -188,13 +201,20 @@ fn describe(e: &tokio_postgres::Error) -> String {
     }
 }
 
-async fn connect(config: tokio_postgres::Config, name: String) -> std::result::Result<Conn, tokio_postgres::Error> {
+/// A connection, its I/O driven on the store's runtime.
+async fn open_client(config: tokio_postgres::Config, name: String) -> std::result::Result<Client, tokio_postgres::Error> {
     let (client, connection) = config.connect(NoTls).await?;
     tokio::spawn(async move {
         if let Err(e) = connection.await {
             tracing::warn!(database = %name, error = %describe(&e), "database connection ended");
         }
     });
+    Ok(client)
+}
+
+/// A connection with the store's statements prepared (the schema must exist).
+async fn connect(config: tokio_postgres::Config, name: String) -> std::result::Result<Conn, tokio_postgres::Error> {
+    let client = open_client(config, name).await?;
     let q = |s: &'static str| client.prepare(s);
     let stmts = Stmts {
         get: q("SELECT v FROM tollgate_kv WHERE tbl = $1 AND k = $2").await?,
@@ -221,6 +241,7 @@ impl PgStore {
         let mut config: tokio_postgres::Config = url.parse().map_err(|e| StoreError::Database {
             database: name.clone(),
             message: format!("not a valid PostgreSQL URL: {e}"),
+            down: false,
         })?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(Duration::from_secs(5));
@@ -499,6 +520,10 @@ pub struct PgWrite {
 }
 
 impl PgWrite {
+    pub(crate) fn daemon_id(&self) -> &str {
+        &self.inner.daemon_id
+    }
+
     fn conn(&self) -> Result<&Arc<Conn>> {
         self.conn
             .as_ref()
@@ -519,6 +544,9 @@ impl PgWrite {
                 Table::Logs => {
                     let id = key.split(|b| *b == 0).next().unwrap_or_default();
                     changed.insert(String::from_utf8_lossy(id).into_owned());
+                }
+                Table::Flows => {
+                    changed.insert(FLOWS_CHANGED.to_string());
                 }
                 _ => {}
             }

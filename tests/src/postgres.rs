@@ -1,0 +1,186 @@
+//! A real PostgreSQL server for the tests: the distribution's `initdb` and `postgres` in a temp
+//! dir on a free loopback port (no docker), started once per test process and ended with it
+//! (its parent-death signal is set, so a crashed test run leaves no server behind).
+//!
+//! `TOLLGATE_TEST_STORE=postgres` makes every [`crate::Daemon`] run on its own database of this
+//! server instead of redb, so the existing suites run unchanged against both stores.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// The test server: where it listens and where its programs are.
+pub struct PgServer {
+    pub port: u16,
+    bin: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+/// Whether the suites should run on PostgreSQL (`TOLLGATE_TEST_STORE=postgres`).
+pub fn wanted() -> bool {
+    std::env::var("TOLLGATE_TEST_STORE").is_ok_and(|s| s.eq_ignore_ascii_case("postgres"))
+}
+
+/// The directory with `initdb`, `postgres` and `createdb`: the newest
+/// /usr/lib/postgresql/*/bin (Debian), else the one holding `initdb` on PATH.
+fn bin_dir() -> PathBuf {
+    let mut found: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .map(|rd| rd.flatten().map(|e| e.path().join("bin")).filter(|p| p.join("postgres").exists()).collect())
+        .unwrap_or_default();
+    found.sort_by_key(|p| {
+        p.parent()
+            .and_then(|v| v.file_name())
+            .and_then(|v| v.to_str())
+            .and_then(|v| v.parse::<u32>().ok())
+            .unwrap_or(0)
+    });
+    if let Some(dir) = found.pop() {
+        return dir;
+    }
+    let which = Command::new("sh").arg("-c").arg("command -v initdb").output().ok();
+    let path = which
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .filter(|p| !p.is_empty())
+        .expect("PostgreSQL is not installed: apt-get install -y postgresql (see .ci/run)");
+    Path::new(&std::fs::canonicalize(path).expect("initdb path"))
+        .parent()
+        .expect("bin dir")
+        .to_path_buf()
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+/// A command run as the `postgres` user when we are root (PostgreSQL refuses to run as root).
+fn as_server_user(program: &Path, pdeathsig: bool) -> Command {
+    let mut cmd = Command::new("setpriv");
+    if is_root() {
+        cmd.args(["--reuid=postgres", "--regid=postgres", "--clear-groups"]);
+    }
+    if pdeathsig {
+        cmd.arg("--pdeathsig=TERM");
+    }
+    cmd.arg("--").arg(program);
+    cmd
+}
+
+/// The server of this test process, started on first use.
+pub fn server() -> &'static PgServer {
+    static SERVER: OnceLock<PgServer> = OnceLock::new();
+    SERVER.get_or_init(start)
+}
+
+fn start() -> PgServer {
+    let bin = bin_dir();
+    let dir = tempfile::Builder::new().prefix("tollgate-pg").tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    if is_root() {
+        let ok = Command::new("chown")
+            .arg("-R")
+            .arg("postgres:postgres")
+            .arg(dir.path())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "cannot hand {} to the postgres user", dir.path().display());
+    }
+    let out = as_server_user(&bin.join("initdb"), false)
+        .arg("-D")
+        .arg(&data)
+        .args(["-U", "tollgate", "--auth=trust", "--no-sync", "-E", "UTF8"])
+        .current_dir(dir.path())
+        .output()
+        .expect("run initdb");
+    assert!(
+        out.status.success(),
+        "initdb failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let port = crate::free_port();
+    let sock = dir.path().to_path_buf();
+    let log = std::fs::File::create(dir.path().join("postgres.log")).expect("log");
+    let program = bin.join("postgres");
+    let (dir_path, data2) = (dir.path().to_path_buf(), data.clone());
+    // Spawned from a thread that lives as long as the process: the parent-death signal follows
+    // the spawning thread, and the server must outlive the test that first asked for it.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let child = as_server_user(&program, true)
+            .arg("-D")
+            .arg(&data2)
+            .arg("-p")
+            .arg(port.to_string())
+            .arg("-k")
+            .arg(&sock)
+            .args(["-c", "listen_addresses=127.0.0.1", "-c", "max_connections=400", "-c", "fsync=off"])
+            .current_dir(&dir_path)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log fd"))
+            .stderr(log)
+            .spawn();
+        let _ = tx.send(child.map(|c| c.id()).map_err(|e| e.to_string()));
+        loop {
+            std::thread::park();
+        }
+    });
+    rx.recv().expect("server thread").expect("spawn postgres");
+    let server = PgServer { port, bin, _dir: dir };
+    // Ready when it accepts a database creation.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if server.createdb("tollgate_probe").is_ok() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "PostgreSQL did not start within 30 s");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    server
+}
+
+impl PgServer {
+    fn createdb(&self, name: &str) -> Result<(), String> {
+        let out = Command::new(self.bin.join("createdb"))
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", "tollgate", name])
+            .output()
+            .map_err(|e| e.to_string())?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+    }
+
+    /// A new empty database; its URL.
+    pub fn new_database(&self) -> String {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let name = format!("t{}_{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst));
+        self.createdb(&name).expect("createdb");
+        self.url(&name)
+    }
+
+    pub fn url(&self, db: &str) -> String {
+        format!("postgres://tollgate@127.0.0.1:{}/{db}", self.port)
+    }
+
+    /// Runs SQL with `psql` (tests that play the operator).
+    pub fn psql(&self, db_url: &str, sql: &str) -> String {
+        let out = Command::new(self.bin.join("psql"))
+            .arg(db_url)
+            .args(["-v", "ON_ERROR_STOP=1", "-At", "-c", sql])
+            .output()
+            .expect("run psql");
+        assert!(out.status.success(), "psql failed: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+}
+
+/// A new database on the test server (started on first use).
+pub fn new_database() -> String {
+    server().new_database()
+}
