@@ -363,6 +363,14 @@ impl Daemon {
         }
     }
 
+    /// Opens the store this daemon runs on (redb: only while the daemon is stopped).
+    pub fn open_store(&self) -> tollgate_daemon::store::Store {
+        match &self.store_url {
+            Some(url) => tollgate_daemon::store::Store::open_postgres(url).expect("open the PostgreSQL store"),
+            None => tollgate_daemon::store::Store::open(&self.data_dir).expect("open the redb store"),
+        }
+    }
+
     /// Runs `tollgated admin` on this daemon's data dir (the daemon must be stopped).
     pub fn admin(&self, args: &[&str]) -> CliOutput {
         let out = Command::new(&binaries().tollgated)
