@@ -9,13 +9,16 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
+
 use std::time::{Duration, Instant};
 
 /// The test server: where it listens and where its programs are.
 pub struct PgServer {
     pub port: u16,
     bin: PathBuf,
-    _dir: tempfile::TempDir,
+    data: PathBuf,
+    pid: std::sync::Mutex<Option<u32>>,
+    dir: tempfile::TempDir,
 }
 
 /// Whether the suites should run on PostgreSQL (`TOLLGATE_TEST_STORE=postgres`).
@@ -77,73 +80,119 @@ pub fn server() -> &'static PgServer {
 }
 
 fn start() -> PgServer {
-    let bin = bin_dir();
-    let dir = tempfile::Builder::new().prefix("tollgate-pg").tempdir().expect("temp dir");
-    let data = dir.path().join("data");
-    if is_root() {
-        let ok = Command::new("chown")
-            .arg("-R")
-            .arg("postgres:postgres")
-            .arg(dir.path())
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(ok, "cannot hand {} to the postgres user", dir.path().display());
-    }
-    let out = as_server_user(&bin.join("initdb"), false)
-        .arg("-D")
-        .arg(&data)
-        .args(["-U", "tollgate", "--auth=trust", "--no-sync", "-E", "UTF8"])
-        .current_dir(dir.path())
-        .output()
-        .expect("run initdb");
-    assert!(
-        out.status.success(),
-        "initdb failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let port = crate::free_port();
-    let sock = dir.path().to_path_buf();
-    let log = std::fs::File::create(dir.path().join("postgres.log")).expect("log");
+    PgServer::start_own()
+}
+
+/// Starts `postgres` on `data` from a thread that lives as long as the server (the parent-death
+/// signal follows the spawning thread, and the server must outlive the test that first asked
+/// for it). Its pid.
+fn spawn_postgres(bin: &Path, data: &Path, port: u16, dir: &Path) -> u32 {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("postgres.log"))
+        .expect("log");
     let program = bin.join("postgres");
-    let (dir_path, data2) = (dir.path().to_path_buf(), data.clone());
-    // Spawned from a thread that lives as long as the process: the parent-death signal follows
-    // the spawning thread, and the server must outlive the test that first asked for it.
+    let (dir, data) = (dir.to_path_buf(), data.to_path_buf());
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let child = as_server_user(&program, true)
             .arg("-D")
-            .arg(&data2)
+            .arg(&data)
             .arg("-p")
             .arg(port.to_string())
             .arg("-k")
-            .arg(&sock)
+            .arg(&dir)
             .args(["-c", "listen_addresses=127.0.0.1", "-c", "max_connections=400", "-c", "fsync=off"])
-            .current_dir(&dir_path)
+            .current_dir(&dir)
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log fd"))
             .stderr(log)
             .spawn();
-        let _ = tx.send(child.map(|c| c.id()).map_err(|e| e.to_string()));
-        loop {
-            std::thread::park();
+        match child {
+            Ok(mut c) => {
+                let _ = tx.send(Ok(c.id()));
+                // Reaped here, so a stopped server is gone (not a zombie) for `halt`.
+                let _ = c.wait();
+            }
+            Err(e) => {
+                let _ = tx.send(Err(e.to_string()));
+            }
         }
     });
-    rx.recv().expect("server thread").expect("spawn postgres");
-    let server = PgServer { port, bin, _dir: dir };
-    // Ready when it accepts a database creation.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if server.createdb("tollgate_probe").is_ok() {
-            break;
-        }
-        assert!(Instant::now() < deadline, "PostgreSQL did not start within 30 s");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    server
+    rx.recv().expect("server thread").expect("spawn postgres")
 }
 
 impl PgServer {
+    /// A server of the caller's own (a test that stops and starts it), on a new cluster.
+    pub fn start_own() -> PgServer {
+        let bin = bin_dir();
+        let dir = tempfile::Builder::new().prefix("tollgate-pg").tempdir().expect("temp dir");
+        let data = dir.path().join("data");
+        if is_root() {
+            let ok = Command::new("chown")
+                .arg("-R")
+                .arg("postgres:postgres")
+                .arg(dir.path())
+                .status()
+                .is_ok_and(|s| s.success());
+            assert!(ok, "cannot hand {} to the postgres user", dir.path().display());
+        }
+        let out = as_server_user(&bin.join("initdb"), false)
+            .arg("-D")
+            .arg(&data)
+            .args(["-U", "tollgate", "--auth=trust", "--no-sync", "-E", "UTF8"])
+            .current_dir(dir.path())
+            .output()
+            .expect("run initdb");
+        assert!(
+            out.status.success(),
+            "initdb failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let server = PgServer {
+            port: crate::free_port(),
+            bin,
+            data,
+            pid: std::sync::Mutex::new(None),
+            dir,
+        };
+        server.resume();
+        server
+    }
+
+    /// Starts the server (again) and waits until it answers.
+    pub fn resume(&self) {
+        let pid = spawn_postgres(&self.bin, &self.data, self.port, self.dir.path());
+        *self.pid.lock().unwrap_or_else(|p| p.into_inner()) = Some(pid);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let ok = Command::new(self.bin.join("pg_isready"))
+                .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", "tollgate", "-d", "postgres"])
+                .output()
+                .is_ok_and(|o| o.status.success());
+            if ok {
+                return;
+            }
+            assert!(Instant::now() < deadline, "PostgreSQL did not start within 30 s");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Stops the server (fast shutdown: clients are disconnected) and waits until it is gone.
+    pub fn halt(&self) {
+        let Some(pid) = self.pid.lock().unwrap_or_else(|p| p.into_inner()).take() else {
+            return;
+        };
+        let _ = Command::new("kill").args(["-INT", &pid.to_string()]).status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Command::new("kill").args(["-0", &pid.to_string()]).status().is_ok_and(|s| s.success()) {
+            assert!(Instant::now() < deadline, "PostgreSQL did not stop within 30 s");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     fn createdb(&self, name: &str) -> Result<(), String> {
         let out = Command::new(self.bin.join("createdb"))
             .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", "tollgate", name])

@@ -37,6 +37,9 @@ pub(super) struct Cluster {
     pub running: Arc<RunningJobs>,
     pub flows: Arc<super::flows::FlowRegistry>,
     pub commands: std::sync::mpsc::Sender<Command>,
+    /// The timer loop's wake-up: another daemon's change may have added a timer this one
+    /// should also watch (if that daemon stops, its timers still fire here).
+    pub timer_wake: Arc<tokio::sync::Notify>,
 }
 
 impl Cluster {
@@ -90,6 +93,9 @@ impl Cluster {
                 })
                 .await;
             let Some((last, flows, execs)) = changed else { continue };
+            if last != after {
+                self.timer_wake.notify_one();
+            }
             after = last;
             if flows {
                 self.flows.changed_elsewhere();

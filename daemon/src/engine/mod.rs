@@ -146,7 +146,7 @@ impl Engine {
         // Before any job runs: the KV tasks write through this engine's writer.
         let _ = task_services.kv.set(Arc::new(kv_access::EngineKv(engine.clone())));
         tokio::spawn(jobs::run_jobs(job_rx, tx.clone(), task_services, running.clone()));
-        tokio::spawn(timers::run_timers(store.clone(), tx.clone(), timer_wake));
+        tokio::spawn(timers::run_timers(store.clone(), tx.clone(), timer_wake.clone()));
         let reader = store.read()?;
         if let Some(pg) = store.postgres() {
             // Shared database: in-flight executions may belong to live daemons; only those whose
@@ -158,6 +158,7 @@ impl Engine {
                 running: running.clone(),
                 flows: engine.inner.flows.clone(),
                 commands: tx.clone(),
+                timer_wake,
             }
             .start();
         } else {
