@@ -18,6 +18,9 @@ pub struct PgServer {
     bin: PathBuf,
     data: PathBuf,
     pid: std::sync::Mutex<Option<u32>>,
+    /// Whether commits reach the disk (benchmarks); tests run without, as nothing crashes the
+    /// server itself.
+    fsync: bool,
     dir: tempfile::TempDir,
 }
 
@@ -30,7 +33,12 @@ pub fn wanted() -> bool {
 /// /usr/lib/postgresql/*/bin (Debian), else the one holding `initdb` on PATH.
 fn bin_dir() -> PathBuf {
     let mut found: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
-        .map(|rd| rd.flatten().map(|e| e.path().join("bin")).filter(|p| p.join("postgres").exists()).collect())
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.path().join("bin"))
+                .filter(|p| p.join("postgres").exists())
+                .collect()
+        })
         .unwrap_or_default();
     found.sort_by_key(|p| {
         p.parent()
@@ -86,7 +94,7 @@ fn start() -> PgServer {
 /// Starts `postgres` on `data` from a thread that lives as long as the server (the parent-death
 /// signal follows the spawning thread, and the server must outlive the test that first asked
 /// for it). Its pid.
-fn spawn_postgres(bin: &Path, data: &Path, port: u16, dir: &Path) -> u32 {
+fn spawn_postgres(bin: &Path, data: &Path, port: u16, dir: &Path, fsync: bool) -> u32 {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -103,7 +111,8 @@ fn spawn_postgres(bin: &Path, data: &Path, port: u16, dir: &Path) -> u32 {
             .arg(port.to_string())
             .arg("-k")
             .arg(&dir)
-            .args(["-c", "listen_addresses=127.0.0.1", "-c", "max_connections=400", "-c", "fsync=off"])
+            .args(["-c", "listen_addresses=127.0.0.1", "-c", "max_connections=400"])
+            .args(["-c", if fsync { "fsync=on" } else { "fsync=off" }])
             .current_dir(&dir)
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log fd"))
@@ -126,8 +135,16 @@ fn spawn_postgres(bin: &Path, data: &Path, port: u16, dir: &Path) -> u32 {
 impl PgServer {
     /// A server of the caller's own (a test that stops and starts it), on a new cluster.
     pub fn start_own() -> PgServer {
+        PgServer::start_own_with(false)
+    }
+
+    /// [`PgServer::start_own`], with `fsync` on or off.
+    pub fn start_own_with(fsync: bool) -> PgServer {
         let bin = bin_dir();
-        let dir = tempfile::Builder::new().prefix("tollgate-pg").tempdir().expect("temp dir");
+        let dir = tempfile::Builder::new()
+            .prefix("tollgate-pg")
+            .tempdir()
+            .expect("temp dir");
         let data = dir.path().join("data");
         if is_root() {
             let ok = Command::new("chown")
@@ -156,6 +173,7 @@ impl PgServer {
             bin,
             data,
             pid: std::sync::Mutex::new(None),
+            fsync,
             dir,
         };
         server.resume();
@@ -164,12 +182,21 @@ impl PgServer {
 
     /// Starts the server (again) and waits until it answers.
     pub fn resume(&self) {
-        let pid = spawn_postgres(&self.bin, &self.data, self.port, self.dir.path());
+        let pid = spawn_postgres(&self.bin, &self.data, self.port, self.dir.path(), self.fsync);
         *self.pid.lock().unwrap_or_else(|p| p.into_inner()) = Some(pid);
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let ok = Command::new(self.bin.join("pg_isready"))
-                .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", "tollgate", "-d", "postgres"])
+                .args([
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    &self.port.to_string(),
+                    "-U",
+                    "tollgate",
+                    "-d",
+                    "postgres",
+                ])
                 .output()
                 .is_ok_and(|o| o.status.success());
             if ok {
@@ -187,7 +214,11 @@ impl PgServer {
         };
         let _ = Command::new("kill").args(["-INT", &pid.to_string()]).status();
         let deadline = Instant::now() + Duration::from_secs(30);
-        while Command::new("kill").args(["-0", &pid.to_string()]).status().is_ok_and(|s| s.success()) {
+        while Command::new("kill")
+            .args(["-0", &pid.to_string()])
+            .status()
+            .is_ok_and(|s| s.success())
+        {
             assert!(Instant::now() < deadline, "PostgreSQL did not stop within 30 s");
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -224,7 +255,11 @@ impl PgServer {
             .args(["-v", "ON_ERROR_STOP=1", "-At", "-c", sql])
             .output()
             .expect("run psql");
-        assert!(out.status.success(), "psql failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "psql failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
 }

@@ -64,7 +64,10 @@ fn migrations_run_once_and_a_newer_schema_is_refused_naming_the_database() {
     assert!(!out.ok(), "{out}");
     assert!(out.stderr.contains("schema version 99"), "{out}");
     assert!(out.stderr.contains(&url), "the database is named: {out}");
-    assert!(!out.stderr.contains("hunter2") && !out.stdout.contains("hunter2"), "{out}");
+    assert!(
+        !out.stderr.contains("hunter2") && !out.stdout.contains("hunter2"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -97,7 +100,11 @@ fn three_daemons_on_one_database_one_resume_wins_and_timers_fire_once() {
     let e = daemons[2].wait_state(&id, "SUCCESS");
     assert_eq!(task_run(&e, "decide")["state"], "SUCCESS");
     let logs = log_messages(&daemons[1], &id);
-    assert_eq!(logs.iter().filter(|l| l.starts_with("decision for")).count(), 1, "{logs:?}");
+    assert_eq!(
+        logs.iter().filter(|l| l.starts_with("decision for")).count(),
+        1,
+        "{logs:?}"
+    );
 
     // Timed pauses started through one daemon: all three watch the timers, one fires each.
     let ids: Vec<String> = (0..6)
@@ -210,16 +217,28 @@ fn kill_9_of_a_daemon_hands_its_running_task_run_to_another_within_the_lease() {
         if e["state"] == "SUCCESS" {
             break;
         }
-        assert!(Instant::now() < deadline, "no daemon took the task run over: {e:#}\nlog:\n{}", b.log());
+        assert!(
+            Instant::now() < deadline,
+            "no daemon took the task run over: {e:#}\nlog:\n{}",
+            b.log()
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     let took = killed.elapsed();
     eprintln!("takeover after kill -9: {:.1} s", took.as_secs_f64());
-    assert_eq!(hits.load(Ordering::SeqCst), 2, "the call ran again once, on the survivor");
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        2,
+        "the call ran again once, on the survivor"
+    );
     let logs = log_messages(&b, &id);
     assert!(logs.iter().any(|l| l.contains("running it again")), "{logs:?}");
     assert!(logs.iter().any(|l| l == "after the call"), "{logs:?}");
-    assert_eq!(b.execution(&paused)["state"], "PAUSED", "the paused execution is untouched");
+    assert_eq!(
+        b.execution(&paused)["state"],
+        "PAUSED",
+        "the paused execution is untouched"
+    );
 }
 
 #[test]
@@ -241,12 +260,23 @@ fn a_database_outage_names_the_database_and_the_daemon_reconnects_by_itself() {
         if out.ok() {
             break id_of(&serde_json::from_str(&out.stdout).expect("json"));
         }
-        assert!(Instant::now() < deadline, "the daemon did not reconnect: {out}\n{}", d.log());
+        assert!(
+            Instant::now() < deadline,
+            "the daemon did not reconnect: {out}\n{}",
+            d.log()
+        );
         std::thread::sleep(Duration::from_millis(200));
     };
     assert_eq!(d.execution(&before)["state"], "PAUSED");
     d.wait_state(&after, "PAUSED");
-    let out = d.cli(&["resume", &before, "--input", "approved=true", "--input", "reason=after-outage"]);
+    let out = d.cli(&[
+        "resume",
+        &before,
+        "--input",
+        "approved=true",
+        "--input",
+        "reason=after-outage",
+    ]);
     assert!(out.ok(), "{out}");
     d.wait_state(&before, "SUCCESS");
 }
@@ -266,13 +296,7 @@ fn migrate_copies_a_redb_data_dir_and_the_audit_chain_still_verifies() {
     old.stop();
 
     let url = postgres::new_database();
-    let out = tollgated(&[
-        "migrate",
-        "--from",
-        old.data_dir.to_str().expect("utf-8"),
-        "--to",
-        &url,
-    ]);
+    let out = tollgated(&["migrate", "--from", old.data_dir.to_str().expect("utf-8"), "--to", &url]);
     assert!(out.ok(), "{out}");
     assert!(out.stdout.contains("audit chain verifies"), "{out}");
     // Copying twice would mix two histories: refused.
@@ -287,6 +311,16 @@ fn migrate_copies_a_redb_data_dir_and_the_audit_chain_still_verifies() {
     let verify = d.cli(&["audit", "--verify"]);
     assert!(verify.ok(), "{verify}");
     // Flows came with their revisions, and the copied pause still resumes.
-    assert!(d.cli(&["resume", &waiting, "--input", "approved=true", "--input", "reason=copied"]).ok());
+    assert!(
+        d.cli(&[
+            "resume",
+            &waiting,
+            "--input",
+            "approved=true",
+            "--input",
+            "reason=copied"
+        ])
+        .ok()
+    );
     d.wait_state(&waiting, "SUCCESS");
 }

@@ -133,11 +133,15 @@ impl Cluster {
         let mut ticks = 0u64;
         loop {
             let _ = self.blocking(|pg, _| pg.heartbeat("")).await;
-            let dead = self.blocking(|pg, _| pg.expired_daemons(LEASE)).await.unwrap_or_default();
+            let dead = self
+                .blocking(|pg, _| pg.expired_daemons(LEASE))
+                .await
+                .unwrap_or_default();
             for d in dead {
                 let taken = {
                     let d = d.clone();
-                    self.blocking(move |_, store| store.write(|w| w.take_over_leases(&d))).await
+                    self.blocking(move |_, store| store.write(|w| w.take_over_leases(&d)))
+                        .await
                 };
                 let Some(ids) = taken else { continue };
                 if !ids.is_empty() {
@@ -149,7 +153,7 @@ impl Cluster {
                 let _ = self.blocking(move |pg, _| pg.forget_daemon(&d)).await;
             }
             ticks += 1;
-            if ticks % 150 == 0 {
+            if ticks.is_multiple_of(150) {
                 let _ = self.blocking(|pg, _| pg.prune_changes(KEEP_CHANGES)).await;
             }
             tokio::time::sleep(HEARTBEAT).await;

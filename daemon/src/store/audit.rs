@@ -54,14 +54,19 @@ impl Reader {
             return Ok(out);
         }
         let hi = seq_key(hi);
-        self.kv_read()
-            .scan(Table::Audit, Bound::Unbounded, Bound::Excluded(&hi), true, &mut |key, v| {
+        self.kv_read().scan(
+            Table::Audit,
+            Bound::Unbounded,
+            Bound::Excluded(&hi),
+            true,
+            &mut |key, v| {
                 let rec: R = decode("audit", &seq_of(key).to_string(), v)?;
                 if keep(&rec) {
                     out.push(rec);
                 }
                 Ok(out.len() < limit)
-            })?;
+            },
+        )?;
         Ok(out)
     }
 
@@ -93,13 +98,19 @@ impl Reader {
                 None => {
                     let mut found = None;
                     let (a, b) = (seq_key(lo), seq_key(hi));
-                    r.scan(Table::Audit, Bound::Included(&a), Bound::Excluded(&b), false, &mut |key, v| {
-                        if decode::<Stamp>("audit", &seq_of(key).to_string(), v)?.time_ms >= time_ms {
-                            found = Some(seq_of(key));
-                            return Ok(false);
-                        }
-                        Ok(true)
-                    })?;
+                    r.scan(
+                        Table::Audit,
+                        Bound::Included(&a),
+                        Bound::Excluded(&b),
+                        false,
+                        &mut |key, v| {
+                            if decode::<Stamp>("audit", &seq_of(key).to_string(), v)?.time_ms >= time_ms {
+                                found = Some(seq_of(key));
+                                return Ok(false);
+                            }
+                            Ok(true)
+                        },
+                    )?;
                     return Ok(found);
                 }
             }
@@ -114,21 +125,31 @@ impl Reader {
             return Ok(out);
         }
         let lo = seq_key(from);
-        self.kv_read()
-            .scan(Table::Audit, Bound::Included(&lo), Bound::Unbounded, false, &mut |key, v| {
+        self.kv_read().scan(
+            Table::Audit,
+            Bound::Included(&lo),
+            Bound::Unbounded,
+            false,
+            &mut |key, v| {
                 out.push(decode("audit", &seq_of(key).to_string(), v)?);
                 Ok(out.len() < limit)
-            })?;
+            },
+        )?;
         Ok(out)
     }
 
     /// Every record in order, for verification.
     pub fn audit_all<R: AuditRecord>(&self, mut f: impl FnMut(u64, Result<R>) -> bool) -> Result<()> {
-        self.kv_read()
-            .scan(Table::Audit, Bound::Unbounded, Bound::Unbounded, false, &mut |key, v| {
+        self.kv_read().scan(
+            Table::Audit,
+            Bound::Unbounded,
+            Bound::Unbounded,
+            false,
+            &mut |key, v| {
                 let seq = seq_of(key);
                 Ok(f(seq, decode("audit", &seq.to_string(), v)))
-            })
+            },
+        )
     }
 }
 

@@ -54,12 +54,18 @@ pub struct TokenRecord {
 
 fn bindings(r: &dyn KvRead) -> Result<Vec<Binding>> {
     let mut out = Vec::new();
-    r.scan(Table::Bindings, Bound::Unbounded, Bound::Unbounded, false, &mut |key, _| {
-        if let Some(b) = Binding::decode(&key_text(key)) {
-            out.push(b);
-        }
-        Ok(true)
-    })?;
+    r.scan(
+        Table::Bindings,
+        Bound::Unbounded,
+        Bound::Unbounded,
+        false,
+        &mut |key, _| {
+            if let Some(b) = Binding::decode(&key_text(key)) {
+                out.push(b);
+            }
+            Ok(true)
+        },
+    )?;
     Ok(out)
 }
 
@@ -83,11 +89,16 @@ impl Reader {
 
     pub fn groups(&self) -> Result<Vec<String>> {
         let mut out = Vec::new();
-        self.kv_read()
-            .scan(Table::Groups, Bound::Unbounded, Bound::Unbounded, false, &mut |key, _| {
+        self.kv_read().scan(
+            Table::Groups,
+            Bound::Unbounded,
+            Bound::Unbounded,
+            false,
+            &mut |key, _| {
                 out.push(key_text(key));
                 Ok(true)
-            })?;
+            },
+        )?;
         Ok(out)
     }
 

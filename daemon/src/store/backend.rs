@@ -131,7 +131,14 @@ pub fn empty_range(lo: Bound<&[u8]>, hi: Bound<&[u8]>) -> bool {
 }
 
 /// Collects a scan into rows (for small ranges).
-pub fn collect(r: &dyn KvRead, table: Table, lo: Bound<&[u8]>, hi: Bound<&[u8]>, rev: bool, limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+pub fn collect(
+    r: &dyn KvRead,
+    table: Table,
+    lo: Bound<&[u8]>,
+    hi: Bound<&[u8]>,
+    rev: bool,
+    limit: usize,
+) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
     let mut out = Vec::new();
     if limit == 0 {
         return Ok(out);

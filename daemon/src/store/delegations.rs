@@ -33,10 +33,16 @@ impl DelegationRecord {
 
 fn all(r: &dyn KvRead) -> Result<Vec<DelegationRecord>> {
     let mut out = Vec::new();
-    r.scan(Table::Delegations, Bound::Unbounded, Bound::Unbounded, false, &mut |key, v| {
-        out.push(decode("delegations", &key_text(key), v)?);
-        Ok(true)
-    })?;
+    r.scan(
+        Table::Delegations,
+        Bound::Unbounded,
+        Bound::Unbounded,
+        false,
+        &mut |key, v| {
+            out.push(decode("delegations", &key_text(key), v)?);
+            Ok(true)
+        },
+    )?;
     Ok(out)
 }
 

@@ -44,11 +44,16 @@ pub(super) fn ensure_state_counts(w: &mut Writer) -> Result<()> {
         return Ok(());
     }
     let mut counts = StateCounts::new();
-    w.kv_read()
-        .scan(Table::ExecutionsByState, Bound::Unbounded, Bound::Unbounded, false, &mut |key, _| {
+    w.kv_read().scan(
+        Table::ExecutionsByState,
+        Bound::Unbounded,
+        Bound::Unbounded,
+        false,
+        &mut |key, _| {
             *counts.entry(state_of_key(&key_text(key)).to_string()).or_default() += 1;
             Ok(true)
-        })?;
+        },
+    )?;
     w.kvw().put(Table::Meta, k(STATE_COUNTS_KEY), &encode(&counts))
 }
 

@@ -215,13 +215,7 @@ fn get_json<T: DeserializeOwned>(r: &dyn KvRead, table: Table, key: &str) -> Res
 }
 
 /// Calls `f` with each row whose key is in `[lo, hi)`, in order, until it returns false.
-fn scan_range(
-    r: &dyn KvRead,
-    table: Table,
-    lo: &str,
-    hi: &str,
-    f: &mut dyn FnMut(&[u8], &[u8]) -> Result<bool>,
-) -> Result<()> {
+fn scan_range(r: &dyn KvRead, table: Table, lo: &str, hi: &str, f: backend::Scan<'_>) -> Result<()> {
     r.scan(table, Bound::Included(k(lo)), Bound::Excluded(k(hi)), false, f)
 }
 
@@ -237,12 +231,6 @@ enum Backend {
 pub struct Store {
     backend: Backend,
     path: PathBuf,
-}
-
-impl Default for StoreSpec {
-    fn default() -> Self {
-        StoreSpec::Redb
-    }
 }
 
 /// Copies every table of `from` into `to` as it is (`tollgated migrate`): executions, logs,
@@ -302,8 +290,9 @@ pub fn copy_all(from: &Store, to: &Store) -> Result<Vec<(&'static str, u64)>> {
 
 /// Which store `tollgated serve --store` names: `redb` (the default, in the data dir) or a
 /// PostgreSQL URL.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, Default)]
 pub enum StoreSpec {
+    #[default]
     Redb,
     Postgres(String),
 }
@@ -371,7 +360,7 @@ impl Store {
             backend: Backend::Postgres(Arc::new(pg)),
             path,
         };
-        store.write(|w| metrics::ensure_state_counts(w))?;
+        store.write(metrics::ensure_state_counts)?;
         Ok(store)
     }
 
@@ -394,7 +383,7 @@ impl Store {
             backend: Backend::Redb(Arc::new(db)),
             path,
         };
-        store.write(|w| metrics::ensure_state_counts(w))?;
+        store.write(metrics::ensure_state_counts)?;
         Ok(store)
     }
 
@@ -460,6 +449,8 @@ pub struct Reader {
     tx: ReadTx,
 }
 
+// One per write transaction, never copied: the size difference costs nothing.
+#[allow(clippy::large_enum_variant)]
 enum WriteTx {
     Redb(redb::WriteTransaction),
     Pg(postgres::PgWrite),
@@ -595,24 +586,34 @@ impl Reader {
         if limit == 0 {
             return Ok(out);
         }
-        self.kv_read()
-            .scan(Table::Timers, Bound::Unbounded, Bound::Excluded(k(&hi)), false, &mut |key, _| {
+        self.kv_read().scan(
+            Table::Timers,
+            Bound::Unbounded,
+            Bound::Excluded(k(&hi)),
+            false,
+            &mut |key, _| {
                 if let Some(t) = TimerKey::decode(&key_text(key)) {
                     out.push(t);
                 }
                 Ok(out.len() < limit)
-            })?;
+            },
+        )?;
         Ok(out)
     }
 
     /// The earliest pending timer, if any.
     pub fn next_timer(&self) -> Result<Option<TimerKey>> {
         let mut first = None;
-        self.kv_read()
-            .scan(Table::Timers, Bound::Unbounded, Bound::Unbounded, false, &mut |key, _| {
+        self.kv_read().scan(
+            Table::Timers,
+            Bound::Unbounded,
+            Bound::Unbounded,
+            false,
+            &mut |key, _| {
                 first = TimerKey::decode(&key_text(key));
                 Ok(false)
-            })?;
+            },
+        )?;
         Ok(first)
     }
 
@@ -627,14 +628,19 @@ impl Reader {
     /// Every flow that is not deleted.
     pub fn flows(&self) -> Result<Vec<FlowHead>> {
         let mut out = Vec::new();
-        self.kv_read()
-            .scan(Table::Flows, Bound::Unbounded, Bound::Unbounded, false, &mut |key, v| {
+        self.kv_read().scan(
+            Table::Flows,
+            Bound::Unbounded,
+            Bound::Unbounded,
+            false,
+            &mut |key, v| {
                 let head: FlowHead = decode("flows", &key_text(key), v)?;
                 if !head.deleted {
                     out.push(head);
                 }
                 Ok(true)
-            })?;
+            },
+        )?;
         Ok(out)
     }
 
@@ -643,7 +649,7 @@ impl Reader {
     }
 
     /// Every row of every table, in order (copying a store: `tollgated migrate`).
-    pub fn dump(&self, table: Table, f: &mut dyn FnMut(&[u8], &[u8]) -> Result<bool>) -> Result<()> {
+    pub fn dump(&self, table: Table, f: backend::Scan<'_>) -> Result<()> {
         self.kv_read().scan(table, Bound::Unbounded, Bound::Unbounded, false, f)
     }
 }
@@ -865,7 +871,10 @@ impl Writer {
     /// Next fire time of a Schedule trigger, if it is registered.
     pub fn schedule_due(&self, namespace: &str, flow_id: &str, trigger_id: &str) -> Result<Option<i64>> {
         let key = format!("{namespace}\0{flow_id}\0{trigger_id}");
-        Ok(self.kv_read().get(Table::Schedules, k(&key))?.and_then(|v| decode_i64(&v)))
+        Ok(self
+            .kv_read()
+            .get(Table::Schedules, k(&key))?
+            .and_then(|v| decode_i64(&v)))
     }
 
     pub fn put_schedule(&mut self, namespace: &str, flow_id: &str, trigger_id: &str, due_ms: i64) -> Result<()> {
@@ -959,14 +968,19 @@ impl Writer {
             return Ok(Vec::new());
         };
         let mut found = Vec::new();
-        self.kv_read()
-            .scan(Table::Leases, Bound::Unbounded, Bound::Unbounded, false, &mut |key, v| {
+        self.kv_read().scan(
+            Table::Leases,
+            Bound::Unbounded,
+            Bound::Unbounded,
+            false,
+            &mut |key, v| {
                 let holders: Vec<String> = decode("leases", &key_text(key), v)?;
                 if holders.iter().any(|h| h == dead) {
                     found.push((key_text(key), holders));
                 }
                 Ok(true)
-            })?;
+            },
+        )?;
         let mut ids = Vec::new();
         for (id, mut holders) in found {
             holders.retain(|h| h != dead && h != &me);

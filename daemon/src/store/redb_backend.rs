@@ -110,27 +110,111 @@ impl ValConv for i64 {
 macro_rules! with_table {
     ($tx:expr, $table:expr, |$t:ident| $body:expr) => {
         match $table {
-            Table::Executions => { #[allow(unused_mut)] let mut $t = $tx.open_table(EXECUTIONS)?; $body }
-            Table::ExecutionsByState => { #[allow(unused_mut)] let mut $t = $tx.open_table(EXECUTIONS_BY_STATE)?; $body }
-            Table::Logs => { #[allow(unused_mut)] let mut $t = $tx.open_table(LOGS)?; $body }
-            Table::Timers => { #[allow(unused_mut)] let mut $t = $tx.open_table(TIMERS)?; $body }
-            Table::Flows => { #[allow(unused_mut)] let mut $t = $tx.open_table(FLOWS)?; $body }
-            Table::FlowRevisions => { #[allow(unused_mut)] let mut $t = $tx.open_table(FLOW_REVISIONS)?; $body }
-            Table::Meta => { #[allow(unused_mut)] let mut $t = $tx.open_table(META)?; $body }
-            Table::Schedules => { #[allow(unused_mut)] let mut $t = $tx.open_table(SCHEDULES)?; $body }
-            Table::ConditionWindows => { #[allow(unused_mut)] let mut $t = $tx.open_table(CONDITION_WINDOWS)?; $body }
-            Table::Users => { #[allow(unused_mut)] let mut $t = $tx.open_table(USERS)?; $body }
-            Table::Groups => { #[allow(unused_mut)] let mut $t = $tx.open_table(GROUPS)?; $body }
-            Table::Bindings => { #[allow(unused_mut)] let mut $t = $tx.open_table(BINDINGS)?; $body }
-            Table::Tokens => { #[allow(unused_mut)] let mut $t = $tx.open_table(TOKENS)?; $body }
-            Table::Audit => { #[allow(unused_mut)] let mut $t = $tx.open_table(AUDIT)?; $body }
-            Table::AuditHead => { #[allow(unused_mut)] let mut $t = $tx.open_table(AUDIT_HEAD)?; $body }
-            Table::Delegations => { #[allow(unused_mut)] let mut $t = $tx.open_table(DELEGATIONS)?; $body }
-            Table::Kv => { #[allow(unused_mut)] let mut $t = $tx.open_table(KV)?; $body }
-            Table::Secrets => { #[allow(unused_mut)] let mut $t = $tx.open_table(SECRETS)?; $body }
-            Table::Metrics => { #[allow(unused_mut)] let mut $t = $tx.open_table(METRICS)?; $body }
-            Table::WaitingSeries => { #[allow(unused_mut)] let mut $t = $tx.open_table(WAITING_SERIES)?; $body }
-            Table::Leases => { #[allow(unused_mut)] let mut $t = $tx.open_table(LEASES)?; $body }
+            Table::Executions => {
+                #[allow(unused_mut)]
+                let mut $t = $tx.open_table(EXECUTIONS)?;
+                $body
+            }
+            Table::ExecutionsByState => {
+                #[allow(unused_mut)]
+                let mut $t = $tx.open_table(EXECUTIONS_BY_STATE)?;
+                $body
+            }
+            Table::Logs => {
+                #[allow(unused_mut)]
+                let mut $t = $tx.open_table(LOGS)?;
+                $body
+            }
+            Table::Timers => {
+                #[allow(unused_mut)]
+                let mut $t = $tx.open_table(TIMERS)?;
+                $body
+            }
+            Table::Flows => {
+                #[allow(unused_mut)]
+                let mut $t = $tx.open_table(FLOWS)?;
+                $body
+            }
+            Table::FlowRevisions => {
+                #[allow(unused_mut)]
+                let mut $t = $tx.open_table(FLOW_REVISIONS)?;
+                $body
+            }
+            Table::Meta => {
+                #[allow(unused_mut)]
+                let mut $t = $tx.open_table(META)?;
+                $body
+            }
+            Table::Schedules => {
+                #[allow(unused_mut)]
+                let mut $t = $tx.open_table(SCHEDULES)?;
+                $body
+            }
+            Table::ConditionWindows => {
+                #[allow(unused_mut)]
+                let mut $t = $tx.open_table(CONDITION_WINDOWS)?;
+                $body
+            }
+            Table::Users => {
+                #[allow(unused_mut)]
+                let mut $t = $tx.open_table(USERS)?;
+                $body
+            }
+            Table::Groups => {
+                #[allow(unused_mut)]
+                let mut $t = $tx.open_table(GROUPS)?;
+                $body
+            }
+            Table::Bindings => {
+                #[allow(unused_mut)]
+                let mut $t = $tx.open_table(BINDINGS)?;
+                $body
+            }
+            Table::Tokens => {
+                #[allow(unused_mut)]
+                let mut $t = $tx.open_table(TOKENS)?;
+                $body
+            }
+            Table::Audit => {
+                #[allow(unused_mut)]
+                let mut $t = $tx.open_table(AUDIT)?;
+                $body
+            }
+            Table::AuditHead => {
+                #[allow(unused_mut)]
+                let mut $t = $tx.open_table(AUDIT_HEAD)?;
+                $body
+            }
+            Table::Delegations => {
+                #[allow(unused_mut)]
+                let mut $t = $tx.open_table(DELEGATIONS)?;
+                $body
+            }
+            Table::Kv => {
+                #[allow(unused_mut)]
+                let mut $t = $tx.open_table(KV)?;
+                $body
+            }
+            Table::Secrets => {
+                #[allow(unused_mut)]
+                let mut $t = $tx.open_table(SECRETS)?;
+                $body
+            }
+            Table::Metrics => {
+                #[allow(unused_mut)]
+                let mut $t = $tx.open_table(METRICS)?;
+                $body
+            }
+            Table::WaitingSeries => {
+                #[allow(unused_mut)]
+                let mut $t = $tx.open_table(WAITING_SERIES)?;
+                $body
+            }
+            Table::Leases => {
+                #[allow(unused_mut)]
+                let mut $t = $tx.open_table(LEASES)?;
+                $body
+            }
         }
     };
 }
@@ -159,7 +243,11 @@ fn scan_in<K: KeyConv, V: ValConv>(
         return Ok(());
     }
     let range = t.range::<K::SelfType<'_>>((conv_bound::<K>(lo)?, conv_bound::<K>(hi)?))?;
-    let mut visit = |item: std::result::Result<(redb::AccessGuard<'_, K>, redb::AccessGuard<'_, V>), redb::StorageError>| -> Result<bool> {
+    let mut visit = |item: std::result::Result<
+        (redb::AccessGuard<'_, K>, redb::AccessGuard<'_, V>),
+        redb::StorageError,
+    >|
+     -> Result<bool> {
         let (k, v) = item?;
         f(&K::to_raw(k.value()), &V::to_raw(v.value()))
     };
@@ -228,4 +316,3 @@ impl KvWrite for redb::WriteTransaction {
         with_table!(self, table, |t| delete_in(&mut t, key))
     }
 }
-

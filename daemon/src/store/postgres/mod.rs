@@ -202,7 +202,10 @@ fn describe(e: &tokio_postgres::Error) -> String {
 }
 
 /// A connection, its I/O driven on the store's runtime.
-async fn open_client(config: tokio_postgres::Config, name: String) -> std::result::Result<Client, tokio_postgres::Error> {
+async fn open_client(
+    config: tokio_postgres::Config,
+    name: String,
+) -> std::result::Result<Client, tokio_postgres::Error> {
     let (client, connection) = config.connect(NoTls).await?;
     tokio::spawn(async move {
         if let Err(e) = connection.await {
@@ -224,10 +227,13 @@ async fn connect(config: tokio_postgres::Config, name: String) -> std::result::R
             .await?,
         scan_rev_open: q("SELECT k, v FROM tollgate_kv WHERE tbl = $1 AND k >= $2 ORDER BY k DESC LIMIT $3").await?,
         count: q("SELECT count(*) FROM tollgate_kv WHERE tbl = $1").await?,
-        upsert: q("INSERT INTO tollgate_kv (tbl, k, v) SELECT * FROM unnest($1::smallint[], $2::bytea[], $3::bytea[]) \
-                   ON CONFLICT (tbl, k) DO UPDATE SET v = excluded.v")
+        upsert: q(
+            "INSERT INTO tollgate_kv (tbl, k, v) SELECT * FROM unnest($1::smallint[], $2::bytea[], $3::bytea[]) \
+                   ON CONFLICT (tbl, k) DO UPDATE SET v = excluded.v",
+        )
         .await?,
-        delete: q("DELETE FROM tollgate_kv WHERE (tbl, k) IN (SELECT * FROM unnest($1::smallint[], $2::bytea[]))").await?,
+        delete: q("DELETE FROM tollgate_kv WHERE (tbl, k) IN (SELECT * FROM unnest($1::smallint[], $2::bytea[]))")
+            .await?,
         change: q("INSERT INTO tollgate_changes (daemon, ids) VALUES ($1, $2)").await?,
     };
     Ok(Conn { client, stmts })
@@ -311,11 +317,7 @@ impl PgStore {
     }
 
     /// Runs one statement outside the store's transactions (heartbeats, the change feed).
-    fn query(
-        &self,
-        sql: &'static str,
-        params: Vec<Box<dyn ToSql + Send + Sync>>,
-    ) -> Result<Vec<tokio_postgres::Row>> {
+    fn query(&self, sql: &'static str, params: Vec<Box<dyn ToSql + Send + Sync>>) -> Result<Vec<tokio_postgres::Row>> {
         let conn = self.inner.checkout()?;
         let c = conn.clone();
         let rows = self.inner.block(async move {
@@ -372,7 +374,10 @@ impl PgStore {
 
     /// Forgets a daemon whose work was taken over.
     pub fn forget_daemon(&self, id: &str) -> Result<()> {
-        self.query("DELETE FROM tollgate_daemons WHERE id = $1", vec![Box::new(id.to_string())])?;
+        self.query(
+            "DELETE FROM tollgate_daemons WHERE id = $1",
+            vec![Box::new(id.to_string())],
+        )?;
         Ok(())
     }
 
@@ -636,7 +641,11 @@ impl KvRead for PgWrite {
                 b => b,
             },
             match own(hi) {
-                Bound::Unbounded => match Table::ALL.iter().position(|t| *t == table).and_then(|i| Table::ALL.get(i + 1)) {
+                Bound::Unbounded => match Table::ALL
+                    .iter()
+                    .position(|t| *t == table)
+                    .and_then(|i| Table::ALL.get(i + 1))
+                {
                     Some(next) => Bound::Excluded((*next, Vec::new())),
                     None => Bound::Unbounded,
                 },
@@ -658,7 +667,11 @@ impl KvRead for PgWrite {
         let mut stopped = false;
         pages(&self.inner, self.conn()?, table, lo, hi, rev, |rows, last| {
             // Own rows up to the page's last key belong to this page (all of them on the last page).
-            let end = if last { None } else { rows.last().map(|(k, _)| k.clone()) };
+            let end = if last {
+                None
+            } else {
+                rows.last().map(|(k, _)| k.clone())
+            };
             let within = |k: &[u8]| end.as_deref().is_none_or(|e| !before(e, k));
             let mut db = rows.into_iter().peekable();
             loop {
@@ -737,7 +750,10 @@ mod tests {
 
     #[test]
     fn a_url_is_shown_without_its_password() {
-        assert_eq!(redact("postgres://tg:s3cret@db:5432/tollgate"), "postgres://tg@db:5432/tollgate");
+        assert_eq!(
+            redact("postgres://tg:s3cret@db:5432/tollgate"),
+            "postgres://tg@db:5432/tollgate"
+        );
         assert_eq!(
             redact("postgres://tg@db/tollgate?password=s3cret&sslmode=disable"),
             "postgres://tg@db/tollgate?password=***&sslmode=disable"
