@@ -553,3 +553,27 @@ fn the_page_previews_then_rejects_with_a_reason() {
     assert_eq!(decide["outputs"]["rejected"]["reason"], "not this quarter", "{e:#}");
     assert_eq!(decide["decisions"][0]["decision"], "REJECTED");
 }
+
+/// Before deciding, the page says what the console says: the gate's SLA was breached, and how
+/// far the quorum got.
+#[test]
+fn the_page_shows_a_breached_sla_and_the_quorum_so_far() {
+    let mut p = Page::new();
+    p.t.d.apply_flow(
+        "quorum_sla",
+        "id: quorum_sla\nnamespace: test\ntasks:\n  - id: sign_off\n    type: io.kestra.plugin.ee.flow.HumanTask\n    approvals: 2\n    sla: PT1S\n",
+    );
+    p.id = p.t.d.run_wait("test", "quorum_sla", &[])["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while task_run(&p.t.d.execution(&p.id), "sign_off")["sla"]["breached"] != true {
+        assert!(std::time::Instant::now() < deadline, "no breach recorded");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let html = p.sign_in(&p.jar("admin"), &p.t.token(ADMIN));
+    assert!(html.contains("SLA breached: still undecided at"), "{html}");
+    assert!(html.contains("0 of 2 approvals."), "{html}");
+    assert_eq!(p.state(), "PAUSED");
+}

@@ -357,6 +357,18 @@ fn a_delegate_decides_for_the_delegator_within_the_rules_and_the_audit_says_so()
     as_user(&mut d, "bob@example.com");
     assert!(d.cli(&["resume", &quorum, "--comment", "for ana"]).ok());
     as_user(&mut d, "ana@example.com");
+    // The waiting pause names the seat: bob approved, counting for ana.
+    let waiting = d.cli_json(&["executions", "get", &quorum]);
+    assert_eq!(
+        waiting["pauses"][0]["approvedBy"],
+        serde_json::json!(["bob@example.com"]),
+        "{waiting:#}"
+    );
+    assert_eq!(
+        waiting["pauses"][0]["approvedOnBehalfOf"],
+        serde_json::json!(["ana@example.com"]),
+        "{waiting:#}"
+    );
     let out = d.cli(&["resume", &quorum]);
     assert!(!out.ok() && out.to_string().contains("already approved"), "{out}");
     as_user(&mut d, "carol@example.com");
@@ -595,8 +607,9 @@ fn a_new_approval_checks_stale_when_before_it_counts() {
     assert!(log_messages(&d, &id).iter().any(|m| m.contains("discarded as stale")));
 }
 
+/// `onPause` (sent as the gate opens) and every reminder name the delegates of the assignees.
 #[test]
-fn reminders_name_the_delegates_of_the_assignees() {
+fn notifications_name_the_delegates_of_the_assignees() {
     let (mut d, tokens) = daemon_with_users_env(vec![("TOLLGATE_MIN_REMINDER_INTERVAL".into(), "PT1S".into())]);
     // ana is in the assigned group Approvers; she delegates to bob.
     d.token = Some(tokens["ana@example.com"].clone());
@@ -606,6 +619,12 @@ fn reminders_name_the_delegates_of_the_assignees() {
     );
     d.token = Some(tokens["sam@example.com"].clone());
     let id = id_of(&d.run_wait("hr", "reminded", &[]));
+    let logs = log_messages(&d, &id);
+    assert!(
+        logs.iter()
+            .any(|m| m == "waiting for @Approvers and delegates [bob@example.com]"),
+        "onPause names bob: {logs:?}"
+    );
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     loop {
         let logs = log_messages(&d, &id);

@@ -351,3 +351,25 @@ fn errors_and_finally_on_a_flowable_task_run_as_its_children() {
     );
     assert!(format!("{out}").contains("only allowed on a flowable task"), "{out}");
 }
+
+/// As Kestra (FailTest.failOnSwitch): a value no case matches fails a Switch without `defaults`,
+/// and the execution with it, saying which value; with `allowFailure` the execution only warns.
+#[test]
+fn a_switch_whose_value_matches_no_case_and_has_no_defaults_fails() {
+    let d = Daemon::start();
+    d.apply_flow(
+        "switch_nodefault",
+        "id: switch_nodefault\nnamespace: test\ninputs:\n  - id: pick\n    type: STRING\ntasks:\n  - id: route\n    type: io.kestra.plugin.core.flow.Switch\n    value: \"{{ inputs.pick }}\"\n    cases:\n      a:\n        - id: on_a\n          type: io.kestra.plugin.core.log.Log\n          message: picked a\n  - id: tolerant\n    type: io.kestra.plugin.core.flow.Switch\n    allowFailure: true\n    value: \"{{ inputs.pick }}\"\n    cases:\n      z:\n        - id: on_z\n          type: io.kestra.plugin.core.log.Log\n          message: picked z\n",
+    );
+    let ok = id_of(&d.run_wait("test", "switch_nodefault", &["pick=a"]));
+    let e = d.wait_state(&ok, "WARNING");
+    assert_eq!(task_run(&e, "route")["state"], "SUCCESS", "{e:#}");
+    let bad = id_of(&d.run_wait("test", "switch_nodefault", &["pick=q"]));
+    let e = d.wait_state(&bad, "FAILED");
+    assert_eq!(task_run(&e, "route")["state"], "FAILED", "{e:#}");
+    assert!(
+        log_messages(&d, &bad).iter().any(|m| m.contains("no case matches `q`")),
+        "{:?}",
+        log_messages(&d, &bad)
+    );
+}

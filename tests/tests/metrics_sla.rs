@@ -65,7 +65,17 @@ fn an_sla_breach_is_recorded_durably_and_counted() {
     let early = d.execution(&early_id);
     assert_eq!(task_run(&early, "sign_off")["sla"]["breached"], false, "{early:#}");
 
-    // Visible in the text of `executions get`, the log and the audit trail.
+    // Visible through REST (Kestra's execution shape, plus `sla` on the task run)…
+    let (code, body) = curl(&[&format!("http://{}/api/v1/main/executions/{id}", d.addr)]);
+    assert_eq!(code, 200, "{body}");
+    let rest: Value = serde_json::from_str(&body).expect("JSON");
+    let gate = rest["taskRunList"]
+        .as_array()
+        .and_then(|runs| runs.iter().find(|r| r["taskId"] == "sign_off"))
+        .unwrap_or_else(|| panic!("{rest:#}"));
+    assert_eq!(gate["sla"]["breached"], true, "{rest:#}");
+    assert!(gate["sla"]["breachedDate"].is_string(), "{rest:#}");
+    // …in the text of `executions get`, the log and the audit trail.
     let text = d.cli(&["executions", "get", &id]);
     assert!(text.stdout.contains("SLA breached: `sign_off`"), "{text}");
     assert!(

@@ -177,12 +177,12 @@ fn run_if_false_skips_and_a_broken_condition_fails() {
 }
 
 #[test]
-fn unsupported_retry_behavior_is_refused_with_its_place() {
+fn unknown_retry_behavior_is_refused_with_its_place() {
     let dir = tempfile::tempdir().expect("temp");
     let file = dir.path().join("f.yaml");
     std::fs::write(
         &file,
-        "id: f\nnamespace: test\ntasks:\n  - id: t\n    type: io.kestra.plugin.core.log.Log\n    message: hi\n    retry:\n      type: constant\n      interval: PT1S\n      behavior: CREATE_NEW_EXECUTION\n",
+        "id: f\nnamespace: test\ntasks:\n  - id: t\n    type: io.kestra.plugin.core.log.Log\n    message: hi\n    retry:\n      type: constant\n      interval: PT1S\n      behavior: SOMETIMES\n",
     )
     .expect("write");
     let d = daemon();
@@ -190,7 +190,7 @@ fn unsupported_retry_behavior_is_refused_with_its_place() {
     assert!(!out.ok(), "{out}");
     let all = format!("{}{}", out.stdout, out.stderr);
     assert!(
-        all.contains(":10:") && all.contains("CREATE_NEW_EXECUTION") && all.contains("not supported"),
+        all.contains(":10:") && all.contains("unknown `retry.behavior` `SOMETIMES`"),
         "{out}"
     );
 }

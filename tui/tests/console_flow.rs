@@ -64,6 +64,7 @@ fn select_two_resume_with_one_form_and_see_both_succeed() {
                 task_run_ids,
                 inputs,
                 task_id,
+                ..
             },
         ] => {
             let mut ids = ids.clone();
@@ -124,6 +125,7 @@ fn single_resume_is_one_bulk_resume_at_the_paused_task() {
             task_run_ids,
             task_id,
             inputs,
+            ..
         },
     ] = cmds.as_slice()
     else {

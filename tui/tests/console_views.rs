@@ -8,7 +8,7 @@ use crossterm::event::KeyCode;
 use insta::assert_snapshot;
 use ratatui::style::{Color, Modifier};
 use tollgate_console::console::app::{App, Screen};
-use tollgate_console::console::messages::{Connection, RpcError, Tab, Update};
+use tollgate_console::console::messages::{Command, Connection, RpcError, Tab, Update};
 use tollgate_console::console::theme::Theme;
 use tollgate_proto::v1 as pb;
 
@@ -190,6 +190,33 @@ fn detail_decisions_with_comments_and_a_rejection() {
     both("detail_decisions", &mut a);
 }
 
+/// A gate with an `sla`: due in the future, overdue before the daemon records it, and breached.
+#[test]
+fn detail_shows_the_gate_sla_and_its_breach() {
+    let mut a = detail_app();
+    let mut e = sample()[0].clone();
+    e.task_runs[1].sla_due_ms = NOW + 3_600_000;
+    event(&mut a, e.clone());
+    assert_snapshot!("detail_sla_due_80x24", render(&mut a, 80, 24));
+    e.task_runs[1].sla_due_ms = NOW - 10_000;
+    e.task_runs[1].sla_breached_ms = NOW - 9_000;
+    event(&mut a, e.clone());
+    assert_snapshot!("detail_sla_breached_80x24", render(&mut a, 80, 24));
+    // Decided after the breach: the breach stays next to the decision.
+    let mut done = in_state(e, "SUCCESS", NOW - 1_000);
+    done.task_runs[1].state = "SUCCESS".into();
+    done.task_runs[1].ended_ms = NOW - 1_000;
+    done.task_runs[1].decisions = vec![pb::Decision {
+        by: "alice@example.com".into(),
+        on_ms: NOW - 1_000,
+        comment: "sorry, was out".into(),
+        ..Default::default()
+    }];
+    done.ended_ms = NOW - 500;
+    event(&mut a, done);
+    assert_snapshot!("detail_sla_breached_then_decided_120x40", render(&mut a, 120, 40));
+}
+
 #[test]
 fn detail_error() {
     let mut a = loaded();
@@ -281,6 +308,67 @@ fn resume_form_errors_inline() {
     });
     assert!(cmds.is_empty(), "{cmds:?}");
     assert_snapshot!("resume_form_daemon_error_80x24", render(&mut a, 80, 24));
+}
+
+/// `^r` in the resume form: a flow that requires a reason refuses an empty one under the
+/// Comment field; with a reason it asks to confirm, then rejects each execution with it.
+#[test]
+fn resume_form_rejects_with_the_comment_as_reason() {
+    let mut a = app();
+    let mut e = paused("5eR7reject", "acme.finance", "refund", "approve", 60_000, vec![]);
+    e.pauses[0].rejection_reason_required = true;
+    load(&mut a, vec![e]);
+    press(&mut a, KeyCode::Char('r'));
+    assert!(ctrl(&mut a, 'r').is_empty(), "no call without the required reason");
+    assert_snapshot!("resume_form_reject_needs_reason_80x24", render(&mut a, 80, 24));
+    type_text(&mut a, "over budget");
+    assert!(ctrl(&mut a, 'r').is_empty(), "a confirmation comes first");
+    both("reject_confirm", &mut a);
+    let cmds = press(&mut a, KeyCode::Char('y'));
+    let request = match cmds.as_slice() {
+        [
+            Command::Reject {
+                request,
+                targets,
+                reason,
+            },
+        ] => {
+            assert_eq!(targets, &vec![("5eR7reject".to_string(), "5eR7reject-t2".to_string())]);
+            assert_eq!(reason, "over budget");
+            *request
+        }
+        other => panic!("expected one Reject, got {other:?}"),
+    };
+    a.apply(Update::Rejected {
+        request,
+        results: vec![pb::BulkResult {
+            id: "5eR7reject".into(),
+            ok: true,
+            code: "OK".into(),
+            ..Default::default()
+        }],
+    });
+    assert_snapshot!("reject_result_80x24", render(&mut a, 80, 24));
+}
+
+/// The comment typed in the form travels with the approval, not as one of the flow's inputs.
+#[test]
+fn resume_form_sends_the_comment_with_the_approval() {
+    let mut a = loaded();
+    press(&mut a, KeyCode::Char('r'));
+    type_text(&mut a, "Ship it");
+    press(&mut a, KeyCode::Tab);
+    press(&mut a, KeyCode::Tab);
+    type_text(&mut a, "checked the diff");
+    assert_snapshot!("resume_form_comment_80x24", render(&mut a, 80, 24));
+    match ctrl(&mut a, 's').as_slice() {
+        [Command::BulkResume { inputs, comment, .. }] => {
+            assert_eq!(comment, "checked the diff");
+            assert!(!inputs.contains_key("comment"), "{inputs:?}");
+            assert_eq!(inputs.get("reason").map(String::as_str), Some("Ship it"));
+        }
+        other => panic!("expected one BulkResume, got {other:?}"),
+    }
 }
 
 /// Every widget type in one form (a start form over a flow declaring them all).
@@ -639,4 +727,61 @@ fn no_color_in_forms_logs_results_and_popups() {
     a.apply(Update::Flows(Ok(vec![all_types_flow()])));
     press(&mut a, KeyCode::Enter);
     assert_monochrome(&render_buffer(&mut a, 120, 40), "flow source");
+}
+
+fn delegation(id: &str, from: &str, to: &str, days: (i64, i64), revoked: bool) -> pb::Delegation {
+    const DAY: i64 = 86_400_000;
+    let today = NOW - NOW.rem_euclid(DAY);
+    pb::Delegation {
+        id: id.into(),
+        from_user: from.into(),
+        to_user: to.into(),
+        namespace: if revoked { String::new() } else { "hr".into() },
+        from_ms: today + days.0 * DAY,
+        until_ms: today + days.1 * DAY,
+        created_by: from.into(),
+        created_ms: NOW - DAY,
+        revoked_ms: if revoked { NOW - 1_000 } else { 0 },
+    }
+}
+
+/// `D` lists delegations; `n` opens the form whose fields become a CreateDelegation; `x` asks
+/// before revoking.
+#[test]
+fn delegations_view_form_and_revoke() {
+    let mut a = loaded();
+    assert_eq!(
+        press(&mut a, KeyCode::Char('D')),
+        vec![Command::ListDelegations { all: false }]
+    );
+    a.apply(Update::Delegations(Ok(vec![
+        delegation("dlg1", "alice@example.com", "bob@example.com", (0, 14), false),
+        delegation("dlg2", "carol@example.com", "alice@example.com", (3, 5), false),
+    ])));
+    both("delegations", &mut a);
+    press(&mut a, KeyCode::Char('n'));
+    type_text(&mut a, "bob@example");
+    press(&mut a, KeyCode::Tab);
+    press(&mut a, KeyCode::Tab);
+    type_text(&mut a, "2027-01-05");
+    assert!(ctrl(&mut a, 's').is_empty(), "an invalid email is caught in the form");
+    assert_snapshot!("delegate_form_error_80x24", render(&mut a, 80, 24));
+    // The error focused the field it names: typing goes on there.
+    type_text(&mut a, ".com");
+    match ctrl(&mut a, 's').as_slice() {
+        [Command::CreateDelegation { req, .. }] => {
+            assert_eq!(req.to_user, "bob@example.com");
+            assert_eq!(req.until_date, "2027-01-05");
+            assert_eq!(req.from_date, "");
+            assert_eq!(req.namespace, "");
+        }
+        other => panic!("expected one CreateDelegation, got {other:?}"),
+    }
+    press(&mut a, KeyCode::Esc);
+    press(&mut a, KeyCode::Char('x'));
+    assert_snapshot!("delegation_revoke_confirm_80x24", render(&mut a, 80, 24));
+    assert_eq!(
+        press(&mut a, KeyCode::Char('y')),
+        vec![Command::RevokeDelegation { id: "dlg1".into() }]
+    );
 }

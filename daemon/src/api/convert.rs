@@ -138,12 +138,19 @@ fn task_run(r: &TaskRun, secrets: &[String], secret_resume_ids: &[String]) -> pb
     }
 }
 
-/// An execution as clients see it; `flow` (the revision it runs) adds pause forms.
-pub fn execution(exec: &Execution, flow: Option<&Flow>) -> pb::Execution {
-    let secrets = secrets_of(exec);
-    let mut pauses = Vec::new();
-    let mut secret_resume_ids = Vec::new();
-    if let Some(flow) = flow {
+/// What an execution's wire form takes from its flow alone: worked out once per flow for a
+/// listed page (a page of 1,000 paused executions of one flow would otherwise serialize and
+/// hash the same pause form 1,000 times).
+pub struct FlowForms {
+    secret_resume_ids: Vec<String>,
+    /// Pause task id -> its form (`onResume` specs) and the form's fingerprint.
+    pauses: std::collections::HashMap<String, (Vec<pb::InputSpec>, String)>,
+}
+
+impl FlowForms {
+    pub fn of(flow: &Flow) -> FlowForms {
+        let mut secret_resume_ids = Vec::new();
+        let mut pauses = std::collections::HashMap::new();
         for t in flow.all_tasks() {
             if let TaskKind::Pause(p) = &t.kind {
                 secret_resume_ids.extend(
@@ -152,13 +159,40 @@ pub fn execution(exec: &Execution, flow: Option<&Flow>) -> pb::Execution {
                         .filter(|d| d.input_type == InputType::Secret)
                         .map(|d| d.id.clone()),
                 );
+                // The first task of an id, as `Flow::find_task` finds it.
+                pauses
+                    .entry(t.id.clone())
+                    .or_insert_with(|| (p.on_resume.iter().map(input_spec).collect(), form_key(&p.on_resume)));
             }
         }
+        FlowForms {
+            secret_resume_ids,
+            pauses,
+        }
+    }
+}
+
+/// An execution as clients see it; `flow` (the revision it runs) adds pause forms.
+pub fn execution(exec: &Execution, flow: Option<&Flow>) -> pb::Execution {
+    let forms = flow.map(FlowForms::of);
+    execution_with(exec, flow.zip(forms.as_ref()))
+}
+
+/// [`execution`] with the flow's forms already worked out ([`FlowForms::of`] of that flow).
+pub fn execution_with(exec: &Execution, flow: Option<(&Flow, &FlowForms)>) -> pb::Execution {
+    let secrets = secrets_of(exec);
+    let mut pauses = Vec::new();
+    let mut secret_resume_ids: &[String] = &[];
+    if let Some((flow, forms)) = flow {
+        secret_resume_ids = &forms.secret_resume_ids;
         for run in exec.paused_runs() {
             let Some(task) = flow.find_task(&run.task_id) else {
                 continue;
             };
             let TaskKind::Pause(p) = &task.kind else {
+                continue;
+            };
+            let Some((on_resume, form_key)) = forms.pauses.get(&task.id) else {
                 continue;
             };
             let state = run.pause.clone().unwrap_or_default();
@@ -168,13 +202,14 @@ pub fn execution(exec: &Execution, flow: Option<&Flow>) -> pb::Execution {
                 task_id: run.task_id.clone(),
                 since_ms: state.since_ms,
                 expires_ms: state.expires_ms.unwrap_or(0),
-                on_resume: p.on_resume.iter().map(input_spec).collect(),
+                on_resume: on_resume.clone(),
                 assignee_users: state.users.clone(),
                 assignee_groups: state.groups.clone(),
                 approvals_required: human.map(|h| h.approvals).unwrap_or(0),
                 approved_by: state.approvals.iter().map(|a| a.by.clone()).collect(),
+                approved_on_behalf_of: state.approvals.iter().map(|a| a.on_behalf_of.clone()).collect(),
                 behavior: p.behavior.as_str().to_string(),
-                form_key: form_key(&p.on_resume),
+                form_key: form_key.clone(),
                 escalated_to: state.escalated_to.clone(),
                 reminders_sent: state.reminder_count,
                 rejection_reason_required: human.is_some_and(|h| h.rejection_reason_required),
@@ -192,7 +227,7 @@ pub fn execution(exec: &Execution, flow: Option<&Flow>) -> pb::Execution {
         task_runs: exec
             .task_runs
             .iter()
-            .map(|r| task_run(r, &secrets, &secret_resume_ids))
+            .map(|r| task_run(r, &secrets, secret_resume_ids))
             .collect(),
         created_ms: exec.created_ms,
         ended_ms: exec.ended_ms.unwrap_or(0),

@@ -14,6 +14,7 @@ use super::status::from_engine;
 use super::{ApiState, convert};
 use crate::auth::Role;
 use crate::engine::{EngineError, Execution, PauseSelector, State};
+use crate::flow::Flow;
 use crate::ops::BulkTarget;
 
 /// How often an idle stream re-checks its caller's token (for expiry; revocations are announced).
@@ -66,10 +67,21 @@ impl ExecutionsService {
     /// Converts executions with their flows (for pause forms).
     async fn to_pb(&self, execs: Vec<Execution>) -> Vec<pb::Execution> {
         let flows = self.0.ops.flows_of(&execs).await;
+        // One FlowForms per distinct flow on the page (same Arc = same revision, unrendered).
+        // The Arcs stay alive in `flows` meanwhile, so an address names one flow.
+        let mut forms: std::collections::HashMap<*const Flow, convert::FlowForms> = Default::default();
         execs
             .iter()
-            .zip(flows)
-            .map(|(e, flow)| convert::execution(e, flow.as_deref()))
+            .zip(&flows)
+            .map(|(e, flow)| {
+                let Some(flow) = flow else {
+                    return convert::execution(e, None);
+                };
+                let f = forms
+                    .entry(Arc::as_ptr(flow))
+                    .or_insert_with(|| convert::FlowForms::of(flow));
+                convert::execution_with(e, Some((flow, f)))
+            })
             .collect()
     }
 

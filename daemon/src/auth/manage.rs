@@ -223,7 +223,10 @@ pub trait Commit: Send + Sync {
 
 impl Commit for Store {
     fn commit(&self, change: ChangeFn) -> Result<(), StoreError> {
-        self.write(change)
+        let committed = self.write(change);
+        // Principals remembered in this process are read again (super::Auth::authenticate).
+        super::bump_rights_generation();
+        committed
     }
 }
 

@@ -104,6 +104,33 @@ pub struct Auth {
     /// Bumped when a token is revoked or a role removed on the running daemon, so open streams
     /// re-check their caller at once instead of at their next event.
     changes: tokio::sync::watch::Sender<u64>,
+    /// Token -> the principal it authenticated as, so a client's every call (a console polling,
+    /// a script resuming thousands) skips the token, user and bindings reads and the hash.
+    /// An entry holds only while no rights changed since it was read (see [`rights_generation`])
+    /// and the token has not expired.
+    principals: std::sync::Mutex<std::collections::HashMap<String, CachedPrincipal>>,
+}
+
+struct CachedPrincipal {
+    generation: u64,
+    expires_ms: Option<i64>,
+    principal: Principal,
+}
+
+/// Most tokens remembered at once; the cache starts over when full.
+const PRINCIPAL_CACHE_MAX: usize = 4096;
+
+static RIGHTS_GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Bumped after every change of users, groups, roles or tokens is committed on the running
+/// daemon: principals remembered before it are read again.
+pub fn rights_generation() -> u64 {
+    RIGHTS_GENERATION.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+/// Called once an administrative change is committed (and before its caller is answered).
+pub fn bump_rights_generation() {
+    RIGHTS_GENERATION.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
 }
 
 /// The binding kind of roles granted to the flows of a namespace (see [`flow_scope`]).
@@ -122,6 +149,7 @@ impl Auth {
             insecure: true,
             store: None,
             changes: tokio::sync::watch::Sender::new(0),
+            principals: Default::default(),
         }
     }
 
@@ -131,6 +159,7 @@ impl Auth {
             insecure,
             store: Some(store),
             changes: tokio::sync::watch::Sender::new(0),
+            principals: Default::default(),
         }
     }
 
@@ -187,7 +216,32 @@ impl Auth {
             .or_else(|| header.strip_prefix("bearer "))
             .ok_or(AuthError::Unauthenticated)?
             .trim();
-        tokens::authenticate(store, token)
+        // Read before the store: a change committed after this read bumps it, so what is
+        // cached below from an older snapshot is never used after that change.
+        let generation = rights_generation();
+        let now = crate::engine::ids::now_ms();
+        if let Ok(cache) = self.principals.lock()
+            && let Some(c) = cache.get(token)
+            && c.generation == generation
+            && c.expires_ms.is_none_or(|t| t > now)
+        {
+            return Ok(c.principal.clone());
+        }
+        let (principal, expires_ms) = tokens::authenticate_until(store, token)?;
+        if let Ok(mut cache) = self.principals.lock() {
+            if cache.len() >= PRINCIPAL_CACHE_MAX {
+                cache.clear();
+            }
+            cache.insert(
+                token.to_string(),
+                CachedPrincipal {
+                    generation,
+                    expires_ms,
+                    principal: principal.clone(),
+                },
+            );
+        }
+        Ok(principal)
     }
 }
 

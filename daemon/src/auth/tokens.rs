@@ -53,7 +53,8 @@ pub fn create_token(
 }
 
 /// Checks a token; every failure is the same `Unauthenticated` (no hint which part was wrong).
-pub fn authenticate(store: &Store, token: &str) -> Result<Principal, AuthError> {
+/// Also returns when the token expires (ms; `None`: never).
+pub fn authenticate_until(store: &Store, token: &str) -> Result<(Principal, Option<i64>), AuthError> {
     let rest = token.strip_prefix("tg_").ok_or(AuthError::Unauthenticated)?;
     let (id, secret) = rest.split_once('_').ok_or(AuthError::Unauthenticated)?;
     let r = store.read().map_err(|_| AuthError::Storage)?;
@@ -68,7 +69,7 @@ pub fn authenticate(store: &Store, token: &str) -> Result<Principal, AuthError> 
     if rec.revoked_ms.is_some() || rec.expires_ms.is_some_and(|t| t <= now_ms()) {
         return Err(AuthError::Unauthenticated);
     }
-    principal(&r, &rec)
+    Ok((principal(&r, &rec)?, rec.expires_ms))
 }
 
 fn principal(r: &crate::store::Reader, rec: &TokenRecord) -> Result<Principal, AuthError> {
@@ -142,6 +143,10 @@ pub fn first_start_hint(store: &Store, data_dir: &std::path::Path) -> Option<Str
 mod tests {
     use super::*;
     use crate::store::UserRecord;
+
+    fn authenticate(store: &Store, token: &str) -> Result<Principal, AuthError> {
+        authenticate_until(store, token).map(|(p, _)| p)
+    }
 
     #[test]
     fn tokens_authenticate_until_revoked_or_expired_and_only_hashes_are_stored() {

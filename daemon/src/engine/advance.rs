@@ -36,6 +36,10 @@ pub mod timer_kind {
     pub const RETRY: &str = "retry";
     /// A WaitFor's next iteration is due.
     pub const WAIT_FOR: &str = "waitfor";
+    /// A RETRIED execution's new execution is due (`retry.behavior: CREATE_NEW_EXECUTION`).
+    pub const NEW_EXECUTION: &str = "newexec";
+    /// A flow-level MAX_DURATION `sla` ran out (task run id `sla-<index>`).
+    pub const FLOW_SLA: &str = "flowsla";
 }
 
 /// Side effects of a step, applied in the same transaction as the new execution document.
@@ -51,6 +55,22 @@ pub struct Effects {
     pub kill_children: Vec<String>,
     /// Set when the execution reached a terminal state in this step.
     pub finished: Option<State>,
+    /// Resume tasks that ran: the writer resumes their target in the same transaction.
+    pub resumes: Vec<FlowResume>,
+}
+
+/// What a Resume task asks for, rendered; the writer checks and applies it as the flow.
+#[derive(Debug, Clone)]
+pub struct FlowResume {
+    /// The Resume task's execution, task run and attempt (its outcome is recorded there).
+    pub execution_id: String,
+    pub task_run_id: String,
+    pub attempt: u32,
+    /// The execution to resume.
+    pub target: String,
+    /// `namespace` + `flowId` the target must belong to, when given.
+    pub flow: Option<(String, String)>,
+    pub inputs: std::collections::BTreeMap<String, String>,
 }
 
 /// What the step needs from the daemon.
@@ -61,6 +81,44 @@ pub struct StepEnv<'a> {
     pub flow_lookup: &'a FlowLookup<'a>,
     /// Stored log lines of an execution (oldest first, bounded), for log.Fetch.
     pub stored_logs: &'a dyn Fn(&str) -> Vec<LogLine>,
+    /// Who decides now, by delegation, for a gate assigned to (users, groups) in a namespace:
+    /// notifications of a gate (`assignees.delegates`) tell them too.
+    pub delegates: &'a Delegates<'a>,
+}
+
+/// Delegates of a gate's assignees: (namespace, users, groups) -> delegate users.
+pub type Delegates<'a> = dyn Fn(&str, &[String], &[String]) -> Vec<String> + 'a;
+/// The durable timer of each MAX_DURATION `sla` of `flow` for `exec`, keyed by its index; set
+/// when the execution leaves CREATED (running or queued: the limit counts from its creation).
+pub fn flow_sla_timers(flow: &Flow, exec: &Execution) -> Vec<TimerKey> {
+    flow.sla
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.kind == crate::flow::SlaType::MaxDuration)
+        .filter_map(|(i, s)| {
+            let d = parse_iso8601(s.duration.as_deref()?).ok()?;
+            Some(TimerKey {
+                // One millisecond past the limit: the step it makes finds the SLA exceeded.
+                due_ms: exec.created_ms + d.as_millis() as i64 + 1,
+                execution_id: exec.id.clone(),
+                task_run_id: format!("sla-{i}"),
+                kind: timer_kind::FLOW_SLA.into(),
+            })
+        })
+        .collect()
+}
+
+/// The WorkingDirectory the task run at `idx` runs in: its parent's, when the parent is one
+/// (only runnable tasks sit directly inside a WorkingDirectory).
+pub fn workdir_of(flow: &Flow, exec: &Execution, idx: usize) -> Option<crate::tasks::WorkDir> {
+    let parent = exec.run(exec.task_runs[idx].parent_task_run_id.as_deref()?)?;
+    match &flow.find_task(&parent.task_id)?.kind {
+        TaskKind::WorkingDirectory(t) => Some(crate::tasks::WorkDir {
+            task_run_id: parent.id.clone(),
+            input_files: t.input_files.clone(),
+        }),
+        _ => None,
+    }
 }
 
 /// Most log lines a log.Fetch task collects into its outputs.
@@ -88,6 +146,7 @@ const MAX_PASSES: usize = 10_000;
 impl<'a> Stepper<'a> {
     /// Advances until the execution waits (pause, async task, subflow) or ends.
     pub fn advance(&mut self) {
+        self.check_flow_sla();
         for _ in 0..MAX_PASSES {
             let before = self.exec.task_runs.len();
             let before_states: Vec<State> = self.exec.task_runs.iter().map(|r| r.state).collect();
@@ -97,9 +156,107 @@ impl<'a> Stepper<'a> {
             }
             let after_states: Vec<State> = self.exec.task_runs.iter().map(|r| r.state).collect();
             if self.exec.task_runs.len() == before && before_states == after_states {
-                return;
+                break;
             }
         }
+        self.check_flow_sla();
+    }
+
+    /// Kestra's flow-level `sla` on a running execution: an EXECUTION_ASSERTION is rendered at
+    /// every step (before and after it), a MAX_DURATION is checked against the execution's
+    /// creation time (its timer makes the step that finds it due). Each SLA acts once.
+    fn check_flow_sla(&mut self) {
+        let flow = self.flow;
+        for (i, sla) in flow.sla.iter().enumerate() {
+            if self.exec.state.is_terminal() || self.exec.state == State::Killing {
+                return;
+            }
+            if self.exec.sla_violated.contains(&(i as u32)) {
+                continue;
+            }
+            let reason = match sla.kind {
+                crate::flow::SlaType::MaxDuration => {
+                    let Some(limit) = sla.duration.as_deref().and_then(|d| parse_iso8601(d).ok()) else {
+                        continue;
+                    };
+                    let took = (self.now - self.exec.created_ms).max(0);
+                    if took <= limit.as_millis() as i64 {
+                        continue;
+                    }
+                    format!(
+                        "execution duration of {} exceed the maximum duration of {}.",
+                        crate::flow::duration::format_iso8601(std::time::Duration::from_millis(took as u64)),
+                        crate::flow::duration::format_iso8601(limit)
+                    )
+                }
+                crate::flow::SlaType::ExecutionAssertion => {
+                    let Some(assertion) = &sla.assertion else { continue };
+                    let vars = context::vars(flow, self.exec, None, None);
+                    match self.render_str(assertion, &vars) {
+                        Ok(text) if truthy(&text) => continue,
+                        Ok(_) => format!("assertion is false: {assertion}."),
+                        Err(e) => {
+                            // Kestra ignores an SLA it cannot evaluate, saying so (once here).
+                            self.exec.sla_violated.push(i as u32);
+                            self.exec_log("ERROR", &format!("Ignoring SLA '{}' because of the error: {e}", sla.id));
+                            continue;
+                        }
+                    }
+                }
+            };
+            self.exec.sla_violated.push(i as u32);
+            self.exec_log("WARN", &format!("SLA '{}' violated: {reason}", sla.id));
+            if let Some(labels) = &sla.labels {
+                for (k, v) in labels.pairs() {
+                    self.exec.labels.insert(k, v);
+                }
+            }
+            match sla.behavior {
+                crate::flow::SlaBehavior::None => {}
+                crate::flow::SlaBehavior::Fail => {
+                    self.exec_log(
+                        "ERROR",
+                        &format!("Execution failed due to SLA '{}' violated: {reason}", sla.id),
+                    );
+                    self.end_by_sla(State::Failed);
+                }
+                crate::flow::SlaBehavior::Cancel => self.end_by_sla(State::Cancelled),
+            }
+        }
+    }
+
+    /// Ends the execution in `state` at once, as Kestra's SLA does: the last task run not yet
+    /// ended takes that state, any other still running is killed (its job stopped, its subflow
+    /// killed); no `errors` or `finally` run.
+    fn end_by_sla(&mut self, state: State) {
+        let last = self.exec.task_runs.iter().rposition(|r| !r.state.is_terminal());
+        self.end_now(state, last);
+    }
+
+    /// Ends the execution in `state` at once: the run at `last` takes that state, every other
+    /// run not yet ended is killed (its job stopped, its subflow killed).
+    fn end_now(&mut self, state: State, last: Option<usize>) {
+        let now = self.now;
+        for i in 0..self.exec.task_runs.len() {
+            if !self.exec.task_runs[i].state.is_terminal() {
+                self.cancel_timers_of(i);
+                if let Some(child) = self.exec.task_runs[i].child_execution_id.clone() {
+                    self.fx.kill_children.push(child);
+                }
+                let s = if Some(i) == last { state } else { State::Killed };
+                self.exec.task_runs[i].set_state(s, now);
+            }
+        }
+        self.cancel_flow_sla_timers();
+        self.exec.set_state(state, now);
+        self.fx.finished = Some(state);
+    }
+
+    fn cancel_flow_sla_timers(&mut self) {
+        let timers = flow_sla_timers(self.flow, self.exec);
+        // Set in this same step (an execution that ends at once): never stored at all.
+        self.fx.timers_add.retain(|t| !timers.contains(t));
+        self.fx.timers_del.extend(timers);
     }
 
     fn pass(&mut self) {
@@ -116,6 +273,8 @@ impl<'a> Stepper<'a> {
         }
         if self.exec.state == State::Created {
             self.exec.set_state(State::Running, self.now);
+            let timers = flow_sla_timers(self.flow, self.exec);
+            self.fx.timers_add.extend(timers);
         }
         let flow = self.flow;
         let main = self.run_list(&flow.tasks, None, None);
@@ -158,6 +317,10 @@ impl<'a> Stepper<'a> {
 
     /// PAUSED while any task run is paused, RUNNING otherwise.
     fn settle_waiting_state(&mut self) {
+        // Ended inside the walk (a retry in a new execution): nothing left to settle.
+        if self.exec.state.is_terminal() {
+            return;
+        }
         let state = if self.exec.task_runs.iter().any(|r| r.state == State::Paused) {
             State::Paused
         } else {
@@ -181,6 +344,7 @@ impl<'a> Stepper<'a> {
                 self.exec.task_runs[i].set_state(State::Killed, now);
             }
         }
+        self.cancel_flow_sla_timers();
         self.exec.set_state(state, now);
         self.fx.finished = Some(state);
     }
@@ -196,6 +360,7 @@ impl<'a> Stepper<'a> {
                 self.exec.task_runs[i].set_state(State::Killed, now);
             }
         }
+        self.cancel_flow_sla_timers();
         self.exec.set_state(State::Killed, now);
         self.fx.finished = Some(State::Killed);
     }
@@ -240,7 +405,7 @@ impl<'a> Stepper<'a> {
             };
             self.step_run(task, idx);
             let run = &self.exec.task_runs[idx];
-            if !run.state.is_terminal() {
+            if !run.state.is_terminal() || self.exec.state.is_terminal() {
                 return ListStatus::Pending;
             }
             let mut state = run.state;
@@ -275,6 +440,9 @@ impl<'a> Stepper<'a> {
                 }
             };
             self.step_run(task, idx);
+            if self.exec.state.is_terminal() {
+                return ListStatus::Pending;
+            }
             let state = self.exec.task_runs[idx].state;
             if !state.is_terminal() {
                 pending = true;
@@ -319,6 +487,9 @@ impl<'a> Stepper<'a> {
                 }
             };
             self.step_run(task, idx);
+            if self.exec.state.is_terminal() {
+                return ListStatus::Pending;
+            }
             let state = self.exec.task_runs[idx].state;
             if !state.is_terminal() {
                 pending = true;
@@ -498,6 +669,9 @@ impl<'a> Stepper<'a> {
                 Ok(s) => {
                     let branch = if t.cases.contains_key(&s) {
                         s
+                    } else if t.defaults.is_empty() {
+                        // As Kestra: a value no case matches, with no `defaults`, fails the Switch.
+                        return self.fail(idx, &format!("no case matches `{s}` and the Switch has no `defaults`"));
                     } else {
                         DEFAULTS_BRANCH.to_string()
                     };
@@ -525,7 +699,7 @@ impl<'a> Stepper<'a> {
                     }
                 }
             }
-            TaskKind::Sequential(_) | TaskKind::Parallel(_) | TaskKind::Dag(_) => {}
+            TaskKind::Sequential(_) | TaskKind::Parallel(_) | TaskKind::Dag(_) | TaskKind::WorkingDirectory(_) => {}
             TaskKind::Fetch(t) => {
                 let min = t.level.unwrap_or(LogLevel::Info);
                 let rank = |l: &str| match l {
@@ -560,6 +734,47 @@ impl<'a> Stepper<'a> {
                 run.loop_iteration = Some(1);
             }
             TaskKind::Subflow(t) => self.start_subflow(idx, task, t),
+            TaskKind::Resume(t) => {
+                let mut render = |key: &str, v: &Option<String>| match v {
+                    Some(text) => self
+                        .render_for(idx, task, text)
+                        .map(|s| Some(s.trim().to_string()))
+                        .map_err(|e| format!("cannot render `{key}`: {e}")),
+                    None => Ok(None),
+                };
+                let rendered = (
+                    render("executionId", &t.execution_id),
+                    render("namespace", &t.namespace),
+                    render("flowId", &t.flow_id),
+                );
+                let (target, flow) = match rendered {
+                    (Ok(target), Ok(ns), Ok(id)) => (target, ns.zip(id)),
+                    (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return self.fail(idx, &e),
+                };
+                // Kestra's default: the task's own execution (a pause in another branch).
+                let target = target.unwrap_or_else(|| self.exec.id.clone());
+                let vars = self.vars_for(idx, task);
+                let mut inputs = std::collections::BTreeMap::new();
+                for (k, v) in &t.inputs {
+                    match self.render_value(v, &vars) {
+                        Ok(Value::String(s)) => {
+                            inputs.insert(k.clone(), s);
+                        }
+                        Ok(other) => {
+                            inputs.insert(k.clone(), other.to_string());
+                        }
+                        Err(e) => return self.fail(idx, &format!("cannot render `inputs.{k}`: {e}")),
+                    }
+                }
+                self.fx.resumes.push(FlowResume {
+                    execution_id: self.exec.id.clone(),
+                    task_run_id: self.exec.task_runs[idx].id.clone(),
+                    attempt: self.exec.task_runs[idx].attempt,
+                    target,
+                    flow,
+                    inputs,
+                });
+            }
             TaskKind::HttpRequest(_)
             | TaskKind::SlackWebhook(_)
             | TaskKind::TeamsWebhook(_)
@@ -579,6 +794,7 @@ impl<'a> Stepper<'a> {
                     task: task.clone(),
                     vars,
                     attempt: self.exec.task_runs[idx].attempt,
+                    workdir: workdir_of(self.flow, self.exec, idx),
                 });
             }
         }
@@ -679,6 +895,10 @@ impl<'a> Stepper<'a> {
             self.apply_allowances(task, idx);
             return;
         };
+        if policy.new_execution {
+            self.retry_in_new_execution(task, idx, policy);
+            return;
+        }
         let run = &self.exec.task_runs[idx];
         let attempts = run.attempts.len() as u32;
         let first = run.attempts.first().map(|a| a.started_ms).unwrap_or(run.started_ms);
@@ -719,6 +939,54 @@ impl<'a> Stepper<'a> {
         });
     }
 
+    /// `retry.behavior: CREATE_NEW_EXECUTION`, as Kestra: the failed run and its parents end
+    /// RETRIED, so does the execution (at once, no `errors`/`finally`), and a durable timer
+    /// starts a new execution of the flow after the delay. Attempts and `maxDuration` count
+    /// executions, from the first one's creation; with none left the run fails as usual.
+    fn retry_in_new_execution(&mut self, task: &'a Task, idx: usize, policy: &crate::flow::Retry) {
+        let attempts = self.exec.attempt_number.max(1);
+        let first = self.exec.original_created_ms.unwrap_or(self.exec.created_ms);
+        let Some(at) = policy.next_attempt_at(attempts, self.now, first, rand::random()) else {
+            if attempts > 1 {
+                self.log(
+                    idx,
+                    "ERROR",
+                    &format!("failed in execution {attempts} of the flow: no retry left"),
+                );
+            }
+            self.apply_allowances(task, idx);
+            return;
+        };
+        let at = at.max(self.now);
+        let now = self.now;
+        let max = policy.max_attempt.map(|m| format!(" of {m}")).unwrap_or_default();
+        self.log(
+            idx,
+            "WARN",
+            &format!(
+                "failed; the flow runs again in a new execution (attempt {}{max}) in {}",
+                attempts + 1,
+                crate::flow::duration::format_iso8601(std::time::Duration::from_millis((at - now).max(0) as u64))
+            ),
+        );
+        let mut cur = Some(idx);
+        while let Some(i) = cur {
+            self.exec.task_runs[i].set_state(State::Retried, now);
+            cur = self.exec.task_runs[i]
+                .parent_task_run_id
+                .clone()
+                .and_then(|p| self.exec.task_runs.iter().position(|r| r.id == p));
+        }
+        self.end_now(State::Retried, None);
+        self.exec.retry_at_ms = Some(at);
+        self.fx.timers_add.push(TimerKey {
+            due_ms: at,
+            execution_id: self.exec.id.clone(),
+            task_run_id: String::new(),
+            kind: timer_kind::NEW_EXECUTION.into(),
+        });
+    }
+
     /// Moves a flowable task forward through its children; leaf tasks are left as they are.
     fn drive(&mut self, task: &'a Task, idx: usize) {
         if self.exec.task_runs[idx].state != State::Running {
@@ -741,6 +1009,7 @@ impl<'a> Stepper<'a> {
                 self.run_list(list, Some(&run_id), None)
             }
             TaskKind::Sequential(t) => self.run_list(&t.tasks, Some(&run_id), None),
+            TaskKind::WorkingDirectory(t) => self.run_list(&t.tasks, Some(&run_id), None),
             TaskKind::Parallel(t) => self.run_parallel(&t.tasks, &run_id, None, t.concurrent),
             TaskKind::ForEach(t) => self.run_for_each(idx, t, &run_id),
             TaskKind::WaitFor(t) => self.run_wait_for(idx, task, t, &run_id),
@@ -794,7 +1063,11 @@ impl<'a> Stepper<'a> {
                 pending = true;
                 break;
             }
-            match self.run_list(&t.tasks, Some(run_id), Some(i)) {
+            let status = self.run_list(&t.tasks, Some(run_id), Some(i));
+            if self.exec.state.is_terminal() {
+                return ListStatus::Pending;
+            }
+            match status {
                 ListStatus::Pending => {
                     pending = true;
                     active += 1;
@@ -1031,7 +1304,26 @@ impl<'a> Stepper<'a> {
                 }
             }
         }
-        let inputs = match crate::inputs::coerce(&child_flow.inputs, &raw) {
+        // SELECT/MULTISELECT `expression` values are rendered as for a start by hand: with the
+        // child flow's namespace.
+        let render = super::resume::expression_renderer(self.env.renderer, self.env.services, &child_flow, None);
+        let defs = match crate::inputs::resolve_expressions(&child_flow.inputs, &render) {
+            Ok(d) => d,
+            Err(errors) => {
+                let msg: Vec<String> = errors.iter().map(|e| e.message.clone()).collect();
+                self.fail(
+                    idx,
+                    &format!(
+                        "invalid inputs for subflow `{}.{}`: {}",
+                        t.namespace,
+                        t.flow_id,
+                        msg.join("; ")
+                    ),
+                );
+                return;
+            }
+        };
+        let inputs = match crate::inputs::coerce(&defs, &raw) {
             Ok(i) => i,
             Err(errors) => {
                 let msg: Vec<String> = errors.iter().map(|e| e.message.clone()).collect();
@@ -1105,13 +1397,17 @@ impl<'a> Stepper<'a> {
             .as_ref()
             .map(|p| (p.users.clone(), p.groups.clone()))
             .unwrap_or_default();
+        let delegates = (self.env.delegates)(&self.exec.namespace, &users, &groups);
         for task in tasks.iter().filter(|t| !t.common.disabled) {
             let run = TaskRun::started(task, Some(gate_run_id.clone()), Some(purpose.to_string()), None, now);
             self.exec.task_runs.push(run);
             let idx = self.exec.task_runs.len() - 1;
             let mut vars = context::vars(self.flow, self.exec, Some(&self.exec.task_runs[idx]), Some(gate));
             if let Value::Object(m) = &mut vars {
-                m.insert("assignees".into(), json!({"users": users, "groups": groups}));
+                m.insert(
+                    "assignees".into(),
+                    json!({"users": users, "groups": groups, "delegates": delegates}),
+                );
                 m.insert("gate".into(), json!({"id": gate.id, "taskRunId": gate_run_id}));
                 for (k, v) in &extras {
                     m.insert(k.clone(), v.clone());
@@ -1155,6 +1451,7 @@ impl<'a> Stepper<'a> {
                         task: task.clone(),
                         vars,
                         attempt: 1,
+                        workdir: None,
                     });
                 }
                 _ => {
@@ -1423,6 +1720,11 @@ pub fn new_execution(
         trigger,
         log_seq: 0,
         secrets_seen: Vec::new(),
+        sla_violated: Vec::new(),
+        attempt_number: 0,
+        original_created_ms: None,
+        retry_at_ms: None,
+        retried_as: None,
     }
 }
 

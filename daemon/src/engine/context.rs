@@ -48,6 +48,16 @@ pub fn vars(flow: &Flow, exec: &Execution, run: Option<&TaskRun>, task: Option<&
             taskrun["parentId"] = json!(p);
         }
         root.insert("taskrun".into(), taskrun);
+        // Kestra's `workerTaskrun`: inside a WorkingDirectory, the directory's own task run.
+        if let Some(wd) = run.parent_task_run_id.as_deref().and_then(|p| exec.run(p))
+            && wd.task_type == crate::flow::types::WORKING_DIRECTORY
+        {
+            let value = item_value(exec, wd);
+            root.insert(
+                "workerTaskrun".into(),
+                json!({"id": wd.id, "value": value, "startDate": iso_ms(wd.started_ms)}),
+            );
+        }
         // Kestra's `parents`: every enclosing task run, nearest first; `parent` is `parents[0]`.
         let mut parents = Vec::new();
         let mut next = run.parent_task_run_id.as_deref().and_then(|p| exec.run(p));

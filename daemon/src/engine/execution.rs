@@ -219,6 +219,22 @@ pub struct Execution {
     /// writes. Never stored: a secret value must not reach the database.
     #[serde(skip)]
     pub secrets_seen: Vec<String>,
+    /// Indexes (in the flow revision's `sla`) of the flow-level SLAs this execution violated;
+    /// each acts once.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sla_violated: Vec<u32>,
+    /// Which execution of the flow this is under a `CREATE_NEW_EXECUTION` retry (0 or 1: the first).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub attempt_number: u32,
+    /// The first execution's creation, from which a `CREATE_NEW_EXECUTION` retry's
+    /// `maxDuration` counts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original_created_ms: Option<i64>,
+    /// RETRIED: when the new execution starts (a durable timer), and its id once it has.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_at_ms: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retried_as: Option<String>,
 }
 
 impl Execution {
@@ -286,4 +302,8 @@ pub struct LogLine {
     pub level: String,
     pub message: String,
     pub time_ms: i64,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }

@@ -196,6 +196,18 @@ impl FlowRegistry {
         Ok(self.get(namespace, id, revision)?.1)
     }
 
+    /// Revision `revision` (not 0) if it was parsed before: never reads the store, so async
+    /// code may call it without a hop to the blocking pool.
+    pub fn cached_revision(&self, namespace: &str, id: &str, revision: u32) -> Option<Arc<Flow>> {
+        if revision == 0 {
+            return None;
+        }
+        self.cache
+            .lock()
+            .ok()
+            .and_then(|c| c.get(&(namespace.to_string(), id.to_string(), revision)).cloned())
+    }
+
     pub fn list(&self) -> Result<Vec<FlowHead>> {
         Ok(self.store.read()?.flows()?)
     }

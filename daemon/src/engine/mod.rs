@@ -122,6 +122,7 @@ impl Engine {
             jobs: job_tx,
             running: running.clone(),
             timer_wake: timer_wake.clone(),
+            scripts_dir: task_services.scripts_dir.get().cloned(),
         };
         std::thread::Builder::new()
             .name("tollgate-writer".into())
@@ -479,11 +480,14 @@ impl Engine {
             let lookup = |ns: &str, id: &str| e.inner.flows.get(ns, id, 0).ok().map(|(h, f, _)| (h.revision, f));
             // A preview runs nothing: a log.Fetch among the next tasks sees no lines.
             let no_logs = |_: &str| Vec::new();
+            // Nothing is sent by a preview, so it names no delegates in a gate's notifications.
+            let no_delegates = |_: &str, _: &[String], _: &[String]| Vec::new();
             let env = advance::StepEnv {
                 renderer: &e.inner.renderer,
                 services: e.inner.services.as_ref(),
                 flow_lookup: &lookup,
                 stored_logs: &no_logs,
+                delegates: &no_delegates,
             };
             preview::preview(&flow, &exec, &select, &inputs, &actor, &comment, &env)
         })
@@ -595,6 +599,9 @@ impl crate::auth::Commit for Engine {
         let not_committed =
             || crate::store::StoreError::Storage("the change was not committed; see the daemon log".into());
         self.inner.commands.send(command).map_err(|_| not_committed())?;
-        wait.recv().map_err(|_| not_committed())
+        let committed = wait.recv().map_err(|_| not_committed());
+        // Remembered principals are read again from now on (auth::Auth::authenticate).
+        crate::auth::bump_rights_generation();
+        committed
     }
 }

@@ -21,10 +21,12 @@ pub enum State {
     Skipped,
     /// An execution waiting for a free slot of its flow's `concurrency` limit.
     Queued,
+    /// Ended by a `retry` with `behavior: CREATE_NEW_EXECUTION`: a new execution runs the flow again.
+    Retried,
 }
 
 impl State {
-    pub const ALL: [State; 13] = [
+    pub const ALL: [State; 14] = [
         State::Created,
         State::Running,
         State::Paused,
@@ -38,6 +40,7 @@ impl State {
         State::Retrying,
         State::Skipped,
         State::Queued,
+        State::Retried,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -55,6 +58,7 @@ impl State {
             State::Retrying => "RETRYING",
             State::Skipped => "SKIPPED",
             State::Queued => "QUEUED",
+            State::Retried => "RETRIED",
         }
     }
 
@@ -70,7 +74,13 @@ impl State {
     pub fn is_terminal(self) -> bool {
         matches!(
             self,
-            State::Success | State::Warning | State::Failed | State::Killed | State::Cancelled | State::Skipped
+            State::Success
+                | State::Warning
+                | State::Failed
+                | State::Killed
+                | State::Cancelled
+                | State::Skipped
+                | State::Retried
         )
     }
 
@@ -84,7 +94,7 @@ impl State {
         match self {
             State::Success => 0,
             State::Warning => 1,
-            State::Failed => 2,
+            State::Failed | State::Retried => 2,
             State::Cancelled => 3,
             State::Killed => 4,
             _ => 0,

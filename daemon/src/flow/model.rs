@@ -29,6 +29,48 @@ pub struct Flow {
     /// Most executions of this flow RUNNING (or PAUSED) at once, and what happens to more.
     #[serde(default)]
     pub concurrency: Option<Concurrency>,
+    /// Kestra's flow-level `sla`: checked while an execution runs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sla: Vec<FlowSla>,
+}
+
+/// One entry of a flow's `sla` (Kestra's MaxDurationSLA / ExecutionAssertionSLA).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FlowSla {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: SlaType,
+    pub behavior: SlaBehavior,
+    /// MAX_DURATION: ISO-8601, counted from the execution's creation (a durable timer).
+    #[serde(default)]
+    pub duration: Option<String>,
+    /// EXECUTION_ASSERTION: a template rendered at every step of a running execution; falsy is
+    /// a violation.
+    #[serde(default, rename = "assert")]
+    pub assertion: Option<String>,
+    /// Added to the execution when the SLA is violated.
+    #[serde(default)]
+    pub labels: Option<LabelList>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum SlaType {
+    MaxDuration,
+    ExecutionAssertion,
+}
+
+/// What a violated SLA does to the execution (besides its labels).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum SlaBehavior {
+    /// Ends it FAILED at once (no `errors`, no `finally`, as Kestra).
+    Fail,
+    /// Ends it CANCELLED at once.
+    Cancel,
+    /// Only logs (and adds the labels).
+    None,
 }
 
 /// Kestra's flow `concurrency`.
@@ -136,6 +178,12 @@ pub enum TaskKind {
     WaitFor(WaitForTask),
     Dag(DagTask),
     Fetch(FetchTask),
+    /// `io.kestra.plugin.core.flow.WorkingDirectory`: its tasks run in order in one shared
+    /// directory (script tasks' working directory), removed when it ends.
+    WorkingDirectory(WorkingDirectoryTask),
+    /// `io.kestra.plugin.core.execution.Resume`: resumes a paused execution of the flow's own
+    /// namespace, as the flow.
+    Resume(ResumeTask),
 }
 
 /// Kestra type names, in one place, so parsing and validation agree.
@@ -184,6 +232,8 @@ pub mod types {
     pub const WAIT_FOR: &str = "io.kestra.plugin.core.flow.WaitFor";
     pub const DAG: &str = "io.kestra.plugin.core.flow.Dag";
     pub const FETCH: &str = "io.kestra.plugin.core.log.Fetch";
+    pub const RESUME: &str = "io.kestra.plugin.core.execution.Resume";
+    pub const WORKING_DIRECTORY: &str = "io.kestra.plugin.core.flow.WorkingDirectory";
     /// Deprecated in Kestra: a Sequential with `allowFailure: true`.
     pub const ALLOW_FAILURE: &str = "io.kestra.plugin.core.flow.AllowFailure";
     pub const FLOW_TRIGGER: &str = "io.kestra.plugin.core.trigger.Flow";
@@ -230,6 +280,8 @@ pub mod types {
         ALLOW_FAILURE,
         DAG,
         FETCH,
+        WORKING_DIRECTORY,
+        RESUME,
     ];
     pub const WEBHOOK_TRIGGER: &str = "io.kestra.plugin.core.trigger.Webhook";
     pub const TRIGGERS: &[&str] = &[FLOW_TRIGGER, SCHEDULE_TRIGGER, WEBHOOK_TRIGGER];
@@ -434,6 +486,32 @@ pub struct ForEachTask {
     pub tasks: Vec<Task>,
     /// 0 = no limit; Kestra's default is 1 (one value at a time).
     pub concurrency_limit: u32,
+}
+
+/// `io.kestra.plugin.core.flow.WorkingDirectory`. Kestra runs its tasks on one worker in one
+/// temporary directory; only runnable tasks may be inside (checked when parsed).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkingDirectoryTask {
+    pub tasks: Vec<Task>,
+    /// Written into the directory before its first script task runs: a mapping of file name to
+    /// content, or a template rendering to one as JSON (as a script task's `inputFiles`).
+    pub input_files: Option<Value>,
+}
+
+/// `io.kestra.plugin.core.execution.Resume`. Without `executionId` it resumes its own execution
+/// (a pause in another branch); `namespace` + `flowId` (both or neither, and only with
+/// `executionId`) say which flow the execution must belong to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ResumeTask {
+    #[serde(default)]
+    pub execution_id: Option<String>,
+    #[serde(default)]
+    pub namespace: Option<String>,
+    #[serde(default)]
+    pub flow_id: Option<String>,
+    #[serde(default)]
+    pub inputs: BTreeMap<String, Value>,
 }
 
 /// `io.kestra.plugin.core.log.Fetch`: the log lines of this execution (or of `tasksId`) at
@@ -1169,6 +1247,7 @@ impl Task {
             TaskKind::Sequential(t) => vec![&mut t.tasks],
             TaskKind::Parallel(t) => vec![&mut t.tasks],
             TaskKind::ForEach(t) => vec![&mut t.tasks],
+            TaskKind::WorkingDirectory(t) => vec![&mut t.tasks],
             TaskKind::Pause(p) => {
                 let mut v = vec![&mut p.on_pause];
                 if let Some(r) = &mut p.reminders {
@@ -1207,6 +1286,7 @@ impl Task {
                 | TaskKind::ForEach(_)
                 | TaskKind::WaitFor(_)
                 | TaskKind::Dag(_)
+                | TaskKind::WorkingDirectory(_)
         )
     }
 
@@ -1223,6 +1303,7 @@ impl Task {
             TaskKind::ForEach(t) => vec![&t.tasks],
             TaskKind::WaitFor(t) => vec![&t.tasks],
             TaskKind::Dag(t) => vec![&t.tasks],
+            TaskKind::WorkingDirectory(t) => vec![&t.tasks],
             TaskKind::Pause(p) => {
                 let mut v = vec![&p.on_pause, &p.tasks];
                 if let Some(r) = &p.reminders {

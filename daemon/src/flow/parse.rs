@@ -240,6 +240,7 @@ const FLOW_KEYS: &[&str] = &[
     "pluginDefaults",
     "taskDefaults",
     "retry",
+    "sla",
 ];
 const TRIGGER_KEYS: &[&str] = &["id", "type"];
 const COMMON_TASK_KEYS: &[&str] = &[
@@ -349,12 +350,9 @@ impl Parser {
         }
         // The revision is the daemon's to count: a written one is accepted and replaced.
         f.take("revision");
-        if f.take("sla").is_some() {
-            self.issue(
-                f.at("sla"),
-                "flow-level `sla` (MAX_DURATION, EXECUTION_ASSERTION) is not supported by Tollgate yet; a gate's own `sla` on a Pause or HumanTask is".into(),
-            );
-        }
+        let sla_path = f.at("sla");
+        let sla: Vec<FlowSla> = self.opt_typed(&mut f, "sla").unwrap_or_default();
+        self.check_sla(&sla, &sla_path);
         f.finish(self, FLOW_KEYS, "the flow");
         Some(Flow {
             id: id.unwrap_or_default(),
@@ -371,7 +369,62 @@ impl Parser {
             disabled,
             retry,
             concurrency,
+            sla,
         })
+    }
+
+    /// Kestra's rules for a flow's `sla` entries: the property of each type is required, the
+    /// other one is refused rather than ignored, a duration is a literal ISO-8601 duration.
+    fn check_sla(&mut self, sla: &[FlowSla], path: &Path) {
+        for (i, s) in sla.iter().enumerate() {
+            let at = path.index(i);
+            if s.id.is_empty() {
+                self.issue(at.key("id"), "an `sla` entry needs a non-empty `id`".into());
+            }
+            match s.kind {
+                SlaType::MaxDuration => {
+                    match &s.duration {
+                        None => self.issue(at.clone(), format!("sla `{}` (MAX_DURATION) needs `duration`", s.id)),
+                        Some(d) => {
+                            if let Err(e) = super::duration::parse_iso8601(d) {
+                                self.issue(at.key("duration"), format!("invalid `duration` on sla `{}`: {e}", s.id));
+                            }
+                        }
+                    }
+                    if s.assertion.is_some() {
+                        self.issue(
+                            at.key("assert"),
+                            format!("`assert` on sla `{}` is only for EXECUTION_ASSERTION", s.id),
+                        );
+                    }
+                }
+                SlaType::ExecutionAssertion => {
+                    if s.assertion.as_deref().is_none_or(|a| a.trim().is_empty()) {
+                        self.issue(
+                            at.clone(),
+                            format!("sla `{}` (EXECUTION_ASSERTION) needs `assert`", s.id),
+                        );
+                    }
+                    if s.duration.is_some() {
+                        self.issue(
+                            at.key("duration"),
+                            format!("`duration` on sla `{}` is only for MAX_DURATION", s.id),
+                        );
+                    }
+                }
+            }
+            if let Some(labels) = &s.labels
+                && let Some((k, _)) = labels.pairs().into_iter().find(|(k, _)| k.starts_with("system."))
+            {
+                self.issue(
+                    at.key("labels"),
+                    format!(
+                        "label `{k}` on sla `{}` is reserved: labels under `system.` are set by the daemon",
+                        s.id
+                    ),
+                );
+            }
+        }
     }
 
     /// A `retry` block (task or flow), checked as Kestra's validators check it.
@@ -631,12 +684,80 @@ impl Parser {
                 f.finish(self, &with_common(&["tasks"]), &what);
                 Some(TaskKind::Sequential(SequentialTask { tasks }))
             }
+            types::WORKING_DIRECTORY => {
+                for (key, why) in [
+                    (
+                        "outputFiles",
+                        "Tollgate has no internal file storage to keep them in; print `::{\"outputs\":{...}}::` from a script task to pass values on",
+                    ),
+                    ("namespaceFiles", "Tollgate has no namespace files; use `inputFiles`"),
+                    (
+                        "cache",
+                        "the cache is an archive kept in Kestra's internal storage, which Tollgate does not have",
+                    ),
+                ] {
+                    if f.map.contains_key(key) {
+                        let at = f.at(key);
+                        f.take(key);
+                        self.issue(at, format!("`{key}` on {what} is not supported: {why}"));
+                    }
+                }
+                let tasks = self.branch(&mut f, "tasks", true, &what);
+                let files_path = f.at("inputFiles");
+                let input_files = f.take("inputFiles").map(yaml_to_json);
+                match &input_files {
+                    None | Some(Value::Object(_)) => {}
+                    Some(Value::String(s)) if s.contains("{{") => {}
+                    Some(_) => self.issue(
+                        files_path.clone(),
+                        format!("`inputFiles` on {what} must be a mapping of file name to content"),
+                    ),
+                }
+                if let Some(Value::Object(m)) = &input_files {
+                    for (name, v) in m {
+                        if !v.is_string() && !v.is_number() && !v.is_boolean() {
+                            self.issue(
+                                files_path.key(name),
+                                format!("`inputFiles.{name}` on {what} must be the file's content (a string)"),
+                            );
+                        }
+                        if name.is_empty()
+                            || name.starts_with('/')
+                            || name.split('/').any(|p| p == ".." || p.is_empty())
+                        {
+                            self.issue(
+                                files_path.key(name),
+                                format!("input file name `{name}` on {what} must be a relative path inside the working directory"),
+                            );
+                        }
+                    }
+                }
+                f.finish(self, &with_common(&["tasks", "inputFiles"]), &what);
+                Some(TaskKind::WorkingDirectory(WorkingDirectoryTask { tasks, input_files }))
+            }
             types::ALLOW_FAILURE => {
                 // Kestra's deprecated AllowFailure: a Sequential whose failure is allowed.
                 let tasks = self.branch(&mut f, "tasks", true, &what);
                 f.finish(self, &with_common(&["tasks"]), &what);
                 common.allow_failure = true;
                 Some(TaskKind::Sequential(SequentialTask { tasks }))
+            }
+            types::RESUME => {
+                let path = f.path.clone();
+                let t: ResumeTask = self.simple_any(f, &what, COMMON_TASK_KEYS)?;
+                // Kestra's rules (PluginUtilsService.executionFromTaskParameters).
+                if t.namespace.is_some() != t.flow_id.is_some() {
+                    self.issue(
+                        path.clone(),
+                        format!("{what}: both `namespace` and `flowId` must be set when one is"),
+                    );
+                } else if t.namespace.is_some() && t.execution_id.is_none() {
+                    self.issue(
+                        path.key("namespace"),
+                        format!("{what}: `namespace` and `flowId` should only be set when `executionId` is set"),
+                    );
+                }
+                Some(TaskKind::Resume(t))
             }
             types::FETCH => {
                 for other in ["executionId", "namespace", "flowId"] {
@@ -1526,6 +1647,8 @@ const TYPE_ALIASES: &[(&str, &str)] = &[
     ("io.kestra.core.tasks.flows.Subflow", types::SUBFLOW),
     ("io.kestra.core.tasks.flows.EachSequential", types::EACH_SEQUENTIAL),
     ("io.kestra.core.tasks.flows.EachParallel", types::EACH_PARALLEL),
+    ("io.kestra.core.tasks.flows.WorkingDirectory", types::WORKING_DIRECTORY),
+    ("io.kestra.core.tasks.flows.Worker", types::WORKING_DIRECTORY),
     ("io.kestra.core.tasks.debugs.Return", types::RETURN),
     ("io.kestra.core.tasks.debugs.Echo", types::ECHO),
     ("io.kestra.core.tasks.executions.Fail", types::FAIL),

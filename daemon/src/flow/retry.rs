@@ -1,6 +1,8 @@
 //! Kestra's `retry` (on a task, a flowable task or the whole flow): when a task run fails, the
 //! same task run starts again as a new attempt after a delay, until `maxAttempt` attempts or
-//! `maxDuration` since the first attempt. Only `behavior: RETRY_FAILED_TASK` is supported.
+//! `maxDuration` since the first attempt (`behavior: RETRY_FAILED_TASK`), or, with
+//! `behavior: CREATE_NEW_EXECUTION`, the execution ends RETRIED and a new execution of the flow
+//! starts after the delay (attempts and `maxDuration` then count executions, from the first).
 
 use serde::{Deserialize, Serialize};
 
@@ -31,6 +33,9 @@ pub struct Retry {
     pub max_duration_ms: Option<i64>,
     /// A task that succeeds after a retry ends WARNING.
     pub warning_on_retry: bool,
+    /// Kestra's `behavior: CREATE_NEW_EXECUTION`: retry the whole flow in a new execution.
+    #[serde(default)]
+    pub new_execution: bool,
 }
 
 /// The YAML shape, checked into `Retry` by `Retry::from_raw`.
@@ -88,15 +93,13 @@ impl Retry {
     /// Checks a `retry` block as Kestra's validators do; every problem is reported.
     pub fn from_raw(raw: &RawRetry) -> Result<Retry, Vec<RetryProblem>> {
         let mut problems = Vec::new();
+        let mut new_execution = false;
         match raw.behavior.as_deref().map(str::to_ascii_uppercase).as_deref() {
             None | Some("RETRY_FAILED_TASK") => {}
-            Some("CREATE_NEW_EXECUTION") => problems.push(problem(
-                "behavior",
-                "`retry.behavior: CREATE_NEW_EXECUTION` is not supported by Tollgate: only RETRY_FAILED_TASK (retry the failed task run in the same execution)",
-            )),
+            Some("CREATE_NEW_EXECUTION") => new_execution = true,
             Some(other) => problems.push(problem(
                 "behavior",
-                format!("unknown `retry.behavior` `{other}`: expected RETRY_FAILED_TASK"),
+                format!("unknown `retry.behavior` `{other}`: expected RETRY_FAILED_TASK or CREATE_NEW_EXECUTION"),
             )),
         }
         if raw.max_attempt == Some(0) {
@@ -215,6 +218,7 @@ impl Retry {
                 max_attempt: raw.max_attempt,
                 max_duration_ms: max_duration,
                 warning_on_retry: raw.warning_on_retry,
+                new_execution,
             }),
             _ => Err(problems),
         }
@@ -315,8 +319,10 @@ mod tests {
         assert_eq!(e[0].property, "interval");
         let e = Retry::from_raw(&raw("type: exponential\ninterval: PT5S\nmaxInterval: PT2S")).unwrap_err();
         assert!(e[0].message.contains("less than `maxInterval`"));
-        let e = Retry::from_raw(&raw("type: constant\ninterval: PT1S\nbehavior: CREATE_NEW_EXECUTION")).unwrap_err();
-        assert!(e[0].message.contains("not supported"));
+        let r = Retry::from_raw(&raw("type: constant\ninterval: PT1S\nbehavior: CREATE_NEW_EXECUTION")).expect("valid");
+        assert!(r.new_execution);
+        let e = Retry::from_raw(&raw("type: constant\ninterval: PT1S\nbehavior: SOMETIMES")).unwrap_err();
+        assert_eq!(e[0].property, "behavior");
         let e = Retry::from_raw(&raw("type: constant")).unwrap_err();
         assert!(e[0].message.contains("`retry.interval` is required"));
         let e = Retry::from_raw(&raw("type: linear\ninterval: PT1S")).unwrap_err();

@@ -4,18 +4,6 @@
 /// Type names (or package prefixes ending in `.`) with the reason they are refused.
 const UNSUPPORTED: &[(&str, &str)] = &[
     (
-        "io.kestra.plugin.core.flow.WorkingDirectory",
-        "not supported yet: script tasks each get their own working directory; put the commands that share files in one script task",
-    ),
-    (
-        "io.kestra.core.tasks.flows.WorkingDirectory",
-        "not supported yet: script tasks each get their own working directory; put the commands that share files in one script task",
-    ),
-    (
-        "io.kestra.plugin.core.execution.Resume",
-        "not supported yet: resume the other execution with `tollgate resume` or the REST resume API",
-    ),
-    (
         "io.kestra.plugin.core.flow.ForEachItem",
         "it splits a file from Kestra's internal storage into batches, and Tollgate has no internal storage; use ForEach over a list (or a Subflow per item)",
     ),

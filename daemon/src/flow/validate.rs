@@ -80,6 +80,11 @@ fn run(
     for (task, path) in tasks {
         v.task(task, path);
     }
+    for (i, s) in flow.sla.iter().enumerate() {
+        if let Some(a) = &s.assertion {
+            v.template(a, &root.key("sla").index(i).key("assert"), Scope::Flow);
+        }
+    }
     for (i, output) in flow.outputs.iter().enumerate() {
         v.value(&output.value, &root.key("outputs").index(i).key("value"), Scope::Flow);
     }
@@ -182,6 +187,7 @@ fn branches<'f>(task: &'f Task, path: &Path) -> Vec<(Path, &'f Vec<Task>)> {
         TaskKind::Parallel(t) => vec![(path.key("tasks"), &t.tasks)],
         TaskKind::ForEach(t) => vec![(path.key("tasks"), &t.tasks)],
         TaskKind::WaitFor(t) => vec![(path.key("tasks"), &t.tasks)],
+        TaskKind::WorkingDirectory(t) => vec![(path.key("tasks"), &t.tasks)],
         // Each Dag task sits under `tasks[i].task`.
         TaskKind::Dag(t) => vec![(path.key("tasks"), &t.tasks)],
         TaskKind::Pause(p) => {
@@ -323,6 +329,30 @@ impl<'f> Validator<'f> {
             TaskKind::WaitFor(t) => self.template(&t.condition, &path.key("condition"), s),
             TaskKind::Switch(t) => self.template(&t.value, &path.key("value"), s),
             TaskKind::Sequential(_) | TaskKind::Parallel(_) | TaskKind::Dag(_) | TaskKind::Fetch(_) => {}
+            TaskKind::Resume(t) => {
+                self.opt(&t.execution_id, &path.key("executionId"), s);
+                self.opt(&t.namespace, &path.key("namespace"), s);
+                self.opt(&t.flow_id, &path.key("flowId"), s);
+                self.map(&t.inputs, &path.key("inputs"), s);
+            }
+            TaskKind::WorkingDirectory(t) => {
+                if let Some(files) = &t.input_files {
+                    self.value(files, &path.key("inputFiles"), s);
+                }
+                // As Kestra's validator: the directory's tasks run one after the other on one
+                // worker, so only tasks that do work themselves may be inside.
+                for (i, child) in t.tasks.iter().enumerate() {
+                    if child.is_flowable() || matches!(child.kind, TaskKind::Subflow(_) | TaskKind::Pause(_)) {
+                        self.issue(
+                            path.key("tasks").index(i).key("type"),
+                            format!(
+                                "task `{}` ({}) cannot be inside WorkingDirectory `{}`: only runnable tasks are allowed as children of a WorkingDirectory task (no flowable tasks, pauses or subflows)",
+                                child.id, child.type_name, task.id
+                            ),
+                        );
+                    }
+                }
+            }
             TaskKind::ForEach(t) => self.value(&t.values, &path.key("values"), s),
             TaskKind::Subflow(t) => {
                 self.template(&t.namespace, &path.key("namespace"), s);

@@ -213,7 +213,7 @@ async fn forms(s: &ApiState, tenant: &str, exec: &Execution, csrf: &str) -> Stri
         };
         // A rejection needs none of the inputs: its button skips the browser's checks.
         out.push_str(&format!(
-            "<h2>{task}</h2><form method=\"post\" action=\"/ui/{t}/executions/{id}/resume\">\
+            "<h2>{task}</h2>{status}<form method=\"post\" action=\"/ui/{t}/executions/{id}/resume\">\
              <input type=\"hidden\" name=\"_csrf\" value=\"{csrf}\">\
              <input type=\"hidden\" name=\"_task_run\" value=\"{run}\">{fields}\
              <label>{why} <textarea name=\"_reason\"></textarea></label>\
@@ -221,6 +221,7 @@ async fn forms(s: &ApiState, tenant: &str, exec: &Execution, csrf: &str) -> Stri
              <button name=\"_action\" value=\"preview\">Preview</button> \
              <button name=\"_action\" value=\"reject\" formnovalidate>Reject</button></form>",
             task = esc(&run.task_id),
+            status = gate_status(run, p.human.as_ref().map(|h| h.approvals)),
             t = esc(tenant),
             id = esc(&exec.id),
             run = esc(&run.id),
@@ -228,6 +229,47 @@ async fn forms(s: &ApiState, tenant: &str, exec: &Execution, csrf: &str) -> Stri
         ));
     }
     out
+}
+
+/// What the approver should know before deciding: since when it waits, by when it must be decided
+/// (its `sla`, or that it was breached), and the approvals of a quorum so far (a delegate's
+/// approval says for whom).
+fn gate_status(run: &crate::engine::execution::TaskRun, approvals_required: Option<u32>) -> String {
+    let Some(pause) = &run.pause else {
+        return String::new();
+    };
+    let iso = crate::engine::context::iso_ms;
+    let mut lines = vec![format!("Waiting since {}.", iso(pause.since_ms))];
+    match (pause.sla_breached_ms, pause.sla_due_ms) {
+        (Some(at), due) => lines.push(format!(
+            "<span class=\"err\">SLA breached: still undecided at {}{}.</span>",
+            iso(at),
+            due.map(|d| format!(" (due {})", iso(d))).unwrap_or_default()
+        )),
+        (None, Some(due)) => lines.push(format!("SLA: decide by {}.", iso(due))),
+        (None, None) => {}
+    }
+    if let Some(required) = approvals_required.filter(|n| *n > 1) {
+        let given: Vec<String> = pause
+            .approvals
+            .iter()
+            .filter(|a| !a.rejected)
+            .map(|a| {
+                if a.on_behalf_of.is_empty() {
+                    esc(&a.by)
+                } else {
+                    format!("{} for {}", esc(&a.by), esc(&a.on_behalf_of))
+                }
+            })
+            .collect();
+        let by = if given.is_empty() {
+            String::new()
+        } else {
+            format!(" (approved by {})", given.join(", "))
+        };
+        lines.push(format!("{} of {required} approvals{by}.", given.len()));
+    }
+    format!("<p>{}</p>", lines.join("<br>"))
 }
 
 fn sign_out_form(tenant: &str, id: &str, csrf: &str) -> String {

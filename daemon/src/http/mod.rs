@@ -216,6 +216,11 @@ fn execution_json(e: &Execution) -> Value {
                 "by": a.by, "onBehalfOf": a.on_behalf_of, "date": crate::engine::context::iso_ms(a.on_ms),
                 "comment": a.reason, "rejected": a.rejected,
             })).collect::<Vec<_>>()).unwrap_or_default(),
+            "sla": r.pause.as_ref().and_then(|p| p.sla_due_ms.map(|due| json!({
+                "due": crate::engine::context::iso_ms(due),
+                "breached": p.sla_breached_ms.is_some(),
+                "breachedDate": p.sla_breached_ms.map(crate::engine::context::iso_ms),
+            }))),
         })).collect::<Vec<_>>(),
     })
 }

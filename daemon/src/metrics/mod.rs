@@ -155,6 +155,8 @@ pub struct Process {
     task_runs_ok: AtomicU64,
     task_runs_failed: AtomicU64,
     commit: Mutex<(Vec<u64>, u64, f64)>,
+    /// Whether the newest commit saved redb's allocator state (a crash now needs no full repair).
+    quick_repair_saved: std::sync::atomic::AtomicBool,
 }
 
 /// The process's counters. Process-wide like the process's own CPU time: one daemon per process.
@@ -165,11 +167,17 @@ pub fn process() -> &'static Process {
         task_runs_ok: AtomicU64::new(0),
         task_runs_failed: AtomicU64::new(0),
         commit: Mutex::new((vec![0; COMMIT_BOUNDS_S.len() + 1], 0, 0.0)),
+        quick_repair_saved: std::sync::atomic::AtomicBool::new(false),
     });
     &P
 }
 
 impl Process {
+    /// After each commit: whether it saved the allocator state (see [`crate::store::QuickRepair`]).
+    pub fn quick_repair_saved(&self, saved: bool) {
+        self.quick_repair_saved.store(saved, Ordering::Relaxed);
+    }
+
     pub fn observe_commit(&self, took: Duration) {
         let s = took.as_secs_f64();
         let i = COMMIT_BOUNDS_S
@@ -270,6 +278,16 @@ pub fn render(s: &Snapshot, store_bytes: u64) -> String {
     let _ = writeln!(o, "# HELP tollgate_store_bytes Size of tollgate.redb.");
     let _ = writeln!(o, "# TYPE tollgate_store_bytes gauge");
     let _ = writeln!(o, "tollgate_store_bytes {store_bytes}");
+    let _ = writeln!(
+        o,
+        "# HELP tollgate_store_quick_repair_saved 1 when the newest commit saved the store's allocator state: a crash now restarts without reading the whole file."
+    );
+    let _ = writeln!(o, "# TYPE tollgate_store_quick_repair_saved gauge");
+    let _ = writeln!(
+        o,
+        "tollgate_store_quick_repair_saved {}",
+        u8::from(p.quick_repair_saved.load(Ordering::Relaxed))
+    );
     let _ = writeln!(
         o,
         "# HELP tollgate_requests_total Requests received since start, by protocol."

@@ -207,33 +207,69 @@ impl Ops {
         self.flows_of(std::slice::from_ref(exec)).await.pop().flatten()
     }
 
-    /// [`Ops::flow_of`] for many executions in one hop off the async runtime (a listed page).
+    /// [`Ops::flow_of`] for many executions (a listed page). Each distinct revision on the page
+    /// is looked up once (a page is mostly one or a few flows, and a stored revision never
+    /// changes, so the registry answers it from its cache); only executions whose pause form
+    /// renders its choices are copied to the blocking pool for that rendering.
     pub async fn flows_of(&self, execs: &[Execution]) -> Vec<Option<Arc<Flow>>> {
-        let engine = self.engine.clone();
-        let keys: Vec<(String, String, u32)> = execs
-            .iter()
-            .map(|e| (e.namespace.clone(), e.flow_id.clone(), e.flow_revision))
-            .collect();
-        let count = keys.len();
-        // Executions waiting at a pause whose form computes its choices get them rendered now.
-        let paused: Vec<Option<Execution>> = execs
-            .iter()
-            .map(|e| (e.state == crate::engine::state::State::Paused).then(|| e.clone()))
-            .collect();
-        tokio::task::spawn_blocking(move || {
-            keys.iter()
-                .zip(paused)
-                .map(|((ns, id, rev), exec)| {
-                    let flow = engine.flows().get(ns, id, *rev).ok().map(|(_, f, _)| f)?;
-                    Some(match exec {
-                        Some(exec) => engine.with_input_values(&flow, Some(&exec)),
-                        None => flow,
+        type Key = (String, String, u32);
+        let key = |e: &Execution| (e.namespace.clone(), e.flow_id.clone(), e.flow_revision);
+        let mut distinct: Vec<Key> = execs.iter().map(key).collect();
+        distinct.sort();
+        distinct.dedup();
+        // Revisions parsed before come from the registry's cache right here; only the others
+        // (a read of the store) take a hop to the blocking pool.
+        let mut found: std::collections::HashMap<Key, Arc<Flow>> = Default::default();
+        let mut missing = Vec::new();
+        for k in distinct {
+            match self.engine.flows().cached_revision(&k.0, &k.1, k.2) {
+                Some(flow) => {
+                    found.insert(k, flow);
+                }
+                None => missing.push(k),
+            }
+        }
+        if !missing.is_empty() {
+            let engine = self.engine.clone();
+            let read: Vec<(Key, Arc<Flow>)> = tokio::task::spawn_blocking(move || {
+                missing
+                    .into_iter()
+                    .filter_map(|k| {
+                        let flow = engine.flows().revision(&k.0, &k.1, k.2).ok()?;
+                        Some((k, flow))
                     })
-                })
-                .collect()
-        })
-        .await
-        .unwrap_or_else(|_| vec![None; count])
+                    .collect()
+            })
+            .await
+            .unwrap_or_default();
+            found.extend(read);
+        }
+        let mut out: Vec<Option<Arc<Flow>>> = execs.iter().map(|e| found.get(&key(e)).cloned()).collect();
+        // Executions waiting at a pause whose form computes its choices get them rendered now.
+        let render: Vec<(usize, Arc<Flow>, Execution)> = execs
+            .iter()
+            .zip(&out)
+            .enumerate()
+            .filter_map(|(i, (e, flow))| {
+                let flow = flow.as_ref()?;
+                (e.state == State::Paused && flow.has_input_expressions()).then(|| (i, flow.clone(), e.clone()))
+            })
+            .collect();
+        if !render.is_empty() {
+            let engine = self.engine.clone();
+            let rendered = tokio::task::spawn_blocking(move || {
+                render
+                    .into_iter()
+                    .map(|(i, flow, exec)| (i, engine.with_input_values(&flow, Some(&exec))))
+                    .collect::<Vec<_>>()
+            })
+            .await
+            .unwrap_or_default();
+            for (i, flow) in rendered {
+                out[i] = Some(flow);
+            }
+        }
+        out
     }
 
     /// The ids of a bulk call, the refusals already decided (not found, no role: audited), and

@@ -231,6 +231,23 @@ enum Backend {
 pub struct Store {
     backend: Backend,
     path: PathBuf,
+    /// When commits save redb's allocator state (see [`QuickRepair`]).
+    quick_repair: QuickRepair,
+}
+
+/// When a commit also saves redb's allocator state, so that opening the file after a crash
+/// loads it instead of walking the whole file (seconds per million executions). Saving it costs
+/// about 1 MB written per commit whatever the store size (redb sizes the state for a full 4 GiB
+/// region), so it is not done on every commit by default. Measured: README, Performance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuickRepair {
+    /// Never (the next start after a crash repairs the whole file).
+    Off,
+    /// In a [`Store::checkpoint`] the writer makes once it has been idle a moment: a crash
+    /// while idle restarts in milliseconds, a crash amid writes repairs the whole file.
+    Idle,
+    /// Every commit: every crash restarts in milliseconds; ~1 MB written per commit.
+    Always,
 }
 
 /// Copies every table of `from` into `to` as it is (`tollgated migrate`): executions, logs,
@@ -359,6 +376,7 @@ impl Store {
         let store = Store {
             backend: Backend::Postgres(Arc::new(pg)),
             path,
+            quick_repair: QuickRepair::Off,
         };
         store.write(metrics::ensure_state_counts)?;
         Ok(store)
@@ -367,21 +385,44 @@ impl Store {
     /// Opens (or creates) `dir/tollgate.redb` and every table.
     /// The data dir is created 0700 and the file 0600: it holds executions, audit and users.
     pub fn open(dir: &Path) -> Result<Store> {
+        // A bad setting is refused before the data dir is touched.
+        let quick_repair = quick_repair_setting()?;
         create_private_dir(dir)
             .map_err(|e| StoreError::Storage(format!("cannot create data dir {}: {e}", dir.display())))?;
         let path = dir.join("tollgate.redb");
-        let db = Database::create(&path).map_err(|source| StoreError::Open {
-            path: path.clone(),
-            source,
-        })?;
+        // redb calls this only when it must read the whole file (the last commit before a crash
+        // saved no allocator state): said in the log, since it makes this start slow.
+        let repaired = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let opening = std::time::Instant::now();
+        let db = redb::Builder::new()
+            .set_repair_callback({
+                let repaired = repaired.clone();
+                move |_| repaired.store(true, std::sync::atomic::Ordering::Relaxed)
+            })
+            .create(&path)
+            .map_err(|source| StoreError::Open {
+                path: path.clone(),
+                source,
+            })?;
+        if repaired.load(std::sync::atomic::Ordering::Relaxed) {
+            tracing::warn!(
+                file = %path.display(),
+                took_ms = opening.elapsed().as_millis() as u64,
+                "the data store was not closed cleanly and its last commit saved no allocator state: the whole \
+                 file was read to repair it (TOLLGATE_QUICK_REPAIR)"
+            );
+        }
         restrict_to_owner(&path)
             .map_err(|e| StoreError::Storage(format!("cannot make {} private (0600): {e}", path.display())))?;
-        let tx = db.begin_write()?;
+        let mut tx = db.begin_write()?;
+        tx.set_quick_repair(quick_repair != QuickRepair::Off);
         redb_backend::create_tables(&tx)?;
         tx.commit()?;
+        crate::metrics::process().quick_repair_saved(quick_repair != QuickRepair::Off);
         let store = Store {
             backend: Backend::Redb(Arc::new(db)),
             path,
+            quick_repair,
         };
         store.write(metrics::ensure_state_counts)?;
         Ok(store)
@@ -398,6 +439,27 @@ impl Store {
             Backend::Postgres(pg) => Some(pg),
             Backend::Redb(_) => None,
         }
+    }
+
+    /// When commits save the allocator state.
+    pub fn quick_repair(&self) -> QuickRepair {
+        self.quick_repair
+    }
+
+    /// An empty commit that saves redb's allocator state (with [`QuickRepair::Idle`]; a no-op
+    /// otherwise): until the next commit, a crash needs no repair of the whole file.
+    pub fn checkpoint(&self) -> Result<()> {
+        if self.quick_repair != QuickRepair::Idle {
+            return Ok(());
+        }
+        let Backend::Redb(db) = &self.backend else {
+            return Ok(());
+        };
+        let mut tx = db.begin_write()?;
+        tx.set_quick_repair(true);
+        tx.commit()?;
+        crate::metrics::process().quick_repair_saved(true);
+        Ok(())
     }
 
     /// A consistent snapshot for reading; never blocks writers.
@@ -418,7 +480,11 @@ impl Store {
         f: impl FnOnce(&mut Writer) -> std::result::Result<T, E>,
     ) -> std::result::Result<T, E> {
         let tx = match &self.backend {
-            Backend::Redb(db) => WriteTx::Redb(db.begin_write().map_err(StoreError::from)?),
+            Backend::Redb(db) => {
+                let mut tx = db.begin_write().map_err(StoreError::from)?;
+                tx.set_quick_repair(self.quick_repair == QuickRepair::Always);
+                WriteTx::Redb(tx)
+            }
             Backend::Postgres(pg) => WriteTx::Pg(pg.begin_write()?),
         };
         let mut w = Writer {
@@ -435,6 +501,7 @@ impl Store {
             WriteTx::Pg(tx) => tx.commit()?,
         }
         crate::metrics::process().observe_commit(started.elapsed());
+        crate::metrics::process().quick_repair_saved(self.quick_repair == QuickRepair::Always);
         Ok(out)
     }
 }
@@ -1012,6 +1079,18 @@ impl Writer {
 /// A schedule's due time as stored (8 little-endian bytes, redb's own `i64` encoding).
 fn decode_i64(b: &[u8]) -> Option<i64> {
     Some(i64::from_le_bytes(b.try_into().ok()?))
+}
+
+/// `TOLLGATE_QUICK_REPAIR`: `idle` (the default when unset), `always` or `off`.
+fn quick_repair_setting() -> Result<QuickRepair> {
+    match std::env::var("TOLLGATE_QUICK_REPAIR").as_deref() {
+        Err(_) | Ok("idle") => Ok(QuickRepair::Idle),
+        Ok("always") => Ok(QuickRepair::Always),
+        Ok("off") => Ok(QuickRepair::Off),
+        Ok(other) => Err(StoreError::Storage(format!(
+            "TOLLGATE_QUICK_REPAIR must be idle, always or off, not `{other}`"
+        ))),
+    }
 }
 
 /// Creates `dir` (and missing parents) readable by its owner only; an existing dir is left as it

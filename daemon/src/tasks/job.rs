@@ -16,6 +16,24 @@ pub struct Job {
     pub task: Task,
     pub vars: Value,
     pub attempt: u32,
+    /// Set for a task inside a WorkingDirectory: the directory it shares with its siblings.
+    pub workdir: Option<WorkDir>,
+}
+
+/// The shared directory of a WorkingDirectory task run: named after that run, created (with
+/// its `inputFiles`) by the first script task that needs it, removed by the engine when the
+/// WorkingDirectory ends.
+#[derive(Debug, Clone)]
+pub struct WorkDir {
+    pub task_run_id: String,
+    pub input_files: Option<Value>,
+}
+
+impl WorkDir {
+    /// The directory's name under the daemon's scripts directory.
+    pub fn dir_name(task_run_id: &str) -> String {
+        format!("wd-{task_run_id}")
+    }
 }
 
 /// What an async task produced: outputs and log lines, or an error message.

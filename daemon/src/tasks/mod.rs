@@ -19,7 +19,7 @@ use crate::flow::TaskKind;
 use crate::masking::{mask, mask_value};
 use crate::store::KvEntry;
 
-pub use job::{Job, JobContext, JobOutcome, LiveLog};
+pub use job::{Job, JobContext, JobOutcome, LiveLog, WorkDir};
 pub use render::TaskRender;
 
 /// A KV entry a flow writes (KV Set), with what its audit record names.
@@ -92,10 +92,12 @@ pub async fn run(job: &Job, services: &TaskServices, ctx: &JobContext) -> JobOut
         (Err(e), _) => Err(e),
         // A script applies its own `timeout`: it must end the process group, not just stop
         // waiting for it.
-        (Ok(_), TaskKind::Script(t)) => script::run(&job.task, t, &mut r, services, ctx).await.map(|s| {
-            warning = s.warning;
-            s.outputs
-        }),
+        (Ok(_), TaskKind::Script(t)) => script::run(&job.task, t, &mut r, services, ctx, job.workdir.as_ref())
+            .await
+            .map(|s| {
+                warning = s.warning;
+                s.outputs
+            }),
         (Ok(limit), kind) => {
             let work = async {
                 match kind {

@@ -266,6 +266,8 @@ struct Daemon {
     binary: PathBuf,
     /// The PostgreSQL database it runs on; `None` = redb in `data`.
     store: Option<String>,
+    /// Extra environment for the daemon (e.g. `TOLLGATE_QUICK_REPAIR`).
+    env: Vec<(String, String)>,
     _dir: tempfile::TempDir,
 }
 
@@ -292,6 +294,7 @@ impl Daemon {
             flows,
             binary: binary.to_path_buf(),
             store: None,
+            env: Vec::new(),
             _dir: dir,
         })
     }
@@ -309,6 +312,7 @@ impl Daemon {
             .arg("--flows")
             .arg(&self.flows)
             .env("RUST_LOG", "warn")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -832,11 +836,54 @@ impl Bench {
             serving.insert(format!("{size}"), summary(s));
             answered.insert(format!("{size}"), summary(a));
             if size == *self.sizes.startup_sizes.last().unwrap_or(&0) {
-                // After a crash redb checks the whole file before it opens: measured, not hidden.
-                d.start().await?;
-                d.kill9();
-                crash.insert(format!("{size}"), json!(ms(d.start().await?.serving)));
-                d.stop();
+                // After a crash redb either walks the whole file or loads the allocator state
+                // the last commit saved (TOLLGATE_QUICK_REPAIR: off, idle = the default, always).
+                // Each mode: what it costs per commit, then a kill -9 amid writes and one after a
+                // second of quiet.
+                for mode in ["off", "idle", "always"] {
+                    d.env = vec![("TOLLGATE_QUICK_REPAIR".into(), mode.into())];
+                    d.start().await?;
+                    // Commit cost: one client, so every Start and every step is its own commit.
+                    let n = self.sizes.samples;
+                    let (w0, c0) = (d.disk_write_bytes(), d.cpu_seconds());
+                    start_many(&d, "log3", n, 1).await?;
+                    wait_settled(&d).await?;
+                    let (w1, c1) = (d.disk_write_bytes(), d.cpu_seconds());
+                    // Killed amid writes: Starts from 8 clients are being committed.
+                    let load = {
+                        let ch = d.channel().await?;
+                        tokio::spawn(async move {
+                            let mut set = JoinSet::new();
+                            for _ in 0..8 {
+                                let mut c = ExecutionsClient::new(ch.clone());
+                                set.spawn(async move { while c.start(start_req("log3")).await.is_ok() {} });
+                            }
+                            while set.join_next().await.is_some() {}
+                        })
+                    };
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    d.kill9();
+                    let _ = load.await;
+                    let amid = d.start().await?;
+                    // Killed after a second without writes.
+                    start_many(&d, "log3", 10, 1).await?;
+                    wait_settled(&d).await?;
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    d.kill9();
+                    let quiet = d.start().await?;
+                    crash.insert(
+                        mode.to_string(),
+                        json!({
+                            "storedExecutions": size,
+                            "readyMsAfterKill9AmidWrites": ms(amid.serving),
+                            "readyMsAfterKill9AfterQuietSecond": ms(quiet.serving),
+                            "diskBytesWrittenPer3LogExecution1Client": ((w1 - w0) as f64 / n as f64).round(),
+                            "daemonCpuUsPer3LogExecution1Client": ((c1 - c0) * 1e6 / n as f64).round(),
+                        }),
+                    );
+                    d.stop();
+                    d.env.clear();
+                }
             }
         }
         Ok((
@@ -846,12 +893,13 @@ impl Bench {
                 "runsEach": 3,
                 "ready": "spawn to gRPC health SERVING (tollgate.v1.Executions); answered: to the first List answered",
                 "stop": "SIGTERM (clean close) between runs",
+                "crash": "largest store, per TOLLGATE_QUICK_REPAIR mode: 1-client Starts of log3 (commit cost); kill -9 while 8 clients Start; kill -9 after 1 s without writes",
                 "seeding": SEEDING,
             }),
             json!({
                 "readyMsByStoredExecutions": serving,
                 "firstListAnsweredMsByStoredExecutions": answered,
-                "readyMsAfterKill9ByStoredExecutions": crash,
+                "afterKill9ByQuickRepairMode": crash,
             }),
         ))
     }
@@ -904,7 +952,8 @@ impl Bench {
         let paused = self.sizes.paused_store;
         let mut d = self.seeded(paused, 0).await?;
         d.start().await?;
-        // What the console does at start: List the PAUSED tab page by page into the app, then draw.
+        // What the console does at start: a loader task Lists the PAUSED tab page by page (as
+        // console/sync.rs does) while the app applies the pages it has; draw after the first.
         let t0 = Instant::now();
         let mut c = d.client().await?;
         let mut app = App::new(AppOptions {
@@ -916,23 +965,32 @@ impl Bench {
         });
         let _ = app.start();
         let mut terminal = Terminal::new(TestBackend::new(120, 40))?;
-        let mut token = String::new();
+        let (tx, mut pages) = tokio::sync::mpsc::channel(64);
+        let loader = tokio::spawn(async move {
+            let mut token = String::new();
+            loop {
+                let r = c
+                    .list(pb::ListExecutionsRequest {
+                        states: vec!["PAUSED".into()],
+                        page_size: 1000,
+                        page_token: token.clone(),
+                        ..Default::default()
+                    })
+                    .await?
+                    .into_inner();
+                let last = r.next_page_token.is_empty();
+                token = r.next_page_token;
+                if tx.send((r.executions, last)).await.is_err() || last {
+                    return Ok::<_, tonic::Status>(());
+                }
+            }
+        });
         let mut first = true;
         let mut first_frame = None;
-        loop {
-            let r = c
-                .list(pb::ListExecutionsRequest {
-                    states: vec!["PAUSED".into()],
-                    page_size: 1000,
-                    page_token: token.clone(),
-                    ..Default::default()
-                })
-                .await?
-                .into_inner();
-            let last = r.next_page_token.is_empty();
+        while let Some((executions, last)) = pages.recv().await {
             app.apply(Update::Page {
                 tab: Tab::Paused,
-                executions: r.executions,
+                executions,
                 first,
                 last,
             });
@@ -946,8 +1004,8 @@ impl Bench {
             if last {
                 break;
             }
-            token = r.next_page_token;
         }
+        loader.await??;
         app.settle();
         terminal.draw(|f| tollgate_console::console::ui::draw(f, &app))?;
         let all_loaded = t0.elapsed();

@@ -86,6 +86,7 @@ pub fn execution_json(e: &pb::Execution) -> Value {
             "assignment": {"users": p.assignee_users, "groups": p.assignee_groups},
             "approvalsRequired": p.approvals_required,
             "approvedBy": p.approved_by,
+            "approvedOnBehalfOf": p.approved_on_behalf_of,
             "rejectionReasonRequired": p.rejection_reason_required,
         })).collect::<Vec<_>>(),
     })

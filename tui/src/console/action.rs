@@ -40,6 +40,8 @@ pub enum Action {
     Submit,
     /// Resume form: what approving with the values typed so far would do (nothing changes).
     Preview,
+    /// Resume form: reject the pause, with the comment as the reason (asks to confirm).
+    Reject,
     Confirm,
     Cancel,
     /// Narrow a mixed selection to the highlighted execution's flow and task.
@@ -52,6 +54,14 @@ pub enum Action {
     PrevMatch,
     StartFlow,
     Refresh,
+    /// Executions: open the delegations view (out of office).
+    Delegations,
+    /// Delegations: a new one (opens its form).
+    New,
+    /// Delegations: end the highlighted one now (asks to confirm).
+    Revoke,
+    /// Delegations: also list revoked and ended ones.
+    ShowAll,
     FilterUser,
     FilterExecution,
     ClearFilters,
@@ -75,6 +85,7 @@ pub enum Ctx {
     Flows,
     FlowSource,
     Audit,
+    Delegations,
     Help,
     Confirm,
     Mismatch,
@@ -191,6 +202,13 @@ const LIST: &[Binding] = &[
     b(&[c('a')], Action::SelectAll, "a", "select all visible", true),
     b(&[c('A')], Action::ClearSelection, "A", "clear selection", false),
     b(&[c('s')], Action::Sort, "s", "sort: longest waiting / newest", false),
+    b(
+        &[c('D')],
+        Action::Delegations,
+        "D",
+        "delegations (out of office)",
+        false,
+    ),
     DOWN,
     UP,
     PAGE_DOWN,
@@ -292,7 +310,10 @@ const FORM: &[Binding] = &[
     ),
 ];
 /// Resume forms only: see what approving with the values typed so far would do.
-const FORM_DECIDE: &[Binding] = &[b(&[ctrl('p')], Action::Preview, "^p", "preview", true)];
+const FORM_DECIDE: &[Binding] = &[
+    b(&[ctrl('p')], Action::Preview, "^p", "preview", true),
+    b(&[ctrl('r')], Action::Reject, "^r", "reject", true),
+];
 const FORM_ENTER_NEXT: Binding = b(&[k(KeyCode::Enter)], Action::FormNext, "enter", "next field", false);
 const FORM_ENTER_SUBMIT: Binding = b(
     &[k(KeyCode::Enter)],
@@ -460,6 +481,19 @@ const AUDIT: &[Binding] = &[
     b(&[k(KeyCode::Esc)], Action::Back, "esc", "executions", false),
 ];
 
+const DELEGATIONS: &[Binding] = &[
+    b(&[c('n')], Action::New, "n", "new delegation", true),
+    b(&[c('x')], Action::Revoke, "x", "revoke", true),
+    b(&[c('a')], Action::ShowAll, "a", "include ended", true),
+    b(&[c('R')], Action::Refresh, "R", "reload", true),
+    b(&[c('j'), k(KeyCode::Down)], Action::Down, "j/k", "move", true),
+    UP,
+    TOP,
+    BOTTOM,
+    HELP,
+    BACK,
+];
+
 const HELP_VIEW: &[Binding] = &[
     b(&[c('j'), k(KeyCode::Down)], Action::Down, "j/k", "scroll", true),
     UP,
@@ -533,6 +567,7 @@ pub fn bindings(ctx: Ctx) -> Vec<&'static Binding> {
         Ctx::Flows => vec![FLOWS],
         Ctx::FlowSource => vec![FLOW_SOURCE],
         Ctx::Audit => vec![AUDIT],
+        Ctx::Delegations => vec![DELEGATIONS],
         Ctx::Help => vec![HELP_VIEW],
         Ctx::Confirm => vec![CONFIRM],
         Ctx::Mismatch => vec![MISMATCH],
@@ -721,6 +756,7 @@ mod tests {
             Ctx::Flows,
             Ctx::FlowSource,
             Ctx::Audit,
+            Ctx::Delegations,
             Ctx::Help,
             Ctx::Confirm,
             Ctx::Mismatch,

@@ -139,12 +139,14 @@ async fn call(c: Clients, cmd: Command) -> Option<Update> {
             task_run_ids,
             task_id,
             inputs,
+            comment,
         } => {
             let req = pb::BulkResumeRequest {
                 ids,
                 task_run_ids: task_run_ids.into_iter().collect(),
                 inputs: inputs.into_iter().collect(),
                 task_id,
+                reason: comment,
                 ..Default::default()
             };
             let result = executions
@@ -179,6 +181,27 @@ async fn call(c: Clients, cmd: Command) -> Option<Update> {
                 }
             };
             Update::Killed { request, results }
+        }
+        Command::Reject {
+            request,
+            targets,
+            reason,
+        } => {
+            // One call per execution: each rejection is its own decision, audited on its own.
+            let mut results = Vec::with_capacity(targets.len());
+            for (id, task_run_id) in targets {
+                let req = pb::RejectRequest {
+                    id: id.clone(),
+                    task_run_id,
+                    task_id: String::new(),
+                    reason: reason.clone(),
+                };
+                results.push(match executions.reject(req).await {
+                    Ok(_) => ok(&id),
+                    Err(e) => failed(&id, &e),
+                });
+            }
+            Update::Rejected { request, results }
         }
         Command::ListFlows => {
             let mut flows = c.flows;
@@ -240,6 +263,35 @@ async fn call(c: Clients, cmd: Command) -> Option<Update> {
                     .list(req)
                     .await
                     .map(|r| r.into_inner().records)
+                    .map_err(RpcError::from),
+            )
+        }
+        Command::ListDelegations { all } => {
+            let mut delegations = c.delegations;
+            Update::Delegations(
+                delegations
+                    .list(pb::ListDelegationsRequest { all })
+                    .await
+                    .map(|r| r.into_inner().delegations)
+                    .map_err(RpcError::from),
+            )
+        }
+        Command::CreateDelegation { request, req } => {
+            let mut delegations = c.delegations;
+            let result = delegations
+                .create(req)
+                .await
+                .map(|r| r.into_inner())
+                .map_err(RpcError::from);
+            Update::DelegationCreated { request, result }
+        }
+        Command::RevokeDelegation { id } => {
+            let mut delegations = c.delegations;
+            Update::DelegationRevoked(
+                delegations
+                    .revoke(pb::RevokeDelegationRequest { id })
+                    .await
+                    .map(|r| r.into_inner())
                     .map_err(RpcError::from),
             )
         }

@@ -20,9 +20,13 @@ pub struct Pause {
     pub assignee_groups: Vec<String>,
     pub approvals_required: u32,
     pub approved_by: Vec<String>,
+    /// Parallel to `approved_by`: whom a delegate's approval counts for ("" for one's own).
+    pub approved_for: Vec<String>,
     /// Users and groups an escalation added.
     pub escalated_to: Vec<String>,
     pub form_key: String,
+    /// HumanTask `rejectionReasonRequired`: the console asks for a reason before rejecting.
+    pub rejection_reason_required: bool,
 }
 
 impl From<&pb::PauseInfo> for Pause {
@@ -36,14 +40,30 @@ impl From<&pb::PauseInfo> for Pause {
             assignee_groups: p.assignee_groups.clone(),
             approvals_required: p.approvals_required,
             approved_by: p.approved_by.clone(),
+            approved_for: p.approved_on_behalf_of.clone(),
             escalated_to: p.escalated_to.clone(),
             form_key: p.form_key.clone(),
+            rejection_reason_required: p.rejection_reason_required,
         }
     }
 }
 
 impl Pause {
     /// A HumanTask (assignment and approvals), as opposed to a plain Pause.
+    /// Whether `user` already holds a seat in this pause's quorum: approved in their own name,
+    /// or as a delegate, or had a delegate approve for them (the daemon refuses them all again).
+    pub fn approved(&self, user: &str) -> bool {
+        self.approved_by
+            .iter()
+            .chain(self.approved_for.iter())
+            .any(|a| a.eq_ignore_ascii_case(user))
+    }
+
+    /// Who approved so far, as people read it: `bob for ana` when a delegate approved.
+    pub fn approved_by_text(&self) -> String {
+        approved_by_text(&self.approved_by, &self.approved_for)
+    }
+
     pub fn is_human(&self) -> bool {
         self.approvals_required > 0 || !self.assignee_users.is_empty() || !self.assignee_groups.is_empty()
     }
@@ -229,6 +249,18 @@ impl ExecStore {
     }
 }
 
+/// `approved_by` with each delegate's principal: `ana, bob for carol`.
+pub fn approved_by_text(by: &[String], on_behalf_of: &[String]) -> String {
+    by.iter()
+        .enumerate()
+        .map(|(i, b)| match on_behalf_of.get(i).filter(|f| !f.is_empty()) {
+            Some(f) => format!("{b} for {f}"),
+            None => b.clone(),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -279,8 +311,10 @@ mod tests {
             assignee_groups: vec!["ops".into()],
             approvals_required: 1,
             approved_by: vec![],
+            approved_for: vec![],
             escalated_to: vec![],
             form_key: "k".into(),
+            rejection_reason_required: false,
         };
         assert!(p.may_decide("alice@x.io", &[]));
         assert!(p.may_decide("bob", &["ops".to_string()]));

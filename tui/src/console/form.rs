@@ -64,6 +64,9 @@ pub struct Field {
     pub widget: Widget,
     /// Client-side or daemon error shown under the field.
     pub error: Option<String>,
+    /// The decision's comment (the reason when rejecting), not an input of the flow: a flow may
+    /// have an input named `comment`, so this is told apart by role, not by id.
+    pub is_comment: bool,
 }
 
 /// An edit the user makes to the focused field.
@@ -151,6 +154,26 @@ impl Field {
             spec,
             widget,
             error: None,
+            is_comment: false,
+        }
+    }
+
+    /// The free-text comment kept with a decision (approval comment or rejection reason).
+    pub fn comment() -> Field {
+        Field {
+            spec: InputSpec {
+                id: "comment".into(),
+                display_name: "Comment".into(),
+                r#type: "STRING".into(),
+                description: "Kept with your decision in the audit; the reason when you reject (^r).".into(),
+                ..Default::default()
+            },
+            widget: Widget::Text {
+                input: TextInput::default(),
+                masked: false,
+            },
+            error: None,
+            is_comment: true,
         }
     }
 
@@ -393,6 +416,33 @@ impl Form {
         }
     }
 
+    /// A form that decides a pause: the flow's `onResume` inputs, then the decision's comment.
+    pub fn for_decision(specs: &[InputSpec]) -> Form {
+        let mut form = Form::new(specs);
+        form.fields.push(Field::comment());
+        form
+    }
+
+    /// The decision's comment, trimmed; empty when there is no comment field or nothing typed.
+    pub fn comment(&self) -> String {
+        self.fields
+            .iter()
+            .find(|f| f.is_comment)
+            .and_then(Field::value)
+            .map(|v| v.trim().to_string())
+            .unwrap_or_default()
+    }
+
+    /// Puts an error under the comment field and focuses it (a rejection that needs a reason).
+    pub fn comment_error(&mut self, message: &str) {
+        if let Some(i) = self.fields.iter().position(|f| f.is_comment) {
+            self.fields[i].error = Some(message.to_string());
+            self.focus = i;
+        } else {
+            self.error = Some(message.to_string());
+        }
+    }
+
     pub fn focused(&self) -> Option<&Field> {
         self.fields.get(self.focus)
     }
@@ -402,8 +452,10 @@ impl Form {
         self.focused().map(Field::kind)
     }
 
+    /// Whether `enter` submits: on the last input, the optional comment after it does not count
+    /// (it is reached with tab, and enter there submits too).
     pub fn on_last_field(&self) -> bool {
-        self.focus + 1 >= self.fields.len()
+        self.fields.iter().skip(self.focus + 1).all(|f| f.is_comment)
     }
 
     pub fn next(&mut self) {
@@ -428,6 +480,7 @@ impl Form {
     pub fn values(&self) -> BTreeMap<String, String> {
         self.fields
             .iter()
+            .filter(|f| !f.is_comment)
             .filter_map(|f| f.value().map(|v| (f.spec.id.clone(), v)))
             .collect()
     }
@@ -452,7 +505,11 @@ impl Form {
         let mut general = Vec::new();
         let mut first_bad = None;
         for e in errors {
-            match self.fields.iter().position(|f| f.spec.id == e.input_id) {
+            match self
+                .fields
+                .iter()
+                .position(|f| !f.is_comment && f.spec.id == e.input_id)
+            {
                 Some(i) => {
                     self.fields[i].error = Some(e.message.clone());
                     first_bad = Some(first_bad.map_or(i, |b: usize| b.min(i)));
@@ -611,6 +668,30 @@ mod tests {
         assert_eq!(form.error.as_deref(), Some("whole request"));
         form.edit(Edit::Insert('x'));
         assert_eq!(form.fields[1].error, None, "editing clears the stale error");
+    }
+
+    #[test]
+    fn the_comment_is_no_input_even_when_a_flow_input_shares_its_id() {
+        let mut form = Form::for_decision(&[spec("comment", "STRING")]);
+        for c in "input".chars() {
+            form.edit(Edit::Insert(c));
+        }
+        form.next();
+        for c in " why not ".chars() {
+            form.edit(Edit::Insert(c));
+        }
+        assert!(form.validate(), "the comment is optional");
+        assert_eq!(form.values().len(), 1);
+        assert_eq!(form.values()["comment"], "input");
+        assert_eq!(form.comment(), "why not");
+        form.apply_errors(&[InputError {
+            input_id: "comment".into(),
+            message: "bad input".into(),
+        }]);
+        assert_eq!(form.focus, 0, "a daemon error naming `comment` is the flow's input");
+        form.comment_error("give a reason");
+        assert_eq!(form.focus, 1);
+        assert_eq!(form.fields[1].error.as_deref(), Some("give a reason"));
     }
 
     #[test]

@@ -53,7 +53,7 @@ impl Identity {
     /// In whose name this user may decide `pause`: `Some("")` for themselves, `Some(user)` as
     /// that user's delegate (HumanTasks only: a plain pause needs no delegation).
     pub fn decides_for(&self, namespace: &str, pause: &Pause) -> Option<String> {
-        let approved = |u: &str| pause.approved_by.iter().any(|a| a.eq_ignore_ascii_case(u));
+        let approved = |u: &str| pause.approved(u);
         if self.operates(namespace) && pause.may_decide(&self.user, &self.groups) && !approved(&self.user) {
             return Some(String::new());
         }
@@ -122,8 +122,10 @@ mod tests {
             assignee_groups: groups.iter().map(|g| g.to_string()).collect(),
             approvals_required: approvals,
             approved_by: approved_by.iter().map(|u| u.to_string()).collect(),
+            approved_for: vec![],
             escalated_to: vec![],
             form_key: String::new(),
+            rejection_reason_required: false,
         }
     }
 
@@ -170,5 +172,20 @@ mod tests {
         assert_eq!(bob.decides_for("hr", &approved), None, "ana's seat is taken");
         // A plain pause is not a delegated decision.
         assert_eq!(bob.decides_for("hr", &pause(&[], 0, &[])), None);
+    }
+
+    /// When bob approved for ana, ana's seat is taken: her console must not offer the decision
+    /// (the daemon would refuse it), and the approval reads `bob@x for ana@x`.
+    #[test]
+    fn a_seat_taken_by_a_delegate_is_taken_for_the_delegator_too() {
+        let mut p = pause(&["Approvers"], 2, &["bob@x"]);
+        p.approved_for = vec!["ana@x".into()];
+        let mut ana = who(&["Approvers"], "operator", "hr");
+        ana.user = "ana@x".into();
+        assert!(!ana.may_decide("hr", &p));
+        let mut carol = who(&["Approvers"], "operator", "hr");
+        carol.user = "carol@x".into();
+        assert!(carol.may_decide("hr", &p));
+        assert_eq!(p.approved_by_text(), "bob@x for ana@x");
     }
 }

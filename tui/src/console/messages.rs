@@ -137,10 +137,18 @@ pub enum Command {
         task_run_ids: BTreeMap<String, String>,
         task_id: String,
         inputs: BTreeMap<String, String>,
+        /// The decision's comment, kept with the approval.
+        comment: String,
     },
     Kill {
         request: u64,
         ids: Vec<String>,
+    },
+    /// Reject the paused task run each (execution id, task run id) names, with one reason.
+    Reject {
+        request: u64,
+        targets: Vec<(String, String)>,
+        reason: String,
     },
     ListFlows,
     GetFlow {
@@ -156,6 +164,16 @@ pub enum Command {
     ListAudit {
         user: String,
         execution_id: String,
+    },
+    ListDelegations {
+        all: bool,
+    },
+    CreateDelegation {
+        request: u64,
+        req: pb::CreateDelegationRequest,
+    },
+    RevokeDelegation {
+        id: String,
     },
     /// Start tailing the logs of an execution as stream `stream` (replacing any other tail).
     TailLogs {
@@ -203,6 +221,10 @@ pub enum Update {
         request: u64,
         results: Vec<pb::BulkResult>,
     },
+    Rejected {
+        request: u64,
+        results: Vec<pb::BulkResult>,
+    },
     Flows(Result<Vec<pb::Flow>, RpcError>),
     Flow(Result<pb::Flow, RpcError>),
     Started {
@@ -210,6 +232,12 @@ pub enum Update {
         result: Result<pb::Execution, RpcError>,
     },
     Audit(Result<Vec<pb::AuditRecord>, RpcError>),
+    Delegations(Result<Vec<pb::Delegation>, RpcError>),
+    DelegationCreated {
+        request: u64,
+        result: Result<pb::Delegation, RpcError>,
+    },
+    DelegationRevoked(Result<pb::Delegation, RpcError>),
     Logs {
         stream: u64,
         batch: pb::LogBatch,

@@ -134,7 +134,7 @@ impl Theme {
             "WARNING" => self.fg(Color::Yellow),
             "PAUSED" => self.fg(Color::Magenta).add_modifier(Modifier::BOLD),
             "RUNNING" | "CREATED" | "KILLING" => self.fg(Color::Blue),
-            "RETRYING" | "QUEUED" => self.fg(Color::Cyan),
+            "RETRYING" | "RETRIED" | "QUEUED" => self.fg(Color::Cyan),
             "SKIPPED" => self.fg(Color::DarkGray),
             _ => self.plain(),
         }

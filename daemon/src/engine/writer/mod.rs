@@ -4,12 +4,14 @@
 //! the state the previous one left, so exactly one of them wins.
 
 mod advance_stored;
+mod flow_resume;
 mod job_done;
 mod job_logs;
 mod kill;
 mod recover;
 mod reject;
 mod resume;
+mod retry_new;
 mod sla;
 mod stale;
 mod start;
@@ -36,6 +38,10 @@ pub use crate::tasks::JobOutcome;
 
 /// Largest number of queued commands applied in one transaction.
 const MAX_BATCH: usize = 2048;
+/// Quiet time after the last commit before a quick-repair checkpoint ([`WriterLoop::run`]).
+const CHECKPOINT_IDLE: std::time::Duration = std::time::Duration::from_millis(250);
+/// At most one checkpoint per this long (each writes ~1 MB).
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
 pub type Reply = oneshot::Sender<Result<Execution>>;
 
@@ -109,6 +115,8 @@ pub enum Command {
         child: Box<Execution>,
     },
     Change(ChangeFn),
+    /// A Resume task asks to resume an execution (checked and audited as its flow).
+    FlowResume(Box<advance::FlowResume>),
     /// A call to a Webhook trigger; answered after the commit (`None`: conditions not met).
     Webhook {
         call: Box<WebhookCall>,
@@ -136,6 +144,8 @@ struct Batch {
     timers_added: bool,
     timer_acks: Vec<oneshot::Sender<()>>,
     deliveries: Vec<Delivery>,
+    /// Directories of WorkingDirectory task runs that ended, removed once committed.
+    remove_dirs: Vec<std::path::PathBuf>,
 }
 
 pub struct WriterLoop {
@@ -148,6 +158,8 @@ pub struct WriterLoop {
     /// Running jobs, told to stop when a committed change ends their task run.
     pub running: Arc<super::jobs::RunningJobs>,
     pub timer_wake: Arc<tokio::sync::Notify>,
+    /// Where script tasks (and WorkingDirectory tasks) get their directories.
+    pub scripts_dir: Option<std::path::PathBuf>,
     /// Per flow revision: whether a template of it calls `errorLogs()` (only then does a step
     /// read the execution's log lines for it).
     pub error_logs_flows: std::sync::Mutex<std::collections::HashMap<(String, String, u32), bool>>,
@@ -182,7 +194,34 @@ impl WriterLoop {
     }
 
     pub fn run(self, rx: std::sync::mpsc::Receiver<Command>) {
-        while let Ok(first) = rx.recv() {
+        // With quick repair on idle (the default), a checkpoint follows the last commit once no
+        // command came for CHECKPOINT_IDLE, at most once per CHECKPOINT_EVERY: a crash while idle
+        // then restarts without repairing the whole file, for ~1 MB written per checkpoint.
+        let checkpoints = self.store.quick_repair() == crate::store::QuickRepair::Idle;
+        let mut last_commit: Option<std::time::Instant> = None;
+        let mut last_checkpoint: Option<std::time::Instant> = None;
+        loop {
+            let next = match last_commit.filter(|_| checkpoints) {
+                None => rx.recv().map_err(|_| ()),
+                Some(committed) => {
+                    let due =
+                        (committed + CHECKPOINT_IDLE).max(last_checkpoint.map_or(committed, |c| c + CHECKPOINT_EVERY));
+                    match rx.recv_timeout(due.saturating_duration_since(std::time::Instant::now())) {
+                        Ok(c) => Ok(c),
+                        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                            if let Err(e) = self.store.checkpoint() {
+                                tracing::warn!(error = %e, "cannot save the store's allocator state");
+                            }
+                            last_commit = None;
+                            last_checkpoint = Some(std::time::Instant::now());
+                            continue;
+                        }
+                        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => Err(()),
+                    }
+                }
+            };
+            let Ok(first) = next else { break };
+            last_commit = Some(std::time::Instant::now());
             let mut cmds = VecDeque::from([first]);
             while cmds.len() < MAX_BATCH {
                 match rx.try_recv() {
@@ -240,8 +279,17 @@ impl WriterLoop {
             let cancel = self.running.register(&job.execution_id, &job.task_run_id);
             let _ = self.jobs.send((job, cancel));
         }
-        for exec in batch.changed {
-            self.running.changed(&exec);
+        // A batch may store one execution several times: only its last version says which of
+        // its jobs still run (an earlier one lacks the task runs of jobs started after it).
+        let mut last = std::collections::HashMap::new();
+        for (i, exec) in batch.changed.iter().enumerate() {
+            last.insert(exec.id.as_str(), i);
+        }
+        let last: std::collections::HashSet<usize> = last.into_values().collect();
+        for (i, exec) in batch.changed.into_iter().enumerate() {
+            if last.contains(&i) {
+                self.running.changed(&exec);
+            }
             let _ = self.events.send(Arc::new(exec));
         }
         if batch.timers_added {
@@ -252,6 +300,17 @@ impl WriterLoop {
         }
         for deliver in batch.deliveries {
             deliver();
+        }
+        if !batch.remove_dirs.is_empty() {
+            // Off the writer thread: a large directory must not hold up the next transaction.
+            let dirs = batch.remove_dirs;
+            let _ = std::thread::Builder::new()
+                .name("tollgate-workdir-rm".into())
+                .spawn(move || {
+                    for d in dirs {
+                        let _ = std::fs::remove_dir_all(d);
+                    }
+                });
         }
     }
 
@@ -306,6 +365,10 @@ impl WriterLoop {
                     None => result.map(|_| ()).or_else(ignore_domain),
                 }
             }
+            Command::FlowResume(r) => self
+                .flow_resume(w, *r, batch, follow)
+                .map(|_| ())
+                .or_else(ignore_domain),
             Command::JobDone {
                 execution_id,
                 task_run_id,
@@ -392,7 +455,7 @@ impl WriterLoop {
         let mut fx = Effects::default();
         if let Some(c) = &flow.concurrency
             && matches!(exec.state, State::Created | State::Queued)
-            && !self.admit(w, &mut exec, c, &mut fx)?
+            && !self.admit(w, &mut exec, flow, c, &mut fx)?
         {
             self.store_with_effects(w, &exec, fx, batch, follow)?;
             return Ok(exec);
@@ -404,11 +467,13 @@ impl WriterLoop {
             w.logs(id, 0, crate::engine::advance::FETCH_MAX_LINES)
                 .unwrap_or_default()
         };
+        let delegates = delegates_in(w, now_ms());
         let env = StepEnv {
             renderer: &self.renderer,
             services: &services,
             flow_lookup: &lookup,
             stored_logs: &stored_logs,
+            delegates: &delegates,
         };
         let mut stepper = Stepper {
             flow,
@@ -418,6 +483,8 @@ impl WriterLoop {
             env: &env,
         };
         stepper.advance();
+        // The delegations were read through `w`: release them before writing.
+        drop(delegates);
         self.store_with_effects(w, &exec, fx, batch, follow)?;
         Ok(exec)
     }
@@ -479,14 +546,39 @@ impl WriterLoop {
             follow.push_back(Command::Advance { id: next });
         }
         batch.jobs.extend(fx.jobs);
+        for r in fx.resumes {
+            follow.push_back(Command::FlowResume(Box::new(r)));
+        }
+        self.ended_working_directories(exec, batch);
         batch.changed.push(exec.clone());
         Ok(())
+    }
+
+    /// A WorkingDirectory's directory goes once its task run has ended (whatever the outcome,
+    /// as Kestra's temporary directory).
+    fn ended_working_directories(&self, exec: &Execution, batch: &mut Batch) {
+        let Some(root) = &self.scripts_dir else { return };
+        for run in &exec.task_runs {
+            if run.task_type == crate::flow::types::WORKING_DIRECTORY && run.state.is_terminal() {
+                let dir = root.join(crate::tasks::WorkDir::dir_name(&run.id));
+                if dir.exists() {
+                    batch.remove_dirs.push(dir);
+                }
+            }
+        }
     }
 
     /// Flow `concurrency`: whether `exec` (CREATED or QUEUED) may run now. When the flow's
     /// RUNNING and PAUSED executions fill the limit, a new execution is queued, cancelled or failed
     /// as `behavior` says (Kestra's messages); a queued one stays queued.
-    fn admit(&self, w: &Writer, exec: &mut Execution, c: &crate::flow::Concurrency, fx: &mut Effects) -> Result<bool> {
+    fn admit(
+        &self,
+        w: &Writer,
+        exec: &mut Execution,
+        flow: &Flow,
+        c: &crate::flow::Concurrency,
+        fx: &mut Effects,
+    ) -> Result<bool> {
         let mut running = 0usize;
         for state in [State::Running, State::Paused, State::Killing] {
             running += w
@@ -534,6 +626,10 @@ impl WriterLoop {
         push_exec_log(exec, fx, level, &message, now);
         if state.is_terminal() {
             fx.finished = Some(state);
+        } else {
+            // Kestra counts a MAX_DURATION `sla` from the creation, queue time included; the
+            // step that admits it later finds the SLA exceeded if it is.
+            fx.timers_add.extend(advance::flow_sla_timers(flow, exec));
         }
         Ok(false)
     }
@@ -741,4 +837,41 @@ fn append_task_log(
     exec.log_seq += 1;
     w.append_log(&line)?;
     Ok(())
+}
+
+/// The delegates who may currently decide a gate assigned to `users`/`groups` in `namespace`
+/// (delegations holding now whose delegator is listed or in a listed group), for notifications.
+fn delegates_of(
+    w: &Writer,
+    namespace: &str,
+    users: &[String],
+    groups: &[String],
+    now: i64,
+) -> std::result::Result<Vec<String>, StoreError> {
+    let mut out: Vec<String> = Vec::new();
+    for d in w.delegations()? {
+        if !d.holds_at(now) || !crate::store::namespace_within(namespace, &d.namespace) {
+            continue;
+        }
+        let listed = users.iter().any(|u| u.eq_ignore_ascii_case(&d.from_user))
+            || (!groups.is_empty()
+                && w.user(&d.from_user)?
+                    .is_some_and(|u| u.groups.iter().any(|g| groups.contains(g))));
+        if listed && !out.iter().any(|o| o.eq_ignore_ascii_case(&d.to_user)) {
+            out.push(d.to_user.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// `StepEnv::delegates` read in this transaction. A store error is logged and names nobody: the
+/// notification still reaches the assignees.
+fn delegates_in(w: &Writer, now: i64) -> impl Fn(&str, &[String], &[String]) -> Vec<String> + '_ {
+    move |namespace, users, groups| match delegates_of(w, namespace, users, groups, now) {
+        Ok(delegates) => delegates,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read the delegations for a gate's notification");
+            Vec::new()
+        }
+    }
 }

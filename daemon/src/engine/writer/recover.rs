@@ -16,6 +16,7 @@ impl WriterLoop {
         }
         let flow = self.flow_of(&exec)?;
         let now = now_ms();
+        self.restart_working_directories(w, &flow, &mut exec, now)?;
         for idx in 0..exec.task_runs.len() {
             let run = &exec.task_runs[idx];
             if run.state != State::Running {
@@ -24,6 +25,15 @@ impl WriterLoop {
             let Some(task) = flow.find_task(&run.task_id) else {
                 continue;
             };
+            if matches!(task.kind, crate::flow::TaskKind::Resume(_)) {
+                // Its resume is applied in the transaction that ends it: still running means
+                // it was not applied. CREATED makes the walk run it again (re-rendered).
+                let (run_id, task_id) = (run.id.clone(), run.task_id.clone());
+                exec.task_runs[idx].state = State::Created;
+                let message = "the daemon stopped before this Resume was applied; applying it again".to_string();
+                append_task_log(w, &mut exec, (&run_id, &task_id), "WARN", message, now)?;
+                continue;
+            }
             if !crate::engine::jobs::is_job(task) {
                 continue;
             }
@@ -41,8 +51,37 @@ impl WriterLoop {
                 task: task.clone(),
                 vars,
                 attempt,
+                workdir: crate::engine::advance::workdir_of(&flow, &exec, idx),
             });
         }
         self.step_and_store(w, exec, &flow, batch, follow)
+    }
+
+    /// A WorkingDirectory that was running lost its directory (the daemon sweeps the scripts
+    /// directory when it starts). As Kestra re-runs a whole WorkingDirectory when its worker
+    /// dies, its tasks run again from the first one, in a fresh directory: their task runs are
+    /// dropped (their log lines stay) and the walk starts them again.
+    fn restart_working_directories(&self, w: &mut Writer, flow: &Flow, exec: &mut Execution, now: i64) -> Result<()> {
+        let restarted: Vec<(String, String)> = exec
+            .task_runs
+            .iter()
+            .filter(|r| r.state == State::Running)
+            .filter(|r| {
+                flow.find_task(&r.task_id)
+                    .is_some_and(|t| matches!(t.kind, crate::flow::TaskKind::WorkingDirectory(_)))
+            })
+            .map(|r| (r.id.clone(), r.task_id.clone()))
+            .collect();
+        for (run_id, task_id) in restarted {
+            let before = exec.task_runs.len();
+            exec.task_runs
+                .retain(|r| r.parent_task_run_id.as_deref() != Some(run_id.as_str()));
+            let dropped = before - exec.task_runs.len();
+            let message = format!(
+                "the daemon stopped while this WorkingDirectory ran; running its tasks again from the first one in a fresh directory ({dropped} task runs dropped)"
+            );
+            append_task_log(w, exec, (&run_id, &task_id), "WARN", message, now)?;
+        }
+        Ok(())
     }
 }

@@ -129,23 +129,15 @@ impl WriterLoop {
             let lookup = |ns: &str, id: &str| self.flows.get(ns, id, 0).ok().map(|(h, f, _)| (h.revision, f));
             // `onStale` holds Log and notification tasks only: no log.Fetch among them.
             let no_logs = |_: &str| Vec::new();
+            let delegates = super::delegates_in(w, now);
             let env = StepEnv {
                 renderer: &self.renderer,
                 services: self.services.as_ref(),
                 flow_lookup: &lookup,
                 stored_logs: &no_logs,
+                delegates: &delegates,
             };
             let mut extras = Map::new();
-            let (users, groups) = exec.task_runs[idx]
-                .pause
-                .as_ref()
-                .map(|p| (p.users.clone(), p.groups.clone()))
-                .unwrap_or_default();
-            let delegates = delegates_of(w, &exec.namespace, &users, &groups, now)?;
-            extras.insert(
-                "assignees".into(),
-                serde_json::json!({"users": users, "groups": groups, "delegates": delegates}),
-            );
             extras.insert(
                 "stale".into(),
                 serde_json::json!({"discarded": discarded, "reason": reason}),
@@ -207,29 +199,4 @@ pub(super) fn arm(exec: &mut Execution, idx: usize, now: i64, fx: &mut Effects) 
         task_run_id: run_id,
         kind: KIND.into(),
     });
-}
-
-/// The delegates who may currently decide a gate assigned to `users`/`groups` in `namespace`
-/// (delegations holding now whose delegator is listed or in a listed group), for notifications.
-pub(super) fn delegates_of(
-    w: &Writer,
-    namespace: &str,
-    users: &[String],
-    groups: &[String],
-    now: i64,
-) -> std::result::Result<Vec<String>, StoreError> {
-    let mut out: Vec<String> = Vec::new();
-    for d in w.delegations()? {
-        if !d.holds_at(now) || !crate::store::namespace_within(namespace, &d.namespace) {
-            continue;
-        }
-        let listed = users.iter().any(|u| u.eq_ignore_ascii_case(&d.from_user))
-            || (!groups.is_empty()
-                && w.user(&d.from_user)?
-                    .is_some_and(|u| u.groups.iter().any(|g| groups.contains(g))));
-        if listed && !out.iter().any(|o| o.eq_ignore_ascii_case(&d.to_user)) {
-            out.push(d.to_user.clone());
-        }
-    }
-    Ok(out)
 }

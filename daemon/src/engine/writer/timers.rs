@@ -11,6 +11,17 @@ impl WriterLoop {
         follow: &mut VecDeque<Command>,
     ) -> Result<Execution> {
         let mut exec = self.load(w, &t.execution_id)?;
+        if t.kind == timer_kind::NEW_EXECUTION {
+            return self.retry_in_new_execution(w, exec, t.due_ms, batch, follow);
+        }
+        if t.kind == timer_kind::FLOW_SLA {
+            // The step finds the MAX_DURATION exceeded (a finished execution is left as it is).
+            if exec.state.is_terminal() {
+                return Ok(exec);
+            }
+            let flow = self.flow_of(&exec)?;
+            return self.step_and_store(w, exec, &flow, batch, follow);
+        }
         let Some(idx) = exec.task_runs.iter().position(|r| r.id == t.task_run_id) else {
             return Ok(exec);
         };
@@ -182,18 +193,9 @@ impl WriterLoop {
         let task_id = exec.task_runs[idx].task_id.clone();
         append_task_log(w, &mut exec, (&run_id, &task_id), "INFO", log_message, now)?;
         exec.updated_ms = now;
-        if let Some((tasks, purpose, mut extras)) = side {
+        if let Some((tasks, purpose, extras)) = side {
             // Delegates are told too: `assignees.delegates` lists who decides for an assignee now.
-            let (users, groups) = exec.task_runs[idx]
-                .pause
-                .as_ref()
-                .map(|p| (p.users.clone(), p.groups.clone()))
-                .unwrap_or_default();
-            let delegates = super::stale::delegates_of(w, &exec.namespace, &users, &groups, now)?;
-            extras.insert(
-                "assignees".into(),
-                serde_json::json!({"users": users, "groups": groups, "delegates": delegates}),
-            );
+            let delegates = super::delegates_in(w, now);
             exec.remember_secret_values();
             let lookup = |ns: &str, id: &str| self.flows.get(ns, id, 0).ok().map(|(h, f, _)| (h.revision, f));
             let services = self.step_services(w, &flow, &exec);
@@ -204,6 +206,7 @@ impl WriterLoop {
                 services: &services,
                 flow_lookup: &lookup,
                 stored_logs: &no_logs,
+                delegates: &delegates,
             };
             let mut stepper = Stepper {
                 flow: &flow,

@@ -177,8 +177,13 @@ impl WriterLoop {
             };
             raw.insert(k.clone(), text);
         }
-        let typed = crate::inputs::coerce(&flow.inputs, &raw)
-            .map_err(|errs| errs.iter().map(|e| e.message.clone()).collect::<Vec<_>>().join("; "))?;
+        let join = |errs: Vec<crate::inputs::InputError>| {
+            errs.iter().map(|e| e.message.clone()).collect::<Vec<_>>().join("; ")
+        };
+        // SELECT/MULTISELECT `expression` values are rendered as for a start by hand.
+        let render = crate::engine::resume::expression_renderer(&self.renderer, self.services.as_ref(), flow, None);
+        let defs = crate::inputs::resolve_expressions(&flow.inputs, &render).map_err(join)?;
+        let typed = crate::inputs::coerce(&defs, &raw).map_err(join)?;
         let actor = crate::triggers::trigger_actor(&flow.namespace, &flow.id, trigger_id);
         Ok(advance::new_execution(
             flow,

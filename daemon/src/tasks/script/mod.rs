@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
-use super::{JobContext, TaskRender, TaskServices};
+use super::{JobContext, TaskRender, TaskServices, WorkDir};
 use crate::flow::{ScriptLanguage, ScriptRunner, ScriptTask, Task};
 use crate::masking::mask;
 use process::{End, LineSink, Spec};
@@ -58,6 +58,7 @@ pub async fn run(
     r: &mut TaskRender<'_>,
     services: &TaskServices,
     ctx: &JobContext,
+    workdir: Option<&WorkDir>,
 ) -> Result<ScriptResult, String> {
     let root = services
         .scripts_dir
@@ -65,14 +66,45 @@ pub async fn run(
         .ok_or("script tasks need the daemon's data directory, which is not set")?
         .clone();
     let name = r.task_run_id().to_string();
-    let dir = root.join(&name);
-    // A fresh directory: a re-run after a crash must not see the previous attempt's files.
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create the working directory: {e}"))?;
+    let Some(wd) = workdir else {
+        let dir = root.join(&name);
+        // A fresh directory: a re-run after a crash must not see the previous attempt's files.
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create the working directory: {e}"))?;
+        let dir = dir.canonicalize().unwrap_or(dir);
+        let result = run_in(task, t, r, ctx, &root, &name, &dir).await;
+        let _ = std::fs::remove_dir_all(&dir);
+        return result;
+    };
+    // Inside a WorkingDirectory: the directory outlives this task (the engine removes it when
+    // the WorkingDirectory ends); the first script task creates it and writes its `inputFiles`.
+    let dir = root.join(WorkDir::dir_name(&wd.task_run_id));
+    if !dir.exists() {
+        let files = match &wd.input_files {
+            None => vec![],
+            Some(v) => input_files(v, r).map_err(|e| format!("WorkingDirectory: {e}"))?,
+        };
+        let partial = root.join(format!("{}.new", WorkDir::dir_name(&wd.task_run_id)));
+        let _ = std::fs::remove_dir_all(&partial);
+        std::fs::create_dir_all(&partial).map_err(|e| format!("cannot create the working directory: {e}"))?;
+        write_files(&partial, &files)?;
+        // Renamed once complete, so a directory that exists always holds every input file.
+        std::fs::rename(&partial, &dir).map_err(|e| format!("cannot create the working directory: {e}"))?;
+    }
     let dir = dir.canonicalize().unwrap_or(dir);
-    let result = run_in(task, t, r, ctx, &root, &name, &dir).await;
-    let _ = std::fs::remove_dir_all(&dir);
-    result
+    run_in(task, t, r, ctx, &root, &name, &dir).await
+}
+
+/// Writes `files` (relative names, checked) under `dir`, creating their directories.
+fn write_files(dir: &Path, files: &[(String, String)]) -> Result<(), String> {
+    for (file, content) in files {
+        let path = dir.join(file);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| format!("cannot create the directory of `{file}`: {e}"))?;
+        }
+        std::fs::write(&path, content).map_err(|e| format!("cannot write input file `{file}`: {e}"))?;
+    }
+    Ok(())
 }
 
 async fn run_in(
@@ -95,13 +127,8 @@ async fn run_in(
         vars: Map::new(),
         stderr_lines: 0,
     };
-    for (file, content) in p.files.iter().chain(p.script_file.iter()) {
-        let path = dir.join(file);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| format!("cannot create the directory of `{file}`: {e}"))?;
-        }
-        std::fs::write(&path, content).map_err(|e| format!("cannot write input file `{file}`: {e}"))?;
-    }
+    let files: Vec<(String, String)> = p.files.iter().chain(p.script_file.iter()).cloned().collect();
+    write_files(dir, &files)?;
     // Only the basics of the daemon's environment: the rest holds its own settings, its secret
     // key and Kestra-style `SECRET_*` values, which a flow may only reach through `secret()`.
     let mut env: Vec<(String, String)> = std::env::vars()

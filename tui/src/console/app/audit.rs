@@ -59,15 +59,10 @@ impl AuditState {
 impl App {
     pub(super) fn handle_audit(&mut self, action: Action) -> Vec<Command> {
         let a = &mut self.audit;
-        let last = a.records.len().saturating_sub(1);
-        let page = a.page.get().max(1);
+        if super::move_cursor(&mut a.cursor, a.records.len(), a.page.get(), action) {
+            return vec![];
+        }
         match action {
-            Action::Down => a.cursor = (a.cursor + 1).min(last),
-            Action::Up => a.cursor = a.cursor.saturating_sub(1),
-            Action::PageDown => a.cursor = (a.cursor + page).min(last),
-            Action::PageUp => a.cursor = a.cursor.saturating_sub(page),
-            Action::Top => a.cursor = 0,
-            Action::Bottom => a.cursor = last,
             Action::Refresh => return a.reload(),
             Action::FilterUser => {
                 if let Some(u) = a.current().map(|r| r.user.clone()) {

@@ -37,18 +37,7 @@ impl FlowsState {
     }
 
     fn movement(&mut self, action: Action) -> bool {
-        let last = self.flows.len().saturating_sub(1);
-        let page = self.page.get().max(1);
-        self.cursor = match action {
-            Action::Down => (self.cursor + 1).min(last),
-            Action::Up => self.cursor.saturating_sub(1),
-            Action::PageDown => (self.cursor + page).min(last),
-            Action::PageUp => self.cursor.saturating_sub(page),
-            Action::Top => 0,
-            Action::Bottom => last,
-            _ => return false,
-        };
-        true
+        super::move_cursor(&mut self.cursor, self.flows.len(), self.page.get(), action)
     }
 }
 
@@ -175,13 +164,13 @@ impl App {
         let Some(View::Start(state)) = self.views.last_mut() else {
             return vec![];
         };
+        if super::move_or_edit(&mut state.form, action) {
+            return vec![];
+        }
         match action {
             Action::Back => {
                 self.views.pop();
             }
-            Action::FormNext => state.form.next(),
-            Action::FormPrev => state.form.prev(),
-            Action::Edit(e) => state.form.edit(e),
             // Client-side checks first: an invalid form stays open with its errors.
             Action::Submit if state.status == SubmitStatus::Editing && state.form.validate() => {
                 state.status = SubmitStatus::Submitting(request);

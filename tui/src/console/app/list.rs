@@ -63,6 +63,7 @@ impl App {
                 self.settle_tab();
                 return self.ensure_tab_loaded(tab);
             }
+            Action::Delegations => return self.open_delegations(),
             Action::Sort => {
                 let next = match list.sort {
                     SortOrder::LongestWaiting => SortOrder::Newest,

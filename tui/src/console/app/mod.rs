@@ -5,6 +5,7 @@
 //! functions of the state, which is what the snapshot tests drive.
 
 mod audit;
+mod delegations;
 mod detail;
 mod flows;
 mod list;
@@ -14,10 +15,11 @@ mod resume;
 use std::collections::{HashMap, HashSet};
 
 pub use audit::AuditState;
+pub use delegations::{DelegateState, DelegationsState};
 pub use detail::DetailState;
 pub use flows::{FlowSourceState, FlowsState, StartState};
 pub use logs::{LevelFilter, LogsState};
-pub use resume::{BulkResultState, Outcome, ResultRow, ResumeState, SubmitStatus};
+pub use resume::{BulkResultState, Outcome, ResultRow, ResumeState, SubmitStatus, Target};
 
 use super::action::{Action, Ctx};
 use super::exec_list::ExecList;
@@ -43,12 +45,26 @@ pub enum View {
     Logs(LogsState),
     FlowSource(FlowSourceState),
     Start(StartState),
+    Delegations(DelegationsState),
+    Delegate(DelegateState),
 }
 
 /// What a confirmation popup will do.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ConfirmAction {
-    Kill { ids: Vec<String> },
+    Kill {
+        ids: Vec<String>,
+    },
+    /// Reject the pauses the resume form decides, with the comment typed there as the reason.
+    Reject {
+        targets: Vec<Target>,
+        reason: String,
+    },
+    /// End a delegation now; `what` is `ana -> bob` for the question.
+    RevokeDelegation {
+        id: String,
+        what: String,
+    },
 }
 
 /// A pause form group in a mixed selection.
@@ -237,6 +253,12 @@ impl App {
                 last: s.form.on_last_field(),
                 decide: false,
             },
+            Some(View::Delegate(s)) => Ctx::Form {
+                kind: s.form.focused_kind(),
+                last: s.form.on_last_field(),
+                decide: false,
+            },
+            Some(View::Delegations(_)) => Ctx::Delegations,
             Some(View::BulkResult(_)) => Ctx::BulkResult,
             Some(View::Logs(l)) if l.search_editing => Ctx::LogsSearch,
             Some(View::Logs(_)) => Ctx::Logs,
@@ -284,6 +306,8 @@ impl App {
                 View::Logs(_) => self.handle_logs(action),
                 View::FlowSource(_) => self.handle_flow_source(action),
                 View::Start(_) => self.handle_start(action),
+                View::Delegations(_) => self.handle_delegations(action),
+                View::Delegate(_) => self.handle_delegate_form(action),
             }
         } else {
             match action {
@@ -325,6 +349,25 @@ impl App {
                 self.views
                     .push(View::BulkResult(BulkResultState::pending("Kill", request, &ids)));
                 vec![Command::Kill { request, ids }]
+            }
+            (Popup::Confirm(ConfirmAction::Reject { targets, reason }), Action::Confirm) => {
+                let request = self.request_id();
+                let ids: Vec<String> = targets.iter().map(|t| t.id.clone()).collect();
+                self.info(format!("rejecting {} execution(s)…", ids.len()));
+                if matches!(self.views.last(), Some(View::Resume(_))) {
+                    self.views.pop();
+                }
+                self.views
+                    .push(View::BulkResult(BulkResultState::pending("Reject", request, &ids)));
+                vec![Command::Reject {
+                    request,
+                    targets: targets.into_iter().map(|t| (t.id, t.task_run_id)).collect(),
+                    reason,
+                }]
+            }
+            (Popup::Confirm(ConfirmAction::RevokeDelegation { id, what }), Action::Confirm) => {
+                self.info(format!("revoking delegation {id} ({what})…"));
+                vec![Command::RevokeDelegation { id }]
             }
             (Popup::Mismatch { narrow_to, .. }, Action::Narrow) => self.narrow_selection(&narrow_to),
             (_, Action::Cancel | Action::Back) => vec![],
@@ -417,7 +460,11 @@ impl App {
             }
             Update::Resumed { request, result } => self.apply_resumed(request, result),
             Update::Killed { request, results } => {
-                self.apply_killed(request, results);
+                self.apply_bulk_results(request, results, Outcome::Killed);
+                vec![]
+            }
+            Update::Rejected { request, results } => {
+                self.apply_bulk_results(request, results, Outcome::Rejected);
                 vec![]
             }
             Update::Flows(r) => {
@@ -434,6 +481,12 @@ impl App {
                 self.audit.apply(r);
                 vec![]
             }
+            Update::Delegations(r) => {
+                self.apply_delegations(r);
+                vec![]
+            }
+            Update::DelegationCreated { request, result } => self.apply_delegation_created(request, result),
+            Update::DelegationRevoked(r) => self.apply_delegation_revoked(r),
             Update::Logs { stream, batch } => {
                 self.apply_logs(stream, batch);
                 vec![]
@@ -533,4 +586,32 @@ impl App {
             .map(|r| super::time_fmt::duration(self.now_ms - r.since_ms()))
             .collect()
     }
+}
+
+/// The keys every form treats alike (moving between fields, editing the focused one); true when
+/// `action` was one of them.
+fn move_or_edit(form: &mut super::form::Form, action: Action) -> bool {
+    match action {
+        Action::FormNext => form.next(),
+        Action::FormPrev => form.prev(),
+        Action::Edit(e) => form.edit(e),
+        _ => return false,
+    }
+    true
+}
+
+/// Moves a list cursor over `len` rows (`page` rows per page); true when `action` was a move.
+fn move_cursor(cursor: &mut usize, len: usize, page: usize, action: Action) -> bool {
+    let last = len.saturating_sub(1);
+    let page = page.max(1);
+    *cursor = match action {
+        Action::Down => (*cursor + 1).min(last),
+        Action::Up => cursor.saturating_sub(1),
+        Action::PageDown => (*cursor + page).min(last),
+        Action::PageUp => cursor.saturating_sub(page),
+        Action::Top => 0,
+        Action::Bottom => last,
+        _ => return false,
+    };
+    true
 }

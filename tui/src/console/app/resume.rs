@@ -6,7 +6,7 @@ use super::super::action::Action;
 use super::super::exec_store::{ExecRow, Pause};
 use super::super::form::Form;
 use super::super::messages::{Command, RpcError};
-use super::{App, View};
+use super::{App, ConfirmAction, Popup, View};
 
 /// One execution a resume form acts on.
 #[derive(Debug, Clone, PartialEq)]
@@ -74,7 +74,7 @@ impl ResumeState {
             .map(|r| format!("{}.{}", r.namespace, r.flow_id))
             .collect();
         ResumeState {
-            form: Form::new(specs),
+            form: Form::for_decision(specs),
             targets,
             task_id: if same_task { first_task } else { String::new() },
             namespace: paused[0].namespace.clone(),
@@ -99,6 +99,7 @@ pub enum Outcome {
     Pending,
     Resumed,
     Killed,
+    Rejected,
     AccessDenied,
     NotPaused,
     InvalidInput,
@@ -112,6 +113,7 @@ impl Outcome {
             Outcome::Pending => "…",
             Outcome::Resumed => "resumed",
             Outcome::Killed => "killed",
+            Outcome::Rejected => "rejected",
             Outcome::AccessDenied => "access denied",
             Outcome::NotPaused => "no longer paused",
             Outcome::InvalidInput => "invalid input",
@@ -121,7 +123,10 @@ impl Outcome {
     }
 
     pub fn is_failure(self) -> bool {
-        !matches!(self, Outcome::Pending | Outcome::Resumed | Outcome::Killed)
+        !matches!(
+            self,
+            Outcome::Pending | Outcome::Resumed | Outcome::Killed | Outcome::Rejected
+        )
     }
 
     fn of(r: &pb::BulkResult, success: Outcome) -> Outcome {
@@ -205,7 +210,11 @@ impl BulkResultState {
         }
         let ok = self.rows.iter().filter(|r| !r.outcome.is_failure()).count();
         let failed = self.rows.len() - ok;
-        let verb = if self.title == "Kill" { "killed" } else { "resumed" };
+        let verb = match self.title {
+            "Kill" => "killed",
+            "Reject" => "rejected",
+            _ => "resumed",
+        };
         if failed == 0 {
             format!("{ok} {verb}")
         } else {
@@ -219,21 +228,12 @@ impl App {
         let Some(View::Resume(state)) = self.views.last_mut() else {
             return vec![];
         };
+        if super::move_or_edit(&mut state.form, action) {
+            return vec![];
+        }
         match action {
             Action::Back => {
                 self.views.pop();
-                vec![]
-            }
-            Action::FormNext => {
-                state.form.next();
-                vec![]
-            }
-            Action::FormPrev => {
-                state.form.prev();
-                vec![]
-            }
-            Action::Edit(e) => {
-                state.form.edit(e);
                 vec![]
             }
             Action::Preview => {
@@ -283,7 +283,26 @@ impl App {
                         .collect(),
                     task_id: state.task_id.clone(),
                     inputs: state.form.values(),
+                    comment: state.form.comment(),
                 }]
+            }
+            Action::Reject => {
+                if state.status != SubmitStatus::Editing {
+                    return vec![];
+                }
+                let reason = state.form.comment();
+                if reason.is_empty() && state.pause.as_ref().is_some_and(|p| p.rejection_reason_required) {
+                    state
+                        .form
+                        .comment_error("This flow requires a reason to reject: type it in Comment, then ^r");
+                    return vec![];
+                }
+                // Rejecting ends the paused task run FAILED: confirm first, as kill does.
+                self.popup = Some(Popup::Confirm(ConfirmAction::Reject {
+                    targets: state.targets.clone(),
+                    reason,
+                }));
+                vec![]
             }
             _ => vec![],
         }
@@ -356,12 +375,13 @@ impl App {
         vec![]
     }
 
-    pub(super) fn apply_killed(&mut self, request: u64, results: Vec<pb::BulkResult>) {
+    /// Fills the per-id result view of a kill or reject; failed ones stay selected for a retry.
+    pub(super) fn apply_bulk_results(&mut self, request: u64, results: Vec<pb::BulkResult>, success: Outcome) {
         for v in self.views.iter_mut() {
             if let View::BulkResult(r) = v
                 && r.request == request
             {
-                r.fill(&results, Outcome::Killed);
+                r.fill(&results, success);
                 let summary = r.summary();
                 self.list.selected = r
                     .rows
@@ -379,12 +399,10 @@ impl App {
         let Some(View::BulkResult(state)) = self.views.last_mut() else {
             return vec![];
         };
-        let last = state.rows.len().saturating_sub(1);
+        if super::move_cursor(&mut state.cursor, state.rows.len(), 1, action) {
+            return vec![];
+        }
         match action {
-            Action::Down => state.cursor = (state.cursor + 1).min(last),
-            Action::Up => state.cursor = state.cursor.saturating_sub(1),
-            Action::Top => state.cursor = 0,
-            Action::Bottom => state.cursor = last,
             Action::Open => {
                 if let Some(id) = state.rows.get(state.cursor).map(|r| r.id.clone()) {
                     return self.open_detail(id);

@@ -5,7 +5,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::Span;
 use ratatui::widgets::{Cell, Paragraph, Row, Table, Wrap};
 
-use super::super::app::{App, LoadState};
+use super::super::app::App;
 use super::super::time_fmt;
 use super::title;
 
@@ -26,25 +26,19 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         filters.join(" · ")
     };
     title(frame, head, t, &format!("Audit ({})", a.records.len()), &right);
-    let empty = match &a.state {
-        LoadState::Failed(e) => Some((format!(" {e}"), t.error())),
-        LoadState::Loading | LoadState::NotLoaded => Some((" Loading the audit log…".to_string(), t.dim())),
-        LoadState::Loaded if a.records.is_empty() => Some((" No audit records match.".to_string(), t.dim())),
-        LoadState::Loaded => None,
-    };
+    let empty = super::list_placeholder(
+        &a.state,
+        a.records.is_empty(),
+        t,
+        ["", "Loading the audit log…", "No audit records match."],
+    );
     if let Some((text, style)) = empty {
         frame.render_widget(Paragraph::new(text).style(style).wrap(Wrap { trim: false }), body);
         return;
     }
     let height = body.height.saturating_sub(1) as usize;
     a.page.set(height.max(1));
-    let mut offset = a.offset.get();
-    if a.cursor < offset {
-        offset = a.cursor;
-    } else if height > 0 && a.cursor >= offset + height {
-        offset = a.cursor + 1 - height;
-    }
-    a.offset.set(offset);
+    let offset = super::follow_cursor(&a.offset, a.cursor, height);
     let wide = area.width >= 100;
     let rows: Vec<Row> = a
         .records

@@ -13,13 +13,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, r: &BulkResultState) {
     let [head, table_area] = Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(area);
     title(frame, head, t, &format!("{} results: {}", r.title, r.summary()), "");
     let height = table_area.height.saturating_sub(1) as usize;
-    let mut offset = r.offset.get();
-    if r.cursor < offset {
-        offset = r.cursor;
-    } else if height > 0 && r.cursor >= offset + height {
-        offset = r.cursor + 1 - height;
-    }
-    r.offset.set(offset);
+    let offset = super::follow_cursor(&r.offset, r.cursor, height);
     let wide = area.width >= 100;
     let rows: Vec<Row> = r
         .rows

@@ -10,7 +10,7 @@ use serde_json::Value;
 use tollgate_proto::v1 as pb;
 
 use super::super::app::{App, DetailState};
-use super::super::exec_store::may_decide;
+use super::super::exec_store::{approved_by_text, may_decide};
 use super::super::theme::Theme;
 use super::super::time_fmt;
 use super::{pad, title, wrap_text};
@@ -121,6 +121,16 @@ fn lines(
                 if p.behavior.is_empty() { "RESUME" } else { &p.behavior }
             )));
         }
+        if let Some(run) = e.task_runs.iter().find(|r| r.id == p.task_run_id)
+            && let Some((text, breached)) = sla_text(run, now)
+        {
+            out.extend(wrap_text(
+                &text,
+                "   ",
+                width,
+                if breached { t.error() } else { t.plain() },
+            ));
+        }
         if !p.assignee_users.is_empty() || !p.assignee_groups.is_empty() || p.approvals_required > 0 {
             out.push(Line::from(format!("   {}", approvers_text(p))));
         }
@@ -164,8 +174,18 @@ fn lines(
         .task_runs
         .iter()
         .flat_map(|r| {
+            // A gate decided after its sla says so next to its decisions (a waiting one says it above).
+            let late: Vec<Line> = if r.state != "PAUSED" && r.sla_breached_ms > 0 {
+                sla_text(r, now)
+                    .map(|(text, _)| wrap_text(&format!("`{}` {text}", r.task_id), "   ", width, t.error()))
+                    .unwrap_or_default()
+            } else {
+                vec![]
+            };
             if r.decisions.is_empty() {
-                return resumed_line(r, t, width);
+                let mut lines = resumed_line(r, t, width);
+                lines.extend(late);
+                return lines;
             }
             // Every approval with its comment, every rejection with its reason.
             r.decisions
@@ -186,6 +206,7 @@ fn lines(
                     let style = if d.rejected { t.error() } else { t.plain() };
                     wrap_text(&line, "   ", width, style)
                 })
+                .chain(late)
                 .collect()
         })
         .collect();
@@ -245,13 +266,56 @@ pub(super) fn approvers_text(p: &pb::PauseInfo) -> String {
             p.approvals_required
         ));
         if !p.approved_by.is_empty() {
-            s.push_str(&format!(" (approved by {})", p.approved_by.join(", ")));
+            s.push_str(&format!(
+                " (approved by {})",
+                approved_by_text(&p.approved_by, &p.approved_on_behalf_of)
+            ));
         }
     }
     s
 }
 
 /// Task runs nested under their parents, with state, duration and attempt.
+/// A gate's `sla`: when the decision is due, or that it was breached; `true` when breached.
+fn sla_text(r: &pb::TaskRun, now: i64) -> Option<(String, bool)> {
+    if r.sla_breached_ms > 0 {
+        let due = if r.sla_due_ms > 0 {
+            format!(" (due {})", time_fmt::utc(r.sla_due_ms))
+        } else {
+            String::new()
+        };
+        return Some((
+            format!(
+                "SLA breached: still undecided at {}{due}",
+                time_fmt::utc(r.sla_breached_ms)
+            ),
+            true,
+        ));
+    }
+    if r.sla_due_ms <= 0 || r.state != "PAUSED" {
+        return None;
+    }
+    Some(if now > r.sla_due_ms {
+        (
+            format!(
+                "SLA: decision was due {} ({} ago)",
+                time_fmt::utc(r.sla_due_ms),
+                time_fmt::duration(now - r.sla_due_ms)
+            ),
+            true,
+        )
+    } else {
+        (
+            format!(
+                "SLA: decide by {} (in {})",
+                time_fmt::utc(r.sla_due_ms),
+                time_fmt::duration(r.sla_due_ms - now)
+            ),
+            false,
+        )
+    })
+}
+
 fn task_tree(e: &pb::Execution, now: i64, t: Theme, width: usize) -> Vec<Line<'static>> {
     let mut children: HashMap<&str, Vec<&pb::TaskRun>> = HashMap::new();
     for r in &e.task_runs {

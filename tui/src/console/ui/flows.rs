@@ -5,7 +5,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Table, Wrap};
 
-use super::super::app::{App, FlowSourceState, LoadState};
+use super::super::app::{App, FlowSourceState};
 use super::super::theme::Theme;
 use super::title;
 
@@ -20,28 +20,23 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         &format!("Flows ({})", f.flows.len()),
         "enter source · s start",
     );
-    let empty = match &f.state {
-        LoadState::Failed(e) => Some((format!(" Could not list flows: {e}"), t.error())),
-        LoadState::Loading | LoadState::NotLoaded => Some((" Loading flows…".to_string(), t.dim())),
-        LoadState::Loaded if f.flows.is_empty() => Some((
-            " No flows yet. Apply one with `tollgate flow apply FILE.yaml`.".to_string(),
-            t.dim(),
-        )),
-        LoadState::Loaded => None,
-    };
+    let empty = super::list_placeholder(
+        &f.state,
+        f.flows.is_empty(),
+        t,
+        [
+            "Could not list flows: ",
+            "Loading flows…",
+            "No flows yet. Apply one with `tollgate flow apply FILE.yaml`.",
+        ],
+    );
     if let Some((text, style)) = empty {
         frame.render_widget(Paragraph::new(text).style(style).wrap(Wrap { trim: false }), body);
         return;
     }
     let height = body.height.saturating_sub(1) as usize;
     f.page.set(height.max(1));
-    let mut offset = f.offset.get();
-    if f.cursor < offset {
-        offset = f.cursor;
-    } else if height > 0 && f.cursor >= offset + height {
-        offset = f.cursor + 1 - height;
-    }
-    f.offset.set(offset);
+    let offset = super::follow_cursor(&f.offset, f.cursor, height);
     let wide = area.width >= 100;
     let rows: Vec<Row> = f
         .flows

@@ -19,7 +19,9 @@ fn field_lines(f: &Field, focused: bool, t: Theme, width: usize) -> (Vec<Line<'s
     let marker = if focused { "▶ " } else { "  " };
     let label_style = if focused { t.focus() } else { t.heading() };
     let mut label = vec![Span::styled(format!("{marker}{}", f.label()), label_style)];
-    label.push(Span::styled(format!("  {}", f.spec.r#type), t.dim()));
+    if !f.is_comment {
+        label.push(Span::styled(format!("  {}", f.spec.r#type), t.dim()));
+    }
     if !f.spec.depends_on.is_empty() {
         label.push(Span::styled(
             format!("  (depends on {})", f.spec.depends_on.join(", ")),

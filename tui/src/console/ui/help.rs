@@ -20,6 +20,7 @@ fn view_name(ctx: Ctx) -> &'static str {
         Ctx::Flows => "flows",
         Ctx::FlowSource => "flow source",
         Ctx::Audit => "audit",
+        Ctx::Delegations => "delegations",
         Ctx::Help => "help",
         Ctx::Confirm => "confirmation",
         Ctx::Mismatch => "mixed selection",
@@ -34,6 +35,8 @@ const GUIDE: &[&str] = &[
      checkboxes; ←/→ pick a choice; +/- step numbers; * marks required inputs. Errors appear under the field.",
     "Screens: 1 executions, 2 flows (s starts one), 3 audit. esc goes back, q quits from a screen, ctrl-c quits \
      from anywhere.",
+    "Away? D on the executions list shows your delegations; n lets someone decide for you on the days you \
+     choose, x ends one now.",
 ];
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, h: &HelpState) {

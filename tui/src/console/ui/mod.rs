@@ -3,6 +3,7 @@
 
 mod audit;
 mod bulk_result;
+mod delegations;
 mod detail;
 mod executions;
 mod flows;
@@ -67,6 +68,8 @@ pub fn draw(frame: &mut Frame, app: &App) {
             Some(View::BulkResult(r)) => bulk_result::draw(frame, body, app, r),
             Some(View::Logs(l)) => logs::draw(frame, body, app, l),
             Some(View::FlowSource(s)) => flows::draw_source(frame, body, app, s),
+            Some(View::Delegations(d)) => delegations::draw(frame, body, app, d),
+            Some(View::Delegate(s)) => delegations::draw_form(frame, body, app, s),
             None => match app.screen {
                 Screen::Executions => executions::draw(frame, body, app),
                 Screen::Flows => flows::draw(frame, body, app),
@@ -258,6 +261,38 @@ pub(crate) fn wrap_text(text: &str, indent: &str, width: usize, style: ratatui::
     rows.into_iter()
         .map(|r| Line::from(Span::styled(format!("{indent}{r}"), style)))
         .collect()
+}
+
+/// The first row to draw so that `cursor` stays visible in `height` rows, moving the last drawn
+/// first row (`offset`) only as far as needed; remembers it for the next draw.
+pub(crate) fn follow_cursor(offset: &std::cell::Cell<usize>, cursor: usize, height: usize) -> usize {
+    let mut first = offset.get();
+    if cursor < first {
+        first = cursor;
+    } else if height > 0 && cursor >= first + height {
+        first = cursor + 1 - height;
+    }
+    offset.set(first);
+    first
+}
+
+/// What a list shows instead of rows while it loads, when it failed or when it is empty; `None`
+/// once there are rows to draw. `texts`: what goes before a failure's reason, the loading line,
+/// the empty line.
+pub(crate) fn list_placeholder(
+    state: &super::app::LoadState,
+    empty: bool,
+    t: Theme,
+    texts: [&str; 3],
+) -> Option<(String, ratatui::style::Style)> {
+    use super::app::LoadState;
+    let [failed, loading, none] = texts;
+    match state {
+        LoadState::Failed(e) => Some((format!(" {failed}{e}"), t.error())),
+        LoadState::Loading | LoadState::NotLoaded => Some((format!(" {loading}"), t.dim())),
+        LoadState::Loaded if empty => Some((format!(" {none}"), t.dim())),
+        LoadState::Loaded => None,
+    }
 }
 
 #[cfg(test)]

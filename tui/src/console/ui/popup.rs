@@ -1,4 +1,5 @@
-//! Modal popups: kill confirmation and the mixed-selection notice of the resume form.
+//! Modal popups: kill, reject and revoke confirmations, and the mixed-selection notice of the
+//! resume form.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -46,6 +47,47 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, p: &Popup) {
             lines.push(Line::from("y / enter: kill      n / esc: cancel"));
             (" Confirm kill ", lines)
         }
+        Popup::Confirm(ConfirmAction::Reject { targets, reason }) => {
+            let mut lines = vec![Line::from(Span::styled(
+                format!(
+                    "Reject {} execution(s)? The paused task run ends FAILED with `rejected`.",
+                    targets.len()
+                ),
+                t.warn(),
+            ))];
+            lines.push(Line::from(""));
+            for target in targets.iter().take(5) {
+                let what = app
+                    .store
+                    .get(&target.id)
+                    .map(|r| format!(" {}.{}", r.namespace, r.flow_id))
+                    .unwrap_or_default();
+                lines.push(Line::from(format!("  {}{what}", target.id)));
+            }
+            if targets.len() > 5 {
+                lines.push(Line::from(format!("  … and {} more", targets.len() - 5)));
+            }
+            lines.push(Line::from(""));
+            lines.push(Line::from(if reason.is_empty() {
+                "Reason: (none given)".to_string()
+            } else {
+                format!("Reason: {reason}")
+            }));
+            lines.push(Line::from(""));
+            lines.push(Line::from("y / enter: reject      n / esc: back to the form"));
+            (" Confirm reject ", lines)
+        }
+        Popup::Confirm(ConfirmAction::RevokeDelegation { id, what }) => (
+            " Confirm revoke ",
+            vec![
+                Line::from(Span::styled(
+                    format!("Revoke delegation {id} ({what})? It ends now."),
+                    t.warn(),
+                )),
+                Line::from(""),
+                Line::from("y / enter: revoke      n / esc: cancel"),
+            ],
+        ),
         Popup::Mismatch { groups, narrow_to } => {
             let total: usize = groups.iter().map(|g| g.count).sum();
             let mut lines = vec![

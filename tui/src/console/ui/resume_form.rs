@@ -48,7 +48,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, r: &ResumeState) {
                 p.approvals_required
             ));
             if !p.approved_by.is_empty() {
-                s.push_str(&format!(" (approved by {})", p.approved_by.join(", ")));
+                s.push_str(&format!(" (approved by {})", p.approved_by_text()));
             }
         }
         info.push(Line::from(s));
