@@ -39,8 +39,9 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 const PAGE: i64 = 256;
 /// The change-feed entry that says flows changed (never an execution id: those are base62).
 pub const FLOWS_CHANGED: &str = "*flows";
-/// Idle connections kept for reuse.
-const POOL_MAX: usize = 16;
+/// Connections one daemon opens at most (callers beyond wait for one to come back): a burst of
+/// reads must not exhaust the server's `max_connections` for every daemon sharing it.
+const MAX_OPEN: usize = 32;
 
 /// A URL without its password (also `password=` parameters), for errors and logs.
 pub fn redact(url: &str) -> String {
@@ -105,13 +106,22 @@ struct Conn {
     stmts: Stmts,
 }
 
+/// Idle connections, and how many are open (idle or in use).
+#[derive(Default)]
+struct Pool {
+    idle: Vec<Arc<Conn>>,
+    open: usize,
+}
+
 struct Inner {
     /// Kept for its threads; never read.
     _rt: PgRuntime,
     handle: tokio::runtime::Handle,
     config: tokio_postgres::Config,
     name: String,
-    pool: Mutex<Vec<Arc<Conn>>>,
+    pool: Mutex<Pool>,
+    /// Signalled when a connection comes back or closes.
+    freed: std::sync::Condvar,
     daemon_id: String,
 }
 
@@ -159,27 +169,50 @@ impl Inner {
     }
 
     fn checkout(&self) -> Result<Arc<Conn>> {
+        let deadline = std::time::Instant::now() + CALL_TIMEOUT;
+        let mut pool = self.pool.lock().unwrap_or_else(|p| p.into_inner());
         loop {
-            let idle = self.pool.lock().unwrap_or_else(|p| p.into_inner()).pop();
-            match idle {
+            match pool.idle.pop() {
                 Some(c) if !c.client.is_closed() => return Ok(c),
-                Some(_) => continue,
-                None => break,
+                Some(_) => {
+                    pool.open = pool.open.saturating_sub(1);
+                    continue;
+                }
+                None if pool.open < MAX_OPEN => break,
+                None => {
+                    let left = deadline.saturating_duration_since(std::time::Instant::now());
+                    if left.is_zero() {
+                        return Err(self.unavailable(format!("all {MAX_OPEN} connections stayed busy")));
+                    }
+                    pool = self.freed.wait_timeout(pool, left).unwrap_or_else(|p| p.into_inner()).0;
+                }
             }
         }
+        pool.open += 1;
+        drop(pool);
         let config = self.config.clone();
         let name = self.name.clone();
-        self.block(async move { connect(config, name).await.map(Arc::new) })
+        let conn = self.block(async move { connect(config, name).await.map(Arc::new) });
+        if conn.is_err() {
+            self.discard();
+        }
+        conn
+    }
+
+    /// A connection that will not come back (broken, or its transaction could not be ended).
+    fn discard(&self) {
+        let mut pool = self.pool.lock().unwrap_or_else(|p| p.into_inner());
+        pool.open = pool.open.saturating_sub(1);
+        self.freed.notify_one();
     }
 
     fn give_back(&self, conn: Arc<Conn>) {
         if conn.client.is_closed() {
-            return;
+            return self.discard();
         }
         let mut pool = self.pool.lock().unwrap_or_else(|p| p.into_inner());
-        if pool.len() < POOL_MAX {
-            pool.push(conn);
-        }
+        pool.idle.push(conn);
+        self.freed.notify_one();
     }
 
     /// Ends the connection's transaction without waiting, then pools it.
@@ -188,6 +221,8 @@ impl Inner {
         self.handle.spawn(async move {
             if conn.client.batch_execute("ROLLBACK").await.is_ok() {
                 me.give_back(conn);
+            } else {
+                me.discard();
             }
         });
     }
@@ -265,7 +300,8 @@ impl PgStore {
             handle,
             config,
             name,
-            pool: Mutex::new(Vec::new()),
+            pool: Mutex::new(Pool::default()),
+            freed: std::sync::Condvar::new(),
             daemon_id: {
                 use rand::Rng;
                 format!("{:016x}", rand::thread_rng().r#gen::<u64>())
@@ -288,11 +324,14 @@ impl PgStore {
     pub(crate) fn begin_read(&self) -> Result<PgRead> {
         let conn = self.inner.checkout()?;
         let c = conn.clone();
-        self.inner.block(async move {
+        if let Err(e) = self.inner.block(async move {
             c.client
                 .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
                 .await
-        })?;
+        }) {
+            self.inner.release(conn);
+            return Err(e);
+        }
         Ok(PgRead {
             inner: self.inner.clone(),
             conn: Some(conn),
@@ -302,13 +341,16 @@ impl PgStore {
     pub(crate) fn begin_write(&self) -> Result<PgWrite> {
         let conn = self.inner.checkout()?;
         let c = conn.clone();
-        self.inner.block(async move {
+        if let Err(e) = self.inner.block(async move {
             c.client
                 .batch_execute(&format!(
                     "BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock({WRITE_LOCK})"
                 ))
                 .await
-        })?;
+        }) {
+            self.inner.release(conn);
+            return Err(e);
+        }
         Ok(PgWrite {
             inner: self.inner.clone(),
             conn: Some(conn),
