@@ -25,6 +25,10 @@ pub struct AdminArgs {
     /// Used when given without --data-dir, or when the daemon holds the data dir's lock.
     #[arg(long, env = "TOLLGATE_SERVER")]
     pub server: Option<String>,
+    /// The store to change directly: `redb` (in --data-dir, the default) or the PostgreSQL
+    /// database the daemons use (allowed while they run).
+    #[arg(long, env = "TOLLGATE_STORE", default_value = "redb")]
+    pub store: crate::store::StoreSpec,
     /// PEM file of the CA that signed an `https://` daemon's certificate (besides the system's).
     #[arg(long, env = "TOLLGATE_CA_CERT")]
     pub ca_cert: Option<PathBuf>,
@@ -261,6 +265,9 @@ fn to_value<T: Serialize>(v: &T) -> Option<serde_json::Value> {
 
 impl Backend {
     fn open(args: &AdminArgs) -> anyhow::Result<Backend> {
+        if let crate::store::StoreSpec::Postgres(url) = &args.store {
+            return Ok(Backend::Local(Manager::new(Store::open_postgres(url)?, local_actor())));
+        }
         let data_dir = match (&args.data_dir, &args.server) {
             (None, Some(server)) => return Ok(Backend::Remote(Remote::new(server, args.ca_cert.as_deref())?)),
             (Some(d), _) => d.clone(),

@@ -21,6 +21,9 @@ enum Command {
     Serve(ServeArgs),
     /// Manage users, groups, role bindings and tokens.
     Admin(tollgate_daemon::admin::AdminArgs),
+    /// Copy a redb data dir into an empty PostgreSQL database (executions, logs, audit chain,
+    /// users, tokens, sealed secrets, KV, flows with revisions). Stop the daemon first.
+    Migrate(MigrateArgs),
     /// Print a shell completion script (e.g. `tollgated completions bash`).
     Completions {
         /// The shell to complete for.
@@ -32,7 +35,21 @@ enum Command {
 }
 
 #[derive(Parser, Debug)]
+struct MigrateArgs {
+    /// The data dir holding tollgate.redb.
+    #[arg(long)]
+    from: PathBuf,
+    /// The PostgreSQL database: postgres://USER[:PASSWORD]@HOST[:PORT]/DB.
+    #[arg(long)]
+    to: tollgate_daemon::store::StoreSpec,
+}
+
+#[derive(Parser, Debug)]
 struct ServeArgs {
+    /// Where the data lives: `redb` (tollgate.redb in the data dir, the default) or a PostgreSQL
+    /// database shared by any number of daemons: postgres://USER[:PASSWORD]@HOST[:PORT]/DB.
+    #[arg(long, env = "TOLLGATE_STORE", default_value = "redb")]
+    store: tollgate_daemon::store::StoreSpec,
     /// Directory holding tollgate.redb.
     #[arg(long, env = "TOLLGATE_DATA_DIR", default_value_os_t = default_data_dir())]
     data_dir: PathBuf,
@@ -112,6 +129,7 @@ fn run() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Admin(args) => tollgate_daemon::admin::run(args),
+        Command::Migrate(args) => migrate(args),
         Command::Completions { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(shell, &mut Cli::command(), "tollgated", &mut std::io::stdout().lock());
@@ -134,6 +152,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<tollgate_daemon::store::Store>
             _ => None,
         },
         metrics_listen: args.metrics_listen,
+        store: args.store,
     };
     let running = server::start_with(
         ServeConfig {
@@ -156,6 +175,28 @@ async fn serve(args: ServeArgs) -> anyhow::Result<tollgate_daemon::store::Store>
     let store = running.engine.store().clone();
     running.wait().await?;
     Ok(store)
+}
+
+fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
+    use tollgate_daemon::store::{Store, StoreSpec};
+    let StoreSpec::Postgres(url) = &args.to else {
+        anyhow::bail!("--to must be a PostgreSQL URL (postgres://USER@HOST/DB)");
+    };
+    if !args.from.join("tollgate.redb").exists() {
+        anyhow::bail!("{} holds no tollgate.redb", args.from.display());
+    }
+    let from = Store::open(&args.from).context("cannot open the data dir (is the daemon still running on it?)")?;
+    let to = Store::open_postgres(url)?;
+    let counts = tollgate_daemon::store::copy_all(&from, &to)?;
+    for (table, n) in &counts {
+        println!("{table:<22} {n}");
+    }
+    let report = tollgate_daemon::audit::verify(&to.read()?)?;
+    if !report.ok {
+        anyhow::bail!("the audit chain does not verify in the copy: {report:?}");
+    }
+    println!("audit chain verifies in {}", to.path().display());
+    Ok(())
 }
 
 async fn wait_for_signal() {

@@ -86,6 +86,8 @@ pub struct ServeExtras {
     pub tls: Option<crate::tls::TlsFiles>,
     /// Also serve `/metrics` without a token, in clear text, on this address.
     pub metrics_listen: Option<SocketAddr>,
+    /// Where the data lives: redb in the data dir (default) or a PostgreSQL database.
+    pub store: crate::store::StoreSpec,
 }
 
 /// Opens the store, starts the engine, loads `flows_dir`, binds and serves in the background.
@@ -97,7 +99,7 @@ pub async fn start(config: ServeConfig) -> Result<Running, ServeError> {
 pub async fn start_with(config: ServeConfig, extras: ServeExtras) -> Result<Running, ServeError> {
     // Bad certificate files are the operator's mistake: refuse before touching anything.
     let tls = extras.tls.as_ref().map(crate::tls::server_config).transpose()?;
-    let store = Store::open(&config.data_dir)?;
+    let store = Store::open_spec(&extras.store, &config.data_dir)?;
     // Bound first so links (appLink) name the real port even with `--listen 127.0.0.1:0`.
     let listener = TcpListener::bind(config.listen)
         .await

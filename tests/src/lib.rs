@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub mod postgres;
 pub mod recorders;
 pub mod tmux;
 
@@ -117,6 +118,9 @@ pub struct Daemon {
     /// Token passed to the CLI as TOLLGATE_TOKEN (when auth is on).
     pub token: Option<String>,
     log_path: PathBuf,
+    /// The PostgreSQL database this daemon runs on under `TOLLGATE_TEST_STORE=postgres`
+    /// (created at the first start, kept across restarts); `None` = redb in the data dir.
+    pub store_url: Option<String>,
 }
 
 impl Daemon {
@@ -138,6 +142,7 @@ impl Daemon {
             options,
             token: None,
             log_path,
+            store_url: None,
         };
         d.spawn();
         d
@@ -156,6 +161,7 @@ impl Daemon {
             options,
             token: None,
             log_path,
+            store_url: None,
         };
         d.spawn();
         d
@@ -167,6 +173,10 @@ impl Daemon {
 
     fn spawn(&mut self) {
         let bins = binaries();
+        // An explicit `--store` in the options wins; else the suite's choice of store.
+        if self.store_url.is_none() && postgres::wanted() && !self.options.extra_args.iter().any(|a| a == "--store") {
+            self.store_url = Some(postgres::new_database());
+        }
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -190,6 +200,9 @@ impl Daemon {
         }
         if self.options.insecure {
             cmd.arg("--insecure-no-auth");
+        }
+        if let Some(url) = &self.store_url {
+            cmd.arg("--store").arg(url);
         }
         for (k, v) in &self.options.env {
             cmd.env(k, v);
@@ -350,12 +363,21 @@ impl Daemon {
         }
     }
 
+    /// Opens the store this daemon runs on (redb: only while the daemon is stopped).
+    pub fn open_store(&self) -> tollgate_daemon::store::Store {
+        match &self.store_url {
+            Some(url) => tollgate_daemon::store::Store::open_postgres(url).expect("open the PostgreSQL store"),
+            None => tollgate_daemon::store::Store::open(&self.data_dir).expect("open the redb store"),
+        }
+    }
+
     /// Runs `tollgated admin` on this daemon's data dir (the daemon must be stopped).
     pub fn admin(&self, args: &[&str]) -> CliOutput {
         let out = Command::new(&binaries().tollgated)
             .arg("admin")
             .arg("--data-dir")
             .arg(&self.data_dir)
+            .args(self.store_url.iter().flat_map(|u| ["--store", u.as_str()]))
             .args(args)
             .stdin(Stdio::null())
             .output()

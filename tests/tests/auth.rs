@@ -193,10 +193,10 @@ fn human_task_assignment_quorum_self_approval_and_audit() {
         "only admins read the audit log"
     );
 
-    // Tampering with a record in the redb file is detected.
+    // Tampering with a record in the store (the redb file, or the database) is detected.
     t.d.stop();
     {
-        let store = tollgate_daemon::store::Store::open(&t.d.data_dir).unwrap();
+        let store = t.d.open_store();
         let mut rec = store
             .read()
             .unwrap()

@@ -80,6 +80,12 @@ impl FlowRegistry {
         }
     }
 
+    /// Another daemon sharing the database changed a flow: forget what was derived from the
+    /// latest revisions (cached revisions themselves never change).
+    pub fn changed_elsewhere(&self) {
+        self.triggers_changed();
+    }
+
     fn triggers_changed(&self) {
         if let Ok(mut t) = self.trigger_flows.lock() {
             *t = None;

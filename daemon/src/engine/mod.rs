@@ -5,6 +5,7 @@
 //! change is committed, so everything acknowledged survives `kill -9`.
 
 pub mod advance;
+pub mod cluster;
 pub mod context;
 pub mod error;
 pub mod execution;
@@ -145,13 +146,28 @@ impl Engine {
         };
         // Before any job runs: the KV tasks write through this engine's writer.
         let _ = task_services.kv.set(Arc::new(kv_access::EngineKv(engine.clone())));
-        tokio::spawn(jobs::run_jobs(job_rx, tx.clone(), task_services, running));
-        tokio::spawn(timers::run_timers(store.clone(), tx.clone(), timer_wake));
-        // Only executions that were in flight are read here: start-up does not grow with history.
+        tokio::spawn(jobs::run_jobs(job_rx, tx.clone(), task_services, running.clone()));
+        tokio::spawn(timers::run_timers(store.clone(), tx.clone(), timer_wake.clone()));
         let reader = store.read()?;
-        for state in [State::Created, State::Running, State::Killing, State::Restarted] {
-            for id in reader.execution_ids_in_state(state)? {
-                let _ = tx.send(Command::Recover { id });
+        if let Some(pg) = store.postgres() {
+            // Shared database: in-flight executions may belong to live daemons; only those whose
+            // daemon stopped (or that no daemon holds) are recovered, by the cluster loop.
+            cluster::Cluster {
+                pg: pg.clone(),
+                store: store.clone(),
+                events: engine.inner.events.clone(),
+                running: running.clone(),
+                flows: engine.inner.flows.clone(),
+                commands: tx.clone(),
+                timer_wake,
+            }
+            .start();
+        } else {
+            // Only executions that were in flight are read here: start-up does not grow with history.
+            for state in [State::Created, State::Running, State::Killing, State::Restarted] {
+                for id in reader.execution_ids_in_state(state)? {
+                    let _ = tx.send(Command::Recover { id });
+                }
             }
         }
         // Queued executions, oldest first, start if their flow has a free slot (a slot may have

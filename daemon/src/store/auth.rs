@@ -1,26 +1,11 @@
 //! Tables and typed operations for users, groups, role bindings and tokens.
 
-use redb::{ReadableTable, TableDefinition};
+use std::ops::Bound;
+
 use serde::{Deserialize, Serialize};
 
-use super::{Reader, Result, Writer, decode, encode};
-
-/// email → UserRecord
-const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("auth_users");
-/// group name → ()
-const GROUPS: TableDefinition<&str, ()> = TableDefinition::new("auth_groups");
-/// `{kind}\0{subject}\0{role}\0{namespace}` → ()
-const BINDINGS: TableDefinition<&str, ()> = TableDefinition::new("auth_bindings");
-/// token id → TokenRecord
-const TOKENS: TableDefinition<&str, &[u8]> = TableDefinition::new("auth_tokens");
-
-pub(super) fn create_tables(tx: &redb::WriteTransaction) -> std::result::Result<(), redb::TableError> {
-    tx.open_table(USERS)?;
-    tx.open_table(GROUPS)?;
-    tx.open_table(BINDINGS)?;
-    tx.open_table(TOKENS)?;
-    Ok(())
-}
+use super::backend::{KvRead, Table, k};
+use super::{Reader, Result, Writer, decode, encode, get_json, key_text};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UserRecord {
@@ -67,121 +52,104 @@ pub struct TokenRecord {
     pub revoked_ms: Option<i64>,
 }
 
-fn bindings(t: &impl ReadableTable<&'static str, ()>) -> Result<Vec<Binding>> {
+fn bindings(r: &dyn KvRead) -> Result<Vec<Binding>> {
     let mut out = Vec::new();
-    for item in t.iter()? {
-        let (k, _) = item?;
-        if let Some(b) = Binding::decode(k.value()) {
-            out.push(b);
-        }
-    }
+    r.scan(
+        Table::Bindings,
+        Bound::Unbounded,
+        Bound::Unbounded,
+        false,
+        &mut |key, _| {
+            if let Some(b) = Binding::decode(&key_text(key)) {
+                out.push(b);
+            }
+            Ok(true)
+        },
+    )?;
+    Ok(out)
+}
+
+fn all<T: serde::de::DeserializeOwned>(r: &dyn KvRead, table: Table) -> Result<Vec<T>> {
+    let mut out = Vec::new();
+    r.scan(table, Bound::Unbounded, Bound::Unbounded, false, &mut |key, v| {
+        out.push(decode(table.name(), &key_text(key), v)?);
+        Ok(true)
+    })?;
     Ok(out)
 }
 
 impl Reader {
     pub fn user(&self, email: &str) -> Result<Option<UserRecord>> {
-        let t = self.tx.open_table(USERS)?;
-        match t.get(email)? {
-            Some(v) => Ok(Some(decode("auth_users", email, v.value())?)),
-            None => Ok(None),
-        }
+        get_json(self.kv_read(), Table::Users, email)
     }
 
     pub fn users(&self) -> Result<Vec<UserRecord>> {
-        let t = self.tx.open_table(USERS)?;
-        let mut out = Vec::new();
-        for item in t.iter()? {
-            let (k, v) = item?;
-            out.push(decode("auth_users", k.value(), v.value())?);
-        }
-        Ok(out)
+        all(self.kv_read(), Table::Users)
     }
 
     pub fn groups(&self) -> Result<Vec<String>> {
-        let t = self.tx.open_table(GROUPS)?;
         let mut out = Vec::new();
-        for item in t.iter()? {
-            out.push(item?.0.value().to_string());
-        }
+        self.kv_read().scan(
+            Table::Groups,
+            Bound::Unbounded,
+            Bound::Unbounded,
+            false,
+            &mut |key, _| {
+                out.push(key_text(key));
+                Ok(true)
+            },
+        )?;
         Ok(out)
     }
 
     pub fn bindings(&self) -> Result<Vec<Binding>> {
-        bindings(&self.tx.open_table(BINDINGS)?)
+        bindings(self.kv_read())
     }
 
     pub fn token(&self, id: &str) -> Result<Option<TokenRecord>> {
-        let t = self.tx.open_table(TOKENS)?;
-        match t.get(id)? {
-            Some(v) => Ok(Some(decode("auth_tokens", id, v.value())?)),
-            None => Ok(None),
-        }
+        get_json(self.kv_read(), Table::Tokens, id)
     }
 
     pub fn tokens(&self) -> Result<Vec<TokenRecord>> {
-        let t = self.tx.open_table(TOKENS)?;
-        let mut out = Vec::new();
-        for item in t.iter()? {
-            let (k, v) = item?;
-            out.push(decode("auth_tokens", k.value(), v.value())?);
-        }
-        Ok(out)
+        all(self.kv_read(), Table::Tokens)
     }
 }
 
 impl Writer {
     pub fn user(&self, email: &str) -> Result<Option<UserRecord>> {
-        let t = self.tx.open_table(USERS)?;
-        let v = t.get(email)?;
-        match v {
-            Some(v) => Ok(Some(decode("auth_users", email, v.value())?)),
-            None => Ok(None),
-        }
+        get_json(self.kv_read(), Table::Users, email)
     }
 
     pub fn put_user(&mut self, u: &UserRecord) -> Result<()> {
-        self.tx
-            .open_table(USERS)?
-            .insert(u.email.as_str(), encode(u).as_slice())?;
-        Ok(())
+        self.kvw().put(Table::Users, k(&u.email), &encode(u))
     }
 
     pub fn has_group(&self, name: &str) -> Result<bool> {
-        Ok(self.tx.open_table(GROUPS)?.get(name)?.is_some())
+        Ok(self.kv_read().get(Table::Groups, k(name))?.is_some())
     }
 
     pub fn put_group(&mut self, name: &str) -> Result<()> {
-        self.tx.open_table(GROUPS)?.insert(name, ())?;
-        Ok(())
+        self.kvw().put(Table::Groups, k(name), &[])
     }
 
     pub fn put_binding(&mut self, b: &Binding) -> Result<()> {
-        self.tx.open_table(BINDINGS)?.insert(b.key().as_str(), ())?;
-        Ok(())
+        self.kvw().put(Table::Bindings, k(&b.key()), &[])
     }
 
     pub fn has_binding(&self, b: &Binding) -> Result<bool> {
-        Ok(self.tx.open_table(BINDINGS)?.get(b.key().as_str())?.is_some())
+        Ok(self.kv_read().get(Table::Bindings, k(&b.key()))?.is_some())
     }
 
     /// Removes a binding; whether it existed.
     pub fn delete_binding(&mut self, b: &Binding) -> Result<bool> {
-        Ok(self.tx.open_table(BINDINGS)?.remove(b.key().as_str())?.is_some())
+        self.kvw().delete(Table::Bindings, k(&b.key()))
     }
 
     pub fn token(&self, id: &str) -> Result<Option<TokenRecord>> {
-        let t = self.tx.open_table(TOKENS)?;
-        let v = t.get(id)?;
-        match v {
-            Some(v) => Ok(Some(decode("auth_tokens", id, v.value())?)),
-            None => Ok(None),
-        }
+        get_json(self.kv_read(), Table::Tokens, id)
     }
 
     pub fn put_token(&mut self, t: &TokenRecord) -> Result<()> {
-        self.tx
-            .open_table(TOKENS)?
-            .insert(t.id.as_str(), encode(t).as_slice())?;
-        Ok(())
+        self.kvw().put(Table::Tokens, k(&t.id), &encode(t))
     }
 }

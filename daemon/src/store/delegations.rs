@@ -1,17 +1,11 @@
 //! Delegations (out-of-office): one user's HumanTask decisions also offered to another.
 
-use redb::{ReadableTable, TableDefinition};
+use std::ops::Bound;
+
 use serde::{Deserialize, Serialize};
 
-use super::{Reader, Result, Writer, decode, encode};
-
-/// delegation id → DelegationRecord
-const DELEGATIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("delegations");
-
-pub(super) fn create_tables(tx: &redb::WriteTransaction) -> std::result::Result<(), redb::TableError> {
-    tx.open_table(DELEGATIONS)?;
-    Ok(())
-}
+use super::backend::{KvRead, Table, k};
+use super::{Reader, Result, Writer, decode, encode, get_json, key_text};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DelegationRecord {
@@ -37,37 +31,37 @@ impl DelegationRecord {
     }
 }
 
-fn all(t: &impl ReadableTable<&'static str, &'static [u8]>) -> Result<Vec<DelegationRecord>> {
+fn all(r: &dyn KvRead) -> Result<Vec<DelegationRecord>> {
     let mut out = Vec::new();
-    for item in t.iter()? {
-        let (k, v) = item?;
-        out.push(decode("delegations", k.value(), v.value())?);
-    }
+    r.scan(
+        Table::Delegations,
+        Bound::Unbounded,
+        Bound::Unbounded,
+        false,
+        &mut |key, v| {
+            out.push(decode("delegations", &key_text(key), v)?);
+            Ok(true)
+        },
+    )?;
     Ok(out)
 }
 
 impl Reader {
     pub fn delegations(&self) -> Result<Vec<DelegationRecord>> {
-        all(&self.tx.open_table(DELEGATIONS)?)
+        all(self.kv_read())
     }
 }
 
 impl Writer {
     pub fn delegations(&self) -> Result<Vec<DelegationRecord>> {
-        all(&self.tx.open_table(DELEGATIONS)?)
+        all(self.kv_read())
     }
 
     pub fn delegation(&self, id: &str) -> Result<Option<DelegationRecord>> {
-        let t = self.tx.open_table(DELEGATIONS)?;
-        match t.get(id)? {
-            Some(v) => Ok(Some(decode("delegations", id, v.value())?)),
-            None => Ok(None),
-        }
+        get_json(self.kv_read(), Table::Delegations, id)
     }
 
     pub fn put_delegation(&mut self, d: &DelegationRecord) -> Result<()> {
-        let mut t = self.tx.open_table(DELEGATIONS)?;
-        t.insert(d.id.as_str(), encode(d).as_slice())?;
-        Ok(())
+        self.kvw().put(Table::Delegations, k(&d.id), &encode(d))
     }
 }

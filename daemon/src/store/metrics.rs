@@ -5,16 +5,15 @@
 
 use std::collections::BTreeMap;
 
-use redb::{ReadableTable, TableDefinition};
+use std::ops::Bound;
+
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
-use super::tables::{EXECUTIONS_BY_STATE, META};
-use super::{Reader, Result, Writer, decode, encode};
+use super::backend::{Table, k};
+use super::{Reader, Result, Writer, decode, encode, get_json, key_text};
 
-/// `{kind}\0{name…}` → aggregate (JSON), owned by `crate::metrics`.
-pub(super) const METRICS: TableDefinition<&str, &[u8]> = TableDefinition::new("metrics");
-/// `{minute_start_ms:016x}` → [`WaitingSample`]: PAUSED executions during that minute.
-pub(super) const WAITING_SERIES: TableDefinition<&str, &[u8]> = TableDefinition::new("waiting_series");
+// Tables: `metrics` (`{kind}\0{name…}` → aggregate, JSON, owned by `crate::metrics`) and
+// `waiting_series` (`{minute_start_ms:016x}` → [`WaitingSample`]: PAUSED executions that minute).
 /// META key of the per-state execution counts ([`StateCounts`]).
 const STATE_COUNTS_KEY: &str = "state_counts";
 const PAUSED: &str = "PAUSED";
@@ -33,12 +32,6 @@ pub struct WaitingSample {
     pub last: i64,
 }
 
-pub(super) fn create_tables(tx: &redb::WriteTransaction) -> std::result::Result<(), redb::TableError> {
-    tx.open_table(METRICS)?;
-    tx.open_table(WAITING_SERIES)?;
-    Ok(())
-}
-
 /// The state name of an index key (`{state}\0…`).
 pub(super) fn state_of_key(key: &str) -> &str {
     key.split('\0').next().unwrap_or_default()
@@ -46,19 +39,22 @@ pub(super) fn state_of_key(key: &str) -> &str {
 
 /// Writes the per-state counts once, for a database made before they were kept: one pass over
 /// the state index's keys, at open, never again.
-pub(super) fn ensure_state_counts(tx: &redb::WriteTransaction) -> Result<()> {
-    let mut meta = tx.open_table(META)?;
-    if meta.get(STATE_COUNTS_KEY)?.is_some() {
+pub(super) fn ensure_state_counts(w: &mut Writer) -> Result<()> {
+    if w.kv_read().get(Table::Meta, k(STATE_COUNTS_KEY))?.is_some() {
         return Ok(());
     }
-    let index = tx.open_table(EXECUTIONS_BY_STATE)?;
     let mut counts = StateCounts::new();
-    for item in index.iter()? {
-        let (k, _) = item?;
-        *counts.entry(state_of_key(k.value()).to_string()).or_default() += 1;
-    }
-    meta.insert(STATE_COUNTS_KEY, encode(&counts).as_slice())?;
-    Ok(())
+    w.kv_read().scan(
+        Table::ExecutionsByState,
+        Bound::Unbounded,
+        Bound::Unbounded,
+        false,
+        &mut |key, _| {
+            *counts.entry(state_of_key(&key_text(key)).to_string()).or_default() += 1;
+            Ok(true)
+        },
+    )?;
+    w.kvw().put(Table::Meta, k(STATE_COUNTS_KEY), &encode(&counts))
 }
 
 fn minute_key(ms: i64) -> String {
@@ -73,28 +69,20 @@ impl Writer {
         if deltas.values().all(|d| *d == 0) {
             return Ok(());
         }
-        let mut meta = self.tx.open_table(META)?;
-        let mut counts: StateCounts = match meta.get(STATE_COUNTS_KEY)? {
-            Some(v) => decode("meta", STATE_COUNTS_KEY, v.value())?,
-            None => StateCounts::new(),
-        };
+        let mut counts: StateCounts = get_json(self.kv_read(), Table::Meta, STATE_COUNTS_KEY)?.unwrap_or_default();
         for (state, d) in &deltas {
             let c = counts.entry(state.clone()).or_default();
             *c = (*c + d).max(0);
         }
         counts.retain(|_, c| *c != 0);
-        meta.insert(STATE_COUNTS_KEY, encode(&counts).as_slice())?;
+        self.kvw().put(Table::Meta, k(STATE_COUNTS_KEY), &encode(&counts))?;
         if deltas.get(PAUSED).is_some_and(|d| *d != 0) {
             let waiting = counts.get(PAUSED).copied().unwrap_or(0);
-            let mut series = self.tx.open_table(WAITING_SERIES)?;
             let key = minute_key(now_ms);
-            let mut sample: WaitingSample = match series.get(key.as_str())? {
-                Some(v) => decode("waiting_series", &key, v.value())?,
-                None => WaitingSample::default(),
-            };
+            let mut sample: WaitingSample = get_json(self.kv_read(), Table::WaitingSeries, &key)?.unwrap_or_default();
             sample.max = sample.max.max(waiting);
             sample.last = waiting;
-            series.insert(key.as_str(), encode(&sample).as_slice())?;
+            self.kvw().put(Table::WaitingSeries, k(&key), &encode(&sample))?;
         }
         Ok(())
     }
@@ -105,58 +93,66 @@ impl Writer {
         key: &str,
         f: impl FnOnce(&mut T),
     ) -> Result<()> {
-        let mut t = self.tx.open_table(METRICS)?;
-        let mut value: T = match t.get(key)? {
-            Some(v) => decode("metrics", key, v.value())?,
-            None => T::default(),
-        };
+        let mut value: T = get_json(self.kv_read(), Table::Metrics, key)?.unwrap_or_default();
         f(&mut value);
-        t.insert(key, encode(&value).as_slice())?;
-        Ok(())
+        self.kvw().put(Table::Metrics, k(key), &encode(&value))
     }
 }
 
 impl Reader {
     /// Executions per state, as kept by every write.
     pub fn state_counts(&self) -> Result<StateCounts> {
-        let meta = self.tx.open_table(META)?;
-        match meta.get(STATE_COUNTS_KEY)? {
-            Some(v) => decode("meta", STATE_COUNTS_KEY, v.value()),
-            None => Ok(StateCounts::new()),
-        }
+        Ok(get_json(self.kv_read(), Table::Meta, STATE_COUNTS_KEY)?.unwrap_or_default())
     }
 
     /// Aggregate rows whose key starts with `prefix`.
     pub fn metrics_with_prefix<T: DeserializeOwned>(&self, prefix: &str) -> Result<Vec<(String, T)>> {
-        let t = self.tx.open_table(METRICS)?;
         let hi = format!("{prefix}\u{10FFFF}");
         let mut out = Vec::new();
-        for item in t.range::<&str>(prefix..hi.as_str())? {
-            let (k, v) = item?;
-            out.push((k.value().to_string(), decode("metrics", k.value(), v.value())?));
-        }
+        self.kv_read().scan(
+            Table::Metrics,
+            Bound::Included(k(prefix)),
+            Bound::Excluded(k(&hi)),
+            false,
+            &mut |key, v| {
+                let key = key_text(key);
+                let value = decode("metrics", &key, v)?;
+                out.push((key, value));
+                Ok(true)
+            },
+        )?;
         Ok(out)
     }
 
     /// Waiting samples of the minutes in `[from_ms, to_ms)`, plus the last sample before
     /// `from_ms` (the level the window starts at), oldest first, as (minute start, sample).
     pub fn waiting_series(&self, from_ms: i64, to_ms: i64) -> Result<WaitingWindow> {
-        let t = self.tx.open_table(WAITING_SERIES)?;
         let lo = minute_key(from_ms);
         let hi = minute_key(to_ms.max(from_ms) + 60_000);
-        let before = match t.range::<&str>(..lo.as_str())?.next_back() {
-            Some(item) => {
-                let (k, v) = item?;
-                Some(decode("waiting_series", k.value(), v.value())?)
-            }
-            None => None,
-        };
+        let mut before = None;
+        self.kv_read().scan(
+            Table::WaitingSeries,
+            Bound::Unbounded,
+            Bound::Excluded(k(&lo)),
+            true,
+            &mut |key, v| {
+                before = Some(decode("waiting_series", &key_text(key), v)?);
+                Ok(false)
+            },
+        )?;
         let mut out = Vec::new();
-        for item in t.range::<&str>(lo.as_str()..hi.as_str())? {
-            let (k, v) = item?;
-            let minute = i64::from_str_radix(k.value(), 16).unwrap_or(0);
-            out.push((minute, decode("waiting_series", k.value(), v.value())?));
-        }
+        self.kv_read().scan(
+            Table::WaitingSeries,
+            Bound::Included(k(&lo)),
+            Bound::Excluded(k(&hi)),
+            false,
+            &mut |key, v| {
+                let key = key_text(key);
+                let minute = i64::from_str_radix(&key, 16).unwrap_or(0);
+                out.push((minute, decode("waiting_series", &key, v)?));
+                Ok(true)
+            },
+        )?;
         Ok((before, out))
     }
 }

@@ -1,22 +1,28 @@
-//! Durable state in one redb file. The only module that touches redb: everything else calls the
-//! typed operations of [`Reader`] and [`Writer`].
+//! Durable state. The only module that touches a database: everything else calls the typed
+//! operations of [`Reader`] and [`Writer`], which work the same over either store behind them:
+//! one redb file (the embedded default) or a PostgreSQL database shared by several daemons
+//! (`postgres/`). Both speak the byte-level interface of [`backend`].
 
 mod audit;
 mod auth;
+pub mod backend;
 mod delegations;
 mod kv;
 mod metrics;
+pub mod postgres;
 mod records;
+mod redb_backend;
 mod tables;
 
+use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use redb::{Database, ReadableTable, ReadableTableMetadata};
+use redb::Database;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use tables::*;
+use backend::{KvRead, KvWrite, Table, k};
 
 pub use auth::{Binding, TokenRecord, UserRecord};
 pub use delegations::DelegationRecord;
@@ -36,6 +42,24 @@ pub enum StoreError {
         key: String,
         message: String,
     },
+    /// The PostgreSQL database cannot be reached (`down`) or refused a statement. `database`
+    /// names it without its password.
+    #[error("the database {database} {}: {message}", if *down { "is unavailable" } else { "refused a statement" })]
+    Database {
+        database: String,
+        message: String,
+        down: bool,
+    },
+    /// The database was migrated by a newer tollgated.
+    #[error(
+        "the database {database} has schema version {found}, newer than this tollgated supports ({supported}); \
+         upgrade tollgated"
+    )]
+    NewerSchema {
+        database: String,
+        found: i32,
+        supported: i32,
+    },
 }
 
 macro_rules! storage_from {
@@ -53,14 +77,21 @@ storage_from!(
 );
 
 impl StoreError {
-    /// What a caller is told: I/O failures (a full or read-only disk) say so and what to do,
-    /// because that is the operator's to fix; anything else points at the daemon log.
+    /// What a caller is told: I/O failures (a full or read-only disk) and an unreachable database
+    /// say so and what to do, because that is the operator's to fix; anything else points at the
+    /// daemon log.
     pub fn user_message(&self) -> String {
         match self {
             StoreError::Storage(m) if m.contains("I/O error") || m.contains("Previous I/O error") => format!(
                 "the data store cannot write ({}); nothing was changed. Free space or fix the data dir, then restart \
                  tollgated",
                 m.trim_start_matches("I/O error: ")
+            ),
+            StoreError::Database {
+                database, down: true, ..
+            } => format!(
+                "the database {database} is unavailable; nothing was changed. tollgated reconnects by itself: retry \
+                 once the database is back"
             ),
             _ => "storage error; see the daemon log".to_string(),
         }
@@ -170,10 +201,35 @@ fn encode<T: Serialize>(v: &T) -> Vec<u8> {
     serde_json::to_vec(v).unwrap_or_default()
 }
 
+/// A stored key as text, lossily (our keys are text; a broken one shows as such in errors).
+fn key_text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// The JSON row at `key` of `table`, decoded.
+fn get_json<T: DeserializeOwned>(r: &dyn KvRead, table: Table, key: &str) -> Result<Option<T>> {
+    match r.get(table, k(key))? {
+        Some(v) => Ok(Some(decode(table.name(), key, &v)?)),
+        None => Ok(None),
+    }
+}
+
+/// Calls `f` with each row whose key is in `[lo, hi)`, in order, until it returns false.
+fn scan_range(r: &dyn KvRead, table: Table, lo: &str, hi: &str, f: backend::Scan<'_>) -> Result<()> {
+    r.scan(table, Bound::Included(k(lo)), Bound::Excluded(k(hi)), false, f)
+}
+
+/// Where the data lives.
+#[derive(Clone)]
+enum Backend {
+    Redb(Arc<Database>),
+    Postgres(Arc<postgres::PgStore>),
+}
+
 /// The database. Cheap to clone.
 #[derive(Clone)]
 pub struct Store {
-    db: Arc<Database>,
+    backend: Backend,
     path: PathBuf,
     /// When commits save redb's allocator state (see [`QuickRepair`]).
     quick_repair: QuickRepair,
@@ -194,20 +250,136 @@ pub enum QuickRepair {
     Always,
 }
 
+/// Copies every table of `from` into `to` as it is (`tollgated migrate`): executions, logs,
+/// timers, flows and revisions, users, tokens, sealed secrets, KV, the audit chain and its head,
+/// metrics. Refuses a target that already holds executions, flows, users or audit records.
+/// Returns the number of rows copied per table.
+pub fn copy_all(from: &Store, to: &Store) -> Result<Vec<(&'static str, u64)>> {
+    let target = to.read()?;
+    for t in [Table::Executions, Table::Flows, Table::Users, Table::Audit] {
+        let mut any = false;
+        target.dump(t, &mut |_, _| {
+            any = true;
+            Ok(false)
+        })?;
+        if any {
+            return Err(StoreError::Storage(format!(
+                "the target {} already holds data (table {}); copy into an empty database",
+                to.path().display(),
+                t.name()
+            )));
+        }
+    }
+    drop(target);
+    const CHUNK: usize = 2000;
+    let source = from.read()?;
+    let mut counts = Vec::new();
+    for table in Table::ALL {
+        if table == Table::Leases {
+            continue;
+        }
+        let mut n = 0u64;
+        let mut rows: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+        let flush = |rows: &mut Vec<(Vec<u8>, Vec<u8>)>| -> Result<()> {
+            let batch = std::mem::take(rows);
+            to.write(|w| {
+                for (k, v) in &batch {
+                    w.restore(table, k, v)?;
+                }
+                Ok::<_, StoreError>(())
+            })
+        };
+        source.dump(table, &mut |k, v| {
+            rows.push((k.to_vec(), v.to_vec()));
+            n += 1;
+            if rows.len() >= CHUNK {
+                flush(&mut rows)?;
+            }
+            Ok(true)
+        })?;
+        if !rows.is_empty() {
+            flush(&mut rows)?;
+        }
+        counts.push((table.name(), n));
+    }
+    Ok(counts)
+}
+
+/// Which store `tollgated serve --store` names: `redb` (the default, in the data dir) or a
+/// PostgreSQL URL.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub enum StoreSpec {
+    #[default]
+    Redb,
+    Postgres(String),
+}
+
+impl std::fmt::Debug for StoreSpec {
+    // Never the password: the spec is printed in errors and logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreSpec::Redb => f.write_str("redb"),
+            StoreSpec::Postgres(url) => f.write_str(&postgres::redact(url)),
+        }
+    }
+}
+
+impl std::str::FromStr for StoreSpec {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<StoreSpec, String> {
+        let s = s.trim();
+        if s.is_empty() || s == "redb" {
+            Ok(StoreSpec::Redb)
+        } else if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+            Ok(StoreSpec::Postgres(s.to_string()))
+        } else {
+            Err(format!(
+                "unknown store `{}`: use `redb` (the default) or a URL postgres://USER@HOST[:PORT]/DB",
+                postgres::redact(s)
+            ))
+        }
+    }
+}
+
 impl Store {
     /// Closes the database once every other holder (the writer thread, finishing its last batch)
     /// has let go, so redb records a clean shutdown and the next start needs no repair (a repair
     /// reads the whole file: seconds for a million executions). False when `wait` ran out; the
-    /// next start then repairs, as after a crash.
+    /// next start then repairs, as after a crash. PostgreSQL needs nothing of this.
     pub fn close(self, wait: std::time::Duration) -> bool {
+        let Backend::Redb(db) = &self.backend else {
+            return true;
+        };
         let deadline = std::time::Instant::now() + wait;
-        while Arc::strong_count(&self.db) > 1 {
+        while Arc::strong_count(db) > 1 {
             if std::time::Instant::now() >= deadline {
                 return false;
             }
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
         true
+    }
+
+    /// Opens the store `spec` names: redb in `dir`, or a PostgreSQL database (migrated first).
+    pub fn open_spec(spec: &StoreSpec, dir: &Path) -> Result<Store> {
+        match spec {
+            StoreSpec::Redb => Store::open(dir),
+            StoreSpec::Postgres(url) => Store::open_postgres(url),
+        }
+    }
+
+    /// Connects to a PostgreSQL database, applies the migrations it lacks and refuses one that
+    /// a newer tollgated migrated.
+    pub fn open_postgres(url: &str) -> Result<Store> {
+        let pg = postgres::PgStore::open(url)?;
+        let path = PathBuf::from(format!("postgres:{}", pg.name()));
+        let store = Store {
+            backend: Backend::Postgres(Arc::new(pg)),
+            path,
+            quick_repair: QuickRepair::Off,
+        };
+        store.write(metrics::ensure_state_counts)?;
+        Ok(store)
     }
 
     /// Opens (or creates) `dir/tollgate.redb` and every table.
@@ -244,34 +416,29 @@ impl Store {
             .map_err(|e| StoreError::Storage(format!("cannot make {} private (0600): {e}", path.display())))?;
         let mut tx = db.begin_write()?;
         tx.set_quick_repair(quick_repair != QuickRepair::Off);
-        {
-            tx.open_table(EXECUTIONS)?;
-            tx.open_table(EXECUTIONS_BY_STATE)?;
-            tx.open_table(LOGS)?;
-            tx.open_table(TIMERS)?;
-            tx.open_table(FLOWS)?;
-            tx.open_table(FLOW_REVISIONS)?;
-            tx.open_table(META)?;
-            tx.open_table(SCHEDULES)?;
-            tx.open_table(CONDITION_WINDOWS)?;
-            auth::create_tables(&tx)?;
-            audit::create_tables(&tx)?;
-            kv::create_tables(&tx)?;
-            metrics::create_tables(&tx)?;
-            delegations::create_tables(&tx)?;
-        }
-        metrics::ensure_state_counts(&tx)?;
+        redb_backend::create_tables(&tx)?;
         tx.commit()?;
         crate::metrics::process().quick_repair_saved(quick_repair != QuickRepair::Off);
-        Ok(Store {
-            db: Arc::new(db),
+        let store = Store {
+            backend: Backend::Redb(Arc::new(db)),
             path,
             quick_repair,
-        })
+        };
+        store.write(metrics::ensure_state_counts)?;
+        Ok(store)
     }
 
+    /// The redb file, or `postgres:` and the database's name (no password).
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The PostgreSQL store behind this one, if that is where the data lives.
+    pub fn postgres(&self) -> Option<&Arc<postgres::PgStore>> {
+        match &self.backend {
+            Backend::Postgres(pg) => Some(pg),
+            Backend::Redb(_) => None,
+        }
     }
 
     /// When commits save the allocator state.
@@ -285,7 +452,10 @@ impl Store {
         if self.quick_repair != QuickRepair::Idle {
             return Ok(());
         }
-        let mut tx = self.db.begin_write()?;
+        let Backend::Redb(db) = &self.backend else {
+            return Ok(());
+        };
+        let mut tx = db.begin_write()?;
         tx.set_quick_repair(true);
         tx.commit()?;
         crate::metrics::process().quick_repair_saved(true);
@@ -295,17 +465,28 @@ impl Store {
     /// A consistent snapshot for reading; never blocks writers.
     pub fn read(&self) -> Result<Reader> {
         Ok(Reader {
-            tx: self.db.begin_read()?,
+            tx: match &self.backend {
+                Backend::Redb(db) => ReadTx::Redb(db.begin_read()?),
+                Backend::Postgres(pg) => ReadTx::Pg(pg.begin_read()?),
+            },
         })
     }
 
     /// Runs `f` in one write transaction and commits it durably; nothing is written if `f` fails.
+    /// On PostgreSQL every write transaction of every daemon sharing the database holds one
+    /// transaction-scoped lock, so writes serialize exactly as redb's single writer does.
     pub fn write<T, E: From<StoreError>>(
         &self,
         f: impl FnOnce(&mut Writer) -> std::result::Result<T, E>,
     ) -> std::result::Result<T, E> {
-        let mut tx = self.db.begin_write().map_err(StoreError::from)?;
-        tx.set_quick_repair(self.quick_repair == QuickRepair::Always);
+        let tx = match &self.backend {
+            Backend::Redb(db) => {
+                let mut tx = db.begin_write().map_err(StoreError::from)?;
+                tx.set_quick_repair(self.quick_repair == QuickRepair::Always);
+                WriteTx::Redb(tx)
+            }
+            Backend::Postgres(pg) => WriteTx::Pg(pg.begin_write()?),
+        };
         let mut w = Writer {
             tx,
             index_keys: Default::default(),
@@ -315,25 +496,43 @@ impl Store {
         let out = f(&mut w)?;
         w.flush_state_counts(chrono::Utc::now().timestamp_millis())?;
         let started = std::time::Instant::now();
-        w.tx.commit().map_err(StoreError::from)?;
+        match w.tx {
+            WriteTx::Redb(tx) => tx.commit().map_err(StoreError::from)?,
+            WriteTx::Pg(tx) => tx.commit()?,
+        }
         crate::metrics::process().observe_commit(started.elapsed());
         crate::metrics::process().quick_repair_saved(self.quick_repair == QuickRepair::Always);
         Ok(out)
     }
 }
 
+enum ReadTx {
+    Redb(redb::ReadTransaction),
+    Pg(postgres::PgRead),
+}
+
 /// Typed reads in one snapshot.
 pub struct Reader {
-    tx: redb::ReadTransaction,
+    tx: ReadTx,
+}
+
+// One per write transaction, never copied: the size difference costs nothing.
+#[allow(clippy::large_enum_variant)]
+enum WriteTx {
+    Redb(redb::WriteTransaction),
+    Pg(postgres::PgWrite),
 }
 
 impl Reader {
-    pub fn execution<E: ExecutionRecord>(&self, id: &str) -> Result<Option<E>> {
-        let t = self.tx.open_table(EXECUTIONS)?;
-        match t.get(id)? {
-            Some(v) => Ok(Some(decode("executions", id, v.value())?)),
-            None => Ok(None),
+    fn kv_read(&self) -> &dyn KvRead {
+        match &self.tx {
+            ReadTx::Redb(tx) => tx,
+            ReadTx::Pg(tx) => tx,
         }
+    }
+
+    pub fn execution<E: ExecutionRecord>(&self, id: &str) -> Result<Option<E>> {
+        get_json(self.kv_read(), Table::Executions, id)
     }
 
     /// One page of executions matching `filter`: PAUSED ones oldest pause first, others oldest first.
@@ -344,8 +543,7 @@ impl Reader {
         limit: usize,
         after: Option<&str>,
     ) -> Result<(Vec<E>, Option<String>)> {
-        let index = self.tx.open_table(EXECUTIONS_BY_STATE)?;
-        let data = self.tx.open_table(EXECUTIONS)?;
+        let r = self.kv_read();
         let mut states: Vec<E::State> = if filter.states.is_empty() {
             E::State::ALL.to_vec()
         } else {
@@ -356,7 +554,8 @@ impl Reader {
         let resume_at = after.map(|a| (state_order::<E::State>(a), a));
         let mut out = Vec::new();
         let mut last_key: Option<String> = None;
-        'states: for state in states {
+        let mut full = false;
+        for state in states {
             let lo = format!("{}\0", state.name());
             let hi = format!("{}\x01", state.name());
             let start = match resume_at {
@@ -367,21 +566,29 @@ impl Reader {
             if start.as_str() >= hi.as_str() {
                 continue;
             }
-            for item in index.range::<&str>(start.as_str()..hi.as_str())? {
-                let (k, v) = item?;
-                let (ns, flow) = v.value().split_once('\0').unwrap_or(("", ""));
+            let mut ids = Vec::new();
+            scan_range(r, Table::ExecutionsByState, &start, &hi, &mut |key, v| {
+                let v = key_text(v);
+                let (ns, flow) = v.split_once('\0').unwrap_or(("", ""));
                 if !filter.matches_names(ns, flow) {
-                    continue;
+                    return Ok(true);
                 }
-                if out.len() == limit {
-                    break 'states;
+                if out.len() + ids.len() == limit {
+                    full = true;
+                    return Ok(false);
                 }
-                let key = k.value().to_string();
-                let id = key.rsplit('\0').next().unwrap_or_default().to_string();
-                if let Some(doc) = data.get(id.as_str())? {
-                    out.push(decode("executions", &id, doc.value())?);
+                let key = key_text(key);
+                ids.push((key.rsplit('\0').next().unwrap_or_default().to_string(), key));
+                Ok(true)
+            })?;
+            for (id, key) in ids {
+                if let Some(doc) = r.get(Table::Executions, k(&id))? {
+                    out.push(decode("executions", &id, &doc)?);
                 }
                 last_key = Some(key);
+            }
+            if full {
+                break;
             }
         }
         let next = if out.len() == limit { last_key } else { None };
@@ -391,17 +598,16 @@ impl Reader {
     /// Ids of finished executions created before `before_ms`, oldest first, at most `limit`
     /// (a range scan of the state index: never a full scan).
     pub fn finished_before<S: IndexedState>(&self, before_ms: i64, limit: usize) -> Result<Vec<String>> {
-        let index = self.tx.open_table(EXECUTIONS_BY_STATE)?;
         let mut out = Vec::new();
         for state in S::ALL.iter().copied().filter(|s| s.is_terminal()) {
             let lo = format!("{}\0", state.name());
             let hi = format!("{}\0{:016x}", state.name(), before_ms.max(0));
-            for item in index.range::<&str>(lo.as_str()..hi.as_str())? {
-                let (k, _) = item?;
-                out.push(k.value().rsplit('\0').next().unwrap_or_default().to_string());
-                if out.len() >= limit {
-                    return Ok(out);
-                }
+            scan_range(self.kv_read(), Table::ExecutionsByState, &lo, &hi, &mut |key, _| {
+                out.push(key_text(key).rsplit('\0').next().unwrap_or_default().to_string());
+                Ok(out.len() < limit)
+            })?;
+            if out.len() >= limit {
+                return Ok(out);
             }
         }
         Ok(out)
@@ -409,96 +615,129 @@ impl Reader {
 
     /// Number of executions in `state` (all namespaces).
     pub fn count_in_state<S: IndexedState>(&self, state: S) -> Result<u64> {
-        let index = self.tx.open_table(EXECUTIONS_BY_STATE)?;
         let lo = format!("{}\0", state.name());
         let hi = format!("{}\x01", state.name());
-        Ok(index.range::<&str>(lo.as_str()..hi.as_str())?.count() as u64)
+        let mut n = 0;
+        scan_range(self.kv_read(), Table::ExecutionsByState, &lo, &hi, &mut |_, _| {
+            n += 1;
+            Ok(true)
+        })?;
+        Ok(n)
     }
 
     pub fn execution_count(&self) -> Result<u64> {
-        Ok(self.tx.open_table(EXECUTIONS)?.len()?)
+        self.kv_read().len(Table::Executions)
     }
 
     /// Ids of executions in `state`, oldest first (used at start to resume interrupted work).
     pub fn execution_ids_in_state<S: IndexedState>(&self, state: S) -> Result<Vec<String>> {
-        let index = self.tx.open_table(EXECUTIONS_BY_STATE)?;
         let lo = format!("{}\0", state.name());
         let hi = format!("{}\x01", state.name());
         let mut ids = Vec::new();
-        for item in index.range::<&str>(lo.as_str()..hi.as_str())? {
-            let (k, _) = item?;
-            ids.push(k.value().rsplit('\0').next().unwrap_or_default().to_string());
-        }
+        scan_range(self.kv_read(), Table::ExecutionsByState, &lo, &hi, &mut |key, _| {
+            ids.push(key_text(key).rsplit('\0').next().unwrap_or_default().to_string());
+            Ok(true)
+        })?;
         Ok(ids)
     }
 
     /// Log lines of an execution with `seq >= from`, at most `limit`.
     pub fn logs<L: LogRecord>(&self, execution_id: &str, from: u64, limit: usize) -> Result<Vec<L>> {
-        let t = self.tx.open_table(LOGS)?;
-        let lo = format!("{execution_id}\0{from:016x}");
-        let hi = format!("{execution_id}\x01");
-        let mut out = Vec::new();
-        for item in t.range::<&str>(lo.as_str()..hi.as_str())?.take(limit) {
-            let (k, v) = item?;
-            out.push(decode("logs", k.value(), v.value())?);
-        }
-        Ok(out)
+        logs(self.kv_read(), execution_id, from, limit)
     }
 
     /// Timers due at or before `now_ms`, earliest first.
     pub fn due_timers(&self, now_ms: i64, limit: usize) -> Result<Vec<TimerKey>> {
-        let t = self.tx.open_table(TIMERS)?;
         let hi = format!("{:016x}\x01", now_ms.max(0));
         let mut out = Vec::new();
-        for item in t.range::<&str>(..hi.as_str())?.take(limit) {
-            let (k, _) = item?;
-            if let Some(key) = TimerKey::decode(k.value()) {
-                out.push(key);
-            }
+        if limit == 0 {
+            return Ok(out);
         }
+        self.kv_read().scan(
+            Table::Timers,
+            Bound::Unbounded,
+            Bound::Excluded(k(&hi)),
+            false,
+            &mut |key, _| {
+                if let Some(t) = TimerKey::decode(&key_text(key)) {
+                    out.push(t);
+                }
+                Ok(out.len() < limit)
+            },
+        )?;
         Ok(out)
     }
 
     /// The earliest pending timer, if any.
     pub fn next_timer(&self) -> Result<Option<TimerKey>> {
-        let t = self.tx.open_table(TIMERS)?;
-        let first = t.first()?;
-        Ok(first.and_then(|(k, _)| TimerKey::decode(k.value())))
+        let mut first = None;
+        self.kv_read().scan(
+            Table::Timers,
+            Bound::Unbounded,
+            Bound::Unbounded,
+            false,
+            &mut |key, _| {
+                first = TimerKey::decode(&key_text(key));
+                Ok(false)
+            },
+        )?;
+        Ok(first)
     }
 
     pub fn flow_head(&self, namespace: &str, id: &str) -> Result<Option<FlowHead>> {
-        let t = self.tx.open_table(FLOWS)?;
-        let key = format!("{namespace}\0{id}");
-        match t.get(key.as_str())? {
-            Some(v) => Ok(Some(decode("flows", &key, v.value())?)),
-            None => Ok(None),
-        }
+        get_json(self.kv_read(), Table::Flows, &format!("{namespace}\0{id}"))
     }
 
     pub fn flow_source(&self, namespace: &str, id: &str, revision: u32) -> Result<Option<String>> {
-        let t = self.tx.open_table(FLOW_REVISIONS)?;
-        let key = format!("{namespace}\0{id}\0{revision:08x}");
-        Ok(t.get(key.as_str())?.map(|v| v.value().to_string()))
+        flow_source(self.kv_read(), namespace, id, revision)
     }
 
     /// Every flow that is not deleted.
     pub fn flows(&self) -> Result<Vec<FlowHead>> {
-        let t = self.tx.open_table(FLOWS)?;
         let mut out = Vec::new();
-        for item in t.iter()? {
-            let (k, v) = item?;
-            let head: FlowHead = decode("flows", k.value(), v.value())?;
-            if !head.deleted {
-                out.push(head);
-            }
-        }
+        self.kv_read().scan(
+            Table::Flows,
+            Bound::Unbounded,
+            Bound::Unbounded,
+            false,
+            &mut |key, v| {
+                let head: FlowHead = decode("flows", &key_text(key), v)?;
+                if !head.deleted {
+                    out.push(head);
+                }
+                Ok(true)
+            },
+        )?;
         Ok(out)
     }
 
     pub fn meta(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        let t = self.tx.open_table(META)?;
-        Ok(t.get(key)?.map(|v| v.value().to_vec()))
+        self.kv_read().get(Table::Meta, k(key))
     }
+
+    /// Every row of every table, in order (copying a store: `tollgated migrate`).
+    pub fn dump(&self, table: Table, f: backend::Scan<'_>) -> Result<()> {
+        self.kv_read().scan(table, Bound::Unbounded, Bound::Unbounded, false, f)
+    }
+}
+
+fn logs<L: LogRecord>(r: &dyn KvRead, execution_id: &str, from: u64, limit: usize) -> Result<Vec<L>> {
+    let lo = format!("{execution_id}\0{from:016x}");
+    let hi = format!("{execution_id}\x01");
+    let mut out = Vec::new();
+    if limit == 0 {
+        return Ok(out);
+    }
+    scan_range(r, Table::Logs, &lo, &hi, &mut |key, v| {
+        out.push(decode("logs", &key_text(key), v)?);
+        Ok(out.len() < limit)
+    })?;
+    Ok(out)
+}
+
+fn flow_source(r: &dyn KvRead, namespace: &str, id: &str, revision: u32) -> Result<Option<String>> {
+    let key = format!("{namespace}\0{id}\0{revision:08x}");
+    Ok(r.get(Table::FlowRevisions, k(&key))?.map(|v| key_text(&v)))
 }
 
 fn state_position<S: IndexedState>(state: S) -> usize {
@@ -515,7 +754,7 @@ fn state_order<S: IndexedState>(key: &str) -> usize {
 
 /// Typed writes inside one transaction.
 pub struct Writer {
-    tx: redb::WriteTransaction,
+    tx: WriteTx,
     /// State-index key of every execution this transaction read or wrote, as stored now (`None`:
     /// not stored). A change usually reads its execution, then writes it back: the second decode
     /// of the stored document that keeping the index in step would need is skipped.
@@ -529,12 +768,27 @@ pub struct Writer {
 }
 
 impl Writer {
+    fn kv_read(&self) -> &dyn KvRead {
+        match &self.tx {
+            WriteTx::Redb(tx) => tx,
+            WriteTx::Pg(tx) => tx,
+        }
+    }
+
+    fn kvw(&mut self) -> &mut dyn KvWrite {
+        match &mut self.tx {
+            WriteTx::Redb(tx) => tx,
+            WriteTx::Pg(tx) => tx,
+        }
+    }
+
+    /// Copies one raw row (`tollgated migrate`: every table as it is).
+    pub fn restore(&mut self, table: Table, key: &[u8], value: &[u8]) -> Result<()> {
+        self.kvw().put(table, key, value)
+    }
+
     pub fn execution<E: ExecutionRecord>(&self, id: &str) -> Result<Option<E>> {
-        let t = self.tx.open_table(EXECUTIONS)?;
-        let found = match t.get(id)? {
-            Some(v) => Some(decode::<E>("executions", id, v.value())?),
-            None => None,
-        };
+        let found: Option<E> = get_json(self.kv_read(), Table::Executions, id)?;
         self.index_keys
             .borrow_mut()
             .insert(id.to_string(), found.as_ref().map(state_index_key));
@@ -566,17 +820,16 @@ impl Writer {
         namespace: &str,
         flow_id: &str,
     ) -> Result<Vec<String>> {
-        let index = self.tx.open_table(EXECUTIONS_BY_STATE)?;
         let lo = format!("{}\0", state.name());
         let hi = format!("{}\x01", state.name());
         let names = format!("{namespace}\0{flow_id}");
         let mut ids = Vec::new();
-        for item in index.range::<&str>(lo.as_str()..hi.as_str())? {
-            let (k, v) = item?;
-            if v.value() == names {
-                ids.push(k.value().rsplit('\0').next().unwrap_or_default().to_string());
+        scan_range(self.kv_read(), Table::ExecutionsByState, &lo, &hi, &mut |key, v| {
+            if v == names.as_bytes() {
+                ids.push(key_text(key).rsplit('\0').next().unwrap_or_default().to_string());
             }
-        }
+            Ok(true)
+        })?;
         Ok(ids)
     }
 
@@ -584,11 +837,7 @@ impl Writer {
     pub fn put_execution<E: ExecutionRecord>(&mut self, e: &E) -> Result<()> {
         let old_key = self.stored_index_key::<E>(e.id())?;
         let new_key = state_index_key(e);
-        {
-            let mut t = self.tx.open_table(EXECUTIONS)?;
-            t.insert(e.id(), encode(e).as_slice())?;
-        }
-        let mut index = self.tx.open_table(EXECUTIONS_BY_STATE)?;
+        self.kvw().put(Table::Executions, k(e.id()), &encode(e))?;
         let new_state = metrics::state_of_key(&new_key);
         match &old_key {
             Some(old) if metrics::state_of_key(old) == new_state => {}
@@ -602,10 +851,14 @@ impl Writer {
         if let Some(old) = old_key
             && old != new_key
         {
-            index.remove(old.as_str())?;
+            self.kvw().erase(Table::ExecutionsByState, k(&old))?;
         }
         let names = format!("{}\0{}", e.namespace(), e.flow_id());
-        index.insert(new_key.as_str(), names.as_str())?;
+        self.kvw().put(Table::ExecutionsByState, k(&new_key), k(&names))?;
+        if e.state().is_terminal() && self.shared_id().is_some() {
+            // A finished execution runs nothing: no daemon holds it any more.
+            self.kvw().erase(Table::Leases, k(e.id()))?;
+        }
         self.index_keys.get_mut().insert(e.id().to_string(), Some(new_key));
         Ok(())
     }
@@ -621,116 +874,93 @@ impl Writer {
             .get_mut()
             .entry(old.state().name().to_string())
             .or_default() -= 1;
-        self.tx.open_table(EXECUTIONS)?.remove(id)?;
-        self.tx
-            .open_table(EXECUTIONS_BY_STATE)?
-            .remove(state_index_key(&old).as_str())?;
-        let mut logs = self.tx.open_table(LOGS)?;
+        self.kvw().erase(Table::Executions, k(id))?;
+        self.kvw().erase(Table::ExecutionsByState, k(&state_index_key(&old)))?;
         let lo = format!("{id}\0");
         let hi = format!("{id}\x01");
-        let keys: Vec<String> = logs
-            .range::<&str>(lo.as_str()..hi.as_str())?
-            .map(|item| item.map(|(k, _)| k.value().to_string()))
-            .collect::<std::result::Result<_, _>>()?;
-        for k in keys {
-            logs.remove(k.as_str())?;
+        let mut keys = Vec::new();
+        scan_range(self.kv_read(), Table::Logs, &lo, &hi, &mut |key, _| {
+            keys.push(key.to_vec());
+            Ok(true)
+        })?;
+        for key in keys {
+            self.kvw().erase(Table::Logs, &key)?;
         }
+        self.kvw().erase(Table::Leases, k(id))?;
         Ok(true)
     }
 
     /// Log lines of an execution from `from`, at most `limit`, including lines appended in this
     /// transaction (`errorLogs()` in a step must see the failure recorded just before it).
     pub fn logs<L: LogRecord>(&self, execution_id: &str, from: u64, limit: usize) -> Result<Vec<L>> {
-        let t = self.tx.open_table(LOGS)?;
-        let lo = format!("{execution_id}\0{from:016x}");
-        let hi = format!("{execution_id}\x01");
-        let mut out = Vec::new();
-        for item in t.range::<&str>(lo.as_str()..hi.as_str())?.take(limit) {
-            let (k, v) = item?;
-            out.push(decode("logs", k.value(), v.value())?);
-        }
-        Ok(out)
+        logs(self.kv_read(), execution_id, from, limit)
     }
 
     pub fn append_log<L: LogRecord>(&mut self, line: &L) -> Result<()> {
-        let mut t = self.tx.open_table(LOGS)?;
         let key = format!("{}\0{:016x}", line.execution_id(), line.seq());
-        t.insert(key.as_str(), encode(line).as_slice())?;
-        Ok(())
+        self.kvw().put(Table::Logs, k(&key), &encode(line))
     }
 
     pub fn put_timer(&mut self, timer: &TimerKey) -> Result<()> {
-        let mut t = self.tx.open_table(TIMERS)?;
-        t.insert(timer.encode().as_str(), ())?;
-        Ok(())
+        self.kvw().put(Table::Timers, k(&timer.encode()), &[])
     }
 
     pub fn delete_timer(&mut self, timer: &TimerKey) -> Result<()> {
-        let mut t = self.tx.open_table(TIMERS)?;
-        t.remove(timer.encode().as_str())?;
-        Ok(())
+        self.kvw().erase(Table::Timers, k(&timer.encode()))
+    }
+
+    /// Whether the timer is still stored, as this transaction sees it (several daemons may read
+    /// the same due timer; only the first transaction that finds and deletes it fires it).
+    pub fn has_timer(&self, timer: &TimerKey) -> Result<bool> {
+        Ok(self.kv_read().get(Table::Timers, k(&timer.encode()))?.is_some())
     }
 
     pub fn flow_head(&self, namespace: &str, id: &str) -> Result<Option<FlowHead>> {
-        let t = self.tx.open_table(FLOWS)?;
-        let key = format!("{namespace}\0{id}");
-        let v = t.get(key.as_str())?;
-        match v {
-            Some(v) => Ok(Some(decode("flows", &key, v.value())?)),
-            None => Ok(None),
-        }
+        get_json(self.kv_read(), Table::Flows, &format!("{namespace}\0{id}"))
     }
 
     pub fn flow_source(&self, namespace: &str, id: &str, revision: u32) -> Result<Option<String>> {
-        let t = self.tx.open_table(FLOW_REVISIONS)?;
-        let key = format!("{namespace}\0{id}\0{revision:08x}");
-        Ok(t.get(key.as_str())?.map(|v| v.value().to_string()))
+        flow_source(self.kv_read(), namespace, id, revision)
     }
 
     /// Stores a new revision of a flow and makes it the latest.
     pub fn put_flow_revision(&mut self, head: &FlowHead, source: &str) -> Result<()> {
-        {
-            let mut t = self.tx.open_table(FLOW_REVISIONS)?;
-            let key = format!("{}\0{}\0{:08x}", head.namespace, head.id, head.revision);
-            t.insert(key.as_str(), source)?;
-        }
+        let key = format!("{}\0{}\0{:08x}", head.namespace, head.id, head.revision);
+        self.kvw().put(Table::FlowRevisions, k(&key), k(source))?;
         self.put_flow_head(head)
     }
 
     pub fn put_flow_head(&mut self, head: &FlowHead) -> Result<()> {
-        let mut t = self.tx.open_table(FLOWS)?;
         let key = format!("{}\0{}", head.namespace, head.id);
-        t.insert(key.as_str(), encode(head).as_slice())?;
-        Ok(())
+        self.kvw().put(Table::Flows, k(&key), &encode(head))
     }
 
     /// Next fire time of a Schedule trigger, if it is registered.
     pub fn schedule_due(&self, namespace: &str, flow_id: &str, trigger_id: &str) -> Result<Option<i64>> {
-        let t = self.tx.open_table(SCHEDULES)?;
         let key = format!("{namespace}\0{flow_id}\0{trigger_id}");
-        Ok(t.get(key.as_str())?.map(|v| v.value()))
+        Ok(self
+            .kv_read()
+            .get(Table::Schedules, k(&key))?
+            .and_then(|v| decode_i64(&v)))
     }
 
     pub fn put_schedule(&mut self, namespace: &str, flow_id: &str, trigger_id: &str, due_ms: i64) -> Result<()> {
-        let mut t = self.tx.open_table(SCHEDULES)?;
         let key = format!("{namespace}\0{flow_id}\0{trigger_id}");
-        t.insert(key.as_str(), due_ms)?;
-        Ok(())
+        self.kvw().put(Table::Schedules, k(&key), &due_ms.to_le_bytes())
     }
 
     /// Removes every Schedule trigger of a flow; returns (trigger id, due) of each.
     pub fn take_schedules(&mut self, namespace: &str, flow_id: &str) -> Result<Vec<(String, i64)>> {
-        let mut t = self.tx.open_table(SCHEDULES)?;
         let lo = format!("{namespace}\0{flow_id}\0");
         let hi = format!("{namespace}\0{flow_id}\x01");
         let mut found = Vec::new();
-        for item in t.range::<&str>(lo.as_str()..hi.as_str())? {
-            let (k, v) = item?;
-            found.push((k.value().to_string(), v.value()));
-        }
+        scan_range(self.kv_read(), Table::Schedules, &lo, &hi, &mut |key, v| {
+            found.push((key_text(key), decode_i64(v).unwrap_or(0)));
+            Ok(true)
+        })?;
         let mut out = Vec::new();
         for (key, due) in found {
-            t.remove(key.as_str())?;
+            self.kvw().erase(Table::Schedules, k(&key))?;
             out.push((key.rsplit('\0').next().unwrap_or_default().to_string(), due));
         }
         Ok(out)
@@ -738,44 +968,117 @@ impl Writer {
 
     /// What a trigger's MultipleCondition has seen in its window (encoded by the engine).
     pub fn condition_window(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        let t = self.tx.open_table(CONDITION_WINDOWS)?;
-        Ok(t.get(key)?.map(|v| v.value().to_vec()))
+        self.kv_read().get(Table::ConditionWindows, k(key))
     }
 
     pub fn put_condition_window(&mut self, key: &str, value: &[u8]) -> Result<()> {
-        let mut t = self.tx.open_table(CONDITION_WINDOWS)?;
-        t.insert(key, value)?;
-        Ok(())
+        self.kvw().put(Table::ConditionWindows, k(key), value)
     }
 
     pub fn delete_condition_window(&mut self, key: &str) -> Result<()> {
-        let mut t = self.tx.open_table(CONDITION_WINDOWS)?;
-        t.remove(key)?;
-        Ok(())
+        self.kvw().erase(Table::ConditionWindows, k(key))
     }
 
     /// Removes every window whose key starts with `prefix` (all windows of a flow).
     pub fn delete_condition_windows(&mut self, prefix: &str) -> Result<()> {
-        let mut t = self.tx.open_table(CONDITION_WINDOWS)?;
         let mut keys = Vec::new();
-        for item in t.range::<&str>(prefix..)? {
-            let (k, _) = item?;
-            if !k.value().starts_with(prefix) {
-                break;
-            }
-            keys.push(k.value().to_string());
-        }
-        for k in keys {
-            t.remove(k.as_str())?;
+        self.kv_read().scan(
+            Table::ConditionWindows,
+            Bound::Included(k(prefix)),
+            Bound::Unbounded,
+            false,
+            &mut |key, _| {
+                if !key.starts_with(prefix.as_bytes()) {
+                    return Ok(false);
+                }
+                keys.push(key.to_vec());
+                Ok(true)
+            },
+        )?;
+        for key in keys {
+            self.kvw().erase(Table::ConditionWindows, &key)?;
         }
         Ok(())
     }
 
     pub fn put_meta(&mut self, key: &str, value: &[u8]) -> Result<()> {
-        let mut t = self.tx.open_table(META)?;
-        t.insert(key, value)?;
+        self.kvw().put(Table::Meta, k(key), value)
+    }
+
+    /// The daemon id of this transaction's store when it is shared (PostgreSQL).
+    fn shared_id(&self) -> Option<String> {
+        match &self.tx {
+            WriteTx::Pg(tx) => Some(tx.daemon_id().to_string()),
+            WriteTx::Redb(_) => None,
+        }
+    }
+
+    /// Notes that this daemon runs task runs of execution `id` (PostgreSQL: another daemon takes
+    /// them over when this one stops heart-beating). Nothing on redb, where one daemon runs all.
+    pub fn lease_execution(&mut self, id: &str) -> Result<()> {
+        let Some(me) = self.shared_id() else {
+            return Ok(());
+        };
+        let mut holders: Vec<String> = get_json(self.kv_read(), Table::Leases, id)?.unwrap_or_default();
+        if !holders.contains(&me) {
+            holders.push(me);
+            self.kvw().put(Table::Leases, k(id), &encode(&holders))?;
+        }
         Ok(())
     }
+
+    /// Moves every lease held by daemon `dead` to this daemon; the ids of the executions whose
+    /// task runs it held (the caller recovers them). Runs under the write lock, so when several
+    /// daemons see `dead` expire, exactly one takes each execution over.
+    pub fn take_over_leases(&mut self, dead: &str) -> Result<Vec<String>> {
+        let Some(me) = self.shared_id() else {
+            return Ok(Vec::new());
+        };
+        let mut found = Vec::new();
+        self.kv_read().scan(
+            Table::Leases,
+            Bound::Unbounded,
+            Bound::Unbounded,
+            false,
+            &mut |key, v| {
+                let holders: Vec<String> = decode("leases", &key_text(key), v)?;
+                if holders.iter().any(|h| h == dead) {
+                    found.push((key_text(key), holders));
+                }
+                Ok(true)
+            },
+        )?;
+        let mut ids = Vec::new();
+        for (id, mut holders) in found {
+            holders.retain(|h| h != dead && h != &me);
+            holders.push(me.clone());
+            self.kvw().put(Table::Leases, k(&id), &encode(&holders))?;
+            ids.push(id);
+        }
+        Ok(ids)
+    }
+
+    /// Of `ids` (in-flight executions), those no daemon holds a lease on, now leased to this
+    /// one (a daemon starting on a database copied from redb, or an execution that never ran a
+    /// task). On redb: all of them.
+    pub fn claim_unleased(&mut self, ids: Vec<String>) -> Result<Vec<String>> {
+        if self.shared_id().is_none() {
+            return Ok(ids);
+        }
+        let mut out = Vec::new();
+        for id in ids {
+            if self.kv_read().get(Table::Leases, k(&id))?.is_none() {
+                self.lease_execution(&id)?;
+                out.push(id);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// A schedule's due time as stored (8 little-endian bytes, redb's own `i64` encoding).
+fn decode_i64(b: &[u8]) -> Option<i64> {
+    Some(i64::from_le_bytes(b.try_into().ok()?))
 }
 
 /// `TOLLGATE_QUICK_REPAIR`: `idle` (the default when unset), `always` or `off`.
@@ -834,6 +1137,7 @@ mod tests {
     //! The on-disk format is the one earlier versions wrote: the same tables, keys and JSON, so
     //! existing data dirs open. A local record type stands in for the engine's.
 
+    use redb::ReadableTable;
     use serde::{Deserialize, Serialize};
 
     use super::*;
@@ -946,7 +1250,10 @@ mod tests {
         for<'a> K::SelfType<'a>: std::fmt::Debug,
         for<'a> V::SelfType<'a>: std::fmt::Debug,
     {
-        let tx = store.db.begin_read().unwrap();
+        let Backend::Redb(db) = &store.backend else {
+            panic!("a redb store")
+        };
+        let tx = db.begin_read().unwrap();
         let t = tx.open_table(table).unwrap();
         t.iter()
             .unwrap()
@@ -991,8 +1298,11 @@ mod tests {
 
         // An older file: no counts row. Opening it computes them from the state index.
         {
-            let tx = store.db.begin_write().unwrap();
-            tx.open_table(META).unwrap().remove("state_counts").unwrap();
+            let Backend::Redb(db) = &store.backend else {
+                panic!("a redb store")
+            };
+            let tx = db.begin_write().unwrap();
+            tx.open_table(tables::META).unwrap().remove("state_counts").unwrap();
             tx.commit().unwrap();
         }
         assert!(store.read().unwrap().state_counts().unwrap().is_empty());
@@ -1032,7 +1342,7 @@ mod tests {
         store.write(|w| w.put_execution(&paused)).unwrap();
 
         assert_eq!(
-            rows(&store, EXECUTIONS_BY_STATE),
+            rows(&store, tables::EXECUTIONS_BY_STATE),
             vec![
                 (
                     format!("{:?}", "PAUSED\u{0}0000000000000020\u{0}e1"),
@@ -1045,7 +1355,7 @@ mod tests {
             ]
         );
         assert_eq!(
-            rows(&store, EXECUTIONS)[0],
+            rows(&store, tables::EXECUTIONS)[0],
             (
                 format!("{:?}", "e1"),
                 text(
@@ -1054,21 +1364,21 @@ mod tests {
             )
         );
         assert_eq!(
-            rows(&store, LOGS),
+            rows(&store, tables::LOGS),
             vec![(
                 format!("{:?}", "e1\u{0}0000000000000002"),
                 text(r#"{"seq":2,"execution_id":"e1","message":"hi"}"#)
             )]
         );
         assert_eq!(
-            rows(&store, audit::AUDIT),
+            rows(&store, tables::AUDIT),
             vec![(
                 "1".to_string(),
                 text(r#"{"seq":1,"action":"start","prev_hash":"","hash":"ab"}"#)
             )]
         );
         assert_eq!(
-            rows(&store, audit::AUDIT_HEAD),
+            rows(&store, tables::AUDIT_HEAD),
             vec![(format!("{:?}", "head"), text(r#"{"seq":1,"hash":"ab"}"#))]
         );
 
@@ -1094,8 +1404,8 @@ mod tests {
                 Ok::<_, StoreError>(())
             })
             .unwrap();
-        assert_eq!(rows(&store, EXECUTIONS_BY_STATE).len(), 1);
-        assert!(rows(&store, LOGS).is_empty());
+        assert_eq!(rows(&store, tables::EXECUTIONS_BY_STATE).len(), 1);
+        assert!(rows(&store, tables::LOGS).is_empty());
     }
 
     #[test]

@@ -20,3 +20,28 @@ pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 pub const SCHEDULES: TableDefinition<&str, i64> = TableDefinition::new("schedules");
 /// MultipleCondition windows of Flow triggers: (namespace, flow, trigger, condition) -> JSON.
 pub const CONDITION_WINDOWS: TableDefinition<&str, &[u8]> = TableDefinition::new("condition_windows");
+/// seq → audit record (JSON).
+pub const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
+/// "head" → the newest audit record's seq and hash (JSON).
+pub const AUDIT_HEAD: TableDefinition<&str, &[u8]> = TableDefinition::new("audit_head");
+/// email → UserRecord
+pub const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("auth_users");
+/// group name → ()
+pub const GROUPS: TableDefinition<&str, ()> = TableDefinition::new("auth_groups");
+/// `{kind}\0{subject}\0{role}\0{namespace}` → ()
+pub const BINDINGS: TableDefinition<&str, ()> = TableDefinition::new("auth_bindings");
+/// token id → TokenRecord
+pub const TOKENS: TableDefinition<&str, &[u8]> = TableDefinition::new("auth_tokens");
+/// delegation id → DelegationRecord
+pub const DELEGATIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("delegations");
+/// `{namespace}\0{key}` → KvEntry (JSON).
+pub const KV: TableDefinition<&str, &[u8]> = TableDefinition::new("kv");
+/// `{namespace}\0{name}` → nonce || AES-256-GCM ciphertext of the secret value.
+pub const SECRETS: TableDefinition<&str, &[u8]> = TableDefinition::new("secrets");
+/// `{kind}\0{name…}` → aggregate (JSON), owned by `crate::metrics`.
+pub const METRICS: TableDefinition<&str, &[u8]> = TableDefinition::new("metrics");
+/// `{minute_start_ms:016x}` → PAUSED executions during that minute.
+pub const WAITING_SERIES: TableDefinition<&str, &[u8]> = TableDefinition::new("waiting_series");
+/// execution id → lease holder; used by the PostgreSQL store only (kept here so every table has
+/// a definition in both stores).
+pub const LEASES: TableDefinition<&str, &[u8]> = TableDefinition::new("leases");

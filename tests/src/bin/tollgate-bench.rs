@@ -94,6 +94,14 @@ fn main() -> std::process::ExitCode {
 fn run() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let quick = args.iter().any(|a| a == "--quick");
+    // `--store redb` (default) | `postgres` (a local server started here, fsync on, a new
+    // database per daemon) | `postgres://...` (an empty database of your own; one scenario).
+    let store = args
+        .iter()
+        .position(|a| a == "--store")
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+        .filter(|s| s != "redb");
     let pretty = !args.iter().any(|a| a == "--json");
     let daemon = args
         .iter()
@@ -103,13 +111,13 @@ fn run() -> Result<()> {
         .or_else(|| std::env::var_os("TOLLGATE_BENCH_DAEMON").map(PathBuf::from));
     let wanted: Vec<&str> = match args
         .iter()
-        .find(|a| !a.starts_with("--") && Some(*a) != daemon_arg(&args))
+        .find(|a| !a.starts_with("--") && Some(*a) != daemon_arg(&args) && Some(*a) != store_arg(&args))
     {
         Some(s) if s == "all" => SCENARIOS.to_vec(),
         Some(s) if SCENARIOS.contains(&s.as_str()) => vec![s.as_str()],
         Some(s) => bail!("unknown scenario `{s}`; one of: all, {}", SCENARIOS.join(", ")),
         None => bail!(
-            "usage: tollgate-bench <all|{}> [--quick] [--json] [--daemon PATH]",
+            "usage: tollgate-bench <all|{}> [--quick] [--json] [--daemon PATH] [--store redb|postgres|postgres://...]",
             SCENARIOS.join("|")
         ),
     };
@@ -119,7 +127,22 @@ fn run() -> Result<()> {
             None => build_daemon()?,
         },
         sizes: if quick { QUICK } else { FULL },
-        environment: environment(),
+        environment: {
+            let mut env = environment();
+            env["store"] = json!(match store.as_deref() {
+                None => "redb".to_string(),
+                Some("postgres") => "postgres (local server on loopback, fsync on)".to_string(),
+                Some(url) => tollgate_daemon::store::postgres::redact(url),
+            });
+            env
+        },
+        pg: match store.as_deref() {
+            Some("postgres") => Some(std::sync::Arc::new(tollgate_tests::postgres::PgServer::start_own_with(
+                true,
+            ))),
+            _ => None,
+        },
+        store,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -149,6 +172,10 @@ fn progress(d: &Daemon, what: &str) {
         Some(c) => eprintln!("tollgate-bench: {what} (tollgated pid {})", c.id()),
         None => eprintln!("tollgate-bench: {what} (tollgated stopped)"),
     }
+}
+
+fn store_arg(args: &[String]) -> Option<&String> {
+    args.iter().position(|a| a == "--store").and_then(|i| args.get(i + 1))
 }
 
 fn daemon_arg(args: &[String]) -> Option<&String> {
@@ -218,6 +245,10 @@ struct Bench {
     daemon: PathBuf,
     sizes: Sizes,
     environment: Value,
+    /// `postgres` or a URL; `None` = redb.
+    store: Option<String>,
+    /// The local server `--store postgres` started.
+    pg: Option<std::sync::Arc<tollgate_tests::postgres::PgServer>>,
 }
 
 /// How long a start took: until gRPC health answered SERVING, and until a List was answered.
@@ -233,12 +264,22 @@ struct Daemon {
     data: PathBuf,
     flows: PathBuf,
     binary: PathBuf,
+    /// The PostgreSQL database it runs on; `None` = redb in `data`.
+    store: Option<String>,
     /// Extra environment for the daemon (e.g. `TOLLGATE_QUICK_REPAIR`).
     env: Vec<(String, String)>,
     _dir: tempfile::TempDir,
 }
 
 impl Daemon {
+    /// The store this daemon runs on (redb: only while it is stopped).
+    fn open_store(&self) -> Result<tollgate_daemon::store::Store> {
+        Ok(match &self.store {
+            Some(url) => tollgate_daemon::store::Store::open_postgres(url)?,
+            None => tollgate_daemon::store::Store::open(&self.data)?,
+        })
+    }
+
     fn new(binary: &Path) -> Result<Daemon> {
         let dir = tempfile::tempdir().context("temp dir")?;
         let flows = dir.path().join("flows");
@@ -252,6 +293,7 @@ impl Daemon {
             data: dir.path().join("data"),
             flows,
             binary: binary.to_path_buf(),
+            store: None,
             env: Vec::new(),
             _dir: dir,
         })
@@ -266,6 +308,7 @@ impl Daemon {
         let child = Command::new(&self.binary)
             .args(["serve", "--insecure-no-auth", "--listen", &self.addr, "--data-dir"])
             .arg(&self.data)
+            .args(self.store.iter().flat_map(|u| ["--store", u.as_str()]))
             .arg("--flows")
             .arg(&self.flows)
             .env("RUST_LOG", "warn")
@@ -521,6 +564,11 @@ impl Bench {
 
     async fn fresh(&self) -> Result<Daemon> {
         let mut d = Daemon::new(&self.daemon)?;
+        d.store = match (&self.pg, &self.store) {
+            (Some(pg), _) => Some(pg.new_database()),
+            (None, Some(url)) => Some(url.clone()),
+            (None, None) => None,
+        };
         d.start().await?;
         Ok(d)
     }
@@ -740,8 +788,8 @@ impl Bench {
             &d,
             &format!("seeding {paused} paused and {finished} finished executions"),
         );
-        seed(&d.data, &gate[0], paused.saturating_sub(1))?;
-        seed(&d.data, &log[0], finished.saturating_sub(1))?;
+        seed(&d, &gate[0], paused.saturating_sub(1))?;
+        seed(&d, &log[0], finished.saturating_sub(1))?;
         Ok(d)
     }
 
@@ -868,7 +916,7 @@ impl Bench {
         d.stop();
         let per_paused = (d.disk_bytes().saturating_sub(before)) as f64 / n as f64;
         seed(
-            &d.data,
+            &d,
             &first_id(&d, "PAUSED").await?,
             self.sizes.paused_store.saturating_sub(n),
         )?;
@@ -1197,7 +1245,7 @@ async fn resume_all(d: &Daemon, ids: Vec<String>, clients: usize) -> Result<()> 
 }
 
 async fn first_id(d: &Daemon, state: &str) -> Result<String> {
-    let store = tollgate_daemon::store::Store::open(&d.data)?;
+    let store = d.open_store()?;
     let state = tollgate_daemon::engine::State::parse(state).context("state name")?;
     let ids = store.read()?.execution_ids_in_state(state)?;
     ids.into_iter().next().context("no execution to copy")
@@ -1209,12 +1257,12 @@ async fn first_id(d: &Daemon, state: &str) -> Result<String> {
 /// gets fresh execution and task-run ids, every timestamp moved back so the copies look started
 /// one every 10 ms before the template, the template's log lines re-keyed to it, and an audited
 /// start like the engine's. Templates with durable timers are refused (none are copied).
-fn seed(data: &Path, template: &str, count: usize) -> Result<()> {
+fn seed(d: &Daemon, template: &str, count: usize) -> Result<()> {
     use tollgate_daemon::engine::{Execution, LogLine};
     if count == 0 {
         return Ok(());
     }
-    let store = tollgate_daemon::store::Store::open(data)?;
+    let store = d.open_store()?;
     let (t, lines): (Execution, Vec<LogLine>) = {
         let r = store.read()?;
         let t: Execution = r.execution(template)?.context("template execution")?;

@@ -126,6 +126,15 @@ pub enum Command {
 
 pub use triggers::WebhookCall;
 
+/// Records, in the batch's transaction, that this daemon runs the jobs the batch dispatches
+/// (on a shared PostgreSQL database another daemon takes them over if this one stops).
+fn lease_jobs(w: &mut Writer, batch: &Batch) -> std::result::Result<(), StoreError> {
+    for job in &batch.jobs {
+        w.lease_execution(&job.execution_id)?;
+    }
+    Ok(())
+}
+
 /// What a committed batch hands back to the async world.
 #[derive(Default)]
 struct Batch {
@@ -230,7 +239,7 @@ impl WriterLoop {
                         break;
                     }
                 }
-                Ok(())
+                lease_jobs(w, &batch)
             });
             match outcome {
                 Ok(()) => self.deliver(batch),
@@ -252,7 +261,7 @@ impl WriterLoop {
                     while let Some(cmd) = cmds.pop_front() {
                         self.apply(w, cmd, &mut batch, &mut VecDeque::new())?;
                     }
-                    Ok(())
+                    lease_jobs(w, &batch)
                 });
                 if res.is_ok() {
                     self.deliver(batch);
@@ -380,6 +389,11 @@ impl WriterLoop {
                 .or_else(ignore_domain),
             Command::Timers { timers, done } => {
                 for t in timers {
+                    // Daemons sharing a database may all read the same due timer: only the
+                    // transaction that still finds it fires it.
+                    if !w.has_timer(&t)? {
+                        continue;
+                    }
                     w.delete_timer(&t)?;
                     let fired = if t.kind == super::flows::SCHEDULE_TIMER {
                         self.fire_schedule(w, &t, batch, follow)

@@ -1,0 +1,162 @@
+//! Several daemons on one PostgreSQL database (nothing of this runs on redb):
+//!
+//! - **Change feed.** Every commit records which executions it touched; each daemon polls the
+//!   rows other daemons wrote and re-reads those executions into its own event stream, so Watch
+//!   and TailLogs (and the jobs it runs, which stop when their task run ends) see changes made
+//!   through another daemon within a poll interval.
+//! - **Heartbeats and leases.** A daemon that dispatches task runs of an execution holds a lease
+//!   on it (written in the same transaction). Each daemon heart-beats; when one is not seen for
+//!   [`LEASE`], a survivor moves its leases to itself under the write lock (exactly one does)
+//!   and recovers those executions: their RUNNING task runs run again, the same at-least-once
+//!   rule as a restart on redb.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::broadcast;
+
+use super::execution::Execution;
+use super::jobs::RunningJobs;
+use super::writer::Command;
+use crate::store::Store;
+use crate::store::postgres::{FLOWS_CHANGED, PgStore};
+
+/// How often the change feed is read.
+const POLL: Duration = Duration::from_millis(200);
+/// How often a daemon says it is alive.
+const HEARTBEAT: Duration = Duration::from_secs(2);
+/// A daemon not seen for this long has stopped; its task runs are taken over.
+pub const LEASE: Duration = Duration::from_secs(8);
+/// Change rows are kept this long (streams only need the last seconds).
+const KEEP_CHANGES: Duration = Duration::from_secs(600);
+
+pub(super) struct Cluster {
+    pub pg: Arc<PgStore>,
+    pub store: Store,
+    pub events: broadcast::Sender<Arc<Execution>>,
+    pub running: Arc<RunningJobs>,
+    pub flows: Arc<super::flows::FlowRegistry>,
+    pub commands: std::sync::mpsc::Sender<Command>,
+    /// The timer loop's wake-up: another daemon's change may have added a timer this one
+    /// should also watch (if that daemon stops, its timers still fire here).
+    pub timer_wake: Arc<tokio::sync::Notify>,
+}
+
+impl Cluster {
+    pub fn start(self) {
+        let me = Arc::new(self);
+        tokio::spawn(me.clone().follow());
+        tokio::spawn(me.leases());
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&PgStore, &Store) -> crate::store::Result<T> + Send + 'static,
+    ) -> Option<T> {
+        let (pg, store) = (self.pg.clone(), self.store.clone());
+        match tokio::task::spawn_blocking(move || f(&pg, &store)).await {
+            Ok(Ok(v)) => Some(v),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "cluster bookkeeping failed; retrying");
+                None
+            }
+            Err(_) => None,
+        }
+    }
+
+    /// Feeds changes committed by other daemons into this daemon's event stream.
+    async fn follow(self: Arc<Self>) {
+        let mut after = loop {
+            if let Some(seq) = self.blocking(|pg, _| pg.last_change()).await {
+                break seq;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        };
+        loop {
+            tokio::time::sleep(POLL).await;
+            let changed = self
+                .blocking(move |pg, store| {
+                    let rows = pg.changes_since(after)?;
+                    let last = rows.last().map(|(seq, _)| *seq).unwrap_or(after);
+                    let mut ids: Vec<String> = rows.into_iter().flat_map(|(_, ids)| ids).collect();
+                    ids.sort();
+                    ids.dedup();
+                    let flows = ids.iter().any(|i| i == FLOWS_CHANGED);
+                    let r = store.read()?;
+                    let mut execs = Vec::new();
+                    for id in ids.iter().filter(|i| *i != FLOWS_CHANGED) {
+                        if let Some(e) = r.execution::<Execution>(id)? {
+                            execs.push(e);
+                        }
+                    }
+                    Ok((last, flows, execs))
+                })
+                .await;
+            let Some((last, flows, execs)) = changed else { continue };
+            if last != after {
+                self.timer_wake.notify_one();
+            }
+            after = last;
+            if flows {
+                self.flows.changed_elsewhere();
+            }
+            for exec in execs {
+                self.running.changed(&exec);
+                let _ = self.events.send(Arc::new(exec));
+            }
+        }
+    }
+
+    /// Heart-beats, and takes over the task runs of daemons that stopped.
+    async fn leases(self: Arc<Self>) {
+        // First claim in-flight executions no daemon holds (copied from redb, say).
+        let claimed = self
+            .blocking(|_, store| {
+                let r = store.read()?;
+                let mut ids = Vec::new();
+                for state in [
+                    super::State::Created,
+                    super::State::Running,
+                    super::State::Killing,
+                    super::State::Restarted,
+                ] {
+                    ids.extend(r.execution_ids_in_state(state)?);
+                }
+                drop(r);
+                store.write(|w| w.claim_unleased(ids))
+            })
+            .await
+            .unwrap_or_default();
+        for id in claimed {
+            let _ = self.commands.send(Command::Recover { id });
+        }
+        let mut ticks = 0u64;
+        loop {
+            let _ = self.blocking(|pg, _| pg.heartbeat("")).await;
+            let dead = self
+                .blocking(|pg, _| pg.expired_daemons(LEASE))
+                .await
+                .unwrap_or_default();
+            for d in dead {
+                let taken = {
+                    let d = d.clone();
+                    self.blocking(move |_, store| store.write(|w| w.take_over_leases(&d)))
+                        .await
+                };
+                let Some(ids) = taken else { continue };
+                if !ids.is_empty() {
+                    tracing::warn!(daemon = %d, executions = ids.len(), "a daemon stopped; taking over its task runs");
+                }
+                for id in ids {
+                    let _ = self.commands.send(Command::Recover { id });
+                }
+                let _ = self.blocking(move |pg, _| pg.forget_daemon(&d)).await;
+            }
+            ticks += 1;
+            if ticks.is_multiple_of(150) {
+                let _ = self.blocking(|pg, _| pg.prune_changes(KEEP_CHANGES)).await;
+            }
+            tokio::time::sleep(HEARTBEAT).await;
+        }
+    }
+}

@@ -1,0 +1,806 @@
+//! The PostgreSQL store: the same ordered key-value tables as redb, in one table
+//! `tollgate_kv (tbl, k, v)` whose primary key `(tbl, k)` keeps each table sorted by its key
+//! bytes, so every typed operation of `store/` is the same range scan it is on redb.
+//!
+//! Several daemons may share one database. Each write transaction first takes one
+//! transaction-scoped advisory lock, so write transactions of all daemons run one after another,
+//! each seeing everything committed before it: exactly redb's single writer, stretched over
+//! processes. That keeps every engine rule that relies on the single writer (one resume wins,
+//! a timer fires once, the audit chain links) true without a retry path. Reads run in
+//! `REPEATABLE READ` snapshots and never wait for writers.
+//!
+//! Writes are buffered in the transaction (reads see them) and sent at commit as one upsert and
+//! one delete: a batch costs the same few round trips whatever its size.
+//!
+//! The `postgres` client is async; the store's callers are not (the writer thread, blocking
+//! tasks, and some async code that reads briefly, as it does from redb). Every database call
+//! therefore runs on a small runtime of the store's own and the caller waits for its answer on
+//! a channel, which is allowed from any thread.
+
+mod migrate;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::ops::Bound;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, NoTls, Statement};
+
+use super::backend::{KvRead, KvWrite, Scan, Table, empty_range};
+use super::{Result, StoreError};
+
+/// Every write transaction of every daemon holds this advisory lock (a constant of our own).
+const WRITE_LOCK: i64 = 0x746f_6c6c_6761_7465; // "tollgate"
+/// How long one database call may take before the caller is told the database is unavailable.
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// Rows fetched per round trip of a scan.
+const PAGE: i64 = 256;
+/// The change-feed entry that says flows changed (never an execution id: those are base62).
+pub const FLOWS_CHANGED: &str = "*flows";
+/// Connections one daemon opens at most (callers beyond wait for one to come back): a burst of
+/// reads must not exhaust the server's `max_connections` for every daemon sharing it.
+const MAX_OPEN: usize = 32;
+
+/// A URL without its password (also `password=` parameters), for errors and logs.
+pub fn redact(url: &str) -> String {
+    let (scheme, rest) = match url.split_once("://") {
+        Some((s, r)) => (s, r),
+        None => return "<database>".into(),
+    };
+    let (authority, path) = match rest.find(['/', '?']) {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    let authority = match authority.rsplit_once('@') {
+        Some((user, host)) => {
+            let user = user.split_once(':').map(|(u, _)| u).unwrap_or(user);
+            format!("{user}@{host}")
+        }
+        None => authority.to_string(),
+    };
+    let path = match path.split_once('?') {
+        Some((p, q)) => {
+            let q: Vec<String> = q
+                .split('&')
+                .map(|kv| match kv.split_once('=') {
+                    Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                    _ => kv.to_string(),
+                })
+                .collect();
+            format!("{p}?{}", q.join("&"))
+        }
+        None => path.to_string(),
+    };
+    format!("{scheme}://{authority}{path}")
+}
+
+/// The store's own runtime; shut down without waiting when the store goes (a runtime may not be
+/// dropped the ordinary way inside another runtime).
+struct PgRuntime(Option<tokio::runtime::Runtime>);
+
+impl Drop for PgRuntime {
+    fn drop(&mut self) {
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+/// Prepared statements of one connection.
+struct Stmts {
+    get: Statement,
+    scan_fwd: Statement,
+    scan_fwd_open: Statement,
+    scan_rev: Statement,
+    scan_rev_open: Statement,
+    count: Statement,
+    upsert: Statement,
+    delete: Statement,
+    change: Statement,
+}
+
+struct Conn {
+    client: Client,
+    stmts: Stmts,
+}
+
+/// Idle connections, and how many are open (idle or in use).
+#[derive(Default)]
+struct Pool {
+    idle: Vec<Arc<Conn>>,
+    open: usize,
+}
+
+struct Inner {
+    /// Kept for its threads; never read.
+    _rt: PgRuntime,
+    handle: tokio::runtime::Handle,
+    config: tokio_postgres::Config,
+    name: String,
+    pool: Mutex<Pool>,
+    /// Signalled when a connection comes back or closes.
+    freed: std::sync::Condvar,
+    daemon_id: String,
+}
+
+/// A PostgreSQL database holding the store's tables.
+pub struct PgStore {
+    inner: Arc<Inner>,
+}
+
+impl Inner {
+    fn unavailable(&self, e: impl std::fmt::Display) -> StoreError {
+        StoreError::Database {
+            database: self.name.clone(),
+            message: e.to_string(),
+            down: true,
+        }
+    }
+
+    fn refused(&self, e: impl std::fmt::Display) -> StoreError {
+        StoreError::Database {
+            database: self.name.clone(),
+            message: e.to_string(),
+            down: false,
+        }
+    }
+
+    /// Runs `fut` on the store's runtime and waits for it here.
+    fn block<T: Send + 'static>(
+        &self,
+        fut: impl Future<Output = std::result::Result<T, tokio_postgres::Error>> + Send + 'static,
+    ) -> Result<T> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        self.handle.spawn(async move {
+            let out = match tokio::time::timeout(CALL_TIMEOUT, fut).await {
+                Ok(r) => r.map_err(|e| (describe(&e), e.as_db_error().is_none())),
+                Err(_) => Err((format!("no answer within {}s", CALL_TIMEOUT.as_secs()), true)),
+            };
+            let _ = tx.send(out);
+        });
+        match rx.recv() {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err((m, true))) => Err(self.unavailable(m)),
+            Ok(Err((m, false))) => Err(self.refused(m)),
+            Err(_) => Err(self.unavailable("the database task ended")),
+        }
+    }
+
+    fn checkout(&self) -> Result<Arc<Conn>> {
+        let deadline = std::time::Instant::now() + CALL_TIMEOUT;
+        let mut pool = self.pool.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            match pool.idle.pop() {
+                Some(c) if !c.client.is_closed() => return Ok(c),
+                Some(_) => {
+                    pool.open = pool.open.saturating_sub(1);
+                    continue;
+                }
+                None if pool.open < MAX_OPEN => break,
+                None => {
+                    let left = deadline.saturating_duration_since(std::time::Instant::now());
+                    if left.is_zero() {
+                        return Err(self.unavailable(format!("all {MAX_OPEN} connections stayed busy")));
+                    }
+                    pool = self.freed.wait_timeout(pool, left).unwrap_or_else(|p| p.into_inner()).0;
+                }
+            }
+        }
+        pool.open += 1;
+        drop(pool);
+        let config = self.config.clone();
+        let name = self.name.clone();
+        let conn = self.block(async move { connect(config, name).await.map(Arc::new) });
+        if conn.is_err() {
+            self.discard();
+        }
+        conn
+    }
+
+    /// A connection that will not come back (broken, or its transaction could not be ended).
+    fn discard(&self) {
+        let mut pool = self.pool.lock().unwrap_or_else(|p| p.into_inner());
+        pool.open = pool.open.saturating_sub(1);
+        self.freed.notify_one();
+    }
+
+    fn give_back(&self, conn: Arc<Conn>) {
+        if conn.client.is_closed() {
+            return self.discard();
+        }
+        let mut pool = self.pool.lock().unwrap_or_else(|p| p.into_inner());
+        pool.idle.push(conn);
+        self.freed.notify_one();
+    }
+
+    /// Ends the connection's transaction without waiting, then pools it.
+    fn release(self: &Arc<Self>, conn: Arc<Conn>) {
+        let me = self.clone();
+        self.handle.spawn(async move {
+            if conn.client.batch_execute("ROLLBACK").await.is_ok() {
+                me.give_back(conn);
+            } else {
+                me.discard();
+            }
+        });
+    }
+}
+
+/// One line for a client error: the server's message when it sent one.
+fn describe(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{}: {}", db.code().code(), db.message()),
+        None => e.to_string(),
+    }
+}
+
+/// A connection, its I/O driven on the store's runtime.
+async fn open_client(
+    config: tokio_postgres::Config,
+    name: String,
+) -> std::result::Result<Client, tokio_postgres::Error> {
+    let (client, connection) = config.connect(NoTls).await?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::warn!(database = %name, error = %describe(&e), "database connection ended");
+        }
+    });
+    Ok(client)
+}
+
+/// A connection with the store's statements prepared (the schema must exist).
+async fn connect(config: tokio_postgres::Config, name: String) -> std::result::Result<Conn, tokio_postgres::Error> {
+    let client = open_client(config, name).await?;
+    let q = |s: &'static str| client.prepare(s);
+    let stmts = Stmts {
+        get: q("SELECT v FROM tollgate_kv WHERE tbl = $1 AND k = $2").await?,
+        scan_fwd: q("SELECT k, v FROM tollgate_kv WHERE tbl = $1 AND k >= $2 AND k < $3 ORDER BY k LIMIT $4").await?,
+        scan_fwd_open: q("SELECT k, v FROM tollgate_kv WHERE tbl = $1 AND k >= $2 ORDER BY k LIMIT $3").await?,
+        scan_rev: q("SELECT k, v FROM tollgate_kv WHERE tbl = $1 AND k >= $2 AND k < $3 ORDER BY k DESC LIMIT $4")
+            .await?,
+        scan_rev_open: q("SELECT k, v FROM tollgate_kv WHERE tbl = $1 AND k >= $2 ORDER BY k DESC LIMIT $3").await?,
+        count: q("SELECT count(*) FROM tollgate_kv WHERE tbl = $1").await?,
+        upsert: q(
+            "INSERT INTO tollgate_kv (tbl, k, v) SELECT * FROM unnest($1::smallint[], $2::bytea[], $3::bytea[]) \
+                   ON CONFLICT (tbl, k) DO UPDATE SET v = excluded.v",
+        )
+        .await?,
+        delete: q("DELETE FROM tollgate_kv WHERE (tbl, k) IN (SELECT * FROM unnest($1::smallint[], $2::bytea[]))")
+            .await?,
+        change: q("INSERT INTO tollgate_changes (daemon, ids) VALUES ($1, $2)").await?,
+    };
+    Ok(Conn { client, stmts })
+}
+
+impl PgStore {
+    /// Connects and migrates. Fails with the database named (never its password) when it cannot
+    /// be reached, and refuses a schema newer than this build knows.
+    pub fn open(url: &str) -> Result<PgStore> {
+        let name = redact(url);
+        let mut config: tokio_postgres::Config = url.parse().map_err(|e| StoreError::Database {
+            database: name.clone(),
+            message: format!("not a valid PostgreSQL URL: {e}"),
+            down: false,
+        })?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(Duration::from_secs(5));
+        }
+        config.application_name("tollgated");
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("tollgate-pg")
+            .enable_all()
+            .build()
+            .map_err(|e| StoreError::Storage(format!("cannot start the database runtime: {e}")))?;
+        let handle = rt.handle().clone();
+        let inner = Arc::new(Inner {
+            _rt: PgRuntime(Some(rt)),
+            handle,
+            config,
+            name,
+            pool: Mutex::new(Pool::default()),
+            freed: std::sync::Condvar::new(),
+            daemon_id: {
+                use rand::Rng;
+                format!("{:016x}", rand::thread_rng().r#gen::<u64>())
+            },
+        });
+        migrate::run(&inner)?;
+        Ok(PgStore { inner })
+    }
+
+    /// The database, without its password.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// This daemon's id on the database (heartbeats, leases, the change feed).
+    pub fn daemon_id(&self) -> &str {
+        &self.inner.daemon_id
+    }
+
+    pub(crate) fn begin_read(&self) -> Result<PgRead> {
+        let conn = self.inner.checkout()?;
+        let c = conn.clone();
+        if let Err(e) = self.inner.block(async move {
+            c.client
+                .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                .await
+        }) {
+            self.inner.release(conn);
+            return Err(e);
+        }
+        Ok(PgRead {
+            inner: self.inner.clone(),
+            conn: Some(conn),
+        })
+    }
+
+    pub(crate) fn begin_write(&self) -> Result<PgWrite> {
+        let conn = self.inner.checkout()?;
+        let c = conn.clone();
+        if let Err(e) = self.inner.block(async move {
+            c.client
+                .batch_execute(&format!(
+                    "BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock({WRITE_LOCK})"
+                ))
+                .await
+        }) {
+            self.inner.release(conn);
+            return Err(e);
+        }
+        Ok(PgWrite {
+            inner: self.inner.clone(),
+            conn: Some(conn),
+            overlay: BTreeMap::new(),
+        })
+    }
+
+    /// Runs one statement outside the store's transactions (heartbeats, the change feed).
+    fn query(&self, sql: &'static str, params: Vec<Box<dyn ToSql + Send + Sync>>) -> Result<Vec<tokio_postgres::Row>> {
+        let conn = self.inner.checkout()?;
+        let c = conn.clone();
+        let rows = self.inner.block(async move {
+            let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect();
+            c.client.query(sql, &refs).await
+        });
+        self.inner.give_back(conn);
+        rows
+    }
+
+    /// Changes committed by other daemons after `after`: (seq, execution ids), oldest first.
+    pub fn changes_since(&self, after: i64) -> Result<Vec<(i64, Vec<String>)>> {
+        let rows = self.query(
+            "SELECT seq, ids FROM tollgate_changes WHERE seq > $1 AND daemon <> $2 ORDER BY seq LIMIT 1000",
+            vec![Box::new(after), Box::new(self.inner.daemon_id.clone())],
+        )?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    /// The newest change's seq (0 when none): a new daemon starts following from here.
+    pub fn last_change(&self) -> Result<i64> {
+        let rows = self.query("SELECT coalesce(max(seq), 0)::bigint FROM tollgate_changes", vec![])?;
+        Ok(rows.first().map(|r| r.get(0)).unwrap_or(0))
+    }
+
+    /// Drops change rows older than `keep` (they only feed streams of running daemons).
+    pub fn prune_changes(&self, keep: Duration) -> Result<()> {
+        self.query(
+            "DELETE FROM tollgate_changes WHERE at < now() - make_interval(secs => $1)",
+            vec![Box::new(keep.as_secs_f64())],
+        )?;
+        Ok(())
+    }
+
+    /// Says this daemon is alive (its leases hold while it does).
+    pub fn heartbeat(&self, addr: &str) -> Result<()> {
+        self.query(
+            "INSERT INTO tollgate_daemons (id, addr) VALUES ($1, $2) \
+             ON CONFLICT (id) DO UPDATE SET seen_at = now(), addr = excluded.addr",
+            vec![Box::new(self.inner.daemon_id.clone()), Box::new(addr.to_string())],
+        )?;
+        Ok(())
+    }
+
+    /// Daemons not seen for `lease` (their leases have expired); their rows are removed so a
+    /// takeover happens once.
+    pub fn expired_daemons(&self, lease: Duration) -> Result<Vec<String>> {
+        let rows = self.query(
+            "SELECT id FROM tollgate_daemons WHERE seen_at < now() - make_interval(secs => $1) AND id <> $2",
+            vec![Box::new(lease.as_secs_f64()), Box::new(self.inner.daemon_id.clone())],
+        )?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    /// Forgets a daemon whose work was taken over.
+    pub fn forget_daemon(&self, id: &str) -> Result<()> {
+        self.query(
+            "DELETE FROM tollgate_daemons WHERE id = $1",
+            vec![Box::new(id.to_string())],
+        )?;
+        Ok(())
+    }
+
+    /// Whether daemon `id` is alive (seen within `lease`).
+    pub fn daemon_alive(&self, id: &str, lease: Duration) -> Result<bool> {
+        let rows = self.query(
+            "SELECT 1 FROM tollgate_daemons WHERE id = $1 AND seen_at >= now() - make_interval(secs => $2)",
+            vec![Box::new(id.to_string()), Box::new(lease.as_secs_f64())],
+        )?;
+        Ok(!rows.is_empty())
+    }
+}
+
+/// Normalized bounds: `k >= lo` and, when present, `k < hi`.
+fn bounds(lo: Bound<&[u8]>, hi: Bound<&[u8]>) -> (Vec<u8>, Option<Vec<u8>>) {
+    let after = |x: &[u8]| {
+        let mut v = x.to_vec();
+        v.push(0);
+        v
+    };
+    let lo = match lo {
+        Bound::Included(x) => x.to_vec(),
+        Bound::Excluded(x) => after(x),
+        Bound::Unbounded => Vec::new(),
+    };
+    let hi = match hi {
+        Bound::Included(x) => Some(after(x)),
+        Bound::Excluded(x) => Some(x.to_vec()),
+        Bound::Unbounded => None,
+    };
+    (lo, hi)
+}
+
+type Rows = Vec<(Vec<u8>, Vec<u8>)>;
+
+fn get_row(inner: &Inner, conn: &Arc<Conn>, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>> {
+    let c = conn.clone();
+    let key = key.to_vec();
+    inner.block(async move {
+        let row = c.client.query_opt(&c.stmts.get, &[&table.id(), &key]).await?;
+        Ok(row.map(|r| r.get::<_, Vec<u8>>(0)))
+    })
+}
+
+/// One page of rows in `[lo, hi)`.
+fn page(inner: &Inner, conn: &Arc<Conn>, table: Table, lo: &[u8], hi: Option<&[u8]>, rev: bool) -> Result<Rows> {
+    let c = conn.clone();
+    let (lo, hi) = (lo.to_vec(), hi.map(<[u8]>::to_vec));
+    inner.block(async move {
+        let t = table.id();
+        let rows = match (&hi, rev) {
+            (Some(hi), false) => c.client.query(&c.stmts.scan_fwd, &[&t, &lo, hi, &PAGE]).await?,
+            (Some(hi), true) => c.client.query(&c.stmts.scan_rev, &[&t, &lo, hi, &PAGE]).await?,
+            (None, false) => c.client.query(&c.stmts.scan_fwd_open, &[&t, &lo, &PAGE]).await?,
+            (None, true) => c.client.query(&c.stmts.scan_rev_open, &[&t, &lo, &PAGE]).await?,
+        };
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    })
+}
+
+/// Walks the rows of `[lo, hi)` page by page; `f` gets each page and says whether to go on.
+fn pages(
+    inner: &Inner,
+    conn: &Arc<Conn>,
+    table: Table,
+    lo: Bound<&[u8]>,
+    hi: Bound<&[u8]>,
+    rev: bool,
+    mut f: impl FnMut(Rows, bool) -> Result<bool>,
+) -> Result<()> {
+    if empty_range(lo, hi) {
+        return Ok(());
+    }
+    let (mut lo, mut hi) = bounds(lo, hi);
+    loop {
+        let rows = page(inner, conn, table, &lo, hi.as_deref(), rev)?;
+        let last = rows.len() < PAGE as usize;
+        let next = rows.last().map(|(k, _)| k.clone());
+        if !f(rows, last)? || last {
+            return Ok(());
+        }
+        let Some(edge) = next else { return Ok(()) };
+        if rev {
+            hi = Some(edge);
+        } else {
+            lo = edge;
+            lo.push(0);
+        }
+    }
+}
+
+/// A read snapshot (`REPEATABLE READ`).
+pub struct PgRead {
+    inner: Arc<Inner>,
+    conn: Option<Arc<Conn>>,
+}
+
+impl PgRead {
+    fn conn(&self) -> Result<&Arc<Conn>> {
+        self.conn
+            .as_ref()
+            .ok_or_else(|| self.inner.unavailable("the snapshot was closed"))
+    }
+}
+
+impl Drop for PgRead {
+    fn drop(&mut self) {
+        if let Some(c) = self.conn.take() {
+            self.inner.release(c);
+        }
+    }
+}
+
+impl KvRead for PgRead {
+    fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        get_row(&self.inner, self.conn()?, table, key)
+    }
+
+    fn scan(&self, table: Table, lo: Bound<&[u8]>, hi: Bound<&[u8]>, rev: bool, f: Scan<'_>) -> Result<()> {
+        pages(&self.inner, self.conn()?, table, lo, hi, rev, |rows, _| {
+            for (k, v) in &rows {
+                if !f(k, v)? {
+                    return Ok(false);
+                }
+            }
+            Ok(true)
+        })
+    }
+
+    fn len(&self, table: Table) -> Result<u64> {
+        let c = self.conn()?.clone();
+        self.inner.block(async move {
+            let row = c.client.query_one(&c.stmts.count, &[&table.id()]).await?;
+            Ok(row.get::<_, i64>(0).max(0) as u64)
+        })
+    }
+}
+
+/// A write transaction: holds the write lock; its changes are buffered until commit.
+pub struct PgWrite {
+    inner: Arc<Inner>,
+    conn: Option<Arc<Conn>>,
+    /// Rows put (`Some`) or deleted (`None`) in this transaction, not yet sent.
+    overlay: BTreeMap<(Table, Vec<u8>), Option<Vec<u8>>>,
+}
+
+impl PgWrite {
+    pub(crate) fn daemon_id(&self) -> &str {
+        &self.inner.daemon_id
+    }
+
+    fn conn(&self) -> Result<&Arc<Conn>> {
+        self.conn
+            .as_ref()
+            .ok_or_else(|| self.inner.unavailable("the transaction was closed"))
+    }
+
+    /// Sends the buffered changes and the change-feed row, then commits.
+    pub(crate) fn commit(mut self) -> Result<()> {
+        let conn = self.conn()?.clone();
+        let mut puts: (Vec<i16>, Vec<Vec<u8>>, Vec<Vec<u8>>) = Default::default();
+        let mut dels: (Vec<i16>, Vec<Vec<u8>>) = Default::default();
+        let mut changed = std::collections::BTreeSet::new();
+        for ((table, key), value) in std::mem::take(&mut self.overlay) {
+            match table {
+                Table::Executions => {
+                    changed.insert(String::from_utf8_lossy(&key).into_owned());
+                }
+                Table::Logs => {
+                    let id = key.split(|b| *b == 0).next().unwrap_or_default();
+                    changed.insert(String::from_utf8_lossy(id).into_owned());
+                }
+                Table::Flows => {
+                    changed.insert(FLOWS_CHANGED.to_string());
+                }
+                _ => {}
+            }
+            match value {
+                Some(v) => {
+                    puts.0.push(table.id());
+                    puts.1.push(key);
+                    puts.2.push(v);
+                }
+                None => {
+                    dels.0.push(table.id());
+                    dels.1.push(key);
+                }
+            }
+        }
+        let daemon = self.inner.daemon_id.clone();
+        let changed: Vec<String> = changed.into_iter().collect();
+        let c = conn.clone();
+        let result = self.inner.block(async move {
+            let s = &c.stmts;
+            // Sent back to back (the client pipelines them); COMMIT only after all succeeded,
+            // because a COMMIT after a failed statement silently rolls back.
+            let upsert = async {
+                if puts.0.is_empty() {
+                    Ok(0)
+                } else {
+                    c.client.execute(&s.upsert, &[&puts.0, &puts.1, &puts.2]).await
+                }
+            };
+            let delete = async {
+                if dels.0.is_empty() {
+                    Ok(0)
+                } else {
+                    c.client.execute(&s.delete, &[&dels.0, &dels.1]).await
+                }
+            };
+            let change = async {
+                if changed.is_empty() {
+                    Ok(0)
+                } else {
+                    c.client.execute(&s.change, &[&daemon, &changed]).await
+                }
+            };
+            futures::try_join!(upsert, delete, change)?;
+            c.client.batch_execute("COMMIT").await
+        });
+        let conn = self.conn.take();
+        match (&result, conn) {
+            (Ok(()), Some(c)) => self.inner.give_back(c),
+            (Err(_), Some(c)) => self.inner.release(c),
+            _ => {}
+        }
+        result
+    }
+}
+
+impl Drop for PgWrite {
+    fn drop(&mut self) {
+        // Not committed: roll back (which also releases the write lock).
+        if let Some(c) = self.conn.take() {
+            self.inner.release(c);
+        }
+    }
+}
+
+impl KvRead for PgWrite {
+    fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        if let Some(v) = self.overlay.get(&(table, key.to_vec())) {
+            return Ok(v.clone());
+        }
+        get_row(&self.inner, self.conn()?, table, key)
+    }
+
+    fn scan(&self, table: Table, lo: Bound<&[u8]>, hi: Bound<&[u8]>, rev: bool, f: Scan<'_>) -> Result<()> {
+        if empty_range(lo, hi) {
+            return Ok(());
+        }
+        // This transaction's own changes in the range, in scan order, merged into the pages.
+        let own = |b: Bound<&[u8]>| match b {
+            Bound::Included(x) => Bound::Included((table, x.to_vec())),
+            Bound::Excluded(x) => Bound::Excluded((table, x.to_vec())),
+            Bound::Unbounded => Bound::Unbounded,
+        };
+        let (olo, ohi) = (
+            match own(lo) {
+                Bound::Unbounded => Bound::Included((table, Vec::new())),
+                b => b,
+            },
+            match own(hi) {
+                Bound::Unbounded => match Table::ALL
+                    .iter()
+                    .position(|t| *t == table)
+                    .and_then(|i| Table::ALL.get(i + 1))
+                {
+                    Some(next) => Bound::Excluded((*next, Vec::new())),
+                    None => Bound::Unbounded,
+                },
+                b => b,
+            },
+        );
+        let mut mine: Vec<(Vec<u8>, Option<Vec<u8>>)> = self
+            .overlay
+            .range((olo, ohi))
+            .filter(|((t, _), _)| *t == table)
+            .map(|((_, k), v)| (k.clone(), v.clone()))
+            .collect();
+        if rev {
+            mine.reverse();
+        }
+        let mut mine = mine.into_iter().peekable();
+        // `a` comes before `b` in scan order.
+        let before = |a: &[u8], b: &[u8]| if rev { a > b } else { a < b };
+        let mut stopped = false;
+        pages(&self.inner, self.conn()?, table, lo, hi, rev, |rows, last| {
+            // Own rows up to the page's last key belong to this page (all of them on the last page).
+            let end = if last {
+                None
+            } else {
+                rows.last().map(|(k, _)| k.clone())
+            };
+            let within = |k: &[u8]| end.as_deref().is_none_or(|e| !before(e, k));
+            let mut db = rows.into_iter().peekable();
+            loop {
+                let take_own = match (db.peek(), mine.peek()) {
+                    (None, None) => break,
+                    (None, Some((ok, _))) => {
+                        if within(ok) {
+                            true
+                        } else {
+                            break;
+                        }
+                    }
+                    (Some(_), None) => false,
+                    (Some((dk, _)), Some((ok, _))) => {
+                        if ok == dk {
+                            db.next();
+                            true
+                        } else {
+                            before(ok, dk)
+                        }
+                    }
+                };
+                let (k, v) = if take_own {
+                    match mine.next() {
+                        Some((k, Some(v))) => (k, v),
+                        _ => continue,
+                    }
+                } else {
+                    match db.next() {
+                        Some(row) => row,
+                        None => continue,
+                    }
+                };
+                if !f(&k, &v)? {
+                    stopped = true;
+                    return Ok(false);
+                }
+            }
+            Ok(true)
+        })?;
+        let _ = stopped;
+        Ok(())
+    }
+
+    fn len(&self, table: Table) -> Result<u64> {
+        let mut n = 0;
+        self.scan(table, Bound::Unbounded, Bound::Unbounded, false, &mut |_, _| {
+            n += 1;
+            Ok(true)
+        })?;
+        Ok(n)
+    }
+}
+
+impl KvWrite for PgWrite {
+    fn put(&mut self, table: Table, key: &[u8], value: &[u8]) -> Result<()> {
+        self.overlay.insert((table, key.to_vec()), Some(value.to_vec()));
+        Ok(())
+    }
+
+    fn delete(&mut self, table: Table, key: &[u8]) -> Result<bool> {
+        let existed = self.get(table, key)?.is_some();
+        self.overlay.insert((table, key.to_vec()), None);
+        Ok(existed)
+    }
+
+    fn erase(&mut self, table: Table, key: &[u8]) -> Result<()> {
+        self.overlay.insert((table, key.to_vec()), None);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn a_url_is_shown_without_its_password() {
+        assert_eq!(
+            redact("postgres://tg:s3cret@db:5432/tollgate"),
+            "postgres://tg@db:5432/tollgate"
+        );
+        assert_eq!(
+            redact("postgres://tg@db/tollgate?password=s3cret&sslmode=disable"),
+            "postgres://tg@db/tollgate?password=***&sslmode=disable"
+        );
+        assert_eq!(redact("postgresql://db/tollgate"), "postgresql://db/tollgate");
+        assert!(!redact("postgres://u:p@h/d").contains('p') || !redact("postgres://u:p@h/d").contains(":p@"));
+    }
+}

@@ -1,0 +1,270 @@
+//! A real PostgreSQL server for the tests: the distribution's `initdb` and `postgres` in a temp
+//! dir on a free loopback port (no docker), started once per test process and ended with it
+//! (its parent-death signal is set, so a crashed test run leaves no server behind).
+//!
+//! `TOLLGATE_TEST_STORE=postgres` makes every [`crate::Daemon`] run on its own database of this
+//! server instead of redb, so the existing suites run unchanged against both stores.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use std::time::{Duration, Instant};
+
+/// The test server: where it listens and where its programs are.
+pub struct PgServer {
+    pub port: u16,
+    bin: PathBuf,
+    data: PathBuf,
+    pid: std::sync::Mutex<Option<u32>>,
+    /// Whether commits reach the disk (benchmarks); tests run without, as nothing crashes the
+    /// server itself.
+    fsync: bool,
+    dir: tempfile::TempDir,
+}
+
+/// Whether the suites should run on PostgreSQL (`TOLLGATE_TEST_STORE=postgres`).
+pub fn wanted() -> bool {
+    std::env::var("TOLLGATE_TEST_STORE").is_ok_and(|s| s.eq_ignore_ascii_case("postgres"))
+}
+
+/// The directory with `initdb`, `postgres` and `createdb`: the newest
+/// /usr/lib/postgresql/*/bin (Debian), else the one holding `initdb` on PATH.
+fn bin_dir() -> PathBuf {
+    let mut found: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.path().join("bin"))
+                .filter(|p| p.join("postgres").exists())
+                .collect()
+        })
+        .unwrap_or_default();
+    found.sort_by_key(|p| {
+        p.parent()
+            .and_then(|v| v.file_name())
+            .and_then(|v| v.to_str())
+            .and_then(|v| v.parse::<u32>().ok())
+            .unwrap_or(0)
+    });
+    if let Some(dir) = found.pop() {
+        return dir;
+    }
+    let which = Command::new("sh").arg("-c").arg("command -v initdb").output().ok();
+    let path = which
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .filter(|p| !p.is_empty())
+        .expect("PostgreSQL is not installed: apt-get install -y postgresql (see .ci/run)");
+    Path::new(&std::fs::canonicalize(path).expect("initdb path"))
+        .parent()
+        .expect("bin dir")
+        .to_path_buf()
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+/// A command run as the `postgres` user when we are root (PostgreSQL refuses to run as root).
+fn as_server_user(program: &Path, pdeathsig: bool) -> Command {
+    let mut cmd = Command::new("setpriv");
+    if is_root() {
+        cmd.args(["--reuid=postgres", "--regid=postgres", "--clear-groups"]);
+    }
+    if pdeathsig {
+        cmd.arg("--pdeathsig=TERM");
+    }
+    cmd.arg("--").arg(program);
+    cmd
+}
+
+/// The server of this test process, started on first use.
+pub fn server() -> &'static PgServer {
+    static SERVER: OnceLock<PgServer> = OnceLock::new();
+    SERVER.get_or_init(start)
+}
+
+fn start() -> PgServer {
+    PgServer::start_own()
+}
+
+/// Starts `postgres` on `data` from a thread that lives as long as the server (the parent-death
+/// signal follows the spawning thread, and the server must outlive the test that first asked
+/// for it). Its pid.
+fn spawn_postgres(bin: &Path, data: &Path, port: u16, dir: &Path, fsync: bool) -> u32 {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("postgres.log"))
+        .expect("log");
+    let program = bin.join("postgres");
+    let (dir, data) = (dir.to_path_buf(), data.to_path_buf());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let child = as_server_user(&program, true)
+            .arg("-D")
+            .arg(&data)
+            .arg("-p")
+            .arg(port.to_string())
+            .arg("-k")
+            .arg(&dir)
+            .args(["-c", "listen_addresses=127.0.0.1", "-c", "max_connections=400"])
+            .args(["-c", if fsync { "fsync=on" } else { "fsync=off" }])
+            .current_dir(&dir)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log fd"))
+            .stderr(log)
+            .spawn();
+        match child {
+            Ok(mut c) => {
+                let _ = tx.send(Ok(c.id()));
+                // Reaped here, so a stopped server is gone (not a zombie) for `halt`.
+                let _ = c.wait();
+            }
+            Err(e) => {
+                let _ = tx.send(Err(e.to_string()));
+            }
+        }
+    });
+    rx.recv().expect("server thread").expect("spawn postgres")
+}
+
+impl PgServer {
+    /// A server of the caller's own (a test that stops and starts it), on a new cluster.
+    pub fn start_own() -> PgServer {
+        PgServer::start_own_with(false)
+    }
+
+    /// [`PgServer::start_own`], with `fsync` on or off.
+    pub fn start_own_with(fsync: bool) -> PgServer {
+        let bin = bin_dir();
+        let dir = tempfile::Builder::new()
+            .prefix("tollgate-pg")
+            .tempdir()
+            .expect("temp dir");
+        let data = dir.path().join("data");
+        if is_root() {
+            let ok = Command::new("chown")
+                .arg("-R")
+                .arg("postgres:postgres")
+                .arg(dir.path())
+                .status()
+                .is_ok_and(|s| s.success());
+            assert!(ok, "cannot hand {} to the postgres user", dir.path().display());
+        }
+        let out = as_server_user(&bin.join("initdb"), false)
+            .arg("-D")
+            .arg(&data)
+            .args(["-U", "tollgate", "--auth=trust", "--no-sync", "-E", "UTF8"])
+            .current_dir(dir.path())
+            .output()
+            .expect("run initdb");
+        assert!(
+            out.status.success(),
+            "initdb failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let server = PgServer {
+            port: crate::free_port(),
+            bin,
+            data,
+            pid: std::sync::Mutex::new(None),
+            fsync,
+            dir,
+        };
+        server.resume();
+        server
+    }
+
+    /// Starts the server (again) and waits until it answers.
+    pub fn resume(&self) {
+        let pid = spawn_postgres(&self.bin, &self.data, self.port, self.dir.path(), self.fsync);
+        *self.pid.lock().unwrap_or_else(|p| p.into_inner()) = Some(pid);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let ok = Command::new(self.bin.join("pg_isready"))
+                .args([
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    &self.port.to_string(),
+                    "-U",
+                    "tollgate",
+                    "-d",
+                    "postgres",
+                ])
+                .output()
+                .is_ok_and(|o| o.status.success());
+            if ok {
+                return;
+            }
+            assert!(Instant::now() < deadline, "PostgreSQL did not start within 30 s");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Stops the server (fast shutdown: clients are disconnected) and waits until it is gone.
+    pub fn halt(&self) {
+        let Some(pid) = self.pid.lock().unwrap_or_else(|p| p.into_inner()).take() else {
+            return;
+        };
+        let _ = Command::new("kill").args(["-INT", &pid.to_string()]).status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Command::new("kill")
+            .args(["-0", &pid.to_string()])
+            .status()
+            .is_ok_and(|s| s.success())
+        {
+            assert!(Instant::now() < deadline, "PostgreSQL did not stop within 30 s");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn createdb(&self, name: &str) -> Result<(), String> {
+        let out = Command::new(self.bin.join("createdb"))
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", "tollgate", name])
+            .output()
+            .map_err(|e| e.to_string())?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+    }
+
+    /// A new empty database; its URL.
+    pub fn new_database(&self) -> String {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let name = format!("t{}_{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst));
+        self.createdb(&name).expect("createdb");
+        self.url(&name)
+    }
+
+    pub fn url(&self, db: &str) -> String {
+        format!("postgres://tollgate@127.0.0.1:{}/{db}", self.port)
+    }
+
+    /// Runs SQL with `psql` (tests that play the operator).
+    pub fn psql(&self, db_url: &str, sql: &str) -> String {
+        let out = Command::new(self.bin.join("psql"))
+            .arg(db_url)
+            .args(["-v", "ON_ERROR_STOP=1", "-At", "-c", sql])
+            .output()
+            .expect("run psql");
+        assert!(
+            out.status.success(),
+            "psql failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+}
+
+/// A new database on the test server (started on first use).
+pub fn new_database() -> String {
+    server().new_database()
+}

@@ -1,0 +1,326 @@
+//! The PostgreSQL store against a real PostgreSQL server (tests/src/postgres.rs starts one from
+//! the distribution's packages): migrations, several daemons on one database, lease takeover
+//! after `kill -9`, a database outage, and copying a redb data dir with `tollgated migrate`.
+//! The engine, access-control and reliability suites run on PostgreSQL too, unchanged, with
+//! `TOLLGATE_TEST_STORE=postgres` (see .ci/run).
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use tollgate_tests::{Daemon, DaemonOptions, binaries, log_messages, postgres, task_run};
+
+/// The same secret key for every daemon of a database (sealed secrets and sessions must open
+/// on any of them): base64 of 32 bytes.
+const SHARED_KEY: &str = "dG9sbGdhdGUtdGVzdC1rZXktMzItYnl0ZXMtbG9uZyE=";
+
+fn id_of(v: &serde_json::Value) -> String {
+    v["id"].as_str().expect("execution id").to_string()
+}
+
+fn on(url: &str) -> DaemonOptions {
+    DaemonOptions {
+        extra_args: vec!["--store".into(), url.to_string()],
+        env: vec![("TOLLGATE_SECRET_KEY".into(), SHARED_KEY.into())],
+        ..DaemonOptions::default()
+    }
+}
+
+fn tollgated(args: &[&str]) -> tollgate_tests::CliOutput {
+    let out = Command::new(&binaries().tollgated)
+        .args(args)
+        .output()
+        .expect("run tollgated");
+    tollgate_tests::CliOutput::from(out)
+}
+
+#[test]
+fn migrations_run_once_and_a_newer_schema_is_refused_naming_the_database() {
+    let server = postgres::server();
+    let url = server.new_database();
+    let mut d = Daemon::start_with(on(&url));
+    let first = id_of(&d.run_wait("test", "approval", &[]));
+    d.stop();
+    // A second start finds the schema current: nothing applied again, nothing lost.
+    d.restart();
+    assert_eq!(server.psql(&url, "SELECT count(*) FROM tollgate_schema"), "1");
+    assert_eq!(d.execution(&first)["state"], "PAUSED");
+    d.stop();
+    // A newer tollgated migrated it: this one refuses, naming the database, never its password.
+    server.psql(&url, "INSERT INTO tollgate_schema (version) VALUES (99)");
+    let with_password = url.replacen("tollgate@", "tollgate:hunter2@", 1);
+    let out = tollgated(&[
+        "serve",
+        "--data-dir",
+        d.data_dir.to_str().expect("utf-8"),
+        "--listen",
+        "127.0.0.1:0",
+        "--store",
+        &with_password,
+    ]);
+    assert!(!out.ok(), "{out}");
+    assert!(out.stderr.contains("schema version 99"), "{out}");
+    assert!(out.stderr.contains(&url), "the database is named: {out}");
+    assert!(
+        !out.stderr.contains("hunter2") && !out.stdout.contains("hunter2"),
+        "{out}"
+    );
+}
+
+#[test]
+fn three_daemons_on_one_database_one_resume_wins_and_timers_fire_once() {
+    let url = postgres::new_database();
+    let daemons: Vec<Daemon> = (0..3).map(|_| Daemon::start_with(on(&url))).collect();
+    let id = id_of(&daemons[0].run_wait("test", "approval", &[]));
+    // Every daemon answers for it.
+    for d in &daemons {
+        assert_eq!(d.execution(&id)["state"], "PAUSED");
+    }
+    let outcomes: Vec<tollgate_tests::CliOutput> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..10)
+            .map(|i| {
+                let (d, id) = (&daemons[i % 3], &id);
+                s.spawn(move || {
+                    let reason = format!("reason={i}");
+                    d.cli(&["resume", id, "--input", "approved=true", "--input", &reason])
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("resume thread")).collect()
+    });
+    let winners = outcomes.iter().filter(|o| o.ok()).count();
+    let said: Vec<String> = outcomes.iter().map(|o| o.to_string()).collect();
+    assert_eq!(winners, 1, "exactly one resume may win: {said:#?}");
+    for loser in outcomes.iter().filter(|o| !o.ok()) {
+        assert!(loser.stdout.contains("is not paused"), "{loser}");
+    }
+    let e = daemons[2].wait_state(&id, "SUCCESS");
+    assert_eq!(task_run(&e, "decide")["state"], "SUCCESS");
+    let logs = log_messages(&daemons[1], &id);
+    assert_eq!(
+        logs.iter().filter(|l| l.starts_with("decision for")).count(),
+        1,
+        "{logs:?}"
+    );
+
+    // Timed pauses started through one daemon: all three watch the timers, one fires each.
+    let ids: Vec<String> = (0..6)
+        .map(|i| id_of(&daemons[i % 3].run_nowait("test", "expire_resume", &[])))
+        .collect();
+    for id in &ids {
+        let e = daemons[(ids.len()) % 3].wait_state(id, "SUCCESS");
+        assert_eq!(task_run(&e, "gate")["state"], "SUCCESS");
+        let logs = log_messages(&daemons[0], id);
+        assert_eq!(
+            logs.iter().filter(|l| l.starts_with("after the gate")).count(),
+            1,
+            "the expiry fired once: {logs:?}"
+        );
+    }
+}
+
+#[test]
+fn logs_followed_on_one_daemon_show_a_decision_made_through_another() {
+    let url = postgres::new_database();
+    let a = Daemon::start_with(on(&url));
+    let b = Daemon::start_with(on(&url));
+    let id = id_of(&a.run_wait("test", "approval", &[]));
+    let mut follower = Command::new(&binaries().tollgate)
+        .args(["--server", &b.server(), "logs", &id, "-f"])
+        .env_remove("TOLLGATE_TOKEN")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("tollgate logs -f");
+    let stdout = follower.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let wait_line = |needle: &str| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(line) if line.contains(needle) => return,
+                Ok(_) => continue,
+                Err(_) => panic!("`logs -f` on the other daemon never printed `{needle}`"),
+            }
+        }
+    };
+    wait_line("request from");
+    let out = a.cli(&["resume", &id, "--input", "approved=true", "--input", "reason=via-a"]);
+    assert!(out.ok(), "{out}");
+    wait_line("reason=via-a");
+    let status = follower.wait().expect("follower exit");
+    assert!(status.success(), "`logs -f` ends when the execution does");
+}
+
+/// An HTTP server whose first request never gets an answer (the daemon running it is killed
+/// meanwhile) and whose later requests get 200.
+fn held_then_ok() -> (u16, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counter = hits.clone();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let n = counter.fetch_add(1, Ordering::SeqCst);
+            if n == 0 {
+                held.push(stream);
+                continue;
+            }
+            let mut buf = [0u8; 4096];
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+            let _ = stream.read(&mut buf);
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok");
+        }
+    });
+    (port, hits)
+}
+
+#[test]
+fn kill_9_of_a_daemon_hands_its_running_task_run_to_another_within_the_lease() {
+    let url = postgres::new_database();
+    let (port, hits) = held_then_ok();
+    let mut a = Daemon::start_with(on(&url));
+    let b = Daemon::start_with(on(&url));
+    a.apply_flow(
+        "slow_call",
+        &format!(
+            "id: slow_call\nnamespace: test.pg\ntasks:\n  - id: call\n    type: io.kestra.plugin.core.http.Request\n    uri: \"http://127.0.0.1:{port}/slow\"\n    options:\n      readTimeout: PT60S\n  - id: after\n    type: io.kestra.plugin.core.log.Log\n    message: \"after the call\"\n"
+        ),
+    );
+    // A paused execution on the same database must be left alone by the takeover.
+    let paused = id_of(&a.run_wait("test", "approval", &[]));
+    let id = id_of(&a.run_nowait("test.pg", "slow_call", &[]));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while hits.load(Ordering::SeqCst) == 0 {
+        assert!(Instant::now() < deadline, "the call never reached the server");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    a.kill9();
+    let killed = Instant::now();
+    let deadline = killed + Duration::from_secs(40);
+    loop {
+        let e = b.execution(&id);
+        if e["state"] == "SUCCESS" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no daemon took the task run over: {e:#}\nlog:\n{}",
+            b.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let took = killed.elapsed();
+    eprintln!("takeover after kill -9: {:.1} s", took.as_secs_f64());
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        2,
+        "the call ran again once, on the survivor"
+    );
+    let logs = log_messages(&b, &id);
+    assert!(logs.iter().any(|l| l.contains("running it again")), "{logs:?}");
+    assert!(logs.iter().any(|l| l == "after the call"), "{logs:?}");
+    assert_eq!(
+        b.execution(&paused)["state"],
+        "PAUSED",
+        "the paused execution is untouched"
+    );
+}
+
+#[test]
+fn a_database_outage_names_the_database_and_the_daemon_reconnects_by_itself() {
+    let server = postgres::PgServer::start_own();
+    let url = server.new_database();
+    let d = Daemon::start_with(on(&url));
+    let before = id_of(&d.run_wait("test", "approval", &[]));
+    server.halt();
+    let out = d.cli(&["run", "test", "approval"]);
+    assert!(!out.ok(), "{out}");
+    let said = format!("{}{}", out.stdout, out.stderr);
+    assert!(said.contains(&url) && said.contains("unavailable"), "{out}");
+    server.resume();
+    // Back without a restart of the daemon: calls work again and nothing acknowledged is lost.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let after = loop {
+        let out = d.cli(&["run", "test", "approval", "-o", "json"]);
+        if out.ok() {
+            break id_of(&serde_json::from_str(&out.stdout).expect("json"));
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the daemon did not reconnect: {out}\n{}",
+            d.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(d.execution(&before)["state"], "PAUSED");
+    d.wait_state(&after, "PAUSED");
+    let out = d.cli(&[
+        "resume",
+        &before,
+        "--input",
+        "approved=true",
+        "--input",
+        "reason=after-outage",
+    ]);
+    assert!(out.ok(), "{out}");
+    d.wait_state(&before, "SUCCESS");
+}
+
+#[test]
+fn migrate_copies_a_redb_data_dir_and_the_audit_chain_still_verifies() {
+    let mut old = Daemon::start_with(DaemonOptions {
+        env: vec![("TOLLGATE_SECRET_KEY".into(), SHARED_KEY.into())],
+        extra_args: vec!["--store".into(), "redb".into()],
+        ..DaemonOptions::default()
+    });
+    let done = id_of(&old.run_wait("test", "crashy", &["n=7"]));
+    assert!(old.cli(&["resume", &done]).ok());
+    old.wait_state(&done, "SUCCESS");
+    let waiting = id_of(&old.run_wait("test", "approval", &[]));
+    assert!(old.cli(&["audit", "--verify"]).ok());
+    old.stop();
+
+    let url = postgres::new_database();
+    let out = tollgated(&["migrate", "--from", old.data_dir.to_str().expect("utf-8"), "--to", &url]);
+    assert!(out.ok(), "{out}");
+    assert!(out.stdout.contains("audit chain verifies"), "{out}");
+    // Copying twice would mix two histories: refused.
+    let again = tollgated(&["migrate", "--from", old.data_dir.to_str().expect("utf-8"), "--to", &url]);
+    assert!(!again.ok() && again.stderr.contains("already holds data"), "{again}");
+
+    let d = Daemon::start_with(on(&url));
+    assert_eq!(d.execution(&done)["state"], "SUCCESS");
+    let logs = log_messages(&d, &done);
+    assert!(logs.iter().any(|l| l == "four 7"), "{logs:?}");
+    assert_eq!(d.execution(&waiting)["state"], "PAUSED");
+    let verify = d.cli(&["audit", "--verify"]);
+    assert!(verify.ok(), "{verify}");
+    // Flows came with their revisions, and the copied pause still resumes.
+    assert!(
+        d.cli(&[
+            "resume",
+            &waiting,
+            "--input",
+            "approved=true",
+            "--input",
+            "reason=copied"
+        ])
+        .ok()
+    );
+    d.wait_state(&waiting, "SUCCESS");
+}
