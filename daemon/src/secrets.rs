@@ -97,9 +97,16 @@ pub(crate) fn key_file(path: &Path) -> Result<Vec<u8>, SecretError> {
     }
     let mut key = vec![0u8; 32];
     rand::thread_rng().fill_bytes(&mut key);
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(err)?;
-    }
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(err)?;
+    // Written whole under a private name, then linked into place: another process starting at
+    // the same moment (a daemon, an admin command) never reads a half-written key, and a crash
+    // leaves no short file behind. Linking fails if the key appeared meanwhile: that one wins.
+    let tmp = dir.join(format!(
+        ".secret.key.{}.{:016x}",
+        std::process::id(),
+        rand::random::<u64>()
+    ));
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create_new(true);
     #[cfg(unix)]
@@ -108,10 +115,17 @@ pub(crate) fn key_file(path: &Path) -> Result<Vec<u8>, SecretError> {
         opts.mode(0o600);
     }
     use std::io::Write;
-    let mut f = opts.open(path).map_err(err)?;
-    f.write_all(&key).map_err(err)?;
-    f.sync_all().map_err(err)?;
-    Ok(key)
+    let written = opts.open(&tmp).and_then(|mut f| {
+        f.write_all(&key)?;
+        f.sync_all()
+    });
+    let linked = written.and_then(|()| std::fs::hard_link(&tmp, path));
+    let _ = std::fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => Ok(key),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => key_file(path),
+        Err(e) => Err(err(e)),
+    }
 }
 
 // ------------------------------------------------------------ SECRET values of executions
@@ -221,6 +235,23 @@ pub fn namespace_chain(namespace: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Processes starting together (a daemon and an admin command) all get the one key, never a
+    /// half-written file.
+    #[test]
+    fn a_key_created_by_many_at_once_is_one_whole_key() {
+        for _ in 0..20 {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("secret.key");
+            let keys: Vec<Vec<u8>> = std::thread::scope(|s| {
+                let handles: Vec<_> = (0..8).map(|_| s.spawn(|| key_file(&path))).collect();
+                handles.into_iter().map(|h| h.join().unwrap().unwrap()).collect()
+            });
+            assert!(keys.iter().all(|k| k.len() == 32 && *k == keys[0]));
+            let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+            assert_eq!(left.len(), 1, "no temporary file is left behind");
+        }
+    }
 
     #[test]
     fn seal_round_trips_and_tampering_is_detected() {
