@@ -433,6 +433,15 @@ pub fn task_run<'a>(exec: &'a Value, task_id: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no task run `{task_id}` in {exec:#}"))
 }
 
+/// Asserts that a log line of execution `id` contains `needle`; shows the log when none does.
+pub fn assert_logged(d: &Daemon, id: &str, needle: &str) {
+    let lines = log_messages(d, id);
+    assert!(
+        lines.iter().any(|l| l.contains(needle)),
+        "no log line of {id} contains `{needle}`: {lines:#?}"
+    );
+}
+
 /// Log lines of an execution as printed by `tollgate logs ID -o json`.
 pub fn log_messages(d: &Daemon, id: &str) -> Vec<String> {
     let out = d.cli(&["logs", id, "-o", "json"]);

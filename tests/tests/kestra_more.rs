@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use tollgate_tests::{Daemon, log_messages, task_run};
+use tollgate_tests::{Daemon, assert_logged, log_messages, task_run};
 
 fn id_of(v: &Value) -> String {
     v["id"].as_str().expect("execution id").to_string()
@@ -404,13 +404,7 @@ fn a_resume_task_resumes_another_execution_with_inputs_audited_as_the_flow() {
     // An unknown execution id says so.
     let unknown = id_of(&d.run_nowait("test.kestra", "resumer", &["executionId=nope"]));
     d.wait_state(&unknown, "FAILED");
-    assert!(
-        log_messages(&d, &unknown)
-            .iter()
-            .any(|l| l.contains("No execution found for execution id nope")),
-        "{:#?}",
-        log_messages(&d, &unknown)
-    );
+    assert_logged(&d, &unknown, "No execution found for execution id nope");
 }
 
 /// Without `executionId`, Resume resumes its own execution (a pause in another branch).
@@ -575,13 +569,7 @@ tasks:
     d.restart();
     let e = d.wait_state(&id, "CANCELLED");
     assert_eq!(task_run(&e, "wait")["state"], "CANCELLED", "{e:#}");
-    assert!(
-        log_messages(&d, &id)
-            .iter()
-            .any(|l| l.starts_with("SLA 'tooLong' violated")),
-        "{:#?}",
-        log_messages(&d, &id)
-    );
+    assert_logged(&d, &id, "SLA 'tooLong' violated");
 }
 
 /// Like Kestra's SLATestCase.executionConditionSLAShould{Pass,Cancel,Label}: an
@@ -621,13 +609,7 @@ tasks:
     assert!(e["labels"].get("sla").is_none(), "{e:#}");
     let cancel = id_of(&d.run_nowait("test.kestra", "asserted", &["mode=CANCEL"]));
     d.wait_state(&cancel, "CANCELLED");
-    assert!(
-        log_messages(&d, &cancel)
-            .iter()
-            .any(|l| l.starts_with("SLA 'noCancel' violated: assertion is false")),
-        "{:#?}",
-        log_messages(&d, &cancel)
-    );
+    assert_logged(&d, &cancel, "SLA 'noCancel' violated: assertion is false");
     let label = id_of(&d.run_nowait("test.kestra", "asserted", &["mode=LABEL"]));
     let e = d.wait_state(&label, "SUCCESS");
     assert_eq!(e["labels"]["sla"], "violated", "{e:#}");
@@ -748,13 +730,7 @@ tasks:
         "{:#?}",
         log_messages(&d, failed_id)
     );
-    assert!(
-        log_messages(&d, &first)
-            .iter()
-            .any(|l| l.starts_with("retried in a new execution: ")),
-        "{:#?}",
-        log_messages(&d, &first)
-    );
+    assert_logged(&d, &first, "retried in a new execution: ");
 
     // The flow's own `retry` does the same for any task: RETRIED, FAILED.
     let id = id_of(&d.run_nowait("test.kestra", "again_flow", &[]));

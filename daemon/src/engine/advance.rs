@@ -1307,23 +1307,9 @@ impl<'a> Stepper<'a> {
         // SELECT/MULTISELECT `expression` values are rendered as for a start by hand: with the
         // child flow's namespace.
         let render = super::resume::expression_renderer(self.env.renderer, self.env.services, &child_flow, None);
-        let defs = match crate::inputs::resolve_expressions(&child_flow.inputs, &render) {
-            Ok(d) => d,
-            Err(errors) => {
-                let msg: Vec<String> = errors.iter().map(|e| e.message.clone()).collect();
-                self.fail(
-                    idx,
-                    &format!(
-                        "invalid inputs for subflow `{}.{}`: {}",
-                        t.namespace,
-                        t.flow_id,
-                        msg.join("; ")
-                    ),
-                );
-                return;
-            }
-        };
-        let inputs = match crate::inputs::coerce(&defs, &raw) {
+        let checked = crate::inputs::resolve_expressions(&child_flow.inputs, &render)
+            .and_then(|defs| crate::inputs::coerce(&defs, &raw));
+        let inputs = match checked {
             Ok(i) => i,
             Err(errors) => {
                 let msg: Vec<String> = errors.iter().map(|e| e.message.clone()).collect();
