@@ -324,3 +324,119 @@ fn migrate_copies_a_redb_data_dir_and_the_audit_chain_still_verifies() {
     );
     d.wait_state(&waiting, "SUCCESS");
 }
+
+/// A xorshift step (seeded from the clock and printed, so a failing run can be told apart).
+fn next(state: &mut u64, bound: u64) -> u64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    *state % bound
+}
+
+/// Load over 3 daemons on one database while one of them, at random, is `kill -9`ed in the middle
+/// of resumes and started again, round after round. Afterwards every daemon agrees that: every
+/// acknowledged start exists, every acknowledged resume took effect exactly once with its own
+/// values, a resume whose answer was lost either took effect once or not at all, and what nobody
+/// resumed is still PAUSED (the same invariants as reliability.rs on one daemon).
+#[test]
+fn crash_soak_over_three_daemons_loses_nothing_acknowledged() {
+    let url = postgres::new_database();
+    let mut daemons: Vec<Daemon> = (0..3).map(|_| Daemon::start_with(on(&url))).collect();
+    let mut seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64 | 1)
+        .unwrap_or(0x9e37_79b9_7f4a_7c15);
+    println!("soak seed {seed:#x}");
+    // id -> the reason of its acknowledged resume; lost answers and untouched ones apart.
+    let mut acked: Vec<(String, String)> = Vec::new();
+    let mut unknown: Vec<(String, String)> = Vec::new();
+    let mut untouched: Vec<String> = Vec::new();
+    for round in 0..3 {
+        let mut paused = Vec::new();
+        for _ in 0..6 {
+            let d = &daemons[next(&mut seed, 3) as usize];
+            let out = d.cli(&["run", "test", "approval", "--wait", "-o", "json"]);
+            assert!(out.ok(), "a start on a live daemon is acknowledged: {out}");
+            let e: serde_json::Value = serde_json::from_str(&out.stdout).expect("execution JSON");
+            assert_eq!(e["state"], "PAUSED", "{e:#}");
+            paused.push(id_of(&e));
+        }
+        // Two of each round are left alone; the others are resumed through random daemons while
+        // the victim dies.
+        untouched.extend(paused.drain(..2));
+        let victim = next(&mut seed, 3) as usize;
+        let pid = daemons[victim].pid().expect("victim runs");
+        let picks: Vec<usize> = paused.iter().map(|_| next(&mut seed, 3) as usize).collect();
+        let outcomes: Vec<(String, String, bool)> = std::thread::scope(|s| {
+            let handles: Vec<_> = paused
+                .iter()
+                .zip(&picks)
+                .enumerate()
+                .map(|(i, (id, pick))| {
+                    let d = &daemons[*pick];
+                    s.spawn(move || {
+                        let reason = format!("r{round}-{i}");
+                        let out = d.cli(&[
+                            "resume",
+                            id,
+                            "--input",
+                            "approved=true",
+                            "--input",
+                            &format!("reason={reason}"),
+                        ]);
+                        (id.clone(), reason, out.ok())
+                    })
+                })
+                .collect();
+            std::thread::sleep(Duration::from_millis(30));
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+            handles.into_iter().map(|h| h.join().expect("resume thread")).collect()
+        });
+        for (id, reason, ok) in outcomes {
+            if ok {
+                acked.push((id, reason));
+            } else {
+                unknown.push((id, reason));
+            }
+        }
+        daemons[victim].kill9();
+        daemons[victim].restart();
+    }
+    println!(
+        "{} resumes acknowledged, {} lost with their daemon, {} left alone",
+        acked.len(),
+        unknown.len(),
+        untouched.len()
+    );
+    assert!(!acked.is_empty(), "some resumes were acknowledged");
+    let decisions = |d: &Daemon, id: &str| -> Vec<String> {
+        log_messages(d, id)
+            .into_iter()
+            .filter(|l| l.starts_with("decision for"))
+            .collect()
+    };
+    for d in &daemons {
+        for (id, reason) in &acked {
+            let e = d.wait_state(id, "SUCCESS");
+            assert_eq!(task_run(&e, "decide")["state"], "SUCCESS", "{e:#}");
+            let lines = decisions(d, id);
+            assert_eq!(lines.len(), 1, "resumed exactly once: {lines:?}");
+            assert!(lines[0].contains(&format!("reason={reason}")), "{lines:?}");
+        }
+        for (id, reason) in &unknown {
+            let state = d.execution(id)["state"].as_str().unwrap_or_default().to_string();
+            match state.as_str() {
+                "PAUSED" => assert!(decisions(d, id).is_empty()),
+                _ => {
+                    let e = d.wait_state(id, "SUCCESS");
+                    let lines = decisions(d, id);
+                    assert_eq!(lines.len(), 1, "{e:#} {lines:?}");
+                    assert!(lines[0].contains(&format!("reason={reason}")), "{lines:?}");
+                }
+            }
+        }
+        for id in &untouched {
+            assert_eq!(d.execution(id)["state"], "PAUSED", "nobody resumed {id}");
+        }
+    }
+}
