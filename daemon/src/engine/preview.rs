@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::Actor;
 use super::advance::{Effects, StepEnv, Stepper, resumed_outputs};
@@ -76,27 +76,8 @@ pub fn preview(
         return Ok(out);
     }
     // The same outputs the resume would store, SECRET values sealed as it seals them.
-    let secret_ids: Vec<String> = match flow.find_task(&run.task_id).map(|t| &t.kind) {
-        Some(TaskKind::Pause(p)) => p
-            .on_resume
-            .iter()
-            .filter(|d| d.input_type == crate::inputs::InputType::Secret)
-            .map(|d| d.id.clone())
-            .collect(),
-        _ => vec![],
-    };
-    let values: Map<String, Value> = decision
-        .values
-        .iter()
-        .map(|(k, v)| {
-            let v = if secret_ids.contains(k) {
-                crate::secrets::seal_value(v)
-            } else {
-                v.clone()
-            };
-            (k.clone(), v)
-        })
-        .collect();
+    let secret_ids = super::resume::secret_resume_ids(flow, &run.task_id);
+    let values = super::resume::sealed_values(&decision.values, &secret_ids);
     let now = now_ms();
     let mut copy = exec.clone();
     let mut outputs = resumed_outputs(values, &actor.user, now, State::Success);

@@ -369,3 +369,31 @@ pub fn on_timer(pause: &PauseTask, kind: &str, now: i64) -> (State, Map<String, 
 
 /// Who `resumed.by` names when a timer decided.
 pub const TIMER_ACTOR: &str = "tollgated (pauseDuration elapsed)";
+
+/// The ids of a pause's SECRET `onResume` fields (stored sealed, shown masked).
+pub fn secret_resume_ids(flow: &Flow, task_id: &str) -> Vec<String> {
+    match flow.find_task(task_id).map(|t| &t.kind) {
+        Some(TaskKind::Pause(p)) => p
+            .on_resume
+            .iter()
+            .filter(|d| d.input_type == crate::inputs::InputType::Secret)
+            .map(|d| d.id.clone())
+            .collect(),
+        _ => vec![],
+    }
+}
+
+/// A decision's values as they are stored: SECRET fields sealed, the others as given.
+pub fn sealed_values(values: &Map<String, Value>, secret_ids: &[String]) -> Map<String, Value> {
+    values
+        .iter()
+        .map(|(k, v)| {
+            let v = if secret_ids.contains(k) {
+                crate::secrets::seal_value(v)
+            } else {
+                v.clone()
+            };
+            (k.clone(), v)
+        })
+        .collect()
+}

@@ -43,21 +43,10 @@ impl WriterLoop {
             Err(e) => return Err(e),
         };
         let idx = decision.idx;
-        let secret_ids = secret_resume_ids(&flow, &exec.task_runs[idx].task_id);
+        let secret_ids = crate::engine::resume::secret_resume_ids(&flow, &exec.task_runs[idx].task_id);
         let audited = Value::Object(masked(&decision.values, &secret_ids));
         // SECRET fields are stored sealed, in the outputs and in the approval alike.
-        let values: Map<String, Value> = decision
-            .values
-            .iter()
-            .map(|(k, v)| {
-                let v = if secret_ids.contains(k) {
-                    crate::secrets::seal_value(v)
-                } else {
-                    v.clone()
-                };
-                (k.clone(), v)
-            })
-            .collect();
+        let values = crate::engine::resume::sealed_values(&decision.values, &secret_ids);
         let task_id = exec.task_runs[idx].task_id.clone();
         let waited_ms = now - exec.task_runs[idx].pause.as_ref().map_or(now, |p| p.since_ms);
         let approval = Approval {
@@ -158,17 +147,4 @@ fn approvals_json(all: &[Approval]) -> Value {
             })
             .collect(),
     )
-}
-
-/// Ids of SECRET inputs in the onResume form of `task_id`.
-fn secret_resume_ids(flow: &Flow, task_id: &str) -> Vec<String> {
-    match flow.find_task(task_id).map(|t| &t.kind) {
-        Some(TaskKind::Pause(p)) => p
-            .on_resume
-            .iter()
-            .filter(|d| d.input_type == crate::inputs::InputType::Secret)
-            .map(|d| d.id.clone())
-            .collect(),
-        _ => vec![],
-    }
 }
