@@ -472,3 +472,48 @@ fn fetch_collects_this_executions_logs_by_level_and_task() {
     assert_eq!(only["logs"][1]["message"], "second line");
     assert_eq!(only["logs"][1]["taskId"], "chatty");
 }
+
+/// Kestra's log.Fetch with `executionId` (and `namespace` + `flowId`) reads another execution's
+/// lines; Tollgate keeps namespaces as the boundary, so a flow cannot read the logs of an
+/// execution of another namespace, even one whose id it knows.
+#[test]
+fn fetch_reads_another_execution_of_its_namespace_and_never_of_another() {
+    let d = daemon();
+    let source = run_to(&d, "fetch_logs", &[], "SUCCESS");
+    let source_id = id_of(&source);
+    let target = format!("target={source_id}");
+    let e = run_to(&d, "fetch_other", &[&target], "SUCCESS");
+    let theirs = &task_run(&e, "theirs")["outputs"];
+    assert_eq!(theirs["size"], 1, "{e:#}");
+    assert_eq!(theirs["logs"][0]["message"], "a warning", "{e:#}");
+    assert_eq!(theirs["logs"][0]["taskId"], "warner", "{e:#}");
+
+    // The attack: a flow of `test` names an execution of `prod` that logs a confidential line.
+    d.apply_flow(
+        "prod_secret",
+        "id: payroll\nnamespace: prod\ntasks:\n  - id: leak\n    type: io.kestra.plugin.core.log.Log\n    level: WARN\n    message: salary of ana is 9000\n",
+    );
+    let prod_id = id_of(&d.run_wait("prod", "payroll", &[]));
+    let e = run_to(
+        &d,
+        "fetch_other",
+        &[&format!("target={prod_id}"), "ns=prod", "flow=payroll"],
+        "FAILED",
+    );
+    assert!(task_run(&e, "theirs")["outputs"].get("logs").is_none(), "{e:#}");
+    let logs = log_messages(&d, &id_of(&e));
+    assert!(!logs.iter().any(|l| l.contains("salary")), "{logs:?}");
+    assert!(
+        logs.iter()
+            .any(|l| l.contains("own namespace `test` only, not of `prod`")),
+        "{logs:?}"
+    );
+
+    // The id must be an execution of the flow named (of this flow when none is, as in Kestra).
+    let e = run_to(&d, "fetch_other", &[&target, "flow=fetch_other"], "FAILED");
+    let logs = log_messages(&d, &id_of(&e));
+    assert!(
+        logs.iter().any(|l| l.contains(&format!("no execution `{source_id}`"))),
+        "{logs:?}"
+    );
+}

@@ -81,9 +81,21 @@ pub struct StepEnv<'a> {
     pub flow_lookup: &'a FlowLookup<'a>,
     /// Stored log lines of an execution (oldest first, bounded), for log.Fetch.
     pub stored_logs: &'a dyn Fn(&str) -> Vec<LogLine>,
+    /// The same for another execution (namespace, flow id, execution id); `None` when no
+    /// execution of that flow has that id.
+    pub other_logs: &'a OtherLogs<'a>,
     /// Who decides now, by delegation, for a gate assigned to (users, groups) in a namespace:
     /// notifications of a gate (`assignees.delegates`) tell them too.
     pub delegates: &'a Delegates<'a>,
+}
+
+/// Log lines of another execution: (namespace, flow id, execution id) -> lines, if it exists.
+pub type OtherLogs<'a> = dyn Fn(&str, &str, &str) -> Option<Vec<LogLine>> + 'a;
+
+/// `OtherLogs` of a step that stores nothing (a preview) or runs no log.Fetch (side tasks of
+/// timers and `onStale`): every execution exists and has no lines.
+pub fn no_other_logs(_: &str, _: &str, _: &str) -> Option<Vec<LogLine>> {
+    Some(Vec::new())
 }
 
 /// Delegates of a gate's assignees: (namespace, users, groups) -> delegate users.
@@ -701,6 +713,37 @@ impl<'a> Stepper<'a> {
             }
             TaskKind::Sequential(_) | TaskKind::Parallel(_) | TaskKind::Dag(_) | TaskKind::WorkingDirectory(_) => {}
             TaskKind::Fetch(t) => {
+                let (target, flow) =
+                    match self.execution_parameters(idx, task, [&t.execution_id, &t.namespace, &t.flow_id]) {
+                        Ok(p) => p,
+                        Err(e) => return self.fail(idx, &e),
+                    };
+                let own = target.as_deref().is_none_or(|id| id == self.exec.id);
+                let stored = if own {
+                    Some((self.env.stored_logs)(&self.exec.id))
+                } else {
+                    // Kestra: without `namespace` + `flowId`, the execution of this flow.
+                    let (ns, flow_id) =
+                        flow.unwrap_or_else(|| (self.exec.namespace.clone(), self.exec.flow_id.clone()));
+                    if ns != self.exec.namespace {
+                        return self.fail(
+                            idx,
+                            &format!(
+                                "log.Fetch reads executions of its own namespace `{}` only, not of `{ns}`",
+                                self.exec.namespace
+                            ),
+                        );
+                    }
+                    let id = target.clone().unwrap_or_default();
+                    (self.env.other_logs)(&ns, &flow_id, &id)
+                };
+                let Some(stored) = stored else {
+                    let id = target.unwrap_or_default();
+                    return self.fail(
+                        idx,
+                        &format!("log.Fetch: no execution `{id}` of this namespace and flow"),
+                    );
+                };
                 let min = t.level.unwrap_or(LogLevel::Info);
                 let rank = |l: &str| match l {
                     "TRACE" => 0,
@@ -709,10 +752,11 @@ impl<'a> Stepper<'a> {
                     "WARN" | "WARNING" => 3,
                     _ => 4,
                 };
-                let stored = (self.env.stored_logs)(&self.exec.id);
+                // This step's own lines are not stored yet; another execution's are.
+                let pending: &[LogLine] = if own { &self.fx.logs } else { &[] };
                 let lines: Vec<Value> = stored
                     .iter()
-                    .chain(self.fx.logs.iter())
+                    .chain(pending.iter())
                     .filter(|l| rank(&l.level) >= rank(min.as_str()))
                     .filter(|l| t.tasks_id.is_empty() || t.tasks_id.contains(&l.task_id))
                     .take(FETCH_MAX_LINES)
@@ -735,22 +779,11 @@ impl<'a> Stepper<'a> {
             }
             TaskKind::Subflow(t) => self.start_subflow(idx, task, t),
             TaskKind::Resume(t) => {
-                let mut render = |key: &str, v: &Option<String>| match v {
-                    Some(text) => self
-                        .render_for(idx, task, text)
-                        .map(|s| Some(s.trim().to_string()))
-                        .map_err(|e| format!("cannot render `{key}`: {e}")),
-                    None => Ok(None),
-                };
-                let rendered = (
-                    render("executionId", &t.execution_id),
-                    render("namespace", &t.namespace),
-                    render("flowId", &t.flow_id),
-                );
-                let (target, flow) = match rendered {
-                    (Ok(target), Ok(ns), Ok(id)) => (target, ns.zip(id)),
-                    (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return self.fail(idx, &e),
-                };
+                let (target, flow) =
+                    match self.execution_parameters(idx, task, [&t.execution_id, &t.namespace, &t.flow_id]) {
+                        Ok(p) => p,
+                        Err(e) => return self.fail(idx, &e),
+                    };
                 // Kestra's default: the task's own execution (a pause in another branch).
                 let target = target.unwrap_or_else(|| self.exec.id.clone());
                 let vars = self.vars_for(idx, task);
@@ -1456,6 +1489,27 @@ impl<'a> Stepper<'a> {
 
     fn vars_for(&self, idx: usize, task: &Task) -> Value {
         context::vars(self.flow, self.exec, Some(&self.exec.task_runs[idx]), Some(task))
+    }
+
+    /// Kestra's `executionId`, `namespace`, `flowId` of the tasks that act on another execution
+    /// (Resume, log.Fetch), rendered and trimmed: (executionId, namespace + flowId).
+    fn execution_parameters(
+        &mut self,
+        idx: usize,
+        task: &Task,
+        [execution_id, namespace, flow_id]: [&Option<String>; 3],
+    ) -> Result<(Option<String>, Option<(String, String)>), String> {
+        let mut render = |key: &str, v: &Option<String>| match v {
+            Some(text) => self
+                .render_for(idx, task, text)
+                .map(|s| Some(s.trim().to_string()))
+                .map_err(|e| format!("cannot render `{key}`: {e}")),
+            None => Ok(None),
+        };
+        let target = render("executionId", execution_id)?;
+        let ns = render("namespace", namespace)?;
+        let id = render("flowId", flow_id)?;
+        Ok((target, ns.zip(id)))
     }
 
     fn render_for(&mut self, idx: usize, task: &Task, template: &str) -> Result<String, String> {

@@ -487,6 +487,7 @@ impl Engine {
                 services: e.inner.services.as_ref(),
                 flow_lookup: &lookup,
                 stored_logs: &no_logs,
+                other_logs: &advance::no_other_logs,
                 delegates: &no_delegates,
             };
             preview::preview(&flow, &exec, &select, &inputs, &actor, &comment, &env)

@@ -514,13 +514,19 @@ pub struct ResumeTask {
     pub inputs: BTreeMap<String, Value>,
 }
 
-/// `io.kestra.plugin.core.log.Fetch`: the log lines of this execution (or of `tasksId`) at
-/// `level` or above, as outputs `logs` and `size` (Kestra writes them to a file in its internal
-/// storage, `uri`; Tollgate has none, so they are inline). Another execution's logs
-/// (`executionId`, `namespace`, `flowId`) are refused at parse time.
+/// `io.kestra.plugin.core.log.Fetch`: the log lines of an execution (this one unless
+/// `executionId` is set; then of this flow unless `namespace` + `flowId` name another flow of the
+/// same namespace), of `tasksId` when given, at `level` or above, as outputs `logs` and `size`
+/// (Kestra writes them to a file in its internal storage, `uri`; here they are inline).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct FetchTask {
+    #[serde(default)]
+    pub execution_id: Option<String>,
+    #[serde(default)]
+    pub namespace: Option<String>,
+    #[serde(default)]
+    pub flow_id: Option<String>,
     #[serde(default)]
     pub tasks_id: Vec<String>,
     #[serde(default)]

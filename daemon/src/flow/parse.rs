@@ -760,15 +760,21 @@ impl Parser {
                 Some(TaskKind::Resume(t))
             }
             types::FETCH => {
-                for other in ["executionId", "namespace", "flowId"] {
-                    if f.take(other).is_some() {
-                        self.issue(
-                            f.at(other),
-                            format!("`{other}` on {what} is not supported: log.Fetch reads the logs of its own execution only"),
-                        );
-                    }
+                let path = f.path.clone();
+                let t: FetchTask = self.simple_any(f, &what, COMMON_TASK_KEYS)?;
+                // Kestra's rules (PluginUtilsService.executionFromTaskParameters), as for Resume.
+                if t.namespace.is_some() != t.flow_id.is_some() {
+                    self.issue(
+                        path.clone(),
+                        format!("{what}: both `namespace` and `flowId` must be set when one is"),
+                    );
+                } else if t.namespace.is_some() && t.execution_id.is_none() {
+                    self.issue(
+                        path.key("namespace"),
+                        format!("{what}: `namespace` and `flowId` should only be set when `executionId` is set"),
+                    );
                 }
-                self.simple(f, &what, TaskKind::Fetch)
+                Some(TaskKind::Fetch(t))
             }
             types::DAG => {
                 let concurrent = self.opt_typed::<u32>(&mut f, "concurrent").unwrap_or(0);

@@ -467,12 +467,17 @@ impl WriterLoop {
             w.logs(id, 0, crate::engine::advance::FETCH_MAX_LINES)
                 .unwrap_or_default()
         };
+        let other_logs = |ns: &str, flow_id: &str, id: &str| {
+            let other: Execution = w.execution(id).ok().flatten()?;
+            (other.namespace == ns && other.flow_id == flow_id).then(|| stored_logs(id))
+        };
         let delegates = delegates_in(w, now_ms());
         let env = StepEnv {
             renderer: &self.renderer,
             services: &services,
             flow_lookup: &lookup,
             stored_logs: &stored_logs,
+            other_logs: &other_logs,
             delegates: &delegates,
         };
         let mut stepper = Stepper {

@@ -135,6 +135,7 @@ impl WriterLoop {
                 services: self.services.as_ref(),
                 flow_lookup: &lookup,
                 stored_logs: &no_logs,
+                other_logs: &crate::engine::advance::no_other_logs,
                 delegates: &delegates,
             };
             let mut extras = Map::new();

@@ -206,6 +206,7 @@ impl WriterLoop {
                 services: &services,
                 flow_lookup: &lookup,
                 stored_logs: &no_logs,
+                other_logs: &crate::engine::advance::no_other_logs,
                 delegates: &delegates,
             };
             let mut stepper = Stepper {
