@@ -57,6 +57,21 @@ pub struct Effects {
     pub finished: Option<State>,
     /// Resume tasks that ran: the writer resumes their target in the same transaction.
     pub resumes: Vec<FlowResume>,
+    /// Toggle tasks that ran: the writer switches their trigger in the same transaction.
+    pub toggles: Vec<FlowToggle>,
+}
+
+/// What a Toggle task asks for, rendered; the writer checks and applies it as the flow.
+#[derive(Debug, Clone)]
+pub struct FlowToggle {
+    /// The Toggle task's execution, task run and attempt (its outcome is recorded there).
+    pub execution_id: String,
+    pub task_run_id: String,
+    pub attempt: u32,
+    pub namespace: String,
+    pub flow_id: String,
+    pub trigger: String,
+    pub enabled: bool,
 }
 
 /// What a Resume task asks for, rendered; the writer checks and applies it as the flow.
@@ -806,6 +821,36 @@ impl<'a> Stepper<'a> {
                     target,
                     flow,
                     inputs,
+                });
+            }
+            TaskKind::Toggle(t) => {
+                let (own_ns, own_flow) = (self.exec.namespace.clone(), self.exec.flow_id.clone());
+                let mut render = |key: &str, text: &str| {
+                    self.render_for(idx, task, text)
+                        .map(|s| s.trim().to_string())
+                        .map_err(|e| format!("cannot render `{key}`: {e}"))
+                };
+                // Kestra's defaults: the namespace and flow of the task's own execution.
+                let namespace = match &t.namespace {
+                    Some(text) => render("namespace", text),
+                    None => Ok(own_ns),
+                };
+                let flow_id = match &t.flow_id {
+                    Some(text) => render("flowId", text),
+                    None => Ok(own_flow),
+                };
+                let (namespace, flow_id, trigger) = match (namespace, flow_id, render("trigger", &t.trigger)) {
+                    (Ok(ns), Ok(id), Ok(trigger)) => (ns, id, trigger),
+                    (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return self.fail(idx, &e),
+                };
+                self.fx.toggles.push(FlowToggle {
+                    execution_id: self.exec.id.clone(),
+                    task_run_id: self.exec.task_runs[idx].id.clone(),
+                    attempt: self.exec.task_runs[idx].attempt,
+                    namespace,
+                    flow_id,
+                    trigger,
+                    enabled: t.enabled,
                 });
             }
             TaskKind::HttpRequest(_)

@@ -226,6 +226,8 @@ impl FlowRegistry {
         // What its MultipleConditions had seen goes with it: a flow created again under the
         // same name starts with empty windows.
         w.delete_condition_windows(&crate::engine::flow_trigger::window_key(namespace, id, "", ""))?;
+        // And so do its triggers switched on or off at run time.
+        w.delete_trigger_states(namespace, id)?;
         Ok(())
     }
 

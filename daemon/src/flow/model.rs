@@ -184,6 +184,9 @@ pub enum TaskKind {
     /// `io.kestra.plugin.core.execution.Resume`: resumes a paused execution of the flow's own
     /// namespace, as the flow.
     Resume(ResumeTask),
+    /// `io.kestra.plugin.core.trigger.Toggle`: switches a trigger of a flow of the same namespace
+    /// on or off, durably, as the flow.
+    Toggle(ToggleTask),
 }
 
 /// Kestra type names, in one place, so parsing and validation agree.
@@ -234,6 +237,7 @@ pub mod types {
     pub const FETCH: &str = "io.kestra.plugin.core.log.Fetch";
     pub const RESUME: &str = "io.kestra.plugin.core.execution.Resume";
     pub const WORKING_DIRECTORY: &str = "io.kestra.plugin.core.flow.WorkingDirectory";
+    pub const TOGGLE: &str = "io.kestra.plugin.core.trigger.Toggle";
     /// Deprecated in Kestra: a Sequential with `allowFailure: true`.
     pub const ALLOW_FAILURE: &str = "io.kestra.plugin.core.flow.AllowFailure";
     pub const FLOW_TRIGGER: &str = "io.kestra.plugin.core.trigger.Flow";
@@ -282,6 +286,7 @@ pub mod types {
         FETCH,
         WORKING_DIRECTORY,
         RESUME,
+        TOGGLE,
     ];
     pub const WEBHOOK_TRIGGER: &str = "io.kestra.plugin.core.trigger.Webhook";
     pub const TRIGGERS: &[&str] = &[FLOW_TRIGGER, SCHEDULE_TRIGGER, WEBHOOK_TRIGGER];
@@ -512,6 +517,20 @@ pub struct ResumeTask {
     pub flow_id: Option<String>,
     #[serde(default)]
     pub inputs: BTreeMap<String, Value>,
+}
+
+/// `io.kestra.plugin.core.trigger.Toggle`: `trigger` of `namespace`.`flowId` (default: this
+/// flow) is switched on (`enabled: true`) or off (Kestra's default).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ToggleTask {
+    #[serde(default)]
+    pub namespace: Option<String>,
+    #[serde(default)]
+    pub flow_id: Option<String>,
+    pub trigger: String,
+    #[serde(default)]
+    pub enabled: bool,
 }
 
 /// `io.kestra.plugin.core.log.Fetch`: the log lines of an execution (this one unless

@@ -759,6 +759,7 @@ impl Parser {
                 }
                 Some(TaskKind::Resume(t))
             }
+            types::TOGGLE => self.simple(f, &what, TaskKind::Toggle),
             types::FETCH => {
                 let path = f.path.clone();
                 let t: FetchTask = self.simple_any(f, &what, COMMON_TASK_KEYS)?;
@@ -1662,6 +1663,7 @@ const TYPE_ALIASES: &[(&str, &str)] = &[
     ("io.kestra.core.tasks.states.Set", types::STATE_SET),
     ("io.kestra.core.tasks.states.Get", types::STATE_GET),
     ("io.kestra.core.tasks.states.Delete", types::STATE_DELETE),
+    ("io.kestra.core.tasks.trigger.Toggle", types::TOGGLE),
     // The notification plugins moved to one plugin per service; their properties stayed.
     (
         "io.kestra.plugin.slack.notifications.SlackIncomingWebhook",

@@ -51,14 +51,6 @@ const UNSUPPORTED: &[(&str, &str)] = &[
         "io.kestra.plugin.core.log.PurgeLogs",
         "Tollgate's retention is set on the daemon (`tollgated serve --retention`), not by a flow",
     ),
-    (
-        "io.kestra.plugin.core.trigger.Toggle",
-        "a flow may not switch triggers on or off in Tollgate; apply the flow with `disabled: true` on the trigger",
-    ),
-    (
-        "io.kestra.core.tasks.trigger.Toggle",
-        "a flow may not switch triggers on or off in Tollgate; apply the flow with `disabled: true` on the trigger",
-    ),
 ];
 
 /// Why `type_name` is refused, when it is a type Tollgate knows it does not run.

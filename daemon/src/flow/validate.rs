@@ -328,12 +328,22 @@ impl<'f> Validator<'f> {
             TaskKind::If(t) => self.template(&t.condition, &path.key("condition"), s),
             TaskKind::WaitFor(t) => self.template(&t.condition, &path.key("condition"), s),
             TaskKind::Switch(t) => self.template(&t.value, &path.key("value"), s),
-            TaskKind::Sequential(_) | TaskKind::Parallel(_) | TaskKind::Dag(_) | TaskKind::Fetch(_) => {}
+            TaskKind::Sequential(_) | TaskKind::Parallel(_) | TaskKind::Dag(_) => {}
             TaskKind::Resume(t) => {
                 self.opt(&t.execution_id, &path.key("executionId"), s);
                 self.opt(&t.namespace, &path.key("namespace"), s);
                 self.opt(&t.flow_id, &path.key("flowId"), s);
                 self.map(&t.inputs, &path.key("inputs"), s);
+            }
+            TaskKind::Fetch(t) => {
+                self.opt(&t.execution_id, &path.key("executionId"), s);
+                self.opt(&t.namespace, &path.key("namespace"), s);
+                self.opt(&t.flow_id, &path.key("flowId"), s);
+            }
+            TaskKind::Toggle(t) => {
+                self.opt(&t.namespace, &path.key("namespace"), s);
+                self.opt(&t.flow_id, &path.key("flowId"), s);
+                self.template(&t.trigger, &path.key("trigger"), s);
             }
             TaskKind::WorkingDirectory(t) => {
                 if let Some(files) = &t.input_files {

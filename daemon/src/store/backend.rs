@@ -35,10 +35,12 @@ pub enum Table {
     WaitingSeries,
     /// Only PostgreSQL: which daemon holds the lease on an in-flight execution (`id` -> daemon).
     Leases,
+    /// Triggers switched on or off at run time: `{namespace}\0{flow_id}\0{trigger_id}` -> JSON.
+    TriggerStates,
 }
 
 impl Table {
-    pub const ALL: [Table; 21] = [
+    pub const ALL: [Table; 22] = [
         Table::Executions,
         Table::ExecutionsByState,
         Table::Logs,
@@ -60,6 +62,7 @@ impl Table {
         Table::Metrics,
         Table::WaitingSeries,
         Table::Leases,
+        Table::TriggerStates,
     ];
 
     pub fn name(self) -> &'static str {
@@ -85,6 +88,7 @@ impl Table {
             Table::Metrics => "metrics",
             Table::WaitingSeries => "waiting_series",
             Table::Leases => "leases",
+            Table::TriggerStates => "trigger_states",
         }
     }
 

@@ -13,6 +13,7 @@ pub mod postgres;
 mod records;
 mod redb_backend;
 mod tables;
+mod trigger_states;
 
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
@@ -29,6 +30,7 @@ pub use delegations::DelegationRecord;
 pub use kv::KvEntry;
 pub use metrics::{StateCounts, WaitingSample};
 pub use records::{AuditHead, AuditRecord, ExecutionRecord, IndexedState, LogRecord};
+pub use trigger_states::TriggerState;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -45,3 +45,5 @@ pub const WAITING_SERIES: TableDefinition<&str, &[u8]> = TableDefinition::new("w
 /// execution id → lease holder; used by the PostgreSQL store only (kept here so every table has
 /// a definition in both stores).
 pub const LEASES: TableDefinition<&str, &[u8]> = TableDefinition::new("leases");
+/// `{namespace}\0{flow_id}\0{trigger_id}` -> TriggerState (JSON): triggers switched at run time.
+pub const TRIGGER_STATES: TableDefinition<&str, &[u8]> = TableDefinition::new("trigger_states");

@@ -5,6 +5,7 @@
 
 mod advance_stored;
 mod flow_resume;
+mod flow_toggle;
 mod job_done;
 mod job_logs;
 mod kill;
@@ -117,6 +118,8 @@ pub enum Command {
     Change(ChangeFn),
     /// A Resume task asks to resume an execution (checked and audited as its flow).
     FlowResume(Box<advance::FlowResume>),
+    /// A Toggle task asks to switch a trigger (checked and audited as its flow).
+    FlowToggle(Box<advance::FlowToggle>),
     /// A call to a Webhook trigger; answered after the commit (`None`: conditions not met).
     Webhook {
         call: Box<WebhookCall>,
@@ -369,6 +372,10 @@ impl WriterLoop {
                 .flow_resume(w, *r, batch, follow)
                 .map(|_| ())
                 .or_else(ignore_domain),
+            Command::FlowToggle(t) => self
+                .flow_toggle(w, *t, batch, follow)
+                .map(|_| ())
+                .or_else(ignore_domain),
             Command::JobDone {
                 execution_id,
                 task_run_id,
@@ -553,6 +560,9 @@ impl WriterLoop {
         batch.jobs.extend(fx.jobs);
         for r in fx.resumes {
             follow.push_back(Command::FlowResume(Box::new(r)));
+        }
+        for t in fx.toggles {
+            follow.push_back(Command::FlowToggle(Box::new(t)));
         }
         self.ended_working_directories(exec, batch);
         batch.changed.push(exec.clone());

@@ -25,12 +25,15 @@ impl WriterLoop {
             let Some(task) = flow.find_task(&run.task_id) else {
                 continue;
             };
-            if matches!(task.kind, crate::flow::TaskKind::Resume(_)) {
-                // Its resume is applied in the transaction that ends it: still running means
+            if matches!(
+                task.kind,
+                crate::flow::TaskKind::Resume(_) | crate::flow::TaskKind::Toggle(_)
+            ) {
+                // Its change is applied in the transaction that ends it: still running means
                 // it was not applied. CREATED makes the walk run it again (re-rendered).
                 let (run_id, task_id) = (run.id.clone(), run.task_id.clone());
                 exec.task_runs[idx].state = State::Created;
-                let message = "the daemon stopped before this Resume was applied; applying it again".to_string();
+                let message = "the daemon stopped before this task's change was applied; applying it again".to_string();
                 append_task_log(w, &mut exec, (&run_id, &task_id), "WARN", message, now)?;
                 continue;
             }

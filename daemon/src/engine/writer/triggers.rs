@@ -23,6 +23,9 @@ impl WriterLoop {
                 if !crate::engine::flow_trigger::listens(ft, exec.state) {
                     continue;
                 }
+                if w.trigger_switched_off(&flow.namespace, &flow.id, &t.id)? {
+                    continue;
+                }
                 // Templates of the listener see the triggering execution (Kestra's run context of
                 // the listening flow and the upstream execution).
                 let mut vars = crate::engine::context::vars(flow, exec, None, None);
@@ -99,7 +102,7 @@ impl WriterLoop {
             let crate::flow::TriggerKind::Webhook(wh) = &t.kind else {
                 continue;
             };
-            if t.disabled {
+            if t.disabled || w.trigger_switched_off(&flow.namespace, &flow.id, &t.id)? {
                 continue;
             }
             match self
@@ -237,7 +240,12 @@ impl WriterLoop {
         // than a minute late) is skipped; the next one is registered as usual.
         let missed = now - t.due_ms > 60_000;
         let skip = missed && sched.recover_missed_schedules == Some(crate::flow::RecoverMissed::None);
-        let made = if skip {
+        // A trigger switched off (Toggle, `tollgate trigger disable`) keeps its next fire time
+        // registered and creates nothing, so switching it on again needs no new schedule.
+        let switched_off = w.trigger_switched_off(ns, flow_id, trigger_id)?;
+        let made = if switched_off {
+            Err(String::new())
+        } else if skip {
             Err("skipped: missed while the daemon was down (recoverMissedSchedules: NONE)".to_string())
         } else {
             self.triggered_execution(
@@ -265,6 +273,7 @@ impl WriterLoop {
         });
         match made {
             Ok(new) => store_started(w, &new, ("schedule", trigger_id.into()), follow)?,
+            Err(_) if switched_off => {}
             Err(e) => {
                 tracing::warn!(flow = %format!("{ns}.{flow_id}"), trigger = %trigger_id, error = %e, "scheduled execution not created")
             }
