@@ -3,8 +3,10 @@
 //! the task with Kestra's message, and a flow cannot switch a trigger of another namespace
 //! (the attack: silencing another team's approval webhook), which is refused and audited.
 
+mod auth_common;
+
 use serde_json::Value;
-use tollgate_tests::{Daemon, assert_logged, curl};
+use tollgate_tests::{Daemon, DaemonOptions, assert_logged, curl};
 
 const HOOKED: &str = r#"id: hooked
 namespace: test.toggle
@@ -172,4 +174,83 @@ fn a_toggle_task_switches_triggers_of_its_namespace_durably_and_never_of_another
         "{audit}"
     );
     assert!(audit.contains("flow:test.toggle.switcher"), "{audit}");
+
+    // What an operator sees, and switching back by hand.
+    let listed = d.cli_json(&["trigger", "list", "--namespace", "test.toggle"]);
+    let find = |list: &Value, id: &str| {
+        list.as_array()
+            .and_then(|a| a.iter().find(|t| t["id"] == id).cloned())
+            .unwrap_or_else(|| panic!("no trigger {id} in {list:#}"))
+    };
+    let after = find(&listed, "after_upstream");
+    assert_eq!(after["enabled"], false, "{listed:#}");
+    assert_eq!(after["switchedBy"], "flow:test.toggle.switcher", "{listed:#}");
+    assert_eq!(find(&listed, "hook")["enabled"], true, "{listed:#}");
+    let out = d.cli(&["trigger", "enable", "test.toggle", "hooked", "after_upstream"]);
+    assert!(
+        out.ok() && out.stdout.contains("test.toggle.hooked trigger after_upstream: on"),
+        "{out}"
+    );
+    d.run_wait("test.toggle", "upstream", &[]);
+    d.wait_listed(&["executions", "--state", "ALL", "--flow", "hooked"], |_| {
+        executions_of(&d, "hooked") == 4
+    });
+}
+
+/// Switching a trigger by hand is a flow change: a namespace admin's, refused to an operator
+/// (and the webhook keeps answering), invisible to a caller of another namespace, audited.
+#[test]
+fn switching_a_trigger_by_hand_needs_the_admin_role_and_is_audited() {
+    let mut team = auth_common::team_with(DaemonOptions::default());
+    team.d.token = Some(team.token(auth_common::ADMIN));
+    team.d.apply_flow(
+        "hooked",
+        &HOOKED.replace("namespace: test.toggle\n", "namespace: test\n"),
+    );
+    let hook = |d: &Daemon| post_hook(d, "test", "hooked", "toggle-hook-key-0123456789");
+    assert_eq!(hook(&team.d), 200);
+
+    team.d.token = Some(team.token(auth_common::OPERATOR));
+    let out = team.d.cli(&["trigger", "disable", "test", "hooked", "hook"]);
+    assert!(!out.ok() && out.stderr.contains("denied"), "{out}");
+    assert_eq!(hook(&team.d), 200, "an operator's refused switch changes nothing");
+
+    team.d.token = Some(team.token(auth_common::OUTSIDER));
+    let seen = team.d.cli_json(&["trigger", "list"]);
+    assert_eq!(
+        seen,
+        serde_json::json!([]),
+        "another namespace's caller sees no trigger of `test`"
+    );
+
+    team.d.token = Some(team.token(auth_common::NS_ADMIN));
+    let out = team.d.cli(&["trigger", "disable", "test", "hooked", "nope"]);
+    assert!(
+        !out.ok()
+            && out
+                .stderr
+                .contains("has no trigger `nope` (its triggers: hook, after_upstream)"),
+        "{out}"
+    );
+    let out = team.d.cli(&["trigger", "disable", "test", "hooked", "hook"]);
+    assert!(out.ok(), "{out}");
+    assert!(out.stdout.contains("off (switched by nsadmin@example.com)"), "{out}");
+    assert_eq!(hook(&team.d), 404);
+
+    team.d.token = Some(team.token(auth_common::VIEWER));
+    let listed = team.d.cli(&["trigger", "list"]);
+    assert!(
+        listed.ok() && listed.stdout.contains("off (switched by nsadmin@example.com)"),
+        "{listed}"
+    );
+    team.d.token = Some(team.token(auth_common::ADMIN));
+    let audit = team.d.cli_json(&["audit", "--limit", "1000"]).to_string();
+    assert!(
+        audit.contains("trigger.toggle") && audit.contains("nsadmin@example.com"),
+        "{audit}"
+    );
+    assert!(
+        audit.contains("operator@example.com"),
+        "the refused switch is audited: {audit}"
+    );
 }

@@ -47,6 +47,7 @@ async fn dispatch(cli: &Cli) -> anyhow::Result<()> {
                 Command::Delegate(a) => cli::delegate::run(cli, &mut c, a).await,
                 Command::Logs(a) => cli::executions::logs(cli, &mut c, a).await,
                 Command::Flow(a) => cli::flows::run(cli, &mut c, a).await,
+                Command::Trigger(a) => cli::triggers::run(cli, &mut c, a).await,
                 Command::Whoami => cli::whoami(cli, &mut c).await,
                 Command::Inbox(a) => cli::inbox::run(cli, &mut c, a).await,
                 Command::Kv(a) => cli::kv::kv(cli, &mut c, a).await,

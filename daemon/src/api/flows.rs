@@ -109,4 +109,48 @@ impl Flows for FlowsService {
             .map_err(from_engine)?;
         Ok(Response::new(pb::DeleteFlowResponse {}))
     }
+
+    async fn list_triggers(
+        &self,
+        req: Request<pb::ListTriggersRequest>,
+    ) -> Result<Response<pb::ListTriggersResponse>, Status> {
+        let p = self.0.principal(&req).await?;
+        let r = req.into_inner();
+        let triggers = self
+            .0
+            .ops
+            .list_triggers(&p, &r.namespace, &r.flow_id)
+            .await
+            .map_err(from_engine)?;
+        Ok(Response::new(pb::ListTriggersResponse {
+            triggers: triggers.into_iter().map(trigger_message).collect(),
+        }))
+    }
+
+    async fn set_trigger(&self, req: Request<pb::SetTriggerRequest>) -> Result<Response<pb::TriggerInfo>, Status> {
+        let p = self.0.principal(&req).await?;
+        let r = req.into_inner();
+        let t = self
+            .0
+            .ops
+            .set_trigger(&p, &r.namespace, &r.flow_id, &r.trigger_id, r.enabled)
+            .await
+            .map_err(from_engine)?;
+        Ok(Response::new(trigger_message(t)))
+    }
+}
+
+fn trigger_message(t: crate::engine::trigger_switch::TriggerView) -> pb::TriggerInfo {
+    let switched = t.switched.as_ref();
+    pb::TriggerInfo {
+        namespace: t.namespace,
+        flow_id: t.flow_id,
+        trigger_id: t.trigger_id,
+        r#type: t.type_name,
+        disabled_in_source: t.disabled_in_source,
+        switched_off: switched.is_some_and(|s| s.disabled),
+        switched_by: switched.map(|s| s.by.clone()).unwrap_or_default(),
+        switched_ms: switched.map(|s| s.at_ms).unwrap_or_default(),
+        next_fire_ms: t.next_fire_ms.unwrap_or_default(),
+    }
 }

@@ -107,6 +107,9 @@ pub struct StepEnv<'a> {
 /// Log lines of another execution: (namespace, flow id, execution id) -> lines, if it exists.
 pub type OtherLogs<'a> = dyn Fn(&str, &str, &str) -> Option<Vec<LogLine>> + 'a;
 
+/// Rendered `executionId` and `namespace` + `flowId` of a Resume or log.Fetch task.
+type ExecutionParameters = (Option<String>, Option<(String, String)>);
+
 /// `OtherLogs` of a step that stores nothing (a preview) or runs no log.Fetch (side tasks of
 /// timers and `onStale`): every execution exists and has no lines.
 pub fn no_other_logs(_: &str, _: &str, _: &str) -> Option<Vec<LogLine>> {
@@ -1543,7 +1546,7 @@ impl<'a> Stepper<'a> {
         idx: usize,
         task: &Task,
         [execution_id, namespace, flow_id]: [&Option<String>; 3],
-    ) -> Result<(Option<String>, Option<(String, String)>), String> {
+    ) -> Result<ExecutionParameters, String> {
         let mut render = |key: &str, v: &Option<String>| match v {
             Some(text) => self
                 .render_for(idx, task, text)

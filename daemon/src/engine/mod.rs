@@ -20,6 +20,7 @@ pub mod retention;
 pub mod state;
 mod store_records;
 pub mod timers;
+pub mod trigger_switch;
 pub mod writer;
 
 use std::collections::BTreeMap;

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use super::{Ops, Target};
 use crate::auth::{Principal, Role};
 use crate::engine::flows::Applied;
+use crate::engine::trigger_switch::TriggerView;
 use crate::engine::{EngineError, Result};
 use crate::flow::{Diagnostic, Flow};
 use crate::store::FlowHead;
@@ -87,5 +88,44 @@ impl Ops {
         };
         self.authorize(p, Role::Admin, "flow.delete", target).await?;
         self.engine.delete_flow(namespace, id, &p.user).await
+    }
+
+    /// The triggers of the flows under `prefix` (one flow when `flow_id` is set) the caller may see.
+    pub async fn list_triggers(&self, p: &Principal, prefix: &str, flow_id: &str) -> Result<Vec<TriggerView>> {
+        let (p, prefix, flow_id) = (p.clone(), prefix.to_string(), flow_id.to_string());
+        self.engine
+            .triggers(move |ns, id| {
+                crate::store::namespace_within(ns, &prefix)
+                    && (flow_id.is_empty() || flow_id == id)
+                    && p.may(Role::Viewer, ns)
+            })
+            .await
+    }
+
+    /// Switches a trigger off or on: a flow change, so an admin's of the flow's namespace.
+    pub async fn set_trigger(
+        &self,
+        p: &Principal,
+        namespace: &str,
+        flow_id: &str,
+        trigger_id: &str,
+        enabled: bool,
+    ) -> Result<TriggerView> {
+        let target = Target {
+            namespace: namespace.to_string(),
+            flow_id: flow_id.to_string(),
+            ..Default::default()
+        };
+        self.authorize(p, Role::Admin, "trigger.toggle", target).await?;
+        self.engine
+            .set_trigger(namespace, flow_id, trigger_id, enabled, &p.user)
+            .await?;
+        let (ns, id, trigger) = (namespace.to_string(), flow_id.to_string(), trigger_id.to_string());
+        self.engine
+            .triggers(move |n, f| n == ns && f == id)
+            .await?
+            .into_iter()
+            .find(|t| t.trigger_id == trigger)
+            .ok_or_else(|| EngineError::NotFound(format!("trigger `{trigger_id}` of flow `{namespace}.{flow_id}`")))
     }
 }

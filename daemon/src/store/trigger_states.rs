@@ -45,14 +45,18 @@ fn under(r: &dyn KvRead, prefix: &str) -> Result<Vec<TriggerState>> {
 }
 
 impl Reader {
-    /// Every switched trigger (`namespace` empty: all namespaces).
-    pub fn trigger_states(&self, namespace: &str) -> Result<Vec<TriggerState>> {
-        let prefix = if namespace.is_empty() {
-            String::new()
-        } else {
-            format!("{namespace}\0")
-        };
-        under(self.kv_read(), &prefix)
+    /// The switched triggers of one flow.
+    pub fn trigger_states(&self, namespace: &str, flow_id: &str) -> Result<Vec<TriggerState>> {
+        under(self.kv_read(), &format!("{namespace}\0{flow_id}\0"))
+    }
+
+    /// Next fire time of a Schedule trigger, if it is registered.
+    pub fn schedule_due(&self, namespace: &str, flow_id: &str, trigger_id: &str) -> Result<Option<i64>> {
+        let key = format!("{namespace}\0{flow_id}\0{trigger_id}");
+        Ok(self
+            .kv_read()
+            .get(Table::Schedules, k(&key))?
+            .and_then(|v| super::decode_i64(&v)))
     }
 }
 

@@ -12,6 +12,7 @@ pub mod login;
 pub mod output;
 pub mod shell;
 pub mod stats;
+pub mod triggers;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -59,6 +60,8 @@ pub enum Command {
     Logs(executions::LogsArgs),
     /// Manage flows.
     Flow(flows::FlowArgs),
+    /// Flow triggers: list them, switch one off or on.
+    Trigger(triggers::TriggerArgs),
     /// Namespace key-value store.
     Kv(kv::KvArgs),
     /// Namespace secrets (values read from stdin, never shown).
