@@ -34,7 +34,10 @@ pub fn vars(flow: &Flow, exec: &Execution, run: Option<&TaskRun>, task: Option<&
     root.insert("outputs".into(), outs);
     root.insert("labels".into(), nested_labels(&exec.labels));
     root.insert("vars".into(), Value::Object(flow.variables.clone()));
-    root.insert("trigger".into(), exec.trigger.clone().unwrap_or(Value::Null));
+    // An HTTP trigger's `encryptBody` body is stored sealed too.
+    let mut trigger = exec.trigger.clone().unwrap_or(Value::Null);
+    crate::secrets::open_sealed(&mut trigger, &mut opened);
+    root.insert("trigger".into(), trigger);
     if let Some(task) = task {
         root.insert("task".into(), json!({"id": task.id, "type": task.type_name}));
     }

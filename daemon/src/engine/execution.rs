@@ -257,6 +257,7 @@ impl Execution {
             .inputs
             .values()
             .chain(self.task_runs.iter().flat_map(|r| r.outputs.values()))
+            .chain(self.trigger.iter())
         {
             if crate::secrets::has_sealed(v) {
                 crate::secrets::open_sealed(&mut v.clone(), &mut opened);

@@ -32,15 +32,35 @@ pub fn schedule_timer(namespace: &str, flow_id: &str, trigger_id: &str, due_ms: 
     }
 }
 
-/// Replaces the registered Schedule triggers of a flow with those of `flow` (none when deleted or disabled).
+/// Timer kind of an HTTP trigger's next poll.
+pub const HTTP_POLL_TIMER: &str = "httppoll";
+
+/// The timer of an HTTP trigger's next poll (keyed as a Schedule's).
+pub fn poll_timer(namespace: &str, flow_id: &str, trigger_id: &str, due_ms: i64) -> crate::store::TimerKey {
+    crate::store::TimerKey {
+        kind: HTTP_POLL_TIMER.into(),
+        ..schedule_timer(namespace, flow_id, trigger_id, due_ms)
+    }
+}
+
+/// Replaces the registered Schedule and HTTP triggers of a flow with those of `flow` (none when
+/// deleted or disabled). An HTTP trigger polls first at once, then every `interval`.
 fn reschedule(w: &mut crate::store::Writer, namespace: &str, id: &str, flow: Option<&Flow>, now: i64) -> Result<bool> {
     for (trigger, due) in w.take_schedules(namespace, id)? {
         w.delete_timer(&schedule_timer(namespace, id, &trigger, due))?;
+        w.delete_timer(&poll_timer(namespace, id, &trigger, due))?;
     }
     let mut added = false;
     let Some(flow) = flow.filter(|f| !f.disabled) else {
         return Ok(false);
     };
+    for t in flow.triggers.iter().filter(|t| !t.disabled) {
+        if let crate::flow::TriggerKind::Http(_) = &t.kind {
+            w.put_schedule(namespace, id, &t.id, now)?;
+            w.put_timer(&poll_timer(namespace, id, &t.id, now))?;
+            added = true;
+        }
+    }
     for t in &flow.triggers {
         let crate::flow::TriggerKind::Schedule(s) = &t.kind else {
             continue;

@@ -11,6 +11,7 @@ pub mod error;
 pub mod execution;
 pub mod flow_trigger;
 pub mod flows;
+pub mod http_poll;
 pub mod ids;
 pub mod jobs;
 mod kv_access;
@@ -111,6 +112,7 @@ impl Engine {
         let (tx, rx) = std::sync::mpsc::channel();
         let (events, _) = broadcast::channel(8192);
         let (job_tx, job_rx) = tokio::sync::mpsc::unbounded_channel();
+        let (poll_tx, poll_rx) = tokio::sync::mpsc::unbounded_channel();
         let running = Arc::new(jobs::RunningJobs::default());
         let renderer = Arc::new(Renderer::new());
         let writer = WriterLoop {
@@ -121,6 +123,7 @@ impl Engine {
             error_logs_flows: Default::default(),
             events: events.clone(),
             jobs: job_tx,
+            polls: poll_tx,
             running: running.clone(),
             timer_wake: timer_wake.clone(),
             scripts_dir: task_services.scripts_dir.get().cloned(),
@@ -147,6 +150,7 @@ impl Engine {
         };
         // Before any job runs: the KV tasks write through this engine's writer.
         let _ = task_services.kv.set(Arc::new(kv_access::EngineKv(engine.clone())));
+        tokio::spawn(http_poll::run_polls(poll_rx, tx.clone(), task_services.clone()));
         tokio::spawn(jobs::run_jobs(job_rx, tx.clone(), task_services, running.clone()));
         tokio::spawn(timers::run_timers(store.clone(), tx.clone(), timer_wake.clone()));
         let reader = store.read()?;

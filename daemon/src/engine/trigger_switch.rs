@@ -3,7 +3,6 @@
 
 use super::error::{EngineError, Result};
 use super::{Engine, ids::now_ms};
-use crate::flow::TriggerKind;
 use crate::store::TriggerState;
 
 /// A trigger of the latest revision of a flow and whether it fires.
@@ -18,14 +17,6 @@ pub struct TriggerView {
     pub switched: Option<TriggerState>,
     /// Schedule: the next registered fire time.
     pub next_fire_ms: Option<i64>,
-}
-
-fn type_name(kind: &TriggerKind) -> &'static str {
-    match kind {
-        TriggerKind::Flow(_) => crate::flow::types::FLOW_TRIGGER,
-        TriggerKind::Schedule(_) => crate::flow::types::SCHEDULE_TRIGGER,
-        TriggerKind::Webhook(_) => crate::flow::types::WEBHOOK_TRIGGER,
-    }
 }
 
 impl Engine {
@@ -47,7 +38,7 @@ impl Engine {
                         namespace: head.namespace.clone(),
                         flow_id: head.id.clone(),
                         trigger_id: t.id.clone(),
-                        type_name: type_name(&t.kind).to_string(),
+                        type_name: t.type_name.clone(),
                         disabled_in_source: t.disabled || flow.disabled,
                         switched: states.iter().find(|s| s.trigger_id == t.id).cloned(),
                         next_fire_ms: r.schedule_due(&head.namespace, &head.id, &t.id)?,

@@ -289,7 +289,9 @@ pub mod types {
         TOGGLE,
     ];
     pub const WEBHOOK_TRIGGER: &str = "io.kestra.plugin.core.trigger.Webhook";
-    pub const TRIGGERS: &[&str] = &[FLOW_TRIGGER, SCHEDULE_TRIGGER, WEBHOOK_TRIGGER];
+    /// Kestra's polling HTTP trigger (`io.kestra.plugin.fs.http.Trigger` is its older name).
+    pub const HTTP_TRIGGER: &str = "io.kestra.plugin.core.http.Trigger";
+    pub const TRIGGERS: &[&str] = &[FLOW_TRIGGER, SCHEDULE_TRIGGER, WEBHOOK_TRIGGER, HTTP_TRIGGER];
 }
 
 /// A string or a list of strings (Kestra accepts both for Log messages and mail recipients).
@@ -870,6 +872,7 @@ pub enum TriggerKind {
     Flow(FlowTrigger),
     Schedule(ScheduleTrigger),
     Webhook(WebhookTrigger),
+    Http(HttpTrigger),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -1189,6 +1192,28 @@ pub struct WebhookTrigger {
     pub description: Option<String>,
     #[serde(default)]
     pub disabled: bool,
+}
+
+/// `io.kestra.plugin.core.http.Trigger`: every `interval` the daemon sends `request` and, when
+/// `responseCondition` (with `response.statusCode`, `.body`, `.headers`) is truthy, starts an
+/// execution with the response as `trigger` (`uri`, `code`, `headers`, `body`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HttpTrigger {
+    /// uri, method, headers, body, contentType, formData, options: as the Request task.
+    pub request: HttpRequestTask,
+    pub response_condition: String,
+    /// ISO-8601 duration between polls (Kestra's default PT60S).
+    pub interval: String,
+    /// The body is stored sealed (encrypted at rest) and masked in logs and outputs.
+    pub encrypt_body: bool,
+    pub conditions: Vec<Condition>,
+    pub inputs: BTreeMap<String, Value>,
+    pub disabled: bool,
+}
+
+impl HttpTrigger {
+    pub const DEFAULT_CONDITION: &str = "{{ response.statusCode < 400 }}";
+    pub const DEFAULT_INTERVAL: &str = "PT60S";
 }
 
 impl Flow {

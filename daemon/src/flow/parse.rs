@@ -1316,6 +1316,7 @@ impl Parser {
                 types::FLOW_TRIGGER => self.simple_any(f, &what, TRIGGER_KEYS).map(TriggerKind::Flow),
                 types::SCHEDULE_TRIGGER => self.simple_any(f, &what, TRIGGER_KEYS).map(TriggerKind::Schedule),
                 types::WEBHOOK_TRIGGER => self.simple_any(f, &what, TRIGGER_KEYS).map(TriggerKind::Webhook),
+                types::HTTP_TRIGGER => self.http_trigger(f, &what).map(TriggerKind::Http),
                 other => {
                     let message = match super::unsupported::reason(other) {
                         Some(why) => {
@@ -1337,6 +1338,7 @@ impl Parser {
                     TriggerKind::Flow(t) => t.disabled,
                     TriggerKind::Schedule(t) => t.disabled,
                     TriggerKind::Webhook(t) => t.disabled,
+                    TriggerKind::Http(t) => t.disabled,
                 };
                 out.push(Trigger {
                     id,
@@ -1530,6 +1532,61 @@ impl Parser {
         Some(task)
     }
 
+    /// The HTTP polling trigger: its own keys, then the rest as a Request task's.
+    fn http_trigger(&mut self, mut f: Fields, what: &str) -> Option<HttpTrigger> {
+        if f.take("sslOptions").is_some() {
+            self.issue(
+                f.at("sslOptions"),
+                format!("property `sslOptions` on {what} is not supported by Tollgate: the daemon verifies TLS with the system's roots"),
+            );
+        }
+        let response_condition = self
+            .opt_typed::<String>(&mut f, "responseCondition")
+            .unwrap_or_else(|| HttpTrigger::DEFAULT_CONDITION.to_string());
+        let interval_path = f.at("interval");
+        let interval = self
+            .opt_typed::<String>(&mut f, "interval")
+            .unwrap_or_else(|| HttpTrigger::DEFAULT_INTERVAL.to_string());
+        match crate::flow::duration::parse_iso8601(&interval) {
+            Ok(d) if d.as_millis() >= 1000 => {}
+            Ok(_) => self.issue(
+                interval_path,
+                format!("`interval` on {what} must be at least one second (PT1S)"),
+            ),
+            Err(e) => self.issue(interval_path, format!("invalid `interval` `{interval}` on {what}: {e}")),
+        }
+        let encrypt_body = self.opt_typed::<bool>(&mut f, "encryptBody").unwrap_or(false);
+        let conditions = self
+            .opt_typed::<Vec<Condition>>(&mut f, "conditions")
+            .unwrap_or_default();
+        let inputs = self
+            .opt_typed::<BTreeMap<String, Value>>(&mut f, "inputs")
+            .unwrap_or_default();
+        let disabled = self.opt_typed::<bool>(&mut f, "disabled").unwrap_or(false);
+        let _documentation: Option<String> = self.opt_typed(&mut f, "description");
+        // What a trigger may not set: the poll keeps non-2xx answers for the condition to judge.
+        for key in ["allowFailed", "failOnNon2xx"] {
+            if f.take(key).is_some() {
+                self.issue(
+                    f.at(key),
+                    format!(
+                        "property `{key}` on {what} is not supported: `responseCondition` decides what starts a flow"
+                    ),
+                );
+            }
+        }
+        let request: HttpRequestTask = self.simple_any(f, what, TRIGGER_KEYS)?;
+        Some(HttpTrigger {
+            request,
+            response_condition,
+            interval,
+            encrypt_body,
+            conditions,
+            inputs,
+            disabled,
+        })
+    }
+
     /// Deserializes the keys left in `f` into `T`; serde names the field, we add which task or trigger.
     fn simple_any<T: DeserializeOwned>(&mut self, f: Fields, what: &str, also_known: &[&str]) -> Option<T> {
         let mut m = Mapping::new();
@@ -1681,6 +1738,7 @@ const TYPE_ALIASES: &[(&str, &str)] = &[
     ("io.kestra.core.models.triggers.types.Flow", types::FLOW_TRIGGER),
     ("io.kestra.core.models.triggers.types.Schedule", types::SCHEDULE_TRIGGER),
     ("io.kestra.core.models.triggers.types.Webhook", types::WEBHOOK_TRIGGER),
+    ("io.kestra.plugin.fs.http.Trigger", types::HTTP_TRIGGER),
 ];
 
 /// Whether `type_name` is one of Kestra's condition types that Tollgate does not implement.

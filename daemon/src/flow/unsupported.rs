@@ -36,14 +36,6 @@ const UNSUPPORTED: &[(&str, &str)] = &[
         "it downloads into Kestra's internal storage, which Tollgate does not have; use io.kestra.plugin.core.http.Request",
     ),
     (
-        "io.kestra.plugin.core.http.Trigger",
-        "polling triggers are not supported; use a Schedule trigger with an HTTP Request task",
-    ),
-    (
-        "io.kestra.plugin.fs.http.Trigger",
-        "polling triggers are not supported; use a Schedule trigger with an HTTP Request task",
-    ),
-    (
         "io.kestra.plugin.core.execution.PurgeExecutions",
         "Tollgate's retention is set on the daemon (`tollgated serve --retention`), not by a flow",
     ),

@@ -564,6 +564,19 @@ impl<'f> Validator<'f> {
                 self.conditions(&t.conditions, &trigger.id, &path.key("conditions"), false);
                 self.map(&t.inputs, &path.key("inputs"), Scope::SyntaxOnly);
             }
+            TriggerKind::Http(t) => {
+                // Rendered with the flow and (the condition) the response, not an execution.
+                self.template(&t.request.uri, &path.key("uri"), Scope::SyntaxOnly);
+                for (k, v) in &t.request.headers {
+                    self.template(v, &path.key("headers").key(k), Scope::SyntaxOnly);
+                }
+                if let Some(body) = &t.request.body {
+                    self.value(body, &path.key("body"), Scope::SyntaxOnly);
+                }
+                self.template(&t.response_condition, &path.key("responseCondition"), Scope::SyntaxOnly);
+                self.conditions(&t.conditions, &trigger.id, &path.key("conditions"), false);
+                self.map(&t.inputs, &path.key("inputs"), Scope::SyntaxOnly);
+            }
         }
     }
 

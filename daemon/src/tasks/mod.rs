@@ -1,11 +1,11 @@
 //! Tasks that talk to the outside world, one module per task type. They run off the writer
 //! thread as jobs; each gets its rendered context and returns outputs or an error message.
 
-mod http_request;
+pub(crate) mod http_request;
 mod job;
 mod kv_task;
 mod mail_send;
-mod render;
+pub(crate) mod render;
 pub mod script;
 mod state_task;
 mod webhook;

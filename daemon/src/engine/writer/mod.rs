@@ -6,6 +6,7 @@
 mod advance_stored;
 mod flow_resume;
 mod flow_toggle;
+mod http_poll;
 mod job_done;
 mod job_logs;
 mod kill;
@@ -120,6 +121,8 @@ pub enum Command {
     FlowResume(Box<advance::FlowResume>),
     /// A Toggle task asks to switch a trigger (checked and audited as its flow).
     FlowToggle(Box<advance::FlowToggle>),
+    /// An HTTP trigger's poll answered and its condition held.
+    HttpPollFired(Box<super::http_poll::PollResponse>),
     /// A call to a Webhook trigger; answered after the commit (`None`: conditions not met).
     Webhook {
         call: Box<WebhookCall>,
@@ -149,6 +152,8 @@ struct Batch {
     deliveries: Vec<Delivery>,
     /// Directories of WorkingDirectory task runs that ended, removed once committed.
     remove_dirs: Vec<std::path::PathBuf>,
+    /// HTTP trigger polls that fell due, sent once committed.
+    polls: Vec<super::http_poll::HttpPoll>,
 }
 
 pub struct WriterLoop {
@@ -158,6 +163,7 @@ pub struct WriterLoop {
     pub services: Arc<dyn ExprServices>,
     pub events: broadcast::Sender<Arc<Execution>>,
     pub jobs: tokio::sync::mpsc::UnboundedSender<(Job, tokio::sync::watch::Receiver<bool>)>,
+    pub polls: tokio::sync::mpsc::UnboundedSender<super::http_poll::HttpPoll>,
     /// Running jobs, told to stop when a committed change ends their task run.
     pub running: Arc<super::jobs::RunningJobs>,
     pub timer_wake: Arc<tokio::sync::Notify>,
@@ -282,6 +288,9 @@ impl WriterLoop {
             let cancel = self.running.register(&job.execution_id, &job.task_run_id);
             let _ = self.jobs.send((job, cancel));
         }
+        for poll in batch.polls {
+            let _ = self.polls.send(poll);
+        }
         // A batch may store one execution several times: only its last version says which of
         // its jobs still run (an earlier one lacks the task runs of jobs started after it).
         let mut last = std::collections::HashMap::new();
@@ -376,6 +385,7 @@ impl WriterLoop {
                 .flow_toggle(w, *t, batch, follow)
                 .map(|_| ())
                 .or_else(ignore_domain),
+            Command::HttpPollFired(fired) => self.http_poll_fired(w, &fired, follow).or_else(ignore_domain),
             Command::JobDone {
                 execution_id,
                 task_run_id,
@@ -404,6 +414,8 @@ impl WriterLoop {
                     w.delete_timer(&t)?;
                     let fired = if t.kind == super::flows::SCHEDULE_TIMER {
                         self.fire_schedule(w, &t, batch, follow)
+                    } else if t.kind == super::flows::HTTP_POLL_TIMER {
+                        self.fire_http_poll(w, &t, batch)
                     } else {
                         self.fire_timer(w, &t, batch, follow).map(|_| ())
                     };
