@@ -97,6 +97,11 @@ fn default_data_dir() -> PathBuf {
 }
 
 fn main() -> std::process::ExitCode {
+    // The daemon's jq sandbox: one program from stdin, answered on stdout, in this short-lived
+    // child (no runtime, no logging). Not a command for people, so not in `--help`.
+    if std::env::args_os().nth(1).is_some_and(|a| a == "__jq") {
+        return std::process::ExitCode::from(tollgate_daemon::expr::serve_jq_child() as u8);
+    }
     // One line with every cause, like the console's errors; a backtrace helps nobody running a daemon.
     match run() {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -119,6 +124,12 @@ fn run() -> anyhow::Result<()> {
         .context("cannot start the runtime")?;
     match cli.command {
         Command::Serve(args) => {
+            // jq programs run in child processes of this executable: a runaway one (deep
+            // recursion overflows the stack, which aborts a process) cannot take the daemon down.
+            match std::env::current_exe() {
+                Ok(exe) => tollgate_daemon::expr::run_jq_in_processes(exe),
+                Err(e) => tracing::warn!(error = %e, "cannot find this executable; jq programs run in-process"),
+            }
             let store = runtime.block_on(serve(args))?;
             // Dropping the runtime ends every task and with them the writer thread's last
             // sender; then the store can close cleanly.

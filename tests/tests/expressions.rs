@@ -112,6 +112,52 @@ fn jq_and_render_in_a_real_flow() {
     );
 }
 
+/// The attack: jq programs that never end. Deep recursion overflows a stack, which aborts the
+/// process it runs in; an endless loop burns a core. Each fails its own task run only: the
+/// daemon keeps serving, and a later jq still works.
+const JQ_RUNAWAY: &str = r#"id: jq_runaway
+namespace: test.expr
+tasks:
+  - id: recurse
+    type: io.kestra.plugin.core.log.Log
+    message: "{{ 1 | jq('def f: 1 + f; f') }}"
+    allowFailure: true
+  - id: forever
+    type: io.kestra.plugin.core.log.Log
+    message: "{{ 1 | jq('def f: f; f') }}"
+    allowFailure: true
+  - id: after
+    type: io.kestra.plugin.core.log.Log
+    message: "after={{ '[1,2]' | jq('add') | first }}"
+"#;
+
+#[test]
+fn a_runaway_jq_program_fails_its_task_and_never_the_daemon() {
+    let d = Daemon::start();
+    let dir = tempfile::tempdir().expect("dir");
+    apply(&d, dir.path(), "jq_runaway", JQ_RUNAWAY);
+    let e = d.run_nowait("test.expr", "jq_runaway", &[]);
+    let id = e["id"].as_str().expect("id").to_string();
+    let e = d.wait_state(&id, "WARNING");
+    assert_eq!(task_run(&e, "recurse")["state"], "WARNING", "{e:#}");
+    assert_eq!(task_run(&e, "forever")["state"], "WARNING", "{e:#}");
+    let logs = log_messages(&d, &id);
+    assert!(
+        logs.iter()
+            .any(|l| l.contains("def f: 1 + f; f") && l.contains("was stopped")),
+        "{logs:?}"
+    );
+    assert!(
+        logs.iter()
+            .any(|l| l.contains("def f: f; f") && l.contains("did not finish within")),
+        "{logs:?}"
+    );
+    assert!(logs.iter().any(|l| l == "after=3"), "{logs:?}");
+    // Still the same daemon process, serving.
+    assert!(d.cli(&["flow", "list"]).ok());
+    assert!(!d.log().contains("overflowed its stack"), "{}", d.log());
+}
+
 const EACH: &str = r#"id: each_output
 namespace: test.expr
 tasks:

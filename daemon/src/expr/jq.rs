@@ -3,12 +3,19 @@
 //! Like Kestra, the result is always the list of every value the jq program yields
 //! (`{{ x | jq('.a') | first }}` for one value). A text input is read as JSON.
 //!
-//! Bounds: jaq has no step budget of its own, so the program runs on a thread of its own and
-//! the render stops waiting after [`JQ_TIMEOUT`]; at most [`MAX_RESULTS`] values are kept.
+//! Bounds: jaq has no step budget of its own, and a program such as `def f: 1 + f; f` recurses
+//! until the stack overflows, which aborts the whole process. So in the daemon every program
+//! runs in a child process (`tollgated __jq`, see [`run_in_processes`]) with its memory and CPU
+//! limited, killed after [`JQ_TIMEOUT`]: a runaway program fails its render, never the daemon.
+//! Without that (library use, unit tests) it runs on a thread of its own and the render stops
+//! waiting after [`JQ_TIMEOUT`]. At most [`MAX_RESULTS`] values are kept.
 //! jq's built-ins that reach outside the value are left out (see [`DENIED`]); `halt` only ends
 //! the program with an error (jaq's command line would exit the process; this never does).
 
-use std::sync::mpsc;
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::{OnceLock, mpsc};
 use std::time::Duration;
 
 use jaq_core::load::{Arena, File, Loader};
@@ -29,8 +36,28 @@ const DENIED: &[&str] = &["env", "stderr_empty", "input", "inputs", "input_filen
 /// `halt_error`.
 const PRELUDE: &str = "def stderr_empty: empty;";
 
+/// The executable whose `__jq` subcommand runs programs, once the daemon installed it.
+static SANDBOX: OnceLock<PathBuf> = OnceLock::new();
+
+/// Address space and CPU time of a jq child process.
+const CHILD_MEMORY_BYTES: u64 = 2 << 30;
+const CHILD_CPU_SECONDS: u64 = 10;
+
+/// Makes every jq program of this process run in a child `exe __jq` (the daemon calls this with
+/// its own executable at start).
+pub fn run_in_processes(exe: PathBuf) {
+    let _ = SANDBOX.set(exe);
+}
+
 /// Runs jq `program` on `input`; the error says what was wrong with the program or the run.
 pub(crate) fn run(program: &str, input: serde_json::Value) -> Result<Vec<serde_json::Value>, String> {
+    match SANDBOX.get() {
+        Some(exe) => run_in_child(exe, program, input),
+        None => run_in_thread(program, input),
+    }
+}
+
+fn run_in_thread(program: &str, input: serde_json::Value) -> Result<Vec<serde_json::Value>, String> {
     let program = program.to_string();
     let (tx, rx) = mpsc::channel();
     std::thread::Builder::new()
@@ -42,10 +69,106 @@ pub(crate) fn run(program: &str, input: serde_json::Value) -> Result<Vec<serde_j
         .map_err(|e| format!("cannot start the jq interpreter: {e}"))?;
     match rx.recv_timeout(JQ_TIMEOUT) {
         Ok(r) => r,
-        Err(_) => Err(format!(
-            "the jq program did not finish within {} seconds",
-            JQ_TIMEOUT.as_secs()
-        )),
+        Err(_) => Err(timed_out()),
+    }
+}
+
+fn timed_out() -> String {
+    format!("the jq program did not finish within {} seconds", JQ_TIMEOUT.as_secs())
+}
+
+/// What the child reads on stdin and answers on stdout.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ChildRequest {
+    program: String,
+    input: serde_json::Value,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum ChildAnswer {
+    Ok(Vec<serde_json::Value>),
+    Err(String),
+}
+
+fn run_in_child(exe: &PathBuf, program: &str, input: serde_json::Value) -> Result<Vec<serde_json::Value>, String> {
+    let request = serde_json::to_vec(&ChildRequest {
+        program: program.to_string(),
+        input,
+    })
+    .map_err(|e| format!("cannot pass the value to jq: {e}"))?;
+    // No environment: nothing of the daemon's (credentials) is there for the program to find.
+    let mut child = Command::new(exe)
+        .arg("__jq")
+        .env_clear()
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot start the jq interpreter: {e}"))?;
+    let (mut stdin, mut stdout) = match (child.stdin.take(), child.stdout.take()) {
+        (Some(i), Some(o)) => (i, o),
+        _ => return Err("cannot talk to the jq interpreter".into()),
+    };
+    // Writer and reader on threads of their own: a large value or answer fills a pipe.
+    std::thread::spawn(move || {
+        let _ = stdin.write_all(&request);
+    });
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut answer = Vec::new();
+        let _ = tx.send(stdout.read_to_end(&mut answer).map(|_| answer));
+    });
+    let answer = rx.recv_timeout(JQ_TIMEOUT);
+    if answer.is_err() {
+        let _ = child.kill();
+    }
+    let status = child.wait().map_err(|e| format!("the jq interpreter was lost: {e}"))?;
+    let bytes = match answer {
+        Err(_) => return Err(timed_out()),
+        Ok(Err(e)) => return Err(format!("cannot read the jq interpreter's answer: {e}")),
+        Ok(Ok(bytes)) => bytes,
+    };
+    if !status.success() {
+        return Err("the jq program ran out of stack, memory or time (deep recursion?) and was stopped".into());
+    }
+    match serde_json::from_slice::<ChildAnswer>(&bytes) {
+        Ok(ChildAnswer::Ok(values)) => Ok(values),
+        Ok(ChildAnswer::Err(message)) => Err(message),
+        Err(e) => Err(format!("the jq interpreter answered something unreadable: {e}")),
+    }
+}
+
+/// The `__jq` child: limits itself, reads one request on stdin, answers on stdout. Returns the
+/// process exit code.
+pub fn serve_child() -> i32 {
+    limit(libc::RLIMIT_AS, CHILD_MEMORY_BYTES);
+    limit(libc::RLIMIT_CPU, CHILD_CPU_SECONDS);
+    let mut bytes = Vec::new();
+    if std::io::stdin().read_to_end(&mut bytes).is_err() {
+        return 2;
+    }
+    let answer = match serde_json::from_slice::<ChildRequest>(&bytes) {
+        Ok(r) => match run_here(&r.program, &r.input) {
+            Ok(values) => ChildAnswer::Ok(values),
+            Err(message) => ChildAnswer::Err(message),
+        },
+        Err(e) => ChildAnswer::Err(format!("unreadable request: {e}")),
+    };
+    match serde_json::to_writer(std::io::stdout().lock(), &answer) {
+        Ok(()) => 0,
+        Err(_) => 2,
+    }
+}
+
+fn limit(resource: libc::__rlimit_resource_t, value: u64) {
+    let l = libc::rlimit {
+        rlim_cur: value,
+        rlim_max: value,
+    };
+    // SAFETY: setrlimit only reads the struct passed by reference.
+    unsafe {
+        libc::setrlimit(resource, &l);
     }
 }
 

@@ -60,6 +60,7 @@ use minijinja::{Environment, ErrorKind, UndefinedBehavior};
 
 use crate::auth::flow_scope::FlowAccess;
 use functions::Lookup;
+pub use jq::{run_in_processes as run_jq_in_processes, serve_child as serve_jq_child};
 use runtime::{Failure, RT_KEY, Runtime};
 pub use translate::VarRef;
 
