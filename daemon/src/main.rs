@@ -120,6 +120,9 @@ fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        // Flow sources and templates are parsed, checked and rendered on these threads (and
+        // the writer's): bounded recursion still wants more than tokio's 2 MiB default.
+        .thread_stack_size(tollgate_daemon::engine::THREAD_STACK_BYTES)
         .build()
         .context("cannot start the runtime")?;
     match cli.command {

@@ -158,6 +158,44 @@ fn a_runaway_jq_program_fails_its_task_and_never_the_daemon() {
     assert!(!d.log().contains("overflowed its stack"), "{}", d.log());
 }
 
+/// Templates at the edge of the limits: the deepest accepted one renders, a longer chain of
+/// operators (a tree as deep as it is long, which overflowed a stack while being checked) is
+/// refused with its place, and the daemon serves on.
+#[test]
+fn templates_at_the_limits_render_and_longer_chains_are_refused_not_fatal() {
+    let d = Daemon::start();
+    let dir = tempfile::tempdir().expect("dir");
+    let nesting = 23;
+    let deepest = format!(
+        "{}{}{}",
+        "(".repeat(nesting),
+        "1 + ".repeat(64) + "1",
+        ")".repeat(nesting)
+    );
+    let flow = |name: &str, expr: &str| {
+        format!(
+            "id: {name}\nnamespace: test.expr\ntasks:\n  - id: t\n    type: io.kestra.plugin.core.log.Log\n    message: \"sum={{{{ {expr} }}}}\"\n"
+        )
+    };
+    apply(&d, dir.path(), "deepest", &flow("deepest", &deepest));
+    let id = d.run_wait("test.expr", "deepest", &[])["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    assert_eq!(d.wait_state(&id, "SUCCESS")["state"], "SUCCESS");
+    assert!(log_messages(&d, &id).iter().any(|l| l == "sum=65"));
+
+    let file = dir.path().join("chain.yaml");
+    std::fs::write(&file, flow("chain", &("1 + ".repeat(5000) + "1"))).expect("write");
+    let out = d.cli(&["flow", "apply", file.to_str().expect("path")]);
+    assert!(!out.ok(), "{out}");
+    assert!(
+        out.stderr.contains("chain.yaml:6:5") && out.stderr.contains("more than 64 operators"),
+        "{out}"
+    );
+    assert!(d.cli(&["flow", "list"]).ok(), "the daemon serves on");
+}
+
 const EACH: &str = r#"id: each_output
 namespace: test.expr
 tasks:

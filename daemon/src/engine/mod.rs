@@ -103,6 +103,10 @@ struct Inner {
     services: Arc<dyn ExprServices>,
 }
 
+/// Stack of the daemon's threads (the writer, tokio's workers and blocking pool): templates
+/// and flow sources are walked recursively, within the limits of `crate::expr::limits`.
+pub const THREAD_STACK_BYTES: usize = 8 << 20;
+
 impl Engine {
     /// Starts the writer thread, the timer loop and the job runner, and picks up executions
     /// that were interrupted by the previous stop. Must be called inside a tokio runtime.
@@ -130,6 +134,7 @@ impl Engine {
         };
         std::thread::Builder::new()
             .name("tollgate-writer".into())
+            .stack_size(THREAD_STACK_BYTES)
             .spawn(move || writer.run(rx))
             .map_err(|e| {
                 EngineError::Store(crate::store::StoreError::Storage(format!(

@@ -29,7 +29,8 @@
 //! # Limits
 //! Templates come from flow authors, so rendering is bounded (see [`limits`]):
 //! - a template over [`limits::MAX_TEMPLATE_BYTES`] is refused;
-//! - expressions, brackets, string interpolations and tags nest at most [`limits::MAX_NESTING`] deep;
+//! - expressions, brackets, string interpolations and tags nest at most [`limits::MAX_NESTING`] deep,
+//!   and one expression holds at most [`limits::MAX_OPERATORS`] operators and filters;
 //! - every helper call, loop iteration and range item spends one unit of a per-render budget of
 //!   [`limits::MAX_FUEL`], filters also one per item of the collections they take and return and
 //!   one per 32 bytes of text they produce, so loops over large values cannot run away;
@@ -70,6 +71,9 @@ pub mod limits {
     pub const MAX_TEMPLATE_BYTES: usize = 256 * 1024;
     /// Deepest nesting of expressions, brackets, interpolations, and of `{% %}` tags.
     pub const MAX_NESTING: usize = 24;
+    /// Most operators and filters in one expression: a chain of them is a tree as deep as it is
+    /// long, and every later walk of it (checks, compilation, rendering) recurses that deep.
+    pub const MAX_OPERATORS: usize = 64;
     /// Budget of one render: helper calls, loop iterations, range items, KiB produced.
     pub const MAX_FUEL: u64 = 1_000_000;
     /// Most items one `a..b` or `range()` may produce.

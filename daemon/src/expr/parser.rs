@@ -8,7 +8,7 @@
 //! loosest construct and nests to the right.
 
 use super::lexer::{StrPart, Tok, Token};
-use super::limits::MAX_NESTING;
+use super::limits::{MAX_NESTING, MAX_OPERATORS};
 
 /// A parse failure at a byte offset of the template.
 #[derive(Debug, Clone, PartialEq)]
@@ -136,6 +136,8 @@ pub(crate) struct Parser<'t> {
     toks: &'t [Token],
     pos: usize,
     depth: usize,
+    /// Operators and filters of the outermost expression being parsed.
+    operators: usize,
     /// Offset used for "unexpected end" errors: the end of the block.
     end_offset: usize,
 }
@@ -148,6 +150,7 @@ impl<'t> Parser<'t> {
             toks,
             pos: 0,
             depth: 0,
+            operators: 0,
             end_offset,
         }
     }
@@ -241,6 +244,9 @@ impl<'t> Parser<'t> {
 
     /// A whole expression, ternary included.
     pub(crate) fn expression(&mut self) -> PResult<Expr> {
+        if self.depth == 0 {
+            self.operators = 0;
+        }
         self.parse_expression(0)
     }
 
@@ -283,6 +289,12 @@ impl<'t> Parser<'t> {
         while let Some((infix, precedence, width)) = self.infix() {
             if precedence < min_precedence {
                 break;
+            }
+            self.operators += 1;
+            if self.operators > MAX_OPERATORS {
+                return self.err(format!(
+                    "expression has more than {MAX_OPERATORS} operators and filters; split it with `{{% set %}}`"
+                ));
             }
             self.pos += width;
             expr = match infix {
@@ -591,10 +603,12 @@ impl<'t> Parser<'t> {
                         toks: tokens,
                         pos: 0,
                         depth: self.depth,
+                        operators: self.operators,
                         end_offset: end.saturating_sub(1),
                     };
                     let e = inner.expression()?;
                     inner.finish()?;
+                    self.operators = inner.operators;
                     out.push(InterpPart::Expr(e));
                 }
             }

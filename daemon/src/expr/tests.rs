@@ -267,6 +267,18 @@ fn template_bombs_are_bounded() {
 }
 
 #[test]
+fn operator_and_filter_chains_are_bounded_before_they_get_deep() {
+    // Each chain is a tree as deep as it is long: 5,000 of them overflowed the stack.
+    for chain in ["1 + ".repeat(5000) + "1", "1".to_string() + &" | upper".repeat(5000)] {
+        let err = Renderer::new().check_syntax(&format!("{{{{ {chain} }}}}")).unwrap_err();
+        assert!(err.to_string().contains("more than 64 operators and filters"), "{err}");
+    }
+    // A test thread has a 2 MiB stack, as the smallest of the daemon's threads had.
+    let within = "1 + ".repeat(limits::MAX_OPERATORS) + "1";
+    assert!(Renderer::new().check_syntax(&format!("{{{{ {within} }}}}")).is_ok());
+}
+
+#[test]
 fn nesting_is_bounded_and_everything_within_compiles() {
     // Brackets are limited by the tokenizer, operators by the parser (two recursions per level).
     let deep = 2 * limits::MAX_NESTING + 1;
