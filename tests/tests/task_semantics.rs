@@ -517,3 +517,26 @@ fn fetch_reads_another_execution_of_its_namespace_and_never_of_another() {
         "{logs:?}"
     );
 }
+
+/// Kestra counts a MAX_DURATION `sla` from the creation, queue time included: an execution that
+/// waits in the `concurrency` queue past it is found late there (log line, labels; FAIL and
+/// CANCEL end it through the same check), not only once it leaves the queue.
+#[test]
+fn a_queued_execution_past_its_max_duration_is_found_late_in_the_queue() {
+    let d = daemon();
+    let holder = id_of(&d.run_wait("test", "queued_sla", &[]));
+    let queued = id_of(&d.run_nowait("test", "queued_sla", &[]));
+    tollgate_tests::wait_for("the SLA violation of the queued execution", || {
+        log_messages(&d, &queued)
+            .iter()
+            .any(|l| l.contains("SLA 'quick' violated"))
+            .then_some(())
+    });
+    let e = d.execution(&queued);
+    assert_eq!(e["state"], "QUEUED", "{e:#}");
+    assert_eq!(e["labels"]["late"], "yes", "{e:#}");
+    assert!(runs(&e).is_empty(), "{e:#}");
+    // The slot frees: the late execution runs on (behavior NONE).
+    assert!(d.cli(&["resume", &holder]).ok());
+    d.wait_state(&queued, "PAUSED");
+}
