@@ -125,6 +125,7 @@ const CASES: &[Case] = &[
         Some(4),
     ),
     case("log-to-file.yaml", "LogToFileTest", "SUCCESS", Some(1)),
+    case("trigger-toggle.yaml", "ToggleTest.toggle", "SUCCESS", Some(1)),
     case("npe-labels-update-task.yml", "LabelsTest", "SUCCESS", Some(1)),
     Case {
         outputs: &[("task-id", "/value", "task-id"), ("flow-id", "/value", "return")],
