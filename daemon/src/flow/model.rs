@@ -184,6 +184,86 @@ pub enum TaskKind {
     /// `io.kestra.plugin.core.execution.Resume`: resumes a paused execution of the flow's own
     /// namespace, as the flow.
     Resume(ResumeTask),
+    /// `io.kestra.plugin.core.flow.ForEachItem`: splits a file of the internal storage into
+    /// batches and runs a subflow per batch, through three tasks of its own as in Kestra:
+    /// `{id}_split`, `{id}_items` and `{id}_merge` (see [`ForEachItemStep`]).
+    ForEachItem(ForEachItemTask),
+    /// One of a ForEachItem's own three tasks.
+    ForEachItemStep(ForEachItemStep),
+}
+
+/// The three tasks a ForEachItem runs, in order; their ids are the ForEachItem's with these
+/// suffixes, so flows can read `outputs.{id}_items` and `outputs.{id}_merge` as in Kestra.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ForEachItemStep {
+    /// Splits `items` into batch files; outputs `splits` (the URI of the list of batches).
+    Split,
+    /// Starts one subflow execution per batch; outputs `numberOfBatches` and `iterations`.
+    Items,
+    /// Joins the subflows' outputs, one JSON document a line; outputs `subflowOutputs`.
+    Merge,
+}
+
+impl ForEachItemStep {
+    pub const ALL: [ForEachItemStep; 3] = [ForEachItemStep::Split, ForEachItemStep::Items, ForEachItemStep::Merge];
+
+    pub fn suffix(self) -> &'static str {
+        match self {
+            ForEachItemStep::Split => "_split",
+            ForEachItemStep::Items => "_items",
+            ForEachItemStep::Merge => "_merge",
+        }
+    }
+
+    pub fn type_name(self) -> &'static str {
+        match self {
+            ForEachItemStep::Split => "io.kestra.plugin.core.flow.ForEachItem$ForEachItemSplit",
+            ForEachItemStep::Items => "io.kestra.plugin.core.flow.ForEachItem$ForEachItemExecutable",
+            ForEachItemStep::Merge => "io.kestra.plugin.core.flow.ForEachItem$ForEachItemMergeOutputs",
+        }
+    }
+}
+
+/// How ForEachItem cuts its file: `rows` lines per batch (Kestra's default 1), or batches of
+/// about `bytes` (`10KB`, `1MB`, …), or `partitions` batches.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ForEachItemBatch {
+    #[serde(default)]
+    pub rows: Option<Value>,
+    #[serde(default)]
+    pub bytes: Option<String>,
+    #[serde(default)]
+    pub partitions: Option<Value>,
+    /// What ends a row (Kestra's default `\n`).
+    #[serde(default)]
+    pub separator: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ForEachItemTask {
+    pub items: String,
+    #[serde(default)]
+    pub batch: ForEachItemBatch,
+    pub namespace: String,
+    pub flow_id: String,
+    #[serde(default)]
+    pub revision: Option<u32>,
+    /// Rendered per batch, with `taskrun.items` (the batch's URI) and `taskrun.iteration` (1-based).
+    #[serde(default)]
+    pub inputs: BTreeMap<String, Value>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default = "yes")]
+    pub wait: bool,
+    #[serde(default = "yes")]
+    pub transmit_failed: bool,
+    #[serde(default)]
+    pub inherit_labels: bool,
+    /// Its three tasks (made by the parser, never written in a flow).
+    #[serde(skip)]
+    pub tasks: Vec<Task>,
 }
 
 /// Kestra type names, in one place, so parsing and validation agree.
@@ -234,6 +314,7 @@ pub mod types {
     pub const FETCH: &str = "io.kestra.plugin.core.log.Fetch";
     pub const RESUME: &str = "io.kestra.plugin.core.execution.Resume";
     pub const WORKING_DIRECTORY: &str = "io.kestra.plugin.core.flow.WorkingDirectory";
+    pub const FOR_EACH_ITEM: &str = "io.kestra.plugin.core.flow.ForEachItem";
     /// Deprecated in Kestra: a Sequential with `allowFailure: true`.
     pub const ALLOW_FAILURE: &str = "io.kestra.plugin.core.flow.AllowFailure";
     pub const FLOW_TRIGGER: &str = "io.kestra.plugin.core.trigger.Flow";
@@ -282,6 +363,7 @@ pub mod types {
         FETCH,
         WORKING_DIRECTORY,
         RESUME,
+        FOR_EACH_ITEM,
     ];
     pub const WEBHOOK_TRIGGER: &str = "io.kestra.plugin.core.trigger.Webhook";
     pub const TRIGGERS: &[&str] = &[FLOW_TRIGGER, SCHEDULE_TRIGGER, WEBHOOK_TRIGGER];
@@ -1248,6 +1330,7 @@ impl Task {
             TaskKind::Parallel(t) => vec![&mut t.tasks],
             TaskKind::ForEach(t) => vec![&mut t.tasks],
             TaskKind::WorkingDirectory(t) => vec![&mut t.tasks],
+            TaskKind::ForEachItem(t) => vec![&mut t.tasks],
             TaskKind::Pause(p) => {
                 let mut v = vec![&mut p.on_pause];
                 if let Some(r) = &mut p.reminders {
@@ -1287,6 +1370,7 @@ impl Task {
                 | TaskKind::WaitFor(_)
                 | TaskKind::Dag(_)
                 | TaskKind::WorkingDirectory(_)
+                | TaskKind::ForEachItem(_)
         )
     }
 
@@ -1304,6 +1388,7 @@ impl Task {
             TaskKind::WaitFor(t) => vec![&t.tasks],
             TaskKind::Dag(t) => vec![&t.tasks],
             TaskKind::WorkingDirectory(t) => vec![&t.tasks],
+            TaskKind::ForEachItem(t) => vec![&t.tasks],
             TaskKind::Pause(p) => {
                 let mut v = vec![&p.on_pause, &p.tasks];
                 if let Some(r) = &p.reminders {

@@ -923,6 +923,7 @@ impl Parser {
                 }))
             }
             types::SUBFLOW => self.simple(f, &what, TaskKind::Subflow),
+            types::FOR_EACH_ITEM => self.simple(f, &what, TaskKind::ForEachItem),
             types::HTTP_REQUEST => self.simple(f, &what, TaskKind::HttpRequest),
             types::SLACK_WEBHOOK => self.webhook(f, &what, true).map(TaskKind::SlackWebhook),
             types::TEAMS_WEBHOOK => self.webhook(f, &what, false).map(TaskKind::TeamsWebhook),
@@ -1002,6 +1003,17 @@ impl Parser {
             common,
             kind,
         };
+        if let TaskKind::ForEachItem(t) = &mut task.kind {
+            t.tasks = ForEachItemStep::ALL
+                .iter()
+                .map(|step| Task {
+                    id: format!("{}{}", task.id, step.suffix()),
+                    type_name: step.type_name().to_string(),
+                    common: TaskCommon::default(),
+                    kind: TaskKind::ForEachItemStep(*step),
+                })
+                .collect();
+        }
         for (key, found) in [("errors", errors), ("finally", finally)] {
             let Some((at, v)) = found else { continue };
             if !task.is_flowable() {
@@ -1645,6 +1657,7 @@ const TYPE_ALIASES: &[(&str, &str)] = &[
     ("io.kestra.core.tasks.flows.Sequential", types::SEQUENTIAL),
     ("io.kestra.core.tasks.flows.Parallel", types::PARALLEL),
     ("io.kestra.core.tasks.flows.Subflow", types::SUBFLOW),
+    ("io.kestra.core.tasks.flows.ForEachItem", types::FOR_EACH_ITEM),
     ("io.kestra.core.tasks.flows.EachSequential", types::EACH_SEQUENTIAL),
     ("io.kestra.core.tasks.flows.EachParallel", types::EACH_PARALLEL),
     ("io.kestra.core.tasks.flows.WorkingDirectory", types::WORKING_DIRECTORY),

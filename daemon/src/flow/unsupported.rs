@@ -4,14 +4,6 @@
 /// Type names (or package prefixes ending in `.`) with the reason they are refused.
 const UNSUPPORTED: &[(&str, &str)] = &[
     (
-        "io.kestra.plugin.core.flow.ForEachItem",
-        "it splits a file from Kestra's internal storage into batches, and Tollgate has no internal storage; use ForEach over a list (or a Subflow per item)",
-    ),
-    (
-        "io.kestra.core.tasks.flows.ForEachItem",
-        "it splits a file from Kestra's internal storage into batches, and Tollgate has no internal storage; use ForEach over a list (or a Subflow per item)",
-    ),
-    (
         "io.kestra.plugin.core.flow.Template",
         "templates were removed from Kestra; use a Subflow",
     ),
@@ -81,8 +73,8 @@ mod tests {
 
     #[test]
     fn exact_names_and_package_prefixes_are_known() {
-        assert!(reason("io.kestra.plugin.core.flow.ForEachItem").is_some_and(|r| r.contains("internal storage")));
-        assert!(reason("io.kestra.plugin.core.storage.Split").is_some());
+        assert!(reason("io.kestra.plugin.core.storage.Split").is_some_and(|r| r.contains("internal storage")));
+        assert!(reason("io.kestra.plugin.core.flow.ForEachItem").is_none());
         assert!(reason("io.kestra.plugin.core.flow.ForEach").is_none());
         assert!(reason("io.kestra.plugin.core.storageX.Split").is_none());
     }

@@ -188,6 +188,8 @@ fn branches<'f>(task: &'f Task, path: &Path) -> Vec<(Path, &'f Vec<Task>)> {
         TaskKind::ForEach(t) => vec![(path.key("tasks"), &t.tasks)],
         TaskKind::WaitFor(t) => vec![(path.key("tasks"), &t.tasks)],
         TaskKind::WorkingDirectory(t) => vec![(path.key("tasks"), &t.tasks)],
+        // Its own three tasks are not in the document: errors about them point at the task.
+        TaskKind::ForEachItem(t) => vec![(path.clone(), &t.tasks)],
         // Each Dag task sits under `tasks[i].task`.
         TaskKind::Dag(t) => vec![(path.key("tasks"), &t.tasks)],
         TaskKind::Pause(p) => {
@@ -354,6 +356,27 @@ impl<'f> Validator<'f> {
                 }
             }
             TaskKind::ForEach(t) => self.value(&t.values, &path.key("values"), s),
+            TaskKind::ForEachItem(t) => {
+                self.template(&t.items, &path.key("items"), s);
+                self.template(&t.namespace, &path.key("namespace"), s);
+                self.template(&t.flow_id, &path.key("flowId"), s);
+                self.map(&t.inputs, &path.key("inputs"), s);
+                for (k, v) in &t.labels {
+                    self.template(v, &path.key("labels").key(k), s);
+                }
+                let b = path.key("batch");
+                for (key, v) in [("rows", &t.batch.rows), ("partitions", &t.batch.partitions)] {
+                    if let Some(v) = v {
+                        self.value(v, &b.key(key), s);
+                    }
+                }
+                self.opt(&t.batch.bytes, &b.key("bytes"), s);
+                let given = [t.batch.rows.is_some(), t.batch.bytes.is_some(), t.batch.partitions.is_some()];
+                if given.iter().filter(|g| **g).count() > 1 {
+                    self.issue(b, "`batch` takes one of `rows`, `bytes` and `partitions`".to_string());
+                }
+            }
+            TaskKind::ForEachItemStep(_) => {}
             TaskKind::Subflow(t) => {
                 self.template(&t.namespace, &path.key("namespace"), s);
                 self.template(&t.flow_id, &path.key("flowId"), s);

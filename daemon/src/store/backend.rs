@@ -35,10 +35,12 @@ pub enum Table {
     WaitingSeries,
     /// Only PostgreSQL: which daemon holds the lease on an in-flight execution (`id` -> daemon).
     Leases,
+    /// Files of executions (Kestra's internal storage), in chunks: see `store/files.rs`.
+    Files,
 }
 
 impl Table {
-    pub const ALL: [Table; 21] = [
+    pub const ALL: [Table; 22] = [
         Table::Executions,
         Table::ExecutionsByState,
         Table::Logs,
@@ -60,6 +62,7 @@ impl Table {
         Table::Metrics,
         Table::WaitingSeries,
         Table::Leases,
+        Table::Files,
     ];
 
     pub fn name(self) -> &'static str {
@@ -85,6 +88,7 @@ impl Table {
             Table::Metrics => "metrics",
             Table::WaitingSeries => "waiting_series",
             Table::Leases => "leases",
+            Table::Files => "files",
         }
     }
 

@@ -215,6 +215,11 @@ macro_rules! with_table {
                 let mut $t = $tx.open_table(LEASES)?;
                 $body
             }
+            Table::Files => {
+                #[allow(unused_mut)]
+                let mut $t = $tx.open_table(FILES)?;
+                $body
+            }
         }
     };
 }

@@ -45,3 +45,5 @@ pub const WAITING_SERIES: TableDefinition<&str, &[u8]> = TableDefinition::new("w
 /// execution id → lease holder; used by the PostgreSQL store only (kept here so every table has
 /// a definition in both stores).
 pub const LEASES: TableDefinition<&str, &[u8]> = TableDefinition::new("leases");
+/// `{execution_id}\0{path}\0{chunk:08x}` → bytes: execution files (`kestra:///{path}`), in chunks.
+pub const FILES: TableDefinition<&str, &[u8]> = TableDefinition::new("files");
