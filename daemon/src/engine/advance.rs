@@ -1771,6 +1771,7 @@ impl<'a> Stepper<'a> {
             } else {
                 Vec::new()
             },
+            files: &self.fx.files,
         };
         let r = self
             .env

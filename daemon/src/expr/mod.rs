@@ -126,6 +126,21 @@ pub struct WithPendingLogs<'a> {
     pub inner: &'a dyn ExprServices,
     /// ERROR lines in the same shape as [`ExprServices::error_logs`].
     pub pending: Vec<serde_json::Value>,
+    /// Files the step wrote (execution id, path, content), read before the stored ones: a
+    /// ForEachItem's merged outputs are read by the next task in the same step.
+    pub files: &'a [(String, String, Vec<u8>)],
+}
+
+impl WithPendingLogs<'_> {
+    fn pending_file(&self, namespace: &str, uri: &str) -> Result<Option<&[u8]>, String> {
+        let Ok(f) = crate::engine::files::parse_uri(uri) else { return Ok(None) };
+        match self.files.iter().find(|(e, p, _)| *e == f.execution_id && *p == f.path) {
+            Some((_, _, bytes)) => crate::engine::files::check_access(self, namespace, uri)
+                .map(|_| Some(bytes.as_slice()))
+                .map_err(|e| e.to_string()),
+            None => Ok(None),
+        }
+    }
 }
 
 impl ExprServices for WithPendingLogs<'_> {
@@ -142,10 +157,17 @@ impl ExprServices for WithPendingLogs<'_> {
         self.inner.flow_allowed(from, target, role)
     }
     fn file(&self, namespace: &str, uri: &str) -> Result<Option<FileView>, String> {
-        self.inner.file(namespace, uri)
+        match self.pending_file(namespace, uri)? {
+            Some(bytes) => Ok(Some(crate::engine::files::view_of(bytes))),
+            None => self.inner.file(namespace, uri),
+        }
     }
     fn read_file(&self, namespace: &str, uri: &str, max: usize) -> Result<Vec<u8>, String> {
-        self.inner.read_file(namespace, uri, max)
+        match self.pending_file(namespace, uri)? {
+            Some(bytes) if bytes.len() > max => Err(format!("{uri} holds {} bytes; at most {max} can be read here", bytes.len())),
+            Some(bytes) => Ok(bytes.to_vec()),
+            None => self.inner.read_file(namespace, uri, max),
+        }
     }
     fn error_logs(&self, execution_id: &str) -> Vec<serde_json::Value> {
         // The step's lines are stored only after the step, so the two lists never overlap.
