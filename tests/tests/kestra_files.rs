@@ -121,6 +121,18 @@ fn file_input_uploaded_as_a_multipart_part_over_rest() {
     let e = wait_ended(&d, &id_of(&started));
     assert_eq!(e["state"], "SUCCESS", "{e:#}");
     assert_eq!(task_run(&e, "content")["outputs"]["value"], "from curl");
+    // Kestra's clients name every file part `files`, with the input id as its file name.
+    let (code, body) = curl(&[
+        "-X",
+        "POST",
+        &format!("{}/api/v1/main/executions/company.team/reader", d.server()),
+        "-F",
+        &format!("files=@{};filename=doc", file.display()),
+    ]);
+    assert_eq!(code, 200, "{body}");
+    let started: Value = serde_json::from_str(&body).expect("JSON");
+    let e = wait_ended(&d, &id_of(&started));
+    assert_eq!(task_run(&e, "content")["outputs"]["value"], "from curl");
 
     // A file for an input that is not FILE, or for no input, is refused and starts nothing.
     let (code, body) = curl(&[

@@ -112,8 +112,13 @@ async fn form_parts(req: Request) -> Result<(BTreeMap<String, String>, BTreeMap<
             .await
             .map_err(|e| json_error(StatusCode::BAD_REQUEST, e.body_text()))?
         {
-            let name = field.name().unwrap_or_default().to_string();
-            if field.file_name().is_some() {
+            let mut name = field.name().unwrap_or_default().to_string();
+            if let Some(file_name) = field.file_name() {
+                // Kestra's own clients send every file as a part named `files` whose file name is
+                // the input id; a part named after the input works too.
+                if name == "files" {
+                    name = file_name.to_string();
+                }
                 let bytes = field
                     .bytes()
                     .await
