@@ -541,3 +541,73 @@ tasks:
     assert_eq!(code, 200, "{body}");
     assert_eq!(body.lines().count(), 3, "{body}");
 }
+
+/// As Kestra's WorkingDirectoryTest (success, outputFiles, inputFiles): LocalFiles writes files
+/// into the shared directory and stores the ones its `outputs` globs match (`uris`); a
+/// WorkingDirectory's `outputFiles` are stored once its tasks succeeded; a script's
+/// `inputFiles` given a `kestra:///` URI get that file, and its `outputFiles` are stored.
+#[test]
+fn local_files_and_output_files_move_files_through_the_storage() {
+    let d = Daemon::start();
+    d.apply_flow(
+        "files_wd",
+        r#"id: files_wd
+namespace: company.team
+inputs:
+  - id: doc
+    type: FILE
+tasks:
+  - id: worker
+    type: io.kestra.plugin.core.flow.WorkingDirectory
+    outputFiles:
+      - "*.csv"
+    tasks:
+      - id: first
+        type: io.kestra.plugin.core.storage.LocalFiles
+        inputs:
+          out/stay.txt: "{{ taskrun.id }}"
+          copy.txt: "{{ inputs.doc }}"
+      - id: script
+        type: io.kestra.plugin.scripts.shell.Commands
+        taskRunner:
+          type: io.kestra.plugin.core.runner.Process
+        commands:
+          - tr a-z A-Z < copy.txt > loud.csv
+      - id: second
+        type: io.kestra.plugin.core.storage.LocalFiles
+        outputs:
+          - out/*
+  - id: stay
+    type: io.kestra.plugin.core.debug.Return
+    format: "{{ read(outputs.second.uris['out/stay.txt']) }}"
+  - id: loud
+    type: io.kestra.plugin.core.debug.Return
+    format: "{{ read(outputs.worker.outputFiles['loud.csv']) }}"
+  - id: again
+    type: io.kestra.plugin.scripts.shell.Commands
+    taskRunner:
+      type: io.kestra.plugin.core.runner.Process
+    inputFiles:
+      in.txt: "{{ outputs.worker.outputFiles['loud.csv'] }}"
+    outputFiles:
+      - "**/*.out"
+    commands:
+      - mkdir -p deep && rev < in.txt > deep/result.out
+  - id: result
+    type: io.kestra.plugin.core.debug.Return
+    format: "{{ read(outputs.again.outputFiles['deep/result.out']) }}"
+"#,
+    );
+    let file = scratch(&d, "doc.txt", b"hello files\n");
+    let e = d.cli_json(&["run", "company.team", "files_wd", "--file", &format!("doc={}", file.display()), "--wait"]);
+    let e = wait_ended(&d, &id_of(&e));
+    assert_eq!(e["state"], "SUCCESS", "{e:#}\n{}", d.log());
+    let first = task_run(&e, "first")["id"].as_str().expect("run id").to_string();
+    assert_eq!(task_run(&e, "stay")["outputs"]["value"], first.as_str());
+    let stay_uri = task_run(&e, "second")["outputs"]["uris"]["out/stay.txt"].as_str().expect("uri");
+    assert!(stay_uri.contains("/tasks/second/"), "{stay_uri}");
+    assert_eq!(task_run(&e, "loud")["outputs"]["value"], "HELLO FILES\n");
+    let kept = task_run(&e, "worker")["outputs"]["outputFiles"].as_object().expect("outputFiles").clone();
+    assert_eq!(kept.keys().collect::<Vec<_>>(), ["loud.csv"], "only the glob's matches are kept");
+    assert_eq!(task_run(&e, "result")["outputs"]["value"], "SELIF OLLEH\n");
+}

@@ -792,7 +792,8 @@ impl<'a> Stepper<'a> {
             | TaskKind::KvDelete(_)
             | TaskKind::KvGetKeys(_)
             | TaskKind::State(_)
-            | TaskKind::Script(_) => {
+            | TaskKind::Script(_)
+            | TaskKind::LocalFiles(_) => {
                 let vars = self.vars_for(idx, task);
                 self.fx.jobs.push(Job {
                     execution_id: self.exec.id.clone(),
@@ -1048,7 +1049,54 @@ impl<'a> Stepper<'a> {
         if task.common.allow_warning && state == State::Warning {
             state = State::Success;
         }
+        if let TaskKind::WorkingDirectory(wd) = &task.kind
+            && !wd.output_files.is_empty()
+            && !state.is_failure()
+            && !self.collected_output_files(idx, task, wd, state)
+        {
+            return;
+        }
         self.complete(idx, state, Map::new());
+    }
+
+    /// A WorkingDirectory's `outputFiles` are collected from its directory by a job once its
+    /// tasks succeeded; the job's outcome ends the run (see `tasks::run`). False while that
+    /// job is under way (`outputFiles` is null until it reports).
+    fn collected_output_files(
+        &mut self,
+        idx: usize,
+        task: &Task,
+        wd: &crate::flow::WorkingDirectoryTask,
+        state: State,
+    ) -> bool {
+        match self.exec.task_runs[idx].outputs.get("outputFiles") {
+            Some(Value::Object(_)) => true,
+            Some(_) => false,
+            None => {
+                self.exec.task_runs[idx]
+                    .outputs
+                    .insert("outputFiles".into(), Value::Null);
+                let mut vars = self.vars_for(idx, task);
+                if let Value::Object(m) = &mut vars {
+                    // The state its tasks ended with: the job ends the run in it.
+                    m.insert(crate::tasks::LIST_STATE_VAR.into(), Value::String(state.as_str().into()));
+                }
+                let run_id = self.exec.task_runs[idx].id.clone();
+                self.fx.jobs.push(Job {
+                    execution_id: self.exec.id.clone(),
+                    namespace: self.exec.namespace.clone(),
+                    task_run_id: run_id.clone(),
+                    task: task.clone(),
+                    vars,
+                    attempt: self.exec.task_runs[idx].attempt,
+                    workdir: Some(crate::tasks::WorkDir {
+                        task_run_id: run_id,
+                        input_files: wd.input_files.clone(),
+                    }),
+                });
+                false
+            }
+        }
     }
 
     fn run_for_each(&mut self, idx: usize, t: &'a crate::flow::ForEachTask, run_id: &str) -> ListStatus {

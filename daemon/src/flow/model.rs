@@ -190,6 +190,7 @@ pub enum TaskKind {
     ForEachItem(ForEachItemTask),
     /// One of a ForEachItem's own three tasks.
     ForEachItemStep(ForEachItemStep),
+    LocalFiles(LocalFilesTask),
 }
 
 /// The three tasks a ForEachItem runs, in order; their ids are the ForEachItem's with these
@@ -315,6 +316,7 @@ pub mod types {
     pub const RESUME: &str = "io.kestra.plugin.core.execution.Resume";
     pub const WORKING_DIRECTORY: &str = "io.kestra.plugin.core.flow.WorkingDirectory";
     pub const FOR_EACH_ITEM: &str = "io.kestra.plugin.core.flow.ForEachItem";
+    pub const LOCAL_FILES: &str = "io.kestra.plugin.core.storage.LocalFiles";
     /// Deprecated in Kestra: a Sequential with `allowFailure: true`.
     pub const ALLOW_FAILURE: &str = "io.kestra.plugin.core.flow.AllowFailure";
     pub const FLOW_TRIGGER: &str = "io.kestra.plugin.core.trigger.Flow";
@@ -364,6 +366,7 @@ pub mod types {
         WORKING_DIRECTORY,
         RESUME,
         FOR_EACH_ITEM,
+        LOCAL_FILES,
     ];
     pub const WEBHOOK_TRIGGER: &str = "io.kestra.plugin.core.trigger.Webhook";
     pub const TRIGGERS: &[&str] = &[FLOW_TRIGGER, SCHEDULE_TRIGGER, WEBHOOK_TRIGGER];
@@ -578,6 +581,9 @@ pub struct WorkingDirectoryTask {
     /// Written into the directory before its first script task runs: a mapping of file name to
     /// content, or a template rendering to one as JSON (as a script task's `inputFiles`).
     pub input_files: Option<Value>,
+    /// Globs of files stored once its tasks succeeded (`outputs.<id>.outputFiles['name']`).
+    #[serde(default)]
+    pub output_files: Vec<String>,
 }
 
 /// `io.kestra.plugin.core.execution.Resume`. Without `executionId` it resumes its own execution
@@ -912,6 +918,22 @@ pub struct ScriptTask {
     /// code alone decides, as in Kestra since 0.23.
     pub warning_on_std_err: Option<bool>,
     pub fail_fast: bool,
+    /// Globs of files the script leaves in its directory, stored in the execution's storage
+    /// once it succeeds (`outputs.<task>.outputFiles['name']` is each file's URI).
+    #[serde(default)]
+    pub output_files: Vec<String>,
+}
+
+/// `io.kestra.plugin.core.storage.LocalFiles`: writes `inputs` (file name to content, or to a
+/// `kestra:///` URI whose file is copied) into the working directory, and stores the files
+/// matching `outputs` (globs), output as `uris` (file name to URI).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LocalFilesTask {
+    #[serde(default)]
+    pub inputs: Option<Value>,
+    #[serde(default)]
+    pub outputs: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

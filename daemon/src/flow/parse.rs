@@ -686,10 +686,6 @@ impl Parser {
             }
             types::WORKING_DIRECTORY => {
                 for (key, why) in [
-                    (
-                        "outputFiles",
-                        "Tollgate has no internal file storage to keep them in; print `::{\"outputs\":{...}}::` from a script task to pass values on",
-                    ),
                     ("namespaceFiles", "Tollgate has no namespace files; use `inputFiles`"),
                     (
                         "cache",
@@ -732,8 +728,13 @@ impl Parser {
                         }
                     }
                 }
-                f.finish(self, &with_common(&["tasks", "inputFiles"]), &what);
-                Some(TaskKind::WorkingDirectory(WorkingDirectoryTask { tasks, input_files }))
+                let output_files = self.opt_typed::<Vec<String>>(&mut f, "outputFiles").unwrap_or_default();
+                f.finish(self, &with_common(&["tasks", "inputFiles", "outputFiles"]), &what);
+                Some(TaskKind::WorkingDirectory(WorkingDirectoryTask {
+                    tasks,
+                    input_files,
+                    output_files,
+                }))
             }
             types::ALLOW_FAILURE => {
                 // Kestra's deprecated AllowFailure: a Sequential whose failure is allowed.
@@ -924,6 +925,7 @@ impl Parser {
             }
             types::SUBFLOW => self.simple(f, &what, TaskKind::Subflow),
             types::FOR_EACH_ITEM => self.simple(f, &what, TaskKind::ForEachItem),
+            types::LOCAL_FILES => self.simple(f, &what, TaskKind::LocalFiles),
             types::HTTP_REQUEST => self.simple(f, &what, TaskKind::HttpRequest),
             types::SLACK_WEBHOOK => self.webhook(f, &what, true).map(TaskKind::SlackWebhook),
             types::TEAMS_WEBHOOK => self.webhook(f, &what, false).map(TaskKind::TeamsWebhook),
@@ -1358,12 +1360,8 @@ impl Parser {
 /// Properties of Kestra's script tasks that Tollgate does not run, with why.
 const UNSUPPORTED_SCRIPT_KEYS: &[(&str, &str)] = &[
     (
-        "outputFiles",
-        "Tollgate has no internal file storage to keep them in; print `::{\"outputs\":{...}}::` on stdout to pass values to later tasks",
-    ),
-    (
         "outputDirectory",
-        "Tollgate has no internal file storage to keep output files in",
+        "list the files in `outputFiles` (globs) instead",
     ),
     ("namespaceFiles", "Tollgate has no namespace files; use `inputFiles`"),
     ("targetOS", "scripts run on the daemon's host OS (or in the container)"),
@@ -1398,6 +1396,8 @@ struct ScriptProps {
     warning_on_std_err: Option<bool>,
     #[serde(default)]
     fail_fast: Option<bool>,
+    #[serde(default)]
+    output_files: Vec<String>,
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -1441,6 +1441,7 @@ impl Parser {
             container_image: p.container_image,
             warning_on_std_err: p.warning_on_std_err,
             fail_fast: p.fail_fast.unwrap_or(true),
+            output_files: p.output_files,
         };
         if task.interpreter.is_empty() {
             self.issue(
@@ -1658,6 +1659,7 @@ const TYPE_ALIASES: &[(&str, &str)] = &[
     ("io.kestra.core.tasks.flows.Parallel", types::PARALLEL),
     ("io.kestra.core.tasks.flows.Subflow", types::SUBFLOW),
     ("io.kestra.core.tasks.flows.ForEachItem", types::FOR_EACH_ITEM),
+    ("io.kestra.core.tasks.storages.LocalFiles", types::LOCAL_FILES),
     ("io.kestra.core.tasks.flows.EachSequential", types::EACH_SEQUENTIAL),
     ("io.kestra.core.tasks.flows.EachParallel", types::EACH_PARALLEL),
     ("io.kestra.core.tasks.flows.WorkingDirectory", types::WORKING_DIRECTORY),

@@ -341,6 +341,9 @@ impl<'f> Validator<'f> {
                 if let Some(files) = &t.input_files {
                     self.value(files, &path.key("inputFiles"), s);
                 }
+                for (i, g) in t.output_files.iter().enumerate() {
+                    self.template(g, &path.key("outputFiles").index(i), s);
+                }
                 // As Kestra's validator: the directory's tasks run one after the other on one
                 // worker, so only tasks that do work themselves may be inside.
                 for (i, child) in t.tasks.iter().enumerate() {
@@ -475,6 +478,17 @@ impl<'f> Validator<'f> {
                 }
                 if let Some(files) = &t.input_files {
                     self.value(files, &path.key("inputFiles"), s);
+                }
+                for (i, g) in t.output_files.iter().enumerate() {
+                    self.template(g, &path.key("outputFiles").index(i), s);
+                }
+            }
+            TaskKind::LocalFiles(t) => {
+                if let Some(files) = &t.inputs {
+                    self.value(files, &path.key("inputs"), s);
+                }
+                for (i, g) in t.outputs.iter().enumerate() {
+                    self.template(g, &path.key("outputs").index(i), s);
                 }
             }
         }

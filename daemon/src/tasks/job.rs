@@ -43,6 +43,8 @@ pub struct JobOutcome {
     pub logs: Vec<(String, String)>,
     /// A successful result ends the task run WARNING rather than SUCCESS.
     pub warning: bool,
+    /// Files to store in the execution's storage with a successful result: (path, content).
+    pub files: Vec<(String, Vec<u8>)>,
 }
 
 /// Where a running job appends log lines while it runs (already masked), so that they are

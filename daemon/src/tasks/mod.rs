@@ -1,8 +1,10 @@
 //! Tasks that talk to the outside world, one module per task type. They run off the writer
 //! thread as jobs; each gets its rendered context and returns outputs or an error message.
 
+pub mod files;
 mod http_request;
 mod job;
+mod local_files;
 mod kv_task;
 mod mail_send;
 mod render;
@@ -73,6 +75,9 @@ impl TaskServices {
     }
 }
 
+/// In the job that collects a WorkingDirectory's `outputFiles`: the state its tasks ended with.
+pub const LIST_STATE_VAR: &str = "_tollgateListState";
+
 /// Runs one job to its outcome; never panics on user data. Secrets rendered for the task are
 /// masked in every log line, error and output it returns (and in what it logs while it runs).
 pub async fn run(job: &Job, services: &TaskServices, ctx: &JobContext) -> JobOutcome {
@@ -88,14 +93,25 @@ pub async fn run(job: &Job, services: &TaskServices, ctx: &JobContext) -> JobOut
         Err(e) => Err(e),
     };
     let mut warning = false;
+    let mut files = Vec::new();
     let result = match (timeout, &job.task.kind) {
         (Err(e), _) => Err(e),
+        (Ok(_), TaskKind::WorkingDirectory(t)) => local_files::output_files(job, t, &mut r, services).map(|(outputs, stored)| {
+            warning = job.vars[LIST_STATE_VAR] == "WARNING";
+            files = stored;
+            outputs
+        }),
+        (Ok(_), TaskKind::LocalFiles(t)) => local_files::run(job, t, &mut r, services).map(|(outputs, stored)| {
+            files = stored;
+            outputs
+        }),
         // A script applies its own `timeout`: it must end the process group, not just stop
         // waiting for it.
         (Ok(_), TaskKind::Script(t)) => script::run(&job.task, t, &mut r, services, ctx, job.workdir.as_ref())
             .await
             .map(|s| {
                 warning = s.warning;
+                files = s.files;
                 s.outputs
             }),
         (Ok(limit), kind) => {
@@ -139,5 +155,6 @@ pub async fn run(job: &Job, services: &TaskServices, ctx: &JobContext) -> JobOut
             .map_err(|e| mask(&e, &secrets)),
         logs,
         warning,
+        files,
     }
 }

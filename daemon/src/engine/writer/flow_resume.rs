@@ -55,6 +55,7 @@ impl WriterLoop {
             result,
             logs,
             warning: false,
+            files: Vec::new(),
         };
         self.job_done(w, &r.execution_id, &r.task_run_id, r.attempt, outcome, batch, follow)
     }

@@ -37,6 +37,9 @@ impl WriterLoop {
         }
         let state = match outcome.result {
             Ok(outputs) => {
+                for (path, content) in outcome.files {
+                    self.put_file(w, &exec.id, &path, content)?;
+                }
                 exec.task_runs[idx].outputs = outputs
                     .into_iter()
                     .map(|(k, v)| (k, advance::mask_value(&v, &exec.secrets_seen)))
