@@ -594,11 +594,31 @@ fn cases() -> Vec<(&'static str, Value, Expect)> {
         ("{% endif %}", json!({}), ErrorContaining("without an opening")),
         ("{{ foo() }}", json!({}), ErrorContaining("unknown function `foo()`")),
         // Without the daemon's storage (validation, these cases) the file functions say so.
-        ("{{ read('x') }}", json!({}), ErrorContaining("there is no internal storage here")),
-        ("{{ fileSize('kestra:///a') }}", json!({}), ErrorContaining("there is no internal storage here")),
-        ("{{ fileExists('a') }}", json!({}), ErrorContaining("there is no internal storage here")),
-        ("{{ isFileEmpty('a') }}", json!({}), ErrorContaining("there is no internal storage here")),
-        ("{{ fileURI('a') }}", json!({}), ErrorContaining("Tollgate has no namespace files")),
+        (
+            "{{ read('x') }}",
+            json!({}),
+            ErrorContaining("there is no internal storage here"),
+        ),
+        (
+            "{{ fileSize('kestra:///a') }}",
+            json!({}),
+            ErrorContaining("there is no internal storage here"),
+        ),
+        (
+            "{{ fileExists('a') }}",
+            json!({}),
+            ErrorContaining("there is no internal storage here"),
+        ),
+        (
+            "{{ isFileEmpty('a') }}",
+            json!({}),
+            ErrorContaining("there is no internal storage here"),
+        ),
+        (
+            "{{ fileURI('a') }}",
+            json!({}),
+            ErrorContaining("Tollgate has no namespace files"),
+        ),
         (
             "{{ encrypt('k', 'x') }}",
             json!({}),

@@ -188,9 +188,8 @@ fn file_inputs_and_file_functions_validate() {
 
 #[test]
 fn namespace_file_function_is_refused_at_validation() {
-    let src = with_tasks(
-        "  - id: hello\n    type: io.kestra.plugin.core.log.Log\n    message: \"{{ fileURI('a.txt') }}\"\n",
-    );
+    let src =
+        with_tasks("  - id: hello\n    type: io.kestra.plugin.core.log.Log\n    message: \"{{ fileURI('a.txt') }}\"\n");
     let problem = only(&src);
     assert!(
         problem.contains("`fileURI()` is not supported in Tollgate: it names a namespace file"),
@@ -714,14 +713,14 @@ fn script_tasks_parse_with_their_runner() {
 #[test]
 fn script_task_problems_name_their_place() {
     let src = with_tasks(
-        "  - id: sh\n    type: io.kestra.plugin.scripts.shell.Script\n    commands: [\"echo\"]\n    outputFiles: [\"a.txt\"]\n    taskRunner:\n      type: io.kestra.plugin.ee.kubernetes.runner.Kubernetes\n    inputFiles:\n      ../escape.txt: x\n",
+        "  - id: sh\n    type: io.kestra.plugin.scripts.shell.Script\n    commands: [\"echo\"]\n    namespaceFiles: {enabled: true}\n    taskRunner:\n      type: io.kestra.plugin.ee.kubernetes.runner.Kubernetes\n    inputFiles:\n      ../escape.txt: x\n",
     );
     assert_eq!(
         diagnose(&src),
         vec![
             "f.yaml:7:5: missing required property `script` on task `sh` (Script)",
             "f.yaml:9:5: unknown property `commands` on task `sh` (Script): a Script task takes `script` (or use the Commands type)",
-            "f.yaml:10:5: `outputFiles` on task `sh` (Script) is not supported: Tollgate has no internal file storage to keep them in; print `::{\"outputs\":{...}}::` on stdout to pass values to later tasks",
+            "f.yaml:10:5: `namespaceFiles` on task `sh` (Script) is not supported: Tollgate has no namespace files; use `inputFiles`",
             "f.yaml:12:7: task runner `io.kestra.plugin.ee.kubernetes.runner.Kubernetes` on task `sh` (Script) is not supported: use io.kestra.plugin.core.runner.Process (on the daemon's host) or io.kestra.plugin.scripts.runner.docker.Docker",
             "f.yaml:14:7: input file name `../escape.txt` on task `sh` (Script) must be a relative path inside the working directory",
         ]

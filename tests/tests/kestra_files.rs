@@ -18,7 +18,13 @@ fn task_ids(e: &Value) -> Vec<String> {
         .as_array()
         .expect("taskRuns")
         .iter()
-        .map(|r| format!("{}={}", r["taskId"].as_str().unwrap_or("?"), r["state"].as_str().unwrap_or("?")))
+        .map(|r| {
+            format!(
+                "{}={}",
+                r["taskId"].as_str().unwrap_or("?"),
+                r["state"].as_str().unwrap_or("?")
+            )
+        })
         .collect()
 }
 
@@ -48,7 +54,10 @@ fn wait_ended(d: &Daemon, id: &str) -> Value {
         if ["SUCCESS", "WARNING", "FAILED", "KILLED"].contains(&s.as_str()) {
             return e;
         }
-        assert!(Instant::now() < deadline, "execution {id} never ended; last seen:\n{e:#}");
+        assert!(
+            Instant::now() < deadline,
+            "execution {id} never ended; last seen:\n{e:#}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -83,12 +92,25 @@ fn file_input_uploaded_by_the_cli_is_read_downloaded_and_survives_kill9() {
     let mut d = Daemon::start();
     d.apply_flow("reader", READER);
     let file = scratch(&d, "doc.txt", b"line one\nline two\n");
-    let e = d.cli_json(&["run", "company.team", "reader", "--file", &format!("doc={}", file.display()), "--wait"]);
+    let e = d.cli_json(&[
+        "run",
+        "company.team",
+        "reader",
+        "--file",
+        &format!("doc={}", file.display()),
+        "--wait",
+    ]);
     let id = id_of(&e);
     assert_eq!(e["state"], "SUCCESS", "{e:#}");
     let uri = e["inputs"]["doc"].as_str().expect("the input is a URI").to_string();
-    assert_eq!(uri, format!("kestra:///company/team/reader/executions/{id}/inputs/doc/doc.txt"));
-    assert!(e["inputs"]["note"].is_null(), "an optional FILE left out is null: {e:#}");
+    assert_eq!(
+        uri,
+        format!("kestra:///company/team/reader/executions/{id}/inputs/doc/doc.txt")
+    );
+    assert!(
+        e["inputs"]["note"].is_null(),
+        "an optional FILE left out is null: {e:#}"
+    );
     assert_eq!(task_run(&e, "content")["outputs"]["value"], "line one\nline two\n");
     assert_logged(&d, &id, "size=18 exists=true empty=false");
     assert_eq!(e["outputs"]["o"], uri.as_str());
@@ -98,7 +120,11 @@ fn file_input_uploaded_by_the_cli_is_read_downloaded_and_survives_kill9() {
     d.restart();
     assert_eq!(download(&d, &id, &uri), (200, "line one\nline two\n".to_string()));
     // Only the execution's own files are served from its URL.
-    let (code, body) = download(&d, &id, "kestra:///company/team/reader/executions/other/inputs/doc/doc.txt");
+    let (code, body) = download(
+        &d,
+        &id,
+        "kestra:///company/team/reader/executions/other/inputs/doc/doc.txt",
+    );
     assert_eq!(code, 400, "{body}");
     assert!(body.contains("is not a file of execution"), "{body}");
 }
@@ -145,9 +171,16 @@ fn file_input_uploaded_as_a_multipart_part_over_rest() {
         &format!("nope=@{}", file.display()),
     ]);
     assert_eq!(code, 422, "{body}");
-    assert!(body.contains("Unknown input `nope`: a file was uploaded for it"), "{body}");
+    assert!(
+        body.contains("Unknown input `nope`: a file was uploaded for it"),
+        "{body}"
+    );
     // Without the required FILE input.
-    let (code, body) = curl(&["-X", "POST", &format!("{}/api/v1/main/executions/company.team/reader", d.server())]);
+    let (code, body) = curl(&[
+        "-X",
+        "POST",
+        &format!("{}/api/v1/main/executions/company.team/reader", d.server()),
+    ]);
     assert_eq!(code, 422, "{body}");
     assert!(body.contains("Missing required input `doc` (FILE)"), "{body}");
 }
@@ -185,7 +218,14 @@ tasks:
 "#,
     );
     let file = scratch(&d, "secret.txt", b"team only");
-    let e = d.cli_json(&["run", "company.team", "reader", "--file", &format!("doc={}", file.display()), "--wait"]);
+    let e = d.cli_json(&[
+        "run",
+        "company.team",
+        "reader",
+        "--file",
+        &format!("doc={}", file.display()),
+        "--wait",
+    ]);
     let uri = e["inputs"]["doc"].as_str().expect("URI").to_string();
 
     let snooped = d.run_wait("other.team", "snoop", &[&format!("uri={uri}")]);
@@ -199,7 +239,13 @@ tasks:
     // The same namespace may pass a file on by its URI; a URI that names nothing is refused.
     let again = d.run_wait("company.team", "reader", &[&format!("doc={uri}")]);
     assert_eq!(task_run(&again, "content")["outputs"]["value"], "team only");
-    let out = d.cli(&["run", "company.team", "reader", "--input", "doc=kestra:///company/team/reader/executions/nope/x"]);
+    let out = d.cli(&[
+        "run",
+        "company.team",
+        "reader",
+        "--input",
+        "doc=kestra:///company/team/reader/executions/nope/x",
+    ]);
     assert!(!out.ok() && out.stderr.contains("does not exist"), "{out}");
     let out = d.cli(&["run", "company.team", "reader", "--input", "doc=/etc/passwd"]);
     assert!(!out.ok() && out.stderr.contains("be an uploaded file"), "{out}");
@@ -211,7 +257,13 @@ fn files_over_the_size_cap_are_refused() {
     let d = Daemon::start();
     d.apply_flow("reader", READER);
     let big = scratch(&d, "big.bin", &vec![b'x'; 64 * 1024 * 1024 + 1]);
-    let out = d.cli(&["run", "company.team", "reader", "--file", &format!("doc={}", big.display())]);
+    let out = d.cli(&[
+        "run",
+        "company.team",
+        "reader",
+        "--file",
+        &format!("doc={}", big.display()),
+    ]);
     assert!(!out.ok(), "{out}");
     assert!(out.stderr.contains("hold at most 67108864 bytes (64 MiB)"), "{out}");
     let list = d.cli_json(&["executions", "--state", "all", "--flow", "reader"]);
@@ -247,12 +299,24 @@ tasks:
     assert_eq!(e["state"], "PAUSED");
     let id = id_of(&e);
     let file = scratch(&d, "evidence.txt", b"signed off");
-    let out = d.cli(&["resume", &id, "--input", "asked=yes", "--file", &format!("data={}", file.display())]);
+    let out = d.cli(&[
+        "resume",
+        &id,
+        "--input",
+        "asked=yes",
+        "--file",
+        &format!("data={}", file.display()),
+    ]);
     assert!(out.ok(), "{out}");
     let e = d.wait_state(&id, "SUCCESS");
-    let uri = task_run(&e, "pause")["outputs"]["onResume"]["data"].as_str().expect("URI").to_string();
+    let uri = task_run(&e, "pause")["outputs"]["onResume"]["data"]
+        .as_str()
+        .expect("URI")
+        .to_string();
     assert!(
-        uri.starts_with(&format!("kestra:///company/team/approve_with_file/executions/{id}/inputs/data/")),
+        uri.starts_with(&format!(
+            "kestra:///company/team/approve_with_file/executions/{id}/inputs/data/"
+        )),
         "{uri}"
     );
     assert_eq!(task_run(&e, "last")["outputs"]["values"]["data"], "signed off");
@@ -327,7 +391,13 @@ tasks:
     assert_eq!(e["state"], "SUCCESS", "{e:#}");
     assert_eq!(
         task_ids(&e),
-        ["each=SUCCESS", "each_split=SUCCESS", "each_items=SUCCESS", "each_merge=SUCCESS", "merged=SUCCESS"]
+        [
+            "each=SUCCESS",
+            "each_split=SUCCESS",
+            "each_items=SUCCESS",
+            "each_merge=SUCCESS",
+            "merged=SUCCESS"
+        ]
     );
     let items = task_run(&e, "each_items");
     assert_eq!(items["outputs"]["numberOfBatches"], 3);
@@ -345,17 +415,37 @@ tasks:
         assert_eq!(c["parentExecutionId"], id.as_str());
         let uri = c["inputs"]["items"].as_str().expect("items URI");
         assert!(
-            uri.starts_with(&format!("kestra:///company/team/batches/executions/{id}/tasks/each_split/")) && uri.ends_with(".txt"),
+            uri.starts_with(&format!(
+                "kestra:///company/team/batches/executions/{id}/tasks/each_split/"
+            )) && uri.ends_with(".txt"),
             "{uri}"
         );
         assert_eq!(task_ids(&c).len(), 1);
-        seen.push(task_run(&c, "return")["outputs"]["value"].as_str().unwrap_or_default().to_string());
+        seen.push(
+            task_run(&c, "return")["outputs"]["value"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        );
     }
     seen.sort();
-    assert_eq!(seen, ["row 1\nrow 2\nrow 3\nrow 4", "row 5\nrow 6\nrow 7\nrow 8", "row 9\nrow 10"]);
+    assert_eq!(
+        seen,
+        [
+            "row 1\nrow 2\nrow 3\nrow 4",
+            "row 5\nrow 6\nrow 7\nrow 8",
+            "row 9\nrow 10"
+        ]
+    );
 
-    let merged = task_run(&e, "merged")["outputs"]["value"].as_str().expect("merged").to_string();
-    let rows: Vec<Value> = merged.lines().map(|l| serde_json::from_str(l).expect("JSON line")).collect();
+    let merged = task_run(&e, "merged")["outputs"]["value"]
+        .as_str()
+        .expect("merged")
+        .to_string();
+    let rows: Vec<Value> = merged
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
     assert_eq!(rows.len(), 3, "{merged}");
     assert_eq!(rows[0]["value"], "row 1\nrow 2\nrow 3\nrow 4");
     assert_eq!(rows[2]["value"], "row 9\nrow 10");
@@ -449,7 +539,13 @@ tasks:
 "#,
     );
     let file = scratch(&d, "rows.txt", &lines(5));
-    let e = d.cli_json(&["run", "company.team", "fei_nowait", "--file", &format!("file={}", file.display())]);
+    let e = d.cli_json(&[
+        "run",
+        "company.team",
+        "fei_nowait",
+        "--file",
+        &format!("file={}", file.display()),
+    ]);
     let e = wait_ended(&d, &id_of(&e));
     assert_eq!(e["state"], "SUCCESS", "{e:#}");
     assert_eq!(task_ids(&e).len(), 4, "{:?}", task_ids(&e));
@@ -460,11 +556,20 @@ tasks:
     });
 
     let empty = scratch(&d, "empty.txt", b"");
-    let e = d.cli_json(&["run", "company.team", "fei_nowait", "--file", &format!("file={}", empty.display())]);
+    let e = d.cli_json(&[
+        "run",
+        "company.team",
+        "fei_nowait",
+        "--file",
+        &format!("file={}", empty.display()),
+    ]);
     let e = wait_ended(&d, &id_of(&e));
     assert_eq!(e["state"], "SUCCESS", "{e:#}");
     assert_eq!(task_run(&e, "each_items")["outputs"]["numberOfBatches"], 0);
-    assert!(task_run(&e, "each_merge")["outputs"]["subflowOutputs"].is_null(), "{e:#}");
+    assert!(
+        task_run(&e, "each_merge")["outputs"]["subflowOutputs"].is_null(),
+        "{e:#}"
+    );
 }
 
 /// The batches, the count of ended subflows and their outputs are stored with each step: a
@@ -511,7 +616,13 @@ tasks:
 "#,
     );
     let file = scratch(&d, "rows.txt", &lines(3));
-    let e = d.cli_json(&["run", "company.team", "fei_gated", "--file", &format!("file={}", file.display())]);
+    let e = d.cli_json(&[
+        "run",
+        "company.team",
+        "fei_gated",
+        "--file",
+        &format!("file={}", file.display()),
+    ]);
     let id = id_of(&e);
     let paused = tollgate_tests::wait_for("3 paused subflows", || {
         let list = d.cli_json(&["executions", "--state", "PAUSED", "--flow", "batch_gate"]);
@@ -536,7 +647,10 @@ tasks:
     assert_eq!(e["state"], "SUCCESS", "{e:#}");
     let items = task_run(&e, "each_items");
     assert_eq!(items["outputs"]["iterations"]["SUCCESS"], 3, "{items:#}");
-    let merged = task_run(&e, "each_merge")["outputs"]["subflowOutputs"].as_str().expect("merged").to_string();
+    let merged = task_run(&e, "each_merge")["outputs"]["subflowOutputs"]
+        .as_str()
+        .expect("merged")
+        .to_string();
     let (code, body) = download(&d, &id, &merged);
     assert_eq!(code, 200, "{body}");
     assert_eq!(body.lines().count(), 3, "{body}");
@@ -599,15 +713,31 @@ tasks:
 "#,
     );
     let file = scratch(&d, "doc.txt", b"hello files\n");
-    let e = d.cli_json(&["run", "company.team", "files_wd", "--file", &format!("doc={}", file.display()), "--wait"]);
+    let e = d.cli_json(&[
+        "run",
+        "company.team",
+        "files_wd",
+        "--file",
+        &format!("doc={}", file.display()),
+        "--wait",
+    ]);
     let e = wait_ended(&d, &id_of(&e));
     assert_eq!(e["state"], "SUCCESS", "{e:#}\n{}", d.log());
     let first = task_run(&e, "first")["id"].as_str().expect("run id").to_string();
     assert_eq!(task_run(&e, "stay")["outputs"]["value"], first.as_str());
-    let stay_uri = task_run(&e, "second")["outputs"]["uris"]["out/stay.txt"].as_str().expect("uri");
+    let stay_uri = task_run(&e, "second")["outputs"]["uris"]["out/stay.txt"]
+        .as_str()
+        .expect("uri");
     assert!(stay_uri.contains("/tasks/second/"), "{stay_uri}");
     assert_eq!(task_run(&e, "loud")["outputs"]["value"], "HELLO FILES\n");
-    let kept = task_run(&e, "worker")["outputs"]["outputFiles"].as_object().expect("outputFiles").clone();
-    assert_eq!(kept.keys().collect::<Vec<_>>(), ["loud.csv"], "only the glob's matches are kept");
+    let kept = task_run(&e, "worker")["outputs"]["outputFiles"]
+        .as_object()
+        .expect("outputFiles")
+        .clone();
+    assert_eq!(
+        kept.keys().collect::<Vec<_>>(),
+        ["loud.csv"],
+        "only the glob's matches are kept"
+    );
     assert_eq!(task_run(&e, "result")["outputs"]["value"], "SELIF OLLEH\n");
 }

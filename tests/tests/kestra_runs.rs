@@ -322,7 +322,12 @@ const CASES: &[Case] = &[
             ("each_items", "/iterations/SUCCESS", "26"),
             ("each_items", "/iterations/CREATED", "0"),
         ],
-        ..case("for-each-item.yaml", "ForEachItemCaseTest.forEachItem", "SUCCESS", Some(4))
+        ..case(
+            "for-each-item.yaml",
+            "ForEachItemCaseTest.forEachItem",
+            "SUCCESS",
+            Some(4),
+        )
     },
     Case {
         files: &[("file", 102)],
@@ -425,6 +430,42 @@ const CASES: &[Case] = &[
             Some(1),
         )
     },
+    Case {
+        inputs: &["failed=false"],
+        ..case(
+            "working-directory.yaml",
+            "WorkingDirectoryTest.success",
+            "SUCCESS",
+            Some(4),
+        )
+    },
+    Case {
+        inputs: &["failed=true"],
+        ..case(
+            "working-directory.yaml",
+            "WorkingDirectoryTest.failed",
+            "FAILED",
+            Some(3),
+        )
+    },
+    case(
+        "working-directory-each.yaml",
+        "WorkingDirectoryTest.each",
+        "SUCCESS",
+        Some(8),
+    ),
+    case(
+        "working-directory-outputs.yml",
+        "WorkingDirectoryTest.outputFiles",
+        "SUCCESS",
+        Some(2),
+    ),
+    case(
+        "working-directory-inputs.yml",
+        "WorkingDirectoryTest.inputFiles",
+        "SUCCESS",
+        Some(2),
+    ),
     Case {
         paused: true,
         resume: Some(&["asked=restarted"]),

@@ -132,7 +132,14 @@ impl Executions for ExecutionsService {
         let exec = self
             .0
             .ops
-            .start(&p, &r.namespace, &r.flow_id, inputs, labels, r.files.into_iter().collect())
+            .start(
+                &p,
+                &r.namespace,
+                &r.flow_id,
+                inputs,
+                labels,
+                r.files.into_iter().collect(),
+            )
             .await
             .map_err(from_engine)?;
         Ok(Response::new(pb::StartResponse {

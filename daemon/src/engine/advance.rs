@@ -1079,7 +1079,10 @@ impl<'a> Stepper<'a> {
                 let mut vars = self.vars_for(idx, task);
                 if let Value::Object(m) = &mut vars {
                     // The state its tasks ended with: the job ends the run in it.
-                    m.insert(crate::tasks::LIST_STATE_VAR.into(), Value::String(state.as_str().into()));
+                    m.insert(
+                        crate::tasks::LIST_STATE_VAR.into(),
+                        Value::String(state.as_str().into()),
+                    );
                 }
                 let run_id = self.exec.task_runs[idx].id.clone();
                 self.fx.jobs.push(Job {
@@ -1430,11 +1433,14 @@ impl<'a> Stepper<'a> {
             .and_then(|p| self.exec.run(p))
             .map(|r| r.task_id.clone())
             .and_then(|id| self.flow.find_task(&id));
-        let (Some(parent), Some(Task {
-            id: owner_id,
-            kind: TaskKind::ForEachItem(t),
-            ..
-        })) = (parent, owner)
+        let (
+            Some(parent),
+            Some(Task {
+                id: owner_id,
+                kind: TaskKind::ForEachItem(t),
+                ..
+            }),
+        ) = (parent, owner)
         else {
             self.fail(idx, "internal: a ForEachItem step outside its ForEachItem");
             return;
@@ -1506,7 +1512,14 @@ impl<'a> Stepper<'a> {
         };
         let run_id = self.exec.task_runs[idx].id.clone();
         let at = |name: &str| {
-            super::files::task_path(&self.exec.namespace, &self.exec.flow_id, &self.exec.id, &task.id, &run_id, name)
+            super::files::task_path(
+                &self.exec.namespace,
+                &self.exec.flow_id,
+                &self.exec.id,
+                &task.id,
+                &run_id,
+                name,
+            )
         };
         let mut uris = Vec::new();
         for (i, batch) in batches.into_iter().enumerate() {
@@ -1529,7 +1542,9 @@ impl<'a> Stepper<'a> {
     fn batching(&mut self, b: &crate::flow::ForEachItemBatch, vars: &Value) -> Result<super::files::Batching, String> {
         let mut number = |what: &str, v: &Value| -> Result<usize, String> {
             let text = match v {
-                Value::String(s) => self.render_str(s, vars).map_err(|e| format!("cannot render `batch.{what}`: {e}"))?,
+                Value::String(s) => self
+                    .render_str(s, vars)
+                    .map_err(|e| format!("cannot render `batch.{what}`: {e}"))?,
                 other => other.to_string(),
             };
             text.trim()
@@ -1583,7 +1598,15 @@ impl<'a> Stepper<'a> {
             Ok(d) => d,
             Err(errors) => {
                 let msg: Vec<String> = errors.iter().map(|e| e.message.clone()).collect();
-                self.fail(idx, &format!("invalid inputs for subflow `{}.{}`: {}", t.namespace, t.flow_id, msg.join("; ")));
+                self.fail(
+                    idx,
+                    &format!(
+                        "invalid inputs for subflow `{}.{}`: {}",
+                        t.namespace,
+                        t.flow_id,
+                        msg.join("; ")
+                    ),
+                );
                 return;
             }
         };
@@ -1660,7 +1683,10 @@ impl<'a> Stepper<'a> {
         self.log(
             idx,
             "INFO",
-            &format!("Started {n} executions of subflow {}.{}, one per batch", t.namespace, t.flow_id),
+            &format!(
+                "Started {n} executions of subflow {}.{}, one per batch",
+                t.namespace, t.flow_id
+            ),
         );
         self.fx.children.extend(children);
         let mut out = Map::new();
@@ -1678,7 +1704,11 @@ impl<'a> Stepper<'a> {
     /// `_merge`: the subflows' outputs (one JSON document a line, by iteration) in one file,
     /// output as `subflowOutputs`; no output when the subflow has none.
     fn for_each_item_merge(&mut self, idx: usize, task: &Task, items: &TaskRun) {
-        let n = items.outputs.get("numberOfBatches").and_then(Value::as_u64).unwrap_or(0);
+        let n = items
+            .outputs
+            .get("numberOfBatches")
+            .and_then(Value::as_u64)
+            .unwrap_or(0);
         let mut merged = Vec::new();
         for iteration in 1..=n {
             let path = super::files::iteration_outputs_path(self.exec, items, iteration as u32);

@@ -67,7 +67,14 @@ pub fn input_path(namespace: &str, flow_id: &str, execution_id: &str, input: &st
 }
 
 /// Where a task run's file `name` is kept.
-pub fn task_path(namespace: &str, flow_id: &str, execution_id: &str, task_id: &str, task_run_id: &str, name: &str) -> String {
+pub fn task_path(
+    namespace: &str,
+    flow_id: &str,
+    execution_id: &str,
+    task_id: &str,
+    task_run_id: &str,
+    name: &str,
+) -> String {
     format!(
         "{}tasks/{task_id}/{task_run_id}/{name}",
         execution_prefix(namespace, flow_id, execution_id)
@@ -92,7 +99,9 @@ pub struct FileRef {
 pub fn parse_uri(uri: &str) -> Result<FileRef, String> {
     let uri = uri.trim();
     let Some(path) = uri.strip_prefix(SCHEME) else {
-        return Err(format!("`{uri}` is not a kestra:/// URI of Tollgate's internal storage"));
+        return Err(format!(
+            "`{uri}` is not a kestra:/// URI of Tollgate's internal storage"
+        ));
     };
     if !path.starts_with('/') || path.contains('\0') || path.split('/').any(|s| s == ".." || s == ".") {
         return Err(format!("`{uri}` is not a valid kestra:/// URI"));
@@ -102,7 +111,9 @@ pub fn parse_uri(uri: &str) -> Result<FileRef, String> {
         .iter()
         .position(|s| *s == "executions")
         .filter(|i| *i >= 3 && segments.len() > i + 2)
-        .ok_or_else(|| format!("`{uri}` names no execution's file (expected kestra:///NAMESPACE/FLOW/executions/ID/...)"))?;
+        .ok_or_else(|| {
+            format!("`{uri}` names no execution's file (expected kestra:///NAMESPACE/FLOW/executions/ID/...)")
+        })?;
     let execution_id = segments[at + 1];
     if execution_id.is_empty() {
         return Err(format!("`{uri}` names no execution"));
@@ -131,20 +142,36 @@ pub enum FileError {
 pub fn check_access(services: &dyn ExprServices, namespace: &str, uri: &str) -> Result<FileRef, FileError> {
     let f = parse_uri(uri).map_err(FileError::Refused)?;
     if f.namespace != namespace {
-        crate::expr::flow_may(services, namespace, &f.namespace, crate::auth::flow_scope::FlowAccess::Read)
-            .map_err(|why| FileError::Refused(format!("{uri} belongs to namespace `{}`: {why}", f.namespace)))?;
+        crate::expr::flow_may(
+            services,
+            namespace,
+            &f.namespace,
+            crate::auth::flow_scope::FlowAccess::Read,
+        )
+        .map_err(|why| FileError::Refused(format!("{uri} belongs to namespace `{}`: {why}", f.namespace)))?;
     }
     Ok(f)
 }
 
 /// Size of a file a flow of `namespace` may read; None when it does not exist.
-pub fn size(r: &dyn FileSource, services: &dyn ExprServices, namespace: &str, uri: &str) -> Result<Option<u64>, FileError> {
+pub fn size(
+    r: &dyn FileSource,
+    services: &dyn ExprServices,
+    namespace: &str,
+    uri: &str,
+) -> Result<Option<u64>, FileError> {
     let f = check_access(services, namespace, uri)?;
     Ok(r.file_size(&f.execution_id, &f.path)?)
 }
 
 /// Content of a file a flow of `namespace` may read, at most `max` bytes.
-pub fn read(r: &dyn FileSource, services: &dyn ExprServices, namespace: &str, uri: &str, max: usize) -> Result<Vec<u8>, FileError> {
+pub fn read(
+    r: &dyn FileSource,
+    services: &dyn ExprServices,
+    namespace: &str,
+    uri: &str,
+    max: usize,
+) -> Result<Vec<u8>, FileError> {
     let f = check_access(services, namespace, uri)?;
     match r.file_size(&f.execution_id, &f.path)? {
         None => Err(FileError::Missing(uri.to_string())),
@@ -394,7 +421,11 @@ mod tests {
         assert_eq!(parts, vec![b"a\nc\ne\n".to_vec(), b"b\nd\n".to_vec()]);
         assert!(split_batches(b"", Batching::Rows(1), b"\n").unwrap().is_empty());
         let many = "x\n".repeat(MAX_BATCHES + 1);
-        assert!(split_batches(many.as_bytes(), Batching::Rows(1), b"\n").unwrap_err().contains("at most"));
+        assert!(
+            split_batches(many.as_bytes(), Batching::Rows(1), b"\n")
+                .unwrap_err()
+                .contains("at most")
+        );
         assert_eq!(parse_size("10KB"), Some(10 * 1024));
         assert_eq!(parse_size("1 mb"), Some(1 << 20));
         assert_eq!(parse_size("lots"), None);
@@ -402,9 +433,21 @@ mod tests {
 
     #[test]
     fn bad_uris_are_refused_with_the_reason() {
-        assert!(parse_uri("file:///etc/passwd").unwrap_err().contains("not a kestra:/// URI"));
-        assert!(parse_uri("kestra:///a/f/executions/E/../../x").unwrap_err().contains("not a valid"));
+        assert!(
+            parse_uri("file:///etc/passwd")
+                .unwrap_err()
+                .contains("not a kestra:/// URI")
+        );
+        assert!(
+            parse_uri("kestra:///a/f/executions/E/../../x")
+                .unwrap_err()
+                .contains("not a valid")
+        );
         assert!(parse_uri("kestra:///a/b").unwrap_err().contains("names no execution"));
-        assert!(check_size("upload `f`", MAX_FILE_BYTES + 1).unwrap_err().contains("at most"));
+        assert!(
+            check_size("upload `f`", MAX_FILE_BYTES + 1)
+                .unwrap_err()
+                .contains("at most")
+        );
     }
 }

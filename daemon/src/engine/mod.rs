@@ -448,7 +448,11 @@ impl Engine {
                     }),
                 }
             }
-            if errors.is_empty() { Ok(()) } else { Err(EngineError::InvalidInput(errors)) }
+            if errors.is_empty() {
+                Ok(())
+            } else {
+                Err(EngineError::InvalidInput(errors))
+            }
         })
         .await
     }
@@ -470,8 +474,15 @@ impl Engine {
             self.blocking(move |e| e.inner.flows.get(&ns, &fid, rev)).await?
         };
         let defs = resume::on_resume_defs(&flow, &exec, select)?;
-        let uploads = files::place_uploads(&defs, &exec.namespace, &exec.flow_id, &exec.id, &files, &BTreeMap::new())
-            .map_err(EngineError::InvalidInput)?;
+        let uploads = files::place_uploads(
+            &defs,
+            &exec.namespace,
+            &exec.flow_id,
+            &exec.id,
+            &files,
+            &BTreeMap::new(),
+        )
+        .map_err(EngineError::InvalidInput)?;
         let uris = uploads
             .iter()
             .map(|(input, (path, _))| (input.clone(), files::uri_of(path)))

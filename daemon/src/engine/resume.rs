@@ -158,7 +158,11 @@ pub fn check(
 /// A resume's FILE inputs are uploads to this execution (see `Engine::store_resume_files`): a
 /// URI of any other file is refused, so a decision cannot point a flow at files it did not get.
 fn check_resume_files(exec: &Execution, defs: &[crate::inputs::InputDef], values: &Map<String, Value>) -> Result<()> {
-    let own = super::files::uri_of(&super::files::execution_prefix(&exec.namespace, &exec.flow_id, &exec.id));
+    let own = super::files::uri_of(&super::files::execution_prefix(
+        &exec.namespace,
+        &exec.flow_id,
+        &exec.id,
+    ));
     let errors: Vec<crate::inputs::InputError> = defs
         .iter()
         .filter(|d| d.input_type == crate::inputs::InputType::File)
@@ -166,10 +170,17 @@ fn check_resume_files(exec: &Execution, defs: &[crate::inputs::InputDef], values
         .filter(|(_, uri)| !uri.starts_with(&own))
         .map(|(d, uri)| crate::inputs::InputError {
             input_id: d.id.clone(),
-            message: format!("input `{}`: {uri} is not a file uploaded to execution {}", d.id, exec.id),
+            message: format!(
+                "input `{}`: {uri} is not a file uploaded to execution {}",
+                d.id, exec.id
+            ),
         })
         .collect();
-    if errors.is_empty() { Ok(()) } else { Err(EngineError::InvalidInput(errors)) }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(EngineError::InvalidInput(errors))
+    }
 }
 
 /// The `onResume` inputs of the pause `select` names (uploads are placed by them).
@@ -181,7 +192,10 @@ pub fn on_resume_defs(flow: &Flow, exec: &Execution, select: &PauseSelector) -> 
     let run = &exec.task_runs[idx];
     match flow.find_task(&run.task_id).map(|t| &t.kind) {
         Some(TaskKind::Pause(pause)) => Ok(pause.on_resume.clone()),
-        _ => Err(EngineError::FailedPrecondition(format!("task `{}` is not a pause", run.task_id))),
+        _ => Err(EngineError::FailedPrecondition(format!(
+            "task `{}` is not a pause",
+            run.task_id
+        ))),
     }
 }
 

@@ -106,14 +106,21 @@ mod tests {
             })
             .unwrap();
         assert_eq!(
-            store.read().unwrap().file_size("old_done", "/n/f/executions/old_done/inputs/a/a.upl").unwrap(),
+            store
+                .read()
+                .unwrap()
+                .file_size("old_done", "/n/f/executions/old_done/inputs/a/a.upl")
+                .unwrap(),
             Some(crate::store::files::CHUNK as u64 + 10)
         );
         assert_eq!(sweep(&store, &store, Duration::from_secs(86_400)).unwrap(), 1);
         let r = store.read().unwrap();
         assert!(r.execution::<Execution>("old_done").unwrap().is_none());
         assert!(r.logs::<LogLine>("old_done", 0, 10).unwrap().is_empty());
-        assert!(r.files_of("old_done").unwrap().is_empty(), "its files were deleted with it");
+        assert!(
+            r.files_of("old_done").unwrap().is_empty(),
+            "its files were deleted with it"
+        );
         assert_eq!(
             r.file("new_done", "/n/f/executions/new_done/inputs/a/a.upl").unwrap(),
             Some(b"kept".to_vec())

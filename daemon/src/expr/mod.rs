@@ -133,7 +133,9 @@ pub struct WithPendingLogs<'a> {
 
 impl WithPendingLogs<'_> {
     fn pending_file(&self, namespace: &str, uri: &str) -> Result<Option<&[u8]>, String> {
-        let Ok(f) = crate::engine::files::parse_uri(uri) else { return Ok(None) };
+        let Ok(f) = crate::engine::files::parse_uri(uri) else {
+            return Ok(None);
+        };
         match self.files.iter().find(|(e, p, _)| *e == f.execution_id && *p == f.path) {
             Some((_, _, bytes)) => crate::engine::files::check_access(self, namespace, uri)
                 .map(|_| Some(bytes.as_slice()))
@@ -164,7 +166,10 @@ impl ExprServices for WithPendingLogs<'_> {
     }
     fn read_file(&self, namespace: &str, uri: &str, max: usize) -> Result<Vec<u8>, String> {
         match self.pending_file(namespace, uri)? {
-            Some(bytes) if bytes.len() > max => Err(format!("{uri} holds {} bytes; at most {max} can be read here", bytes.len())),
+            Some(bytes) if bytes.len() > max => Err(format!(
+                "{uri} holds {} bytes; at most {max} can be read here",
+                bytes.len()
+            )),
             Some(bytes) => Ok(bytes.to_vec()),
             None => self.inner.read_file(namespace, uri, max),
         }

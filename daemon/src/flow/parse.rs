@@ -689,7 +689,7 @@ impl Parser {
                     ("namespaceFiles", "Tollgate has no namespace files; use `inputFiles`"),
                     (
                         "cache",
-                        "the cache is an archive kept in Kestra's internal storage, which Tollgate does not have",
+                        "Tollgate keeps no cache of files between executions",
                     ),
                 ] {
                     if f.map.contains_key(key) {
@@ -1359,10 +1359,7 @@ impl Parser {
 
 /// Properties of Kestra's script tasks that Tollgate does not run, with why.
 const UNSUPPORTED_SCRIPT_KEYS: &[(&str, &str)] = &[
-    (
-        "outputDirectory",
-        "list the files in `outputFiles` (globs) instead",
-    ),
+    ("outputDirectory", "list the files in `outputFiles` (globs) instead"),
     ("namespaceFiles", "Tollgate has no namespace files; use `inputFiles`"),
     ("targetOS", "scripts run on the daemon's host OS (or in the container)"),
     (

@@ -360,6 +360,12 @@ impl<'f> Validator<'f> {
             }
             TaskKind::ForEach(t) => self.value(&t.values, &path.key("values"), s),
             TaskKind::ForEachItem(t) => {
+                if t.revision.is_some() {
+                    self.issue(
+                        path.key("revision"),
+                        format!("`revision` on task `{}` (ForEachItem) is not supported: the subflow's latest revision runs", task.id),
+                    );
+                }
                 self.template(&t.items, &path.key("items"), s);
                 self.template(&t.namespace, &path.key("namespace"), s);
                 self.template(&t.flow_id, &path.key("flowId"), s);
@@ -374,7 +380,11 @@ impl<'f> Validator<'f> {
                     }
                 }
                 self.opt(&t.batch.bytes, &b.key("bytes"), s);
-                let given = [t.batch.rows.is_some(), t.batch.bytes.is_some(), t.batch.partitions.is_some()];
+                let given = [
+                    t.batch.rows.is_some(),
+                    t.batch.bytes.is_some(),
+                    t.batch.partitions.is_some(),
+                ];
                 if given.iter().filter(|g| **g).count() > 1 {
                     self.issue(b, "`batch` takes one of `rows`, `bytes` and `partitions`".to_string());
                 }

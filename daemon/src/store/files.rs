@@ -13,7 +13,10 @@ use super::{Reader, Result, Writer, key_text, scan_range};
 pub const CHUNK: usize = 1 << 20;
 
 fn prefix(execution_id: &str, path: &str) -> (String, String) {
-    (format!("{execution_id}\0{path}\0"), format!("{execution_id}\0{path}\x01"))
+    (
+        format!("{execution_id}\0{path}\0"),
+        format!("{execution_id}\0{path}\x01"),
+    )
 }
 
 /// The size of a file, None when there is none.

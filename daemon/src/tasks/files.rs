@@ -44,7 +44,9 @@ pub fn write_files(dir: &Path, files: &[(String, Vec<u8>)]) -> Result<(), String
 /// A file name must stay inside the working directory.
 pub fn check_name(name: &str) -> Result<(), String> {
     if name.is_empty() || name.starts_with('/') || name.split('/').any(|p| p == ".." || p.is_empty()) {
-        return Err(format!("file name `{name}` must be a relative path inside the working directory"));
+        return Err(format!(
+            "file name `{name}` must be a relative path inside the working directory"
+        ));
     }
     Ok(())
 }
@@ -87,7 +89,11 @@ pub fn collect(dir: &Path, globs: &[String]) -> Result<Vec<(String, Vec<u8>)>, S
                 return Err(format!("more than {MAX_WALK} entries in the working directory"));
             }
             let name = entry.file_name().to_string_lossy().to_string();
-            let rel = if prefix.is_empty() { name } else { format!("{prefix}/{name}") };
+            let rel = if prefix.is_empty() {
+                name
+            } else {
+                format!("{prefix}/{name}")
+            };
             // Symbolic links are not followed: a link must not reach files outside the directory.
             let Ok(kind) = entry.file_type() else { continue };
             if kind.is_dir() {
@@ -99,7 +105,10 @@ pub fn collect(dir: &Path, globs: &[String]) -> Result<Vec<(String, Vec<u8>)>, S
     }
     found.sort();
     if found.len() > MAX_OUTPUT_FILES {
-        return Err(format!("{} files match; a task keeps at most {MAX_OUTPUT_FILES}", found.len()));
+        return Err(format!(
+            "{} files match; a task keeps at most {MAX_OUTPUT_FILES}",
+            found.len()
+        ));
     }
     let mut out = Vec::new();
     for rel in found {
@@ -119,7 +128,14 @@ pub fn stored(job: &Job, files: Vec<(String, Vec<u8>)>) -> (Map<String, Value>, 
     let mut uris = Map::new();
     let mut out = Vec::new();
     for (name, bytes) in files {
-        let path = storage::task_path(&job.namespace, flow_id, &job.execution_id, &job.task.id, &job.task_run_id, &name);
+        let path = storage::task_path(
+            &job.namespace,
+            flow_id,
+            &job.execution_id,
+            &job.task.id,
+            &job.task_run_id,
+            &name,
+        );
         uris.insert(name, Value::String(storage::uri_of(&path)));
         out.push((path, bytes));
     }
@@ -145,7 +161,11 @@ mod tests {
     #[test]
     fn collect_reads_matching_files_only() {
         let dir = tempfile::tempdir().unwrap();
-        write_files(dir.path(), &[("out/a.txt".into(), b"A".to_vec()), ("b.log".into(), b"B".to_vec())]).unwrap();
+        write_files(
+            dir.path(),
+            &[("out/a.txt".into(), b"A".to_vec()), ("b.log".into(), b"B".to_vec())],
+        )
+        .unwrap();
         let got = collect(dir.path(), &["out/*".to_string()]).unwrap();
         assert_eq!(got, vec![("out/a.txt".to_string(), b"A".to_vec())]);
     }

@@ -74,7 +74,10 @@ pub fn output_files(
         .get()
         .ok_or("`outputFiles` needs the daemon's data directory, which is not set")?
         .clone();
-    let wd = job.workdir.as_ref().ok_or("internal: no working directory to collect from")?;
+    let wd = job
+        .workdir
+        .as_ref()
+        .ok_or("internal: no working directory to collect from")?;
     let dir = script::shared_dir(&root, wd, r, services)?;
     let globs = t
         .output_files

@@ -4,8 +4,8 @@
 pub mod files;
 mod http_request;
 mod job;
-mod local_files;
 mod kv_task;
+mod local_files;
 mod mail_send;
 mod render;
 pub mod script;
@@ -96,11 +96,13 @@ pub async fn run(job: &Job, services: &TaskServices, ctx: &JobContext) -> JobOut
     let mut files = Vec::new();
     let result = match (timeout, &job.task.kind) {
         (Err(e), _) => Err(e),
-        (Ok(_), TaskKind::WorkingDirectory(t)) => local_files::output_files(job, t, &mut r, services).map(|(outputs, stored)| {
-            warning = job.vars[LIST_STATE_VAR] == "WARNING";
-            files = stored;
-            outputs
-        }),
+        (Ok(_), TaskKind::WorkingDirectory(t)) => {
+            local_files::output_files(job, t, &mut r, services).map(|(outputs, stored)| {
+                warning = job.vars[LIST_STATE_VAR] == "WARNING";
+                files = stored;
+                outputs
+            })
+        }
         (Ok(_), TaskKind::LocalFiles(t)) => local_files::run(job, t, &mut r, services).map(|(outputs, stored)| {
             files = stored;
             outputs

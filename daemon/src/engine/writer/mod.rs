@@ -274,7 +274,13 @@ impl WriterLoop {
     }
 
     /// Stores a file in this transaction, readable by later steps of it (see [`PendingFiles`]).
-    fn put_file(&self, w: &mut Writer, execution_id: &str, path: &str, content: Vec<u8>) -> std::result::Result<(), StoreError> {
+    fn put_file(
+        &self,
+        w: &mut Writer,
+        execution_id: &str,
+        path: &str,
+        content: Vec<u8>,
+    ) -> std::result::Result<(), StoreError> {
         w.put_file(execution_id, path, &content)?;
         self.pending_files
             .lock()
@@ -821,8 +827,12 @@ pub(crate) type PendingFiles = std::sync::Mutex<std::collections::HashMap<(Strin
 impl TxServices<'_> {
     /// A file written in this transaction, once `namespace` may read it.
     fn pending(&self, namespace: &str, uri: &str) -> std::result::Result<Option<Arc<Vec<u8>>>, String> {
-        let Some(pending) = self.pending_files else { return Ok(None) };
-        let Ok(f) = crate::engine::files::parse_uri(uri) else { return Ok(None) };
+        let Some(pending) = self.pending_files else {
+            return Ok(None);
+        };
+        let Ok(f) = crate::engine::files::parse_uri(uri) else {
+            return Ok(None);
+        };
         let found = pending
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -858,7 +868,10 @@ impl ExprServices for TxServices<'_> {
     }
     fn read_file(&self, namespace: &str, uri: &str, max: usize) -> std::result::Result<Vec<u8>, String> {
         match self.pending(namespace, uri)? {
-            Some(bytes) if bytes.len() > max => Err(format!("{uri} holds {} bytes; at most {max} can be read here", bytes.len())),
+            Some(bytes) if bytes.len() > max => Err(format!(
+                "{uri} holds {} bytes; at most {max} can be read here",
+                bytes.len()
+            )),
             Some(bytes) => Ok(bytes.to_vec()),
             None => self.inner.read_file(namespace, uri, max),
         }
