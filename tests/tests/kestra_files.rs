@@ -741,3 +741,51 @@ tasks:
     );
     assert_eq!(task_run(&e, "result")["outputs"]["value"], "SELIF OLLEH\n");
 }
+
+/// As Kestra's WorkingDirectoryTest.cache: files matching `cache.patterns` are kept after a
+/// successful run and are in the directory of the next run (until `ttl`); a run that changes
+/// nothing keeps the old cache, and it survives `kill -9`.
+#[test]
+fn working_directory_cache_is_kept_between_executions() {
+    let mut d = Daemon::start();
+    d.apply_flow(
+        "cached",
+        r#"id: cached
+namespace: company.team
+tasks:
+  - id: workingDir
+    type: io.kestra.plugin.core.flow.WorkingDirectory
+    cache:
+      ttl: PT5m
+      patterns:
+        - "*.txt"
+    tasks:
+      - id: exists
+        type: io.kestra.plugin.core.storage.LocalFiles
+        outputs:
+          - hello.txt
+      - id: inputFiles
+        type: io.kestra.plugin.core.storage.LocalFiles
+        inputs:
+          hello.txt: "HELLO WORLD"
+          other.log: "not cached"
+"#,
+    );
+    let first = d.run_wait("company.team", "cached", &[]);
+    let first = wait_ended(&d, &id_of(&first));
+    assert_eq!(first["state"], "SUCCESS", "{first:#}");
+    assert_eq!(task_ids(&first).len(), 3);
+    assert_eq!(task_run(&first, "exists")["outputs"]["uris"], serde_json::json!({}));
+
+    d.kill9();
+    d.restart();
+    let second = d.run_wait("company.team", "cached", &[]);
+    let second = wait_ended(&d, &id_of(&second));
+    assert_eq!(second["state"], "SUCCESS", "{second:#}");
+    let uri = task_run(&second, "exists")["outputs"]["uris"]["hello.txt"]
+        .as_str()
+        .expect("the cached file is back")
+        .to_string();
+    assert_eq!(download(&d, &id_of(&second), &uri), (200, "HELLO WORLD".to_string()));
+    assert_logged(&d, &id_of(&second), "cache restored: 1 files");
+}

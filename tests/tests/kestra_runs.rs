@@ -460,6 +460,15 @@ const CASES: &[Case] = &[
         "SUCCESS",
         Some(2),
     ),
+    Case {
+        outputs: &[("exists", "/uris", "{}")],
+        ..case(
+            "working-directory-cache.yml",
+            "WorkingDirectoryTest.cache (first run)",
+            "SUCCESS",
+            Some(3),
+        )
+    },
     case(
         "working-directory-inputs.yml",
         "WorkingDirectoryTest.inputFiles",

@@ -115,11 +115,25 @@ pub fn flow_sla_timers(flow: &Flow, exec: &Execution) -> Vec<TimerKey> {
 pub fn workdir_of(flow: &Flow, exec: &Execution, idx: usize) -> Option<crate::tasks::WorkDir> {
     let parent = exec.run(exec.task_runs[idx].parent_task_run_id.as_deref()?)?;
     match &flow.find_task(&parent.task_id)?.kind {
-        TaskKind::WorkingDirectory(t) => Some(crate::tasks::WorkDir {
-            task_run_id: parent.id.clone(),
-            input_files: t.input_files.clone(),
-        }),
+        TaskKind::WorkingDirectory(t) => Some(work_dir(exec, parent, t)),
         _ => None,
+    }
+}
+
+/// The directory of the WorkingDirectory whose task run is `run`.
+pub fn work_dir(exec: &Execution, run: &TaskRun, t: &crate::flow::WorkingDirectoryTask) -> crate::tasks::WorkDir {
+    crate::tasks::WorkDir {
+        task_run_id: run.id.clone(),
+        input_files: t.input_files.clone(),
+        cache: t.cache.as_ref().map(|c| crate::tasks::CacheSpec {
+            owner: super::files::cache_owner(&exec.namespace, &exec.flow_id, &run.task_id, run.value.as_deref()),
+            ttl_ms: c
+                .ttl
+                .as_deref()
+                .and_then(|t| parse_iso8601(t).ok())
+                .map(|d| d.as_millis() as i64),
+            patterns: c.patterns.clone(),
+        }),
     }
 }
 
@@ -1050,7 +1064,7 @@ impl<'a> Stepper<'a> {
             state = State::Success;
         }
         if let TaskKind::WorkingDirectory(wd) = &task.kind
-            && !wd.output_files.is_empty()
+            && (!wd.output_files.is_empty() || wd.cache.is_some())
             && !state.is_failure()
             && !self.collected_output_files(idx, task, wd, state)
         {
@@ -1092,10 +1106,7 @@ impl<'a> Stepper<'a> {
                     task: task.clone(),
                     vars,
                     attempt: self.exec.task_runs[idx].attempt,
-                    workdir: Some(crate::tasks::WorkDir {
-                        task_run_id: run_id,
-                        input_files: wd.input_files.clone(),
-                    }),
+                    workdir: Some(work_dir(self.exec, &self.exec.task_runs[idx], wd)),
                 });
                 false
             }

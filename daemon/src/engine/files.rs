@@ -278,6 +278,15 @@ pub fn read_whole(
     })
 }
 
+/// The single file of a WorkingDirectory's cache (JSON: `createdMs`, `files` name -> base64).
+pub const CACHE_PATH: &str = "cache.json";
+
+/// The owner of a WorkingDirectory's cache in the store's files: never an execution id (those
+/// hold no `/`), so retention leaves it; a newer cache replaces it.
+pub fn cache_owner(namespace: &str, flow_id: &str, task_id: &str, value: Option<&str>) -> String {
+    format!("~cache/{namespace}/{flow_id}/{task_id}/{}", value.unwrap_or_default())
+}
+
 /// Most batches one ForEachItem makes (each is a subflow execution).
 pub const MAX_BATCHES: usize = 10_000;
 

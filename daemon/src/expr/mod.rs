@@ -110,6 +110,10 @@ pub trait ExprServices: Send + Sync {
     fn read_file(&self, _namespace: &str, _uri: &str, _max: usize) -> Result<Vec<u8>, String> {
         Err("there is no internal storage here".to_string())
     }
+    /// A WorkingDirectory's kept cache (see `engine::files::cache_owner`), if any.
+    fn cache(&self, _owner: &str) -> Option<Vec<u8>> {
+        None
+    }
 }
 
 /// What the file functions see of a file: its size, and its text when it is UTF-8 and small

@@ -584,6 +584,18 @@ pub struct WorkingDirectoryTask {
     /// Globs of files stored once its tasks succeeded (`outputs.<id>.outputFiles['name']`).
     #[serde(default)]
     pub output_files: Vec<String>,
+    #[serde(default)]
+    pub cache: Option<WorkingDirectoryCache>,
+}
+
+/// A WorkingDirectory's `cache`: files matching `patterns` are kept after a successful run and
+/// put back in the directory of the next runs until `ttl` has passed since they were kept.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct WorkingDirectoryCache {
+    pub patterns: Vec<String>,
+    #[serde(default)]
+    pub ttl: Option<String>,
 }
 
 /// `io.kestra.plugin.core.execution.Resume`. Without `executionId` it resumes its own execution

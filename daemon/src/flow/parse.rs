@@ -685,13 +685,7 @@ impl Parser {
                 Some(TaskKind::Sequential(SequentialTask { tasks }))
             }
             types::WORKING_DIRECTORY => {
-                for (key, why) in [
-                    ("namespaceFiles", "Tollgate has no namespace files; use `inputFiles`"),
-                    (
-                        "cache",
-                        "Tollgate keeps no cache of files between executions",
-                    ),
-                ] {
+                for (key, why) in [("namespaceFiles", "Tollgate has no namespace files; use `inputFiles`")] {
                     if f.map.contains_key(key) {
                         let at = f.at(key);
                         f.take(key);
@@ -729,11 +723,23 @@ impl Parser {
                     }
                 }
                 let output_files = self.opt_typed::<Vec<String>>(&mut f, "outputFiles").unwrap_or_default();
-                f.finish(self, &with_common(&["tasks", "inputFiles", "outputFiles"]), &what);
+                let cache_path = f.at("cache");
+                let cache = self.opt_typed::<WorkingDirectoryCache>(&mut f, "cache");
+                if let Some(ttl) = cache.as_ref().and_then(|c| c.ttl.as_deref())
+                    && let Err(e) = crate::duration::parse_iso8601(ttl)
+                {
+                    self.issue(cache_path.key("ttl"), format!("`cache.ttl` on {what}: {e}"));
+                }
+                f.finish(
+                    self,
+                    &with_common(&["tasks", "inputFiles", "outputFiles", "cache"]),
+                    &what,
+                );
                 Some(TaskKind::WorkingDirectory(WorkingDirectoryTask {
                     tasks,
                     input_files,
                     output_files,
+                    cache,
                 }))
             }
             types::ALLOW_FAILURE => {

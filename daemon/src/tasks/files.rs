@@ -121,6 +121,46 @@ pub fn collect(dir: &Path, globs: &[String]) -> Result<Vec<(String, Vec<u8>)>, S
     Ok(out)
 }
 
+/// The files of a kept cache still within its `ttl`.
+pub fn cache_restore(cache: &super::CacheSpec, services: &TaskServices) -> Option<Vec<(String, Vec<u8>)>> {
+    use base64::Engine as _;
+    let archive: Value = serde_json::from_slice(&services.expr.cache(&cache.owner)?).ok()?;
+    let created = archive["createdMs"].as_i64()?;
+    if cache
+        .ttl_ms
+        .is_some_and(|ttl| crate::engine::ids::now_ms() - created > ttl)
+    {
+        return None;
+    }
+    let mut out = Vec::new();
+    for (name, b64) in archive["files"].as_object()? {
+        if check_name(name).is_err() {
+            continue;
+        }
+        let bytes = base64::engine::general_purpose::STANDARD.decode(b64.as_str()?).ok()?;
+        out.push((name.clone(), bytes));
+    }
+    Some(out)
+}
+
+/// The cache archive to keep after a successful run: the files matching its patterns, unless
+/// they are those of the cache still in use (so its `ttl` runs from when they were kept).
+pub fn cache_archive(cache: &super::CacheSpec, dir: &Path, services: &TaskServices) -> Result<Option<Vec<u8>>, String> {
+    use base64::Engine as _;
+    let found = collect(dir, &cache.patterns).map_err(|e| format!("`cache`: {e}"))?;
+    if found.is_empty() || cache_restore(cache, services).is_some_and(|kept| kept == found) {
+        return Ok(None);
+    }
+    let files: Map<String, Value> = found
+        .into_iter()
+        .map(|(n, b)| (n, Value::String(base64::engine::general_purpose::STANDARD.encode(b))))
+        .collect();
+    let archive = serde_json::json!({"createdMs": crate::engine::ids::now_ms(), "files": files});
+    let bytes = serde_json::to_vec(&archive).unwrap_or_default();
+    storage::check_size("the WorkingDirectory cache", bytes.len())?;
+    Ok(Some(bytes))
+}
+
 /// Where the job's output files go in the storage: `{name: uri}` for its outputs, and the
 /// (path, content) pairs the engine stores with its outcome.
 pub fn stored(job: &Job, files: Vec<(String, Vec<u8>)>) -> (Map<String, Value>, Vec<(String, Vec<u8>)>) {

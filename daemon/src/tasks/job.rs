@@ -27,6 +27,17 @@ pub struct Job {
 pub struct WorkDir {
     pub task_run_id: String,
     pub input_files: Option<Value>,
+    /// The WorkingDirectory's `cache`, if it has one.
+    pub cache: Option<CacheSpec>,
+}
+
+/// Where a WorkingDirectory's cache is kept and for how long it is used.
+#[derive(Debug, Clone)]
+pub struct CacheSpec {
+    /// Its owner in the store's files (see `engine::files::cache_owner`).
+    pub owner: String,
+    pub ttl_ms: Option<i64>,
+    pub patterns: Vec<String>,
 }
 
 impl WorkDir {
@@ -45,6 +56,8 @@ pub struct JobOutcome {
     pub warning: bool,
     /// Files to store in the execution's storage with a successful result: (path, content).
     pub files: Vec<(String, Vec<u8>)>,
+    /// A WorkingDirectory's cache to keep: (owner, archive).
+    pub cache: Option<(String, Vec<u8>)>,
 }
 
 /// Where a running job appends log lines while it runs (already masked), so that they are

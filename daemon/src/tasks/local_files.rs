@@ -61,14 +61,14 @@ fn in_dir(
     Ok((outputs, stored))
 }
 
-/// A WorkingDirectory's `outputFiles`, collected from its directory once its tasks are done;
-/// output as `outputFiles` (file name to URI).
+/// A WorkingDirectory's `outputFiles`, collected from its directory once its tasks are done
+/// (output as `outputFiles`, file name to URI), and its `cache` archive to keep.
 pub fn output_files(
     job: &Job,
     t: &crate::flow::WorkingDirectoryTask,
     r: &mut TaskRender<'_>,
     services: &TaskServices,
-) -> Result<Produced, String> {
+) -> Result<(Map<String, Value>, Vec<(String, Vec<u8>)>, Option<(String, Vec<u8>)>), String> {
     let root = services
         .scripts_dir
         .get()
@@ -84,9 +84,17 @@ pub fn output_files(
         .iter()
         .map(|g| r.text("outputFiles", g))
         .collect::<Result<Vec<_>, _>>()?;
-    let found = files::collect(&dir, &globs).map_err(|e| format!("`outputFiles`: {e}"))?;
-    let (uris, stored) = files::stored(job, found);
     let mut outputs = Map::new();
-    outputs.insert("outputFiles".into(), Value::Object(uris));
-    Ok((outputs, stored))
+    let mut stored = Vec::new();
+    if !globs.is_empty() {
+        let found = files::collect(&dir, &globs).map_err(|e| format!("`outputFiles`: {e}"))?;
+        let (uris, to_store) = files::stored(job, found);
+        outputs.insert("outputFiles".into(), Value::Object(uris));
+        stored = to_store;
+    }
+    let kept = match &wd.cache {
+        Some(cache) => files::cache_archive(cache, &dir, services)?.map(|a| (cache.owner.clone(), a)),
+        None => None,
+    };
+    Ok((outputs, stored, kept))
 }

@@ -21,7 +21,7 @@ use crate::flow::TaskKind;
 use crate::masking::{mask, mask_value};
 use crate::store::KvEntry;
 
-pub use job::{Job, JobContext, JobOutcome, LiveLog, WorkDir};
+pub use job::{CacheSpec, Job, JobContext, JobOutcome, LiveLog, WorkDir};
 pub use render::TaskRender;
 
 /// A KV entry a flow writes (KV Set), with what its audit record names.
@@ -94,12 +94,14 @@ pub async fn run(job: &Job, services: &TaskServices, ctx: &JobContext) -> JobOut
     };
     let mut warning = false;
     let mut files = Vec::new();
+    let mut cache = None;
     let result = match (timeout, &job.task.kind) {
         (Err(e), _) => Err(e),
         (Ok(_), TaskKind::WorkingDirectory(t)) => {
-            local_files::output_files(job, t, &mut r, services).map(|(outputs, stored)| {
+            local_files::output_files(job, t, &mut r, services).map(|(outputs, stored, kept)| {
                 warning = job.vars[LIST_STATE_VAR] == "WARNING";
                 files = stored;
+                cache = kept;
                 outputs
             })
         }
@@ -158,5 +160,6 @@ pub async fn run(job: &Job, services: &TaskServices, ctx: &JobContext) -> JobOut
         logs,
         warning,
         files,
+        cache,
     }
 }

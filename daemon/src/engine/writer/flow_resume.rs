@@ -56,6 +56,7 @@ impl WriterLoop {
             logs,
             warning: false,
             files: Vec::new(),
+            cache: None,
         };
         self.job_done(w, &r.execution_id, &r.task_run_id, r.attempt, outcome, batch, follow)
     }

@@ -99,6 +99,12 @@ pub(crate) fn shared_dir(
         let partial = root.join(format!("{}.new", WorkDir::dir_name(&wd.task_run_id)));
         let _ = std::fs::remove_dir_all(&partial);
         std::fs::create_dir_all(&partial).map_err(|e| format!("cannot create the working directory: {e}"))?;
+        if let Some(cache) = &wd.cache
+            && let Some(kept) = super::files::cache_restore(cache, services)
+        {
+            r.log("INFO", format!("cache restored: {} files", kept.len()));
+            write_files(&partial, &kept)?;
+        }
         write_files(&partial, &files)?;
         // Renamed once complete, so a directory that exists always holds every input file.
         std::fs::rename(&partial, &dir).map_err(|e| format!("cannot create the working directory: {e}"))?;
