@@ -179,10 +179,8 @@ fn select_expression_template_is_checked() {
 
 #[test]
 fn file_inputs_and_file_functions_validate() {
-    let src = format!(
-        "id: demo\nnamespace: company.team\ninputs:\n  - id: upload\n    type: FILE\n    extension: .csv\ntasks:\n  - id: hello\n    type: io.kestra.plugin.core.log.Log\n    message: \"{{{{ read(inputs.upload) }}}} {{{{ fileSize(inputs.upload) }}}}\"\n"
-    );
-    let flow = tollgate_daemon::flow::load(&src, "f.yaml").unwrap_or_else(|d| panic!("{d:?}"));
+    let src = "id: demo\nnamespace: company.team\ninputs:\n  - id: upload\n    type: FILE\n    extension: .csv\ntasks:\n  - id: hello\n    type: io.kestra.plugin.core.log.Log\n    message: \"{{ read(inputs.upload) }} {{ fileSize(inputs.upload) }}\"\n";
+    let flow = tollgate_daemon::flow::load(src, "f.yaml").unwrap_or_else(|d| panic!("{d:?}"));
     assert_eq!(flow.inputs[0].extension.as_deref(), Some(".csv"));
 }
 

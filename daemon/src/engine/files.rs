@@ -184,6 +184,9 @@ pub fn read(
     }
 }
 
+/// Uploads by input id: (storage path, content).
+pub type Placed = std::collections::BTreeMap<String, (String, Vec<u8>)>;
+
 /// Where each upload goes: input id -> (path, content). Every upload must be for a FILE input
 /// of `defs`, given once (not also as text), and within [`MAX_FILE_BYTES`].
 pub fn place_uploads(
@@ -193,7 +196,7 @@ pub fn place_uploads(
     execution_id: &str,
     files: &std::collections::BTreeMap<String, Vec<u8>>,
     texts: &std::collections::BTreeMap<String, String>,
-) -> Result<std::collections::BTreeMap<String, (String, Vec<u8>)>, Vec<crate::inputs::InputError>> {
+) -> Result<Placed, Vec<crate::inputs::InputError>> {
     let mut out = std::collections::BTreeMap::new();
     let mut errors = Vec::new();
     for (input, content) in files {
@@ -344,7 +347,7 @@ pub fn split_batches(content: &[u8], how: Batching, separator: &[u8]) -> Result<
             }
         }
         Batching::Partitions(n) => {
-            let mut parts: Vec<Vec<u8>> = vec![Vec::new(); n.max(1).min(MAX_BATCHES + 1)];
+            let mut parts: Vec<Vec<u8>> = vec![Vec::new(); n.clamp(1, MAX_BATCHES + 1)];
             let count = parts.len();
             for (i, r) in rows.iter().enumerate() {
                 parts[i % count].extend(row_bytes(r));

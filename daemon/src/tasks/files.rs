@@ -9,6 +9,9 @@ use serde_json::{Map, Value};
 use super::{Job, TaskRender, TaskServices};
 use crate::engine::files as storage;
 
+/// A file for the engine to store with a job's outcome: (storage path, content).
+pub type StoredFile = (String, Vec<u8>);
+
 /// Most files one task collects by glob.
 const MAX_OUTPUT_FILES: usize = 1000;
 /// Most directory entries a glob walk visits (a task cannot make the walk unbounded).
@@ -163,7 +166,7 @@ pub fn cache_archive(cache: &super::CacheSpec, dir: &Path, services: &TaskServic
 
 /// Where the job's output files go in the storage: `{name: uri}` for its outputs, and the
 /// (path, content) pairs the engine stores with its outcome.
-pub fn stored(job: &Job, files: Vec<(String, Vec<u8>)>) -> (Map<String, Value>, Vec<(String, Vec<u8>)>) {
+pub fn stored(job: &Job, files: Vec<(String, Vec<u8>)>) -> (Map<String, Value>, Vec<StoredFile>) {
     let flow_id = job.vars["flow"]["id"].as_str().unwrap_or_default();
     let mut uris = Map::new();
     let mut out = Vec::new();

@@ -9,8 +9,12 @@ use serde_json::{Map, Value};
 use super::{Job, TaskRender, TaskServices, WorkDir, files, script};
 use crate::flow::LocalFilesTask;
 
-/// Outputs and the files to store: (storage path, content).
-type Produced = (Map<String, Value>, Vec<(String, Vec<u8>)>);
+/// Outputs and the files to store.
+type Produced = (Map<String, Value>, Vec<files::StoredFile>);
+
+/// What a WorkingDirectory's closing job produced: outputs, the files to store, and its cache
+/// archive to keep (owner, archive).
+type Collected = (Map<String, Value>, Vec<files::StoredFile>, Option<(String, Vec<u8>)>);
 
 pub fn run(job: &Job, t: &LocalFilesTask, r: &mut TaskRender<'_>, services: &TaskServices) -> Result<Produced, String> {
     let root = services
@@ -68,7 +72,7 @@ pub fn output_files(
     t: &crate::flow::WorkingDirectoryTask,
     r: &mut TaskRender<'_>,
     services: &TaskServices,
-) -> Result<(Map<String, Value>, Vec<(String, Vec<u8>)>, Option<(String, Vec<u8>)>), String> {
+) -> Result<Collected, String> {
     let root = services
         .scripts_dir
         .get()
