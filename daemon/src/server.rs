@@ -155,7 +155,10 @@ pub async fn start_with(config: ServeConfig, extras: ServeExtras) -> Result<Runn
         .register_encoded_file_descriptor_set(tollgate_proto::FILE_DESCRIPTOR_SET)
         .build_v1()
         .map_err(|e| ServeError::Reflection(e.to_string()))?;
-    let grpc = tonic::service::Routes::new(ExecutionsServer::new(ExecutionsService(state.clone())))
+    // Starts and resumes may carry FILE inputs of up to 64 MiB each.
+    let executions = ExecutionsServer::new(ExecutionsService(state.clone()))
+        .max_decoding_message_size(crate::engine::files::MAX_FILE_BYTES + (1 << 20));
+    let grpc = tonic::service::Routes::new(executions)
         .add_service(FlowsServer::new(FlowsService(state.clone())))
         .add_service(AuthServer::new(WhoamiService(state.clone())))
         .add_service(KvServer::new(KvService(state.clone())))

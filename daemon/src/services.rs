@@ -75,6 +75,30 @@ impl ExprServices for DaemonServices {
         format!("{}/ui/{}/executions/{execution_id}", self.external_url, self.tenant)
     }
 
+    fn file(&self, namespace: &str, uri: &str) -> Result<Option<crate::expr::FileView>, String> {
+        let r = self.store.read().map_err(|e| e.user_message())?;
+        crate::engine::files::view(&r, self, namespace, uri)
+    }
+
+    fn cache(&self, owner: &str) -> Option<Vec<u8>> {
+        match self
+            .store
+            .read()
+            .and_then(|r| r.file(owner, crate::engine::files::CACHE_PATH))
+        {
+            Ok(found) => found,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read a WorkingDirectory cache; running without it");
+                None
+            }
+        }
+    }
+
+    fn read_file(&self, namespace: &str, uri: &str, max: usize) -> Result<Vec<u8>, String> {
+        let r = self.store.read().map_err(|e| e.user_message())?;
+        crate::engine::files::read_whole(&r, self, namespace, uri, max)
+    }
+
     fn error_logs(&self, execution_id: &str) -> Vec<Value> {
         match self
             .store

@@ -593,19 +593,32 @@ fn cases() -> Vec<(&'static str, Value, Expect)> {
         ("{% if a %}x", json!({}), ErrorContaining("`{% if %}` is never closed")),
         ("{% endif %}", json!({}), ErrorContaining("without an opening")),
         ("{{ foo() }}", json!({}), ErrorContaining("unknown function `foo()`")),
+        // Without the daemon's storage (validation, these cases) the file functions say so.
         (
             "{{ read('x') }}",
             json!({}),
-            ErrorContaining("`read()` is not supported in Tollgate: it needs Kestra's internal storage"),
+            ErrorContaining("there is no internal storage here"),
         ),
         (
             "{{ fileSize('kestra:///a') }}",
             json!({}),
-            ErrorContaining("`fileSize()` is not supported in Tollgate: it needs Kestra's internal storage"),
+            ErrorContaining("there is no internal storage here"),
         ),
-        ("{{ fileExists('a') }}", json!({}), ErrorContaining("internal storage")),
-        ("{{ isFileEmpty('a') }}", json!({}), ErrorContaining("internal storage")),
-        ("{{ fileURI('a') }}", json!({}), ErrorContaining("internal storage")),
+        (
+            "{{ fileExists('a') }}",
+            json!({}),
+            ErrorContaining("there is no internal storage here"),
+        ),
+        (
+            "{{ isFileEmpty('a') }}",
+            json!({}),
+            ErrorContaining("there is no internal storage here"),
+        ),
+        (
+            "{{ fileURI('a') }}",
+            json!({}),
+            ErrorContaining("Tollgate has no namespace files"),
+        ),
         (
             "{{ encrypt('k', 'x') }}",
             json!({}),

@@ -178,24 +178,19 @@ fn select_expression_template_is_checked() {
 }
 
 #[test]
-fn file_input_is_refused_with_the_reason() {
-    let src = format!("id: demo\nnamespace: company.team\ninputs:\n  - id: upload\n    type: FILE\ntasks:\n{HELLO}");
-    let problem = only(&src);
-    assert!(
-        problem.starts_with("f.yaml:4:5: ")
-            && problem.contains("FILE input type is not supported in Tollgate: it needs Kestra's internal storage"),
-        "{problem}"
-    );
+fn file_inputs_and_file_functions_validate() {
+    let src = "id: demo\nnamespace: company.team\ninputs:\n  - id: upload\n    type: FILE\n    extension: .csv\ntasks:\n  - id: hello\n    type: io.kestra.plugin.core.log.Log\n    message: \"{{ read(inputs.upload) }} {{ fileSize(inputs.upload) }}\"\n";
+    let flow = tollgate_daemon::flow::load(src, "f.yaml").unwrap_or_else(|d| panic!("{d:?}"));
+    assert_eq!(flow.inputs[0].extension.as_deref(), Some(".csv"));
 }
 
 #[test]
-fn storage_function_is_refused_at_validation() {
-    let src = with_tasks(
-        "  - id: hello\n    type: io.kestra.plugin.core.log.Log\n    message: \"{{ read('kestra:///a.txt') }}\"\n",
-    );
+fn namespace_file_function_is_refused_at_validation() {
+    let src =
+        with_tasks("  - id: hello\n    type: io.kestra.plugin.core.log.Log\n    message: \"{{ fileURI('a.txt') }}\"\n");
     let problem = only(&src);
     assert!(
-        problem.contains("`read()` is not supported in Tollgate: it needs Kestra's internal storage"),
+        problem.contains("`fileURI()` is not supported in Tollgate: it names a namespace file"),
         "{problem}"
     );
 }
@@ -716,14 +711,14 @@ fn script_tasks_parse_with_their_runner() {
 #[test]
 fn script_task_problems_name_their_place() {
     let src = with_tasks(
-        "  - id: sh\n    type: io.kestra.plugin.scripts.shell.Script\n    commands: [\"echo\"]\n    outputFiles: [\"a.txt\"]\n    taskRunner:\n      type: io.kestra.plugin.ee.kubernetes.runner.Kubernetes\n    inputFiles:\n      ../escape.txt: x\n",
+        "  - id: sh\n    type: io.kestra.plugin.scripts.shell.Script\n    commands: [\"echo\"]\n    namespaceFiles: {enabled: true}\n    taskRunner:\n      type: io.kestra.plugin.ee.kubernetes.runner.Kubernetes\n    inputFiles:\n      ../escape.txt: x\n",
     );
     assert_eq!(
         diagnose(&src),
         vec![
             "f.yaml:7:5: missing required property `script` on task `sh` (Script)",
             "f.yaml:9:5: unknown property `commands` on task `sh` (Script): a Script task takes `script` (or use the Commands type)",
-            "f.yaml:10:5: `outputFiles` on task `sh` (Script) is not supported: Tollgate has no internal file storage to keep them in; print `::{\"outputs\":{...}}::` on stdout to pass values to later tasks",
+            "f.yaml:10:5: `namespaceFiles` on task `sh` (Script) is not supported: Tollgate has no namespace files; use `inputFiles`",
             "f.yaml:12:7: task runner `io.kestra.plugin.ee.kubernetes.runner.Kubernetes` on task `sh` (Script) is not supported: use io.kestra.plugin.core.runner.Process (on the daemon's host) or io.kestra.plugin.scripts.runner.docker.Docker",
             "f.yaml:14:7: input file name `../escape.txt` on task `sh` (Script) must be a relative path inside the working directory",
         ]
@@ -733,11 +728,11 @@ fn script_task_problems_name_their_place() {
 #[test]
 fn a_kestra_type_tollgate_does_not_run_says_why_and_what_to_use() {
     let p = only(&with_tasks(
-        "  - id: batches\n    type: io.kestra.plugin.core.flow.ForEachItem\n    items: \"{{ inputs.file }}\"\n",
+        "  - id: fetch\n    type: io.kestra.plugin.core.http.Download\n    uri: https://example.com\n",
     ));
     assert!(p.starts_with("f.yaml:8:5:"), "{p}");
     assert!(
-        p.contains("is not supported by Tollgate") && p.contains("internal storage") && p.contains("use ForEach"),
+        p.contains("is not supported by Tollgate") && p.contains("use io.kestra.plugin.core.http.Request"),
         "{p}"
     );
 }

@@ -227,8 +227,8 @@ namespace: test.kestra
 tasks:
   - id: worker
     type: io.kestra.plugin.core.flow.WorkingDirectory
-    outputFiles:
-      - out.txt
+    namespaceFiles:
+      enabled: true
     tasks:
       - id: hello
         type: io.kestra.plugin.core.log.Log
@@ -240,7 +240,7 @@ tasks:
     assert!(!out.ok(), "{out}");
     let text = format!("{}{}", out.stdout, out.stderr);
     assert!(
-        text.contains("bad_wd.yaml:6:5") && text.contains("`outputFiles`") && text.contains("not supported"),
+        text.contains("bad_wd.yaml:6:5") && text.contains("`namespaceFiles`") && text.contains("not supported"),
         "{text}"
     );
     let nested = dir.join("nested_wd.yaml");

@@ -386,13 +386,13 @@ fn unsupported_script_properties_are_refused_with_their_place() {
     let file = d.data_dir.parent().expect("temp").join("files.yaml");
     std::fs::write(
         &file,
-        "id: files\nnamespace: test.scripts\ntasks:\n  - id: sh\n    type: io.kestra.plugin.scripts.shell.Commands\n    outputFiles:\n      - out.txt\n    commands:\n      - echo hi > out.txt\n",
+        "id: files\nnamespace: test.scripts\ntasks:\n  - id: sh\n    type: io.kestra.plugin.scripts.shell.Commands\n    outputDirectory: true\n    commands:\n      - echo hi > out.txt\n",
     )
     .expect("write");
     let out = d.cli(&["flow", "apply", file.to_str().expect("path")]);
     assert!(!out.ok(), "{out}");
     assert!(
-        out.stderr.contains("6:5") && out.stderr.contains("`outputFiles`") && out.stderr.contains("not supported"),
+        out.stderr.contains("6:5") && out.stderr.contains("`outputDirectory`") && out.stderr.contains("not supported"),
         "{out}"
     );
 }

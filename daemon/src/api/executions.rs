@@ -132,7 +132,14 @@ impl Executions for ExecutionsService {
         let exec = self
             .0
             .ops
-            .start(&p, &r.namespace, &r.flow_id, inputs, labels)
+            .start(
+                &p,
+                &r.namespace,
+                &r.flow_id,
+                inputs,
+                labels,
+                r.files.into_iter().collect(),
+            )
             .await
             .map_err(from_engine)?;
         Ok(Response::new(pb::StartResponse {
@@ -180,10 +187,18 @@ impl Executions for ExecutionsService {
         let p = self.0.principal(&req).await?;
         let r = req.into_inner();
         let select = pause_selector(r.task_run_id, r.task_id);
+        let mut inputs: BTreeMap<String, String> = r.inputs.into_iter().collect();
+        let uploaded = self
+            .0
+            .ops
+            .resume_files(&p, &r.id, &select, r.files.into_iter().collect())
+            .await
+            .map_err(from_engine)?;
+        inputs.extend(uploaded);
         let exec = self
             .0
             .ops
-            .resume(&p, &r.id, select, r.inputs.into_iter().collect(), &r.reason)
+            .resume(&p, &r.id, select, inputs, &r.reason)
             .await
             .map_err(from_engine)?;
         Ok(Response::new(pb::ResumeResponse {

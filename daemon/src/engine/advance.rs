@@ -57,6 +57,8 @@ pub struct Effects {
     pub finished: Option<State>,
     /// Resume tasks that ran: the writer resumes their target in the same transaction.
     pub resumes: Vec<FlowResume>,
+    /// Files to store with the step (execution id, path, content): a ForEachItem's batches.
+    pub files: Vec<(String, String, Vec<u8>)>,
     /// Toggle tasks that ran: the writer switches their trigger in the same transaction.
     pub toggles: Vec<FlowToggle>,
 }
@@ -143,11 +145,25 @@ pub fn flow_sla_timers(flow: &Flow, exec: &Execution) -> Vec<TimerKey> {
 pub fn workdir_of(flow: &Flow, exec: &Execution, idx: usize) -> Option<crate::tasks::WorkDir> {
     let parent = exec.run(exec.task_runs[idx].parent_task_run_id.as_deref()?)?;
     match &flow.find_task(&parent.task_id)?.kind {
-        TaskKind::WorkingDirectory(t) => Some(crate::tasks::WorkDir {
-            task_run_id: parent.id.clone(),
-            input_files: t.input_files.clone(),
-        }),
+        TaskKind::WorkingDirectory(t) => Some(work_dir(exec, parent, t)),
         _ => None,
+    }
+}
+
+/// The directory of the WorkingDirectory whose task run is `run`.
+pub fn work_dir(exec: &Execution, run: &TaskRun, t: &crate::flow::WorkingDirectoryTask) -> crate::tasks::WorkDir {
+    crate::tasks::WorkDir {
+        task_run_id: run.id.clone(),
+        input_files: t.input_files.clone(),
+        cache: t.cache.as_ref().map(|c| crate::tasks::CacheSpec {
+            owner: super::files::cache_owner(&exec.namespace, &exec.flow_id, &run.task_id, run.value.as_deref()),
+            ttl_ms: c
+                .ttl
+                .as_deref()
+                .and_then(|t| parse_iso8601(t).ok())
+                .map(|d| d.as_millis() as i64),
+            patterns: c.patterns.clone(),
+        }),
     }
 }
 
@@ -729,7 +745,12 @@ impl<'a> Stepper<'a> {
                     }
                 }
             }
-            TaskKind::Sequential(_) | TaskKind::Parallel(_) | TaskKind::Dag(_) | TaskKind::WorkingDirectory(_) => {}
+            TaskKind::Sequential(_)
+            | TaskKind::Parallel(_)
+            | TaskKind::Dag(_)
+            | TaskKind::WorkingDirectory(_)
+            | TaskKind::ForEachItem(_) => {}
+            TaskKind::ForEachItemStep(step) => self.for_each_item_step(idx, task, *step),
             TaskKind::Fetch(t) => {
                 let (target, flow) =
                     match self.execution_parameters(idx, task, [&t.execution_id, &t.namespace, &t.flow_id]) {
@@ -866,7 +887,8 @@ impl<'a> Stepper<'a> {
             | TaskKind::KvDelete(_)
             | TaskKind::KvGetKeys(_)
             | TaskKind::State(_)
-            | TaskKind::Script(_) => {
+            | TaskKind::Script(_)
+            | TaskKind::LocalFiles(_) => {
                 let vars = self.vars_for(idx, task);
                 self.fx.jobs.push(Job {
                     execution_id: self.exec.id.clone(),
@@ -1095,6 +1117,7 @@ impl<'a> Stepper<'a> {
             TaskKind::ForEach(t) => self.run_for_each(idx, t, &run_id),
             TaskKind::WaitFor(t) => self.run_wait_for(idx, task, t, &run_id),
             TaskKind::Dag(t) => self.run_dag(t, &run_id),
+            TaskKind::ForEachItem(t) => self.run_list(&t.tasks, Some(&run_id), None),
             // A resumed Pause with Kestra's deprecated `tasks` runs them (see resume::continue_into_tasks).
             TaskKind::Pause(p) if !p.tasks.is_empty() => self.run_list(&p.tasks, Some(&run_id), None),
             _ => return,
@@ -1121,7 +1144,54 @@ impl<'a> Stepper<'a> {
         if task.common.allow_warning && state == State::Warning {
             state = State::Success;
         }
+        if let TaskKind::WorkingDirectory(wd) = &task.kind
+            && (!wd.output_files.is_empty() || wd.cache.is_some())
+            && !state.is_failure()
+            && !self.collected_output_files(idx, task, wd, state)
+        {
+            return;
+        }
         self.complete(idx, state, Map::new());
+    }
+
+    /// A WorkingDirectory's `outputFiles` are collected from its directory by a job once its
+    /// tasks succeeded; the job's outcome ends the run (see `tasks::run`). False while that
+    /// job is under way (`outputFiles` is null until it reports).
+    fn collected_output_files(
+        &mut self,
+        idx: usize,
+        task: &Task,
+        wd: &crate::flow::WorkingDirectoryTask,
+        state: State,
+    ) -> bool {
+        match self.exec.task_runs[idx].outputs.get("outputFiles") {
+            Some(Value::Object(_)) => true,
+            Some(_) => false,
+            None => {
+                self.exec.task_runs[idx]
+                    .outputs
+                    .insert("outputFiles".into(), Value::Null);
+                let mut vars = self.vars_for(idx, task);
+                if let Value::Object(m) = &mut vars {
+                    // The state its tasks ended with: the job ends the run in it.
+                    m.insert(
+                        crate::tasks::LIST_STATE_VAR.into(),
+                        Value::String(state.as_str().into()),
+                    );
+                }
+                let run_id = self.exec.task_runs[idx].id.clone();
+                self.fx.jobs.push(Job {
+                    execution_id: self.exec.id.clone(),
+                    namespace: self.exec.namespace.clone(),
+                    task_run_id: run_id.clone(),
+                    task: task.clone(),
+                    vars,
+                    attempt: self.exec.task_runs[idx].attempt,
+                    workdir: Some(work_dir(self.exec, &self.exec.task_runs[idx], wd)),
+                });
+                false
+            }
+        }
     }
 
     fn run_for_each(&mut self, idx: usize, t: &'a crate::flow::ForEachTask, run_id: &str) -> ListStatus {
@@ -1428,6 +1498,7 @@ impl<'a> Stepper<'a> {
                 task_run_id: run_id,
                 wait: t.wait,
                 transmit_failed: t.transmit_failed,
+                iteration: None,
             }),
             None,
         );
@@ -1444,6 +1515,323 @@ impl<'a> Stepper<'a> {
             out.insert("executionId".into(), Value::String(child_id));
             self.complete(idx, State::Success, out);
         }
+    }
+
+    /// One of a ForEachItem's own tasks (`_split`, `_items`, `_merge`), run under it.
+    fn for_each_item_step(&mut self, idx: usize, task: &Task, step: crate::flow::ForEachItemStep) {
+        let parent = self.exec.task_runs[idx].parent_task_run_id.clone();
+        let owner = parent
+            .as_deref()
+            .and_then(|p| self.exec.run(p))
+            .map(|r| r.task_id.clone())
+            .and_then(|id| self.flow.find_task(&id));
+        let (
+            Some(parent),
+            Some(Task {
+                id: owner_id,
+                kind: TaskKind::ForEachItem(t),
+                ..
+            }),
+        ) = (parent, owner)
+        else {
+            self.fail(idx, "internal: a ForEachItem step outside its ForEachItem");
+            return;
+        };
+        let sibling = |exec: &Execution, s: crate::flow::ForEachItemStep| {
+            exec.find_run(&format!("{owner_id}{}", s.suffix()), Some(&parent), None)
+                .cloned()
+        };
+        match step {
+            crate::flow::ForEachItemStep::Split => self.for_each_item_split(idx, task, t),
+            crate::flow::ForEachItemStep::Items => match sibling(self.exec, crate::flow::ForEachItemStep::Split) {
+                Some(split) => self.for_each_item_items(idx, task, t, &split),
+                None => {
+                    self.fail(idx, "internal: the split step has not run");
+                }
+            },
+            crate::flow::ForEachItemStep::Merge => match sibling(self.exec, crate::flow::ForEachItemStep::Items) {
+                Some(items) => self.for_each_item_merge(idx, task, &items),
+                None => {
+                    self.fail(idx, "internal: the items step has not run");
+                }
+            },
+        }
+    }
+
+    /// `_split`: cuts `items` into batch files under this task run; outputs `splits`, the URI
+    /// of the list of batch URIs (kept on the run too, for `_items`).
+    fn for_each_item_split(&mut self, idx: usize, task: &Task, t: &crate::flow::ForEachItemTask) {
+        let vars = self.vars_for(idx, task);
+        let uri = match self.render_str(&t.items, &vars) {
+            Ok(u) => u.trim().to_string(),
+            Err(e) => {
+                self.fail(idx, &format!("cannot render `items`: {e}"));
+                return;
+            }
+        };
+        if !uri.starts_with(super::files::SCHEME) {
+            self.fail(
+                idx,
+                &format!("Unable to split the items from {uri}, this is not an internal storage URI!"),
+            );
+            return;
+        }
+        let content = match self
+            .env
+            .services
+            .read_file(&self.exec.namespace, &uri, super::files::MAX_FILE_BYTES)
+        {
+            Ok(c) => c,
+            Err(e) => {
+                self.fail(idx, &format!("cannot read `items`: {e}"));
+                return;
+            }
+        };
+        let how = match self.batching(&t.batch, &vars) {
+            Ok(h) => h,
+            Err(e) => {
+                self.fail(idx, &e);
+                return;
+            }
+        };
+        let separator = t.batch.separator.clone().unwrap_or_else(|| "\n".to_string());
+        let batches = match super::files::split_batches(&content, how, separator.as_bytes()) {
+            Ok(b) => b,
+            Err(e) => {
+                self.fail(idx, &e);
+                return;
+            }
+        };
+        let run_id = self.exec.task_runs[idx].id.clone();
+        let at = |name: &str| {
+            super::files::task_path(
+                &self.exec.namespace,
+                &self.exec.flow_id,
+                &self.exec.id,
+                &task.id,
+                &run_id,
+                name,
+            )
+        };
+        let mut uris = Vec::new();
+        for (i, batch) in batches.into_iter().enumerate() {
+            let path = at(&format!("batch-{}.txt", i + 1));
+            uris.push(super::files::uri_of(&path));
+            self.fx.files.push((self.exec.id.clone(), path, batch));
+        }
+        let splits = at("splits.txt");
+        self.fx
+            .files
+            .push((self.exec.id.clone(), splits.clone(), uris.join("\n").into_bytes()));
+        self.log(idx, "INFO", &format!("split {uri} into {} batches", uris.len()));
+        self.exec.task_runs[idx].items = Some(uris.into_iter().map(Value::String).collect());
+        let mut out = Map::new();
+        out.insert("splits".into(), Value::String(super::files::uri_of(&splits)));
+        self.complete(idx, State::Success, out);
+    }
+
+    /// A ForEachItem's `batch`, rendered.
+    fn batching(&mut self, b: &crate::flow::ForEachItemBatch, vars: &Value) -> Result<super::files::Batching, String> {
+        let mut number = |what: &str, v: &Value| -> Result<usize, String> {
+            let text = match v {
+                Value::String(s) => self
+                    .render_str(s, vars)
+                    .map_err(|e| format!("cannot render `batch.{what}`: {e}"))?,
+                other => other.to_string(),
+            };
+            text.trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| format!("`batch.{what}` must be a whole number above 0, not `{}`", text.trim()))
+        };
+        let given = [b.rows.is_some(), b.bytes.is_some(), b.partitions.is_some()];
+        if given.iter().filter(|g| **g).count() > 1 {
+            return Err("`batch` takes one of `rows`, `bytes` and `partitions`".into());
+        }
+        if let Some(p) = &b.partitions {
+            return number("partitions", p).map(super::files::Batching::Partitions);
+        }
+        if let Some(bytes) = &b.bytes {
+            let text = self
+                .render_str(bytes, vars)
+                .map_err(|e| format!("cannot render `batch.bytes`: {e}"))?;
+            return super::files::parse_size(&text)
+                .map(super::files::Batching::Bytes)
+                .ok_or_else(|| format!("`batch.bytes` must be a size like 10KB or 1MB, not `{}`", text.trim()));
+        }
+        match &b.rows {
+            Some(r) => number("rows", r).map(super::files::Batching::Rows),
+            None => Ok(super::files::Batching::Rows(1)),
+        }
+    }
+
+    /// `_items`: one subflow execution per batch, with `inputs` rendered with `taskrun.items`
+    /// (the batch's URI) and `taskrun.iteration`; outputs `numberOfBatches` and `iterations`
+    /// (executions per state, counted as they end when `wait`).
+    fn for_each_item_items(&mut self, idx: usize, task: &Task, t: &crate::flow::ForEachItemTask, split: &TaskRun) {
+        let access = crate::auth::flow_scope::FlowAccess::StartSubflow;
+        if let Err(refused) = crate::expr::flow_may(self.env.services, &self.exec.namespace, &t.namespace, access) {
+            self.fail(idx, &refused);
+            return;
+        }
+        let Some((revision, child_flow)) = (self.env.flow_lookup)(&t.namespace, &t.flow_id) else {
+            self.fail(idx, &format!("subflow `{}.{}` does not exist", t.namespace, t.flow_id));
+            return;
+        };
+        let batches: Vec<String> = split
+            .items
+            .iter()
+            .flatten()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect();
+        let render = super::resume::expression_renderer(self.env.renderer, self.env.services, &child_flow, None);
+        let defs = match crate::inputs::resolve_expressions(&child_flow.inputs, &render) {
+            Ok(d) => d,
+            Err(errors) => {
+                let msg: Vec<String> = errors.iter().map(|e| e.message.clone()).collect();
+                self.fail(
+                    idx,
+                    &format!(
+                        "invalid inputs for subflow `{}.{}`: {}",
+                        t.namespace,
+                        t.flow_id,
+                        msg.join("; ")
+                    ),
+                );
+                return;
+            }
+        };
+        let mut labels = if t.inherit_labels {
+            self.exec.labels.clone()
+        } else {
+            Default::default()
+        };
+        labels.extend(t.labels.clone());
+        if let Some(user) = self.exec.labels.get(SYSTEM_USERNAME) {
+            labels.insert(SYSTEM_USERNAME.into(), user.clone());
+        }
+        let run_id = self.exec.task_runs[idx].id.clone();
+        // Every batch's inputs are checked before any execution starts: all start, or none.
+        let mut children = Vec::new();
+        for (i, uri) in batches.iter().enumerate() {
+            let iteration = i as u32 + 1;
+            let mut vars = self.vars_for(idx, task);
+            if let Some(Value::Object(tr)) = vars.get_mut("taskrun") {
+                tr.insert("items".into(), Value::String(uri.clone()));
+                tr.insert("iteration".into(), Value::from(iteration));
+            } else if let Value::Object(root) = &mut vars {
+                root.insert("taskrun".into(), json!({"items": uri, "iteration": iteration}));
+            }
+            let mut raw = std::collections::BTreeMap::new();
+            for (k, v) in &t.inputs {
+                match self.render_value(v, &vars) {
+                    Ok(Value::String(s)) => {
+                        raw.insert(k.clone(), s);
+                    }
+                    Ok(other) => {
+                        raw.insert(k.clone(), other.to_string());
+                    }
+                    Err(e) => {
+                        self.fail(idx, &format!("cannot render `inputs.{k}` of batch {iteration}: {e}"));
+                        return;
+                    }
+                }
+            }
+            let inputs = match crate::inputs::coerce(&defs, &raw) {
+                Ok(i) => i,
+                Err(errors) => {
+                    let msg: Vec<String> = errors.iter().map(|e| e.message.clone()).collect();
+                    self.fail(
+                        idx,
+                        &format!(
+                            "invalid inputs for subflow `{}.{}` (batch {iteration}): {}",
+                            t.namespace,
+                            t.flow_id,
+                            msg.join("; ")
+                        ),
+                    );
+                    return;
+                }
+            };
+            children.push(new_execution(
+                &child_flow,
+                revision,
+                inputs,
+                labels.clone(),
+                &self.exec.started_by,
+                self.now,
+                Some(ParentRef {
+                    execution_id: self.exec.id.clone(),
+                    task_run_id: run_id.clone(),
+                    wait: t.wait,
+                    transmit_failed: t.transmit_failed,
+                    iteration: Some(iteration),
+                }),
+                None,
+            ));
+        }
+        let n = children.len();
+        self.log(
+            idx,
+            "INFO",
+            &format!(
+                "Started {n} executions of subflow {}.{}, one per batch",
+                t.namespace, t.flow_id
+            ),
+        );
+        self.fx.children.extend(children);
+        let mut out = Map::new();
+        out.insert("numberOfBatches".into(), Value::from(n));
+        if t.wait && n > 0 {
+            out.insert("iterations".into(), json!({"CREATED": n, "RUNNING": 0}));
+            self.exec.task_runs[idx].outputs = out;
+        } else {
+            // Not waited for: the task ends once they are started (Kestra counts them on).
+            out.insert("iterations".into(), json!({"CREATED": n}));
+            self.complete(idx, State::Success, out);
+        }
+    }
+
+    /// `_merge`: the subflows' outputs (one JSON document a line, by iteration) in one file,
+    /// output as `subflowOutputs`; no output when the subflow has none.
+    fn for_each_item_merge(&mut self, idx: usize, task: &Task, items: &TaskRun) {
+        let n = items
+            .outputs
+            .get("numberOfBatches")
+            .and_then(Value::as_u64)
+            .unwrap_or(0);
+        let mut merged = Vec::new();
+        for iteration in 1..=n {
+            let path = super::files::iteration_outputs_path(self.exec, items, iteration as u32);
+            if let Ok(line) = self.env.services.read_file(
+                &self.exec.namespace,
+                &super::files::uri_of(&path),
+                super::files::MAX_FILE_BYTES,
+            ) {
+                merged.extend_from_slice(&line);
+                merged.push(b'\n');
+            }
+        }
+        let mut out = Map::new();
+        if !merged.is_empty() {
+            if let Err(e) = super::files::check_size("the merged outputs", merged.len()) {
+                self.fail(idx, &e);
+                return;
+            }
+            let run_id = self.exec.task_runs[idx].id.clone();
+            let path = super::files::task_path(
+                &self.exec.namespace,
+                &self.exec.flow_id,
+                &self.exec.id,
+                &task.id,
+                &run_id,
+                "outputs.jsonl",
+            );
+            out.insert("subflowOutputs".into(), Value::String(super::files::uri_of(&path)));
+            self.fx.files.push((self.exec.id.clone(), path, merged));
+        }
+        self.complete(idx, State::Success, out);
     }
 
     /// Runs notification-style tasks attached to a waiting gate (onPause, reminders, escalation).
@@ -1574,6 +1962,7 @@ impl<'a> Stepper<'a> {
             } else {
                 Vec::new()
             },
+            files: &self.fx.files,
         };
         let r = self
             .env

@@ -21,6 +21,9 @@ pub struct ParentRef {
     pub task_run_id: String,
     pub wait: bool,
     pub transmit_failed: bool,
+    /// A ForEachItem batch: its 1-based iteration (the parent counts and merges by it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iteration: Option<u32>,
 }
 
 /// One decision recorded on a HumanTask that needs several approvals.

@@ -30,6 +30,7 @@ pub fn is_job(task: &Task) -> bool {
             | TaskKind::KvGetKeys(_)
             | TaskKind::State(_)
             | TaskKind::Script(_)
+            | TaskKind::LocalFiles(_)
     )
 }
 

@@ -9,6 +9,7 @@ pub mod cluster;
 pub mod context;
 pub mod error;
 pub mod execution;
+pub mod files;
 pub mod flow_trigger;
 pub mod flows;
 pub mod http_poll;
@@ -125,6 +126,7 @@ impl Engine {
             renderer: renderer.clone(),
             services: services.clone(),
             error_logs_flows: Default::default(),
+            pending_files: Default::default(),
             events: events.clone(),
             jobs: job_tx,
             polls: poll_tx,
@@ -330,8 +332,9 @@ impl Engine {
         &self,
         namespace: &str,
         flow_id: &str,
-        inputs: BTreeMap<String, String>,
+        mut inputs: BTreeMap<String, String>,
         labels: BTreeMap<String, String>,
+        files: BTreeMap<String, Vec<u8>>,
         actor: &Actor,
     ) -> Result<Execution> {
         let (ns, id) = (namespace.to_string(), flow_id.to_string());
@@ -349,8 +352,16 @@ impl Engine {
             })
             .await?
         };
+        // Uploads get their URI under the new execution's id before the inputs are typed.
+        let execution_id = ids::new_id();
+        let uploads = files::place_uploads(&defs, &flow.namespace, &flow.id, &execution_id, &files, &inputs)
+            .map_err(EngineError::InvalidInput)?;
+        for (input, (path, _)) in &uploads {
+            inputs.insert(input.clone(), files::uri_of(path));
+        }
         let typed = crate::inputs::coerce(&defs, &inputs).map_err(EngineError::InvalidInput)?;
-        let exec = advance::new_execution(
+        self.check_file_inputs(&defs, &typed, &flow.namespace, &uploads).await?;
+        let mut exec = advance::new_execution(
             &flow,
             head.revision,
             typed,
@@ -360,11 +371,134 @@ impl Engine {
             None,
             None,
         );
-        self.send(|reply| Command::Start {
-            exec: Box::new(exec),
-            reply,
+        exec.id = execution_id.clone();
+        // Stored and committed before the execution starts: its first step may read them.
+        self.store_files(&execution_id, uploads.into_values().collect()).await?;
+        let started = self
+            .send(|reply| Command::Start {
+                exec: Box::new(exec),
+                reply,
+            })
+            .await;
+        if started.is_err() {
+            // Nothing refers to them: an execution that did not start has no files.
+            let _ = self.change(move |w| Ok(w.delete_files(&execution_id)?)).await;
+        }
+        started
+    }
+
+    /// The content of `uri`, a file of `exec` (the caller checked who may read `exec`).
+    pub async fn execution_file(&self, exec: &Execution, uri: &str) -> Result<Vec<u8>> {
+        let f = files::parse_uri(uri).map_err(EngineError::InvalidArgument)?;
+        let own = files::execution_prefix(&exec.namespace, &exec.flow_id, &exec.id);
+        if f.execution_id != exec.id || !f.path.starts_with(&own) {
+            return Err(EngineError::InvalidArgument(format!(
+                "{uri} is not a file of execution {} (its files are under kestra://{own})",
+                exec.id
+            )));
+        }
+        let uri = uri.to_string();
+        self.blocking(move |e| {
+            e.inner
+                .store
+                .read()?
+                .file(&f.execution_id, &f.path)?
+                .ok_or_else(|| EngineError::NotFound(format!("the file {uri} does not exist")))
         })
         .await
+    }
+
+    /// Stores files of an execution (uploads), committed when this returns.
+    pub async fn store_files(&self, execution_id: &str, files: Vec<(String, Vec<u8>)>) -> Result<()> {
+        if files.is_empty() {
+            return Ok(());
+        }
+        let id = execution_id.to_string();
+        self.change(move |w| {
+            for (path, content) in &files {
+                w.put_file(&id, path, content)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// FILE inputs given as `kestra:///` URIs (not uploaded here) must name files this flow's
+    /// namespace may read.
+    async fn check_file_inputs(
+        &self,
+        defs: &[crate::inputs::InputDef],
+        typed: &serde_json::Map<String, serde_json::Value>,
+        namespace: &str,
+        uploads: &BTreeMap<String, (String, Vec<u8>)>,
+    ) -> Result<()> {
+        let given: Vec<(String, String)> = defs
+            .iter()
+            .filter(|d| d.input_type == crate::inputs::InputType::File && !uploads.contains_key(&d.id))
+            .filter_map(|d| Some((d.id.clone(), typed.get(&d.id)?.as_str()?.to_string())))
+            .collect();
+        if given.is_empty() {
+            return Ok(());
+        }
+        let namespace = namespace.to_string();
+        self.blocking(move |e| {
+            let r = e.inner.store.read()?;
+            let mut errors = Vec::new();
+            for (input, uri) in given {
+                match files::size(&r, e.inner.services.as_ref(), &namespace, &uri) {
+                    Ok(Some(_)) => {}
+                    Ok(None) => errors.push(crate::inputs::InputError {
+                        input_id: input.clone(),
+                        message: format!("input `{input}`: the file {uri} does not exist"),
+                    }),
+                    Err(files::FileError::Store(s)) => return Err(EngineError::Store(s)),
+                    Err(why) => errors.push(crate::inputs::InputError {
+                        input_id: input.clone(),
+                        message: format!("input `{input}`: {why}"),
+                    }),
+                }
+            }
+            if errors.is_empty() {
+                Ok(())
+            } else {
+                Err(EngineError::InvalidInput(errors))
+            }
+        })
+        .await
+    }
+
+    /// Stores the uploads of a resume's FILE inputs (`onResume`) under the execution and
+    /// returns the URI each input takes; the resume itself then checks and applies them.
+    pub async fn store_resume_files(
+        &self,
+        id: &str,
+        select: &PauseSelector,
+        files: BTreeMap<String, Vec<u8>>,
+    ) -> Result<BTreeMap<String, String>> {
+        if files.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        let exec = self.get_execution(id).await?;
+        let (_, flow, _) = {
+            let (ns, fid, rev) = (exec.namespace.clone(), exec.flow_id.clone(), exec.flow_revision);
+            self.blocking(move |e| e.inner.flows.get(&ns, &fid, rev)).await?
+        };
+        let defs = resume::on_resume_defs(&flow, &exec, select)?;
+        let uploads = files::place_uploads(
+            &defs,
+            &exec.namespace,
+            &exec.flow_id,
+            &exec.id,
+            &files,
+            &BTreeMap::new(),
+        )
+        .map_err(EngineError::InvalidInput)?;
+        let uris = uploads
+            .iter()
+            .map(|(input, (path, _))| (input.clone(), files::uri_of(path)))
+            .collect();
+        self.store_files(&exec.id, uploads.into_values().collect()).await?;
+        Ok(uris)
     }
 
     /// A call to a flow's Webhook trigger (see `writer::WebhookCall`); `Ok(None)` when the key

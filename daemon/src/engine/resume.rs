@@ -146,12 +146,57 @@ pub fn check(
         None => pause.on_resume.clone(),
     };
     let values = crate::inputs::coerce(&defs, inputs).map_err(EngineError::InvalidInput)?;
+    check_resume_files(exec, &defs, &values)?;
     Ok(Decision {
         idx,
         values,
         approvals_required,
         on_behalf_of,
     })
+}
+
+/// A resume's FILE inputs are uploads to this execution (see `Engine::store_resume_files`): a
+/// URI of any other file is refused, so a decision cannot point a flow at files it did not get.
+fn check_resume_files(exec: &Execution, defs: &[crate::inputs::InputDef], values: &Map<String, Value>) -> Result<()> {
+    let own = super::files::uri_of(&super::files::execution_prefix(
+        &exec.namespace,
+        &exec.flow_id,
+        &exec.id,
+    ));
+    let errors: Vec<crate::inputs::InputError> = defs
+        .iter()
+        .filter(|d| d.input_type == crate::inputs::InputType::File)
+        .filter_map(|d| Some((d, values.get(&d.id)?.as_str()?)))
+        .filter(|(_, uri)| !uri.starts_with(&own))
+        .map(|(d, uri)| crate::inputs::InputError {
+            input_id: d.id.clone(),
+            message: format!(
+                "input `{}`: {uri} is not a file uploaded to execution {}",
+                d.id, exec.id
+            ),
+        })
+        .collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(EngineError::InvalidInput(errors))
+    }
+}
+
+/// The `onResume` inputs of the pause `select` names (uploads are placed by them).
+pub fn on_resume_defs(flow: &Flow, exec: &Execution, select: &PauseSelector) -> Result<Vec<crate::inputs::InputDef>> {
+    if exec.state != State::Paused {
+        return Err(not_paused(exec));
+    }
+    let idx = select_pause(exec, select)?;
+    let run = &exec.task_runs[idx];
+    match flow.find_task(&run.task_id).map(|t| &t.kind) {
+        Some(TaskKind::Pause(pause)) => Ok(pause.on_resume.clone()),
+        _ => Err(EngineError::FailedPrecondition(format!(
+            "task `{}` is not a pause",
+            run.task_id
+        ))),
+    }
 }
 
 /// A rejection request that passed every check.

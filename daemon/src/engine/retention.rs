@@ -98,13 +98,33 @@ mod tests {
                     time_ms: old,
                 };
                 w.append_log(&line)?;
+                // Files go with their execution, and only with it; a big one spans chunks.
+                let big = vec![7u8; crate::store::files::CHUNK + 10];
+                w.put_file("old_done", "/n/f/executions/old_done/inputs/a/a.upl", &big)?;
+                w.put_file("new_done", "/n/f/executions/new_done/inputs/a/a.upl", b"kept")?;
                 Ok(())
             })
             .unwrap();
+        assert_eq!(
+            store
+                .read()
+                .unwrap()
+                .file_size("old_done", "/n/f/executions/old_done/inputs/a/a.upl")
+                .unwrap(),
+            Some(crate::store::files::CHUNK as u64 + 10)
+        );
         assert_eq!(sweep(&store, &store, Duration::from_secs(86_400)).unwrap(), 1);
         let r = store.read().unwrap();
         assert!(r.execution::<Execution>("old_done").unwrap().is_none());
         assert!(r.logs::<LogLine>("old_done", 0, 10).unwrap().is_empty());
+        assert!(
+            r.files_of("old_done").unwrap().is_empty(),
+            "its files were deleted with it"
+        );
+        assert_eq!(
+            r.file("new_done", "/n/f/executions/new_done/inputs/a/a.upl").unwrap(),
+            Some(b"kept".to_vec())
+        );
         assert!(
             r.execution::<Execution>("old_paused").unwrap().is_some(),
             "paused executions are kept whatever their age"

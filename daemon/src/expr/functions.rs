@@ -32,6 +32,8 @@ pub(crate) enum Lookup {
     AppLink(Option<String>),
     /// `errorLogs()`: the execution's ERROR log lines.
     ErrorLogs,
+    /// A file of the internal storage (`read()`, `fileSize()`, `fileExists()`, `isFileEmpty()`).
+    File(String),
 }
 
 /// Pebble/Kestra function name → helper suffix.
@@ -50,6 +52,11 @@ const FUNCTIONS: &[(&str, &str)] = &[
     ("render", "render"),
     ("renderOnce", "renderOnce"),
     ("errorLogs", "errorLogs"),
+    ("read", "read"),
+    ("fileSize", "fileSize"),
+    ("fileExists", "fileExists"),
+    ("isFileEmpty", "isFileEmpty"),
+    ("fileEmpty", "isFileEmpty"),
     ("currentEachOutput", "currentEachOutput"),
     ("uuid", "uuid"),
     ("id", "id"),
@@ -58,9 +65,8 @@ const FUNCTIONS: &[(&str, &str)] = &[
     ("fetchContext", "fetchContext"),
 ];
 
-/// Kestra functions that read or write files in Kestra's internal storage (`kestra:///…` URIs),
-/// which Tollgate does not have: refused at validation with that reason.
-const STORAGE_FUNCTIONS: &[&str] = &["read", "fileURI", "fileSize", "fileExists", "isFileEmpty", "fileEmpty"];
+/// Kestra functions on namespace files, which Tollgate does not have: refused at validation.
+const STORAGE_FUNCTIONS: &[&str] = &["fileURI"];
 
 /// Kestra functions Tollgate does not provide, with why.
 const UNSUPPORTED_FUNCTIONS: &[(&str, &str)] = &[
@@ -187,7 +193,7 @@ pub(crate) fn function_target(name: &str) -> Result<&'static str, String> {
     }
     if STORAGE_FUNCTIONS.contains(&name) {
         return Err(format!(
-            "`{name}()` is not supported in Tollgate: it needs Kestra's internal storage (kestra:// files)"
+            "`{name}()` is not supported in Tollgate: it names a namespace file, and Tollgate has no namespace files"
         ));
     }
     if let Some((_, why)) = UNSUPPORTED_FUNCTIONS.iter().find(|(n, _)| *n == name) {
@@ -255,6 +261,7 @@ pub(crate) fn literal_lookup(target: &str, args: &[Arg]) -> Option<Lookup> {
         }),
         "appLink" => Some(Lookup::AppLink(literal(arg(args, 0, "appId"))?)),
         "errorLogs" => Some(Lookup::ErrorLogs),
+        "read" | "fileSize" | "fileExists" | "isFileEmpty" => Some(Lookup::File(literal(arg(args, 0, "path"))??)),
         _ => None,
     }
 }
@@ -351,6 +358,10 @@ pub(crate) fn register(env: &mut Environment<'static>) {
         ("render", fn_render),
         ("renderOnce", fn_render_once),
         ("errorLogs", fn_error_logs),
+        ("read", fn_read),
+        ("fileSize", fn_file_size),
+        ("fileExists", fn_file_exists),
+        ("isFileEmpty", fn_is_file_empty),
         ("currentEachOutput", fn_current_each_output),
         ("uuid", fn_uuid),
         ("id", fn_id),
@@ -546,6 +557,75 @@ fn fn_kv(state: &State, args: &mut Args) -> Result<Value, Error> {
         None => {
             s.missing.push(Lookup::Kv { key, namespace });
             Err(Error::new(ErrorKind::InvalidOperation, "kv not resolved yet"))
+        }
+    }
+}
+
+/// The file a file function names, looked up before the render pass (or in the next one).
+fn file_view(state: &State, args: &mut Args, what: &str) -> Result<Option<crate::expr::FileView>, Error> {
+    let uri = args
+        .text(0, "path")?
+        .ok_or_else(|| invalid(format!("{what}() needs the URI of a file")))?;
+    let r = rt(state)?;
+    let mut s = r.lock();
+    match s.files.get(&uri).cloned() {
+        Some(Ok(view)) => Ok(view),
+        Some(Err(why)) => {
+            drop(s);
+            Err(r.fail(Failure::File(why.clone()), ErrorKind::InvalidOperation, why))
+        }
+        None => {
+            s.missing.push(Lookup::File(uri));
+            Err(Error::new(ErrorKind::InvalidOperation, "file not resolved yet"))
+        }
+    }
+}
+
+/// `read(uri)`: a file of the internal storage as text.
+fn fn_read(state: &State, args: &mut Args) -> Result<Value, Error> {
+    let view = file_view(state, args, "read")?;
+    let r = rt(state)?;
+    match view {
+        Some(crate::expr::FileView { text: Some(t), .. }) => Ok(Value::from(t)),
+        Some(crate::expr::FileView { size, .. }) => {
+            let why = format!(
+                "read(): the file holds {size} bytes, more than the {} read() returns, or is not UTF-8 text",
+                crate::engine::files::MAX_READ_BYTES
+            );
+            Err(r.fail(Failure::File(why.clone()), ErrorKind::InvalidOperation, why))
+        }
+        None => {
+            let why = "read(): no such file".to_string();
+            Err(r.fail(Failure::File(why.clone()), ErrorKind::InvalidOperation, why))
+        }
+    }
+}
+
+/// `fileSize(uri)`: its size in bytes.
+fn fn_file_size(state: &State, args: &mut Args) -> Result<Value, Error> {
+    match file_view(state, args, "fileSize")? {
+        Some(v) => Ok(Value::from(v.size)),
+        None => {
+            let r = rt(state)?;
+            let why = "fileSize(): no such file".to_string();
+            Err(r.fail(Failure::File(why.clone()), ErrorKind::InvalidOperation, why))
+        }
+    }
+}
+
+/// `fileExists(uri)`.
+fn fn_file_exists(state: &State, args: &mut Args) -> Result<Value, Error> {
+    Ok(Value::from(file_view(state, args, "fileExists")?.is_some()))
+}
+
+/// `isFileEmpty(uri)`.
+fn fn_is_file_empty(state: &State, args: &mut Args) -> Result<Value, Error> {
+    match file_view(state, args, "isFileEmpty")? {
+        Some(v) => Ok(Value::from(v.size == 0)),
+        None => {
+            let r = rt(state)?;
+            let why = "isFileEmpty(): no such file".to_string();
+            Err(r.fail(Failure::File(why.clone()), ErrorKind::InvalidOperation, why))
         }
     }
 }

@@ -105,6 +105,28 @@ pub trait ExprServices: Send + Sync {
     fn error_logs(&self, _execution_id: &str) -> Vec<serde_json::Value> {
         Vec::new()
     }
+    /// A file of the internal storage that a flow of `namespace` reads (`read()`,
+    /// `fileSize()`, …): None when there is no such file, an error when it may not be read.
+    fn file(&self, _namespace: &str, _uri: &str) -> Result<Option<FileView>, String> {
+        Err("there is no internal storage here".to_string())
+    }
+    /// The whole content of a file a flow of `namespace` reads (ForEachItem's `items`), at
+    /// most `max` bytes; an error names why it cannot be read.
+    fn read_file(&self, _namespace: &str, _uri: &str, _max: usize) -> Result<Vec<u8>, String> {
+        Err("there is no internal storage here".to_string())
+    }
+    /// A WorkingDirectory's kept cache (see `engine::files::cache_owner`), if any.
+    fn cache(&self, _owner: &str) -> Option<Vec<u8>> {
+        None
+    }
+}
+
+/// What the file functions see of a file: its size, and its text when it is UTF-8 and small
+/// enough for `read()`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileView {
+    pub size: u64,
+    pub text: Option<String>,
 }
 
 /// Services that also know log lines not committed yet (the current step's), so `errorLogs()`
@@ -113,6 +135,23 @@ pub struct WithPendingLogs<'a> {
     pub inner: &'a dyn ExprServices,
     /// ERROR lines in the same shape as [`ExprServices::error_logs`].
     pub pending: Vec<serde_json::Value>,
+    /// Files the step wrote (execution id, path, content), read before the stored ones: a
+    /// ForEachItem's merged outputs are read by the next task in the same step.
+    pub files: &'a [(String, String, Vec<u8>)],
+}
+
+impl WithPendingLogs<'_> {
+    fn pending_file(&self, namespace: &str, uri: &str) -> Result<Option<&[u8]>, String> {
+        let Ok(f) = crate::engine::files::parse_uri(uri) else {
+            return Ok(None);
+        };
+        match self.files.iter().find(|(e, p, _)| *e == f.execution_id && *p == f.path) {
+            Some((_, _, bytes)) => crate::engine::files::check_access(self, namespace, uri)
+                .map(|_| Some(bytes.as_slice()))
+                .map_err(|e| e.to_string()),
+            None => Ok(None),
+        }
+    }
 }
 
 impl ExprServices for WithPendingLogs<'_> {
@@ -127,6 +166,22 @@ impl ExprServices for WithPendingLogs<'_> {
     }
     fn flow_allowed(&self, from: &str, target: &str, role: crate::auth::Role) -> bool {
         self.inner.flow_allowed(from, target, role)
+    }
+    fn file(&self, namespace: &str, uri: &str) -> Result<Option<FileView>, String> {
+        match self.pending_file(namespace, uri)? {
+            Some(bytes) => Ok(Some(crate::engine::files::view_of(bytes))),
+            None => self.inner.file(namespace, uri),
+        }
+    }
+    fn read_file(&self, namespace: &str, uri: &str, max: usize) -> Result<Vec<u8>, String> {
+        match self.pending_file(namespace, uri)? {
+            Some(bytes) if bytes.len() > max => Err(format!(
+                "{uri} holds {} bytes; at most {max} can be read here",
+                bytes.len()
+            )),
+            Some(bytes) => Ok(bytes.to_vec()),
+            None => self.inner.read_file(namespace, uri, max),
+        }
     }
     fn error_logs(&self, execution_id: &str) -> Vec<serde_json::Value> {
         // The step's lines are stored only after the step, so the two lists never overlap.
@@ -347,7 +402,7 @@ impl Renderer {
                     expression,
                     message,
                 },
-                Some(Failure::Kv(message)) => ExprError::Render { expression, message },
+                Some(Failure::Kv(message)) | Some(Failure::File(message)) => ExprError::Render { expression, message },
                 None if out.exceeded => ExprError::Limit {
                     expression,
                     message: format!("the output would exceed {} bytes", limits::MAX_OUTPUT_BYTES),
@@ -511,6 +566,10 @@ fn resolve(runtime: &Runtime, lookups: &[Lookup], services: &dyn ExprServices) {
             Lookup::ErrorLogs => {
                 let lines = services.error_logs(&runtime.execution_id);
                 runtime.lock().error_logs = Some(lines);
+            }
+            Lookup::File(uri) => {
+                let view = services.file(&runtime.namespace, uri);
+                runtime.lock().files.insert(uri.clone(), view);
             }
             Lookup::AppLink(app) => {
                 let link = services.app_link(&runtime.namespace, &runtime.execution_id, app.as_deref());

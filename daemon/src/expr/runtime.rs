@@ -26,6 +26,8 @@ pub(crate) enum Failure {
     Secret { name: String, message: String },
     /// `kv()` found no value and `errorOnMissing` was on.
     Kv(String),
+    /// A file function could not read its file.
+    File(String),
 }
 
 /// Values looked up from the daemon's services, filled before (and between) render passes.
@@ -36,6 +38,8 @@ pub(crate) struct Resolved {
     /// (namespace, key) → value (None: no such key), or why the flow may not read it.
     pub kv: HashMap<(String, String), Result<Option<serde_json::Value>, String>>,
     pub links: HashMap<Option<String>, String>,
+    /// `read()`, `fileSize()`, …: URI → the file (None: no such file), or why it cannot be read.
+    pub files: HashMap<String, Result<Option<crate::expr::FileView>, String>>,
     /// `errorLogs()`: the ERROR log lines of this execution, once looked up.
     pub error_logs: Option<Vec<serde_json::Value>>,
     /// Lookups a render pass wanted but that were not resolved yet (dynamic arguments).

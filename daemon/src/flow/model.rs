@@ -187,6 +187,87 @@ pub enum TaskKind {
     /// `io.kestra.plugin.core.trigger.Toggle`: switches a trigger of a flow of the same namespace
     /// on or off, durably, as the flow.
     Toggle(ToggleTask),
+    /// `io.kestra.plugin.core.flow.ForEachItem`: splits a file of the internal storage into
+    /// batches and runs a subflow per batch, through three tasks of its own as in Kestra:
+    /// `{id}_split`, `{id}_items` and `{id}_merge` (see [`ForEachItemStep`]).
+    ForEachItem(ForEachItemTask),
+    /// One of a ForEachItem's own three tasks.
+    ForEachItemStep(ForEachItemStep),
+    LocalFiles(LocalFilesTask),
+}
+
+/// The three tasks a ForEachItem runs, in order; their ids are the ForEachItem's with these
+/// suffixes, so flows can read `outputs.{id}_items` and `outputs.{id}_merge` as in Kestra.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ForEachItemStep {
+    /// Splits `items` into batch files; outputs `splits` (the URI of the list of batches).
+    Split,
+    /// Starts one subflow execution per batch; outputs `numberOfBatches` and `iterations`.
+    Items,
+    /// Joins the subflows' outputs, one JSON document a line; outputs `subflowOutputs`.
+    Merge,
+}
+
+impl ForEachItemStep {
+    pub const ALL: [ForEachItemStep; 3] = [ForEachItemStep::Split, ForEachItemStep::Items, ForEachItemStep::Merge];
+
+    pub fn suffix(self) -> &'static str {
+        match self {
+            ForEachItemStep::Split => "_split",
+            ForEachItemStep::Items => "_items",
+            ForEachItemStep::Merge => "_merge",
+        }
+    }
+
+    pub fn type_name(self) -> &'static str {
+        match self {
+            ForEachItemStep::Split => "io.kestra.plugin.core.flow.ForEachItem$ForEachItemSplit",
+            ForEachItemStep::Items => "io.kestra.plugin.core.flow.ForEachItem$ForEachItemExecutable",
+            ForEachItemStep::Merge => "io.kestra.plugin.core.flow.ForEachItem$ForEachItemMergeOutputs",
+        }
+    }
+}
+
+/// How ForEachItem cuts its file: `rows` lines per batch (Kestra's default 1), or batches of
+/// about `bytes` (`10KB`, `1MB`, …), or `partitions` batches.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ForEachItemBatch {
+    #[serde(default)]
+    pub rows: Option<Value>,
+    #[serde(default)]
+    pub bytes: Option<String>,
+    #[serde(default)]
+    pub partitions: Option<Value>,
+    /// What ends a row (Kestra's default `\n`).
+    #[serde(default)]
+    pub separator: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ForEachItemTask {
+    pub items: String,
+    #[serde(default)]
+    pub batch: ForEachItemBatch,
+    pub namespace: String,
+    pub flow_id: String,
+    #[serde(default)]
+    pub revision: Option<u32>,
+    /// Rendered per batch, with `taskrun.items` (the batch's URI) and `taskrun.iteration` (1-based).
+    #[serde(default)]
+    pub inputs: BTreeMap<String, Value>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default = "yes")]
+    pub wait: bool,
+    #[serde(default = "yes")]
+    pub transmit_failed: bool,
+    #[serde(default)]
+    pub inherit_labels: bool,
+    /// Its three tasks (made by the parser, never written in a flow).
+    #[serde(skip)]
+    pub tasks: Vec<Task>,
 }
 
 /// Kestra type names, in one place, so parsing and validation agree.
@@ -238,6 +319,8 @@ pub mod types {
     pub const RESUME: &str = "io.kestra.plugin.core.execution.Resume";
     pub const WORKING_DIRECTORY: &str = "io.kestra.plugin.core.flow.WorkingDirectory";
     pub const TOGGLE: &str = "io.kestra.plugin.core.trigger.Toggle";
+    pub const FOR_EACH_ITEM: &str = "io.kestra.plugin.core.flow.ForEachItem";
+    pub const LOCAL_FILES: &str = "io.kestra.plugin.core.storage.LocalFiles";
     /// Deprecated in Kestra: a Sequential with `allowFailure: true`.
     pub const ALLOW_FAILURE: &str = "io.kestra.plugin.core.flow.AllowFailure";
     pub const FLOW_TRIGGER: &str = "io.kestra.plugin.core.trigger.Flow";
@@ -287,6 +370,8 @@ pub mod types {
         WORKING_DIRECTORY,
         RESUME,
         TOGGLE,
+        FOR_EACH_ITEM,
+        LOCAL_FILES,
     ];
     pub const WEBHOOK_TRIGGER: &str = "io.kestra.plugin.core.trigger.Webhook";
     /// Kestra's polling HTTP trigger (`io.kestra.plugin.fs.http.Trigger` is its older name).
@@ -503,6 +588,21 @@ pub struct WorkingDirectoryTask {
     /// Written into the directory before its first script task runs: a mapping of file name to
     /// content, or a template rendering to one as JSON (as a script task's `inputFiles`).
     pub input_files: Option<Value>,
+    /// Globs of files stored once its tasks succeeded (`outputs.<id>.outputFiles['name']`).
+    #[serde(default)]
+    pub output_files: Vec<String>,
+    #[serde(default)]
+    pub cache: Option<WorkingDirectoryCache>,
+}
+
+/// A WorkingDirectory's `cache`: files matching `patterns` are kept after a successful run and
+/// put back in the directory of the next runs until `ttl` has passed since they were kept.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct WorkingDirectoryCache {
+    pub patterns: Vec<String>,
+    #[serde(default)]
+    pub ttl: Option<String>,
 }
 
 /// `io.kestra.plugin.core.execution.Resume`. Without `executionId` it resumes its own execution
@@ -857,6 +957,22 @@ pub struct ScriptTask {
     /// code alone decides, as in Kestra since 0.23.
     pub warning_on_std_err: Option<bool>,
     pub fail_fast: bool,
+    /// Globs of files the script leaves in its directory, stored in the execution's storage
+    /// once it succeeds (`outputs.<task>.outputFiles['name']` is each file's URI).
+    #[serde(default)]
+    pub output_files: Vec<String>,
+}
+
+/// `io.kestra.plugin.core.storage.LocalFiles`: writes `inputs` (file name to content, or to a
+/// `kestra:///` URI whose file is copied) into the working directory, and stores the files
+/// matching `outputs` (globs), output as `uris` (file name to URI).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LocalFilesTask {
+    #[serde(default)]
+    pub inputs: Option<Value>,
+    #[serde(default)]
+    pub outputs: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -1298,6 +1414,7 @@ impl Task {
             TaskKind::Parallel(t) => vec![&mut t.tasks],
             TaskKind::ForEach(t) => vec![&mut t.tasks],
             TaskKind::WorkingDirectory(t) => vec![&mut t.tasks],
+            TaskKind::ForEachItem(t) => vec![&mut t.tasks],
             TaskKind::Pause(p) => {
                 let mut v = vec![&mut p.on_pause];
                 if let Some(r) = &mut p.reminders {
@@ -1337,6 +1454,7 @@ impl Task {
                 | TaskKind::WaitFor(_)
                 | TaskKind::Dag(_)
                 | TaskKind::WorkingDirectory(_)
+                | TaskKind::ForEachItem(_)
         )
     }
 
@@ -1354,6 +1472,7 @@ impl Task {
             TaskKind::WaitFor(t) => vec![&t.tasks],
             TaskKind::Dag(t) => vec![&t.tasks],
             TaskKind::WorkingDirectory(t) => vec![&t.tasks],
+            TaskKind::ForEachItem(t) => vec![&t.tasks],
             TaskKind::Pause(p) => {
                 let mut v = vec![&p.on_pause, &p.tasks];
                 if let Some(r) = &p.reminders {

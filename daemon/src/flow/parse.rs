@@ -685,17 +685,7 @@ impl Parser {
                 Some(TaskKind::Sequential(SequentialTask { tasks }))
             }
             types::WORKING_DIRECTORY => {
-                for (key, why) in [
-                    (
-                        "outputFiles",
-                        "Tollgate has no internal file storage to keep them in; print `::{\"outputs\":{...}}::` from a script task to pass values on",
-                    ),
-                    ("namespaceFiles", "Tollgate has no namespace files; use `inputFiles`"),
-                    (
-                        "cache",
-                        "the cache is an archive kept in Kestra's internal storage, which Tollgate does not have",
-                    ),
-                ] {
+                for (key, why) in [("namespaceFiles", "Tollgate has no namespace files; use `inputFiles`")] {
                     if f.map.contains_key(key) {
                         let at = f.at(key);
                         f.take(key);
@@ -732,8 +722,25 @@ impl Parser {
                         }
                     }
                 }
-                f.finish(self, &with_common(&["tasks", "inputFiles"]), &what);
-                Some(TaskKind::WorkingDirectory(WorkingDirectoryTask { tasks, input_files }))
+                let output_files = self.opt_typed::<Vec<String>>(&mut f, "outputFiles").unwrap_or_default();
+                let cache_path = f.at("cache");
+                let cache = self.opt_typed::<WorkingDirectoryCache>(&mut f, "cache");
+                if let Some(ttl) = cache.as_ref().and_then(|c| c.ttl.as_deref())
+                    && let Err(e) = crate::duration::parse_iso8601(ttl)
+                {
+                    self.issue(cache_path.key("ttl"), format!("`cache.ttl` on {what}: {e}"));
+                }
+                f.finish(
+                    self,
+                    &with_common(&["tasks", "inputFiles", "outputFiles", "cache"]),
+                    &what,
+                );
+                Some(TaskKind::WorkingDirectory(WorkingDirectoryTask {
+                    tasks,
+                    input_files,
+                    output_files,
+                    cache,
+                }))
             }
             types::ALLOW_FAILURE => {
                 // Kestra's deprecated AllowFailure: a Sequential whose failure is allowed.
@@ -930,6 +937,8 @@ impl Parser {
                 }))
             }
             types::SUBFLOW => self.simple(f, &what, TaskKind::Subflow),
+            types::FOR_EACH_ITEM => self.simple(f, &what, TaskKind::ForEachItem),
+            types::LOCAL_FILES => self.simple(f, &what, TaskKind::LocalFiles),
             types::HTTP_REQUEST => self.simple(f, &what, TaskKind::HttpRequest),
             types::SLACK_WEBHOOK => self.webhook(f, &what, true).map(TaskKind::SlackWebhook),
             types::TEAMS_WEBHOOK => self.webhook(f, &what, false).map(TaskKind::TeamsWebhook),
@@ -1009,6 +1018,17 @@ impl Parser {
             common,
             kind,
         };
+        if let TaskKind::ForEachItem(t) = &mut task.kind {
+            t.tasks = ForEachItemStep::ALL
+                .iter()
+                .map(|step| Task {
+                    id: format!("{}{}", task.id, step.suffix()),
+                    type_name: step.type_name().to_string(),
+                    common: TaskCommon::default(),
+                    kind: TaskKind::ForEachItemStep(*step),
+                })
+                .collect();
+        }
         for (key, found) in [("errors", errors), ("finally", finally)] {
             let Some((at, v)) = found else { continue };
             if !task.is_flowable() {
@@ -1354,14 +1374,7 @@ impl Parser {
 
 /// Properties of Kestra's script tasks that Tollgate does not run, with why.
 const UNSUPPORTED_SCRIPT_KEYS: &[(&str, &str)] = &[
-    (
-        "outputFiles",
-        "Tollgate has no internal file storage to keep them in; print `::{\"outputs\":{...}}::` on stdout to pass values to later tasks",
-    ),
-    (
-        "outputDirectory",
-        "Tollgate has no internal file storage to keep output files in",
-    ),
+    ("outputDirectory", "list the files in `outputFiles` (globs) instead"),
     ("namespaceFiles", "Tollgate has no namespace files; use `inputFiles`"),
     ("targetOS", "scripts run on the daemon's host OS (or in the container)"),
     (
@@ -1395,6 +1408,8 @@ struct ScriptProps {
     warning_on_std_err: Option<bool>,
     #[serde(default)]
     fail_fast: Option<bool>,
+    #[serde(default)]
+    output_files: Vec<String>,
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -1438,6 +1453,7 @@ impl Parser {
             container_image: p.container_image,
             warning_on_std_err: p.warning_on_std_err,
             fail_fast: p.fail_fast.unwrap_or(true),
+            output_files: p.output_files,
         };
         if task.interpreter.is_empty() {
             self.issue(
@@ -1709,6 +1725,8 @@ const TYPE_ALIASES: &[(&str, &str)] = &[
     ("io.kestra.core.tasks.flows.Sequential", types::SEQUENTIAL),
     ("io.kestra.core.tasks.flows.Parallel", types::PARALLEL),
     ("io.kestra.core.tasks.flows.Subflow", types::SUBFLOW),
+    ("io.kestra.core.tasks.flows.ForEachItem", types::FOR_EACH_ITEM),
+    ("io.kestra.core.tasks.storages.LocalFiles", types::LOCAL_FILES),
     ("io.kestra.core.tasks.flows.EachSequential", types::EACH_SEQUENTIAL),
     ("io.kestra.core.tasks.flows.EachParallel", types::EACH_PARALLEL),
     ("io.kestra.core.tasks.flows.WorkingDirectory", types::WORKING_DIRECTORY),

@@ -4,14 +4,6 @@
 /// Type names (or package prefixes ending in `.`) with the reason they are refused.
 const UNSUPPORTED: &[(&str, &str)] = &[
     (
-        "io.kestra.plugin.core.flow.ForEachItem",
-        "it splits a file from Kestra's internal storage into batches, and Tollgate has no internal storage; use ForEach over a list (or a Subflow per item)",
-    ),
-    (
-        "io.kestra.core.tasks.flows.ForEachItem",
-        "it splits a file from Kestra's internal storage into batches, and Tollgate has no internal storage; use ForEach over a list (or a Subflow per item)",
-    ),
-    (
         "io.kestra.plugin.core.flow.Template",
         "templates were removed from Kestra; use a Subflow",
     ),
@@ -21,19 +13,19 @@ const UNSUPPORTED: &[(&str, &str)] = &[
     ),
     (
         "io.kestra.plugin.core.storage.",
-        "the storage tasks work on files in Kestra's internal storage, which Tollgate does not have",
+        "of Kestra's storage tasks only LocalFiles is supported (files of the internal storage are read with `read()` and moved with LocalFiles or a script's `inputFiles`/`outputFiles`)",
     ),
     (
         "io.kestra.core.tasks.storages.",
-        "the storage tasks work on files in Kestra's internal storage, which Tollgate does not have",
+        "of Kestra's storage tasks only LocalFiles is supported (files of the internal storage are read with `read()` and moved with LocalFiles or a script's `inputFiles`/`outputFiles`)",
     ),
     (
         "io.kestra.plugin.core.namespace.",
-        "namespace files live in Kestra's internal storage, which Tollgate does not have; use `inputFiles` on a script task",
+        "Tollgate has no namespace files; use `inputFiles` on a script task",
     ),
     (
         "io.kestra.plugin.core.http.Download",
-        "it downloads into Kestra's internal storage, which Tollgate does not have; use io.kestra.plugin.core.http.Request",
+        "it is not supported; use io.kestra.plugin.core.http.Request (a script task's `outputFiles` can store what it downloads)",
     ),
     (
         "io.kestra.plugin.core.execution.PurgeExecutions",
@@ -65,8 +57,8 @@ mod tests {
 
     #[test]
     fn exact_names_and_package_prefixes_are_known() {
-        assert!(reason("io.kestra.plugin.core.flow.ForEachItem").is_some_and(|r| r.contains("internal storage")));
-        assert!(reason("io.kestra.plugin.core.storage.Split").is_some());
+        assert!(reason("io.kestra.plugin.core.storage.Split").is_some_and(|r| r.contains("only LocalFiles")));
+        assert!(reason("io.kestra.plugin.core.flow.ForEachItem").is_none());
         assert!(reason("io.kestra.plugin.core.flow.ForEach").is_none());
         assert!(reason("io.kestra.plugin.core.storageX.Split").is_none());
     }

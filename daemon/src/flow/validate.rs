@@ -188,6 +188,8 @@ fn branches<'f>(task: &'f Task, path: &Path) -> Vec<(Path, &'f Vec<Task>)> {
         TaskKind::ForEach(t) => vec![(path.key("tasks"), &t.tasks)],
         TaskKind::WaitFor(t) => vec![(path.key("tasks"), &t.tasks)],
         TaskKind::WorkingDirectory(t) => vec![(path.key("tasks"), &t.tasks)],
+        // Its own three tasks are not in the document: errors about them point at the task.
+        TaskKind::ForEachItem(t) => vec![(path.clone(), &t.tasks)],
         // Each Dag task sits under `tasks[i].task`.
         TaskKind::Dag(t) => vec![(path.key("tasks"), &t.tasks)],
         TaskKind::Pause(p) => {
@@ -349,6 +351,9 @@ impl<'f> Validator<'f> {
                 if let Some(files) = &t.input_files {
                     self.value(files, &path.key("inputFiles"), s);
                 }
+                for (i, g) in t.output_files.iter().enumerate() {
+                    self.template(g, &path.key("outputFiles").index(i), s);
+                }
                 // As Kestra's validator: the directory's tasks run one after the other on one
                 // worker, so only tasks that do work themselves may be inside.
                 for (i, child) in t.tasks.iter().enumerate() {
@@ -364,6 +369,37 @@ impl<'f> Validator<'f> {
                 }
             }
             TaskKind::ForEach(t) => self.value(&t.values, &path.key("values"), s),
+            TaskKind::ForEachItem(t) => {
+                if t.revision.is_some() {
+                    self.issue(
+                        path.key("revision"),
+                        format!("`revision` on task `{}` (ForEachItem) is not supported: the subflow's latest revision runs", task.id),
+                    );
+                }
+                self.template(&t.items, &path.key("items"), s);
+                self.template(&t.namespace, &path.key("namespace"), s);
+                self.template(&t.flow_id, &path.key("flowId"), s);
+                self.map(&t.inputs, &path.key("inputs"), s);
+                for (k, v) in &t.labels {
+                    self.template(v, &path.key("labels").key(k), s);
+                }
+                let b = path.key("batch");
+                for (key, v) in [("rows", &t.batch.rows), ("partitions", &t.batch.partitions)] {
+                    if let Some(v) = v {
+                        self.value(v, &b.key(key), s);
+                    }
+                }
+                self.opt(&t.batch.bytes, &b.key("bytes"), s);
+                let given = [
+                    t.batch.rows.is_some(),
+                    t.batch.bytes.is_some(),
+                    t.batch.partitions.is_some(),
+                ];
+                if given.iter().filter(|g| **g).count() > 1 {
+                    self.issue(b, "`batch` takes one of `rows`, `bytes` and `partitions`".to_string());
+                }
+            }
+            TaskKind::ForEachItemStep(_) => {}
             TaskKind::Subflow(t) => {
                 self.template(&t.namespace, &path.key("namespace"), s);
                 self.template(&t.flow_id, &path.key("flowId"), s);
@@ -462,6 +498,17 @@ impl<'f> Validator<'f> {
                 }
                 if let Some(files) = &t.input_files {
                     self.value(files, &path.key("inputFiles"), s);
+                }
+                for (i, g) in t.output_files.iter().enumerate() {
+                    self.template(g, &path.key("outputFiles").index(i), s);
+                }
+            }
+            TaskKind::LocalFiles(t) => {
+                if let Some(files) = &t.inputs {
+                    self.value(files, &path.key("inputs"), s);
+                }
+                for (i, g) in t.outputs.iter().enumerate() {
+                    self.template(g, &path.key("outputs").index(i), s);
                 }
             }
         }

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use axum::Router;
-use axum::extract::{FromRequest, Multipart, Path, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Path, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
@@ -76,8 +76,26 @@ async fn caller(s: &ApiState, tenant: &str, headers: &HeaderMap) -> Result<crate
 /// Largest urlencoded or unknown body read (multipart has axum's own limit).
 const MAX_FORM: usize = 1 << 20;
 
-/// Form fields from multipart/form-data or application/x-www-form-urlencoded.
+/// Form fields from multipart/form-data or application/x-www-form-urlencoded; a file part is
+/// refused (only starts and resumes take files).
 async fn form_fields(req: Request) -> Result<BTreeMap<String, String>, Response> {
+    let (fields, files) = form_parts(req).await?;
+    if let Some(name) = files.keys().next() {
+        return Err(json_error(
+            StatusCode::BAD_REQUEST,
+            format!("field `{name}` is a file; this call takes no files"),
+        ));
+    }
+    Ok(fields)
+}
+
+/// Largest body of a start or resume, whose multipart parts may carry FILE inputs.
+const MAX_UPLOAD_BODY: usize = crate::engine::files::MAX_FILE_BYTES + (1 << 20);
+
+/// Form fields, and the multipart parts sent as files (a part with a file name): FILE inputs,
+/// as Kestra's API takes them.
+async fn form_parts(req: Request) -> Result<(BTreeMap<String, String>, BTreeMap<String, Vec<u8>>), Response> {
+    let mut files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     let ct = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -94,12 +112,30 @@ async fn form_fields(req: Request) -> Result<BTreeMap<String, String>, Response>
             .await
             .map_err(|e| json_error(StatusCode::BAD_REQUEST, e.body_text()))?
         {
-            let name = field.name().unwrap_or_default().to_string();
+            let mut name = field.name().unwrap_or_default().to_string();
+            if let Some(file_name) = field.file_name() {
+                // Kestra's own clients send every file as a part named `files` whose file name is
+                // the input id; a part named after the input works too.
+                if name == "files" {
+                    name = file_name.to_string();
+                }
+                let bytes = field
+                    .bytes()
+                    .await
+                    .map_err(|e| json_error(StatusCode::BAD_REQUEST, e.body_text()))?;
+                if out.contains_key(&name) || files.insert(name.clone(), bytes.to_vec()).is_some() {
+                    return Err(json_error(
+                        StatusCode::BAD_REQUEST,
+                        format!("field `{name}` is given more than once"),
+                    ));
+                }
+                continue;
+            }
             let value = field
                 .text()
                 .await
                 .map_err(|e| json_error(StatusCode::BAD_REQUEST, e.body_text()))?;
-            if out.insert(name.clone(), value).is_some() {
+            if files.contains_key(&name) || out.insert(name.clone(), value).is_some() {
                 // Keeping either value silently could decide on the one the caller did not mean.
                 return Err(json_error(
                     StatusCode::BAD_REQUEST,
@@ -142,7 +178,7 @@ async fn form_fields(req: Request) -> Result<BTreeMap<String, String>, Response>
             ));
         }
     }
-    Ok(out)
+    Ok((out, files))
 }
 
 /// Decodes `a=b&c=d`; a name or value whose bytes are not UTF-8 is refused (named), never
@@ -263,7 +299,13 @@ fn query_param(query: Option<&str>, name: &str) -> Result<String, Response> {
 async fn resume(State(s): State<ApiState>, Path((t, id)): Path<(String, String)>, req: Request) -> HttpResult {
     let p = caller(&s, &t, req.headers()).await?;
     let comment = query_param(req.uri().query(), "comment")?;
-    let inputs = form_fields(req).await?;
+    let (mut inputs, files) = form_parts(req).await?;
+    let uploaded = s
+        .ops
+        .resume_files(&p, &id, &PauseSelector::default(), files)
+        .await
+        .map_err(engine_error)?;
+    inputs.extend(uploaded);
     s.ops
         .resume(&p, &id, PauseSelector::default(), inputs, &comment)
         .await
@@ -412,13 +454,26 @@ async fn start(
 ) -> HttpResult {
     let p = caller(&s, &t, req.headers()).await?;
     let labels = labels_from_query(req.uri().query())?;
-    let inputs = form_fields(req).await?;
+    let (inputs, files) = form_parts(req).await?;
     let e = s
         .ops
-        .start(&p, &ns, &flow, inputs, labels)
+        .start(&p, &ns, &flow, inputs, labels, files)
         .await
         .map_err(engine_error)?;
     Ok(axum::Json(execution_json(&e)).into_response())
+}
+
+/// `GET /api/v1/{tenant}/executions/{id}/file?path=kestra:///…`: a file of the execution.
+async fn execution_file(
+    State(s): State<ApiState>,
+    Path((t, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    req: Request,
+) -> HttpResult {
+    let p = caller(&s, &t, &headers).await?;
+    let path = query_param(req.uri().query(), "path")?;
+    let bytes = s.ops.execution_file(&p, &id, &path).await.map_err(engine_error)?;
+    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
 }
 
 /// Headers never copied into `trigger.headers`: credentials meant for a proxy or a browser
@@ -543,7 +598,11 @@ pub fn router(state: ApiState) -> Router {
     Router::new()
         .route("/api/v1/{tenant}/executions/resume/by-ids", post(resume_by_ids))
         .route("/api/v1/{tenant}/executions/kill/by-ids", delete(kill_by_ids))
-        .route("/api/v1/{tenant}/executions/{id}/resume", post(resume))
+        .route(
+            "/api/v1/{tenant}/executions/{id}/resume",
+            post(resume).layer(DefaultBodyLimit::max(MAX_UPLOAD_BODY)),
+        )
+        .route("/api/v1/{tenant}/executions/{id}/file", get(execution_file))
         .route(
             "/api/v1/{tenant}/executions/{id}/resume/validate",
             post(resume_validate),
@@ -554,7 +613,10 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/{tenant}/delegations", post(delegate).get(delegations))
         .route("/api/v1/{tenant}/delegations/{id}", delete(revoke_delegation))
         .route("/api/v1/{tenant}/executions/{id}", get(get_execution))
-        .route("/api/v1/{tenant}/executions/{namespace}/{flow_id}", post(start))
+        .route(
+            "/api/v1/{tenant}/executions/{namespace}/{flow_id}",
+            post(start).layer(DefaultBodyLimit::max(MAX_UPLOAD_BODY)),
+        )
         .route(
             "/api/v1/{tenant}/executions/webhook/{namespace}/{flow_id}/{key}",
             post(webhook).get(webhook).put(webhook),

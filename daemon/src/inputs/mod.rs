@@ -124,6 +124,9 @@ pub struct InputDef {
     /// Kestra's deprecated alias of `displayName` on some versions.
     #[serde(default)]
     pub name: Option<String>,
+    /// FILE: the extension of the stored upload's name (Kestra's default `.upl`).
+    #[serde(default)]
+    pub extension: Option<String>,
 }
 
 fn default_true() -> bool {
@@ -322,7 +325,22 @@ pub fn type_value(def: &InputDef, v: &str) -> Result<Value, String> {
 fn type_as(def: &InputDef, ty: InputType, v: &str) -> Result<Value, String> {
     let t = v.trim();
     match ty {
-        InputType::String | InputType::Secret | InputType::File => {
+        // An upload is stored before its input is typed and arrives here as its URI; a value
+        // given as text must name a file already in the internal storage.
+        InputType::File => {
+            if t.starts_with(crate::engine::files::SCHEME) {
+                crate::engine::files::parse_uri(t)
+                    .map(|_| Value::String(t.to_string()))
+                    .map_err(|e| invalid(def, format!("be an uploaded file or a kestra:/// URI ({e})"), v))
+            } else {
+                Err(invalid(
+                    def,
+                    "be an uploaded file (CLI: --input KEY=@PATH; REST: a multipart file part) or a kestra:/// URI",
+                    v,
+                ))
+            }
+        }
+        InputType::String | InputType::Secret => {
             if let Some(re) = &def.validator {
                 let anchored = format!("^(?:{re})$");
                 match regex::Regex::new(&anchored) {
@@ -604,11 +622,8 @@ pub fn format_hint(t: InputType) -> &'static str {
 pub fn check_definition(def: &InputDef) -> Vec<String> {
     let mut problems = Vec::new();
     let selects = matches!(def.input_type, InputType::Select | InputType::Multiselect);
-    if def.input_type == InputType::File {
-        problems.push(format!(
-            "input `{}`: the FILE input type is not supported in Tollgate: it needs Kestra's internal storage (kestra:// files)",
-            def.id
-        ));
+    if def.extension.is_some() && def.input_type != InputType::File {
+        problems.push(format!("input `{}`: `extension` is only for FILE inputs", def.id));
     }
     if def.expression.is_some() && !selects {
         problems.push(format!(
@@ -871,13 +886,14 @@ mod tests {
     }
 
     #[test]
-    fn file_inputs_are_refused_with_the_reason() {
+    fn file_inputs_take_kestra_uris_only() {
         let d = def("id: upload\ntype: FILE");
-        let p = check_definition(&d);
-        assert!(
-            p[0].contains("FILE input type is not supported in Tollgate: it needs Kestra's internal storage"),
-            "{p:?}"
-        );
+        assert!(check_definition(&d).is_empty());
+        let uri = "kestra:///a/f/executions/E/inputs/upload/upload.upl";
+        assert_eq!(one(&d, uri), Ok(Value::String(uri.into())));
+        assert!(one(&d, "/etc/passwd").unwrap_err().contains("be an uploaded file"));
+        assert!(one(&d, "kestra:///nowhere").unwrap_err().contains("names no execution"));
+        assert!(check_definition(&def("id: s\ntype: STRING\nextension: .csv"))[0].contains("only for FILE"));
     }
 
     #[test]

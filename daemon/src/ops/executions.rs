@@ -54,6 +54,7 @@ impl Ops {
         flow_id: &str,
         inputs: BTreeMap<String, String>,
         labels: BTreeMap<String, String>,
+        files: BTreeMap<String, Vec<u8>>,
     ) -> Result<Execution> {
         let target = Target {
             namespace: namespace.to_string(),
@@ -64,7 +65,7 @@ impl Ops {
         check_labels(&labels)?;
         let exec = self
             .engine
-            .start_execution(namespace, flow_id, inputs, labels, &p.actor())
+            .start_execution(namespace, flow_id, inputs, labels, files, &p.actor())
             .await?;
         Ok(present(exec))
     }
@@ -108,6 +109,29 @@ impl Ops {
         let (_, actor) = self.decision_for(p, id, "resume").await?;
         let exec = self.engine.resume(id, select, inputs, &actor, reason).await?;
         Ok(present(exec))
+    }
+
+    /// A file of an execution the caller may read (`kestra:///…` URI under that execution).
+    pub async fn execution_file(&self, p: &Principal, id: &str, uri: &str) -> Result<Vec<u8>> {
+        let p = &self.widened(p).await;
+        let exec = self.execution_for(p, id, Role::Viewer, "read").await?;
+        self.engine.execution_file(&exec, uri).await
+    }
+
+    /// Stores the files uploaded for a resume's FILE inputs (the caller must be one who may
+    /// decide) and returns the inputs' URIs, to pass on with the other inputs of the resume.
+    pub async fn resume_files(
+        &self,
+        p: &Principal,
+        id: &str,
+        select: &PauseSelector,
+        files: BTreeMap<String, Vec<u8>>,
+    ) -> Result<BTreeMap<String, String>> {
+        if files.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        self.decision_for(p, id, "resume").await?;
+        self.engine.store_resume_files(id, select, files).await
     }
 
     /// What resuming with `inputs` would do next; a read (same checks as the resume, nothing

@@ -37,10 +37,12 @@ pub enum Table {
     Leases,
     /// Triggers switched on or off at run time: `{namespace}\0{flow_id}\0{trigger_id}` -> JSON.
     TriggerStates,
+    /// Files of executions (Kestra's internal storage), in chunks: see `store/files.rs`.
+    Files,
 }
 
 impl Table {
-    pub const ALL: [Table; 22] = [
+    pub const ALL: [Table; 23] = [
         Table::Executions,
         Table::ExecutionsByState,
         Table::Logs,
@@ -63,6 +65,7 @@ impl Table {
         Table::WaitingSeries,
         Table::Leases,
         Table::TriggerStates,
+        Table::Files,
     ];
 
     pub fn name(self) -> &'static str {
@@ -89,6 +92,7 @@ impl Table {
             Table::WaitingSeries => "waiting_series",
             Table::Leases => "leases",
             Table::TriggerStates => "trigger_states",
+            Table::Files => "files",
         }
     }
 

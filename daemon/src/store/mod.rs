@@ -7,6 +7,7 @@ mod audit;
 mod auth;
 pub mod backend;
 mod delegations;
+pub mod files;
 mod kv;
 mod metrics;
 pub mod postgres;
@@ -888,6 +889,8 @@ impl Writer {
         for key in keys {
             self.kvw().erase(Table::Logs, &key)?;
         }
+        // Its files (FILE inputs, ForEachItem batches, script outputs) go with it.
+        self.delete_files(id)?;
         self.kvw().erase(Table::Leases, k(id))?;
         Ok(true)
     }

@@ -220,6 +220,11 @@ macro_rules! with_table {
                 let mut $t = $tx.open_table(TRIGGER_STATES)?;
                 $body
             }
+            Table::Files => {
+                #[allow(unused_mut)]
+                let mut $t = $tx.open_table(FILES)?;
+                $body
+            }
         }
     };
 }

@@ -47,3 +47,5 @@ pub const WAITING_SERIES: TableDefinition<&str, &[u8]> = TableDefinition::new("w
 pub const LEASES: TableDefinition<&str, &[u8]> = TableDefinition::new("leases");
 /// `{namespace}\0{flow_id}\0{trigger_id}` -> TriggerState (JSON): triggers switched at run time.
 pub const TRIGGER_STATES: TableDefinition<&str, &[u8]> = TableDefinition::new("trigger_states");
+/// `{execution_id}\0{path}\0{chunk:08x}` → bytes: execution files (`kestra:///{path}`), in chunks.
+pub const FILES: TableDefinition<&str, &[u8]> = TableDefinition::new("files");

@@ -27,6 +27,17 @@ pub struct Job {
 pub struct WorkDir {
     pub task_run_id: String,
     pub input_files: Option<Value>,
+    /// The WorkingDirectory's `cache`, if it has one.
+    pub cache: Option<CacheSpec>,
+}
+
+/// Where a WorkingDirectory's cache is kept and for how long it is used.
+#[derive(Debug, Clone)]
+pub struct CacheSpec {
+    /// Its owner in the store's files (see `engine::files::cache_owner`).
+    pub owner: String,
+    pub ttl_ms: Option<i64>,
+    pub patterns: Vec<String>,
 }
 
 impl WorkDir {
@@ -43,6 +54,28 @@ pub struct JobOutcome {
     pub logs: Vec<(String, String)>,
     /// A successful result ends the task run WARNING rather than SUCCESS.
     pub warning: bool,
+    /// Files to store in the execution's storage with a successful result: (path, content).
+    pub files: Vec<(String, Vec<u8>)>,
+    /// A WorkingDirectory's cache to keep: (owner, archive).
+    pub cache: Option<(String, Vec<u8>)>,
+}
+
+impl JobOutcome {
+    /// The outcome of a task the writer applies itself (Resume, Toggle): one INFO line saying
+    /// what it did, or the failure's message; no outputs.
+    pub fn applied(outcome: std::result::Result<String, String>) -> JobOutcome {
+        let (result, logs) = match outcome {
+            Ok(message) => (Ok(Map::new()), vec![("INFO".to_string(), message)]),
+            Err(message) => (Err(message), vec![]),
+        };
+        JobOutcome {
+            result,
+            logs,
+            warning: false,
+            files: Vec::new(),
+            cache: None,
+        }
+    }
 }
 
 /// Where a running job appends log lines while it runs (already masked), so that they are

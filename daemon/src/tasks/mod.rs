@@ -1,9 +1,11 @@
 //! Tasks that talk to the outside world, one module per task type. They run off the writer
 //! thread as jobs; each gets its rendered context and returns outputs or an error message.
 
+pub mod files;
 pub(crate) mod http_request;
 mod job;
 mod kv_task;
+mod local_files;
 mod mail_send;
 pub(crate) mod render;
 pub mod script;
@@ -19,7 +21,7 @@ use crate::flow::TaskKind;
 use crate::masking::{mask, mask_value};
 use crate::store::KvEntry;
 
-pub use job::{Job, JobContext, JobOutcome, LiveLog, WorkDir};
+pub use job::{CacheSpec, Job, JobContext, JobOutcome, LiveLog, WorkDir};
 pub use render::TaskRender;
 
 /// A KV entry a flow writes (KV Set), with what its audit record names.
@@ -73,6 +75,9 @@ impl TaskServices {
     }
 }
 
+/// In the job that collects a WorkingDirectory's `outputFiles`: the state its tasks ended with.
+pub const LIST_STATE_VAR: &str = "_tollgateListState";
+
 /// Runs one job to its outcome; never panics on user data. Secrets rendered for the task are
 /// masked in every log line, error and output it returns (and in what it logs while it runs).
 pub async fn run(job: &Job, services: &TaskServices, ctx: &JobContext) -> JobOutcome {
@@ -88,14 +93,29 @@ pub async fn run(job: &Job, services: &TaskServices, ctx: &JobContext) -> JobOut
         Err(e) => Err(e),
     };
     let mut warning = false;
+    let mut files = Vec::new();
+    let mut cache = None;
     let result = match (timeout, &job.task.kind) {
         (Err(e), _) => Err(e),
+        (Ok(_), TaskKind::WorkingDirectory(t)) => {
+            local_files::output_files(job, t, &mut r, services).map(|(outputs, stored, kept)| {
+                warning = job.vars[LIST_STATE_VAR] == "WARNING";
+                files = stored;
+                cache = kept;
+                outputs
+            })
+        }
+        (Ok(_), TaskKind::LocalFiles(t)) => local_files::run(job, t, &mut r, services).map(|(outputs, stored)| {
+            files = stored;
+            outputs
+        }),
         // A script applies its own `timeout`: it must end the process group, not just stop
         // waiting for it.
         (Ok(_), TaskKind::Script(t)) => script::run(&job.task, t, &mut r, services, ctx, job.workdir.as_ref())
             .await
             .map(|s| {
                 warning = s.warning;
+                files = s.files;
                 s.outputs
             }),
         (Ok(limit), kind) => {
@@ -139,5 +159,7 @@ pub async fn run(job: &Job, services: &TaskServices, ctx: &JobContext) -> JobOut
             .map_err(|e| mask(&e, &secrets)),
         logs,
         warning,
+        files,
+        cache,
     }
 }

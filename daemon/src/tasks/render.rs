@@ -80,6 +80,11 @@ impl<'a> TaskRender<'a> {
     }
 
     /// Id of the task run the job is for.
+    /// The job being rendered for.
+    pub fn job(&self) -> &Job {
+        self.job
+    }
+
     pub fn task_run_id(&self) -> &str {
         &self.job.task_run_id
     }

@@ -27,6 +27,22 @@ fn parse_inputs(pairs: &[String]) -> anyhow::Result<HashMap<String, String>> {
     Ok(out)
 }
 
+/// `KEY=PATH` pairs from `--file`: each file is read and sent as the FILE input KEY.
+fn read_files(pairs: &[String]) -> anyhow::Result<HashMap<String, Vec<u8>>> {
+    let mut out = HashMap::new();
+    for p in pairs {
+        let Some((k, path)) = p.split_once('=') else {
+            bail!("--file `{p}` must look like KEY=PATH");
+        };
+        if k.trim().is_empty() {
+            bail!("--file `{p}` has an empty key");
+        }
+        let bytes = std::fs::read(path).with_context(|| format!("--file {k}: cannot read {path}"))?;
+        out.insert(k.trim().to_string(), bytes);
+    }
+    Ok(out)
+}
+
 /// Turns a gRPC error into a one-line user message (the daemon's message names what was wrong).
 pub fn status_message(s: &tonic::Status) -> String {
     let what = match s.code() {
@@ -56,6 +72,9 @@ pub struct RunArgs {
     /// Label, KEY=VALUE (repeatable).
     #[arg(short, long = "label")]
     pub labels: Vec<String>,
+    /// FILE input, KEY=PATH: the file is uploaded into the execution's storage (repeatable).
+    #[arg(long = "file")]
+    pub files: Vec<String>,
     /// Wait until the execution pauses or ends, then print it.
     #[arg(long)]
     pub wait: bool,
@@ -67,6 +86,7 @@ pub async fn run(cli: &Cli, c: &mut Clients, a: &RunArgs) -> anyhow::Result<()> 
         flow_id: a.flow.clone(),
         inputs: parse_inputs(&a.inputs)?,
         labels: parse_inputs(&a.labels)?,
+        files: read_files(&a.files)?,
     };
     let mut exec = grpc(c.executions.start(req).await)?
         .execution
@@ -363,6 +383,9 @@ pub struct ResumeArgs {
     /// onResume input, KEY=VALUE (repeatable).
     #[arg(short, long = "input")]
     pub inputs: Vec<String>,
+    /// FILE input of `onResume`, KEY=PATH (repeatable; one execution at a time).
+    #[arg(long = "file")]
+    pub files: Vec<String>,
     /// Which paused task to resume when several are paused.
     #[arg(long = "task")]
     pub task: Option<String>,
@@ -460,6 +483,31 @@ pub async fn resume(cli: &Cli, c: &mut Clients, a: &ResumeArgs) -> anyhow::Resul
         bail!("--all-paused needs --namespace and/or --flow, so it cannot resume everything by accident");
     }
     let inputs = parse_inputs(&a.inputs)?;
+    if !a.files.is_empty() {
+        // Uploads belong to one execution: a single resume, not a bulk one.
+        let [id] = a.ids.as_slice() else {
+            bail!("--file resumes one execution: name exactly one id (not --all-paused)");
+        };
+        let exec = grpc(
+            c.executions
+                .resume(pb::ResumeRequest {
+                    id: id.clone(),
+                    inputs,
+                    task_id: a.task.clone().unwrap_or_default(),
+                    reason: a.comment.clone(),
+                    files: read_files(&a.files)?,
+                    ..Default::default()
+                })
+                .await,
+        )?
+        .execution
+        .context("daemon returned no execution")?;
+        match cli.output {
+            Format::Json => print_json(&execution_json(&exec)),
+            Format::Text => println!("resumed {}  {}", exec.id, exec.state),
+        }
+        return Ok(());
+    }
     let req = pb::BulkResumeRequest {
         ids: a.ids.clone(),
         namespace: a.namespace.clone().unwrap_or_default(),

@@ -240,6 +240,7 @@ async fn call(c: Clients, cmd: Command) -> Option<Update> {
                 flow_id,
                 inputs: inputs.into_iter().collect(),
                 labels: Default::default(),
+                files: Default::default(),
             };
             let result = match executions.start(req).await {
                 Ok(r) => r

@@ -49,15 +49,7 @@ impl WriterLoop {
                 }
             }
         };
-        let (result, logs) = match outcome {
-            Ok(message) => (Ok(Map::new()), vec![("INFO".to_string(), message)]),
-            Err(message) => (Err(message), vec![]),
-        };
-        let outcome = JobOutcome {
-            result,
-            logs,
-            warning: false,
-        };
+        let outcome = JobOutcome::applied(outcome);
         self.job_done(w, &t.execution_id, &t.task_run_id, t.attempt, outcome, batch, follow)
     }
 }

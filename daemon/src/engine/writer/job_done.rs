@@ -37,6 +37,12 @@ impl WriterLoop {
         }
         let state = match outcome.result {
             Ok(outputs) => {
+                for (path, content) in outcome.files {
+                    self.put_file(w, &exec.id, &path, content)?;
+                }
+                if let Some((owner, archive)) = outcome.cache {
+                    w.put_file(&owner, crate::engine::files::CACHE_PATH, &archive)?;
+                }
                 exec.task_runs[idx].outputs = outputs
                     .into_iter()
                     .map(|(k, v)| (k, advance::mask_value(&v, &exec.secrets_seen)))

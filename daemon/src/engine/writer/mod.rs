@@ -172,6 +172,7 @@ pub struct WriterLoop {
     /// Per flow revision: whether a template of it calls `errorLogs()` (only then does a step
     /// read the execution's log lines for it).
     pub error_logs_flows: std::sync::Mutex<std::collections::HashMap<(String, String, u32), bool>>,
+    pub pending_files: PendingFiles,
 }
 
 impl WriterLoop {
@@ -199,6 +200,7 @@ impl WriterLoop {
         TxServices {
             inner: self.services.as_ref(),
             error_logs,
+            pending_files: Some(&self.pending_files),
         }
     }
 
@@ -239,6 +241,7 @@ impl WriterLoop {
                 }
             }
             let mut batch = Batch::default();
+            self.pending_files.lock().unwrap_or_else(|p| p.into_inner()).clear();
             let outcome = self.store.write(|w| -> std::result::Result<(), StoreError> {
                 let mut budget = MAX_BATCH * 8;
                 while let Some(cmd) = cmds.pop_front() {
@@ -277,6 +280,22 @@ impl WriterLoop {
                 }
             }
         }
+    }
+
+    /// Stores a file in this transaction, readable by later steps of it (see [`PendingFiles`]).
+    fn put_file(
+        &self,
+        w: &mut Writer,
+        execution_id: &str,
+        path: &str,
+        content: Vec<u8>,
+    ) -> std::result::Result<(), StoreError> {
+        w.put_file(execution_id, path, &content)?;
+        self.pending_files
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert((execution_id.to_string(), path.to_string()), Arc::new(content));
+        Ok(())
     }
 
     fn deliver(&self, batch: Batch) {
@@ -533,6 +552,10 @@ impl WriterLoop {
         }
         for line in &fx.logs {
             w.append_log(line)?;
+        }
+        // Before the children: a ForEachItem's subflows read their batch in this transaction.
+        for (execution_id, path, content) in fx.files {
+            self.put_file(w, &execution_id, &path, content)?;
         }
         for child in fx.children {
             store_started(w, &child, ("parentExecutionId", exec.id.clone().into()), follow)?;
@@ -822,6 +845,36 @@ pub(crate) struct TxServices<'a> {
     pub inner: &'a dyn ExprServices,
     /// None when the flow never calls `errorLogs()`.
     pub error_logs: Option<Vec<Value>>,
+    /// Files written earlier in this transaction (not visible to the store's snapshots yet).
+    pub pending_files: Option<&'a PendingFiles>,
+}
+
+/// Files written in the writer's current transaction, by (execution id, path): a ForEachItem's
+/// batches are read by its subflows, and the subflows' outputs by its `_merge`, in the same
+/// transaction they were written in. Emptied before each transaction.
+pub(crate) type PendingFiles = std::sync::Mutex<std::collections::HashMap<(String, String), Arc<Vec<u8>>>>;
+
+impl TxServices<'_> {
+    /// A file written in this transaction, once `namespace` may read it.
+    fn pending(&self, namespace: &str, uri: &str) -> std::result::Result<Option<Arc<Vec<u8>>>, String> {
+        let Some(pending) = self.pending_files else {
+            return Ok(None);
+        };
+        let Ok(f) = crate::engine::files::parse_uri(uri) else {
+            return Ok(None);
+        };
+        let found = pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&(f.execution_id.clone(), f.path.clone()))
+            .cloned();
+        match found {
+            Some(bytes) => crate::engine::files::check_access(self, namespace, uri)
+                .map(|_| Some(bytes))
+                .map_err(|e| e.to_string()),
+            None => Ok(None),
+        }
+    }
 }
 
 impl ExprServices for TxServices<'_> {
@@ -836,6 +889,22 @@ impl ExprServices for TxServices<'_> {
     }
     fn flow_allowed(&self, from: &str, target: &str, role: crate::auth::Role) -> bool {
         self.inner.flow_allowed(from, target, role)
+    }
+    fn file(&self, namespace: &str, uri: &str) -> std::result::Result<Option<crate::expr::FileView>, String> {
+        match self.pending(namespace, uri)? {
+            Some(bytes) => Ok(Some(crate::engine::files::view_of(&bytes))),
+            None => self.inner.file(namespace, uri),
+        }
+    }
+    fn read_file(&self, namespace: &str, uri: &str, max: usize) -> std::result::Result<Vec<u8>, String> {
+        match self.pending(namespace, uri)? {
+            Some(bytes) if bytes.len() > max => Err(format!(
+                "{uri} holds {} bytes; at most {max} can be read here",
+                bytes.len()
+            )),
+            Some(bytes) => Ok(bytes.to_vec()),
+            None => self.inner.read_file(namespace, uri, max),
+        }
     }
     fn error_logs(&self, execution_id: &str) -> Vec<Value> {
         match &self.error_logs {

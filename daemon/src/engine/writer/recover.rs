@@ -76,6 +76,10 @@ impl WriterLoop {
             .map(|r| (r.id.clone(), r.task_id.clone()))
             .collect();
         for (run_id, task_id) in restarted {
+            // Its `outputFiles` are collected again after its tasks ran again.
+            if let Some(run) = exec.run_mut(&run_id) {
+                run.outputs.remove("outputFiles");
+            }
             let before = exec.task_runs.len();
             exec.task_runs
                 .retain(|r| r.parent_task_run_id.as_deref() != Some(run_id.as_str()));

@@ -39,13 +39,15 @@ const BATCH_LINES: usize = 500;
 pub struct ScriptResult {
     pub outputs: Map<String, Value>,
     pub warning: bool,
+    /// `outputFiles` to store: (storage path, content).
+    pub files: Vec<(String, Vec<u8>)>,
 }
 
 /// Everything rendered, ready to run.
 struct Prepared {
     argv: Vec<String>,
     env: Vec<(String, String)>,
-    files: Vec<(String, String)>,
+    files: Vec<(String, Vec<u8>)>,
     script_file: Option<(String, String)>,
     image: Option<String>,
     timeout: Option<std::time::Duration>,
@@ -72,45 +74,52 @@ pub async fn run(
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create the working directory: {e}"))?;
         let dir = dir.canonicalize().unwrap_or(dir);
-        let result = run_in(task, t, r, ctx, &root, &name, &dir).await;
+        let result = run_in(task, t, r, services, ctx, &root, &name, &dir).await;
         let _ = std::fs::remove_dir_all(&dir);
         return result;
     };
-    // Inside a WorkingDirectory: the directory outlives this task (the engine removes it when
-    // the WorkingDirectory ends); the first script task creates it and writes its `inputFiles`.
+    let dir = shared_dir(&root, wd, r, services)?;
+    run_in(task, t, r, services, ctx, &root, &name, &dir).await
+}
+
+/// The directory of a WorkingDirectory: it outlives its tasks (the engine removes it when the
+/// WorkingDirectory ends); the first task that needs it creates it and writes its `inputFiles`.
+pub(crate) fn shared_dir(
+    root: &Path,
+    wd: &WorkDir,
+    r: &mut TaskRender<'_>,
+    services: &TaskServices,
+) -> Result<PathBuf, String> {
     let dir = root.join(WorkDir::dir_name(&wd.task_run_id));
     if !dir.exists() {
         let files = match &wd.input_files {
             None => vec![],
-            Some(v) => input_files(v, r).map_err(|e| format!("WorkingDirectory: {e}"))?,
+            Some(v) => input_files(v, r, services).map_err(|e| format!("WorkingDirectory: {e}"))?,
         };
         let partial = root.join(format!("{}.new", WorkDir::dir_name(&wd.task_run_id)));
         let _ = std::fs::remove_dir_all(&partial);
         std::fs::create_dir_all(&partial).map_err(|e| format!("cannot create the working directory: {e}"))?;
+        if let Some(cache) = &wd.cache
+            && let Some(kept) = super::files::cache_restore(cache, services)
+        {
+            r.log("INFO", format!("cache restored: {} files", kept.len()));
+            write_files(&partial, &kept)?;
+        }
         write_files(&partial, &files)?;
         // Renamed once complete, so a directory that exists always holds every input file.
         std::fs::rename(&partial, &dir).map_err(|e| format!("cannot create the working directory: {e}"))?;
     }
-    let dir = dir.canonicalize().unwrap_or(dir);
-    run_in(task, t, r, ctx, &root, &name, &dir).await
+    Ok(dir.canonicalize().unwrap_or(dir))
 }
 
-/// Writes `files` (relative names, checked) under `dir`, creating their directories.
-fn write_files(dir: &Path, files: &[(String, String)]) -> Result<(), String> {
-    for (file, content) in files {
-        let path = dir.join(file);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| format!("cannot create the directory of `{file}`: {e}"))?;
-        }
-        std::fs::write(&path, content).map_err(|e| format!("cannot write input file `{file}`: {e}"))?;
-    }
-    Ok(())
-}
+use super::files::write_files;
 
+#[allow(clippy::too_many_arguments)]
 async fn run_in(
     task: &Task,
     t: &ScriptTask,
     r: &mut TaskRender<'_>,
+    services: &TaskServices,
     ctx: &JobContext,
     root: &Path,
     name: &str,
@@ -118,7 +127,7 @@ async fn run_in(
 ) -> Result<ScriptResult, String> {
     let dir_text = dir.to_string_lossy().to_string();
     r.set_var("workingDir", Value::String(dir_text.clone()));
-    let p = prepare(task, t, r)?;
+    let p = prepare(task, t, r, services)?;
     let secrets = r.secrets().to_vec();
     let mut sink = Streamer {
         ctx,
@@ -127,7 +136,8 @@ async fn run_in(
         vars: Map::new(),
         stderr_lines: 0,
     };
-    let files: Vec<(String, String)> = p.files.iter().chain(p.script_file.iter()).cloned().collect();
+    let mut files = p.files.clone();
+    files.extend(p.script_file.iter().map(|(n, c)| (n.clone(), c.clone().into_bytes())));
     write_files(dir, &files)?;
     // Only the basics of the daemon's environment: the rest holds its own settings, its secret
     // key and Kestra-style `SECRET_*` values, which a flow may only reach through `secret()`.
@@ -201,9 +211,17 @@ async fn run_in(
             let mut outputs = Map::new();
             outputs.insert("vars".into(), Value::Object(std::mem::take(&mut sink.vars)));
             outputs.insert("exitCode".into(), Value::from(0));
+            let mut stored = Vec::new();
+            if !t.output_files.is_empty() {
+                let found = super::files::collect(dir, &t.output_files).map_err(|e| format!("`outputFiles`: {e}"))?;
+                let (uris, files) = super::files::stored(r.job(), found);
+                outputs.insert("outputFiles".into(), Value::Object(uris));
+                stored = files;
+            }
             Ok(ScriptResult {
                 outputs,
                 warning: t.warning_on_std_err == Some(true) && sink.stderr_lines > 0,
+                files: stored,
             })
         }
         End::Exited(code) => Err(format!("the command exited with code {code}")),
@@ -234,7 +252,7 @@ fn on_path(program: &str) -> bool {
 }
 
 /// Renders every property; errors name the property.
-fn prepare(task: &Task, t: &ScriptTask, r: &mut TaskRender<'_>) -> Result<Prepared, String> {
+fn prepare(task: &Task, t: &ScriptTask, r: &mut TaskRender<'_>, services: &TaskServices) -> Result<Prepared, String> {
     let (timeout, timeout_text) = match &task.common.timeout {
         Some(text) => {
             let text = r.text("timeout", text)?;
@@ -289,7 +307,7 @@ fn prepare(task: &Task, t: &ScriptTask, r: &mut TaskRender<'_>) -> Result<Prepar
         .collect::<Result<Vec<_>, String>>()?;
     let files = match &t.input_files {
         None => vec![],
-        Some(v) => input_files(v, r)?,
+        Some(v) => input_files(v, r, services)?,
     };
     let image = r.opt("containerImage", &t.container_image)?;
     Ok(Prepared {
@@ -304,7 +322,11 @@ fn prepare(task: &Task, t: &ScriptTask, r: &mut TaskRender<'_>) -> Result<Prepar
 }
 
 /// `inputFiles`: a mapping of name to content, or a template rendering to one as JSON.
-fn input_files(v: &Value, r: &mut TaskRender<'_>) -> Result<Vec<(String, String)>, String> {
+pub(crate) fn input_files(
+    v: &Value,
+    r: &mut TaskRender<'_>,
+    services: &TaskServices,
+) -> Result<Vec<(String, Vec<u8>)>, String> {
     let map = match v {
         Value::String(s) => {
             let text = r.text("inputFiles", s)?;
@@ -328,7 +350,9 @@ fn input_files(v: &Value, r: &mut TaskRender<'_>) -> Result<Vec<(String, String)
             Value::Null => String::new(),
             other => other.to_string(),
         };
-        out.push((name, content));
+        // A `kestra:///` URI stands for the stored file's content (an upload, a task's output).
+        let bytes = super::files::content_of(&content, r, services).map_err(|e| format!("input file `{name}`: {e}"))?;
+        out.push((name, bytes));
     }
     Ok(out)
 }

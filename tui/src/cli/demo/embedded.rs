@@ -177,6 +177,7 @@ pub(super) async fn run(a: &DemoArgs) -> anyhow::Result<()> {
             flow_id: flow.to_string(),
             inputs: inputs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             labels: Default::default(),
+            files: Default::default(),
         };
         match clients.executions.start(req).await {
             Ok(_) => started += 1,
