@@ -38,6 +38,22 @@ fn check_labels(labels: &BTreeMap<String, String>) -> Result<()> {
     }
 }
 
+/// Most bytes of text (input ids and values, and the reason) one start or decision may carry.
+/// Calls may be far larger for their FILE inputs' contents; large values travel that way.
+const MAX_TEXT_BYTES: usize = 1 << 20;
+
+fn check_text(inputs: &BTreeMap<String, String>, reason: &str) -> Result<()> {
+    let bytes = reason.len() + inputs.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
+    if bytes > MAX_TEXT_BYTES {
+        return Err(EngineError::InvalidArgument(format!(
+            "the inputs and reason hold {} KiB of text; at most {} KiB are accepted (send large values as FILE inputs)",
+            bytes.div_ceil(1024),
+            MAX_TEXT_BYTES / 1024
+        )));
+    }
+    Ok(())
+}
+
 impl Ops {
     /// Loads an execution and checks the caller's role on its namespace (a refusal is audited as
     /// `action`).
@@ -61,6 +77,7 @@ impl Ops {
             flow_id: flow_id.to_string(),
             ..Default::default()
         };
+        check_text(&inputs, "")?;
         self.authorize(p, Role::Operator, "start", target).await?;
         check_labels(&labels)?;
         let exec = self
@@ -106,6 +123,7 @@ impl Ops {
         inputs: BTreeMap<String, String>,
         reason: &str,
     ) -> Result<Execution> {
+        check_text(&inputs, reason)?;
         let (_, actor) = self.decision_for(p, id, "resume").await?;
         let exec = self.engine.resume(id, select, inputs, &actor, reason).await?;
         Ok(present(exec))
@@ -144,6 +162,7 @@ impl Ops {
         inputs: BTreeMap<String, String>,
         comment: &str,
     ) -> Result<crate::engine::preview::Preview> {
+        check_text(&inputs, comment)?;
         let (_, actor) = self.decision_for(p, id, "resume.preview").await?;
         self.engine.preview_resume(id, select, inputs, &actor, comment).await
     }
@@ -151,6 +170,7 @@ impl Ops {
     /// Rejects a pause (its run ends FAILED with output `rejected`); `reason` is required when
     /// the HumanTask says `rejectionReasonRequired`.
     pub async fn reject(&self, p: &Principal, id: &str, select: PauseSelector, reason: &str) -> Result<Execution> {
+        check_text(&BTreeMap::new(), reason)?;
         let (_, actor) = self.decision_for(p, id, "reject").await?;
         Ok(present(self.engine.reject(id, select, &actor, reason).await?))
     }
@@ -163,6 +183,7 @@ impl Ops {
         select: PauseSelector,
         inputs: BTreeMap<String, String>,
     ) -> Result<()> {
+        check_text(&inputs, "")?;
         let (_, actor) = self.decision_for(p, id, "resume.validate").await?;
         self.engine.validate_resume(id, select, inputs, &actor).await
     }
@@ -178,6 +199,7 @@ impl Ops {
         inputs: BTreeMap<String, String>,
         reason: &str,
     ) -> Result<Vec<(String, Result<Execution>)>> {
+        check_text(&inputs, reason)?;
         let (ids, mut outcomes, allowed) = self.bulk_allowed(p, target, "resume").await?;
         let targets = allowed
             .into_iter()
