@@ -471,6 +471,17 @@ fn fetch_collects_this_executions_logs_by_level_and_task() {
     assert_eq!(only["size"], 2, "{e:#}");
     assert_eq!(only["logs"][1]["message"], "second line");
     assert_eq!(only["logs"][1]["taskId"], "chatty");
+    // Kestra's `uri`: the same lines as a file of the execution, one JSON document a line.
+    let uri = only["uri"].as_str().expect("uri");
+    let out = d.cli(&["executions", "file", e["id"].as_str().expect("id"), uri]);
+    assert!(out.ok(), "{out}");
+    let rows: Vec<serde_json::Value> = out
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    assert_eq!(rows.len(), 2, "{out}");
+    assert_eq!(rows[0]["message"], "first line");
 }
 
 /// Kestra's log.Fetch with `executionId` (and `namespace` + `flowId`) reads another execution's

@@ -148,8 +148,9 @@ impl Connection {
     fn clients(&self, channel: Channel) -> Result<Clients, ConnectError> {
         let i = self.interceptor()?;
         Ok(Clients {
+            // A file of up to 64 MiB travels in one GetFile answer.
             executions: ExecutionsClient::with_interceptor(channel.clone(), i.clone())
-                .max_decoding_message_size(64 * 1024 * 1024),
+                .max_decoding_message_size(65 * 1024 * 1024),
             flows: FlowsClient::with_interceptor(channel.clone(), i.clone()),
             audit: AuditClient::with_interceptor(channel.clone(), i.clone()),
             auth: AuthClient::with_interceptor(channel.clone(), i.clone()),

@@ -206,6 +206,18 @@ impl Executions for ExecutionsService {
         }))
     }
 
+    async fn get_file(&self, req: Request<pb::GetFileRequest>) -> Result<Response<pb::FileContent>, Status> {
+        let p = self.0.principal(&req).await?;
+        let r = req.into_inner();
+        let content = self
+            .0
+            .ops
+            .execution_file(&p, &r.execution_id, &r.uri)
+            .await
+            .map_err(from_engine)?;
+        Ok(Response::new(pb::FileContent { content }))
+    }
+
     async fn reject(&self, req: Request<pb::RejectRequest>) -> Result<Response<pb::ResumeResponse>, Status> {
         let p = self.0.principal(&req).await?;
         let r = req.into_inner();

@@ -806,9 +806,29 @@ impl<'a> Stepper<'a> {
                         })
                     })
                     .collect();
+                // Kestra's `uri`: the lines as a file, one JSON document a line (Kestra writes
+                // Ion); `logs` keeps them inline for templates too.
+                let mut file = Vec::new();
+                for line in &lines {
+                    file.extend_from_slice(line.to_string().as_bytes());
+                    file.push(b'\n');
+                }
+                if let Err(e) = super::files::check_size("the fetched logs", file.len()) {
+                    return self.fail(idx, &e);
+                }
+                let path = super::files::task_path(
+                    &self.exec.namespace,
+                    &self.exec.flow_id,
+                    &self.exec.id,
+                    &task.id,
+                    &self.exec.task_runs[idx].id,
+                    "logs.jsonl",
+                );
                 let mut out = Map::new();
                 out.insert("size".into(), json!(lines.len()));
+                out.insert("uri".into(), Value::String(super::files::uri_of(&path)));
                 out.insert("logs".into(), Value::Array(lines));
+                self.fx.files.push((self.exec.id.clone(), path, file));
                 self.complete(idx, State::Success, out);
             }
             TaskKind::WaitFor(_) => {

@@ -150,6 +150,15 @@ pub enum ExecutionsCommand {
     List(ListArgs),
     /// Show one execution: state, task runs, outputs.
     Get { id: String },
+    /// Download a file of an execution (a FILE input or a task's output file) by its
+    /// kestra:/// URI, to stdout or `--out`.
+    File {
+        id: String,
+        uri: String,
+        /// Write it here instead of stdout.
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
 }
 
 #[derive(Args, Debug, Default, Clone)]
@@ -171,8 +180,32 @@ pub struct ListArgs {
 pub async fn executions(cli: &Cli, c: &mut Clients, a: &ExecutionsArgs) -> anyhow::Result<()> {
     match &a.command {
         Some(ExecutionsCommand::Get { id }) => get(cli, c, id).await,
+        Some(ExecutionsCommand::File { id, uri, out }) => download(c, id, uri, out.as_deref()).await,
         Some(ExecutionsCommand::List(l)) => list(cli, c, l).await,
         None => list(cli, c, &a.list).await,
+    }
+}
+
+async fn download(c: &mut Clients, id: &str, uri: &str, out: Option<&std::path::Path>) -> anyhow::Result<()> {
+    let request = pb::GetFileRequest {
+        execution_id: id.to_string(),
+        uri: uri.to_string(),
+    };
+    let content = c
+        .executions
+        .get_file(request)
+        .await
+        .map_err(|s| anyhow::anyhow!(status_message(&s)))?
+        .into_inner()
+        .content;
+    match out {
+        Some(path) => std::fs::write(path, &content).with_context(|| format!("cannot write {}", path.display())),
+        None => {
+            use std::io::Write;
+            let mut stdout = std::io::stdout().lock();
+            stdout.write_all(&content).context("cannot write to stdout")?;
+            stdout.flush().context("cannot write to stdout")
+        }
     }
 }
 
