@@ -496,7 +496,7 @@ impl WriterLoop {
             && !self.admit(w, &mut exec, flow, c, &mut fx)?
             // A queued execution's MAX_DURATION counts from its creation too: its timer's step
             // goes on to the walk, which checks the flow `sla` and leaves it queued.
-            && !(exec.state == State::Queued && !flow.sla.is_empty())
+            && (exec.state != State::Queued || flow.sla.is_empty())
         {
             self.store_with_effects(w, &exec, fx, batch, follow)?;
             return Ok(exec);
