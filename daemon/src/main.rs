@@ -7,6 +7,12 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use tollgate_daemon::server::{self, ServeConfig};
 
+// glibc's malloc took ~24% of the writer thread's CPU under 100 concurrent resumes (`perf`,
+// README Performance): requests, redb pages and records allocate and free many small buffers
+// across threads, which mimalloc serves from thread-local pages.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Runs Kestra-style flows with durable human approval gates.
 #[derive(Parser, Debug)]
 #[command(name = "tollgated", version, about)]

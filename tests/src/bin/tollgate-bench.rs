@@ -410,6 +410,34 @@ impl Daemon {
             .unwrap_or(0.0)
     }
 
+    /// Store commits since start and the seconds they took (`/metrics`
+    /// `tollgate_commit_seconds_{count,sum}`), so a phase can say how many resumes shared a
+    /// commit and how long a commit (write + fsync) held the writer.
+    fn commits(&self) -> (f64, f64) {
+        use std::io::{Read, Write};
+        let fetch = || -> std::io::Result<String> {
+            let mut s = std::net::TcpStream::connect(&self.addr)?;
+            write!(
+                s,
+                "GET /metrics HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+                self.addr
+            )?;
+            let mut body = String::new();
+            s.read_to_string(&mut body)?;
+            Ok(body)
+        };
+        let body = fetch().unwrap_or_default();
+        let value = |name: &str| {
+            body.lines()
+                .find_map(|l| l.strip_prefix(name)?.trim().parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        (
+            value("tollgate_commit_seconds_count "),
+            value("tollgate_commit_seconds_sum "),
+        )
+    }
+
     fn rss_kb(&self) -> u64 {
         let Some(c) = &self.child else { return 0 };
         std::fs::read_to_string(format!("/proc/{}/status", c.id()))
@@ -664,8 +692,16 @@ impl Bench {
             } else {
                 (calls / 5).max(level)
             };
+            let (c0, s0) = d.commits();
             let (lat, rate, written, cpu) = concurrent_resumes(&d, n, level).await?;
+            // wait_settled ran since: the commits include each resumed execution's last step.
+            let (c1, s1) = d.commits();
             let mut fig = summary(lat);
+            if c1 > c0 {
+                fig["commits"] = json!(c1 - c0);
+                fig["resumesPerCommit"] = json!(((n as f64 / (c1 - c0)) * 10.0).round() / 10.0);
+                fig["meanCommitMs"] = json!((((s1 - s0) / (c1 - c0)) * 1e5).round() / 100.0);
+            }
             fig["resumesPerSec"] = json!(rate.round());
             fig["diskBytesWrittenPerResume"] = json!((written as f64 / n as f64).round());
             fig["daemonCpuUsPerResume"] = json!((cpu * 1e6 / n as f64).round());
@@ -952,6 +988,7 @@ impl Bench {
         let paused = self.sizes.paused_store;
         let mut d = self.seeded(paused, 0).await?;
         d.start().await?;
+        progress(&d, &format!("console: all {paused} PAUSED rows listed in pages"));
         // What the console does at start: a loader task Lists the PAUSED tab page by page (as
         // console/sync.rs does) while the app applies the pages it has; draw after the first.
         let t0 = Instant::now();
