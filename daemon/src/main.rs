@@ -9,7 +9,9 @@ use tollgate_daemon::server::{self, ServeConfig};
 
 // glibc's malloc took ~24% of the writer thread's CPU under 100 concurrent resumes (`perf`,
 // README Performance): requests, redb pages and records allocate and free many small buffers
-// across threads, which mimalloc serves from thread-local pages.
+// across threads, which mimalloc serves from thread-local pages. Without transparent huge pages
+// (`no_thp`): with them, listing 100,000 rows spent ~40% of the daemon's CPU zeroing fresh 2 MB
+// pages in the kernel.
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

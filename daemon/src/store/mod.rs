@@ -1434,6 +1434,30 @@ mod tests {
         assert!(rows(&store, tables::LOGS).is_empty());
     }
 
+    /// Aggregate rows changed several times in one transaction are read once and written once,
+    /// with every change in them; a failed transaction writes none of them.
+    #[test]
+    fn metric_rows_keep_every_change_of_a_transaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store
+            .write(|w| {
+                w.metric_update("h\0a", |n: &mut u64| *n += 1)?;
+                w.metric_update("h\0b", |n: &mut u64| *n += 10)?;
+                w.metric_update("h\0a", |n: &mut u64| *n += 2)?;
+                Ok::<_, StoreError>(())
+            })
+            .unwrap();
+        store.write(|w| w.metric_update("h\0a", |n: &mut u64| *n += 4)).unwrap();
+        let failed: Result<()> = store.write(|w| {
+            w.metric_update("h\0a", |n: &mut u64| *n += 100)?;
+            Err(StoreError::Storage("abandoned".into()))
+        });
+        assert!(failed.is_err());
+        let rows: Vec<(String, u64)> = store.read().unwrap().metrics_with_prefix("h\0").unwrap();
+        assert_eq!(rows, vec![("h\0a".to_string(), 7), ("h\0b".to_string(), 10)]);
+    }
+
     #[test]
     fn deleting_a_flows_condition_windows_spares_other_flows() {
         let dir = tempfile::tempdir().unwrap();

@@ -989,6 +989,7 @@ impl Bench {
         let mut d = self.seeded(paused, 0).await?;
         d.start().await?;
         progress(&d, &format!("console: all {paused} PAUSED rows listed in pages"));
+        let (daemon_cpu, own_cpu) = (d.cpu_seconds(), own_cpu_seconds());
         // What the console does at start: a loader task Lists the PAUSED tab page by page (as
         // console/sync.rs does) while the app applies the pages it has; draw after the first.
         let t0 = Instant::now();
@@ -1046,6 +1047,8 @@ impl Bench {
         app.settle();
         terminal.draw(|f| tollgate_console::console::ui::draw(f, &app))?;
         let all_loaded = t0.elapsed();
+        // CPU, not only wall time: the machine is shared, and CPU does not depend on its load.
+        let (daemon_cpu, own_cpu) = (d.cpu_seconds() - daemon_cpu, own_cpu_seconds() - own_cpu);
         let rows = app.list.visible.len();
         // Key -> frame: what the event loop does for one key press.
         let mut key = Vec::new();
@@ -1092,6 +1095,9 @@ impl Bench {
             json!({
                 "firstFrameMs": ms(first_frame.unwrap_or_default()),
                 "allRowsLoadedMs": ms(all_loaded),
+                "daemonCpuMsForAllRows": (daemon_cpu * 1000.0).round(),
+                "consoleCpuMsForAllRows": (own_cpu * 1000.0).round(),
+                "executionsSeededAs": if std::env::var("TOLLGATE_BENCH_SEED_JSON").is_ok_and(|v| v == "1") { "JSON (as before the compact encoding)" } else { "as this daemon writes them" },
                 "rowsListed": rows,
                 "keyToFrameMs": summary(key),
                 "filterKeyToFrameMs": filter_per_key,
@@ -1139,6 +1145,19 @@ async fn concurrent_resumes(d: &Daemon, n: usize, clients: usize) -> Result<(Vec
     let cpu = d.cpu_seconds() - cpu;
     wait_settled(d).await?;
     Ok((lat, rate, written, cpu))
+}
+
+/// CPU seconds this process (the bench: console library and gRPC client) has used.
+fn own_cpu_seconds() -> f64 {
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            let rest = s.rsplit_once(')')?.1;
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            let ticks = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+            Some(ticks as f64 / 100.0)
+        })
+        .unwrap_or(0.0)
 }
 
 /// Calls a second each client makes in the open-loop resume measurement.
@@ -1346,6 +1365,9 @@ fn seed(d: &Daemon, template: &str, count: usize) -> Result<()> {
             .collect();
         (e, logs)
     };
+    // TOLLGATE_BENCH_SEED_JSON=1: executions stored as JSON, as before the compact encoding, to
+    // measure what reading the old records costs with the same binaries.
+    let seed_json = std::env::var("TOLLGATE_BENCH_SEED_JSON").is_ok_and(|v| v == "1");
     let mut done = 0;
     while done < count {
         let batch = (count - done).min(20_000);
@@ -1381,6 +1403,16 @@ fn seed(d: &Daemon, template: &str, count: usize) -> Result<()> {
                     w.append_log(l)?;
                 }
                 w.put_execution(&e)?;
+                if seed_json {
+                    // The record as daemons before the compact encoding wrote it (still read).
+                    let json = serde_json::to_vec(&e)
+                        .map_err(|e| tollgate_daemon::store::StoreError::Storage(e.to_string()))?;
+                    w.restore(
+                        tollgate_daemon::store::backend::Table::Executions,
+                        e.id.as_bytes(),
+                        &json,
+                    )?;
+                }
             }
             Ok(())
         })?;
