@@ -1,5 +1,8 @@
 //! How the store keys and indexes the engine's records (the store names no engine type).
 
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
 use super::execution::{Execution, LogLine};
 use super::state::State;
 use crate::store::{ExecutionRecord, IndexedState, LogRecord};
@@ -19,6 +22,14 @@ impl IndexedState for State {
 
 impl ExecutionRecord for Execution {
     type State = State;
+
+    fn to_stored(&self) -> Vec<u8> {
+        to_compact(self)
+    }
+
+    fn from_stored(bytes: &[u8]) -> Result<Self, String> {
+        from_compact(bytes)
+    }
 
     fn id(&self) -> &str {
         &self.id
@@ -47,11 +58,94 @@ impl ExecutionRecord for Execution {
 }
 
 impl LogRecord for LogLine {
+    fn to_stored(&self) -> Vec<u8> {
+        to_compact(self)
+    }
+
+    fn from_stored(bytes: &[u8]) -> Result<Self, String> {
+        from_compact(bytes)
+    }
+
     fn execution_id(&self) -> &str {
         &self.execution_id
     }
 
     fn seq(&self) -> u64 {
         self.seq
+    }
+}
+
+/// First byte of an execution or log line stored as MessagePack (maps with field names, so a
+/// field added later with a default still reads old records). Records written before this
+/// encoding are JSON objects and start with `{`; both are read.
+const MSGPACK_V1: u8 = 0x01;
+
+fn to_compact<T: Serialize>(v: &T) -> Vec<u8> {
+    let mut out = Vec::with_capacity(512);
+    out.push(MSGPACK_V1);
+    // Our plain data types always serialize (string map keys, no untagged enums); an error
+    // here would be a bug, and writing JSON instead keeps the record readable.
+    match rmp_serde::encode::write_named(&mut out, v) {
+        Ok(()) => out,
+        Err(_) => serde_json::to_vec(v).unwrap_or_default(),
+    }
+}
+
+fn from_compact<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+    match bytes.first() {
+        Some(&MSGPACK_V1) => rmp_serde::from_slice(&bytes[1..]).map_err(|e| e.to_string()),
+        Some(b'{') => serde_json::from_slice(bytes).map_err(|e| e.to_string()),
+        Some(other) => Err(format!("unknown record encoding (first byte {other:#04x})")),
+        None => Err("empty record".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An execution as the store wrote it before the compact encoding (JSON, fields as the
+    /// daemon wrote them then): a paused gate with inputs, an approval and a finished Log run.
+    const OLD_JSON: &str = r#"{"id":"7hQ2","namespace":"hr.ops","flow_id":"onboard","flow_revision":3,"state":"PAUSED","history":[{"state":"CREATED","at_ms":1000},{"state":"RUNNING","at_ms":1001},{"state":"PAUSED","at_ms":1005}],"labels":{"team":"hr"},"inputs":{"name":"Ana \"A\" Lima","count":3,"ratio":0.5,"neg":-7,"big":18446744073709551615,"tags":["a","b"],"none":null,"nested":{"ok":true}},"secret_inputs":["pin"],"task_runs":[{"id":"r1","task_id":"hello","task_type":"io.kestra.plugin.core.log.Log","parent_task_run_id":null,"value":null,"iteration":null,"state":"SUCCESS","history":[{"state":"CREATED","at_ms":1001},{"state":"RUNNING","at_ms":1001},{"state":"SUCCESS","at_ms":1002}],"outputs":{},"attempt":1,"started_ms":1001,"ended_ms":1002,"branch":null,"items":null,"pause":null,"child_execution_id":null,"attempts":[{"state":"SUCCESS","started_ms":1001,"ended_ms":1002}]},{"id":"r2","task_id":"gate","task_type":"io.kestra.plugin.ee.flow.HumanTask","parent_task_run_id":null,"value":null,"iteration":2,"state":"PAUSED","history":[{"state":"PAUSED","at_ms":1005}],"outputs":{"x":[1,2.25,"s"]},"attempt":1,"started_ms":1003,"ended_ms":null,"branch":"yes","items":[{"k":1}],"pause":{"since_ms":1005,"expires_ms":null,"timeout_ms":9000,"users":["ana@example.com"],"groups":["hr"],"approvals":[{"by":"bob@example.com","on_ms":1100,"values":{"ok":true},"reason":"fine"}],"escalation_level":0,"escalated_to":[],"reminder_count":1,"next_reminder_ms":5000,"next_escalation_ms":null},"child_execution_id":null}],"created_ms":1000,"updated_ms":1100,"ended_ms":null,"outputs":{},"started_by":"ana@example.com","parent":{"execution_id":"p1","task_run_id":"pr","wait":true,"transmit_failed":false},"trigger":{"body":"x"},"log_seq":4}"#;
+
+    #[test]
+    fn an_old_json_record_reads_and_is_rewritten_compact_with_the_same_content() {
+        let old = Execution::from_stored(OLD_JSON.as_bytes()).expect("old JSON record");
+        assert_eq!(old.state, State::Paused);
+        assert_eq!(old.inputs["name"], "Ana \"A\" Lima");
+        assert_eq!(old.task_runs[1].pause.as_ref().unwrap().approvals[0].reason, "fine");
+        let stored = old.to_stored();
+        assert_eq!(stored[0], MSGPACK_V1);
+        assert!(stored.len() < OLD_JSON.len(), "{} >= {}", stored.len(), OLD_JSON.len());
+        let back = Execution::from_stored(&stored).expect("compact record");
+        assert_eq!(back, old);
+        // Numbers keep their kind (integer, float, the largest u64) and maps their order.
+        assert_eq!(back.inputs["big"], serde_json::json!(u64::MAX));
+        assert_eq!(back.inputs["ratio"], serde_json::json!(0.5));
+        assert_eq!(back.inputs["neg"], serde_json::json!(-7));
+        assert_eq!(
+            serde_json::to_string(&back).unwrap(),
+            serde_json::to_string(&old).unwrap()
+        );
+    }
+
+    #[test]
+    fn log_lines_read_in_both_encodings() {
+        let old = r#"{"seq":2,"execution_id":"e1","task_run_id":"r1","task_id":"a","level":"INFO","message":"hi","time_ms":5}"#;
+        let line = LogLine::from_stored(old.as_bytes()).unwrap();
+        assert_eq!(line.message, "hi");
+        let stored = line.to_stored();
+        assert_eq!(stored[0], MSGPACK_V1);
+        assert_eq!(LogLine::from_stored(&stored).unwrap(), line);
+    }
+
+    #[test]
+    fn unknown_or_damaged_records_are_errors_not_panics() {
+        assert!(Execution::from_stored(&[]).unwrap_err().contains("empty"));
+        assert!(Execution::from_stored(&[0x7f, 1, 2]).unwrap_err().contains("0x7f"));
+        let mut stored = Execution::from_stored(OLD_JSON.as_bytes()).unwrap().to_stored();
+        stored.truncate(stored.len() / 2);
+        assert!(Execution::from_stored(&stored).is_err());
+        assert!(Execution::from_stored(&OLD_JSON.as_bytes()[..40]).is_err());
     }
 }

@@ -105,6 +105,9 @@ impl Table {
 /// What a scan callback says: go on, or stop here.
 pub type Scan<'a> = &'a mut dyn FnMut(&[u8], &[u8]) -> Result<bool>;
 
+/// What [`KvRead::get_each`] calls with each key's position and value.
+pub type GetEach<'a> = &'a mut dyn FnMut(usize, Option<&[u8]>) -> Result<()>;
+
 /// Reads in one consistent view (a snapshot, or a write transaction seeing its own writes).
 pub trait KvRead {
     fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>>;
@@ -112,6 +115,15 @@ pub trait KvRead {
     /// until it returns false.
     fn scan(&self, table: Table, lo: Bound<&[u8]>, hi: Bound<&[u8]>, rev: bool, f: Scan<'_>) -> Result<()>;
     fn len(&self, table: Table) -> Result<u64>;
+    /// Point reads of several keys of one table, `f` called with each key's position and
+    /// value, in order (a backend may look the table up once for all of them).
+    fn get_each(&self, table: Table, keys: &[&[u8]], f: GetEach<'_>) -> Result<()> {
+        for (i, key) in keys.iter().enumerate() {
+            let v = self.get(table, key)?;
+            f(i, v.as_deref())?;
+        }
+        Ok(())
+    }
 }
 
 /// Changes inside one transaction; nothing is visible to others before the commit.

@@ -57,6 +57,13 @@ pub(super) fn ensure_state_counts(w: &mut Writer) -> Result<()> {
     w.kvw().put(Table::Meta, k(STATE_COUNTS_KEY), &encode(&counts))
 }
 
+/// An aggregate row changed in this transaction, not yet written: the typed value and how to
+/// encode it.
+pub(super) struct PendingMetric {
+    value: Box<dyn std::any::Any + Send>,
+    encode: fn(&dyn std::any::Any) -> Vec<u8>,
+}
+
 fn minute_key(ms: i64) -> String {
     format!("{:016x}", (ms.max(0) / 60_000) * 60_000)
 }
@@ -88,14 +95,45 @@ impl Writer {
     }
 
     /// Reads, changes and writes back one aggregate row of the metrics table.
-    pub fn metric_update<T: Serialize + DeserializeOwned + Default>(
+    /// A batch updates the same few rows once per decision: each row is read once, changed in
+    /// memory, and written once just before the commit ([`Writer::flush_metrics`]).
+    pub fn metric_update<T: Serialize + DeserializeOwned + Default + Send + 'static>(
         &mut self,
         key: &str,
         f: impl FnOnce(&mut T),
     ) -> Result<()> {
+        let pending = self.pending_metrics.get_mut();
+        if let Some(held) = pending.get_mut(key) {
+            if let Some(value) = held.value.downcast_mut::<T>() {
+                f(value);
+                return Ok(());
+            }
+            // The same row under another type (never done): write what is held, then read it
+            // as this type.
+            let held = pending.remove(key).map(|h| (h.encode)(h.value.as_ref()));
+            if let Some(bytes) = held {
+                self.kvw().put(Table::Metrics, k(key), &bytes)?;
+            }
+        }
         let mut value: T = get_json(self.kv_read(), Table::Metrics, key)?.unwrap_or_default();
         f(&mut value);
-        self.kvw().put(Table::Metrics, k(key), &encode(&value))
+        self.pending_metrics.get_mut().insert(
+            key.to_string(),
+            PendingMetric {
+                value: Box::new(value),
+                encode: |v| v.downcast_ref::<T>().map(encode).unwrap_or_default(),
+            },
+        );
+        Ok(())
+    }
+
+    /// Writes the rows [`Writer::metric_update`] holds (called once, just before commit).
+    pub(super) fn flush_metrics(&mut self) -> Result<()> {
+        for (key, held) in std::mem::take(self.pending_metrics.get_mut()) {
+            let bytes = (held.encode)(held.value.as_ref());
+            self.kvw().put(Table::Metrics, k(&key), &bytes)?;
+        }
+        Ok(())
     }
 }
 

@@ -217,6 +217,22 @@ fn get_json<T: DeserializeOwned>(r: &dyn KvRead, table: Table, key: &str) -> Res
     }
 }
 
+/// The execution stored under `id`, decoded as its type reads its records.
+fn get_execution<E: ExecutionRecord>(r: &dyn KvRead, id: &str) -> Result<Option<E>> {
+    match r.get(Table::Executions, k(id))? {
+        Some(v) => Ok(Some(decode_execution(id, &v)?)),
+        None => Ok(None),
+    }
+}
+
+fn decode_execution<E: ExecutionRecord>(id: &str, bytes: &[u8]) -> Result<E> {
+    E::from_stored(bytes).map_err(|message| StoreError::Corrupt {
+        table: "executions",
+        key: id.to_string(),
+        message,
+    })
+}
+
 /// Calls `f` with each row whose key is in `[lo, hi)`, in order, until it returns false.
 fn scan_range(r: &dyn KvRead, table: Table, lo: &str, hi: &str, f: backend::Scan<'_>) -> Result<()> {
     r.scan(table, Bound::Included(k(lo)), Bound::Excluded(k(hi)), false, f)
@@ -495,8 +511,10 @@ impl Store {
             index_keys: Default::default(),
             audit_last: Default::default(),
             state_deltas: Default::default(),
+            pending_metrics: Default::default(),
         };
         let out = f(&mut w)?;
+        w.flush_metrics()?;
         w.flush_state_counts(chrono::Utc::now().timestamp_millis())?;
         let started = std::time::Instant::now();
         match w.tx {
@@ -535,7 +553,7 @@ impl Reader {
     }
 
     pub fn execution<E: ExecutionRecord>(&self, id: &str) -> Result<Option<E>> {
-        get_json(self.kv_read(), Table::Executions, id)
+        get_execution(self.kv_read(), id)
     }
 
     /// One page of executions matching `filter`: PAUSED ones oldest pause first, others oldest first.
@@ -584,12 +602,14 @@ impl Reader {
                 ids.push((key.rsplit('\0').next().unwrap_or_default().to_string(), key));
                 Ok(true)
             })?;
-            for (id, key) in ids {
-                if let Some(doc) = r.get(Table::Executions, k(&id))? {
-                    out.push(decode("executions", &id, &doc)?);
+            let keys: Vec<&[u8]> = ids.iter().map(|(id, _)| k(id)).collect();
+            r.get_each(Table::Executions, &keys, &mut |i, doc| {
+                if let Some(doc) = doc {
+                    out.push(decode_execution(&ids[i].0, doc)?);
                 }
-                last_key = Some(key);
-            }
+                Ok(())
+            })?;
+            last_key = ids.pop().map(|(_, key)| key).or(last_key);
             if full {
                 break;
             }
@@ -732,7 +752,11 @@ fn logs<L: LogRecord>(r: &dyn KvRead, execution_id: &str, from: u64, limit: usiz
         return Ok(out);
     }
     scan_range(r, Table::Logs, &lo, &hi, &mut |key, v| {
-        out.push(decode("logs", &key_text(key), v)?);
+        out.push(L::from_stored(v).map_err(|message| StoreError::Corrupt {
+            table: "logs",
+            key: key_text(key),
+            message,
+        })?);
         Ok(out.len() < limit)
     })?;
     Ok(out)
@@ -768,6 +792,8 @@ pub struct Writer {
     /// Executions gained (+) or lost (-) per state in this transaction, added to the stored
     /// counts just before commit.
     state_deltas: std::cell::RefCell<std::collections::HashMap<String, i64>>,
+    /// Aggregate rows of the metrics table changed in this transaction, written at its end.
+    pending_metrics: std::cell::RefCell<std::collections::HashMap<String, metrics::PendingMetric>>,
 }
 
 impl Writer {
@@ -791,7 +817,7 @@ impl Writer {
     }
 
     pub fn execution<E: ExecutionRecord>(&self, id: &str) -> Result<Option<E>> {
-        let found: Option<E> = get_json(self.kv_read(), Table::Executions, id)?;
+        let found: Option<E> = get_execution(self.kv_read(), id)?;
         self.index_keys
             .borrow_mut()
             .insert(id.to_string(), found.as_ref().map(state_index_key));
@@ -840,7 +866,7 @@ impl Writer {
     pub fn put_execution<E: ExecutionRecord>(&mut self, e: &E) -> Result<()> {
         let old_key = self.stored_index_key::<E>(e.id())?;
         let new_key = state_index_key(e);
-        self.kvw().put(Table::Executions, k(e.id()), &encode(e))?;
+        self.kvw().put(Table::Executions, k(e.id()), &e.to_stored())?;
         let new_state = metrics::state_of_key(&new_key);
         match &old_key {
             Some(old) if metrics::state_of_key(old) == new_state => {}
@@ -903,7 +929,7 @@ impl Writer {
 
     pub fn append_log<L: LogRecord>(&mut self, line: &L) -> Result<()> {
         let key = format!("{}\0{:016x}", line.execution_id(), line.seq());
-        self.kvw().put(Table::Logs, k(&key), &encode(line))
+        self.kvw().put(Table::Logs, k(&key), &line.to_stored())
     }
 
     pub fn put_timer(&mut self, timer: &TimerKey) -> Result<()> {
@@ -1411,6 +1437,30 @@ mod tests {
             .unwrap();
         assert_eq!(rows(&store, tables::EXECUTIONS_BY_STATE).len(), 1);
         assert!(rows(&store, tables::LOGS).is_empty());
+    }
+
+    /// Aggregate rows changed several times in one transaction are read once and written once,
+    /// with every change in them; a failed transaction writes none of them.
+    #[test]
+    fn metric_rows_keep_every_change_of_a_transaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store
+            .write(|w| {
+                w.metric_update("h\0a", |n: &mut u64| *n += 1)?;
+                w.metric_update("h\0b", |n: &mut u64| *n += 10)?;
+                w.metric_update("h\0a", |n: &mut u64| *n += 2)?;
+                Ok::<_, StoreError>(())
+            })
+            .unwrap();
+        store.write(|w| w.metric_update("h\0a", |n: &mut u64| *n += 4)).unwrap();
+        let failed: Result<()> = store.write(|w| {
+            w.metric_update("h\0a", |n: &mut u64| *n += 100)?;
+            Err(StoreError::Storage("abandoned".into()))
+        });
+        assert!(failed.is_err());
+        let rows: Vec<(String, u64)> = store.read().unwrap().metrics_with_prefix("h\0").unwrap();
+        assert_eq!(rows, vec![("h\0a".to_string(), 7), ("h\0b".to_string(), 10)]);
     }
 
     #[test]

@@ -17,10 +17,20 @@ pub trait IndexedState: Copy + Eq + 'static {
     fn is_terminal(self) -> bool;
 }
 
-/// An execution: stored as JSON under its id, indexed by
+/// An execution: stored under its id (JSON unless the type encodes itself, see
+/// [`ExecutionRecord::to_stored`]), indexed by
 /// `{state}\0{index_time_ms:016x}\0{id}` → `{namespace}\0{flow_id}`.
 pub trait ExecutionRecord: Serialize + DeserializeOwned {
     type State: IndexedState;
+    /// The stored bytes. JSON unless the type chooses a more compact encoding; whatever it
+    /// writes, [`ExecutionRecord::from_stored`] must read it and every encoding written before.
+    fn to_stored(&self) -> Vec<u8> {
+        json_bytes(self)
+    }
+    /// Decodes stored bytes (an error names what is wrong with them).
+    fn from_stored(bytes: &[u8]) -> Result<Self, String> {
+        serde_json::from_slice(bytes).map_err(|e| e.to_string())
+    }
     fn id(&self) -> &str;
     fn state(&self) -> Self::State;
     fn namespace(&self) -> &str;
@@ -29,8 +39,15 @@ pub trait ExecutionRecord: Serialize + DeserializeOwned {
     fn index_time_ms(&self) -> i64;
 }
 
-/// A log line: stored as JSON under `{execution_id}\0{seq:016x}`.
+/// A log line: stored under `{execution_id}\0{seq:016x}` (JSON unless the type encodes itself,
+/// as for executions).
 pub trait LogRecord: Serialize + DeserializeOwned {
+    fn to_stored(&self) -> Vec<u8> {
+        json_bytes(self)
+    }
+    fn from_stored(bytes: &[u8]) -> Result<Self, String> {
+        serde_json::from_slice(bytes).map_err(|e| e.to_string())
+    }
     fn execution_id(&self) -> &str;
     fn seq(&self) -> u64;
 }
@@ -48,4 +65,9 @@ pub trait AuditRecord: Serialize + DeserializeOwned {
 pub struct AuditHead {
     pub seq: u64,
     pub hash: String,
+}
+
+fn json_bytes<T: Serialize + ?Sized>(v: &T) -> Vec<u8> {
+    // Our own plain data types always serialize to JSON (no maps with non-string keys).
+    serde_json::to_vec(v).unwrap_or_default()
 }

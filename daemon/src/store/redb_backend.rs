@@ -7,7 +7,7 @@ use std::ops::Bound;
 
 use redb::{ReadableTable, ReadableTableMetadata};
 
-use super::backend::{KvRead, KvWrite, Scan, Table, empty_range};
+use super::backend::{GetEach, KvRead, KvWrite, Scan, Table, empty_range};
 use super::tables::*;
 use super::{Result, StoreError};
 
@@ -242,6 +242,16 @@ fn get_in<K: KeyConv, V: ValConv>(t: &impl ReadableTable<K, V>, key: &[u8]) -> R
     Ok(t.get(key)?.map(|g| V::to_raw(g.value()).into_owned()))
 }
 
+fn get_each_in<K: KeyConv, V: ValConv>(t: &impl ReadableTable<K, V>, keys: &[&[u8]], f: GetEach<'_>) -> Result<()> {
+    for (i, key) in keys.iter().enumerate() {
+        match t.get(K::from_raw(key)?)? {
+            Some(g) => f(i, Some(&V::to_raw(g.value())))?,
+            None => f(i, None)?,
+        }
+    }
+    Ok(())
+}
+
 fn scan_in<K: KeyConv, V: ValConv>(
     t: &impl ReadableTable<K, V>,
     lo: Bound<&[u8]>,
@@ -297,6 +307,10 @@ fn delete_in<K: KeyConv, V: ValConv>(t: &mut redb::Table<'_, K, V>, key: &[u8]) 
 impl KvRead for redb::ReadTransaction {
     fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>> {
         with_table!(self, table, |t| get_in(&t, key))
+    }
+    // The table is opened once for all keys (a page of a list reads up to 1,000).
+    fn get_each(&self, table: Table, keys: &[&[u8]], f: GetEach<'_>) -> Result<()> {
+        with_table!(self, table, |t| get_each_in(&t, keys, f))
     }
     fn scan(&self, table: Table, lo: Bound<&[u8]>, hi: Bound<&[u8]>, rev: bool, f: Scan<'_>) -> Result<()> {
         with_table!(self, table, |t| scan_in(&t, lo, hi, rev, f))

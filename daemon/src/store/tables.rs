@@ -2,11 +2,11 @@
 
 use redb::TableDefinition;
 
-/// execution id → Execution (JSON).
+/// execution id → Execution (the engine's encoding: tag byte + MessagePack; JSON for records written before it).
 pub const EXECUTIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("executions");
 /// `{state}\0{sort_ms:016x}\0{id}` → `{namespace}\0{flow_id}`: lists by state, oldest first, as range scans.
 pub const EXECUTIONS_BY_STATE: TableDefinition<&str, &str> = TableDefinition::new("executions_by_state");
-/// `{execution_id}\0{seq:016x}` → LogLine (JSON).
+/// `{execution_id}\0{seq:016x}` → LogLine (encoded as executions are).
 pub const LOGS: TableDefinition<&str, &[u8]> = TableDefinition::new("logs");
 /// `{due_ms:016x}\0{execution_id}\0{task_run_id}\0{kind}` → (): durable timers, earliest first.
 pub const TIMERS: TableDefinition<&str, ()> = TableDefinition::new("timers");

@@ -410,6 +410,34 @@ impl Daemon {
             .unwrap_or(0.0)
     }
 
+    /// Store commits since start and the seconds they took (`/metrics`
+    /// `tollgate_commit_seconds_{count,sum}`), so a phase can say how many resumes shared a
+    /// commit and how long a commit (write + fsync) held the writer.
+    fn commits(&self) -> (f64, f64) {
+        use std::io::{Read, Write};
+        let fetch = || -> std::io::Result<String> {
+            let mut s = std::net::TcpStream::connect(&self.addr)?;
+            write!(
+                s,
+                "GET /metrics HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+                self.addr
+            )?;
+            let mut body = String::new();
+            s.read_to_string(&mut body)?;
+            Ok(body)
+        };
+        let body = fetch().unwrap_or_default();
+        let value = |name: &str| {
+            body.lines()
+                .find_map(|l| l.strip_prefix(name)?.trim().parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        (
+            value("tollgate_commit_seconds_count "),
+            value("tollgate_commit_seconds_sum "),
+        )
+    }
+
     fn rss_kb(&self) -> u64 {
         let Some(c) = &self.child else { return 0 };
         std::fs::read_to_string(format!("/proc/{}/status", c.id()))
@@ -664,8 +692,16 @@ impl Bench {
             } else {
                 (calls / 5).max(level)
             };
+            let (c0, s0) = d.commits();
             let (lat, rate, written, cpu) = concurrent_resumes(&d, n, level).await?;
+            // wait_settled ran since: the commits include each resumed execution's last step.
+            let (c1, s1) = d.commits();
             let mut fig = summary(lat);
+            if c1 > c0 {
+                fig["commits"] = json!(c1 - c0);
+                fig["resumesPerCommit"] = json!(((n as f64 / (c1 - c0)) * 10.0).round() / 10.0);
+                fig["meanCommitMs"] = json!((((s1 - s0) / (c1 - c0)) * 1e5).round() / 100.0);
+            }
             fig["resumesPerSec"] = json!(rate.round());
             fig["diskBytesWrittenPerResume"] = json!((written as f64 / n as f64).round());
             fig["daemonCpuUsPerResume"] = json!((cpu * 1e6 / n as f64).round());
@@ -952,6 +988,8 @@ impl Bench {
         let paused = self.sizes.paused_store;
         let mut d = self.seeded(paused, 0).await?;
         d.start().await?;
+        progress(&d, &format!("console: all {paused} PAUSED rows listed in pages"));
+        let (daemon_cpu, own_cpu) = (d.cpu_seconds(), own_cpu_seconds());
         // What the console does at start: a loader task Lists the PAUSED tab page by page (as
         // console/sync.rs does) while the app applies the pages it has; draw after the first.
         let t0 = Instant::now();
@@ -1009,6 +1047,8 @@ impl Bench {
         app.settle();
         terminal.draw(|f| tollgate_console::console::ui::draw(f, &app))?;
         let all_loaded = t0.elapsed();
+        // CPU, not only wall time: the machine is shared, and CPU does not depend on its load.
+        let (daemon_cpu, own_cpu) = (d.cpu_seconds() - daemon_cpu, own_cpu_seconds() - own_cpu);
         let rows = app.list.visible.len();
         // Key -> frame: what the event loop does for one key press.
         let mut key = Vec::new();
@@ -1055,6 +1095,9 @@ impl Bench {
             json!({
                 "firstFrameMs": ms(first_frame.unwrap_or_default()),
                 "allRowsLoadedMs": ms(all_loaded),
+                "daemonCpuMsForAllRows": (daemon_cpu * 1000.0).round(),
+                "consoleCpuMsForAllRows": (own_cpu * 1000.0).round(),
+                "executionsSeededAs": if std::env::var("TOLLGATE_BENCH_SEED_JSON").is_ok_and(|v| v == "1") { "JSON (as before the compact encoding)" } else { "as this daemon writes them" },
                 "rowsListed": rows,
                 "keyToFrameMs": summary(key),
                 "filterKeyToFrameMs": filter_per_key,
@@ -1102,6 +1145,19 @@ async fn concurrent_resumes(d: &Daemon, n: usize, clients: usize) -> Result<(Vec
     let cpu = d.cpu_seconds() - cpu;
     wait_settled(d).await?;
     Ok((lat, rate, written, cpu))
+}
+
+/// CPU seconds this process (the bench: console library and gRPC client) has used.
+fn own_cpu_seconds() -> f64 {
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            let rest = s.rsplit_once(')')?.1;
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            let ticks = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+            Some(ticks as f64 / 100.0)
+        })
+        .unwrap_or(0.0)
 }
 
 /// Calls a second each client makes in the open-loop resume measurement.
@@ -1309,6 +1365,9 @@ fn seed(d: &Daemon, template: &str, count: usize) -> Result<()> {
             .collect();
         (e, logs)
     };
+    // TOLLGATE_BENCH_SEED_JSON=1: executions stored as JSON, as before the compact encoding, to
+    // measure what reading the old records costs with the same binaries.
+    let seed_json = std::env::var("TOLLGATE_BENCH_SEED_JSON").is_ok_and(|v| v == "1");
     let mut done = 0;
     while done < count {
         let batch = (count - done).min(20_000);
@@ -1344,6 +1403,16 @@ fn seed(d: &Daemon, template: &str, count: usize) -> Result<()> {
                     w.append_log(l)?;
                 }
                 w.put_execution(&e)?;
+                if seed_json {
+                    // The record as daemons before the compact encoding wrote it (still read).
+                    let json = serde_json::to_vec(&e)
+                        .map_err(|e| tollgate_daemon::store::StoreError::Storage(e.to_string()))?;
+                    w.restore(
+                        tollgate_daemon::store::backend::Table::Executions,
+                        e.id.as_bytes(),
+                        &json,
+                    )?;
+                }
             }
             Ok(())
         })?;
