@@ -1449,6 +1449,39 @@ impl<'a> Stepper<'a> {
         self.log(idx, "INFO", &message);
     }
 
+    /// Fails a Subflow or ForEachItem whose child inputs do not pass the child flow's checks.
+    fn fail_child_inputs(
+        &mut self,
+        idx: usize,
+        (namespace, flow_id): (&str, &str),
+        errors: &[crate::inputs::InputError],
+    ) {
+        let msg: Vec<String> = errors.iter().map(|e| e.message.clone()).collect();
+        self.fail(
+            idx,
+            &format!("invalid inputs for subflow `{namespace}.{flow_id}`: {}", msg.join("; ")),
+        );
+    }
+
+    /// Labels of a child execution: this one's when `inherit`, then the task's, and always the
+    /// user who started this one.
+    fn child_labels(
+        &self,
+        inherit: bool,
+        own: &std::collections::BTreeMap<String, String>,
+    ) -> std::collections::BTreeMap<String, String> {
+        let mut labels = if inherit {
+            self.exec.labels.clone()
+        } else {
+            Default::default()
+        };
+        labels.extend(own.clone());
+        if let Some(user) = self.exec.labels.get(SYSTEM_USERNAME) {
+            labels.insert(SYSTEM_USERNAME.into(), user.clone());
+        }
+        labels
+    }
+
     fn start_subflow(&mut self, idx: usize, task: &Task, t: &crate::flow::SubflowTask) {
         let access = crate::auth::flow_scope::FlowAccess::StartSubflow;
         if let Err(refused) = crate::expr::flow_may(self.env.services, &self.exec.namespace, &t.namespace, access) {
@@ -1482,29 +1515,9 @@ impl<'a> Stepper<'a> {
             .and_then(|defs| crate::inputs::coerce(&defs, &raw));
         let inputs = match checked {
             Ok(i) => i,
-            Err(errors) => {
-                let msg: Vec<String> = errors.iter().map(|e| e.message.clone()).collect();
-                self.fail(
-                    idx,
-                    &format!(
-                        "invalid inputs for subflow `{}.{}`: {}",
-                        t.namespace,
-                        t.flow_id,
-                        msg.join("; ")
-                    ),
-                );
-                return;
-            }
+            Err(errors) => return self.fail_child_inputs(idx, (&t.namespace, &t.flow_id), &errors),
         };
-        let mut labels = if t.inherit_labels {
-            self.exec.labels.clone()
-        } else {
-            Default::default()
-        };
-        labels.extend(t.labels.clone());
-        if let Some(user) = self.exec.labels.get(SYSTEM_USERNAME) {
-            labels.insert(SYSTEM_USERNAME.into(), user.clone());
-        }
+        let labels = self.child_labels(t.inherit_labels, &t.labels);
         let run_id = self.exec.task_runs[idx].id.clone();
         let child = new_execution(
             &child_flow,
@@ -1708,29 +1721,9 @@ impl<'a> Stepper<'a> {
         let render = super::resume::expression_renderer(self.env.renderer, self.env.services, &child_flow, None);
         let defs = match crate::inputs::resolve_expressions(&child_flow.inputs, &render) {
             Ok(d) => d,
-            Err(errors) => {
-                let msg: Vec<String> = errors.iter().map(|e| e.message.clone()).collect();
-                self.fail(
-                    idx,
-                    &format!(
-                        "invalid inputs for subflow `{}.{}`: {}",
-                        t.namespace,
-                        t.flow_id,
-                        msg.join("; ")
-                    ),
-                );
-                return;
-            }
+            Err(errors) => return self.fail_child_inputs(idx, (&t.namespace, &t.flow_id), &errors),
         };
-        let mut labels = if t.inherit_labels {
-            self.exec.labels.clone()
-        } else {
-            Default::default()
-        };
-        labels.extend(t.labels.clone());
-        if let Some(user) = self.exec.labels.get(SYSTEM_USERNAME) {
-            labels.insert(SYSTEM_USERNAME.into(), user.clone());
-        }
+        let labels = self.child_labels(t.inherit_labels, &t.labels);
         let run_id = self.exec.task_runs[idx].id.clone();
         // Every batch's inputs are checked before any execution starts: all start, or none.
         let mut children = Vec::new();

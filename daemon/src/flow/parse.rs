@@ -752,36 +752,14 @@ impl Parser {
             types::RESUME => {
                 let path = f.path.clone();
                 let t: ResumeTask = self.simple_any(f, &what, COMMON_TASK_KEYS)?;
-                // Kestra's rules (PluginUtilsService.executionFromTaskParameters).
-                if t.namespace.is_some() != t.flow_id.is_some() {
-                    self.issue(
-                        path.clone(),
-                        format!("{what}: both `namespace` and `flowId` must be set when one is"),
-                    );
-                } else if t.namespace.is_some() && t.execution_id.is_none() {
-                    self.issue(
-                        path.key("namespace"),
-                        format!("{what}: `namespace` and `flowId` should only be set when `executionId` is set"),
-                    );
-                }
+                self.execution_parameters(&path, &what, [&t.execution_id, &t.namespace, &t.flow_id]);
                 Some(TaskKind::Resume(t))
             }
             types::TOGGLE => self.simple(f, &what, TaskKind::Toggle),
             types::FETCH => {
                 let path = f.path.clone();
                 let t: FetchTask = self.simple_any(f, &what, COMMON_TASK_KEYS)?;
-                // Kestra's rules (PluginUtilsService.executionFromTaskParameters), as for Resume.
-                if t.namespace.is_some() != t.flow_id.is_some() {
-                    self.issue(
-                        path.clone(),
-                        format!("{what}: both `namespace` and `flowId` must be set when one is"),
-                    );
-                } else if t.namespace.is_some() && t.execution_id.is_none() {
-                    self.issue(
-                        path.key("namespace"),
-                        format!("{what}: `namespace` and `flowId` should only be set when `executionId` is set"),
-                    );
-                }
+                self.execution_parameters(&path, &what, [&t.execution_id, &t.namespace, &t.flow_id]);
                 Some(TaskKind::Fetch(t))
             }
             types::DAG => {
@@ -1546,6 +1524,27 @@ impl Parser {
             }
         }
         Some(task)
+    }
+
+    /// Kestra's rules for `executionId`, `namespace`, `flowId` of the tasks that act on another
+    /// execution (PluginUtilsService.executionFromTaskParameters): Resume, log.Fetch.
+    fn execution_parameters(
+        &mut self,
+        path: &Path,
+        what: &str,
+        [execution_id, namespace, flow_id]: [&Option<String>; 3],
+    ) {
+        if namespace.is_some() != flow_id.is_some() {
+            self.issue(
+                path.clone(),
+                format!("{what}: both `namespace` and `flowId` must be set when one is"),
+            );
+        } else if namespace.is_some() && execution_id.is_none() {
+            self.issue(
+                path.key("namespace"),
+                format!("{what}: `namespace` and `flowId` should only be set when `executionId` is set"),
+            );
+        }
     }
 
     /// The HTTP polling trigger: its own keys, then the rest as a Request task's.

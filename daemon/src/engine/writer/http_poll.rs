@@ -7,13 +7,9 @@ use crate::engine::http_poll::{HttpPoll, PollResponse};
 
 impl WriterLoop {
     pub(super) fn fire_http_poll(&self, w: &mut Writer, t: &TimerKey, batch: &mut Batch) -> Result<()> {
-        let Some((ns, flow_id)) = t.execution_id.split_once('/') else {
+        let Some((ns, flow_id, trigger_id)) = super::triggers::due_trigger(w, t)? else {
             return Ok(());
         };
-        let trigger_id = t.task_run_id.as_str();
-        if w.schedule_due(ns, flow_id, trigger_id)? != Some(t.due_ms) {
-            return Ok(()); // stale: the flow changed since this timer was set
-        }
         let (head, flow, _) = self.flows.get(ns, flow_id, 0)?;
         let Some(trigger) = flow.triggers.iter().find_map(|tr| match &tr.kind {
             crate::flow::TriggerKind::Http(h) if tr.id == trigger_id && !tr.disabled => Some(h),
@@ -74,19 +70,12 @@ impl WriterLoop {
                 fired.trigger.clone(),
                 now,
             )
-            .and_then(|new| {
-                let ctx = crate::engine::context::vars(&flow, &new, None, None);
-                let mut render = |text: &str| -> std::result::Result<String, String> {
-                    self.renderer
-                        .render(text, &ctx, self.services.as_ref(), &flow.namespace, &new.id)
-                        .map(|r| r.text)
-                        .map_err(|e| e.to_string())
-                };
-                match crate::engine::flow_trigger::all_hold(&poll.trigger.conditions, &new, &mut render)? {
+            .and_then(
+                |new| match self.conditions_hold(&flow, &new, &poll.trigger.conditions)? {
                     true => Ok(new),
                     false => Err("skipped: its conditions do not hold".to_string()),
-                }
-            });
+                },
+            );
         match made {
             Ok(new) => store_started(w, &new, ("httpTrigger", poll.trigger_id.clone().into()), follow)?,
             Err(e) => tracing::warn!(

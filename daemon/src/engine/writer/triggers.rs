@@ -140,14 +140,8 @@ impl WriterLoop {
         let new = self
             .triggered_execution(&flow, head.revision, &t.id, &wh.inputs, &vars, trigger, now)
             .map_err(EngineError::InvalidArgument)?;
-        let ctx = crate::engine::context::vars(&flow, &new, None, None);
-        let mut render = |text: &str| -> std::result::Result<String, String> {
-            self.renderer
-                .render(text, &ctx, self.services.as_ref(), &flow.namespace, &new.id)
-                .map(|r| r.text)
-                .map_err(|e| e.to_string())
-        };
-        let holds = crate::engine::flow_trigger::all_hold(&wh.conditions, &new, &mut render)
+        let holds = self
+            .conditions_hold(&flow, &new, &wh.conditions)
             .map_err(|e| EngineError::InvalidArgument(format!("webhook condition: {e}")))?;
         if !holds {
             return Ok(None);
@@ -208,13 +202,9 @@ impl WriterLoop {
         batch: &mut Batch,
         follow: &mut VecDeque<Command>,
     ) -> Result<()> {
-        let Some((ns, flow_id)) = t.execution_id.split_once('/') else {
+        let Some((ns, flow_id, trigger_id)) = due_trigger(w, t)? else {
             return Ok(());
         };
-        let trigger_id = t.task_run_id.as_str();
-        if w.schedule_due(ns, flow_id, trigger_id)? != Some(t.due_ms) {
-            return Ok(()); // stale: the flow changed since this timer was set
-        }
         let (head, flow, _) = self.flows.get(ns, flow_id, 0)?;
         let Some((trigger, sched)) = flow.triggers.iter().find_map(|tr| match &tr.kind {
             crate::flow::TriggerKind::Schedule(s) if tr.id == trigger_id && !tr.disabled => Some((tr, s)),
@@ -258,18 +248,9 @@ impl WriterLoop {
                 now,
             )
         };
-        let made = made.and_then(|new| {
-            let ctx = crate::engine::context::vars(&flow, &new, None, None);
-            let mut render = |text: &str| -> std::result::Result<String, String> {
-                self.renderer
-                    .render(text, &ctx, self.services.as_ref(), &flow.namespace, &new.id)
-                    .map(|r| r.text)
-                    .map_err(|e| e.to_string())
-            };
-            match crate::engine::flow_trigger::all_hold(&sched.conditions, &new, &mut render)? {
-                true => Ok(new),
-                false => Err("skipped: its conditions do not hold".to_string()),
-            }
+        let made = made.and_then(|new| match self.conditions_hold(&flow, &new, &sched.conditions)? {
+            true => Ok(new),
+            false => Err("skipped: its conditions do not hold".to_string()),
         });
         match made {
             Ok(new) => store_started(w, &new, ("schedule", trigger_id.into()), follow)?,
@@ -282,6 +263,39 @@ impl WriterLoop {
         w.put_timer(&crate::engine::flows::schedule_timer(ns, flow_id, trigger_id, next))?;
         batch.timers_added = true;
         Ok(())
+    }
+}
+
+/// The (namespace, flow id, trigger id) a Schedule or HTTP-poll timer is for, while it is
+/// still the registered one (applying the flow again replaces it: the old timer is stale).
+pub(super) fn due_trigger<'t>(w: &Writer, t: &'t TimerKey) -> Result<Option<(&'t str, &'t str, &'t str)>> {
+    let Some((ns, flow_id)) = t.execution_id.split_once('/') else {
+        return Ok(None);
+    };
+    let trigger_id = t.task_run_id.as_str();
+    if w.schedule_due(ns, flow_id, trigger_id)? != Some(t.due_ms) {
+        return Ok(None);
+    }
+    Ok(Some((ns, flow_id, trigger_id)))
+}
+
+impl WriterLoop {
+    /// Whether a trigger's `conditions` hold for the execution it would start (rendered with
+    /// that execution's context).
+    pub(super) fn conditions_hold(
+        &self,
+        flow: &Flow,
+        new: &Execution,
+        conditions: &[crate::flow::Condition],
+    ) -> std::result::Result<bool, String> {
+        let ctx = crate::engine::context::vars(flow, new, None, None);
+        let mut render = |text: &str| -> std::result::Result<String, String> {
+            self.renderer
+                .render(text, &ctx, self.services.as_ref(), &flow.namespace, &new.id)
+                .map(|r| r.text)
+                .map_err(|e| e.to_string())
+        };
+        crate::engine::flow_trigger::all_hold(conditions, new, &mut render)
     }
 }
 
