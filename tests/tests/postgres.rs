@@ -46,7 +46,13 @@ fn migrations_run_once_and_a_newer_schema_is_refused_naming_the_database() {
     d.stop();
     // A second start finds the schema current: nothing applied again, nothing lost.
     d.restart();
-    assert_eq!(server.psql(&url, "SELECT count(*) FROM tollgate_schema"), "1");
+    assert_eq!(
+        server.psql(
+            &url,
+            "SELECT string_agg(version::text, ',' ORDER BY version) FROM tollgate_schema"
+        ),
+        "1,2"
+    );
     assert_eq!(d.execution(&first)["state"], "PAUSED");
     d.stop();
     // A newer tollgated migrated it: this one refuses, naming the database, never its password.
@@ -68,6 +74,36 @@ fn migrations_run_once_and_a_newer_schema_is_refused_naming_the_database() {
         !out.stderr.contains("hunter2") && !out.stdout.contains("hunter2"),
         "{out}"
     );
+}
+
+/// Resumes of one execution through one daemon land in one write batch, which reads the
+/// execution once for all of them (the batch's rows are read together): one wins, the others
+/// see it resumed, none sees it missing.
+#[test]
+fn concurrent_resumes_of_one_execution_on_one_daemon_one_wins_none_sees_it_missing() {
+    let url = postgres::new_database();
+    let d = Daemon::start_with(on(&url));
+    for _round in 0..3 {
+        let id = id_of(&d.run_wait("test", "approval", &[]));
+        let outcomes: Vec<tollgate_tests::CliOutput> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|i| {
+                    let (d, id) = (&d, &id);
+                    s.spawn(move || {
+                        let reason = format!("reason={i}");
+                        d.cli(&["resume", id, "--input", "approved=true", "--input", &reason])
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().expect("resume thread")).collect()
+        });
+        let said: Vec<String> = outcomes.iter().map(|o| o.to_string()).collect();
+        assert_eq!(outcomes.iter().filter(|o| o.ok()).count(), 1, "{said:#?}");
+        for loser in outcomes.iter().filter(|o| !o.ok()) {
+            assert!(loser.stdout.contains("is not paused"), "{loser}");
+        }
+        d.wait_state(&id, "SUCCESS");
+    }
 }
 
 #[test]

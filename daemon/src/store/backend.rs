@@ -104,6 +104,11 @@ pub trait KvRead {
     /// until it returns false.
     fn scan(&self, table: Table, lo: Bound<&[u8]>, hi: Bound<&[u8]>, rev: bool, f: Scan<'_>) -> Result<()>;
     fn len(&self, table: Table) -> Result<u64>;
+    /// Says which rows are about to be read by key (a batch's executions), so a backend that
+    /// pays a round trip per read can fetch them together. Reads nothing by default.
+    fn prefetch(&self, _keys: &[(Table, &[u8])]) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// Changes inside one transaction; nothing is visible to others before the commit.

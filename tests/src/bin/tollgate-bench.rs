@@ -17,7 +17,10 @@ use tollgate_proto::v1 as pb;
 use tollgate_proto::v1::executions_client::ExecutionsClient;
 use tonic::transport::Channel;
 
-const SCENARIOS: [&str; 8] = [
+#[path = "../bench_pg.rs"]
+mod bench_pg;
+
+const SCENARIOS: [&str; 10] = [
     "throughput",
     "bulk-resume",
     "resume-latency",
@@ -26,6 +29,8 @@ const SCENARIOS: [&str; 8] = [
     "startup",
     "footprint",
     "console",
+    "cluster",
+    "takeover",
 ];
 
 const FLOWS: &[(&str, &str)] = &[
@@ -558,6 +563,8 @@ impl Bench {
             "startup" => self.startup().await,
             "footprint" => self.footprint().await,
             "console" => self.console().await,
+            "cluster" => self.cluster().await,
+            "takeover" => self.takeover().await,
             other => bail!("unknown scenario {other}"),
         }
     }
