@@ -21,6 +21,11 @@ use tollgate_tests::postgres::PgServer;
 
 use super::*;
 
+/// The scenarios of this module, and the stores they run on (whatever `--store` says).
+pub(super) const SCENARIOS: [&str; 2] = ["cluster", "takeover"];
+pub(super) const STORES: &str =
+    "postgres (local server on loopback, fsync on, a new database per setup); cluster also redb";
+
 /// Clients of the throughput and bulk parts (as in `throughput`).
 const CLIENTS: usize = 64;
 

@@ -155,11 +155,15 @@ fn run() -> Result<()> {
         .context("tokio runtime")?;
     for scenario in wanted {
         let (parameters, figures) = runtime.block_on(bench.scenario(scenario))?;
+        let mut environment = bench.environment.clone();
+        if bench_pg::SCENARIOS.contains(&scenario) {
+            environment["store"] = json!(bench_pg::STORES);
+        }
         let out = json!({
             "scenario": scenario,
             "parameters": parameters,
             "figures": figures,
-            "environment": bench.environment,
+            "environment": environment,
         });
         if pretty {
             println!("{}", serde_json::to_string_pretty(&out)?);
