@@ -20,6 +20,10 @@ use super::super::backend::Table;
 const GENERATION_BYTES: usize = 16 << 20;
 
 pub(super) type Key = (Table, Vec<u8>);
+/// A row: key and value.
+pub(super) type Row = (Vec<u8>, Vec<u8>);
+/// The newest row of each table known (`None`: the table is empty).
+pub(super) type Edges = HashMap<Table, Option<Row>>;
 
 /// Whether rows of `table` are kept: tables read by key inside write transactions. Log lines,
 /// audit records and the state index are only scanned (the newest audit record is kept apart,
@@ -37,7 +41,7 @@ pub(super) struct WriteCache {
     young_bytes: usize,
     /// The row with the largest key of a table (`None`: the table is empty), for the reverse
     /// scans that read only the newest row (the audit chain's head).
-    last: HashMap<Table, Option<(Vec<u8>, Vec<u8>)>>,
+    last: Edges,
 }
 
 /// What one committed transaction adds to the cache.
@@ -49,7 +53,7 @@ pub(super) struct Delta<'a> {
     /// Rows it read from the database (by key), true at `base`.
     pub fetched: &'a HashMap<Key, Option<Vec<u8>>>,
     /// Newest rows it read from the database, true at `base`.
-    pub edges: &'a HashMap<Table, Option<(Vec<u8>, Vec<u8>)>>,
+    pub edges: &'a Edges,
     /// Its writes (`None`: deleted).
     pub writes: &'a [(Key, Option<Vec<u8>>)],
 }
@@ -90,7 +94,7 @@ impl WriteCache {
     }
 
     /// The newest row of `table` as of counter value `seq`, if known.
-    pub fn last(&self, seq: i64, table: Table) -> Option<Option<(Vec<u8>, Vec<u8>)>> {
+    pub fn last(&self, seq: i64, table: Table) -> Option<Option<Row>> {
         if self.seq != Some(seq) {
             return None;
         }
@@ -205,8 +209,7 @@ mod tests {
         let mut c = WriteCache::default();
         c.validate(1);
         let audit = |n: u8| (Table::Audit, vec![0, 0, 0, 0, 0, 0, 0, n]);
-        let edges: HashMap<Table, Option<(Vec<u8>, Vec<u8>)>> =
-            [(Table::Audit, Some((audit(3).1, b"r3".to_vec())))].into();
+        let edges: Edges = [(Table::Audit, Some((audit(3).1, b"r3".to_vec())))].into();
         let writes = vec![(audit(4), Some(b"r4".to_vec()))];
         let none = HashMap::new();
         c.apply(Delta {

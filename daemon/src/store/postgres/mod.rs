@@ -486,13 +486,13 @@ fn get_call(conn: &Arc<Conn>, table: Table, key: &[u8]) -> Call<Option<Vec<u8>>>
 }
 
 /// The rows of `keys` that exist.
-fn get_many_call(conn: &Arc<Conn>, keys: &[cache::Key]) -> Call<Vec<(i16, Vec<u8>, Vec<u8>)>> {
+fn get_many_call(conn: &Arc<Conn>, keys: &[cache::Key]) -> Call<Vec<(i16, cache::Row)>> {
     let c = conn.clone();
     let tables: Vec<i16> = keys.iter().map(|(t, _)| t.id()).collect();
     let keys: Vec<Vec<u8>> = keys.iter().map(|(_, k)| k.clone()).collect();
     Box::pin(async move {
         let rows = c.client.query(&c.stmts.get_many, &[&tables, &keys]).await?;
-        Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())
+        Ok(rows.iter().map(|r| (r.get(0), (r.get(1), r.get(2)))).collect())
     })
 }
 
@@ -611,7 +611,7 @@ impl KvRead for PgRead {
         keys.dedup();
         let rows = self.call(|c| get_many_call(c, &keys))?;
         let mut found: HashMap<cache::Key, Vec<u8>> = HashMap::with_capacity(rows.len());
-        for (t, k, v) in rows {
+        for (t, (k, v)) in rows {
             if let Some(table) = Table::ALL.get(t as usize) {
                 found.insert((*table, k), v);
             }
@@ -669,7 +669,7 @@ pub struct PgWrite {
     /// is held, so they stay true for the whole transaction.
     fetched: RefCell<HashMap<cache::Key, Option<Vec<u8>>>>,
     /// The newest row of tables read by reverse scans from the end (`None`: empty table).
-    edges: RefCell<HashMap<Table, Option<(Vec<u8>, Vec<u8>)>>>,
+    edges: RefCell<cache::Edges>,
 }
 
 impl PgWrite {
@@ -739,7 +739,7 @@ impl PgWrite {
         keys.dedup();
         let rows = self.call(|c| get_many_call(c, &keys))?;
         let mut found: HashMap<cache::Key, Vec<u8>> = HashMap::with_capacity(rows.len());
-        for (t, k, v) in rows {
+        for (t, (k, v)) in rows {
             if let Some(table) = Table::ALL.get(t as usize) {
                 found.insert((*table, k), v);
             }
@@ -1020,7 +1020,7 @@ impl KvRead for PgWrite {
                 .filter(|k| {
                     !self.overlay.contains_key(*k)
                         && !self.fetched.borrow().contains_key(*k)
-                        && !seq.is_some_and(|s| self.cache().get(s, k).is_some())
+                        && seq.is_none_or(|s| self.cache().get(s, k).is_none())
                 })
                 .cloned()
                 .collect();
@@ -1056,7 +1056,7 @@ impl KvRead for PgWrite {
                 self.scan_merged(table, Bound::Unbounded, Bound::Excluded(&k), true, f)
             }
             None => {
-                let mut first: Option<Option<(Vec<u8>, Vec<u8>)>> = None;
+                let mut first: Option<Option<cache::Row>> = None;
                 self.scan_merged(table, lo, hi, rev, &mut |k, v| {
                     if first.is_none() {
                         first = Some(Some((k.to_vec(), v.to_vec())));
