@@ -476,3 +476,35 @@ fn crash_soak_over_three_daemons_loses_nothing_acknowledged() {
         }
     }
 }
+
+/// `tollgate-bench cluster` and `takeover` (which start their own PostgreSQL) run end to end
+/// against the real (debug) daemon and print their figures; times are not asserted here.
+#[test]
+fn the_cluster_and_takeover_bench_scenarios_print_their_figures() {
+    let daemon = tollgate_tests::binaries().tollgated.display().to_string();
+    for scenario in ["cluster", "takeover"] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate-bench"))
+            .args([scenario, "--quick", "--json", "--daemon", &daemon])
+            .output()
+            .expect("run tollgate-bench");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "tollgate-bench {scenario} failed:\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let o: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON object");
+        assert_eq!(o["scenario"], scenario);
+        if scenario == "cluster" {
+            for setup in ["redb, 1 daemon", "postgres, 1 daemon", "postgres, 3 daemons"] {
+                let f = &o["figures"][setup];
+                assert!(f["logFlowCompletedPerSec"].as_f64().is_some_and(|v| v > 0.0), "{o}");
+                assert_eq!(f["bulkResume"]["acceptedOk"], o["parameters"]["bulkResume"], "{o}");
+                assert!(f["resume"]["latencyMs"]["p99"].as_f64().is_some(), "{o}");
+            }
+        } else {
+            let took = o["figures"]["killToTaskRunningAgainMs"]["max"].as_f64().unwrap_or(0.0);
+            assert!(took > 0.0, "{o}");
+        }
+    }
+}
