@@ -46,7 +46,13 @@ fn migrations_run_once_and_a_newer_schema_is_refused_naming_the_database() {
     d.stop();
     // A second start finds the schema current: nothing applied again, nothing lost.
     d.restart();
-    assert_eq!(server.psql(&url, "SELECT count(*) FROM tollgate_schema"), "1");
+    assert_eq!(
+        server.psql(
+            &url,
+            "SELECT string_agg(version::text, ',' ORDER BY version) FROM tollgate_schema"
+        ),
+        "1,2"
+    );
     assert_eq!(d.execution(&first)["state"], "PAUSED");
     d.stop();
     // A newer tollgated migrated it: this one refuses, naming the database, never its password.
@@ -68,6 +74,36 @@ fn migrations_run_once_and_a_newer_schema_is_refused_naming_the_database() {
         !out.stderr.contains("hunter2") && !out.stdout.contains("hunter2"),
         "{out}"
     );
+}
+
+/// Resumes of one execution through one daemon land in one write batch, which reads the
+/// execution once for all of them (the batch's rows are read together): one wins, the others
+/// see it resumed, none sees it missing.
+#[test]
+fn concurrent_resumes_of_one_execution_on_one_daemon_one_wins_none_sees_it_missing() {
+    let url = postgres::new_database();
+    let d = Daemon::start_with(on(&url));
+    for _round in 0..3 {
+        let id = id_of(&d.run_wait("test", "approval", &[]));
+        let outcomes: Vec<tollgate_tests::CliOutput> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|i| {
+                    let (d, id) = (&d, &id);
+                    s.spawn(move || {
+                        let reason = format!("reason={i}");
+                        d.cli(&["resume", id, "--input", "approved=true", "--input", &reason])
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().expect("resume thread")).collect()
+        });
+        let said: Vec<String> = outcomes.iter().map(|o| o.to_string()).collect();
+        assert_eq!(outcomes.iter().filter(|o| o.ok()).count(), 1, "{said:#?}");
+        for loser in outcomes.iter().filter(|o| !o.ok()) {
+            assert!(loser.stdout.contains("is not paused"), "{loser}");
+        }
+        d.wait_state(&id, "SUCCESS");
+    }
 }
 
 #[test]
@@ -437,6 +473,38 @@ fn crash_soak_over_three_daemons_loses_nothing_acknowledged() {
         }
         for id in &untouched {
             assert_eq!(d.execution(id)["state"], "PAUSED", "nobody resumed {id}");
+        }
+    }
+}
+
+/// `tollgate-bench cluster` and `takeover` (which start their own PostgreSQL) run end to end
+/// against the real (debug) daemon and print their figures; times are not asserted here.
+#[test]
+fn the_cluster_and_takeover_bench_scenarios_print_their_figures() {
+    let daemon = tollgate_tests::binaries().tollgated.display().to_string();
+    for scenario in ["cluster", "takeover"] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate-bench"))
+            .args([scenario, "--quick", "--json", "--daemon", &daemon])
+            .output()
+            .expect("run tollgate-bench");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "tollgate-bench {scenario} failed:\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let o: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON object");
+        assert_eq!(o["scenario"], scenario);
+        if scenario == "cluster" {
+            for setup in ["redb, 1 daemon", "postgres, 1 daemon", "postgres, 3 daemons"] {
+                let f = &o["figures"][setup];
+                assert!(f["logFlowCompletedPerSec"].as_f64().is_some_and(|v| v > 0.0), "{o}");
+                assert_eq!(f["bulkResume"]["acceptedOk"], o["parameters"]["bulkResume"], "{o}");
+                assert!(f["resume"]["latencyMs"]["p99"].as_f64().is_some(), "{o}");
+            }
+        } else {
+            let took = o["figures"]["killToTaskRunningAgainMs"]["max"].as_f64().unwrap_or(0.0);
+            assert!(took > 0.0, "{o}");
         }
     }
 }

@@ -74,6 +74,12 @@ impl Cluster {
         };
         loop {
             tokio::time::sleep(POLL).await;
+            // Another daemon's change matters here only to a Watch or TailLogs stream (they
+            // subscribe to the events) and to a job this daemon runs for that execution: with
+            // neither, the execution is not read again (on a busy cluster, re-reading every
+            // execution every other daemon changed costs each daemon as much as the changes).
+            let watched = self.events.receiver_count() > 0;
+            let running = self.running.clone();
             let changed = self
                 .blocking(move |pg, store| {
                     let rows = pg.changes_since(after)?;
@@ -84,7 +90,10 @@ impl Cluster {
                     let flows = ids.iter().any(|i| i == FLOWS_CHANGED);
                     let r = store.read()?;
                     let mut execs = Vec::new();
-                    for id in ids.iter().filter(|i| *i != FLOWS_CHANGED) {
+                    for id in ids
+                        .iter()
+                        .filter(|i| *i != FLOWS_CHANGED && (watched || running.holds(i)))
+                    {
                         if let Some(e) = r.execution::<Execution>(id)? {
                             execs.push(e);
                         }

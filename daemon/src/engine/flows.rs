@@ -176,6 +176,23 @@ impl FlowRegistry {
         }
     }
 
+    /// A revision of a flow (0 = latest), parsed, without its source: when that revision was
+    /// parsed before, only the head is read (on PostgreSQL one round trip less per Start).
+    pub fn parsed(&self, namespace: &str, id: &str, revision: u32) -> Result<(FlowHead, Arc<Flow>)> {
+        let head = self
+            .store
+            .read()?
+            .flow_head(namespace, id)?
+            .filter(|h| !h.deleted || revision != 0);
+        if let Some(head) = head {
+            let rev = if revision == 0 { head.revision } else { revision };
+            if let Some(f) = self.cached_revision(namespace, id, rev) {
+                return Ok((FlowHead { revision: rev, ..head }, f));
+            }
+        }
+        self.get(namespace, id, revision).map(|(h, f, _)| (h, f))
+    }
+
     /// A revision of a flow (0 = latest), parsed.
     pub fn get(&self, namespace: &str, id: &str, revision: u32) -> Result<(FlowHead, Arc<Flow>, String)> {
         let not_found = || EngineError::NotFound(format!("flow `{namespace}.{id}` not found"));

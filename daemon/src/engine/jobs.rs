@@ -69,6 +69,16 @@ impl RunningJobs {
     }
 
     /// Called with every committed change: stops the jobs whose task run is no longer RUNNING.
+    /// Whether this daemon runs a job of execution `id`.
+    pub fn holds(&self, id: &str) -> bool {
+        self.count.load(Ordering::Relaxed) > 0
+            && self
+                .by_execution
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains_key(id)
+    }
+
     pub fn changed(&self, exec: &Execution) {
         if self.count.load(Ordering::Relaxed) == 0 {
             return;

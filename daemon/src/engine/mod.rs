@@ -338,7 +338,7 @@ impl Engine {
         actor: &Actor,
     ) -> Result<Execution> {
         let (ns, id) = (namespace.to_string(), flow_id.to_string());
-        let (head, flow, _) = self.blocking(move |e| e.inner.flows.get(&ns, &id, 0)).await?;
+        let (head, flow) = self.blocking(move |e| e.inner.flows.parsed(&ns, &id, 0)).await?;
         if flow.disabled {
             return Err(EngineError::FailedPrecondition(format!(
                 "flow `{namespace}.{flow_id}` is disabled"

@@ -124,6 +124,11 @@ pub trait KvRead {
         }
         Ok(())
     }
+    /// Says which rows are about to be read by key (a batch's executions), so a backend that
+    /// pays a round trip per read can fetch them together. Reads nothing by default.
+    fn prefetch(&self, _keys: &[(Table, &[u8])]) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// Changes inside one transaction; nothing is visible to others before the commit.

@@ -602,6 +602,9 @@ impl Reader {
                 ids.push((key.rsplit('\0').next().unwrap_or_default().to_string(), key));
                 Ok(true)
             })?;
+            // One round trip for the page on PostgreSQL, one table lookup on redb; not one per row.
+            let prefetch: Vec<(Table, &[u8])> = ids.iter().map(|(id, _)| (Table::Executions, k(id))).collect();
+            r.prefetch(&prefetch)?;
             let keys: Vec<&[u8]> = ids.iter().map(|(id, _)| k(id)).collect();
             r.get_each(Table::Executions, &keys, &mut |i, doc| {
                 if let Some(doc) = doc {
@@ -1034,6 +1037,19 @@ impl Writer {
 
     pub fn put_meta(&mut self, key: &str, value: &[u8]) -> Result<()> {
         self.kvw().put(Table::Meta, k(key), value)
+    }
+
+    /// Reads the stored executions `ids` and their leases ahead, together: a batch's commands
+    /// then find them without a round trip each (PostgreSQL; nothing to do on redb).
+    pub fn prefetch_executions(&self, ids: &[&str]) -> Result<()> {
+        if ids.is_empty() || !matches!(self.tx, WriteTx::Pg(_)) {
+            return Ok(());
+        }
+        let keys: Vec<(Table, &[u8])> = ids
+            .iter()
+            .flat_map(|id| [(Table::Executions, k(id)), (Table::Leases, k(id))])
+            .collect();
+        self.kv_read().prefetch(&keys)
     }
 
     /// The daemon id of this transaction's store when it is shared (PostgreSQL).

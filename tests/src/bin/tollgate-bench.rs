@@ -17,7 +17,10 @@ use tollgate_proto::v1 as pb;
 use tollgate_proto::v1::executions_client::ExecutionsClient;
 use tonic::transport::Channel;
 
-const SCENARIOS: [&str; 8] = [
+#[path = "../bench_pg.rs"]
+mod bench_pg;
+
+const SCENARIOS: [&str; 10] = [
     "throughput",
     "bulk-resume",
     "resume-latency",
@@ -26,6 +29,8 @@ const SCENARIOS: [&str; 8] = [
     "startup",
     "footprint",
     "console",
+    "cluster",
+    "takeover",
 ];
 
 const FLOWS: &[(&str, &str)] = &[
@@ -113,7 +118,13 @@ fn run() -> Result<()> {
         .iter()
         .find(|a| !a.starts_with("--") && Some(*a) != daemon_arg(&args) && Some(*a) != store_arg(&args))
     {
-        Some(s) if s == "all" => SCENARIOS.to_vec(),
+        // `all`: the single-daemon scenarios; `cluster` and `takeover` (PostgreSQL, several
+        // daemons) run when named.
+        Some(s) if s == "all" => SCENARIOS
+            .iter()
+            .copied()
+            .filter(|s| !bench_pg::SCENARIOS.contains(s))
+            .collect(),
         Some(s) if SCENARIOS.contains(&s.as_str()) => vec![s.as_str()],
         Some(s) => bail!("unknown scenario `{s}`; one of: all, {}", SCENARIOS.join(", ")),
         None => bail!(
@@ -150,11 +161,15 @@ fn run() -> Result<()> {
         .context("tokio runtime")?;
     for scenario in wanted {
         let (parameters, figures) = runtime.block_on(bench.scenario(scenario))?;
+        let mut environment = bench.environment.clone();
+        if bench_pg::SCENARIOS.contains(&scenario) {
+            environment["store"] = json!(bench_pg::STORES);
+        }
         let out = json!({
             "scenario": scenario,
             "parameters": parameters,
             "figures": figures,
-            "environment": bench.environment,
+            "environment": environment,
         });
         if pretty {
             println!("{}", serde_json::to_string_pretty(&out)?);
@@ -586,6 +601,8 @@ impl Bench {
             "startup" => self.startup().await,
             "footprint" => self.footprint().await,
             "console" => self.console().await,
+            "cluster" => self.cluster().await,
+            "takeover" => self.takeover().await,
             other => bail!("unknown scenario {other}"),
         }
     }

@@ -132,6 +132,22 @@ pub enum Command {
 
 pub use triggers::WebhookCall;
 
+impl Command {
+    /// The stored execution this command reads first, if it names one.
+    fn execution_id(&self) -> Option<&str> {
+        match self {
+            Command::Start { exec, .. } => Some(&exec.id),
+            Command::Resume { id, .. }
+            | Command::Reject { id, .. }
+            | Command::Kill { id, .. }
+            | Command::Recover { id }
+            | Command::Advance { id } => Some(id),
+            Command::JobDone { execution_id, .. } | Command::JobLogs { execution_id, .. } => Some(execution_id),
+            _ => None,
+        }
+    }
+}
+
 /// Records, in the batch's transaction, that this daemon runs the jobs the batch dispatches
 /// (on a shared PostgreSQL database another daemon takes them over if this one stops).
 fn lease_jobs(w: &mut Writer, batch: &Batch) -> std::result::Result<(), StoreError> {
@@ -243,6 +259,9 @@ impl WriterLoop {
             let mut batch = Batch::default();
             self.pending_files.lock().unwrap_or_else(|p| p.into_inner()).clear();
             let outcome = self.store.write(|w| -> std::result::Result<(), StoreError> {
+                // On PostgreSQL: one round trip for the batch's executions instead of one each.
+                let ids: Vec<&str> = cmds.iter().filter_map(Command::execution_id).collect();
+                w.prefetch_executions(&ids)?;
                 let mut budget = MAX_BATCH * 8;
                 while let Some(cmd) = cmds.pop_front() {
                     self.apply(w, cmd, &mut batch, &mut cmds)?;

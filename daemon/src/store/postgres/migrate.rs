@@ -9,9 +9,10 @@ use crate::store::Result;
 const MIGRATE_LOCK: i64 = 0x746f_6c6c_6d69_6772; // "tollmigr"
 
 /// The schema, one entry per version, never edited once released: add a version instead.
-const MIGRATIONS: &[(i32, &str)] = &[(
-    1,
-    "CREATE TABLE tollgate_kv (
+const MIGRATIONS: &[(i32, &str)] = &[
+    (
+        1,
+        "CREATE TABLE tollgate_kv (
          tbl smallint NOT NULL,
          k bytea NOT NULL,
          v bytea NOT NULL,
@@ -30,10 +31,21 @@ const MIGRATIONS: &[(i32, &str)] = &[(
          started_at timestamptz NOT NULL DEFAULT now(),
          seen_at timestamptz NOT NULL DEFAULT now()
      );",
-)];
+    ),
+    (
+        2,
+        // Bumped by every write transaction under the write lock: a daemon whose last commit
+        // left it at n and finds n again knows nobody wrote since (its write cache is current).
+        "CREATE TABLE tollgate_write_seq (
+             one boolean PRIMARY KEY DEFAULT true CHECK (one),
+             n bigint NOT NULL
+         );
+         INSERT INTO tollgate_write_seq (n) VALUES (0);",
+    ),
+];
 
 /// The newest schema version this build knows.
-pub const LATEST: i32 = 1;
+pub const LATEST: i32 = 2;
 
 pub(super) fn run(inner: &Inner) -> Result<()> {
     let name = inner.name.clone();

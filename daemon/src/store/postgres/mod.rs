@@ -17,9 +17,11 @@
 //! therefore runs on a small runtime of the store's own and the caller waits for its answer on
 //! a channel, which is allowed from any thread.
 
+mod cache;
 mod migrate;
 
-use std::collections::BTreeMap;
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::ops::Bound;
 use std::sync::{Arc, Mutex};
@@ -35,8 +37,16 @@ use super::{Result, StoreError};
 const WRITE_LOCK: i64 = 0x746f_6c6c_6761_7465; // "tollgate"
 /// How long one database call may take before the caller is told the database is unavailable.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
-/// Rows fetched per round trip of a scan.
+/// Rows fetched by the first round trip of a scan: many scans want one row or a few (the newest
+/// audit record, the first lines of a log), and a full page of large rows costs more to send
+/// and decode than a second round trip.
+const FIRST_PAGE: i64 = 32;
+/// Rows fetched per round trip of a scan after the first.
 const PAGE: i64 = 256;
+/// Starts a write transaction (the write lock is its next statement).
+const BEGIN_WRITE: &str = "BEGIN ISOLATION LEVEL READ COMMITTED";
+/// Starts a read snapshot.
+const BEGIN_READ: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
 /// The change-feed entry that says flows changed (never an execution id: those are base62).
 pub const FLOWS_CHANGED: &str = "*flows";
 /// Connections one daemon opens at most (callers beyond wait for one to come back): a burst of
@@ -99,6 +109,13 @@ struct Stmts {
     upsert: Statement,
     delete: Statement,
     change: Statement,
+    /// Rows by (table, key) pairs, for reading a batch's rows in one round trip.
+    get_many: Statement,
+    lock: Statement,
+    /// The write counter, read right after the lock (see `cache.rs`).
+    seq: Statement,
+    /// The write counter, bumped by every write transaction that changes something.
+    bump: Statement,
 }
 
 struct Conn {
@@ -123,6 +140,8 @@ struct Inner {
     /// Signalled when a connection comes back or closes.
     freed: std::sync::Condvar,
     daemon_id: String,
+    /// Rows as this daemon's write transactions last saw them (see `cache.rs`).
+    cache: Mutex<cache::WriteCache>,
 }
 
 /// A PostgreSQL database holding the store's tables.
@@ -270,6 +289,15 @@ async fn connect(config: tokio_postgres::Config, name: String) -> std::result::R
         delete: q("DELETE FROM tollgate_kv WHERE (tbl, k) IN (SELECT * FROM unnest($1::smallint[], $2::bytea[]))")
             .await?,
         change: q("INSERT INTO tollgate_changes (daemon, ids) VALUES ($1, $2)").await?,
+        get_many: q(
+            "SELECT tbl, k, v FROM tollgate_kv WHERE (tbl, k) IN (SELECT * FROM unnest($1::smallint[], $2::bytea[]))",
+        )
+        .await?,
+        lock: client
+            .prepare(&format!("SELECT pg_advisory_xact_lock({WRITE_LOCK})"))
+            .await?,
+        seq: q("SELECT n FROM tollgate_write_seq").await?,
+        bump: q("UPDATE tollgate_write_seq SET n = n + 1 RETURNING n").await?,
     };
     Ok(Conn { client, stmts })
 }
@@ -306,6 +334,7 @@ impl PgStore {
                 use rand::Rng;
                 format!("{:016x}", rand::thread_rng().r#gen::<u64>())
             },
+            cache: Mutex::new(cache::WriteCache::default()),
         });
         migrate::run(&inner)?;
         Ok(PgStore { inner })
@@ -321,40 +350,28 @@ impl PgStore {
         &self.inner.daemon_id
     }
 
+    /// A read snapshot. `BEGIN` is sent with its first query (one round trip less per read).
     pub(crate) fn begin_read(&self) -> Result<PgRead> {
-        let conn = self.inner.checkout()?;
-        let c = conn.clone();
-        if let Err(e) = self.inner.block(async move {
-            c.client
-                .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-                .await
-        }) {
-            self.inner.release(conn);
-            return Err(e);
-        }
         Ok(PgRead {
+            conn: Some(self.inner.checkout()?),
             inner: self.inner.clone(),
-            conn: Some(conn),
+            begun: std::sync::atomic::AtomicBool::new(false),
+            fetched: Mutex::new(HashMap::new()),
         })
     }
 
+    /// A write transaction. `BEGIN`, the write lock and the write counter are sent with its first
+    /// statement: a transaction whose reads the cache answers costs one round trip to begin and
+    /// one to commit, and one that changes nothing costs no commit.
     pub(crate) fn begin_write(&self) -> Result<PgWrite> {
-        let conn = self.inner.checkout()?;
-        let c = conn.clone();
-        if let Err(e) = self.inner.block(async move {
-            c.client
-                .batch_execute(&format!(
-                    "BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock({WRITE_LOCK})"
-                ))
-                .await
-        }) {
-            self.inner.release(conn);
-            return Err(e);
-        }
         Ok(PgWrite {
+            conn: Some(self.inner.checkout()?),
             inner: self.inner.clone(),
-            conn: Some(conn),
             overlay: BTreeMap::new(),
+            base: Cell::new(None),
+            sent: Cell::new(false),
+            fetched: RefCell::new(HashMap::new()),
+            edges: RefCell::new(HashMap::new()),
         })
     }
 
@@ -454,49 +471,63 @@ fn bounds(lo: Bound<&[u8]>, hi: Bound<&[u8]>) -> (Vec<u8>, Option<Vec<u8>>) {
 }
 
 type Rows = Vec<(Vec<u8>, Vec<u8>)>;
+type PgResult<T> = std::result::Result<T, tokio_postgres::Error>;
+/// One database call on a connection, not yet sent: a transaction's first call is sent behind
+/// its `BEGIN` in the same round trip.
+type Call<T> = std::pin::Pin<Box<dyn Future<Output = PgResult<T>> + Send>>;
 
-fn get_row(inner: &Inner, conn: &Arc<Conn>, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>> {
+fn get_call(conn: &Arc<Conn>, table: Table, key: &[u8]) -> Call<Option<Vec<u8>>> {
     let c = conn.clone();
     let key = key.to_vec();
-    inner.block(async move {
+    Box::pin(async move {
         let row = c.client.query_opt(&c.stmts.get, &[&table.id(), &key]).await?;
         Ok(row.map(|r| r.get::<_, Vec<u8>>(0)))
     })
 }
 
-/// One page of rows in `[lo, hi)`.
-fn page(inner: &Inner, conn: &Arc<Conn>, table: Table, lo: &[u8], hi: Option<&[u8]>, rev: bool) -> Result<Rows> {
+/// The rows of `keys` that exist.
+fn get_many_call(conn: &Arc<Conn>, keys: &[cache::Key]) -> Call<Vec<(i16, cache::Row)>> {
     let c = conn.clone();
-    let (lo, hi) = (lo.to_vec(), hi.map(<[u8]>::to_vec));
-    inner.block(async move {
+    let tables: Vec<i16> = keys.iter().map(|(t, _)| t.id()).collect();
+    let keys: Vec<Vec<u8>> = keys.iter().map(|(_, k)| k.clone()).collect();
+    Box::pin(async move {
+        let rows = c.client.query(&c.stmts.get_many, &[&tables, &keys]).await?;
+        Ok(rows.iter().map(|r| (r.get(0), (r.get(1), r.get(2)))).collect())
+    })
+}
+
+/// One page of at most `limit` rows in `[lo, hi)`.
+fn page_call(conn: &Arc<Conn>, table: Table, lo: Vec<u8>, hi: Option<Vec<u8>>, rev: bool, limit: i64) -> Call<Rows> {
+    let c = conn.clone();
+    Box::pin(async move {
         let t = table.id();
         let rows = match (&hi, rev) {
-            (Some(hi), false) => c.client.query(&c.stmts.scan_fwd, &[&t, &lo, hi, &PAGE]).await?,
-            (Some(hi), true) => c.client.query(&c.stmts.scan_rev, &[&t, &lo, hi, &PAGE]).await?,
-            (None, false) => c.client.query(&c.stmts.scan_fwd_open, &[&t, &lo, &PAGE]).await?,
-            (None, true) => c.client.query(&c.stmts.scan_rev_open, &[&t, &lo, &PAGE]).await?,
+            (Some(hi), false) => c.client.query(&c.stmts.scan_fwd, &[&t, &lo, hi, &limit]).await?,
+            (Some(hi), true) => c.client.query(&c.stmts.scan_rev, &[&t, &lo, hi, &limit]).await?,
+            (None, false) => c.client.query(&c.stmts.scan_fwd_open, &[&t, &lo, &limit]).await?,
+            (None, true) => c.client.query(&c.stmts.scan_rev_open, &[&t, &lo, &limit]).await?,
         };
         Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     })
 }
 
-/// Walks the rows of `[lo, hi)` page by page; `f` gets each page and says whether to go on.
+/// Walks the rows of `[lo, hi)` page by page (`fetch(lo, hi, limit)` reads one); `f` gets each
+/// page and whether it is the last, and says whether to go on.
 fn pages(
-    inner: &Inner,
-    conn: &Arc<Conn>,
-    table: Table,
     lo: Bound<&[u8]>,
     hi: Bound<&[u8]>,
     rev: bool,
+    mut fetch: impl FnMut(Vec<u8>, Option<Vec<u8>>, i64) -> Result<Rows>,
     mut f: impl FnMut(Rows, bool) -> Result<bool>,
 ) -> Result<()> {
     if empty_range(lo, hi) {
         return Ok(());
     }
     let (mut lo, mut hi) = bounds(lo, hi);
+    let mut limit = FIRST_PAGE;
     loop {
-        let rows = page(inner, conn, table, &lo, hi.as_deref(), rev)?;
-        let last = rows.len() < PAGE as usize;
+        let rows = fetch(lo.clone(), hi.clone(), limit)?;
+        let last = rows.len() < limit as usize;
         let next = rows.last().map(|(k, _)| k.clone());
         if !f(rows, last)? || last {
             return Ok(());
@@ -508,13 +539,18 @@ fn pages(
             lo = edge;
             lo.push(0);
         }
+        limit = PAGE;
     }
 }
 
-/// A read snapshot (`REPEATABLE READ`).
+/// A read snapshot (`REPEATABLE READ`), begun by its first query.
 pub struct PgRead {
     inner: Arc<Inner>,
     conn: Option<Arc<Conn>>,
+    /// Whether `BEGIN` was sent (the connection then needs a `ROLLBACK` before it is pooled).
+    begun: std::sync::atomic::AtomicBool,
+    /// Rows read ahead by [`KvRead::prefetch`] (`None`: absent), true in this snapshot.
+    fetched: Mutex<HashMap<cache::Key, Option<Vec<u8>>>>,
 }
 
 impl PgRead {
@@ -523,47 +559,117 @@ impl PgRead {
             .as_ref()
             .ok_or_else(|| self.inner.unavailable("the snapshot was closed"))
     }
+
+    /// Runs a call; the first one goes behind `BEGIN` in the same round trip.
+    fn call<T: Send + 'static>(&self, call: impl FnOnce(&Arc<Conn>) -> Call<T>) -> Result<T> {
+        let conn = self.conn()?;
+        let op = call(conn);
+        if self.begun.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            return self.inner.block(op);
+        }
+        let c = conn.clone();
+        self.inner.block(async move {
+            // `join!` polls in order, so `BEGIN` is sent first; the server answers in order.
+            let (begin, out) = futures::join!(c.client.batch_execute(BEGIN_READ), op);
+            begin?;
+            out
+        })
+    }
 }
 
 impl Drop for PgRead {
     fn drop(&mut self) {
         if let Some(c) = self.conn.take() {
-            self.inner.release(c);
+            if self.begun.load(std::sync::atomic::Ordering::Relaxed) {
+                self.inner.release(c);
+            } else {
+                self.inner.give_back(c);
+            }
         }
     }
 }
 
 impl KvRead for PgRead {
     fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        get_row(&self.inner, self.conn()?, table, key)
+        let ahead = self
+            .fetched
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&(table, key.to_vec()));
+        match ahead {
+            Some(v) => Ok(v),
+            None => self.call(|c| get_call(c, table, key)),
+        }
+    }
+
+    fn prefetch(&self, keys: &[(Table, &[u8])]) -> Result<()> {
+        if keys.len() < 2 {
+            return Ok(());
+        }
+        let mut keys: Vec<cache::Key> = keys.iter().map(|(t, k)| (*t, k.to_vec())).collect();
+        keys.sort();
+        keys.dedup();
+        let rows = self.call(|c| get_many_call(c, &keys))?;
+        let mut found: HashMap<cache::Key, Vec<u8>> = HashMap::with_capacity(rows.len());
+        for (t, (k, v)) in rows {
+            if let Some(table) = Table::ALL.get(t as usize) {
+                found.insert((*table, k), v);
+            }
+        }
+        let mut fetched = self.fetched.lock().unwrap_or_else(|p| p.into_inner());
+        for key in keys {
+            let v = found.remove(&key);
+            fetched.insert(key, v);
+        }
+        Ok(())
     }
 
     fn scan(&self, table: Table, lo: Bound<&[u8]>, hi: Bound<&[u8]>, rev: bool, f: Scan<'_>) -> Result<()> {
-        pages(&self.inner, self.conn()?, table, lo, hi, rev, |rows, _| {
-            for (k, v) in &rows {
-                if !f(k, v)? {
-                    return Ok(false);
+        pages(
+            lo,
+            hi,
+            rev,
+            |lo, hi, limit| self.call(|c| page_call(c, table, lo, hi, rev, limit)),
+            |rows, _| {
+                for (k, v) in &rows {
+                    if !f(k, v)? {
+                        return Ok(false);
+                    }
                 }
-            }
-            Ok(true)
-        })
+                Ok(true)
+            },
+        )
     }
 
     fn len(&self, table: Table) -> Result<u64> {
-        let c = self.conn()?.clone();
-        self.inner.block(async move {
-            let row = c.client.query_one(&c.stmts.count, &[&table.id()]).await?;
-            Ok(row.get::<_, i64>(0).max(0) as u64)
+        self.call(|conn| {
+            let c = conn.clone();
+            Box::pin(async move {
+                let row = c.client.query_one(&c.stmts.count, &[&table.id()]).await?;
+                Ok(row.get::<_, i64>(0).max(0) as u64)
+            })
         })
     }
 }
 
-/// A write transaction: holds the write lock; its changes are buffered until commit.
+/// A write transaction: holds the write lock from its first statement; its changes are
+/// buffered until commit. Rows it reads come from its own writes, then from what it already
+/// read, then from the daemon's write cache (when the write counter says it is current), and
+/// only then from the database.
 pub struct PgWrite {
     inner: Arc<Inner>,
     conn: Option<Arc<Conn>>,
     /// Rows put (`Some`) or deleted (`None`) in this transaction, not yet sent.
     overlay: BTreeMap<(Table, Vec<u8>), Option<Vec<u8>>>,
+    /// The write counter read under the lock (`None`: not begun yet).
+    base: Cell<Option<i64>>,
+    /// Whether `BEGIN` was sent (it may have failed: then `base` stays `None`).
+    sent: Cell<bool>,
+    /// Rows read from the database by key (`None`: absent). Nothing else writes while the lock
+    /// is held, so they stay true for the whole transaction.
+    fetched: RefCell<HashMap<cache::Key, Option<Vec<u8>>>>,
+    /// The newest row of tables read by reverse scans from the end (`None`: empty table).
+    edges: RefCell<cache::Edges>,
 }
 
 impl PgWrite {
@@ -577,16 +683,101 @@ impl PgWrite {
             .ok_or_else(|| self.inner.unavailable("the transaction was closed"))
     }
 
-    /// Sends the buffered changes and the change-feed row, then commits.
+    fn cache(&self) -> std::sync::MutexGuard<'_, cache::WriteCache> {
+        self.inner.cache.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs a call; the first one goes behind `BEGIN`, the write lock and the counter read, in
+    /// the same round trip.
+    fn call<T: Send + 'static>(&self, call: impl FnOnce(&Arc<Conn>) -> Call<T>) -> Result<T> {
+        let conn = self.conn()?;
+        if self.base.get().is_some() {
+            return self.inner.block(call(conn));
+        }
+        if self.sent.replace(true) {
+            return Err(self.inner.unavailable("the transaction could not be begun"));
+        }
+        let op = call(conn);
+        let c = conn.clone();
+        let (seq, out) = self.inner.block(async move {
+            let s = &c.stmts;
+            // `join!` polls in order: the server gets BEGIN, the lock, the counter read and the
+            // call in that order, and answers each after the lock is granted.
+            let (begin, lock, seq, out) = futures::join!(
+                c.client.batch_execute(BEGIN_WRITE),
+                c.client.execute(&s.lock, &[]),
+                c.client.query_one(&s.seq, &[]),
+                op
+            );
+            begin?;
+            lock?;
+            let seq: i64 = seq?.get(0);
+            Ok((seq, out?))
+        })?;
+        self.base.set(Some(seq));
+        self.cache().validate(seq);
+        Ok(out)
+    }
+
+    /// A row from this transaction or the cache, if either knows it.
+    fn known(&self, key: &cache::Key) -> Option<Option<Vec<u8>>> {
+        if let Some(v) = self.overlay.get(key) {
+            return Some(v.clone());
+        }
+        if let Some(v) = self.fetched.borrow().get(key) {
+            return Some(v.clone());
+        }
+        let seq = self.base.get()?;
+        self.cache().get(seq, key)
+    }
+
+    /// Reads the rows of `keys` this transaction does not know yet in one round trip.
+    fn fetch_many(&self, mut keys: Vec<cache::Key>) -> Result<()> {
+        // A batch may name a row several times (three resumes of one execution): each is
+        // read once, and no later copy may overwrite what the first found.
+        keys.sort();
+        keys.dedup();
+        let rows = self.call(|c| get_many_call(c, &keys))?;
+        let mut found: HashMap<cache::Key, Vec<u8>> = HashMap::with_capacity(rows.len());
+        for (t, (k, v)) in rows {
+            if let Some(table) = Table::ALL.get(t as usize) {
+                found.insert((*table, k), v);
+            }
+        }
+        let mut fetched = self.fetched.borrow_mut();
+        for key in keys {
+            let v = found.remove(&key);
+            fetched.insert(key, v);
+        }
+        Ok(())
+    }
+
+    /// Sends the buffered changes, the change-feed row and the counter bump, then commits.
     pub(crate) fn commit(mut self) -> Result<()> {
         let conn = self.conn()?.clone();
+        if self.overlay.is_empty() {
+            // Nothing to write: end the transaction (if one was begun); the counter stays, and
+            // so does the cache.
+            if let Some(c) = self.conn.take() {
+                if self.sent.get() {
+                    self.inner.release(c);
+                } else {
+                    self.inner.give_back(c);
+                }
+            }
+            return Ok(());
+        }
+        if self.sent.get() && self.base.get().is_none() {
+            return Err(self.inner.unavailable("the transaction could not be begun"));
+        }
+        let writes: Vec<(cache::Key, Option<Vec<u8>>)> = std::mem::take(&mut self.overlay).into_iter().collect();
         let mut puts: (Vec<i16>, Vec<Vec<u8>>, Vec<Vec<u8>>) = Default::default();
         let mut dels: (Vec<i16>, Vec<Vec<u8>>) = Default::default();
         let mut changed = std::collections::BTreeSet::new();
-        for ((table, key), value) in std::mem::take(&mut self.overlay) {
+        for ((table, key), value) in &writes {
             match table {
                 Table::Executions => {
-                    changed.insert(String::from_utf8_lossy(&key).into_owned());
+                    changed.insert(String::from_utf8_lossy(key).into_owned());
                 }
                 Table::Logs => {
                     let id = key.split(|b| *b == 0).next().unwrap_or_default();
@@ -600,22 +791,42 @@ impl PgWrite {
             match value {
                 Some(v) => {
                     puts.0.push(table.id());
-                    puts.1.push(key);
-                    puts.2.push(v);
+                    puts.1.push(key.clone());
+                    puts.2.push(v.clone());
                 }
                 None => {
                     dels.0.push(table.id());
-                    dels.1.push(key);
+                    dels.1.push(key.clone());
                 }
             }
         }
         let daemon = self.inner.daemon_id.clone();
         let changed: Vec<String> = changed.into_iter().collect();
+        let begun = self.base.get().is_some();
         let c = conn.clone();
         let result = self.inner.block(async move {
             let s = &c.stmts;
-            // Sent back to back (the client pipelines them); COMMIT only after all succeeded,
-            // because a COMMIT after a failed statement silently rolls back.
+            // Everything is sent back to back in one round trip (`join!` polls in order). When
+            // the lock is already held, COMMIT goes along: if a statement before it fails, the
+            // transaction is aborted and that COMMIT only rolls back, and the failure is seen
+            // here. When the lock is not held yet, COMMIT waits for the answers: a caller that
+            // gives up waiting for the lock must not leave a COMMIT queued behind it.
+            // Two futures, so that both are sent before the writes (one async block would
+            // send the lock only after BEGIN's answer, behind the writes).
+            let begin = async {
+                if begun {
+                    Ok(())
+                } else {
+                    c.client.batch_execute(BEGIN_WRITE).await
+                }
+            };
+            let lock = async {
+                if begun {
+                    Ok(0)
+                } else {
+                    c.client.execute(&s.lock, &[]).await
+                }
+            };
             let upsert = async {
                 if puts.0.is_empty() {
                     Ok(0)
@@ -637,37 +848,50 @@ impl PgWrite {
                     c.client.execute(&s.change, &[&daemon, &changed]).await
                 }
             };
-            futures::try_join!(upsert, delete, change)?;
-            c.client.batch_execute("COMMIT").await
+            let bump = c.client.query_one(&s.bump, &[]);
+            let commit = async {
+                if begun {
+                    c.client.batch_execute("COMMIT").await.map(Some)
+                } else {
+                    Ok(None)
+                }
+            };
+            let (b, l, u, d, ch, n, cm) = futures::join!(begin, lock, upsert, delete, change, bump, commit);
+            b?;
+            l?;
+            u?;
+            d?;
+            ch?;
+            let n: i64 = n?.get(0);
+            if cm?.is_none() {
+                c.client.batch_execute("COMMIT").await?;
+            }
+            Ok(n)
         });
-        let conn = self.conn.take();
-        match (&result, conn) {
-            (Ok(()), Some(c)) => self.inner.give_back(c),
+        {
+            let mut cache = self.cache();
+            match &result {
+                Ok(n) => cache.apply(cache::Delta {
+                    base: self.base.get(),
+                    committed: *n,
+                    fetched: &self.fetched.borrow(),
+                    edges: &self.edges.borrow(),
+                    writes: &writes,
+                }),
+                // Committed or not: unknown. Start again from the database.
+                Err(_) => cache.reset(None),
+            }
+        }
+        match (&result, self.conn.take()) {
+            (Ok(_), Some(c)) => self.inner.give_back(c),
             (Err(_), Some(c)) => self.inner.release(c),
             _ => {}
         }
-        result
-    }
-}
-
-impl Drop for PgWrite {
-    fn drop(&mut self) {
-        // Not committed: roll back (which also releases the write lock).
-        if let Some(c) = self.conn.take() {
-            self.inner.release(c);
-        }
-    }
-}
-
-impl KvRead for PgWrite {
-    fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        if let Some(v) = self.overlay.get(&(table, key.to_vec())) {
-            return Ok(v.clone());
-        }
-        get_row(&self.inner, self.conn()?, table, key)
+        result.map(|_| ())
     }
 
-    fn scan(&self, table: Table, lo: Bound<&[u8]>, hi: Bound<&[u8]>, rev: bool, f: Scan<'_>) -> Result<()> {
+    /// Scans, this transaction's own changes merged into the database's rows.
+    fn scan_merged(&self, table: Table, lo: Bound<&[u8]>, hi: Bound<&[u8]>, rev: bool, f: Scan<'_>) -> Result<()> {
         if empty_range(lo, hi) {
             return Ok(());
         }
@@ -706,61 +930,149 @@ impl KvRead for PgWrite {
         let mut mine = mine.into_iter().peekable();
         // `a` comes before `b` in scan order.
         let before = |a: &[u8], b: &[u8]| if rev { a > b } else { a < b };
-        let mut stopped = false;
-        pages(&self.inner, self.conn()?, table, lo, hi, rev, |rows, last| {
-            // Own rows up to the page's last key belong to this page (all of them on the last page).
-            let end = if last {
-                None
-            } else {
-                rows.last().map(|(k, _)| k.clone())
-            };
-            let within = |k: &[u8]| end.as_deref().is_none_or(|e| !before(e, k));
-            let mut db = rows.into_iter().peekable();
-            loop {
-                let take_own = match (db.peek(), mine.peek()) {
-                    (None, None) => break,
-                    (None, Some((ok, _))) => {
-                        if within(ok) {
-                            true
-                        } else {
-                            break;
-                        }
-                    }
-                    (Some(_), None) => false,
-                    (Some((dk, _)), Some((ok, _))) => {
-                        if ok == dk {
-                            db.next();
-                            true
-                        } else {
-                            before(ok, dk)
-                        }
-                    }
-                };
-                let (k, v) = if take_own {
-                    match mine.next() {
-                        Some((k, Some(v))) => (k, v),
-                        _ => continue,
-                    }
+        pages(
+            lo,
+            hi,
+            rev,
+            |lo, hi, limit| self.call(|c| page_call(c, table, lo, hi, rev, limit)),
+            |rows, last| {
+                // Own rows up to the page's last key belong to this page (all of them on the last page).
+                let end = if last {
+                    None
                 } else {
-                    match db.next() {
-                        Some(row) => row,
-                        None => continue,
-                    }
+                    rows.last().map(|(k, _)| k.clone())
                 };
-                if !f(&k, &v)? {
-                    stopped = true;
-                    return Ok(false);
+                let within = |k: &[u8]| end.as_deref().is_none_or(|e| !before(e, k));
+                let mut db = rows.into_iter().peekable();
+                loop {
+                    let take_own = match (db.peek(), mine.peek()) {
+                        (None, None) => break,
+                        (None, Some((ok, _))) => {
+                            if within(ok) {
+                                true
+                            } else {
+                                break;
+                            }
+                        }
+                        (Some(_), None) => false,
+                        (Some((dk, _)), Some((ok, _))) => {
+                            if ok == dk {
+                                db.next();
+                                true
+                            } else {
+                                before(ok, dk)
+                            }
+                        }
+                    };
+                    let (k, v) = if take_own {
+                        match mine.next() {
+                            Some((k, Some(v))) => (k, v),
+                            _ => continue,
+                        }
+                    } else {
+                        match db.next() {
+                            Some(row) => row,
+                            None => continue,
+                        }
+                    };
+                    if !f(&k, &v)? {
+                        return Ok(false);
+                    }
                 }
+                Ok(true)
+            },
+        )
+    }
+}
+
+impl Drop for PgWrite {
+    fn drop(&mut self) {
+        // Not committed: roll back (which also releases the write lock).
+        if let Some(c) = self.conn.take() {
+            if self.sent.get() {
+                self.inner.release(c);
+            } else {
+                self.inner.give_back(c);
             }
-            Ok(true)
-        })?;
-        let _ = stopped;
-        Ok(())
+        }
+    }
+}
+
+impl KvRead for PgWrite {
+    fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let k = (table, key.to_vec());
+        if let Some(v) = self.known(&k) {
+            return Ok(v);
+        }
+        let v = self.call(|c| get_call(c, table, key))?;
+        self.fetched.borrow_mut().insert(k, v.clone());
+        Ok(v)
+    }
+
+    fn prefetch(&self, keys: &[(Table, &[u8])]) -> Result<()> {
+        let keys: Vec<cache::Key> = keys.iter().map(|(t, k)| (*t, k.to_vec())).collect();
+        if self.base.get().is_none() {
+            // Not begun: skip what the cache holds, as if it were current; the counter read
+            // with this call says whether it is (if not, what was skipped is read next).
+            let seq = self.cache().seq();
+            let first: Vec<cache::Key> = keys
+                .iter()
+                .filter(|k| {
+                    !self.overlay.contains_key(*k)
+                        && !self.fetched.borrow().contains_key(*k)
+                        && seq.is_none_or(|s| self.cache().get(s, k).is_none())
+                })
+                .cloned()
+                .collect();
+            // Sent even when empty: it begins the transaction and validates the cache.
+            self.fetch_many(first)?;
+        }
+        let rest: Vec<cache::Key> = keys.into_iter().filter(|k| self.known(k).is_none()).collect();
+        if rest.is_empty() {
+            return Ok(());
+        }
+        self.fetch_many(rest)
+    }
+
+    fn scan(&self, table: Table, lo: Bound<&[u8]>, hi: Bound<&[u8]>, rev: bool, f: Scan<'_>) -> Result<()> {
+        // The newest row of a table (the audit chain's head, read by every batch that audits),
+        // when neither this transaction nor the cache has changed the table without reading.
+        let whole = matches!((lo, hi), (Bound::Unbounded, Bound::Unbounded));
+        let own_rows = self.overlay.keys().any(|(t, _)| *t == table);
+        if !(rev && whole) || own_rows {
+            return self.scan_merged(table, lo, hi, rev, f);
+        }
+        let known = self.edges.borrow().get(&table).cloned();
+        let known = match known {
+            Some(k) => Some(k),
+            None => self.base.get().and_then(|seq| self.cache().last(seq, table)),
+        };
+        match known {
+            Some(None) => Ok(()),
+            Some(Some((k, v))) => {
+                if !f(&k, &v)? {
+                    return Ok(());
+                }
+                self.scan_merged(table, Bound::Unbounded, Bound::Excluded(&k), true, f)
+            }
+            None => {
+                let mut first: Option<Option<cache::Row>> = None;
+                self.scan_merged(table, lo, hi, rev, &mut |k, v| {
+                    if first.is_none() {
+                        first = Some(Some((k.to_vec(), v.to_vec())));
+                    }
+                    f(k, v)
+                })?;
+                // No row at all: the table is empty.
+                self.edges.borrow_mut().insert(table, first.unwrap_or(None));
+                Ok(())
+            }
+        }
     }
 
     fn len(&self, table: Table) -> Result<u64> {
         let mut n = 0;
-        self.scan(table, Bound::Unbounded, Bound::Unbounded, false, &mut |_, _| {
+        self.scan_merged(table, Bound::Unbounded, Bound::Unbounded, false, &mut |_, _| {
             n += 1;
             Ok(true)
         })?;
