@@ -276,6 +276,45 @@ fn python_script_runs_with_outputs() {
     assert!(logs.iter().any(|l| l == "squaring 7"), "{logs:#?}");
 }
 
+/// Kestra's `metrics` on the stdout protocol: kept on the task run (after kill -9 too), shown by
+/// `executions get -o json` and REST; a malformed one is reported, not silently dropped.
+#[test]
+fn script_metrics_are_kept_on_the_task_run() {
+    let mut d = Daemon::start();
+    d.apply_flow(
+        "metrics",
+        r#"id: metrics
+namespace: test.scripts
+tasks:
+  - id: load
+    type: io.kestra.plugin.scripts.shell.Commands
+    commands:
+      - echo '::{"metrics":[{"name":"rows","type":"counter","value":42,"tags":{"table":"users"}},{"name":"took","type":"timer","value":1.5}]}::'
+      - echo '::{"metrics":[{"name":"bad","type":"gauge","value":1}]}::'
+"#,
+    );
+    let id = id_of(&d.run_nowait("test.scripts", "metrics", &[]));
+    d.wait_state(&id, "SUCCESS");
+    d.kill9();
+    d.restart();
+    let e = d.execution(&id);
+    let metrics = &task_run(&e, "load")["metrics"];
+    assert_eq!(metrics.as_array().map(Vec::len), Some(2), "{e:#}");
+    assert_eq!(metrics[0]["name"], "rows");
+    assert_eq!(metrics[0]["value"], 42);
+    assert_eq!(metrics[0]["tags"]["table"], "users");
+    assert_eq!(metrics[1]["type"], "timer");
+    let logs = log_messages(&d, &id);
+    assert!(
+        logs.iter()
+            .any(|l| l.contains("a metric needs `type` counter or timer")),
+        "{logs:#?}"
+    );
+    let (code, body) = tollgate_tests::curl(&[&format!("{}/api/v1/main/executions/{id}", d.server())]);
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains(r#""name":"rows""#), "{body}");
+}
+
 /// The shipped example: the approval gate, then the deploy's shell output in the log.
 #[test]
 fn deploy_example_runs_after_the_approval() {

@@ -102,6 +102,11 @@ fn task_run(r: &TaskRun, secrets: &[String], secret_resume_ids: &[String]) -> pb
         value: r.value.clone().unwrap_or_default(),
         state: r.state.as_str().to_string(),
         outputs_json: json_text(&outputs),
+        metrics_json: if r.metrics.is_empty() {
+            String::new()
+        } else {
+            json_text(&Value::Array(r.metrics.clone()))
+        },
         attempt: r.attempt,
         started_ms: r.started_ms,
         ended_ms: r.ended_ms.unwrap_or(0),

@@ -95,6 +95,9 @@ pub struct TaskRun {
     pub iteration: Option<u32>,
     pub state: State,
     pub history: Vec<StateChange>,
+    /// Kestra's task metrics (`{name, type, value, tags}`), as the task reported them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub metrics: Vec<Value>,
     pub outputs: Map<String, Value>,
     pub attempt: u32,
     pub started_ms: i64,
@@ -145,6 +148,7 @@ impl TaskRun {
                 at_ms: now,
             }],
             outputs: Map::new(),
+            metrics: Vec::new(),
             attempt: 1,
             started_ms: now,
             ended_ms: None,

@@ -247,6 +247,7 @@ fn execution_json(e: &Execution) -> Value {
             "taskId": r.task_id, "parentTaskRunId": r.parent_task_run_id, "value": r.value,
             "state": state_json(r.state, &r.history, r.started_ms, r.ended_ms), "outputs": r.outputs,
             "attempts": attempts_json(r),
+            "metrics": r.metrics,
             "iteration": r.loop_iteration,
             "decisions": r.pause.as_ref().map(|p| p.approvals.iter().map(|a| json!({
                 "by": a.by, "onBehalfOf": a.on_behalf_of, "date": crate::engine::context::iso_ms(a.on_ms),

@@ -58,6 +58,8 @@ pub struct JobOutcome {
     pub files: Vec<(String, Vec<u8>)>,
     /// A WorkingDirectory's cache to keep: (owner, archive).
     pub cache: Option<(String, Vec<u8>)>,
+    /// Kestra's task metrics (script tasks print them), kept on the task run.
+    pub metrics: Vec<Value>,
 }
 
 impl JobOutcome {
@@ -74,6 +76,7 @@ impl JobOutcome {
             warning: false,
             files: Vec::new(),
             cache: None,
+            metrics: Vec::new(),
         }
     }
 }

@@ -95,6 +95,7 @@ pub async fn run(job: &Job, services: &TaskServices, ctx: &JobContext) -> JobOut
     let mut warning = false;
     let mut files = Vec::new();
     let mut cache = None;
+    let mut metrics = Vec::new();
     let result = match (timeout, &job.task.kind) {
         (Err(e), _) => Err(e),
         (Ok(_), TaskKind::WorkingDirectory(t)) => {
@@ -116,6 +117,7 @@ pub async fn run(job: &Job, services: &TaskServices, ctx: &JobContext) -> JobOut
             .map(|s| {
                 warning = s.warning;
                 files = s.files;
+                metrics = s.metrics;
                 s.outputs
             }),
         (Ok(limit), kind) => {
@@ -161,5 +163,6 @@ pub async fn run(job: &Job, services: &TaskServices, ctx: &JobContext) -> JobOut
         warning,
         files,
         cache,
+        metrics: metrics.iter().map(|m| mask_value(m, &secrets)).collect(),
     }
 }

@@ -64,6 +64,7 @@ pub fn execution_json(e: &pb::Execution) -> Value {
             "value": if t.value.is_empty() { Value::Null } else { Value::String(t.value.clone()) },
             "state": t.state,
             "outputs": parse_json(&t.outputs_json),
+            "metrics": if t.metrics_json.is_empty() { json!([]) } else { parse_json(&t.metrics_json) },
             "attempt": t.attempt,
             "sla": if t.sla_due_ms > 0 {
                 json!({"due": iso(t.sla_due_ms), "breached": t.sla_breached_ms > 0, "breachedAt": if t.sla_breached_ms > 0 { Value::String(iso(t.sla_breached_ms)) } else { Value::Null }})

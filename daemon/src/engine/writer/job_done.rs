@@ -43,6 +43,7 @@ impl WriterLoop {
                 if let Some((owner, archive)) = outcome.cache {
                     w.put_file(&owner, crate::engine::files::CACHE_PATH, &archive)?;
                 }
+                exec.task_runs[idx].metrics = outcome.metrics;
                 exec.task_runs[idx].outputs = outputs
                     .into_iter()
                     .map(|(k, v)| (k, advance::mask_value(&v, &exec.secrets_seen)))

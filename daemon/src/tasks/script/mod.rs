@@ -41,7 +41,12 @@ pub struct ScriptResult {
     pub warning: bool,
     /// `outputFiles` to store: (storage path, content).
     pub files: Vec<(String, Vec<u8>)>,
+    /// Kestra's metrics the script printed.
+    pub metrics: Vec<Value>,
 }
+
+/// Most metrics one task run keeps (the first ones); more are reported once, not stored.
+const MAX_METRICS: usize = 1000;
 
 /// Everything rendered, ready to run.
 struct Prepared {
@@ -134,6 +139,8 @@ async fn run_in(
         secrets: &secrets,
         pending: Vec::new(),
         vars: Map::new(),
+        metrics: Vec::new(),
+        metrics_full: false,
         stderr_lines: 0,
     };
     let mut files = p.files.clone();
@@ -222,6 +229,7 @@ async fn run_in(
                 outputs,
                 warning: t.warning_on_std_err == Some(true) && sink.stderr_lines > 0,
                 files: stored,
+                metrics: std::mem::take(&mut sink.metrics),
             })
         }
         End::Exited(code) => Err(format!("the command exited with code {code}")),
@@ -363,6 +371,8 @@ struct Streamer<'a> {
     secrets: &'a [String],
     pending: Vec<(String, String)>,
     vars: Map<String, Value>,
+    metrics: Vec<Value>,
+    metrics_full: bool,
     stderr_lines: usize,
 }
 
@@ -380,6 +390,17 @@ impl LineSink for Streamer<'_> {
         match outputs::parse(&text) {
             Some(Ok(p)) => {
                 self.vars.extend(p.outputs);
+                for m in p.metrics {
+                    if self.metrics.len() < MAX_METRICS {
+                        self.metrics.push(m);
+                    } else if !self.metrics_full {
+                        self.metrics_full = true;
+                        self.push(
+                            "WARN",
+                            &format!("more than {MAX_METRICS} metrics: the rest are not kept"),
+                        );
+                    }
+                }
                 for (level, message) in p.logs {
                     self.push(&level, &message);
                 }

@@ -8,6 +8,8 @@ use serde_json::{Map, Value};
 pub struct Protocol {
     pub outputs: Map<String, Value>,
     pub logs: Vec<(String, String)>,
+    /// Kestra's `metrics`: `{name, type: counter|timer, value, tags}` each, checked.
+    pub metrics: Vec<Value>,
 }
 
 /// `Some` when `line` is a protocol line; `Err` (a message to log) when it looks like one but
@@ -31,6 +33,14 @@ fn parse_body(body: &str) -> Result<Protocol, String> {
         Some(Value::Object(m)) => p.outputs = m.clone(),
         Some(_) => return Err("invalid outputs line: `outputs` must be a JSON object".into()),
     }
+    if let Some(metrics) = v.get("metrics") {
+        let Value::Array(items) = metrics else {
+            return Err("invalid outputs line: `metrics` must be a JSON list".into());
+        };
+        for item in items {
+            p.metrics.push(metric(item)?);
+        }
+    }
     if let Some(logs) = v.get("logs") {
         let Value::Array(items) = logs else {
             return Err("invalid outputs line: `logs` must be a JSON list".into());
@@ -51,6 +61,31 @@ fn parse_body(body: &str) -> Result<Protocol, String> {
         }
     }
     Ok(p)
+}
+
+/// One of Kestra's metrics, as it is kept: name, type, value (a timer's in seconds) and tags.
+fn metric(item: &Value) -> Result<Value, String> {
+    let bad = |why: &str| format!("invalid outputs line: a metric {why}: {item}");
+    let name = item
+        .get("name")
+        .and_then(Value::as_str)
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| bad("needs a `name`"))?;
+    let kind = match item.get("type").and_then(Value::as_str) {
+        Some("counter") => "counter",
+        Some("timer") => "timer",
+        _ => return Err(bad("needs `type` counter or timer")),
+    };
+    let value = item
+        .get("value")
+        .filter(|v| v.as_f64().is_some_and(f64::is_finite))
+        .ok_or_else(|| bad("needs a numeric `value`"))?;
+    let tags = match item.get("tags") {
+        None | Some(Value::Null) => Map::new(),
+        Some(Value::Object(m)) if m.values().all(Value::is_string) => m.clone(),
+        Some(_) => return Err(bad("has `tags` that are not a map of strings")),
+    };
+    Ok(serde_json::json!({"name": name, "type": kind, "value": value, "tags": tags}))
 }
 
 #[cfg(test)]
@@ -80,6 +115,19 @@ mod tests {
         assert!(parse("hello").is_none());
         assert!(parse(":: not json ::").is_none());
         assert!(parse("::{broken}::").unwrap().is_err());
+        let m = parse(r#"::{"metrics":[{"name":"rows","type":"counter","value":3,"tags":{"t":"x"}}]}::"#)
+            .unwrap()
+            .unwrap();
+        assert_eq!(m.metrics[0]["value"], 3);
+        assert_eq!(m.metrics[0]["tags"]["t"], "x");
+        for bad in [
+            r#"::{"metrics":[{"type":"counter","value":1}]}::"#,
+            r#"::{"metrics":[{"name":"a","type":"gauge","value":1}]}::"#,
+            r#"::{"metrics":[{"name":"a","type":"timer","value":"x"}]}::"#,
+            r#"::{"metrics":{"name":"a"}}::"#,
+        ] {
+            assert!(parse(bad).unwrap().is_err(), "{bad}");
+        }
         assert!(parse(r#"::{"outputs":3}::"#).unwrap().is_err());
     }
 }
