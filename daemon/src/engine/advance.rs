@@ -846,18 +846,10 @@ impl<'a> Stepper<'a> {
                 // Kestra's default: the task's own execution (a pause in another branch).
                 let target = target.unwrap_or_else(|| self.exec.id.clone());
                 let vars = self.vars_for(idx, task);
-                let mut inputs = std::collections::BTreeMap::new();
-                for (k, v) in &t.inputs {
-                    match self.render_value(v, &vars) {
-                        Ok(Value::String(s)) => {
-                            inputs.insert(k.clone(), s);
-                        }
-                        Ok(other) => {
-                            inputs.insert(k.clone(), other.to_string());
-                        }
-                        Err(e) => return self.fail(idx, &format!("cannot render `inputs.{k}`: {e}")),
-                    }
-                }
+                let inputs = match self.render_inputs(&t.inputs, &vars) {
+                    Ok(i) => i,
+                    Err(e) => return self.fail(idx, &e),
+                };
                 self.fx.resumes.push(FlowResume {
                     execution_id: self.exec.id.clone(),
                     task_run_id: self.exec.task_runs[idx].id.clone(),
@@ -1449,6 +1441,25 @@ impl<'a> Stepper<'a> {
         self.log(idx, "INFO", &message);
     }
 
+    /// `inputs` of a Subflow, ForEachItem or Resume rendered to the text an input arrives as (a
+    /// value that renders to JSON other than a string arrives as its JSON text).
+    fn render_inputs(
+        &mut self,
+        inputs: &std::collections::BTreeMap<String, Value>,
+        vars: &Value,
+    ) -> Result<std::collections::BTreeMap<String, String>, String> {
+        let mut out = std::collections::BTreeMap::new();
+        for (k, v) in inputs {
+            let text = match self.render_value(v, vars) {
+                Ok(Value::String(s)) => s,
+                Ok(other) => other.to_string(),
+                Err(e) => return Err(format!("cannot render `inputs.{k}`: {e}")),
+            };
+            out.insert(k.clone(), text);
+        }
+        Ok(out)
+    }
+
     /// Fails a Subflow or ForEachItem whose child inputs do not pass the child flow's checks.
     fn fail_child_inputs(
         &mut self,
@@ -1493,21 +1504,13 @@ impl<'a> Stepper<'a> {
             return;
         };
         let vars = self.vars_for(idx, task);
-        let mut raw = std::collections::BTreeMap::new();
-        for (k, v) in &t.inputs {
-            match self.render_value(v, &vars) {
-                Ok(Value::String(s)) => {
-                    raw.insert(k.clone(), s);
-                }
-                Ok(other) => {
-                    raw.insert(k.clone(), other.to_string());
-                }
-                Err(e) => {
-                    self.fail(idx, &format!("cannot render `inputs.{k}`: {e}"));
-                    return;
-                }
+        let raw = match self.render_inputs(&t.inputs, &vars) {
+            Ok(i) => i,
+            Err(e) => {
+                self.fail(idx, &e);
+                return;
             }
-        }
+        };
         // SELECT/MULTISELECT `expression` values are rendered as for a start by hand: with the
         // child flow's namespace.
         let render = super::resume::expression_renderer(self.env.renderer, self.env.services, &child_flow, None);
@@ -1736,21 +1739,13 @@ impl<'a> Stepper<'a> {
             } else if let Value::Object(root) = &mut vars {
                 root.insert("taskrun".into(), json!({"items": uri, "iteration": iteration}));
             }
-            let mut raw = std::collections::BTreeMap::new();
-            for (k, v) in &t.inputs {
-                match self.render_value(v, &vars) {
-                    Ok(Value::String(s)) => {
-                        raw.insert(k.clone(), s);
-                    }
-                    Ok(other) => {
-                        raw.insert(k.clone(), other.to_string());
-                    }
-                    Err(e) => {
-                        self.fail(idx, &format!("cannot render `inputs.{k}` of batch {iteration}: {e}"));
-                        return;
-                    }
+            let raw = match self.render_inputs(&t.inputs, &vars) {
+                Ok(i) => i,
+                Err(e) => {
+                    self.fail(idx, &format!("{e} (batch {iteration})"));
+                    return;
                 }
-            }
+            };
             let inputs = match crate::inputs::coerce(&defs, &raw) {
                 Ok(i) => i,
                 Err(errors) => {
