@@ -236,19 +236,22 @@ fn demo_opens_the_console_on_a_full_inbox() {
         120,
         40,
     );
-    let s = t.wait_for("the demo's inbox", 60, |s| {
-        s.contains("INBOX") && s.contains("pause_demo")
+    // The inbox is counted by its own call after the first list: wait for its number (the
+    // tab shows `·` until then), with the demo's executions listed.
+    let inbox_count = |s: &str| {
+        s.split("INBOX ")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|n| n.parse::<u32>().ok())
+    };
+    let s = t.wait_for("the demo's inbox, counted", 60, |s| {
+        s.contains("pause_demo") && inbox_count(s).is_some()
     });
     assert!(
         s.contains("demo admin @ 127.0.0.1"),
         "the header names the demo user and server:\n{s}"
     );
-    let inbox_count = s
-        .split("INBOX ")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|n| n.parse::<u32>().ok());
-    assert!(inbox_count.is_some_and(|n| n > 0), "decisions wait in the inbox:\n{s}");
+    assert!(inbox_count(&s).is_some_and(|n| n > 0), "decisions wait in the inbox:\n{s}");
     t.keys(&["q"]);
 }
 
