@@ -24,6 +24,8 @@ pub enum SecretError {
 #[derive(Clone)]
 pub struct SecretBox {
     cipher: Aes256Gcm,
+    /// The key itself, only to derive keys for other purposes ([`SecretBox::derive_key`]).
+    root: [u8; 32],
 }
 
 impl std::fmt::Debug for SecretBox {
@@ -49,8 +51,21 @@ impl SecretBox {
             }
             _ => key_file(&data_dir.join("secret.key"))?,
         };
-        let cipher = Aes256Gcm::new_from_slice(&key).map_err(|_| SecretError::BadEnvKey)?;
-        Ok(SecretBox { cipher })
+        let root = <[u8; 32]>::try_from(key.as_slice()).map_err(|_| SecretError::BadEnvKey)?;
+        let cipher = Aes256Gcm::new_from_slice(&root).map_err(|_| SecretError::BadEnvKey)?;
+        Ok(SecretBox { cipher, root })
+    }
+
+    /// A key for `purpose`, derived from this key (HMAC-SHA256 of the purpose): every daemon that
+    /// shares the secret key derives the same one, and a derived key reveals nothing of the
+    /// secret key or of keys for other purposes.
+    pub fn derive_key(&self, purpose: &str) -> [u8; 32] {
+        use hmac::Mac;
+        let mut m =
+            <hmac::Hmac<sha2::Sha256> as Mac>::new_from_slice(&self.root).expect("HMAC takes keys of any length");
+        m.update(b"tollgate derived key\0");
+        m.update(purpose.as_bytes());
+        m.finalize().into_bytes().into()
     }
 
     pub fn seal(&self, plaintext: &str) -> Vec<u8> {

@@ -140,13 +140,14 @@ pub async fn start_with(config: ServeConfig, extras: ServeExtras) -> Result<Runn
         tracing::warn!("{hint}");
     }
     let auth = Arc::new(Auth::from_store(store, config.insecure_no_auth));
+    let secrets_for_pages = secrets.clone();
     let ops = crate::ops::Ops::new(engine.clone(), auth, secrets, config.tenant.clone());
     let state = ApiState {
         ops: Arc::new(ops),
-        pages: Arc::new(crate::http::page_session::PageSessions::open(
-            &config.data_dir,
+        pages: Arc::new(crate::http::page_session::PageSessions::from_secrets(
+            &secrets_for_pages,
             tls.is_some(),
-        )?),
+        )),
     };
 
     let (health, health_service) = tonic_health::server::health_reporter();

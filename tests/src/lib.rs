@@ -372,12 +372,18 @@ impl Daemon {
     }
 
     /// Runs `tollgated admin` on this daemon's data dir (the daemon must be stopped).
+    /// The PostgreSQL URL this daemon runs on: the suite's choice or an explicit `--store`.
+    fn store(&self) -> Option<&str> {
+        let explicit = self.options.extra_args.iter().skip_while(|a| *a != "--store").nth(1);
+        self.store_url.as_deref().or(explicit.map(String::as_str))
+    }
+
     pub fn admin(&self, args: &[&str]) -> CliOutput {
         let out = Command::new(&binaries().tollgated)
             .arg("admin")
             .arg("--data-dir")
             .arg(&self.data_dir)
-            .args(self.store_url.iter().flat_map(|u| ["--store", u.as_str()]))
+            .args(self.store().iter().flat_map(|u| ["--store", *u]))
             .args(args)
             .stdin(Stdio::null())
             .output()

@@ -5,8 +5,8 @@
 
 mod auth_common;
 
-use auth_common::{ADMIN, OPERATOR, Team, admin_remote, team};
-use tollgate_tests::{curl, task_run};
+use auth_common::{ADMIN, OPERATOR, Team, admin_remote, team, team_with};
+use tollgate_tests::{Daemon, DaemonOptions, curl, postgres, task_run};
 
 const CSP: &str =
     "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
@@ -21,7 +21,10 @@ struct Page {
 
 impl Page {
     fn new() -> Page {
-        let mut t = team();
+        Page::with(team())
+    }
+
+    fn with(mut t: Team) -> Page {
         t.d.token = Some(t.token(ADMIN));
         let id = t.d.run_wait("test", "approval", &[])["id"]
             .as_str()
@@ -92,6 +95,22 @@ impl Page {
         let (code, body) = self.post_resume(jar, &decision(form, Some(csrf)), &[]);
         assert_eq!(code, 401, "{body}");
         assert_eq!(self.state(), "PAUSED");
+    }
+
+    /// POSTs the sign-out form with `jar`'s cookies and `csrf`; the jar is updated.
+    fn sign_out(&self, jar: &str, csrf: &str) -> (u16, String) {
+        curl(&[
+            "-i",
+            "-b",
+            jar,
+            "-c",
+            jar,
+            "-X",
+            "POST",
+            &format!("{}/ui/main/logout", self.base),
+            "--data-urlencode",
+            &format!("_csrf={csrf}"),
+        ])
     }
 
     /// POSTs the resume form with `jar`'s cookies plus `fields` and `extra` curl arguments.
@@ -303,18 +322,7 @@ fn signing_out_makes_the_old_cookie_useless() {
 
     let (code, body) = curl(&["-b", &jar, "-X", "POST", &logout, "-d", "_csrf=00"]);
     assert_eq!(code, 403, "sign-out needs the form's CSRF value: {body}");
-    let (code, answer) = curl(&[
-        "-i",
-        "-b",
-        &jar,
-        "-c",
-        &jar,
-        "-X",
-        "POST",
-        &logout,
-        "--data-urlencode",
-        &format!("_csrf={csrf}"),
-    ]);
+    let (code, answer) = p.sign_out(&jar, &csrf);
     assert_eq!(code, 200, "{answer}");
     assert!(
         header_values(&answer, "set-cookie")
@@ -323,6 +331,59 @@ fn signing_out_makes_the_old_cookie_useless() {
         "the browser's cookie is cleared: {answer}"
     );
 
+    p.assert_signed_out(&stolen, &form, &csrf);
+}
+
+#[test]
+fn a_signed_out_cookie_stays_useless_after_kill_9() {
+    let mut p = Page::new();
+    let jar = p.jar("victim");
+    let form = p.sign_in(&jar, &p.t.token(OPERATOR));
+    let csrf = csrf_of(&form);
+    let stolen = p.jar("stolen");
+    std::fs::copy(&jar, &stolen).expect("copy the cookie jar");
+    let (code, answer) = p.sign_out(&jar, &csrf);
+    assert_eq!(code, 200, "{answer}");
+
+    p.t.d.kill9();
+    p.t.d.restart();
+
+    p.assert_signed_out(&stolen, &form, &csrf);
+}
+
+/// The same secret key for every daemon of one database, as the README requires.
+const SHARED_KEY: &str = "dG9sbGdhdGUtdGVzdC1rZXktMzItYnl0ZXMtbG9uZyE=";
+
+/// Behind a load balancer, one browser's requests reach any daemon of the database: a session
+/// signed in on one daemon works on another, and signing out on one ends it on all.
+#[test]
+fn a_session_and_its_sign_out_hold_on_every_daemon_of_one_database() {
+    let options = DaemonOptions {
+        extra_args: vec!["--store".into(), postgres::new_database()],
+        env: vec![("TOLLGATE_SECRET_KEY".into(), SHARED_KEY.into())],
+        ..DaemonOptions::default()
+    };
+    let mut p = Page::with(team_with(options.clone()));
+    let other = Daemon::start_with(DaemonOptions {
+        insecure: false,
+        ..options
+    });
+    let first = p.base.clone();
+    let second = format!("http://127.0.0.1:{}", other.addr.port());
+    let jar = p.jar("browser");
+    let form = p.sign_in(&jar, &p.t.token(OPERATOR));
+    let csrf = csrf_of(&form);
+    let stolen = p.jar("stolen");
+    std::fs::copy(&jar, &stolen).expect("copy the cookie jar");
+
+    p.base = second;
+    let (code, page) = curl(&["-b", &jar, &p.url()]);
+    assert_eq!(code, 200, "the other daemon knows the session: {page}");
+    assert_eq!(csrf_of(&page), csrf, "and the form's CSRF value");
+    let (code, answer) = p.sign_out(&jar, &csrf);
+    assert_eq!(code, 200, "{answer}");
+
+    p.base = first;
     p.assert_signed_out(&stolen, &form, &csrf);
 }
 

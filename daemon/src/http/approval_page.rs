@@ -116,6 +116,9 @@ struct SignedIn {
 fn signed_in(s: &ApiState, headers: &HeaderMap) -> Option<SignedIn> {
     let value = page_session::cookie(headers, SESSION_COOKIE)?;
     let session = s.pages.verify(&value, now_ms()).ok()?;
+    if s.ops.page_session_signed_out(&session.nonce) {
+        return None;
+    }
     let principal = s.ops.auth().principal_for_token_id(&session.token_id)?;
     Some(SignedIn { principal, session })
 }
@@ -393,7 +396,21 @@ async fn sign_out(s: &ApiState, tenant: &str, req: Request) -> Response {
         {
             return refused(tenant, &id);
         }
-        s.pages.sign_out(&session, now_ms());
+        if s.ops
+            .sign_out_page_session(&session.nonce, session.expires_ms)
+            .await
+            .is_err()
+        {
+            // The cookie would still open the page elsewhere: say so rather than claim success.
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                page(
+                    "Not signed out",
+                    "<p class=\"err\">The sign-out could not be saved; you are still signed in. Try again.</p>",
+                ),
+            )
+                .into_response();
+        }
     }
     let back = if id.is_empty() {
         String::new()

@@ -2,8 +2,9 @@
 //! carries the API token.
 //!
 //! `tollgate_session` = `<token id>.<expiry ms>.<nonce>.<mac>`, the MAC being HMAC-SHA256 over the
-//! first three with the 32-byte key in `DATA_DIR/session.key` (created 0600 on first use like
-//! `secret.key`), so a restart signs nobody out. A verified session yields only the token id; the
+//! first three with a key derived from the daemon's secret key (`TOLLGATE_SECRET_KEY` or
+//! `DATA_DIR/secret.key`), so a restart signs nobody out and every daemon sharing a database (and
+//! so the secret key) accepts the sessions of the others. A verified session yields only the token id; the
 //! page re-derives the principal from it on every request, so a revoked or expired API token ends
 //! the session at once. Sessions end 30 minutes after sign-in (no sliding renewal).
 //!
@@ -12,14 +13,9 @@
 //! hidden field must match). Every POST is also refused when the browser says it comes from
 //! another site (`Sec-Fetch-Site`) or its `Origin` names another host.
 //!
-//! Sign-out remembers the session's nonce in memory until the session would have expired. A
-//! restart forgets that list: a cookie signed out before the restart would work again until its
-//! own expiry (30 minutes at most) for whoever still holds a copy; the browser that signed out
-//! has dropped it.
-
-use std::collections::HashMap;
-use std::path::Path;
-use std::sync::Mutex;
+//! Sign-out is remembered in the store (the session's nonce, until the session would have
+//! expired), not here: it holds after a restart or crash and on every daemon of a database. The
+//! caller checks it after [`PageSessions::verify`].
 
 use axum::http::{HeaderMap, header};
 use hmac::{Hmac, Mac};
@@ -27,7 +23,7 @@ use rand::RngCore;
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
-use crate::secrets::SecretError;
+use crate::secrets::SecretBox;
 
 pub(crate) const SESSION_COOKIE: &str = "tollgate_session";
 pub(crate) const LOGIN_CSRF_COOKIE: &str = "tollgate_login_csrf";
@@ -45,8 +41,6 @@ pub enum SessionError {
     BadSignature,
     #[error("the session has expired")]
     Expired,
-    #[error("the session was signed out")]
-    SignedOut,
 }
 
 /// A verified session: which API token it stands for and until when.
@@ -55,15 +49,14 @@ pub(crate) struct Session {
     /// Empty with `--insecure-no-auth`, where callers have no token.
     pub token_id: String,
     pub expires_ms: i64,
-    nonce: String,
+    /// Random, unique to this session: what a sign-out remembers.
+    pub nonce: String,
 }
 
-/// The signing key, whether cookies get `Secure`, and the sessions signed out since start.
+/// The signing key and whether cookies get `Secure`.
 pub struct PageSessions {
     key: [u8; 32],
     secure: bool,
-    /// nonce → expiry of the signed-out session; pruned on each sign-out.
-    signed_out: Mutex<HashMap<String, i64>>,
 }
 
 impl std::fmt::Debug for PageSessions {
@@ -79,23 +72,13 @@ fn random_hex<const N: usize>() -> String {
 }
 
 impl PageSessions {
-    /// The key from (or created in) `DATA_DIR/session.key`; `secure` when the daemon serves TLS.
-    pub fn open(data_dir: &Path, secure: bool) -> Result<PageSessions, SecretError> {
-        let path = data_dir.join("session.key");
-        let bytes = crate::secrets::key_file(&path)?;
-        let key = <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| SecretError::KeyFile {
-            path: path.display().to_string(),
-            message: "not 32 bytes".into(),
-        })?;
-        Ok(PageSessions::with_key(key, secure))
+    /// Signs with a key derived from `secrets`; `secure` when the daemon serves TLS.
+    pub fn from_secrets(secrets: &SecretBox, secure: bool) -> PageSessions {
+        PageSessions::with_key(secrets.derive_key("approval-page session"), secure)
     }
 
     pub(crate) fn with_key(key: [u8; 32], secure: bool) -> PageSessions {
-        PageSessions {
-            key,
-            secure,
-            signed_out: Mutex::new(HashMap::new()),
-        }
+        PageSessions { key, secure }
     }
 
     fn mac(&self, purpose: &str, parts: &[&str]) -> HmacSha256 {
@@ -124,7 +107,8 @@ impl PageSessions {
         (value, session)
     }
 
-    /// Checks a cookie value: signature (constant time), expiry, not signed out.
+    /// Checks a cookie value: signature (constant time) and expiry. Whether it was signed out is
+    /// the store's to say.
     pub(crate) fn verify(&self, value: &str, now_ms: i64) -> Result<Session, SessionError> {
         let parts: Vec<&str> = value.split('.').collect();
         let [token_id, expiry, nonce, mac] = parts[..] else {
@@ -141,28 +125,11 @@ impl PageSessions {
         if expires_ms <= now_ms {
             return Err(SessionError::Expired);
         }
-        if self.lock().contains_key(nonce) {
-            return Err(SessionError::SignedOut);
-        }
         Ok(Session {
             token_id: token_id.to_string(),
             expires_ms,
             nonce: nonce.to_string(),
         })
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, i64>> {
-        // The map holds plain data: a panic elsewhere cannot leave it half-changed.
-        self.signed_out
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// Makes `session` unusable from now on (until a restart; see the module doc).
-    pub(crate) fn sign_out(&self, session: &Session, now_ms: i64) {
-        let mut out = self.lock();
-        out.retain(|_, expires| *expires > now_ms);
-        out.insert(session.nonce.clone(), session.expires_ms);
     }
 
     /// The `_csrf` value of the forms shown within `session`.
@@ -320,19 +287,12 @@ mod tests {
     }
 
     #[test]
-    fn sessions_expire_and_sign_out_ends_only_that_session() {
+    fn sessions_expire_and_each_has_its_own_nonce() {
         let p = sessions();
         let (value, s) = p.issue("tok1", NOW);
         assert_eq!(p.verify(&value, s.expires_ms), Err(SessionError::Expired));
-        let (other, _) = p.issue("tok1", NOW);
-        p.sign_out(&s, NOW);
-        assert_eq!(p.verify(&value, NOW), Err(SessionError::SignedOut));
-        assert!(p.verify(&other, NOW).is_ok(), "another session of the same token stays");
-        // Entries are dropped once their session has expired anyway.
-        let (third, s3) = p.issue("tok1", NOW + SESSION_TTL_MS);
-        p.sign_out(&s3, NOW + SESSION_TTL_MS);
-        assert_eq!(p.lock().len(), 1);
-        assert_eq!(p.verify(&third, NOW + SESSION_TTL_MS), Err(SessionError::SignedOut));
+        let (_, other) = p.issue("tok1", NOW);
+        assert_ne!(s.nonce, other.nonce, "a sign-out must end only its own session");
     }
 
     #[test]
@@ -351,22 +311,22 @@ mod tests {
         assert!(!login_csrf_ok(Some(""), Some("")));
     }
 
+    /// Set up like `TOLLGATE_SECRET_KEY` (base64 of 32 bytes) in `dir`.
+    fn secret_box(dir: &std::path::Path, key: u8) -> SecretBox {
+        std::fs::write(dir.join("secret.key"), [key; 32]).unwrap();
+        SecretBox::open(dir).unwrap()
+    }
+
     #[test]
-    fn the_key_file_is_kept_so_a_restart_keeps_sessions() {
-        let dir = tempfile::tempdir().unwrap();
-        let first = PageSessions::open(dir.path(), false).unwrap();
+    fn the_same_secret_key_keeps_sessions_across_restarts_and_daemons() {
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let first = PageSessions::from_secrets(&secret_box(a.path(), 1), false);
         let (value, _) = first.issue("tok1", NOW);
-        let again = PageSessions::open(dir.path(), true).unwrap();
+        // A restart, or another daemon with the same secret key.
+        let again = PageSessions::from_secrets(&secret_box(b.path(), 1), true);
         assert!(again.verify(&value, NOW).is_ok());
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(dir.path().join("session.key"))
-                .unwrap()
-                .permissions()
-                .mode();
-            assert_eq!(mode & 0o777, 0o600);
-        }
+        let other = PageSessions::from_secrets(&secret_box(b.path(), 2), false);
+        assert_eq!(other.verify(&value, NOW), Err(SessionError::BadSignature));
         assert!(again.session_cookie(&value).ends_with("; Secure"));
         assert!(!first.session_cookie(&value).contains("Secure"));
         assert!(

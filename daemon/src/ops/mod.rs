@@ -10,6 +10,7 @@ mod executions;
 mod flows;
 mod kv;
 pub mod metrics;
+mod page_sessions;
 mod refusals;
 mod webhooks;
 

@@ -10,6 +10,7 @@ mod delegations;
 pub mod files;
 mod kv;
 mod metrics;
+mod page_sessions;
 pub mod postgres;
 mod records;
 mod redb_backend;
