@@ -95,7 +95,7 @@ impl SecretBox {
 }
 
 /// A 32-byte key kept in `path`: read when it exists, else made from random bytes and written
-/// 0600 (also the approval page's `session.key`).
+/// 0600.
 pub(crate) fn key_file(path: &Path) -> Result<Vec<u8>, SecretError> {
     let err = |e: std::io::Error| SecretError::KeyFile {
         path: path.display().to_string(),

@@ -1018,33 +1018,20 @@ impl<'a> Stepper<'a> {
         let attempts = run.attempts.len() as u32;
         let first = run.attempts.first().map(|a| a.started_ms).unwrap_or(run.started_ms);
         let last_end = run.ended_ms.unwrap_or(self.now);
-        let random: f64 = rand::random();
-        let Some(at) = policy.next_attempt_at(attempts, last_end, first, random) else {
-            if attempts > 1 {
-                self.log(
-                    idx,
-                    "ERROR",
-                    &format!("failed after {attempts} attempts: no retry left"),
-                );
-            }
-            self.apply_allowances(task, idx);
+        let Some((at, max, wait)) = self.next_attempt(task, idx, policy, attempts, last_end, first, || {
+            format!("failed after {attempts} attempts: no retry left")
+        }) else {
             return;
         };
-        let at = at.max(self.now);
         let run_id = self.exec.task_runs[idx].id.clone();
         let now = self.now;
         let run = &mut self.exec.task_runs[idx];
         run.next_attempt_ms = Some(at);
         run.set_state(State::Retrying, now);
-        let max = policy.max_attempt.map(|m| format!(" of {m}")).unwrap_or_default();
         self.log(
             idx,
             "WARN",
-            &format!(
-                "attempt {attempts} failed; attempt {}{max} in {}",
-                attempts + 1,
-                crate::flow::duration::format_iso8601(std::time::Duration::from_millis((at - now).max(0) as u64))
-            ),
+            &format!("attempt {attempts} failed; attempt {}{max} in {wait}", attempts + 1),
         );
         self.fx.timers_add.push(TimerKey {
             due_ms: at,
@@ -1054,6 +1041,34 @@ impl<'a> Stepper<'a> {
         });
     }
 
+    /// When the attempt after `attempts` is due under `policy` (never before now), the `" of N"`
+    /// of its log line and the wait in ISO-8601. `None` when no attempt is left: the run ends
+    /// under its allowances, after `exhausted` is logged if it had been retried at all.
+    #[allow(clippy::too_many_arguments)]
+    fn next_attempt(
+        &mut self,
+        task: &'a Task,
+        idx: usize,
+        policy: &crate::flow::Retry,
+        attempts: u32,
+        last_end: i64,
+        first: i64,
+        exhausted: impl FnOnce() -> String,
+    ) -> Option<(i64, String, String)> {
+        let Some(at) = policy.next_attempt_at(attempts, last_end, first, rand::random()) else {
+            if attempts > 1 {
+                self.log(idx, "ERROR", &exhausted());
+            }
+            self.apply_allowances(task, idx);
+            return None;
+        };
+        let at = at.max(self.now);
+        let max = policy.max_attempt.map(|m| format!(" of {m}")).unwrap_or_default();
+        let wait =
+            crate::flow::duration::format_iso8601(std::time::Duration::from_millis((at - self.now).max(0) as u64));
+        Some((at, max, wait))
+    }
+
     /// `retry.behavior: CREATE_NEW_EXECUTION`, as Kestra: the failed run and its parents end
     /// RETRIED, so does the execution (at once, no `errors`/`finally`), and a durable timer
     /// starts a new execution of the flow after the delay. Attempts and `maxDuration` count
@@ -1061,27 +1076,18 @@ impl<'a> Stepper<'a> {
     fn retry_in_new_execution(&mut self, task: &'a Task, idx: usize, policy: &crate::flow::Retry) {
         let attempts = self.exec.attempt_number.max(1);
         let first = self.exec.original_created_ms.unwrap_or(self.exec.created_ms);
-        let Some(at) = policy.next_attempt_at(attempts, self.now, first, rand::random()) else {
-            if attempts > 1 {
-                self.log(
-                    idx,
-                    "ERROR",
-                    &format!("failed in execution {attempts} of the flow: no retry left"),
-                );
-            }
-            self.apply_allowances(task, idx);
+        let Some((at, max, wait)) = self.next_attempt(task, idx, policy, attempts, self.now, first, || {
+            format!("failed in execution {attempts} of the flow: no retry left")
+        }) else {
             return;
         };
-        let at = at.max(self.now);
         let now = self.now;
-        let max = policy.max_attempt.map(|m| format!(" of {m}")).unwrap_or_default();
         self.log(
             idx,
             "WARN",
             &format!(
-                "failed; the flow runs again in a new execution (attempt {}{max}) in {}",
-                attempts + 1,
-                crate::flow::duration::format_iso8601(std::time::Duration::from_millis((at - now).max(0) as u64))
+                "failed; the flow runs again in a new execution (attempt {}{max}) in {wait}",
+                attempts + 1
             ),
         );
         let mut cur = Some(idx);
