@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub mod pki;
 pub mod postgres;
 pub mod recorders;
 pub mod tmux;

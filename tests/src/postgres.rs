@@ -207,6 +207,39 @@ impl PgServer {
         }
     }
 
+    /// Restarts the server with TLS on (`cert`/`key` PEM files) and every TCP connection that is
+    /// not TLS refused by `pg_hba.conf`.
+    pub fn require_tls(&self, cert: &Path, key: &Path) {
+        self.halt();
+        let (crt, k) = (self.data.join("server.crt"), self.data.join("server.key"));
+        std::fs::copy(cert, &crt).expect("copy the server certificate");
+        std::fs::copy(key, &k).expect("copy the server key");
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&k, std::fs::Permissions::from_mode(0o600)).expect("chmod the key");
+        }
+        if is_root() {
+            for f in [&crt, &k] {
+                let ok = Command::new("chown")
+                    .arg("postgres:postgres")
+                    .arg(f)
+                    .status()
+                    .is_ok_and(|s| s.success());
+                assert!(ok, "cannot hand {} to the postgres user", f.display());
+            }
+        }
+        let conf = self.data.join("postgresql.conf");
+        let mut text = std::fs::read_to_string(&conf).expect("read postgresql.conf");
+        text.push_str("\nssl = on\n");
+        std::fs::write(&conf, text).expect("write postgresql.conf");
+        std::fs::write(
+            self.data.join("pg_hba.conf"),
+            "local all all trust\nhostssl all all 127.0.0.1/32 trust\nhostnossl all all 0.0.0.0/0 reject\n",
+        )
+        .expect("write pg_hba.conf");
+        self.resume();
+    }
+
     /// Stops the server (fast shutdown: clients are disconnected) and waits until it is gone.
     pub fn halt(&self) {
         let Some(pid) = self.pid.lock().unwrap_or_else(|p| p.into_inner()).take() else {

@@ -3,105 +3,10 @@
 //! API through `tollgated admin --server https://…`. Without the CA, or in clear text, calls fail
 //! with a message that says why.
 
-use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use tollgate_tests::pki::{Pki, pki};
 use tollgate_tests::{CliOutput, Daemon, DaemonOptions, binaries, curl};
-
-/// A CA and a server certificate for 127.0.0.1 and localhost, signed by it.
-struct Pki {
-    _dir: tempfile::TempDir,
-    ca: PathBuf,
-    cert: PathBuf,
-    key: PathBuf,
-}
-
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .output()
-        .expect("openssl is installed (.ci/run installs it)");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn pki() -> Pki {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let p = dir.path();
-    openssl(
-        p,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=Tollgate test CA",
-        ],
-    );
-    openssl(
-        p,
-        &[
-            "req",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            "server.key",
-            "-out",
-            "server.csr",
-            "-subj",
-            "/CN=localhost",
-        ],
-    );
-    std::fs::write(
-        p.join("ext.cnf"),
-        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
-    )
-    .expect("write ext.cnf");
-    openssl(
-        p,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "server.pem",
-            "-days",
-            "2",
-            "-extfile",
-            "ext.cnf",
-        ],
-    );
-    Pki {
-        ca: p.join("ca.pem"),
-        cert: p.join("server.pem"),
-        key: p.join("server.key"),
-        _dir: dir,
-    }
-}
 
 fn tls_daemon(pki: &Pki) -> Daemon {
     Daemon::start_with(DaemonOptions {

@@ -49,11 +49,11 @@ pub const LATEST: i32 = 2;
 
 pub(super) fn run(inner: &Inner) -> Result<()> {
     let name = inner.name.clone();
-    let (config, n) = (inner.config.clone(), inner.name.clone());
+    let (config, tls, n) = (inner.config.clone(), inner.tls.clone(), inner.name.clone());
     // Its own connection, without the store's prepared statements (their tables may not exist yet);
     // dropped at the end, which also ends a failed migration's transaction.
     let outcome = inner.block(async move {
-        let client = super::open_client(config, n).await?;
+        let client = super::open_client(config, tls, n).await?;
         let client = &client;
         client
             .batch_execute(&format!(

@@ -19,6 +19,7 @@
 
 mod cache;
 mod migrate;
+mod tls;
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
@@ -135,6 +136,8 @@ struct Inner {
     _rt: PgRuntime,
     handle: tokio::runtime::Handle,
     config: tokio_postgres::Config,
+    /// TLS as the URL's `sslmode` asked (`None`: plain TCP).
+    tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
     name: String,
     pool: Mutex<Pool>,
     /// Signalled when a connection comes back or closes.
@@ -209,9 +212,9 @@ impl Inner {
         }
         pool.open += 1;
         drop(pool);
-        let config = self.config.clone();
+        let (config, tls) = (self.config.clone(), self.tls.clone());
         let name = self.name.clone();
-        let conn = self.block(async move { connect(config, name).await.map(Arc::new) });
+        let conn = self.block(async move { connect(config, tls, name).await.map(Arc::new) });
         if conn.is_err() {
             self.discard();
         }
@@ -247,31 +250,50 @@ impl Inner {
     }
 }
 
-/// One line for a client error: the server's message when it sent one.
+/// One line for a client error: the server's message when it sent one, else the error with its
+/// causes (a TLS handshake failure says why only in its source).
 fn describe(e: &tokio_postgres::Error) -> String {
     match e.as_db_error() {
         Some(db) => format!("{}: {}", db.code().code(), db.message()),
-        None => e.to_string(),
+        None => crate::error_chain::error_chain(e),
     }
 }
 
 /// A connection, its I/O driven on the store's runtime.
 async fn open_client(
     config: tokio_postgres::Config,
+    tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
     name: String,
 ) -> std::result::Result<Client, tokio_postgres::Error> {
-    let (client, connection) = config.connect(NoTls).await?;
-    tokio::spawn(async move {
+    async fn drive<F>(connection: F, name: String)
+    where
+        F: Future<Output = std::result::Result<(), tokio_postgres::Error>>,
+    {
         if let Err(e) = connection.await {
             tracing::warn!(database = %name, error = %describe(&e), "database connection ended");
         }
-    });
-    Ok(client)
+    }
+    match tls {
+        Some(tls) => {
+            let (client, connection) = config.connect(tls).await?;
+            tokio::spawn(drive(connection, name));
+            Ok(client)
+        }
+        None => {
+            let (client, connection) = config.connect(NoTls).await?;
+            tokio::spawn(drive(connection, name));
+            Ok(client)
+        }
+    }
 }
 
 /// A connection with the store's statements prepared (the schema must exist).
-async fn connect(config: tokio_postgres::Config, name: String) -> std::result::Result<Conn, tokio_postgres::Error> {
-    let client = open_client(config, name).await?;
+async fn connect(
+    config: tokio_postgres::Config,
+    tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
+    name: String,
+) -> std::result::Result<Conn, tokio_postgres::Error> {
+    let client = open_client(config, tls, name).await?;
     let q = |s: &'static str| client.prepare(s);
     let stmts = Stmts {
         get: q("SELECT v FROM tollgate_kv WHERE tbl = $1 AND k = $2").await?,
@@ -307,11 +329,17 @@ impl PgStore {
     /// be reached, and refuses a schema newer than this build knows.
     pub fn open(url: &str) -> Result<PgStore> {
         let name = redact(url);
-        let mut config: tokio_postgres::Config = url.parse().map_err(|e| StoreError::Database {
+        let tls = tls::from_url(url).map_err(|message| StoreError::Database {
+            database: name.clone(),
+            message,
+            down: false,
+        })?;
+        let mut config: tokio_postgres::Config = tls.url.parse().map_err(|e| StoreError::Database {
             database: name.clone(),
             message: format!("not a valid PostgreSQL URL: {e}"),
             down: false,
         })?;
+        config.ssl_mode(tls.mode);
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(Duration::from_secs(5));
         }
@@ -327,6 +355,7 @@ impl PgStore {
             _rt: PgRuntime(Some(rt)),
             handle,
             config,
+            tls: tls.connector,
             name,
             pool: Mutex::new(Pool::default()),
             freed: std::sync::Condvar::new(),
