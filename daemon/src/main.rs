@@ -117,6 +117,10 @@ struct ServeArgs {
     /// 127.0.0.1:9464). On the main port `/metrics` needs a token with the metrics or admin role.
     #[arg(long, env = "TOLLGATE_METRICS_LISTEN")]
     metrics_listen: Option<SocketAddr>,
+    /// Start although the store's secrets were sealed with another secret key, and make this key
+    /// the store's (audited). Only when the old key is lost: its secrets stay unreadable.
+    #[arg(long)]
+    adopt_secret_key: bool,
 }
 
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
@@ -203,6 +207,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<tollgate_daemon::store::Store>
         },
         metrics_listen: args.metrics_listen,
         store: args.store,
+        adopt_secret_key: args.adopt_secret_key,
     };
     let running = server::start_with(
         ServeConfig {

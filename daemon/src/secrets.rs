@@ -24,6 +24,8 @@ pub enum SecretError {
 #[derive(Clone)]
 pub struct SecretBox {
     cipher: Aes256Gcm,
+    /// Where the key came from, for errors: `TOLLGATE_SECRET_KEY` or the key file's path.
+    origin: String,
     /// The key itself, only to derive keys for other purposes ([`SecretBox::derive_key`]).
     root: [u8; 32],
 }
@@ -39,6 +41,8 @@ const NONCE_LEN: usize = 12;
 impl SecretBox {
     /// The key from the environment, else from (or created in) `data_dir`.
     pub fn open(data_dir: &Path) -> Result<SecretBox, SecretError> {
+        let key_path = data_dir.join("secret.key");
+        let mut origin = "TOLLGATE_SECRET_KEY".to_string();
         let key = match std::env::var("TOLLGATE_SECRET_KEY") {
             Ok(v) if !v.trim().is_empty() => {
                 let bytes = base64::engine::general_purpose::STANDARD
@@ -49,11 +53,14 @@ impl SecretBox {
                 }
                 bytes
             }
-            _ => key_file(&data_dir.join("secret.key"))?,
+            _ => {
+                origin = key_path.display().to_string();
+                key_file(&key_path)?
+            }
         };
         let root = <[u8; 32]>::try_from(key.as_slice()).map_err(|_| SecretError::BadEnvKey)?;
         let cipher = Aes256Gcm::new_from_slice(&root).map_err(|_| SecretError::BadEnvKey)?;
-        Ok(SecretBox { cipher, root })
+        Ok(SecretBox { cipher, origin, root })
     }
 
     /// A key for `purpose`, derived from this key (HMAC-SHA256 of the purpose): every daemon that
@@ -92,6 +99,66 @@ impl SecretBox {
             .map_err(|_| SecretError::Decrypt(name.into()))?;
         String::from_utf8(pt).map_err(|_| SecretError::Decrypt(name.into()))
     }
+}
+
+/// The meta row holding a value derived from the secret key the store's secrets are sealed with.
+const KEY_CHECK: &str = "secret_key_check";
+
+/// Why a daemon may not use its secret key on a store.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyCheckError {
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(
+        "the secret key from {origin} is not the one the secrets in {store} were sealed with: \
+         give this daemon that key (every daemon of one database needs the same \
+         TOLLGATE_SECRET_KEY). If that key is lost, start once with --adopt-secret-key: \
+         secrets sealed with the old key stay unreadable and must be set again"
+    )]
+    WrongKey { origin: String, store: String },
+}
+
+/// Refuses to run with a secret key other than the one the store's secrets are sealed with (a
+/// second daemon on a shared database with a key of its own would seal secrets the others cannot
+/// open). The store remembers a value derived from the key; a store from before that is checked
+/// by opening one of its secrets. `adopt` makes this key the store's, audited, when the old one is
+/// lost. Checked and recorded in one write transaction, so daemons starting together agree.
+pub fn check_store_key(store: &crate::store::Store, key: &SecretBox, adopt: bool) -> Result<(), KeyCheckError> {
+    let mine = key.derive_key("store key check");
+    let name = store.path().display().to_string();
+    store.write(|w| {
+        let stored = w.meta(KEY_CHECK)?;
+        let matches = match &stored {
+            Some(v) => bool::from(subtle::ConstantTimeEq::ct_eq(v.as_slice(), &mine[..])),
+            None => match w.first_sealed_secret()? {
+                Some(sealed) => key.unseal("(key check)", &sealed).is_ok(),
+                None => true,
+            },
+        };
+        if !matches && !adopt {
+            return Err(KeyCheckError::WrongKey {
+                origin: key.origin.clone(),
+                store: name.clone(),
+            });
+        }
+        if !matches {
+            tracing::warn!(store = %name, key = %key.origin, "adopting a new secret key: secrets sealed with the old one cannot be read");
+            crate::audit::append(
+                w,
+                crate::audit::Entry {
+                    user: "tollgated".into(),
+                    action: "secret_key.adopt".into(),
+                    reason: format!("started with --adopt-secret-key (key from {})", key.origin),
+                    result: "ok".into(),
+                    ..Default::default()
+                },
+            )?;
+        }
+        if stored.as_deref() != Some(&mine[..]) {
+            w.put_meta(KEY_CHECK, &mine)?;
+        }
+        Ok(())
+    })
 }
 
 /// A 32-byte key kept in `path`: read when it exists, else made from random bytes and written

@@ -50,6 +50,8 @@ pub enum ServeError {
     Reflection(String),
     #[error(transparent)]
     Tls(#[from] crate::tls::TlsError),
+    #[error(transparent)]
+    KeyCheck(#[from] crate::secrets::KeyCheckError),
 }
 
 /// A running daemon: its address and engine, and a handle to stop it.
@@ -88,6 +90,8 @@ pub struct ServeExtras {
     pub metrics_listen: Option<SocketAddr>,
     /// Where the data lives: redb in the data dir (default) or a PostgreSQL database.
     pub store: crate::store::StoreSpec,
+    /// Make this daemon's secret key the store's even if its secrets were sealed with another.
+    pub adopt_secret_key: bool,
 }
 
 /// Opens the store, starts the engine, loads `flows_dir`, binds and serves in the background.
@@ -109,6 +113,7 @@ pub async fn start_with(config: ServeConfig, extras: ServeExtras) -> Result<Runn
         })?;
     let addr = listener.local_addr().map_err(ServeError::Serve)?;
     let secrets = Arc::new(SecretBox::open(&config.data_dir)?);
+    crate::secrets::check_store_key(&store, &secrets, extras.adopt_secret_key)?;
     crate::secrets::install_at_rest(secrets.as_ref().clone());
     let scheme = if tls.is_some() { "https" } else { "http" };
     let external_url = config

@@ -1,5 +1,7 @@
 //! Namespace KV entries and encrypted namespace secrets.
 
+use std::ops::Bound;
+
 use serde::{Deserialize, Serialize};
 
 use super::backend::{KvRead, Table, k};
@@ -39,6 +41,22 @@ fn list<T>(
     Ok(out)
 }
 
+/// Any one sealed secret (the first), to try a key on.
+fn first_sealed_secret(r: &dyn KvRead) -> Result<Option<Vec<u8>>> {
+    let mut out = None;
+    r.scan(
+        Table::Secrets,
+        Bound::Unbounded,
+        Bound::Unbounded,
+        false,
+        &mut |_, v| {
+            out = Some(v.to_vec());
+            Ok(false)
+        },
+    )?;
+    Ok(out)
+}
+
 impl Reader {
     pub fn kv(&self, namespace: &str, name: &str) -> Result<Option<KvEntry>> {
         get_json(self.kv_read(), Table::Kv, &key(namespace, name))
@@ -62,6 +80,11 @@ impl Reader {
 }
 
 impl Writer {
+    /// Any one sealed secret, to try a key on.
+    pub fn first_sealed_secret(&self) -> Result<Option<Vec<u8>>> {
+        first_sealed_secret(self.kv_read())
+    }
+
     pub fn kv(&self, namespace: &str, name: &str) -> Result<Option<KvEntry>> {
         get_json(self.kv_read(), Table::Kv, &key(namespace, name))
     }

@@ -1036,6 +1036,10 @@ impl Writer {
         Ok(())
     }
 
+    pub fn meta(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        self.kv_read().get(Table::Meta, k(key))
+    }
+
     pub fn put_meta(&mut self, key: &str, value: &[u8]) -> Result<()> {
         self.kvw().put(Table::Meta, k(key), value)
     }
