@@ -286,6 +286,9 @@ struct Daemon {
     _dir: tempfile::TempDir,
 }
 
+/// The secret key of every bench daemon (base64 of 32 bytes).
+const BENCH_SECRET_KEY: &str = "dG9sbGdhdGUtYmVuY2gta2V5LTMyLWJ5dGVzLWxvbmc=";
+
 impl Daemon {
     /// The store this daemon runs on (redb: only while it is stopped).
     fn open_store(&self) -> Result<tollgate_daemon::store::Store> {
@@ -327,6 +330,8 @@ impl Daemon {
             .arg("--flows")
             .arg(&self.flows)
             .env("RUST_LOG", "warn")
+            // Every daemon of one database must share the secret key (they refuse to start otherwise).
+            .env("TOLLGATE_SECRET_KEY", BENCH_SECRET_KEY)
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
