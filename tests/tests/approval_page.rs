@@ -60,22 +60,26 @@ impl Page {
         let (code, form) = curl(&["-c", jar, &self.url()]);
         assert_eq!(code, 401, "{form}");
         let csrf = csrf_of(&form);
-        curl(&[
-            "-i",
-            "-b",
+        self.post_form(
             jar,
-            "-c",
-            jar,
-            "-X",
-            "POST",
-            &format!("{}/ui/main/login", self.base),
-            "--data-urlencode",
-            &format!("token={token}"),
-            "--data-urlencode",
-            &format!("execution={}", self.id),
-            "--data-urlencode",
-            &format!("_csrf={csrf}"),
-        ])
+            "login",
+            &[
+                format!("token={token}"),
+                format!("execution={}", self.id),
+                format!("_csrf={csrf}"),
+            ],
+        )
+    }
+
+    /// POSTs `fields` to `/ui/main/{path}` with `jar`'s cookies, keeping what it sets; the
+    /// whole answer (headers and body).
+    fn post_form(&self, jar: &str, path: &str, fields: &[String]) -> (u16, String) {
+        let url = format!("{}/ui/main/{path}", self.base);
+        let mut args: Vec<&str> = vec!["-i", "-b", jar, "-c", jar, "-X", "POST", &url];
+        for f in fields {
+            args.extend(["--data-urlencode", f.as_str()]);
+        }
+        curl(&args)
     }
 
     /// Signs in with `token` into the cookie jar `jar`; returns the page's form HTML.
@@ -99,18 +103,7 @@ impl Page {
 
     /// POSTs the sign-out form with `jar`'s cookies and `csrf`; the jar is updated.
     fn sign_out(&self, jar: &str, csrf: &str) -> (u16, String) {
-        curl(&[
-            "-i",
-            "-b",
-            jar,
-            "-c",
-            jar,
-            "-X",
-            "POST",
-            &format!("{}/ui/main/logout", self.base),
-            "--data-urlencode",
-            &format!("_csrf={csrf}"),
-        ])
+        self.post_form(jar, "logout", &[format!("_csrf={csrf}")])
     }
 
     /// POSTs the resume form with `jar`'s cookies plus `fields` and `extra` curl arguments.
