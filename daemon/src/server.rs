@@ -145,6 +145,15 @@ pub async fn start_with(config: ServeConfig, extras: ServeExtras) -> Result<Runn
         tracing::warn!("{hint}");
     }
     let auth = Arc::new(Auth::from_store(store, config.insecure_no_auth));
+    {
+        // Rights changed through another daemon of a shared database end streams here too.
+        let (auth, mut elsewhere) = (auth.clone(), engine.rights_changed_elsewhere());
+        tokio::spawn(async move {
+            while elsewhere.changed().await.is_ok() {
+                auth.rights_changed();
+            }
+        });
+    }
     let secrets_for_pages = secrets.clone();
     let ops = crate::ops::Ops::new(engine.clone(), auth, secrets, config.tenant.clone());
     let state = ApiState {

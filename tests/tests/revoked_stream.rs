@@ -7,9 +7,10 @@ mod auth_common;
 
 use std::time::Duration;
 
-use auth_common::{ADMIN, OPERATOR, VIEWER, admin_remote, channel, req, team};
+use auth_common::{ADMIN, OPERATOR, VIEWER, admin_remote, channel, req, team, team_with};
 use tollgate_proto::v1 as pb;
 use tollgate_proto::v1::executions_client::ExecutionsClient;
+use tollgate_tests::{Daemon, DaemonOptions, postgres};
 use tonic::Code;
 
 /// Longer than any re-check should take, far shorter than the periodic expiry check (15 s):
@@ -186,4 +187,68 @@ async fn removed_role_stops_events_of_that_namespace() {
         Ok(true),
         "no event of `test` reaches the viewer after the unbind"
     );
+}
+
+/// The same secret key for every daemon of one database, as the README requires.
+const SHARED_KEY: &str = "dG9sbGdhdGUtdGVzdC1rZXktMzItYnl0ZXMtbG9uZyE=";
+
+/// Several daemons on one database: each remembers the principals of tokens it has seen. A token
+/// revoked through one daemon must be refused by the others at once, and their open streams of
+/// that token must end, not only on the daemon that took the revocation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_revoked_through_one_daemon_is_refused_by_the_others_at_once() {
+    let options = DaemonOptions {
+        extra_args: vec!["--store".into(), postgres::new_database()],
+        env: vec![("TOLLGATE_SECRET_KEY".into(), SHARED_KEY.into())],
+        ..DaemonOptions::default()
+    };
+    let team = team_with(options.clone());
+    let other = Daemon::start_with(DaemonOptions {
+        insecure: false,
+        ..options
+    });
+    let admin = team.token(ADMIN);
+    let operator = team.token(OPERATOR);
+    let mut ex = ExecutionsClient::new(channel(&other).await);
+    // The other daemon has seen the operator's token: it remembers the principal.
+    ex.list(req(pb::ListExecutionsRequest::default(), Some(&operator)))
+        .await
+        .expect("the operator may list");
+    let mut watch = ex
+        .watch(req(pb::WatchRequest::default(), Some(&operator)))
+        .await
+        .expect("the operator may watch")
+        .into_inner();
+
+    admin_remote(&team.d, &admin, &["token", "revoke", &operator]);
+
+    let watch_end = tokio::time::timeout(PROMPTLY, async {
+        loop {
+            match watch.message().await {
+                Ok(Some(_)) => continue,
+                other => return other,
+            }
+        }
+    })
+    .await
+    .expect("the Watch on the other daemon ended promptly after the revocation");
+    let status = watch_end.expect_err("an error, not a silent end");
+    assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+    let refused = tokio::time::timeout(PROMPTLY, async {
+        loop {
+            match ex
+                .list(req(pb::ListExecutionsRequest::default(), Some(&operator)))
+                .await
+            {
+                Err(status) => return status,
+                Ok(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    })
+    .await
+    .expect("the other daemon refused the revoked token promptly");
+    assert_eq!(refused.code(), Code::Unauthenticated, "{refused:?}");
+    ex.list(req(pb::ListExecutionsRequest::default(), Some(&admin)))
+        .await
+        .expect("the admin's token still works there");
 }

@@ -19,7 +19,7 @@ use super::execution::Execution;
 use super::jobs::RunningJobs;
 use super::writer::Command;
 use crate::store::Store;
-use crate::store::postgres::{FLOWS_CHANGED, PgStore};
+use crate::store::postgres::{AUTH_CHANGED, FLOWS_CHANGED, PgStore};
 
 /// How often the change feed is read.
 const POLL: Duration = Duration::from_millis(200);
@@ -40,6 +40,8 @@ pub(super) struct Cluster {
     /// The timer loop's wake-up: another daemon's change may have added a timer this one
     /// should also watch (if that daemon stops, its timers still fire here).
     pub timer_wake: Arc<tokio::sync::Notify>,
+    /// Told when another daemon changed users, groups, roles or tokens.
+    pub rights_elsewhere: tokio::sync::watch::Sender<u64>,
 }
 
 impl Cluster {
@@ -88,26 +90,36 @@ impl Cluster {
                     ids.sort();
                     ids.dedup();
                     let flows = ids.iter().any(|i| i == FLOWS_CHANGED);
+                    let rights = ids.iter().any(|i| i == AUTH_CHANGED);
                     let r = store.read()?;
                     let mut execs = Vec::new();
+                    // Markers (`*flows`, `*auth`) are never execution ids.
                     for id in ids
                         .iter()
-                        .filter(|i| *i != FLOWS_CHANGED && (watched || running.holds(i)))
+                        .filter(|i| !i.starts_with('*') && (watched || running.holds(i)))
                     {
                         if let Some(e) = r.execution::<Execution>(id)? {
                             execs.push(e);
                         }
                     }
-                    Ok((last, flows, execs))
+                    Ok((last, flows, rights, execs))
                 })
                 .await;
-            let Some((last, flows, execs)) = changed else { continue };
+            let Some((last, flows, rights, execs)) = changed else {
+                continue;
+            };
             if last != after {
                 self.timer_wake.notify_one();
             }
             after = last;
             if flows {
                 self.flows.changed_elsewhere();
+            }
+            if rights {
+                // A token revoked through another daemon must not keep working here: remembered
+                // principals are read again, and open streams re-check their caller.
+                crate::auth::bump_rights_generation();
+                self.rights_elsewhere.send_modify(|n| *n = n.wrapping_add(1));
             }
             for exec in execs {
                 self.running.changed(&exec);

@@ -102,6 +102,8 @@ struct Inner {
     /// the writer, which holds its own.
     renderer: Arc<Renderer>,
     services: Arc<dyn ExprServices>,
+    /// Bumped when another daemon of a shared database changed users, groups, roles or tokens.
+    rights_elsewhere: tokio::sync::watch::Sender<u64>,
 }
 
 /// Stack of the daemon's threads (the writer, tokio's workers and blocking pool): templates
@@ -109,6 +111,12 @@ struct Inner {
 pub const THREAD_STACK_BYTES: usize = 8 << 20;
 
 impl Engine {
+    /// Announces changes of users, groups, roles or tokens made through another daemon of a
+    /// shared database (principals remembered here are already forgotten when it fires).
+    pub fn rights_changed_elsewhere(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.inner.rights_elsewhere.subscribe()
+    }
+
     /// Starts the writer thread, the timer loop and the job runner, and picks up executions
     /// that were interrupted by the previous stop. Must be called inside a tokio runtime.
     pub fn start(store: Store, services: Arc<dyn ExprServices>, task_services: Arc<TaskServices>) -> Result<Engine> {
@@ -153,6 +161,7 @@ impl Engine {
                 closing,
                 renderer,
                 services,
+                rights_elsewhere: tokio::sync::watch::Sender::new(0),
             }),
         };
         // Before any job runs: the KV tasks write through this engine's writer.
@@ -172,6 +181,7 @@ impl Engine {
                 flows: engine.inner.flows.clone(),
                 commands: tx.clone(),
                 timer_wake,
+                rights_elsewhere: engine.inner.rights_elsewhere.clone(),
             }
             .start();
         } else {

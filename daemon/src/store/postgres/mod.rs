@@ -50,6 +50,8 @@ const BEGIN_WRITE: &str = "BEGIN ISOLATION LEVEL READ COMMITTED";
 const BEGIN_READ: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
 /// The change-feed entry that says flows changed (never an execution id: those are base62).
 pub const FLOWS_CHANGED: &str = "*flows";
+/// The change-feed entry that says users, groups, role bindings or tokens changed.
+pub const AUTH_CHANGED: &str = "*auth";
 /// Connections one daemon opens at most (callers beyond wait for one to come back): a burst of
 /// reads must not exhaust the server's `max_connections` for every daemon sharing it.
 const MAX_OPEN: usize = 32;
@@ -814,6 +816,9 @@ impl PgWrite {
                 }
                 Table::Flows => {
                     changed.insert(FLOWS_CHANGED.to_string());
+                }
+                Table::Users | Table::Groups | Table::Bindings | Table::Tokens => {
+                    changed.insert(AUTH_CHANGED.to_string());
                 }
                 _ => {}
             }
