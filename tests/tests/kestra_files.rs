@@ -789,3 +789,89 @@ tasks:
     assert_eq!(download(&d, &id_of(&second), &uri), (200, "HELLO WORLD".to_string()));
     assert_logged(&d, &id_of(&second), "cache restored: 1 files");
 }
+
+/// As Kestra: killing the execution of a ForEachItem kills the batch executions still running
+/// (here, paused at an approval), and leaves those that had ended as they were.
+#[test]
+fn killing_a_for_each_item_parent_kills_its_running_batches() {
+    let d = Daemon::start();
+    d.apply_flow(
+        "batch_gate",
+        r#"id: batch_gate
+namespace: company.team
+inputs:
+  - id: items
+    type: FILE
+tasks:
+  - id: fast
+    type: io.kestra.plugin.core.flow.If
+    condition: "{{ fileSize(inputs.items) < 4 }}"
+    then:
+      - id: done
+        type: io.kestra.plugin.core.log.Log
+        message: short batch
+    else:
+      - id: gate
+        type: io.kestra.plugin.core.flow.Pause
+"#,
+    );
+    d.apply_flow(
+        "gated_batches",
+        r#"id: gated_batches
+namespace: company.team
+inputs:
+  - id: file
+    type: FILE
+tasks:
+  - id: each
+    type: io.kestra.plugin.core.flow.ForEachItem
+    items: "{{ inputs.file }}"
+    batch:
+      rows: 2
+    namespace: company.team
+    flowId: batch_gate
+    wait: true
+    inputs:
+      items: "{{ taskrun.items }}"
+"#,
+    );
+    // 5 rows of "rN\n" in batches of 2: two batches pause, the last (one row, 3 bytes) ends.
+    let file = scratch(&d, "rows.txt", b"r1\nr2\nr3\nr4\nr5\n");
+    let started = d.cli_json(&[
+        "run",
+        "company.team",
+        "gated_batches",
+        "--file",
+        &format!("file={}", file.display()),
+    ]);
+    let id = id_of(&started);
+    let children = |state: &str| -> Vec<Value> {
+        let all = d.cli_json(&["executions", "--state", "all", "--flow", "batch_gate"]);
+        all.as_array()
+            .expect("list")
+            .iter()
+            .filter(|e| e["state"] == state)
+            .cloned()
+            .collect()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while children("PAUSED").len() < 2 || children("SUCCESS").is_empty() {
+        assert!(std::time::Instant::now() < deadline, "batches never paused");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+
+    assert!(d.cli(&["kill", &id]).ok());
+    let e = wait_ended(&d, &id);
+    assert_eq!(e["state"], "KILLED", "{e:#}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !children("PAUSED").is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "paused batches of a killed parent must be killed: {:#?}",
+            children("PAUSED")
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(children("KILLED").len(), 2);
+    assert_eq!(children("SUCCESS").len(), 1, "an ended batch stays as it ended");
+}

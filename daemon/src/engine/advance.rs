@@ -286,9 +286,7 @@ impl<'a> Stepper<'a> {
         for i in 0..self.exec.task_runs.len() {
             if !self.exec.task_runs[i].state.is_terminal() {
                 self.cancel_timers_of(i);
-                if let Some(child) = self.exec.task_runs[i].child_execution_id.clone() {
-                    self.fx.kill_children.push(child);
-                }
+                self.kill_children_of(i);
                 let s = if Some(i) == last { state } else { State::Killed };
                 self.exec.task_runs[i].set_state(s, now);
             }
@@ -395,14 +393,19 @@ impl<'a> Stepper<'a> {
         self.fx.finished = Some(state);
     }
 
+    /// Kills what the run at `i` started and still waits for: its subflow, its batches.
+    fn kill_children_of(&mut self, i: usize) {
+        let run = &mut self.exec.task_runs[i];
+        self.fx.kill_children.extend(run.child_execution_id.clone());
+        self.fx.kill_children.append(&mut run.batch_executions);
+    }
+
     fn finish_killed(&mut self) {
         let now = self.now;
         for i in 0..self.exec.task_runs.len() {
             if !self.exec.task_runs[i].state.is_terminal() {
                 self.cancel_timers_of(i);
-                if let Some(child) = self.exec.task_runs[i].child_execution_id.clone() {
-                    self.fx.kill_children.push(child);
-                }
+                self.kill_children_of(i);
                 self.exec.task_runs[i].set_state(State::Killed, now);
             }
         }
@@ -1794,6 +1797,9 @@ impl<'a> Stepper<'a> {
                 t.namespace, t.flow_id
             ),
         );
+        if t.wait {
+            self.exec.task_runs[idx].batch_executions = children.iter().map(|c| c.id.clone()).collect();
+        }
         self.fx.children.extend(children);
         let mut out = Map::new();
         out.insert("numberOfBatches".into(), Value::from(n));

@@ -108,6 +108,10 @@ pub struct TaskRun {
     pub pause: Option<PauseState>,
     /// Child execution started by a Subflow task.
     pub child_execution_id: Option<String>,
+    /// A ForEachItem `_items` run's batch executions it waits for and that have not ended: they
+    /// are killed with it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub batch_executions: Vec<String>,
     /// Ended attempts, oldest first; the current one (1-based `attempt`) is added when it ends.
     #[serde(default)]
     pub attempts: Vec<Attempt>,
@@ -156,6 +160,7 @@ impl TaskRun {
             items: None,
             pause: None,
             child_execution_id: None,
+            batch_executions: Vec::new(),
             attempts: Vec::new(),
             next_attempt_ms: None,
             retry_decided: false,

@@ -70,6 +70,7 @@ impl WriterLoop {
 /// else WARNING when one did not succeed, else SUCCESS.
 fn for_each_item_child_done(parent: &mut Execution, idx: usize, child: &Execution, transmit_failed: bool, now: i64) {
     let run = &mut parent.task_runs[idx];
+    run.batch_executions.retain(|id| *id != child.id);
     let mut counts = match run.outputs.get("iterations") {
         Some(Value::Object(m)) => m.clone(),
         _ => Map::new(),
