@@ -1,11 +1,79 @@
 //! How the store keys and indexes the engine's records (the store names no engine type).
 
-use serde::Serialize;
-use serde::de::DeserializeOwned;
+use std::collections::BTreeMap;
 
-use super::execution::{Execution, LogLine};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use super::execution::{Execution, LogLine, PauseState};
 use super::state::State;
-use crate::store::{ExecutionRecord, IndexedState, LogRecord};
+use crate::store::{ExecutionPart, ExecutionRecord, IndexedState, LogRecord};
+
+/// An execution as a list row shows it, decoded from the stored record without the parts a row
+/// does not show: inputs, outputs, trigger, history, and of each task run all but its id, task,
+/// state and pause. serde skips a field this struct does not name without building it, so a
+/// page of summaries costs a fraction of a page of executions. Field names are [`Execution`]'s
+/// (the stored names); every field but the state has a default, as a row must read any record.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct ExecutionSummary {
+    #[serde(default)]
+    pub id: String,
+    #[serde(default)]
+    pub namespace: String,
+    #[serde(default)]
+    pub flow_id: String,
+    #[serde(default)]
+    pub flow_revision: u32,
+    pub state: State,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub task_runs: Vec<TaskRunSummary>,
+    #[serde(default)]
+    pub created_ms: i64,
+    #[serde(default)]
+    pub updated_ms: i64,
+    #[serde(default)]
+    pub ended_ms: Option<i64>,
+    #[serde(default)]
+    pub started_by: String,
+    #[serde(default)]
+    pub parent: Option<ParentSummary>,
+}
+
+impl ExecutionSummary {
+    /// The task runs waiting at a pause, as [`Execution::paused_runs`].
+    pub fn paused_runs(&self) -> impl Iterator<Item = &TaskRunSummary> {
+        self.task_runs.iter().filter(|r| r.state == State::Paused)
+    }
+}
+
+/// What a summary keeps of a task run: enough to show its pause.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct TaskRunSummary {
+    #[serde(default)]
+    pub id: String,
+    #[serde(default)]
+    pub task_id: String,
+    pub state: State,
+    #[serde(default)]
+    pub pause: Option<PauseState>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
+#[serde(default)]
+pub struct ParentSummary {
+    #[serde(default)]
+    pub execution_id: String,
+}
+
+impl ExecutionPart for ExecutionSummary {
+    type State = State;
+
+    fn from_stored(bytes: &[u8]) -> Result<Self, String> {
+        from_compact(bytes)
+    }
+}
 
 impl IndexedState for State {
     type Execution = Execution;
@@ -127,6 +195,31 @@ mod tests {
             serde_json::to_string(&back).unwrap(),
             serde_json::to_string(&old).unwrap()
         );
+    }
+
+    #[test]
+    fn a_summary_reads_both_encodings_and_keeps_what_a_row_shows() {
+        let whole = Execution::from_stored(OLD_JSON.as_bytes()).expect("old JSON record");
+        let compact = whole.to_stored();
+        for bytes in [OLD_JSON.as_bytes(), compact.as_slice()] {
+            let s = ExecutionSummary::from_stored(bytes).expect("summary");
+            assert_eq!(
+                (s.id.as_str(), s.namespace.as_str(), s.flow_id.as_str()),
+                ("7hQ2", "hr.ops", "onboard")
+            );
+            assert_eq!((s.flow_revision, s.state), (3, State::Paused));
+            assert_eq!(s.labels, whole.labels);
+            assert_eq!((s.created_ms, s.updated_ms, s.ended_ms), (1000, 1100, None));
+            assert_eq!(s.started_by, "ana@example.com");
+            assert_eq!(s.parent.as_ref().map(|p| p.execution_id.as_str()), Some("p1"));
+            let paused: Vec<&TaskRunSummary> = s.paused_runs().collect();
+            assert_eq!(paused.len(), 1);
+            assert_eq!((paused[0].id.as_str(), paused[0].task_id.as_str()), ("r2", "gate"));
+            assert_eq!(paused[0].pause, whole.task_runs[1].pause);
+            assert_eq!(s.task_runs.len(), 2);
+        }
+        assert!(ExecutionSummary::from_stored(&compact[..compact.len() / 2]).is_err());
+        assert!(ExecutionSummary::from_stored(&[]).is_err());
     }
 
     #[test]

@@ -198,7 +198,16 @@ impl ExecStore {
         self.forms.get(form_key)
     }
 
+    /// Remembers a pause form (a summary page sends each once). A key names one form for good
+    /// (it is the form's fingerprint), so a known key is kept.
+    pub fn add_form(&mut self, form_key: String, on_resume: Vec<InputSpec>) {
+        self.forms.entry(form_key).or_insert_with(|| Arc::new(on_resume));
+    }
+
     /// Inserts or replaces a row unless the stored one is newer; true when something changed.
+    /// `e` is a whole execution (a Watch event, a Get) or a row summary whose pauses' forms were
+    /// added before ([`Self::add_form`]): those are known, so the summary's empty `on_resume`
+    /// is never taken for a form.
     pub fn upsert(&mut self, e: &pb::Execution) -> bool {
         for p in &e.pauses {
             if !self.forms.contains_key(&p.form_key) {
