@@ -522,8 +522,8 @@ impl App {
         for e in &executions {
             seen.insert(e.id.clone());
         }
-        for e in &executions {
-            self.store.upsert(e);
+        for e in executions {
+            self.store.upsert_owned(e);
         }
         if last {
             // Rows of this tab the reload did not return changed while we were not watching.
