@@ -157,8 +157,10 @@ impl Ops {
             })
             .collect();
         for (i, flow, id) in render {
-            // Gone since the page was read: its row shows the form unrendered.
+            // Gone since the page was read: its row shows the form unrendered. Rendered against
+            // the execution as FULL presents it (secrets masked), so choices are FULL's too.
             if let Ok(exec) = self.engine.get_execution(&id).await {
+                let exec = present(exec);
                 let engine = self.engine.clone();
                 if let Ok(rendered) =
                     tokio::task::spawn_blocking(move || engine.with_input_values(&flow, Some(&exec))).await
