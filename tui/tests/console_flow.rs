@@ -101,6 +101,50 @@ fn select_two_resume_with_one_form_and_see_both_succeed() {
     assert!(!screen.contains("exec0"), "{screen}");
 }
 
+#[test]
+fn summary_rows_show_and_resume_as_whole_executions_do() {
+    let execs: Vec<pb::Execution> = (0..3)
+        .map(|i| {
+            paused(
+                &format!("exec{i}"),
+                "demo",
+                "pause_demo",
+                "wait",
+                10_000 - i,
+                approval_form(),
+            )
+        })
+        .chain([paused(
+            "other",
+            "demo",
+            "triage",
+            "route",
+            500,
+            vec![input("team", "STRING")],
+        )])
+        .collect();
+    let mut whole = app();
+    load(&mut whole, execs.clone());
+    let mut rows = app();
+    load_summaries(&mut rows, &execs);
+    assert_eq!(render(&mut rows, 100, 20), render(&mut whole, 100, 20));
+    // The form of a summary row is the one its page sent (once for the three that share it).
+    let mut shown = Vec::new();
+    for a in [&mut whole, &mut rows] {
+        press(a, KeyCode::Char('r'));
+        let Some(View::Resume(r)) = a.views.last() else {
+            panic!("form opens")
+        };
+        shown.push(r.form.fields.iter().map(|f| f.spec.clone()).collect::<Vec<_>>());
+    }
+    assert_eq!(shown[1], shown[0]);
+    assert_eq!(&shown[1][..2], approval_form().as_slice());
+    assert_eq!(render(&mut rows, 100, 20), render(&mut whole, 100, 20));
+    // A Watch event (a whole execution) still updates a summary row.
+    event(&mut rows, in_state(execs[0].clone(), "SUCCESS", NOW));
+    assert_eq!(rows.store.get("exec0").map(|r| r.state.as_str()), Some("SUCCESS"));
+}
+
 /// One paused execution, its resume form opened with `r`, a reason typed, ctrl-s: the app and
 /// the commands the submit produced.
 fn submit_the_only_form() -> (App, Vec<Command>) {
@@ -531,6 +575,7 @@ async fn event_loop_draws_sends_commands_and_quits() {
     tx.send(Update::Page {
         tab: Tab::Paused,
         executions: vec![paused("ev1", "demo", "pause_demo", "wait", 1_000, approval_form())],
+        forms: vec![],
         first: true,
         last: true,
     })

@@ -60,6 +60,7 @@ fn list_filter_and_tabs() {
     a.apply(Update::Page {
         tab: Tab::Running,
         executions: vec![],
+        forms: vec![],
         first: true,
         last: false,
     });
@@ -68,6 +69,7 @@ fn list_filter_and_tabs() {
     a.apply(Update::Page {
         tab: Tab::Running,
         executions: vec![],
+        forms: vec![],
         first: false,
         last: true,
     });

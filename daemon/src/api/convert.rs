@@ -5,7 +5,8 @@ use sha2::{Digest, Sha256};
 use tollgate_proto::v1 as pb;
 
 use crate::engine::advance::mask_value;
-use crate::engine::{Execution, LogLine, TaskRun};
+use crate::engine::execution::PauseState;
+use crate::engine::{Execution, ExecutionSummary, LogLine, TaskRun};
 use crate::flow::{Flow, TaskKind};
 use crate::inputs::{InputDef, InputType};
 
@@ -190,36 +191,10 @@ pub fn execution_with(exec: &Execution, flow: Option<(&Flow, &FlowForms)>) -> pb
     let mut secret_resume_ids: &[String] = &[];
     if let Some((flow, forms)) = flow {
         secret_resume_ids = &forms.secret_resume_ids;
-        for run in exec.paused_runs() {
-            let Some(task) = flow.find_task(&run.task_id) else {
-                continue;
-            };
-            let TaskKind::Pause(p) = &task.kind else {
-                continue;
-            };
-            let Some((on_resume, form_key)) = forms.pauses.get(&task.id) else {
-                continue;
-            };
-            let state = run.pause.clone().unwrap_or_default();
-            let human = p.human.as_ref();
-            pauses.push(pb::PauseInfo {
-                task_run_id: run.id.clone(),
-                task_id: run.task_id.clone(),
-                since_ms: state.since_ms,
-                expires_ms: state.expires_ms.unwrap_or(0),
-                on_resume: on_resume.clone(),
-                assignee_users: state.users.clone(),
-                assignee_groups: state.groups.clone(),
-                approvals_required: human.map(|h| h.approvals).unwrap_or(0),
-                approved_by: state.approvals.iter().map(|a| a.by.clone()).collect(),
-                approved_on_behalf_of: state.approvals.iter().map(|a| a.on_behalf_of.clone()).collect(),
-                behavior: p.behavior.as_str().to_string(),
-                form_key: form_key.clone(),
-                escalated_to: state.escalated_to.clone(),
-                reminders_sent: state.reminder_count,
-                rejection_reason_required: human.is_some_and(|h| h.rejection_reason_required),
-            });
-        }
+        let runs = exec
+            .paused_runs()
+            .map(|r| (r.id.as_str(), r.task_id.as_str(), r.pause.as_ref()));
+        pauses = pause_infos(runs, flow, forms, true);
     }
     pb::Execution {
         id: exec.id.clone(),
@@ -242,6 +217,99 @@ pub fn execution_with(exec: &Execution, flow: Option<(&Flow, &FlowForms)>) -> pb
         parent_execution_id: exec.parent.as_ref().map(|p| p.execution_id.clone()).unwrap_or_default(),
         updated_ms: exec.updated_ms,
         trigger_json: exec.trigger.as_ref().map(json_text).unwrap_or_default(),
+    }
+}
+
+/// The pauses of paused task runs (id, task id, pause state) of an execution of `flow`; with
+/// `with_form` each carries its `onResume` specs, else only their form key.
+fn pause_infos<'a>(
+    runs: impl Iterator<Item = (&'a str, &'a str, Option<&'a PauseState>)>,
+    flow: &Flow,
+    forms: &FlowForms,
+    with_form: bool,
+) -> Vec<pb::PauseInfo> {
+    let none = PauseState::default();
+    let mut pauses = Vec::new();
+    for (run_id, task_id, state) in runs {
+        let Some(task) = flow.find_task(task_id) else {
+            continue;
+        };
+        let TaskKind::Pause(p) = &task.kind else {
+            continue;
+        };
+        let Some((on_resume, form_key)) = forms.pauses.get(&task.id) else {
+            continue;
+        };
+        let state = state.unwrap_or(&none);
+        let human = p.human.as_ref();
+        pauses.push(pb::PauseInfo {
+            task_run_id: run_id.to_string(),
+            task_id: task_id.to_string(),
+            since_ms: state.since_ms,
+            expires_ms: state.expires_ms.unwrap_or(0),
+            on_resume: if with_form { on_resume.clone() } else { Vec::new() },
+            assignee_users: state.users.clone(),
+            assignee_groups: state.groups.clone(),
+            approvals_required: human.map(|h| h.approvals).unwrap_or(0),
+            approved_by: state.approvals.iter().map(|a| a.by.clone()).collect(),
+            approved_on_behalf_of: state.approvals.iter().map(|a| a.on_behalf_of.clone()).collect(),
+            behavior: p.behavior.as_str().to_string(),
+            form_key: form_key.clone(),
+            escalated_to: state.escalated_to.clone(),
+            reminders_sent: state.reminder_count,
+            rejection_reason_required: human.is_some_and(|h| h.rejection_reason_required),
+        });
+    }
+    pauses
+}
+
+/// The distinct pause forms of a listed page (SUMMARY view), each once.
+#[derive(Default)]
+pub struct PageForms {
+    seen: std::collections::HashSet<String>,
+    pub forms: Vec<pb::PauseForm>,
+}
+
+/// A list row (SUMMARY view): the summary's fields and its pauses, whose forms go to `page`
+/// once per form key instead of into every row.
+pub fn execution_summary(
+    s: &ExecutionSummary,
+    flow: Option<(&Flow, &FlowForms)>,
+    page: &mut PageForms,
+) -> pb::Execution {
+    let mut pauses = Vec::new();
+    if let Some((flow, forms)) = flow {
+        let runs = s
+            .paused_runs()
+            .map(|r| (r.id.as_str(), r.task_id.as_str(), r.pause.as_ref()));
+        pauses = pause_infos(runs, flow, forms, false);
+        for p in &pauses {
+            if page.seen.contains(&p.form_key) {
+                continue;
+            }
+            if let Some((on_resume, key)) = forms.pauses.get(&p.task_id) {
+                page.seen.insert(key.clone());
+                page.forms.push(pb::PauseForm {
+                    form_key: key.clone(),
+                    on_resume: on_resume.clone(),
+                });
+            }
+        }
+    }
+    pb::Execution {
+        id: s.id.clone(),
+        namespace: s.namespace.clone(),
+        flow_id: s.flow_id.clone(),
+        flow_revision: s.flow_revision,
+        state: s.state.as_str().to_string(),
+        labels: s.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        created_ms: s.created_ms,
+        ended_ms: s.ended_ms.unwrap_or(0),
+        pauses,
+        started_by: s.started_by.clone(),
+        parent_execution_id: s.parent.as_ref().map(|p| p.execution_id.clone()).unwrap_or_default(),
+        updated_ms: s.updated_ms,
+        ..Default::default()
     }
 }
 

@@ -13,7 +13,7 @@ use tonic::{Request, Response, Status};
 use super::status::from_engine;
 use super::{ApiState, convert};
 use crate::auth::Role;
-use crate::engine::{EngineError, Execution, PauseSelector, State};
+use crate::engine::{EngineError, Execution, ExecutionSummary, PauseSelector, State};
 use crate::flow::Flow;
 use crate::ops::BulkTarget;
 
@@ -91,6 +91,26 @@ impl ExecutionsService {
     }
 }
 
+/// A SUMMARY page: one row per summary, and each distinct pause form once. Each distinct flow
+/// (same Arc = same revision, unrendered) has its forms worked out once, as in `to_pb`.
+fn summaries_to_pb(rows: &[(ExecutionSummary, Option<Arc<Flow>>)]) -> (Vec<pb::Execution>, Vec<pb::PauseForm>) {
+    let mut forms: std::collections::HashMap<*const Flow, convert::FlowForms> = Default::default();
+    let mut page = convert::PageForms::default();
+    let executions = rows
+        .iter()
+        .map(|(s, flow)| {
+            let Some(flow) = flow else {
+                return convert::execution_summary(s, None, &mut page);
+            };
+            let f = forms
+                .entry(Arc::as_ptr(flow))
+                .or_insert_with(|| convert::FlowForms::of(flow));
+            convert::execution_summary(s, Some((flow, f)), &mut page)
+        })
+        .collect();
+    (executions, page.forms)
+}
+
 fn bulk_result(id: String, r: Result<Execution, EngineError>) -> pb::BulkResult {
     match r {
         Ok(_) => pb::BulkResult {
@@ -157,23 +177,36 @@ impl Executions for ExecutionsService {
             0 => DEFAULT_PAGE,
             n => n,
         };
+        let states = parse_states(&r.states)?;
+        let view = pb::ExecutionView::try_from(r.view)
+            .map_err(|_| Status::invalid_argument(format!("unknown view {} (FULL = 0, SUMMARY = 1)", r.view)))?;
+        let (namespace, flow_id, after) = (opt(r.namespace), opt(r.flow_id), opt(r.page_token));
+        if view == pb::ExecutionView::Summary {
+            let (rows, next) = self
+                .0
+                .ops
+                .list_summaries(&p, states, namespace, flow_id, limit, after)
+                .await
+                .map_err(from_engine)?;
+            let (executions, forms) = summaries_to_pb(&rows);
+            return Ok(Response::new(pb::ListExecutionsResponse {
+                executions,
+                next_page_token: next.unwrap_or_default(),
+                total: 0,
+                forms,
+            }));
+        }
         let (execs, next) = self
             .0
             .ops
-            .list(
-                &p,
-                parse_states(&r.states)?,
-                opt(r.namespace),
-                opt(r.flow_id),
-                limit,
-                opt(r.page_token),
-            )
+            .list(&p, states, namespace, flow_id, limit, after)
             .await
             .map_err(from_engine)?;
         Ok(Response::new(pb::ListExecutionsResponse {
             executions: self.to_pb(execs).await,
             next_page_token: next.unwrap_or_default(),
             total: 0,
+            forms: vec![],
         }))
     }
 

@@ -34,6 +34,7 @@ pub use crate::error_chain::error_chain;
 pub use error::{EngineError, Result};
 pub use execution::{Execution, LogLine, TaskRun};
 pub use state::State;
+pub use store_records::{ExecutionSummary, TaskRunSummary};
 pub use writer::{PauseSelector, WebhookCall};
 
 use crate::expr::{ExprServices, Renderer};
@@ -554,6 +555,22 @@ impl Engine {
     ) -> Result<(Vec<Execution>, Option<String>)> {
         self.blocking(move |e| Ok(e.inner.store.read()?.executions(&filter, limit, after.as_deref())?))
             .await
+    }
+
+    /// [`Self::list_executions`] as row summaries (the stored records decoded only in part).
+    pub async fn list_execution_summaries(
+        &self,
+        filter: ExecutionFilter<State>,
+        limit: usize,
+        after: Option<String>,
+    ) -> Result<(Vec<ExecutionSummary>, Option<String>)> {
+        self.blocking(move |e| {
+            Ok(e.inner
+                .store
+                .read()?
+                .execution_parts(&filter, limit, after.as_deref())?)
+        })
+        .await
     }
 
     pub async fn resume(

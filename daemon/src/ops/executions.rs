@@ -5,9 +5,12 @@ use std::sync::Arc;
 
 use super::{Ops, Target};
 use crate::auth::{Principal, Role};
-use crate::engine::{EngineError, Execution, LogLine, PauseSelector, Result, State};
+use crate::engine::{EngineError, Execution, ExecutionSummary, LogLine, PauseSelector, Result, State};
 use crate::flow::Flow;
 use crate::store::ExecutionFilter;
+
+/// A flow revision: namespace, flow id, revision.
+type RevisionKey = (String, String, u32);
 
 /// Largest page a list returns.
 pub const MAX_PAGE: usize = 1000;
@@ -113,6 +116,60 @@ impl Ops {
             .list_executions(filter, limit.clamp(1, MAX_PAGE), after)
             .await?;
         Ok((execs.into_iter().map(present).collect(), next))
+    }
+
+    /// [`Ops::list`] as row summaries: the same filter, paging and visibility, with each listed
+    /// execution's flow (the revision it runs, with rendered choices for a pause form that
+    /// computes them), to show its pauses.
+    pub async fn list_summaries(
+        &self,
+        p: &Principal,
+        states: Vec<State>,
+        namespace: Option<String>,
+        flow_id: Option<String>,
+        limit: usize,
+        after: Option<String>,
+    ) -> Result<(Vec<(ExecutionSummary, Option<Arc<Flow>>)>, Option<String>)> {
+        let filter = ExecutionFilter {
+            states,
+            namespace,
+            flow_id,
+            visible: self.widened(p).await.visible_namespaces(Role::Viewer),
+        };
+        let (rows, next) = self
+            .engine
+            .list_execution_summaries(filter, limit.clamp(1, MAX_PAGE), after)
+            .await?;
+        let keys: Vec<RevisionKey> = rows
+            .iter()
+            .map(|e| (e.namespace.clone(), e.flow_id.clone(), e.flow_revision))
+            .collect();
+        let mut flows = self.revisions_of(&keys).await;
+        // A pause form whose choices come from an expression renders them against the whole
+        // execution (as Get does, so both show the same form key): read it for those rows only.
+        let render: Vec<(usize, Arc<Flow>, String)> = rows
+            .iter()
+            .zip(&flows)
+            .enumerate()
+            .filter_map(|(i, (e, flow))| {
+                let flow = flow.as_ref()?;
+                (e.state == State::Paused && flow.has_input_expressions()).then(|| (i, flow.clone(), e.id.clone()))
+            })
+            .collect();
+        for (i, flow, id) in render {
+            // Gone since the page was read: its row shows the form unrendered. Rendered against
+            // the execution as FULL presents it (secrets masked), so choices are FULL's too.
+            if let Ok(exec) = self.engine.get_execution(&id).await {
+                let exec = present(exec);
+                let engine = self.engine.clone();
+                if let Ok(rendered) =
+                    tokio::task::spawn_blocking(move || engine.with_input_values(&flow, Some(&exec))).await
+                {
+                    flows[i] = Some(rendered);
+                }
+            }
+        }
+        Ok((rows.into_iter().zip(flows).collect(), next))
     }
 
     pub async fn resume(
@@ -258,9 +315,43 @@ impl Ops {
     /// changes, so the registry answers it from its cache); only executions whose pause form
     /// renders its choices are copied to the blocking pool for that rendering.
     pub async fn flows_of(&self, execs: &[Execution]) -> Vec<Option<Arc<Flow>>> {
-        type Key = (String, String, u32);
-        let key = |e: &Execution| (e.namespace.clone(), e.flow_id.clone(), e.flow_revision);
-        let mut distinct: Vec<Key> = execs.iter().map(key).collect();
+        let keys: Vec<RevisionKey> = execs
+            .iter()
+            .map(|e| (e.namespace.clone(), e.flow_id.clone(), e.flow_revision))
+            .collect();
+        let mut out = self.revisions_of(&keys).await;
+        // Executions waiting at a pause whose form computes its choices get them rendered now.
+        let render: Vec<(usize, Arc<Flow>, Execution)> = execs
+            .iter()
+            .zip(&out)
+            .enumerate()
+            .filter_map(|(i, (e, flow))| {
+                let flow = flow.as_ref()?;
+                (e.state == State::Paused && flow.has_input_expressions()).then(|| (i, flow.clone(), e.clone()))
+            })
+            .collect();
+        if !render.is_empty() {
+            let engine = self.engine.clone();
+            let rendered = tokio::task::spawn_blocking(move || {
+                render
+                    .into_iter()
+                    .map(|(i, flow, exec)| (i, engine.with_input_values(&flow, Some(&exec))))
+                    .collect::<Vec<_>>()
+            })
+            .await
+            .unwrap_or_default();
+            for (i, flow) in rendered {
+                out[i] = Some(flow);
+            }
+        }
+        out
+    }
+
+    /// The flow revision of each key (`None` when it cannot be read), each distinct one looked
+    /// up once.
+    async fn revisions_of(&self, keys: &[RevisionKey]) -> Vec<Option<Arc<Flow>>> {
+        type Key = RevisionKey;
+        let mut distinct: Vec<Key> = keys.to_vec();
         distinct.sort();
         distinct.dedup();
         // Revisions parsed before come from the registry's cache right here; only the others
@@ -290,32 +381,7 @@ impl Ops {
             .unwrap_or_default();
             found.extend(read);
         }
-        let mut out: Vec<Option<Arc<Flow>>> = execs.iter().map(|e| found.get(&key(e)).cloned()).collect();
-        // Executions waiting at a pause whose form computes its choices get them rendered now.
-        let render: Vec<(usize, Arc<Flow>, Execution)> = execs
-            .iter()
-            .zip(&out)
-            .enumerate()
-            .filter_map(|(i, (e, flow))| {
-                let flow = flow.as_ref()?;
-                (e.state == State::Paused && flow.has_input_expressions()).then(|| (i, flow.clone(), e.clone()))
-            })
-            .collect();
-        if !render.is_empty() {
-            let engine = self.engine.clone();
-            let rendered = tokio::task::spawn_blocking(move || {
-                render
-                    .into_iter()
-                    .map(|(i, flow, exec)| (i, engine.with_input_values(&flow, Some(&exec))))
-                    .collect::<Vec<_>>()
-            })
-            .await
-            .unwrap_or_default();
-            for (i, flow) in rendered {
-                out[i] = Some(flow);
-            }
-        }
-        out
+        keys.iter().map(|k| found.get(k).cloned()).collect()
     }
 
     /// The ids of a bulk call, the refusals already decided (not found, no role: audited), and

@@ -31,7 +31,7 @@ pub use auth::{Binding, TokenRecord, UserRecord};
 pub use delegations::DelegationRecord;
 pub use kv::KvEntry;
 pub use metrics::{StateCounts, WaitingSample};
-pub use records::{AuditHead, AuditRecord, ExecutionRecord, IndexedState, LogRecord};
+pub use records::{AuditHead, AuditRecord, ExecutionPart, ExecutionRecord, IndexedState, LogRecord};
 pub use trigger_states::TriggerState;
 
 #[derive(Debug, thiserror::Error)]
@@ -565,15 +565,36 @@ impl Reader {
         limit: usize,
         after: Option<&str>,
     ) -> Result<(Vec<E>, Option<String>)> {
+        self.list_executions(filter, limit, after, E::from_stored)
+    }
+
+    /// [`Self::executions`] decoding only a part of each (list rows): same filter, order, paging
+    /// and visibility, less decoding.
+    pub fn execution_parts<P: ExecutionPart>(
+        &self,
+        filter: &ExecutionFilter<P::State>,
+        limit: usize,
+        after: Option<&str>,
+    ) -> Result<(Vec<P>, Option<String>)> {
+        self.list_executions(filter, limit, after, P::from_stored)
+    }
+
+    fn list_executions<S: IndexedState, T>(
+        &self,
+        filter: &ExecutionFilter<S>,
+        limit: usize,
+        after: Option<&str>,
+        decode: fn(&[u8]) -> std::result::Result<T, String>,
+    ) -> Result<(Vec<T>, Option<String>)> {
         let r = self.kv_read();
-        let mut states: Vec<E::State> = if filter.states.is_empty() {
-            E::State::ALL.to_vec()
+        let mut states: Vec<S> = if filter.states.is_empty() {
+            S::ALL.to_vec()
         } else {
             filter.states.clone()
         };
         states.sort_by_key(|s| state_position(*s));
         states.dedup();
-        let resume_at = after.map(|a| (state_order::<E::State>(a), a));
+        let resume_at = after.map(|a| (state_order::<S>(a), a));
         let mut out = Vec::new();
         let mut last_key: Option<String> = None;
         let mut full = false;
@@ -609,7 +630,11 @@ impl Reader {
             let keys: Vec<&[u8]> = ids.iter().map(|(id, _)| k(id)).collect();
             r.get_each(Table::Executions, &keys, &mut |i, doc| {
                 if let Some(doc) = doc {
-                    out.push(decode_execution(&ids[i].0, doc)?);
+                    out.push(decode(doc).map_err(|message| StoreError::Corrupt {
+                        table: "executions",
+                        key: ids[i].0.clone(),
+                        message,
+                    })?);
                 }
                 Ok(())
             })?;

@@ -39,6 +39,14 @@ pub trait ExecutionRecord: Serialize + DeserializeOwned {
     fn index_time_ms(&self) -> i64;
 }
 
+/// Part of a stored execution decoded on its own, for lists that show rows rather than whole
+/// executions: it must read every encoding [`ExecutionRecord::to_stored`] writes or wrote, and
+/// should skip the fields it does not name without building them.
+pub trait ExecutionPart: Sized {
+    type State: IndexedState;
+    fn from_stored(bytes: &[u8]) -> Result<Self, String>;
+}
+
 /// A log line: stored under `{execution_id}\0{seq:016x}` (JSON unless the type encodes itself,
 /// as for executions).
 pub trait LogRecord: Serialize + DeserializeOwned {

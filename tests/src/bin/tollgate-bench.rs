@@ -1011,6 +1011,22 @@ impl Bench {
         let mut d = self.seeded(paused, 0).await?;
         d.start().await?;
         progress(&d, &format!("console: all {paused} PAUSED rows listed in pages"));
+        // TOLLGATE_BENCH_PERF=FILE: `perf record -g` of the daemon and this process during the
+        // load only (not the seeding), into FILE.
+        let perf = match (std::env::var("TOLLGATE_BENCH_PERF"), &d.child) {
+            (Ok(file), Some(child)) if !file.is_empty() => {
+                let p = std::process::Command::new("perf")
+                    .args(["record", "-F", "1999", "-g", "-o", &file, "-p"])
+                    .arg(format!("{},{}", child.id(), std::process::id()))
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .spawn()?;
+                // perf needs a moment to attach before the load starts.
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                Some(p)
+            }
+            _ => None,
+        };
         let (daemon_cpu, own_cpu) = (d.cpu_seconds(), own_cpu_seconds());
         // What the console does at start: a loader task Lists the PAUSED tab page by page (as
         // console/sync.rs does) while the app applies the pages it has; draw after the first.
@@ -1026,6 +1042,14 @@ impl Bench {
         let _ = app.start();
         let mut terminal = Terminal::new(TestBackend::new(120, 40))?;
         let (tx, mut pages) = tokio::sync::mpsc::channel(64);
+        // Row summaries, as console/sync.rs asks; TOLLGATE_BENCH_LIST_VIEW=full lists whole
+        // executions (as the console did before summaries) to compare.
+        let full = std::env::var("TOLLGATE_BENCH_LIST_VIEW").is_ok_and(|v| v == "full");
+        let view = if full {
+            pb::ExecutionView::Full
+        } else {
+            pb::ExecutionView::Summary
+        };
         let loader = tokio::spawn(async move {
             let mut token = String::new();
             loop {
@@ -1034,23 +1058,25 @@ impl Bench {
                         states: vec!["PAUSED".into()],
                         page_size: 1000,
                         page_token: token.clone(),
+                        view: view as i32,
                         ..Default::default()
                     })
                     .await?
                     .into_inner();
                 let last = r.next_page_token.is_empty();
                 token = r.next_page_token;
-                if tx.send((r.executions, last)).await.is_err() || last {
+                if tx.send((r.executions, r.forms, last)).await.is_err() || last {
                     return Ok::<_, tonic::Status>(());
                 }
             }
         });
         let mut first = true;
         let mut first_frame = None;
-        while let Some((executions, last)) = pages.recv().await {
+        while let Some((executions, forms, last)) = pages.recv().await {
             app.apply(Update::Page {
                 tab: Tab::Paused,
                 executions,
+                forms,
                 first,
                 last,
             });
@@ -1071,6 +1097,13 @@ impl Bench {
         let all_loaded = t0.elapsed();
         // CPU, not only wall time: the machine is shared, and CPU does not depend on its load.
         let (daemon_cpu, own_cpu) = (d.cpu_seconds() - daemon_cpu, own_cpu_seconds() - own_cpu);
+        if let Some(mut p) = perf {
+            // SIGINT makes perf write its file and exit.
+            let _ = std::process::Command::new("kill")
+                .args(["-INT", &p.id().to_string()])
+                .status();
+            let _ = p.wait();
+        }
         let rows = app.list.visible.len();
         // Key -> frame: what the event loop does for one key press.
         let mut key = Vec::new();
@@ -1119,6 +1152,7 @@ impl Bench {
                 "allRowsLoadedMs": ms(all_loaded),
                 "daemonCpuMsForAllRows": (daemon_cpu * 1000.0).round(),
                 "consoleCpuMsForAllRows": (own_cpu * 1000.0).round(),
+                "listView": if full { "FULL" } else { "SUMMARY" },
                 "executionsSeededAs": if std::env::var("TOLLGATE_BENCH_SEED_JSON").is_ok_and(|v| v == "1") { "JSON (as before the compact encoding)" } else { "as this daemon writes them" },
                 "rowsListed": rows,
                 "keyToFrameMs": summary(key),

@@ -209,8 +209,13 @@ async fn download(c: &mut Clients, id: &str, uri: &str, out: Option<&std::path::
     }
 }
 
-/// Pages through List until `limit` executions are collected.
-pub async fn list_all(c: &mut Clients, a: &ListArgs, default_paused: bool) -> anyhow::Result<Vec<pb::Execution>> {
+/// Pages through List until `limit` executions are collected, whole or as row summaries (`view`).
+pub async fn list_all(
+    c: &mut Clients,
+    a: &ListArgs,
+    default_paused: bool,
+    view: pb::ExecutionView,
+) -> anyhow::Result<Vec<pb::Execution>> {
     let mut states: Vec<String> = a.states.iter().map(|s| s.to_ascii_uppercase()).collect();
     if states.iter().any(|s| s == "ALL") {
         states.clear();
@@ -226,6 +231,7 @@ pub async fn list_all(c: &mut Clients, a: &ListArgs, default_paused: bool) -> an
             flow_id: a.flow.clone().unwrap_or_default(),
             page_size: (a.limit - out.len()).clamp(1, 1000) as u32,
             page_token: token.clone(),
+            view: view as i32,
         };
         let page = grpc(c.executions.list(req).await)?;
         out.extend(page.executions);
@@ -238,7 +244,12 @@ pub async fn list_all(c: &mut Clients, a: &ListArgs, default_paused: bool) -> an
 }
 
 async fn list(cli: &Cli, c: &mut Clients, a: &ListArgs) -> anyhow::Result<()> {
-    let execs = list_all(c, a, true).await?;
+    // The table shows row fields only; `-o json` prints whole executions.
+    let view = match cli.output {
+        Format::Json => pb::ExecutionView::Full,
+        Format::Text => pb::ExecutionView::Summary,
+    };
+    let execs = list_all(c, a, true, view).await?;
     match cli.output {
         Format::Json => print_json(&Value::Array(execs.iter().map(execution_json).collect())),
         Format::Text => {

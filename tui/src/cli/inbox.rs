@@ -32,6 +32,8 @@ pub async fn run(cli: &Cli, c: &mut Clients, a: &InboxArgs) -> anyhow::Result<()
             ..Default::default()
         },
         true,
+        // Only who waits where: rows, not whole executions.
+        pb::ExecutionView::Summary,
     )
     .await?;
     let me = Identity::from_whoami(&who);

@@ -29,6 +29,25 @@ pub struct Pause {
     pub rejection_reason_required: bool,
 }
 
+impl From<pb::PauseInfo> for Pause {
+    fn from(p: pb::PauseInfo) -> Pause {
+        Pause {
+            task_run_id: p.task_run_id,
+            task_id: p.task_id,
+            since_ms: p.since_ms,
+            expires_ms: p.expires_ms,
+            assignee_users: p.assignee_users,
+            assignee_groups: p.assignee_groups,
+            approvals_required: p.approvals_required,
+            approved_by: p.approved_by,
+            approved_for: p.approved_on_behalf_of,
+            escalated_to: p.escalated_to,
+            form_key: p.form_key,
+            rejection_reason_required: p.rejection_reason_required,
+        }
+    }
+}
+
 impl From<&pb::PauseInfo> for Pause {
     fn from(p: &pb::PauseInfo) -> Pause {
         Pause {
@@ -137,13 +156,21 @@ pub struct ExecStore {
     forms: HashMap<String, Arc<Vec<InputSpec>>>,
 }
 
-fn row_from(e: &pb::Execution) -> ExecRow {
-    let mut labels: Vec<(String, String)> = e.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+fn row_from(e: pb::Execution) -> ExecRow {
+    let mut labels: Vec<(String, String)> = e.labels.into_iter().collect();
     labels.sort();
-    let pauses: Vec<Pause> = e.pauses.iter().map(Pause::from).collect();
-    let mut haystack = format!("{} {} {} {}", e.id, e.namespace, e.flow_id, e.started_by);
+    let pauses: Vec<Pause> = e.pauses.into_iter().map(Pause::from).collect();
+    let mut haystack = String::with_capacity(128);
+    for part in [&e.id, &e.namespace, &e.flow_id] {
+        haystack.push_str(part);
+        haystack.push(' ');
+    }
+    haystack.push_str(&e.started_by);
     for (k, v) in &labels {
-        haystack.push_str(&format!(" {k}={v}"));
+        haystack.push(' ');
+        haystack.push_str(k);
+        haystack.push('=');
+        haystack.push_str(v);
     }
     for p in &pauses {
         haystack.push(' ');
@@ -157,17 +184,23 @@ fn row_from(e: &pb::Execution) -> ExecRow {
             haystack.push_str(g);
         }
     }
+    // Ids, names and emails are mostly ASCII: lower-case in place, without a second string.
+    if haystack.is_ascii() {
+        haystack.make_ascii_lowercase();
+    } else {
+        haystack = haystack.to_lowercase();
+    }
     ExecRow {
-        id: e.id.clone(),
-        namespace: e.namespace.clone(),
-        flow_id: e.flow_id.clone(),
-        state: e.state.clone(),
+        id: e.id,
+        namespace: e.namespace,
+        flow_id: e.flow_id,
+        state: e.state,
         labels,
         created_ms: e.created_ms,
         updated_ms: e.updated_ms,
-        started_by: e.started_by.clone(),
+        started_by: e.started_by,
         pauses,
-        haystack: haystack.to_lowercase(),
+        haystack,
     }
 }
 
@@ -198,11 +231,27 @@ impl ExecStore {
         self.forms.get(form_key)
     }
 
+    /// Remembers a pause form (a summary page sends each once). A key names one form for good
+    /// (it is the form's fingerprint), so a known key is kept.
+    pub fn add_form(&mut self, form_key: String, on_resume: Vec<InputSpec>) {
+        self.forms.entry(form_key).or_insert_with(|| Arc::new(on_resume));
+    }
+
     /// Inserts or replaces a row unless the stored one is newer; true when something changed.
+    /// `e` is a whole execution (a Watch event, a Get) or a row summary whose pauses' forms were
+    /// added before ([`Self::add_form`]): those are known, so the summary's empty `on_resume`
+    /// is never taken for a form.
     pub fn upsert(&mut self, e: &pb::Execution) -> bool {
-        for p in &e.pauses {
+        self.upsert_owned(e.clone())
+    }
+
+    /// [`Self::upsert`] taking the execution, whose strings become the row's (a page of 1,000
+    /// rows is not copied).
+    pub fn upsert_owned(&mut self, mut e: pb::Execution) -> bool {
+        for p in &mut e.pauses {
             if !self.forms.contains_key(&p.form_key) {
-                self.forms.insert(p.form_key.clone(), Arc::new(p.on_resume.clone()));
+                self.forms
+                    .insert(p.form_key.clone(), Arc::new(std::mem::take(&mut p.on_resume)));
             }
         }
         match self.index.get(&e.id) {

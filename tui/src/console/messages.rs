@@ -198,7 +198,10 @@ pub enum Update {
     /// One page of a tab (re)load; `first` starts it, `last` ends it.
     Page {
         tab: Tab,
+        /// Whole executions, or row summaries (their pauses' forms are in `forms`).
         executions: Vec<pb::Execution>,
+        /// The pause forms of a summary page, once per form key.
+        forms: Vec<pb::PauseForm>,
         first: bool,
         last: bool,
     },

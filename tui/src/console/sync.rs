@@ -107,6 +107,7 @@ async fn load_tab(clients: Clients, tab: Tab, tx: mpsc::Sender<Update>) {
         .send(Update::Page {
             tab,
             executions: vec![],
+            forms: vec![],
             first: true,
             last: false,
         })
@@ -120,6 +121,8 @@ async fn load_tab(clients: Clients, tab: Tab, tx: mpsc::Sender<Update>) {
             states: tab.states().iter().map(|s| s.to_string()).collect(),
             page_size: PAGE_SIZE,
             page_token: token.clone(),
+            // Rows, not whole executions: the detail view and forms Get what they need.
+            view: pb::ExecutionView::Summary as i32,
             ..Default::default()
         };
         match client.list(req).await {
@@ -129,6 +132,7 @@ async fn load_tab(clients: Clients, tab: Tab, tx: mpsc::Sender<Update>) {
                 let page = Update::Page {
                     tab,
                     executions: resp.executions,
+                    forms: resp.forms,
                     first: false,
                     last,
                 };

@@ -130,6 +130,39 @@ pub fn load(app: &mut App, executions: Vec<pb::Execution>) {
     app.apply(Update::Page {
         tab: Tab::Paused,
         executions,
+        forms: vec![],
+        first: true,
+        last: true,
+    });
+}
+
+/// `e` as a SUMMARY List returns it: no task runs, inputs or outputs, pauses without their form.
+pub fn summary(e: &pb::Execution) -> pb::Execution {
+    let mut s = e.clone();
+    s.task_runs.clear();
+    s.inputs_json.clear();
+    s.outputs_json.clear();
+    for p in &mut s.pauses {
+        p.on_resume.clear();
+    }
+    s
+}
+
+/// Loads executions as one SUMMARY page: rows, and each pause form once.
+pub fn load_summaries(app: &mut App, executions: &[pb::Execution]) {
+    let mut forms: Vec<pb::PauseForm> = Vec::new();
+    for p in executions.iter().flat_map(|e| &e.pauses) {
+        if !forms.iter().any(|f| f.form_key == p.form_key) {
+            forms.push(pb::PauseForm {
+                form_key: p.form_key.clone(),
+                on_resume: p.on_resume.clone(),
+            });
+        }
+    }
+    app.apply(Update::Page {
+        tab: Tab::Paused,
+        executions: executions.iter().map(summary).collect(),
+        forms,
         first: true,
         last: true,
     });

@@ -426,10 +426,11 @@ impl App {
             Update::Page {
                 tab,
                 executions,
+                forms,
                 first,
                 last,
             } => {
-                self.apply_page(tab, executions, first, last);
+                self.apply_page(tab, executions, forms, first, last);
                 vec![]
             }
             Update::ListFailed { tab, error } => {
@@ -498,7 +499,18 @@ impl App {
         }
     }
 
-    fn apply_page(&mut self, tab: Tab, executions: Vec<tollgate_proto::v1::Execution>, first: bool, last: bool) {
+    fn apply_page(
+        &mut self,
+        tab: Tab,
+        executions: Vec<tollgate_proto::v1::Execution>,
+        forms: Vec<tollgate_proto::v1::PauseForm>,
+        first: bool,
+        last: bool,
+    ) {
+        // Before the rows: a summary row's pauses name their form by key only.
+        for f in forms {
+            self.store.add_form(f.form_key, f.on_resume);
+        }
         if first {
             self.reloads.insert(tab, HashSet::new());
             // A retry after a failure shows as loading again; a reload of a loaded tab keeps its rows.
@@ -510,8 +522,8 @@ impl App {
         for e in &executions {
             seen.insert(e.id.clone());
         }
-        for e in &executions {
-            self.store.upsert(e);
+        for e in executions {
+            self.store.upsert_owned(e);
         }
         if last {
             // Rows of this tab the reload did not return changed while we were not watching.

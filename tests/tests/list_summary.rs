@@ -1,0 +1,343 @@
+//! `Executions.List` with `view = SUMMARY` (the console's rows): the same executions, in the same
+//! order and pages, under the same filters and the same authorization as the FULL view, each
+//! with the FULL execution's row fields and pauses, and every pause form of a page once.
+
+mod auth_common;
+
+use std::collections::HashMap;
+
+use auth_common::{ADMIN, OUTSIDER, VIEWER, channel, req, team};
+use tollgate_proto::v1 as pb;
+use tollgate_proto::v1::executions_client::ExecutionsClient;
+use tollgate_tests::Daemon;
+use tonic::Code;
+use tonic::transport::Channel;
+
+/// Every page of a List (`page_size` rows each) as `token`, rows and forms.
+async fn list_all(
+    ex: &mut ExecutionsClient<Channel>,
+    base: &pb::ListExecutionsRequest,
+    view: pb::ExecutionView,
+    token: Option<&str>,
+) -> Result<(Vec<pb::Execution>, Vec<Vec<pb::PauseForm>>), tonic::Status> {
+    let mut rows = Vec::new();
+    let mut forms = Vec::new();
+    let mut token_page = String::new();
+    loop {
+        let r = ex
+            .list(req(
+                pb::ListExecutionsRequest {
+                    page_token: token_page.clone(),
+                    view: view as i32,
+                    ..base.clone()
+                },
+                token,
+            ))
+            .await?
+            .into_inner();
+        rows.extend(r.executions);
+        forms.push(r.forms);
+        if r.next_page_token.is_empty() {
+            return Ok((rows, forms));
+        }
+        token_page = r.next_page_token;
+        assert!(rows.len() < 10_000, "paging does not end");
+    }
+}
+
+/// What a summary keeps of a whole execution.
+fn as_summary(e: &pb::Execution) -> pb::Execution {
+    let mut s = e.clone();
+    s.task_runs.clear();
+    s.inputs_json.clear();
+    s.outputs_json.clear();
+    s.trigger_json.clear();
+    for p in &mut s.pauses {
+        p.on_resume.clear();
+    }
+    s
+}
+
+const PICK_REGION: &str = r#"id: pick_region
+namespace: test.sum
+tasks:
+  - id: approve
+    type: io.kestra.plugin.core.flow.Pause
+    onResume:
+      - id: region
+        type: SELECT
+        expression: "{{ kv('regions') }}"
+  - id: show
+    type: io.kestra.plugin.core.log.Log
+    message: "region={{ outputs.approve.onResume.region }}"
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn summary_rows_match_full_rows_under_every_filter_and_page_size() {
+    let d = Daemon::start();
+    assert!(
+        d.cli(&[
+            "kv",
+            "set",
+            "test.sum",
+            "regions",
+            r#"["eu-west-1","us-east-1"]"#,
+            "--type",
+            "JSON"
+        ])
+        .ok()
+    );
+    d.apply_flow("pick_region", PICK_REGION);
+    let mut ex = ExecutionsClient::new(
+        tonic::transport::Endpoint::from_shared(d.server())
+            .expect("endpoint")
+            .connect()
+            .await
+            .expect("connect"),
+    );
+    let mut ids = Vec::new();
+    for (i, (ns, flow)) in [
+        ("test", "approval"),
+        ("test", "approval"),
+        ("test", "approval"),
+        ("test", "parallel_gates"),
+        ("test", "human"),
+        ("console", "triage"),
+        ("test.sum", "pick_region"),
+        ("test", "approval"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let e = ex
+            .start(pb::StartRequest {
+                namespace: ns.into(),
+                flow_id: flow.into(),
+                labels: HashMap::from([("team".to_string(), format!("t{}", i % 2))]),
+                ..Default::default()
+            })
+            .await
+            .expect("start")
+            .into_inner()
+            .execution
+            .expect("execution");
+        d.wait_state(&e.id, "PAUSED");
+        ids.push(e.id);
+    }
+    // One finished execution (resumed) and one paused twice over (both Parallel gates waiting).
+    let last = ids.last().expect("ids").clone();
+    let out = d.cli(&["resume", &last, "--input", "approved=true", "--input", "reason=ok"]);
+    assert!(out.ok(), "{out}");
+    d.wait_state(&last, "SUCCESS");
+
+    let filters = [
+        pb::ListExecutionsRequest::default(),
+        pb::ListExecutionsRequest {
+            states: vec!["PAUSED".into()],
+            ..Default::default()
+        },
+        pb::ListExecutionsRequest {
+            states: vec!["SUCCESS".into(), "PAUSED".into()],
+            ..Default::default()
+        },
+        pb::ListExecutionsRequest {
+            namespace: "test".into(),
+            ..Default::default()
+        },
+        pb::ListExecutionsRequest {
+            namespace: "console".into(),
+            ..Default::default()
+        },
+        pb::ListExecutionsRequest {
+            namespace: "test".into(),
+            flow_id: "approval".into(),
+            states: vec!["PAUSED".into()],
+            ..Default::default()
+        },
+    ];
+    for filter in filters {
+        for page_size in [1, 2, 1000] {
+            let base = pb::ListExecutionsRequest {
+                page_size,
+                ..filter.clone()
+            };
+            let (full, _) = list_all(&mut ex, &base, pb::ExecutionView::Full, None)
+                .await
+                .expect("full");
+            let (rows, forms) = list_all(&mut ex, &base, pb::ExecutionView::Summary, None)
+                .await
+                .expect("summary");
+            let full_ids: Vec<&str> = full.iter().map(|e| e.id.as_str()).collect();
+            let row_ids: Vec<&str> = rows.iter().map(|e| e.id.as_str()).collect();
+            assert_eq!(row_ids, full_ids, "{base:?}");
+            assert!(!rows.is_empty(), "{base:?} lists something");
+            let per_page = page_size as usize;
+            for (i, (row, whole)) in rows.iter().zip(&full).enumerate() {
+                assert_eq!(row, &as_summary(whole), "{base:?}");
+                assert!(row.task_runs.is_empty() && row.inputs_json.is_empty());
+                // Each pause's form is on the row's page, the same as the whole execution's.
+                let page = &forms[i / per_page];
+                for (p, w) in row.pauses.iter().zip(&whole.pauses) {
+                    let form = page
+                        .iter()
+                        .find(|f| f.form_key == p.form_key)
+                        .unwrap_or_else(|| panic!("form {} of {} not on its page", p.form_key, row.id));
+                    assert_eq!(form.on_resume, w.on_resume, "{}", row.id);
+                }
+            }
+            // Forms come once per page however many rows share them.
+            for page in &forms {
+                let mut keys: Vec<&str> = page.iter().map(|f| f.form_key.as_str()).collect();
+                let n = keys.len();
+                keys.sort();
+                keys.dedup();
+                assert_eq!(keys.len(), n, "a form sent twice on one page");
+            }
+        }
+    }
+
+    // The whole set, checked once more for what the rows must show.
+    let (rows, forms) = list_all(
+        &mut ex,
+        &pb::ListExecutionsRequest {
+            page_size: 1000,
+            ..Default::default()
+        },
+        pb::ExecutionView::Summary,
+        None,
+    )
+    .await
+    .expect("summary");
+    let gates = rows
+        .iter()
+        .find(|r| r.flow_id == "parallel_gates")
+        .expect("parallel_gates row");
+    assert_eq!(gates.pauses.len(), 2, "{gates:?}");
+    let human = rows.iter().find(|r| r.flow_id == "human").expect("human row");
+    assert_eq!(human.pauses[0].assignee_users, vec!["approver@example.com".to_string()]);
+    let pick = rows.iter().find(|r| r.flow_id == "pick_region").expect("pick row");
+    let region = forms[0]
+        .iter()
+        .find(|f| f.form_key == pick.pauses[0].form_key)
+        .expect("rendered form")
+        .on_resume
+        .iter()
+        .find(|i| i.id == "region")
+        .expect("region input")
+        .values
+        .clone();
+    assert_eq!(region, vec!["eu-west-1".to_string(), "us-east-1".to_string()]);
+    let approvals: Vec<&pb::Execution> = rows
+        .iter()
+        .filter(|r| r.flow_id == "approval" && r.state == "PAUSED")
+        .collect();
+    assert_eq!(approvals.len(), 3);
+    assert!(
+        approvals
+            .iter()
+            .all(|r| r.pauses[0].form_key == approvals[0].pauses[0].form_key)
+    );
+    assert!(
+        rows.iter()
+            .any(|r| r.state == "SUCCESS" && r.pauses.is_empty() && r.ended_ms > 0)
+    );
+    assert!(rows.iter().all(|r| r.labels.contains_key("team")), "{rows:?}");
+
+    // A view this daemon does not know is refused, naming it.
+    let bad = ex
+        .list(pb::ListExecutionsRequest {
+            view: 7,
+            ..Default::default()
+        })
+        .await
+        .expect_err("unknown view");
+    assert_eq!(bad.code(), Code::InvalidArgument);
+    assert!(bad.message().contains("view 7"), "{bad:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_summary_lists_only_what_the_caller_may_read() {
+    let team = team();
+    let admin = team.token(ADMIN);
+    let mut ex = ExecutionsClient::new(channel(&team.d).await);
+    let mut started = Vec::new();
+    for (ns, flow) in [("test", "approval"), ("console", "triage"), ("test", "approval")] {
+        let e = ex
+            .start(req(
+                pb::StartRequest {
+                    namespace: ns.into(),
+                    flow_id: flow.into(),
+                    ..Default::default()
+                },
+                Some(&admin),
+            ))
+            .await
+            .expect("admin starts")
+            .into_inner()
+            .execution
+            .expect("execution");
+        started.push((ns, e.id));
+    }
+    let paused = pb::ListExecutionsRequest {
+        states: vec!["PAUSED".into()],
+        page_size: 1,
+        ..Default::default()
+    };
+    // Wait (generous deadline) until the admin sees all three paused.
+    let mut all = Vec::new();
+    for _ in 0..400 {
+        all = list_all(&mut ex, &paused, pb::ExecutionView::Summary, Some(&admin))
+            .await
+            .expect("admin lists")
+            .0;
+        if all.len() == 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert_eq!(all.len(), 3, "{all:?}");
+
+    // Viewer of `test`, operator of `console`: each sees their namespace's rows and nothing else,
+    // page by page (a hidden row neither shows nor ends a page early), as with FULL.
+    for (who, ns) in [(VIEWER, "test"), (OUTSIDER, "console")] {
+        let token = team.token(who);
+        let (rows, forms) = list_all(&mut ex, &paused, pb::ExecutionView::Summary, Some(&token))
+            .await
+            .expect("lists");
+        let want: Vec<&str> = started
+            .iter()
+            .filter(|(n, _)| *n == ns)
+            .map(|(_, id)| id.as_str())
+            .collect();
+        let mut got: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+        got.sort();
+        let mut want_sorted = want.clone();
+        want_sorted.sort();
+        assert_eq!(got, want_sorted, "{who}");
+        assert!(rows.iter().all(|r| r.namespace == ns), "{who}: {rows:?}");
+        // No form of a flow the caller may not read.
+        let visible_keys: Vec<&str> = rows
+            .iter()
+            .flat_map(|r| r.pauses.iter().map(|p| p.form_key.as_str()))
+            .collect();
+        assert!(
+            forms
+                .iter()
+                .flatten()
+                .all(|f| visible_keys.contains(&f.form_key.as_str())),
+            "{who}: {forms:?}"
+        );
+        let (full, _) = list_all(&mut ex, &paused, pb::ExecutionView::Full, Some(&token))
+            .await
+            .expect("lists");
+        let full_ids: Vec<&str> = full.iter().map(|r| r.id.as_str()).collect();
+        let row_ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(row_ids, full_ids, "{who}");
+    }
+
+    // No token: refused, as FULL.
+    let err = list_all(&mut ex, &paused, pb::ExecutionView::Summary, None)
+        .await
+        .expect_err("no token");
+    assert_eq!(err.code(), Code::Unauthenticated);
+}
