@@ -123,15 +123,11 @@ impl App {
         let Some(View::Delegate(state)) = self.views.last_mut() else {
             return vec![];
         };
-        if super::move_or_edit(&mut state.form, action) {
-            return vec![];
-        }
-        match action {
-            Action::Back => {
+        match super::form_key(&mut state.form, &mut state.status, action, request) {
+            super::FormKey::Back => {
                 self.views.pop();
             }
-            Action::Submit if state.status == SubmitStatus::Editing && state.form.validate() => {
-                state.status = SubmitStatus::Submitting(request);
+            super::FormKey::Submit => {
                 let v = state.form.values();
                 let get = |k: &str| v.get(k).cloned().unwrap_or_default();
                 return vec![Command::CreateDelegation {
@@ -145,7 +141,7 @@ impl App {
                     },
                 }];
             }
-            _ => {}
+            super::FormKey::Done => {}
         }
         vec![]
     }

@@ -164,16 +164,11 @@ impl App {
         let Some(View::Start(state)) = self.views.last_mut() else {
             return vec![];
         };
-        if super::move_or_edit(&mut state.form, action) {
-            return vec![];
-        }
-        match action {
-            Action::Back => {
+        match super::form_key(&mut state.form, &mut state.status, action, request) {
+            super::FormKey::Back => {
                 self.views.pop();
             }
-            // Client-side checks first: an invalid form stays open with its errors.
-            Action::Submit if state.status == SubmitStatus::Editing && state.form.validate() => {
-                state.status = SubmitStatus::Submitting(request);
+            super::FormKey::Submit => {
                 return vec![Command::Start {
                     request,
                     namespace: state.namespace.clone(),
@@ -181,7 +176,7 @@ impl App {
                     inputs: state.form.values(),
                 }];
             }
-            _ => {}
+            super::FormKey::Done => {}
         }
         vec![]
     }

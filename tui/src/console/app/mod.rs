@@ -612,6 +612,32 @@ fn move_or_edit(form: &mut super::form::Form, action: Action) -> bool {
     true
 }
 
+/// What a key did in a form sent as one request (a delegation, a start).
+enum FormKey {
+    /// Nothing more to do (a move, an edit, a key the form ignores).
+    Done,
+    Back,
+    /// The form passed its client-side checks and is now in flight: send it.
+    Submit,
+}
+
+/// Moves and edits apply to the form; Submit is taken only while editing and when the form
+/// passes its client-side checks (an invalid form stays open with its errors), and marks it in
+/// flight as `request`.
+fn form_key(form: &mut super::form::Form, status: &mut SubmitStatus, action: Action, request: u64) -> FormKey {
+    if move_or_edit(form, action) {
+        return FormKey::Done;
+    }
+    match action {
+        Action::Back => FormKey::Back,
+        Action::Submit if *status == SubmitStatus::Editing && form.validate() => {
+            *status = SubmitStatus::Submitting(request);
+            FormKey::Submit
+        }
+        _ => FormKey::Done,
+    }
+}
+
 /// Moves a list cursor over `len` rows (`page` rows per page); true when `action` was a move.
 fn move_cursor(cursor: &mut usize, len: usize, page: usize, action: Action) -> bool {
     let last = len.saturating_sub(1);
