@@ -113,6 +113,15 @@ fn spawn_postgres(bin: &Path, data: &Path, port: u16, dir: &Path, fsync: bool) -
             .arg(&dir)
             .args(["-c", "listen_addresses=127.0.0.1", "-c", "max_connections=400"])
             .args(["-c", if fsync { "fsync=on" } else { "fsync=off" }])
+            // Extra settings for measuring (`TOLLGATE_TEST_PG_SETTINGS="a=1;b=2"`, e.g.
+            // `shared_preload_libraries=pg_stat_statements`).
+            .args(
+                std::env::var("TOLLGATE_TEST_PG_SETTINGS")
+                    .unwrap_or_default()
+                    .split(';')
+                    .filter(|s| !s.trim().is_empty())
+                    .flat_map(|s| ["-c".to_string(), s.trim().to_string()]),
+            )
             .current_dir(&dir)
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log fd"))
