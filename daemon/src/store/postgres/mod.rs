@@ -49,6 +49,8 @@ const PAGE: i64 = 256;
 /// `tollgate_flush` on the same connection (see [`PgWrite::commit`]), and the caller is answered
 /// only after it. So daemons no longer take turns for each other's disk flush.
 const BEGIN_WRITE: &str = "BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL synchronous_commit = off";
+/// A write transaction that waited this long for the write lock says the lock is contended.
+const CONTENDED: Duration = Duration::from_millis(1);
 /// Above this many cached-table keys a commit logs "everything changed" instead of each key
 /// (a bulk copy): other daemons then empty their write cache.
 const MAX_LOGGED_KEYS: usize = 10_000;
@@ -159,6 +161,8 @@ struct Inner {
     daemon_id: String,
     /// Rows as this daemon's write transactions last saw them (see `cache.rs`).
     cache: Mutex<cache::WriteCache>,
+    /// Whether the last write transaction waited for the write lock (see [`PgStore::contended`]).
+    contended: std::sync::atomic::AtomicBool,
 }
 
 /// A PostgreSQL database holding the store's tables.
@@ -370,6 +374,7 @@ impl PgStore {
                 format!("{:016x}", rand::thread_rng().r#gen::<u64>())
             },
             cache: Mutex::new(cache::WriteCache::default()),
+            contended: std::sync::atomic::AtomicBool::new(false),
         });
         migrate::run(&inner)?;
         Ok(PgStore { inner })
@@ -378,6 +383,12 @@ impl PgStore {
     /// The database, without its password.
     pub fn name(&self) -> &str {
         &self.inner.name
+    }
+
+    /// Whether this daemon's last write transaction waited at least [`CONTENDED`] for the write
+    /// lock (another daemon held it).
+    pub fn contended(&self) -> bool {
+        self.inner.contended.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// This daemon's id on the database (heartbeats, leases, the change feed).
@@ -721,6 +732,14 @@ impl PgWrite {
         &self.inner.daemon_id
     }
 
+    /// Begins the transaction (takes the write lock) if it is not yet.
+    pub(crate) fn begin_now(&self) -> Result<()> {
+        if self.sent.get() {
+            return Ok(());
+        }
+        self.fetch_many(Vec::new())
+    }
+
     fn conn(&self) -> Result<&Arc<Conn>> {
         self.conn
             .as_ref()
@@ -757,7 +776,7 @@ impl PgWrite {
         let wanted = std::mem::take(&mut *self.wanted.borrow_mut());
         let wanted_tables: Vec<i16> = wanted.iter().map(|(t, _)| t.id()).collect();
         let wanted_keys: Vec<Vec<u8>> = wanted.into_iter().map(|(_, k)| k).collect();
-        let (seq, logged, changed, newest, out) = self.inner.block(async move {
+        let (seq, logged, changed, newest, out, waited) = self.inner.block(async move {
             let s = &c.stmts;
             let after = since.unwrap_or(i64::MAX);
             let seq_params: [&(dyn ToSql + Sync); 1] = [&after];
@@ -785,9 +804,18 @@ impl PgWrite {
             // `join!` polls in order: the server gets BEGIN, the lock, the counter read, the
             // changed keys, the newest audit record and the call in that order, and answers
             // each after the lock is granted.
-            let (begin, lock, seq, changed, newest, out) = futures::join!(
-                c.client.batch_execute(BEGIN_WRITE),
-                c.client.execute(&s.lock, &[]),
+            // The lock's answer comes after BEGIN's by the time the lock was waited for.
+            let begin = async {
+                let r = c.client.batch_execute(BEGIN_WRITE).await;
+                (r, std::time::Instant::now())
+            };
+            let lock = async {
+                let r = c.client.execute(&s.lock, &[]).await;
+                (r, std::time::Instant::now())
+            };
+            let ((begin, begun_at), (lock, locked_at), seq, changed, newest, out) = futures::join!(
+                begin,
+                lock,
                 c.client.query_one(&s.seq, &seq_params),
                 changed,
                 newest,
@@ -795,6 +823,7 @@ impl PgWrite {
             );
             begin?;
             lock?;
+            let waited = locked_at.saturating_duration_since(begun_at);
             let seq = seq?;
             let changed: Option<Vec<cache::Changed>> = changed?.map(|rows| {
                 rows.iter()
@@ -803,8 +832,11 @@ impl PgWrite {
             });
             let newest: Option<Option<cache::Row>> =
                 newest?.map(|rows| rows.first().map(|r| (r.get(0), r.get(1))));
-            Ok((seq.get::<_, i64>(0), seq.get::<_, i64>(1), changed, newest, out?))
+            Ok((seq.get::<_, i64>(0), seq.get::<_, i64>(1), changed, newest, out?, waited))
         })?;
+        self.inner
+            .contended
+            .store(waited >= CONTENDED, std::sync::atomic::Ordering::Relaxed);
         self.base.set(Some(seq));
         self.cache().catch_up(cache::CatchUp {
             since,
