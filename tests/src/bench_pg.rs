@@ -167,7 +167,10 @@ impl Bench {
                 None => "redb".to_string(),
                 Some(n) => format!("pg{n}"),
             };
-            if only.as_deref().is_some_and(|o| !o.split(',').any(|s| s.trim() == short)) {
+            if only
+                .as_deref()
+                .is_some_and(|o| !o.split(',').any(|s| s.trim() == short))
+            {
                 continue;
             }
             let ds = self.setup(count, &[]).await?;

@@ -286,6 +286,75 @@ mod tests {
         assert_eq!(c.get(4, &key("a")), None);
     }
 
+    fn cached(c: &mut WriteCache, seq: i64, rows: &[(Key, &[u8])]) {
+        c.reset(Some(seq - 1));
+        let writes: Vec<(Key, Option<Vec<u8>>)> = rows.iter().map(|(k, v)| (k.clone(), Some(v.to_vec()))).collect();
+        let edges: Edges = [(Table::Audit, Some((vec![1], b"r1".to_vec())))].into();
+        c.apply(Delta {
+            base: Some(seq - 1),
+            committed: seq,
+            fetched: &HashMap::new(),
+            edges: &edges,
+            writes: &writes,
+        });
+    }
+
+    #[test]
+    fn catching_up_forgets_or_refreshes_only_what_other_daemons_wrote() {
+        let counts = (Table::Meta, b"counts".to_vec());
+        let mut c = WriteCache::default();
+        cached(
+            &mut c,
+            10,
+            &[(key("a"), b"1"), (key("b"), b"1"), (counts.clone(), b"5")],
+        );
+        // Commits 11 and 12 of another daemon wrote execution b (forgotten), execution c
+        // (wanted by this batch: its value came along) and the counts (re-read).
+        c.catch_up(CatchUp {
+            since: Some(10),
+            now: 12,
+            logged: 2,
+            changed: Some(vec![
+                (Table::Executions.id(), b"b".to_vec(), None, false),
+                (Table::Executions.id(), b"c".to_vec(), Some(b"3".to_vec()), true),
+                (Table::Meta.id(), b"counts".to_vec(), Some(b"7".to_vec()), true),
+            ]),
+            newest_audit: Some(Some((vec![9], b"r9".to_vec()))),
+        });
+        assert_eq!(c.get(12, &key("a")), Some(Some(b"1".to_vec())));
+        assert_eq!(c.get(12, &key("b")), None);
+        assert_eq!(c.get(12, &key("c")), Some(Some(b"3".to_vec())));
+        assert_eq!(c.get(12, &counts), Some(Some(b"7".to_vec())));
+        assert_eq!(c.last(12, Table::Audit), Some(Some((vec![9], b"r9".to_vec()))));
+    }
+
+    #[test]
+    fn a_commit_without_a_key_list_or_too_far_behind_empties_the_cache() {
+        let changed = || Some(vec![(Table::Executions.id(), b"b".to_vec(), None, false)]);
+        for (now, logged, list) in [
+            // Two commits, one key list: a daemon of an older version wrote the other.
+            (12, 1, changed()),
+            // A commit too large to list its keys.
+            (11, 1, Some(vec![(EVERYTHING, Vec::new(), None, false)])),
+            // Not asked (the cache knew nothing when the transaction began).
+            (11, 1, None),
+            // Further behind than a catch-up reads.
+            (10 + CATCH_UP_MAX + 1, CATCH_UP_MAX + 1, changed()),
+        ] {
+            let mut c = WriteCache::default();
+            cached(&mut c, 10, &[(key("a"), b"1")]);
+            c.catch_up(CatchUp {
+                since: Some(10),
+                now,
+                logged,
+                changed: list,
+                newest_audit: None,
+            });
+            assert_eq!(c.get(now, &key("a")), None, "now {now}, logged {logged}");
+            assert_eq!(c.seq(), Some(now));
+        }
+    }
+
     #[test]
     fn the_newest_row_follows_appends_and_is_forgotten_on_delete() {
         let mut c = WriteCache::default();

@@ -786,7 +786,13 @@ impl PgWrite {
                         .client
                         .query(
                             &s.changed,
-                            &[&after, &value_tables, &wanted_tables, &wanted_keys, &cache::CATCH_UP_MAX],
+                            &[
+                                &after,
+                                &value_tables,
+                                &wanted_tables,
+                                &wanted_keys,
+                                &cache::CATCH_UP_MAX,
+                            ],
                         )
                         .await
                         .map(Some),
@@ -830,9 +836,15 @@ impl PgWrite {
                     .map(|r| (r.get::<_, i16>(0), r.get(1), r.get(2), r.get(3)))
                     .collect()
             });
-            let newest: Option<Option<cache::Row>> =
-                newest?.map(|rows| rows.first().map(|r| (r.get(0), r.get(1))));
-            Ok((seq.get::<_, i64>(0), seq.get::<_, i64>(1), changed, newest, out?, waited))
+            let newest: Option<Option<cache::Row>> = newest?.map(|rows| rows.first().map(|r| (r.get(0), r.get(1))));
+            Ok((
+                seq.get::<_, i64>(0),
+                seq.get::<_, i64>(1),
+                changed,
+                newest,
+                out?,
+                waited,
+            ))
         })?;
         self.inner
             .contended
