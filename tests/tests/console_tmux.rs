@@ -251,10 +251,7 @@ fn demo_opens_the_console_on_a_full_inbox() {
         s.contains("demo admin @ 127.0.0.1"),
         "the header names the demo user and server:\n{s}"
     );
-    assert!(
-        inbox_count(&s).is_some_and(|n| n > 0),
-        "decisions wait in the inbox:\n{s}"
-    );
+    assert!(inbox_count(&s).is_some_and(|n| n > 0), "decisions wait in the inbox:\n{s}");
     t.keys(&["q"]);
 }
 
