@@ -216,6 +216,34 @@ impl PgServer {
         }
     }
 
+    /// Kills the server with SIGKILL (no shutdown checkpoint, its shared WAL buffers are lost)
+    /// and waits until its processes are gone; [`PgServer::resume`] then recovers from the WAL.
+    pub fn crash(&self) {
+        let Some(pid) = self.pid.lock().unwrap_or_else(|p| p.into_inner()).take() else {
+            return;
+        };
+        // Its backends and helpers (children) notice their postmaster's death and exit; a new
+        // server refuses to start while one of them still holds the shared memory.
+        let children: Vec<String> = Command::new("pgrep")
+            .args(["-P", &pid.to_string()])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).split_whitespace().map(str::to_string).collect())
+            .unwrap_or_default();
+        let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        for p in std::iter::once(pid.to_string()).chain(children) {
+            // Gone, or a zombie nobody reaped (holds no shared memory any more).
+            let alive = |p: &str| {
+                std::fs::read_to_string(format!("/proc/{p}/stat"))
+                    .is_ok_and(|st| st.rsplit_once(") ").is_some_and(|(_, rest)| !rest.starts_with('Z')))
+            };
+            while alive(&p) {
+                assert!(Instant::now() < deadline, "PostgreSQL processes did not exit within 30 s");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+
     /// Stops the server (fast shutdown: clients are disconnected) and waits until it is gone.
     pub fn halt(&self) {
         let Some(pid) = self.pid.lock().unwrap_or_else(|p| p.into_inner()).take() else {

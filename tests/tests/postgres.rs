@@ -391,6 +391,32 @@ fn a_database_outage_names_the_database_and_the_daemon_reconnects_by_itself() {
     d.wait_state(&before, "SUCCESS");
 }
 
+/// A write transaction commits asynchronously (the write lock is released before the WAL
+/// flush) and the writer answers only after the synchronous statement that flushes it: resumes
+/// answered just before PostgreSQL is killed with SIGKILL (its unflushed WAL buffers lost) are
+/// all there after it recovers.
+#[test]
+fn resumes_acknowledged_before_postgresql_is_killed_survive_its_recovery() {
+    let server = postgres::PgServer::start_own();
+    let url = server.new_database();
+    let mut d = Daemon::start_with(on(&url));
+    let ids: Vec<String> = (0..4).map(|_| id_of(&d.run_wait("test", "approval", &[]))).collect();
+    for id in &ids {
+        let out = d.cli(&["resume", id, "--input", "approved=true", "--input", "reason=flushed"]);
+        assert!(out.ok(), "{out}");
+    }
+    server.crash();
+    server.resume();
+    // Steps the daemon took during the crash may have failed: restart it so it recovers what
+    // the database holds, then every acknowledged resume runs to its end.
+    d.kill9();
+    d.restart();
+    for id in &ids {
+        let e = d.wait_state(id, "SUCCESS");
+        assert_eq!(task_run(&e, "decide")["state"], "SUCCESS");
+    }
+}
+
 #[test]
 fn migrate_copies_a_redb_data_dir_and_the_audit_chain_still_verifies() {
     let mut old = Daemon::start_with(DaemonOptions {
