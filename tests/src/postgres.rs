@@ -227,7 +227,12 @@ impl PgServer {
         let children: Vec<String> = Command::new("pgrep")
             .args(["-P", &pid.to_string()])
             .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).split_whitespace().map(str::to_string).collect())
+            .map(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .split_whitespace()
+                    .map(str::to_string)
+                    .collect()
+            })
             .unwrap_or_default();
         let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -238,7 +243,10 @@ impl PgServer {
                     .is_ok_and(|st| st.rsplit_once(") ").is_some_and(|(_, rest)| !rest.starts_with('Z')))
             };
             while alive(&p) {
-                assert!(Instant::now() < deadline, "PostgreSQL processes did not exit within 30 s");
+                assert!(
+                    Instant::now() < deadline,
+                    "PostgreSQL processes did not exit within 30 s"
+                );
                 std::thread::sleep(Duration::from_millis(50));
             }
         }
