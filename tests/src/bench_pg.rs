@@ -159,7 +159,20 @@ impl Bench {
             ("postgres, 3 daemons", Some(3)),
         ];
         let mut figures = serde_json::Map::new();
+        // `TOLLGATE_BENCH_SETUPS=pg1,pg3` runs only some setups (`redb`, `pg1`, `pg3`), for
+        // measuring one side; the published figures run all three.
+        let only = std::env::var("TOLLGATE_BENCH_SETUPS").ok();
         for (name, count) in setups {
+            let short = match count {
+                None => "redb".to_string(),
+                Some(n) => format!("pg{n}"),
+            };
+            if only
+                .as_deref()
+                .is_some_and(|o| !o.split(',').any(|s| s.trim() == short))
+            {
+                continue;
+            }
             let ds = self.setup(count, &[]).await?;
             progress(&ds[0], &format!("cluster: {name}"));
             figures.insert(name.to_string(), self.cluster_run(&ds).await?);

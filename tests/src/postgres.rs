@@ -113,6 +113,15 @@ fn spawn_postgres(bin: &Path, data: &Path, port: u16, dir: &Path, fsync: bool) -
             .arg(&dir)
             .args(["-c", "listen_addresses=127.0.0.1", "-c", "max_connections=400"])
             .args(["-c", if fsync { "fsync=on" } else { "fsync=off" }])
+            // Extra settings for measuring (`TOLLGATE_TEST_PG_SETTINGS="a=1;b=2"`, e.g.
+            // `shared_preload_libraries=pg_stat_statements`).
+            .args(
+                std::env::var("TOLLGATE_TEST_PG_SETTINGS")
+                    .unwrap_or_default()
+                    .split(';')
+                    .filter(|s| !s.trim().is_empty())
+                    .flat_map(|s| ["-c".to_string(), s.trim().to_string()]),
+            )
             .current_dir(&dir)
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log fd"))
@@ -238,6 +247,42 @@ impl PgServer {
         )
         .expect("write pg_hba.conf");
         self.resume();
+    }
+
+    /// Kills the server with SIGKILL (no shutdown checkpoint, its shared WAL buffers are lost)
+    /// and waits until its processes are gone; [`PgServer::resume`] then recovers from the WAL.
+    pub fn crash(&self) {
+        let Some(pid) = self.pid.lock().unwrap_or_else(|p| p.into_inner()).take() else {
+            return;
+        };
+        // Its backends and helpers (children) notice their postmaster's death and exit; a new
+        // server refuses to start while one of them still holds the shared memory.
+        let children: Vec<String> = Command::new("pgrep")
+            .args(["-P", &pid.to_string()])
+            .output()
+            .map(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .split_whitespace()
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        for p in std::iter::once(pid.to_string()).chain(children) {
+            // Gone, or a zombie nobody reaped (holds no shared memory any more).
+            let alive = |p: &str| {
+                std::fs::read_to_string(format!("/proc/{p}/stat"))
+                    .is_ok_and(|st| st.rsplit_once(") ").is_some_and(|(_, rest)| !rest.starts_with('Z')))
+            };
+            while alive(&p) {
+                assert!(
+                    Instant::now() < deadline,
+                    "PostgreSQL processes did not exit within 30 s"
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
     }
 
     /// Stops the server (fast shutdown: clients are disconnected) and waits until it is gone.

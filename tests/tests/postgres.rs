@@ -51,7 +51,7 @@ fn migrations_run_once_and_a_newer_schema_is_refused_naming_the_database() {
             &url,
             "SELECT string_agg(version::text, ',' ORDER BY version) FROM tollgate_schema"
         ),
-        "1,2"
+        "1,2,3"
     );
     assert_eq!(d.execution(&first)["state"], "PAUSED");
     d.stop();
@@ -155,6 +155,80 @@ fn three_daemons_on_one_database_one_resume_wins_and_timers_fire_once() {
             1,
             "the expiry fired once: {logs:?}"
         );
+    }
+}
+
+/// The value of `series` in a daemon's `/metrics` text.
+fn metric(d: &Daemon, series: &str) -> Option<f64> {
+    let (_, body) = tollgate_tests::curl(&[&format!("{}/metrics", d.server())]);
+    body.lines()
+        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+/// Polls until every daemon's `/metrics` says `series` is `want` (the stored state counts,
+/// which every batch of every daemon updates through its write cache).
+fn wait_metric(daemons: &[Daemon], series: &str, want: f64) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for d in daemons {
+        while metric(d, series) != Some(want) {
+            assert!(
+                Instant::now() < deadline,
+                "{series} is {:?}, not {want}",
+                metric(d, series)
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// Resumes of different executions, each through another daemon than the one that started it,
+/// all at once over 3 daemons, two rounds: every one wins, once; the state counts stay exact
+/// (each daemon's write cache forgets or re-reads only the rows the others changed, and the
+/// counts row is one of them) and the audit chain, appended to by all three, verifies.
+#[test]
+fn resumes_of_different_executions_over_three_daemons_all_win_and_the_audit_chain_verifies() {
+    let url = postgres::new_database();
+    let daemons: Vec<Daemon> = (0..3).map(|_| Daemon::start_with(on(&url))).collect();
+    let mut done = metric(&daemons[0], "tollgate_executions{state=\"SUCCESS\"}").unwrap_or(0.0) as usize;
+    for round in 0..2 {
+        let n = 12;
+        let ids: Vec<String> = (0..n)
+            .map(|i| id_of(&daemons[i % 3].run_wait("test", "approval", &[])))
+            .collect();
+        wait_metric(&daemons, "tollgate_executions{state=\"PAUSED\"}", n as f64);
+        let resumes: Vec<tollgate_tests::CliOutput> = std::thread::scope(|s| {
+            let handles: Vec<_> = ids
+                .iter()
+                .enumerate()
+                .map(|(i, id)| {
+                    let d = &daemons[(i + 1 + round) % 3];
+                    s.spawn(move || d.cli(&["resume", id, "--input", "approved=true", "--input", "reason=spread"]))
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().expect("resume thread")).collect()
+        });
+        for o in &resumes {
+            assert!(o.ok(), "every resume of its own execution wins: {o}");
+        }
+        for (i, id) in ids.iter().enumerate() {
+            let d = &daemons[(i + 2) % 3];
+            d.wait_state(id, "SUCCESS");
+            let logs = log_messages(d, id);
+            assert_eq!(
+                logs.iter().filter(|l| l.starts_with("decision for")).count(),
+                1,
+                "{logs:?}"
+            );
+        }
+        done += n;
+        wait_metric(&daemons, "tollgate_executions{state=\"SUCCESS\"}", done as f64);
+        wait_metric(&daemons, "tollgate_executions{state=\"PAUSED\"}", 0.0);
+    }
+    for d in &daemons {
+        let verify = d.cli(&["audit", "--verify"]);
+        assert!(verify.ok(), "{verify}");
     }
 }
 
@@ -315,6 +389,32 @@ fn a_database_outage_names_the_database_and_the_daemon_reconnects_by_itself() {
     ]);
     assert!(out.ok(), "{out}");
     d.wait_state(&before, "SUCCESS");
+}
+
+/// A write transaction commits asynchronously (the write lock is released before the WAL
+/// flush) and the writer answers only after the synchronous statement that flushes it: resumes
+/// answered just before PostgreSQL is killed with SIGKILL (its unflushed WAL buffers lost) are
+/// all there after it recovers.
+#[test]
+fn resumes_acknowledged_before_postgresql_is_killed_survive_its_recovery() {
+    let server = postgres::PgServer::start_own();
+    let url = server.new_database();
+    let mut d = Daemon::start_with(on(&url));
+    let ids: Vec<String> = (0..4).map(|_| id_of(&d.run_wait("test", "approval", &[]))).collect();
+    for id in &ids {
+        let out = d.cli(&["resume", id, "--input", "approved=true", "--input", "reason=flushed"]);
+        assert!(out.ok(), "{out}");
+    }
+    server.crash();
+    server.resume();
+    // Steps the daemon took during the crash may have failed: restart it so it recovers what
+    // the database holds, then every acknowledged resume runs to its end.
+    d.kill9();
+    d.restart();
+    for id in &ids {
+        let e = d.wait_state(id, "SUCCESS");
+        assert_eq!(task_run(&e, "decide")["state"], "SUCCESS");
+    }
 }
 
 #[test]

@@ -466,6 +466,16 @@ impl Store {
         self.quick_repair
     }
 
+    /// Whether this daemon's last write transaction waited for the write lock (PostgreSQL with
+    /// other daemons writing): the writer then takes the lock before it closes its batch, so the
+    /// commands that arrive while it waits go into the same transaction. Never on redb.
+    pub fn write_contended(&self) -> bool {
+        match &self.backend {
+            Backend::Redb(_) => false,
+            Backend::Postgres(pg) => pg.contended(),
+        }
+    }
+
     /// An empty commit that saves redb's allocator state (with [`QuickRepair::Idle`]; a no-op
     /// otherwise): until the next commit, a crash needs no repair of the whole file.
     pub fn checkpoint(&self) -> Result<()> {
@@ -1071,6 +1081,15 @@ impl Writer {
 
     /// Reads the stored executions `ids` and their leases ahead, together: a batch's commands
     /// then find them without a round trip each (PostgreSQL; nothing to do on redb).
+    /// Begins the transaction now (PostgreSQL: waits for the write lock and reads nothing
+    /// else); nothing on redb, whose write transaction is begun already.
+    pub fn begin_now(&self) -> Result<()> {
+        match &self.tx {
+            WriteTx::Pg(tx) => tx.begin_now(),
+            WriteTx::Redb(_) => Ok(()),
+        }
+    }
+
     pub fn prefetch_executions(&self, ids: &[&str]) -> Result<()> {
         if ids.is_empty() || !matches!(self.tx, WriteTx::Pg(_)) {
             return Ok(());

@@ -32,6 +32,44 @@ pub(super) fn cacheable(table: Table) -> bool {
     !matches!(table, Table::Logs | Table::Audit | Table::ExecutionsByState)
 }
 
+/// Whether a row of `table` another daemon changed is read again when this daemon's next write
+/// transaction begins (in the same round trip), rather than only forgotten: the few rows every
+/// batch touches (state counts, metrics, waiting series, flows, ...). Rows of one execution
+/// (the execution, its lease, its timers and files) are many and mostly another daemon's own:
+/// they are forgotten, and read again only when wanted.
+pub(super) fn refresh_on_change(table: Table) -> bool {
+    cacheable(table)
+        && !matches!(
+            table,
+            Table::Executions | Table::Leases | Table::Timers | Table::Files | Table::FlowRevisions
+        )
+}
+
+/// At most this many commits of other daemons are caught up with by key; a cache further behind
+/// is emptied.
+pub(super) const CATCH_UP_MAX: i64 = 1_000;
+
+/// A table id no table has: logged by a commit too large to list its keys ("everything").
+pub(super) const EVERYTHING: i16 = -1;
+
+/// A key another commit wrote: table id, key, its value now (`None`: absent) and whether that
+/// value was read (otherwise the row is only forgotten).
+pub(super) type Changed = (i16, Vec<u8>, Option<Vec<u8>>, bool);
+
+/// What a write transaction learnt when it took the lock (see [`WriteCache::catch_up`]).
+pub(super) struct CatchUp {
+    /// The counter value the cache was true at when the transaction asked.
+    pub since: Option<i64>,
+    /// The counter read under the lock.
+    pub now: i64,
+    /// How many key lists are logged after `since`.
+    pub logged: i64,
+    /// The keys written after `since` (`None`: not asked).
+    pub changed: Option<Vec<Changed>>,
+    /// The newest audit record now (`None`: not asked; `Some(None)`: there is none).
+    pub newest_audit: Option<Option<Row>>,
+}
+
 #[derive(Default)]
 pub(super) struct WriteCache {
     /// The value of the write counter the rows are true at (`None`: nothing is known).
@@ -73,7 +111,51 @@ impl WriteCache {
         self.seq
     }
 
+    /// Whether the newest row of `table` is known.
+    pub fn knows_last(&self, table: Table) -> bool {
+        self.seq.is_some() && self.last.contains_key(&table)
+    }
+
+    /// Called under the lock: brings the cache to the counter value read there. If every commit
+    /// since the cache's value logged its keys, only those rows are forgotten (or replaced by
+    /// their values read along) and the rest stays; otherwise everything is forgotten.
+    pub fn catch_up(&mut self, c: CatchUp) {
+        if self.seq == Some(c.now) {
+            return;
+        }
+        let (Some(since), Some(changed)) = (c.since, c.changed) else {
+            return self.reset(Some(c.now));
+        };
+        // Each counter value after `since` must have logged its keys (a daemon of an older
+        // version does not), and the cache must still be where the transaction saw it.
+        if self.seq != Some(since) || c.now < since || c.now - since > CATCH_UP_MAX || c.logged != c.now - since {
+            return self.reset(Some(c.now));
+        }
+        for (t, k, v, known) in changed {
+            let Some(table) = usize::try_from(t).ok().and_then(|i| Table::ALL.get(i)) else {
+                // `EVERYTHING`, or a table this build does not know.
+                return self.reset(Some(c.now));
+            };
+            let key = (*table, k);
+            if known {
+                self.insert(key, v);
+            } else {
+                self.young.remove(&key);
+                self.old.remove(&key);
+            }
+        }
+        // Newest rows: audit records are not logged by key (only scanned); the newest was read
+        // along. Any other table's newest row is forgotten.
+        let audit = self.last.contains_key(&Table::Audit);
+        self.last.clear();
+        if let (true, Some(row)) = (audit, c.newest_audit) {
+            self.last.insert(Table::Audit, row);
+        }
+        self.seq = Some(c.now);
+    }
+
     /// Called with the counter read under the lock: keeps the rows if they are still true.
+    #[cfg(test)]
     pub fn validate(&mut self, seq: i64) {
         if self.seq != Some(seq) {
             self.reset(Some(seq));
@@ -202,6 +284,75 @@ mod tests {
             writes: &writes,
         });
         assert_eq!(c.get(4, &key("a")), None);
+    }
+
+    fn cached(c: &mut WriteCache, seq: i64, rows: &[(Key, &[u8])]) {
+        c.reset(Some(seq - 1));
+        let writes: Vec<(Key, Option<Vec<u8>>)> = rows.iter().map(|(k, v)| (k.clone(), Some(v.to_vec()))).collect();
+        let edges: Edges = [(Table::Audit, Some((vec![1], b"r1".to_vec())))].into();
+        c.apply(Delta {
+            base: Some(seq - 1),
+            committed: seq,
+            fetched: &HashMap::new(),
+            edges: &edges,
+            writes: &writes,
+        });
+    }
+
+    #[test]
+    fn catching_up_forgets_or_refreshes_only_what_other_daemons_wrote() {
+        let counts = (Table::Meta, b"counts".to_vec());
+        let mut c = WriteCache::default();
+        cached(
+            &mut c,
+            10,
+            &[(key("a"), b"1"), (key("b"), b"1"), (counts.clone(), b"5")],
+        );
+        // Commits 11 and 12 of another daemon wrote execution b (forgotten), execution c
+        // (wanted by this batch: its value came along) and the counts (re-read).
+        c.catch_up(CatchUp {
+            since: Some(10),
+            now: 12,
+            logged: 2,
+            changed: Some(vec![
+                (Table::Executions.id(), b"b".to_vec(), None, false),
+                (Table::Executions.id(), b"c".to_vec(), Some(b"3".to_vec()), true),
+                (Table::Meta.id(), b"counts".to_vec(), Some(b"7".to_vec()), true),
+            ]),
+            newest_audit: Some(Some((vec![9], b"r9".to_vec()))),
+        });
+        assert_eq!(c.get(12, &key("a")), Some(Some(b"1".to_vec())));
+        assert_eq!(c.get(12, &key("b")), None);
+        assert_eq!(c.get(12, &key("c")), Some(Some(b"3".to_vec())));
+        assert_eq!(c.get(12, &counts), Some(Some(b"7".to_vec())));
+        assert_eq!(c.last(12, Table::Audit), Some(Some((vec![9], b"r9".to_vec()))));
+    }
+
+    #[test]
+    fn a_commit_without_a_key_list_or_too_far_behind_empties_the_cache() {
+        let changed = || Some(vec![(Table::Executions.id(), b"b".to_vec(), None, false)]);
+        for (now, logged, list) in [
+            // Two commits, one key list: a daemon of an older version wrote the other.
+            (12, 1, changed()),
+            // A commit too large to list its keys.
+            (11, 1, Some(vec![(EVERYTHING, Vec::new(), None, false)])),
+            // Not asked (the cache knew nothing when the transaction began).
+            (11, 1, None),
+            // Further behind than a catch-up reads.
+            (10 + CATCH_UP_MAX + 1, CATCH_UP_MAX + 1, changed()),
+        ] {
+            let mut c = WriteCache::default();
+            cached(&mut c, 10, &[(key("a"), b"1")]);
+            c.catch_up(CatchUp {
+                since: Some(10),
+                now,
+                logged,
+                changed: list,
+                newest_audit: None,
+            });
+            assert_eq!(c.get(now, &key("a")), None, "now {now}, logged {logged}");
+            assert_eq!(c.seq(), Some(now));
+        }
     }
 
     #[test]

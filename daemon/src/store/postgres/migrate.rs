@@ -42,10 +42,27 @@ const MIGRATIONS: &[(i32, &str)] = &[
          );
          INSERT INTO tollgate_write_seq (n) VALUES (0);",
     ),
+    (
+        3,
+        // `tollgate_write_keys`: per write-counter value, the cached-table keys that commit wrote,
+        // so another daemon evicts only those rows from its write cache (see `cache.rs`).
+        // `tollgate_flush`: one row per daemon, written by a synchronous commit right after each
+        // write transaction's asynchronous one: the WAL flush happens after the write lock is
+        // released (see `PgWrite::commit`).
+        "CREATE TABLE tollgate_write_keys (
+             seq bigint PRIMARY KEY,
+             tbls smallint[] NOT NULL,
+             ks bytea[] NOT NULL
+         );
+         CREATE TABLE tollgate_flush (
+             daemon text PRIMARY KEY,
+             n bigint NOT NULL
+         );",
+    ),
 ];
 
 /// The newest schema version this build knows.
-pub const LATEST: i32 = 2;
+pub const LATEST: i32 = 3;
 
 pub(super) fn run(inner: &Inner) -> Result<()> {
     let name = inner.name.clone();

@@ -44,8 +44,20 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 const FIRST_PAGE: i64 = 32;
 /// Rows fetched per round trip of a scan after the first.
 const PAGE: i64 = 256;
-/// Starts a write transaction (the write lock is its next statement).
-const BEGIN_WRITE: &str = "BEGIN ISOLATION LEVEL READ COMMITTED";
+/// Starts a write transaction (the write lock is its next statement). Its commit is asynchronous:
+/// the commit record becomes visible and the write lock is released without waiting for the WAL
+/// flush; the flush follows right after, outside the lock, by a synchronous commit of
+/// `tollgate_flush` on the same connection (see [`PgWrite::commit`]), and the caller is answered
+/// only after it. So daemons no longer take turns for each other's disk flush.
+const BEGIN_WRITE: &str = "BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL synchronous_commit = off";
+/// A write transaction that waited this long for the write lock says the lock is contended.
+const CONTENDED: Duration = Duration::from_millis(1);
+/// Above this many cached-table keys a commit logs "everything changed" instead of each key
+/// (a bulk copy): other daemons then empty their write cache.
+const MAX_LOGGED_KEYS: usize = 10_000;
+/// Write-counter values whose key lists are kept (older ones are pruned with the change feed); a
+/// daemon whose cache is older empties it.
+const KEEP_WRITE_KEYS: i64 = 10_000;
 /// Starts a read snapshot.
 const BEGIN_READ: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
 /// The change-feed entry that says flows changed (never an execution id: those are base62).
@@ -115,10 +127,17 @@ struct Stmts {
     /// Rows by (table, key) pairs, for reading a batch's rows in one round trip.
     get_many: Statement,
     lock: Statement,
-    /// The write counter, read right after the lock (see `cache.rs`).
+    /// The write counter, read right after the lock (see `cache.rs`), and how many key lists
+    /// were logged after a given value.
     seq: Statement,
-    /// The write counter, bumped by every write transaction that changes something.
+    /// The write counter, bumped by every write transaction that changes something, with the
+    /// keys of cached tables it wrote.
     bump: Statement,
+    /// The keys other commits wrote after a counter value, with their values where asked.
+    changed: Statement,
+    /// A synchronous commit of a row of this daemon's own: flushes the WAL up to the
+    /// asynchronous commit before it.
+    flush: Statement,
 }
 
 struct Conn {
@@ -147,6 +166,8 @@ struct Inner {
     daemon_id: String,
     /// Rows as this daemon's write transactions last saw them (see `cache.rs`).
     cache: Mutex<cache::WriteCache>,
+    /// Whether the last write transaction waited for the write lock (see [`PgStore::contended`]).
+    contended: std::sync::atomic::AtomicBool,
 }
 
 /// A PostgreSQL database holding the store's tables.
@@ -320,8 +341,26 @@ async fn connect(
         lock: client
             .prepare(&format!("SELECT pg_advisory_xact_lock({WRITE_LOCK})"))
             .await?,
-        seq: q("SELECT n FROM tollgate_write_seq").await?,
-        bump: q("UPDATE tollgate_write_seq SET n = n + 1 RETURNING n").await?,
+        seq: q("SELECT n, (SELECT count(*) FROM tollgate_write_keys WHERE seq > $1) FROM tollgate_write_seq").await?,
+        bump: q(
+            "WITH b AS (UPDATE tollgate_write_seq SET n = n + 1 RETURNING n) \
+             INSERT INTO tollgate_write_keys (seq, tbls, ks) SELECT n, $1::smallint[], $2::bytea[] FROM b RETURNING seq",
+        )
+        .await?,
+        // `known`: the value column is the row as it is now (absent when NULL); otherwise the
+        // key is only named (the caller forgets its row).
+        changed: q(
+            "SELECT c.t, c.k, kv.v, (c.t = ANY($2::smallint[]) OR w.k IS NOT NULL) AS known \
+             FROM (SELECT DISTINCT u.t, u.k FROM tollgate_write_keys l, unnest(l.tbls, l.ks) AS u(t, k) \
+                   WHERE l.seq > $1 AND l.seq <= $1 + $5) c \
+             LEFT JOIN unnest($3::smallint[], $4::bytea[]) AS w(t, k) ON w.t = c.t AND w.k = c.k \
+             LEFT JOIN tollgate_kv kv ON kv.tbl = c.t AND kv.k = c.k \
+                   AND (c.t = ANY($2::smallint[]) OR w.k IS NOT NULL)",
+        )
+        .await?,
+        flush: q("INSERT INTO tollgate_flush (daemon, n) VALUES ($1, 1) \
+                  ON CONFLICT (daemon) DO UPDATE SET n = tollgate_flush.n + 1")
+        .await?,
     };
     Ok(Conn { client, stmts })
 }
@@ -366,6 +405,7 @@ impl PgStore {
                 format!("{:016x}", rand::thread_rng().r#gen::<u64>())
             },
             cache: Mutex::new(cache::WriteCache::default()),
+            contended: std::sync::atomic::AtomicBool::new(false),
         });
         migrate::run(&inner)?;
         Ok(PgStore { inner })
@@ -374,6 +414,12 @@ impl PgStore {
     /// The database, without its password.
     pub fn name(&self) -> &str {
         &self.inner.name
+    }
+
+    /// Whether this daemon's last write transaction waited at least [`CONTENDED`] for the write
+    /// lock (another daemon held it).
+    pub fn contended(&self) -> bool {
+        self.inner.contended.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// This daemon's id on the database (heartbeats, leases, the change feed).
@@ -403,6 +449,7 @@ impl PgStore {
             sent: Cell::new(false),
             fetched: RefCell::new(HashMap::new()),
             edges: RefCell::new(HashMap::new()),
+            wanted: RefCell::new(Vec::new()),
         })
     }
 
@@ -433,11 +480,16 @@ impl PgStore {
         Ok(rows.first().map(|r| r.get(0)).unwrap_or(0))
     }
 
-    /// Drops change rows older than `keep` (they only feed streams of running daemons).
+    /// Drops change rows older than `keep` (they only feed streams of running daemons), and
+    /// key lists of old write-counter values (a daemon whose cache is that old empties it).
     pub fn prune_changes(&self, keep: Duration) -> Result<()> {
         self.query(
             "DELETE FROM tollgate_changes WHERE at < now() - make_interval(secs => $1)",
             vec![Box::new(keep.as_secs_f64())],
+        )?;
+        self.query(
+            "DELETE FROM tollgate_write_keys WHERE seq < (SELECT n FROM tollgate_write_seq) - $1",
+            vec![Box::new(KEEP_WRITE_KEYS)],
         )?;
         Ok(())
     }
@@ -701,11 +753,22 @@ pub struct PgWrite {
     fetched: RefCell<HashMap<cache::Key, Option<Vec<u8>>>>,
     /// The newest row of tables read by reverse scans from the end (`None`: empty table).
     edges: RefCell<cache::Edges>,
+    /// Rows the first call wants that the cache holds: if another daemon changed one, the
+    /// call that begins the transaction reads it along (no second round trip).
+    wanted: RefCell<Vec<cache::Key>>,
 }
 
 impl PgWrite {
     pub(crate) fn daemon_id(&self) -> &str {
         &self.inner.daemon_id
+    }
+
+    /// Begins the transaction (takes the write lock) if it is not yet.
+    pub(crate) fn begin_now(&self) -> Result<()> {
+        if self.sent.get() {
+            return Ok(());
+        }
+        self.fetch_many(Vec::new())
     }
 
     fn conn(&self) -> Result<&Arc<Conn>> {
@@ -730,23 +793,101 @@ impl PgWrite {
         }
         let op = call(conn);
         let c = conn.clone();
-        let (seq, out) = self.inner.block(async move {
+        // What the cache is true at, and whether it knows the newest audit record: the keys
+        // other daemons wrote since then, and that record, are read in the same round trip.
+        let (since, audit_edge) = {
+            let cache = self.cache();
+            (cache.seq(), cache.knows_last(Table::Audit))
+        };
+        let value_tables: Vec<i16> = Table::ALL
+            .iter()
+            .filter(|t| cache::refresh_on_change(**t))
+            .map(|t| t.id())
+            .collect();
+        let wanted = std::mem::take(&mut *self.wanted.borrow_mut());
+        let wanted_tables: Vec<i16> = wanted.iter().map(|(t, _)| t.id()).collect();
+        let wanted_keys: Vec<Vec<u8>> = wanted.into_iter().map(|(_, k)| k).collect();
+        let (seq, logged, changed, newest, out, waited) = self.inner.block(async move {
             let s = &c.stmts;
-            // `join!` polls in order: the server gets BEGIN, the lock, the counter read and the
-            // call in that order, and answers each after the lock is granted.
-            let (begin, lock, seq, out) = futures::join!(
-                c.client.batch_execute(BEGIN_WRITE),
-                c.client.execute(&s.lock, &[]),
-                c.client.query_one(&s.seq, &[]),
+            let after = since.unwrap_or(i64::MAX);
+            let seq_params: [&(dyn ToSql + Sync); 1] = [&after];
+            let changed = async {
+                match since {
+                    Some(after) => c
+                        .client
+                        .query(
+                            &s.changed,
+                            &[
+                                &after,
+                                &value_tables,
+                                &wanted_tables,
+                                &wanted_keys,
+                                &cache::CATCH_UP_MAX,
+                            ],
+                        )
+                        .await
+                        .map(Some),
+                    None => Ok(None),
+                }
+            };
+            let newest = async {
+                if audit_edge {
+                    let (t, lo, limit) = (Table::Audit.id(), Vec::<u8>::new(), 1i64);
+                    c.client.query(&s.scan_rev_open, &[&t, &lo, &limit]).await.map(Some)
+                } else {
+                    Ok(None)
+                }
+            };
+            // `join!` polls in order: the server gets BEGIN, the lock, the counter read, the
+            // changed keys, the newest audit record and the call in that order, and answers
+            // each after the lock is granted.
+            // The lock's answer comes after BEGIN's by the time the lock was waited for.
+            let begin = async {
+                let r = c.client.batch_execute(BEGIN_WRITE).await;
+                (r, std::time::Instant::now())
+            };
+            let lock = async {
+                let r = c.client.execute(&s.lock, &[]).await;
+                (r, std::time::Instant::now())
+            };
+            let ((begin, begun_at), (lock, locked_at), seq, changed, newest, out) = futures::join!(
+                begin,
+                lock,
+                c.client.query_one(&s.seq, &seq_params),
+                changed,
+                newest,
                 op
             );
             begin?;
             lock?;
-            let seq: i64 = seq?.get(0);
-            Ok((seq, out?))
+            let waited = locked_at.saturating_duration_since(begun_at);
+            let seq = seq?;
+            let changed: Option<Vec<cache::Changed>> = changed?.map(|rows| {
+                rows.iter()
+                    .map(|r| (r.get::<_, i16>(0), r.get(1), r.get(2), r.get(3)))
+                    .collect()
+            });
+            let newest: Option<Option<cache::Row>> = newest?.map(|rows| rows.first().map(|r| (r.get(0), r.get(1))));
+            Ok((
+                seq.get::<_, i64>(0),
+                seq.get::<_, i64>(1),
+                changed,
+                newest,
+                out?,
+                waited,
+            ))
         })?;
+        self.inner
+            .contended
+            .store(waited >= CONTENDED, std::sync::atomic::Ordering::Relaxed);
         self.base.set(Some(seq));
-        self.cache().validate(seq);
+        self.cache().catch_up(cache::CatchUp {
+            since,
+            now: seq,
+            logged,
+            changed,
+            newest_audit: newest,
+        });
         Ok(out)
     }
 
@@ -805,7 +946,13 @@ impl PgWrite {
         let mut puts: (Vec<i16>, Vec<Vec<u8>>, Vec<Vec<u8>>) = Default::default();
         let mut dels: (Vec<i16>, Vec<Vec<u8>>) = Default::default();
         let mut changed = std::collections::BTreeSet::new();
+        // The keys of cached tables, logged with the counter bump for other daemons' caches.
+        let mut logged: (Vec<i16>, Vec<Vec<u8>>) = Default::default();
         for ((table, key), value) in &writes {
+            if cache::cacheable(*table) {
+                logged.0.push(table.id());
+                logged.1.push(key.clone());
+            }
             match table {
                 Table::Executions => {
                     changed.insert(String::from_utf8_lossy(key).into_owned());
@@ -833,6 +980,9 @@ impl PgWrite {
                     dels.1.push(key.clone());
                 }
             }
+        }
+        if logged.0.len() > MAX_LOGGED_KEYS {
+            logged = (vec![cache::EVERYTHING], vec![Vec::new()]);
         }
         let daemon = self.inner.daemon_id.clone();
         let changed: Vec<String> = changed.into_iter().collect();
@@ -882,7 +1032,8 @@ impl PgWrite {
                     c.client.execute(&s.change, &[&daemon, &changed]).await
                 }
             };
-            let bump = c.client.query_one(&s.bump, &[]);
+            let bump_params: [&(dyn ToSql + Sync); 2] = [&logged.0, &logged.1];
+            let bump = c.client.query_one(&s.bump, &bump_params);
             let commit = async {
                 if begun {
                     c.client.batch_execute("COMMIT").await.map(Some)
@@ -890,7 +1041,16 @@ impl PgWrite {
                     Ok(None)
                 }
             };
-            let (b, l, u, d, ch, n, cm) = futures::join!(begin, lock, upsert, delete, change, bump, commit);
+            // After the (asynchronous) COMMIT, outside the transaction: its synchronous commit
+            // flushes the WAL up to here, our commit included; the lock is already released.
+            let flush = async {
+                if begun {
+                    c.client.execute(&s.flush, &[&daemon]).await.map(Some)
+                } else {
+                    Ok(None)
+                }
+            };
+            let (b, l, u, d, ch, n, cm, fl) = futures::join!(begin, lock, upsert, delete, change, bump, commit, flush);
             b?;
             l?;
             u?;
@@ -899,7 +1059,9 @@ impl PgWrite {
             let n: i64 = n?.get(0);
             if cm?.is_none() {
                 c.client.batch_execute("COMMIT").await?;
+                c.client.execute(&s.flush, &[&daemon]).await?;
             }
+            fl?;
             Ok(n)
         });
         {
@@ -1049,15 +1211,12 @@ impl KvRead for PgWrite {
             // Not begun: skip what the cache holds, as if it were current; the counter read
             // with this call says whether it is (if not, what was skipped is read next).
             let seq = self.cache().seq();
-            let first: Vec<cache::Key> = keys
+            let (first, cached): (Vec<cache::Key>, Vec<cache::Key>) = keys
                 .iter()
-                .filter(|k| {
-                    !self.overlay.contains_key(*k)
-                        && !self.fetched.borrow().contains_key(*k)
-                        && seq.is_none_or(|s| self.cache().get(s, k).is_none())
-                })
+                .filter(|k| !self.overlay.contains_key(*k) && !self.fetched.borrow().contains_key(*k))
                 .cloned()
-                .collect();
+                .partition(|k| seq.is_none_or(|s| self.cache().get(s, k).is_none()));
+            *self.wanted.borrow_mut() = cached;
             // Sent even when empty: it begins the transaction and validates the cache.
             self.fetch_many(first)?;
         }
