@@ -274,6 +274,44 @@ fn logs_followed_on_one_daemon_show_a_decision_made_through_another() {
     assert!(status.success(), "`logs -f` ends when the execution does");
 }
 
+/// With polling of the change feed slowed to 10 minutes, only the commit's NOTIFY can bring a
+/// decision made through daemon A to a Watch on daemon B within the deadline (Watch has no
+/// re-read of its own).
+#[test]
+fn a_change_reaches_another_daemon_by_notification_without_waiting_for_a_poll() {
+    use tollgate_proto::v1 as pb;
+    let mut options = on(&postgres::new_database());
+    options.env.push(("TOLLGATE_CHANGE_POLL_MS".into(), "600000".into()));
+    let a = Daemon::start_with(options.clone());
+    let b = Daemon::start_with(options);
+    let id = id_of(&a.run_wait("test", "approval", &[]));
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let seen = rt.block_on(async {
+        let channel = tonic::transport::Endpoint::from_shared(b.server())
+            .expect("endpoint")
+            .connect()
+            .await
+            .expect("connect to daemon B");
+        let mut watch = pb::executions_client::ExecutionsClient::new(channel)
+            .watch(pb::WatchRequest::default())
+            .await
+            .expect("watch on B")
+            .into_inner();
+        let out = a.cli(&["resume", &id, "--input", "approved=true", "--input", "reason=via-a"]);
+        assert!(out.ok(), "{out}");
+        tokio::time::timeout(Duration::from_secs(15), async {
+            while let Ok(Some(ev)) = watch.message().await {
+                if ev.execution.is_some_and(|e| e.id == id && e.state != "PAUSED") {
+                    return true;
+                }
+            }
+            false
+        })
+        .await
+    });
+    assert_eq!(seen, Ok(true), "B's Watch saw the decision made through A");
+}
+
 /// An HTTP server whose first request never gets an answer (the daemon running it is killed
 /// meanwhile) and whose later requests get 200.
 fn held_then_ok() -> (u16, Arc<AtomicUsize>) {

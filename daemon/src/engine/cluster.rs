@@ -1,9 +1,10 @@
 //! Several daemons on one PostgreSQL database (nothing of this runs on redb):
 //!
-//! - **Change feed.** Every commit records which executions it touched; each daemon polls the
+//! - **Change feed.** Every commit records which executions it touched; each daemon reads the
 //!   rows other daemons wrote and re-reads those executions into its own event stream, so Watch
 //!   and TailLogs (and the jobs it runs, which stop when their task run ends) see changes made
-//!   through another daemon within a poll interval.
+//!   through another daemon. A commit's `NOTIFY` wakes the reader at once; polling every
+//!   200 ms stays as the safety net, so a lost notification only delays.
 //! - **Heartbeats and leases.** A daemon that dispatches task runs of an execution holds a lease
 //!   on it (written in the same transaction). Each daemon heart-beats; when one is not seen for
 //!   [`LEASE`], a survivor moves its leases to itself under the write lock (exactly one does)
@@ -21,8 +22,22 @@ use super::writer::Command;
 use crate::store::Store;
 use crate::store::postgres::{AUTH_CHANGED, FLOWS_CHANGED, PgStore};
 
-/// How often the change feed is read.
+/// How often the change feed is read when no notification (`LISTEN`) came first.
 const POLL: Duration = Duration::from_millis(200);
+/// The least time between two reads of the feed: under load every commit of every other daemon
+/// notifies, and one read takes in all of them.
+const MIN_GAP: Duration = Duration::from_millis(20);
+
+/// The poll interval: `TOLLGATE_CHANGE_POLL_MS` (with notifications working, polling is only
+/// the safety net), else [`POLL`].
+fn poll_interval() -> Duration {
+    std::env::var("TOLLGATE_CHANGE_POLL_MS")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|ms| *ms > 0)
+        .map(Duration::from_millis)
+        .unwrap_or(POLL)
+}
 /// How often a daemon says it is alive.
 const HEARTBEAT: Duration = Duration::from_secs(2);
 /// A daemon not seen for this long has stopped; its task runs are taken over.
@@ -74,8 +89,17 @@ impl Cluster {
             }
             tokio::time::sleep(Duration::from_secs(1)).await;
         };
+        let poll = poll_interval();
+        let wake = Arc::new(tokio::sync::Notify::new());
+        self.pg.listen_for_changes(wake.clone());
         loop {
-            tokio::time::sleep(POLL).await;
+            let started = tokio::time::Instant::now();
+            tokio::select! {
+                _ = tokio::time::sleep(poll) => {}
+                _ = wake.notified() => {
+                    tokio::time::sleep_until(started + MIN_GAP).await;
+                }
+            }
             // Another daemon's change matters here only to a Watch or TailLogs stream (they
             // subscribe to the events) and to a job this daemon runs for that execution: with
             // neither, the execution is not read again (on a busy cluster, re-reading every

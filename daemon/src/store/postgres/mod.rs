@@ -18,6 +18,7 @@
 //! a channel, which is allowed from any thread.
 
 mod cache;
+mod listen;
 mod migrate;
 mod tls;
 
@@ -333,7 +334,12 @@ async fn connect(
         .await?,
         delete: q("DELETE FROM tollgate_kv WHERE (tbl, k) IN (SELECT * FROM unnest($1::smallint[], $2::bytea[]))")
             .await?,
-        change: q("INSERT INTO tollgate_changes (daemon, ids) VALUES ($1, $2)").await?,
+        // The feed row and its wake-up hint (`listen.rs`) in one statement.
+        change: q(
+            "WITH feed AS (INSERT INTO tollgate_changes (daemon, ids) VALUES ($1, $2)) \
+             SELECT pg_notify('tollgate_changes', $1)",
+        )
+        .await?,
         get_many: q(
             "SELECT tbl, k, v FROM tollgate_kv WHERE (tbl, k) IN (SELECT * FROM unnest($1::smallint[], $2::bytea[]))",
         )
