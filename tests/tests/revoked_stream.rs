@@ -47,6 +47,25 @@ async fn paused(ex: &mut ExecutionsClient<tonic::transport::Channel>, token: &st
     panic!("test.approval never paused");
 }
 
+/// Reads `stream` until it ends, which must happen within [`PROMPTLY`] and with UNAUTHENTICATED
+/// (no event comes after a revocation: the stream must end on its own).
+async fn assert_ends_unauthenticated<T>(stream: &mut tonic::Streaming<T>, what: &str) {
+    let end = tokio::time::timeout(PROMPTLY, async {
+        loop {
+            match stream.message().await {
+                Ok(Some(_)) => continue,
+                other => return other,
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("{what}"));
+    let status = end
+        .err()
+        .unwrap_or_else(|| panic!("{what}: an error, not a silent end"));
+    assert_eq!(status.code(), Code::Unauthenticated, "{what}: {status:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revoked_token_ends_open_watch_and_tail_streams_at_once() {
     let team = team();
@@ -96,30 +115,8 @@ async fn revoked_token_ends_open_watch_and_tail_streams_at_once() {
     admin_remote(&team.d, &admin, &["token", "revoke", &operator]);
 
     // No event happens after the revocation: the streams must end on their own.
-    let watch_end = tokio::time::timeout(PROMPTLY, async {
-        loop {
-            match watch.message().await {
-                Ok(Some(_)) => continue,
-                other => return other,
-            }
-        }
-    })
-    .await
-    .expect("Watch ended promptly after the revocation");
-    let status = watch_end.expect_err("an error, not a silent end");
-    assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
-    let tail_end = tokio::time::timeout(PROMPTLY, async {
-        loop {
-            match tail.message().await {
-                Ok(Some(_)) => continue,
-                other => return other,
-            }
-        }
-    })
-    .await
-    .expect("TailLogs ended promptly after the revocation");
-    let status = tail_end.expect_err("an error, not a silent end");
-    assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+    assert_ends_unauthenticated(&mut watch, "Watch ended promptly after the revocation").await;
+    assert_ends_unauthenticated(&mut tail, "TailLogs ended promptly after the revocation").await;
 
     // And a new call with the revoked token is refused, while the admin's still works.
     let again = ex
@@ -222,18 +219,11 @@ async fn a_token_revoked_through_one_daemon_is_refused_by_the_others_at_once() {
 
     admin_remote(&team.d, &admin, &["token", "revoke", &operator]);
 
-    let watch_end = tokio::time::timeout(PROMPTLY, async {
-        loop {
-            match watch.message().await {
-                Ok(Some(_)) => continue,
-                other => return other,
-            }
-        }
-    })
-    .await
-    .expect("the Watch on the other daemon ended promptly after the revocation");
-    let status = watch_end.expect_err("an error, not a silent end");
-    assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+    assert_ends_unauthenticated(
+        &mut watch,
+        "the Watch on the other daemon ended promptly after the revocation",
+    )
+    .await;
     let refused = tokio::time::timeout(PROMPTLY, async {
         loop {
             match ex
