@@ -147,16 +147,9 @@ impl Ops {
         let mut flows = self.revisions_of(&keys).await;
         // A pause form whose choices come from an expression renders them against the whole
         // execution (as Get does, so both show the same form key): read it for those rows only.
-        let render: Vec<(usize, Arc<Flow>, String)> = rows
-            .iter()
-            .zip(&flows)
-            .enumerate()
-            .filter_map(|(i, (e, flow))| {
-                let flow = flow.as_ref()?;
-                (e.state == State::Paused && flow.has_input_expressions()).then(|| (i, flow.clone(), e.id.clone()))
-            })
-            .collect();
-        for (i, flow, id) in render {
+        let render = needing_render(rows.iter().map(|e| e.state), &flows);
+        for (i, flow) in render {
+            let id = rows[i].id.clone();
             // Gone since the page was read: its row shows the form unrendered. Rendered against
             // the execution as FULL presents it (secrets masked), so choices are FULL's too.
             if let Ok(exec) = self.engine.get_execution(&id).await {
@@ -321,14 +314,9 @@ impl Ops {
             .collect();
         let mut out = self.revisions_of(&keys).await;
         // Executions waiting at a pause whose form computes its choices get them rendered now.
-        let render: Vec<(usize, Arc<Flow>, Execution)> = execs
-            .iter()
-            .zip(&out)
-            .enumerate()
-            .filter_map(|(i, (e, flow))| {
-                let flow = flow.as_ref()?;
-                (e.state == State::Paused && flow.has_input_expressions()).then(|| (i, flow.clone(), e.clone()))
-            })
+        let render: Vec<(usize, Arc<Flow>, Execution)> = needing_render(execs.iter().map(|e| e.state), &out)
+            .into_iter()
+            .map(|(i, flow)| (i, flow, execs[i].clone()))
             .collect();
         if !render.is_empty() {
             let engine = self.engine.clone();
@@ -537,6 +525,19 @@ pub fn present(mut exec: Execution) -> Execution {
         }
     }
     exec
+}
+
+/// Of listed rows (their states, in order) and their flows, those waiting at a pause whose form
+/// computes its choices: the rows whose choices are rendered against their execution.
+fn needing_render(states: impl Iterator<Item = State>, flows: &[Option<Arc<Flow>>]) -> Vec<(usize, Arc<Flow>)> {
+    states
+        .zip(flows)
+        .enumerate()
+        .filter_map(|(i, (state, flow))| {
+            let flow = flow.as_ref()?;
+            (state == State::Paused && flow.has_input_expressions()).then(|| (i, flow.clone()))
+        })
+        .collect()
 }
 
 #[cfg(test)]
