@@ -389,6 +389,83 @@ fn kill_9_of_a_daemon_hands_its_running_task_run_to_another_within_the_lease() {
     );
 }
 
+/// A server that answers every request with 200 after `delay`, counting them.
+fn delayed_ok(delay: Duration) -> (u16, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counter = hits.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            counter.fetch_add(1, Ordering::SeqCst);
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+                let _ = stream.read(&mut buf);
+                std::thread::sleep(delay);
+                let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok");
+            });
+        }
+    });
+    (port, hits)
+}
+
+/// Two daemons run task runs of one execution (A started it; a decision through B dispatched
+/// the rest). When A is killed, the survivor re-runs A's task run, and not the one B is still
+/// running: leases are per task run, not per execution.
+#[test]
+fn a_takeover_reruns_only_the_task_runs_of_the_daemon_that_stopped() {
+    let url = postgres::new_database();
+    let (held, held_hits) = held_then_ok();
+    let (slow, slow_hits) = delayed_ok(Duration::from_secs(15));
+    let mut a = Daemon::start_with(on(&url));
+    let b = Daemon::start_with(on(&url));
+    a.apply_flow(
+        "two_runners",
+        &format!(
+            "id: two_runners\nnamespace: test.pg\ntasks:\n  - id: both\n    type: io.kestra.plugin.core.flow.Parallel\n    tasks:\n      - id: on_a\n        type: io.kestra.plugin.core.http.Request\n        uri: \"http://127.0.0.1:{held}/a\"\n        options:\n          readTimeout: PT60S\n      - id: branch\n        type: io.kestra.plugin.core.flow.Sequential\n        tasks:\n          - id: gate\n            type: io.kestra.plugin.core.flow.Pause\n          - id: on_b\n            type: io.kestra.plugin.core.http.Request\n            uri: \"http://127.0.0.1:{slow}/b\"\n            options:\n              readTimeout: PT60S\n"
+        ),
+    );
+    let id = id_of(&a.run_nowait("test.pg", "two_runners", &[]));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while held_hits.load(Ordering::SeqCst) == 0 || task_run(&a.execution(&id), "gate")["state"] != "PAUSED" {
+        assert!(Instant::now() < deadline, "A never ran on_a and paused at the gate");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = b.cli(&["resume", &id]);
+    assert!(out.ok(), "{out}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while slow_hits.load(Ordering::SeqCst) == 0 {
+        assert!(Instant::now() < deadline, "B never ran on_b");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    a.kill9();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let e = b.execution(&id);
+        if e["state"] == "SUCCESS" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the execution never ended: {e:#}\nlog:\n{}",
+            b.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        held_hits.load(Ordering::SeqCst),
+        2,
+        "A's task run ran again on the survivor"
+    );
+    assert_eq!(
+        slow_hits.load(Ordering::SeqCst),
+        1,
+        "B's own task run, still running, was not run again"
+    );
+}
+
 #[test]
 fn a_database_outage_names_the_database_and_the_daemon_reconnects_by_itself() {
     let server = postgres::PgServer::start_own();

@@ -173,7 +173,7 @@ impl Cluster {
             .await
             .unwrap_or_default();
         for id in claimed {
-            let _ = self.commands.send(Command::Recover { id });
+            let _ = self.commands.send(Command::Recover { id, from: None });
         }
         let mut ticks = 0u64;
         loop {
@@ -193,7 +193,10 @@ impl Cluster {
                     tracing::warn!(daemon = %d, executions = ids.len(), "a daemon stopped; taking over its task runs");
                 }
                 for id in ids {
-                    let _ = self.commands.send(Command::Recover { id });
+                    let _ = self.commands.send(Command::Recover {
+                        id,
+                        from: Some(d.clone()),
+                    });
                 }
                 let _ = self.blocking(move |pg, _| pg.forget_daemon(&d)).await;
             }

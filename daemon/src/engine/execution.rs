@@ -112,6 +112,10 @@ pub struct TaskRun {
     /// are killed with it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub batch_executions: Vec<String>,
+    /// On a shared database: the daemon running this task run's job. When it stops, the daemon
+    /// taking over re-runs its task runs only, not those other live daemons still run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runner: Option<String>,
     /// Ended attempts, oldest first; the current one (1-based `attempt`) is added when it ends.
     #[serde(default)]
     pub attempts: Vec<Attempt>,
@@ -161,6 +165,7 @@ impl TaskRun {
             pause: None,
             child_execution_id: None,
             batch_executions: Vec::new(),
+            runner: None,
             attempts: Vec::new(),
             next_attempt_ms: None,
             retry_decided: false,

@@ -189,7 +189,7 @@ impl Engine {
             // Only executions that were in flight are read here: start-up does not grow with history.
             for state in [State::Created, State::Running, State::Killing, State::Restarted] {
                 for id in reader.execution_ids_in_state(state)? {
-                    let _ = tx.send(Command::Recover { id });
+                    let _ = tx.send(Command::Recover { id, from: None });
                 }
             }
         }

@@ -1102,6 +1102,11 @@ impl Writer {
     }
 
     /// The daemon id of this transaction's store when it is shared (PostgreSQL).
+    /// This daemon's id on a shared database (`None` on redb, where one daemon runs everything).
+    pub fn daemon_id(&self) -> Option<String> {
+        self.shared_id()
+    }
+
     fn shared_id(&self) -> Option<String> {
         match &self.tx {
             WriteTx::Pg(tx) => Some(tx.daemon_id().to_string()),

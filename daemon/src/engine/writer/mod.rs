@@ -106,9 +106,11 @@ pub enum Command {
         timers: Vec<TimerKey>,
         done: oneshot::Sender<()>,
     },
-    /// Picks up an execution interrupted by a stop or crash.
+    /// Picks up an execution interrupted by a stop or crash: of its running task runs, those
+    /// daemon `from` ran (all when `None`).
     Recover {
         id: String,
+        from: Option<String>,
     },
     Advance {
         id: String,
@@ -140,7 +142,7 @@ impl Command {
             Command::Resume { id, .. }
             | Command::Reject { id, .. }
             | Command::Kill { id, .. }
-            | Command::Recover { id }
+            | Command::Recover { id, .. }
             | Command::Advance { id } => Some(id),
             Command::JobDone { execution_id, .. } | Command::JobLogs { execution_id, .. } => Some(execution_id),
             _ => None,
@@ -155,6 +157,19 @@ fn lease_jobs(w: &mut Writer, batch: &Batch) -> std::result::Result<(), StoreErr
         w.lease_execution(&job.execution_id)?;
     }
     Ok(())
+}
+
+/// On a shared database, notes this daemon as the runner of the task runs of `exec` that `jobs`
+/// dispatch: if it stops, the daemon taking over re-runs those and no others.
+fn mark_runner<'a>(w: &Writer, exec: &mut Execution, jobs: impl Iterator<Item = &'a Job>) {
+    let Some(me) = w.daemon_id() else {
+        return;
+    };
+    for job in jobs.filter(|j| j.execution_id == exec.id) {
+        if let Some(run) = exec.task_runs.iter_mut().find(|r| r.id == job.task_run_id) {
+            run.runner = Some(me.clone());
+        }
+    }
 }
 
 /// What a committed batch hands back to the async world.
@@ -488,7 +503,10 @@ impl WriterLoop {
                 }));
                 Ok(())
             }
-            Command::Recover { id } => self.recover(w, &id, batch, follow).map(|_| ()).or_else(ignore_domain),
+            Command::Recover { id, from } => self
+                .recover(w, &id, from.as_deref(), batch, follow)
+                .map(|_| ())
+                .or_else(ignore_domain),
             Command::Advance { id } => self
                 .advance_stored(w, &id, batch, follow)
                 .map(|_| ())
@@ -564,6 +582,7 @@ impl WriterLoop {
         stepper.advance();
         // The delegations were read through `w`: release them before writing.
         drop(delegates);
+        mark_runner(w, &mut exec, fx.jobs.iter().chain(batch.jobs.iter()));
         self.store_with_effects(w, &exec, fx, batch, follow)?;
         Ok(exec)
     }

@@ -7,6 +7,7 @@ impl WriterLoop {
         &self,
         w: &mut Writer,
         id: &str,
+        from: Option<&str>,
         batch: &mut Batch,
         follow: &mut VecDeque<Command>,
     ) -> Result<Execution> {
@@ -38,6 +39,12 @@ impl WriterLoop {
                 continue;
             }
             if !crate::engine::jobs::is_job(task) {
+                continue;
+            }
+            // Another daemon, still alive, runs it: its result will come.
+            if let (Some(dead), Some(runner)) = (from, run.runner.as_deref())
+                && runner != dead
+            {
                 continue;
             }
             // The task's side effect may or may not have happened before the crash: run it again.
