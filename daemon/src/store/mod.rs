@@ -923,7 +923,7 @@ impl Writer {
         }
         let names = format!("{}\0{}", e.namespace(), e.flow_id());
         self.kvw().put(Table::ExecutionsByState, k(&new_key), k(&names))?;
-        if e.state().is_terminal() && self.shared_id().is_some() {
+        if e.state().is_terminal() && self.daemon_id().is_some() {
             // A finished execution runs nothing: no daemon holds it any more.
             self.kvw().erase(Table::Leases, k(e.id()))?;
         }
@@ -1104,10 +1104,6 @@ impl Writer {
     /// The daemon id of this transaction's store when it is shared (PostgreSQL).
     /// This daemon's id on a shared database (`None` on redb, where one daemon runs everything).
     pub fn daemon_id(&self) -> Option<String> {
-        self.shared_id()
-    }
-
-    fn shared_id(&self) -> Option<String> {
         match &self.tx {
             WriteTx::Pg(tx) => Some(tx.daemon_id().to_string()),
             WriteTx::Redb(_) => None,
@@ -1117,7 +1113,7 @@ impl Writer {
     /// Notes that this daemon runs task runs of execution `id` (PostgreSQL: another daemon takes
     /// them over when this one stops heart-beating). Nothing on redb, where one daemon runs all.
     pub fn lease_execution(&mut self, id: &str) -> Result<()> {
-        let Some(me) = self.shared_id() else {
+        let Some(me) = self.daemon_id() else {
             return Ok(());
         };
         let mut holders: Vec<String> = get_json(self.kv_read(), Table::Leases, id)?.unwrap_or_default();
@@ -1132,7 +1128,7 @@ impl Writer {
     /// task runs it held (the caller recovers them). Runs under the write lock, so when several
     /// daemons see `dead` expire, exactly one takes each execution over.
     pub fn take_over_leases(&mut self, dead: &str) -> Result<Vec<String>> {
-        let Some(me) = self.shared_id() else {
+        let Some(me) = self.daemon_id() else {
             return Ok(Vec::new());
         };
         let mut found = Vec::new();
@@ -1163,7 +1159,7 @@ impl Writer {
     /// one (a daemon starting on a database copied from redb, or an execution that never ran a
     /// task). On redb: all of them.
     pub fn claim_unleased(&mut self, ids: Vec<String>) -> Result<Vec<String>> {
-        if self.shared_id().is_none() {
+        if self.daemon_id().is_none() {
             return Ok(ids);
         }
         let mut out = Vec::new();

@@ -160,12 +160,15 @@ fn lease_jobs(w: &mut Writer, batch: &Batch) -> std::result::Result<(), StoreErr
 }
 
 /// On a shared database, notes this daemon as the runner of the task runs of `exec` that `jobs`
-/// dispatch: if it stops, the daemon taking over re-runs those and no others.
-fn mark_runner<'a>(w: &Writer, exec: &mut Execution, jobs: impl Iterator<Item = &'a Job>) {
+/// (a step's) dispatch: if it stops, the daemon taking over re-runs those and no others.
+fn mark_runner(w: &Writer, exec: &mut Execution, jobs: &[Job]) {
+    if jobs.is_empty() {
+        return;
+    }
     let Some(me) = w.daemon_id() else {
         return;
     };
-    for job in jobs.filter(|j| j.execution_id == exec.id) {
+    for job in jobs.iter().filter(|j| j.execution_id == exec.id) {
         if let Some(run) = exec.task_runs.iter_mut().find(|r| r.id == job.task_run_id) {
             run.runner = Some(me.clone());
         }
@@ -582,7 +585,7 @@ impl WriterLoop {
         stepper.advance();
         // The delegations were read through `w`: release them before writing.
         drop(delegates);
-        mark_runner(w, &mut exec, fx.jobs.iter().chain(batch.jobs.iter()));
+        mark_runner(w, &mut exec, &fx.jobs);
         self.store_with_effects(w, &exec, fx, batch, follow)?;
         Ok(exec)
     }

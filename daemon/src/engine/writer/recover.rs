@@ -50,6 +50,7 @@ impl WriterLoop {
             // The task's side effect may or may not have happened before the crash: run it again.
             let attempt = run.attempt + 1;
             exec.task_runs[idx].attempt = attempt;
+            exec.task_runs[idx].runner = w.daemon_id();
             let (run_id, task_id) = (exec.task_runs[idx].id.clone(), exec.task_runs[idx].task_id.clone());
             let message = format!("the daemon stopped while this task ran; running it again (attempt {attempt})");
             append_task_log(w, &mut exec, (&run_id, &task_id), "WARN", message, now)?;
