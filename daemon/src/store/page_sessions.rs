@@ -2,16 +2,14 @@
 //! memory, so a sign-out holds after a restart or crash and on every daemon of a shared database.
 //! Rows live in the `meta` table under one prefix and go once their session would have expired.
 
-use std::ops::Bound;
-
 use super::backend::{KvRead, Table, k};
-use super::{Reader, Result, Writer};
+use super::{Reader, Result, Writer, scan_range};
 
 /// Meta keys `page_signed_out\0{nonce}` -> the session's expiry (ms, 8 bytes big-endian).
-const PREFIX: &str = "page_signed_out\0";
+const NAME: &str = "page_signed_out";
 
 fn key(nonce: &str) -> String {
-    format!("{PREFIX}{nonce}")
+    format!("{NAME}\0{nonce}")
 }
 
 fn expiry(v: &[u8]) -> i64 {
@@ -34,20 +32,13 @@ impl Writer {
     /// sessions that have expired by `now_ms` (their cookies are refused as expired anyway).
     pub fn sign_out_page_session(&mut self, nonce: &str, expires_ms: i64, now_ms: i64) -> Result<()> {
         let mut expired = Vec::new();
-        let lo = PREFIX.as_bytes();
-        let hi = format!("{}\u{1}", &PREFIX[..PREFIX.len() - 1]);
-        self.kv_read().scan(
-            Table::Meta,
-            Bound::Included(lo),
-            Bound::Excluded(hi.as_bytes()),
-            false,
-            &mut |key, v| {
-                if expiry(v) <= now_ms {
-                    expired.push(key.to_vec());
-                }
-                Ok(true)
-            },
-        )?;
+        let (lo, hi) = (format!("{NAME}\0"), format!("{NAME}\x01"));
+        scan_range(self.kv_read(), Table::Meta, &lo, &hi, &mut |key, v| {
+            if expiry(v) <= now_ms {
+                expired.push(key.to_vec());
+            }
+            Ok(true)
+        })?;
         for key in expired {
             self.kvw().erase(Table::Meta, &key)?;
         }
