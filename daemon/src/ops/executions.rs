@@ -105,17 +105,29 @@ impl Ops {
         limit: usize,
         after: Option<String>,
     ) -> Result<(Vec<Execution>, Option<String>)> {
-        let filter = ExecutionFilter {
-            states,
-            namespace,
-            flow_id,
-            visible: self.widened(p).await.visible_namespaces(Role::Viewer),
-        };
+        let filter = self.list_filter(p, states, namespace, flow_id).await;
         let (execs, next) = self
             .engine
             .list_executions(filter, limit.clamp(1, MAX_PAGE), after)
             .await?;
         Ok((execs.into_iter().map(present).collect(), next))
+    }
+
+    /// What a list of `p` shows: the executions of the namespaces `p` (or whom `p` stands in
+    /// for) may view, under the caller's filters.
+    async fn list_filter(
+        &self,
+        p: &Principal,
+        states: Vec<State>,
+        namespace: Option<String>,
+        flow_id: Option<String>,
+    ) -> ExecutionFilter<State> {
+        ExecutionFilter {
+            states,
+            namespace,
+            flow_id,
+            visible: self.widened(p).await.visible_namespaces(Role::Viewer),
+        }
     }
 
     /// [`Ops::list`] as row summaries: the same filter, paging and visibility, with each listed
@@ -130,12 +142,7 @@ impl Ops {
         limit: usize,
         after: Option<String>,
     ) -> Result<(Vec<(ExecutionSummary, Option<Arc<Flow>>)>, Option<String>)> {
-        let filter = ExecutionFilter {
-            states,
-            namespace,
-            flow_id,
-            visible: self.widened(p).await.visible_namespaces(Role::Viewer),
-        };
+        let filter = self.list_filter(p, states, namespace, flow_id).await;
         let (rows, next) = self
             .engine
             .list_execution_summaries(filter, limit.clamp(1, MAX_PAGE), after)
