@@ -312,9 +312,16 @@ fn a_change_reaches_another_daemon_by_notification_without_waiting_for_a_poll() 
     assert_eq!(seen, Ok(true), "B's Watch saw the decision made through A");
 }
 
-/// An HTTP server whose first request never gets an answer (the daemon running it is killed
-/// meanwhile) and whose later requests get 200.
-fn held_then_ok() -> (u16, Arc<AtomicUsize>) {
+/// What a test server does with its n-th request (from 0).
+enum Reply {
+    /// Never answers (the daemon running it is killed meanwhile).
+    Hold,
+    /// 200 after this long.
+    OkAfter(Duration),
+}
+
+/// An HTTP server on loopback that counts its requests and answers each as `reply` says.
+fn counting_server(reply: impl Fn(usize) -> Reply + Send + 'static) -> (u16, Arc<AtomicUsize>) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();
     let hits = Arc::new(AtomicUsize::new(0));
@@ -324,17 +331,34 @@ fn held_then_ok() -> (u16, Arc<AtomicUsize>) {
         for stream in listener.incoming() {
             let Ok(mut stream) = stream else { continue };
             let n = counter.fetch_add(1, Ordering::SeqCst);
-            if n == 0 {
-                held.push(stream);
-                continue;
-            }
-            let mut buf = [0u8; 4096];
-            let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-            let _ = stream.read(&mut buf);
-            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok");
+            let delay = match reply(n) {
+                Reply::Hold => {
+                    held.push(stream);
+                    continue;
+                }
+                Reply::OkAfter(delay) => delay,
+            };
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+                let _ = stream.read(&mut buf);
+                std::thread::sleep(delay);
+                let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok");
+            });
         }
     });
     (port, hits)
+}
+
+/// A server whose first request never gets an answer and whose later requests get 200.
+fn held_then_ok() -> (u16, Arc<AtomicUsize>) {
+    counting_server(|n| {
+        if n == 0 {
+            Reply::Hold
+        } else {
+            Reply::OkAfter(Duration::ZERO)
+        }
+    })
 }
 
 #[test]
@@ -389,26 +413,9 @@ fn kill_9_of_a_daemon_hands_its_running_task_run_to_another_within_the_lease() {
     );
 }
 
-/// A server that answers every request with 200 after `delay`, counting them.
+/// A server that answers every request with 200 after `delay`.
 fn delayed_ok(delay: Duration) -> (u16, Arc<AtomicUsize>) {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    let hits = Arc::new(AtomicUsize::new(0));
-    let counter = hits.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            counter.fetch_add(1, Ordering::SeqCst);
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 4096];
-                let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-                let _ = stream.read(&mut buf);
-                std::thread::sleep(delay);
-                let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok");
-            });
-        }
-    });
-    (port, hits)
+    counting_server(move |_| Reply::OkAfter(delay))
 }
 
 /// Two daemons run task runs of one execution (A started it; a decision through B dispatched
