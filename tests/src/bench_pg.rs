@@ -60,15 +60,6 @@ fn held_then_ok() -> Result<(u16, Arc<AtomicUsize>)> {
     Ok((port, hits))
 }
 
-/// One channel per client, client `i` on daemon `i % daemons`.
-async fn spread_channels(ds: &[Daemon], clients: usize) -> Result<Vec<Channel>> {
-    let mut out = Vec::with_capacity(clients);
-    for i in 0..clients {
-        out.push(ds[i % ds.len()].channel().await?);
-    }
-    Ok(out)
-}
-
 /// Starts `n` executions of `flow` from `clients` callers spread over the daemons.
 async fn start_spread(ds: &[Daemon], flow: &str, n: usize, clients: usize) -> Result<Vec<String>> {
     let mut set = JoinSet::new();
@@ -98,30 +89,8 @@ async fn start_spread(ds: &[Daemon], flow: &str, n: usize, clients: usize) -> Re
 async fn resume_spread(ds: &[Daemon], ids: Vec<String>, clients: usize) -> Result<(Vec<f64>, f64)> {
     let n = ids.len();
     let channels = spread_channels(ds, clients).await?;
-    let mut set = JoinSet::new();
     let t0 = Instant::now();
-    for (chunk, ch) in ids.chunks(n.div_ceil(clients).max(1)).zip(channels) {
-        let chunk = chunk.to_vec();
-        let mut client = ExecutionsClient::new(ch);
-        set.spawn(async move {
-            let mut lat = Vec::with_capacity(chunk.len());
-            for id in chunk {
-                let t = Instant::now();
-                client
-                    .resume(pb::ResumeRequest {
-                        id,
-                        ..Default::default()
-                    })
-                    .await?;
-                lat.push(ms(t.elapsed()));
-            }
-            Ok::<_, tonic::Status>(lat)
-        });
-    }
-    let mut lat = Vec::with_capacity(n);
-    while let Some(r) = set.join_next().await {
-        lat.extend(r??);
-    }
+    let lat = super::resume_closed_loop(ids, channels).await?;
     Ok((lat, n as f64 / t0.elapsed().as_secs_f64()))
 }
 

@@ -1162,21 +1162,23 @@ impl Bench {
     }
 }
 
-/// `n` paused executions resumed by `clients` callers, each on its own connection, as separate
-/// consoles or scripts would be; returns each call's latency, the resumes per second, the bytes
-/// the daemon wrote to disk meanwhile (every answered resume is committed, so its pages were
-/// flushed before its answer) and the CPU seconds it used.
-async fn concurrent_resumes(d: &Daemon, n: usize, clients: usize) -> Result<(Vec<f64>, f64, u64, f64)> {
-    let ids = start_many(d, "gate", n, 64).await?;
-    wait_count(d, "PAUSED", n).await?;
-    progress(d, &format!("resume-latency: {n} Resume calls from {clients} clients"));
+/// One channel per client, client `i` on daemon `i % daemons`.
+async fn spread_channels(ds: &[Daemon], clients: usize) -> Result<Vec<tonic::transport::Channel>> {
+    let mut out = Vec::with_capacity(clients);
+    for i in 0..clients {
+        out.push(ds[i % ds.len()].channel().await?);
+    }
+    Ok(out)
+}
+
+/// Resumes `ids` in a closed loop, one caller per channel (each takes an equal share, one call
+/// after the other); the latency of each Resume call (ms).
+async fn resume_closed_loop(ids: Vec<String>, channels: Vec<tonic::transport::Channel>) -> Result<Vec<f64>> {
+    let n = ids.len();
     let mut set = JoinSet::new();
-    let written = d.disk_write_bytes();
-    let cpu = d.cpu_seconds();
-    let t0 = Instant::now();
-    for chunk in ids.chunks(n.div_ceil(clients).max(1)) {
+    for (chunk, ch) in ids.chunks(n.div_ceil(channels.len()).max(1)).zip(channels) {
         let chunk = chunk.to_vec();
-        let mut client = ExecutionsClient::new(d.channel().await?);
+        let mut client = ExecutionsClient::new(ch);
         set.spawn(async move {
             let mut lat = Vec::with_capacity(chunk.len());
             for id in chunk {
@@ -1196,6 +1198,22 @@ async fn concurrent_resumes(d: &Daemon, n: usize, clients: usize) -> Result<(Vec
     while let Some(r) = set.join_next().await {
         lat.extend(r??);
     }
+    Ok(lat)
+}
+
+/// `n` paused executions resumed by `clients` callers, each on its own connection, as separate
+/// consoles or scripts would be; returns each call's latency, the resumes per second, the bytes
+/// the daemon wrote to disk meanwhile (every answered resume is committed, so its pages were
+/// flushed before its answer) and the CPU seconds it used.
+async fn concurrent_resumes(d: &Daemon, n: usize, clients: usize) -> Result<(Vec<f64>, f64, u64, f64)> {
+    let ids = start_many(d, "gate", n, 64).await?;
+    wait_count(d, "PAUSED", n).await?;
+    progress(d, &format!("resume-latency: {n} Resume calls from {clients} clients"));
+    let written = d.disk_write_bytes();
+    let cpu = d.cpu_seconds();
+    let t0 = Instant::now();
+    let channels = spread_channels(std::slice::from_ref(d), clients).await?;
+    let lat = resume_closed_loop(ids, channels).await?;
     let rate = n as f64 / t0.elapsed().as_secs_f64();
     let written = d.disk_write_bytes().saturating_sub(written);
     let cpu = d.cpu_seconds() - cpu;
