@@ -341,3 +341,123 @@ async fn a_summary_lists_only_what_the_caller_may_read() {
         .expect_err("no token");
     assert_eq!(err.code(), Code::Unauthenticated);
 }
+
+/// Every row of a SUMMARY list (read from the state index alone) equals the FULL row of the same
+/// execution (read from the executions table), page size 1 and 1000.
+async fn assert_summary_rows_exact(ex: &mut ExecutionsClient<Channel>, when: &str) -> Vec<pb::Execution> {
+    let mut last = Vec::new();
+    for page_size in [1, 1000] {
+        let base = pb::ListExecutionsRequest {
+            page_size,
+            ..Default::default()
+        };
+        let (full, _) = list_all(ex, &base, pb::ExecutionView::Full, None).await.expect("full");
+        let (rows, _) = list_all(ex, &base, pb::ExecutionView::Summary, None)
+            .await
+            .expect("summary");
+        let expected: Vec<pb::Execution> = full.iter().map(as_summary).collect();
+        assert_eq!(rows, expected, "{when}, page size {page_size}");
+        last = rows;
+    }
+    last
+}
+
+async fn connect(d: &Daemon) -> ExecutionsClient<Channel> {
+    ExecutionsClient::new(
+        tonic::transport::Endpoint::from_shared(d.server())
+            .expect("endpoint")
+            .connect()
+            .await
+            .expect("connect"),
+    )
+}
+
+/// Two approvals needed; `local-admin` is who every caller is under `--insecure-no-auth`.
+const TWO_APPROVALS: &str = "id: two_approvals\nnamespace: test\ntasks:\n  - id: sign_off\n    type: io.kestra.plugin.ee.flow.HumanTask\n    approvals: 2\n    assignment:\n      users:\n        - local-admin\n        - ana@example.com\n";
+
+/// The row summary kept in the state index follows every change that leaves the state as it is
+/// (one of two gates resumed, one approval of two) and every state change, survives `kill -9`,
+/// and a finished execution's row is the finished one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn summary_rows_stay_exact_across_partial_resumes_approvals_and_a_kill() {
+    let mut d = Daemon::start();
+    d.apply_flow("two_approvals", TWO_APPROVALS);
+    let mut ex = connect(&d).await;
+    let mut ids = HashMap::new();
+    for flow in ["parallel_gates", "two_approvals", "human", "approval"] {
+        let e = ex
+            .start(pb::StartRequest {
+                namespace: "test".into(),
+                flow_id: flow.into(),
+                labels: HashMap::from([("team".to_string(), flow.to_string())]),
+                ..Default::default()
+            })
+            .await
+            .expect("start")
+            .into_inner()
+            .execution
+            .expect("execution");
+        d.wait_state(&e.id, "PAUSED");
+        ids.insert(flow, e.id);
+    }
+    let rows = assert_summary_rows_exact(&mut ex, "all paused").await;
+    let row = |rows: &[pb::Execution], flow: &str| rows.iter().find(|r| r.flow_id == flow).cloned().expect(flow);
+    assert_eq!(row(&rows, "parallel_gates").pauses.len(), 2);
+
+    // One gate of two: the execution stays PAUSED (its index key may not move), its row loses
+    // that pause.
+    let gates = &ids["parallel_gates"];
+    let out = d.cli(&["resume", gates, "--task", "legal", "--input", "ok=true"]);
+    assert!(out.ok(), "{out}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let e = d.cli_json(&["executions", "get", gates]);
+        let legal_done = e["taskRuns"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|r| r["taskId"] == "legal" && r["state"] == "SUCCESS");
+        if legal_done {
+            assert_eq!(e["state"], "PAUSED", "{e:#}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "legal not resumed: {e:#}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let rows = assert_summary_rows_exact(&mut ex, "one gate of two resumed").await;
+    let g = row(&rows, "parallel_gates");
+    assert_eq!((g.state.as_str(), g.pauses.len()), ("PAUSED", 1), "{g:?}");
+    assert_eq!(g.pauses[0].task_id, "finance");
+
+    // One approval of two: still PAUSED, the row shows who approved.
+    let two = &ids["two_approvals"];
+    let out = d.cli(&["resume", two]);
+    assert!(out.ok(), "{out}");
+    let rows = assert_summary_rows_exact(&mut ex, "one approval of two").await;
+    let t = row(&rows, "two_approvals");
+    assert_eq!(t.state, "PAUSED");
+    assert_eq!(t.pauses[0].approved_by.len(), 1, "{t:?}");
+
+    // kill -9 and start again: the rows read back from the index are the same.
+    d.kill9();
+    d.restart();
+    let mut ex = connect(&d).await;
+    let after = assert_summary_rows_exact(&mut ex, "after kill -9").await;
+    assert_eq!(after, rows);
+
+    // State changes: the rest resumed to the end; finished rows are finished ones.
+    let out = d.cli(&["resume", gates, "--task", "finance", "--input", "budget=5"]);
+    assert!(out.ok(), "{out}");
+    d.wait_state(gates, "SUCCESS");
+    let approval = &ids["approval"];
+    let out = d.cli(&["resume", approval, "--input", "approved=true", "--input", "reason=ok"]);
+    assert!(out.ok(), "{out}");
+    d.wait_state(approval, "SUCCESS");
+    let rows = assert_summary_rows_exact(&mut ex, "after state changes").await;
+    for flow in ["parallel_gates", "approval"] {
+        let r = row(&rows, flow);
+        assert_eq!(r.state, "SUCCESS", "{r:?}");
+        assert!(r.pauses.is_empty() && r.ended_ms > 0, "{r:?}");
+        assert_eq!(r.labels["team"], flow);
+    }
+}

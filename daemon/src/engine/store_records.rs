@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::execution::{Execution, LogLine, PauseState};
+use super::execution::{Approval, Execution, LogLine, PauseState};
 use super::state::State;
 use crate::store::{ExecutionPart, ExecutionRecord, IndexedState, LogRecord};
 
@@ -75,6 +75,166 @@ impl ExecutionPart for ExecutionSummary {
             Some(&MSGPACK_V1) => summary_from_msgpack(&bytes[1..]),
             _ => from_compact(bytes),
         }
+    }
+
+    fn from_index(
+        id: &str,
+        namespace: &str,
+        flow_id: &str,
+        state: State,
+        summary: &[u8],
+    ) -> Result<Option<Self>, String> {
+        let Some((&INDEX_SUMMARY_V1, body)) = summary.split_first() else {
+            return Ok(None);
+        };
+        let row: IndexSummary = serde_json::from_slice(body).map_err(|e| format!("row summary: {e}"))?;
+        let task_runs = row
+            .paused
+            .into_iter()
+            .map(|p| TaskRunSummary {
+                id: p.id,
+                task_id: p.task_id,
+                state: State::Paused,
+                pause: p.pause.map(|p| PauseState {
+                    since_ms: p.since_ms,
+                    expires_ms: p.expires_ms,
+                    users: p.users,
+                    groups: p.groups,
+                    approvals: p
+                        .approved
+                        .into_iter()
+                        .map(|(by, on_behalf_of)| Approval {
+                            by,
+                            on_ms: 0,
+                            values: Default::default(),
+                            reason: String::new(),
+                            on_behalf_of,
+                            rejected: false,
+                            stale_values: Vec::new(),
+                        })
+                        .collect(),
+                    escalated_to: p.escalated_to,
+                    reminder_count: p.reminder_count,
+                    ..PauseState::default()
+                }),
+            })
+            .collect();
+        Ok(Some(ExecutionSummary {
+            id: id.to_string(),
+            namespace: namespace.to_string(),
+            flow_id: flow_id.to_string(),
+            flow_revision: row.flow_revision,
+            state,
+            labels: row.labels,
+            task_runs,
+            created_ms: row.created_ms,
+            updated_ms: row.updated_ms,
+            ended_ms: row.ended_ms,
+            started_by: row.started_by,
+            parent: row.parent.map(|execution_id| ParentSummary { execution_id }),
+        }))
+    }
+}
+
+/// First byte of a row summary kept in the state index: [`IndexSummary`] as JSON follows. JSON,
+/// not MessagePack, because redb keeps that table's values as text (changing its type would not
+/// open existing data dirs); named fields, so a field added later with a default still reads
+/// older entries. A list meets an entry with another first byte (or none: written before
+/// summaries) by reading the execution instead.
+const INDEX_SUMMARY_V1: u8 = b'1';
+
+/// What the state index keeps of an execution for its list row: every [`ExecutionSummary`]
+/// field that the index key and names do not already hold, and of the task runs only the paused
+/// ones with what a row shows of their pause (approvals by whom, not their values: those can
+/// be large, and no row shows them).
+/// Short field names: the index holds one per execution, and every byte of it is rewritten on
+/// each put. Empty and absent values are left out.
+#[derive(Debug, Serialize, Deserialize)]
+struct IndexSummary {
+    #[serde(rename = "r", default)]
+    flow_revision: u32,
+    #[serde(rename = "l", default, skip_serializing_if = "BTreeMap::is_empty")]
+    labels: BTreeMap<String, String>,
+    #[serde(rename = "c", default)]
+    created_ms: i64,
+    #[serde(rename = "u", default)]
+    updated_ms: i64,
+    #[serde(rename = "e", default, skip_serializing_if = "Option::is_none")]
+    ended_ms: Option<i64>,
+    #[serde(rename = "b", default, skip_serializing_if = "String::is_empty")]
+    started_by: String,
+    #[serde(rename = "pa", default, skip_serializing_if = "Option::is_none")]
+    parent: Option<String>,
+    #[serde(rename = "p", default, skip_serializing_if = "Vec::is_empty")]
+    paused: Vec<IndexPausedRun>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct IndexPausedRun {
+    #[serde(rename = "i")]
+    id: String,
+    #[serde(rename = "t")]
+    task_id: String,
+    #[serde(rename = "p", default, skip_serializing_if = "Option::is_none")]
+    pause: Option<IndexPause>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct IndexPause {
+    #[serde(rename = "s", default)]
+    since_ms: i64,
+    #[serde(rename = "x", default, skip_serializing_if = "Option::is_none")]
+    expires_ms: Option<i64>,
+    #[serde(rename = "u", default, skip_serializing_if = "Vec::is_empty")]
+    users: Vec<String>,
+    #[serde(rename = "g", default, skip_serializing_if = "Vec::is_empty")]
+    groups: Vec<String>,
+    /// (by, on behalf of) of each approval so far.
+    #[serde(rename = "a", default, skip_serializing_if = "Vec::is_empty")]
+    approved: Vec<(String, String)>,
+    #[serde(rename = "e", default, skip_serializing_if = "Vec::is_empty")]
+    escalated_to: Vec<String>,
+    #[serde(rename = "n", default, skip_serializing_if = "is_zero")]
+    reminder_count: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+fn index_summary(e: &Execution) -> Vec<u8> {
+    let row = IndexSummary {
+        flow_revision: e.flow_revision,
+        labels: e.labels.clone(),
+        created_ms: e.created_ms,
+        updated_ms: e.updated_ms,
+        ended_ms: e.ended_ms,
+        started_by: e.started_by.clone(),
+        parent: e.parent.as_ref().map(|p| p.execution_id.clone()),
+        paused: e
+            .paused_runs()
+            .map(|r| IndexPausedRun {
+                id: r.id.clone(),
+                task_id: r.task_id.clone(),
+                pause: r.pause.as_ref().map(|p| IndexPause {
+                    since_ms: p.since_ms,
+                    expires_ms: p.expires_ms,
+                    users: p.users.clone(),
+                    groups: p.groups.clone(),
+                    approved: p.approvals.iter().map(|a| (a.by.clone(), a.on_behalf_of.clone())).collect(),
+                    escalated_to: p.escalated_to.clone(),
+                    reminder_count: p.reminder_count,
+                }),
+            })
+            .collect(),
+    };
+    let mut out = Vec::with_capacity(160);
+    out.push(INDEX_SUMMARY_V1);
+    // Plain data (string map keys): encoding cannot fail; if it ever did, an empty summary makes
+    // lists read the execution instead, which is still correct.
+    match serde_json::to_writer(&mut out, &row) {
+        Ok(()) => out,
+        Err(_) => Vec::new(),
     }
 }
 
@@ -292,6 +452,10 @@ impl ExecutionRecord for Execution {
         &self.flow_id
     }
 
+    fn index_summary(&self) -> Vec<u8> {
+        index_summary(self)
+    }
+
     /// PAUSED executions list oldest pause first; the others oldest first.
     fn index_time_ms(&self) -> i64 {
         if self.state == State::Paused {
@@ -403,6 +567,57 @@ mod tests {
             assert!(ExecutionSummary::from_stored(&compact[..cut]).is_err(), "cut at {cut}");
         }
         assert!(ExecutionSummary::from_stored(&[]).is_err());
+    }
+
+    /// The row summary kept in the state index reads back as the summary decoded from the
+    /// execution, for everything a row shows: the paused runs with their pause's assignees,
+    /// approvers, escalations and reminders (not approval values, which no row shows).
+    #[test]
+    fn the_index_summary_reads_back_what_a_row_shows() {
+        let whole = Execution::from_stored(OLD_JSON.as_bytes()).expect("old JSON record");
+        let summary = whole.index_summary();
+        assert_eq!(summary[0], INDEX_SUMMARY_V1);
+        let from_index = ExecutionSummary::from_index("7hQ2", "hr.ops", "onboard", State::Paused, &summary)
+            .expect("decodes")
+            .expect("a summary this version reads");
+        let mut expected = ExecutionSummary::from_stored(&whole.to_stored()).expect("summary");
+        expected.task_runs.retain(|r| r.state == State::Paused);
+        for r in &mut expected.task_runs {
+            if let Some(p) = &mut r.pause {
+                let shown = PauseState {
+                    since_ms: p.since_ms,
+                    expires_ms: p.expires_ms,
+                    users: p.users.clone(),
+                    groups: p.groups.clone(),
+                    approvals: p
+                        .approvals
+                        .iter()
+                        .map(|a| Approval {
+                            by: a.by.clone(),
+                            on_ms: 0,
+                            values: Default::default(),
+                            reason: String::new(),
+                            on_behalf_of: a.on_behalf_of.clone(),
+                            rejected: false,
+                            stale_values: Vec::new(),
+                        })
+                        .collect(),
+                    escalated_to: p.escalated_to.clone(),
+                    reminder_count: p.reminder_count,
+                    ..PauseState::default()
+                };
+                *p = shown;
+            }
+        }
+        assert_eq!(from_index, expected);
+        assert_eq!(from_index.paused_runs().next().unwrap().pause.as_ref().unwrap().approvals[0].by, "bob@example.com");
+        // No approval values in the index (they may be large, or sensitive).
+        assert!(!summary.windows(4).any(|w| w == b"fine"));
+        // Another encoding (a later version, or none): the list reads the execution instead.
+        assert_eq!(ExecutionSummary::from_index("x", "n", "f", State::Paused, &[]), Ok(None));
+        assert_eq!(ExecutionSummary::from_index("x", "n", "f", State::Paused, &[0x7f, 1]), Ok(None));
+        // A damaged summary of this version is an error, not a panic.
+        assert!(ExecutionSummary::from_index("x", "n", "f", State::Paused, &summary[..summary.len() / 2]).is_err());
     }
 
     #[test]

@@ -104,6 +104,9 @@ impl StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// Builds a list row from a state-index entry ([`ExecutionPart::from_index`]).
+type FromIndex<S, T> = fn(&str, &str, &str, S, &[u8]) -> std::result::Result<Option<T>, String>;
+
 /// The latest revision of a flow, plus whether it was deleted.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FlowHead {
@@ -190,6 +193,58 @@ pub fn namespace_within(namespace: &str, prefix: &str) -> bool {
 
 fn state_index_key<E: ExecutionRecord>(e: &E) -> String {
     format!("{}\0{:016x}\0{}", e.state().name(), e.index_time_ms().max(0), e.id())
+}
+
+/// First byte of a state-index value that carries a row summary:
+/// `\x02{namespace}\0{flow_id}\0{summary}`. Values written before start with the namespace
+/// (letters, digits, `.`, `_`, `-`: never this byte) and hold `{namespace}\0{flow_id}` only.
+const INDEX_WITH_SUMMARY: u8 = 0x02;
+
+/// The state-index value of `e`: its names, then its row summary.
+fn state_index_value<E: ExecutionRecord>(e: &E) -> Vec<u8> {
+    let summary = e.index_summary();
+    let mut v = Vec::with_capacity(3 + e.namespace().len() + e.flow_id().len() + summary.len());
+    v.push(INDEX_WITH_SUMMARY);
+    v.extend_from_slice(e.namespace().as_bytes());
+    v.push(0);
+    v.extend_from_slice(e.flow_id().as_bytes());
+    v.push(0);
+    v.extend_from_slice(&summary);
+    v
+}
+
+/// A state-index value read back: namespace, flow id and the row summary (`None`: written
+/// before summaries were kept). Namespaces and flow ids never hold `\0` (the key format relies
+/// on it too); the summary may, and is everything after the second one.
+struct IndexValue<'a> {
+    namespace: &'a [u8],
+    flow_id: &'a [u8],
+    summary: Option<&'a [u8]>,
+}
+
+impl<'a> IndexValue<'a> {
+    fn parse(v: &'a [u8]) -> Self {
+        let (body, with_summary) = match v.split_first() {
+            Some((&INDEX_WITH_SUMMARY, rest)) => (rest, true),
+            _ => (v, false),
+        };
+        let mut parts = body.splitn(if with_summary { 3 } else { 2 }, |b| *b == 0);
+        let namespace = parts.next().unwrap_or_default();
+        let flow_id = parts.next().unwrap_or_default();
+        let summary = if with_summary { Some(parts.next().unwrap_or_default()) } else { None };
+        IndexValue {
+            namespace,
+            flow_id,
+            summary,
+        }
+    }
+
+    fn names(&self) -> (std::borrow::Cow<'a, str>, std::borrow::Cow<'a, str>) {
+        (
+            String::from_utf8_lossy(self.namespace),
+            String::from_utf8_lossy(self.flow_id),
+        )
+    }
 }
 
 fn decode<T: DeserializeOwned>(table: &'static str, key: &str, bytes: &[u8]) -> Result<T> {
@@ -575,18 +630,20 @@ impl Reader {
         limit: usize,
         after: Option<&str>,
     ) -> Result<(Vec<E>, Option<String>)> {
-        self.list_executions(filter, limit, after, E::from_stored)
+        self.list_executions(filter, limit, after, E::from_stored, None)
     }
 
-    /// [`Self::executions`] decoding only a part of each (list rows): same filter, order, paging
-    /// and visibility, less decoding.
+    /// [`Self::executions`] as list rows: same filter, order, paging and visibility. A row comes
+    /// from the summary in its state-index entry when that entry has one (the index is scanned
+    /// in order and the executions table is not read); an entry written before summaries were
+    /// kept has its execution read and decoded in part instead.
     pub fn execution_parts<P: ExecutionPart>(
         &self,
         filter: &ExecutionFilter<P::State>,
         limit: usize,
         after: Option<&str>,
     ) -> Result<(Vec<P>, Option<String>)> {
-        self.list_executions(filter, limit, after, P::from_stored)
+        self.list_executions(filter, limit, after, P::from_stored, Some(P::from_index))
     }
 
     fn list_executions<S: IndexedState, T>(
@@ -595,6 +652,7 @@ impl Reader {
         limit: usize,
         after: Option<&str>,
         decode: fn(&[u8]) -> std::result::Result<T, String>,
+        from_index: Option<FromIndex<S, T>>,
     ) -> Result<(Vec<T>, Option<String>)> {
         let r = self.kv_read();
         let mut states: Vec<S> = if filter.states.is_empty() {
@@ -619,36 +677,59 @@ impl Reader {
             if start.as_str() >= hi.as_str() {
                 continue;
             }
-            let mut ids = Vec::new();
+            // Rows in index order; `None` until its execution is read (no summary in the index).
+            let mut rows: Vec<Option<T>> = Vec::new();
+            let mut to_read: Vec<(usize, String)> = Vec::new();
+            let mut last_in_state: Option<Vec<u8>> = None;
             scan_range(r, Table::ExecutionsByState, &start, &hi, &mut |key, v| {
-                let v = key_text(v);
-                let (ns, flow) = v.split_once('\0').unwrap_or(("", ""));
-                if !filter.matches_names(ns, flow) {
+                let value = IndexValue::parse(v);
+                let (ns, flow) = value.names();
+                if !filter.matches_names(&ns, &flow) {
                     return Ok(true);
                 }
-                if out.len() + ids.len() == limit {
+                if out.len() + rows.len() == limit {
                     full = true;
                     return Ok(false);
                 }
-                let key = key_text(key);
-                ids.push((key.rsplit('\0').next().unwrap_or_default().to_string(), key));
+                let id_bytes = key.rsplit(|b| *b == 0).next().unwrap_or_default();
+                let id = String::from_utf8_lossy(id_bytes);
+                let row = match (from_index, value.summary) {
+                    (Some(from_index), Some(summary)) => {
+                        from_index(&id, &ns, &flow, state, summary).map_err(|message| StoreError::Corrupt {
+                            table: "executions_by_state",
+                            key: key_text(key),
+                            message,
+                        })?
+                    }
+                    _ => None,
+                };
+                if row.is_none() {
+                    to_read.push((rows.len(), id.into_owned()));
+                }
+                rows.push(row);
+                last_in_state = Some(key.to_vec());
                 Ok(true)
             })?;
-            // One round trip for the page on PostgreSQL, one table lookup on redb; not one per row.
-            let prefetch: Vec<(Table, &[u8])> = ids.iter().map(|(id, _)| (Table::Executions, k(id))).collect();
-            r.prefetch(&prefetch)?;
-            let keys: Vec<&[u8]> = ids.iter().map(|(id, _)| k(id)).collect();
-            r.get_each(Table::Executions, &keys, &mut |i, doc| {
-                if let Some(doc) = doc {
-                    out.push(decode(doc).map_err(|message| StoreError::Corrupt {
-                        table: "executions",
-                        key: ids[i].0.clone(),
-                        message,
-                    })?);
-                }
-                Ok(())
-            })?;
-            last_key = ids.pop().map(|(_, key)| key).or(last_key);
+            if !to_read.is_empty() {
+                // One round trip for the page on PostgreSQL, one table lookup on redb; not one per row.
+                let prefetch: Vec<(Table, &[u8])> = to_read.iter().map(|(_, id)| (Table::Executions, k(id))).collect();
+                r.prefetch(&prefetch)?;
+                let keys: Vec<&[u8]> = to_read.iter().map(|(_, id)| k(id)).collect();
+                r.get_each(Table::Executions, &keys, &mut |i, doc| {
+                    if let Some(doc) = doc {
+                        let (at, id) = &to_read[i];
+                        rows[*at] = Some(decode(doc).map_err(|message| StoreError::Corrupt {
+                            table: "executions",
+                            key: id.clone(),
+                            message,
+                        })?);
+                    }
+                    Ok(())
+                })?;
+            }
+            // An index entry whose execution is gone lists nothing (as before summaries).
+            out.extend(rows.into_iter().flatten());
+            last_key = last_in_state.map(|key| key_text(&key)).or(last_key);
             if full {
                 break;
             }
@@ -890,10 +971,10 @@ impl Writer {
     ) -> Result<Vec<String>> {
         let lo = format!("{}\0", state.name());
         let hi = format!("{}\x01", state.name());
-        let names = format!("{namespace}\0{flow_id}");
         let mut ids = Vec::new();
         scan_range(self.kv_read(), Table::ExecutionsByState, &lo, &hi, &mut |key, v| {
-            if v == names.as_bytes() {
+            let value = IndexValue::parse(v);
+            if value.namespace == namespace.as_bytes() && value.flow_id == flow_id.as_bytes() {
                 ids.push(key_text(key).rsplit('\0').next().unwrap_or_default().to_string());
             }
             Ok(true)
@@ -921,8 +1002,10 @@ impl Writer {
         {
             self.kvw().erase(Table::ExecutionsByState, k(&old))?;
         }
-        let names = format!("{}\0{}", e.namespace(), e.flow_id());
-        self.kvw().put(Table::ExecutionsByState, k(&new_key), k(&names))?;
+        // Rewritten on every put, not only when the key moves: the row summary in it changes
+        // without a state change too (an approval, one of two gates resumed, labels).
+        self.kvw()
+            .put(Table::ExecutionsByState, k(&new_key), &state_index_value(e))?;
         if e.state().is_terminal() && self.daemon_id().is_some() {
             // A finished execution runs nothing: no daemon holds it any more.
             self.kvw().erase(Table::Leases, k(e.id()))?;
@@ -1293,6 +1376,49 @@ mod tests {
                 self.created_ms
             }
         }
+        fn index_summary(&self) -> Vec<u8> {
+            // Holds a \0, as a real (MessagePack) summary may.
+            format!("s\0{}", self.created_ms).into_bytes()
+        }
+    }
+
+    /// A list row: where it came from (the index entry's summary, or the execution).
+    #[derive(Debug, Clone, PartialEq)]
+    struct Row {
+        id: String,
+        names: String,
+        state: St,
+        from: String,
+    }
+
+    impl ExecutionPart for Row {
+        type State = St;
+        fn from_stored(bytes: &[u8]) -> std::result::Result<Self, String> {
+            let e: Ex = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+            Ok(Row {
+                id: e.id,
+                names: format!("{}/{}", e.namespace, e.flow_id),
+                state: e.state,
+                from: "execution".into(),
+            })
+        }
+        fn from_index(
+            id: &str,
+            namespace: &str,
+            flow_id: &str,
+            state: St,
+            summary: &[u8],
+        ) -> std::result::Result<Option<Self>, String> {
+            if !summary.starts_with(b"s\0") {
+                return Ok(None);
+            }
+            Ok(Some(Row {
+                id: id.into(),
+                names: format!("{namespace}/{flow_id}"),
+                state,
+                from: format!("index {}", String::from_utf8_lossy(&summary[2..])),
+            }))
+        }
     }
 
     #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -1409,7 +1535,8 @@ mod tests {
     }
 
     /// Keys and values are byte for byte what the store wrote before it was generic (the
-    /// literals below are that format), and a state change moves the index entry.
+    /// literals below are that format; state-index values since then carry a row summary after
+    /// the names), and a state change moves the index entry.
     #[test]
     fn the_on_disk_format_is_unchanged() {
         let dir = tempfile::tempdir().unwrap();
@@ -1443,11 +1570,11 @@ mod tests {
             vec![
                 (
                     format!("{:?}", "PAUSED\u{0}0000000000000020\u{0}e1"),
-                    format!("{:?}", "hr.ops\u{0}onboard")
+                    format!("{:?}", "\u{2}hr.ops\u{0}onboard\u{0}s\u{0}16")
                 ),
                 (
                     format!("{:?}", "SUCCESS\u{0}0000000000000030\u{0}e2"),
-                    format!("{:?}", "hr.ops\u{0}onboard")
+                    format!("{:?}", "\u{2}hr.ops\u{0}onboard\u{0}s\u{0}48")
                 ),
             ]
         );
@@ -1503,6 +1630,101 @@ mod tests {
             .unwrap();
         assert_eq!(rows(&store, tables::EXECUTIONS_BY_STATE).len(), 1);
         assert!(rows(&store, tables::LOGS).is_empty());
+    }
+
+    /// A list of rows reads the state index alone when its entries carry summaries (the
+    /// execution itself is not read: rows show even with it removed behind the store's back),
+    /// reads the execution for an entry written before summaries, filters and pages both kinds
+    /// alike, and every other reader of the index values (flow concurrency, counts, retention)
+    /// reads both.
+    #[test]
+    fn rows_come_from_the_index_and_old_index_values_still_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut other = ex("e3", St::Paused, 3, Some(30));
+        other.flow_id = "offboard".into();
+        store
+            .write(|w| {
+                w.put_execution(&ex("e1", St::Paused, 1, Some(10)))?;
+                w.put_execution(&ex("e2", St::Paused, 2, Some(20)))?;
+                w.put_execution(&other)?;
+                w.put_execution(&ex("e4", St::Success, 4, None))
+            })
+            .unwrap();
+        // e2 as a data dir written before summaries has it: the names alone.
+        store
+            .write(|w| {
+                w.restore(
+                    Table::ExecutionsByState,
+                    b"PAUSED\x000000000000000014\x00e2",
+                    b"hr.ops\x00onboard",
+                )
+            })
+            .unwrap();
+        let rows_of = |filter: &ExecutionFilter<St>, limit: usize| {
+            let r = store.read().unwrap();
+            let mut all = Vec::new();
+            let mut after: Option<String> = None;
+            loop {
+                let (page, next) = r.execution_parts::<Row>(filter, limit, after.as_deref()).unwrap();
+                all.extend(page.into_iter().map(|row| format!("{} {:?} {} {}", row.id, row.state, row.names, row.from)));
+                match next {
+                    Some(n) => after = Some(n),
+                    None => return all,
+                }
+            }
+        };
+        let everything = vec![
+            "e1 Paused hr.ops/onboard index 1",
+            "e2 Paused hr.ops/onboard execution",
+            "e3 Paused hr.ops/offboard index 3",
+            "e4 Success hr.ops/onboard index 4",
+        ];
+        for limit in [1, 2, 100] {
+            assert_eq!(rows_of(&ExecutionFilter::default(), limit), everything, "pages of {limit}");
+        }
+        let onboard_paused = ExecutionFilter {
+            states: vec![St::Paused],
+            flow_id: Some("onboard".into()),
+            ..Default::default()
+        };
+        assert_eq!(rows_of(&onboard_paused, 1), everything[..2].to_vec());
+        let hidden = ExecutionFilter {
+            visible: Some(vec!["finance".into()]),
+            ..Default::default()
+        };
+        assert!(rows_of(&hidden, 10).is_empty());
+        store
+            .write(|w| {
+                assert_eq!(
+                    w.flow_execution_ids_in_state(St::Paused, "hr.ops", "onboard")?,
+                    vec!["e1", "e2"]
+                );
+                assert_eq!(w.flow_execution_ids_in_state(St::Paused, "hr.ops", "offboard")?, vec!["e3"]);
+                Ok::<_, StoreError>(())
+            })
+            .unwrap();
+        assert_eq!(store.read().unwrap().count_in_state(St::Paused).unwrap(), 3);
+
+        // The next put of e2 writes the summary (the old value is not kept).
+        store.write(|w| w.put_execution(&ex("e2", St::Paused, 2, Some(20)))).unwrap();
+        assert_eq!(rows_of(&ExecutionFilter::default(), 100)[1], "e2 Paused hr.ops/onboard index 2");
+
+        // Rows come from the index: the executions table is not read for them.
+        {
+            let Backend::Redb(db) = &store.backend else {
+                panic!("a redb store")
+            };
+            let tx = db.begin_write().unwrap();
+            tx.open_table(tables::EXECUTIONS).unwrap().remove("e1").unwrap();
+            tx.commit().unwrap();
+        }
+        assert_eq!(rows_of(&ExecutionFilter::default(), 100)[0], "e1 Paused hr.ops/onboard index 1");
+
+        // A deleted execution (retention) leaves no row.
+        store.write(|w| w.delete_execution::<Ex>("e4").map(|_| ())).unwrap();
+        assert_eq!(rows_of(&ExecutionFilter::default(), 100).len(), 3);
+        assert!(store.read().unwrap().finished_before::<St>(i64::MAX / 2, 10).unwrap().is_empty());
     }
 
     /// Aggregate rows changed several times in one transaction are read once and written once,

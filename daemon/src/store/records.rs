@@ -18,8 +18,9 @@ pub trait IndexedState: Copy + Eq + 'static {
 }
 
 /// An execution: stored under its id (JSON unless the type encodes itself, see
-/// [`ExecutionRecord::to_stored`]), indexed by
-/// `{state}\0{index_time_ms:016x}\0{id}` → `{namespace}\0{flow_id}`.
+/// [`ExecutionRecord::to_stored`]), indexed by `{state}\0{index_time_ms:016x}\0{id}` →
+/// `\x02{namespace}\0{flow_id}\0{index_summary}` (`{namespace}\0{flow_id}` when written before
+/// index summaries: both are read).
 pub trait ExecutionRecord: Serialize + DeserializeOwned {
     type State: IndexedState;
     /// The stored bytes. JSON unless the type chooses a more compact encoding; whatever it
@@ -37,6 +38,13 @@ pub trait ExecutionRecord: Serialize + DeserializeOwned {
     fn flow_id(&self) -> &str;
     /// Where it sorts among executions in the same state (lists are oldest first by this).
     fn index_time_ms(&self) -> i64;
+    /// What a list row shows of this execution beyond its id, state, namespace and flow, kept in
+    /// its state-index entry (rewritten on every put) so that a list of rows reads the index
+    /// alone. Read back by [`ExecutionPart::from_index`]. Empty: rows read the execution. Must be
+    /// UTF-8 text: redb keeps that table's values as text.
+    fn index_summary(&self) -> Vec<u8> {
+        Vec::new()
+    }
 }
 
 /// Part of a stored execution decoded on its own, for lists that show rows rather than whole
@@ -45,6 +53,18 @@ pub trait ExecutionRecord: Serialize + DeserializeOwned {
 pub trait ExecutionPart: Sized {
     type State: IndexedState;
     fn from_stored(bytes: &[u8]) -> Result<Self, String>;
+    /// The part from a state-index entry: its key's id and state, and its value's names and
+    /// summary ([`ExecutionRecord::index_summary`]). `Ok(None)`: the summary is not one this
+    /// part reads (empty, or an encoding it does not know), and the list reads the execution.
+    fn from_index(
+        _id: &str,
+        _namespace: &str,
+        _flow_id: &str,
+        _state: Self::State,
+        _summary: &[u8],
+    ) -> Result<Option<Self>, String> {
+        Ok(None)
+    }
 }
 
 /// A log line: stored under `{execution_id}\0{seq:016x}` (JSON unless the type encodes itself,
