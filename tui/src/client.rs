@@ -42,6 +42,9 @@ pub struct Clients {
     pub secrets: SecretsClient<Authed>,
     pub stats: StatsClient<Authed>,
     pub delegations: DelegationsClient<Authed>,
+    /// The connection with its token, for calls made without a generated client (the
+    /// console's pipelined List pages, `console::pages`).
+    pub service: Authed,
     pub server: String,
 }
 
@@ -157,7 +160,8 @@ impl Connection {
             kv: KvClient::with_interceptor(channel.clone(), i.clone()),
             secrets: SecretsClient::with_interceptor(channel.clone(), i.clone()),
             stats: StatsClient::with_interceptor(channel.clone(), i.clone()),
-            delegations: DelegationsClient::with_interceptor(channel, i),
+            delegations: DelegationsClient::with_interceptor(channel.clone(), i.clone()),
+            service: InterceptedService::new(channel, i),
             server: self.server.clone(),
         })
     }

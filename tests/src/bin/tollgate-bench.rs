@@ -1050,23 +1050,42 @@ impl Bench {
         } else {
             pb::ExecutionView::Summary
         };
+        // As console/sync.rs: pages::list_all sends each next request before decoding a page.
+        // TOLLGATE_BENCH_LIST_PIPELINE=0 lists one page after another (as before) to compare.
+        let pipelined = !std::env::var("TOLLGATE_BENCH_LIST_PIPELINE").is_ok_and(|v| v == "0");
+        let req = pb::ListExecutionsRequest {
+            states: vec!["PAUSED".into()],
+            page_size: 1000,
+            view: view as i32,
+            ..Default::default()
+        };
+        let channel = d.channel().await?;
         let loader = tokio::spawn(async move {
+            if pipelined {
+                let (ptx, mut prx) = tokio::sync::mpsc::channel(2);
+                tokio::spawn(tollgate_console::console::pages::list_all(channel, req, ptx));
+                while let Some(page) = prx.recv().await {
+                    let page = page?;
+                    let last = page.last;
+                    if tx.send((page.executions, page.forms, last)).await.is_err() || last {
+                        break;
+                    }
+                }
+                return Ok::<_, tonic::Status>(());
+            }
             let mut token = String::new();
             loop {
                 let r = c
                     .list(pb::ListExecutionsRequest {
-                        states: vec!["PAUSED".into()],
-                        page_size: 1000,
                         page_token: token.clone(),
-                        view: view as i32,
-                        ..Default::default()
+                        ..req.clone()
                     })
                     .await?
                     .into_inner();
                 let last = r.next_page_token.is_empty();
                 token = r.next_page_token;
                 if tx.send((r.executions, r.forms, last)).await.is_err() || last {
-                    return Ok::<_, tonic::Status>(());
+                    return Ok(());
                 }
             }
         });
@@ -1153,6 +1172,7 @@ impl Bench {
                 "daemonCpuMsForAllRows": (daemon_cpu * 1000.0).round(),
                 "consoleCpuMsForAllRows": (own_cpu * 1000.0).round(),
                 "listView": if full { "FULL" } else { "SUMMARY" },
+                "pagesPipelined": pipelined,
                 "executionsSeededAs": if std::env::var("TOLLGATE_BENCH_SEED_JSON").is_ok_and(|v| v == "1") { "JSON (as before the compact encoding)" } else { "as this daemon writes them" },
                 "rowsListed": rows,
                 "keyToFrameMs": summary(key),

@@ -14,6 +14,7 @@ pub mod identity;
 pub mod input_check;
 pub mod log_tail;
 pub mod messages;
+pub mod pages;
 pub mod sync;
 pub mod terminal;
 pub mod text_input;

@@ -10,6 +10,7 @@ use tollgate_proto::v1 as pb;
 
 use super::backoff::Backoff;
 use super::messages::{Connection, RpcError, Tab, Update};
+use super::pages;
 use crate::client::Clients;
 
 /// Executions per List call (the daemon's maximum).
@@ -97,10 +98,8 @@ async fn follow(
     Some(error)
 }
 
-/// Lists every execution of a tab, page by page.
+/// Lists every execution of a tab, page by page (the next page requested while this one decodes).
 async fn load_tab(clients: Clients, tab: Tab, tx: mpsc::Sender<Update>) {
-    let mut client = clients.executions;
-    let mut token = String::new();
     // An empty first page marks the start of the load before the List is even sent: every Watch
     // event the UI sees after it is newer than the List's snapshot (see App::apply_page).
     if tx
@@ -116,30 +115,30 @@ async fn load_tab(clients: Clients, tab: Tab, tx: mpsc::Sender<Update>) {
     {
         return;
     }
-    loop {
-        let req = pb::ListExecutionsRequest {
-            states: tab.states().iter().map(|s| s.to_string()).collect(),
-            page_size: PAGE_SIZE,
-            page_token: token.clone(),
-            // Rows, not whole executions: the detail view and forms Get what they need.
-            view: pb::ExecutionView::Summary as i32,
-            ..Default::default()
-        };
-        match client.list(req).await {
-            Ok(resp) => {
-                let resp = resp.into_inner();
-                let last = resp.next_page_token.is_empty();
-                let page = Update::Page {
+    let req = pb::ListExecutionsRequest {
+        states: tab.states().iter().map(|s| s.to_string()).collect(),
+        page_size: PAGE_SIZE,
+        // Rows, not whole executions: the detail view and forms Get what they need.
+        view: pb::ExecutionView::Summary as i32,
+        ..Default::default()
+    };
+    // Two decoded pages may wait here while the UI applies one: enough to keep the daemon busy.
+    let (pages_tx, mut pages_rx) = mpsc::channel(2);
+    tokio::spawn(pages::list_all(clients.service, req, pages_tx));
+    while let Some(page) = pages_rx.recv().await {
+        match page {
+            Ok(page) => {
+                let last = page.last;
+                let update = Update::Page {
                     tab,
-                    executions: resp.executions,
-                    forms: resp.forms,
+                    executions: page.executions,
+                    forms: page.forms,
                     first: false,
                     last,
                 };
-                if tx.send(page).await.is_err() || last {
+                if tx.send(update).await.is_err() || last {
                     return;
                 }
-                token = resp.next_page_token;
             }
             Err(status) => {
                 let _ = tx
