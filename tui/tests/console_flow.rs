@@ -721,3 +721,47 @@ fn a_decision_leaves_the_inbox_and_new_ones_arrive_live() {
     a.settle();
     assert_eq!(a.list.visible.len(), 2, "a new pause in a child namespace arrives");
 }
+
+fn page(executions: Vec<pb::Execution>, first: bool, last: bool) -> Update {
+    Update::Page {
+        tab: Tab::Paused,
+        executions,
+        forms: vec![],
+        first,
+        last,
+    }
+}
+
+/// A reload of a loaded tab drops the rows it no longer returns (decided while we were not
+/// watching) and keeps those a Watch event brought during the load; a first load (no rows of
+/// the tab yet) keeps every row it listed and every row an event brought meanwhile.
+#[test]
+fn a_reload_drops_rows_it_no_longer_lists_and_keeps_live_ones() {
+    let mut a = fresh_app();
+    let row = |id: &str| paused(id, "demo", "pause_demo", "wait", 1_000, approval_form());
+    a.apply(page(vec![], true, false));
+    a.apply(page(vec![row("a"), row("b")], false, false));
+    // Mid-load, a Watch event brings a new paused execution.
+    a.apply(Update::Event(pb::ExecutionEvent {
+        execution: Some(row("live1")),
+        ..Default::default()
+    }));
+    a.apply(page(vec![row("c")], false, true));
+    a.settle();
+    let ids = |a: &App| {
+        let mut ids: Vec<String> = a.store.rows().iter().map(|r| r.id.clone()).collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(ids(&a), ["a", "b", "c", "live1"]);
+
+    // Reload: `a` and `live1` are no longer paused (not listed); `live2` arrives during it.
+    a.apply(page(vec![], true, false));
+    a.apply(Update::Event(pb::ExecutionEvent {
+        execution: Some(row("live2")),
+        ..Default::default()
+    }));
+    a.apply(page(vec![row("b"), row("c")], false, true));
+    a.settle();
+    assert_eq!(ids(&a), ["b", "c", "live2"]);
+}

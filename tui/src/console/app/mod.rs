@@ -512,15 +512,23 @@ impl App {
             self.store.add_form(f.form_key, f.on_resume);
         }
         if first {
-            self.reloads.insert(tab, HashSet::new());
+            // Rows to check at the end exist only if the tab had rows when the load started;
+            // a first load (no rows of the tab yet, e.g. 100,000 paused at start) keeps no set
+            // of seen ids, saving a copy and two hash lookups per row.
+            if self.store.rows().iter().any(|r| tab.contains(&r.state)) {
+                self.reloads.insert(tab, HashSet::new());
+            } else {
+                self.reloads.remove(&tab);
+            }
             // A retry after a failure shows as loading again; a reload of a loaded tab keeps its rows.
             if self.tab_loads.get(&tab) != Some(&LoadState::Loaded) {
                 self.tab_loads.insert(tab, LoadState::Loading);
             }
         }
-        let seen = self.reloads.entry(tab).or_default();
-        for e in &executions {
-            seen.insert(e.id.clone());
+        if let Some(seen) = self.reloads.get_mut(&tab) {
+            for e in &executions {
+                seen.insert(e.id.clone());
+            }
         }
         for e in executions {
             self.store.upsert_owned(e);
