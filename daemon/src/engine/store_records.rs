@@ -221,7 +221,11 @@ fn index_summary(e: &Execution) -> Vec<u8> {
                     expires_ms: p.expires_ms,
                     users: p.users.clone(),
                     groups: p.groups.clone(),
-                    approved: p.approvals.iter().map(|a| (a.by.clone(), a.on_behalf_of.clone())).collect(),
+                    approved: p
+                        .approvals
+                        .iter()
+                        .map(|a| (a.by.clone(), a.on_behalf_of.clone()))
+                        .collect(),
                     escalated_to: p.escalated_to.clone(),
                     reminder_count: p.reminder_count,
                 }),
@@ -610,12 +614,29 @@ mod tests {
             }
         }
         assert_eq!(from_index, expected);
-        assert_eq!(from_index.paused_runs().next().unwrap().pause.as_ref().unwrap().approvals[0].by, "bob@example.com");
+        assert_eq!(
+            from_index
+                .paused_runs()
+                .next()
+                .unwrap()
+                .pause
+                .as_ref()
+                .unwrap()
+                .approvals[0]
+                .by,
+            "bob@example.com"
+        );
         // No approval values in the index (they may be large, or sensitive).
         assert!(!summary.windows(4).any(|w| w == b"fine"));
         // Another encoding (a later version, or none): the list reads the execution instead.
-        assert_eq!(ExecutionSummary::from_index("x", "n", "f", State::Paused, &[]), Ok(None));
-        assert_eq!(ExecutionSummary::from_index("x", "n", "f", State::Paused, &[0x7f, 1]), Ok(None));
+        assert_eq!(
+            ExecutionSummary::from_index("x", "n", "f", State::Paused, &[]),
+            Ok(None)
+        );
+        assert_eq!(
+            ExecutionSummary::from_index("x", "n", "f", State::Paused, &[0x7f, 1]),
+            Ok(None)
+        );
         // A damaged summary of this version is an error, not a panic.
         assert!(ExecutionSummary::from_index("x", "n", "f", State::Paused, &summary[..summary.len() / 2]).is_err());
     }

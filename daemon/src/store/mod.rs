@@ -231,7 +231,11 @@ impl<'a> IndexValue<'a> {
         let mut parts = body.splitn(if with_summary { 3 } else { 2 }, |b| *b == 0);
         let namespace = parts.next().unwrap_or_default();
         let flow_id = parts.next().unwrap_or_default();
-        let summary = if with_summary { Some(parts.next().unwrap_or_default()) } else { None };
+        let summary = if with_summary {
+            Some(parts.next().unwrap_or_default())
+        } else {
+            None
+        };
         IndexValue {
             namespace,
             flow_id,
@@ -1667,7 +1671,10 @@ mod tests {
             let mut after: Option<String> = None;
             loop {
                 let (page, next) = r.execution_parts::<Row>(filter, limit, after.as_deref()).unwrap();
-                all.extend(page.into_iter().map(|row| format!("{} {:?} {} {}", row.id, row.state, row.names, row.from)));
+                all.extend(
+                    page.into_iter()
+                        .map(|row| format!("{} {:?} {} {}", row.id, row.state, row.names, row.from)),
+                );
                 match next {
                     Some(n) => after = Some(n),
                     None => return all,
@@ -1681,7 +1688,11 @@ mod tests {
             "e4 Success hr.ops/onboard index 4",
         ];
         for limit in [1, 2, 100] {
-            assert_eq!(rows_of(&ExecutionFilter::default(), limit), everything, "pages of {limit}");
+            assert_eq!(
+                rows_of(&ExecutionFilter::default(), limit),
+                everything,
+                "pages of {limit}"
+            );
         }
         let onboard_paused = ExecutionFilter {
             states: vec![St::Paused],
@@ -1700,15 +1711,23 @@ mod tests {
                     w.flow_execution_ids_in_state(St::Paused, "hr.ops", "onboard")?,
                     vec!["e1", "e2"]
                 );
-                assert_eq!(w.flow_execution_ids_in_state(St::Paused, "hr.ops", "offboard")?, vec!["e3"]);
+                assert_eq!(
+                    w.flow_execution_ids_in_state(St::Paused, "hr.ops", "offboard")?,
+                    vec!["e3"]
+                );
                 Ok::<_, StoreError>(())
             })
             .unwrap();
         assert_eq!(store.read().unwrap().count_in_state(St::Paused).unwrap(), 3);
 
         // The next put of e2 writes the summary (the old value is not kept).
-        store.write(|w| w.put_execution(&ex("e2", St::Paused, 2, Some(20)))).unwrap();
-        assert_eq!(rows_of(&ExecutionFilter::default(), 100)[1], "e2 Paused hr.ops/onboard index 2");
+        store
+            .write(|w| w.put_execution(&ex("e2", St::Paused, 2, Some(20))))
+            .unwrap();
+        assert_eq!(
+            rows_of(&ExecutionFilter::default(), 100)[1],
+            "e2 Paused hr.ops/onboard index 2"
+        );
 
         // Rows come from the index: the executions table is not read for them.
         {
@@ -1719,12 +1738,22 @@ mod tests {
             tx.open_table(tables::EXECUTIONS).unwrap().remove("e1").unwrap();
             tx.commit().unwrap();
         }
-        assert_eq!(rows_of(&ExecutionFilter::default(), 100)[0], "e1 Paused hr.ops/onboard index 1");
+        assert_eq!(
+            rows_of(&ExecutionFilter::default(), 100)[0],
+            "e1 Paused hr.ops/onboard index 1"
+        );
 
         // A deleted execution (retention) leaves no row.
         store.write(|w| w.delete_execution::<Ex>("e4").map(|_| ())).unwrap();
         assert_eq!(rows_of(&ExecutionFilter::default(), 100).len(), 3);
-        assert!(store.read().unwrap().finished_before::<St>(i64::MAX / 2, 10).unwrap().is_empty());
+        assert!(
+            store
+                .read()
+                .unwrap()
+                .finished_before::<St>(i64::MAX / 2, 10)
+                .unwrap()
+                .is_empty()
+        );
     }
 
     /// Aggregate rows changed several times in one transaction are read once and written once,

@@ -53,7 +53,9 @@ where
 }
 
 fn decode(raw: RawListResponse) -> Result<Page, tonic::Status> {
-    let bad = |what: &str, e: prost::DecodeError| tonic::Status::internal(format!("the daemon sent a {what} that does not decode: {e}"));
+    let bad = |what: &str, e: prost::DecodeError| {
+        tonic::Status::internal(format!("the daemon sent a {what} that does not decode: {e}"))
+    };
     let executions = raw
         .executions
         .into_iter()
@@ -154,10 +156,8 @@ mod tests {
         assert_eq!(page.executions, answer.executions);
         assert_eq!(page.forms, answer.forms);
         assert!(!page.last);
-        let last = RawListResponse::decode(
-            pb::ListExecutionsResponse::default().encode_to_vec().as_slice(),
-        )
-        .expect("raw");
+        let last =
+            RawListResponse::decode(pb::ListExecutionsResponse::default().encode_to_vec().as_slice()).expect("raw");
         assert!(decode(last).expect("page").last);
         let broken = RawListResponse {
             executions: vec![Bytes::from_static(&[0x0a, 0x05, b'a'])],
