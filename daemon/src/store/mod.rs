@@ -684,7 +684,8 @@ impl Reader {
             // Rows in index order; `None` until its execution is read (no summary in the index).
             let mut rows: Vec<Option<T>> = Vec::new();
             let mut to_read: Vec<(usize, String)> = Vec::new();
-            let mut last_in_state: Option<Vec<u8>> = None;
+            // The last listed key (the next page's token), kept in one buffer: no copy per row.
+            let mut last_in_state: Vec<u8> = Vec::new();
             scan_range(r, Table::ExecutionsByState, &start, &hi, &mut |key, v| {
                 let value = IndexValue::parse(v);
                 let (ns, flow) = value.names();
@@ -711,7 +712,8 @@ impl Reader {
                     to_read.push((rows.len(), id.into_owned()));
                 }
                 rows.push(row);
-                last_in_state = Some(key.to_vec());
+                last_in_state.clear();
+                last_in_state.extend_from_slice(key);
                 Ok(true)
             })?;
             if !to_read.is_empty() {
@@ -733,7 +735,9 @@ impl Reader {
             }
             // An index entry whose execution is gone lists nothing (as before summaries).
             out.extend(rows.into_iter().flatten());
-            last_key = last_in_state.map(|key| key_text(&key)).or(last_key);
+            if !last_in_state.is_empty() {
+                last_key = Some(key_text(&last_in_state));
+            }
             if full {
                 break;
             }
