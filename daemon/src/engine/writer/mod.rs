@@ -336,6 +336,18 @@ impl Command {
     }
 }
 
+/// `TOLLGATE_TEST_ROW_LOCK_HOLD_MS` (tests only): how long a row batch waits after locking its
+/// executions, before applying its commands. It widens a real race; it changes no outcome.
+fn row_lock_hold() -> Option<std::time::Duration> {
+    static HOLD: std::sync::OnceLock<Option<std::time::Duration>> = std::sync::OnceLock::new();
+    *HOLD.get_or_init(|| {
+        std::env::var("TOLLGATE_TEST_ROW_LOCK_HOLD_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .map(std::time::Duration::from_millis)
+    })
+}
+
 /// Records, in the batch's transaction, that this daemon runs the jobs the batch dispatches
 /// (on a shared PostgreSQL database another daemon takes them over if this one stops).
 fn lease_jobs(w: &mut Writer, batch: &Batch) -> std::result::Result<(), StoreError> {
@@ -598,6 +610,11 @@ impl WriterLoop {
                         }
                     }
                 }
+            }
+            if let Some(hold) = row_lock_hold() {
+                // Tests only: keep the rows just locked while another daemon locks its own, so
+                // that two batches locking two executions in opposite orders really deadlock.
+                std::thread::sleep(hold);
             }
             let mut budget = MAX_BATCH * 8;
             while let Some(cmd) = copies.pop_front() {
