@@ -472,7 +472,7 @@ impl WriterLoop {
                     Err(_) => break,
                 }
             }
-            if self.store.postgres().is_some() && cmds.iter().all(Command::row_scoped) {
+            if self.store.postgres().is_some_and(|pg| pg.row_batches()) && cmds.iter().all(Command::row_scoped) {
                 match self.row_batch(&cmds) {
                     Ok((batch, proxies, left)) => {
                         self.deliver(batch);
