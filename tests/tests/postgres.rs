@@ -735,7 +735,8 @@ fn the_cluster_and_takeover_bench_scenarios_print_their_figures() {
 /// `TOLLGATE_TEST_ROW_LOCK_HOLD_MS`): a real race between two batches then always overlaps.
 fn on_holding(url: &str, hold_ms: u64) -> DaemonOptions {
     let mut o = on(url);
-    o.env.push(("TOLLGATE_TEST_ROW_LOCK_HOLD_MS".into(), hold_ms.to_string()));
+    o.env
+        .push(("TOLLGATE_TEST_ROW_LOCK_HOLD_MS".into(), hold_ms.to_string()));
     o
 }
 
@@ -827,7 +828,16 @@ fn row_batches_of_different_executions_hold_the_write_lock_together() {
             .enumerate()
             .map(|(i, id)| {
                 let d = &daemons[(i + 1) % 3];
-                s.spawn(move || d.cli(&["resume", id, "--input", "approved=true", "--input", "reason=side-by-side"]))
+                s.spawn(move || {
+                    d.cli(&[
+                        "resume",
+                        id,
+                        "--input",
+                        "approved=true",
+                        "--input",
+                        "reason=side-by-side",
+                    ])
+                })
             })
             .collect();
         // Sampled while the resumes run: how many transactions hold the write lock shared.
@@ -971,7 +981,12 @@ tasks:
         loop {
             let states: Vec<String> = ids
                 .iter()
-                .map(|id| daemons[1].execution(id)["state"].as_str().unwrap_or_default().to_string())
+                .map(|id| {
+                    daemons[1].execution(id)["state"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string()
+                })
                 .collect();
             let paused: Vec<String> = ids
                 .iter()

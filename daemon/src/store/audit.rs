@@ -7,7 +7,7 @@ use std::ops::Bound;
 use serde::Deserialize;
 
 use super::backend::{KvRead, Table, k};
-use super::{AuditHead, AuditRecord, Reader, Result, StoreError, Writer, WriteTx, decode, encode, get_json};
+use super::{AuditHead, AuditRecord, Reader, Result, StoreError, WriteTx, Writer, decode, encode, get_json};
 
 /// A record of a PostgreSQL row batch waiting for its place in the chain: called under the
 /// commit lock with its seq and the hash before it, gives its bytes and its own hash.

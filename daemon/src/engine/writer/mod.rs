@@ -158,9 +158,9 @@ impl Command {
             | Command::Recover { .. }
             | Command::Advance { .. }
             | Command::ChildDone { .. } => true,
-            Command::Timers { timers, .. } => timers.iter().all(|t| {
-                t.kind != super::flows::SCHEDULE_TIMER && t.kind != super::flows::HTTP_POLL_TIMER
-            }),
+            Command::Timers { timers, .. } => timers
+                .iter()
+                .all(|t| t.kind != super::flows::SCHEDULE_TIMER && t.kind != super::flows::HTTP_POLL_TIMER),
             _ => false,
         }
     }

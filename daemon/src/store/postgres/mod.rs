@@ -745,7 +745,10 @@ fn get_for_update_call(conn: &Arc<Conn>, table: Table, key: &[u8]) -> Call<Optio
     let c = conn.clone();
     let key = key.to_vec();
     Box::pin(async move {
-        let row = c.client.query_opt(&c.stmts.get_for_update, &[&table.id(), &key]).await?;
+        let row = c
+            .client
+            .query_opt(&c.stmts.get_for_update, &[&table.id(), &key])
+            .await?;
         Ok(row.map(|r| r.get::<_, Vec<u8>>(0)))
     })
 }
@@ -1121,7 +1124,8 @@ impl PgWrite {
             let out = self.inner.block(async move {
                 let s = &c.stmts;
                 let set = format!("{BEGIN_WRITE}; SET LOCAL lock_timeout = '{ROW_LOCK_TIMEOUT}'");
-                let (begin, lock, out) = futures::join!(c.client.batch_execute(&set), c.client.execute(&s.lock_shared, &[]), op);
+                let (begin, lock, out) =
+                    futures::join!(c.client.batch_execute(&set), c.client.execute(&s.lock_shared, &[]), op);
                 begin?;
                 lock?;
                 out
@@ -1306,7 +1310,9 @@ impl PgWrite {
             });
         }
         if self.rows && !self.late_locked {
-            return Err(StoreError::Storage("a row batch commits only under the commit lock".into()));
+            return Err(StoreError::Storage(
+                "a row batch commits only under the commit lock".into(),
+            ));
         }
         let writes: Vec<(cache::Key, Option<Vec<u8>>)> = std::mem::take(&mut self.overlay).into_iter().collect();
         let mut puts: (Vec<i16>, Vec<Vec<u8>>, Vec<Vec<u8>>) = Default::default();
