@@ -57,6 +57,11 @@ pub(super) fn ensure_state_counts(w: &mut Writer) -> Result<()> {
     w.kvw().put(Table::Meta, k(STATE_COUNTS_KEY), &encode(&counts))
 }
 
+/// Decodes a stored metric row (key, bytes if stored) into its typed value.
+type DecodeMetric = fn(&str, Option<&[u8]>) -> Result<Box<dyn std::any::Any>>;
+/// One change to a metric row's typed value.
+type MetricChange = Box<dyn FnOnce(&mut dyn std::any::Any)>;
+
 /// An aggregate row changed in this transaction, not yet written: the changes in order, applied
 /// to the row as it is read just before commit ([`Writer::flush_metrics`]). Read late, not at the
 /// first change: a PostgreSQL row batch reads it only under the commit lock, so two daemons'
@@ -64,8 +69,8 @@ pub(super) fn ensure_state_counts(w: &mut Writer) -> Result<()> {
 pub(super) struct PendingMetric {
     ty: std::any::TypeId,
     /// Decodes the stored row (default when absent) into the typed value.
-    decode: fn(&str, Option<&[u8]>) -> Result<Box<dyn std::any::Any>>,
-    changes: Vec<Box<dyn FnOnce(&mut dyn std::any::Any)>>,
+    decode: DecodeMetric,
+    changes: Vec<MetricChange>,
     encode: fn(&dyn std::any::Any) -> Vec<u8>,
 }
 
@@ -108,7 +113,7 @@ impl Writer {
         f: impl FnOnce(&mut T) + 'static,
     ) -> Result<()> {
         let ty = std::any::TypeId::of::<T>();
-        let change: Box<dyn FnOnce(&mut dyn std::any::Any)> = Box::new(move |v| {
+        let change: MetricChange = Box::new(move |v| {
             if let Some(v) = v.downcast_mut::<T>() {
                 f(v)
             }

@@ -1,7 +1,10 @@
 //! The single writer: every change to executions goes through this thread, which applies a batch
 //! of commands in one redb transaction (group commit) and answers callers only after the commit.
 //! Serializing all changes here is what makes resume, kill and timer expiry race safely: each sees
-//! the state the previous one left, so exactly one of them wins.
+//! the state the previous one left, so exactly one of them wins. On a PostgreSQL database shared
+//! with other daemons, execution-scoped batches run as row batches ([`WriterLoop::row_batch`]):
+//! the executions' row locks do that serializing across daemons, and a batch that loses a lock
+//! race is rolled back and run again exclusively.
 
 mod advance_stored;
 mod flow_resume;
@@ -296,9 +299,7 @@ impl Command {
                 }
             }
             (Command::Timers { done, .. }, Proxy::Ack(mut rx)) => {
-                if rx.try_recv().is_ok() {
-                    let _ = done.send(());
-                }
+                let _ = rx.try_recv().map(|()| done.send(()));
             }
             _ => {}
         }

@@ -3,11 +3,15 @@
 //! bytes, so every typed operation of `store/` is the same range scan it is on redb.
 //!
 //! Several daemons may share one database. Each write transaction first takes one
-//! transaction-scoped advisory lock, so write transactions of all daemons run one after another,
-//! each seeing everything committed before it: exactly redb's single writer, stretched over
-//! processes. That keeps every engine rule that relies on the single writer (one resume wins,
-//! a timer fires once, the audit chain links) true without a retry path. Reads run in
-//! `REPEATABLE READ` snapshots and never wait for writers.
+//! transaction-scoped advisory lock. An exclusive batch takes it exclusively and runs alone,
+//! seeing everything committed before it: redb's single writer, stretched over processes. A
+//! row batch (execution-scoped commands, while other daemons are alive) takes it shared, locks
+//! the executions it reads `FOR UPDATE`, writes only their rows while it runs, and writes the
+//! rows every batch writes (state counts, metrics, the audit chain, the write counter, the
+//! change feed) at its end under a short commit lock; a lost race (deadlock, lock timeout) or
+//! anything else it touches rolls it back and the writer runs it again exclusively. So one
+//! resume still wins, a timer fires once and the audit chain stays one chain, in commit order.
+//! Reads run in `REPEATABLE READ` snapshots and never wait for writers.
 //!
 //! Writes are buffered in the transaction (reads see them) and sent at commit as one upsert and
 //! one delete: a batch costs the same few round trips whatever its size.
