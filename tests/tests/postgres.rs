@@ -1022,3 +1022,34 @@ tasks:
         assert!(verify.ok(), "{verify}");
     }
 }
+
+/// Due timers are claimed with `FOR UPDATE SKIP LOCKED` on their executions: every daemon's
+/// timer loop sees the same due timers; while one daemon's batch holds an execution (firing its
+/// timer), the other daemon's batch leaves that timer instead of queueing behind it, and sends
+/// it again later, when it is gone. Each timer fires once.
+#[test]
+fn a_due_timer_held_by_another_daemons_batch_is_skipped_and_fires_once() {
+    let url = postgres::new_database();
+    let mut o = on_holding(&url, 1000);
+    o.env
+        .push(("RUST_LOG".into(), "info,tollgate_daemon::engine::writer=debug".into()));
+    let daemons: Vec<Daemon> = (0..2).map(|_| Daemon::start_with(o.clone())).collect();
+    let ids: Vec<String> = (0..4)
+        .map(|i| id_of(&daemons[i % 2].run_nowait("test", "expire_resume", &[])))
+        .collect();
+    for id in &ids {
+        let e = daemons[1].wait_state(id, "SUCCESS");
+        assert_eq!(task_run(&e, "gate")["state"], "SUCCESS");
+        let logs = log_messages(&daemons[0], id);
+        assert_eq!(
+            logs.iter().filter(|l| l.starts_with("after the gate")).count(),
+            1,
+            "the expiry fired once: {logs:?}"
+        );
+    }
+    let logs: String = daemons.iter().map(Daemon::log).collect();
+    assert!(
+        logs.contains("due timers left to the batch holding their execution"),
+        "a daemon skipped a timer another daemon's batch held:\n{logs}"
+    );
+}

@@ -605,6 +605,10 @@ impl WriterLoop {
                 let timed: Vec<&str> = timed.iter().map(String::as_str).collect();
                 let skipped = w.lock_executions_skip_locked(&timed)?;
                 if !skipped.is_empty() {
+                    tracing::debug!(
+                        executions = skipped.len(),
+                        "due timers left to the batch holding their execution"
+                    );
                     for c in copies.iter_mut() {
                         if let Command::Timers { timers, .. } = c {
                             timers.retain(|t| !skipped.contains(&t.execution_id));
