@@ -730,3 +730,326 @@ fn the_cluster_and_takeover_bench_scenarios_print_their_figures() {
         }
     }
 }
+
+/// Daemons whose row batches wait `hold_ms` after locking their executions (the test hook
+/// `TOLLGATE_TEST_ROW_LOCK_HOLD_MS`): a real race between two batches then always overlaps.
+fn on_holding(url: &str, hold_ms: u64) -> DaemonOptions {
+    let mut o = on(url);
+    o.env
+        .push(("TOLLGATE_TEST_ROW_LOCK_HOLD_MS".into(), hold_ms.to_string()));
+    o
+}
+
+/// Audit records of `id` with `action` that went through (not refused).
+fn audited(d: &Daemon, id: &str, action: &str) -> usize {
+    let records = d.cli_json(&["audit", "--execution", id, "--limit", "1000"]);
+    records
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter(|r| r["action"] == action && !r["result"].as_str().unwrap_or_default().starts_with("DENIED"))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+/// Row batches lock their executions as they read them: a kill of a subflow's parent through
+/// daemon A locks the parent, then the child (to kill it); a resume of the child through
+/// daemon B locks the child, then the parent (the finished child reports to it). Both hold
+/// their first lock while the other takes its own, so they deadlock for real; PostgreSQL
+/// aborts one, the writer rolls it back and runs it again exclusively. Nothing is lost or
+/// applied twice: the outcome is one of the two orders, each decision audited at most once,
+/// and the audit chain verifies.
+#[test]
+fn a_deadlock_between_a_subflow_parent_and_child_is_rolled_back_and_run_again_once() {
+    let url = postgres::new_database();
+    let a = Daemon::start_with(on_holding(&url, 1500));
+    let b = Daemon::start_with(on_holding(&url, 1500));
+    // The two calls must reach their daemons within the hold of each other; on a loaded
+    // machine one round may miss, so up to three rounds (each checked the same way).
+    let mut deadlocked = false;
+    for _round in 0..3 {
+        let parent_id = id_of(&a.run_nowait("test", "parent", &[]));
+        let child = a.wait_listed(&["executions", "--state", "PAUSED", "--flow", "child"], |e| {
+            e["parentExecutionId"] == parent_id.as_str()
+        });
+        let child_id = id_of(&child);
+        let before = format!("{}{}", a.log(), b.log()).matches("40P01").count();
+        let (kill, resume) = std::thread::scope(|s| {
+            let kill = s.spawn(|| a.cli(&["kill", &parent_id]));
+            let resume = s.spawn(|| b.cli(&["resume", &child_id, "--input", "verdict=approved"]));
+            (kill.join().expect("kill"), resume.join().expect("resume"))
+        });
+        if resume.ok() {
+            // The resume committed first: the child finished and its parent went on.
+            b.wait_state(&child_id, "SUCCESS");
+            a.wait_state(&parent_id, "SUCCESS");
+            assert_eq!(audited(&a, &child_id, "resume"), 1);
+        } else {
+            // The kill committed first: both are killed and the resume found nothing paused.
+            assert!(kill.ok(), "{kill}\n{resume}");
+            a.wait_state(&parent_id, "KILLED");
+            b.wait_state(&child_id, "KILLED");
+            assert_eq!(audited(&a, &child_id, "resume"), 0);
+            assert_eq!(audited(&a, &parent_id, "kill"), 1);
+        }
+        let logs = format!("{}{}", a.log(), b.log());
+        if logs.matches("40P01").count() > before {
+            assert!(logs.contains("row batch rolled back; running it exclusively"), "{logs}");
+            deadlocked = true;
+            break;
+        }
+    }
+    assert!(deadlocked, "no round deadlocked:\n{}{}", a.log(), b.log());
+    for d in [&a, &b] {
+        let verify = d.cli(&["audit", "--verify"]);
+        assert!(verify.ok(), "{verify}");
+    }
+}
+
+/// Row batches of different executions run side by side: while three daemons' batches hold
+/// their row locks, PostgreSQL shows the write lock held shared by several transactions at
+/// once (with one exclusive write lock it could never be more than one). Every resume wins
+/// once, the state counts (written late, under the commit lock) stay exact and the one audit
+/// chain, linked under the commit lock, verifies.
+#[test]
+fn row_batches_of_different_executions_hold_the_write_lock_together() {
+    let url = postgres::new_database();
+    let daemons: Vec<Daemon> = (0..3).map(|_| Daemon::start_with(on_holding(&url, 800))).collect();
+    let n = 9;
+    let ids: Vec<String> = (0..n)
+        .map(|i| id_of(&daemons[i % 3].run_wait("test", "approval", &[])))
+        .collect();
+    wait_metric(&daemons, "tollgate_executions{state=\"PAUSED\"}", n as f64);
+    let together = std::sync::atomic::AtomicI64::new(0);
+    let resumes: Vec<tollgate_tests::CliOutput> = std::thread::scope(|s| {
+        let handles: Vec<_> = ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| {
+                let d = &daemons[(i + 1) % 3];
+                s.spawn(move || {
+                    d.cli(&[
+                        "resume",
+                        id,
+                        "--input",
+                        "approved=true",
+                        "--input",
+                        "reason=side-by-side",
+                    ])
+                })
+            })
+            .collect();
+        // Sampled while the resumes run: how many transactions hold the write lock shared.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !handles.iter().all(|h| h.is_finished()) && Instant::now() < deadline {
+            let held = postgres::server().psql(
+                &url,
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND mode = 'ShareLock' AND granted",
+            );
+            let held: i64 = held.parse().unwrap_or(0);
+            together.fetch_max(held, Ordering::Relaxed);
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        handles.into_iter().map(|h| h.join().expect("resume thread")).collect()
+    });
+    for o in &resumes {
+        assert!(o.ok(), "every resume of its own execution wins: {o}");
+    }
+    assert!(
+        together.load(Ordering::Relaxed) >= 2,
+        "row batches of two daemons held the write lock at the same time"
+    );
+    for id in &ids {
+        daemons[0].wait_state(id, "SUCCESS");
+        let logs = log_messages(&daemons[2], id);
+        assert_eq!(
+            logs.iter().filter(|l| l.starts_with("decision for")).count(),
+            1,
+            "{logs:?}"
+        );
+        assert_eq!(audited(&daemons[1], id, "resume"), 1);
+    }
+    wait_metric(&daemons, "tollgate_executions{state=\"SUCCESS\"}", n as f64);
+    wait_metric(&daemons, "tollgate_executions{state=\"PAUSED\"}", 0.0);
+    for d in &daemons {
+        let verify = d.cli(&["audit", "--verify"]);
+        assert!(verify.ok(), "{verify}");
+    }
+}
+
+/// The change feed is in commit order even when row batches of several daemons commit at
+/// once (each feed row is written under the commit lock): a daemon following the logs of
+/// executions decided through two other daemons, whose batches overlap, sees every decision.
+/// A feed row given a lower number but committed after a higher one was read would be skipped
+/// for good, and its `logs -f` would never print the decision.
+#[test]
+fn overlapping_commits_of_two_daemons_all_reach_a_third_through_the_change_feed() {
+    let url = postgres::new_database();
+    let daemons: Vec<Daemon> = (0..3).map(|_| Daemon::start_with(on_holding(&url, 300))).collect();
+    let n = 6;
+    let ids: Vec<String> = (0..n)
+        .map(|_| id_of(&daemons[0].run_wait("test", "approval", &[])))
+        .collect();
+    let followers: Vec<(std::process::Child, std::sync::mpsc::Receiver<String>)> = ids
+        .iter()
+        .map(|id| {
+            let mut child = Command::new(&binaries().tollgate)
+                .args(["--server", &daemons[0].server(), "logs", id, "-f"])
+                .env_remove("TOLLGATE_TOKEN")
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("tollgate logs -f");
+            let stdout = child.stdout.take().expect("stdout");
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                use std::io::BufRead;
+                for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+                    if tx.send(line).is_err() {
+                        return;
+                    }
+                }
+            });
+            (child, rx)
+        })
+        .collect();
+    let resumes: Vec<tollgate_tests::CliOutput> = std::thread::scope(|s| {
+        let handles: Vec<_> = ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| {
+                let d = &daemons[1 + i % 2];
+                s.spawn(move || d.cli(&["resume", id, "--input", "approved=true", "--input", "reason=fed"]))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("resume thread")).collect()
+    });
+    for o in &resumes {
+        assert!(o.ok(), "{o}");
+    }
+    for (i, (mut child, rx)) in followers.into_iter().enumerate() {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(line) if line.contains("reason=fed") => break,
+                Ok(_) => continue,
+                Err(_) => panic!("`logs -f` of {} on the third daemon never saw its decision", ids[i]),
+            }
+        }
+        let status = child.wait().expect("follower exit");
+        assert!(status.success(), "`logs -f` ends when the execution does");
+    }
+}
+
+/// Flow `concurrency` counts the flow's executions by state, rows a row batch has not locked:
+/// a batch that reads them is rolled back and run again exclusively, so starts through three
+/// daemons at once still admit exactly `limit` executions and queue the rest, and each
+/// resume admits exactly the next one.
+#[test]
+fn concurrency_admission_stays_exact_when_starts_race_over_three_daemons() {
+    let url = postgres::new_database();
+    let daemons: Vec<Daemon> = (0..3).map(|_| Daemon::start_with(on(&url))).collect();
+    daemons[0].apply_flow(
+        "one_at_a_time",
+        r#"id: one_at_a_time
+namespace: test.rows
+concurrency:
+  limit: 1
+  behavior: QUEUE
+tasks:
+  - id: gate
+    type: io.kestra.plugin.core.flow.Pause
+  - id: after
+    type: io.kestra.plugin.core.log.Log
+    message: "passed {{ execution.id }}"
+"#,
+    );
+    let n = 6;
+    let ids: Vec<String> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..n)
+            .map(|i| {
+                let d = &daemons[i % 3];
+                s.spawn(move || id_of(&d.run_nowait("test.rows", "one_at_a_time", &[])))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("start thread")).collect()
+    });
+    let settled = |ids: &[String]| -> (Vec<String>, usize) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let states: Vec<String> = ids
+                .iter()
+                .map(|id| {
+                    daemons[1].execution(id)["state"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string()
+                })
+                .collect();
+            let paused: Vec<String> = ids
+                .iter()
+                .zip(&states)
+                .filter(|(_, s)| *s == "PAUSED")
+                .map(|(id, _)| id.clone())
+                .collect();
+            let queued = states.iter().filter(|s| *s == "QUEUED").count();
+            if paused.len() + queued == ids.len() && !paused.is_empty() {
+                return (paused, queued);
+            }
+            assert!(Instant::now() < deadline, "not settled: {states:?}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    let mut left = ids.clone();
+    while !left.is_empty() {
+        let (paused, queued) = settled(&left);
+        assert_eq!(paused.len(), 1, "one at a time: {paused:?}, {queued} queued");
+        assert_eq!(queued, left.len() - 1);
+        let out = daemons[left.len() % 3].cli(&["resume", &paused[0]]);
+        assert!(out.ok(), "{out}");
+        daemons[0].wait_state(&paused[0], "SUCCESS");
+        left.retain(|id| *id != paused[0]);
+    }
+    let logs: String = daemons.iter().map(Daemon::log).collect();
+    assert!(
+        logs.contains("touched a scan of the executions_by_state table"),
+        "the admissions ran as exclusive batches:\n{logs}"
+    );
+    for d in &daemons {
+        let verify = d.cli(&["audit", "--verify"]);
+        assert!(verify.ok(), "{verify}");
+    }
+}
+
+/// Due timers are claimed with `FOR UPDATE SKIP LOCKED` on their executions: every daemon's
+/// timer loop sees the same due timers; while one daemon's batch holds an execution (firing its
+/// timer), the other daemon's batch leaves that timer instead of queueing behind it, and sends
+/// it again later, when it is gone. Each timer fires once.
+#[test]
+fn a_due_timer_held_by_another_daemons_batch_is_skipped_and_fires_once() {
+    let url = postgres::new_database();
+    let mut o = on_holding(&url, 1000);
+    o.env
+        .push(("RUST_LOG".into(), "info,tollgate_daemon::engine::writer=debug".into()));
+    let daemons: Vec<Daemon> = (0..2).map(|_| Daemon::start_with(o.clone())).collect();
+    let ids: Vec<String> = (0..4)
+        .map(|i| id_of(&daemons[i % 2].run_nowait("test", "expire_resume", &[])))
+        .collect();
+    for id in &ids {
+        let e = daemons[1].wait_state(id, "SUCCESS");
+        assert_eq!(task_run(&e, "gate")["state"], "SUCCESS");
+        let logs = log_messages(&daemons[0], id);
+        assert_eq!(
+            logs.iter().filter(|l| l.starts_with("after the gate")).count(),
+            1,
+            "the expiry fired once: {logs:?}"
+        );
+    }
+    let logs: String = daemons.iter().map(Daemon::log).collect();
+    assert!(
+        logs.contains("due timers left to the batch holding their execution"),
+        "a daemon skipped a timer another daemon's batch held:\n{logs}"
+    );
+}

@@ -43,6 +43,12 @@ impl AuditRecord for Record {
     fn hash(&self) -> &str {
         &self.hash
     }
+    fn relink(&mut self, seq: u64, prev_hash: &str) -> bool {
+        self.seq = seq;
+        self.prev_hash = prev_hash.to_string();
+        self.hash = digest(self);
+        true
+    }
 }
 
 /// What a caller records; the chain fields are filled by [`append`].

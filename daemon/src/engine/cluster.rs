@@ -178,6 +178,8 @@ impl Cluster {
         let mut ticks = 0u64;
         loop {
             let _ = self.blocking(|pg, _| pg.heartbeat("")).await;
+            // Row batches pay off only when other daemons write too (see `PgStore::row_batches`).
+            let _ = self.blocking(|pg, _| pg.note_peers(LEASE)).await;
             let dead = self
                 .blocking(|pg, _| pg.expired_daemons(LEASE))
                 .await

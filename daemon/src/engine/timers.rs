@@ -11,8 +11,14 @@ use crate::store::Store;
 
 /// Longest sleep between checks, so a clock change cannot delay a timer for long.
 const MAX_SLEEP: Duration = Duration::from_secs(30);
+/// Pause before sending again timers the writer left because another daemon held them.
+const SKIPPED_PAUSE: Duration = Duration::from_millis(20);
 
 pub async fn run_timers(store: Store, commands: std::sync::mpsc::Sender<Command>, wake: Arc<Notify>) {
+    // The due timers sent last: on a shared database the writer leaves a timer whose execution
+    // another daemon's batch holds (it may be firing that very timer), so the same timers may
+    // come back due at once; they are sent again only after a short pause, not in a busy loop.
+    let mut sent: Vec<crate::store::TimerKey> = Vec::new();
     loop {
         let now = now_ms();
         let store2 = store.clone();
@@ -33,6 +39,10 @@ pub async fn run_timers(store: Store, commands: std::sync::mpsc::Sender<Command>
             Err(_) => return,
         };
         if !due.is_empty() {
+            if due == sent {
+                tokio::time::sleep(SKIPPED_PAUSE).await;
+            }
+            sent = due.clone();
             let (done, wait) = oneshot::channel();
             if commands.send(Command::Timers { timers: due, done }).is_err() {
                 return;
@@ -41,6 +51,7 @@ pub async fn run_timers(store: Store, commands: std::sync::mpsc::Sender<Command>
             let _ = wait.await;
             continue;
         }
+        sent.clear();
         let sleep = match next {
             Some(due) => Duration::from_millis((due - now).max(0) as u64).min(MAX_SLEEP),
             None => MAX_SLEEP,

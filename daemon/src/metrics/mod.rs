@@ -95,16 +95,16 @@ pub fn record_decision(
     let waited = waited_ms.max(0) as u64;
     w.metric_update(
         &decision_key(Dimension::Approver, approver),
-        |h: &mut DecisionHistogram| h.observe(waited),
+        move |h: &mut DecisionHistogram| h.observe(waited),
     )?;
     if ends_pause {
         w.metric_update(
             &decision_key(Dimension::Flow, &format!("{namespace}/{flow_id}")),
-            |h: &mut DecisionHistogram| h.observe(waited),
+            move |h: &mut DecisionHistogram| h.observe(waited),
         )?;
         w.metric_update(
             &decision_key(Dimension::Namespace, namespace),
-            |h: &mut DecisionHistogram| h.observe(waited),
+            move |h: &mut DecisionHistogram| h.observe(waited),
         )?;
     }
     Ok(())

@@ -7,7 +7,11 @@ use std::ops::Bound;
 use serde::Deserialize;
 
 use super::backend::{KvRead, Table, k};
-use super::{AuditHead, AuditRecord, Reader, Result, Writer, decode, encode, get_json};
+use super::{AuditHead, AuditRecord, Reader, Result, StoreError, WriteTx, Writer, decode, encode, get_json};
+
+/// A record of a PostgreSQL row batch waiting for its place in the chain: called under the
+/// commit lock with its seq and the hash before it, gives its bytes and its own hash.
+pub(super) type PendingRecord = Box<dyn FnOnce(u64, &str) -> (Vec<u8>, String)>;
 
 /// The head marker's key in the audit_head table: the newest record's seq and hash, so deleting
 /// records from the end of the chain (which leaves a shorter chain that still links) is
@@ -158,6 +162,15 @@ impl Writer {
     /// the store in this transaction (never from memory across transactions: another daemon on
     /// the same database may have appended since).
     pub fn audit_last(&self) -> Result<Option<AuditHead>> {
+        if self.row_batch() {
+            // Linked at the end, under the commit lock (see `flush_audit`): a stand-in that
+            // counts this batch's records; `audit_put` relinks each.
+            let n = self.audit_pending.len() as u64;
+            return Ok((n > 0).then(|| AuditHead {
+                seq: n,
+                hash: String::new(),
+            }));
+        }
         if let Some(known) = self.audit_last.borrow().as_ref() {
             return Ok(Some(known.clone()));
         }
@@ -177,7 +190,19 @@ impl Writer {
 
     /// Stores a record as is, under its sequence number. The audit log's `append` is the way to
     /// add one; this is public so tests can play the attacker who edits the file.
-    pub fn audit_put<R: AuditRecord>(&mut self, rec: &R) -> Result<()> {
+    pub fn audit_put<R: AuditRecord + Clone + 'static>(&mut self, rec: &R) -> Result<()> {
+        if self.row_batch() {
+            let mut probe = rec.clone();
+            if !probe.relink(rec.seq(), "") {
+                return Err(self.needs_exclusive("an audit record that cannot be relinked"));
+            }
+            let mut rec = rec.clone();
+            self.audit_pending.push(Box::new(move |seq, prev| {
+                rec.relink(seq, prev);
+                (encode(&rec), rec.hash().to_string())
+            }));
+            return Ok(());
+        }
         self.kvw().put(Table::Audit, &seq_key(rec.seq()), &encode(rec))?;
         // Keep the remembered newest record true: a record past it is the newest now.
         let last = self.audit_last.get_mut();
@@ -197,6 +222,83 @@ impl Writer {
     }
 
     pub fn audit_set_head(&mut self, head: &AuditHead) -> Result<()> {
+        if self.row_batch() {
+            // Set by `flush_audit` with the real head.
+            return Ok(());
+        }
         self.kvw().put(Table::AuditHead, k(HEAD_KEY), &encode(head))
+    }
+}
+
+impl Writer {
+    /// Whether this is a PostgreSQL row batch (see [`super::Store::write_as`]).
+    pub(super) fn row_batch(&self) -> bool {
+        matches!(&self.tx, WriteTx::Pg(tx) if tx.rows())
+    }
+
+    pub(super) fn needs_exclusive(&self, what: &str) -> StoreError {
+        StoreError::Conflict {
+            database: String::new(),
+            message: format!("a row batch touched {what}"),
+            needs_exclusive: true,
+        }
+    }
+
+    /// A PostgreSQL row batch: takes the commit lock and reads, in one round trip, the rows
+    /// every batch writes that this one is about to change (state counts, the minute's waiting
+    /// sample, metric rows) and the chain's newest record, so the flushes after it read them
+    /// fresh. Nothing to do elsewhere (redb, or an exclusive batch, already reads under its lock).
+    pub(super) fn lock_late(&mut self, now_ms: i64) -> Result<()> {
+        let WriteTx::Pg(tx) = &self.tx else {
+            return Ok(());
+        };
+        if !tx.rows() {
+            return Ok(());
+        }
+        let keys = self.late_keys(now_ms);
+        let audit = !self.audit_pending.is_empty();
+        let WriteTx::Pg(tx) = &mut self.tx else {
+            return Ok(());
+        };
+        if keys.is_empty() && !audit && !tx.has_writes() {
+            return Ok(());
+        }
+        let newest = tx.lock_commit(&keys, audit)?;
+        if audit {
+            let head = match newest {
+                Some((key, v)) => {
+                    let seq = seq_of(&key);
+                    let link: Link = decode("audit", &seq.to_string(), &v)?;
+                    Some(AuditHead {
+                        seq: link.seq,
+                        hash: link.hash,
+                    })
+                }
+                None => None,
+            };
+            *self.audit_last.get_mut() = head;
+        }
+        Ok(())
+    }
+
+    /// Links a row batch's audit records after the newest record read under the commit lock
+    /// and sets the head marker: the chain stays one chain, in commit order.
+    pub(super) fn flush_audit(&mut self) -> Result<()> {
+        if self.audit_pending.is_empty() {
+            return Ok(());
+        }
+        let pending = std::mem::take(&mut self.audit_pending);
+        let (mut seq, mut prev) = match self.audit_last.get_mut().take() {
+            Some(h) => (h.seq, h.hash),
+            None => (0, String::new()),
+        };
+        for rec in pending {
+            seq += 1;
+            let (bytes, hash) = rec(seq, &prev);
+            self.kvw().put(Table::Audit, &seq_key(seq), &bytes)?;
+            prev = hash;
+        }
+        let head = encode(&AuditHead { seq, hash: prev });
+        self.kvw().put(Table::AuditHead, k(HEAD_KEY), &head)
     }
 }

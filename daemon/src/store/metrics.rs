@@ -57,10 +57,20 @@ pub(super) fn ensure_state_counts(w: &mut Writer) -> Result<()> {
     w.kvw().put(Table::Meta, k(STATE_COUNTS_KEY), &encode(&counts))
 }
 
-/// An aggregate row changed in this transaction, not yet written: the typed value and how to
-/// encode it.
+/// Decodes a stored metric row (key, bytes if stored) into its typed value.
+type DecodeMetric = fn(&str, Option<&[u8]>) -> Result<Box<dyn std::any::Any>>;
+/// One change to a metric row's typed value.
+type MetricChange = Box<dyn FnOnce(&mut dyn std::any::Any)>;
+
+/// An aggregate row changed in this transaction, not yet written: the changes in order, applied
+/// to the row as it is read just before commit ([`Writer::flush_metrics`]). Read late, not at the
+/// first change: a PostgreSQL row batch reads it only under the commit lock, so two daemons'
+/// batches never both add to the same old value.
 pub(super) struct PendingMetric {
-    value: Box<dyn std::any::Any + Send>,
+    ty: std::any::TypeId,
+    /// Decodes the stored row (default when absent) into the typed value.
+    decode: DecodeMetric,
+    changes: Vec<MetricChange>,
     encode: fn(&dyn std::any::Any) -> Vec<u8>,
 }
 
@@ -94,46 +104,80 @@ impl Writer {
         Ok(())
     }
 
-    /// Reads, changes and writes back one aggregate row of the metrics table.
-    /// A batch updates the same few rows once per decision: each row is read once, changed in
-    /// memory, and written once just before the commit ([`Writer::flush_metrics`]).
+    /// Changes one aggregate row of the metrics table: `f` runs on the row as it is just before
+    /// commit. A batch updates the same few rows once per decision: each row is read once,
+    /// changed in memory, and written once ([`Writer::flush_metrics`]).
     pub fn metric_update<T: Serialize + DeserializeOwned + Default + Send + 'static>(
         &mut self,
         key: &str,
-        f: impl FnOnce(&mut T),
+        f: impl FnOnce(&mut T) + 'static,
     ) -> Result<()> {
-        let pending = self.pending_metrics.get_mut();
-        if let Some(held) = pending.get_mut(key) {
-            if let Some(value) = held.value.downcast_mut::<T>() {
-                f(value);
-                return Ok(());
+        let ty = std::any::TypeId::of::<T>();
+        let change: MetricChange = Box::new(move |v| {
+            if let Some(v) = v.downcast_mut::<T>() {
+                f(v)
             }
-            // The same row under another type (never done): write what is held, then read it
-            // as this type.
-            let held = pending.remove(key).map(|h| (h.encode)(h.value.as_ref()));
-            if let Some(bytes) = held {
-                self.kvw().put(Table::Metrics, k(key), &bytes)?;
+        });
+        let pending = self.pending_metrics.get_mut();
+        match pending.get_mut(key) {
+            Some(held) if held.ty == ty => held.changes.push(change),
+            Some(_) => {
+                return Err(super::StoreError::Storage(format!(
+                    "metric row {key} changed as two different types in one transaction"
+                )));
+            }
+            None => {
+                pending.insert(
+                    key.to_string(),
+                    PendingMetric {
+                        ty,
+                        decode: |key, bytes| {
+                            let v: T = match bytes {
+                                Some(b) => decode("metrics", key, b)?,
+                                None => T::default(),
+                            };
+                            Ok(Box::new(v))
+                        },
+                        changes: vec![change],
+                        encode: |v| v.downcast_ref::<T>().map(encode).unwrap_or_default(),
+                    },
+                );
             }
         }
-        let mut value: T = get_json(self.kv_read(), Table::Metrics, key)?.unwrap_or_default();
-        f(&mut value);
-        self.pending_metrics.get_mut().insert(
-            key.to_string(),
-            PendingMetric {
-                value: Box::new(value),
-                encode: |v| v.downcast_ref::<T>().map(encode).unwrap_or_default(),
-            },
-        );
         Ok(())
     }
 
-    /// Writes the rows [`Writer::metric_update`] holds (called once, just before commit).
+    /// Writes the rows [`Writer::metric_update`] changed (called once, just before commit).
     pub(super) fn flush_metrics(&mut self) -> Result<()> {
         for (key, held) in std::mem::take(self.pending_metrics.get_mut()) {
-            let bytes = (held.encode)(held.value.as_ref());
+            let stored = self.kv_read().get(Table::Metrics, k(&key))?;
+            let mut value = (held.decode)(&key, stored.as_deref())?;
+            for change in held.changes {
+                change(value.as_mut());
+            }
+            let bytes = (held.encode)(value.as_ref());
             self.kvw().put(Table::Metrics, k(&key), &bytes)?;
         }
         Ok(())
+    }
+
+    /// The rows [`Writer::flush_metrics`] and [`Writer::flush_state_counts`] will read and write
+    /// at `now_ms` (a PostgreSQL row batch reads them under the commit lock).
+    pub(super) fn late_keys(&self, now_ms: i64) -> Vec<(Table, Vec<u8>)> {
+        let mut keys: Vec<(Table, Vec<u8>)> = self
+            .pending_metrics
+            .borrow()
+            .keys()
+            .map(|key| (Table::Metrics, key.as_bytes().to_vec()))
+            .collect();
+        let deltas = self.state_deltas.borrow();
+        if deltas.values().any(|d| *d != 0) {
+            keys.push((Table::Meta, STATE_COUNTS_KEY.as_bytes().to_vec()));
+            if deltas.get(PAUSED).is_some_and(|d| *d != 0) {
+                keys.push((Table::WaitingSeries, minute_key(now_ms).into_bytes()));
+            }
+        }
+        keys
     }
 }
 

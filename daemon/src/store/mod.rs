@@ -64,6 +64,15 @@ pub enum StoreError {
         found: i32,
         supported: i32,
     },
+    /// A PostgreSQL row batch lost a race it must not wait out (a deadlock, a lock timeout, a
+    /// serialization failure) or touched what only an exclusive batch may (`needs_exclusive`):
+    /// it was rolled back, nothing was written; the writer runs it again exclusively.
+    #[error("the database {database} {}: {message}", if *needs_exclusive { "needs an exclusive batch" } else { "lost a lock race" })]
+    Conflict {
+        database: String,
+        message: String,
+        needs_exclusive: bool,
+    },
 }
 
 macro_rules! storage_from {
@@ -568,13 +577,27 @@ impl Store {
         &self,
         f: impl FnOnce(&mut Writer) -> std::result::Result<T, E>,
     ) -> std::result::Result<T, E> {
+        self.write_as(false, f)
+    }
+
+    /// [`Store::write`] as a PostgreSQL *row batch* when `rows`: the transaction shares the
+    /// exclusive lock with other row batches, locks the executions it reads (`FOR UPDATE`), and
+    /// writes the rows every batch writes (state counts, metrics, the audit chain, the write
+    /// counter, the change feed) only at its end under a short commit lock; anything else it
+    /// touches fails it with [`StoreError::Conflict`] (see `store/postgres/mod.rs`). On redb
+    /// `rows` changes nothing: one writer.
+    pub fn write_as<T, E: From<StoreError>>(
+        &self,
+        rows: bool,
+        f: impl FnOnce(&mut Writer) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
         let tx = match &self.backend {
             Backend::Redb(db) => {
                 let mut tx = db.begin_write().map_err(StoreError::from)?;
                 tx.set_quick_repair(self.quick_repair == QuickRepair::Always);
                 WriteTx::Redb(tx)
             }
-            Backend::Postgres(pg) => WriteTx::Pg(pg.begin_write()?),
+            Backend::Postgres(pg) => WriteTx::Pg(pg.begin_write(rows)?),
         };
         let mut w = Writer {
             tx,
@@ -582,10 +605,14 @@ impl Store {
             audit_last: Default::default(),
             state_deltas: Default::default(),
             pending_metrics: Default::default(),
+            audit_pending: Default::default(),
         };
         let out = f(&mut w)?;
+        let now = chrono::Utc::now().timestamp_millis();
+        w.lock_late(now)?;
         w.flush_metrics()?;
-        w.flush_state_counts(chrono::Utc::now().timestamp_millis())?;
+        w.flush_state_counts(now)?;
+        w.flush_audit()?;
         let started = std::time::Instant::now();
         match w.tx {
             WriteTx::Redb(tx) => tx.commit().map_err(StoreError::from)?,
@@ -922,6 +949,9 @@ pub struct Writer {
     state_deltas: std::cell::RefCell<std::collections::HashMap<String, i64>>,
     /// Aggregate rows of the metrics table changed in this transaction, written at its end.
     pending_metrics: std::cell::RefCell<std::collections::HashMap<String, metrics::PendingMetric>>,
+    /// Audit records of a PostgreSQL row batch, linked to the chain only under the commit lock
+    /// (see `audit.rs`): each gets its seq and the hash before it, and gives its bytes and hash.
+    audit_pending: Vec<audit::PendingRecord>,
 }
 
 impl Writer {

@@ -85,6 +85,12 @@ pub trait LogRecord: Serialize + DeserializeOwned {
 pub trait AuditRecord: Serialize + DeserializeOwned {
     fn seq(&self) -> u64;
     fn hash(&self) -> &str;
+    /// Moves the record to `seq` after `prev_hash` and recomputes its hash; false when this
+    /// kind of record cannot (it is then appended only where the chain's head is read first).
+    /// A PostgreSQL row batch links its records only under the short commit lock.
+    fn relink(&mut self, _seq: u64, _prev_hash: &str) -> bool {
+        false
+    }
 }
 
 /// A record's place in the audit chain: its sequence number and hash. Stored as the chain's head

@@ -1,7 +1,10 @@
 //! The single writer: every change to executions goes through this thread, which applies a batch
 //! of commands in one redb transaction (group commit) and answers callers only after the commit.
 //! Serializing all changes here is what makes resume, kill and timer expiry race safely: each sees
-//! the state the previous one left, so exactly one of them wins.
+//! the state the previous one left, so exactly one of them wins. On a PostgreSQL database shared
+//! with other daemons, execution-scoped batches run as row batches ([`WriterLoop::row_batch`]):
+//! the executions' row locks do that serializing across daemons, and a batch that loses a lock
+//! race is rolled back and run again exclusively.
 
 mod advance_stored;
 mod flow_resume;
@@ -134,7 +137,191 @@ pub enum Command {
 
 pub use triggers::WebhookCall;
 
+/// Where a row batch's copy of a command sends its answer; forwarded to the caller's own
+/// channel once the batch is committed (a copy that is thrown away answers nobody).
+enum Proxy {
+    None,
+    Exec(oneshot::Receiver<Result<Execution>>),
+    Ack(oneshot::Receiver<()>),
+}
+
 impl Command {
+    /// Whether the command may go into a PostgreSQL row batch: it is about executions only
+    /// (their rows are locked as they are read) and can be applied again from a copy if the
+    /// batch is rolled back. Changes of anything else (flows, auth, KV, triggers, schedules)
+    /// run in exclusive batches.
+    fn row_scoped(&self) -> bool {
+        match self {
+            Command::Start { .. }
+            | Command::Resume { .. }
+            | Command::Reject { .. }
+            | Command::Kill { .. }
+            | Command::JobDone { .. }
+            | Command::JobLogs { .. }
+            | Command::Recover { .. }
+            | Command::Advance { .. }
+            | Command::ChildDone { .. } => true,
+            Command::Timers { timers, .. } => timers
+                .iter()
+                .all(|t| t.kind != super::flows::SCHEDULE_TIMER && t.kind != super::flows::HTTP_POLL_TIMER),
+            _ => false,
+        }
+    }
+
+    /// A copy for a row batch (which may be rolled back and run again) whose answer goes to a
+    /// channel of its own; `None` for a command that cannot be copied.
+    fn row_copy(&self) -> Option<(Command, Proxy)> {
+        fn exec() -> (Reply, Proxy) {
+            let (tx, rx) = oneshot::channel();
+            (tx, Proxy::Exec(rx))
+        }
+        Some(match self {
+            Command::Start { exec: e, .. } => {
+                let (reply, p) = exec();
+                (Command::Start { exec: e.clone(), reply }, p)
+            }
+            Command::Resume {
+                id,
+                select,
+                inputs,
+                actor,
+                reason,
+                ..
+            } => {
+                let (reply, p) = exec();
+                let c = Command::Resume {
+                    id: id.clone(),
+                    select: select.clone(),
+                    inputs: inputs.clone(),
+                    actor: actor.clone(),
+                    reason: reason.clone(),
+                    reply,
+                };
+                (c, p)
+            }
+            Command::Reject {
+                id,
+                select,
+                actor,
+                reason,
+                ..
+            } => {
+                let (reply, p) = exec();
+                let c = Command::Reject {
+                    id: id.clone(),
+                    select: select.clone(),
+                    actor: actor.clone(),
+                    reason: reason.clone(),
+                    reply,
+                };
+                (c, p)
+            }
+            Command::Kill {
+                id,
+                actor,
+                reason,
+                reply: r,
+            } => {
+                let (reply, p) = match r {
+                    Some(_) => {
+                        let (reply, p) = exec();
+                        (Some(reply), p)
+                    }
+                    None => (None, Proxy::None),
+                };
+                let c = Command::Kill {
+                    id: id.clone(),
+                    actor: actor.clone(),
+                    reason: reason.clone(),
+                    reply,
+                };
+                (c, p)
+            }
+            Command::JobDone {
+                execution_id,
+                task_run_id,
+                attempt,
+                outcome,
+            } => (
+                Command::JobDone {
+                    execution_id: execution_id.clone(),
+                    task_run_id: task_run_id.clone(),
+                    attempt: *attempt,
+                    outcome: outcome.clone(),
+                },
+                Proxy::None,
+            ),
+            Command::JobLogs {
+                execution_id,
+                task_run_id,
+                lines,
+            } => (
+                Command::JobLogs {
+                    execution_id: execution_id.clone(),
+                    task_run_id: task_run_id.clone(),
+                    lines: lines.clone(),
+                },
+                Proxy::None,
+            ),
+            Command::Timers { timers, .. } => {
+                let (done, rx) = oneshot::channel();
+                (
+                    Command::Timers {
+                        timers: timers.clone(),
+                        done,
+                    },
+                    Proxy::Ack(rx),
+                )
+            }
+            Command::Recover { id, from } => (
+                Command::Recover {
+                    id: id.clone(),
+                    from: from.clone(),
+                },
+                Proxy::None,
+            ),
+            Command::Advance { id } => (Command::Advance { id: id.clone() }, Proxy::None),
+            Command::ChildDone { child } => (Command::ChildDone { child: child.clone() }, Proxy::None),
+            _ => return None,
+        })
+    }
+
+    /// Hands the answer a committed copy got ([`Command::row_copy`]) to this command's caller.
+    fn forward(self, proxy: Proxy) {
+        match (self, proxy) {
+            (
+                Command::Start { reply, .. } | Command::Resume { reply, .. } | Command::Reject { reply, .. },
+                Proxy::Exec(mut rx),
+            )
+            | (Command::Kill { reply: Some(reply), .. }, Proxy::Exec(mut rx)) => {
+                if let Ok(answer) = rx.try_recv() {
+                    let _ = reply.send(answer);
+                }
+            }
+            (Command::Timers { done, .. }, Proxy::Ack(mut rx)) => {
+                let _ = rx.try_recv().map(|()| done.send(()));
+            }
+            _ => {}
+        }
+    }
+
+    /// Tells this command's caller that its batch failed.
+    fn fail(self, e: &StoreError) {
+        let err = || Err(EngineError::Store(StoreError::Storage(e.to_string())));
+        match self {
+            Command::Start { reply, .. }
+            | Command::Resume { reply, .. }
+            | Command::Reject { reply, .. }
+            | Command::Kill { reply: Some(reply), .. } => {
+                let _ = reply.send(err());
+            }
+            Command::Webhook { reply, .. } => {
+                let _ = reply.send(Err(EngineError::Store(StoreError::Storage(e.to_string()))));
+            }
+            _ => {}
+        }
+    }
+
     /// The stored execution this command reads first, if it names one.
     fn execution_id(&self) -> Option<&str> {
         match self {
@@ -148,6 +335,18 @@ impl Command {
             _ => None,
         }
     }
+}
+
+/// `TOLLGATE_TEST_ROW_LOCK_HOLD_MS` (tests only): how long a row batch waits after locking its
+/// executions, before applying its commands. It widens a real race; it changes no outcome.
+fn row_lock_hold() -> Option<std::time::Duration> {
+    static HOLD: std::sync::OnceLock<Option<std::time::Duration>> = std::sync::OnceLock::new();
+    *HOLD.get_or_init(|| {
+        std::env::var("TOLLGATE_TEST_ROW_LOCK_HOLD_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .map(std::time::Duration::from_millis)
+    })
 }
 
 /// Records, in the batch's transaction, that this daemon runs the jobs the batch dispatches
@@ -274,6 +473,30 @@ impl WriterLoop {
                     Err(_) => break,
                 }
             }
+            if self.store.postgres().is_some_and(|pg| pg.row_batches()) && cmds.iter().all(Command::row_scoped) {
+                match self.row_batch(&cmds) {
+                    Ok((batch, proxies, left)) => {
+                        self.deliver(batch);
+                        for (cmd, proxy) in cmds.into_iter().zip(proxies) {
+                            cmd.forward(proxy);
+                        }
+                        self.leftovers(left);
+                        continue;
+                    }
+                    Err(StoreError::Conflict { message, .. }) => {
+                        // Rolled back, nothing written: the same commands again, exclusively
+                        // (no other batch runs beside it, so it cannot lose a race again).
+                        tracing::info!(reason = %message, "row batch rolled back; running it exclusively");
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "write transaction failed; the batch was not applied");
+                        for cmd in cmds {
+                            cmd.fail(&e);
+                        }
+                        continue;
+                    }
+                }
+            }
             let mut batch = Batch::default();
             self.pending_files.lock().unwrap_or_else(|p| p.into_inner()).clear();
             let lock_first = self.store.write_contended();
@@ -313,24 +536,102 @@ impl WriterLoop {
                     }
                 }
             }
-            // Follow-ups left over after the budget run in the next transaction.
-            if !cmds.is_empty() {
-                tracing::warn!(
-                    left = cmds.len(),
-                    "batch budget exhausted; continuing in the next transaction"
-                );
-                let mut batch = Batch::default();
-                let res = self.store.write(|w| -> std::result::Result<(), StoreError> {
-                    while let Some(cmd) = cmds.pop_front() {
-                        self.apply(w, cmd, &mut batch, &mut VecDeque::new())?;
-                    }
-                    lease_jobs(w, &batch)
+            self.leftovers(cmds);
+        }
+    }
+
+    /// Follow-ups left over after a batch's budget run in the next transaction.
+    fn leftovers(&self, mut cmds: VecDeque<Command>) {
+        if cmds.is_empty() {
+            return;
+        }
+        tracing::warn!(
+            left = cmds.len(),
+            "batch budget exhausted; continuing in the next transaction"
+        );
+        let mut batch = Batch::default();
+        let res = self.store.write(|w| -> std::result::Result<(), StoreError> {
+            while let Some(cmd) = cmds.pop_front() {
+                self.apply(w, cmd, &mut batch, &mut VecDeque::new())?;
+            }
+            lease_jobs(w, &batch)
+        });
+        if res.is_ok() {
+            self.deliver(batch);
+        }
+    }
+
+    /// Applies copies of `cmds` (all [`Command::row_scoped`]) as a PostgreSQL row batch: their
+    /// executions locked in key order up front, the executions of due timers locked unless
+    /// another batch holds them (those timers are left for a later batch), any other execution
+    /// locked when first read. Gives back the committed batch, the copies' answers and the
+    /// follow-ups left over; on a lost lock race ([`StoreError::Conflict`]) nothing was
+    /// written and nothing was told, and the caller runs `cmds` themselves again.
+    #[allow(clippy::type_complexity)]
+    fn row_batch(
+        &self,
+        cmds: &VecDeque<Command>,
+    ) -> std::result::Result<(Batch, Vec<Proxy>, VecDeque<Command>), StoreError> {
+        let mut copies = VecDeque::with_capacity(cmds.len());
+        let mut proxies = Vec::with_capacity(cmds.len());
+        for cmd in cmds {
+            let Some((copy, proxy)) = cmd.row_copy() else {
+                return Err(StoreError::Conflict {
+                    database: String::new(),
+                    message: "a command that cannot be copied".into(),
+                    needs_exclusive: true,
                 });
-                if res.is_ok() {
-                    self.deliver(batch);
+            };
+            copies.push_back(copy);
+            proxies.push(proxy);
+        }
+        let mut batch = Batch::default();
+        self.pending_files.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        self.store.write_as(true, |w| -> std::result::Result<(), StoreError> {
+            let mut ids: Vec<&str> = copies.iter().filter_map(Command::execution_id).collect();
+            ids.sort_unstable();
+            ids.dedup();
+            w.prefetch_executions(&ids)?;
+            let timed: Vec<String> = copies
+                .iter()
+                .filter_map(|c| match c {
+                    Command::Timers { timers, .. } => Some(timers.iter().map(|t| t.execution_id.clone())),
+                    _ => None,
+                })
+                .flatten()
+                .filter(|id| !id.is_empty())
+                .collect();
+            if !timed.is_empty() {
+                let timed: Vec<&str> = timed.iter().map(String::as_str).collect();
+                let skipped = w.lock_executions_skip_locked(&timed)?;
+                if !skipped.is_empty() {
+                    tracing::debug!(
+                        executions = skipped.len(),
+                        "due timers left to the batch holding their execution"
+                    );
+                    for c in copies.iter_mut() {
+                        if let Command::Timers { timers, .. } = c {
+                            timers.retain(|t| !skipped.contains(&t.execution_id));
+                        }
+                    }
                 }
             }
-        }
+            if let Some(hold) = row_lock_hold() {
+                // Tests only: keep the rows just locked while another daemon locks its own, so
+                // that two batches locking two executions in opposite orders really deadlock.
+                std::thread::sleep(hold);
+            }
+            let mut budget = MAX_BATCH * 8;
+            while let Some(cmd) = copies.pop_front() {
+                self.apply(w, cmd, &mut batch, &mut copies)?;
+                budget = budget.saturating_sub(1);
+                if budget == 0 {
+                    break;
+                }
+            }
+            lease_jobs(w, &batch)
+        })?;
+        Ok((batch, proxies, copies))
     }
 
     /// Stores a file in this transaction, readable by later steps of it (see [`PendingFiles`]).
@@ -462,7 +763,11 @@ impl WriterLoop {
                 attempt,
                 outcome,
             } => {
-                crate::metrics::process().task_run_finished(outcome.result.is_ok());
+                // Counted once committed (a row batch may be rolled back and run again).
+                let ok = outcome.result.is_ok();
+                batch
+                    .deliveries
+                    .push(Box::new(move || crate::metrics::process().task_run_finished(ok)));
                 self.job_done(w, &execution_id, &task_run_id, attempt, outcome, batch, follow)
                     .map(|_| ())
                     .or_else(ignore_domain)

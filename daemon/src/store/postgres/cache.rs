@@ -2,6 +2,9 @@
 //! pay a round trip for every row it reads (an execution it changes, the state counts, a lease,
 //! the newest audit record).
 //!
+//! Only exclusive batches read from it (row batches read the database, see `mod.rs`; their
+//! commits still bump the counter, under the commit lock, and log their keys).
+//!
 //! Why it is safe: every write transaction of every daemon holds the write lock and bumps one
 //! counter, `tollgate_write_seq.n`, in the same transaction. The cache says at which value of
 //! that counter its rows are true. A write transaction reads the counter right after taking the

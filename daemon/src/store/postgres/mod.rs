@@ -3,11 +3,15 @@
 //! bytes, so every typed operation of `store/` is the same range scan it is on redb.
 //!
 //! Several daemons may share one database. Each write transaction first takes one
-//! transaction-scoped advisory lock, so write transactions of all daemons run one after another,
-//! each seeing everything committed before it: exactly redb's single writer, stretched over
-//! processes. That keeps every engine rule that relies on the single writer (one resume wins,
-//! a timer fires once, the audit chain links) true without a retry path. Reads run in
-//! `REPEATABLE READ` snapshots and never wait for writers.
+//! transaction-scoped advisory lock. An exclusive batch takes it exclusively and runs alone,
+//! seeing everything committed before it: redb's single writer, stretched over processes. A
+//! row batch (execution-scoped commands, while other daemons are alive) takes it shared, locks
+//! the executions it reads `FOR UPDATE`, writes only their rows while it runs, and writes the
+//! rows every batch writes (state counts, metrics, the audit chain, the write counter, the
+//! change feed) at its end under a short commit lock; a lost race (deadlock, lock timeout) or
+//! anything else it touches rolls it back and the writer runs it again exclusively. So one
+//! resume still wins, a timer fires once and the audit chain stays one chain, in commit order.
+//! Reads run in `REPEATABLE READ` snapshots and never wait for writers.
 //!
 //! Writes are buffered in the transaction (reads see them) and sent at commit as one upsert and
 //! one delete: a batch costs the same few round trips whatever its size.
@@ -35,8 +39,20 @@ use tokio_postgres::{Client, NoTls, Statement};
 use super::backend::{KvRead, KvWrite, Scan, Table, empty_range};
 use super::{Result, StoreError};
 
-/// Every write transaction of every daemon holds this advisory lock (a constant of our own).
+/// Every write transaction of every daemon holds this advisory lock (a constant of our own):
+/// an exclusive batch exclusively, a row batch shared (row batches then run side by side,
+/// each locking its executions' rows, and never beside an exclusive batch).
 const WRITE_LOCK: i64 = 0x746f_6c6c_6761_7465; // "tollgate"
+/// A row batch holds this one from reading the rows every batch writes (state counts, metric
+/// rows, the audit chain's head) to its `COMMIT`: short, and it puts the write counter, the
+/// change feed and the audit chain in commit order.
+const COMMIT_LOCK: i64 = 0x746f_6c6c_636f_6d74; // "tollcomt"
+/// Longest a row batch waits for a row lock before it gives up and runs again exclusively
+/// (a deadlock is found by PostgreSQL after `deadlock_timeout`, 1 s by default).
+const ROW_LOCK_TIMEOUT: &str = "10s";
+/// The counter value a row batch's `base` holds once begun: row batches do not read the write
+/// counter when they begin (they read nothing from the write cache).
+const ROW_BASE: i64 = -1;
 /// How long one database call may take before the caller is told the database is unavailable.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 /// Rows fetched by the first round trip of a scan: many scans want one row or a few (the newest
@@ -139,6 +155,19 @@ struct Stmts {
     /// A synchronous commit of a row of this daemon's own: flushes the WAL up to the
     /// asynchronous commit before it.
     flush: Statement,
+    /// The write lock shared, for row batches.
+    lock_shared: Statement,
+    /// The commit lock (see [`COMMIT_LOCK`]).
+    commit_lock: Statement,
+    /// One row, locked for this transaction.
+    get_for_update: Statement,
+    /// Rows of one table, locked in key order (two batches never lock the same two rows in
+    /// opposite orders this way).
+    lock_many: Statement,
+    /// Rows of one table, locked unless another transaction holds them (those are skipped).
+    lock_many_skip: Statement,
+    /// Which keys of one table exist (no lock).
+    exists_many: Statement,
 }
 
 struct Conn {
@@ -169,6 +198,34 @@ struct Inner {
     cache: Mutex<cache::WriteCache>,
     /// Whether the last write transaction waited for the write lock (see [`PgStore::contended`]).
     contended: std::sync::atomic::AtomicBool,
+    /// When the writer uses row batches (`TOLLGATE_ROW_BATCHES`).
+    row_mode: RowMode,
+    /// Whether another daemon was alive at the last heartbeat.
+    peers: std::sync::atomic::AtomicBool,
+}
+
+/// When execution-scoped write batches run as row batches (`TOLLGATE_ROW_BATCHES`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowMode {
+    /// Only while other daemons are alive (the default): alone, a daemon has nobody to run
+    /// beside, and an exclusive batch costs one round trip less (no commit lock) and reads its
+    /// rows from the write cache.
+    Auto,
+    Always,
+    Never,
+}
+
+impl RowMode {
+    fn from_env() -> Result<RowMode> {
+        match std::env::var("TOLLGATE_ROW_BATCHES").as_deref() {
+            Err(_) | Ok("auto") => Ok(RowMode::Auto),
+            Ok("always") => Ok(RowMode::Always),
+            Ok("never") => Ok(RowMode::Never),
+            Ok(other) => Err(StoreError::Storage(format!(
+                "TOLLGATE_ROW_BATCHES must be auto, always or never, not `{other}`"
+            ))),
+        }
+    }
 }
 
 /// A PostgreSQL database holding the store's tables.
@@ -201,15 +258,20 @@ impl Inner {
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         self.handle.spawn(async move {
             let out = match tokio::time::timeout(CALL_TIMEOUT, fut).await {
-                Ok(r) => r.map_err(|e| (describe(&e), e.as_db_error().is_none())),
-                Err(_) => Err((format!("no answer within {}s", CALL_TIMEOUT.as_secs()), true)),
+                Ok(r) => r.map_err(|e| (describe(&e), failure_kind(&e))),
+                Err(_) => Err((format!("no answer within {}s", CALL_TIMEOUT.as_secs()), Failure::Down)),
             };
             let _ = tx.send(out);
         });
         match rx.recv() {
             Ok(Ok(v)) => Ok(v),
-            Ok(Err((m, true))) => Err(self.unavailable(m)),
-            Ok(Err((m, false))) => Err(self.refused(m)),
+            Ok(Err((m, Failure::Down))) => Err(self.unavailable(m)),
+            Ok(Err((m, Failure::Refused))) => Err(self.refused(m)),
+            Ok(Err((m, Failure::Conflict))) => Err(StoreError::Conflict {
+                database: self.name.clone(),
+                message: m,
+                needs_exclusive: false,
+            }),
             Err(_) => Err(self.unavailable("the database task ended")),
         }
     }
@@ -271,6 +333,32 @@ impl Inner {
                 me.discard();
             }
         });
+    }
+}
+
+/// How a call failed.
+#[derive(Clone, Copy)]
+enum Failure {
+    /// No answer: the database or the connection is gone.
+    Down,
+    /// The database refused the statement.
+    Refused,
+    /// A lock race a row batch runs again after (deadlock, lock timeout, serialization).
+    Conflict,
+}
+
+fn failure_kind(e: &tokio_postgres::Error) -> Failure {
+    use tokio_postgres::error::SqlState;
+    match e.as_db_error() {
+        None => Failure::Down,
+        Some(db)
+            if *db.code() == SqlState::T_R_DEADLOCK_DETECTED
+                || *db.code() == SqlState::T_R_SERIALIZATION_FAILURE
+                || *db.code() == SqlState::LOCK_NOT_AVAILABLE =>
+        {
+            Failure::Conflict
+        }
+        Some(_) => Failure::Refused,
     }
 }
 
@@ -367,6 +455,20 @@ async fn connect(
         flush: q("INSERT INTO tollgate_flush (daemon, n) VALUES ($1, 1) \
                   ON CONFLICT (daemon) DO UPDATE SET n = tollgate_flush.n + 1")
         .await?,
+        lock_shared: client
+            .prepare(&format!("SELECT pg_advisory_xact_lock_shared({WRITE_LOCK})"))
+            .await?,
+        commit_lock: client
+            .prepare(&format!("SELECT pg_advisory_xact_lock({COMMIT_LOCK})"))
+            .await?,
+        get_for_update: q("SELECT v FROM tollgate_kv WHERE tbl = $1 AND k = $2 FOR UPDATE").await?,
+        lock_many: q("SELECT k, v FROM tollgate_kv WHERE tbl = $1 AND k = ANY($2::bytea[]) ORDER BY k FOR UPDATE")
+            .await?,
+        lock_many_skip: q(
+            "SELECT k, v FROM tollgate_kv WHERE tbl = $1 AND k = ANY($2::bytea[]) ORDER BY k FOR UPDATE SKIP LOCKED",
+        )
+        .await?,
+        exists_many: q("SELECT k FROM tollgate_kv WHERE tbl = $1 AND k = ANY($2::bytea[])").await?,
     };
     Ok(Conn { client, stmts })
 }
@@ -412,6 +514,8 @@ impl PgStore {
             },
             cache: Mutex::new(cache::WriteCache::default()),
             contended: std::sync::atomic::AtomicBool::new(false),
+            row_mode: RowMode::from_env()?,
+            peers: std::sync::atomic::AtomicBool::new(false),
         });
         migrate::run(&inner)?;
         Ok(PgStore { inner })
@@ -426,6 +530,28 @@ impl PgStore {
     /// lock (another daemon held it).
     pub fn contended(&self) -> bool {
         self.inner.contended.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Whether the writer should run execution-scoped batches as row batches now (see
+    /// [`RowMode`]).
+    pub fn row_batches(&self) -> bool {
+        match self.inner.row_mode {
+            RowMode::Always => true,
+            RowMode::Never => false,
+            RowMode::Auto => self.inner.peers.load(std::sync::atomic::Ordering::Relaxed),
+        }
+    }
+
+    /// Notes whether another daemon was seen within `lease` (called after each heartbeat).
+    pub fn note_peers(&self, lease: Duration) -> Result<()> {
+        let rows = self.query(
+            "SELECT 1 FROM tollgate_daemons WHERE id <> $1 AND seen_at >= now() - make_interval(secs => $2) LIMIT 1",
+            vec![Box::new(self.inner.daemon_id.clone()), Box::new(lease.as_secs_f64())],
+        )?;
+        self.inner
+            .peers
+            .store(!rows.is_empty(), std::sync::atomic::Ordering::Relaxed);
+        Ok(())
     }
 
     /// This daemon's id on the database (heartbeats, leases, the change feed).
@@ -446,8 +572,11 @@ impl PgStore {
     /// A write transaction. `BEGIN`, the write lock and the write counter are sent with its first
     /// statement: a transaction whose reads the cache answers costs one round trip to begin and
     /// one to commit, and one that changes nothing costs no commit.
-    pub(crate) fn begin_write(&self) -> Result<PgWrite> {
+    pub(crate) fn begin_write(&self, rows: bool) -> Result<PgWrite> {
         Ok(PgWrite {
+            rows,
+            conflict: Cell::new(false),
+            late_locked: false,
             conn: Some(self.inner.checkout()?),
             inner: self.inner.clone(),
             overlay: BTreeMap::new(),
@@ -582,6 +711,49 @@ fn get_many_call(conn: &Arc<Conn>, keys: &[cache::Key]) -> Call<Vec<(i16, cache:
     Box::pin(async move {
         let rows = c.client.query(&c.stmts.get_many, &[&tables, &keys]).await?;
         Ok(rows.iter().map(|r| (r.get(0), (r.get(1), r.get(2)))).collect())
+    })
+}
+
+/// A row batch's read ahead: the executions of `ex` locked in key order, the rows of `other` read.
+fn lock_and_get_call(conn: &Arc<Conn>, ex: Vec<cache::Key>, other: Vec<cache::Key>) -> Call<Vec<(i16, cache::Row)>> {
+    let c = conn.clone();
+    let ex: Vec<Vec<u8>> = ex.into_iter().map(|(_, k)| k).collect();
+    let tables: Vec<i16> = other.iter().map(|(t, _)| t.id()).collect();
+    let keys: Vec<Vec<u8>> = other.into_iter().map(|(_, k)| k).collect();
+    Box::pin(async move {
+        let s = &c.stmts;
+        let t = Table::Executions.id();
+        let locked = async {
+            if ex.is_empty() {
+                Ok(Vec::new())
+            } else {
+                c.client.query(&s.lock_many, &[&t, &ex]).await
+            }
+        };
+        let read = async {
+            if keys.is_empty() {
+                Ok(Vec::new())
+            } else {
+                c.client.query(&s.get_many, &[&tables, &keys]).await
+            }
+        };
+        let (locked, read) = futures::join!(locked, read);
+        let mut out: Vec<(i16, cache::Row)> = locked?.iter().map(|r| (t, (r.get(0), r.get(1)))).collect();
+        out.extend(read?.iter().map(|r| (r.get(0), (r.get(1), r.get(2)))));
+        Ok(out)
+    })
+}
+
+/// One row, locked until the transaction ends.
+fn get_for_update_call(conn: &Arc<Conn>, table: Table, key: &[u8]) -> Call<Option<Vec<u8>>> {
+    let c = conn.clone();
+    let key = key.to_vec();
+    Box::pin(async move {
+        let row = c
+            .client
+            .query_opt(&c.stmts.get_for_update, &[&table.id(), &key])
+            .await?;
+        Ok(row.map(|r| r.get::<_, Vec<u8>>(0)))
     })
 }
 
@@ -762,11 +934,162 @@ pub struct PgWrite {
     /// Rows the first call wants that the cache holds: if another daemon changed one, the
     /// call that begins the transaction reads it along (no second round trip).
     wanted: RefCell<Vec<cache::Key>>,
+    /// A row batch (see [`crate::store::Store::write_as`]): the write lock shared, executions
+    /// locked by row as they are read, nothing read from the write cache, and only rows of
+    /// executions written before the commit lock is taken.
+    rows: bool,
+    /// A row batch lost a lock race (a deadlock...): the transaction is aborted, whatever a
+    /// later statement says; the commit reports the race so that the writer runs it again.
+    conflict: Cell<bool>,
+    /// A row batch holds the commit lock (it may write the rows every batch writes).
+    late_locked: bool,
+}
+
+/// Tables a row batch may write before the commit lock: rows of one execution, whose
+/// execution row it holds locked (or created).
+fn row_table(table: Table) -> bool {
+    matches!(
+        table,
+        Table::Executions | Table::ExecutionsByState | Table::Logs | Table::Timers | Table::Leases | Table::Files
+    )
+}
+
+/// Tables a row batch writes only under the commit lock, read there first.
+fn late_table(table: Table) -> bool {
+    matches!(
+        table,
+        Table::Meta | Table::WaitingSeries | Table::Metrics | Table::Audit | Table::AuditHead
+    )
 }
 
 impl PgWrite {
     pub(crate) fn daemon_id(&self) -> &str {
         &self.inner.daemon_id
+    }
+
+    /// Whether this is a row batch.
+    pub(crate) fn rows(&self) -> bool {
+        self.rows
+    }
+
+    /// Whether anything was written so far.
+    pub(crate) fn has_writes(&self) -> bool {
+        !self.overlay.is_empty()
+    }
+
+    fn needs_exclusive(&self, what: String) -> StoreError {
+        self.conflict.set(true);
+        StoreError::Conflict {
+            database: self.inner.name.clone(),
+            message: format!("a row batch touched {what}"),
+            needs_exclusive: true,
+        }
+    }
+
+    /// A row batch may write `table` now (see [`row_table`]).
+    fn check_write(&self, table: Table) -> Result<()> {
+        if !self.rows || row_table(table) || (self.late_locked && late_table(table)) {
+            return Ok(());
+        }
+        Err(self.needs_exclusive(format!("the {} table", table.name())))
+    }
+
+    /// A row batch: takes the commit lock and reads `keys` (rows every batch writes) and, with
+    /// `audit`, the newest audit record, in one round trip. Until the commit, no other
+    /// transaction can change them.
+    pub(crate) fn lock_commit(&mut self, keys: &[(Table, Vec<u8>)], audit: bool) -> Result<Option<cache::Row>> {
+        let mut keys: Vec<cache::Key> = keys.to_vec();
+        keys.sort();
+        keys.dedup();
+        let (rows, newest) = self.call(|conn| {
+            let c = conn.clone();
+            let tables: Vec<i16> = keys.iter().map(|(t, _)| t.id()).collect();
+            let ks: Vec<Vec<u8>> = keys.iter().map(|(_, k)| k.clone()).collect();
+            Box::pin(async move {
+                let s = &c.stmts;
+                let get = async {
+                    if tables.is_empty() {
+                        Ok(Vec::new())
+                    } else {
+                        c.client.query(&s.get_many, &[&tables, &ks]).await
+                    }
+                };
+                let newest = async {
+                    if audit {
+                        let (t, lo, limit) = (Table::Audit.id(), Vec::<u8>::new(), 1i64);
+                        c.client.query(&s.scan_rev_open, &[&t, &lo, &limit]).await
+                    } else {
+                        Ok(Vec::new())
+                    }
+                };
+                let (l, rows, newest) = futures::join!(c.client.execute(&s.commit_lock, &[]), get, newest);
+                l?;
+                let rows: Vec<(i16, cache::Row)> = rows?.iter().map(|r| (r.get(0), (r.get(1), r.get(2)))).collect();
+                let newest: Option<cache::Row> = newest?.first().map(|r| (r.get(0), r.get(1)));
+                Ok((rows, newest))
+            })
+        })?;
+        self.late_locked = true;
+        let mut found: HashMap<cache::Key, Vec<u8>> = HashMap::with_capacity(rows.len());
+        for (t, (k, v)) in rows {
+            if let Some(table) = Table::ALL.get(t as usize) {
+                found.insert((*table, k), v);
+            }
+        }
+        let mut fetched = self.fetched.borrow_mut();
+        for key in keys {
+            if self.overlay.contains_key(&key) {
+                continue;
+            }
+            let v = found.remove(&key);
+            fetched.insert(key, v);
+        }
+        Ok(newest)
+    }
+
+    /// A row batch: locks the stored executions `ids` that no other transaction holds and reads
+    /// them; gives back the ids another transaction holds (skipped: the caller leaves their
+    /// work, due timers, to a later batch instead of queueing behind it).
+    pub(crate) fn lock_executions_skip_locked(&self, ids: &[&str]) -> Result<Vec<String>> {
+        let mut keys: Vec<Vec<u8>> = ids
+            .iter()
+            .map(|id| id.as_bytes().to_vec())
+            .filter(|k| {
+                let key = (Table::Executions, k.clone());
+                !self.overlay.contains_key(&key) && !self.fetched.borrow().contains_key(&key)
+            })
+            .collect();
+        keys.sort();
+        keys.dedup();
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (locked, existing) = self.call(|conn| {
+            let c = conn.clone();
+            Box::pin(async move {
+                let s = &c.stmts;
+                let t = Table::Executions.id();
+                let params: [&(dyn ToSql + Sync); 2] = [&t, &keys];
+                let (locked, existing) = futures::join!(
+                    c.client.query(&s.lock_many_skip, &params),
+                    c.client.query(&s.exists_many, &params)
+                );
+                let locked: Rows = locked?.iter().map(|r| (r.get(0), r.get(1))).collect();
+                let existing: Vec<Vec<u8>> = existing?.iter().map(|r| r.get(0)).collect();
+                Ok((locked, existing))
+            })
+        })?;
+        let mut fetched = self.fetched.borrow_mut();
+        let mut skipped = Vec::new();
+        for key in existing {
+            if !locked.iter().any(|(k, _)| *k == key) {
+                skipped.push(String::from_utf8_lossy(&key).into_owned());
+            }
+        }
+        for (k, v) in locked {
+            fetched.insert((Table::Executions, k), Some(v));
+        }
+        Ok(skipped)
     }
 
     /// Begins the transaction (takes the write lock) if it is not yet.
@@ -792,13 +1115,29 @@ impl PgWrite {
     fn call<T: Send + 'static>(&self, call: impl FnOnce(&Arc<Conn>) -> Call<T>) -> Result<T> {
         let conn = self.conn()?;
         if self.base.get().is_some() {
-            return self.inner.block(call(conn));
+            let out = self.inner.block(call(conn));
+            return self.watch(out);
         }
         if self.sent.replace(true) {
             return Err(self.inner.unavailable("the transaction could not be begun"));
         }
         let op = call(conn);
         let c = conn.clone();
+        if self.rows {
+            // A row batch: the write lock shared; nothing from the cache, so no counter read.
+            let out = self.inner.block(async move {
+                let s = &c.stmts;
+                let set = format!("{BEGIN_WRITE}; SET LOCAL lock_timeout = '{ROW_LOCK_TIMEOUT}'");
+                let (begin, lock, out) =
+                    futures::join!(c.client.batch_execute(&set), c.client.execute(&s.lock_shared, &[]), op);
+                begin?;
+                lock?;
+                out
+            });
+            let out = self.watch(out)?;
+            self.base.set(Some(ROW_BASE));
+            return Ok(out);
+        }
         // What the cache is true at, and whether it knows the newest audit record: the keys
         // other daemons wrote since then, and that record, are read in the same round trip.
         let (since, audit_edge) = {
@@ -897,6 +1236,14 @@ impl PgWrite {
         Ok(out)
     }
 
+    /// Notes a lost lock race: the transaction is aborted from here on.
+    fn watch<T>(&self, out: Result<T>) -> Result<T> {
+        if matches!(out, Err(StoreError::Conflict { .. })) {
+            self.conflict.set(true);
+        }
+        out
+    }
+
     /// A row from this transaction or the cache, if either knows it.
     fn known(&self, key: &cache::Key) -> Option<Option<Vec<u8>>> {
         if let Some(v) = self.overlay.get(key) {
@@ -904,6 +1251,9 @@ impl PgWrite {
         }
         if let Some(v) = self.fetched.borrow().get(key) {
             return Some(v.clone());
+        }
+        if self.rows {
+            return None;
         }
         let seq = self.base.get()?;
         self.cache().get(seq, key)
@@ -915,7 +1265,14 @@ impl PgWrite {
         // read once, and no later copy may overwrite what the first found.
         keys.sort();
         keys.dedup();
-        let rows = self.call(|c| get_many_call(c, &keys))?;
+        let rows = if self.rows {
+            // Executions locked (in key order), the rest read.
+            let (ex, other): (Vec<cache::Key>, Vec<cache::Key>) =
+                keys.iter().cloned().partition(|(t, _)| *t == Table::Executions);
+            self.call(|c| lock_and_get_call(c, ex, other))?
+        } else {
+            self.call(|c| get_many_call(c, &keys))?
+        };
         let mut found: HashMap<cache::Key, Vec<u8>> = HashMap::with_capacity(rows.len());
         for (t, (k, v)) in rows {
             if let Some(table) = Table::ALL.get(t as usize) {
@@ -947,6 +1304,19 @@ impl PgWrite {
         }
         if self.sent.get() && self.base.get().is_none() {
             return Err(self.inner.unavailable("the transaction could not be begun"));
+        }
+        if self.conflict.get() {
+            // Aborted by a lost lock race: rolled back when dropped.
+            return Err(StoreError::Conflict {
+                database: self.inner.name.clone(),
+                message: "the transaction lost a lock race".into(),
+                needs_exclusive: false,
+            });
+        }
+        if self.rows && !self.late_locked {
+            return Err(StoreError::Storage(
+                "a row batch commits only under the commit lock".into(),
+            ));
         }
         let writes: Vec<(cache::Key, Option<Vec<u8>>)> = std::mem::take(&mut self.overlay).into_iter().collect();
         let mut puts: (Vec<i16>, Vec<Vec<u8>>, Vec<Vec<u8>>) = Default::default();
@@ -1074,7 +1444,9 @@ impl PgWrite {
             let mut cache = self.cache();
             match &result {
                 Ok(n) => cache.apply(cache::Delta {
-                    base: self.base.get(),
+                    // A row batch read nothing at a known counter value: its reads and writes
+                    // are kept only if its commit is the next after the cache's.
+                    base: self.base.get().filter(|b| *b != ROW_BASE),
                     committed: *n,
                     fetched: &self.fetched.borrow(),
                     edges: &self.edges.borrow(),
@@ -1088,6 +1460,16 @@ impl PgWrite {
             (Ok(_), Some(c)) => self.inner.give_back(c),
             (Err(_), Some(c)) => self.inner.release(c),
             _ => {}
+        }
+        let result = self.watch(result);
+        if result.is_err() && self.conflict.get() {
+            // A statement failed after the race (the transaction was aborted): the race is
+            // what to report, so that the batch runs again.
+            return Err(StoreError::Conflict {
+                database: self.inner.name.clone(),
+                message: "the transaction lost a lock race".into(),
+                needs_exclusive: false,
+            });
         }
         result.map(|_| ())
     }
@@ -1206,14 +1588,20 @@ impl KvRead for PgWrite {
         if let Some(v) = self.known(&k) {
             return Ok(v);
         }
-        let v = self.call(|c| get_call(c, table, key))?;
+        // A row batch locks every execution it reads (one it did not name up front, a
+        // subflow's parent, is locked here, when first touched).
+        let v = if self.rows && table == Table::Executions {
+            self.call(|c| get_for_update_call(c, table, key))?
+        } else {
+            self.call(|c| get_call(c, table, key))?
+        };
         self.fetched.borrow_mut().insert(k, v.clone());
         Ok(v)
     }
 
     fn prefetch(&self, keys: &[(Table, &[u8])]) -> Result<()> {
         let keys: Vec<cache::Key> = keys.iter().map(|(t, k)| (*t, k.to_vec())).collect();
-        if self.base.get().is_none() {
+        if self.base.get().is_none() && !self.rows {
             // Not begun: skip what the cache holds, as if it were current; the counter read
             // with this call says whether it is (if not, what was skipped is read next).
             let seq = self.cache().seq();
@@ -1236,9 +1624,14 @@ impl KvRead for PgWrite {
     fn scan(&self, table: Table, lo: Bound<&[u8]>, hi: Bound<&[u8]>, rev: bool, f: Scan<'_>) -> Result<()> {
         // The newest row of a table (the audit chain's head, read by every batch that audits),
         // when neither this transaction nor the cache has changed the table without reading.
+        if self.rows && matches!(table, Table::Executions | Table::ExecutionsByState | Table::Leases) {
+            // Rows of other executions, which this batch has not locked (flow `concurrency`
+            // counts the flow's executions by state): only an exclusive batch sees them still.
+            return Err(self.needs_exclusive(format!("a scan of the {} table", table.name())));
+        }
         let whole = matches!((lo, hi), (Bound::Unbounded, Bound::Unbounded));
         let own_rows = self.overlay.keys().any(|(t, _)| *t == table);
-        if !(rev && whole) || own_rows {
+        if !(rev && whole) || own_rows || self.rows {
             return self.scan_merged(table, lo, hi, rev, f);
         }
         let known = self.edges.borrow().get(&table).cloned();
@@ -1281,19 +1674,34 @@ impl KvRead for PgWrite {
 
 impl KvWrite for PgWrite {
     fn put(&mut self, table: Table, key: &[u8], value: &[u8]) -> Result<()> {
+        self.check_write(table)?;
         self.overlay.insert((table, key.to_vec()), Some(value.to_vec()));
         Ok(())
     }
 
     fn delete(&mut self, table: Table, key: &[u8]) -> Result<bool> {
+        self.check_write(table)?;
         let existed = self.get(table, key)?.is_some();
         self.overlay.insert((table, key.to_vec()), None);
         Ok(existed)
     }
 
     fn erase(&mut self, table: Table, key: &[u8]) -> Result<()> {
+        self.check_write(table)?;
         self.overlay.insert((table, key.to_vec()), None);
         Ok(())
+    }
+}
+
+impl super::Writer {
+    /// A PostgreSQL row batch: locks the stored executions `ids` that no other transaction
+    /// holds (`FOR UPDATE SKIP LOCKED`) and gives back those another holds. Elsewhere nothing is
+    /// skipped.
+    pub fn lock_executions_skip_locked(&self, ids: &[&str]) -> Result<Vec<String>> {
+        match &self.tx {
+            super::WriteTx::Pg(tx) if tx.rows() => tx.lock_executions_skip_locked(ids),
+            _ => Ok(Vec::new()),
+        }
     }
 }
 
