@@ -532,13 +532,16 @@ pub(super) fn round(files: &Files, p: &Policy, quick_repair: bool) -> Result<Bat
         return Ok(b);
     }
     copy(files, &b)?;
-    hold_for_test("copied");
+    if b.executions > 0 {
+        hold_for_test("copied");
+    }
     release(files, &b, quick_repair)?;
     Ok(b)
 }
 
-/// Test-only: `TOLLGATE_ARCHIVE_TEST_HOLD=copied` stops the mover forever after its archive
-/// commit (before the hot one), so a test can kill the daemon exactly there.
+/// Test-only: `TOLLGATE_ARCHIVE_TEST_HOLD=copied` stops the mover forever after the archive
+/// commit (before the hot one) of the first round that moves executions, so a test can kill the
+/// daemon exactly there.
 fn hold_for_test(point: &str) {
     if std::env::var("TOLLGATE_ARCHIVE_TEST_HOLD").is_ok_and(|v| v == point) {
         tracing::warn!(point, "archiver holding here (TOLLGATE_ARCHIVE_TEST_HOLD)");
@@ -621,11 +624,12 @@ pub(super) fn spawn(files: Weak<Files>, terminal: Vec<&'static str>, s: ArchiveS
                 pause = match round(&f, &s.policy(&terminal), quick_repair) {
                     Ok(b) if b.is_empty() => s.interval,
                     Ok(b) => {
-                        tracing::debug!(
+                        tracing::info!(
                             executions = b.executions,
                             audit = b.audit,
+                            tombstones = b.tombs.len(),
                             took_ms = started.elapsed().as_millis() as u64,
-                            "archived"
+                            "moved history to archive.redb"
                         );
                         // More may be waiting (a full batch): go on, leaving the writer room.
                         if b.executions >= s.batch { Duration::from_millis(20) } else { s.interval }
