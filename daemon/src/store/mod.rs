@@ -479,6 +479,23 @@ impl Store {
         }
     }
 
+    /// Rewrites tollgate.redb (hot) so the file keeps only live pages: redb files never shrink,
+    /// so a data dir whose history was drained to the archive keeps its old size otherwise. Needs
+    /// the only handle on the store (a stopped daemon's data dir): false, nothing done, if another
+    /// exists or the store is not redb.
+    pub fn compact_hot(self) -> Result<bool> {
+        let Backend::Redb(files) = self.backend else {
+            return Ok(false);
+        };
+        let Ok(mut files) = Arc::try_unwrap(files) else {
+            return Ok(false);
+        };
+        files
+            .hot
+            .compact()
+            .map_err(|e| StoreError::Storage(format!("cannot compact {}: {e}", self.path.display())))
+    }
+
     /// The redb file, or `postgres:` and the database's name (no password).
     pub fn path(&self) -> &Path {
         &self.path
