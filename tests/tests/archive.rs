@@ -134,7 +134,14 @@ fn history(d: &Daemon, tag: &str) -> (Vec<String>, Vec<String>) {
     let mut all = Vec::new();
     for i in 0..3 {
         let doc = scratch(d, &format!("{tag}{i}.txt"), format!("document {tag} {i}").as_bytes());
-        let e = d.cli_json(&["run", "test", "keeper", "--file", &format!("doc={}", doc.display()), "--wait"]);
+        let e = d.cli_json(&[
+            "run",
+            "test",
+            "keeper",
+            "--file",
+            &format!("doc={}", doc.display()),
+            "--wait",
+        ]);
         assert_eq!(e["state"], "SUCCESS", "{e:#}");
         all.push(id_of(&e));
     }
@@ -158,7 +165,9 @@ fn resume_all(d: &Daemon, paused: &[String]) {
         assert!(out.ok(), "{out}");
         d.wait_state(id, "SUCCESS");
         assert!(
-            log_messages(d, id).iter().any(|l| l.contains("approved=false reason=late")),
+            log_messages(d, id)
+                .iter()
+                .any(|l| l.contains("approved=false reason=late")),
             "{:?}",
             log_messages(d, id)
         );
@@ -213,7 +222,11 @@ fn history_moves_to_the_archive_and_survives_kill9_amid_writes() {
     let acked = acked.lock().expect("lock").clone();
     for id in &acked {
         let e = d.execution(id);
-        assert_eq!(e["id"].as_str(), Some(id.as_str()), "acknowledged start {id} survives: {e:#}");
+        assert_eq!(
+            e["id"].as_str(),
+            Some(id.as_str()),
+            "acknowledged start {id} survives: {e:#}"
+        );
     }
     assert!(audit_verifies(&d) >= records);
     // Paused ones made before the crash still resume, and then move in turn.
@@ -241,7 +254,9 @@ fn a_crash_between_the_archive_commit_and_the_hot_commit_loses_nothing() {
     }
     let (ids, paused) = history(&d, "b");
     // The first round copied what was finished then and stopped before its hot commit.
-    wait_until(&d, "the archiver holding after its archive commit", || d.log().contains(HOLDING));
+    wait_until(&d, "the archiver holding after its archive commit", || {
+        d.log().contains(HOLDING)
+    });
     let before = seen_all(&d, &ids);
     let records = audit_verifies(&d);
     d.kill9();

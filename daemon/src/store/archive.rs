@@ -96,7 +96,10 @@ macro_rules! with_union_table {
                 let $at = $a.open_table(AUDIT)?;
                 $body
             }
-            other => Err(StoreError::Storage(format!("table {} is not kept in the archive", other.name()))),
+            other => Err(StoreError::Storage(format!(
+                "table {} is not kept in the archive",
+                other.name()
+            ))),
         }
     };
 }
@@ -165,14 +168,23 @@ fn scan_union<K: KeyConv, V: ValConv>(
     ) -> Box<dyn Iterator<Item = Item<'x, K, V>> + 'x> {
         if rev { Box::new(r.rev()) } else { Box::new(r) }
     }
-    let mut hot = boxed(h.range::<K::SelfType<'_>>((conv_bound::<K>(lo)?, conv_bound::<K>(hi)?))?, rev);
-    let mut arch = boxed(a.range::<K::SelfType<'_>>((conv_bound::<K>(lo)?, conv_bound::<K>(hi)?))?, rev);
+    let mut hot = boxed(
+        h.range::<K::SelfType<'_>>((conv_bound::<K>(lo)?, conv_bound::<K>(hi)?))?,
+        rev,
+    );
+    let mut arch = boxed(
+        a.range::<K::SelfType<'_>>((conv_bound::<K>(lo)?, conv_bound::<K>(hi)?))?,
+        rev,
+    );
     fn next<K: KeyConv, V: ValConv>(it: &mut dyn Iterator<Item = Item<'_, K, V>>) -> Result<Option<Row>> {
         match it.next() {
             None => Ok(None),
             Some(item) => {
                 let (k, v) = item?;
-                Ok(Some((K::to_raw(k.value()).into_owned(), V::to_raw(v.value()).into_owned())))
+                Ok(Some((
+                    K::to_raw(k.value()).into_owned(),
+                    V::to_raw(v.value()).into_owned(),
+                )))
             }
         }
     }
@@ -270,7 +282,9 @@ impl KvRead for UnionRead {
             return self.hot.get(table, key);
         }
         let tombs = Tombs::new(self.hot.open_table(TOMBSTONES)?)?;
-        with_union_table!(self.hot, self.archive, table, |h, a| get_union(&h, &a, &tombs, table, key))
+        with_union_table!(self.hot, self.archive, table, |h, a| get_union(
+            &h, &a, &tombs, table, key
+        ))
     }
     fn get_each(&self, table: Table, keys: &[&[u8]], f: GetEach<'_>) -> Result<()> {
         if !is_union(table) {
@@ -465,7 +479,8 @@ pub(super) fn collect(files: &Files, p: &Policy) -> Result<Batch> {
         let cut = newest.value().saturating_add(1).saturating_sub(p.keep_audit);
         for item in audit.range(..cut)?.take(p.batch.saturating_mul(20)) {
             let (k, v) = item?;
-            b.rows.push((Table::Audit, k.value().to_be_bytes().to_vec(), v.value().to_vec()));
+            b.rows
+                .push((Table::Audit, k.value().to_be_bytes().to_vec(), v.value().to_vec()));
             b.audit += 1;
         }
     }
@@ -632,7 +647,11 @@ pub(super) fn spawn(files: Weak<Files>, terminal: Vec<&'static str>, s: ArchiveS
                             "moved history to archive.redb"
                         );
                         // More may be waiting (a full batch): go on, leaving the writer room.
-                        if b.executions >= s.batch { Duration::from_millis(20) } else { s.interval }
+                        if b.executions >= s.batch {
+                            Duration::from_millis(20)
+                        } else {
+                            s.interval
+                        }
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, "archiving failed; retrying later");
@@ -724,7 +743,11 @@ mod tests {
                     assert_eq!(&seen, rows, "{t:?}: a writer's scan");
                     assert_eq!(w.kv_read().len(*t).unwrap(), *len, "{t:?}: a writer's len");
                     for (k, v) in rows {
-                        assert_eq!(w.kv_read().get(*t, k).unwrap().as_ref(), Some(v), "{t:?}: a writer's get");
+                        assert_eq!(
+                            w.kv_read().get(*t, k).unwrap().as_ref(),
+                            Some(v),
+                            "{t:?}: a writer's get"
+                        );
                     }
                 }
                 Ok::<_, StoreError>(())
@@ -770,8 +793,8 @@ mod tests {
                         w.append_log(&line(id, seq))?;
                     }
                 }
-                w.restore(Table::Files, b"e1\0out.txt\000000000", b"file of e1")?;
-                w.restore(Table::Files, b"e3\0in.txt\000000000", b"file of e3")?;
+                w.restore(Table::Files, b"e1\x00out.txt\x0000000000", b"file of e1")?;
+                w.restore(Table::Files, b"e3\x00in.txt\x0000000000", b"file of e3")?;
                 for seq in 1u64..=5 {
                     w.restore(Table::Audit, &seq.to_be_bytes(), format!("audit {seq}").as_bytes())?;
                 }
@@ -929,7 +952,11 @@ mod tests {
         assert_eq!(b.executions, 2);
         assert!(round(files(&store), &p, true).unwrap().is_empty());
         assert_eq!(archive_len(&store, Table::Executions), 5);
-        assert_eq!(hot_len(&store, Table::Executions), 6, "5 newer finished + the paused one");
+        assert_eq!(
+            hot_len(&store, Table::Executions),
+            6,
+            "5 newer finished + the paused one"
+        );
         assert_eq!(view(&store), before);
         // Listing finished ones, oldest first, spans both files.
         let ids = store.read().unwrap().execution_ids_in_state(St::Success).unwrap();

@@ -470,7 +470,11 @@ impl Store {
         let terminal: Vec<&'static str> = S::ALL.iter().filter(|s| s.is_terminal()).map(|s| s.name()).collect();
         let (mut executions, mut audit) = (0u64, 0u64);
         loop {
-            let b = archive::round(files, &settings.policy(&terminal), self.quick_repair != QuickRepair::Off)?;
+            let b = archive::round(
+                files,
+                &settings.policy(&terminal),
+                self.quick_repair != QuickRepair::Off,
+            )?;
             if b.is_empty() {
                 return Ok((executions, audit));
             }
@@ -586,6 +590,8 @@ impl Store {
     }
 }
 
+// One per read, never copied: the size difference costs nothing.
+#[allow(clippy::large_enum_variant)]
 enum ReadTx {
     Redb(archive::UnionRead),
     Pg(postgres::PgRead),
