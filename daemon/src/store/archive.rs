@@ -366,6 +366,8 @@ impl KvRead for UnionWrite {
             return self.hot.scan(table, lo, hi, rev, f);
         }
         let archive = self.archive()?;
+        // Holds the hot table and (when any exist) the tombstones open for the scan: as with
+        // any redb write transaction, `f` must not read the store again (none of ours does).
         let tombs = Tombs::new(self.hot.open_table(TOMBSTONES)?)?;
         with_union_table!(self.hot, archive, table, |h, a| scan_union(
             &h, &a, &tombs, table, lo, hi, rev, f
