@@ -103,7 +103,11 @@ pub async fn start(config: ServeConfig) -> Result<Running, ServeError> {
 pub async fn start_with(config: ServeConfig, extras: ServeExtras) -> Result<Running, ServeError> {
     // Bad certificate files are the operator's mistake: refuse before touching anything.
     let tls = extras.tls.as_ref().map(crate::tls::server_config).transpose()?;
+    // A bad archiver setting is refused before anything starts.
+    let archive_settings = crate::store::ArchiveSettings::from_env()?;
     let store = Store::open_spec(&extras.store, &config.data_dir)?;
+    // History moves to archive.redb in the background (redb only): see store/archive.rs.
+    store.start_archiver::<crate::engine::State>(archive_settings);
     // Bound first so links (appLink) name the real port even with `--listen 127.0.0.1:0`.
     let listener = TcpListener::bind(config.listen)
         .await

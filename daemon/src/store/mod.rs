@@ -3,6 +3,7 @@
 //! one redb file (the embedded default) or a PostgreSQL database shared by several daemons
 //! (`postgres/`). Both speak the byte-level interface of [`backend`].
 
+mod archive;
 mod audit;
 mod auth;
 pub mod backend;
@@ -27,6 +28,7 @@ use serde::{Deserialize, Serialize};
 
 use backend::{KvRead, KvWrite, Table, k};
 
+pub use archive::ArchiveSettings;
 pub use auth::{Binding, TokenRecord, UserRecord};
 pub use delegations::DelegationRecord;
 pub use kv::KvEntry;
@@ -310,7 +312,8 @@ fn scan_range(r: &dyn KvRead, table: Table, lo: &str, hi: &str, f: backend::Scan
 /// Where the data lives.
 #[derive(Clone)]
 enum Backend {
-    Redb(Arc<Database>),
+    /// tollgate.redb (hot) and archive.redb: see `archive.rs`.
+    Redb(Arc<archive::Files>),
     Postgres(Arc<postgres::PgStore>),
 }
 
@@ -438,6 +441,8 @@ impl Store {
         let Backend::Redb(db) = &self.backend else {
             return true;
         };
+        // The archiver lets go at its next look.
+        db.stop.store(true, std::sync::atomic::Ordering::Relaxed);
         let deadline = std::time::Instant::now() + wait;
         while Arc::strong_count(db) > 1 {
             if std::time::Instant::now() >= deadline {
@@ -470,50 +475,97 @@ impl Store {
         Ok(store)
     }
 
-    /// Opens (or creates) `dir/tollgate.redb` and every table.
-    /// The data dir is created 0700 and the file 0600: it holds executions, audit and users.
+    /// Opens (or creates) `dir/tollgate.redb` (hot) and `dir/archive.redb` and every table. A
+    /// data dir from before the archive existed opens unchanged (its history is moved to the
+    /// archive by [`Store::start_archiver`], in the background).
+    /// The data dir is created 0700 and the files 0600: they hold executions, audit and users.
     pub fn open(dir: &Path) -> Result<Store> {
         // A bad setting is refused before the data dir is touched.
         let quick_repair = quick_repair_setting()?;
         create_private_dir(dir)
             .map_err(|e| StoreError::Storage(format!("cannot create data dir {}: {e}", dir.display())))?;
         let path = dir.join("tollgate.redb");
-        // redb calls this only when it must read the whole file (the last commit before a crash
-        // saved no allocator state): said in the log, since it makes this start slow.
-        let repaired = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let opening = std::time::Instant::now();
-        let db = redb::Builder::new()
-            .set_repair_callback({
-                let repaired = repaired.clone();
-                move |_| repaired.store(true, std::sync::atomic::Ordering::Relaxed)
-            })
-            .create(&path)
-            .map_err(|source| StoreError::Open {
-                path: path.clone(),
-                source,
-            })?;
-        if repaired.load(std::sync::atomic::Ordering::Relaxed) {
-            tracing::warn!(
-                file = %path.display(),
-                took_ms = opening.elapsed().as_millis() as u64,
-                "the data store was not closed cleanly and its last commit saved no allocator state: the whole \
-                 file was read to repair it (TOLLGATE_QUICK_REPAIR)"
-            );
-        }
-        restrict_to_owner(&path)
-            .map_err(|e| StoreError::Storage(format!("cannot make {} private (0600): {e}", path.display())))?;
-        let mut tx = db.begin_write()?;
+        let hot = open_file(&path)?;
+        let mut tx = hot.begin_write()?;
         tx.set_quick_repair(quick_repair != QuickRepair::Off);
+        redb_backend::create_tables(&tx)?;
+        tx.open_table(tables::TOMBSTONES)?;
+        tx.commit()?;
+        // Every archive commit saves the allocator state (they are rare and large): after a
+        // crash the archive opens in milliseconds whatever its size.
+        let archive = open_file(&dir.join("archive.redb"))?;
+        let mut tx = archive.begin_write()?;
+        tx.set_quick_repair(true);
         redb_backend::create_tables(&tx)?;
         tx.commit()?;
         crate::metrics::process().quick_repair_saved(quick_repair != QuickRepair::Off);
         let store = Store {
-            backend: Backend::Redb(Arc::new(db)),
+            backend: Backend::Redb(Arc::new(archive::Files {
+                hot,
+                archive,
+                stop: Default::default(),
+            })),
             path,
             quick_repair,
         };
         store.write(metrics::ensure_state_counts)?;
         Ok(store)
+    }
+
+    /// Starts moving finished executions (state `S` terminal), their logs and files, and old
+    /// audit records from tollgate.redb to archive.redb in the background (redb only; a no-op on
+    /// PostgreSQL). Readers see no difference.
+    pub fn start_archiver<S: IndexedState>(&self, settings: ArchiveSettings) {
+        let Backend::Redb(files) = &self.backend else {
+            return;
+        };
+        let terminal = S::ALL.iter().filter(|s| s.is_terminal()).map(|s| s.name()).collect();
+        archive::spawn(
+            Arc::downgrade(files),
+            terminal,
+            settings,
+            self.quick_repair != QuickRepair::Off,
+        );
+    }
+
+    /// Runs the archiver's rounds here until nothing is left to move (with `after` = 0: every
+    /// finished execution). For a stopped daemon's store (`tollgate-bench` seeds, tests).
+    /// Returns the executions and audit records moved.
+    pub fn archive_now<S: IndexedState>(&self, settings: &ArchiveSettings) -> Result<(u64, u64)> {
+        let Backend::Redb(files) = &self.backend else {
+            return Ok((0, 0));
+        };
+        let terminal: Vec<&'static str> = S::ALL.iter().filter(|s| s.is_terminal()).map(|s| s.name()).collect();
+        let (mut executions, mut audit) = (0u64, 0u64);
+        loop {
+            let b = archive::round(
+                files,
+                &settings.policy(&terminal),
+                self.quick_repair != QuickRepair::Off,
+            )?;
+            if b.is_empty() {
+                return Ok((executions, audit));
+            }
+            executions += b.executions as u64;
+            audit += b.audit as u64;
+        }
+    }
+
+    /// Rewrites tollgate.redb (hot) so the file keeps only live pages: redb files never shrink,
+    /// so a data dir whose history was drained to the archive keeps its old size otherwise. Needs
+    /// the only handle on the store (a stopped daemon's data dir): false, nothing done, if another
+    /// exists or the store is not redb.
+    pub fn compact_hot(self) -> Result<bool> {
+        let Backend::Redb(files) = self.backend else {
+            return Ok(false);
+        };
+        let Ok(mut files) = Arc::try_unwrap(files) else {
+            return Ok(false);
+        };
+        files
+            .hot
+            .compact()
+            .map_err(|e| StoreError::Storage(format!("cannot compact {}: {e}", self.path.display())))
     }
 
     /// The redb file, or `postgres:` and the database's name (no password).
@@ -553,7 +605,7 @@ impl Store {
         let Backend::Redb(db) = &self.backend else {
             return Ok(());
         };
-        let mut tx = db.begin_write()?;
+        let mut tx = db.hot.begin_write()?;
         tx.set_quick_repair(true);
         tx.commit()?;
         crate::metrics::process().quick_repair_saved(true);
@@ -564,7 +616,7 @@ impl Store {
     pub fn read(&self) -> Result<Reader> {
         Ok(Reader {
             tx: match &self.backend {
-                Backend::Redb(db) => ReadTx::Redb(db.begin_read()?),
+                Backend::Redb(db) => ReadTx::Redb(archive::UnionRead::begin(db)?),
                 Backend::Postgres(pg) => ReadTx::Pg(pg.begin_read()?),
             },
         })
@@ -593,8 +645,8 @@ impl Store {
     ) -> std::result::Result<T, E> {
         let tx = match &self.backend {
             Backend::Redb(db) => {
-                let mut tx = db.begin_write().map_err(StoreError::from)?;
-                tx.set_quick_repair(self.quick_repair == QuickRepair::Always);
+                let mut tx = archive::UnionWrite::begin(db)?;
+                tx.hot.set_quick_repair(self.quick_repair == QuickRepair::Always);
                 WriteTx::Redb(tx)
             }
             Backend::Postgres(pg) => WriteTx::Pg(pg.begin_write(rows)?),
@@ -615,7 +667,7 @@ impl Store {
         w.flush_audit()?;
         let started = std::time::Instant::now();
         match w.tx {
-            WriteTx::Redb(tx) => tx.commit().map_err(StoreError::from)?,
+            WriteTx::Redb(tx) => tx.hot.commit().map_err(StoreError::from)?,
             WriteTx::Pg(tx) => tx.commit()?,
         }
         crate::metrics::process().observe_commit(started.elapsed());
@@ -624,8 +676,10 @@ impl Store {
     }
 }
 
+// One per read, never copied: the size difference costs nothing.
+#[allow(clippy::large_enum_variant)]
 enum ReadTx {
-    Redb(redb::ReadTransaction),
+    Redb(archive::UnionRead),
     Pg(postgres::PgRead),
 }
 
@@ -637,7 +691,7 @@ pub struct Reader {
 // One per write transaction, never copied: the size difference costs nothing.
 #[allow(clippy::large_enum_variant)]
 enum WriteTx {
-    Redb(redb::WriteTransaction),
+    Redb(archive::UnionWrite),
     Pg(postgres::PgWrite),
 }
 
@@ -1300,6 +1354,35 @@ fn decode_i64(b: &[u8]) -> Option<i64> {
 }
 
 /// `TOLLGATE_QUICK_REPAIR`: `idle` (the default when unset), `always` or `off`.
+/// Opens (or creates) one redb file, private to the owner.
+fn open_file(path: &Path) -> Result<Database> {
+    // redb calls this only when it must read the whole file (the last commit before a crash
+    // saved no allocator state): said in the log, since it makes this start slow.
+    let repaired = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let opening = std::time::Instant::now();
+    let db = redb::Builder::new()
+        .set_repair_callback({
+            let repaired = repaired.clone();
+            move |_| repaired.store(true, std::sync::atomic::Ordering::Relaxed)
+        })
+        .create(path)
+        .map_err(|source| StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    if repaired.load(std::sync::atomic::Ordering::Relaxed) {
+        tracing::warn!(
+            file = %path.display(),
+            took_ms = opening.elapsed().as_millis() as u64,
+            "the data store was not closed cleanly and its last commit saved no allocator state: the whole \
+             file was read to repair it (TOLLGATE_QUICK_REPAIR)"
+        );
+    }
+    restrict_to_owner(path)
+        .map_err(|e| StoreError::Storage(format!("cannot make {} private (0600): {e}", path.display())))?;
+    Ok(db)
+}
+
 fn quick_repair_setting() -> Result<QuickRepair> {
     match std::env::var("TOLLGATE_QUICK_REPAIR").as_deref() {
         Err(_) | Ok("idle") => Ok(QuickRepair::Idle),
@@ -1351,7 +1434,7 @@ pub fn restrict_to_owner(path: &Path) -> std::io::Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     //! The on-disk format is the one earlier versions wrote: the same tables, keys and JSON, so
     //! existing data dirs open. A local record type stands in for the engine's.
 
@@ -1362,7 +1445,7 @@ mod tests {
 
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
     #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-    enum St {
+    pub(super) enum St {
         Running,
         Paused,
         Success,
@@ -1384,7 +1467,7 @@ mod tests {
     }
 
     #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-    struct Ex {
+    pub(super) struct Ex {
         id: String,
         namespace: String,
         flow_id: String,
@@ -1460,10 +1543,10 @@ mod tests {
     }
 
     #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-    struct Line {
-        seq: u64,
-        execution_id: String,
-        message: String,
+    pub(super) struct Line {
+        pub(super) seq: u64,
+        pub(super) execution_id: String,
+        pub(super) message: String,
     }
 
     impl LogRecord for Line {
@@ -1492,7 +1575,7 @@ mod tests {
         }
     }
 
-    fn ex(id: &str, state: St, created_ms: i64, paused_ms: Option<i64>) -> Ex {
+    pub(super) fn ex(id: &str, state: St, created_ms: i64, paused_ms: Option<i64>) -> Ex {
         Ex {
             id: id.into(),
             namespace: "hr.ops".into(),
@@ -1514,7 +1597,7 @@ mod tests {
         let Backend::Redb(db) = &store.backend else {
             panic!("a redb store")
         };
-        let tx = db.begin_read().unwrap();
+        let tx = db.hot.begin_read().unwrap();
         let t = tx.open_table(table).unwrap();
         t.iter()
             .unwrap()
@@ -1562,7 +1645,7 @@ mod tests {
             let Backend::Redb(db) = &store.backend else {
                 panic!("a redb store")
             };
-            let tx = db.begin_write().unwrap();
+            let tx = db.hot.begin_write().unwrap();
             tx.open_table(tables::META).unwrap().remove("state_counts").unwrap();
             tx.commit().unwrap();
         }

@@ -12,7 +12,7 @@ use super::tables::*;
 use super::{Result, StoreError};
 
 /// A key type of a redb table, to and from the bytes the backend interface speaks.
-trait KeyConv: redb::Key + 'static {
+pub(super) trait KeyConv: redb::Key + 'static {
     fn from_raw(b: &[u8]) -> Result<Self::SelfType<'_>>;
     fn to_raw<'a>(v: Self::SelfType<'a>) -> Cow<'a, [u8]>
     where
@@ -47,7 +47,7 @@ impl KeyConv for u64 {
 }
 
 /// A value type of a redb table, to and from bytes.
-trait ValConv: redb::Value + 'static {
+pub(super) trait ValConv: redb::Value + 'static {
     fn from_raw(b: &[u8]) -> Result<Self::SelfType<'_>>;
     fn to_raw<'a>(v: Self::SelfType<'a>) -> Cow<'a, [u8]>
     where
@@ -287,7 +287,7 @@ fn scan_in<K: KeyConv, V: ValConv>(
     Ok(())
 }
 
-fn conv_bound<K: KeyConv>(b: Bound<&[u8]>) -> Result<Bound<K::SelfType<'_>>> {
+pub(super) fn conv_bound<K: KeyConv>(b: Bound<&[u8]>) -> Result<Bound<K::SelfType<'_>>> {
     Ok(match b {
         Bound::Included(x) => Bound::Included(K::from_raw(x)?),
         Bound::Excluded(x) => Bound::Excluded(K::from_raw(x)?),

@@ -49,3 +49,6 @@ pub const LEASES: TableDefinition<&str, &[u8]> = TableDefinition::new("leases");
 pub const TRIGGER_STATES: TableDefinition<&str, &[u8]> = TableDefinition::new("trigger_states");
 /// `{execution_id}\0{path}\0{chunk:08x}` → bytes: execution files (`kestra:///{path}`), in chunks.
 pub const FILES: TableDefinition<&str, &[u8]> = TableDefinition::new("files");
+/// Only in tollgate.redb (hot): `{table number}{key}` → (): a row deleted while a copy of it sits in
+/// archive.redb; reads skip that copy and the archiver deletes it (see `store/archive.rs`).
+pub const TOMBSTONES: TableDefinition<&[u8], ()> = TableDefinition::new("archive_tombstones");

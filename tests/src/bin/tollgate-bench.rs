@@ -882,8 +882,33 @@ impl Bench {
         let mut serving = serde_json::Map::new();
         let mut answered = serde_json::Map::new();
         let mut crash = serde_json::Map::new();
-        for size in self.sizes.startup_sizes {
+        let mut archived = serde_json::Map::new();
+        // TOLLGATE_BENCH_STARTUP_SIZES=1000000: only the listed sizes (repeat runs of the largest).
+        let only: Option<Vec<usize>> = std::env::var("TOLLGATE_BENCH_STARTUP_SIZES")
+            .ok()
+            .map(|v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect());
+        let sizes: Vec<usize> = self
+            .sizes
+            .startup_sizes
+            .into_iter()
+            .filter(|s| only.as_ref().is_none_or(|o| o.contains(s)))
+            .collect();
+        for size in sizes.iter().copied() {
             let mut d = self.seeded(0, size).await?;
+            // The seeded history sits in tollgate.redb as in a data dir from before the archive:
+            // move it all to archive.redb (what the daemon's archiver does in the background, here
+            // at full speed), then measure whether the hot file's size or its live rows set the
+            // crash-restart time.
+            let drain = drain_to_archive(&d)?;
+            let mut crash_uncompacted = Value::Null;
+            if size == *sizes.last().unwrap_or(&0) && d.store.is_none() {
+                crash_uncompacted = self.crash_amid_writes(&mut d).await?;
+            }
+            let compacted = compact_hot(&d)?;
+            archived.insert(
+                format!("{size}"),
+                json!({"drain": drain, "compact": compacted, "killedAmidWritesBeforeCompact": crash_uncompacted}),
+            );
             let (mut s, mut a) = (Vec::new(), Vec::new());
             for _ in 0..3 {
                 let ready = d.start().await?;
@@ -893,7 +918,7 @@ impl Bench {
             }
             serving.insert(format!("{size}"), summary(s));
             answered.insert(format!("{size}"), summary(a));
-            if size == *self.sizes.startup_sizes.last().unwrap_or(&0) {
+            if size == *sizes.last().unwrap_or(&0) {
                 // After a crash redb either walks the whole file or loads the allocator state
                 // the last commit saved (TOLLGATE_QUICK_REPAIR: off, idle = the default, always).
                 // Each mode: what it costs per commit, then a kill -9 amid writes and one after a
@@ -946,8 +971,9 @@ impl Bench {
         }
         Ok((
             json!({
-                "storedExecutions": self.sizes.startup_sizes,
+                "storedExecutions": sizes,
                 "stored": "finished 3-Log-task executions",
+                "archive": "the seeded history drained to archive.redb with the daemon stopped (Store::archive_now, batches of 2,000), one kill -9 amid writes before compacting tollgate.redb, then tollgate.redb compacted (Store::compact_hot); the daemon's archiver runs with its defaults throughout",
                 "runsEach": 3,
                 "ready": "spawn to gRPC health SERVING (tollgate.v1.Executions); answered: to the first List answered",
                 "stop": "SIGTERM (clean close) between runs",
@@ -958,8 +984,33 @@ impl Bench {
                 "readyMsByStoredExecutions": serving,
                 "firstListAnsweredMsByStoredExecutions": answered,
                 "afterKill9ByQuickRepairMode": crash,
+                "archiveByStoredExecutions": archived,
             }),
         ))
+    }
+
+    /// Ready time after a `kill -9` amid writes (8 clients starting log3), default settings.
+    async fn crash_amid_writes(&self, d: &mut Daemon) -> Result<Value> {
+        d.start().await?;
+        let load = {
+            let ch = d.channel().await?;
+            tokio::spawn(async move {
+                let mut set = JoinSet::new();
+                for _ in 0..8 {
+                    let mut c = ExecutionsClient::new(ch.clone());
+                    set.spawn(async move { while c.start(start_req("log3")).await.is_ok() {} });
+                }
+                while set.join_next().await.is_some() {}
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        d.kill9();
+        let _ = load.await;
+        let hot_bytes = file_bytes(&d.data.join("tollgate.redb"));
+        let amid = d.start().await?;
+        wait_settled(d).await?;
+        d.stop();
+        Ok(json!({"readyMsAfterKill9AmidWrites": ms(amid.serving), "hotFileBytes": hot_bytes}))
     }
 
     async fn footprint(&self) -> Result<(Value, Value)> {
@@ -1399,6 +1450,48 @@ async fn first_id(d: &Daemon, state: &str) -> Result<String> {
     let state = tollgate_daemon::engine::State::parse(state).context("state name")?;
     let ids = store.read()?.execution_ids_in_state(state)?;
     ids.into_iter().next().context("no execution to copy")
+}
+
+fn file_bytes(p: &Path) -> u64 {
+    std::fs::metadata(p).map(|m| m.len()).unwrap_or(0)
+}
+
+/// Moves every finished execution and all but the newest 10,000 audit records of a stopped
+/// daemon's store to archive.redb; what it took.
+fn drain_to_archive(d: &Daemon) -> Result<Value> {
+    if d.store.is_some() {
+        return Ok(Value::Null);
+    }
+    let store = d.open_store()?;
+    let settings = tollgate_daemon::store::ArchiveSettings {
+        after: Duration::ZERO,
+        interval: Duration::ZERO,
+        keep_audit: 10_000,
+        batch: 2_000,
+    };
+    let t = Instant::now();
+    let (executions, audit) = store.archive_now::<tollgate_daemon::engine::State>(&settings)?;
+    let took = t.elapsed();
+    drop(store);
+    Ok(json!({
+        "executionsMoved": executions,
+        "auditRecordsMoved": audit,
+        "batch": settings.batch,
+        "ms": ms(took),
+        "executionsPerSecond": (executions as f64 / took.as_secs_f64().max(1e-9)).round(),
+        "hotFileBytes": file_bytes(&d.data.join("tollgate.redb")),
+        "archiveFileBytes": file_bytes(&d.data.join("archive.redb")),
+    }))
+}
+
+/// Compacts the stopped daemon's hot file; what it took and the size after.
+fn compact_hot(d: &Daemon) -> Result<Value> {
+    if d.store.is_some() {
+        return Ok(Value::Null);
+    }
+    let t = Instant::now();
+    let done = d.open_store()?.compact_hot()?;
+    Ok(json!({"compacted": done, "ms": ms(t.elapsed()), "hotFileBytes": file_bytes(&d.data.join("tollgate.redb"))}))
 }
 
 /// Adds `count` executions shaped like `template` (one the daemon itself ran) to a stopped
