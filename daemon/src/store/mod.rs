@@ -1851,7 +1851,7 @@ pub(super) mod tests {
             let Backend::Redb(db) = &store.backend else {
                 panic!("a redb store")
             };
-            let tx = db.begin_write().unwrap();
+            let tx = db.hot.begin_write().unwrap();
             tx.open_table(tables::EXECUTIONS).unwrap().remove("e1").unwrap();
             tx.commit().unwrap();
         }
