@@ -81,6 +81,38 @@ fn as_server_user(program: &Path, pdeathsig: bool) -> Command {
     cmd
 }
 
+/// Names the test process a server's temp dir belongs to.
+const OWNER_FILE: &str = "owner.pid";
+
+/// Removes the temp dirs of servers whose test process has ended. The shared server lives in a
+/// static, which Rust never drops, so its dir (hundreds of MB) outlives the process: each run
+/// clears what earlier runs left. Dirs without an owner file are left alone.
+fn sweep_orphaned_dirs() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let named = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with("tollgate-pg"));
+        if !named {
+            continue;
+        }
+        let Ok(owner) = std::fs::read_to_string(path.join(OWNER_FILE)) else {
+            continue;
+        };
+        let alive = owner
+            .trim()
+            .parse::<u32>()
+            .is_ok_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
+        if !alive {
+            let _ = std::fs::remove_dir_all(&path);
+        }
+    }
+}
+
 /// The server of this test process, started on first use.
 pub fn server() -> &'static PgServer {
     static SERVER: OnceLock<PgServer> = OnceLock::new();
@@ -150,10 +182,12 @@ impl PgServer {
     /// [`PgServer::start_own`], with `fsync` on or off.
     pub fn start_own_with(fsync: bool) -> PgServer {
         let bin = bin_dir();
+        sweep_orphaned_dirs();
         let dir = tempfile::Builder::new()
             .prefix("tollgate-pg")
             .tempdir()
             .expect("temp dir");
+        std::fs::write(dir.path().join(OWNER_FILE), std::process::id().to_string()).expect("write the owner file");
         let data = dir.path().join("data");
         if is_root() {
             let ok = Command::new("chown")
