@@ -932,21 +932,7 @@ impl Bench {
                     start_many(&d, "log3", n, 1).await?;
                     wait_settled(&d).await?;
                     let (w1, c1) = (d.disk_write_bytes(), d.cpu_seconds());
-                    // Killed amid writes: Starts from 8 clients are being committed.
-                    let load = {
-                        let ch = d.channel().await?;
-                        tokio::spawn(async move {
-                            let mut set = JoinSet::new();
-                            for _ in 0..8 {
-                                let mut c = ExecutionsClient::new(ch.clone());
-                                set.spawn(async move { while c.start(start_req("log3")).await.is_ok() {} });
-                            }
-                            while set.join_next().await.is_some() {}
-                        })
-                    };
-                    tokio::time::sleep(Duration::from_millis(300)).await;
-                    d.kill9();
-                    let _ = load.await;
+                    kill9_amid_starts(&mut d).await?;
                     let amid = d.start().await?;
                     // Killed after a second without writes.
                     start_many(&d, "log3", 10, 1).await?;
@@ -992,20 +978,7 @@ impl Bench {
     /// Ready time after a `kill -9` amid writes (8 clients starting log3), default settings.
     async fn crash_amid_writes(&self, d: &mut Daemon) -> Result<Value> {
         d.start().await?;
-        let load = {
-            let ch = d.channel().await?;
-            tokio::spawn(async move {
-                let mut set = JoinSet::new();
-                for _ in 0..8 {
-                    let mut c = ExecutionsClient::new(ch.clone());
-                    set.spawn(async move { while c.start(start_req("log3")).await.is_ok() {} });
-                }
-                while set.join_next().await.is_some() {}
-            })
-        };
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        d.kill9();
-        let _ = load.await;
+        kill9_amid_starts(d).await?;
         let hot_bytes = file_bytes(&d.data.join("tollgate.redb"));
         let amid = d.start().await?;
         wait_settled(d).await?;
@@ -1606,5 +1579,23 @@ fn seed(d: &Daemon, template: &str, count: usize) -> Result<()> {
         done += batch;
     }
     store.close(Duration::from_secs(10));
+    Ok(())
+}
+
+/// Kills the daemon with `kill -9` while 8 clients are starting log3 executions (commits in
+/// flight), once they have been at it for 300 ms.
+async fn kill9_amid_starts(d: &mut Daemon) -> Result<()> {
+    let ch = d.channel().await?;
+    let load = tokio::spawn(async move {
+        let mut set = JoinSet::new();
+        for _ in 0..8 {
+            let mut c = ExecutionsClient::new(ch.clone());
+            set.spawn(async move { while c.start(start_req("log3")).await.is_ok() {} });
+        }
+        while set.join_next().await.is_some() {}
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    d.kill9();
+    let _ = load.await;
     Ok(())
 }
