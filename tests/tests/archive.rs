@@ -184,6 +184,18 @@ fn history_moves_to_the_archive_and_survives_kill9_amid_writes() {
     // The four finished executions move.
     wait_until(&d, "4 executions archived", || moved(&d) >= 4);
     assert!(d.data_dir.join("archive.redb").exists());
+    // /metrics counts both files (they only grow while the daemon runs).
+    let on_disk = |f: &str| std::fs::metadata(d.data_dir.join(f)).map(|m| m.len()).unwrap_or(0);
+    let files = on_disk("tollgate.redb") + on_disk("archive.redb");
+    let (_, body) = curl(&[&format!("{}/metrics", d.server())]);
+    let reported = body
+        .lines()
+        .find_map(|l| l.strip_prefix("tollgate_store_bytes "))
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    assert!(
+        reported.is_some_and(|b| b >= files),
+        "tollgate_store_bytes counts both files ({files} bytes): {reported:?}"
+    );
     let before = seen_all(&d, &ids);
     let records = audit_verifies(&d);
 
@@ -230,8 +242,10 @@ fn history_moves_to_the_archive_and_survives_kill9_amid_writes() {
     }
     assert!(audit_verifies(&d) >= records);
     // Paused ones made before the crash still resume, and then move in turn.
-    resume_all(&d, &paused);
+    // Counted before the resumes: the archiver may move a resumed one before the next resume is
+    // answered.
     let moved_before = moved(&d);
+    resume_all(&d, &paused);
     wait_until(&d, "the resumed ones archived", || moved(&d) >= moved_before + 2);
     ids.extend(acked);
     let after = seen_all(&d, &ids);

@@ -275,7 +275,10 @@ pub fn render(s: &Snapshot, store_bytes: u64) -> String {
     for (flow, n) in &s.breaches {
         let _ = writeln!(o, "tollgate_sla_breaches_total{{flow=\"{}\"}} {n}", label(flow));
     }
-    let _ = writeln!(o, "# HELP tollgate_store_bytes Size of tollgate.redb.");
+    let _ = writeln!(
+        o,
+        "# HELP tollgate_store_bytes Size of the redb files (tollgate.redb and archive.redb)."
+    );
     let _ = writeln!(o, "# TYPE tollgate_store_bytes gauge");
     let _ = writeln!(o, "tollgate_store_bytes {store_bytes}");
     let _ = writeln!(

@@ -50,10 +50,10 @@ impl Ops {
         if let Some(p) = p {
             self.require_metrics(p, "metrics.read").await?;
         }
-        let path = self.engine.store().path().to_path_buf();
+        let store = self.engine.store().clone();
         self.read_store(move |r| {
             let snapshot = Snapshot::read(r).map_err(EngineError::from)?;
-            let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+            let bytes = store.disk_bytes();
             Ok(crate::metrics::render(&snapshot, bytes))
         })
         .await

@@ -568,9 +568,21 @@ impl Store {
             .map_err(|e| StoreError::Storage(format!("cannot compact {}: {e}", self.path.display())))
     }
 
-    /// The redb file, or `postgres:` and the database's name (no password).
+    /// The hot redb file, or `postgres:` and the database's name (no password).
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Bytes on disk of the redb files (hot and archive); 0 on PostgreSQL.
+    pub fn disk_bytes(&self) -> u64 {
+        match &self.backend {
+            Backend::Redb(_) => [self.path.clone(), self.path.with_file_name("archive.redb")]
+                .iter()
+                .filter_map(|f| std::fs::metadata(f).ok())
+                .map(|m| m.len())
+                .sum(),
+            Backend::Postgres(_) => 0,
+        }
     }
 
     /// The PostgreSQL store behind this one, if that is where the data lives.
