@@ -59,6 +59,10 @@ enum Command {
     /// Copy a redb data dir into an empty PostgreSQL database (executions, logs, audit chain,
     /// users, tokens, sealed secrets, KV, flows with revisions). Stop the daemon first.
     Migrate(MigrateArgs),
+    /// Move a stopped daemon's finished history to archive.redb now and shrink tollgate.redb to
+    /// its live pages (redb files never shrink by themselves: a data dir written before the
+    /// archive existed keeps its old size after the daemon drained it). Stop the daemon first.
+    Compact(CompactArgs),
     /// Print a shell completion script (e.g. `tollgated completions bash`).
     Completions {
         /// The shell to complete for.
@@ -77,6 +81,13 @@ struct MigrateArgs {
     /// The PostgreSQL database: postgres://USER[:PASSWORD]@HOST[:PORT]/DB.
     #[arg(long)]
     to: tollgate_daemon::store::StoreSpec,
+}
+
+#[derive(Parser, Debug)]
+struct CompactArgs {
+    /// The data dir holding tollgate.redb.
+    #[arg(long, env = "TOLLGATE_DATA_DIR", default_value_os_t = default_data_dir())]
+    data_dir: PathBuf,
 }
 
 #[derive(Parser, Debug)]
@@ -184,6 +195,7 @@ fn run() -> anyhow::Result<()> {
         }
         Command::Admin(args) => tollgate_daemon::admin::run(args),
         Command::Migrate(args) => migrate(args),
+        Command::Compact(args) => compact(args),
         Command::Completions { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(shell, &mut Cli::command(), "tollgated", &mut std::io::stdout().lock());
@@ -251,6 +263,30 @@ fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
         anyhow::bail!("the audit chain does not verify in the copy: {report:?}");
     }
     println!("audit chain verifies in {}", to.path().display());
+    Ok(())
+}
+
+fn compact(args: CompactArgs) -> anyhow::Result<()> {
+    use tollgate_daemon::store::{ArchiveSettings, Store};
+    let hot = args.data_dir.join("tollgate.redb");
+    let size = |f: &std::path::Path| std::fs::metadata(f).map(|m| m.len()).unwrap_or(0);
+    if !hot.exists() {
+        anyhow::bail!("{} holds no tollgate.redb", args.data_dir.display());
+    }
+    let before = size(&hot);
+    let store = Store::open(&args.data_dir).context("cannot open the data dir (is the daemon still running on it?)")?;
+    let settings = ArchiveSettings::from_env()?;
+    let (executions, audit) = store.archive_now::<tollgate_daemon::engine::State>(&settings)?;
+    println!("moved to archive.redb: {executions} finished executions, {audit} audit records");
+    if !store.compact_hot()? {
+        anyhow::bail!("{} is in use elsewhere; nothing was compacted", hot.display());
+    }
+    println!(
+        "tollgate.redb: {} -> {} bytes; archive.redb: {} bytes",
+        before,
+        size(&hot),
+        size(&args.data_dir.join("archive.redb"))
+    );
     Ok(())
 }
 

@@ -285,3 +285,48 @@ fn a_crash_between_the_archive_commit_and_the_hot_commit_loses_nothing() {
     resume_all(&d, &paused);
     audit_verifies(&d);
 }
+
+/// `tollgated compact` on a stopped daemon's data dir whose history is still in tollgate.redb
+/// (the archiver never got to it): it moves the finished executions to archive.redb, shrinks
+/// tollgate.redb to its live pages, and the restarted daemon shows the same. While the daemon
+/// runs it refuses, names the reason, and changes nothing.
+#[test]
+fn tollgated_compact_moves_history_and_shrinks_the_hot_file_of_a_stopped_daemon() {
+    let mut d = Daemon::start_with(options(&[("TOLLGATE_ARCHIVE_AFTER_SECS", "1000000")]));
+    if d.store_url.is_some() {
+        return; // PostgreSQL keeps no redb files.
+    }
+    let (ids, paused) = history(&d, "c");
+    let before = seen_all(&d, &ids);
+    let records = audit_verifies(&d);
+    let data_dir = d.data_dir.to_str().expect("utf-8").to_string();
+    let compact = || {
+        tollgate_tests::CliOutput::from(
+            std::process::Command::new(&tollgate_tests::binaries().tollgated)
+                .args(["compact", "--data-dir", &data_dir])
+                .env("TOLLGATE_ARCHIVE_AFTER_SECS", "0")
+                .output()
+                .expect("run tollgated compact"),
+        )
+    };
+    let refused = compact();
+    assert!(!refused.ok(), "compact beside a running daemon: {refused}");
+    assert!(refused.stderr.contains("is the daemon still running"), "{refused}");
+    assert_eq!(moved(&d), 0);
+    d.stop();
+    let hot = d.data_dir.join("tollgate.redb");
+    let size = |p: &std::path::Path| std::fs::metadata(p).map(|m| m.len()).expect("file size");
+    let hot_before = size(&hot);
+    let out = compact();
+    assert!(out.ok(), "{out}");
+    assert!(
+        out.stdout.contains("moved to archive.redb: 4 finished executions"),
+        "{out}"
+    );
+    assert!(size(&hot) <= hot_before, "{out}");
+    d.restart();
+    assert_eq!(seen_all(&d, &ids), before, "after compact");
+    assert_eq!(audit_verifies(&d), records);
+    resume_all(&d, &paused);
+    audit_verifies(&d);
+}
