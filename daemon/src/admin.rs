@@ -276,7 +276,7 @@ impl Backend {
         match Store::open(&data_dir) {
             Ok(store) => Ok(Backend::Local(Manager::new(store, local_actor()))),
             Err(StoreError::Open {
-                source: redb::DatabaseError::DatabaseAlreadyOpen,
+                cause: redb::DatabaseError::DatabaseAlreadyOpen,
                 ..
             }) => {
                 let server = args

@@ -38,8 +38,9 @@ pub use trigger_states::TriggerState;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("cannot open the database {path}: {source}")]
-    Open { path: PathBuf, source: redb::DatabaseError },
+    /// `cause` is part of the message, not a `source`: printed as an error chain it would show twice.
+    #[error("cannot open the database {path}: {cause}")]
+    Open { path: PathBuf, cause: redb::DatabaseError },
     #[error("storage error: {0}")]
     Storage(String),
     #[error("corrupt record in table {table} at key {key}: {message}")]
@@ -1378,9 +1379,9 @@ fn open_file(path: &Path) -> Result<Database> {
             move |_| repaired.store(true, std::sync::atomic::Ordering::Relaxed)
         })
         .create(path)
-        .map_err(|source| StoreError::Open {
+        .map_err(|cause| StoreError::Open {
             path: path.to_path_buf(),
-            source,
+            cause,
         })?;
     if repaired.load(std::sync::atomic::Ordering::Relaxed) {
         tracing::warn!(
