@@ -285,7 +285,7 @@ fn compact(args: CompactArgs) -> anyhow::Result<()> {
         "tollgate.redb: {} -> {} bytes; archive.redb: {} bytes",
         before,
         size(&hot),
-        size(&args.data_dir.join("archive.redb"))
+        size(&args.data_dir.join(tollgate_daemon::store::ARCHIVE_FILE))
     );
     Ok(())
 }

@@ -29,6 +29,9 @@ use serde::{Deserialize, Serialize};
 use backend::{KvRead, KvWrite, Table, k};
 
 pub use archive::ArchiveSettings;
+
+/// The archive file beside `tollgate.redb` in a data dir (see `archive.rs`).
+pub const ARCHIVE_FILE: &str = "archive.redb";
 pub use auth::{Binding, TokenRecord, UserRecord};
 pub use delegations::DelegationRecord;
 pub use kv::KvEntry;
@@ -494,7 +497,7 @@ impl Store {
         tx.commit()?;
         // Every archive commit saves the allocator state (they are rare and large): after a
         // crash the archive opens in milliseconds whatever its size.
-        let archive = open_file(&dir.join("archive.redb"))?;
+        let archive = open_file(&dir.join(ARCHIVE_FILE))?;
         let mut tx = archive.begin_write()?;
         tx.set_quick_repair(true);
         redb_backend::create_tables(&tx)?;
@@ -577,7 +580,7 @@ impl Store {
     /// Bytes on disk of the redb files (hot and archive); 0 on PostgreSQL.
     pub fn disk_bytes(&self) -> u64 {
         match &self.backend {
-            Backend::Redb(_) => [self.path.clone(), self.path.with_file_name("archive.redb")]
+            Backend::Redb(_) => [self.path.clone(), self.path.with_file_name(ARCHIVE_FILE)]
                 .iter()
                 .filter_map(|f| std::fs::metadata(f).ok())
                 .map(|m| m.len())
