@@ -79,9 +79,7 @@ fn own_cpu_seconds() -> f64 {
 /// CPU microseconds per execution between two [`Bench::cpu_now`] readings: daemons (all of
 /// them), PostgreSQL, the bench's clients, and their sum (what the 2 cores had to give).
 fn cpu_per(before: [Option<f64>; 3], after: [Option<f64>; 3], executions: usize) -> Value {
-    let per = |i: usize| -> Option<f64> {
-        Some(((after[i]? - before[i]?) * 1e6 / executions.max(1) as f64).round())
-    };
+    let per = |i: usize| -> Option<f64> { Some(((after[i]? - before[i]?) * 1e6 / executions.max(1) as f64).round()) };
     let total: f64 = (0..3).filter_map(per).sum();
     json!({"daemons": per(0), "postgres": per(1), "client": per(2), "total": total})
 }
@@ -191,7 +189,11 @@ impl Bench {
     /// there) and this bench process (the clients).
     fn cpu_now(&self, ds: &[Daemon]) -> [Option<f64>; 3] {
         let pg = ds[0].store.as_ref().map(|_| self.pg_server().cpu_seconds());
-        [Some(ds.iter().map(Daemon::cpu_seconds).sum()), pg, Some(own_cpu_seconds())]
+        [
+            Some(ds.iter().map(Daemon::cpu_seconds).sum()),
+            pg,
+            Some(own_cpu_seconds()),
+        ]
     }
 
     /// Throughput, pause + resume, bulk resume and Resume latency on one setup.
