@@ -60,6 +60,30 @@ fn held_then_ok() -> Result<(u16, Arc<AtomicUsize>)> {
     Ok((port, hits))
 }
 
+/// CPU seconds this process (the bench's clients) has used so far.
+fn own_cpu_seconds() -> f64 {
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            let f: Vec<u64> = s
+                .rsplit_once(')')?
+                .1
+                .split_whitespace()
+                .map(|v| v.parse().unwrap_or(0))
+                .collect();
+            Some((f.get(11)? + f.get(12)?) as f64 / 100.0)
+        })
+        .unwrap_or(0.0)
+}
+
+/// CPU microseconds per execution between two [`Bench::cpu_now`] readings: daemons (all of
+/// them), PostgreSQL, the bench's clients, and their sum (what the 2 cores had to give).
+fn cpu_per(before: [Option<f64>; 3], after: [Option<f64>; 3], executions: usize) -> Value {
+    let per = |i: usize| -> Option<f64> { Some(((after[i]? - before[i]?) * 1e6 / executions.max(1) as f64).round()) };
+    let total: f64 = (0..3).filter_map(per).sum();
+    json!({"daemons": per(0), "postgres": per(1), "client": per(2), "total": total})
+}
+
 /// Starts `n` executions of `flow` from `clients` callers spread over the daemons.
 async fn start_spread(ds: &[Daemon], flow: &str, n: usize, clients: usize) -> Result<Vec<String>> {
     let mut set = JoinSet::new();
@@ -161,23 +185,43 @@ impl Bench {
         ))
     }
 
+    /// CPU seconds used so far by the daemons, PostgreSQL (`None` on redb: it does not run
+    /// there) and this bench process (the clients).
+    fn cpu_now(&self, ds: &[Daemon]) -> [Option<f64>; 3] {
+        let pg = ds[0].store.as_ref().map(|_| self.pg_server().cpu_seconds());
+        [
+            Some(ds.iter().map(Daemon::cpu_seconds).sum()),
+            pg,
+            Some(own_cpu_seconds()),
+        ]
+    }
+
     /// Throughput, pause + resume, bulk resume and Resume latency on one setup.
     async fn cluster_run(&self, ds: &[Daemon]) -> Result<Value> {
         let first = &ds[0];
         let n = self.sizes.throughput;
+        let commits = || -> f64 { ds.iter().map(|d| d.commits().0).sum() };
+        let k0 = commits();
+        let c0 = self.cpu_now(ds);
         let t0 = Instant::now();
         start_spread(ds, "log3", n, CLIENTS).await?;
         wait_settled(first).await?;
         let log_done = t0.elapsed();
+        let log_cpu = cpu_per(c0, self.cpu_now(ds), n);
+        let log_commits = commits() - k0;
         wait_count(first, "SUCCESS", n).await?;
 
         let m = self.sizes.pause_throughput;
+        let k1 = commits();
+        let c1 = self.cpu_now(ds);
         let t1 = Instant::now();
         let ids = start_spread(ds, "gate", m, CLIENTS).await?;
         wait_count(first, "PAUSED", m).await?;
         resume_spread(ds, ids, CLIENTS).await?;
         wait_settled(first).await?;
         let gate_done = t1.elapsed();
+        let gate_cpu = cpu_per(c1, self.cpu_now(ds), m);
+        let gate_commits = commits() - k1;
         wait_count(first, "SUCCESS", n + m).await?;
 
         let b = self.sizes.bulk;
@@ -220,7 +264,11 @@ impl Bench {
         Ok(json!({
             "daemons": ds.len(),
             "logFlowCompletedPerSec": (n as f64 / log_done.as_secs_f64()).round(),
+            "logFlowCpuUsPerExecution": log_cpu,
+            "logFlowCommits": log_commits,
             "pauseFlowCompletedPerSec": (m as f64 / gate_done.as_secs_f64()).round(),
+            "pauseFlowCpuUsPerExecution": gate_cpu,
+            "pauseFlowCommits": gate_commits,
             "bulkResume": {"acceptedOk": ok, "answerMs": ms(answered), "allSuccessMs": ms(bulk_done)},
             "resume": {
                 "clients": clients,

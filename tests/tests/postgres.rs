@@ -1053,3 +1053,58 @@ fn a_due_timer_held_by_another_daemons_batch_is_skipped_and_fires_once() {
         "a daemon skipped a timer another daemon's batch held:\n{logs}"
     );
 }
+
+/// A timer set through one daemon is watched by the others as soon as it is committed: the
+/// commit's change-feed row carries the `*timers` marker, which wakes their timer loops (other
+/// changes no longer do: three daemons re-read the timers after every commit of the others).
+/// The daemon that set it is killed before it falls due; the other fires it, once.
+#[test]
+fn a_timer_set_through_a_daemon_killed_before_it_is_due_fires_on_another_once() {
+    let url = postgres::new_database();
+    let mut o = on(&url);
+    o.env
+        .push(("RUST_LOG".into(), "info,tollgate_daemon::engine::timers=debug".into()));
+    let mut a = Daemon::start_with(o.clone());
+    let b = Daemon::start_with(o);
+    let id = id_of(&a.run_nowait("test", "expire_resume", &[]));
+    b.wait_state(&id, "PAUSED");
+    a.kill9();
+    let e = b.wait_state(&id, "SUCCESS");
+    assert_eq!(task_run(&e, "gate")["state"], "SUCCESS");
+    let logs = log_messages(&b, &id);
+    assert_eq!(
+        logs.iter().filter(|l| l.starts_with("after the gate")).count(),
+        1,
+        "the expiry fired once: {logs:?}"
+    );
+    // B learnt of the timer before it fell due (it went to sleep until it), not only when
+    // its own longest sleep ended.
+    let waits: Vec<i64> = without_colors(&b.log())
+        .lines()
+        .filter(|l| l.contains("next timer") && l.contains(&id))
+        .filter_map(|l| l.split("in_ms=").nth(1)?.split_whitespace().next()?.parse().ok())
+        .collect();
+    assert!(
+        waits.iter().any(|ms| *ms > 0),
+        "daemon B never waited for the timer set through A: {waits:?}\n{}",
+        b.log()
+    );
+}
+
+/// A daemon's log without the terminal colour codes (`ESC [ ... m`) around its fields.
+fn without_colors(log: &str) -> String {
+    let mut out = String::with_capacity(log.len());
+    let mut chars = log.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            for c in chars.by_ref() {
+                if c == 'm' {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}

@@ -20,7 +20,7 @@ use super::execution::Execution;
 use super::jobs::RunningJobs;
 use super::writer::Command;
 use crate::store::Store;
-use crate::store::postgres::{AUTH_CHANGED, FLOWS_CHANGED, PgStore};
+use crate::store::postgres::{AUTH_CHANGED, FLOWS_CHANGED, PgStore, TIMERS_ADDED};
 
 /// How often the change feed is read when no notification (`LISTEN`) came first.
 const POLL: Duration = Duration::from_millis(200);
@@ -115,6 +115,7 @@ impl Cluster {
                     ids.dedup();
                     let flows = ids.iter().any(|i| i == FLOWS_CHANGED);
                     let rights = ids.iter().any(|i| i == AUTH_CHANGED);
+                    let timers = ids.iter().any(|i| i == TIMERS_ADDED);
                     let r = store.read()?;
                     let mut execs = Vec::new();
                     // Markers (`*flows`, `*auth`) are never execution ids.
@@ -126,13 +127,15 @@ impl Cluster {
                             execs.push(e);
                         }
                     }
-                    Ok((last, flows, rights, execs))
+                    Ok((last, flows, rights, timers, execs))
                 })
                 .await;
-            let Some((last, flows, rights, execs)) = changed else {
+            let Some((last, flows, rights, timers, execs)) = changed else {
                 continue;
             };
-            if last != after {
+            if timers {
+                // Another daemon added a timer: this one watches it too (it fires here if that
+                // daemon stops). Other changes leave the timer loop asleep.
                 self.timer_wake.notify_one();
             }
             after = last;

@@ -22,10 +22,10 @@ pub async fn run_timers(store: Store, commands: std::sync::mpsc::Sender<Command>
     loop {
         let now = now_ms();
         let store2 = store.clone();
-        let due = tokio::task::spawn_blocking(move || -> Result<(Vec<_>, Option<i64>), String> {
+        let due = tokio::task::spawn_blocking(move || -> Result<(Vec<_>, Option<crate::store::TimerKey>), String> {
             let r = store2.read().map_err(|e| e.to_string())?;
             let due = r.due_timers(now, 1000).map_err(|e| e.to_string())?;
-            let next = r.next_timer().map_err(|e| e.to_string())?.map(|t| t.due_ms);
+            let next = r.next_timer().map_err(|e| e.to_string())?;
             Ok((due, next))
         })
         .await;
@@ -53,7 +53,12 @@ pub async fn run_timers(store: Store, commands: std::sync::mpsc::Sender<Command>
         }
         sent.clear();
         let sleep = match next {
-            Some(due) => Duration::from_millis((due - now).max(0) as u64).min(MAX_SLEEP),
+            Some(t) => {
+                // Says which timer this daemon waits for: on a shared database, whether a timer
+                // set through another daemon was seen before it fell due (tests/postgres.rs).
+                tracing::debug!(execution = %t.execution_id, in_ms = t.due_ms - now, "next timer");
+                Duration::from_millis((t.due_ms - now).max(0) as u64).min(MAX_SLEEP)
+            }
             None => MAX_SLEEP,
         };
         tokio::select! {

@@ -81,6 +81,10 @@ const BEGIN_READ: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
 pub const FLOWS_CHANGED: &str = "*flows";
 /// The change-feed entry that says users, groups, role bindings or tokens changed.
 pub const AUTH_CHANGED: &str = "*auth";
+/// The change-feed marker of a commit that added a timer: only such a commit of another daemon
+/// wakes this daemon's timer loop (its timers fire here too if that daemon stops); a commit
+/// that only changed executions does not (3 daemons would re-read the timers after every one).
+pub const TIMERS_ADDED: &str = "*timers";
 /// Connections one daemon opens at most (callers beyond wait for one to come back): a burst of
 /// reads must not exhaust the server's `max_connections` for every daemon sharing it.
 const MAX_OPEN: usize = 32;
@@ -161,6 +165,8 @@ struct Stmts {
     commit_lock: Statement,
     /// One row, locked for this transaction.
     get_for_update: Statement,
+    /// The change feed after a seq, of other daemons (prepared: read up to 50 times a second).
+    changes: Statement,
     /// Rows of one table, locked in key order (two batches never lock the same two rows in
     /// opposite orders this way).
     lock_many: Statement,
@@ -462,6 +468,8 @@ async fn connect(
             .prepare(&format!("SELECT pg_advisory_xact_lock({COMMIT_LOCK})"))
             .await?,
         get_for_update: q("SELECT v FROM tollgate_kv WHERE tbl = $1 AND k = $2 FOR UPDATE").await?,
+        changes: q("SELECT seq, ids FROM tollgate_changes WHERE seq > $1 AND daemon <> $2 ORDER BY seq LIMIT 1000")
+            .await?,
         lock_many: q("SELECT k, v FROM tollgate_kv WHERE tbl = $1 AND k = ANY($2::bytea[]) ORDER BY k FOR UPDATE")
             .await?,
         lock_many_skip: q(
@@ -602,11 +610,13 @@ impl PgStore {
 
     /// Changes committed by other daemons after `after`: (seq, execution ids), oldest first.
     pub fn changes_since(&self, after: i64) -> Result<Vec<(i64, Vec<String>)>> {
-        let rows = self.query(
-            "SELECT seq, ids FROM tollgate_changes WHERE seq > $1 AND daemon <> $2 ORDER BY seq LIMIT 1000",
-            vec![Box::new(after), Box::new(self.inner.daemon_id.clone())],
-        )?;
-        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+        let conn = self.inner.checkout()?;
+        let (c, me) = (conn.clone(), self.inner.daemon_id.clone());
+        let rows = self
+            .inner
+            .block(async move { c.client.query(&c.stmts.changes, &[&after, &me]).await });
+        self.inner.give_back(conn);
+        Ok(rows?.iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 
     /// The newest change's seq (0 when none): a new daemon starts following from here.
@@ -1342,6 +1352,9 @@ impl PgWrite {
                 }
                 Table::Users | Table::Groups | Table::Bindings | Table::Tokens => {
                     changed.insert(AUTH_CHANGED.to_string());
+                }
+                Table::Timers if value.is_some() => {
+                    changed.insert(TIMERS_ADDED.to_string());
                 }
                 _ => {}
             }
