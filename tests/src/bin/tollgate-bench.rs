@@ -1084,6 +1084,12 @@ impl Bench {
             ..Default::default()
         };
         let channel = d.channel().await?;
+        // A page as the loader has it: rows decoded by console/pages.rs, or the executions of
+        // a List answer (page by page, as before).
+        enum Rows {
+            Decoded(Vec<tollgate_console::console::exec_store::ExecRow>),
+            Whole(Vec<pb::Execution>),
+        }
         let loader = tokio::spawn(async move {
             if pipelined {
                 let (ptx, mut prx) = tokio::sync::mpsc::channel(2);
@@ -1091,7 +1097,7 @@ impl Bench {
                 while let Some(page) = prx.recv().await {
                     let page = page?;
                     let last = page.last;
-                    if tx.send((page.executions, page.forms, last)).await.is_err() || last {
+                    if tx.send((Rows::Decoded(page.rows), page.forms, last)).await.is_err() || last {
                         break;
                     }
                 }
@@ -1108,20 +1114,29 @@ impl Bench {
                     .into_inner();
                 let last = r.next_page_token.is_empty();
                 token = r.next_page_token;
-                if tx.send((r.executions, r.forms, last)).await.is_err() || last {
+                if tx.send((Rows::Whole(r.executions), r.forms, last)).await.is_err() || last {
                     return Ok(());
                 }
             }
         });
         let mut first = true;
         let mut first_frame = None;
-        while let Some((executions, forms, last)) = pages.recv().await {
-            app.apply(Update::Page {
-                tab: Tab::Paused,
-                executions,
-                forms,
-                first,
-                last,
+        while let Some((rows, forms, last)) = pages.recv().await {
+            app.apply(match rows {
+                Rows::Decoded(rows) => Update::Rows {
+                    tab: Tab::Paused,
+                    rows,
+                    forms,
+                    first,
+                    last,
+                },
+                Rows::Whole(executions) => Update::Page {
+                    tab: Tab::Paused,
+                    executions,
+                    forms,
+                    first,
+                    last,
+                },
             });
             if first {
                 // The first page on screen: what the user sees first.
