@@ -901,7 +901,7 @@ mod tests {
             assert_eq!(pause.reminder_count, 1);
         }
         // Strings are borrowed from the entry unless JSON escapes them.
-        let escaped = br#"1{"r":1,"l":{"k":"a"b"},"b":"plain"}"#;
+        let escaped = br#"1{"r":1,"l":{"k":"a\"b"},"b":"plain"}"#;
         let row = IndexRow::from_index("x", "n", "f", State::Paused, escaped)
             .unwrap()
             .unwrap();
