@@ -8,6 +8,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out = std::path::PathBuf::from(std::env::var("OUT_DIR")?);
     // Kept for gRPC server reflection.
     std::fs::write(out.join("tollgate_descriptor.bin"), fds.encode_to_vec())?;
-    tonic_prost_build::configure().compile_fds(fds)?;
+    // Rows already encoded travel as shared slices of one buffer, not one Vec each.
+    tonic_prost_build::configure()
+        .bytes(".tollgate.v1.ExecutionRowsPage.executions")
+        .compile_fds(fds)?;
     Ok(())
 }

@@ -137,6 +137,43 @@ impl Fixture {
                     Err(s) => outcome(s),
                 }
             }
+            "Executions.ListRows" => {
+                use prost::Message;
+                let id = self.paused("test", "approval").await;
+                let list = async {
+                    let mut stream = ex
+                        .list_rows(req(
+                            pb::ListExecutionsRequest {
+                                page_size: 1000,
+                                ..Default::default()
+                            },
+                            token,
+                        ))
+                        .await?
+                        .into_inner();
+                    let mut rows = Vec::new();
+                    while let Some(page) = stream.message().await? {
+                        for row in page.executions {
+                            rows.push(pb::Execution::decode(row).expect("a row decodes"));
+                        }
+                        if page.next_page_token.is_empty() {
+                            break;
+                        }
+                    }
+                    Ok::<_, tonic::Status>(rows)
+                };
+                match list.await {
+                    Ok(rows) if rows.iter().any(|e| e.id == id) => O::Ok,
+                    Ok(rows) => {
+                        assert!(
+                            rows.iter().all(|e| e.namespace != "test"),
+                            "nothing of `test` may be streamed"
+                        );
+                        O::Hidden
+                    }
+                    Err(s) => outcome(s),
+                }
+            }
             "Executions.Get" => {
                 let id = self.paused("test", "approval").await;
                 of(ex.get(req(pb::GetExecutionRequest { id }, token)).await)
@@ -469,6 +506,7 @@ async fn every_rpc_for_every_role() {
         //                            none wrong viewer oper outsider nsadm admin
         ("Executions.Start",          [U, U, D, A, D, A, A]),
         ("Executions.List",           [U, U, A, A, H, A, A]),
+        ("Executions.ListRows",       [U, U, A, A, H, A, A]),
         ("Executions.Get",            [U, U, A, A, D, A, A]),
         ("Executions.Resume",         [U, U, D, A, D, A, A]),
         ("Executions.ValidateResume", [U, U, D, A, D, A, A]),

@@ -13,8 +13,64 @@ use tollgate_tests::Daemon;
 use tonic::Code;
 use tonic::transport::Channel;
 
-/// Every page of a List (`page_size` rows each) as `token`, rows and forms.
+/// Every page of a List (`page_size` rows each) as `token`, rows and forms. A SUMMARY list is
+/// also read as one `ListRows` stream, which must give the same rows (same order) or the same
+/// refusal, and each of the same forms once.
 async fn list_all(
+    ex: &mut ExecutionsClient<Channel>,
+    base: &pb::ListExecutionsRequest,
+    view: pb::ExecutionView,
+    token: Option<&str>,
+) -> Result<(Vec<pb::Execution>, Vec<Vec<pb::PauseForm>>), tonic::Status> {
+    let paged = list_pages(ex, base, view, token).await;
+    if view == pb::ExecutionView::Summary {
+        let streamed = list_stream(ex, base, token).await;
+        match (&paged, &streamed) {
+            (Ok((rows, forms)), Ok((stream_rows, stream_forms))) => {
+                assert_eq!(stream_rows, rows, "ListRows rows = List SUMMARY rows");
+                let mut keys: Vec<&str> = stream_forms.iter().map(|f| f.form_key.as_str()).collect();
+                keys.sort();
+                let n = keys.len();
+                keys.dedup();
+                assert_eq!(keys.len(), n, "each form once per stream: {stream_forms:?}");
+                let mut paged_forms: Vec<&pb::PauseForm> = forms.iter().flatten().collect();
+                paged_forms.sort_by(|a, b| a.form_key.cmp(&b.form_key));
+                paged_forms.dedup_by(|a, b| a.form_key == b.form_key);
+                let mut stream_sorted: Vec<&pb::PauseForm> = stream_forms.iter().collect();
+                stream_sorted.sort_by(|a, b| a.form_key.cmp(&b.form_key));
+                assert_eq!(stream_sorted, paged_forms, "ListRows forms = List SUMMARY forms");
+            }
+            (Err(a), Err(b)) => assert_eq!(a.code(), b.code(), "{a:?} / {b:?}"),
+            (a, b) => panic!("List and ListRows disagree: {a:?} / {b:?}"),
+        }
+    }
+    paged
+}
+
+/// Rows and forms of a `ListRows` stream, each row decoded from its bytes.
+async fn list_stream(
+    ex: &mut ExecutionsClient<Channel>,
+    base: &pb::ListExecutionsRequest,
+    token: Option<&str>,
+) -> Result<(Vec<pb::Execution>, Vec<pb::PauseForm>), tonic::Status> {
+    use prost::Message;
+    let mut stream = ex.list_rows(req(base.clone(), token)).await?.into_inner();
+    let (mut rows, mut forms) = (Vec::new(), Vec::new());
+    while let Some(page) = stream.message().await? {
+        for row in page.executions {
+            rows.push(pb::Execution::decode(row).expect("a row decodes as an Execution"));
+        }
+        forms.extend(page.forms);
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        assert!(rows.len() < 10_000, "the stream does not end");
+    }
+    Ok((rows, forms))
+}
+
+/// Every page of a List, one call per page.
+async fn list_pages(
     ex: &mut ExecutionsClient<Channel>,
     base: &pb::ListExecutionsRequest,
     view: pb::ExecutionView,
@@ -286,7 +342,7 @@ async fn a_summary_lists_only_what_the_caller_may_read() {
     // Wait (generous deadline) until the admin sees all three paused.
     let mut all = Vec::new();
     for _ in 0..400 {
-        all = list_all(&mut ex, &paused, pb::ExecutionView::Summary, Some(&admin))
+        all = list_pages(&mut ex, &paused, pb::ExecutionView::Summary, Some(&admin))
             .await
             .expect("admin lists")
             .0;
@@ -326,6 +382,14 @@ async fn a_summary_lists_only_what_the_caller_may_read() {
                 .flatten()
                 .all(|f| visible_keys.contains(&f.form_key.as_str())),
             "{who}: {forms:?}"
+        );
+        // The stream, on its own: not one row (nor form) of a namespace the caller may not read.
+        let (streamed, stream_forms) = list_stream(&mut ex, &paused, Some(&token)).await.expect("streams");
+        assert!(streamed.iter().all(|r| r.namespace == ns), "{who}: {streamed:?}");
+        assert_eq!(streamed.len(), want.len(), "{who}");
+        assert!(
+            stream_forms.iter().all(|f| visible_keys.contains(&f.form_key.as_str())),
+            "{who}: {stream_forms:?}"
         );
         let (full, _) = list_all(&mut ex, &paused, pb::ExecutionView::Full, Some(&token))
             .await

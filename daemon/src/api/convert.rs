@@ -351,3 +351,240 @@ pub fn preview(v: &crate::engine::preview::Preview) -> pb::ResumePreview {
             .collect(),
     }
 }
+
+/// Writes list rows (SUMMARY view) straight into their wire form, each an encoded
+/// `pb::Execution` equal to what [`execution_summary`] builds, from a row's borrowed fields:
+/// no message, string or map per row. Each distinct pause form goes to the page's forms once per
+/// encoder (a stream of pages sends each once).
+#[derive(Default)]
+pub struct RowsEncoder {
+    buf: Vec<u8>,
+    /// Where each row ends in `buf`.
+    ends: Vec<usize>,
+    /// The forms of each distinct flow of this page (keyed by its Arc, which is kept so that the
+    /// address cannot be reused by another flow meanwhile).
+    flows: std::collections::HashMap<usize, (std::sync::Arc<Flow>, FlowForms)>,
+    page: PageForms,
+    pause: Vec<u8>,
+}
+
+impl RowsEncoder {
+    /// The rows and forms written since the last call; the forms already sent stay known.
+    pub fn take_page(&mut self) -> (Vec<prost::bytes::Bytes>, Vec<pb::PauseForm>) {
+        // The next page is about as large: room for it at once, not by doubling and copying.
+        let room = self.buf.len() + self.buf.len() / 8;
+        let all = prost::bytes::Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(room)));
+        let mut start = 0;
+        let rows = self
+            .ends
+            .drain(..)
+            .map(|end| {
+                let row = all.slice(start..end);
+                start = end;
+                row
+            })
+            .collect();
+        self.flows.clear();
+        (rows, std::mem::take(&mut self.page.forms))
+    }
+}
+
+impl crate::ops::RowSink for RowsEncoder {
+    fn row(&mut self, row: &crate::engine::RowView<'_>, flow: Option<&std::sync::Arc<Flow>>) {
+        let s = &row.summary;
+        let b = &mut self.buf;
+        pb_str(b, 1, row.id);
+        pb_str(b, 2, row.namespace);
+        pb_str(b, 3, row.flow_id);
+        pb_varint(b, 4, u64::from(s.flow_revision));
+        pb_str(b, 5, row.state.as_str());
+        for (k, v) in &s.labels.0 {
+            // A map entry: a message with the key as field 1 and the value as field 2.
+            pb_key(b, 6, prost::encoding::WireType::LengthDelimited);
+            prost::encoding::encode_varint((pb_str_len(k) + pb_str_len(v)) as u64, b);
+            pb_str(b, 1, k);
+            pb_str(b, 2, v);
+        }
+        pb_varint(b, 9, s.created_ms as u64);
+        pb_varint(b, 10, s.ended_ms.unwrap_or(0) as u64);
+        if let Some(flow) = flow {
+            let key = std::sync::Arc::as_ptr(flow) as usize;
+            let (flow, forms) = self
+                .flows
+                .entry(key)
+                .or_insert_with(|| (flow.clone(), FlowForms::of(flow)));
+            for run in &s.paused {
+                // As pause_infos: runs whose task is not a pause of this revision are left out.
+                let Some(task) = flow.find_task(&run.task_id) else {
+                    continue;
+                };
+                let TaskKind::Pause(p) = &task.kind else {
+                    continue;
+                };
+                let Some((on_resume, form_key)) = forms.pauses.get(&task.id) else {
+                    continue;
+                };
+                let human = p.human.as_ref();
+                let w = &mut self.pause;
+                w.clear();
+                pb_str(w, 1, &run.id);
+                pb_str(w, 2, &run.task_id);
+                if let Some(state) = &run.pause {
+                    pb_varint(w, 3, state.since_ms as u64);
+                    pb_varint(w, 4, state.expires_ms.unwrap_or(0) as u64);
+                    for u in &state.users {
+                        pb_str_always(w, 6, u.as_str());
+                    }
+                    for g in &state.groups {
+                        pb_str_always(w, 7, g.as_str());
+                    }
+                }
+                pb_varint(w, 8, u64::from(human.map(|h| h.approvals).unwrap_or(0)));
+                if let Some(state) = &run.pause {
+                    for (by, _) in &state.approved {
+                        pb_str_always(w, 9, by.as_str());
+                    }
+                }
+                pb_str(w, 10, p.behavior.as_str());
+                pb_str(w, 11, form_key);
+                if let Some(state) = &run.pause {
+                    for e in &state.escalated_to {
+                        pb_str_always(w, 12, e.as_str());
+                    }
+                    pb_varint(w, 13, u64::from(state.reminder_count));
+                }
+                pb_varint(w, 14, u64::from(human.is_some_and(|h| h.rejection_reason_required)));
+                if let Some(state) = &run.pause {
+                    // Parallel to approved_by: every element, empty ones included.
+                    for (_, for_whom) in &state.approved {
+                        pb_str_always(w, 15, for_whom.as_str());
+                    }
+                }
+                pb_bytes(b, 12, w);
+                if !self.page.seen.contains(form_key.as_str()) {
+                    self.page.seen.insert(form_key.clone());
+                    self.page.forms.push(pb::PauseForm {
+                        form_key: form_key.clone(),
+                        on_resume: on_resume.clone(),
+                    });
+                }
+            }
+        }
+        pb_str(b, 13, &s.started_by);
+        pb_str(b, 14, s.parent.as_deref().unwrap_or_default());
+        pb_varint(b, 15, s.updated_ms as u64);
+        self.ends.push(b.len());
+    }
+}
+
+/// Protobuf field writers (proto3: a field at its default value is not written).
+fn pb_key(b: &mut Vec<u8>, field: u32, wire: prost::encoding::WireType) {
+    prost::encoding::encode_key(field, wire, b);
+}
+
+fn pb_varint(b: &mut Vec<u8>, field: u32, v: u64) {
+    if v != 0 {
+        pb_key(b, field, prost::encoding::WireType::Varint);
+        prost::encoding::encode_varint(v, b);
+    }
+}
+
+fn pb_bytes(b: &mut Vec<u8>, field: u32, v: &[u8]) {
+    pb_key(b, field, prost::encoding::WireType::LengthDelimited);
+    prost::encoding::encode_varint(v.len() as u64, b);
+    b.extend_from_slice(v);
+}
+
+fn pb_str(b: &mut Vec<u8>, field: u32, v: &str) {
+    if !v.is_empty() {
+        pb_bytes(b, field, v.as_bytes());
+    }
+}
+
+/// An element of a repeated string: written even when empty (its position counts).
+fn pb_str_always(b: &mut Vec<u8>, field: u32, v: &str) {
+    pb_bytes(b, field, v.as_bytes());
+}
+
+/// The encoded length of [`pb_str`] with a one-byte key.
+fn pb_str_len(v: &str) -> usize {
+    if v.is_empty() {
+        0
+    } else {
+        1 + prost::encoding::encoded_len_varint(v.len() as u64) + v.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use prost::Message;
+
+    use super::*;
+    use crate::engine::{IndexRow, State};
+    use crate::ops::RowSink;
+    use crate::store::ExecutionPart;
+
+    const FLOW: &str = "id: onboard\nnamespace: hr.ops\ntasks:\n  - id: gate\n    type: io.kestra.plugin.ee.flow.HumanTask\n    approvals: 2\n    rejectionReasonRequired: true\n    assignment:\n      users:\n        - ana@example.com\n    onResume:\n      - id: ok\n        type: BOOLEAN\n  - id: plain\n    type: io.kestra.plugin.core.flow.Pause\n";
+
+    /// A row written straight to the wire decodes to the row `execution_summary` builds, from an
+    /// index entry and from an execution alike: labels (one escaped in JSON), both pauses, an
+    /// approval given in one's own name (its empty `approved_on_behalf_of` kept in place), a
+    /// paused run whose task is not a pause of the flow (left out), and no flow at all (no pauses).
+    #[test]
+    fn a_row_written_to_the_wire_is_the_summary_row() {
+        let flow = Arc::new(crate::flow::load(FLOW, "onboard.yaml").expect("flow"));
+        let json = r#"{"r":3,"l":{"team":"hr","quote":"say \"hi\""},"c":1000,"u":1100,"e":-5,"b":"ana@example.com","pa":"p1","p":[{"i":"r2","t":"gate","p":{"s":1005,"x":9000,"u":["ana@example.com"],"g":["hr"],"a":[["bob@example.com",""],["cy@example.com","dee@example.com"]],"e":["boss"],"n":2}},{"i":"r3","t":"plain"},{"i":"r4","t":"gone"}]}"#;
+        let summary = [b"1".as_slice(), json.as_bytes()].concat();
+        let row = IndexRow::from_index("7hQ2", "hr.ops", "onboard", State::Paused, &summary)
+            .expect("decodes")
+            .expect("a summary this version reads");
+        let owned = ExecutionSummary::from_index("7hQ2", "hr.ops", "onboard", State::Paused, &summary)
+            .expect("decodes")
+            .expect("summary");
+        let stored = IndexRow::Stored(Box::new(owned.clone()));
+        for (what, flow) in [("with its flow", Some(&flow)), ("without a flow", None)] {
+            let mut page = PageForms::default();
+            let forms = FlowForms::of(&flow_or_empty(flow));
+            let want = execution_summary(&owned, flow.map(|f| (f.as_ref(), &forms)), &mut page);
+            for r in [&row, &stored] {
+                let mut enc = RowsEncoder::default();
+                enc.row(&r.view().expect("view"), flow);
+                enc.row(&r.view().expect("view"), flow);
+                let (rows, sent) = enc.take_page();
+                assert_eq!(rows.len(), 2);
+                for bytes in rows {
+                    assert_eq!(pb::Execution::decode(bytes).expect("decodes"), want, "{what}");
+                }
+                // The form once, however many rows share it.
+                assert_eq!(sent, page.forms, "{what}");
+            }
+        }
+        let mut enc = RowsEncoder::default();
+        enc.row(&row.view().expect("view"), Some(&flow));
+        let (_, forms) = enc.take_page();
+        assert_eq!(forms.len(), 2, "both pauses' forms: {forms:?}");
+        enc.row(&row.view().expect("view"), Some(&flow));
+        let (rows, forms) = enc.take_page();
+        assert_eq!((rows.len(), forms.len()), (1, 0), "a form is sent once per encoder");
+        let decoded = pb::Execution::decode(rows[0].clone()).expect("decodes");
+        assert_eq!(decoded.pauses.len(), 2, "{decoded:?}");
+        assert_eq!(
+            decoded.pauses[0].approved_on_behalf_of,
+            vec!["".to_string(), "dee@example.com".into()]
+        );
+        assert_eq!(decoded.labels["quote"], "say \"hi\"");
+    }
+
+    fn flow_or_empty(flow: Option<&Arc<Flow>>) -> Flow {
+        match flow {
+            Some(f) => f.as_ref().clone(),
+            None => crate::flow::load(
+                "id: x\nnamespace: x\ntasks:\n  - id: l\n    type: io.kestra.plugin.core.log.Log\n    message: m\n",
+                "x.yaml",
+            )
+            .expect("flow"),
+        }
+    }
+}

@@ -34,7 +34,7 @@ pub use crate::error_chain::error_chain;
 pub use error::{EngineError, Result};
 pub use execution::{Execution, LogLine, TaskRun};
 pub use state::State;
-pub use store_records::{ExecutionSummary, TaskRunSummary};
+pub use store_records::{ExecutionSummary, IndexRow, IndexSummary, RowView, TaskRunSummary};
 pub use writer::{PauseSelector, WebhookCall};
 
 use crate::expr::{ExprServices, Renderer};
@@ -571,6 +571,18 @@ impl Engine {
                 .execution_parts(&filter, limit, after.as_deref())?)
         })
         .await
+    }
+
+    /// [`Self::list_execution_summaries`] as rows kept as read ([`IndexRow`]), for the caller
+    /// to decode each once, borrowing its strings, into its wire form. Blocking: a read of the
+    /// store (call it off the async runtime).
+    pub fn list_index_rows(
+        &self,
+        filter: &ExecutionFilter<State>,
+        limit: usize,
+        after: Option<&str>,
+    ) -> Result<(Vec<IndexRow>, Option<String>)> {
+        Ok(self.inner.store.read()?.execution_parts(filter, limit, after)?)
     }
 
     pub async fn resume(

@@ -1,5 +1,6 @@
 //! How the store keys and indexes the engine's records (the store names no engine type).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde::de::DeserializeOwned;
@@ -84,36 +85,35 @@ impl ExecutionPart for ExecutionSummary {
         state: State,
         summary: &[u8],
     ) -> Result<Option<Self>, String> {
-        let Some((&INDEX_SUMMARY_V1, body)) = summary.split_first() else {
+        let Some(row) = IndexSummary::parse(summary)? else {
             return Ok(None);
         };
-        let row: IndexSummary = serde_json::from_slice(body).map_err(|e| format!("row summary: {e}"))?;
         let task_runs = row
             .paused
             .into_iter()
             .map(|p| TaskRunSummary {
-                id: p.id,
-                task_id: p.task_id,
+                id: p.id.into_owned(),
+                task_id: p.task_id.into_owned(),
                 state: State::Paused,
                 pause: p.pause.map(|p| PauseState {
                     since_ms: p.since_ms,
                     expires_ms: p.expires_ms,
-                    users: p.users,
-                    groups: p.groups,
+                    users: texts(p.users),
+                    groups: texts(p.groups),
                     approvals: p
                         .approved
                         .into_iter()
                         .map(|(by, on_behalf_of)| Approval {
-                            by,
+                            by: by.into_owned(),
                             on_ms: 0,
                             values: Default::default(),
                             reason: String::new(),
-                            on_behalf_of,
+                            on_behalf_of: on_behalf_of.into_owned(),
                             rejected: false,
                             stale_values: Vec::new(),
                         })
                         .collect(),
-                    escalated_to: p.escalated_to,
+                    escalated_to: texts(p.escalated_to),
                     reminder_count: p.reminder_count,
                     ..PauseState::default()
                 }),
@@ -125,13 +125,121 @@ impl ExecutionPart for ExecutionSummary {
             flow_id: flow_id.to_string(),
             flow_revision: row.flow_revision,
             state,
-            labels: row.labels,
+            labels: row
+                .labels
+                .0
+                .into_iter()
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect(),
             task_runs,
             created_ms: row.created_ms,
             updated_ms: row.updated_ms,
             ended_ms: row.ended_ms,
-            started_by: row.started_by,
-            parent: row.parent.map(|execution_id| ParentSummary { execution_id }),
+            started_by: row.started_by.into_owned(),
+            parent: row.parent.map(|execution_id| ParentSummary {
+                execution_id: execution_id.into_owned(),
+            }),
+        }))
+    }
+}
+
+fn texts(v: Vec<Text<'_>>) -> Vec<String> {
+    v.into_iter().map(Text::into_owned).collect()
+}
+
+/// A list row as it is kept, either its state-index entry's bytes (a summary this version reads:
+/// decoded when the row is used, borrowing its strings, see [`IndexRow::view`]) or, for an
+/// entry written before summaries, the summary decoded from the execution. For lists that turn
+/// rows straight into their wire form: a row costs one buffer, not a string per field.
+#[derive(Debug, Clone, PartialEq)]
+pub enum IndexRow {
+    Index {
+        /// `{id}{namespace}{flow_id}{summary}`, split at the lengths below.
+        bytes: Vec<u8>,
+        id: usize,
+        namespace: usize,
+        flow_id: usize,
+        state: State,
+    },
+    Stored(Box<ExecutionSummary>),
+}
+
+/// A row's fields, borrowed from an [`IndexRow`].
+pub struct RowView<'a> {
+    pub id: &'a str,
+    pub namespace: &'a str,
+    pub flow_id: &'a str,
+    pub state: State,
+    pub summary: IndexSummary<'a>,
+}
+
+impl IndexRow {
+    /// The row's fields; an error (naming what) when its summary does not decode: a damaged
+    /// index entry.
+    pub fn view(&self) -> Result<RowView<'_>, String> {
+        match self {
+            IndexRow::Index {
+                bytes,
+                id,
+                namespace,
+                flow_id,
+                state,
+            } => {
+                fn text(b: &[u8], from: usize, to: usize) -> Result<&str, String> {
+                    std::str::from_utf8(b.get(from..to).unwrap_or_default()).map_err(|e| e.to_string())
+                }
+                let (a, b, c) = (*id, id + namespace, id + namespace + flow_id);
+                let summary = IndexSummary::parse(bytes.get(c..).unwrap_or_default())?
+                    .ok_or_else(|| "row summary: unknown encoding".to_string())?;
+                Ok(RowView {
+                    id: text(bytes, 0, a)?,
+                    namespace: text(bytes, a, b)?,
+                    flow_id: text(bytes, b, c)?,
+                    state: *state,
+                    summary,
+                })
+            }
+            IndexRow::Stored(s) => Ok(RowView {
+                id: &s.id,
+                namespace: &s.namespace,
+                flow_id: &s.flow_id,
+                state: s.state,
+                summary: IndexSummary::of_summary(s),
+            }),
+        }
+    }
+}
+
+impl ExecutionPart for IndexRow {
+    type State = State;
+
+    fn from_stored(bytes: &[u8]) -> Result<Self, String> {
+        ExecutionSummary::from_stored(bytes).map(|s| IndexRow::Stored(Box::new(s)))
+    }
+
+    fn from_index(
+        id: &str,
+        namespace: &str,
+        flow_id: &str,
+        state: State,
+        summary: &[u8],
+    ) -> Result<Option<Self>, String> {
+        // An encoding this version does not know reads the execution instead; the summary is
+        // decoded once, when the row is used ([`IndexRow::view`] reports a damaged one).
+        if summary.first() != Some(&INDEX_SUMMARY_V1) {
+            return Ok(None);
+        }
+        let mut bytes = Vec::with_capacity(id.len() + namespace.len() + flow_id.len() + summary.len());
+        bytes.extend_from_slice(id.as_bytes());
+        bytes.extend_from_slice(namespace.as_bytes());
+        bytes.extend_from_slice(flow_id.as_bytes());
+        bytes.extend_from_slice(summary);
+        Ok(Some(IndexRow::Index {
+            bytes,
+            id: id.len(),
+            namespace: namespace.len(),
+            flow_id: flow_id.len(),
+            state,
         }))
     }
 }
@@ -148,54 +256,193 @@ const INDEX_SUMMARY_V1: u8 = b'1';
 /// ones with what a row shows of their pause (approvals by whom, not their values: those can
 /// be large, and no row shows them).
 /// Short field names: the index holds one per execution, and every byte of it is rewritten on
-/// each put. Empty and absent values are left out.
+/// each put. Empty and absent values are left out. Strings are borrowed both ways: from the
+/// execution when written, from the index entry when read (unless JSON escapes them).
 #[derive(Debug, Serialize, Deserialize)]
-struct IndexSummary {
+pub struct IndexSummary<'a> {
     #[serde(rename = "r", default)]
-    flow_revision: u32,
-    #[serde(rename = "l", default, skip_serializing_if = "BTreeMap::is_empty")]
-    labels: BTreeMap<String, String>,
+    pub flow_revision: u32,
+    #[serde(rename = "l", default, borrow, skip_serializing_if = "Pairs::is_empty")]
+    pub labels: Pairs<'a>,
     #[serde(rename = "c", default)]
-    created_ms: i64,
+    pub created_ms: i64,
     #[serde(rename = "u", default)]
-    updated_ms: i64,
+    pub updated_ms: i64,
     #[serde(rename = "e", default, skip_serializing_if = "Option::is_none")]
-    ended_ms: Option<i64>,
-    #[serde(rename = "b", default, skip_serializing_if = "String::is_empty")]
-    started_by: String,
-    #[serde(rename = "pa", default, skip_serializing_if = "Option::is_none")]
-    parent: Option<String>,
-    #[serde(rename = "p", default, skip_serializing_if = "Vec::is_empty")]
-    paused: Vec<IndexPausedRun>,
+    pub ended_ms: Option<i64>,
+    #[serde(rename = "b", default, borrow, skip_serializing_if = "str::is_empty")]
+    pub started_by: Cow<'a, str>,
+    #[serde(rename = "pa", default, borrow, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<Cow<'a, str>>,
+    #[serde(rename = "p", default, borrow, skip_serializing_if = "Vec::is_empty")]
+    pub paused: Vec<IndexPausedRun<'a>>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
-struct IndexPausedRun {
-    #[serde(rename = "i")]
-    id: String,
-    #[serde(rename = "t")]
-    task_id: String,
-    #[serde(rename = "p", default, skip_serializing_if = "Option::is_none")]
-    pause: Option<IndexPause>,
+pub struct IndexPausedRun<'a> {
+    #[serde(rename = "i", borrow)]
+    pub id: Cow<'a, str>,
+    #[serde(rename = "t", borrow)]
+    pub task_id: Cow<'a, str>,
+    #[serde(rename = "p", default, borrow, skip_serializing_if = "Option::is_none")]
+    pub pause: Option<IndexPause<'a>>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
-struct IndexPause {
+pub struct IndexPause<'a> {
     #[serde(rename = "s", default)]
-    since_ms: i64,
+    pub since_ms: i64,
     #[serde(rename = "x", default, skip_serializing_if = "Option::is_none")]
-    expires_ms: Option<i64>,
-    #[serde(rename = "u", default, skip_serializing_if = "Vec::is_empty")]
-    users: Vec<String>,
-    #[serde(rename = "g", default, skip_serializing_if = "Vec::is_empty")]
-    groups: Vec<String>,
+    pub expires_ms: Option<i64>,
+    #[serde(rename = "u", default, borrow, skip_serializing_if = "Vec::is_empty")]
+    pub users: Vec<Text<'a>>,
+    #[serde(rename = "g", default, borrow, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<Text<'a>>,
     /// (by, on behalf of) of each approval so far.
-    #[serde(rename = "a", default, skip_serializing_if = "Vec::is_empty")]
-    approved: Vec<(String, String)>,
-    #[serde(rename = "e", default, skip_serializing_if = "Vec::is_empty")]
-    escalated_to: Vec<String>,
+    #[serde(rename = "a", default, borrow, skip_serializing_if = "Vec::is_empty")]
+    pub approved: Vec<(Text<'a>, Text<'a>)>,
+    #[serde(rename = "e", default, borrow, skip_serializing_if = "Vec::is_empty")]
+    pub escalated_to: Vec<Text<'a>>,
     #[serde(rename = "n", default, skip_serializing_if = "is_zero")]
-    reminder_count: u32,
+    pub reminder_count: u32,
+}
+
+/// A string inside a list or pair, borrowed when it can be (serde borrows a `Cow` only as a
+/// field of its own).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Text<'a>(#[serde(borrow)] pub Cow<'a, str>);
+
+impl<'a> Text<'a> {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+    fn into_owned(self) -> String {
+        self.0.into_owned()
+    }
+    fn of(s: &'a str) -> Text<'a> {
+        Text(Cow::Borrowed(s))
+    }
+}
+
+/// Labels: a JSON object (as the map it was), read into its pairs in order, without a map.
+#[derive(Debug, Default)]
+pub struct Pairs<'a>(pub Vec<(Cow<'a, str>, Cow<'a, str>)>);
+
+impl Pairs<'_> {
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl Serialize for Pairs<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().map(|(k, v)| (k.as_ref(), v.as_ref())))
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Pairs<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for V<'a> {
+            type Value = Pairs<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a map of labels")
+            }
+            fn visit_map<M: serde::de::MapAccess<'de>>(self, mut m: M) -> Result<Pairs<'a>, M::Error> {
+                let mut out = Vec::with_capacity(m.size_hint().unwrap_or(0));
+                while let Some((k, v)) = m.next_entry::<Text<'a>, Text<'a>>()? {
+                    out.push((k.0, v.0));
+                }
+                Ok(Pairs(out))
+            }
+        }
+        d.deserialize_map(V(std::marker::PhantomData))
+    }
+}
+
+impl<'a> IndexSummary<'a> {
+    /// Decodes a summary as written by this or an earlier version: `Ok(None)` for an encoding
+    /// it does not know (empty, or a later version's), an error for a damaged one.
+    pub fn parse(summary: &'a [u8]) -> Result<Option<IndexSummary<'a>>, String> {
+        let Some((&INDEX_SUMMARY_V1, body)) = summary.split_first() else {
+            return Ok(None);
+        };
+        serde_json::from_slice(body)
+            .map(Some)
+            .map_err(|e| format!("row summary: {e}"))
+    }
+
+    /// The summary of an execution, borrowing its strings.
+    fn of_execution(e: &'a Execution) -> IndexSummary<'a> {
+        IndexSummary {
+            flow_revision: e.flow_revision,
+            labels: Pairs(
+                e.labels
+                    .iter()
+                    .map(|(k, v)| (Cow::Borrowed(k.as_str()), Cow::Borrowed(v.as_str())))
+                    .collect(),
+            ),
+            created_ms: e.created_ms,
+            updated_ms: e.updated_ms,
+            ended_ms: e.ended_ms,
+            started_by: Cow::Borrowed(&e.started_by),
+            parent: e.parent.as_ref().map(|p| Cow::Borrowed(p.execution_id.as_str())),
+            paused: e
+                .paused_runs()
+                .map(|r| IndexPausedRun {
+                    id: Cow::Borrowed(&r.id),
+                    task_id: Cow::Borrowed(&r.task_id),
+                    pause: r.pause.as_ref().map(IndexPause::of),
+                })
+                .collect(),
+        }
+    }
+
+    /// The same of a summary read from an execution (a row whose index entry has none).
+    fn of_summary(s: &'a ExecutionSummary) -> IndexSummary<'a> {
+        IndexSummary {
+            flow_revision: s.flow_revision,
+            labels: Pairs(
+                s.labels
+                    .iter()
+                    .map(|(k, v)| (Cow::Borrowed(k.as_str()), Cow::Borrowed(v.as_str())))
+                    .collect(),
+            ),
+            created_ms: s.created_ms,
+            updated_ms: s.updated_ms,
+            ended_ms: s.ended_ms,
+            started_by: Cow::Borrowed(&s.started_by),
+            parent: s.parent.as_ref().map(|p| Cow::Borrowed(p.execution_id.as_str())),
+            paused: s
+                .paused_runs()
+                .map(|r| IndexPausedRun {
+                    id: Cow::Borrowed(&r.id),
+                    task_id: Cow::Borrowed(&r.task_id),
+                    pause: r.pause.as_ref().map(IndexPause::of),
+                })
+                .collect(),
+        }
+    }
+}
+
+impl<'a> IndexPause<'a> {
+    fn of(p: &'a PauseState) -> IndexPause<'a> {
+        let texts = |v: &'a [String]| v.iter().map(|s| Text::of(s)).collect();
+        IndexPause {
+            since_ms: p.since_ms,
+            expires_ms: p.expires_ms,
+            users: texts(&p.users),
+            groups: texts(&p.groups),
+            approved: p
+                .approvals
+                .iter()
+                .map(|a| (Text::of(&a.by), Text::of(&a.on_behalf_of)))
+                .collect(),
+            escalated_to: texts(&p.escalated_to),
+            reminder_count: p.reminder_count,
+        }
+    }
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -203,35 +450,7 @@ fn is_zero(n: &u32) -> bool {
 }
 
 fn index_summary(e: &Execution) -> Vec<u8> {
-    let row = IndexSummary {
-        flow_revision: e.flow_revision,
-        labels: e.labels.clone(),
-        created_ms: e.created_ms,
-        updated_ms: e.updated_ms,
-        ended_ms: e.ended_ms,
-        started_by: e.started_by.clone(),
-        parent: e.parent.as_ref().map(|p| p.execution_id.clone()),
-        paused: e
-            .paused_runs()
-            .map(|r| IndexPausedRun {
-                id: r.id.clone(),
-                task_id: r.task_id.clone(),
-                pause: r.pause.as_ref().map(|p| IndexPause {
-                    since_ms: p.since_ms,
-                    expires_ms: p.expires_ms,
-                    users: p.users.clone(),
-                    groups: p.groups.clone(),
-                    approved: p
-                        .approvals
-                        .iter()
-                        .map(|a| (a.by.clone(), a.on_behalf_of.clone()))
-                        .collect(),
-                    escalated_to: p.escalated_to.clone(),
-                    reminder_count: p.reminder_count,
-                }),
-            })
-            .collect(),
-    };
+    let row = IndexSummary::of_execution(e);
     let mut out = Vec::with_capacity(160);
     out.push(INDEX_SUMMARY_V1);
     // Plain data (string map keys): encoding cannot fail; if it ever did, an empty summary makes
@@ -639,6 +858,62 @@ mod tests {
         );
         // A damaged summary of this version is an error, not a panic.
         assert!(ExecutionSummary::from_index("x", "n", "f", State::Paused, &summary[..summary.len() / 2]).is_err());
+    }
+
+    /// The index summary is written byte for byte as before its strings were borrowed (entries
+    /// already stored read the same), and an [`IndexRow`] shows an index entry's row and an
+    /// older entry's (read from the execution) alike; an unknown encoding reads the execution,
+    /// a damaged one is an error, not a panic.
+    #[test]
+    fn index_rows_read_new_and_old_entries_alike() {
+        let whole = Execution::from_stored(OLD_JSON.as_bytes()).expect("old JSON record");
+        let summary = whole.index_summary();
+        let written_before = r#"1{"r":3,"l":{"team":"hr"},"c":1000,"u":1100,"b":"ana@example.com","pa":"p1","p":[{"i":"r2","t":"gate","p":{"s":1005,"u":["ana@example.com"],"g":["hr"],"a":[["bob@example.com",""]],"n":1}}]}"#;
+        assert_eq!(String::from_utf8_lossy(&summary), written_before);
+        let row = IndexRow::from_index("7hQ2", "hr.ops", "onboard", State::Paused, &summary)
+            .expect("reads")
+            .expect("a summary this version reads");
+        let old = IndexRow::from_stored(&whole.to_stored()).expect("from the execution");
+        assert!(matches!(old, IndexRow::Stored(_)));
+        for r in [&row, &old] {
+            let v = r.view().expect("view");
+            assert_eq!(
+                (v.id, v.namespace, v.flow_id, v.state),
+                ("7hQ2", "hr.ops", "onboard", State::Paused)
+            );
+            let s = &v.summary;
+            assert_eq!(
+                (s.flow_revision, s.created_ms, s.updated_ms, s.ended_ms),
+                (3, 1000, 1100, None)
+            );
+            assert_eq!(s.labels.0, vec![(Cow::Borrowed("team"), Cow::Borrowed("hr"))]);
+            assert_eq!(
+                (s.started_by.as_ref(), s.parent.as_deref()),
+                ("ana@example.com", Some("p1"))
+            );
+            assert_eq!(s.paused.len(), 1);
+            let p = &s.paused[0];
+            assert_eq!((p.id.as_ref(), p.task_id.as_ref()), ("r2", "gate"));
+            let pause = p.pause.as_ref().expect("pause");
+            assert_eq!(pause.since_ms, 1005);
+            assert_eq!(pause.users, vec![Text::of("ana@example.com")]);
+            assert_eq!(pause.approved, vec![(Text::of("bob@example.com"), Text::of(""))]);
+            assert_eq!(pause.reminder_count, 1);
+        }
+        // Strings are borrowed from the entry unless JSON escapes them.
+        let escaped = br#"1{"r":1,"l":{"k":"a\"b"},"b":"plain"}"#;
+        let row = IndexRow::from_index("x", "n", "f", State::Paused, escaped)
+            .unwrap()
+            .unwrap();
+        let v = row.view().expect("view");
+        assert!(matches!(v.summary.started_by, Cow::Borrowed("plain")));
+        assert_eq!(v.summary.labels.0[0].1, "a\"b");
+        assert_eq!(IndexRow::from_index("x", "n", "f", State::Paused, &[]), Ok(None));
+        assert_eq!(IndexRow::from_index("x", "n", "f", State::Paused, &[0x7f, 1]), Ok(None));
+        let damaged = IndexRow::from_index("x", "n", "f", State::Paused, &summary[..summary.len() / 2])
+            .expect("kept")
+            .expect("this version's tag");
+        assert!(damaged.view().is_err());
     }
 
     #[test]

@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use super::{Ops, Target};
 use crate::auth::{Principal, Role};
-use crate::engine::{EngineError, Execution, ExecutionSummary, LogLine, PauseSelector, Result, State};
+use crate::engine::{
+    Engine, EngineError, Execution, ExecutionSummary, IndexRow, LogLine, PauseSelector, Result, RowView, State,
+};
 use crate::flow::Flow;
 use crate::store::ExecutionFilter;
 
@@ -170,6 +172,29 @@ impl Ops {
             }
         }
         Ok((rows.into_iter().zip(flows).collect(), next))
+    }
+
+    /// [`Ops::list_summaries`] handed to `sink` row by row, in order, each with its flow (the
+    /// revision it runs; rendered against the execution when its pause form computes its
+    /// choices, as there): the same filter, paging and visibility. A row's strings are borrowed
+    /// from what the store read, so the sink can write its wire form without building one.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn list_rows<K: RowSink>(
+        &self,
+        p: &Principal,
+        states: Vec<State>,
+        namespace: Option<String>,
+        flow_id: Option<String>,
+        limit: usize,
+        after: Option<String>,
+        sink: K,
+    ) -> Result<(K, Option<String>)> {
+        let filter = self.list_filter(p, states, namespace, flow_id).await;
+        let engine = self.engine.clone();
+        let limit = limit.clamp(1, MAX_PAGE);
+        tokio::task::spawn_blocking(move || rows_page(&engine, &filter, limit, after.as_deref(), sink))
+            .await
+            .map_err(|_| EngineError::Unavailable)?
     }
 
     pub async fn resume(
@@ -532,6 +557,72 @@ pub fn present(mut exec: Execution) -> Execution {
         }
     }
     exec
+}
+
+/// Receives the rows of a list page ([`Ops::list_rows`]).
+pub trait RowSink: Send + 'static {
+    fn row(&mut self, row: &RowView<'_>, flow: Option<&Arc<Flow>>);
+}
+
+/// One page for [`Ops::list_rows`] (blocking: reads the store, and flows not yet cached).
+fn rows_page<K: RowSink>(
+    engine: &Engine,
+    filter: &ExecutionFilter<State>,
+    limit: usize,
+    after: Option<&str>,
+    mut sink: K,
+) -> Result<(K, Option<String>)> {
+    let (rows, next) = engine.list_index_rows(filter, limit, after)?;
+    // Consecutive rows mostly share a flow revision: the last one is kept at hand, the others
+    // in a map (each distinct revision looked up once per page).
+    let mut flows: std::collections::HashMap<RevisionKey, Option<Arc<Flow>>> = Default::default();
+    let mut last: Option<(RevisionKey, Option<Arc<Flow>>)> = None;
+    for row in &rows {
+        let view = row.view().map_err(|message| {
+            EngineError::Store(crate::store::StoreError::Corrupt {
+                table: "executions_by_state",
+                key: row_id(row),
+                message,
+            })
+        })?;
+        let rev = view.summary.flow_revision;
+        let hit = last
+            .as_ref()
+            .filter(|(k, _)| k.2 == rev && k.0 == view.namespace && k.1 == view.flow_id)
+            .map(|(_, f)| f.clone());
+        let flow = match hit {
+            Some(f) => f,
+            None => {
+                let key: RevisionKey = (view.namespace.to_string(), view.flow_id.to_string(), rev);
+                let f = flows
+                    .entry(key.clone())
+                    .or_insert_with(|| engine.flows().revision(&key.0, &key.1, key.2).ok())
+                    .clone();
+                last = Some((key, f.clone()));
+                f
+            }
+        };
+        // As list_summaries: a pause form whose choices come from an expression is rendered
+        // against the whole execution (as FULL presents it); gone since: shown unrendered.
+        let rendered = match &flow {
+            Some(f) if view.state == State::Paused && f.has_input_expressions() => engine
+                .store()
+                .read()
+                .ok()
+                .and_then(|r| r.execution::<Execution>(view.id).ok().flatten())
+                .map(|exec| engine.with_input_values(f, Some(&present(exec)))),
+            _ => None,
+        };
+        sink.row(&view, rendered.as_ref().or(flow.as_ref()));
+    }
+    Ok((sink, next))
+}
+
+fn row_id(row: &IndexRow) -> String {
+    row.view().map(|v| v.id.to_string()).unwrap_or_else(|_| match row {
+        IndexRow::Index { bytes, id, .. } => String::from_utf8_lossy(bytes.get(..*id).unwrap_or_default()).into_owned(),
+        IndexRow::Stored(s) => s.id.clone(),
+    })
 }
 
 /// Of listed rows (their states, in order) and their flows, those waiting at a pause whose form

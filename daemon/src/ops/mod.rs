@@ -17,7 +17,7 @@ mod webhooks;
 use std::sync::Arc;
 
 pub use delegations::NewDelegation;
-pub use executions::{BulkTarget, present, present_shared};
+pub use executions::{BulkTarget, RowSink, present, present_shared};
 pub use webhooks::WebhookAnswer;
 
 use crate::audit::Entry;

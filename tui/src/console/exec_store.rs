@@ -152,20 +152,67 @@ impl ExecRow {
 #[derive(Debug, Default)]
 pub struct ExecStore {
     rows: Vec<ExecRow>,
-    index: HashMap<String, usize>,
+    /// Id -> position. Fx, not SipHash: hashing 100,000 ids was ~10% of a first load's CPU
+    /// (`perf`), and the ids come from the daemon.
+    index: rustc_hash::FxHashMap<String, usize>,
     forms: HashMap<String, Arc<Vec<InputSpec>>>,
 }
 
+/// The row of a whole execution or a decoded summary row.
+pub fn row_of(e: pb::Execution) -> ExecRow {
+    row_from(e)
+}
+
 fn row_from(e: pb::Execution) -> ExecRow {
-    let mut labels: Vec<(String, String)> = e.labels.into_iter().collect();
-    labels.sort();
+    let labels: Vec<(String, String)> = e.labels.into_iter().collect();
     let pauses: Vec<Pause> = e.pauses.into_iter().map(Pause::from).collect();
+    build_row(RowParts {
+        id: e.id,
+        namespace: e.namespace,
+        flow_id: e.flow_id,
+        state: e.state,
+        labels,
+        created_ms: e.created_ms,
+        updated_ms: e.updated_ms,
+        started_by: e.started_by,
+        pauses,
+    })
+}
+
+/// A row's fields as decoded (labels in any order), before [`build_row`] completes it.
+#[derive(Debug, Default)]
+pub struct RowParts {
+    pub id: String,
+    pub namespace: String,
+    pub flow_id: String,
+    pub state: String,
+    pub labels: Vec<(String, String)>,
+    pub created_ms: i64,
+    pub updated_ms: i64,
+    pub started_by: String,
+    pub pauses: Vec<Pause>,
+}
+
+/// The row of `p`: labels sorted, and what `/` filters on.
+pub fn build_row(p: RowParts) -> ExecRow {
+    let RowParts {
+        id,
+        namespace,
+        flow_id,
+        state,
+        mut labels,
+        created_ms,
+        updated_ms,
+        started_by,
+        pauses,
+    } = p;
+    labels.sort();
     let mut haystack = String::with_capacity(128);
-    for part in [&e.id, &e.namespace, &e.flow_id] {
+    for part in [&id, &namespace, &flow_id] {
         haystack.push_str(part);
         haystack.push(' ');
     }
-    haystack.push_str(&e.started_by);
+    haystack.push_str(&started_by);
     for (k, v) in &labels {
         haystack.push(' ');
         haystack.push_str(k);
@@ -191,14 +238,14 @@ fn row_from(e: pb::Execution) -> ExecRow {
         haystack = haystack.to_lowercase();
     }
     ExecRow {
-        id: e.id,
-        namespace: e.namespace,
-        flow_id: e.flow_id,
-        state: e.state,
+        id,
+        namespace,
+        flow_id,
+        state,
         labels,
-        created_ms: e.created_ms,
-        updated_ms: e.updated_ms,
-        started_by: e.started_by,
+        created_ms,
+        updated_ms,
+        started_by,
         pauses,
         haystack,
     }
@@ -254,13 +301,24 @@ impl ExecStore {
                     .insert(p.form_key.clone(), Arc::new(std::mem::take(&mut p.on_resume)));
             }
         }
-        match self.index.get(&e.id) {
+        self.upsert_row(row_from(e))
+    }
+
+    /// [`Self::upsert_owned`] of a row decoded straight from the wire (a List page's), whose
+    /// pauses' forms were added before ([`Self::add_form`]); a pause whose form is not known
+    /// has none (as a whole execution's pause without `onResume`).
+    pub fn upsert_row(&mut self, row: ExecRow) -> bool {
+        for p in &row.pauses {
+            if !self.forms.contains_key(&p.form_key) {
+                self.forms.insert(p.form_key.clone(), Arc::new(Vec::new()));
+            }
+        }
+        match self.index.get(&row.id) {
             Some(&i) => {
                 // A List page may carry an older snapshot than a Watch event already applied.
-                if self.rows[i].updated_ms > e.updated_ms {
+                if self.rows[i].updated_ms > row.updated_ms {
                     return false;
                 }
-                let row = row_from(e);
                 if self.rows[i] == row {
                     return false;
                 }
@@ -268,8 +326,8 @@ impl ExecStore {
                 true
             }
             None => {
-                self.index.insert(e.id.clone(), self.rows.len());
-                self.rows.push(row_from(e));
+                self.index.insert(row.id.clone(), self.rows.len());
+                self.rows.push(row);
                 true
             }
         }

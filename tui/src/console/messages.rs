@@ -205,6 +205,15 @@ pub enum Update {
         first: bool,
         last: bool,
     },
+    /// [`Update::Page`] with its rows decoded straight from the wire (a loader's pages; see
+    /// `console/pages.rs`).
+    Rows {
+        tab: Tab,
+        rows: Vec<super::exec_store::ExecRow>,
+        forms: Vec<pb::PauseForm>,
+        first: bool,
+        last: bool,
+    },
     ListFailed {
         tab: Tab,
         error: RpcError,

@@ -129,9 +129,9 @@ async fn load_tab(clients: Clients, tab: Tab, tx: mpsc::Sender<Update>) {
         match page {
             Ok(page) => {
                 let last = page.last;
-                let update = Update::Page {
+                let update = Update::Rows {
                     tab,
-                    executions: page.executions,
+                    rows: page.rows,
                     forms: page.forms,
                     first: false,
                     last,

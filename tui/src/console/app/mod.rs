@@ -430,7 +430,33 @@ impl App {
                 first,
                 last,
             } => {
-                self.apply_page(tab, executions, forms, first, last);
+                // Whole executions carry their pauses' forms: those first, as a page's.
+                let mut forms = forms;
+                let rows = executions
+                    .into_iter()
+                    .map(|mut e| {
+                        for p in &mut e.pauses {
+                            if !p.on_resume.is_empty() || !forms.iter().any(|f| f.form_key == p.form_key) {
+                                forms.push(tollgate_proto::v1::PauseForm {
+                                    form_key: p.form_key.clone(),
+                                    on_resume: std::mem::take(&mut p.on_resume),
+                                });
+                            }
+                        }
+                        crate::console::exec_store::row_of(e)
+                    })
+                    .collect();
+                self.apply_page(tab, rows, forms, first, last);
+                vec![]
+            }
+            Update::Rows {
+                tab,
+                rows,
+                forms,
+                first,
+                last,
+            } => {
+                self.apply_page(tab, rows, forms, first, last);
                 vec![]
             }
             Update::ListFailed { tab, error } => {
@@ -502,7 +528,7 @@ impl App {
     fn apply_page(
         &mut self,
         tab: Tab,
-        executions: Vec<tollgate_proto::v1::Execution>,
+        rows: Vec<crate::console::exec_store::ExecRow>,
         forms: Vec<tollgate_proto::v1::PauseForm>,
         first: bool,
         last: bool,
@@ -526,12 +552,12 @@ impl App {
             }
         }
         if let Some(seen) = self.reloads.get_mut(&tab) {
-            for e in &executions {
-                seen.insert(e.id.clone());
+            for r in &rows {
+                seen.insert(r.id.clone());
             }
         }
-        for e in executions {
-            self.store.upsert_owned(e);
+        for r in rows {
+            self.store.upsert_row(r);
         }
         if last {
             // Rows of this tab the reload did not return changed while we were not watching.
