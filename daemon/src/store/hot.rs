@@ -81,6 +81,8 @@ pub(super) struct Journaled {
     flushed: AtomicU64,
     /// One flush at a time (the flusher thread, a clean shutdown, compaction).
     flushing: Mutex<()>,
+    /// Whether flushes save redb's allocator state (`TOLLGATE_QUICK_REPAIR` other than `off`).
+    quick_repair: bool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -103,7 +105,12 @@ pub(super) fn flushed_seq(hot: &redb::Database) -> Result<u64> {
 /// Opens the journal of `dir` and brings back what tollgate.redb lacks: into the overlay
 /// (`on`), or into tollgate.redb in one commit (`off`: nothing is journaled from then on, so
 /// the journal is emptied).
-pub(super) fn open(dir: &std::path::Path, hot: &redb::Database, on: bool) -> Result<Option<Journaled>> {
+pub(super) fn open(
+    dir: &std::path::Path,
+    hot: &redb::Database,
+    on: bool,
+    quick_repair: bool,
+) -> Result<Option<Journaled>> {
     let flushed = flushed_seq(hot)?;
     if !on && !dir.join(journal::JOURNAL_DIR).exists() {
         return Ok(None);
@@ -153,6 +160,7 @@ pub(super) fn open(dir: &std::path::Path, hot: &redb::Database, on: bool) -> Res
         log: Mutex::new(log),
         flushed: AtomicU64::new(flushed),
         flushing: Mutex::new(()),
+        quick_repair,
     }))
 }
 
@@ -256,8 +264,14 @@ impl Files {
             let mut log = lock(&j.log);
             let record = journal::encode(log.next_seq(), view.changes());
             let seq = log.append(&record, j.flushed.load(Ordering::Acquire))?;
+            let Layered {
+                local, active, frozen, ..
+            } = view;
+            // This transaction's copies of the overlays go first: a map no one else shares is
+            // changed in place, one still shared copies the nodes it changes.
+            drop((active, frozen));
             let mut st = lock(&j.state);
-            for (k, v) in view.local {
+            for (k, v) in local {
                 st.active_bytes += entry_cost(&k, v.as_deref());
                 st.active.insert(Bytes::from(k), v.map(Bytes::from));
             }
@@ -298,14 +312,14 @@ impl Files {
             }
         };
         let mut tx = self.hot.begin_write()?;
-        // Flushes are rare: each saves the allocator state, so a crash never needs a repair
-        // that reads the whole file.
-        tx.set_quick_repair(true);
+        // Flushes are rare: each saves the allocator state (unless TOLLGATE_QUICK_REPAIR=off),
+        // so a crash never needs a repair that reads the whole file.
+        tx.set_quick_repair(j.quick_repair);
         apply_sorted(&tx, map.iter().map(|(k, v)| (&k[..], v.as_deref())))?;
         tx.open_table(JOURNAL_META)?.insert(FLUSHED_SEQ, seq)?;
         hold_flush_for_test();
         tx.commit()?;
-        crate::metrics::process().quick_repair_saved(true);
+        crate::metrics::process().quick_repair_saved(j.quick_repair);
         j.flushed.store(seq, Ordering::Release);
         lock(&j.state).frozen = None;
         Ok(true)
@@ -328,6 +342,7 @@ fn hold_flush_for_test() {
         .ok()
         .and_then(|v| v.parse::<u64>().ok())
     {
+        tracing::warn!(ms, "flush holding before its commit (TOLLGATE_TEST_FLUSH_HOLD_MS)");
         std::thread::sleep(Duration::from_millis(ms));
     }
 }

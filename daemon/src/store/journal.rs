@@ -289,9 +289,10 @@ impl Journal {
     /// current one holds flushed records, and delete segments that hold only flushed ones.
     pub(super) fn append(&mut self, record: &[u8], flushed: u64) -> Result<u64> {
         if let Some(why) = &self.failed {
+            // "I/O error" makes the caller's message say what to do (StoreError::user_message).
             return Err(StoreError::Storage(format!(
-                "the journal could not be written earlier ({why}); no change is accepted until the daemon is \
-                 restarted (what was acknowledged is on disk and is replayed then)"
+                "I/O error: the journal could not be written earlier ({why}); no change is accepted until the \
+                 daemon is restarted (what was acknowledged is on disk and is replayed then)"
             )));
         }
         let seq = self.next_seq;
@@ -305,7 +306,7 @@ impl Journal {
             let why = format!("{}: {e}", self.current().display());
             self.failed = Some(why.clone());
             return Err(StoreError::Storage(format!(
-                "cannot write the journal {why}; no change is accepted until the daemon is restarted"
+                "I/O error: cannot write the journal {why}; no change is accepted until the daemon is restarted"
             )));
         }
         self.next_seq += 1;
@@ -361,10 +362,15 @@ fn open_segment(dir: &Path, path: &Path) -> Result<File> {
         .write(true)
         .truncate(true)
         .open(path)
-        .map_err(|e| StoreError::Storage(format!("cannot create the journal segment {}: {e}", path.display())))?;
+        .map_err(|e| {
+            StoreError::Storage(format!(
+                "I/O error: cannot create the journal segment {}: {e}",
+                path.display()
+            ))
+        })?;
     super::restrict_to_owner(path)
         .map_err(|e| StoreError::Storage(format!("cannot make {} private (0600): {e}", path.display())))?;
-    sync_dir(dir).map_err(|e| StoreError::Storage(format!("cannot sync {}: {e}", dir.display())))?;
+    sync_dir(dir).map_err(|e| StoreError::Storage(format!("I/O error: cannot sync {}: {e}", dir.display())))?;
     Ok(file)
 }
 

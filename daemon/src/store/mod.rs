@@ -495,6 +495,7 @@ impl Store {
     pub fn open(dir: &Path) -> Result<Store> {
         // A bad setting is refused before the data dir is touched.
         let quick_repair = quick_repair_setting()?;
+        let journal_on = hot::journal_setting()?;
         create_private_dir(dir)
             .map_err(|e| StoreError::Storage(format!("cannot create data dir {}: {e}", dir.display())))?;
         let path = dir.join("tollgate.redb");
@@ -514,7 +515,7 @@ impl Store {
         tx.commit()?;
         crate::metrics::process().quick_repair_saved(quick_repair != QuickRepair::Off);
         // What the journal holds beyond tollgate.redb comes back before anything reads.
-        let journal = hot::open(dir, &hot, hot::journal_setting()?)?;
+        let journal = hot::open(dir, &hot, journal_on, quick_repair != QuickRepair::Off)?;
         let files = Arc::new(archive::Files {
             hot,
             archive,
