@@ -279,10 +279,25 @@ impl<B: HotRead> HotRead for Layered<B> {
         if self.bare() {
             return self.base.hget_each(s, keys, f);
         }
-        for (i, key) in keys.iter().enumerate() {
-            match self.lookup(&ckey(s, key)) {
+        // The overlays first; the keys they do not hold in one call to redb (one table lookup
+        // for a whole page of a list), then every answer in key order.
+        let over: Vec<Option<Option<&[u8]>>> = keys.iter().map(|key| self.lookup(&ckey(s, key))).collect();
+        let misses: Vec<&[u8]> = keys
+            .iter()
+            .zip(&over)
+            .filter(|(_, o)| o.is_none())
+            .map(|(k, _)| *k)
+            .collect();
+        let mut below: Vec<Option<Vec<u8>>> = Vec::with_capacity(misses.len());
+        self.base.hget_each(s, &misses, &mut |_, v| {
+            below.push(v.map(<[u8]>::to_vec));
+            Ok(())
+        })?;
+        let mut below = below.into_iter();
+        for (i, o) in over.into_iter().enumerate() {
+            match o {
                 Some(v) => f(i, v)?,
-                None => f(i, self.base.hget(s, key)?.as_deref())?,
+                None => f(i, below.next().flatten().as_deref())?,
             }
         }
         Ok(())
