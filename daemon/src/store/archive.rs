@@ -30,9 +30,11 @@ use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use redb::{Database, ReadTransaction, ReadableTable, WriteTransaction};
+use redb::{Database, ReadTransaction, ReadableTable};
 
 use super::backend::{GetEach, KvRead, KvWrite, Scan, Table, empty_range};
+use super::hot::{HotSnap, HotTx};
+use super::overlay::{HotRead, HotWrite, TOMBS, slot};
 use super::redb_backend::{KeyConv, ValConv, conv_bound};
 use super::tables::*;
 use super::{Result, StoreError};
@@ -41,8 +43,10 @@ use super::{Result, StoreError};
 pub(super) struct Files {
     pub(super) hot: Database,
     pub(super) archive: Database,
-    /// Set when the store closes: the mover stops at its next look.
+    /// Set when the store closes: the mover and the flusher stop at their next look.
     pub(super) stop: AtomicBool,
+    /// The journal and overlays in front of `hot` (`TOLLGATE_JOURNAL=on`): see `hot.rs`.
+    pub(super) journal: Option<super::hot::Journaled>,
 }
 
 /// The tables whose rows grow with history: read as hot merged with archive.
@@ -67,32 +71,27 @@ fn tomb_split(raw: &[u8]) -> Option<(Table, &[u8])> {
     is_union(table).then_some((table, key))
 }
 
-/// Opens both typed tables of union table `$table` (hot in `$h`, archive in `$a`).
-macro_rules! with_union_table {
-    ($h:expr, $a:expr, $table:expr, |$ht:ident, $at:ident| $body:expr) => {
+/// Opens the archive's typed table of union table `$table` in `$a` as `$at`.
+macro_rules! with_archive_table {
+    ($a:expr, $table:expr, |$at:ident| $body:expr) => {
         match $table {
             Table::Executions => {
-                let $ht = $h.open_table(EXECUTIONS)?;
                 let $at = $a.open_table(EXECUTIONS)?;
                 $body
             }
             Table::ExecutionsByState => {
-                let $ht = $h.open_table(EXECUTIONS_BY_STATE)?;
                 let $at = $a.open_table(EXECUTIONS_BY_STATE)?;
                 $body
             }
             Table::Logs => {
-                let $ht = $h.open_table(LOGS)?;
                 let $at = $a.open_table(LOGS)?;
                 $body
             }
             Table::Files => {
-                let $ht = $h.open_table(FILES)?;
                 let $at = $a.open_table(FILES)?;
                 $body
             }
             Table::Audit => {
-                let $ht = $h.open_table(AUDIT)?;
                 let $at = $a.open_table(AUDIT)?;
                 $body
             }
@@ -104,41 +103,26 @@ macro_rules! with_union_table {
     };
 }
 
-/// Whether a tombstone hides a key; `None` when there are no tombstones at all (the common case:
-/// nothing to look up per row).
-struct Tombs<T> {
-    table: Option<T>,
+/// Whether any tombstone exists (the common case is none: nothing to look up per row).
+fn any_tombs(h: &dyn HotRead) -> Result<bool> {
+    let mut any = false;
+    h.hscan(TOMBS, Bound::Unbounded, Bound::Unbounded, false, &mut |_, _| {
+        any = true;
+        Ok(false)
+    })?;
+    Ok(any)
 }
 
-impl<T: ReadableTable<&'static [u8], ()>> Tombs<T> {
-    fn new(t: T) -> Result<Self> {
-        let any = t.first()?.is_some();
-        Ok(Tombs {
-            table: any.then_some(t),
-        })
-    }
-    fn hides(&self, table: Table, key: &[u8]) -> Result<bool> {
-        match &self.table {
-            None => Ok(false),
-            Some(t) => Ok(t.get(tomb_key(table, key).as_slice())?.is_some()),
-        }
-    }
+fn hidden(h: &dyn HotRead, tombs: bool, table: Table, key: &[u8]) -> Result<bool> {
+    Ok(tombs && h.hget(TOMBS, &tomb_key(table, key))?.is_some())
 }
 
-fn get_union<K: KeyConv, V: ValConv>(
-    h: &impl ReadableTable<K, V>,
-    a: &impl ReadableTable<K, V>,
-    tombs: &Tombs<impl ReadableTable<&'static [u8], ()>>,
-    table: Table,
-    key: &[u8],
-) -> Result<Option<Vec<u8>>> {
-    let k = K::from_raw(key)?;
-    if let Some(v) = h.get(k)? {
-        return Ok(Some(V::to_raw(v.value()).into_owned()));
+fn get_union(h: &dyn HotRead, a: &ReadTransaction, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>> {
+    if let Some(v) = h.hget(slot(table), key)? {
+        return Ok(Some(v));
     }
-    let k = K::from_raw(key)?;
-    match a.get(k)? {
-        Some(v) if !tombs.hides(table, key)? => Ok(Some(V::to_raw(v.value()).into_owned())),
+    match a.get(table, key)? {
+        Some(v) if !hidden(h, true, table, key)? => Ok(Some(v)),
         _ => Ok(None),
     }
 }
@@ -146,12 +130,12 @@ fn get_union<K: KeyConv, V: ValConv>(
 type Row = (Vec<u8>, Vec<u8>);
 
 /// The ordered merge of a range of both files: hot wins on equal keys, hidden archive keys are
-/// skipped.
+/// skipped. Hot rows are pushed by its scan; archive rows are pulled in between.
 #[allow(clippy::too_many_arguments)]
 fn scan_union<K: KeyConv, V: ValConv>(
-    h: &impl ReadableTable<K, V>,
+    h: &dyn HotRead,
     a: &impl ReadableTable<K, V>,
-    tombs: &Tombs<impl ReadableTable<&'static [u8], ()>>,
+    tombs: bool,
     table: Table,
     lo: Bound<&[u8]>,
     hi: Bound<&[u8]>,
@@ -168,10 +152,6 @@ fn scan_union<K: KeyConv, V: ValConv>(
     ) -> Box<dyn Iterator<Item = Item<'x, K, V>> + 'x> {
         if rev { Box::new(r.rev()) } else { Box::new(r) }
     }
-    let mut hot = boxed(
-        h.range::<K::SelfType<'_>>((conv_bound::<K>(lo)?, conv_bound::<K>(hi)?))?,
-        rev,
-    );
     let mut arch = boxed(
         a.range::<K::SelfType<'_>>((conv_bound::<K>(lo)?, conv_bound::<K>(hi)?))?,
         rev,
@@ -188,89 +168,83 @@ fn scan_union<K: KeyConv, V: ValConv>(
             }
         }
     }
-    let mut x = next(&mut *hot)?;
+    let before = |x: &[u8], y: &[u8]| {
+        let ord = x.cmp(y);
+        (if rev { ord.reverse() } else { ord }) == Ordering::Less
+    };
     let mut y = next(&mut *arch)?;
-    loop {
-        let take_hot = match (&x, &y) {
-            (None, None) => return Ok(()),
-            (Some(_), None) => true,
-            (None, Some(_)) => false,
-            (Some((hk, _)), Some((ak, _))) => {
-                let ord = hk.cmp(ak);
-                match if rev { ord.reverse() } else { ord } {
-                    Ordering::Less => true,
-                    Ordering::Greater => false,
-                    Ordering::Equal => {
-                        // Hot wins: the archive's copy is older (or the same).
-                        y = next(&mut *arch)?;
-                        true
-                    }
+    let mut stopped = false;
+    h.hscan(slot(table), lo, hi, rev, &mut |hk, hv| {
+        // Archive rows before this hot row, then skip the archive's copy of it (hot wins).
+        while let Some((ak, av)) = &y {
+            if before(ak, hk) {
+                if !hidden(h, tombs, table, ak)? && !f(ak, av)? {
+                    stopped = true;
+                    return Ok(false);
                 }
+                y = next(&mut *arch)?;
+            } else {
+                if ak.as_slice() == hk {
+                    y = next(&mut *arch)?;
+                }
+                break;
             }
-        };
-        if take_hot {
-            if let Some((k, v)) = x.take()
-                && !f(&k, &v)?
-            {
-                return Ok(());
-            }
-            x = next(&mut *hot)?;
-        } else {
-            if let Some((k, v)) = y.take()
-                && !tombs.hides(table, &k)?
-                && !f(&k, &v)?
-            {
-                return Ok(());
-            }
-            y = next(&mut *arch)?;
         }
+        if !f(hk, hv)? {
+            stopped = true;
+            return Ok(false);
+        }
+        Ok(true)
+    })?;
+    if stopped {
+        return Ok(());
     }
+    while let Some((ak, av)) = y.take() {
+        if !hidden(h, tombs, table, &ak)? && !f(&ak, &av)? {
+            return Ok(());
+        }
+        y = next(&mut *arch)?;
+    }
+    Ok(())
 }
 
 /// Rows of the union: hot rows, plus archive rows neither in hot nor hidden.
-fn len_union<K: KeyConv, V: ValConv>(
-    h: &impl ReadableTable<K, V>,
-    a: &impl ReadableTable<K, V>,
-    tombs: &Tombs<impl ReadableTable<&'static [u8], ()>>,
-    table: Table,
-) -> Result<u64> {
-    let archived = a.len()?;
+fn len_union(h: &dyn HotRead, a: &ReadTransaction, table: Table) -> Result<u64> {
+    let archived = a.len(table)?;
+    let hot = h.hlen(slot(table))?;
     if archived == 0 {
-        return Ok(h.len()?);
+        return Ok(hot);
     }
     // Counted twice or hidden: hot keys also archived; tombstoned archive keys not in hot.
     let mut shadowed = 0u64;
-    for item in h.iter()? {
-        let (k, _) = item?;
-        let raw = K::to_raw(k.value()).into_owned();
-        if a.get(K::from_raw(&raw)?)?.is_some() {
+    h.hscan(slot(table), Bound::Unbounded, Bound::Unbounded, false, &mut |k, _| {
+        if a.get(table, k)?.is_some() {
             shadowed += 1;
         }
-    }
-    if let Some(t) = &tombs.table {
-        let lo = [table.id() as u8];
-        let hi = [table.id() as u8 + 1];
-        for item in t.range::<&[u8]>(&lo[..]..&hi[..])? {
-            let (k, _) = item?;
-            let key = &k.value()[1..];
-            if a.get(K::from_raw(key)?)?.is_some() && h.get(K::from_raw(key)?)?.is_none() {
-                shadowed += 1;
-            }
+        Ok(true)
+    })?;
+    let lo = [table.id() as u8];
+    let hi = [table.id() as u8 + 1];
+    h.hscan(TOMBS, Bound::Included(&lo), Bound::Excluded(&hi), false, &mut |k, _| {
+        let key = &k[1..];
+        if a.get(table, key)?.is_some() && h.hget(slot(table), key)?.is_none() {
+            shadowed += 1;
         }
-    }
-    Ok(h.len()? + archived - shadowed)
+        Ok(true)
+    })?;
+    Ok(hot + archived - shadowed)
 }
 
 /// A read snapshot of both files.
 pub(super) struct UnionRead {
-    hot: ReadTransaction,
+    hot: HotSnap,
     archive: ReadTransaction,
 }
 
 impl UnionRead {
     pub(super) fn begin(files: &Files) -> Result<UnionRead> {
         // Hot first (see the module comment).
-        let hot = files.hot.begin_read()?;
+        let hot = files.hot_read()?;
         let archive = files.archive.begin_read()?;
         Ok(UnionRead { hot, archive })
     }
@@ -279,58 +253,70 @@ impl UnionRead {
 impl KvRead for UnionRead {
     fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>> {
         if !is_union(table) {
-            return self.hot.get(table, key);
+            return self.hot.hget(slot(table), key);
         }
-        let tombs = Tombs::new(self.hot.open_table(TOMBSTONES)?)?;
-        with_union_table!(self.hot, self.archive, table, |h, a| get_union(
-            &h, &a, &tombs, table, key
-        ))
+        get_union(&self.hot, &self.archive, table, key)
     }
     fn get_each(&self, table: Table, keys: &[&[u8]], f: GetEach<'_>) -> Result<()> {
         if !is_union(table) {
-            return self.hot.get_each(table, keys, f);
+            return self.hot.hget_each(slot(table), keys, f);
         }
-        let tombs = Tombs::new(self.hot.open_table(TOMBSTONES)?)?;
-        with_union_table!(self.hot, self.archive, table, |h, a| {
-            for (i, key) in keys.iter().enumerate() {
-                f(i, get_union(&h, &a, &tombs, table, key)?.as_deref())?;
+        // Most keys are hot: the archive and tombstones only for the misses.
+        let tombs = OnceCell::new();
+        self.hot.hget_each(slot(table), keys, &mut |i, v| match v {
+            Some(v) => f(i, Some(v)),
+            None => {
+                let key = keys[i];
+                let found = match self.archive.get(table, key)? {
+                    Some(v) => {
+                        let any = match tombs.get() {
+                            Some(any) => *any,
+                            None => *tombs.get_or_init(|| any_tombs(&self.hot).unwrap_or(true)),
+                        };
+                        (!hidden(&self.hot, any, table, key)?).then_some(v)
+                    }
+                    None => None,
+                };
+                f(i, found.as_deref())
             }
-            Ok(())
         })
     }
     fn scan(&self, table: Table, lo: Bound<&[u8]>, hi: Bound<&[u8]>, rev: bool, f: Scan<'_>) -> Result<()> {
         if !is_union(table) {
-            return self.hot.scan(table, lo, hi, rev, f);
+            return self.hot.hscan(slot(table), lo, hi, rev, f);
         }
-        let tombs = Tombs::new(self.hot.open_table(TOMBSTONES)?)?;
-        with_union_table!(self.hot, self.archive, table, |h, a| scan_union(
-            &h, &a, &tombs, table, lo, hi, rev, f
+        let tombs = any_tombs(&self.hot)?;
+        with_archive_table!(self.archive, table, |a| scan_union(
+            &self.hot, &a, tombs, table, lo, hi, rev, f
         ))
     }
     fn len(&self, table: Table) -> Result<u64> {
         if !is_union(table) {
-            return self.hot.len(table);
+            return self.hot.hlen(slot(table));
         }
-        let tombs = Tombs::new(self.hot.open_table(TOMBSTONES)?)?;
-        with_union_table!(self.hot, self.archive, table, |h, a| len_union(&h, &a, &tombs, table))
+        len_union(&self.hot, &self.archive, table)
     }
 }
 
 /// A hot write transaction that reads through to the archive (taken when first needed: most
 /// transactions only touch hot rows).
 pub(super) struct UnionWrite {
-    pub(super) hot: WriteTransaction,
+    pub(super) hot: HotTx,
     files: Arc<Files>,
     archive: OnceCell<ReadTransaction>,
 }
 
 impl UnionWrite {
-    pub(super) fn begin(files: &Arc<Files>) -> Result<UnionWrite> {
+    pub(super) fn begin(files: &Arc<Files>, quick_repair: bool) -> Result<UnionWrite> {
         Ok(UnionWrite {
-            hot: files.hot.begin_write()?,
+            hot: files.hot_write(quick_repair)?,
             files: files.clone(),
             archive: OnceCell::new(),
         })
+    }
+
+    pub(super) fn commit(self) -> Result<()> {
+        self.files.commit_hot(self.hot)
     }
 
     fn archive(&self) -> Result<&ReadTransaction> {
@@ -345,41 +331,38 @@ impl UnionWrite {
 impl KvRead for UnionWrite {
     fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>> {
         if !is_union(table) {
-            return self.hot.get(table, key);
+            return self.hot.hget(slot(table), key);
         }
         // Most reads hit hot: the archive snapshot and the tombstones only on a miss.
-        if let Some(v) = self.hot.get(table, key)? {
+        if let Some(v) = self.hot.hget(slot(table), key)? {
             return Ok(Some(v));
         }
         let archive = self.archive()?;
         let Some(v) = archive.get(table, key)? else {
             return Ok(None);
         };
-        let tombs = self.hot.open_table(TOMBSTONES)?;
-        if tombs.get(tomb_key(table, key).as_slice())?.is_some() {
+        if hidden(&self.hot, true, table, key)? {
             return Ok(None);
         }
         Ok(Some(v))
     }
     fn scan(&self, table: Table, lo: Bound<&[u8]>, hi: Bound<&[u8]>, rev: bool, f: Scan<'_>) -> Result<()> {
         if !is_union(table) {
-            return self.hot.scan(table, lo, hi, rev, f);
+            return self.hot.hscan(slot(table), lo, hi, rev, f);
         }
         let archive = self.archive()?;
-        // Holds the hot table and (when any exist) the tombstones open for the scan: as with
-        // any redb write transaction, `f` must not read the store again (none of ours does).
-        let tombs = Tombs::new(self.hot.open_table(TOMBSTONES)?)?;
-        with_union_table!(self.hot, archive, table, |h, a| scan_union(
-            &h, &a, &tombs, table, lo, hi, rev, f
+        // As with any redb write transaction, `f` must not read the store again (none of ours
+        // does): the hot table may be open for the scan.
+        let tombs = any_tombs(&self.hot)?;
+        with_archive_table!(archive, table, |a| scan_union(
+            &self.hot, &a, tombs, table, lo, hi, rev, f
         ))
     }
     fn len(&self, table: Table) -> Result<u64> {
         if !is_union(table) {
-            return self.hot.len(table);
+            return self.hot.hlen(slot(table));
         }
-        let archive = self.archive()?;
-        let tombs = Tombs::new(self.hot.open_table(TOMBSTONES)?)?;
-        with_union_table!(self.hot, archive, table, |h, a| len_union(&h, &a, &tombs, table))
+        len_union(&self.hot, self.archive()?, table)
     }
 }
 
@@ -387,18 +370,19 @@ impl KvWrite for UnionWrite {
     fn put(&mut self, table: Table, key: &[u8], value: &[u8]) -> Result<()> {
         // A tombstone of the key may stay: hot wins over it, and the mover applies it before it
         // copies this row (see `copy`).
-        self.hot.put(table, key, value)
+        self.hot.hput(slot(table), key, value)
     }
     fn delete(&mut self, table: Table, key: &[u8]) -> Result<bool> {
-        let in_hot = self.hot.delete(table, key)?;
+        let in_hot = self.hot.hdel(slot(table), key)?;
         if !is_union(table) {
             return Ok(in_hot);
         }
         if self.archive()?.get(table, key)?.is_none() {
             return Ok(in_hot);
         }
-        let mut tombs = self.hot.open_table(TOMBSTONES)?;
-        let was_hidden = tombs.insert(tomb_key(table, key).as_slice(), ())?.is_some();
+        let tk = tomb_key(table, key);
+        let was_hidden = self.hot.hget(TOMBS, &tk)?.is_some();
+        self.hot.hput(TOMBS, &tk, &[])?;
         Ok(in_hot || !was_hidden)
     }
 }
@@ -433,9 +417,9 @@ pub(super) struct Policy {
     pub(super) batch: usize,
 }
 
-/// Step 1: what to move, read from one hot snapshot.
+/// Step 1: what to move, read from one hot snapshot (through the journal's overlays).
 pub(super) fn collect(files: &Files, p: &Policy) -> Result<Batch> {
-    let tx = files.hot.begin_read()?;
+    let tx = files.hot_read()?;
     let mut b = Batch::default();
     let mut ids = Vec::new();
     for state in &p.terminal {
@@ -445,8 +429,8 @@ pub(super) fn collect(files: &Files, p: &Policy) -> Result<Batch> {
         if left == 0 {
             break;
         }
-        tx.scan(
-            Table::ExecutionsByState,
+        tx.hscan(
+            slot(Table::ExecutionsByState),
             Bound::Included(lo.as_bytes()),
             Bound::Excluded(hi.as_bytes()),
             false,
@@ -460,7 +444,7 @@ pub(super) fn collect(files: &Files, p: &Policy) -> Result<Batch> {
         )?;
     }
     for id in &ids {
-        if let Some(v) = tx.get(Table::Executions, id)? {
+        if let Some(v) = tx.hget(slot(Table::Executions), id)? {
             b.rows.push((Table::Executions, id.clone(), v));
         }
         let mut lo = id.clone();
@@ -468,29 +452,40 @@ pub(super) fn collect(files: &Files, p: &Policy) -> Result<Batch> {
         let mut hi = id.clone();
         hi.push(1);
         for table in [Table::Logs, Table::Files] {
-            tx.scan(table, Bound::Included(&lo), Bound::Excluded(&hi), false, &mut |k, v| {
-                b.rows.push((table, k.to_vec(), v.to_vec()));
-                Ok(true)
-            })?;
+            tx.hscan(
+                slot(table),
+                Bound::Included(&lo),
+                Bound::Excluded(&hi),
+                false,
+                &mut |k, v| {
+                    b.rows.push((table, k.to_vec(), v.to_vec()));
+                    Ok(true)
+                },
+            )?;
         }
     }
     b.executions = ids.len();
     // Audit: keys are u64 seqs, 8 big-endian bytes.
-    let audit = tx.open_table(AUDIT)?;
-    if let Some((newest, _)) = audit.last()? {
-        let cut = newest.value().saturating_add(1).saturating_sub(p.keep_audit);
-        for item in audit.range(..cut)?.take(p.batch.saturating_mul(20)) {
-            let (k, v) = item?;
-            b.rows
-                .push((Table::Audit, k.value().to_be_bytes().to_vec(), v.value().to_vec()));
+    let audit = slot(Table::Audit);
+    let mut newest = None;
+    tx.hscan(audit, Bound::Unbounded, Bound::Unbounded, true, &mut |k, _| {
+        newest = <[u8; 8]>::try_from(k).ok().map(u64::from_be_bytes);
+        Ok(false)
+    })?;
+    if let Some(newest) = newest {
+        let cut = newest.saturating_add(1).saturating_sub(p.keep_audit).to_be_bytes();
+        let most = p.batch.saturating_mul(20);
+        tx.hscan(audit, Bound::Unbounded, Bound::Excluded(&cut), false, &mut |k, v| {
+            b.rows.push((Table::Audit, k.to_vec(), v.to_vec()));
             b.audit += 1;
-        }
+            Ok(b.audit < most)
+        })?;
     }
-    let tombs = tx.open_table(TOMBSTONES)?;
-    for item in tombs.iter()?.take(p.batch.saturating_mul(20)) {
-        let (k, _) = item?;
-        b.tombs.push(k.value().to_vec());
-    }
+    let most = p.batch.saturating_mul(20);
+    tx.hscan(TOMBS, Bound::Unbounded, Bound::Unbounded, false, &mut |k, _| {
+        b.tombs.push(k.to_vec());
+        Ok(b.tombs.len() < most)
+    })?;
     Ok(b)
 }
 
@@ -511,39 +506,28 @@ pub(super) fn copy(files: &Files, b: &Batch) -> Result<()> {
     Ok(())
 }
 
-/// Step 3: one hot commit: drops the applied tombstones, then each moved row still holding the
-/// copied value. A row deleted since the snapshot gets a tombstone: its copy is in the archive.
-pub(super) fn release(files: &Files, b: &Batch, quick_repair: bool) -> Result<()> {
-    let mut tx = files.hot.begin_write()?;
-    tx.set_quick_repair(quick_repair);
-    {
-        let mut tombs = tx.open_table(TOMBSTONES)?;
-        for raw in &b.tombs {
-            tombs.remove(raw.as_slice())?;
-        }
+/// Step 3: one hot commit (journaled like any other write): drops the applied tombstones,
+/// then each moved row still holding the copied value. A row deleted since the snapshot gets a
+/// tombstone: its copy is in the archive.
+pub(super) fn release(files: &Arc<Files>, b: &Batch, quick_repair: bool) -> Result<()> {
+    let mut tx = files.hot_write(quick_repair)?;
+    for raw in &b.tombs {
+        tx.hdel(TOMBS, raw)?;
     }
-    let mut deleted = Vec::new();
     for (table, key, value) in &b.rows {
-        match tx.get(*table, key)? {
+        match tx.hget(slot(*table), key)? {
             Some(now) if now == *value => {
-                tx.erase(*table, key)?;
+                tx.hdel(slot(*table), key)?;
             }
             Some(_) => {}
-            None => deleted.push(tomb_key(*table, key)),
+            None => tx.hput(TOMBS, &tomb_key(*table, key), &[])?,
         }
     }
-    if !deleted.is_empty() {
-        let mut tombs = tx.open_table(TOMBSTONES)?;
-        for k in &deleted {
-            tombs.insert(k.as_slice(), ())?;
-        }
-    }
-    tx.commit()?;
-    Ok(())
+    files.commit_hot(tx)
 }
 
 /// One round: the three steps. Returns the batch (empty: nothing to move).
-pub(super) fn round(files: &Files, p: &Policy, quick_repair: bool) -> Result<Batch> {
+pub(super) fn round(files: &Arc<Files>, p: &Policy, quick_repair: bool) -> Result<Batch> {
     let b = collect(files, p)?;
     if b.is_empty() {
         return Ok(b);
@@ -761,8 +745,9 @@ mod tests {
         }
     }
 
+    /// Rows of a table in the hot file (through the journal's overlays).
     fn hot_len(store: &Store, t: Table) -> u64 {
-        files(store).hot.begin_read().unwrap().len(t).unwrap()
+        files(store).hot_read().unwrap().hlen(slot(t)).unwrap()
     }
 
     fn archive_len(store: &Store, t: Table) -> u64 {
@@ -770,8 +755,7 @@ mod tests {
     }
 
     fn tombstones(store: &Store) -> u64 {
-        let tx = files(store).hot.begin_read().unwrap();
-        redb::ReadableTableMetadata::len(&tx.open_table(TOMBSTONES).unwrap()).unwrap()
+        files(store).hot_read().unwrap().hlen(TOMBS).unwrap()
     }
 
     fn line(id: &str, seq: u64) -> Line {

@@ -9,8 +9,11 @@ mod auth;
 pub mod backend;
 mod delegations;
 pub mod files;
+mod hot;
+mod journal;
 mod kv;
 mod metrics;
+mod overlay;
 mod page_sessions;
 pub mod postgres;
 mod records;
@@ -454,6 +457,12 @@ impl Store {
             }
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
+        // The journal's overlay goes to tollgate.redb and the journal is emptied: the next start
+        // replays nothing. Had this failed, the next start would replay the journal.
+        if let Err(e) = db.flush_all() {
+            tracing::warn!(error = %e, "cannot write the journal to tollgate.redb at shutdown; the next start replays it");
+            return false;
+        }
         true
     }
 
@@ -486,6 +495,7 @@ impl Store {
     pub fn open(dir: &Path) -> Result<Store> {
         // A bad setting is refused before the data dir is touched.
         let quick_repair = quick_repair_setting()?;
+        let journal_on = hot::journal_setting()?;
         create_private_dir(dir)
             .map_err(|e| StoreError::Storage(format!("cannot create data dir {}: {e}", dir.display())))?;
         let path = dir.join("tollgate.redb");
@@ -494,6 +504,7 @@ impl Store {
         tx.set_quick_repair(quick_repair != QuickRepair::Off);
         redb_backend::create_tables(&tx)?;
         tx.open_table(tables::TOMBSTONES)?;
+        tx.open_table(hot::JOURNAL_META)?;
         tx.commit()?;
         // Every archive commit saves the allocator state (they are rare and large): after a
         // crash the archive opens in milliseconds whatever its size.
@@ -503,12 +514,19 @@ impl Store {
         redb_backend::create_tables(&tx)?;
         tx.commit()?;
         crate::metrics::process().quick_repair_saved(quick_repair != QuickRepair::Off);
+        // What the journal holds beyond tollgate.redb comes back before anything reads.
+        let journal = hot::open(dir, &hot, journal_on, quick_repair != QuickRepair::Off)?;
+        let files = Arc::new(archive::Files {
+            hot,
+            archive,
+            stop: Default::default(),
+            journal,
+        });
+        if files.journal.is_some() {
+            hot::spawn_flusher(Arc::downgrade(&files));
+        }
         let store = Store {
-            backend: Backend::Redb(Arc::new(archive::Files {
-                hot,
-                archive,
-                stop: Default::default(),
-            })),
+            backend: Backend::Redb(files),
             path,
             quick_repair,
         };
@@ -563,6 +581,14 @@ impl Store {
         let Backend::Redb(files) = self.backend else {
             return Ok(false);
         };
+        // The flusher lets go at its next look; what it had not flushed is flushed here, so the
+        // compacted file holds everything and the journal is empty.
+        files.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while Arc::strong_count(&files) > 1 && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        files.flush_all()?;
         let Ok(mut files) = Arc::try_unwrap(files) else {
             return Ok(false);
         };
@@ -621,6 +647,10 @@ impl Store {
         let Backend::Redb(db) = &self.backend else {
             return Ok(());
         };
+        // With the journal every flush saves the allocator state already.
+        if db.journal.is_some() {
+            return Ok(());
+        }
         let mut tx = db.hot.begin_write()?;
         tx.set_quick_repair(true);
         tx.commit()?;
@@ -660,11 +690,10 @@ impl Store {
         f: impl FnOnce(&mut Writer) -> std::result::Result<T, E>,
     ) -> std::result::Result<T, E> {
         let tx = match &self.backend {
-            Backend::Redb(db) => {
-                let mut tx = archive::UnionWrite::begin(db)?;
-                tx.hot.set_quick_repair(self.quick_repair == QuickRepair::Always);
-                WriteTx::Redb(tx)
-            }
+            Backend::Redb(db) => WriteTx::Redb(archive::UnionWrite::begin(
+                db,
+                self.quick_repair == QuickRepair::Always,
+            )?),
             Backend::Postgres(pg) => WriteTx::Pg(pg.begin_write(rows)?),
         };
         let mut w = Writer {
@@ -683,11 +712,15 @@ impl Store {
         w.flush_audit()?;
         let started = std::time::Instant::now();
         match w.tx {
-            WriteTx::Redb(tx) => tx.hot.commit().map_err(StoreError::from)?,
+            WriteTx::Redb(tx) => tx.commit()?,
             WriteTx::Pg(tx) => tx.commit()?,
         }
         crate::metrics::process().observe_commit(started.elapsed());
-        crate::metrics::process().quick_repair_saved(self.quick_repair == QuickRepair::Always);
+        if let Backend::Redb(db) = &self.backend
+            && db.journal.is_none()
+        {
+            crate::metrics::process().quick_repair_saved(self.quick_repair == QuickRepair::Always);
+        }
         Ok(out)
     }
 }
@@ -1613,6 +1646,8 @@ pub(super) mod tests {
         let Backend::Redb(db) = &store.backend else {
             panic!("a redb store")
         };
+        // What tollgate.redb itself holds: the journal's overlay written to it first.
+        db.flush_all().unwrap();
         let tx = db.hot.begin_read().unwrap();
         let t = tx.open_table(table).unwrap();
         t.iter()
@@ -1661,6 +1696,9 @@ pub(super) mod tests {
             let Backend::Redb(db) = &store.backend else {
                 panic!("a redb store")
             };
+            // A change made behind the store's back, to the file itself: the journal's overlay
+            // is written to it first, or the overlay would still show the row.
+            db.flush_all().unwrap();
             let tx = db.hot.begin_write().unwrap();
             tx.open_table(tables::META).unwrap().remove("state_counts").unwrap();
             tx.commit().unwrap();
@@ -1867,6 +1905,9 @@ pub(super) mod tests {
             let Backend::Redb(db) = &store.backend else {
                 panic!("a redb store")
             };
+            // A change made behind the store's back, to the file itself: the journal's overlay
+            // is written to it first, or the overlay would still show the row.
+            db.flush_all().unwrap();
             let tx = db.hot.begin_write().unwrap();
             tx.open_table(tables::EXECUTIONS).unwrap().remove("e1").unwrap();
             tx.commit().unwrap();

@@ -8,6 +8,7 @@ use std::ops::Bound;
 use redb::{ReadableTable, ReadableTableMetadata};
 
 use super::backend::{GetEach, KvRead, KvWrite, Scan, Table, empty_range};
+use super::overlay::{HotRead, HotWrite, Slot, TOMBS};
 use super::tables::*;
 use super::{Result, StoreError};
 
@@ -339,4 +340,105 @@ impl KvWrite for redb::WriteTransaction {
     fn delete(&mut self, table: Table, key: &[u8]) -> Result<bool> {
         with_table!(self, table, |t| delete_in(&mut t, key))
     }
+}
+
+impl KeyConv for &'static [u8] {
+    fn from_raw(b: &[u8]) -> Result<&[u8]> {
+        Ok(b)
+    }
+    fn to_raw<'a>(v: &'a [u8]) -> Cow<'a, [u8]>
+    where
+        Self: 'a,
+    {
+        Cow::Borrowed(v)
+    }
+}
+
+/// The table a hot-file slot names (see `overlay.rs`): a [`Table`] by its number, or the
+/// archive's tombstones.
+fn slot_table(s: Slot) -> Result<Table> {
+    Table::ALL
+        .get(s as usize)
+        .copied()
+        .ok_or_else(|| StoreError::Storage(format!("no table has number {s}")))
+}
+
+/// Opens the typed redb table of hot-file slot `$s` in `$tx` as `$t` and evaluates `$body`.
+macro_rules! with_slot {
+    ($tx:expr, $s:expr, |$t:ident| $body:expr) => {
+        if $s == TOMBS {
+            #[allow(unused_mut)]
+            let mut $t = $tx.open_table(TOMBSTONES)?;
+            $body
+        } else {
+            let table = slot_table($s)?;
+            with_table!($tx, table, |$t| $body)
+        }
+    };
+}
+
+impl HotRead for redb::ReadTransaction {
+    fn hget(&self, s: Slot, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        with_slot!(self, s, |t| get_in(&t, key))
+    }
+    fn hget_each(&self, s: Slot, keys: &[&[u8]], f: GetEach<'_>) -> Result<()> {
+        with_slot!(self, s, |t| get_each_in(&t, keys, f))
+    }
+    fn hscan(&self, s: Slot, lo: Bound<&[u8]>, hi: Bound<&[u8]>, rev: bool, f: Scan<'_>) -> Result<()> {
+        with_slot!(self, s, |t| scan_in(&t, lo, hi, rev, f))
+    }
+    fn hlen(&self, s: Slot) -> Result<u64> {
+        with_slot!(self, s, |t| Ok(t.len()?))
+    }
+}
+
+impl HotRead for redb::WriteTransaction {
+    fn hget(&self, s: Slot, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        with_slot!(self, s, |t| get_in(&t, key))
+    }
+    fn hscan(&self, s: Slot, lo: Bound<&[u8]>, hi: Bound<&[u8]>, rev: bool, f: Scan<'_>) -> Result<()> {
+        with_slot!(self, s, |t| scan_in(&t, lo, hi, rev, f))
+    }
+    fn hlen(&self, s: Slot) -> Result<u64> {
+        with_slot!(self, s, |t| Ok(t.len()?))
+    }
+}
+
+impl HotWrite for redb::WriteTransaction {
+    fn hput(&mut self, s: Slot, key: &[u8], value: &[u8]) -> Result<()> {
+        with_slot!(self, s, |t| put_in(&mut t, key, value))
+    }
+    fn hdel(&mut self, s: Slot, key: &[u8]) -> Result<bool> {
+        with_slot!(self, s, |t| delete_in(&mut t, key))
+    }
+}
+
+/// Writes changes keyed by slot-prefixed keys (see `overlay::ckey`), sorted by that key as an
+/// overlay or a journal record holds them, opening each table once for its run of keys.
+pub(super) fn apply_sorted<'a>(
+    tx: &redb::WriteTransaction,
+    entries: impl Iterator<Item = (&'a [u8], Option<&'a [u8]>)>,
+) -> Result<()> {
+    let mut entries = entries.peekable();
+    while let Some(&(ck, _)) = entries.peek() {
+        let Some(&s) = ck.first() else {
+            entries.next();
+            continue;
+        };
+        with_slot!(tx, s, |t| {
+            while let Some(&(ck, v)) = entries.peek() {
+                if ck.first() != Some(&s) {
+                    break;
+                }
+                entries.next();
+                match v {
+                    Some(v) => put_in(&mut t, &ck[1..], v)?,
+                    None => {
+                        delete_in(&mut t, &ck[1..])?;
+                    }
+                }
+            }
+        });
+    }
+    Ok(())
 }
