@@ -456,6 +456,7 @@ impl HotWrite for HotTx {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::backend::Table;
     use crate::store::tests::{Ex, St, ex};
     use crate::store::{Backend, Store};
 
@@ -466,15 +467,36 @@ mod tests {
         }
     }
 
-    /// Drops the store the way a crash leaves it: no flush, no journal cleanup (the flusher
-    /// thread is told to stop first so the files are let go).
+    /// Drops the store the way a crash leaves it: no flush, no journal cleanup (dropping the
+    /// last handle only stops the flusher and waits for it to let go of the files).
     fn crash(store: Store) {
-        let f = files(&store);
-        f.stop.store(true, Ordering::Relaxed);
         drop(store);
-        while Arc::strong_count(&f) > 1 {
-            std::thread::sleep(Duration::from_millis(5));
+    }
+
+    /// The flusher holds the files for a moment every 20 ms (and for a whole flush when one is
+    /// due): dropping the last handle must still leave the data dir free to open at once.
+    #[test]
+    fn the_data_dir_opens_again_right_after_the_last_handle_is_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let blob = vec![7u8; 64 << 10];
+        for round in 0..8u32 {
+            let store = Store::open(dir.path()).unwrap();
+            let id = format!("e{round}");
+            store
+                .write(|w| {
+                    // Past the flush threshold: the flusher starts a flush at its next look.
+                    for i in 0..(FLUSH_BYTES / blob.len() + 8) {
+                        w.restore(Table::Files, format!("{round}/{i}").as_bytes(), &blob)?;
+                    }
+                    w.put_execution(&ex(&id, St::Running, i64::from(round), None))
+                })
+                .unwrap();
+            // Lands the drop at varied points of the flusher's 20 ms cycle and of its flush.
+            std::thread::sleep(Duration::from_millis(u64::from(15 + round * 3)));
+            drop(store);
         }
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(ids(&store).len(), 8);
     }
 
     fn ids(store: &Store) -> Vec<String> {

@@ -331,6 +331,30 @@ pub struct Store {
     path: PathBuf,
     /// When commits save redb's allocator state (see [`QuickRepair`]).
     quick_repair: QuickRepair,
+    /// Counts the clones of this store (the background threads hold the files, not this): the
+    /// last one dropped waits for them to let go (see `Drop`).
+    handles: Arc<()>,
+}
+
+impl Drop for Store {
+    /// The flusher and the archiver hold the redb files only while they work, but the files
+    /// close when the last holder lets go: if that were one of them, the data dir would stay
+    /// locked a moment after the last handle is gone, and opening it again right away (a test,
+    /// `tollgated compact` after a stop) would find it in use. So the last handle stops them and
+    /// waits (bounded) until its own reference is the only one left.
+    fn drop(&mut self) {
+        let Backend::Redb(files) = &self.backend else {
+            return;
+        };
+        if Arc::strong_count(&self.handles) != 1 {
+            return;
+        }
+        files.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while Arc::strong_count(files) > 1 && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
 }
 
 /// When a commit also saves redb's allocator state, so that opening the file after a crash
@@ -481,6 +505,7 @@ impl Store {
         let path = PathBuf::from(format!("postgres:{}", pg.name()));
         let store = Store {
             backend: Backend::Postgres(Arc::new(pg)),
+            handles: Arc::new(()),
             path,
             quick_repair: QuickRepair::Off,
         };
@@ -529,6 +554,7 @@ impl Store {
             backend: Backend::Redb(files),
             path,
             quick_repair,
+            handles: Arc::new(()),
         };
         store.write(metrics::ensure_state_counts)?;
         Ok(store)
@@ -578,9 +604,15 @@ impl Store {
     /// the only handle on the store (a stopped daemon's data dir): false, nothing done, if another
     /// exists or the store is not redb.
     pub fn compact_hot(self) -> Result<bool> {
-        let Backend::Redb(files) = self.backend else {
+        let Backend::Redb(files) = &self.backend else {
             return Ok(false);
         };
+        let (files, path) = (files.clone(), self.path.clone());
+        // This function waits for the background threads itself (and must keep the files open
+        // to compact them): the dropped handle must not.
+        let not_last = self.handles.clone();
+        drop(self);
+        drop(not_last);
         // The flusher lets go at its next look; what it had not flushed is flushed here, so the
         // compacted file holds everything and the journal is empty.
         files.stop.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -595,7 +627,7 @@ impl Store {
         files
             .hot
             .compact()
-            .map_err(|e| StoreError::Storage(format!("cannot compact {}: {e}", self.path.display())))
+            .map_err(|e| StoreError::Storage(format!("cannot compact {}: {e}", path.display())))
     }
 
     /// The hot redb file, or `postgres:` and the database's name (no password).
