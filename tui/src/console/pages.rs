@@ -44,17 +44,37 @@ where
     T::ResponseBody: Body<Data = Bytes> + Send + 'static,
     <T::ResponseBody as Body>::Error: Into<StdError> + Send,
 {
+    let (mut grpc, request) = raw_call(svc, req, "List").await?;
+    let path = http::uri::PathAndQuery::from_static("/tollgate.v1.Executions/List");
+    Ok(grpc.unary(request, path, raw_codec()).await?.into_inner())
+}
+
+/// A ready client for a List-shaped call (`method` of tollgate.v1.Executions) whose answers are
+/// read as [`RawListResponse`], and its request.
+async fn raw_call<T>(
+    svc: T,
+    req: pb::ListExecutionsRequest,
+    method: &'static str,
+) -> Result<(tonic::client::Grpc<T>, tonic::Request<pb::ListExecutionsRequest>), tonic::Status>
+where
+    T: tonic::client::GrpcService<tonic::body::Body>,
+    T::Error: Into<StdError>,
+    T::ResponseBody: Body<Data = Bytes> + Send + 'static,
+    <T::ResponseBody as Body>::Error: Into<StdError> + Send,
+{
     let mut grpc = tonic::client::Grpc::new(svc).max_decoding_message_size(MAX_PAGE_BYTES);
     grpc.ready()
         .await
         .map_err(|e| tonic::Status::unknown(format!("Service was not ready: {}", e.into())))?;
-    let codec = tonic_prost::ProstCodec::<pb::ListExecutionsRequest, RawListResponse>::default();
-    let path = http::uri::PathAndQuery::from_static("/tollgate.v1.Executions/List");
     let mut request = tonic::Request::new(req);
     request
         .extensions_mut()
-        .insert(tonic::GrpcMethod::new("tollgate.v1.Executions", "List"));
-    Ok(grpc.unary(request, path, codec).await?.into_inner())
+        .insert(tonic::GrpcMethod::new("tollgate.v1.Executions", method));
+    Ok((grpc, request))
+}
+
+fn raw_codec() -> tonic_prost::ProstCodec<pb::ListExecutionsRequest, RawListResponse> {
+    tonic_prost::ProstCodec::default()
 }
 
 fn decode(raw: RawListResponse) -> Result<Page, tonic::Status> {
@@ -193,17 +213,9 @@ where
     T::ResponseBody: Body<Data = Bytes> + Send + 'static,
     <T::ResponseBody as Body>::Error: Into<StdError> + Send,
 {
-    let mut grpc = tonic::client::Grpc::new(svc).max_decoding_message_size(MAX_PAGE_BYTES);
-    grpc.ready()
-        .await
-        .map_err(|e| tonic::Status::unknown(format!("Service was not ready: {}", e.into())))?;
-    let codec = tonic_prost::ProstCodec::<pb::ListExecutionsRequest, RawListResponse>::default();
+    let (mut grpc, request) = raw_call(svc, req, "ListRows").await?;
     let path = http::uri::PathAndQuery::from_static("/tollgate.v1.Executions/ListRows");
-    let mut request = tonic::Request::new(req);
-    request
-        .extensions_mut()
-        .insert(tonic::GrpcMethod::new("tollgate.v1.Executions", "ListRows"));
-    Ok(grpc.server_streaming(request, path, codec).await?.into_inner())
+    Ok(grpc.server_streaming(request, path, raw_codec()).await?.into_inner())
 }
 
 /// Lists every page of `req` (its `page_token` is the first page's) into `pages`, in order.
