@@ -670,6 +670,7 @@ impl Bench {
         wait_count(&d, "PAUSED", n).await?;
         let mut c = d.client().await?;
         progress(&d, &format!("bulk-resume: one BulkResume of {n}"));
+        journal_flushed().await;
         let written = d.disk_write_bytes();
         let cpu = d.cpu_seconds();
         let t0 = Instant::now();
@@ -685,6 +686,7 @@ impl Bench {
         let ok = r.results.iter().filter(|r| r.ok).count();
         wait_settled(&d).await?;
         let all_success = t0.elapsed();
+        journal_flushed().await;
         let (cpu, written) = (d.cpu_seconds() - cpu, d.disk_write_bytes() - written);
         wait_count(&d, "SUCCESS", n).await?;
         Ok((
@@ -1273,6 +1275,13 @@ async fn resume_closed_loop(ids: Vec<String>, channels: Vec<tonic::transport::Ch
     Ok(lat)
 }
 
+/// Waits until the daemon's journal overlay has been written to tollgate.redb (a flush starts
+/// once its oldest change is 1 s old): bytes and CPU measured between two of these include the
+/// flushes of the changes made in between, and none of the changes made before.
+async fn journal_flushed() {
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+}
+
 /// `n` paused executions resumed by `clients` callers, each on its own connection, as separate
 /// consoles or scripts would be; returns each call's latency, the resumes per second, the bytes
 /// the daemon wrote to disk meanwhile (every answered resume is committed, so its pages were
@@ -1281,15 +1290,17 @@ async fn concurrent_resumes(d: &Daemon, n: usize, clients: usize) -> Result<(Vec
     let ids = start_many(d, "gate", n, 64).await?;
     wait_count(d, "PAUSED", n).await?;
     progress(d, &format!("resume-latency: {n} Resume calls from {clients} clients"));
+    journal_flushed().await;
     let written = d.disk_write_bytes();
     let cpu = d.cpu_seconds();
     let t0 = Instant::now();
     let channels = spread_channels(std::slice::from_ref(d), clients).await?;
     let lat = resume_closed_loop(ids, channels).await?;
     let rate = n as f64 / t0.elapsed().as_secs_f64();
+    wait_settled(d).await?;
+    journal_flushed().await;
     let written = d.disk_write_bytes().saturating_sub(written);
     let cpu = d.cpu_seconds() - cpu;
-    wait_settled(d).await?;
     Ok((lat, rate, written, cpu))
 }
 
