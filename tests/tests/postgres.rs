@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use tollgate_tests::{Daemon, DaemonOptions, binaries, log_messages, postgres, task_run};
+use tollgate_tests::{Daemon, DaemonOptions, binaries, log_messages, postgres, task_run, wait_for};
 
 /// The same secret key for every daemon of a database (sealed secrets and sessions must open
 /// on any of them): base64 of 32 bytes.
@@ -577,6 +577,61 @@ fn migrate_copies_a_redb_data_dir_and_the_audit_chain_still_verifies() {
             "approved=true",
             "--input",
             "reason=copied"
+        ])
+        .ok()
+    );
+    d.wait_state(&waiting, "SUCCESS");
+}
+
+/// A redb daemon killed while its changes were only in the journal (its flush held open, so
+/// nothing reached tollgate.redb): `migrate` replays the journal before it copies, and every
+/// acknowledged change arrives in PostgreSQL with the audit chain intact.
+#[test]
+fn migrate_copies_what_a_killed_daemon_left_only_in_its_journal() {
+    let mut old = Daemon::start_with(DaemonOptions {
+        env: vec![
+            ("TOLLGATE_SECRET_KEY".into(), SHARED_KEY.into()),
+            ("TOLLGATE_TEST_FLUSH_HOLD_MS".into(), "600000".into()),
+        ],
+        extra_args: vec!["--store".into(), "redb".into()],
+        ..DaemonOptions::default()
+    });
+    let done = id_of(&old.run_wait("test", "crashy", &["n=7"]));
+    assert!(old.cli(&["resume", &done]).ok());
+    old.wait_state(&done, "SUCCESS");
+    let waiting = id_of(&old.run_wait("test", "approval", &[]));
+    wait_for("a flush held open", || {
+        old.log().contains("flush holding").then_some(())
+    });
+    old.kill9();
+    let journal = old.data_dir.join("journal");
+    let segments = std::fs::read_dir(&journal).map(|d| d.count()).unwrap_or(0);
+    assert!(
+        segments > 0,
+        "the killed daemon left its changes in {}",
+        journal.display()
+    );
+
+    let url = postgres::new_database();
+    let out = tollgated(&["migrate", "--from", old.data_dir.to_str().expect("utf-8"), "--to", &url]);
+    assert!(out.ok(), "{out}");
+    assert!(out.stdout.contains("audit chain verifies"), "{out}");
+
+    let d = Daemon::start_with(on(&url));
+    assert_eq!(d.execution(&done)["state"], "SUCCESS");
+    let logs = log_messages(&d, &done);
+    assert!(logs.iter().any(|l| l == "four 7"), "{logs:?}");
+    assert_eq!(d.execution(&waiting)["state"], "PAUSED");
+    let verify = d.cli(&["audit", "--verify"]);
+    assert!(verify.ok(), "{verify}");
+    assert!(
+        d.cli(&[
+            "resume",
+            &waiting,
+            "--input",
+            "approved=true",
+            "--input",
+            "reason=replayed"
         ])
         .ok()
     );
