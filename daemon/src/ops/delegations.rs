@@ -175,7 +175,7 @@ impl Ops {
         let now = now_ms();
         let user = p.user.clone();
         let ns = namespace.map(str::to_string);
-        self.read_store(move |r| {
+        self.read_point(move |r| {
             let mut out = Vec::new();
             for d in r.delegations()? {
                 if !same_user(&d.to_user, &user)
@@ -212,7 +212,7 @@ impl Ops {
         id: &str,
         action: &str,
     ) -> Result<(Execution, crate::engine::Actor)> {
-        let exec = self.engine.get_execution(id).await?;
+        let exec = self.execution(id).await?;
         let delegators = self.acting_for(p, Some(&exec.namespace)).await?;
         let actor = self.decision_actor(p, &exec, &delegators, action).await?;
         Ok((exec, actor))

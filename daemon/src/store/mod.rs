@@ -655,6 +655,12 @@ impl Store {
         }
     }
 
+    /// Whether a point read costs microseconds of this process's CPU and no wait (the local
+    /// redb file, its recent changes in memory) rather than a round trip to a database server.
+    pub fn reads_locally(&self) -> bool {
+        matches!(self.backend, Backend::Redb(_))
+    }
+
     /// When commits save the allocator state.
     pub fn quick_repair(&self) -> QuickRepair {
         self.quick_repair
