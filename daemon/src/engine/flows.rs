@@ -179,18 +179,25 @@ impl FlowRegistry {
     /// A revision of a flow (0 = latest), parsed, without its source: when that revision was
     /// parsed before, only the head is read (on PostgreSQL one round trip less per Start).
     pub fn parsed(&self, namespace: &str, id: &str, revision: u32) -> Result<(FlowHead, Arc<Flow>)> {
+        if let Some(found) = self.parsed_if_cached(namespace, id, revision)? {
+            return Ok(found);
+        }
+        self.get(namespace, id, revision).map(|(h, f, _)| (h, f))
+    }
+
+    /// [`FlowRegistry::parsed`] when that costs only a point read and a cache hit: `None` when
+    /// the revision must be read whole and parsed (the caller does that off the async runtime).
+    pub fn parsed_if_cached(&self, namespace: &str, id: &str, revision: u32) -> Result<Option<(FlowHead, Arc<Flow>)>> {
         let head = self
             .store
             .read()?
             .flow_head(namespace, id)?
             .filter(|h| !h.deleted || revision != 0);
-        if let Some(head) = head {
+        Ok(head.and_then(|head| {
             let rev = if revision == 0 { head.revision } else { revision };
-            if let Some(f) = self.cached_revision(namespace, id, rev) {
-                return Ok((FlowHead { revision: rev, ..head }, f));
-            }
-        }
-        self.get(namespace, id, revision).map(|(h, f, _)| (h, f))
+            self.cached_revision(namespace, id, rev)
+                .map(|f| (FlowHead { revision: rev, ..head }, f))
+        }))
     }
 
     /// A revision of a flow (0 = latest), parsed.
