@@ -9,7 +9,7 @@
 //! active overlay (a new empty one takes its place, so batches go on being published), writes the
 //! frozen one to redb in one durable commit that also records the last seq it holds, then drops
 //! it, and the journal segments holding only flushed records are deleted at the next append. A
-//! flush starts once the active overlay counts [`FLUSH_BYTES`] or its oldest change is
+//! flush starts once the active overlay holds [`FLUSH_BYTES`] or its oldest change is
 //! [`FLUSH_AGE`] old, and at a clean shutdown. Writers wait while the active overlay counts
 //! [`MAX_BYTES`] or twice the flush size (a flush is then under way): with the defaults the
 //! overlays hold at most about 2 x 32 MB.
@@ -83,6 +83,21 @@ struct OvState {
     published: u64,
     /// The overlay a flush is writing, and the last seq it holds.
     frozen: Option<(Arc<OvMap>, u64)>,
+}
+
+impl OvState {
+    /// Puts a change into the active overlay. `active_bytes` counts what the overlay holds, not
+    /// what was published into it: a row rewritten before the flush (an execution at each of
+    /// its steps, the per-batch count rows) replaces its older value and does not bring a flush
+    /// closer.
+    fn publish(&mut self, k: Vec<u8>, v: Option<Vec<u8>>) {
+        let cost = entry_cost(&k, v.as_deref());
+        let key = Bytes::from(k);
+        if let Some(old) = self.active.insert(key.clone(), v.map(Bytes::from)) {
+            self.active_bytes = self.active_bytes.saturating_sub(entry_cost(&key, old.as_deref()));
+        }
+        self.active_bytes += cost;
+    }
 }
 
 /// The journal and the overlays of a redb store with `TOLLGATE_JOURNAL=on`.
@@ -168,8 +183,7 @@ pub(super) fn open(
     };
     for Record { ops, .. } in records {
         for (k, v) in ops {
-            st.active_bytes += entry_cost(&k, v.as_deref());
-            st.active.insert(Bytes::from(k), v.map(Bytes::from));
+            st.publish(k, v);
         }
         st.since = Some(Instant::now());
     }
@@ -295,8 +309,7 @@ impl Files {
             drop((active, frozen));
             let mut st = lock(&j.state);
             for (k, v) in local {
-                st.active_bytes += entry_cost(&k, v.as_deref());
-                st.active.insert(Bytes::from(k), v.map(Bytes::from));
+                st.publish(k, v);
             }
             st.published = seq;
             st.since.get_or_insert_with(Instant::now);
@@ -530,6 +543,36 @@ mod tests {
         }
         out.sort();
         out
+    }
+
+    /// The overlay's size counts what it holds: rewrites of a row replace its cost, deletes
+    /// count their key.
+    #[test]
+    fn the_overlay_counts_the_bytes_it_holds_not_the_bytes_published() {
+        let mut st = OvState {
+            active: OvMap::new(),
+            active_bytes: 0,
+            since: None,
+            published: 0,
+            frozen: None,
+        };
+        let k = || b"\x00exec-1".to_vec();
+        st.publish(k(), Some(vec![1; 1000]));
+        let one = st.active_bytes;
+        assert_eq!(one, entry_cost(&k(), Some(&[1; 1000])));
+        for n in 0..10u8 {
+            st.publish(k(), Some(vec![n; 1000]));
+        }
+        assert_eq!(st.active_bytes, one);
+        st.publish(k(), Some(vec![1; 10]));
+        assert_eq!(st.active_bytes, entry_cost(&k(), Some(&[1; 10])));
+        st.publish(k(), None);
+        st.publish(b"\x00exec-2".to_vec(), Some(vec![2; 100]));
+        assert_eq!(
+            st.active_bytes,
+            entry_cost(&k(), None) + entry_cost(b"\x00exec-2", Some(&[2; 100]))
+        );
+        assert_eq!(st.active.len(), 2);
     }
 
     /// Journaled changes come back after a crash; a flush followed by a crash before the
