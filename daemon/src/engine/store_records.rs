@@ -74,6 +74,7 @@ impl ExecutionPart for ExecutionSummary {
     fn from_stored(bytes: &[u8]) -> Result<Self, String> {
         match bytes.first() {
             Some(&MSGPACK_V1) => summary_from_msgpack(&bytes[1..]),
+            Some(&MSGPACK_LZ4_V1) => summary_from_msgpack(&unpack_lz4(&bytes[1..])?),
             _ => from_compact(bytes),
         }
     }
@@ -709,23 +710,68 @@ impl LogRecord for LogLine {
 
 /// First byte of an execution or log line stored as MessagePack (maps with field names, so a
 /// field added later with a default still reads old records). Records written before this
-/// encoding are JSON objects and start with `{`; both are read.
+/// encoding are JSON objects and start with `{`; every encoding is read.
 const MSGPACK_V1: u8 = 0x01;
+/// First byte of the same MessagePack compressed with LZ4 (block format):
+/// `0x02 | msgpack_len: u32 LE | LZ4 block`. The field names of every task run and history
+/// entry repeat within a record, so executions shrink to about half, and with them the journal
+/// and the redb pages a flush rewrites (issue 17: disk bytes per resume).
+const MSGPACK_LZ4_V1: u8 = 0x02;
+/// Records shorter than this stay plain: too little repeats in them to pay for the header.
+const COMPRESS_FROM: usize = 192;
 
 fn to_compact<T: Serialize>(v: &T) -> Vec<u8> {
     let mut out = Vec::with_capacity(512);
     out.push(MSGPACK_V1);
     // Our plain data types always serialize (string map keys, no untagged enums); an error
     // here would be a bug, and writing JSON instead keeps the record readable.
-    match rmp_serde::encode::write_named(&mut out, v) {
-        Ok(()) => out,
-        Err(_) => serde_json::to_vec(v).unwrap_or_default(),
+    if rmp_serde::encode::write_named(&mut out, v).is_err() {
+        return serde_json::to_vec(v).unwrap_or_default();
+    }
+    let raw = &out[1..];
+    if raw.len() < COMPRESS_FROM {
+        return out;
+    }
+    let Ok(raw_len) = u32::try_from(raw.len()) else {
+        return out;
+    };
+    let mut packed = vec![0u8; 5 + lz4_flex::block::get_maximum_output_size(raw.len())];
+    packed[0] = MSGPACK_LZ4_V1;
+    packed[1..5].copy_from_slice(&raw_len.to_le_bytes());
+    match lz4_flex::block::compress_into(raw, &mut packed[5..]) {
+        Ok(n) if 5 + n < out.len() => {
+            packed.truncate(5 + n);
+            packed
+        }
+        _ => out,
+    }
+}
+
+/// The MessagePack of an [`MSGPACK_LZ4_V1`] record (the bytes after its tag).
+fn unpack_lz4(b: &[u8]) -> Result<Vec<u8>, String> {
+    let (len, block) = b
+        .split_first_chunk::<4>()
+        .ok_or("compressed record: shorter than its header")?;
+    let len = u32::from_le_bytes(*len) as usize;
+    // LZ4 expands at most ~255x: a larger length is damage, not a reason to allocate it.
+    if len > block.len().saturating_mul(255) + 16 {
+        return Err(format!(
+            "compressed record: {len} bytes cannot come from {} compressed ones",
+            block.len()
+        ));
+    }
+    let mut raw = vec![0u8; len];
+    match lz4_flex::block::decompress_into(block, &mut raw) {
+        Ok(n) if n == len => Ok(raw),
+        Ok(n) => Err(format!("compressed record: {n} bytes where its header says {len}")),
+        Err(e) => Err(format!("compressed record: {e}")),
     }
 }
 
 fn from_compact<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
     match bytes.first() {
         Some(&MSGPACK_V1) => rmp_serde::from_slice(&bytes[1..]).map_err(|e| e.to_string()),
+        Some(&MSGPACK_LZ4_V1) => rmp_serde::from_slice(&unpack_lz4(&bytes[1..])?).map_err(|e| e.to_string()),
         Some(b'{') => serde_json::from_slice(bytes).map_err(|e| e.to_string()),
         Some(other) => Err(format!("unknown record encoding (first byte {other:#04x})")),
         None => Err("empty record".into()),
@@ -747,7 +793,7 @@ mod tests {
         assert_eq!(old.inputs["name"], "Ana \"A\" Lima");
         assert_eq!(old.task_runs[1].pause.as_ref().unwrap().approvals[0].reason, "fine");
         let stored = old.to_stored();
-        assert_eq!(stored[0], MSGPACK_V1);
+        assert_eq!(stored[0], MSGPACK_LZ4_V1);
         assert!(stored.len() < OLD_JSON.len(), "{} >= {}", stored.len(), OLD_JSON.len());
         let back = Execution::from_stored(&stored).expect("compact record");
         assert_eq!(back, old);
@@ -784,7 +830,8 @@ mod tests {
         }
         // The map walker reads what serde's derive would (both paths, same record).
         let walked = ExecutionSummary::from_stored(&compact).expect("walked");
-        let derived: ExecutionSummary = rmp_serde::from_slice(&compact[1..]).expect("derived");
+        let derived: ExecutionSummary =
+            rmp_serde::from_slice(&unpack_lz4(&compact[1..]).expect("unpacked")).expect("derived");
         assert_eq!(walked, derived);
         for cut in [1, 2, compact.len() / 3, compact.len() / 2, compact.len() - 1] {
             assert!(ExecutionSummary::from_stored(&compact[..cut]).is_err(), "cut at {cut}");
@@ -914,6 +961,46 @@ mod tests {
             .expect("kept")
             .expect("this version's tag");
         assert!(damaged.view().is_err());
+    }
+
+    /// Records written before compression (tag byte + plain MessagePack) read as before, whole
+    /// and as summaries; records as this version writes them are the same MessagePack,
+    /// compressed, and smaller.
+    #[test]
+    fn plain_msgpack_records_still_read_and_new_ones_are_compressed() {
+        let whole = Execution::from_stored(OLD_JSON.as_bytes()).expect("old JSON record");
+        let mut plain = vec![MSGPACK_V1];
+        plain.extend(rmp_serde::to_vec_named(&whole).expect("msgpack"));
+        assert_eq!(Execution::from_stored(&plain).expect("plain msgpack"), whole);
+        let packed = whole.to_stored();
+        assert_eq!(packed[0], MSGPACK_LZ4_V1);
+        assert!(packed.len() < plain.len(), "{} >= {}", packed.len(), plain.len());
+        assert_eq!(unpack_lz4(&packed[1..]).expect("unpacked"), plain[1..]);
+        assert_eq!(
+            ExecutionSummary::from_stored(&plain).expect("summary of plain"),
+            ExecutionSummary::from_stored(&packed).expect("summary of packed")
+        );
+        // A small record is not worth compressing and stays plain.
+        let small = LogLine {
+            seq: 1,
+            execution_id: "e1".into(),
+            task_run_id: "r1".into(),
+            task_id: "a".into(),
+            level: "INFO".into(),
+            message: "hi".into(),
+            time_ms: 5,
+        };
+        assert_eq!(small.to_stored()[0], MSGPACK_V1);
+        // A damaged header (a length no block of this size can give) is an error, not an
+        // allocation of that length.
+        let mut bad = packed.clone();
+        bad[1..5].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(Execution::from_stored(&bad).unwrap_err().contains("cannot come from"));
+        let mut bad = packed.clone();
+        // One byte more than the MessagePack holds.
+        bad[1..5].copy_from_slice(&(plain.len() as u32).to_le_bytes());
+        assert!(Execution::from_stored(&bad).is_err());
+        assert!(Execution::from_stored(&packed[..4]).is_err());
     }
 
     #[test]

@@ -9,8 +9,9 @@
 //! active overlay (a new empty one takes its place, so batches go on being published), writes the
 //! frozen one to redb in one durable commit that also records the last seq it holds, then drops
 //! it, and the journal segments holding only flushed records are deleted at the next append. A
-//! flush starts once the active overlay counts [`FLUSH_BYTES`] or its oldest change is
-//! [`FLUSH_AGE`] old, and at a clean shutdown. Writers wait while the active overlay counts
+//! flush starts once the active overlay holds [`FLUSH_BYTES`], or its oldest change is
+//! [`FLUSH_AGE`] old and the writers paused for [`FLUSH_QUIET`], or its oldest change is
+//! [`FLUSH_MAX_AGE`] old; and at a clean shutdown. Writers wait while the active overlay counts
 //! [`MAX_BYTES`] or twice the flush size (a flush is then under way): with the defaults the
 //! overlays hold at most about 2 x 32 MB.
 //!
@@ -40,8 +41,16 @@ const FLUSHED_SEQ: &str = "flushed_seq";
 
 /// A flush starts when the active overlay counts this many bytes (`TOLLGATE_JOURNAL_FLUSH_MB`)...
 pub(super) const FLUSH_BYTES: usize = 16 << 20;
-/// ...or when its oldest change is this old.
+/// ...or when its oldest change is this old and no batch came for [`FLUSH_QUIET`]...
 pub(super) const FLUSH_AGE: Duration = Duration::from_secs(1);
+/// ...(the writers have paused: the changes so far reach tollgate.redb about as soon as they
+/// did with a flush every second)...
+pub(super) const FLUSH_QUIET: Duration = Duration::from_millis(100);
+/// ...or, while batches keep coming, when its oldest change is this old. Each flush rewrites
+/// every redb page holding a changed row, about the same pages whether a second or five of
+/// changes wait: flushing a busy overlay every second wrote most of the disk bytes per resume
+/// (issue 17). The journal holds what is not flushed, and the size bound caps the replay.
+pub(super) const FLUSH_MAX_AGE: Duration = Duration::from_secs(5);
 /// Writers wait while the active overlay counts this many bytes (at least twice the flush size).
 pub(super) const MAX_BYTES: usize = 32 << 20;
 
@@ -79,10 +88,38 @@ struct OvState {
     active_bytes: usize,
     /// When the oldest change of the active overlay was published.
     since: Option<Instant>,
+    /// When the newest one was.
+    last: Option<Instant>,
     /// The seq of the last batch published.
     published: u64,
     /// The overlay a flush is writing, and the last seq it holds.
     frozen: Option<(Arc<OvMap>, u64)>,
+}
+
+/// Whether an overlay whose oldest change came at `since` and newest at `last` is due for a
+/// flush by age at `now` (replayed changes have no `last`: due at [`FLUSH_AGE`]).
+fn aged(since: Option<Instant>, last: Option<Instant>, now: Instant) -> bool {
+    let Some(since) = since else { return false };
+    let age = now.saturating_duration_since(since);
+    match last {
+        Some(last) => age >= FLUSH_MAX_AGE || (age >= FLUSH_AGE && now.saturating_duration_since(last) >= FLUSH_QUIET),
+        None => age >= FLUSH_AGE,
+    }
+}
+
+impl OvState {
+    /// Puts a change into the active overlay. `active_bytes` counts what the overlay holds, not
+    /// what was published into it: a row rewritten before the flush (an execution at each of
+    /// its steps, the per-batch count rows) replaces its older value and does not bring a flush
+    /// closer.
+    fn publish(&mut self, k: Vec<u8>, v: Option<Vec<u8>>) {
+        let cost = entry_cost(&k, v.as_deref());
+        let key = Bytes::from(k);
+        if let Some(old) = self.active.insert(key.clone(), v.map(Bytes::from)) {
+            self.active_bytes = self.active_bytes.saturating_sub(entry_cost(&key, old.as_deref()));
+        }
+        self.active_bytes += cost;
+    }
 }
 
 /// The journal and the overlays of a redb store with `TOLLGATE_JOURNAL=on`.
@@ -163,13 +200,13 @@ pub(super) fn open(
         active: OvMap::new(),
         active_bytes: 0,
         since: None,
+        last: None,
         published: last,
         frozen: None,
     };
     for Record { ops, .. } in records {
         for (k, v) in ops {
-            st.active_bytes += entry_cost(&k, v.as_deref());
-            st.active.insert(Bytes::from(k), v.map(Bytes::from));
+            st.publish(k, v);
         }
         st.since = Some(Instant::now());
     }
@@ -295,11 +332,12 @@ impl Files {
             drop((active, frozen));
             let mut st = lock(&j.state);
             for (k, v) in local {
-                st.active_bytes += entry_cost(&k, v.as_deref());
-                st.active.insert(Bytes::from(k), v.map(Bytes::from));
+                st.publish(k, v);
             }
             st.published = seq;
-            st.since.get_or_insert_with(Instant::now);
+            let now = Instant::now();
+            st.since.get_or_insert(now);
+            st.last = Some(now);
         }
         drop(guard);
         Ok(())
@@ -309,7 +347,7 @@ impl Files {
     fn flush_due(&self) -> bool {
         let Some(j) = &self.journal else { return false };
         let st = lock(&j.state);
-        st.frozen.is_some() || st.active_bytes >= j.flush_bytes || st.since.is_some_and(|t| t.elapsed() >= FLUSH_AGE)
+        st.frozen.is_some() || st.active_bytes >= j.flush_bytes || aged(st.since, st.last, Instant::now())
     }
 
     /// One flush: freezes the active overlay (or takes the frozen one a failed flush left),
@@ -328,6 +366,7 @@ impl Files {
                     let seq = st.published;
                     st.active_bytes = 0;
                     st.since = None;
+                    st.last = None;
                     st.frozen = Some((m.clone(), seq));
                     j.room.notify_all();
                     (m, seq)
@@ -530,6 +569,53 @@ mod tests {
         }
         out.sort();
         out
+    }
+
+    /// The overlay's size counts what it holds: rewrites of a row replace its cost, deletes
+    /// count their key.
+    #[test]
+    fn the_overlay_counts_the_bytes_it_holds_not_the_bytes_published() {
+        let mut st = OvState {
+            active: OvMap::new(),
+            active_bytes: 0,
+            since: None,
+            last: None,
+            published: 0,
+            frozen: None,
+        };
+        let k = || b"\x00exec-1".to_vec();
+        st.publish(k(), Some(vec![1; 1000]));
+        let one = st.active_bytes;
+        assert_eq!(one, entry_cost(&k(), Some(&[1; 1000])));
+        for n in 0..10u8 {
+            st.publish(k(), Some(vec![n; 1000]));
+        }
+        assert_eq!(st.active_bytes, one);
+        st.publish(k(), Some(vec![1; 10]));
+        assert_eq!(st.active_bytes, entry_cost(&k(), Some(&[1; 10])));
+        st.publish(k(), None);
+        st.publish(b"\x00exec-2".to_vec(), Some(vec![2; 100]));
+        assert_eq!(
+            st.active_bytes,
+            entry_cost(&k(), None) + entry_cost(b"\x00exec-2", Some(&[2; 100]))
+        );
+        assert_eq!(st.active.len(), 2);
+    }
+
+    /// Changes flush a second after the first once the writers pause, and at most five seconds
+    /// after it while they do not.
+    #[test]
+    fn the_flush_age_waits_for_a_pause_up_to_its_limit() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        assert!(!aged(None, None, at(10_000)), "nothing to flush");
+        assert!(!aged(Some(t0), Some(at(200)), at(900)), "younger than a second");
+        assert!(aged(Some(t0), Some(at(800)), at(1_000)), "a second old, 200 ms quiet");
+        assert!(!aged(Some(t0), Some(at(1_950)), at(2_000)), "writers busy");
+        assert!(!aged(Some(t0), Some(at(4_990)), at(4_999)), "writers busy");
+        assert!(aged(Some(t0), Some(at(4_990)), at(5_000)), "five seconds old");
+        assert!(aged(Some(t0), None, at(1_000)), "replayed changes");
+        assert!(!aged(Some(t0), None, at(999)));
     }
 
     /// Journaled changes come back after a crash; a flush followed by a crash before the
