@@ -61,12 +61,13 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 const FIRST_PAGE: i64 = 32;
 /// Rows fetched per round trip of a scan after the first.
 const PAGE: i64 = 256;
-/// Starts a write transaction (the write lock is its next statement). Its commit is asynchronous:
-/// the commit record becomes visible and the write lock is released without waiting for the WAL
-/// flush; the flush follows right after, outside the lock, by a synchronous commit of
-/// `tollgate_flush` on the same connection (see [`PgWrite::commit`]), and the caller is answered
-/// only after it. So daemons no longer take turns for each other's disk flush.
-const BEGIN_WRITE: &str = "BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL synchronous_commit = off";
+/// Starts a write transaction. Its next statement (`Stmts::lock` or `Stmts::lock_shared`) makes
+/// its commit asynchronous and takes the write lock: the commit record becomes visible and the
+/// write lock is released without waiting for the WAL flush; the flush follows right after,
+/// outside the lock, by a synchronous commit of `tollgate_flush` on the same connection (see
+/// [`PgWrite::commit`]), and the caller is answered only after it. So daemons no longer take
+/// turns for each other's disk flush.
+const BEGIN_WRITE: &str = "BEGIN ISOLATION LEVEL READ COMMITTED";
 /// A write transaction that waited this long for the write lock says the lock is contended.
 const CONTENDED: Duration = Duration::from_millis(1);
 /// Above this many cached-table keys a commit logs "everything changed" instead of each key
@@ -142,27 +143,39 @@ struct Stmts {
     scan_rev: Statement,
     scan_rev_open: Statement,
     count: Statement,
-    upsert: Statement,
-    delete: Statement,
-    change: Statement,
+    /// A commit's writes in one statement: the update of rows known to be stored, the upsert
+    /// of the others, the delete, the change-feed row and its `NOTIFY`, the write-counter bump
+    /// and the key log (one statement instead of five: each costs PostgreSQL a parse-free but
+    /// still full bind, execute, snapshot and reply, and the daemon an encode and a decode).
+    commit_rows: Statement,
     /// Rows by (table, key) pairs, for reading a batch's rows in one round trip.
     get_many: Statement,
+    /// The write lock, exclusive, with the transaction's commit made asynchronous (one
+    /// statement instead of `SET LOCAL` and the lock).
     lock: Statement,
     /// The write counter, read right after the lock (see `cache.rs`), and how many key lists
     /// were logged after a given value.
     seq: Statement,
-    /// The write counter, bumped by every write transaction that changes something, with the
-    /// keys of cached tables it wrote.
-    bump: Statement,
-    /// The keys other commits wrote after a counter value, with their values where asked.
-    changed: Statement,
+    /// [`Stmts::seq`] and the keys other commits wrote after a counter value (with their
+    /// values where asked), in one statement: a row whose last column is not NULL carries the
+    /// counter and the count; the others are keys.
+    seq_changed: Statement,
     /// A synchronous commit of a row of this daemon's own: flushes the WAL up to the
-    /// asynchronous commit before it.
+    /// asynchronous commit before it. A plain update (one WAL record; an upsert that finds
+    /// the row locks it first, a second record); it changes nothing before the row exists,
+    /// and commits without a flush then: `flush_first` follows.
     flush: Statement,
-    /// The write lock shared, for row batches.
+    /// [`Stmts::flush`] when this daemon's row is not there yet.
+    flush_first: Statement,
+    /// The write lock shared, for row batches, with the asynchronous commit and the row lock
+    /// timeout set (one statement instead of two `SET LOCAL` and the lock).
     lock_shared: Statement,
     /// The commit lock (see [`COMMIT_LOCK`]).
     commit_lock: Statement,
+    /// What a row batch reads under the commit lock: rows by (table, key) pairs and, with a
+    /// limit of 1, the newest row of one table (the audit chain's head), in one statement;
+    /// the first column says which (true: the newest row).
+    late: Statement,
     /// One row, locked for this transaction.
     get_for_update: Statement,
     /// The change feed after a seq, of other daemons (prepared: read up to 50 times a second).
@@ -421,52 +434,76 @@ async fn connect(
             .await?,
         scan_rev_open: q("SELECT k, v FROM tollgate_kv WHERE tbl = $1 AND k >= $2 ORDER BY k DESC LIMIT $3").await?,
         count: q("SELECT count(*) FROM tollgate_kv WHERE tbl = $1").await?,
-        upsert: q(
-            "INSERT INTO tollgate_kv (tbl, k, v) SELECT * FROM unnest($1::smallint[], $2::bytea[], $3::bytea[]) \
-                   ON CONFLICT (tbl, k) DO UPDATE SET v = excluded.v",
-        )
-        .await?,
-        delete: q("DELETE FROM tollgate_kv WHERE (tbl, k) IN (SELECT * FROM unnest($1::smallint[], $2::bytea[]))")
-            .await?,
-        // The feed row and its wake-up hint (`listen.rs`) in one statement.
-        change: q(
-            "WITH feed AS (INSERT INTO tollgate_changes (daemon, ids) VALUES ($1, $2)) \
-             SELECT pg_notify('tollgate_changes', $1)",
-        )
+        // Sub-statements of one statement see one snapshot and may not change a row twice:
+        // the update's, the upsert's and the delete's keys are disjoint (each key of the
+        // transaction is put or deleted, never both), the feed row and its wake-up hint
+        // (`listen.rs`) are there only when some execution changed, and the counter bump feeds
+        // the key log. Rows the transaction read (so they are stored, and locked by the write
+        // lock, a row lock or the commit lock) are updated in place: an upsert that meets an
+        // existing row locks it first, one more heap write and WAL record per row. One the
+        // update did not find (none should) is upserted with the others, so nothing is lost.
+        commit_rows: q("WITH upd AS (UPDATE tollgate_kv kv SET v = u.v \
+                   FROM unnest($10::smallint[], $11::bytea[], $12::bytea[]) AS u(t, k, v) \
+                   WHERE kv.tbl = u.t AND kv.k = u.k RETURNING kv.tbl, kv.k), \
+             up AS (INSERT INTO tollgate_kv (tbl, k, v) \
+                   SELECT * FROM unnest($1::smallint[], $2::bytea[], $3::bytea[]) \
+                   UNION ALL \
+                   SELECT u.t, u.k, u.v FROM unnest($10::smallint[], $11::bytea[], $12::bytea[]) AS u(t, k, v) \
+                   WHERE NOT EXISTS (SELECT 1 FROM upd WHERE upd.tbl = u.t AND upd.k = u.k) \
+                   ON CONFLICT (tbl, k) DO UPDATE SET v = excluded.v), \
+             del AS (DELETE FROM tollgate_kv \
+                   WHERE (tbl, k) IN (SELECT * FROM unnest($4::smallint[], $5::bytea[]))), \
+             feed AS (INSERT INTO tollgate_changes (daemon, ids) \
+                   SELECT $6::text, $7::text[] WHERE cardinality($7::text[]) > 0 RETURNING 1), \
+             b AS (UPDATE tollgate_write_seq SET n = n + 1 RETURNING n), \
+             w AS (INSERT INTO tollgate_write_keys (seq, tbls, ks) \
+                   SELECT n, $8::smallint[], $9::bytea[] FROM b RETURNING seq) \
+             SELECT (SELECT seq FROM w), \
+                    (SELECT count(*) FROM (SELECT pg_notify('tollgate_changes', $6::text) FROM feed) n)")
         .await?,
         get_many: q(
             "SELECT tbl, k, v FROM tollgate_kv WHERE (tbl, k) IN (SELECT * FROM unnest($1::smallint[], $2::bytea[]))",
         )
         .await?,
+        // Evaluated left to right: the commit is made asynchronous before the lock is waited for.
         lock: client
-            .prepare(&format!("SELECT pg_advisory_xact_lock({WRITE_LOCK})"))
+            .prepare(&format!(
+                "SELECT set_config('synchronous_commit', 'off', true), pg_advisory_xact_lock({WRITE_LOCK})"
+            ))
             .await?,
         seq: q("SELECT n, (SELECT count(*) FROM tollgate_write_keys WHERE seq > $1) FROM tollgate_write_seq").await?,
-        bump: q(
-            "WITH b AS (UPDATE tollgate_write_seq SET n = n + 1 RETURNING n) \
-             INSERT INTO tollgate_write_keys (seq, tbls, ks) SELECT n, $1::smallint[], $2::bytea[] FROM b RETURNING seq",
-        )
-        .await?,
         // `known`: the value column is the row as it is now (absent when NULL); otherwise the
-        // key is only named (the caller forgets its row).
-        changed: q(
-            "SELECT c.t, c.k, kv.v, (c.t = ANY($2::smallint[]) OR w.k IS NOT NULL) AS known \
+        // key is only named (the caller forgets its row). The first branch is the counter row.
+        seq_changed: q("SELECT NULL::smallint, NULL::bytea, NULL::bytea, NULL::boolean, n, \
+                    (SELECT count(*) FROM tollgate_write_keys WHERE seq > $1) FROM tollgate_write_seq \
+             UNION ALL \
+             SELECT c.t, c.k, kv.v, (c.t = ANY($2::smallint[]) OR w.k IS NOT NULL) AS known, NULL, NULL \
              FROM (SELECT DISTINCT u.t, u.k FROM tollgate_write_keys l, unnest(l.tbls, l.ks) AS u(t, k) \
                    WHERE l.seq > $1 AND l.seq <= $1 + $5) c \
              LEFT JOIN unnest($3::smallint[], $4::bytea[]) AS w(t, k) ON w.t = c.t AND w.k = c.k \
              LEFT JOIN tollgate_kv kv ON kv.tbl = c.t AND kv.k = c.k \
-                   AND (c.t = ANY($2::smallint[]) OR w.k IS NOT NULL)",
-        )
+                   AND (c.t = ANY($2::smallint[]) OR w.k IS NOT NULL)")
         .await?,
-        flush: q("INSERT INTO tollgate_flush (daemon, n) VALUES ($1, 1) \
-                  ON CONFLICT (daemon) DO UPDATE SET n = tollgate_flush.n + 1")
+        flush: q("UPDATE tollgate_flush SET n = n + 1 WHERE daemon = $1").await?,
+        flush_first: q("INSERT INTO tollgate_flush (daemon, n) VALUES ($1, 1) \
+                        ON CONFLICT (daemon) DO UPDATE SET n = tollgate_flush.n + 1")
         .await?,
+        // Left to right: the lock timeout applies to the write lock too.
         lock_shared: client
-            .prepare(&format!("SELECT pg_advisory_xact_lock_shared({WRITE_LOCK})"))
+            .prepare(&format!(
+                "SELECT set_config('synchronous_commit', 'off', true), \
+                        set_config('lock_timeout', '{ROW_LOCK_TIMEOUT}', true), \
+                        pg_advisory_xact_lock_shared({WRITE_LOCK})"
+            ))
             .await?,
         commit_lock: client
             .prepare(&format!("SELECT pg_advisory_xact_lock({COMMIT_LOCK})"))
             .await?,
+        late: q("SELECT false, tbl, k, v FROM tollgate_kv \
+                   WHERE (tbl, k) IN (SELECT * FROM unnest($1::smallint[], $2::bytea[])) \
+             UNION ALL \
+             (SELECT true, tbl, k, v FROM tollgate_kv WHERE tbl = $3 ORDER BY k DESC LIMIT $4)")
+        .await?,
         get_for_update: q("SELECT v FROM tollgate_kv WHERE tbl = $1 AND k = $2 FOR UPDATE").await?,
         changes: q("SELECT seq, ids FROM tollgate_changes WHERE seq > $1 AND daemon <> $2 ORDER BY seq LIMIT 1000")
             .await?,
@@ -767,6 +804,14 @@ fn get_for_update_call(conn: &Arc<Conn>, table: Table, key: &[u8]) -> Call<Optio
     })
 }
 
+/// Flushes the WAL up to the commit before (see [`Stmts::flush`]).
+async fn flush_wal(c: &Conn, daemon: &str) -> PgResult<()> {
+    if c.client.execute(&c.stmts.flush, &[&daemon]).await? == 0 {
+        c.client.execute(&c.stmts.flush_first, &[&daemon]).await?;
+    }
+    Ok(())
+}
+
 /// One page of at most `limit` rows in `[lo, hi)`.
 fn page_call(conn: &Arc<Conn>, table: Table, lo: Vec<u8>, hi: Option<Vec<u8>>, rev: bool, limit: i64) -> Call<Rows> {
     let c = conn.clone();
@@ -1017,25 +1062,27 @@ impl PgWrite {
             let ks: Vec<Vec<u8>> = keys.iter().map(|(_, k)| k.clone()).collect();
             Box::pin(async move {
                 let s = &c.stmts;
-                let get = async {
-                    if tables.is_empty() {
+                // Read after the lock is granted: a statement of its own (READ COMMITTED takes
+                // its snapshot when a statement starts), but one for both reads.
+                let (t, limit) = (Table::Audit.id(), i64::from(audit));
+                let late = async {
+                    if tables.is_empty() && !audit {
                         Ok(Vec::new())
                     } else {
-                        c.client.query(&s.get_many, &[&tables, &ks]).await
+                        c.client.query(&s.late, &[&tables, &ks, &t, &limit]).await
                     }
                 };
-                let newest = async {
-                    if audit {
-                        let (t, lo, limit) = (Table::Audit.id(), Vec::<u8>::new(), 1i64);
-                        c.client.query(&s.scan_rev_open, &[&t, &lo, &limit]).await
-                    } else {
-                        Ok(Vec::new())
-                    }
-                };
-                let (l, rows, newest) = futures::join!(c.client.execute(&s.commit_lock, &[]), get, newest);
+                let (l, late) = futures::join!(c.client.execute(&s.commit_lock, &[]), late);
                 l?;
-                let rows: Vec<(i16, cache::Row)> = rows?.iter().map(|r| (r.get(0), (r.get(1), r.get(2)))).collect();
-                let newest: Option<cache::Row> = newest?.first().map(|r| (r.get(0), r.get(1)));
+                let mut rows: Vec<(i16, cache::Row)> = Vec::new();
+                let mut newest: Option<cache::Row> = None;
+                for r in late? {
+                    if r.get::<_, bool>(0) {
+                        newest = Some((r.get(2), r.get(3)));
+                    } else {
+                        rows.push((r.get(1), (r.get(2), r.get(3))));
+                    }
+                }
                 Ok((rows, newest))
             })
         })?;
@@ -1137,9 +1184,11 @@ impl PgWrite {
             // A row batch: the write lock shared; nothing from the cache, so no counter read.
             let out = self.inner.block(async move {
                 let s = &c.stmts;
-                let set = format!("{BEGIN_WRITE}; SET LOCAL lock_timeout = '{ROW_LOCK_TIMEOUT}'");
-                let (begin, lock, out) =
-                    futures::join!(c.client.batch_execute(&set), c.client.execute(&s.lock_shared, &[]), op);
+                let (begin, lock, out) = futures::join!(
+                    c.client.batch_execute(BEGIN_WRITE),
+                    c.client.execute(&s.lock_shared, &[]),
+                    op
+                );
                 begin?;
                 lock?;
                 out
@@ -1164,26 +1213,35 @@ impl PgWrite {
         let wanted_keys: Vec<Vec<u8>> = wanted.into_iter().map(|(_, k)| k).collect();
         let (seq, logged, changed, newest, out, waited) = self.inner.block(async move {
             let s = &c.stmts;
-            let after = since.unwrap_or(i64::MAX);
-            let seq_params: [&(dyn ToSql + Sync); 1] = [&after];
-            let changed = async {
-                match since {
-                    Some(after) => c
-                        .client
-                        .query(
-                            &s.changed,
-                            &[
-                                &after,
-                                &value_tables,
-                                &wanted_tables,
-                                &wanted_keys,
-                                &cache::CATCH_UP_MAX,
-                            ],
-                        )
-                        .await
-                        .map(Some),
-                    None => Ok(None),
+            // The counter, how many key lists were logged after the cache's value and (when the
+            // cache knows one) the keys written since, in one statement.
+            let seq_changed = async {
+                let Some(after) = since else {
+                    let row = c.client.query_one(&s.seq, &[&i64::MAX]).await?;
+                    return Ok((row.get::<_, i64>(0), row.get::<_, i64>(1), None));
+                };
+                let rows = c
+                    .client
+                    .query(
+                        &s.seq_changed,
+                        &[
+                            &after,
+                            &value_tables,
+                            &wanted_tables,
+                            &wanted_keys,
+                            &cache::CATCH_UP_MAX,
+                        ],
+                    )
+                    .await?;
+                let mut counter = (0, 0);
+                let mut changed: Vec<cache::Changed> = Vec::with_capacity(rows.len());
+                for r in &rows {
+                    match r.get::<_, Option<i64>>(4) {
+                        Some(n) => counter = (n, r.get::<_, i64>(5)),
+                        None => changed.push((r.get::<_, i16>(0), r.get(1), r.get(2), r.get(3))),
+                    }
                 }
+                Ok::<_, tokio_postgres::Error>((counter.0, counter.1, Some(changed)))
             };
             let newest = async {
                 if audit_edge {
@@ -1193,8 +1251,8 @@ impl PgWrite {
                     Ok(None)
                 }
             };
-            // `join!` polls in order: the server gets BEGIN, the lock, the counter read, the
-            // changed keys, the newest audit record and the call in that order, and answers
+            // `join!` polls in order: the server gets BEGIN, the lock, the counter read with
+            // the changed keys, the newest audit record and the call in that order, and answers
             // each after the lock is granted.
             // The lock's answer comes after BEGIN's by the time the lock was waited for.
             let begin = async {
@@ -1205,32 +1263,14 @@ impl PgWrite {
                 let r = c.client.execute(&s.lock, &[]).await;
                 (r, std::time::Instant::now())
             };
-            let ((begin, begun_at), (lock, locked_at), seq, changed, newest, out) = futures::join!(
-                begin,
-                lock,
-                c.client.query_one(&s.seq, &seq_params),
-                changed,
-                newest,
-                op
-            );
+            let ((begin, begun_at), (lock, locked_at), seq_changed, newest, out) =
+                futures::join!(begin, lock, seq_changed, newest, op);
             begin?;
             lock?;
             let waited = locked_at.saturating_duration_since(begun_at);
-            let seq = seq?;
-            let changed: Option<Vec<cache::Changed>> = changed?.map(|rows| {
-                rows.iter()
-                    .map(|r| (r.get::<_, i16>(0), r.get(1), r.get(2), r.get(3)))
-                    .collect()
-            });
+            let (seq, logged, changed) = seq_changed?;
             let newest: Option<Option<cache::Row>> = newest?.map(|rows| rows.first().map(|r| (r.get(0), r.get(1))));
-            Ok((
-                seq.get::<_, i64>(0),
-                seq.get::<_, i64>(1),
-                changed,
-                newest,
-                out?,
-                waited,
-            ))
+            Ok((seq, logged, changed, newest, out?, waited))
         })?;
         self.inner
             .contended
@@ -1267,6 +1307,22 @@ impl PgWrite {
         }
         let seq = self.base.get()?;
         self.cache().get(seq, key)
+    }
+
+    /// Whether the row was stored when this transaction read it or the write cache it
+    /// validated knew it (its own writes aside); unknown rows are not.
+    fn stored(&self, table: Table, key: &[u8]) -> bool {
+        let key = (table, key.to_vec());
+        if let Some(v) = self.fetched.borrow().get(&key) {
+            return v.is_some();
+        }
+        if self.rows {
+            return false;
+        }
+        self.base
+            .get()
+            .and_then(|seq| self.cache().get(seq, &key))
+            .is_some_and(|v| v.is_some())
     }
 
     /// Reads the rows of `keys` this transaction does not know yet in one round trip.
@@ -1330,6 +1386,8 @@ impl PgWrite {
         }
         let writes: Vec<(cache::Key, Option<Vec<u8>>)> = std::mem::take(&mut self.overlay).into_iter().collect();
         let mut puts: (Vec<i16>, Vec<Vec<u8>>, Vec<Vec<u8>>) = Default::default();
+        // Puts of rows known to be stored (see `Stmts::commit_rows`).
+        let mut updates: (Vec<i16>, Vec<Vec<u8>>, Vec<Vec<u8>>) = Default::default();
         let mut dels: (Vec<i16>, Vec<Vec<u8>>) = Default::default();
         let mut changed = std::collections::BTreeSet::new();
         // The keys of cached tables, logged with the counter bump for other daemons' caches.
@@ -1360,9 +1418,14 @@ impl PgWrite {
             }
             match value {
                 Some(v) => {
-                    puts.0.push(table.id());
-                    puts.1.push(key.clone());
-                    puts.2.push(v.clone());
+                    let to = if self.stored(*table, key) {
+                        &mut updates
+                    } else {
+                        &mut puts
+                    };
+                    to.0.push(table.id());
+                    to.1.push(key.clone());
+                    to.2.push(v.clone());
                 }
                 None => {
                     dels.0.push(table.id());
@@ -1400,29 +1463,11 @@ impl PgWrite {
                     c.client.execute(&s.lock, &[]).await
                 }
             };
-            let upsert = async {
-                if puts.0.is_empty() {
-                    Ok(0)
-                } else {
-                    c.client.execute(&s.upsert, &[&puts.0, &puts.1, &puts.2]).await
-                }
-            };
-            let delete = async {
-                if dels.0.is_empty() {
-                    Ok(0)
-                } else {
-                    c.client.execute(&s.delete, &[&dels.0, &dels.1]).await
-                }
-            };
-            let change = async {
-                if changed.is_empty() {
-                    Ok(0)
-                } else {
-                    c.client.execute(&s.change, &[&daemon, &changed]).await
-                }
-            };
-            let bump_params: [&(dyn ToSql + Sync); 2] = [&logged.0, &logged.1];
-            let bump = c.client.query_one(&s.bump, &bump_params);
+            let rows_params: [&(dyn ToSql + Sync); 12] = [
+                &puts.0, &puts.1, &puts.2, &dels.0, &dels.1, &daemon, &changed, &logged.0, &logged.1, &updates.0,
+                &updates.1, &updates.2,
+            ];
+            let rows = c.client.query_one(&s.commit_rows, &rows_params);
             let commit = async {
                 if begun {
                     c.client.batch_execute("COMMIT").await.map(Some)
@@ -1434,21 +1479,18 @@ impl PgWrite {
             // flushes the WAL up to here, our commit included; the lock is already released.
             let flush = async {
                 if begun {
-                    c.client.execute(&s.flush, &[&daemon]).await.map(Some)
+                    flush_wal(&c, &daemon).await.map(Some)
                 } else {
                     Ok(None)
                 }
             };
-            let (b, l, u, d, ch, n, cm, fl) = futures::join!(begin, lock, upsert, delete, change, bump, commit, flush);
+            let (b, l, n, cm, fl) = futures::join!(begin, lock, rows, commit, flush);
             b?;
             l?;
-            u?;
-            d?;
-            ch?;
             let n: i64 = n?.get(0);
             if cm?.is_none() {
                 c.client.batch_execute("COMMIT").await?;
-                c.client.execute(&s.flush, &[&daemon]).await?;
+                flush_wal(&c, &daemon).await?;
             }
             fl?;
             Ok(n)
