@@ -753,19 +753,7 @@ fn unpack_lz4(b: &[u8]) -> Result<Vec<u8>, String> {
         .split_first_chunk::<4>()
         .ok_or("compressed record: shorter than its header")?;
     let len = u32::from_le_bytes(*len) as usize;
-    // LZ4 expands at most ~255x: a larger length is damage, not a reason to allocate it.
-    if len > block.len().saturating_mul(255) + 16 {
-        return Err(format!(
-            "compressed record: {len} bytes cannot come from {} compressed ones",
-            block.len()
-        ));
-    }
-    let mut raw = vec![0u8; len];
-    match lz4_flex::block::decompress_into(block, &mut raw) {
-        Ok(n) if n == len => Ok(raw),
-        Ok(n) => Err(format!("compressed record: {n} bytes where its header says {len}")),
-        Err(e) => Err(format!("compressed record: {e}")),
-    }
+    crate::store::lz4::decompress_exact(block, len).map_err(|e| format!("compressed record: {e}"))
 }
 
 fn from_compact<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {

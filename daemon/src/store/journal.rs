@@ -120,20 +120,7 @@ fn decode(payload: &[u8]) -> std::result::Result<Record, String> {
     if p.first() == Some(&COMPRESSED) {
         take(&mut p, 1)?;
         let len = u32_of(&mut p)?;
-        // LZ4 expands at most ~255x: a larger length is damage, not a reason to allocate it.
-        if len > p.len().saturating_mul(255) + 16 {
-            return Err(format!(
-                "compressed operations of {len} bytes cannot come from {} bytes",
-                p.len()
-            ));
-        }
-        let mut raw = vec![0u8; len];
-        match lz4_flex::block::decompress_into(p, &mut raw) {
-            Ok(n) if n == len => {}
-            Ok(n) => return Err(format!("compressed operations: {n} bytes where {len} were due")),
-            Err(e) => return Err(format!("compressed operations: {e}")),
-        }
-        unpacked = raw;
+        unpacked = super::lz4::decompress_exact(p, len).map_err(|e| format!("compressed operations: {e}"))?;
         p = &unpacked;
     }
     while !p.is_empty() {

@@ -12,6 +12,7 @@ pub mod files;
 mod hot;
 mod journal;
 mod kv;
+pub mod lz4;
 mod metrics;
 mod overlay;
 mod page_sessions;
