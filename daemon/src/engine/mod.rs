@@ -232,6 +232,19 @@ impl Engine {
             .map_err(|_| EngineError::Unavailable)?
     }
 
+    /// A point read (a few keys): in place when the store reads locally (redb: microseconds,
+    /// less than the two thread wake-ups of a hop to the blocking pool and back, which every
+    /// resume paid twice), on the blocking pool when a read is a round trip to PostgreSQL.
+    pub async fn read_point<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Engine) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        if self.inner.store.reads_locally() {
+            return f(self);
+        }
+        self.blocking(f).await
+    }
+
     async fn send(&self, make: impl FnOnce(writer::Reply) -> Command) -> Result<Execution> {
         let (reply, wait) = oneshot::channel();
         self.inner
@@ -546,9 +559,10 @@ impl Engine {
         .await
     }
 
+    /// One execution (NOT_FOUND naming it when there is none), read as [`Engine::read_point`] reads.
     pub async fn get_execution(&self, id: &str) -> Result<Execution> {
         let id = id.to_string();
-        self.blocking(move |e| {
+        self.read_point(move |e| {
             e.inner
                 .store
                 .read()?

@@ -212,7 +212,7 @@ impl Ops {
         id: &str,
         action: &str,
     ) -> Result<(Execution, crate::engine::Actor)> {
-        let exec = self.execution(id).await?;
+        let exec = self.engine.get_execution(id).await?;
         let delegators = self.acting_for(p, Some(&exec.namespace)).await?;
         let actor = self.decision_actor(p, &exec, &delegators, action).await?;
         Ok((exec, actor))

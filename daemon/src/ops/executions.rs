@@ -60,20 +60,10 @@ fn check_text(inputs: &BTreeMap<String, String>, reason: &str) -> Result<()> {
 }
 
 impl Ops {
-    /// One execution, read as [`Ops::read_point`] reads (NOT_FOUND naming it when there is none).
-    pub(super) async fn execution(&self, id: &str) -> Result<Execution> {
-        let id = id.to_string();
-        self.read_point(move |r| {
-            r.execution(&id)?
-                .ok_or_else(|| EngineError::NotFound(format!("execution '{id}' not found")))
-        })
-        .await
-    }
-
     /// Loads an execution and checks the caller's role on its namespace (a refusal is audited as
     /// `action`).
     async fn execution_for(&self, p: &Principal, id: &str, role: Role, action: &str) -> Result<Execution> {
-        let exec = self.execution(id).await?;
+        let exec = self.engine.get_execution(id).await?;
         self.authorize(p, role, action, Target::of(&exec)).await?;
         Ok(exec)
     }

@@ -188,19 +188,12 @@ impl Ops {
         ))
     }
 
-    /// A point read (a few keys) in a store snapshot: right here when the store is the local
-    /// redb file, where it costs a few microseconds, less than the two thread wake-ups of a hop
-    /// to the blocking pool and back (which every resume paid twice); off the async runtime when
-    /// a read is a round trip to PostgreSQL.
+    /// A point read in a store snapshot, where [`Engine::read_point`] runs it.
     async fn read_point<T: Send + 'static>(
         &self,
         f: impl FnOnce(&crate::store::Reader) -> Result<T> + Send + 'static,
     ) -> Result<T> {
-        let store = self.engine.store();
-        if store.reads_locally() {
-            return f(&store.read()?);
-        }
-        self.read_store(f).await
+        self.engine.read_point(move |e| f(&e.store().read()?)).await
     }
 
     /// A read in a store snapshot, off the async runtime.
