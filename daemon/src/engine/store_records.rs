@@ -728,23 +728,10 @@ fn to_compact<T: Serialize>(v: &T) -> Vec<u8> {
     if rmp_serde::encode::write_named(&mut out, v).is_err() {
         return serde_json::to_vec(v).unwrap_or_default();
     }
-    let raw = &out[1..];
-    if raw.len() < COMPRESS_FROM {
+    if out.len() - 1 < COMPRESS_FROM {
         return out;
     }
-    let Ok(raw_len) = u32::try_from(raw.len()) else {
-        return out;
-    };
-    let mut packed = vec![0u8; 5 + lz4_flex::block::get_maximum_output_size(raw.len())];
-    packed[0] = MSGPACK_LZ4_V1;
-    packed[1..5].copy_from_slice(&raw_len.to_le_bytes());
-    match lz4_flex::block::compress_into(raw, &mut packed[5..]) {
-        Ok(n) if 5 + n < out.len() => {
-            packed.truncate(5 + n);
-            packed
-        }
-        _ => out,
-    }
+    crate::store::lz4::pack(MSGPACK_LZ4_V1, &out[1..], out.len()).unwrap_or(out)
 }
 
 /// The MessagePack of an [`MSGPACK_LZ4_V1`] record (the bytes after its tag).

@@ -65,19 +65,12 @@ pub(super) fn encode<'a>(seq: u64, ops: impl Iterator<Item = (&'a [u8], Option<&
 /// that is shorter.
 fn compress_ops(out: &mut Vec<u8>, start: usize) {
     let raw_len = out.len() - start;
-    let Ok(len32) = u32::try_from(raw_len) else { return };
     if raw_len < COMPRESS_FROM {
         return;
     }
-    let mut packed = vec![0u8; 5 + lz4_flex::block::get_maximum_output_size(raw_len)];
-    packed[0] = COMPRESSED;
-    packed[1..5].copy_from_slice(&len32.to_le_bytes());
-    match lz4_flex::block::compress_into(&out[start..], &mut packed[5..]) {
-        Ok(n) if 5 + n < raw_len => {
-            out.truncate(start);
-            out.extend_from_slice(&packed[..5 + n]);
-        }
-        _ => {}
+    if let Some(packed) = super::lz4::pack(COMPRESSED, &out[start..], raw_len) {
+        out.truncate(start);
+        out.extend_from_slice(&packed);
     }
 }
 

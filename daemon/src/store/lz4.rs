@@ -1,5 +1,22 @@
-//! LZ4 blocks stored with their decompressed length beside them (compressed execution and log
-//! records, compressed journal batches): one place decides what a damaged length is.
+//! LZ4 blocks stored as `tag: u8 | decompressed_len: u32 LE | block` (compressed execution and
+//! log records, compressed journal batches): one place writes that layout and decides what a
+//! damaged length is.
+
+/// `tag | raw.len() | LZ4 block of raw`, when that is shorter than `must_beat` bytes (what the
+/// plain form costs the caller); `None` when compressing does not pay.
+pub fn pack(tag: u8, raw: &[u8], must_beat: usize) -> Option<Vec<u8>> {
+    let len = u32::try_from(raw.len()).ok()?;
+    let mut packed = vec![0u8; 5 + lz4_flex::block::get_maximum_output_size(raw.len())];
+    packed[0] = tag;
+    packed[1..5].copy_from_slice(&len.to_le_bytes());
+    match lz4_flex::block::compress_into(raw, &mut packed[5..]) {
+        Ok(n) if 5 + n < must_beat => {
+            packed.truncate(5 + n);
+            Some(packed)
+        }
+        _ => None,
+    }
+}
 
 /// Decompresses `block`, which must give exactly `len` bytes. A `len` that no block of this size
 /// can give (LZ4 expands at most ~255x) is damage, refused before anything is allocated for it.
