@@ -546,41 +546,52 @@ fn migrate_copies_a_redb_data_dir_and_the_audit_chain_still_verifies() {
         extra_args: vec!["--store".into(), "redb".into()],
         ..DaemonOptions::default()
     });
-    let done = id_of(&old.run_wait("test", "crashy", &["n=7"]));
-    assert!(old.cli(&["resume", &done]).ok());
-    old.wait_state(&done, "SUCCESS");
-    let waiting = id_of(&old.run_wait("test", "approval", &[]));
+    let (done, waiting) = one_finished_and_one_paused(&old);
     assert!(old.cli(&["audit", "--verify"]).ok());
     old.stop();
 
     let url = postgres::new_database();
-    let out = tollgated(&["migrate", "--from", old.data_dir.to_str().expect("utf-8"), "--to", &url]);
-    assert!(out.ok(), "{out}");
-    assert!(out.stdout.contains("audit chain verifies"), "{out}");
+    migrate(&old, &url);
     // Copying twice would mix two histories: refused.
     let again = tollgated(&["migrate", "--from", old.data_dir.to_str().expect("utf-8"), "--to", &url]);
     assert!(!again.ok() && again.stderr.contains("already holds data"), "{again}");
+    assert_copied(&url, &done, &waiting, "copied");
+}
 
-    let d = Daemon::start_with(on(&url));
-    assert_eq!(d.execution(&done)["state"], "SUCCESS");
-    let logs = log_messages(&d, &done);
+/// What the migrate tests copy: a finished execution with its log lines and a paused one.
+fn one_finished_and_one_paused(old: &Daemon) -> (String, String) {
+    let done = id_of(&old.run_wait("test", "crashy", &["n=7"]));
+    assert!(old.cli(&["resume", &done]).ok());
+    old.wait_state(&done, "SUCCESS");
+    let waiting = id_of(&old.run_wait("test", "approval", &[]));
+    (done, waiting)
+}
+
+/// `tollgated migrate` from `old`'s data dir to `url`, which must succeed with the audit chain
+/// verified.
+fn migrate(old: &Daemon, url: &str) {
+    let out = tollgated(&["migrate", "--from", old.data_dir.to_str().expect("utf-8"), "--to", url]);
+    assert!(out.ok(), "{out}");
+    assert!(out.stdout.contains("audit chain verifies"), "{out}");
+}
+
+/// A daemon on `url` holds what [`one_finished_and_one_paused`] left: the finished execution
+/// and its log lines, the pause still waiting, an audit chain that verifies; and flows came
+/// with their revisions, so the copied pause still resumes.
+fn assert_copied(url: &str, done: &str, waiting: &str, reason: &str) {
+    let d = Daemon::start_with(on(url));
+    assert_eq!(d.execution(done)["state"], "SUCCESS");
+    let logs = log_messages(&d, done);
     assert!(logs.iter().any(|l| l == "four 7"), "{logs:?}");
-    assert_eq!(d.execution(&waiting)["state"], "PAUSED");
+    assert_eq!(d.execution(waiting)["state"], "PAUSED");
     let verify = d.cli(&["audit", "--verify"]);
     assert!(verify.ok(), "{verify}");
-    // Flows came with their revisions, and the copied pause still resumes.
+    let reason = format!("reason={reason}");
     assert!(
-        d.cli(&[
-            "resume",
-            &waiting,
-            "--input",
-            "approved=true",
-            "--input",
-            "reason=copied"
-        ])
-        .ok()
+        d.cli(&["resume", waiting, "--input", "approved=true", "--input", &reason])
+            .ok()
     );
-    d.wait_state(&waiting, "SUCCESS");
+    d.wait_state(waiting, "SUCCESS");
 }
 
 /// A redb daemon killed while its changes were only in the journal (its flush held open, so
@@ -596,10 +607,7 @@ fn migrate_copies_what_a_killed_daemon_left_only_in_its_journal() {
         extra_args: vec!["--store".into(), "redb".into()],
         ..DaemonOptions::default()
     });
-    let done = id_of(&old.run_wait("test", "crashy", &["n=7"]));
-    assert!(old.cli(&["resume", &done]).ok());
-    old.wait_state(&done, "SUCCESS");
-    let waiting = id_of(&old.run_wait("test", "approval", &[]));
+    let (done, waiting) = one_finished_and_one_paused(&old);
     wait_for("a flush held open", || {
         old.log().contains("flush holding").then_some(())
     });
@@ -613,29 +621,8 @@ fn migrate_copies_what_a_killed_daemon_left_only_in_its_journal() {
     );
 
     let url = postgres::new_database();
-    let out = tollgated(&["migrate", "--from", old.data_dir.to_str().expect("utf-8"), "--to", &url]);
-    assert!(out.ok(), "{out}");
-    assert!(out.stdout.contains("audit chain verifies"), "{out}");
-
-    let d = Daemon::start_with(on(&url));
-    assert_eq!(d.execution(&done)["state"], "SUCCESS");
-    let logs = log_messages(&d, &done);
-    assert!(logs.iter().any(|l| l == "four 7"), "{logs:?}");
-    assert_eq!(d.execution(&waiting)["state"], "PAUSED");
-    let verify = d.cli(&["audit", "--verify"]);
-    assert!(verify.ok(), "{verify}");
-    assert!(
-        d.cli(&[
-            "resume",
-            &waiting,
-            "--input",
-            "approved=true",
-            "--input",
-            "reason=replayed"
-        ])
-        .ok()
-    );
-    d.wait_state(&waiting, "SUCCESS");
+    migrate(&old, &url);
+    assert_copied(&url, &done, &waiting, "replayed");
 }
 
 /// A xorshift step (seeded from the clock and printed, so a failing run can be told apart).
