@@ -1275,8 +1275,8 @@ async fn resume_closed_loop(ids: Vec<String>, channels: Vec<tonic::transport::Ch
     Ok(lat)
 }
 
-/// Waits until the daemon's journal overlay has been written to tollgate.redb (a flush starts
-/// once its oldest change is 1 s old): bytes and CPU measured between two of these include the
+/// Waits until the daemon's journal overlay has been written to tollgate.redb (once writes
+/// pause, a flush starts when the oldest change is 1 s old and none came for 100 ms): bytes and CPU measured between two of these include the
 /// flushes of the changes made in between, and none of the changes made before.
 async fn journal_flushed() {
     tokio::time::sleep(Duration::from_millis(1600)).await;
