@@ -6,7 +6,7 @@ use subtle::ConstantTimeEq;
 
 use super::manage::{ManageError, Manager};
 use super::{AuthError, Grant, Principal, Role};
-use crate::engine::ids::{new_id, now_ms};
+use crate::engine::ids::{now_ms, random_id};
 use crate::store::{Store, TokenRecord};
 
 fn hash(salt: &str, secret: &str) -> String {
@@ -28,7 +28,7 @@ pub(super) fn issue(user: &str, name: &str, expires: Option<std::time::Duration>
     rand::thread_rng().fill_bytes(&mut salt_bytes);
     let salt = hex::encode(salt_bytes);
     let now = now_ms();
-    let id = new_id()[..12].to_string();
+    let id = random_id(12);
     let rec = TokenRecord {
         id: id.clone(),
         name: name.to_string(),
