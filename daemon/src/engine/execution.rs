@@ -50,28 +50,38 @@ pub struct Approval {
 pub struct PauseState {
     pub since_ms: i64,
     /// When `pauseDuration` elapses (`behavior` applies) — none when it waits forever.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_ms: Option<i64>,
     /// When the generic `timeout` fails the task (Pause without pauseDuration).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_ms: Option<i64>,
     /// Effective assignment (after escalations), for HumanTask.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub users: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub groups: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub approvals: Vec<Approval>,
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub escalation_level: u32,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub escalated_to: Vec<String>,
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub reminder_count: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_reminder_ms: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_escalation_ms: Option<i64>,
     /// When a Sleep task's wait ends (its run stays RUNNING meanwhile).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sleep_until_ms: Option<i64>,
     /// Next periodic `staleWhen` check while partial approvals are held.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_stale_check_ms: Option<i64>,
     /// When the gate's `sla` runs out, and when it was found breached (still waiting then).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sla_due_ms: Option<i64>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sla_breached_ms: Option<i64>,
 }
 
@@ -80,6 +90,7 @@ pub struct PauseState {
 pub struct Attempt {
     pub state: State,
     pub started_ms: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ended_ms: Option<i64>,
 }
 
@@ -88,25 +99,34 @@ pub struct TaskRun {
     pub id: String,
     pub task_id: String,
     pub task_type: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent_task_run_id: Option<String>,
     /// ForEach item this run belongs to (display and `taskrun.value`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<String>,
     /// ForEach iteration index, part of the run's identity among siblings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iteration: Option<u32>,
     pub state: State,
     pub history: Vec<StateChange>,
     /// Kestra's task metrics (`{name, type, value, tags}`), as the task reported them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub metrics: Vec<Value>,
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
     pub outputs: Map<String, Value>,
     pub attempt: u32,
     pub started_ms: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ended_ms: Option<i64>,
     /// Branch chosen by If/Switch, items of a ForEach: decided once, at start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub branch: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub items: Option<Vec<Value>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pause: Option<PauseState>,
     /// Child execution started by a Subflow task.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub child_execution_id: Option<String>,
     /// A ForEachItem `_items` run's batch executions it waits for and that have not ended: they
     /// are killed with it.
@@ -117,20 +137,20 @@ pub struct TaskRun {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub runner: Option<String>,
     /// Ended attempts, oldest first; the current one (1-based `attempt`) is added when it ends.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attempts: Vec<Attempt>,
     /// While RETRYING: when the next attempt starts (a durable `retry` timer).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_attempt_ms: Option<i64>,
     /// Set once the engine decided whether the current failed attempt is retried, so the
     /// decision (which may draw a random delay) is taken once.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_false")]
     pub retry_decided: bool,
     /// WaitFor: the current iteration (1-based), as `taskrun.iteration` shows it.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub loop_iteration: Option<u32>,
     /// WaitFor between iterations: when its tasks run again (a durable `waitfor` timer).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_check_ms: Option<i64>,
 }
 
@@ -217,18 +237,24 @@ pub struct Execution {
     pub flow_revision: u32,
     pub state: State,
     pub history: Vec<StateChange>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
     pub inputs: Map<String, Value>,
     /// Ids of inputs of type SECRET, masked whenever the execution is shown.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub secret_inputs: Vec<String>,
     pub task_runs: Vec<TaskRun>,
     pub created_ms: i64,
     pub updated_ms: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ended_ms: Option<i64>,
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
     pub outputs: Map<String, Value>,
     pub started_by: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent: Option<ParentRef>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trigger: Option<Value>,
     /// Next log sequence number to assign.
     pub log_seq: u64,
@@ -320,6 +346,10 @@ pub struct LogLine {
     pub level: String,
     pub message: String,
     pub time_ms: i64,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 fn is_zero(n: &u32) -> bool {

@@ -978,6 +978,42 @@ mod tests {
         assert!(Execution::from_stored(&packed[..4]).is_err());
     }
 
+    /// The previous version wrote every field, empty or not; this one leaves out fields at
+    /// their default (None, empty, 0, false), which halves a paused execution. Records with
+    /// every field written still read, whole and as summaries, to the same values.
+    #[test]
+    fn fields_at_their_default_are_left_out_and_records_with_them_still_read() {
+        let whole = Execution::from_stored(OLD_JSON.as_bytes()).expect("old JSON record");
+        // The previous version's MessagePack: every field of the JSON record, nulls included.
+        let mut explicit = vec![MSGPACK_V1];
+        let json: serde_json::Value = serde_json::from_str(OLD_JSON).expect("JSON");
+        explicit.extend(rmp_serde::to_vec_named(&json).expect("msgpack"));
+        assert_eq!(Execution::from_stored(&explicit).expect("explicit fields"), whole);
+        let slim = whole.to_stored();
+        let slim_plain = unpack_lz4(&slim[1..]).expect("unpacked");
+        assert!(
+            slim_plain.len() < explicit.len(),
+            "{} >= {}",
+            slim_plain.len(),
+            explicit.len()
+        );
+        let has_key = |bytes: &[u8], key: &str| bytes.windows(key.len()).any(|w| w == key.as_bytes());
+        assert!(has_key(&explicit, "child_execution_id"));
+        for absent in [
+            "child_execution_id",
+            "next_check_ms",
+            "retry_decided",
+            "escalation_level",
+        ] {
+            assert!(!has_key(&slim_plain, absent), "{absent} is written");
+        }
+        assert_eq!(Execution::from_stored(&slim).expect("slim record"), whole);
+        assert_eq!(
+            ExecutionSummary::from_stored(&explicit).expect("summary of explicit"),
+            ExecutionSummary::from_stored(&slim).expect("summary of slim")
+        );
+    }
+
     #[test]
     fn log_lines_read_in_both_encodings() {
         let old = r#"{"seq":2,"execution_id":"e1","task_run_id":"r1","task_id":"a","level":"INFO","message":"hi","time_ms":5}"#;
