@@ -286,6 +286,13 @@ struct Daemon {
     _dir: tempfile::TempDir,
 }
 
+/// Where a bench daemon's stderr goes: nowhere, or appended to `TOLLGATE_BENCH_DAEMON_LOG`.
+fn daemon_log() -> Stdio {
+    std::env::var_os("TOLLGATE_BENCH_DAEMON_LOG")
+        .and_then(|path| std::fs::OpenOptions::new().create(true).append(true).open(path).ok())
+        .map_or_else(Stdio::null, Stdio::from)
+}
+
 /// The secret key of every bench daemon (base64 of 32 bytes).
 const BENCH_SECRET_KEY: &str = "dG9sbGdhdGUtYmVuY2gta2V5LTMyLWJ5dGVzLWxvbmc=";
 
@@ -335,7 +342,8 @@ impl Daemon {
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            // TOLLGATE_BENCH_DAEMON_LOG=FILE: the daemons' stderr (warnings, errors) go there.
+            .stderr(daemon_log())
             .spawn()
             .with_context(|| format!("spawn {}", self.binary.display()))?;
         self.child = Some(child);
