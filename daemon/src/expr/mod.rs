@@ -41,6 +41,7 @@
 //! Macros, includes and template inheritance are not supported (flows are single templates), so
 //! there is no recursion to bound beyond the nesting limit.
 
+mod compiled;
 mod date;
 mod functions;
 mod jq;
@@ -307,6 +308,8 @@ impl io::Write for BoundedWriter {
 /// Renders templates; built once at daemon start.
 pub struct Renderer {
     env: Environment<'static>,
+    /// Templates already translated and compiled (see `compiled.rs`).
+    compiled: compiled::Compiled,
 }
 
 impl Default for Renderer {
@@ -334,7 +337,10 @@ impl Renderer {
         });
         runtime::register(&mut env);
         functions::register(&mut env);
-        Renderer { env }
+        Renderer {
+            compiled: compiled::Compiled::new(env.clone()),
+            env,
+        }
     }
 
     /// Renders `template` with `vars` (the execution context: flow, execution, inputs, outputs, ...).
@@ -353,10 +359,13 @@ impl Renderer {
                 secrets: vec![],
             });
         }
-        let tr = translate_checked(template)?;
-        let compiled = self
+        let ready = self
+            .compiled
+            .get(template, translate_checked, |e| internal_syntax(template, e))?;
+        let tr = &*ready.translation;
+        let compiled = ready
             .env
-            .template_from_str(&tr.source)
+            .get_template(&tr.source)
             .map_err(|e| internal_syntax(template, &e))?;
         let vars = Value::from_serialize(vars);
         let runtime = Arc::new(Runtime::new(namespace, execution_id, vars.clone()));

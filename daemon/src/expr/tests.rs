@@ -518,3 +518,33 @@ proptest! {
         }
     }
 }
+
+// ---------------------------------------------------------------- compiled-template cache
+
+/// One renderer renders the same template many times (a Log message per execution): later
+/// renders come from the cache and still see their own variables; a template that fails is
+/// not kept and fails the same way again; past the cache's bound it starts over and renders on.
+#[test]
+fn cached_templates_render_each_call_with_its_own_variables() {
+    let r = Renderer::new();
+    let render_with = |t: &str, v: serde_json::Value| r.render(t, &v, &NoServices, "company.team", "exec1");
+    for n in 0..3 {
+        let out = render_with("decided {{ inputs.n }} {{ inputs.n + 1 }}", json!({"inputs": {"n": n}}));
+        assert_eq!(out.expect("render").text, format!("decided {n} {}", n + 1));
+    }
+    for _ in 0..2 {
+        let err = render_with("{{ inputs.missing }}", json!({"inputs": {}})).unwrap_err();
+        assert!(matches!(err, ExprError::Undefined { .. }), "{err:?}");
+        let err = render_with("{{ 1 + }}", json!({})).unwrap_err();
+        assert!(matches!(err, ExprError::Syntax { .. }), "{err:?}");
+    }
+    for n in 0..2100 {
+        let t = format!("{{{{ inputs.n }}}}-{n}");
+        assert_eq!(
+            render_with(&t, json!({"inputs": {"n": n}})).expect("render").text,
+            format!("{n}-{n}")
+        );
+    }
+    let out = render_with("decided {{ inputs.n }} {{ inputs.n + 1 }}", json!({"inputs": {"n": 7}}));
+    assert_eq!(out.expect("render").text, "decided 7 8");
+}

@@ -1,0 +1,95 @@
+//! Templates translated and compiled once, reused by every later render of the same text.
+//!
+//! A flow's templates are few and rendered again and again (a Log message at every execution),
+//! and each render used to lex, parse and translate the Pebble text, then compile minijinja's
+//! source. The cache keeps both results, keyed by the Pebble text.
+//!
+//! Compiled templates live inside a minijinja `Environment`, which needs `&mut` to take a new
+//! one. Renders hold an `Arc` of the current environment and run without any lock; a new
+//! template clones the environment, adds itself and swaps the `Arc` (rare: once per distinct
+//! template). The cache is bounded: past [`MAX_TEMPLATES`] it starts over, so flows that render
+//! ever-changing text (a template built by a template) cannot grow it without end.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use minijinja::Environment;
+
+use super::translate::Translation;
+
+/// Distinct templates kept; far above what the flows of one daemon hold.
+const MAX_TEMPLATES: usize = 2048;
+
+pub(super) struct Compiled {
+    inner: Mutex<Inner>,
+}
+
+struct Inner {
+    translations: HashMap<Box<str>, Arc<Translation>>,
+    /// The base environment (functions, settings) and every cached template.
+    env: Arc<Environment<'static>>,
+    /// The environment with no template, to start over from.
+    empty: Arc<Environment<'static>>,
+}
+
+/// A template ready to render: its translation and an environment that holds it compiled
+/// under the name `translation.source`.
+pub(super) struct Ready {
+    pub translation: Arc<Translation>,
+    pub env: Arc<Environment<'static>>,
+}
+
+impl Compiled {
+    pub(super) fn new(env: Environment<'static>) -> Self {
+        let env = Arc::new(env);
+        Compiled {
+            inner: Mutex::new(Inner {
+                translations: HashMap::new(),
+                env: env.clone(),
+                empty: env,
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic elsewhere while holding the lock leaves the maps whole (each change is one
+        // insert or one swap), so the cache stays usable.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The cached template for `template`, or the one `translate` makes, compiled and kept.
+    /// Errors (of `translate` or of compiling) are returned and nothing is kept.
+    pub(super) fn get<E>(
+        &self,
+        template: &str,
+        translate: impl FnOnce(&str) -> Result<Translation, E>,
+        compile_error: impl FnOnce(&minijinja::Error) -> E,
+    ) -> Result<Ready, E> {
+        {
+            let inner = self.lock();
+            if let Some(tr) = inner.translations.get(template) {
+                return Ok(Ready {
+                    translation: tr.clone(),
+                    env: inner.env.clone(),
+                });
+            }
+        }
+        // Translating and compiling happen outside the lock; two renders of a new template may
+        // both do it, and the second insert wins harmlessly.
+        let translation = Arc::new(translate(template)?);
+        let mut inner = self.lock();
+        if inner.translations.len() >= MAX_TEMPLATES {
+            inner.translations.clear();
+            inner.env = inner.empty.clone();
+        }
+        let mut env = Environment::clone(&inner.env);
+        if env.get_template(&translation.source).is_err() {
+            env.add_template_owned(translation.source.clone(), translation.source.clone())
+                .map_err(|e| compile_error(&e))?;
+        }
+        let env = Arc::new(env);
+        inner.env = env.clone();
+        inner.translations.insert(template.into(), translation.clone());
+        Ok(Ready { translation, env })
+    }
+}
