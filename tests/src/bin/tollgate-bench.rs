@@ -6,6 +6,7 @@
 //! store with copies of executions the daemon itself produced (one paused, one finished), with
 //! the daemon stopped; everything else goes through the API.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -293,6 +294,36 @@ fn daemon_log() -> Stdio {
         .map_or_else(Stdio::null, Stdio::from)
 }
 
+/// The daemon's threads that write to disk (name prefix as `/proc` shows it, 15 bytes at most)
+/// and what the bench calls their bytes.
+const WRITING_THREADS: [(&str, &str); 3] = [
+    ("tollgate-writer", "writerJournal"),
+    ("tollgate-flushe", "flusherRedb"),
+    ("tollgate-archiv", "archiver"),
+];
+
+/// Bytes per resume of each writing thread between two [`Daemon::disk_write_bytes_by_thread`]
+/// readings, and of everything else (threads that ended included) out of the process total.
+fn bytes_per_resume_by_thread(
+    before: &BTreeMap<&'static str, u64>,
+    after: &BTreeMap<&'static str, u64>,
+    total: u64,
+    resumes: usize,
+) -> Value {
+    let mut out = serde_json::Map::new();
+    let mut named = 0;
+    for (name, bytes) in after {
+        let delta = bytes.saturating_sub(before.get(name).copied().unwrap_or(0));
+        named += delta;
+        out.insert((*name).into(), json!((delta as f64 / resumes as f64).round()));
+    }
+    out.insert(
+        "other".into(),
+        json!((total.saturating_sub(named) as f64 / resumes as f64).round()),
+    );
+    Value::Object(out)
+}
+
 /// The secret key of every bench daemon (base64 of 32 bytes).
 const BENCH_SECRET_KEY: &str = "dG9sbGdhdGUtYmVuY2gta2V5LTMyLWJ5dGVzLWxvbmc=";
 
@@ -420,6 +451,38 @@ impl Daemon {
                     .and_then(|n| n.parse().ok())
             })
             .unwrap_or(0)
+    }
+
+    /// Bytes written so far by each of the daemon's long-lived threads that write (the writer
+    /// appends the journal, the flusher writes tollgate.redb, the archiver moves history to
+    /// archive.redb and journals its releases), from `/proc/PID/task/TID/io`.
+    fn disk_write_bytes_by_thread(&self) -> BTreeMap<&'static str, u64> {
+        let mut by = BTreeMap::new();
+        let Some(c) = &self.child else { return by };
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{}/task", c.id())) else {
+            return by;
+        };
+        for task in tasks.flatten() {
+            let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+            let Some(name) = WRITING_THREADS
+                .iter()
+                .find(|(prefix, _)| comm.starts_with(prefix))
+                .map(|(_, n)| *n)
+            else {
+                continue;
+            };
+            let bytes = std::fs::read_to_string(task.path().join("io"))
+                .ok()
+                .and_then(|s| {
+                    s.lines()
+                        .find(|l| l.starts_with("write_bytes:"))
+                        .and_then(|l| l.split_whitespace().nth(1))
+                        .and_then(|n| n.parse::<u64>().ok())
+                })
+                .unwrap_or(0);
+            *by.entry(name).or_default() += bytes;
+        }
+        by
     }
 
     /// CPU time the daemon has used so far, all threads (`/proc/PID/stat` utime + stime, in clock
@@ -680,6 +743,7 @@ impl Bench {
         progress(&d, &format!("bulk-resume: one BulkResume of {n}"));
         journal_flushed().await;
         let written = d.disk_write_bytes();
+        let by_thread = d.disk_write_bytes_by_thread();
         let cpu = d.cpu_seconds();
         let t0 = Instant::now();
         let r = c
@@ -696,6 +760,7 @@ impl Bench {
         let all_success = t0.elapsed();
         journal_flushed().await;
         let (cpu, written) = (d.cpu_seconds() - cpu, d.disk_write_bytes() - written);
+        let by_thread = bytes_per_resume_by_thread(&by_thread, &d.disk_write_bytes_by_thread(), written, n);
         wait_count(&d, "SUCCESS", n).await?;
         Ok((
             json!({"paused": n, "inputs": {"ok": "true"}}),
@@ -704,6 +769,7 @@ impl Bench {
                 "answerMs": ms(answered),
                 "allSuccessMs": ms(all_success),
                 "diskBytesWrittenPerResume": (written as f64 / n as f64).round(),
+                "diskBytesWrittenPerResumeByThread": by_thread,
                 "daemonCpuUsPerResume": (cpu * 1e6 / n as f64).round(),
             }),
         ))
@@ -725,7 +791,7 @@ impl Bench {
                 (calls / 5).max(level)
             };
             let (c0, s0) = d.commits();
-            let (lat, rate, written, cpu) = concurrent_resumes(&d, n, level).await?;
+            let (lat, rate, written, cpu, by_thread) = concurrent_resumes(&d, n, level).await?;
             // wait_settled ran since: the commits include each resumed execution's last step.
             let (c1, s1) = d.commits();
             let mut fig = summary(lat);
@@ -736,6 +802,7 @@ impl Bench {
             }
             fig["resumesPerSec"] = json!(rate.round());
             fig["diskBytesWrittenPerResume"] = json!((written as f64 / n as f64).round());
+            fig["diskBytesWrittenPerResumeByThread"] = by_thread;
             fig["daemonCpuUsPerResume"] = json!((cpu * 1e6 / n as f64).round());
             by_clients.insert(level.to_string(), fig);
         }
@@ -1294,12 +1361,15 @@ async fn journal_flushed() {
 /// consoles or scripts would be; returns each call's latency, the resumes per second, the bytes
 /// the daemon wrote to disk meanwhile (every answered resume is committed, so its pages were
 /// flushed before its answer) and the CPU seconds it used.
-async fn concurrent_resumes(d: &Daemon, n: usize, clients: usize) -> Result<(Vec<f64>, f64, u64, f64)> {
+/// Resume latencies (ms), resumes per second, disk bytes written, daemon CPU seconds, and bytes
+/// per resume by writing thread.
+async fn concurrent_resumes(d: &Daemon, n: usize, clients: usize) -> Result<(Vec<f64>, f64, u64, f64, Value)> {
     let ids = start_many(d, "gate", n, 64).await?;
     wait_count(d, "PAUSED", n).await?;
     progress(d, &format!("resume-latency: {n} Resume calls from {clients} clients"));
     journal_flushed().await;
     let written = d.disk_write_bytes();
+    let by_thread = d.disk_write_bytes_by_thread();
     let cpu = d.cpu_seconds();
     let t0 = Instant::now();
     let channels = spread_channels(std::slice::from_ref(d), clients).await?;
@@ -1308,8 +1378,9 @@ async fn concurrent_resumes(d: &Daemon, n: usize, clients: usize) -> Result<(Vec
     wait_settled(d).await?;
     journal_flushed().await;
     let written = d.disk_write_bytes().saturating_sub(written);
+    let by_thread = bytes_per_resume_by_thread(&by_thread, &d.disk_write_bytes_by_thread(), written, n);
     let cpu = d.cpu_seconds() - cpu;
-    Ok((lat, rate, written, cpu))
+    Ok((lat, rate, written, cpu, by_thread))
 }
 
 /// CPU seconds this process (the bench: console library and gRPC client) has used.
