@@ -402,7 +402,7 @@ impl Renderer {
                 resolve(&runtime, &missing, services);
                 continue;
             }
-            let expression = failing_block(template, &tr, &err);
+            let expression = failing_block(template, tr, &err);
             let mapped = match failure {
                 Some(Failure::Undefined { name, .. }) => ExprError::Undefined { name, expression },
                 Some(Failure::Limit(message)) => ExprError::Limit { expression, message },
