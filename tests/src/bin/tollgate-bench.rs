@@ -229,15 +229,7 @@ fn environment() -> Value {
                 .map(|s| s.trim().to_string())
         })
         .unwrap_or_default();
-    let mem_kb = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("MemTotal"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|n| n.parse::<u64>().ok())
-        })
-        .unwrap_or(0);
+    let mem_kb = proc_number("/proc/meminfo", "MemTotal:").unwrap_or(0);
     let commit = Command::new("git")
         .args(["rev-parse", "--short", "HEAD"])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
@@ -292,6 +284,16 @@ fn daemon_log() -> Stdio {
     std::env::var_os("TOLLGATE_BENCH_DAEMON_LOG")
         .and_then(|path| std::fs::OpenOptions::new().create(true).append(true).open(path).ok())
         .map_or_else(Stdio::null, Stdio::from)
+}
+
+/// The number after `key` on its line of a `/proc` file such as `/proc/PID/io` or `/proc/meminfo`.
+fn proc_number(path: impl AsRef<Path>, key: &str) -> Option<u64> {
+    std::fs::read_to_string(path).ok().and_then(|s| {
+        s.lines()
+            .find(|l| l.starts_with(key))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|n| n.parse().ok())
+    })
 }
 
 /// The daemon's threads that write to disk (name prefix as `/proc` shows it, 15 bytes at most)
@@ -442,15 +444,7 @@ impl Daemon {
     /// Bytes the daemon has caused to be written to the storage device (`/proc/PID/io`).
     fn disk_write_bytes(&self) -> u64 {
         let Some(c) = &self.child else { return 0 };
-        std::fs::read_to_string(format!("/proc/{}/io", c.id()))
-            .ok()
-            .and_then(|s| {
-                s.lines()
-                    .find(|l| l.starts_with("write_bytes:"))
-                    .and_then(|l| l.split_whitespace().nth(1))
-                    .and_then(|n| n.parse().ok())
-            })
-            .unwrap_or(0)
+        proc_number(format!("/proc/{}/io", c.id()), "write_bytes:").unwrap_or(0)
     }
 
     /// Bytes written so far by each of the daemon's long-lived threads that write (the writer
@@ -471,15 +465,7 @@ impl Daemon {
             else {
                 continue;
             };
-            let bytes = std::fs::read_to_string(task.path().join("io"))
-                .ok()
-                .and_then(|s| {
-                    s.lines()
-                        .find(|l| l.starts_with("write_bytes:"))
-                        .and_then(|l| l.split_whitespace().nth(1))
-                        .and_then(|n| n.parse::<u64>().ok())
-                })
-                .unwrap_or(0);
+            let bytes = proc_number(task.path().join("io"), "write_bytes:").unwrap_or(0);
             *by.entry(name).or_default() += bytes;
         }
         by
