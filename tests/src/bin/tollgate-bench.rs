@@ -683,17 +683,34 @@ impl Bench {
     async fn throughput(&self) -> Result<(Value, Value)> {
         let n = self.sizes.throughput;
         let clients = 64;
-        let d = self.fresh().await?;
+        // TOLLGATE_BENCH_THROUGHPUT_PAUSED=N: the store already holds N paused executions (the
+        // product's usual state: approvals waiting for days), so each flush changes a few rows
+        // of a large table instead of most rows of a small one.
+        let preloaded: usize = std::env::var("TOLLGATE_BENCH_THROUGHPUT_PAUSED")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let d = if preloaded > 0 {
+            let mut d = self.seeded(preloaded, 0).await?;
+            d.start().await?;
+            d
+        } else {
+            self.fresh().await?
+        };
         progress(
             &d,
             &format!("throughput: {n} Log-flow executions from {clients} clients"),
         );
+        journal_flushed().await;
+        let (cpu, written) = (d.cpu_seconds(), d.disk_write_bytes());
         let t0 = Instant::now();
         start_many(&d, "log3", n, clients).await?;
         let started = t0.elapsed();
         wait_settled(&d).await?;
         let log_done = t0.elapsed();
-        wait_count(&d, "SUCCESS", n).await?;
+        journal_flushed().await;
+        let (cpu, written) = (d.cpu_seconds() - cpu, d.disk_write_bytes() - written);
+        wait_count(&d, "SUCCESS", n + preloaded.min(1)).await?;
 
         // Pause flow: start, wait for PAUSED, resume each (one Resume call per execution).
         let m = self.sizes.pause_throughput;
@@ -707,10 +724,12 @@ impl Bench {
         resume_all(&d, ids, clients).await?;
         wait_settled(&d).await?;
         let gate_done = t1.elapsed();
-        wait_count(&d, "SUCCESS", n + m).await?;
+        wait_count(&d, "SUCCESS", n + m + preloaded.min(1)).await?;
         Ok((
-            json!({"logFlowExecutions": n, "pauseFlowExecutions": m, "clients": clients, "flow": "3 Log tasks; Pause + Log resumed by Resume calls"}),
+            json!({"logFlowExecutions": n, "pauseFlowExecutions": m, "clients": clients, "flow": "3 Log tasks; Pause + Log resumed by Resume calls", "pausedInStoreBefore": preloaded}),
             json!({
+                "logFlowDaemonCpuUsPerExecution": (cpu * 1e6 / n as f64).round(),
+                "logFlowDiskBytesPerExecution": (written as f64 / n as f64).round(),
                 "logFlowCompletedPerSec": (n as f64 / log_done.as_secs_f64()).round(),
                 "logFlowStartsPerSec": (n as f64 / started.as_secs_f64()).round(),
                 "logFlowSeconds": ms(log_done) / 1000.0,
@@ -1577,6 +1596,17 @@ fn compact_hot(d: &Daemon) -> Result<Value> {
 /// gets fresh execution and task-run ids, every timestamp moved back so the copies look started
 /// one every 10 ms before the template, the template's log lines re-keyed to it, and an audited
 /// start like the engine's. Templates with durable timers are refused (none are copied).
+/// An id for a seeded execution or task run: as this build's daemon makes them, or with
+/// TOLLGATE_BENCH_SEED_RANDOM_IDS=1 22 random characters, as daemons before time-ordered ids
+/// made them (to compare the two on a store seeded the way each would have filled it).
+fn seeded_id() -> String {
+    if std::env::var("TOLLGATE_BENCH_SEED_RANDOM_IDS").is_ok_and(|v| v == "1") {
+        tollgate_daemon::engine::ids::random_id(22)
+    } else {
+        tollgate_daemon::engine::ids::new_id()
+    }
+}
+
 fn seed(d: &Daemon, template: &str, count: usize) -> Result<()> {
     use tollgate_daemon::engine::{Execution, LogLine};
     if count == 0 {
@@ -1599,14 +1629,14 @@ fn seed(d: &Daemon, template: &str, count: usize) -> Result<()> {
     let copy = |i: usize| -> (Execution, Vec<LogLine>) {
         let back = |ms: i64| ms - (count - i) as i64 * 10;
         let mut e = t.clone();
-        e.id = tollgate_daemon::engine::ids::new_id();
+        e.id = seeded_id();
         e.created_ms = back(e.created_ms);
         e.updated_ms = back(e.updated_ms);
         e.ended_ms = e.ended_ms.map(back);
         e.history.iter_mut().for_each(|h| h.at_ms = back(h.at_ms));
         let mut renamed = std::collections::HashMap::new();
         for r in &mut e.task_runs {
-            let id = tollgate_daemon::engine::ids::new_id();
+            let id = seeded_id();
             renamed.insert(std::mem::replace(&mut r.id, id.clone()), id);
             r.started_ms = back(r.started_ms);
             r.ended_ms = r.ended_ms.map(back);
