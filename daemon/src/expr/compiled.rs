@@ -7,8 +7,9 @@
 //! Compiled templates live inside a minijinja `Environment`, which needs `&mut` to take a new
 //! one. Renders hold an `Arc` of the current environment and run without any lock; a new
 //! template clones the environment, adds itself and swaps the `Arc` (rare: once per distinct
-//! template). The cache is bounded: past [`MAX_TEMPLATES`] it starts over, so flows that render
-//! ever-changing text (a template built by a template) cannot grow it without end.
+//! template). The cache is bounded: past [`MAX_TEMPLATES`] templates or [`MAX_BYTES`] of text it
+//! starts over, so ever-changing text (`render()` of an input, templates up to 256 KB each)
+//! cannot grow it without end.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -19,6 +20,9 @@ use super::translate::Translation;
 
 /// Distinct templates kept; far above what the flows of one daemon hold.
 const MAX_TEMPLATES: usize = 2048;
+/// Text kept (Pebble and translated source together), so a few large templates cannot make the
+/// cache hold hundreds of MB either.
+const MAX_BYTES: usize = 16 << 20;
 
 pub(super) struct Compiled {
     inner: Mutex<Inner>,
@@ -26,6 +30,8 @@ pub(super) struct Compiled {
 
 struct Inner {
     translations: HashMap<Box<str>, Arc<Translation>>,
+    /// Bytes of text in `translations` (keys and translated sources).
+    bytes: usize,
     /// The base environment (functions, settings) and every cached template.
     env: Arc<Environment<'static>>,
     /// The environment with no template, to start over from.
@@ -45,6 +51,7 @@ impl Compiled {
         Compiled {
             inner: Mutex::new(Inner {
                 translations: HashMap::new(),
+                bytes: 0,
                 env: env.clone(),
                 empty: env,
             }),
@@ -77,9 +84,11 @@ impl Compiled {
         // Translating and compiling happen outside the lock; two renders of a new template may
         // both do it, and the second insert wins harmlessly.
         let translation = Arc::new(translate(template)?);
+        let size = template.len() + translation.source.len();
         let mut inner = self.lock();
-        if inner.translations.len() >= MAX_TEMPLATES {
+        if inner.translations.len() >= MAX_TEMPLATES || inner.bytes + size > MAX_BYTES {
             inner.translations.clear();
+            inner.bytes = 0;
             inner.env = inner.empty.clone();
         }
         let mut env = Environment::clone(&inner.env);
@@ -89,7 +98,13 @@ impl Compiled {
         }
         let env = Arc::new(env);
         inner.env = env.clone();
-        inner.translations.insert(template.into(), translation.clone());
+        if inner
+            .translations
+            .insert(template.into(), translation.clone())
+            .is_none()
+        {
+            inner.bytes += size;
+        }
         Ok(Ready { translation, env })
     }
 }

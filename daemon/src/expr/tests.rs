@@ -548,3 +548,19 @@ fn cached_templates_render_each_call_with_its_own_variables() {
     let out = render_with("decided {{ inputs.n }} {{ inputs.n + 1 }}", json!({"inputs": {"n": 7}}));
     assert_eq!(out.expect("render").text, "decided 7 8");
 }
+
+/// Large distinct templates (each well under the 256 KB limit) keep rendering correctly while
+/// the cache starts over at its byte bound.
+#[test]
+fn large_distinct_templates_render_past_the_cache_byte_bound() {
+    let r = Renderer::new();
+    let filler = "x".repeat(200 * 1024);
+    for n in 0..90 {
+        let t = format!("{{{{ inputs.n }}}}-{n}-{filler}");
+        let out = r
+            .render(&t, &json!({"inputs": {"n": n}}), &NoServices, "company.team", "exec1")
+            .expect("render");
+        assert!(out.text.starts_with(&format!("{n}-{n}-x")), "{}", &out.text[..20]);
+        assert_eq!(out.text.len(), format!("{n}-{n}-").len() + filler.len());
+    }
+}
