@@ -736,11 +736,7 @@ fn to_compact<T: Serialize>(v: &T) -> Vec<u8> {
 
 /// The MessagePack of an [`MSGPACK_LZ4_V1`] record (the bytes after its tag).
 fn unpack_lz4(b: &[u8]) -> Result<Vec<u8>, String> {
-    let (len, block) = b
-        .split_first_chunk::<4>()
-        .ok_or("compressed record: shorter than its header")?;
-    let len = u32::from_le_bytes(*len) as usize;
-    crate::store::lz4::decompress_exact(block, len).map_err(|e| format!("compressed record: {e}"))
+    crate::store::lz4::unpack(b).map_err(|e| format!("compressed record: {e}"))
 }
 
 fn from_compact<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {

@@ -111,9 +111,7 @@ fn decode(payload: &[u8]) -> std::result::Result<Record, String> {
     let mut ops = Vec::new();
     let unpacked;
     if p.first() == Some(&COMPRESSED) {
-        take(&mut p, 1)?;
-        let len = u32_of(&mut p)?;
-        unpacked = super::lz4::decompress_exact(p, len).map_err(|e| format!("compressed operations: {e}"))?;
+        unpacked = super::lz4::unpack(&p[1..]).map_err(|e| format!("compressed operations: {e}"))?;
         p = &unpacked;
     }
     while !p.is_empty() {

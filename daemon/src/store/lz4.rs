@@ -1,6 +1,6 @@
 //! LZ4 blocks stored as `tag: u8 | decompressed_len: u32 LE | block` (compressed execution and
-//! log records, compressed journal batches): one place writes that layout and decides what a
-//! damaged length is.
+//! log records, compressed journal batches): one place writes and reads that layout and decides
+//! what a damaged length is.
 
 /// `tag | raw.len() | LZ4 block of raw`, when that is shorter than `must_beat` bytes (what the
 /// plain form costs the caller); `None` when compressing does not pay.
@@ -18,9 +18,15 @@ pub fn pack(tag: u8, raw: &[u8], must_beat: usize) -> Option<Vec<u8>> {
     }
 }
 
+/// The raw bytes of what [`pack`] wrote, given the bytes after its tag (`len | block`).
+pub fn unpack(after_tag: &[u8]) -> Result<Vec<u8>, String> {
+    let (len, block) = after_tag.split_first_chunk::<4>().ok_or("shorter than its header")?;
+    decompress_exact(block, u32::from_le_bytes(*len) as usize)
+}
+
 /// Decompresses `block`, which must give exactly `len` bytes. A `len` that no block of this size
 /// can give (LZ4 expands at most ~255x) is damage, refused before anything is allocated for it.
-pub fn decompress_exact(block: &[u8], len: usize) -> Result<Vec<u8>, String> {
+fn decompress_exact(block: &[u8], len: usize) -> Result<Vec<u8>, String> {
     if len > block.len().saturating_mul(255) + 16 {
         return Err(format!("{len} bytes cannot come from {} compressed ones", block.len()));
     }
