@@ -25,6 +25,8 @@ const MAX_TEMPLATES: usize = 2048;
 const MAX_BYTES: usize = 16 << 20;
 
 pub(super) struct Compiled {
+    /// The environment with functions and settings and no template, to start over from.
+    base: Arc<Environment<'static>>,
     inner: Mutex<Inner>,
 }
 
@@ -32,10 +34,8 @@ struct Inner {
     translations: HashMap<Box<str>, Arc<Translation>>,
     /// Bytes of text in `translations` (keys and translated sources).
     bytes: usize,
-    /// The base environment (functions, settings) and every cached template.
+    /// The base environment and every cached template.
     env: Arc<Environment<'static>>,
-    /// The environment with no template, to start over from.
-    empty: Arc<Environment<'static>>,
 }
 
 /// A template ready to render: its translation and an environment that holds it compiled
@@ -47,15 +47,20 @@ pub(super) struct Ready {
 
 impl Compiled {
     pub(super) fn new(env: Environment<'static>) -> Self {
-        let env = Arc::new(env);
+        let base = Arc::new(env);
         Compiled {
             inner: Mutex::new(Inner {
                 translations: HashMap::new(),
                 bytes: 0,
-                env: env.clone(),
-                empty: env,
+                env: base.clone(),
             }),
+            base,
         }
+    }
+
+    /// The environment without cached templates, for one-off compiles (syntax checks).
+    pub(super) fn base(&self) -> &Environment<'static> {
+        &self.base
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -89,7 +94,7 @@ impl Compiled {
         if inner.translations.len() >= MAX_TEMPLATES || inner.bytes + size > MAX_BYTES {
             inner.translations.clear();
             inner.bytes = 0;
-            inner.env = inner.empty.clone();
+            inner.env = self.base.clone();
         }
         let mut env = Environment::clone(&inner.env);
         if env.get_template(&translation.source).is_err() {

@@ -307,8 +307,7 @@ impl io::Write for BoundedWriter {
 
 /// Renders templates; built once at daemon start.
 pub struct Renderer {
-    env: Environment<'static>,
-    /// Templates already translated and compiled (see `compiled.rs`).
+    /// The environment, and templates already translated and compiled (see `compiled.rs`).
     compiled: compiled::Compiled,
 }
 
@@ -338,8 +337,7 @@ impl Renderer {
         runtime::register(&mut env);
         functions::register(&mut env);
         Renderer {
-            compiled: compiled::Compiled::new(env.clone()),
-            env,
+            compiled: compiled::Compiled::new(env),
         }
     }
 
@@ -435,7 +433,8 @@ impl Renderer {
             return Ok(());
         }
         let tr = translate_checked(template)?;
-        self.env
+        self.compiled
+            .base()
             .template_from_str(&tr.source)
             .map(|_| ())
             .map_err(|e| internal_syntax(template, &e))
