@@ -1363,8 +1363,9 @@ async fn resume_closed_loop(ids: Vec<String>, channels: Vec<tonic::transport::Ch
 }
 
 /// Waits until the daemon's journal overlay has been written to tollgate.redb (once writes
-/// pause, a flush starts when the oldest change is 1 s old and none came for 100 ms): bytes and CPU measured between two of these include the
-/// flushes of the changes made in between, and none of the changes made before.
+/// pause, a flush starts when the oldest change is 1 s old and none came for 100 ms): bytes
+/// and CPU measured between two of these include the flushes of the changes made in between,
+/// and none of the changes made before.
 async fn journal_flushed() {
     tokio::time::sleep(Duration::from_millis(1600)).await;
 }
@@ -1372,9 +1373,8 @@ async fn journal_flushed() {
 /// `n` paused executions resumed by `clients` callers, each on its own connection, as separate
 /// consoles or scripts would be; returns each call's latency, the resumes per second, the bytes
 /// the daemon wrote to disk meanwhile (every answered resume is committed, so its pages were
-/// flushed before its answer) and the CPU seconds it used.
-/// Resume latencies (ms), resumes per second, disk bytes written, daemon CPU seconds, and bytes
-/// per resume by writing thread.
+/// flushed before its answer), the CPU seconds it used, and the bytes per resume by writing
+/// thread.
 async fn concurrent_resumes(d: &Daemon, n: usize, clients: usize) -> Result<(Vec<f64>, f64, u64, f64, Value)> {
     let ids = start_many(d, "gate", n, 64).await?;
     wait_count(d, "PAUSED", n).await?;
@@ -1603,17 +1603,6 @@ fn compact_hot(d: &Daemon) -> Result<Value> {
 /// gets fresh execution and task-run ids, every timestamp moved back so the copies look started
 /// one every 10 ms before the template, the template's log lines re-keyed to it, and an audited
 /// start like the engine's. Templates with durable timers are refused (none are copied).
-/// An id for a seeded execution or task run: as this build's daemon makes them, or with
-/// TOLLGATE_BENCH_SEED_RANDOM_IDS=1 22 random characters, as daemons before time-ordered ids
-/// made them (to compare the two on a store seeded the way each would have filled it).
-fn seeded_id() -> String {
-    if std::env::var("TOLLGATE_BENCH_SEED_RANDOM_IDS").is_ok_and(|v| v == "1") {
-        tollgate_daemon::engine::ids::random_id(22)
-    } else {
-        tollgate_daemon::engine::ids::new_id()
-    }
-}
-
 fn seed(d: &Daemon, template: &str, count: usize) -> Result<()> {
     use tollgate_daemon::engine::{Execution, LogLine};
     if count == 0 {
@@ -1633,6 +1622,14 @@ fn seed(d: &Daemon, template: &str, count: usize) -> Result<()> {
     }) {
         bail!("template {template} has timers; seeding copies only timer-free executions");
     }
+    // Ids as this build's daemon makes them, or with TOLLGATE_BENCH_SEED_RANDOM_IDS=1 22 random
+    // characters, as daemons before time-ordered ids made them (to compare the two on a store
+    // seeded the way each would have filled it).
+    let seeded_id: fn() -> String = if std::env::var("TOLLGATE_BENCH_SEED_RANDOM_IDS").is_ok_and(|v| v == "1") {
+        || tollgate_daemon::engine::ids::random_id(22)
+    } else {
+        tollgate_daemon::engine::ids::new_id
+    };
     let copy = |i: usize| -> (Execution, Vec<LogLine>) {
         let back = |ms: i64| ms - (count - i) as i64 * 10;
         let mut e = t.clone();
